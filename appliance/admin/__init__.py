@@ -1,0 +1,1 @@
+"""The ``appliance`` admin CLI: mirrors, image bundles, the certificate authority."""

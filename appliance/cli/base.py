@@ -1,0 +1,105 @@
+"""What the ``coder`` and ``appliance`` CLIs share: a lazy command registry,
+exit codes, error reporting and ``-o table|json`` output.
+
+Commands are imported only when chosen, so ``--help`` and the PyInstaller
+binaries start fast (pip's ``commands/__init__.py`` does the same).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+SUCCESS = 0
+ERROR = 1
+USAGE = 2
+
+
+class CommandError(Exception):
+    """A failure to report as one line plus an optional hint, without a traceback."""
+
+    def __init__(self, message: str, hint: str = "", code: int = ERROR):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.code = code
+
+
+@dataclass(frozen=True)
+class CommandInfo:
+    module: str
+    summary: str
+
+
+def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
+                 argv: Sequence[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """Parse argv, importing only the chosen command's module to add its options."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("-v", "--verbose", action="store_true", help="Show debug output.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = next((a for a in argv if a in commands), None)
+    for name, info in commands.items():
+        p = sub.add_parser(name, help=info.summary, description=info.summary)
+        if name == chosen:
+            module = importlib.import_module(info.module)
+            module.configure(p)
+            p.set_defaults(_run=module.run)
+    args = parser.parse_args(argv)
+    return parser, args
+
+
+def main(prog: str, description: str, commands: dict[str, CommandInfo],
+         argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, args = build_parser(prog, description, commands, argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)
+    if run is None:
+        # A command group without a subcommand prints its own help.
+        parser.print_help()
+        return USAGE
+    try:
+        return run(args) or SUCCESS
+    except CommandError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def add_output_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", choices=("table", "json"), default="table",
+                        help="Output format (default: table).")
+
+
+def write_output(fmt: str, rows: Iterable[dict[str, Any]] | dict[str, Any],
+                 columns: Sequence[str] = ()) -> None:
+    """Print rows as an aligned table or as JSON (what ``coder ... -o json`` prints)."""
+    if fmt == "json":
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    if isinstance(rows, dict):
+        rows = [rows]
+    rows = list(rows)
+    columns = list(columns) or (list(rows[0]) if rows else [])
+    table = [[c.upper().replace("_", " ") for c in columns]]
+    table += [["" if r.get(c) is None else _cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(_cell(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,216 @@
+"""Deployment settings: one table, read from flags and ``CODER_*`` variables.
+
+Every setting is declared once in ``SETTINGS`` with the environment variable
+Coder uses for it, so ``coderd server --help``, the docs and the loader can
+never disagree. Values are resolved in this order: explicit overrides (flags,
+tests), the environment, the default. Nothing here reads the environment at
+import time.
+
+The air-gap defaults live here: update checks and telemetry are off, and no
+setting names a host outside the deployment.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def parse_bool(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"not a boolean: {value!r}")
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds from Go-style durations (``90s``, ``5m``, ``24h``, ``1h30m``) or a number."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    total, number = 0.0, ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isdigit() or ch == ".":
+            number += ch
+            i += 1
+            continue
+        unit = text[i:i + 2] if text[i:i + 2] == "ms" else ch
+        if unit not in units or not number:
+            raise SettingsError(f"not a duration: {value!r}")
+        total += float(number) * units[unit]
+        number = ""
+        i += len(unit)
+    if number:
+        raise SettingsError(f"duration needs a unit: {value!r}")
+    return total
+
+
+def parse_address(value: str) -> str:
+    """``host:port`` (an empty value disables the listener)."""
+    if value == "":
+        return value
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise SettingsError(f"not a host:port address: {value!r}")
+    return value
+
+
+def parse_url(value: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise SettingsError(f"URL must start with http:// or https://: {value!r}")
+    return value.rstrip("/")
+
+
+def default_config_dir() -> str:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "coderv2")
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    env: str
+    parse: Callable[[Any], Any]
+    default: Any
+    help: str
+    group: str = "Networking"
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.key.replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("access_url", "CODER_ACCESS_URL", parse_url, "",
+            "The URL that users and workspaces use to reach coderd. Defaults to the HTTP address."),
+    Setting("wildcard_access_url", "CODER_WILDCARD_ACCESS_URL", str, "",
+            "Wildcard host for subdomain workspace apps, e.g. *.coder.example.com."),
+    Setting("http_address", "CODER_HTTP_ADDRESS", parse_address, "127.0.0.1:3000",
+            "HTTP bind address. Empty disables plain HTTP."),
+    Setting("tls_enable", "CODER_TLS_ENABLE", parse_bool, False,
+            "Serve HTTPS on the TLS address.", "TLS"),
+    Setting("tls_address", "CODER_TLS_ADDRESS", parse_address, "127.0.0.1:3443",
+            "HTTPS bind address.", "TLS"),
+    Setting("tls_cert_file", "CODER_TLS_CERT_FILE", str, "",
+            "PEM certificate (with its chain) for HTTPS.", "TLS"),
+    Setting("tls_key_file", "CODER_TLS_KEY_FILE", str, "",
+            "PEM private key for HTTPS.", "TLS"),
+    Setting("redirect_to_access_url", "CODER_REDIRECT_TO_ACCESS_URL", parse_bool, False,
+            "Redirect requests whose host is not the access URL's to it."),
+    Setting("pg_connection_url", "CODER_PG_CONNECTION_URL", str, "",
+            "PostgreSQL URL. Empty runs the embedded PostgreSQL under the config folder.",
+            "Database"),
+    Setting("pg_pool_size", "CODER_PG_POOL_SIZE", int, 10,
+            "Database connections per coderd process.", "Database"),
+    Setting("config_dir", "CODER_CONFIG_DIR", str, "",
+            "Folder for coderd's state (embedded PostgreSQL data, keys). "
+            "Defaults to ~/.config/coderv2.", "Database"),
+    Setting("workers", "CODER_HTTP_WORKERS", int, 1,
+            "Worker processes. 1 serves with gevent's pywsgi; more runs gunicorn.", "Networking"),
+    Setting("update_check", "CODER_UPDATE_CHECK", parse_bool, False,
+            "Kept for compatibility. The appliance never contacts an update server; "
+            "/api/v2/updatecheck answers from the installed version.", "Air gap"),
+    Setting("telemetry_enable", "CODER_TELEMETRY_ENABLE", parse_bool, False,
+            "Kept for compatibility. The appliance has no telemetry sender.", "Air gap"),
+    Setting("session_duration", "CODER_SESSION_DURATION", parse_duration, 24 * 3600.0,
+            "Lifetime of a browser or CLI session token.", "Security"),
+    Setting("max_token_lifetime", "CODER_MAX_TOKEN_LIFETIME", parse_duration, 30 * 86400.0,
+            "Longest lifetime an API token may ask for.", "Security"),
+    Setting("login_rate_limit", "CODER_LOGIN_RATE_LIMIT", int, 60,
+            "Login attempts allowed per minute from one IP address (0 disables the limit).",
+            "Security"),
+    Setting("max_body_bytes", "CODER_MAX_BODY_BYTES", int, 10 * 1024 * 1024,
+            "Largest JSON request body accepted.", "Security"),
+    Setting("provisioner_daemons", "CODER_PROVISIONER_DAEMONS", int, 3,
+            "Built-in provisioner daemons per deployment.", "Provisioning"),
+    Setting("provisioner_daemon_psk", "CODER_PROVISIONER_DAEMON_PSK", str, "",
+            "Pre-shared key external provisioner daemons authenticate with. "
+            "Empty refuses external daemons.", "Provisioning"),
+    Setting("verbose", "CODER_VERBOSE", parse_bool, False, "Log at debug level.", "Logging"),
+)
+
+SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+@dataclass
+class Settings:
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self.values[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    @property
+    def config_path(self) -> Path:
+        return Path(self.values["config_dir"] or default_config_dir())
+
+    @property
+    def effective_access_url(self) -> str:
+        if self.access_url:
+            return self.access_url
+        if self.tls_enable and self.tls_address:
+            return "https://" + self.tls_address
+        return "http://" + (self.http_address or "127.0.0.1:3000")
+
+
+def load(overrides: Mapping[str, Any] | None = None,
+         environ: Mapping[str, str] | None = None) -> Settings:
+    """Resolve every setting; raise SettingsError naming the variable at fault."""
+    environ = os.environ if environ is None else environ
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = set(overrides) - set(SETTINGS_BY_KEY)
+    if unknown:
+        raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        if s.key in overrides:
+            raw, source = overrides[s.key], s.flag
+        elif s.env in environ:
+            raw, source = environ[s.env], s.env
+        else:
+            values[s.key] = s.default
+            continue
+        try:
+            values[s.key] = s.parse(raw)
+        except (SettingsError, ValueError) as exc:
+            raise SettingsError(f"{source}: {exc}") from None
+    settings = Settings(values)
+    if settings.tls_enable and not (settings.tls_cert_file and settings.tls_key_file):
+        raise SettingsError("CODER_TLS_ENABLE needs CODER_TLS_CERT_FILE and CODER_TLS_KEY_FILE")
+    if not settings.http_address and not settings.tls_enable:
+        raise SettingsError("CODER_HTTP_ADDRESS is empty and TLS is off: nothing to listen on")
+    return settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting, grouped, each naming its environment variable."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for s in SETTINGS:
+        group = groups.get(s.group) or parser.add_argument_group(s.group)
+        groups[s.group] = group
+        default = "" if s.default in ("", None) else f" (default: {s.default})"
+        group.add_argument(s.flag, dest=s.key, default=None, metavar="VALUE",
+                           help=f"{s.help} [${s.env}]{default}")
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {s.key: getattr(args, s.key, None) for s in SETTINGS}

@@ -1,0 +1,163 @@
+"""Downloading for mirrors: retries, atomic files, verified hashes, progress.
+
+Every mirror file is written to a temporary name in its final folder, flushed
+and renamed, so a run killed at any moment leaves either the old file or the
+new one, never half of one. Retries with backoff cover 5xx answers and
+connection resets, which is what a flaky proxy in front of a registry gives.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO, Callable, Iterator
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+CHUNK = 1024 * 1024
+USER_AGENT = "coder-appliance-mirror-sync"
+
+
+class FetchError(Exception):
+    """A download failed; the message names the artefact and the URL."""
+
+
+def session(ca_bundle: str | None = None, retries: int = 4, backoff: float = 0.5,
+            pool: int = 16) -> requests.Session:
+    """A requests session that retries idempotent requests on 5xx and resets."""
+    s = requests.Session()
+    retry = Retry(total=retries, connect=retries, read=retries, status=retries,
+                  backoff_factor=backoff, status_forcelist=(500, 502, 503, 504),
+                  allowed_methods=("GET", "HEAD"), raise_on_status=False)
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=pool, pool_maxsize=pool)
+    s.mount("http://", adapter)
+    s.mount("https://", adapter)
+    s.headers["User-Agent"] = USER_AGENT
+    if ca_bundle:
+        s.verify = ca_bundle
+    return s
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Write to a temporary file beside ``path``; rename over it only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download(s: requests.Session, url: str, dest: str | os.PathLike, *, what: str,
+             sha256: str | None = None, progress: "Progress | None" = None,
+             attempts: int = 3) -> str:
+    """Stream ``url`` into ``dest`` atomically; verify ``sha256`` when given.
+
+    Returns the hex sha256 of what was written. A truncated body, a reset in
+    the middle of the stream or a hash mismatch leaves ``dest`` untouched.
+    """
+    last: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            return _download_once(s, url, dest, what, sha256, progress)
+        except (requests.ConnectionError, requests.Timeout,
+                requests.exceptions.ChunkedEncodingError, _Truncated) as exc:
+            last = exc
+            time.sleep(0.5 * 2 ** attempt)
+    raise FetchError(f"{what}: download from {url} failed: {last}")
+
+
+class _Truncated(Exception):
+    pass
+
+
+def _download_once(s, url, dest, what, sha256, progress) -> str:
+    with s.get(url, stream=True, timeout=(10, 60)) as resp:
+        if resp.status_code != 200:
+            raise FetchError(f"{what}: {url} answered {resp.status_code}")
+        expected_len = resp.headers.get("Content-Length")
+        h = hashlib.sha256()
+        written = 0
+        with atomic_write(dest) as f:
+            for chunk in resp.iter_content(CHUNK):
+                f.write(chunk)
+                h.update(chunk)
+                written += len(chunk)
+                if progress:
+                    progress.advance(len(chunk))
+            if expected_len is not None and written != int(expected_len):
+                raise _Truncated(f"got {written} of {expected_len} bytes")
+            digest = h.hexdigest()
+            if sha256 and digest != sha256.lower():
+                raise FetchError(f"{what}: checksum mismatch: expected sha256 {sha256}, got {digest}")
+    return digest
+
+
+class Progress:
+    """One status line on stderr for many parallel downloads (quiet when not a TTY)."""
+
+    def __init__(self, label: str, stream: IO = sys.stderr, enabled: bool | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.label = label
+        self.stream = stream
+        self.enabled = stream.isatty() if enabled is None else enabled
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.bytes = 0
+        self.done = 0
+        self.total = 0
+        self._last = 0.0
+
+    def add_items(self, n: int) -> None:
+        with self.lock:
+            self.total += n
+
+    def advance(self, nbytes: int) -> None:
+        with self.lock:
+            self.bytes += nbytes
+            self._draw()
+
+    def item_done(self, name: str = "") -> None:
+        with self.lock:
+            self.done += 1
+            self._draw(force=True)
+
+    def _draw(self, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = self.clock()
+        if not force and now - self._last < 0.2:
+            return
+        self._last = now
+        self.stream.write(f"\r{self.label}: {self.done}/{self.total} "
+                          f"({self.bytes / 1e6:.1f} MB)\033[K")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
