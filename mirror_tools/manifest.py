@@ -1,0 +1,353 @@
+"""The mirror manifest: what an air-gapped network needs from the outside.
+
+One YAML file declares the Terraform providers, the terraform binary and the
+container images to carry across the gap. It is written by hand, so every
+mistake is reported with the field's path and the line it is on
+(``manifest.yaml:12: providers[1].versions: ...``) rather than as a traceback
+from deep inside a sync.
+
+Registry hosts can be redirected (``registries:``) so that a network, or a
+test, points ``registry.terraform.io`` or ``docker.io`` at its own registry and
+trusts its own CA, without the mirror layout changing: the mirror is still
+keyed by the host name terraform and container runtimes know.
+
+This module only parses and validates. The providers and terraform parts are
+synced by ``mirror_tools.providers``/``mirror_tools.terraform_release``; the
+images part is handed as ``ImageSpec`` objects to ``mirror_tools.images.sync``.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_PROVIDER_HOST = "registry.terraform.io"
+DEFAULT_NAMESPACE = "hashicorp"
+DEFAULT_RELEASES_URL = "https://releases.hashicorp.com"
+
+_NAME_RE = re.compile(r"^[0-9A-Za-z](?:[0-9A-Za-z-_]{0,62}[0-9A-Za-z])?$")
+_HOST_RE = re.compile(r"^[0-9A-Za-z.-]+(?::[0-9]+)?$")
+_TF_PLATFORM_RE = re.compile(r"^[a-z0-9]+_[a-z0-9]+$")
+_OCI_PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9]+(?:/[a-z0-9.]+)?$")
+_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+
+
+class ManifestError(ValueError):
+    """The manifest cannot be used; the message names the file, line and field."""
+
+
+@dataclass(frozen=True)
+class RegistryAccess:
+    """How to reach one registry host (Terraform or container registry).
+
+    ``url`` replaces ``https://HOST`` as the base URL (for a Terraform registry
+    it is where ``/.well-known/terraform.json`` is looked up). The password is
+    never written in the manifest: ``password_env`` names the environment
+    variable that holds it.
+    """
+    host: str
+    url: str | None = None
+    ca_bundle: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        return (self.url or f"https://{self.host}").rstrip("/")
+
+    def password(self) -> str | None:
+        if not self.password_env:
+            return None
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ManifestError(f"registry {self.host}: environment variable "
+                                f"{self.password_env} (password_env) is not set")
+        return value
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One provider to mirror: ``HOST/NAMESPACE/TYPE``, constraints, platforms.
+
+    Each entry of ``versions`` is a Terraform version constraint string; the
+    newest version matching it is mirrored (``select: newest``, what
+    ``terraform providers mirror`` does), or every matching version
+    (``select: all``).
+    """
+    host: str
+    namespace: str
+    type: str
+    versions: tuple[str, ...]
+    platforms: tuple[str, ...]
+    select: str = "newest"
+
+    @property
+    def source(self) -> str:
+        return f"{self.host}/{self.namespace}/{self.type}"
+
+
+@dataclass(frozen=True)
+class TerraformSpec:
+    """The terraform binary to carry, laid out as HashiCorp's releases site.
+
+    ``signing_keys`` is an ASCII-armoured GnuPG public key file (HashiCorp's
+    release key, or the test fixture's) that must have signed SHA256SUMS.
+    """
+    version: str
+    platforms: tuple[str, ...]
+    releases_url: str = DEFAULT_RELEASES_URL
+    signing_keys: str | None = None
+    ca_bundle: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One container image to carry: a reference pinned by tag or digest.
+
+    ``platforms`` are OCI platforms (``linux/amd64``, ``linux/arm64/v8``); an
+    empty list means every platform of an index. ``registry`` says how to reach
+    the image's registry host when the manifest redirects it or needs a login;
+    None means plain HTTPS to the host in ``ref`` with anonymous/token auth.
+    """
+    ref: str
+    platforms: list[str] = field(default_factory=list)
+    registry: RegistryAccess | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    providers: tuple[ProviderSpec, ...] = ()
+    terraform: TerraformSpec | None = None
+    images: tuple[ImageSpec, ...] = ()
+    registries: dict[str, RegistryAccess] = field(default_factory=dict)
+
+    def registry(self, host: str) -> RegistryAccess:
+        return self.registries.get(host) or RegistryAccess(host=host)
+
+
+def load(path: str | os.PathLike) -> Manifest:
+    """Read and validate a manifest file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read manifest: {exc.strerror}") from exc
+    return parse(text, path)
+
+
+def parse(text: str, path: Path) -> Manifest:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ManifestError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if node is None:
+        raise ManifestError(f"{path}: the manifest is empty")
+    return _Reader(path).manifest(node)
+
+
+def parse_provider_source(source: str) -> tuple[str, str, str]:
+    """Split ``[HOST/]NAMESPACE/TYPE`` the way terraform does (defaults included)."""
+    parts = source.strip().split("/")
+    if len(parts) == 1:
+        parts = [DEFAULT_PROVIDER_HOST, DEFAULT_NAMESPACE, parts[0]]
+    elif len(parts) == 2:
+        parts = [DEFAULT_PROVIDER_HOST, *parts]
+    if len(parts) != 3:
+        raise ValueError(f"{source!r} is not a provider source address ([HOST/]NAMESPACE/TYPE)")
+    host, namespace, ptype = parts
+    if not _HOST_RE.match(host):
+        raise ValueError(f"{source!r}: {host!r} is not a host name")
+    for label in (namespace, ptype):
+        if not _NAME_RE.match(label):
+            raise ValueError(f"{source!r}: {label!r} is not a valid namespace or type name")
+    return host.lower(), namespace.lower(), ptype.lower()
+
+
+class _Reader:
+    """Walks the composed YAML nodes so every error can name its line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, node: yaml.Node, where: str, message: str) -> ManifestError:
+        return ManifestError(f"{self.path}:{node.start_mark.line + 1}: {where}: {message}")
+
+    # -- node helpers -------------------------------------------------------
+    def mapping(self, node, where, allowed: set[str], required: set[str] = frozenset()) -> dict:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, where, "expected a mapping")
+        out: dict[str, yaml.Node] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            if name not in allowed:
+                raise self.fail(key, where, f"unknown field {name!r} "
+                                f"(expected one of: {', '.join(sorted(allowed))})")
+            if name in out:
+                raise self.fail(key, where, f"field {name!r} is given twice")
+            out[name] = value
+        for name in sorted(required - out.keys()):
+            raise self.fail(node, where, f"missing required field {name!r}")
+        return out
+
+    def sequence(self, node, where) -> list:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, where, "expected a list")
+        return node.value
+
+    def string(self, node, where) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
+            raise self.fail(node, where, "expected a string")
+        return str(node.value)
+
+    def strings(self, node, where) -> list[tuple[yaml.Node, str]]:
+        """A list of strings; a single string counts as a one-element list."""
+        if isinstance(node, yaml.ScalarNode):
+            return [(node, self.string(node, where))]
+        return [(n, self.string(n, f"{where}[{i}]")) for i, n in enumerate(self.sequence(node, where))]
+
+    def file(self, node, where) -> str:
+        """A path, relative to the manifest's folder, that must exist."""
+        value = Path(self.string(node, where)).expanduser()
+        if not value.is_absolute():
+            value = self.path.parent / value
+        if not value.is_file():
+            raise self.fail(node, where, f"file {value} does not exist")
+        return str(value)
+
+    def url(self, node, where) -> str:
+        value = self.string(node, where).rstrip("/")
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise self.fail(node, where, f"{value!r} is not an http:// or https:// URL")
+        return value
+
+    # -- sections -----------------------------------------------------------
+    def manifest(self, node) -> Manifest:
+        top = self.mapping(node, "manifest", {"registries", "providers", "terraform", "images"})
+        registries = self.registries(top["registries"]) if "registries" in top else {}
+        providers = tuple(self.provider(n, f"providers[{i}]") for i, n in
+                          enumerate(self.sequence(top["providers"], "providers"))) \
+            if "providers" in top else ()
+        seen: dict[str, int] = {}
+        for i, spec in enumerate(providers):
+            if spec.source in seen:
+                raise ManifestError(f"{self.path}: providers[{i}]: {spec.source} is already "
+                                    f"listed as providers[{seen[spec.source]}]; merge the entries")
+            seen[spec.source] = i
+        terraform = self.terraform(top["terraform"]) if "terraform" in top else None
+        images = tuple(self.image(n, f"images[{i}]", registries) for i, n in
+                       enumerate(self.sequence(top["images"], "images"))) \
+            if "images" in top else ()
+        if not (providers or terraform or images):
+            raise self.fail(node, "manifest", "declares nothing to mirror "
+                            "(add providers, terraform or images)")
+        return Manifest(self.path, providers, terraform, images, registries)
+
+    def registries(self, node) -> dict[str, RegistryAccess]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, "registries", "expected a mapping of host name to settings")
+        out = {}
+        for key, value in node.value:
+            host = self.string(key, "registries").lower()
+            where = f"registries.{host}"
+            if not _HOST_RE.match(host):
+                raise self.fail(key, where, f"{host!r} is not a host name")
+            fields = self.mapping(value, where, {"url", "ca_bundle", "username", "password_env"})
+            if "password_env" in fields and "username" not in fields:
+                raise self.fail(value, where, "password_env needs username")
+            out[host] = RegistryAccess(
+                host=host,
+                url=self.url(fields["url"], f"{where}.url") if "url" in fields else None,
+                ca_bundle=self.file(fields["ca_bundle"], f"{where}.ca_bundle")
+                if "ca_bundle" in fields else None,
+                username=self.string(fields["username"], f"{where}.username")
+                if "username" in fields else None,
+                password_env=self.string(fields["password_env"], f"{where}.password_env")
+                if "password_env" in fields else None)
+        return out
+
+    def provider(self, node, where) -> ProviderSpec:
+        from mirror_tools.providers.versions import ConstraintError, parse_constraints
+        fields = self.mapping(node, where, {"source", "versions", "platforms", "select"},
+                              {"source", "versions", "platforms"})
+        source_node = fields["source"]
+        try:
+            host, namespace, ptype = parse_provider_source(self.string(source_node, f"{where}.source"))
+        except ValueError as exc:
+            raise self.fail(source_node, f"{where}.source", str(exc)) from None
+        versions = []
+        for vnode, text in self.strings(fields["versions"], f"{where}.versions"):
+            try:
+                parse_constraints(text)
+            except ConstraintError as exc:
+                raise self.fail(vnode, f"{where}.versions", str(exc)) from None
+            versions.append(text)
+        if not versions:
+            raise self.fail(fields["versions"], f"{where}.versions", "no version constraint given")
+        platforms = self.platforms(fields["platforms"], f"{where}.platforms", _TF_PLATFORM_RE,
+                                   "OS_ARCH, like linux_amd64")
+        select = "newest"
+        if "select" in fields:
+            select = self.string(fields["select"], f"{where}.select")
+            if select not in ("newest", "all"):
+                raise self.fail(fields["select"], f"{where}.select",
+                                f"{select!r} is not 'newest' or 'all'")
+        return ProviderSpec(host, namespace, ptype, tuple(versions), platforms, select)
+
+    def platforms(self, node, where, pattern, shape) -> tuple[str, ...]:
+        out = []
+        for pnode, value in self.strings(node, where):
+            if not pattern.match(value):
+                raise self.fail(pnode, where, f"{value!r} is not a platform ({shape})")
+            if value not in out:
+                out.append(value)
+        if not out and pattern is _TF_PLATFORM_RE:
+            raise self.fail(node, where, "no platform given")
+        return tuple(out)
+
+    def terraform(self, node) -> TerraformSpec:
+        fields = self.mapping(node, "terraform",
+                              {"version", "platforms", "releases_url", "signing_keys", "ca_bundle"},
+                              {"version", "platforms", "signing_keys"})
+        version = self.string(fields["version"], "terraform.version")
+        if not _VERSION_RE.match(version):
+            raise self.fail(fields["version"], "terraform.version",
+                            f"{version!r} is not an exact version like 1.11.4")
+        return TerraformSpec(
+            version=version,
+            platforms=self.platforms(fields["platforms"], "terraform.platforms", _TF_PLATFORM_RE,
+                                     "OS_ARCH, like linux_amd64"),
+            releases_url=self.url(fields["releases_url"], "terraform.releases_url")
+            if "releases_url" in fields else DEFAULT_RELEASES_URL,
+            signing_keys=self.file(fields["signing_keys"], "terraform.signing_keys"),
+            ca_bundle=self.file(fields["ca_bundle"], "terraform.ca_bundle")
+            if "ca_bundle" in fields else None)
+
+    def image(self, node, where, registries: dict[str, RegistryAccess]) -> ImageSpec:
+        if isinstance(node, yaml.ScalarNode):
+            fields = {"ref": node}
+        else:
+            fields = self.mapping(node, where, {"ref", "platforms"}, {"ref"})
+        ref = self.string(fields["ref"], f"{where}.ref")
+        if not re.match(r"^[a-z0-9][^\s]*(?::[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$", ref):
+            raise self.fail(fields["ref"], f"{where}.ref",
+                            f"{ref!r} must be pinned by tag (NAME:TAG) or digest (NAME@sha256:...)")
+        platforms = self.platforms(fields["platforms"], f"{where}.platforms", _OCI_PLATFORM_RE,
+                                   "OS/ARCH[/VARIANT], like linux/amd64") \
+            if "platforms" in fields else ()
+        return ImageSpec(ref=ref, platforms=list(platforms),
+                         registry=registries.get(image_host(ref)))
+
+
+def image_host(ref: str) -> str:
+    """The registry host of an image reference (``docker.io`` when none is named)."""
+    first, sep, _ = ref.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first.lower()
+    return "docker.io"

@@ -1,0 +1,1 @@
+"""Terraform provider mirrors: registry client, verification, hashes, layouts."""
