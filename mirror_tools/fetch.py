@@ -46,8 +46,12 @@ def session(ca_bundle: str | None = None, retries: int = 4, backoff: float = 0.5
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Write to a temporary file beside ``path``; rename over it only on success."""
+def atomic_write(path: str | os.PathLike, mode: str = "wb", perms: int = 0o644) -> Iterator[IO]:
+    """Write to a temporary file beside ``path``; rename over it only on success.
+
+    The temporary file is created 0600 and given ``perms`` just before the
+    rename, so a private key (``perms=0o600``) is never readable by others.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -56,7 +60,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, perms)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
