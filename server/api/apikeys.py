@@ -1,0 +1,137 @@
+"""API keys: long-lived named tokens and session keys."""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+
+import psycopg2.errors
+from flask import current_app, request
+
+from appliance.sdk import types
+
+from .. import audit
+from ..authz.querier import AuthzQuerier
+from ..httpapi import APIError, not_found, write, read
+from ..httpmw import store
+from ..security import generate_api_key
+from . import convert
+from .router import Router
+
+router = Router("apikeys", "API keys")
+route = router.route
+NANOSECOND = 1_000_000_000
+DEFAULT_TOKEN_LIFETIME = 30 * 86400
+_WORDS = ("amber", "brisk", "cedar", "delta", "ember", "fjord", "gale", "harbor", "iris",
+          "juniper", "kestrel", "lumen", "maple", "nectar", "onyx", "pine", "quartz", "raven")
+
+
+def issue_key(s: AuthzQuerier, user_id: uuid.UUID, *, login_type: str, lifetime: int,
+              scope: str = "all", token_name: str = "") -> tuple[str, dict]:
+    """Create a key; return the token (shown once) and the stored row."""
+    key_id, token, hashed = generate_api_key()
+    now = dt.datetime.now(dt.timezone.utc)
+    row = s.insert_api_key(id=key_id, hashed_secret=hashed, user_id=user_id,
+                           expires_at=now + dt.timedelta(seconds=lifetime), login_type=login_type,
+                           lifetime_seconds=lifetime, ip_address=request.remote_addr,
+                           scope=scope, token_name=token_name)
+    return token, row
+
+
+def _user(user: str) -> dict:
+    from .users import user_param  # users imports this module for issue_key
+    return user_param(user)
+
+
+@route("POST", "/users/<user>/keys/tokens", summary="Create a named API token",
+       request=types.CreateTokenRequest, response=types.GenerateAPIKeyResponse, status=201)
+def create_token(user: str):
+    row = _user(user)
+    req = read(types.CreateTokenRequest)
+    settings = current_app.extensions["coderd"].settings
+    lifetime = req.lifetime // NANOSECOND if req.lifetime else DEFAULT_TOKEN_LIFETIME
+    if lifetime <= 0:
+        raise APIError(400, "Token lifetime must be at least one second.",
+                       validations=[types.ValidationError("lifetime", "must be at least 1s")])
+    if lifetime > settings.max_token_lifetime:
+        days = settings.max_token_lifetime / 86400
+        raise APIError(400, f"Lifetime must be less than {days:g} days.",
+                       validations=[types.ValidationError("lifetime", f"must be at most {days:g} days")])
+    name = req.token_name or f"{secrets.choice(_WORDS)}_{secrets.choice(_WORDS)}_{secrets.token_hex(2)}"
+    try:
+        token, key = issue_key(store(), row["id"], login_type="token", lifetime=lifetime,
+                               scope=req.scope, token_name=name)
+    except psycopg2.errors.UniqueViolation:
+        raise APIError(409, f"A token with name {name!r} already exists.",
+                       validations=[types.ValidationError("token_name", "is already taken")]) from None
+    audit.record("create", "api_key", None, name, status=201,
+                 additional={"key_id": key["id"], "user_id": str(row["id"])})
+    return write(201, types.GenerateAPIKeyResponse(key=token))
+
+
+@route("POST", "/users/<user>/keys", summary="Create a session key for a user",
+       response=types.GenerateAPIKeyResponse, status=201)
+def create_session_key(user: str):
+    row = _user(user)
+    lifetime = int(current_app.extensions["coderd"].settings.session_duration)
+    token, key = issue_key(store(), row["id"], login_type="password", lifetime=lifetime)
+    audit.record("create", "api_key", None, row["username"], status=201,
+                 additional={"key_id": key["id"], "user_id": str(row["id"])})
+    return write(201, types.GenerateAPIKeyResponse(key=token))
+
+
+@route("GET", "/users/<user>/keys/tokens", summary="List a user's API tokens",
+       response=list[types.APIKeyWithOwner])
+def list_tokens(user: str):
+    row = _user(user)
+    s = store()
+    include_all = request.args.get("include_all", "").lower() == "true"
+    keys = s.get_api_keys_by_login_type("token") if include_all else \
+        s.get_api_keys_by_user(row["id"], "token")
+    names: dict = {}
+    out = []
+    for k in keys:
+        if k["user_id"] not in names:
+            owner = s.as_system("token-owner-names").get_user_by_id(k["user_id"])
+            names[k["user_id"]] = owner["username"] if owner else ""
+        out.append(types.APIKeyWithOwner(**vars(convert.api_key(k)), username=names[k["user_id"]]))
+    return write(200, out)
+
+
+@route("GET", "/users/<user>/keys/tokens/<keyname>", summary="Get an API token by name",
+       response=types.APIKey)
+def get_token_by_name(user: str, keyname: str):
+    key = store().get_api_key_by_name(_user(user)["id"], keyname)
+    if key is None:
+        raise not_found("API key")
+    return write(200, convert.api_key(key))
+
+
+@route("GET", "/users/<user>/keys/tokens/tokenconfig", summary="Token limits",
+       response=dict[str, int])
+def token_config(user: str):
+    _user(user)
+    settings = current_app.extensions["coderd"].settings
+    return write(200, {"max_token_lifetime": int(settings.max_token_lifetime * NANOSECOND)})
+
+
+def _key_of(user: str, keyid: str) -> dict:
+    row = _user(user)
+    key = store().get_api_key_by_id(keyid)
+    if key is None or key["user_id"] != row["id"]:
+        raise not_found("API key")
+    return key
+
+
+@route("GET", "/users/<user>/keys/<keyid>", summary="Get an API key by ID", response=types.APIKey)
+def get_key(user: str, keyid: str):
+    return write(200, convert.api_key(_key_of(user, keyid)))
+
+
+@route("DELETE", "/users/<user>/keys/<keyid>", summary="Delete an API key", status=204)
+def delete_key(user: str, keyid: str):
+    key = _key_of(user, keyid)
+    store().delete_api_key(key["id"])
+    audit.record("delete", "api_key", None, key["token_name"] or key["id"],
+                 additional={"key_id": key["id"], "user_id": str(key["user_id"])})
+    return current_app.response_class(status=204)

@@ -1,0 +1,69 @@
+"""Reading the audit log, with Coder's ``q`` filters."""
+from __future__ import annotations
+
+from flask import request
+
+from appliance.sdk import model, types
+
+from ..httpapi import APIError, parse_uuid, query_int, write
+from ..httpmw import store
+from . import convert
+from .router import QueryParam, Router
+
+router = Router("audit", "Audit")
+FILTERS = ("resource_type", "resource_id", "action", "username", "email", "date_from",
+           "date_to", "status_code")
+
+
+def parse_audit_query(q: str) -> dict:
+    filters: dict = {}
+    for term in q.split():
+        key, sep, value = term.partition(":")
+        if not sep or key not in FILTERS:
+            raise APIError(400, f"Invalid audit filter {term!r}.", f"Filters: {', '.join(FILTERS)}.",
+                           [types.ValidationError("q", f"unknown filter {term!r}")])
+        if key == "resource_id":
+            filters[key] = parse_uuid(value, "q.resource_id")
+        elif key in ("date_from", "date_to"):
+            try:
+                filters[key] = model.parse_time(value if "T" in value else value + "T00:00:00Z")
+            except ValueError:
+                raise APIError(400, f"Invalid date {value!r}.",
+                               validations=[types.ValidationError("q", f"{key} must be YYYY-MM-DD")]) from None
+        elif key == "status_code":
+            if not value.isdigit():
+                raise APIError(400, f"Invalid status code {value!r}.",
+                               validations=[types.ValidationError("q", "status_code must be a number")])
+            filters[key] = int(value)
+        else:
+            filters[key] = value
+    return filters
+
+
+def _audit_log(row: dict, users: dict) -> types.AuditLog:
+    user_id = row["user_id"]
+    if user_id is not None and user_id not in users:
+        user_row = store().as_system("audit-log-user").get_user_by_id(user_id)
+        users[user_id] = convert.user(user_row) if user_row else None
+    return types.AuditLog(
+        id=row["id"], request_id=row["request_id"], time=row["time"], ip=row["ip"] or "",
+        user_agent=row["user_agent"], resource_type=row["resource_type"],
+        resource_id=row["resource_id"], resource_target=row["resource_target"],
+        resource_icon=row["resource_icon"], action=row["action"], diff=row["diff"],
+        status_code=row["status_code"], additional_fields=row["additional_fields"],
+        description=f"{{user}} {row['action']} {row['resource_type']} {row['resource_target']}".strip(),
+        resource_link="", is_deleted=bool(row["user_deleted"]),
+        organization_id=row["organization_id"], user=users.get(user_id))
+
+
+@router.route("GET", "/audit", summary="Search the audit log", response=types.AuditLogResponse,
+              query=(QueryParam("q", "Filters: " + ", ".join(f"{f}:" for f in FILTERS)),
+                     QueryParam("limit", "Page size (default 50)", "integer"),
+                     QueryParam("offset", "Page offset", "integer")))
+def get_audit_logs():
+    filters = parse_audit_query(request.args.get("q", ""))
+    rows = store().get_audit_logs(**filters, offset=query_int("offset", 0),
+                                  limit=query_int("limit", 50, 1, 1000))
+    count = rows[0]["count"] if rows else 0
+    users: dict = {}
+    return write(200, types.AuditLogResponse(audit_logs=[_audit_log(r, users) for r in rows], count=count))

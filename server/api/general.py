@@ -1,0 +1,44 @@
+"""Deployment facts: build info, health, the (local-only) update check, the API document."""
+from __future__ import annotations
+
+from flask import current_app
+
+from appliance import __version__
+from appliance.sdk import types
+
+from ..httpapi import write
+from ..httpmw import system_store
+from . import openapi
+from .router import Router
+
+router = Router("general", "General")
+route = router.route
+AGENT_API_VERSION = "2.0"
+
+
+@route("GET", "", summary="API root", auth=False, response=types.Response)
+def api_root():
+    return write(200, types.Response(message="👋"))
+
+
+@route("GET", "/buildinfo", summary="Build information", auth=False,
+       response=types.BuildInfoResponse)
+def buildinfo():
+    coderd = current_app.extensions["coderd"]
+    deployment_id = system_store("buildinfo").get_deployment_value("deployment_id") or ""
+    return write(200, types.BuildInfoResponse(
+        external_url="", version=f"v{__version__}", dashboard_url=coderd.settings.effective_access_url,
+        workspace_proxy=False, agent_api_version=AGENT_API_VERSION, deployment_id=deployment_id,
+        telemetry=False))
+
+
+@route("GET", "/updatecheck", summary="Update check, answered from the installed version only",
+       auth=False, response=types.UpdateCheckResponse)
+def updatecheck():
+    # No update server is ever contacted: the installed version is the newest known.
+    return write(200, types.UpdateCheckResponse(current=True, version=f"v{__version__}", url=""))
+
+
+@route("GET", "/openapi.json", summary="This API's OpenAPI 3 document", auth=False, response=dict)
+def openapi_document():
+    return write(200, openapi.document(__version__))

@@ -1,0 +1,314 @@
+"""Users: the first user, login and logout, and user management."""
+from __future__ import annotations
+
+import uuid
+
+import psycopg2.errors
+from flask import current_app, g, request
+
+from appliance.sdk import types
+
+from .. import audit
+from ..authz.rbac import ASSIGNABLE_ROLES, OWNER, ROLES, Action, Object, Resource, can_assign
+from ..httpapi import APIError, error, not_found, parse_uuid, query_int, read, write
+from ..httpmw import SESSION_COOKIE, store, system_store
+from ..security import hash_password, verify_password
+from . import convert
+from .apikeys import issue_key
+from .router import QueryParam, Router
+
+router = Router("users", "Users")
+route = router.route
+USER_AUDIT_FIELDS = ("username", "email", "name", "status", "rbac_roles", "hashed_password")
+
+
+def user_param(value: str) -> dict:
+    """``me``, a username or an id, resolved as the caller may see it (else 404)."""
+    s = store()
+    if value == "me":
+        if g.get("subject") is None:
+            raise APIError(401, "You must be authenticated.")
+        row = s.get_user_by_id(g.subject.id)
+    else:
+        try:
+            user_id = uuid.UUID(value)
+        except ValueError:
+            row = s.get_user_by_username(value)
+        else:
+            row = s.get_user_by_id(user_id)
+    if row is None:
+        raise not_found("User")
+    return row
+
+
+def _conflict(exc: psycopg2.errors.UniqueViolation) -> APIError:
+    constraint = exc.diag.constraint_name or ""
+    fieldname = "email" if "email" in constraint else "username"
+    return APIError(409, f"A user with this {fieldname} already exists.",
+                    validations=[types.ValidationError(fieldname, "is already taken")])
+
+
+# --- the first user ----------------------------------------------------------
+
+@route("GET", "/users/first", summary="Check whether the first user exists", auth=False,
+       response=types.Response)
+def get_first_user():
+    if system_store("check-first-user").get_user_count() == 0:
+        return error(404, "The initial user has not been created!")
+    return write(200, types.Response(message="The initial user has already been created!"))
+
+
+@route("POST", "/users/first", summary="Create the first user, an owner", auth=False,
+       request=types.CreateFirstUserRequest, response=types.CreateFirstUserResponse, status=201)
+def post_first_user():
+    req = read(types.CreateFirstUserRequest)
+    s = system_store("create-first-user")
+    if s.get_user_count() > 0:
+        raise APIError(409, "The initial user has already been created.")
+    try:
+        with s.transaction():
+            user = s.insert_user(email=req.email, username=req.username, name=req.name,
+                                 hashed_password=hash_password(req.password),
+                                 rbac_roles=[OWNER], login_type="password")
+            # Concurrent first-user requests: exactly one wins this row.
+            if s.insert_deployment_value("first_user_id", str(user["id"])) != str(user["id"]):
+                raise APIError(409, "The initial user has already been created.")
+            org = s.get_default_organization()
+            s.insert_organization_member(organization_id=org["id"], user_id=user["id"], roles=[])
+    except psycopg2.errors.UniqueViolation as exc:
+        raise _conflict(exc) from None
+    audit.record("create", "user", user["id"], user["username"], status=201, user_id=user["id"],
+                 changes=audit.diff(None, user, USER_AUDIT_FIELDS))
+    return write(201, types.CreateFirstUserResponse(user_id=user["id"], organization_id=org["id"]))
+
+
+# --- login and logout --------------------------------------------------------------
+
+@route("POST", "/users/login", summary="Log in with an email (or username) and password",
+       auth=False, request=types.LoginWithPasswordRequest,
+       response=types.LoginWithPasswordResponse, status=201)
+def login():
+    coderd = current_app.extensions["coderd"]
+    coderd.login_limiter.check(request.remote_addr or "")
+    req = read(types.LoginWithPasswordRequest)
+    s = system_store("login")
+    user = s.get_user_by_email_or_username(req.email, req.email)
+    if user is None or user["login_type"] != "password" \
+            or not verify_password(user["hashed_password"] if user else "", req.password):
+        audit.record("login", "api_key", None, req.email, status=401,
+                     user_id=user["id"] if user else None)
+        raise APIError(401, "Incorrect email or password.")
+    if user["status"] == "suspended":
+        audit.record("login", "api_key", None, user["username"], status=401, user_id=user["id"])
+        raise APIError(401, "Your account is suspended. Contact an administrator to reactivate it.")
+    if user["status"] == "dormant":
+        s.update_user_status(user["id"], "active")
+    lifetime = int(coderd.settings.session_duration)
+    token, key = issue_key(s, user["id"], login_type="password", lifetime=lifetime)
+    audit.record("login", "api_key", None, user["username"], status=201, user_id=user["id"],
+                 additional={"key_id": key["id"]})
+    resp = write(201, types.LoginWithPasswordResponse(session_token=token))
+    resp.set_cookie(SESSION_COOKIE, token, max_age=lifetime, httponly=True, samesite="Lax",
+                    secure=request.is_secure, path="/")
+    return resp
+
+
+@route("POST", "/users/logout", summary="Log out: delete the session key in use",
+       response=types.Response)
+def logout():
+    key_id = g.api_key_id
+    store().delete_api_key(key_id)
+    audit.record("logout", "api_key", None, g.subject.name, additional={"key_id": key_id})
+    resp = write(200, types.Response(message="Logged out!"))
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+@route("GET", "/users/authmethods", summary="Login methods this deployment offers", auth=False,
+       response=types.AuthMethods)
+def auth_methods():
+    # An air-gapped appliance has no GitHub; OIDC needs an identity provider configured.
+    off = types.AuthMethod(enabled=False)
+    return write(200, types.AuthMethods(password=types.AuthMethod(enabled=True), github=off, oidc=off))
+
+
+# --- users ------------------------------------------------------------------------------
+
+def _parse_user_query(q: str) -> dict:
+    """Coder's ``q``: ``status:active role:owner login_type:password`` plus free text."""
+    filters: dict = {"search": [], "status": [], "roles": [], "login_type": []}
+    for term in q.split():
+        key, sep, value = term.partition(":")
+        if not sep:
+            filters["search"].append(term)
+            continue
+        key = {"role": "roles", "username": "search", "email": "search"}.get(key, key)
+        if key not in filters:
+            raise APIError(400, f"Invalid query param {key!r}.",
+                           validations=[types.ValidationError("q", f"unknown filter {key!r}")])
+        filters[key].extend(v for v in value.split(",") if v)
+    for status in filters["status"]:
+        if status not in ("active", "suspended", "dormant"):
+            raise APIError(400, f"Invalid status {status!r}.",
+                           validations=[types.ValidationError("q", "status must be active, "
+                                                              "suspended or dormant")])
+    filters["search"] = " ".join(filters["search"])
+    return filters
+
+
+@route("GET", "/users", summary="List users", response=types.GetUsersResponse,
+       query=(QueryParam("q", "Search: free text, status:, role:, login_type:"),
+              QueryParam("after_id", "Page after this user ID"),
+              QueryParam("limit", "Page size", "integer"),
+              QueryParam("offset", "Page offset", "integer")))
+def list_users():
+    filters = _parse_user_query(request.args.get("q", ""))
+    after = request.args.get("after_id")
+    rows = store().get_users(
+        search=filters["search"], status=filters["status"] or None,
+        roles=filters["roles"] or None, login_type=filters["login_type"] or None,
+        after_id=parse_uuid(after, "after_id") if after else None,
+        offset=query_int("offset", 0), limit=query_int("limit", 0, 0, 10000) or None)
+    count = rows[0]["count"] if rows else 0
+    if g.subject and not store().can(Action.READ, Object(Resource.USER)):
+        count = len(rows)  # the caller sees a filtered list; count what they see
+    return write(200, types.GetUsersResponse(users=[convert.user(r) for r in rows], count=count))
+
+
+@route("POST", "/users", summary="Create a user", request=types.CreateUserRequest,
+       response=types.User, status=201)
+def create_user():
+    req = read(types.CreateUserRequest)
+    s = store()
+    login_type = req.login_type or "password"
+    if login_type not in ("password", "none"):
+        raise APIError(400, f"Login type {login_type!r} is not available on this deployment.",
+                       validations=[types.ValidationError("login_type", "must be password or none")])
+    if login_type == "password" and not req.password:
+        raise APIError(400, "A password is required for login type password.",
+                       validations=[types.ValidationError("password", "is required")])
+    if login_type == "none" and req.password:
+        raise APIError(400, "A user with login type none has no password.",
+                       validations=[types.ValidationError("password", "must be empty")])
+    org_ids = list(req.organization_ids or ([req.organization_id] if req.organization_id else []))
+    orgs = [s.get_organization_by_id(o) for o in org_ids] or [s.get_default_organization()]
+    if any(o is None for o in orgs):
+        raise APIError(400, "Organization not found.",
+                       validations=[types.ValidationError("organization_ids", "not found")])
+    hashed = hash_password(req.password) if req.password else ""
+    try:
+        with s.transaction():
+            user = s.insert_user(email=req.email, username=req.username, name=req.name,
+                                 hashed_password=hashed, rbac_roles=[], login_type=login_type)
+            for org in orgs:
+                s.insert_organization_member(organization_id=org["id"], user_id=user["id"], roles=[])
+            if req.user_status and req.user_status != "active":
+                user = s.update_user_status(user["id"], req.user_status)
+            else:
+                user = s.get_user_by_id(user["id"])
+    except psycopg2.errors.UniqueViolation as exc:
+        raise _conflict(exc) from None
+    audit.record("create", "user", user["id"], user["username"], status=201,
+                 changes=audit.diff(None, user, USER_AUDIT_FIELDS))
+    return write(201, convert.user(user))
+
+
+@route("GET", "/users/<user>", summary="Get a user by ID, username or 'me'", response=types.User)
+def get_user(user: str):
+    return write(200, convert.user(user_param(user)))
+
+
+@route("DELETE", "/users/<user>", summary="Delete a user", response=types.Response)
+def delete_user(user: str):
+    row = user_param(user)
+    if row["id"] == g.subject.id:
+        raise APIError(403, "You cannot delete yourself.")
+    store().delete_user(row["id"])
+    audit.record("delete", "user", row["id"], row["username"],
+                 changes=audit.diff(row, None, ("username", "email")))
+    return write(200, types.Response(message="User has been deleted!"))
+
+
+def _set_status(user: str, status: str):
+    row = user_param(user)
+    if row["id"] == g.subject.id and status == "suspended":
+        raise APIError(400, "You cannot suspend yourself.")
+    updated = store().update_user_status(row["id"], status)
+    audit.record("write", "user", row["id"], row["username"],
+                 changes=audit.diff(row, updated, ("status",)))
+    return write(200, convert.user(updated))
+
+
+@route("PUT", "/users/<user>/status/suspend", summary="Suspend a user", response=types.User)
+def suspend_user(user: str):
+    return _set_status(user, "suspended")
+
+
+@route("PUT", "/users/<user>/status/activate", summary="Activate a user", response=types.User)
+def activate_user(user: str):
+    return _set_status(user, "active")
+
+
+@route("PUT", "/users/<user>/password", summary="Change a user's password",
+       request=types.UpdateUserPasswordRequest, status=204)
+def update_password(user: str):
+    row = user_param(user)
+    req = read(types.UpdateUserPasswordRequest)
+    s = store()
+    if row["login_type"] != "password":
+        raise APIError(400, "Users without password login have no password to change.")
+    if row["id"] == g.subject.id and not verify_password(row["hashed_password"], req.old_password):
+        raise APIError(400, "Old password is incorrect.",
+                       validations=[types.ValidationError("old_password", "is incorrect")])
+    s.update_user_hashed_password(row["id"], hash_password(req.password))
+    # Other sessions of this user end with the old password; tokens stay.
+    s.as_system("password-change-ends-sessions").delete_api_keys_by_user(row["id"], "password")
+    audit.record("write", "user", row["id"], row["username"],
+                 changes={"hashed_password": {"old": "", "new": "", "secret": True}})
+    return current_app.response_class(status=204)
+
+
+@route("PUT", "/users/<user>/profile", summary="Update a user's username and name",
+       request=types.UpdateUserProfileRequest, response=types.User)
+def update_profile(user: str):
+    row = user_param(user)
+    req = read(types.UpdateUserProfileRequest)
+    try:
+        updated = store().update_user_profile(row["id"], username=req.username, name=req.name)
+    except psycopg2.errors.UniqueViolation as exc:
+        raise _conflict(exc) from None
+    audit.record("write", "user", row["id"], updated["username"],
+                 changes=audit.diff(row, updated, ("username", "name")))
+    return write(200, convert.user(updated))
+
+
+@route("PUT", "/users/<user>/roles", summary="Set a user's site roles", request=types.UpdateRoles,
+       response=types.User)
+def update_roles(user: str):
+    row = user_param(user)
+    req = read(types.UpdateRoles)
+    if row["id"] == g.subject.id:
+        raise APIError(400, "You cannot change your own roles.")
+    unknown = [r for r in req.roles if r not in ASSIGNABLE_ROLES and r != "member"]
+    if unknown:
+        raise APIError(400, f"Unknown roles: {', '.join(unknown)}.",
+                       validations=[types.ValidationError("roles", f"must be among {', '.join(ASSIGNABLE_ROLES)}")])
+    wanted = sorted({r for r in req.roles if r in ASSIGNABLE_ROLES})
+    changed = set(wanted) ^ set(row["rbac_roles"])
+    refused = [r for r in changed if not can_assign(g.subject, r)]
+    if refused:
+        raise APIError(403, f"You cannot assign or remove the roles: {', '.join(sorted(refused))}.")
+    updated = store().update_user_roles(row["id"], wanted)
+    audit.record("write", "user", row["id"], row["username"],
+                 changes=audit.diff(row, updated, ("rbac_roles",)))
+    return write(200, convert.user(updated))
+
+
+@route("GET", "/users/roles", summary="Site roles and whether the caller can assign them",
+       response=list[types.AssignableRoles])
+def site_roles():
+    roles = [types.AssignableRoles(name=name, display_name=ROLES[name][0],
+                                   assignable=can_assign(g.subject, name))
+             for name in ASSIGNABLE_ROLES]
+    return write(200, roles)
+

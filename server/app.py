@@ -1,0 +1,95 @@
+"""The coderd Flask application factory."""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+import psycopg2
+import psycopg2.errors
+from flask import Flask, g
+
+from appliance.settings import Settings
+
+from . import httpapi, httpmw
+from .authz.querier import AuthzQuerier
+from .authz.rbac import system
+from .db import migrate
+from .db.pool import Pool
+from .db.queries import Queries
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Coderd:
+    """What every request can reach: the settings, the pool, per-process limits."""
+    settings: Settings
+    pool: Pool
+    login_limiter: httpmw.LoginRateLimiter
+
+
+def prepare_database(dsn: str) -> None:
+    """Migrate to the newest schema and create what a deployment always has."""
+    migrate.up(dsn)
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    try:
+        s = AuthzQuerier(Queries(conn), system("prepare-database"))
+        s.insert_deployment_value("deployment_id", str(uuid.uuid4()))
+        if s.get_default_organization() is None:
+            try:
+                s.insert_organization(name="coder", display_name="Coder", is_default=True,
+                                      description="The default organization.")
+            except psycopg2.errors.UniqueViolation:
+                pass  # another coderd process made it first
+    finally:
+        conn.close()
+
+
+class _StripTrailingSlash:
+    """``/api/v2/users/`` answers as ``/api/v2/users``, as Coder's router does."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/api/") and len(path) > 1 and path.endswith("/"):
+            environ["PATH_INFO"] = path.rstrip("/")
+        return self.wsgi_app(environ, start_response)
+
+
+def create_app(settings: Settings, pool: Pool) -> Flask:
+    app = Flask("coderd", static_folder=None)
+    app.config["MAX_BODY"] = settings.max_body_bytes
+    # Uploads (template files) set their own limit; this is the outer bound.
+    app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, 100 * 1024 * 1024)
+    app.json.sort_keys = False
+    app.extensions["coderd"] = Coderd(settings, pool, httpmw.LoginRateLimiter(settings.login_rate_limit))
+
+    @app.before_request
+    def _request_id():
+        g.request_id = uuid.uuid4()
+
+    httpmw.init_app(app)
+    httpapi.register_error_handlers(app)
+
+    from .api import apikeys, audit, general, organizations, users
+
+    for router in (general.router, users.router, apikeys.router, organizations.router,
+                   audit.router):
+        app.register_blueprint(router.blueprint, url_prefix="/api/v2")
+
+    @app.get("/healthz")
+    def healthz():
+        return app.response_class("OK", mimetype="text/plain")
+
+    @app.after_request
+    def _headers(resp):
+        resp.headers.setdefault("X-Coder-Build-Version", "appliance")
+        resp.headers["X-Request-Id"] = str(g.get("request_id", ""))
+        return resp
+
+    app.wsgi_app = _StripTrailingSlash(app.wsgi_app)
+    return app

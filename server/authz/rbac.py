@@ -1,0 +1,183 @@
+"""Roles and the one ``authorize`` decision every data access goes through.
+
+Modelled on Coder's RBAC: a permission grants actions on a resource type at a
+level. ``site`` covers every object, ``org`` the objects of organizations the
+subject belongs to, ``user`` the objects the subject owns. Roles are data, so
+the docs table and the route-by-role test read the same source.
+"""
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from typing import Iterable
+
+
+class Action(str, enum.Enum):
+    CREATE = "create"
+    READ = "read"
+    UPDATE = "update"
+    DELETE = "delete"
+    # Reading and changing one's own profile, password and keys: split from
+    # UPDATE so a member can change their password but not their roles.
+    READ_PERSONAL = "read_personal"
+    UPDATE_PERSONAL = "update_personal"
+    ASSIGN = "assign"
+
+
+class Resource(str, enum.Enum):
+    USER = "user"
+    API_KEY = "api_key"
+    ORGANIZATION = "organization"
+    ORGANIZATION_MEMBER = "organization_member"
+    AUDIT_LOG = "audit_log"
+    ROLE = "assign_role"
+    DEPLOYMENT_CONFIG = "deployment_config"
+    FILE = "file"
+    TEMPLATE = "template"
+    WORKSPACE = "workspace"
+    PROVISIONER_DAEMON = "provisioner_daemon"
+    PROVISIONER_JOB = "provisioner_jobs"
+    SYSTEM = "system"
+
+
+class Level(str, enum.Enum):
+    SITE = "site"
+    ORG = "org"
+    USER = "user"
+
+
+@dataclass(frozen=True)
+class Permission:
+    level: Level
+    resource: Resource | None  # None: every resource
+    actions: frozenset[Action] | None  # None: every action
+
+    def grants(self, resource: Resource, action: Action) -> bool:
+        return ((self.resource is None or self.resource == resource)
+                and (self.actions is None or action in self.actions))
+
+
+def _p(level: Level, resource: Resource | None, *actions: Action) -> Permission:
+    return Permission(level, resource, frozenset(actions) if actions else None)
+
+
+A = Action
+R = Resource
+L = Level
+ALL = ()  # every action
+
+OWNER = "owner"
+TEMPLATE_ADMIN = "template-admin"
+USER_ADMIN = "user-admin"
+AUDITOR = "auditor"
+MEMBER = "member"
+
+ROLES: dict[str, tuple[str, tuple[Permission, ...]]] = {
+    OWNER: ("Owner", (
+        _p(L.SITE, None),
+    )),
+    TEMPLATE_ADMIN: ("Template Admin", (
+        _p(L.SITE, R.TEMPLATE),
+        _p(L.SITE, R.FILE),
+        _p(L.SITE, R.PROVISIONER_DAEMON),
+        _p(L.SITE, R.PROVISIONER_JOB),
+        _p(L.SITE, R.WORKSPACE, A.READ),
+        _p(L.SITE, R.USER, A.READ),
+        _p(L.SITE, R.ORGANIZATION_MEMBER, A.READ),
+    )),
+    USER_ADMIN: ("User Admin", (
+        _p(L.SITE, R.USER, A.CREATE, A.READ, A.UPDATE, A.DELETE, A.READ_PERSONAL),
+        _p(L.SITE, R.ORGANIZATION_MEMBER),
+        _p(L.SITE, R.ROLE, A.READ, A.ASSIGN),
+    )),
+    AUDITOR: ("Auditor", (
+        _p(L.SITE, R.AUDIT_LOG, A.READ),
+        _p(L.SITE, R.USER, A.READ),
+        _p(L.SITE, R.TEMPLATE, A.READ),
+        _p(L.SITE, R.ORGANIZATION_MEMBER, A.READ),
+    )),
+    MEMBER: ("Member", (
+        _p(L.USER, R.USER, A.READ, A.READ_PERSONAL, A.UPDATE_PERSONAL),
+        _p(L.USER, R.API_KEY),
+        _p(L.USER, R.WORKSPACE),
+        _p(L.ORG, R.ORGANIZATION, A.READ),
+        _p(L.ORG, R.ORGANIZATION_MEMBER, A.READ),
+        _p(L.ORG, R.TEMPLATE, A.READ),
+        _p(L.ORG, R.FILE, A.READ),
+        _p(L.SITE, R.ROLE, A.READ),
+    )),
+}
+# Roles a user can hold explicitly; member is implied for everyone.
+ASSIGNABLE_ROLES = (OWNER, TEMPLATE_ADMIN, USER_ADMIN, AUDITOR)
+
+
+@dataclass(frozen=True)
+class Object:
+    """What is being accessed: its type and who owns it."""
+    resource: Resource
+    id: uuid.UUID | str | None = None
+    owner_id: uuid.UUID | None = None
+    org_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who is acting: a user with roles, or a named system actor."""
+    id: uuid.UUID | None
+    roles: tuple[str, ...]
+    org_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
+    name: str = ""  # system actors say who they are, for the logs
+
+    @property
+    def is_system(self) -> bool:
+        return self.id is None
+
+
+def system(reason: str) -> Subject:
+    """A named actor for work coderd does itself (migrations, login, the reaper)."""
+    if not reason:
+        raise ValueError("a system actor needs a reason")
+    return Subject(id=None, roles=(OWNER,), name=f"system:{reason}")
+
+
+class NotAuthorized(Exception):
+    """The subject may not do this. Handlers answer 404 for reads, like Coder."""
+
+    def __init__(self, subject: Subject, action: Action, obj: Object):
+        super().__init__(f"{subject.name or subject.id} may not {action.value} {obj.resource.value}")
+        self.action = action
+        self.obj = obj
+
+
+def permissions(roles: Iterable[str]) -> list[Permission]:
+    perms: list[Permission] = []
+    for role in set(roles) | {MEMBER}:
+        if role in ROLES:
+            perms.extend(ROLES[role][1])
+    return perms
+
+
+def allowed(subject: Subject, action: Action, obj: Object) -> bool:
+    for perm in permissions(subject.roles):
+        if not perm.grants(obj.resource, action):
+            continue
+        if perm.level is L.SITE:
+            return True
+        if perm.level is L.ORG and obj.org_id is not None and obj.org_id in subject.org_ids:
+            return True
+        if perm.level is L.USER and obj.owner_id is not None and obj.owner_id == subject.id:
+            return True
+    return False
+
+
+def authorize(subject: Subject, action: Action, obj: Object) -> None:
+    if not allowed(subject, action, obj):
+        raise NotAuthorized(subject, action, obj)
+
+
+def can_assign(subject: Subject, role: str) -> bool:
+    """Owners assign any role; user admins every role but owner."""
+    if OWNER in subject.roles:
+        return True
+    return role != OWNER and allowed(subject, A.ASSIGN, Object(R.ROLE))

@@ -1,0 +1,9 @@
+DROP TABLE audit_logs;
+DROP TABLE api_keys;
+DROP TABLE organization_members;
+DROP TABLE organizations;
+DROP TABLE users;
+DROP TABLE deployment_config;
+DROP TYPE api_key_scope;
+DROP TYPE login_type;
+DROP TYPE user_status;

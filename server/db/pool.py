@@ -1,0 +1,97 @@
+"""The connection pool: built once at start, shared by every greenlet.
+
+psycopg2's own pools raise when exhausted; under load a request should wait
+for a connection instead, so this pool blocks (with a timeout) on a LIFO
+queue. Under gevent, ``queue`` is monkey-patched and psycogreen's wait
+callback makes every query yield to the event loop.
+"""
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from typing import Iterator
+
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+
+psycopg2.extras.register_uuid()
+
+
+class PoolTimeout(Exception):
+    """No connection became free in time."""
+
+
+class Pool:
+    def __init__(self, dsn: str, size: int = 10, timeout: float = 30.0):
+        self.dsn = dsn
+        self.size = size
+        self.timeout = timeout
+        self._idle: queue.LifoQueue = queue.LifoQueue()
+        self._created = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _connect(self) -> psycopg2.extensions.connection:
+        conn = psycopg2.connect(self.dsn, application_name="coderd")
+        conn.autocommit = True
+        return conn
+
+    def get(self) -> psycopg2.extensions.connection:
+        if self._closed:
+            raise PoolTimeout("the database pool is closed")
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            grow = self._created < self.size
+            if grow:
+                self._created += 1
+        if grow:
+            try:
+                return self._connect()
+            except BaseException:
+                with self._lock:
+                    self._created -= 1
+                raise
+        try:
+            return self._idle.get(timeout=self.timeout)
+        except queue.Empty:
+            raise PoolTimeout(f"no database connection free within {self.timeout:.0f}s") from None
+
+    def put(self, conn: psycopg2.extensions.connection) -> None:
+        broken = conn.closed or conn.get_transaction_status() not in (
+            psycopg2.extensions.TRANSACTION_STATUS_IDLE,)
+        if broken and not conn.closed:
+            try:
+                conn.rollback()
+                broken = conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE
+            except psycopg2.Error:
+                broken = True
+        if broken or self._closed:
+            with contextlib.suppress(psycopg2.Error):
+                conn.close()
+            with self._lock:
+                self._created -= 1
+            return
+        self._idle.put(conn)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg2.extensions.connection]:
+        conn = self.get()
+        try:
+            yield conn
+        finally:
+            self.put(conn)
+
+    def close(self) -> None:
+        self._closed = True
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            with contextlib.suppress(psycopg2.Error):
+                conn.close()

@@ -1,0 +1,98 @@
+"""Users."""
+from __future__ import annotations
+
+import uuid
+
+from .base import QueriesBase
+
+USER_COLUMNS = """u.id, u.email, u.username, u.name, u.created_at, u.updated_at, u.status,
+    u.rbac_roles, u.login_type, u.avatar_url, u.theme_preference, u.last_seen_at,
+    u.hashed_password,
+    ARRAY(SELECT m.organization_id FROM organization_members m
+          WHERE m.user_id = u.id ORDER BY m.created_at) AS organization_ids"""
+
+
+class UserQueries(QueriesBase):
+    def insert_user(self, *, email: str, username: str, name: str, hashed_password: str,
+                    rbac_roles: list[str], login_type: str) -> dict:
+        row = self._one(
+            """INSERT INTO users (email, username, name, hashed_password, rbac_roles, login_type)
+               VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
+            (email, username, name, hashed_password, rbac_roles, login_type))
+        return self.get_user_by_id(row["id"])
+
+    def get_user_by_id(self, user_id: uuid.UUID) -> dict | None:
+        return self._one(f"SELECT {USER_COLUMNS} FROM users u WHERE u.id = %s AND NOT u.deleted",
+                         (user_id,))
+
+    def get_user_by_username(self, username: str) -> dict | None:
+        return self._one(
+            f"SELECT {USER_COLUMNS} FROM users u WHERE lower(u.username) = lower(%s) AND NOT u.deleted",
+            (username,))
+
+    def get_user_by_email_or_username(self, email: str, username: str) -> dict | None:
+        return self._one(
+            f"""SELECT {USER_COLUMNS} FROM users u
+                WHERE (lower(u.email) = lower(%s) OR lower(u.username) = lower(%s)) AND NOT u.deleted
+                LIMIT 1""", (email, username))
+
+    def get_user_count(self) -> int:
+        return self._scalar("SELECT count(*) FROM users WHERE NOT deleted")
+
+    def get_users(self, *, search: str = "", status: list[str] | None = None,
+                  roles: list[str] | None = None, login_type: list[str] | None = None,
+                  after_id: uuid.UUID | None = None, offset: int = 0,
+                  limit: int | None = None) -> list[dict]:
+        """Users by username order, with Coder's filters; ``count`` is the total before paging."""
+        where, params = ["NOT u.deleted"], []
+        if search:
+            where.append("(u.username ILIKE %s OR u.email ILIKE %s OR u.name ILIKE %s)")
+            params += [f"%{search}%"] * 3
+        if status:
+            where.append("u.status = ANY(%s::user_status[])")
+            params.append(status)
+        if roles:
+            where.append("(u.rbac_roles && %s::text[] OR 'member' = ANY(%s::text[]))")
+            params += [roles, roles]
+        if login_type:
+            where.append("u.login_type = ANY(%s::login_type[])")
+            params.append(login_type)
+        if after_id:
+            where.append("lower(u.username) > (SELECT lower(username) FROM users WHERE id = %s)")
+            params.append(after_id)
+        sql = (f"SELECT {USER_COLUMNS}, count(*) OVER () AS count FROM users u "
+               f"WHERE {' AND '.join(where)} ORDER BY lower(u.username) OFFSET %s")
+        params.append(offset)
+        if limit:
+            sql += " LIMIT %s"
+            params.append(limit)
+        return self._all(sql, params)
+
+    def update_user_status(self, user_id: uuid.UUID, status: str) -> dict | None:
+        self._exec("UPDATE users SET status = %s, updated_at = now() WHERE id = %s AND NOT deleted",
+                   (status, user_id))
+        return self.get_user_by_id(user_id)
+
+    def update_user_hashed_password(self, user_id: uuid.UUID, hashed_password: str) -> None:
+        self._exec("UPDATE users SET hashed_password = %s, updated_at = now() WHERE id = %s",
+                   (hashed_password, user_id))
+
+    def update_user_roles(self, user_id: uuid.UUID, roles: list[str]) -> dict | None:
+        self._exec("UPDATE users SET rbac_roles = %s, updated_at = now() WHERE id = %s AND NOT deleted",
+                   (roles, user_id))
+        return self.get_user_by_id(user_id)
+
+    def update_user_profile(self, user_id: uuid.UUID, *, username: str, name: str) -> dict | None:
+        self._exec("UPDATE users SET username = %s, name = %s, updated_at = now() "
+                   "WHERE id = %s AND NOT deleted", (username, name, user_id))
+        return self.get_user_by_id(user_id)
+
+    def update_user_last_seen(self, user_id: uuid.UUID) -> None:
+        self._exec("UPDATE users SET last_seen_at = now() WHERE id = %s "
+                   "AND last_seen_at < now() - interval '1 minute'", (user_id,))
+
+    def delete_user(self, user_id: uuid.UUID) -> None:
+        """Soft delete, as Coder does: the row stays for the audit log."""
+        self._exec("UPDATE users SET deleted = true, updated_at = now() WHERE id = %s", (user_id,))
+        self._exec("DELETE FROM api_keys WHERE user_id = %s", (user_id,))
+        self._exec("DELETE FROM organization_members WHERE user_id = %s", (user_id,))

@@ -1,0 +1,123 @@
+"""One way to read requests and write responses, with Coder's error body.
+
+Handlers call ``read(Model)`` and return ``write(status, obj)``; they never
+build JSON by hand. Every failure becomes ``{message, detail, validations}``
+with a 4xx status that says what is wrong; anything unexpected is a logged 500
+that reveals nothing.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from flask import Flask, Response as FlaskResponse, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from appliance.sdk import model
+from appliance.sdk.types import Response, ValidationError
+
+from .authz.rbac import Action, NotAuthorized
+from .db.pool import PoolTimeout
+
+log = logging.getLogger(__name__)
+
+
+class APIError(Exception):
+    """Raise anywhere in a handler to answer with this status and message."""
+
+    def __init__(self, status: int, message: str, detail: str = "",
+                 validations: list[ValidationError] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.detail = detail
+        self.validations = validations
+
+
+def write(status: int, obj: Any) -> FlaskResponse:
+    body = json.dumps(model.encode(obj), separators=(",", ":"))
+    return current_app.response_class(body, status=status, mimetype="application/json")
+
+
+def error(status: int, message: str, detail: str = "",
+          validations: list[ValidationError] | None = None) -> FlaskResponse:
+    return write(status, Response(message=message, detail=detail, validations=validations))
+
+
+def not_found(what: str = "Resource") -> APIError:
+    return APIError(404, f"{what} not found.")
+
+
+def read(cls: type) -> Any:
+    """Decode and validate the JSON body into ``cls`` or raise a 400 naming the fields."""
+    if request.content_length is not None and request.content_length > current_app.config["MAX_BODY"]:
+        raise APIError(413, "Request body is too large.",
+                       f"The limit is {current_app.config['MAX_BODY']} bytes.")
+    raw = request.get_data(cache=True)
+    if len(raw) > current_app.config["MAX_BODY"]:
+        raise APIError(413, "Request body is too large.",
+                       f"The limit is {current_app.config['MAX_BODY']} bytes.")
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise APIError(400, "Request body must be valid JSON.", str(exc)) from None
+    try:
+        return model.decode(cls, data)
+    except model.DecodeError as exc:
+        validations = [ValidationError(v.field, v.detail) for v in exc.validations]
+        raise APIError(400, "Validation failed.", str(exc), validations) from None
+
+
+def parse_uuid(value: str, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise APIError(400, f"Invalid UUID {value!r}.", f"{name} must be a UUID.",
+                       [ValidationError(name, "must be a UUID")]) from None
+
+
+def query_int(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise APIError(400, f"Query param {name!r} must be an integer.",
+                       validations=[ValidationError(name, "must be an integer")]) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise APIError(400, f"Query param {name!r} must be {bound}.",
+                       validations=[ValidationError(name, f"must be {bound}")])
+    return value
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(APIError)
+    def _api_error(exc: APIError):
+        return error(exc.status, exc.message, exc.detail, exc.validations)
+
+    @app.errorhandler(NotAuthorized)
+    def _not_authorized(exc: NotAuthorized):
+        # Reads of what one may not see look like nothing is there, as in Coder.
+        if exc.action in (Action.READ, Action.READ_PERSONAL):
+            return error(404, "Resource not found or you do not have access to this resource")
+        return error(403, "Forbidden.", "You do not have permission to do this.")
+
+    @app.errorhandler(PoolTimeout)
+    def _pool_timeout(exc: PoolTimeout):
+        return error(503, "The database is busy, try again.", str(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        messages = {404: "Route not found.", 405: "Method not allowed.",
+                    413: "Request body is too large."}
+        return error(exc.code or 500, messages.get(exc.code, exc.name), exc.description or "")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        request_id = uuid.uuid4()
+        log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
+        return error(500, "An internal error occurred.", f"Request ID {request_id}; see coderd's log.")

@@ -1,0 +1,131 @@
+"""Request middleware: who is calling, and the store they see.
+
+``authenticate`` runs before every request. It accepts Coder's
+``Coder-Session-Token`` header, the ``coder_session_token`` cookie or query
+parameter, and ``Authorization: Bearer``; it checks the secret's hash in
+constant time, the expiry and the user's status on every request, so a
+suspended user or a deleted key is locked out at once.
+"""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import hmac
+import time
+
+from flask import Flask, current_app, g, request
+
+from .authz.querier import AuthzQuerier
+from .authz.rbac import Subject, system
+from .db.queries import Queries
+from .httpapi import APIError
+from .security import hash_secret, split_token
+
+SESSION_HEADER = "Coder-Session-Token"
+SESSION_COOKIE = "coder_session_token"
+LAST_USED_EVERY = dt.timedelta(minutes=1)
+# A browser or CLI session that is used is extended when it has less than this left.
+REFRESH_WITHIN = dt.timedelta(hours=1)
+
+
+def store() -> AuthzQuerier:
+    """The request's querier, acting as the caller (a system actor before login)."""
+    querier = g.get("_store")
+    if querier is None:
+        conn = current_app.extensions["coderd"].pool.get()
+        g._conn = conn
+        subject = g.get("subject") or system("unauthenticated-request")
+        querier = AuthzQuerier(Queries(conn), subject)
+        g._store = querier
+    return querier
+
+
+def system_store(reason: str) -> AuthzQuerier:
+    return store().as_system(reason)
+
+
+def _release(exc: BaseException | None) -> None:
+    conn = g.pop("_conn", None)
+    g.pop("_store", None)
+    if conn is not None:
+        current_app.extensions["coderd"].pool.put(conn)
+
+
+def session_token() -> str:
+    token = request.headers.get(SESSION_HEADER) or request.cookies.get(SESSION_COOKIE) \
+        or request.args.get(SESSION_COOKIE) or ""
+    if not token:
+        auth = request.headers.get("Authorization", "")
+        if auth[:7].lower() == "bearer ":
+            token = auth[7:].strip()
+    return token
+
+
+def authenticate() -> None:
+    """Set ``g.subject`` and ``g.api_key_id`` from a valid token; leave them unset otherwise."""
+    g.subject = None
+    token = session_token()
+    if not token:
+        return
+    parts = split_token(token)
+    if parts is None:
+        g.auth_error = "Invalid API key format: expected ID-SECRET."
+        return
+    key_id, secret = parts
+    sys_store = system_store("authenticate-api-key")
+    row = sys_store.get_authentication(key_id)
+    if row is None or not hmac.compare_digest(bytes(row["hashed_secret"]), hash_secret(secret)):
+        g.auth_error = "API key is invalid."
+        return
+    now = dt.datetime.now(dt.timezone.utc)
+    if row["expires_at"] <= now:
+        g.auth_error = f"API key expired at {row['expires_at'].isoformat()}."
+        return
+    if row["deleted"]:
+        g.auth_error = "API key is invalid."
+        return
+    if row["status"] == "suspended":
+        g.auth_error = "Your account is suspended. Contact an administrator to reactivate it."
+        return
+    if now - row["last_used"] > LAST_USED_EVERY:
+        new_expiry = None
+        if row["key_login_type"] == "password" and row["expires_at"] - now < REFRESH_WITHIN:
+            new_expiry = now + dt.timedelta(seconds=row["lifetime_seconds"])
+        sys_store.update_api_key_used(key_id, new_expiry)
+        sys_store.update_user_last_seen(row["user_id"])
+    g.subject = Subject(id=row["user_id"], roles=tuple(row["rbac_roles"]),
+                        org_ids=frozenset(row["organization_ids"]), name=row["username"])
+    g.api_key_id = key_id
+    # Keep the per-request store acting as the caller from here on.
+    g.pop("_store", None)
+    g._store = AuthzQuerier(sys_store._queries, g.subject)
+
+
+class LoginRateLimiter:
+    """Sliding one-minute window of attempts per client address, per process."""
+
+    def __init__(self, per_minute: int, clock=time.monotonic):
+        self.per_minute = per_minute
+        self.clock = clock
+        self.attempts: dict[str, collections.deque] = {}
+
+    def check(self, address: str) -> None:
+        if self.per_minute <= 0:
+            return
+        now = self.clock()
+        window = self.attempts.setdefault(address, collections.deque())
+        while window and now - window[0] > 60:
+            window.popleft()
+        if len(window) >= self.per_minute:
+            retry = int(60 - (now - window[0])) + 1
+            raise APIError(429, "You've been rate limited for sending too many login requests.",
+                           f"Try again in {retry} seconds.")
+        window.append(now)
+        if len(self.attempts) > 10000:  # forget idle addresses
+            for addr in [a for a, w in self.attempts.items() if not w or now - w[-1] > 60]:
+                del self.attempts[addr]
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(authenticate)
+    app.teardown_request(_release)

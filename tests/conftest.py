@@ -1,0 +1,57 @@
+"""Fixtures every test can use: a real PostgreSQL and real coderd processes."""
+from __future__ import annotations
+
+import pytest
+
+from server.app import prepare_database
+
+from .coderdtest import PostgresServer, create_first_user, start_coderd
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server) -> str:
+    """A database at the newest schema, cloned for each test that needs one."""
+    name = pg_server.create_database()
+    prepare_database(pg_server.dsn(name))
+    return name
+
+
+@pytest.fixture
+def database(pg_server, pg_template) -> str:
+    """The DSN of a fresh, migrated database of this test's own."""
+    return pg_server.dsn(pg_server.create_database(template=pg_template))
+
+
+@pytest.fixture
+def coderd_factory(pg_server, pg_template):
+    started = []
+
+    def make(env: dict | None = None, args: list[str] = (), dsn: str | None = "new"):
+        if dsn == "new":
+            dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
+        c = start_coderd(dsn, env=env, args=list(args))
+        started.append(c)
+        return c
+
+    yield make
+    for c in started:
+        c.stop()
+
+
+@pytest.fixture
+def coderd(coderd_factory):
+    return coderd_factory()
+
+
+@pytest.fixture
+def owner(coderd):
+    """A client logged in as the first user (an owner)."""
+    client, _ = create_first_user(coderd)
+    return client

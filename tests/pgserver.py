@@ -1,0 +1,90 @@
+"""A real PostgreSQL server for tests: Debian's binaries, a throwaway cluster on 127.0.0.1.
+
+PostgreSQL refuses to run as root, so when the tests run as root the cluster
+belongs to the ``postgres`` system user that Debian's package creates.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import psycopg2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bindir() -> str:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+    if not candidates:
+        raise RuntimeError("PostgreSQL server binaries not found: run ./dev setup "
+                           "(it installs Debian's postgresql package)")
+    return os.path.dirname(candidates[-1])
+
+
+class PostgresServer:
+    def __init__(self) -> None:
+        self.bindir = _bindir()
+        self.port = free_port()
+        self.root = tempfile.mkdtemp(prefix="coder-appliance-pg-")
+        self.data = os.path.join(self.root, "data")
+        self.user = "postgres" if os.geteuid() == 0 else None
+        self.proc: subprocess.Popen | None = None
+
+    def _run_as(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", self.user, "--", *argv] if self.user else argv
+
+    def start(self) -> "PostgresServer":
+        if self.user:
+            pw = pwd.getpwnam(self.user)
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        subprocess.run(self._run_as([f"{self.bindir}/initdb", "-D", self.data, "-U", "postgres",
+                                     "--auth=trust", "-E", "UTF8", "--no-sync"]),
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(self._run_as([
+            f"{self.bindir}/postgres", "-D", self.data, "-h", "127.0.0.1", "-p", str(self.port),
+            "-k", self.root, "-c", "fsync=off", "-c", "synchronous_commit=off",
+            "-c", "full_page_writes=off", "-c", "max_connections=400"]),
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.root, "log"), "wb"))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                psycopg2.connect(self.dsn("postgres")).close()
+                return self
+            except psycopg2.OperationalError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("PostgreSQL did not start:\n"
+                                       + open(os.path.join(self.root, "log")).read())
+                time.sleep(0.1)
+
+    def dsn(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, template: str | None = None) -> str:
+        name = "t_" + uuid.uuid4().hex[:12]
+        conn = psycopg2.connect(self.dsn("postgres"))
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
+        conn.close()
+        return name
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
