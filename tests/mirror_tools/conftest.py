@@ -61,3 +61,28 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def https_server():
     """``with https_server(folder, cert) as url:`` serves folder on 127.0.0.1."""
     return serve_https
+
+
+# -- container images (mirror_tools.images) --------------------------------------------
+# ``upstream_images`` is one real docker-registry per session on 127.0.0.1,
+# seeded by skopeo with small real OCI images built by ``imagekit``;
+# ``start_registry`` runs more of them (the offline side, TLS, auth).
+
+import imagekit  # noqa: E402  (tests/mirror_tools is on sys.path for its conftest)
+
+
+@pytest.fixture(scope="session")
+def upstream_images(tmp_path_factory):
+    """A seeded upstream registry: ``.registry``, ``.refs`` (name -> upstream ref),
+    ``.digests`` (name -> digest the upstream serves)."""
+    root = tmp_path_factory.mktemp("upstream")
+    with imagekit.docker_registry(root / "registry") as reg:
+        yield imagekit.seed_upstream(reg, root / "build")
+
+
+@pytest.fixture
+def start_registry(tmp_path):
+    """``start_registry(name, tls=..., auth=...)``: a fresh docker-registry, stopped after the test."""
+    with contextlib.ExitStack() as stack:
+        yield lambda name="registry", **kw: stack.enter_context(
+            imagekit.docker_registry(tmp_path / name, **kw))
