@@ -68,12 +68,34 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", perms: int = 0o644) 
         raise
 
 
-def sha256_file(path: str | os.PathLike) -> str:
+def sha256_file(path: str | os.PathLike, buffer: int = 4 * CHUNK) -> str:
+    """sha256 with big reads into one reused buffer: hashlib drops the GIL for
+    them, so several threads hash several files at disk speed."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            h.update(chunk)
+    buf = bytearray(buffer)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
+
+
+def get_bytes(s: requests.Session, url: str, *, what: str, limit: int = 16 * CHUNK) -> bytes:
+    """GET a small document (JSON, SHA256SUMS, a signature) whole, naming ``what`` on failure.
+
+    Retries are the session's (5xx, resets); a 404 is reported as "not found".
+    """
+    try:
+        resp = s.get(url, timeout=(10, 60))
+    except requests.RequestException as exc:
+        raise FetchError(f"{what}: cannot reach {url}: {exc}") from exc
+    if resp.status_code == 404:
+        raise FetchError(f"{what}: not found ({url} answered 404)")
+    if resp.status_code != 200:
+        raise FetchError(f"{what}: {url} answered {resp.status_code}")
+    if len(resp.content) > limit:
+        raise FetchError(f"{what}: {url} answered more than {limit} bytes")
+    return resp.content
 
 
 def download(s: requests.Session, url: str, dest: str | os.PathLike, *, what: str,

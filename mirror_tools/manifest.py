@@ -125,9 +125,20 @@ class Manifest:
     terraform: TerraformSpec | None = None
     images: tuple[ImageSpec, ...] = ()
     registries: dict[str, RegistryAccess] = field(default_factory=dict)
+    files: tuple[tuple[str, int, Path], ...] = ()
 
     def registry(self, host: str) -> RegistryAccess:
         return self.registries.get(host) or RegistryAccess(host=host)
+
+    def check_files(self) -> None:
+        """Every file the manifest names (keys, CA bundles) must exist before a sync starts.
+
+        Checked here rather than when parsing so the documented example, whose
+        key files live on the connected machine, still validates anywhere.
+        """
+        for where, line, path in self.files:
+            if not path.is_file():
+                raise ManifestError(f"{self.path}:{line}: {where}: file {path} does not exist")
 
 
 def load(path: str | os.PathLike) -> Manifest:
@@ -175,6 +186,7 @@ class _Reader:
 
     def __init__(self, path: Path):
         self.path = path
+        self.files: list[tuple[str, int, Path]] = []
 
     def fail(self, node: yaml.Node, where: str, message: str) -> ManifestError:
         return ManifestError(f"{self.path}:{node.start_mark.line + 1}: {where}: {message}")
@@ -213,12 +225,11 @@ class _Reader:
         return [(n, self.string(n, f"{where}[{i}]")) for i, n in enumerate(self.sequence(node, where))]
 
     def file(self, node, where) -> str:
-        """A path, relative to the manifest's folder, that must exist."""
+        """A path, relative to the manifest's folder (checked by ``Manifest.check_files``)."""
         value = Path(self.string(node, where)).expanduser()
         if not value.is_absolute():
             value = self.path.parent / value
-        if not value.is_file():
-            raise self.fail(node, where, f"file {value} does not exist")
+        self.files.append((where, node.start_mark.line + 1, value))
         return str(value)
 
     def url(self, node, where) -> str:
@@ -247,7 +258,7 @@ class _Reader:
         if not (providers or terraform or images):
             raise self.fail(node, "manifest", "declares nothing to mirror "
                             "(add providers, terraform or images)")
-        return Manifest(self.path, providers, terraform, images, registries)
+        return Manifest(self.path, providers, terraform, images, registries, tuple(self.files))
 
     def registries(self, node) -> dict[str, RegistryAccess]:
         if not isinstance(node, yaml.MappingNode):
