@@ -16,7 +16,7 @@ from appliance.cli.base import CommandError, add_output_option, write_output
 from appliance.settings import default_config_dir
 from mirror_tools import ca as calib
 
-ISSUED_COLUMNS = ("name", "dns", "ips", "not_after", "chain", "key")
+ISSUED_COLUMNS = ("name", "dns", "ips", "not_after", "days_left", "chain", "key")
 
 
 def default_ca_dir() -> str:

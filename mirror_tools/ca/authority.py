@@ -35,6 +35,7 @@ class IssuedCert:
     def as_dict(self) -> dict:
         return {"name": self.name, "dns": list(self.dns), "ips": list(self.ips),
                 "not_before": self.not_before.isoformat(), "not_after": self.not_after.isoformat(),
+                "days_left": (self.not_after - utc_now()).days,
                 "serial": format(self.serial, "x"), "cert": str(self.cert_path),
                 "chain": str(self.chain_path), "key": str(self.key_path)}
 

@@ -3,6 +3,7 @@ Debian's update-ca-certificates, and the ``appliance ca`` command."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import os
 import re
@@ -10,7 +11,9 @@ import shutil
 import stat
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -90,21 +93,32 @@ def test_certificate_profiles(ca):
     assert cert.name == "coder.example.internal"
 
 
-def _forged_leaf(ca: CertificateAuthority, dns: str) -> x509.Certificate:
-    """A server certificate signed by the intermediate's key but outside its
-    name constraints: what ``ca.issue`` refuses to make, built by hand."""
+def _forged_leaf(ca: CertificateAuthority, folder: Path, dns: str, ip: str = "127.0.0.1"):
+    """A server certificate signed by the intermediate's key for ``dns`` and
+    ``ip``, built by hand so that it can be what ``ca.issue`` refuses to make.
+    Returns an object with ``cert_path``, ``chain_path`` and ``key_path``."""
     inter = ca.intermediate_cert
     inter_key = serialization.load_pem_private_key(ca.intermediate_key_path.read_bytes(), None)
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.timezone.utc)
-    return (x509.CertificateBuilder()
+    sans = [x509.DNSName(dns), x509.IPAddress(ipaddress.ip_address(ip))]
+    cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns)]))
             .issuer_name(inter.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(inter_key, hashes.SHA256()))
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    forged = SimpleNamespace(cert_path=folder / f"{dns}.crt", chain_path=folder / f"{dns}.chain.crt",
+                             key_path=folder / f"{dns}.key")
+    forged.cert_path.write_bytes(pem)
+    forged.chain_path.write_bytes(pem + ca.intermediate_cert_path.read_bytes())
+    forged.key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                  serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    return forged
 
 
 def test_name_outside_constraints_refused_and_rejected_by_openssl(ca, tmp_path):
@@ -113,16 +127,14 @@ def test_name_outside_constraints_refused_and_rejected_by_openssl(ca, tmp_path):
         with pytest.raises(CAError, match="outside the intermediate's name constraints"):
             ca.issue(dns=dns, ips=ips)
     assert not ca.issued_dir.exists() or not any(ca.issued_dir.iterdir())
-    forged = tmp_path / "forged.crt"
-    forged.write_bytes(_forged_leaf(ca, "evil.example.org").public_bytes(serialization.Encoding.PEM))
-    result = openssl_verify(ca.root_cert_path, ca.intermediate_cert_path, forged)
+    forged = _forged_leaf(ca, tmp_path, "evil.example.org")
+    result = openssl_verify(ca.root_cert_path, ca.intermediate_cert_path, forged.cert_path)
     assert result.returncode != 0
     assert "permitted subtree violation" in result.stdout + result.stderr
     # The same hand-built certificate inside the constraints passes: the
     # rejection above is the constraint, not the way the test built it.
-    fine = tmp_path / "fine.crt"
-    fine.write_bytes(_forged_leaf(ca, "ok.example.internal").public_bytes(serialization.Encoding.PEM))
-    assert openssl_verify(ca.root_cert_path, ca.intermediate_cert_path, fine).returncode == 0
+    fine = _forged_leaf(ca, tmp_path, "ok.example.internal")
+    assert openssl_verify(ca.root_cert_path, ca.intermediate_cert_path, fine.cert_path).returncode == 0
 
 
 def test_keys_are_0600_and_ca_folder_private(ca):
@@ -315,6 +327,42 @@ def test_tls_rejects_a_name_not_in_the_certificate(test_ca, https_server, tmp_pa
             requests.get(url, verify=str(test_ca.bundle_path), timeout=10)
 
 
+def _terraform_get_module(url: str, workdir: Path, bundle: Path | None) -> subprocess.CompletedProcess:
+    """``terraform init`` of a configuration whose only module is ``url``:
+    terraform's own (Go) HTTPS client fetches it."""
+    workdir.mkdir()
+    (workdir / "main.tf").write_text(f'module "m" {{\n  source = "{url}"\n}}\n')
+    (workdir / "cli.tfrc").write_text("")
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": str(workdir / "cli.tfrc"), "CHECKPOINT_DISABLE": "1",
+           "TF_IN_AUTOMATION": "1"}
+    env.pop("SSL_CERT_DIR", None)
+    if bundle:
+        env["SSL_CERT_FILE"] = str(bundle)
+    return subprocess.run([tool("terraform"), "init", "-backend=false", "-no-color"], cwd=workdir,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_terraform_trusts_the_bundle_and_enforces_constraints(ca, https_server, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    with zipfile.ZipFile(site / "mod.zip", "w") as z:
+        z.writestr("main.tf", 'output "hello" { value = "hi" }\n')
+    cert = ca.issue(ips=["127.0.0.1"], dns=["mirror.example.internal"])
+    with https_server(site, cert) as url:
+        trusted = _terraform_get_module(f"{url}/mod.zip", tmp_path / "trusted", ca.bundle_path)
+        assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+        assert (tmp_path / "trusted/.terraform/modules/m/main.tf").exists()
+        untrusted = _terraform_get_module(f"{url}/mod.zip", tmp_path / "untrusted", None)
+        assert untrusted.returncode != 0
+        assert "certificate signed by unknown authority" in " ".join(untrusted.stderr.split())
+    # Go's verifier enforces the intermediate's name constraints as OpenSSL does.
+    forged = _forged_leaf(ca, tmp_path, "evil.example.org")
+    with https_server(site, forged) as url:
+        refused = _terraform_get_module(f"{url}/mod.zip", tmp_path / "forged", ca.bundle_path)
+        assert refused.returncode != 0
+        assert "not authorized to sign for this name" in " ".join(refused.stderr.split()), refused.stderr
+
+
 # -- the command ------------------------------------------------------------------
 
 def appliance(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -350,10 +398,11 @@ def test_cli_end_to_end_never_prints_keys(tmp_path):
     issued = json.loads(ok("issue", "--dir", d, "--dns", "coder.example.internal", "--ip",
                            "127.0.0.1", "-o", "json").stdout)
     assert issued[0]["dns"] == ["coder.example.internal"] and issued[0]["ips"] == ["127.0.0.1"]
+    assert issued[0]["days_left"] in (396, 397)
     fails("issue", "--dir", d, "--dns", "evil.org", expect="outside the intermediate's name constraints")
     fails("issue", "--dir", d, "--dns", "y.example.internal", "--days", "900", expect="maximum of 825")
     listed = ok("list", "--dir", d).stdout
-    assert "coder.example.internal" in listed and "NOT AFTER" in listed
+    assert "coder.example.internal" in listed and "DAYS LEFT" in listed
     fails("renew", "--dir", d, "--intermediate", "--all", expect="needs its passphrase")
     renewed = json.loads(ok("renew", "--dir", d, "--intermediate", "--all", "--root-passphrase-env",
                             "CA_PASS", "-o", "json", env={"CA_PASS": "s3cret"}).stdout)
