@@ -129,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
         return handler(args) or 0
     except calib.CAError as exc:
         raise CommandError(str(exc), exc.hint) from None
+    except OSError as exc:  # a full disk, a read-only folder, no permission
+        raise CommandError(f"{exc.filename or args.dir}: {exc.strerror or exc}") from None
 
 
 def _passphrase(args: argparse.Namespace) -> bytes | None:

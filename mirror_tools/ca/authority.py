@@ -92,8 +92,9 @@ class CertificateAuthority:
                                   intermediate_days, name_constraints(dns, nets))
         if existing:
             _set_aside(directory, now)
-        directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(directory, 0o700)
+        # A new folder is private; an existing one keeps its mode (``--dir .``
+        # must not lock the user out of their working folder).
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_key(directory / "root.key", root_key, root_passphrase)
         write_key(directory / "intermediate.key", int_key)
         write_pem(directory / "root.crt", root)
@@ -119,9 +120,8 @@ class CertificateAuthority:
             return None
 
     def _paths(self, name: str) -> tuple[Path, Path, Path]:
-        base = self.issued_dir / name
-        return (base.with_name(name + ".crt"), base.with_name(name + ".fullchain.crt"),
-                base.with_name(name + ".key"))
+        d = self.issued_dir
+        return d / f"{name}.crt", d / f"{name}.fullchain.crt", d / f"{name}.key"
 
     def get(self, name: str) -> IssuedCert:
         cert_path, chain_path, key_path = self._paths(_check_cert_name(name))

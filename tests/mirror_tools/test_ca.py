@@ -390,6 +390,11 @@ def test_cli_end_to_end_never_prints_keys(tmp_path):
 
     assert "install-trust" in ok("--help").stdout
     fails("issue", "--dir", d, "--dns", "x.example.internal", expect="run `appliance ca init` first")
+    (tmp_path / "a-file").write_text("")
+    fails("init", "--dir", str(tmp_path / "a-file" / "ca"), expect="a-file")
+    (tmp_path / "empty-pass").write_text("\n")
+    fails("init", "--dir", d, "--root-passphrase-file", str(tmp_path / "empty-pass"),
+          expect="the root passphrase is empty")
     info = json.loads(ok("init", "--dir", d, "--permit-dns", "example.internal",
                          "--root-passphrase-env", "CA_PASS", "-o", "json",
                          env={"CA_PASS": "s3cret"}).stdout)
