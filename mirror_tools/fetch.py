@@ -29,10 +29,24 @@ class FetchError(Exception):
     """A download failed; the message names the artefact and the URL."""
 
 
+class _Session(requests.Session):
+    """A session whose own ``verify`` (a CA bundle) wins over the environment.
+
+    requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` override
+    ``Session.verify`` (psf/requests#3829), which would silently ignore a
+    ``--ca-bundle`` on machines that set those variables.
+    """
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if verify is None and self.verify is not True:
+            verify = self.verify
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+
 def session(ca_bundle: str | None = None, retries: int = 4, backoff: float = 0.5,
             pool: int = 16) -> requests.Session:
     """A requests session that retries idempotent requests on 5xx and resets."""
-    s = requests.Session()
+    s = _Session()
     retry = Retry(total=retries, connect=retries, read=retries, status=retries,
                   backoff_factor=backoff, status_forcelist=(500, 502, 503, 504),
                   allowed_methods=("GET", "HEAD"), raise_on_status=False)
