@@ -92,6 +92,13 @@ def push_layout(layout_dir: str | os.PathLike, registry: str, *,
     """
     layout = Layout(layout_dir)
     images = _select(layout, only)
+    # Which repositories of the layout hold each blob: an earlier push of one
+    # of them lets the registry mount the blob instead of receiving it again
+    # (a refused mount costs nothing: the registry opens an upload instead).
+    holders: dict[str, list[str]] = defaultdict(list)
+    for img in layout.images():
+        for _, blob_digest in _blob_sizes(layout, img):
+            holders[blob_digest].append(target_path(img.name)[0])
     client = RegistryClient(registry, session or fetch.session(),
                             base_url=f"http://{registry}" if plain_http else None,
                             username=username, password=password)
@@ -111,13 +118,10 @@ def push_layout(layout_dir: str | os.PathLike, registry: str, *,
     # digest -> [(repository, size, what)], so a blob shared by several
     # repositories is uploaded once and mounted into the others.
     wanted: dict[str, list] = defaultdict(list)
-    for img, repository, _, what, manifests in plans:
-        for m in manifests:
-            if m.is_index:
-                continue
-            for digest, size in _blobs_of(m, img.name).items():
-                if all(repo != repository for repo, _, _ in wanted[digest]):
-                    wanted[digest].append((repository, size, what))
+    for img, repository, _, what, _ in plans:
+        for size, digest in _blob_sizes(layout, img):
+            if all(repo != repository for repo, _, _ in wanted[digest]):
+                wanted[digest].append((repository, size, what))
     if progress:
         progress.add_items(len(wanted))
 
@@ -136,6 +140,7 @@ def push_layout(layout_dir: str | os.PathLike, registry: str, *,
             outcome = "present"
             if not client.blob_exists(repository, digest, what):
                 key = f"{repository}@{digest}"
+                source = source or next((r for r in holders[digest] if r != repository), None)
                 outcome = client.upload_blob(
                     repository, digest, layout.blob_path(digest), f"{what}: blob {digest}",
                     mount_from=source, resume=journal.get(key),
@@ -170,6 +175,12 @@ def _select(layout: Layout, only: Sequence[str]) -> list[Image]:
     if missing:
         raise LayoutError(f"{layout.root}: no image named {', '.join(missing)}")
     return [i for i in images if i.name in names]
+
+
+def _blob_sizes(layout: Layout, img: Image) -> list[tuple[int, str]]:
+    """(size, digest) of every config and layer of an image (all its platforms)."""
+    return [(size, digest) for m in _manifests(layout, img) if not m.is_index
+            for digest, size in _blobs_of(m, img.name).items()]
 
 
 def _manifests(layout: Layout, img: Image) -> list[Manifest]:
