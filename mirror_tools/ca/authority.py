@@ -11,7 +11,8 @@ from typing import Iterable, Sequence
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from mirror_tools.ca.pem import CAError, new_key, read_certs, read_key, write_key, write_pem
+from mirror_tools.ca.pem import (CAError, new_key, read_certs, read_key, same_public_key, write_key,
+                                 write_pem)
 from mirror_tools.ca.profiles import (INTERMEDIATE_DAYS, MAX_CA_DAYS, MAX_SERVER_DAYS, ROOT_DAYS,
                                       SERVER_DAYS, IPAddress, check_days, dns_permitted,
                                       intermediate_cert, name_constraints, parse_dns_name,
@@ -168,6 +169,10 @@ class CertificateAuthority:
                           "renew the intermediate first: `appliance ca renew --intermediate`, "
                           "or ask for fewer --days")
         inter_key = read_key(self.intermediate_key_path)
+        if not same_public_key(inter_key, inter):
+            # Only a run killed between the two writes of renew_intermediate gets here.
+            raise CAError(f"{self.intermediate_key_path} does not match {self.intermediate_cert_path}",
+                          "run `appliance ca renew --intermediate` again")
         key = new_key()
         cert = server_cert(key.public_key(), inter, inter_key, dns_names, ip_addrs, now, not_after)
         write_key(key_path, key)
@@ -197,6 +202,9 @@ class CertificateAuthority:
             raise CAError(f"the intermediate would outlive the root, which expires "
                           f"{root.not_valid_after_utc:%Y-%m-%d}", "ask for fewer --days")
         root_key = read_key(self.root_key_path, root_passphrase)
+        if not same_public_key(root_key, root):
+            raise CAError(f"{self.root_key_path} is not the key of {self.root_cert_path}",
+                          "bring back the root key this CA was made with")
         old = self.intermediate_cert
         name = old.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
         key = new_key()

@@ -74,3 +74,9 @@ def read_key(path: Path, passphrase: bytes | None = None) -> ec.EllipticCurvePri
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise CAError(f"{path}: not an ECDSA key")
     return key
+
+
+def same_public_key(key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> bool:
+    """Whether ``cert`` is the certificate of ``key``."""
+    raw = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_key().public_bytes(*raw) == cert.public_key().public_bytes(*raw)

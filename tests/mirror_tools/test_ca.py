@@ -181,6 +181,13 @@ def test_damaged_ca_files_named_in_errors(ca):
     assert "appliance ca init" in info.value.hint
 
 
+def test_mismatched_intermediate_key_refused(ca, tmp_path):
+    other = CertificateAuthority.init(tmp_path / "other")
+    shutil.copy(other.intermediate_key_path, ca.intermediate_key_path)
+    with pytest.raises(CAError, match="intermediate.key does not match .*intermediate.crt"):
+        ca.issue(dns=["m.example.internal"])
+
+
 def test_init_refuses_to_overwrite_without_force(ca):
     before = {p.name: p.read_bytes() for p in ca.dir.iterdir() if p.is_file()}
     ca.issue(dns=["kept.example.internal"])
