@@ -58,8 +58,8 @@ def install_trust(cert_path: str | os.PathLike, root: str | os.PathLike = "/",
     then ``update-ca-trust extract``. With ``root`` other than ``/`` nothing
     outside ``root`` is touched: on Debian, ``update-ca-certificates`` runs
     with every one of its folders pointed inside ``root``; on RHEL, whose tool
-    has no such options, the command is returned unrun (``ran=False``) to be
-    run inside that system.
+    has no such options, or where this machine has no ``update-ca-certificates``,
+    the command is returned unrun (``ran=False``) to be run inside that system.
     """
     cert_path, root = Path(cert_path), Path(root)
     certs = read_certs(cert_path)
@@ -77,8 +77,9 @@ def install_trust(cert_path: str | os.PathLike, root: str | os.PathLike = "/",
     real = root.resolve() == Path("/")
     if family == "debian":
         dest = root / "usr/local/share/ca-certificates" / TRUST_FILE_NAME
-        command = ("update-ca-certificates",) + (() if real else _debian_dirs(root))
-        can_run = True
+        command: tuple[str, ...] = ("update-ca-certificates",)
+        # Debian's tool can be pointed at another root; RHEL's cannot.
+        can_run = real or shutil.which(command[0]) is not None
     elif family == "rhel":
         dest = root / "etc/pki/ca-trust/source/anchors" / TRUST_FILE_NAME
         command = ("update-ca-trust", "extract")
@@ -94,6 +95,8 @@ def install_trust(cert_path: str | os.PathLike, root: str | os.PathLike = "/",
     if shutil.which(command[0]) is None:
         raise CAError(f"{command[0]} not found; the root is in {dest} but the store is not updated",
                       f"install the ca-certificates package, or pass --os if this is not {family}")
+    if not real:
+        command += _debian_dirs(root)
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
         raise CAError(f"{' '.join(command)} failed ({proc.returncode}): "

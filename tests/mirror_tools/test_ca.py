@@ -235,6 +235,13 @@ def test_encrypted_root_key_and_intermediate_renewal(tmp_path):
     assert openssl_verify(ca.root_cert_path, old.chain_path, old.cert_path).returncode == 0
     new = ca.issue(dns=["new.example.internal"])
     assert openssl_verify(ca.root_cert_path, ca.intermediate_cert_path, new.cert_path).returncode == 0
+    # A root key that is not this CA's is refused before anything is signed.
+    other = CertificateAuthority.init(tmp_path / "other")
+    saved = ca.root_key_path.read_bytes()
+    shutil.copy(other.root_key_path, ca.root_key_path)
+    with pytest.raises(CAError, match="root.key is not the key of .*root.crt"):
+        ca.renew_intermediate()
+    ca.root_key_path.write_bytes(saved)
     # With the root key moved offline, issuing still works; renewal says why not.
     ca.root_key_path.rename(tmp_path / "offline-root.key")
     ca.issue(dns=["more.example.internal"])
@@ -269,6 +276,17 @@ def test_install_trust_debian_layout(ca, tmp_path):
     # Ubuntu is Debian-like.
     ubuntu = _os_release(tmp_path / "ubuntu", "ID=ubuntu\nID_LIKE=debian\n")
     assert install_trust(ca.bundle_path, ubuntu).os_family == "debian"
+
+
+def test_install_trust_debian_root_without_the_tool(ca, tmp_path, monkeypatch):
+    """A machine without update-ca-certificates (say, a RHEL host preparing a
+    Debian image) places the file and says what to run inside."""
+    root = _os_release(tmp_path / "sysroot", "ID=debian\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    result = install_trust(ca.root_cert_path, root)
+    assert not result.ran and result.command == ("update-ca-certificates",)
+    assert result.path.read_bytes() == ca.root_cert_path.read_bytes()
+    assert not (root / "etc/ssl").exists()
 
 
 def test_install_trust_rhel_layout(ca, tmp_path):
