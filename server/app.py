@@ -75,10 +75,9 @@ def create_app(settings: Settings, pool: Pool) -> Flask:
     httpmw.init_app(app)
     httpapi.register_error_handlers(app)
 
-    from .api import apikeys, audit, general, organizations, users
+    from .api import ROUTERS
 
-    for router in (general.router, users.router, apikeys.router, organizations.router,
-                   audit.router):
+    for router in ROUTERS:
         app.register_blueprint(router.blueprint, url_prefix="/api/v2")
 
     @app.get("/healthz")

@@ -101,8 +101,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(NotAuthorized)
     def _not_authorized(exc: NotAuthorized):
-        # Reads of what one may not see look like nothing is there, as in Coder.
-        if exc.action in (Action.READ, Action.READ_PERSONAL):
+        # Reading one thing one may not see looks like nothing is there, as in Coder.
+        if exc.action in (Action.READ, Action.READ_PERSONAL) and exc.obj.id is not None:
             return error(404, "Resource not found or you do not have access to this resource")
         return error(403, "Forbidden.", "You do not have permission to do this.")
 

@@ -1,0 +1,4 @@
+"""API v2 blueprints, one module per domain, mounted under /api/v2."""
+from . import apikeys, audit, general, organizations, users
+
+ROUTERS = (general.router, users.router, apikeys.router, organizations.router, audit.router)

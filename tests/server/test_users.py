@@ -1,0 +1,280 @@
+"""Users, sessions and the first-user flow, through the SDK against a real coderd."""
+from __future__ import annotations
+
+import concurrent.futures
+import uuid
+
+import psycopg2
+import pytest
+import requests
+
+from appliance.sdk import types
+from appliance.sdk.client import APIError, Client
+
+from ..coderdtest import FIRST_USER_PASSWORD, create_another_user, create_first_user
+
+
+def raw(coderd, method, path, token="", **kwargs):
+    headers = kwargs.pop("headers", {})
+    if token:
+        headers["Coder-Session-Token"] = token
+    return requests.request(method, coderd.url + path, headers=headers, timeout=10, **kwargs)
+
+
+def test_first_user_flow(coderd):
+    client = coderd.client()
+    assert not client.has_first_user()
+    resp = client.create_first_user(types.CreateFirstUserRequest(
+        email="admin@example.com", username="admin", password=FIRST_USER_PASSWORD))
+    assert client.has_first_user()
+    with pytest.raises(APIError) as exc:
+        client.create_first_user(types.CreateFirstUserRequest(
+            email="other@example.com", username="other", password="x"))
+    assert exc.value.status == 409
+    client.token = client.login_with_password("admin@example.com", FIRST_USER_PASSWORD)
+    me = client.user("me")
+    assert me.id == resp.user_id
+    assert [r.name for r in me.roles] == ["owner"]
+    assert me.organization_ids == [resp.organization_id]
+    org = client.organization(resp.organization_id)
+    assert org.is_default
+
+
+def test_concurrent_first_user_only_one_wins(coderd):
+    def attempt(i):
+        try:
+            coderd.client().create_first_user(types.CreateFirstUserRequest(
+                email=f"a{i}@example.com", username=f"admin{i}", password="pw"))
+            return 201
+        except APIError as exc:
+            return exc.status
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(attempt, range(8)))
+    assert statuses.count(201) == 1, statuses
+    assert set(statuses) <= {201, 409}
+    conn = psycopg2.connect(coderd.dsn)
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM users")
+        assert cur.fetchone()[0] == 1
+    conn.close()
+
+
+def test_login_by_username_cookie_and_logout(owner, coderd):
+    resp = raw(coderd, "POST", "/api/v2/users/login",
+               json={"email": "admin", "password": FIRST_USER_PASSWORD})
+    assert resp.status_code == 201
+    token = resp.json()["session_token"]
+    assert resp.cookies.get("coder_session_token") == token
+    # The cookie authenticates like the header does.
+    me = raw(coderd, "GET", "/api/v2/users/me", cookies={"coder_session_token": token})
+    assert me.status_code == 200 and me.json()["username"] == "admin"
+    assert raw(coderd, "POST", "/api/v2/users/logout", token).status_code == 200
+    assert raw(coderd, "GET", "/api/v2/users/me", token).status_code == 401
+
+
+def test_wrong_password_and_unknown_user_look_the_same(owner, coderd):
+    a = raw(coderd, "POST", "/api/v2/users/login", json={"email": "admin@example.com", "password": "no"})
+    b = raw(coderd, "POST", "/api/v2/users/login", json={"email": "ghost@example.com", "password": "no"})
+    assert a.status_code == b.status_code == 401
+    assert a.json()["message"] == b.json()["message"]
+
+
+def test_login_is_rate_limited(coderd_factory):
+    coderd = coderd_factory(env={"CODER_LOGIN_RATE_LIMIT": "5"})
+    create_first_user(coderd)  # one login
+    codes = [raw(coderd, "POST", "/api/v2/users/login",
+                 json={"email": "admin@example.com", "password": "wrong"}).status_code
+             for _ in range(6)]
+    assert codes[:4] == [401] * 4
+    assert codes[-1] == 429
+
+
+def test_unauthenticated_and_bad_tokens(coderd, owner):
+    assert raw(coderd, "GET", "/api/v2/users/me").status_code == 401
+    bad = raw(coderd, "GET", "/api/v2/users/me", "not-a-token")
+    assert bad.status_code == 401 and "message" in bad.json()
+    key_id = owner.token.split("-")[0]
+    forged = raw(coderd, "GET", "/api/v2/users/me", key_id + "-" + "x" * 22)
+    assert forged.status_code == 401
+
+
+def test_only_the_hash_of_a_secret_is_stored(coderd, owner):
+    key_id, secret = owner.token.split("-")
+    conn = psycopg2.connect(coderd.dsn)
+    with conn.cursor() as cur:
+        cur.execute("SELECT hashed_secret FROM api_keys WHERE id = %s", (key_id,))
+        stored = bytes(cur.fetchone()[0])
+        cur.execute("SELECT hashed_password FROM users WHERE username = 'admin'")
+        hashed_password = cur.fetchone()[0]
+    conn.close()
+    assert secret.encode() not in stored and len(stored) == 32
+    assert hashed_password.startswith("$pbkdf2-sha256$65535$")
+    assert FIRST_USER_PASSWORD not in hashed_password
+
+
+def test_create_user_conflicts_and_validation(owner):
+    owner.create_user(types.CreateUserRequest(email="bob@example.com", username="bob", password="pw"))
+    for email, username, fieldname in (("bob@example.com", "bob2", "email"),
+                                       ("bob2@example.com", "BOB", "username")):
+        with pytest.raises(APIError) as exc:
+            owner.create_user(types.CreateUserRequest(email=email, username=username, password="pw"))
+        assert exc.value.status == 409
+        assert [v.field for v in exc.value.validations] == [fieldname]
+    with pytest.raises(APIError) as exc:
+        owner.create_user(types.CreateUserRequest(email="x@example.com", username="-bad-", password="pw"))
+    assert exc.value.status == 400 and exc.value.validations[0].field == "username"
+    with pytest.raises(APIError) as exc:
+        owner.create_user(types.CreateUserRequest(email="y@example.com", username="nopw"))
+    assert exc.value.status == 400 and exc.value.validations[0].field == "password"
+    names = [u.username for u in owner.users().users]
+    assert "nopw" not in names and "-bad-" not in names
+
+
+def test_bad_bodies_get_400_and_name_the_field(coderd, owner):
+    token = owner.token
+    cases = [
+        (b"{not json", 400, None),
+        (b"[]", 400, ""),
+        (b'{"email": 5, "username": "u1", "password": "p"}', 400, "email"),
+        (b'{"username": "u1", "password": "p"}', 400, "email"),
+        (b'{"email": "u1@example.com", "username": ["x"], "password": "p"}', 400, "username"),
+        (b'{"email": "not-an-email", "username": "u1", "password": "p"}', 400, "email"),
+        (b'{"email": "u1@example.com", "username": "u1", "password": "p", '
+         b'"organization_id": "not-a-uuid"}', 400, "organization_id"),
+    ]
+    for body, status, fieldname in cases:
+        resp = raw(coderd, "POST", "/api/v2/users", token, data=body,
+                   headers={"Content-Type": "application/json"})
+        assert resp.status_code == status, (body, resp.text)
+        payload = resp.json()
+        assert payload["message"]
+        if fieldname:
+            assert fieldname in [v["field"] for v in payload["validations"]], payload
+    big = b'{"email": "' + b"a" * (11 * 1024 * 1024) + b'"}'
+    assert raw(coderd, "POST", "/api/v2/users", token, data=big).status_code == 413
+    assert raw(coderd, "GET", "/api/v2/users/me/keys/tokens", token).json() == []
+
+
+def test_unknown_fields_ignored_nulls_accepted_trailing_slash(coderd, owner):
+    body = {"email": "carol@example.com", "username": "carol", "password": "pw", "name": None,
+            "organization_ids": None, "some_future_field": {"x": 1}, "user_status": None}
+    resp = raw(coderd, "POST", "/api/v2/users/", owner.token, json=body)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["username"] == "carol"
+    assert raw(coderd, "GET", "/api/v2/users/carol/", owner.token).status_code == 200
+
+
+def test_bad_uuid_and_missing_resources(coderd, owner):
+    resp = raw(coderd, "GET", "/api/v2/users?after_id=nope", owner.token)
+    assert resp.status_code == 400 and resp.json()["validations"][0]["field"] == "after_id"
+    assert raw(coderd, "GET", f"/api/v2/users/{uuid.uuid4()}", owner.token).status_code == 404
+    assert raw(coderd, "GET", "/api/v2/organizations/nope", owner.token).status_code == 404
+    assert raw(coderd, "GET", "/api/v2/nothing-here", owner.token).status_code == 404
+    assert raw(coderd, "GET", "/api/v2/users?limit=abc", owner.token).status_code == 400
+
+
+def test_suspended_user_is_locked_out_at_once(owner):
+    member, user = create_another_user(owner)
+    token = member.create_token(token_name="long-lived")
+    assert member.user("me").username == user.username
+    owner.update_user_status(user.id, "suspended")
+    for t in (member.token, token):
+        with pytest.raises(APIError) as exc:
+            Client(owner.url, t).user("me")
+        assert exc.value.status == 401 and "suspended" in exc.value.message
+    with pytest.raises(APIError) as exc:
+        Client(owner.url).login_with_password(user.email, "AnotherSecurePassword!")
+    assert exc.value.status == 401
+    owner.update_user_status(user.id, "active")
+    assert Client(owner.url, token).user("me").status == "active"
+
+
+def test_password_change(owner):
+    member, user = create_another_user(owner)
+    with pytest.raises(APIError) as exc:
+        member.update_user_password("me", "NewPassword1!", old_password="wrong")
+    assert exc.value.status == 400
+    member.update_user_password("me", "NewPassword1!", old_password="AnotherSecurePassword!")
+    with pytest.raises(APIError):
+        member.user("me")  # the session ended with the old password
+    Client(owner.url).login_with_password(user.email, "NewPassword1!")
+    # An owner resets it without the old one.
+    owner.update_user_password(user.id, "Reset123!")
+    Client(owner.url).login_with_password(user.email, "Reset123!")
+
+
+def test_roles(owner):
+    member, user = create_another_user(owner)
+    updated = owner.update_user_roles(user.id, ["template-admin", "auditor"])
+    assert sorted(r.name for r in updated.roles) == ["auditor", "template-admin"]
+    with pytest.raises(APIError) as exc:
+        owner.update_user_roles(user.id, ["wizard"])
+    assert exc.value.status == 400
+    with pytest.raises(APIError) as exc:
+        owner.update_user_roles("me", [])
+    assert exc.value.status == 400
+    admin, _ = create_another_user(owner, roles=["user-admin"])
+    with pytest.raises(APIError) as exc:
+        admin.update_user_roles(user.id, ["owner"])
+    assert exc.value.status == 403
+    assert [r.name for r in admin.update_user_roles(user.id, ["auditor"]).roles] == ["auditor"]
+    assignable = {r.name: r.assignable for r in admin.site_roles()}
+    assert assignable == {"owner": False, "template-admin": True, "user-admin": True, "auditor": True}
+
+
+def test_delete_user_frees_username(owner):
+    _, user = create_another_user(owner, username="dora")
+    owner.delete_user(user.id)
+    with pytest.raises(APIError) as exc:
+        owner.user("dora")
+    assert exc.value.status == 404
+    with pytest.raises(APIError) as exc:
+        owner.delete_user("me")
+    assert exc.value.status == 403
+    create_another_user(owner, username="dora")
+
+
+def test_users_query_filters(owner):
+    _, a = create_another_user(owner, username="filter-a")
+    _, b = create_another_user(owner, username="filter-b", roles=["auditor"])
+    owner.update_user_status(a.id, "suspended")
+    assert [u.username for u in owner.users("status:suspended").users] == ["filter-a"]
+    assert [u.username for u in owner.users("role:auditor").users] == ["filter-b"]
+    assert {u.username for u in owner.users("filter-").users} == {"filter-a", "filter-b"}
+    page = owner.users(limit=1, offset=1)
+    assert len(page.users) == 1 and page.count == 3
+    with pytest.raises(APIError) as exc:
+        owner.users("colour:blue")
+    assert exc.value.status == 400
+
+
+def test_organizations_and_members(owner):
+    member, user = create_another_user(owner)
+    orgs = member.organizations()
+    assert [o.name for o in orgs] == ["coder"]
+    assert [o.id for o in member.user_organizations("me")] == [orgs[0].id]
+    members = owner.organization_members("default")
+    assert {m.username for m in members} == {"admin", user.username}
+    assert member.organization("coder").id == orgs[0].id
+
+
+def test_audit_log_records_logins_and_changes(owner):
+    member, user = create_another_user(owner)
+    member.create_token(token_name="audited")
+    with pytest.raises(APIError):
+        Client(owner.url).login_with_password(user.email, "wrong")
+    logs = owner.audit_logs().audit_logs
+    actions = [(a.action, a.resource_type, a.status_code) for a in logs]
+    assert ("create", "user", 201) in actions
+    assert ("login", "api_key", 401) in actions
+    assert ("create", "api_key", 201) in actions
+    created = owner.audit_logs("resource_type:user action:create username:admin").audit_logs
+    assert any(a.resource_target == user.username for a in created)
+    assert all(a.user is not None and a.user.username == "admin" for a in created)
+    with pytest.raises(APIError) as exc:
+        member.audit_logs()
+    assert exc.value.status == 403
+    with pytest.raises(APIError) as exc:
+        owner.audit_logs("date_from:yesterday")
+    assert exc.value.status == 400
