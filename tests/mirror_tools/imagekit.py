@@ -314,7 +314,7 @@ class Proxy:
     url: str
     host: str
     seen: list[tuple[str, str]] = field(default_factory=list)
-    # (method, path) -> "500" | "garbage" | "truncate" | None
+    # (method, path) -> "500" | "garbage" | "truncate" | "slow" | "redirect" | None
     fault: Callable[[str, str], str | None] = lambda method, path: None
 
 
@@ -336,6 +336,10 @@ def fault_proxy(upstream: str) -> Iterator[Proxy]:
             body = self.rfile.read(length) if length else None
             proxy.seen.append((self.command, self.path))
             fault = proxy.fault(self.command, self.path)
+            if fault == "slow":
+                time.sleep(2)
+            if fault == "redirect":  # like Docker Hub sending blobs to a CDN
+                return self._answer(307, {"Location": f"http://{upstream}{self.path}"}, b"")
             if fault == "500":
                 return self._answer(500, {}, b'{"errors":[{"code":"UNKNOWN","message":"injected"}]}')
             conn = http.client.HTTPConnection(up_host, int(up_port), timeout=60)

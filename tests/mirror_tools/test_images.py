@@ -120,3 +120,13 @@ def test_dropped_image_is_removed_and_its_blobs_pruned(upstream_images, tmp_path
     layout = Layout(tmp_path / "images")
     assert [i.name for i in layout.images()] == [up.refs["small"]]
     assert len(list((tmp_path / "images" / "blobs" / "sha256").iterdir())) == 4
+
+
+def test_blobs_redirected_to_another_host(upstream_images, tmp_path):
+    up = upstream_images
+    with imagekit.fault_proxy(up.registry.host) as proxy:
+        proxy.fault = lambda m, p: "redirect" if "/blobs/" in p else None
+        result = sync_images([ImageSpec(up.refs["multi"], [], RegistryAccess(
+            up.registry.host, url=proxy.url))], tmp_path)
+    assert result.downloaded == 5 and sum("/blobs/" in p for _, p in proxy.seen) == 5
+    assert Layout(tmp_path / "images").images()[0].digest == up.digests["multi"]
