@@ -215,7 +215,7 @@ class _Reader:
 
     def string(self, node, where) -> str:
         if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
-            raise self.fail(node, where, "expected a string")
+            raise self.fail(node, where, "expected a string (quote values like null, yes, 1.0)")
         return str(node.value)
 
     def strings(self, node, where) -> list[tuple[yaml.Node, str]]:
@@ -288,8 +288,9 @@ class _Reader:
         fields = self.mapping(node, where, {"source", "versions", "platforms", "select"},
                               {"source", "versions", "platforms"})
         source_node = fields["source"]
+        source = self.string(source_node, f"{where}.source")
         try:
-            host, namespace, ptype = parse_provider_source(self.string(source_node, f"{where}.source"))
+            host, namespace, ptype = parse_provider_source(source)
         except ValueError as exc:
             raise self.fail(source_node, f"{where}.source", str(exc)) from None
         versions = []

@@ -150,6 +150,11 @@ class MirrorDir:
         except OSError as exc:
             raise disk_error(exc, f"mirror {self.root}") from exc
         stale = (set(self.files) | set(self.derived)) - set(entries) - set(derived)
+        for folder in {(self.root / rel).parent for rel in [*entries, *derived]}:
+            # Temporary names left by a run killed between write and rename.
+            for tmp in folder.glob(".*.tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
         for rel in sorted(stale):
             with contextlib.suppress(FileNotFoundError):
                 (self.root / rel).unlink()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mirror_tools import fetch
 from mirror_tools.manifest import Manifest
-from mirror_tools.mirror_state import MirrorDir
+from mirror_tools.mirror_state import MirrorDir, disk_error
 from mirror_tools.providers.layout import derived_files
 from mirror_tools.providers.sync import Fetched, SyncError, fetch_providers
 from mirror_tools.terraform_release import fetch_terraform
@@ -29,7 +29,7 @@ class SyncReport:
     downloaded: int = 0
     kept: int = 0
     removed: list[str] = field(default_factory=list)
-    images: list = field(default_factory=list)
+    images: int = 0
 
 
 def sync(manifest: Manifest, out: str | os.PathLike, *, jobs: int = 4, retries: int = 4,
@@ -52,15 +52,25 @@ def sync(manifest: Manifest, out: str | os.PathLike, *, jobs: int = 4, retries: 
         report.downloaded = sum(f.downloaded for f in fetched)
         report.kept = len(entries) - len(staged)
     if manifest.images:
-        report.images = _sync_images(manifest, Path(out), session_factory, progress)
+        result = _sync_images(manifest, Path(out), session_factory, progress, jobs)
+        report.images = len(result.images)
+        report.downloaded += result.downloaded
     progress.finish()
     return report
 
 
-def _sync_images(manifest: Manifest, out: Path, session_factory, progress) -> list:
+def _sync_images(manifest: Manifest, out: Path, session_factory, progress, jobs: int):
+    """Images go to ``OUT/images`` through mirror_tools.images (its own atomic layout)."""
     try:
+        from mirror_tools.images.oci_layout import LayoutError
+        from mirror_tools.images.registry import RegistryError
         from mirror_tools.images.sync import sync_images
     except ImportError as exc:
         raise SyncError([f"images: this build cannot sync container images ({exc})"]) from exc
-    return sync_images(list(manifest.images), out / IMAGES, session_factory=session_factory,
-                       progress=progress)
+    try:
+        return sync_images(list(manifest.images), out, session_factory=session_factory,
+                           progress=progress, jobs=jobs)
+    except (RegistryError, LayoutError, fetch.FetchError) as exc:
+        raise SyncError([f"images: {exc}"]) from exc
+    except OSError as exc:
+        raise SyncError([str(disk_error(exc, f"images in {out / IMAGES}"))]) from exc

@@ -47,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
     except (MirrorError, fetch.FetchError) as exc:
         raise CommandError(str(exc))
     write_output(args.output, {"downloaded": report.downloaded, "kept": report.kept,
-                               "removed": len(report.removed), "images": len(report.images)})
+                               "removed": len(report.removed), "images": report.images})
     return 0

@@ -86,3 +86,52 @@ def start_registry(tmp_path):
     with contextlib.ExitStack() as stack:
         yield lambda name="registry", **kw: stack.enter_context(
             imagekit.docker_registry(tmp_path / name, **kw))
+
+
+# -- Terraform provider mirrors (mirror_tools.providers, mirror-sync) -----------------
+# ``tf_registry`` is one Terraform registry per session on 127.0.0.1 (plain
+# HTTP: mirror-sync is its only client), serving hashicorp/null 2.1.2 and
+# 3.0.0 (the real null binary) and example/tiny 1.0.0 and 1.1.0, each for
+# linux_amd64 and darwin_arm64, with GnuPG-signed SHA256SUMS. Its ``faults``
+# are cleared after each test. ``tf_releases`` adds terraform itself
+# (the real binary on PATH, zipped as HashiCorp does) to the same registry.
+
+import tf_registry  # noqa: E402
+
+TF_PLATFORMS = ["linux_amd64", "darwin_arm64"]
+
+
+@pytest.fixture(scope="session")
+def _tf_registry_session(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tf-registry")
+    key = tf_registry.SigningKey(root / "gpg-key", "Test Registry")
+    rogue = tf_registry.SigningKey(root / "gpg-rogue", "Rogue Signer")
+    registry = tf_registry.Registry(root / "www", key, rogue)
+    null = tf_registry.null_binary()
+    for version in ("2.1.2", "3.0.0"):
+        registry.add_provider("hashicorp", "null", version, TF_PLATFORMS, null)
+    for version in ("1.0.0", "1.1.0"):
+        registry.add_provider("example", "tiny", version, TF_PLATFORMS,
+                              tf_registry.tiny_provider("tiny", version))
+    try:
+        with registry.running():
+            yield registry
+    finally:
+        key.close()
+        rogue.close()
+
+
+@pytest.fixture
+def tf_registry_server(_tf_registry_session):
+    """The session's Terraform registry, with faults cleared after the test."""
+    yield _tf_registry_session
+    _tf_registry_session.faults.clear()
+
+
+@pytest.fixture(scope="session")
+def tf_releases(_tf_registry_session):
+    """The registry, also serving terraform 1.11.4 for linux_amd64 under /terraform/."""
+    if not tf_registry.TERRAFORM_BINARY.is_file():
+        raise RuntimeError("terraform is not installed (expected on PATH or /usr/local/bin)")
+    _tf_registry_session.add_terraform("1.11.4", ["linux_amd64"], tf_registry.TERRAFORM_BINARY)
+    return _tf_registry_session

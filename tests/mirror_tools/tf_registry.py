@@ -15,7 +15,7 @@ key made once per session in a throwaway GNUPGHOME.
 
 ``faults`` injects what a broken registry does, keyed by a substring of the
 request path: ``status500``, ``garbage``, ``truncate``, ``corrupt`` (same
-length, other bytes), ``bad_signature``, ``unknown_key``, ``claim_mismatch``.
+length, other bytes), ``slow`` (about 1 MB/s), ``bad_signature``, ``unknown_key``, ``claim_mismatch``.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -206,7 +207,8 @@ class _Handler(BaseHTTPRequestHandler):
         data, ctype = answer
         if fault == "corrupt" and path.endswith(".zip"):
             data = bytes(b ^ 0xFF for b in data[:64]) + data[64:]
-        self._send(200, data, ctype, body=body, truncate=fault == "truncate")
+        self._send(200, data, ctype, body=body, truncate=fault == "truncate",
+                   slow=fault == "slow")
 
     def _route(self, parts: list[str], fault: str | None) -> tuple[bytes, str] | None:
         srv = self.server
@@ -258,7 +260,7 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _send(self, status: int, data: bytes, ctype: str, body: bool = True,
-              truncate: bool = False) -> None:
+              truncate: bool = False, slow: bool = False) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -266,7 +268,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         if body:
-            self.wfile.write(data[: len(data) // 2] if truncate else data)
+            data = data[: len(data) // 2] if truncate else data
+            if slow:  # about 1 MB/s, so a client can be killed mid-download
+                for i in range(0, len(data), 1 << 18):
+                    self.wfile.write(data[i:i + (1 << 18)])
+                    time.sleep(0.25)
+            else:
+                self.wfile.write(data)
         if truncate:
             self.close_connection = True
 
