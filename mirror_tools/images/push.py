@@ -168,13 +168,20 @@ def _select(layout: Layout, only: Sequence[str]) -> list[Image]:
     if not images:
         raise LayoutError(f"{layout.root}: no images (is it an OCI layout written by "
                           f"mirror-sync? expected index.json with named images)")
-    if not only:
-        return images
-    names = {str(parse_reference(n)): n for n in only}
-    missing = [n for key, n in names.items() if key not in {i.name for i in images}]
-    if missing:
-        raise LayoutError(f"{layout.root}: no image named {', '.join(missing)}")
-    return [i for i in images if i.name in names]
+    if only:
+        names = {str(parse_reference(n)): n for n in only}
+        missing = [n for key, n in names.items() if key not in {i.name for i in images}]
+        if missing:
+            raise LayoutError(f"{layout.root}: no image named {', '.join(missing)}")
+        images = [i for i in images if i.name in names]
+    targets: dict[tuple[str, str], Image] = {}
+    for img in images:
+        other = targets.setdefault(target_path(img.name), img)
+        if other.digest != img.digest:
+            raise LayoutError(f"{img.name} and {other.name} would both be pushed as "
+                              f"{':'.join(target_path(img.name))} with different digests; "
+                              f"push them separately with --image")
+    return images
 
 
 def _blob_sizes(layout: Layout, img: Image) -> list[tuple[int, str]]:

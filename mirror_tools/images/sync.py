@@ -67,7 +67,8 @@ def sync_images(images: Iterable[ImageLike], out_dir, *,
                 progress: fetch.Progress | None = None, jobs: int = 4) -> SyncResult:
     """Bring ``out_dir/images`` up to date with ``images``; returns what was done.
 
-    ``session_factory(ca_bundle=...)`` makes one session per registry host.
+    ``session_factory(ca_bundle=...)`` makes one session per registry host;
+    ``progress`` is advanced per blob and left for the caller to finish.
     """
     layout = Layout(Path(out_dir) / "images")
     layout.images()  # an unreadable index.json fails now, before any download
@@ -93,8 +94,6 @@ def sync_images(images: Iterable[ImageLike], out_dir, *,
                 progress.item_done(digest)
 
         _all(pool, pull, list(todo.items()))
-    if progress:
-        progress.finish()
     for r in resolved:
         for m in r.manifests:
             layout.write_blob(m.data, m.digest)

@@ -8,9 +8,10 @@ import pytest
 import imagekit
 from appliance.admin.main import main as appliance
 from mirror_tools import fetch
-from mirror_tools.images.oci_layout import Layout
+from mirror_tools.images.oci_layout import Layout, LayoutError
 from mirror_tools.images.push import UploadJournal, push_layout
 from mirror_tools.images.sync import sync_images
+from mirror_tools.manifest import ImageSpec, RegistryAccess
 from test_images import spec
 
 
@@ -145,3 +146,35 @@ def test_images_list(upstream_images, bundle, capsys):
 def test_push_of_a_folder_that_is_no_bundle(tmp_path, capsys):
     assert appliance(["images", "push", str(tmp_path), "127.0.0.1:1", "--insecure-http"]) == 1
     assert f"{tmp_path}: not an image bundle" in capsys.readouterr().err
+
+
+def test_two_images_with_one_target_name_are_refused(upstream_images, start_registry, tmp_path):
+    up = upstream_images
+    hub = RegistryAccess("docker.io", url=up.registry.url)
+    sync_images([ImageSpec("docker.io/test/multi:1.0", ["linux/arm64"], hub),
+                 spec(up, "multi")], tmp_path)
+    offline = start_registry("offline")
+    with pytest.raises(LayoutError, match=r"would both be pushed as test/multi:1.0"):
+        push_layout(tmp_path / "images", offline.host, plain_http=True, state_dir=tmp_path)
+
+
+def test_mirror_sync_then_push_end_to_end(upstream_images, start_registry, tmp_path):
+    """The administrator's path: manifest -> ``appliance mirror-sync`` -> ``images push``."""
+    up = upstream_images
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(f"""
+registries:
+  "{up.registry.host}":
+    url: {up.registry.url}
+images:
+  - ref: {up.refs['small']}
+  - ref: {up.refs['multi']}
+    platforms: [linux/amd64, linux/arm64]
+""")
+    assert appliance(["mirror-sync", "--manifest", str(manifest), "--out", str(tmp_path / "m"),
+                      "--progress", "never"]) == 0
+    offline = start_registry("offline")
+    assert appliance(["images", "push", str(tmp_path / "m"), offline.host, "--insecure-http",
+                      "--state-dir", str(tmp_path / "state")]) == 0
+    for name in ("small", "multi"):
+        assert offline.digest(*repo_tag(up.refs[name])) == up.digests[name]
