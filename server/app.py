@@ -4,10 +4,11 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import psycopg2
 import psycopg2.errors
-from flask import Flask, g
+from flask import Flask, g, redirect, request
 
 from appliance.settings import Settings
 
@@ -71,6 +72,15 @@ def create_app(settings: Settings, pool: Pool) -> Flask:
     @app.before_request
     def _request_id():
         g.request_id = uuid.uuid4()
+
+    if settings.redirect_to_access_url and settings.access_url:
+        access = urlsplit(settings.access_url)
+
+        @app.before_request
+        def _redirect_to_access_url():
+            if request.host != access.netloc and request.path != "/healthz":
+                target = f"{access.scheme}://{access.netloc}{request.full_path.rstrip('?')}"
+                return redirect(target, code=307)
 
     httpmw.init_app(app)
     httpapi.register_error_handlers(app)

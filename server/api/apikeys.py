@@ -60,7 +60,7 @@ def create_token(user: str):
     name = req.token_name or f"{secrets.choice(_WORDS)}_{secrets.choice(_WORDS)}_{secrets.token_hex(2)}"
     try:
         token, key = issue_key(store(), row["id"], login_type="token", lifetime=lifetime,
-                               scope=req.scope, token_name=name)
+                               scope=req.scope or "all", token_name=name)
     except psycopg2.errors.UniqueViolation:
         raise APIError(409, f"A token with name {name!r} already exists.",
                        validations=[types.ValidationError("token_name", "is already taken")]) from None

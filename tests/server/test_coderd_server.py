@@ -1,0 +1,214 @@
+"""``coderd server`` as an administrator runs it: settings, databases, workers, TLS, air gap."""
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import re
+import subprocess
+import sys
+import time
+
+import psutil
+import psycopg2
+import pytest
+import requests
+
+from appliance import settings as settings_mod
+from appliance.sdk import types
+from mirror_tools.ca import CertificateAuthority
+from server.db import migrate
+
+from ..coderdtest import FIRST_USER_PASSWORD, create_first_user, start_coderd
+from ..pgserver import free_port
+
+
+def coderd_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True,
+                          text=True, timeout=60, env={**clean, **(env or {})})
+
+
+def test_help_lists_every_setting():
+    out = coderd_cli("server", "--help").stdout
+    for s in settings_mod.SETTINGS:
+        assert s.flag in out and f"${s.env}" in out, s.env
+    assert "CODER_UPDATE_CHECK" in out and "CODER_TELEMETRY_ENABLE" in out
+
+
+def test_air_gap_defaults():
+    loaded = settings_mod.load({}, environ={})
+    assert loaded.update_check is False and loaded.telemetry_enable is False
+    assert loaded.http_address == "127.0.0.1:3000"
+    assert loaded.effective_access_url == "http://127.0.0.1:3000"
+
+
+@pytest.mark.parametrize("env,needle", [
+    ({"CODER_HTTP_ADDRESS": "nonsense"}, "CODER_HTTP_ADDRESS"),
+    ({"CODER_TLS_ENABLE": "maybe"}, "CODER_TLS_ENABLE"),
+    ({"CODER_TLS_ENABLE": "true"}, "CODER_TLS_CERT_FILE"),
+    ({"CODER_ACCESS_URL": "ftp://x"}, "CODER_ACCESS_URL"),
+    ({"CODER_SESSION_DURATION": "5 parsecs"}, "CODER_SESSION_DURATION"),
+])
+def test_bad_settings_exit_2_naming_the_variable(env, needle):
+    proc = coderd_cli("server", env=env)
+    assert proc.returncode == 2
+    assert needle in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_flags_override_environment(pg_server, pg_template):
+    port = free_port()
+    c = start_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)),
+                     env={"CODER_HTTP_ADDRESS": "127.0.0.1:1",
+                          "CODER_ACCESS_URL": f"http://127.0.0.1:{port}"},
+                     args=["--http-address", f"127.0.0.1:{port}"])
+    try:
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).text == "OK"
+    finally:
+        c.stop()
+
+
+def test_updatecheck_and_buildinfo_are_local(coderd):
+    check = requests.get(coderd.url + "/api/v2/updatecheck", timeout=5).json()
+    assert check["current"] is True and check["url"] == ""
+    info = coderd.client().build_info()
+    assert info.telemetry is False and info.deployment_id
+
+
+def test_no_connection_leaves_the_machine(pg_server, pg_template, tmp_path):
+    """Every connect() coderd makes goes to loopback or a Unix socket (traced with strace)."""
+    trace = tmp_path / "connect.trace"
+    dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
+    env = {**clean, "CODER_HTTP_ADDRESS": f"127.0.0.1:{port}", "CODER_PG_CONNECTION_URL": dsn,
+           "CODER_CONFIG_DIR": str(tmp_path), "CODER_ACCESS_URL": "https://coder.example.com"}
+    proc = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=connect,sendto", "-o", str(trace),
+                             sys.executable, "-m", "server.cli", "server"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(url + "/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.1)
+        from appliance.sdk.client import Client
+
+        c = Client(url)
+        c.create_first_user(types.CreateFirstUserRequest(email="a@example.com", username="a",
+                                                         password=FIRST_USER_PASSWORD))
+        c.token = c.login_with_password("a@example.com", FIRST_USER_PASSWORD)
+        c.build_info(), c.users(), c.audit_logs(), c.create_token()
+        requests.get(url + "/api/v2/updatecheck", timeout=5)
+    finally:
+        for child in psutil.Process(proc.pid).children():  # coderd, under strace
+            child.terminate()
+        proc.wait(30)
+    calls = [line for line in trace.read_text().splitlines() if "connect(" in line or "sendto(" in line]
+    assert any("127.0.0.1" in line for line in calls), "the trace saw no connections at all"
+    for line in calls:
+        inet = re.search(r'inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"', line)
+        if inet:
+            address = inet.group(1) or inet.group(2)
+            assert address.startswith("127.") or address in ("::1", "::ffff:127.0.0.1"), line
+        else:
+            assert "AF_UNIX" in line or "AF_NETLINK" in line or "sa_family=AF_UNSPEC" in line \
+                or "sendto(" in line, line
+
+
+def test_migrations_down_and_up_and_concurrent_starts(pg_server):
+    dsn = pg_server.dsn(pg_server.create_database())
+    newest = len(migrate.available())
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        versions = list(pool.map(lambda _: migrate.up(dsn), range(4)))
+    assert versions == [newest] * 4
+    conn = psycopg2.connect(dsn)
+    with conn.cursor() as cur:
+        cur.execute("SELECT version FROM schema_migrations ORDER BY version")
+        assert [r[0] for r in cur.fetchall()] == list(range(1, newest + 1))
+    assert migrate.down(dsn) == 0
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'schema_migrations'")
+        assert cur.fetchone()[0] == 0
+    conn.close()
+    assert migrate.up(dsn) == newest
+
+
+def test_two_coderd_processes_share_one_fresh_database(pg_server):
+    dsn = pg_server.dsn(pg_server.create_database())
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        servers = list(pool.map(lambda _: start_coderd(dsn), range(2)))
+    try:
+        owner, _ = create_first_user(servers[0])
+        other = servers[1].client(owner.token)
+        assert other.user("me").username == "admin"
+        assert len(other.organizations()) == 1
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def test_gunicorn_workers(pg_server, pg_template):
+    c = start_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)),
+                     env={"CODER_HTTP_WORKERS": "2"})
+    try:
+        owner, _ = create_first_user(c)
+        session = requests.Session()
+        for _ in range(40):
+            assert session.get(c.url + "/api/v2/users/me",
+                               headers={"Coder-Session-Token": owner.token}, timeout=5).ok
+        workers = psutil.Process(c.proc.pid).children()
+        assert len(workers) == 2
+    finally:
+        c.stop()
+    assert c.proc.returncode == 0
+
+
+def test_tls_and_redirect_to_access_url(pg_server, pg_template, tmp_path):
+    ca = CertificateAuthority.init(tmp_path / "ca")
+    cert = ca.issue(dns=["localhost"], ips=["127.0.0.1"], name="coderd")
+    tls_port = free_port()
+    c = start_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)), env={
+        "CODER_TLS_ENABLE": "true", "CODER_TLS_ADDRESS": f"127.0.0.1:{tls_port}",
+        "CODER_TLS_CERT_FILE": str(cert.chain_path), "CODER_TLS_KEY_FILE": str(cert.key_path),
+        "CODER_REDIRECT_TO_ACCESS_URL": "true"}, )
+    try:
+        https = f"https://127.0.0.1:{tls_port}"
+        info = requests.get(https + "/api/v2/buildinfo", verify=str(ca.bundle_path), timeout=5)
+        assert info.status_code == 200
+        # Plain HTTP on another host name is sent to the access URL.
+        redirect = requests.get(c.url.replace("127.0.0.1", "localhost") + "/api/v2/buildinfo",
+                                allow_redirects=False, timeout=5)
+        assert redirect.status_code == 307
+        assert redirect.headers["Location"] == c.url + "/api/v2/buildinfo"
+    finally:
+        c.stop()
+
+
+def test_embedded_postgres_survives_restart(tmp_path):
+    """No CODER_PG_CONNECTION_URL: coderd runs PostgreSQL itself, unprivileged, and stops it."""
+    c = start_coderd(None, timeout=180)
+    config_dir = c.config_dir
+    try:
+        create_first_user(c)
+        postgres = [p for p in psutil.process_iter(["name", "username", "cmdline"])
+                    if p.info["name"] == "postgres" and config_dir in " ".join(p.info["cmdline"] or [])]
+        assert postgres, "no embedded postgres process found"
+        if os.geteuid() == 0:
+            assert all(p.info["username"] != "root" for p in postgres)
+    finally:
+        c.stop()
+    assert c.proc.returncode == 0
+    time.sleep(0.5)
+    assert not [p for p in psutil.process_iter(["name", "cmdline"])
+                if p.info["name"] == "postgres" and config_dir in " ".join(p.info["cmdline"] or [])]
+    again = start_coderd(None, env={"CODER_CONFIG_DIR": config_dir}, timeout=180)
+    try:
+        assert again.client().has_first_user()
+        again.client().login_with_password("admin@example.com", FIRST_USER_PASSWORD)
+    finally:
+        again.stop()
