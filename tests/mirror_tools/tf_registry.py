@@ -141,9 +141,18 @@ class Registry(ThreadingHTTPServer):
         """Package ``binary`` as NS/TYPE VERSION for each platform; sign the SHA256SUMS."""
         rel = Release(platforms=list(platforms))
         folder = self.root / "files" / namespace / ptype / version
+        first = None
         for platform in platforms:
             name = f"terraform-provider-{ptype}_{version}_{platform}.zip"
-            rel.files[name] = make_zip(folder / name, {f"terraform-provider-{ptype}_v{version}_x5": binary})
+            if first is None:
+                first = make_zip(folder / name, {f"terraform-provider-{ptype}_v{version}_x5": binary})
+            else:
+                # Compress the binary once; each platform's zip gets its own
+                # bytes (a marker entry), as real per-platform builds have.
+                shutil.copyfile(first, folder / name)
+                with zipfile.ZipFile(folder / name, "a") as z:
+                    z.writestr("PLATFORM", platform)
+            rel.files[name] = folder / name
         rel.sums, rel.sig = self._sign(rel.files)
         self.providers.setdefault((namespace, ptype), {})[version] = rel
         return rel
