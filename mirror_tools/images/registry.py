@@ -10,6 +10,7 @@ registry is byte-identical to what the upstream served.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -153,9 +154,13 @@ class RegistryAuth(AuthBase):
         r.register_hook("response", self._handle_401)
         return r
 
+    def _basic(self) -> str:
+        user, password = self.credentials
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
     def _header(self, scope: str) -> str | None:
         if self.basic and self.credentials:
-            return requests.auth._basic_auth_str(*self.credentials)
+            return self._basic()
         with self.lock:
             token, expires = self.tokens.get(scope, (None, 0.0))
         return f"Bearer {token}" if token and expires > time.monotonic() else None
@@ -169,7 +174,7 @@ class RegistryAuth(AuthBase):
             header = f"Bearer {self._token(params, scope)}"
         elif scheme == "basic" and self.credentials:
             self.basic = True
-            header = requests.auth._basic_auth_str(*self.credentials)
+            header = self._basic()
         else:
             return r
         r.content  # drain the refused answer so the connection can be reused

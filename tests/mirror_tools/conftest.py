@@ -87,6 +87,7 @@ def start_registry(tmp_path):
         yield lambda name="registry", **kw: stack.enter_context(
             imagekit.docker_registry(tmp_path / name, **kw))
 
+
 # -- Terraform provider mirrors (mirror_tools.providers, mirror-sync) -----------------
 # ``tf_registry`` is one Terraform registry per session on 127.0.0.1 (plain
 # HTTP: mirror-sync is its only client), serving hashicorp/null 2.1.2 and

@@ -130,3 +130,26 @@ def test_blobs_redirected_to_another_host(upstream_images, tmp_path):
             up.registry.host, url=proxy.url))], tmp_path)
     assert result.downloaded == 5 and sum("/blobs/" in p for _, p in proxy.seen) == 5
     assert Layout(tmp_path / "images").images()[0].digest == up.digests["multi"]
+
+
+@pytest.mark.parametrize("method,url,scope", [
+    ("GET", "https://r/v2/library/alpine/manifests/3.19", "repository:library/alpine:pull"),
+    ("HEAD", "https://r/v2/a/b/c/blobs/sha256:00", "repository:a/b/c:pull"),
+    ("PATCH", "https://r/v2/team/app/blobs/uploads/uuid?_state=x", "repository:team/app:pull,push"),
+    ("POST", "https://r/v2/team/app/blobs/uploads/?mount=sha256%3A00&from=team%2Fbase",
+     "repository:team/app:pull,push repository:team/base:pull"),
+    ("GET", "https://r/v2/", None),
+])
+def test_token_scope_of_a_request(method, url, scope):
+    from mirror_tools.images.registry import _scope_for
+    assert _scope_for(method, url) == scope
+
+
+def test_parse_challenge():
+    from mirror_tools.images.registry import _parse_challenge
+    assert _parse_challenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
+                            'scope="repository:library/alpine:pull"') == ("bearer", {
+                                "realm": "https://auth.docker.io/token",
+                                "service": "registry.docker.io",
+                                "scope": "repository:library/alpine:pull"})
+    assert _parse_challenge('Basic realm="registry"') == ("basic", {"realm": "registry"})
