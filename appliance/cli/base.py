@@ -36,10 +36,13 @@ class CommandInfo:
 
 
 def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
-                 argv: Sequence[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+                 argv: Sequence[str], global_options: Callable[[argparse.ArgumentParser], None]
+                 | None = None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     """Parse argv, importing only the chosen command's module to add its options."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("-v", "--verbose", action="store_true", help="Show debug output.")
+    if global_options:
+        global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = next((a for a in argv if a in commands), None)
     for name, info in commands.items():
@@ -53,9 +56,17 @@ def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
 
 
 def main(prog: str, description: str, commands: dict[str, CommandInfo],
-         argv: Sequence[str] | None = None) -> int:
+         argv: Sequence[str] | None = None, *,
+         global_options: Callable[[argparse.ArgumentParser], None] | None = None,
+         translate: Callable[[Exception], CommandError] | None = None) -> int:
+    """Run the chosen command and turn failures into exit codes.
+
+    ``global_options`` adds flags every command takes (``coder --url``);
+    ``translate`` turns other exceptions (API errors, network failures) into a
+    CommandError, whose traceback is logged only with ``-v``.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser, args = build_parser(prog, description, commands, argv)
+    parser, args = build_parser(prog, description, commands, argv, global_options)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)
@@ -66,13 +77,22 @@ def main(prog: str, description: str, commands: dict[str, CommandInfo],
     try:
         return run(args) or SUCCESS
     except CommandError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.code
+        return _report(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if translate is None:
+            raise
+        logging.getLogger(prog).debug("%s failed", prog, exc_info=True)
+        return _report(translate(exc))
+
+
+def _report(exc: CommandError) -> int:
+    print(f"error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
+    return exc.code
 
 
 def add_output_option(parser: argparse.ArgumentParser) -> None:

@@ -151,6 +151,11 @@ class Client:
         return self._request("POST", f"/api/v2/users/{user}/keys/tokens", req, expect=201,
                              model_type=types.GenerateAPIKeyResponse).key
 
+    def create_api_key(self, user: str | uuid.UUID = "me") -> str:
+        """A new session key (not a named token), as ``coder login --token`` stores."""
+        return self._request("POST", f"/api/v2/users/{user}/keys", expect=201,
+                             model_type=types.GenerateAPIKeyResponse).key
+
     def tokens(self, user: str | uuid.UUID = "me", include_all: bool = False) -> list[types.APIKeyWithOwner]:
         params = {"include_all": "true"} if include_all else None
         return self._request("GET", f"/api/v2/users/{user}/keys/tokens", params=params,

@@ -1,0 +1,1 @@
+"""The ``coder`` commands, one module per command or command group (see ``appliance.cli.main``)."""

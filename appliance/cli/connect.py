@@ -1,0 +1,169 @@
+"""What every ``coder`` command shares: the global flags, the SDK client built
+from them and the config folder, and the translation of failures into one
+message plus a hint.
+
+Precedence is Coder's: a flag beats its environment variable, which beats the
+value stored by ``coder login``. The flags are accepted before the command
+(``coder --url U whoami``) and after it (``coder whoami --url U``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import ssl
+from typing import Mapping
+from urllib.parse import urlsplit
+
+import requests
+
+from appliance.sdk.client import APIError, Client
+from mirror_tools.fetch import session as http_session
+
+from .base import USAGE, CommandError
+from .config import SESSION_FILE, URL_FILE, ConfigDir, default_dir
+
+NOT_LOGGED_IN = "You are not logged in."
+LOGIN_HINT = "Try logging in using 'coder login <url>'."
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, leaf: bool = False) -> None:
+    """The flags every command takes; on ``leaf`` parsers they only override when given."""
+    unset = argparse.SUPPRESS if leaf else None
+    group = parser.add_argument_group("global options")
+    if leaf:
+        group.add_argument("-v", "--verbose", action="store_true", default=unset,
+                           help="Show debug output, and tracebacks on errors.")
+    group.add_argument("--url", default=unset, metavar="URL",
+                       help="URL of the deployment (env CODER_URL; default: the URL stored by "
+                            "'coder login').")
+    group.add_argument("--token", default=unset, metavar="TOKEN",
+                       help="Session or API token to authenticate with (env CODER_SESSION_TOKEN; "
+                            "default: the session stored by 'coder login').")
+    group.add_argument("--global-config", default=unset, metavar="DIR",
+                       help="Config folder holding the url and session files (env "
+                            "CODER_CONFIG_DIR; default: $XDG_CONFIG_HOME/coderv2 or "
+                            "~/.config/coderv2).")
+    group.add_argument("--ca-cert", default=unset, metavar="FILE",
+                       help="PEM bundle of the CA(s) to trust for an HTTPS deployment (env "
+                            "CODER_CA_CERT; default: the system trust store, or SSL_CERT_FILE).")
+
+
+def leaf_parser(sub: argparse._SubParsersAction, name: str, summary: str, description: str,
+                **kwargs) -> argparse.ArgumentParser:
+    """A subcommand parser that also takes the global flags."""
+    p = sub.add_parser(name, help=summary, description=description, **kwargs)
+    add_global_options(p, leaf=True)
+    return p
+
+
+def add_subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    """Subcommands of a group; the group alone prints its help (see ``run_group``)."""
+    parser.set_defaults(_group_help=parser.print_help, _action=None)
+    return parser.add_subparsers(metavar="SUBCOMMAND", title="subcommands")
+
+
+def run_group(args: argparse.Namespace) -> int:
+    if args._action is None:
+        args._group_help()
+        return USAGE
+    return args._action(args)
+
+
+def config_dir(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> ConfigDir:
+    flag = getattr(args, "global_config", None)
+    return ConfigDir(os.path.expanduser(flag) if flag else default_dir(env))
+
+
+def ca_bundle(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> str | bool:
+    """The CA bundle to verify HTTPS with.
+
+    Like Coder's Go CLI, trust the system store by default (where ``appliance
+    ca install-trust`` puts the deployment's root) rather than requests' own
+    public-CA bundle, which knows nothing of a private CA.
+    """
+    explicit = getattr(args, "ca_cert", None) or env.get("CODER_CA_CERT")
+    if explicit:
+        if not os.path.isfile(explicit):
+            raise CommandError(f"CA certificate file {explicit} does not exist",
+                               hint="Pass the PEM bundle of the deployment's CA, e.g. the "
+                                    "bundle.pem written by 'appliance ca bundle'.", code=USAGE)
+        return explicit
+    system = ssl.get_default_verify_paths().cafile  # honours SSL_CERT_FILE
+    return system if system and os.path.isfile(system) else True
+
+
+def normalize_url(raw: str) -> str:
+    """Coder's rule: no scheme means https, except for a local address."""
+    raw = raw.strip().rstrip("/")
+    if "://" not in raw:
+        local = raw.startswith(("localhost", "127.", "[::1]"))
+        raw = ("http://" if local else "https://") + raw
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CommandError(f"{raw!r} is not a deployment URL",
+                           hint="Give it as https://coder.example.com", code=USAGE)
+    return raw
+
+
+def new_client(args: argparse.Namespace, url: str, token: str = "") -> Client:
+    verify = ca_bundle(args)
+    # fetch's session keeps our CA bundle even when REQUESTS_CA_BUNDLE is set.
+    return Client(url, token, verify=verify,
+                  session=http_session(None if verify is True else verify, retries=0))
+
+
+def flag_token(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> str:
+    return getattr(args, "token", None) or env.get("CODER_SESSION_TOKEN", "")
+
+
+def flag_url(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> str:
+    return getattr(args, "url", None) or env.get("CODER_URL", "")
+
+
+def client(args: argparse.Namespace) -> Client:
+    """A client for the deployment the user is logged in to (or that the flags name)."""
+    conf = config_dir(args)
+    url = flag_url(args) or conf.read(URL_FILE)
+    token = flag_token(args) or conf.read(SESSION_FILE)
+    if not url or not token:
+        raise CommandError(NOT_LOGGED_IN, hint=LOGIN_HINT)
+    return new_client(args, normalize_url(url), token)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "<url>"
+
+
+def translate(exc: Exception) -> CommandError:
+    """Any failure of a command -> one message and a hint (the traceback goes to -v)."""
+    if isinstance(exc, APIError):
+        hint = exc.hint.replace("<url>", _origin(exc.url))
+        if exc.status == 401 and "logged in" not in hint:
+            hint = LOGIN_HINT.replace("<url>", _origin(exc.url))
+        return CommandError(exc.describe(), hint=hint)
+    if isinstance(exc, requests.exceptions.SSLError):
+        url = _origin(exc.request.url if exc.request else "")
+        return CommandError(f"TLS verification of {url} failed: {_reason(exc)}",
+                            hint="Trust the deployment's CA with --ca-cert FILE or CODER_CA_CERT "
+                                 "(e.g. the bundle.pem from 'appliance ca bundle').")
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        url = _origin(exc.request.url if exc.request else "")
+        return CommandError(f"Could not reach Coder at {url}: {_reason(exc)}",
+                            hint="Check the URL and that coderd is running and reachable.")
+    if isinstance(exc, requests.RequestException):
+        return CommandError(f"Request failed: {exc}", hint="Check the deployment URL.")
+    if isinstance(exc, OSError) and exc.filename:
+        return CommandError(f"{exc.filename}: {exc.strerror}")
+    return CommandError(f"unexpected error: {type(exc).__name__}: {exc}",
+                        hint="Run again with -v to see the traceback.", code=USAGE)
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """What the socket or TLS layer said, without urllib3's wrappers and reprs."""
+    cause = exc.args[0] if exc.args else exc
+    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps the real error
+    text = str(cause)
+    if "Connection refused" in text:
+        return "connection refused"
+    return text.split(">: ", 1)[-1]  # drop "<urllib3...Connection object at 0x...>: "

@@ -1,0 +1,35 @@
+"""Entry point of ``coder``, the user's command line, shaped like Coder's CLI.
+
+Global flags (``--url``, ``--token``, ``--global-config``, ``--ca-cert``, ``-v``)
+work before or after the command; failures print one message and a hint
+(tracebacks only with ``-v``); exit codes are 0 (success), 1 (error) and 2
+(usage, or an unexpected failure).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from appliance.cli.base import CommandInfo, main as run_main
+
+COMMANDS = {
+    "login": CommandInfo("appliance.cli.commands.login",
+                         "Authenticate with a deployment (creating its first user if needed)."),
+    "logout": CommandInfo("appliance.cli.commands.logout", "Unauthenticate your local session."),
+    "whoami": CommandInfo("appliance.cli.commands.whoami",
+                          "Show the deployment and the user you are authenticated as."),
+    "users": CommandInfo("appliance.cli.commands.users",
+                         "Manage users: list, show, create, suspend, activate, delete."),
+    "tokens": CommandInfo("appliance.cli.commands.tokens",
+                          "Manage personal API tokens: create, list, remove."),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from appliance.cli import connect
+    return run_main("coder", "Coder: remote development environments, from the command line.",
+                    COMMANDS, argv, global_options=connect.add_global_options,
+                    translate=connect.translate)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""Tables and JSON for the ``coder`` list commands: ``-o table|json`` and
+``-c/--column`` as in Coder's ``cliui`` output formatter.
+
+JSON is the SDK type encoded with Coder's field names, so scripts written
+against Coder's ``-o json`` keep working; tables show chosen columns, with
+roles as names and never-set times as ``never``.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Mapping, Sequence
+
+from appliance.sdk import model
+
+from .base import USAGE, CommandError, add_output_option, write_output
+
+ZERO_TIME = "0001-01-01"
+
+
+def add_table_options(parser: argparse.ArgumentParser, columns: Sequence[str],
+                      default: Sequence[str]) -> None:
+    add_output_option(parser)
+    parser.add_argument("-c", "--column", action="append", metavar="COLUMNS",
+                        help="Table columns, comma-separated, repeatable; from: "
+                             f"{', '.join(columns)} (default: {', '.join(default)}).")
+    parser.set_defaults(_columns=tuple(columns), _default_columns=tuple(default))
+
+
+def print_objects(args: argparse.Namespace, objects: Any,
+                  rename: Mapping[str, str] | None = None) -> None:
+    """Print SDK objects (one or a list) as JSON or as a table of the chosen columns."""
+    data = model.encode(objects)
+    if args.output == "json":
+        write_output("json", data)
+        return
+    columns = _columns(args)
+    items = data if isinstance(data, list) else [data]
+    rows = [{(rename or {}).get(k, k): _plain(v) for k, v in item.items()} for item in items]
+    write_output("table", rows, columns)
+
+
+def _columns(args: argparse.Namespace) -> list[str]:
+    if not args.column:
+        return list(args._default_columns)
+    chosen = [c.strip().replace(" ", "_").replace("-", "_").lower()
+              for spec in args.column for c in spec.split(",") if c.strip()]
+    unknown = [c for c in chosen if c not in args._columns]
+    if unknown:
+        raise CommandError(f"unknown column {unknown[0]!r}",
+                           hint=f"Choose from: {', '.join(args._columns)}.", code=USAGE)
+    return chosen
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [v["name"] if isinstance(v, dict) and "name" in v else v for v in value]
+    if isinstance(value, str) and value.startswith(ZERO_TIME):
+        return "never"
+    return value

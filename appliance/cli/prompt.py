@@ -1,0 +1,48 @@
+"""Terminal prompts for the commands that may ask (login, logout, users create).
+
+Secrets go through ``getpass`` (no echo, read from the terminal itself).
+Prompting is only done on a terminal: a script gets a CommandError naming the
+flag to pass instead, never a hang on a closed stdin.
+"""
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Callable
+
+from .base import CommandError
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def require_terminal(what: str, flags: str) -> None:
+    if not interactive():
+        raise CommandError(f"{what} needs a terminal to prompt on", hint=f"Pass {flags}.")
+
+
+def ask(text: str, default: str = "", secret: bool = False,
+        validate: Callable[[str], str] | None = None) -> str:
+    """Prompt until ``validate`` (returning an error text, or "") accepts the answer."""
+    suffix = f" ({default})" if default else ""
+    while True:
+        try:
+            answer = getpass.getpass(f"{text} ") if secret else input(f"{text}{suffix} ")
+        except EOFError:
+            raise CommandError(f"no answer to {text!r}") from None
+        answer = answer.strip() if not secret else answer
+        answer = answer or default
+        problem = validate(answer) if validate else ""
+        if not problem:
+            return answer
+        print(problem, file=sys.stderr)
+
+
+def confirm(text: str, default: bool = True) -> bool:
+    answer = ask(f"{text} [{'Y/n' if default else 'y/N'}]").lower()
+    return default if not answer else answer.startswith("y")
+
+
+def required(answer: str) -> str:
+    return "" if answer else "A value is required."
