@@ -65,3 +65,11 @@ def test_flags_beat_environment_beats_stored(tmp_path, cli):
                  ("whoami", "--global-config", str(conf.path))):
         proc = cli.run(*argv, expect=1)
         assert "Could not reach Coder at http://stored.invalid" in proc.stderr
+
+
+def test_unexpected_failures_exit_2_with_a_hint():
+    err = connect.translate(ValueError("boom"))
+    assert (err.code, err.message) == (2, "unexpected error: ValueError: boom")
+    assert "-v" in err.hint
+    err = connect.translate(PermissionError(13, "Permission denied", "/cfg/session"))
+    assert (err.code, err.message) == (1, "/cfg/session: Permission denied")
