@@ -5,7 +5,8 @@ one step only when every one of them checked out, so a bad signature or a
 missing provider leaves the mirror exactly as it was. Zips merged locally
 (``appliance mirror add-zip``) are not in the manifest and are kept. Images
 go to ``OUT/images/`` (an OCI image layout) through ``mirror_tools.images``,
-after the providers are committed.
+which commits its own layout atomically; it runs after every provider checked
+out and before they are committed, so a failing image changes nothing either.
 """
 from __future__ import annotations
 
@@ -46,15 +47,16 @@ def sync(manifest: Manifest, out: str | os.PathLike, *, jobs: int = 4, retries: 
             fetched.append(fetch_terraform(manifest.terraform, mirror, session_factory, progress))
         fetched.append(Fetched({rel: e for rel, e in mirror.files.items()
                                 if e.get("origin") == "local"}, {}))
+        if manifest.images:
+            # Before the provider commit: a failed image leaves both parts as they were.
+            result = _sync_images(manifest, Path(out), session_factory, progress, jobs)
+            report.images = len(result.images)
+            report.downloaded += result.downloaded
         entries = {rel: e for f in fetched for rel, e in f.entries.items()}
         staged = {rel: p for f in fetched for rel, p in f.staged.items()}
         report.removed = mirror.commit(entries, staged, derived_files(entries))
-        report.downloaded = sum(f.downloaded for f in fetched)
+        report.downloaded += sum(f.downloaded for f in fetched)
         report.kept = len(entries) - len(staged)
-    if manifest.images:
-        result = _sync_images(manifest, Path(out), session_factory, progress, jobs)
-        report.images = len(result.images)
-        report.downloaded += result.downloaded
     progress.finish()
     return report
 

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         progress.finish()
         for line in exc.errors[:-1]:
             print(f"error: {line}", file=sys.stderr)
-        raise CommandError(exc.errors[-1], hint=f"the mirror in {args.out} was left as it was")
+        raise CommandError(exc.errors[-1], hint=f"the mirror in {args.out} was left as it was; "
+                           "downloads that finished are reused by the next run")
     except (MirrorError, fetch.FetchError) as exc:
         raise CommandError(str(exc))
     write_output(args.output, {"downloaded": report.downloaded, "kept": report.kept,

@@ -334,3 +334,33 @@ def test_killed_sync_leaves_a_valid_mirror_and_the_next_run_completes(synced, tf
     assert 'version = "1.0.0"' in (out / ".terraform.lock.hcl").read_text()
     assert cli(capsys, "mirror", "verify", str(out), "--deep")[0] == 0
     assert not (out / ".partial").exists()
+
+
+def test_manifest_images_go_to_the_oci_layout(tmp_path, tf_registry_server, upstream_images,
+                                              capsys):
+    """mirror-sync hands the manifest's images to mirror_tools.images: one run
+    fills both the provider mirror and OUT/images, digests intact."""
+    up = upstream_images.registry
+    manifest = write_manifest(
+        tmp_path / "m.yaml", tf_registry_server,
+        "  - {source: example/tiny, versions: '1.0.0', platforms: [linux_amd64]}\n",
+        f"images:\n  - ref: {upstream_images.refs['multi']}\n"
+        f"  - ref: {upstream_images.refs['small']}\n    platforms: [linux/amd64]\n")
+    manifest.write_text(manifest.read_text().replace(
+        "providers:", f"  {up.host}:\n    url: {up.url}\nproviders:", 1))
+    out = tmp_path / "out"
+    code, outp, err = cli(capsys, "mirror-sync", "--manifest", str(manifest), "--out", str(out),
+                          "-o", "json")
+    assert code == 0, err
+    assert json.loads(outp)["images"] == 2
+    index = (out / "images" / "index.json").read_text()
+    assert upstream_images.digests["multi"] in index and upstream_images.digests["small"] in index
+    assert (out / "providers" / TINY / "1.0.0.json").is_file()
+    assert cli(capsys, "mirror", "verify", str(out))[0] == 0
+    # A missing image fails the run before the providers are committed.
+    before = tree_hash(out)
+    manifest.write_text(manifest.read_text().replace("'1.0.0'", "'1.1.0'") +
+                        f"  - ref: {up.host}/test/missing:9\n")
+    code, _, err = cli(capsys, "mirror-sync", "--manifest", str(manifest), "--out", str(out))
+    assert code == 1 and "test/missing" in err, err
+    assert tree_hash(out) == before

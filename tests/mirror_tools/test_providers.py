@@ -126,3 +126,20 @@ def test_lock_file_has_every_platform_h1_and_zh():
 def test_get_bytes_reports_404_as_not_found(tf_registry_server):
     with pytest.raises(fetch.FetchError, match=r"thing: not found"):
         fetch.get_bytes(requests.Session(), tf_registry_server.url + "/nothing", what="thing")
+
+
+def test_serve_resolves_only_regular_visible_files_under_the_prefix(tmp_path):
+    from mirror_tools.serve import content_type, resolve
+    (tmp_path / "providers").mkdir()
+    (tmp_path / "providers" / "index.json").write_text("{}")
+    (tmp_path / ".partial").mkdir()
+    (tmp_path / ".partial" / "x").write_text("x")
+    (tmp_path / "link").symlink_to("/etc/passwd")
+    root = tmp_path.resolve()
+    assert resolve(root, "/mirror/providers/index.json?x=1", "/mirror/") == \
+        root / "providers" / "index.json"
+    for path in ("/providers/index.json", "/mirror/.partial/x", "/mirror/link",
+                 "/mirror/providers", "/mirror/../mirror/providers/index.json"):
+        assert resolve(root, path, "/mirror/") is None, path
+    assert content_type("terraform_1.11.4_SHA256SUMS").startswith("text/plain")
+    assert content_type("a.zip") == "application/zip"
