@@ -70,11 +70,17 @@ def sync_images(images: Iterable[ImageLike], out_dir, *,
     ``session_factory(ca_bundle=...)`` makes one session per registry host;
     ``progress`` is advanced per blob and left for the caller to finish.
     """
+    images = list(images)
+    names = [str(parse_reference(spec.ref)) for spec in images]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise RegistryError(f"{name}: listed twice (as {images[names.index(name)].ref!r} "
+                                f"and {images[i].ref!r}); merge the entries")
     layout = Layout(Path(out_dir) / "images")
     layout.images()  # an unreadable index.json fails now, before any download
     clients = _Clients(session_factory)
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-        resolved = _all(pool, lambda spec: _resolve(spec, clients, layout), list(images))
+        resolved = _all(pool, lambda spec: _resolve(spec, clients, layout), images)
         todo: dict[str, tuple[_Resolved, int]] = {}
         reused = set()
         for r in resolved:

@@ -85,6 +85,13 @@ def test_missing_tag_names_the_image(upstream_images, mirror):
     assert tree(out) == before
 
 
+def test_an_image_listed_twice(upstream_images, tmp_path):
+    up = upstream_images
+    with pytest.raises(RegistryError, match=r"library/alpine:3.19: listed twice"):
+        sync_images([spec(up, "alpine"), spec(up, "alpine")], tmp_path)
+    assert not (tmp_path / "images").exists()
+
+
 def test_unreadable_index_json(upstream_images, tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "index.json").write_text("{not json")
