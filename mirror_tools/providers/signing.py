@@ -36,8 +36,9 @@ def verify_detached(data: bytes, signature: bytes, armored_keys: list[str], *, w
         gpg = gnupg.GPG(gnupghome=home)
         imported = gpg.import_keys("\n".join(armored_keys))
         if not imported.fingerprints:
+            detail = (imported.stderr or "").strip().splitlines()
             raise SignatureError(f"{what}: the published signing key could not be imported "
-                                 f"({imported.stderr.strip().splitlines()[-1:] or 'no key data'})")
+                                 f"({detail[-1] if detail else 'no key data'})")
         sig_path = Path(home, "data.sig")
         sig_path.write_bytes(signature)
         result = gpg.verify_data(str(sig_path), data)
