@@ -55,3 +55,17 @@ def owner(coderd):
     """A client logged in as the first user (an owner)."""
     client, _ = create_first_user(coderd)
     return client
+
+
+@pytest.fixture(scope="module")
+def shared_coderd(pg_server, pg_template):
+    """A coderd shared by a test module, for tests that only add uniquely named data."""
+    c = start_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)))
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_owner(shared_coderd):
+    client, _ = create_first_user(shared_coderd)
+    return client

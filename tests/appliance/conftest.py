@@ -2,7 +2,7 @@
 
 ``cli`` runs ``python -m appliance.cli.main`` with its own config folder and
 no inherited ``CODER_*`` variables. ``shared_coderd``/``shared_owner`` (from
-tests/server) share one coderd across a test module, for tests that only add
+tests/conftest.py) share one coderd across a test module, for tests that only add
 uniquely named users and tokens.
 """
 from __future__ import annotations
@@ -17,8 +17,6 @@ import pexpect
 import pytest
 
 from appliance.cli.config import SESSION_FILE, URL_FILE, ConfigDir
-
-from ..server.conftest import shared_coderd, shared_owner  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
 
