@@ -13,21 +13,25 @@ from flask import Flask, g, redirect, request
 from appliance.settings import Settings
 
 from . import httpapi, httpmw
+from .authcache import AuthCache
 from .authz.querier import AuthzQuerier
 from .authz.rbac import system
 from .db import migrate
 from .db.pool import Pool
 from .db.queries import Queries
+from .pubsub import PubSub
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Coderd:
-    """What every request can reach: the settings, the pool, per-process limits."""
+    """What every request can reach: the settings, the pool, per-process state."""
     settings: Settings
     pool: Pool
     login_limiter: httpmw.LoginRateLimiter
+    pubsub: PubSub | None
+    auth_cache: AuthCache
 
 
 def prepare_database(dsn: str) -> None:
@@ -61,13 +65,15 @@ class _StripTrailingSlash:
         return self.wsgi_app(environ, start_response)
 
 
-def create_app(settings: Settings, pool: Pool) -> Flask:
+def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> Flask:
+    """The WSGI app. Without ``pubsub`` (tools, unit tests) nothing is cached."""
     app = Flask("coderd", static_folder=None)
     app.config["MAX_BODY"] = settings.max_body_bytes
     # Uploads (template files) set their own limit; this is the outer bound.
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, 100 * 1024 * 1024)
     app.json.sort_keys = False
-    app.extensions["coderd"] = Coderd(settings, pool, httpmw.LoginRateLimiter(settings.login_rate_limit))
+    app.extensions["coderd"] = Coderd(settings, pool, httpmw.LoginRateLimiter(settings.login_rate_limit),
+                                      pubsub, AuthCache(pubsub))
 
     @app.before_request
     def _request_id():

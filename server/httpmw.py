@@ -32,10 +32,11 @@ def store() -> AuthzQuerier:
     """The request's querier, acting as the caller (a system actor before login)."""
     querier = g.get("_store")
     if querier is None:
-        conn = current_app.extensions["coderd"].pool.get()
+        coderd = current_app.extensions["coderd"]
+        conn = coderd.pool.get()
         g._conn = conn
         subject = g.get("subject") or system("unauthenticated-request")
-        querier = AuthzQuerier(Queries(conn), subject)
+        querier = AuthzQuerier(Queries(conn, coderd.auth_cache.evict_user), subject)
         g._store = querier
     return querier
 
@@ -72,8 +73,13 @@ def authenticate() -> None:
         g.auth_error = "Invalid API key format: expected ID-SECRET."
         return
     key_id, secret = parts
-    sys_store = system_store("authenticate-api-key")
-    row = sys_store.get_authentication(key_id)
+    cache = current_app.extensions["coderd"].auth_cache
+    row = cache.get(key_id)
+    if row is None:
+        epoch = cache.epoch
+        row = system_store("authenticate-api-key").get_authentication(key_id)
+        if row is not None:
+            cache.put(key_id, row, epoch)
     if row is None or not hmac.compare_digest(bytes(row["hashed_secret"]), hash_secret(secret)):
         g.auth_error = "API key is invalid."
         return
@@ -88,17 +94,19 @@ def authenticate() -> None:
         g.auth_error = "Your account is suspended. Contact an administrator to reactivate it."
         return
     if now - row["last_used"] > LAST_USED_EVERY:
+        sys_store = system_store("api-key-last-used")
         new_expiry = None
         if row["key_login_type"] == "password" and row["expires_at"] - now < REFRESH_WITHIN:
             new_expiry = now + dt.timedelta(seconds=row["lifetime_seconds"])
         sys_store.update_api_key_used(key_id, new_expiry)
         sys_store.update_user_last_seen(row["user_id"])
+        row["last_used"] = now  # the cached copy too: one write a minute, not per request
     g.subject = Subject(id=row["user_id"], roles=tuple(row["rbac_roles"]),
                         org_ids=frozenset(row["organization_ids"]), name=row["username"])
     g.api_key_id = key_id
-    # Keep the per-request store acting as the caller from here on.
-    g.pop("_store", None)
-    g._store = AuthzQuerier(sys_store._queries, g.subject)
+    # The per-request store acts as the caller from here on.
+    if g.get("_store") is not None:
+        g._store = AuthzQuerier(g._store._queries, g.subject)
 
 
 class LoginRateLimiter:

@@ -224,20 +224,38 @@ def decode_value(tp: Any, data: Any) -> Any:
     return result
 
 
+_SCALARS = (str, int, float, bool, type(None))
+_field_names: dict[type, tuple[str, ...]] = {}
+
+
 def encode(value: Any) -> Any:
-    """Model instance (or list/dict of them) -> JSON-ready value."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
+    """Model instance (or list/dict of them) -> JSON-ready value.
+
+    On every response's path, so the common cases come first and each
+    dataclass's field names are looked up once.
+    """
+    cls = type(value)
+    if cls in _SCALARS:
+        return value
+    names = _field_names.get(cls)
+    if names is None and dataclasses.is_dataclass(cls):
+        names = _field_names[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    if names is not None:
+        return {name: encode(getattr(value, name)) for name in names}
+    if cls is list or cls is tuple:
         return [encode(v) for v in value]
-    if isinstance(value, dict):
+    if cls is dict:
         return {str(k): encode(v) for k, v in value.items()}
-    if isinstance(value, uuid.UUID):
+    if cls is uuid.UUID:
         return str(value)
     if isinstance(value, dt.datetime):
         return format_time(value)
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, (list, tuple)):
+        return [encode(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): encode(v) for k, v in value.items()}
     return value
 
 

@@ -8,9 +8,9 @@ the docs table and the route-by-role test read the same source.
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
 from dataclasses import dataclass, field
-from typing import Iterable
 
 
 class Action(str, enum.Enum):
@@ -150,12 +150,13 @@ class NotAuthorized(Exception):
         self.obj = obj
 
 
-def permissions(roles: Iterable[str]) -> list[Permission]:
+@functools.lru_cache(maxsize=256)
+def permissions(roles: tuple[str, ...]) -> tuple[Permission, ...]:
     perms: list[Permission] = []
-    for role in set(roles) | {MEMBER}:
+    for role in sorted(set(roles) | {MEMBER}):
         if role in ROLES:
             perms.extend(ROLES[role][1])
-    return perms
+    return tuple(perms)
 
 
 def allowed(subject: Subject, action: Action, obj: Object) -> bool:

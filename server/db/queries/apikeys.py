@@ -51,13 +51,22 @@ class APIKeyQueries(QueriesBase):
                FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = %s""", (key_id,))
 
     def update_api_key_used(self, key_id: str, expires_at: dt.datetime | None) -> None:
-        self._exec("""UPDATE api_keys SET last_used = now(),
-                      expires_at = coalesce(%s, expires_at) WHERE id = %s""", (expires_at, key_id))
+        # Setting expires_at to itself would fire the auth trigger on every use.
+        if expires_at is None:
+            self._exec("UPDATE api_keys SET last_used = now() WHERE id = %s", (key_id,))
+        else:
+            self._exec("UPDATE api_keys SET last_used = now(), expires_at = %s WHERE id = %s",
+                       (expires_at, key_id))
 
     def delete_api_key(self, key_id: str) -> int:
-        return self._exec("DELETE FROM api_keys WHERE id = %s", (key_id,))
+        rows = self._all("DELETE FROM api_keys WHERE id = %s RETURNING user_id", (key_id,))
+        for row in rows:
+            self._auth_changed(row["user_id"])
+        return len(rows)
 
     def delete_api_keys_by_user(self, user_id: uuid.UUID, login_type: str | None = None) -> int:
-        return self._exec("""DELETE FROM api_keys WHERE user_id = %s
-                             AND (%s::login_type IS NULL OR login_type = %s::login_type)""",
-                          (user_id, login_type, login_type))
+        deleted = self._exec("""DELETE FROM api_keys WHERE user_id = %s
+                                AND (%s::login_type IS NULL OR login_type = %s::login_type)""",
+                             (user_id, login_type, login_type))
+        self._auth_changed(user_id)
+        return deleted

@@ -6,28 +6,34 @@ The query classes hold no policy: the authorization layer
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
-
-import psycopg2.extras
+import uuid
+from typing import Any, Callable, Iterator
 
 
 class QueriesBase:
-    def __init__(self, conn):
+    def __init__(self, conn, on_auth_change: Callable[[uuid.UUID], None] | None = None):
         self.conn = conn
+        # Told at once when a query changes who may authenticate (see server.authcache);
+        # other processes learn it from the database trigger's notification.
+        self._on_auth_change = on_auth_change
 
-    def _cursor(self):
-        return self.conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor)
+    def _auth_changed(self, user_id: uuid.UUID | None) -> None:
+        if self._on_auth_change is not None and user_id is not None:
+            self._on_auth_change(user_id)
 
     def _one(self, sql: str, params: Any = ()) -> dict | None:
-        with self._cursor() as cur:
+        with self.conn.cursor() as cur:
             cur.execute(sql, params)
             row = cur.fetchone()
-            return dict(row) if row is not None else None
+            if row is None:
+                return None
+            return dict(zip([c.name for c in cur.description], row))
 
     def _all(self, sql: str, params: Any = ()) -> list[dict]:
-        with self._cursor() as cur:
+        with self.conn.cursor() as cur:
             cur.execute(sql, params)
-            return [dict(r) for r in cur.fetchall()]
+            names = [c.name for c in cur.description]
+            return [dict(zip(names, r)) for r in cur.fetchall()]
 
     def _exec(self, sql: str, params: Any = ()) -> int:
         with self.conn.cursor() as cur:

@@ -37,6 +37,7 @@ class OrganizationQueries(QueriesBase):
                                    roles: list[str]) -> dict:
         self._exec("""INSERT INTO organization_members (organization_id, user_id, roles)
                       VALUES (%s, %s, %s)""", (organization_id, user_id, roles))
+        self._auth_changed(user_id)
         return self.get_organization_member(organization_id, user_id)
 
     def get_organization_member(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> dict | None:
@@ -54,8 +55,11 @@ class OrganizationQueries(QueriesBase):
                                          roles: list[str]) -> dict | None:
         self._exec("""UPDATE organization_members SET roles = %s, updated_at = now()
                       WHERE organization_id = %s AND user_id = %s""", (roles, organization_id, user_id))
+        self._auth_changed(user_id)
         return self.get_organization_member(organization_id, user_id)
 
     def delete_organization_member(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> int:
-        return self._exec("DELETE FROM organization_members WHERE organization_id = %s AND user_id = %s",
-                          (organization_id, user_id))
+        deleted = self._exec("DELETE FROM organization_members WHERE organization_id = %s "
+                             "AND user_id = %s", (organization_id, user_id))
+        self._auth_changed(user_id)
+        return deleted

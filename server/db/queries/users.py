@@ -71,15 +71,18 @@ class UserQueries(QueriesBase):
     def update_user_status(self, user_id: uuid.UUID, status: str) -> dict | None:
         self._exec("UPDATE users SET status = %s, updated_at = now() WHERE id = %s AND NOT deleted",
                    (status, user_id))
+        self._auth_changed(user_id)
         return self.get_user_by_id(user_id)
 
     def update_user_hashed_password(self, user_id: uuid.UUID, hashed_password: str) -> None:
         self._exec("UPDATE users SET hashed_password = %s, updated_at = now() WHERE id = %s",
                    (hashed_password, user_id))
+        self._auth_changed(user_id)
 
     def update_user_roles(self, user_id: uuid.UUID, roles: list[str]) -> dict | None:
         self._exec("UPDATE users SET rbac_roles = %s, updated_at = now() WHERE id = %s AND NOT deleted",
                    (roles, user_id))
+        self._auth_changed(user_id)
         return self.get_user_by_id(user_id)
 
     def update_user_profile(self, user_id: uuid.UUID, *, username: str, name: str) -> dict | None:
@@ -96,3 +99,4 @@ class UserQueries(QueriesBase):
         self._exec("UPDATE users SET deleted = true, updated_at = now() WHERE id = %s", (user_id,))
         self._exec("DELETE FROM api_keys WHERE user_id = %s", (user_id,))
         self._exec("DELETE FROM organization_members WHERE user_id = %s", (user_id,))
+        self._auth_changed(user_id)

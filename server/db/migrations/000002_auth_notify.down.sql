@@ -1,0 +1,4 @@
+DROP TRIGGER organization_members_auth_change ON organization_members;
+DROP TRIGGER api_keys_auth_change ON api_keys;
+DROP TRIGGER users_auth_change ON users;
+DROP FUNCTION notify_auth_change();

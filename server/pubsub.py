@@ -1,0 +1,111 @@
+"""Publish/subscribe between coderd processes over PostgreSQL LISTEN/NOTIFY.
+
+Every coderd process (gunicorn worker, replica) keeps one listening
+connection. Subscribers register a callback per channel; a reader greenlet
+dispatches notifications. When the connection drops, every subscriber is told
+(``on_reset``) so caches are flushed: a missed notification must never leave
+stale data in use. Publishing goes through any pooled connection and is
+transactional: a NOTIFY sent inside a transaction is delivered on commit.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from typing import Callable
+
+import psycopg2
+import psycopg2.extensions
+
+log = logging.getLogger(__name__)
+Callback = Callable[[str], None]
+
+
+class PubSub:
+    def __init__(self, dsn: str, reconnect_delay: float = 1.0):
+        self.dsn = dsn
+        self.reconnect_delay = reconnect_delay
+        self._subscribers: dict[str, list[Callback]] = collections.defaultdict(list)
+        self._resets: list[Callable[[], None]] = []
+        self._conn: psycopg2.extensions.connection | None = None
+        self._listening: set[str] = set()
+        self._lock = threading.Lock()
+        self.healthy = threading.Event()
+        self._stopped = False
+        self._greenlet = None
+
+    def subscribe(self, channel: str, callback: Callback) -> Callable[[], None]:
+        with self._lock:
+            self._subscribers[channel].append(callback)
+            conn = self._conn
+        if conn is not None and channel not in self._listening:
+            self._listen(conn, channel)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers[channel]:
+                    self._subscribers[channel].remove(callback)
+        return unsubscribe
+
+    def on_reset(self, callback: Callable[[], None]) -> None:
+        """Called whenever notifications may have been missed (connection lost)."""
+        self._resets.append(callback)
+
+    @staticmethod
+    def publish(cursor, channel: str, payload: str = "") -> None:
+        cursor.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+    def _listen(self, conn, channel: str) -> None:
+        with conn.cursor() as cur:
+            cur.execute(f'LISTEN "{channel}"')
+        self._listening.add(channel)
+
+    def start(self) -> None:
+        import gevent
+
+        self._greenlet = gevent.spawn(self._run)
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+        if self._conn is not None:
+            self._conn.close()
+
+    def _run(self) -> None:
+        import gevent
+        from gevent.select import select
+
+        while not self._stopped:
+            try:
+                conn = psycopg2.connect(self.dsn, application_name="coderd-pubsub")
+                conn.autocommit = True
+                self._listening = set()
+                for channel in list(self._subscribers):
+                    self._listen(conn, channel)
+                self._conn = conn
+                self.healthy.set()
+                log.debug("pubsub listening on %s", sorted(self._listening))
+                while not self._stopped:
+                    select([conn], [], [], 30)
+                    conn.poll()
+                    if not conn.notifies:
+                        with conn.cursor() as cur:  # keepalive: notices a dead server
+                            cur.execute("SELECT 1")
+                    while conn.notifies:
+                        note = conn.notifies.pop(0)
+                        for callback in list(self._subscribers.get(note.channel, ())):
+                            try:
+                                callback(note.payload)
+                            except Exception:
+                                log.exception("pubsub subscriber failed on %s", note.channel)
+            except (psycopg2.Error, OSError) as exc:
+                if self._stopped:
+                    return
+                log.warning("pubsub connection lost (%s); reconnecting", exc)
+            finally:
+                self.healthy.clear()
+                self._conn = None
+                for reset in self._resets:
+                    reset()
+            gevent.sleep(self.reconnect_delay)
