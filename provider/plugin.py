@@ -1,0 +1,172 @@
+"""The provider process: the ``coder`` provider on top of PyPI's ``tf`` gRPC server.
+
+``tf`` brings the go-plugin handshake, TLS and the tfplugin6 service. Its
+generic planning does not fit Coder's resources (it never plans a new object
+through the resource, keeps nested-block outputs null and ignores blocks when
+deciding on a replacement), so planning and applying are done here, driven by
+each resource's ``Spec``: a new object gets its defaults and unknown outputs;
+an existing one is kept as it is while its inputs are unchanged and replaced
+otherwise, since every input of a Coder resource forces a new object.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Optional
+from urllib.parse import urlsplit
+
+from tf.gen import tfplugin_pb2 as pb
+from tf.iface import Provider
+from tf.provider import ProviderServicer
+from tf.schema import Attribute, Schema
+from tf.types import String, Unknown
+from tf.utils import Diagnostics, _to_attribute_path, read_dynamic_value, to_dynamic_value
+
+from provider import contract
+from provider.schema import Spec
+
+SOURCE = "registry.terraform.io/coder/coder"
+
+
+class CoderProvider(Provider):
+    """Provider-level configuration: the URL of coderd (``url``, else ``CODER_AGENT_URL``)."""
+
+    def __init__(self):
+        self.url = os.environ.get(contract.AGENT_URL) or contract.DEFAULT_URL
+
+    def get_model_prefix(self) -> str:
+        return "coder_"
+
+    def full_name(self) -> str:
+        return SOURCE
+
+    def get_provider_schema(self, diags: Diagnostics) -> Schema:
+        return Schema(attributes=[Attribute(
+            "url", String(), optional=True,
+            description="The URL to access Coder. Defaults to `CODER_AGENT_URL`.")])
+
+    def validate_config(self, diags: Diagnostics, config: dict) -> None:
+        url = config.get("url")
+        if isinstance(url, str) and url and not urlsplit(url).scheme:
+            diags.add_error(f"parse {url!r}: not an absolute URL", path=["url"])
+
+    def configure_provider(self, diags: Diagnostics, config: dict) -> None:
+        url = config.get("url")
+        if url is None:
+            url = os.environ.get(contract.AGENT_URL) or contract.DEFAULT_URL
+        if url == "":
+            diags.add_error('CODER_AGENT_URL must not be empty; got ""')
+        self.url = url
+
+    def get_resources(self) -> list:
+        from provider import agent, app, metadata, script
+        return [agent.Agent, agent.AgentInstance, app.App, script.Script, script.Env,
+                metadata.Metadata]
+
+    def get_data_sources(self) -> list:
+        from provider import parameter, workspace
+        return [workspace.Workspace, workspace.WorkspaceOwner, workspace.Provisioner,
+                workspace.ExternalAuth, parameter.Parameter]
+
+
+class _Object:
+    """What resources and data sources share: a name, a ``Spec`` and config checks."""
+    NAME = ""
+    SPEC: Spec
+
+    def __init__(self, provider: CoderProvider):
+        self.provider = provider
+
+    @classmethod
+    def get_name(cls) -> str:
+        return cls.NAME
+
+    @classmethod
+    def get_schema(cls) -> Schema:
+        return cls.SPEC.tf_schema
+
+    def validate(self, diags: Diagnostics, type_name: str, config: dict) -> None:
+        self.check(diags, config)
+
+    def check(self, diags: Diagnostics, config: dict) -> None:
+        """Checks of the configuration (values may still be unknown)."""
+
+
+class Resource(_Object):
+    """A Coder resource: exists only in the state, so create/read/delete touch nothing outside."""
+
+    def plan_new(self, diags: Diagnostics, config: dict) -> dict:
+        return self.SPEC.planned(config)
+
+    def create(self, diags: Diagnostics, planned: dict) -> dict:
+        state = dict(planned)
+        if state.get("id") is Unknown:
+            state["id"] = str(uuid.uuid4())
+        self.fill_outputs(diags, state)
+        return state
+
+    def fill_outputs(self, diags: Diagnostics, state: dict) -> None:
+        """Give every output still unknown its value (at apply)."""
+
+    def read(self, ctx, current: dict) -> dict:
+        return self.refresh(current)
+
+    def refresh(self, state: dict) -> dict:
+        return state
+
+    def upgrade(self, ctx, version: int, old: dict) -> dict:
+        return old
+
+
+class DataSource(_Object):
+    def read(self, ctx, config: dict) -> Optional[dict]:
+        state = self.SPEC.planned(config, outputs=None)
+        self.compute(ctx.diagnostics, config, state)
+        return state
+
+    def compute(self, diags: Diagnostics, config: dict, state: dict) -> None:
+        """Fill the data source's outputs."""
+
+
+class CoderServicer(ProviderServicer):
+    """``tf``'s servicer with planning and applying done from each resource's ``Spec``."""
+
+    def _resource(self, type_name: str) -> Resource:
+        return self.app.new_resource(self._get_res_cls(type_name))
+
+    def PlanResourceChange(self, request, context):
+        diags = Diagnostics()
+        proposed = read_dynamic_value(request.proposed_new_state)
+        if proposed is None:  # destroy: nothing to plan
+            return pb.PlanResourceChange.Response(planned_state=request.proposed_new_state)
+        resource = self._resource(request.type_name)
+        prior = read_dynamic_value(request.prior_state)
+        planned = resource.plan_new(diags, read_dynamic_value(request.config))
+        replace = []
+        if prior is not None:
+            changed = resource.SPEC.changed_inputs(prior, planned)
+            if changed:
+                replace = [_to_attribute_path([name]) for name in changed]
+            else:
+                planned = prior
+        return pb.PlanResourceChange.Response(planned_state=to_dynamic_value(planned),
+                                              requires_replace=replace,
+                                              diagnostics=diags.to_pb())
+
+    def ApplyResourceChange(self, request, context):
+        diags = Diagnostics()
+        planned = read_dynamic_value(request.planned_state)
+        if planned is None:  # destroy: the object only ever lived in the state
+            return pb.ApplyResourceChange.Response(new_state=request.planned_state)
+        state = self._resource(request.type_name).create(diags, planned)
+        return pb.ApplyResourceChange.Response(new_state=to_dynamic_value(state),
+                                               diagnostics=diags.to_pb())
+
+
+def serve(argv: list[str] | None = None) -> None:
+    """Run the provider as terraform starts it (go-plugin handshake on stdout)."""
+    import tf.provider
+    from tf.runner import run_provider
+
+    tf.provider.ProviderServicer = CoderServicer  # run_provider builds it by this name
+    run_provider(CoderProvider(), argv)

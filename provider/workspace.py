@@ -1,0 +1,175 @@
+"""Data sources read from coderd's environment: the workspace, its owner, the provisioner,
+and external auth tokens. Defaults for a missing variable are Coder's (so a
+template also plans outside Coder); the template fields are required only
+during a build (``CODER_WORKSPACE_BUILD_ID`` set), as in Coder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from urllib.parse import urlsplit
+
+from tf.types import List
+
+from provider import contract
+from provider.plugin import DataSource
+from provider.schema import BOOL, NUMBER, STRING, STRING_LIST, Object, Spec, opt, out, req
+
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
+_GOARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+           "armv7l": "arm", "armv6l": "arm", "i686": "386", "i386": "386"}
+
+
+def env(name: str, default: str = "") -> str:
+    """Go's ``OptionalEnvOrDefault``: an empty variable counts as unset."""
+    return os.environ.get(name) or default
+
+
+def json_env(diags, name: str, what: str) -> list:
+    """A JSON list from the environment (unset or empty: an empty list)."""
+    raw = os.environ.get(name, "")
+    if not raw:
+        return []
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        diags.add_error(f"invalid {what}: {exc}")
+        return []
+    if not isinstance(value, list):
+        diags.add_error(f"invalid {what}: {name} is not a JSON list")
+        return []
+    return value
+
+
+class Workspace(DataSource):
+    NAME = "workspace"
+    SPEC = Spec(
+        description="Use this data source to get information for the active workspace build.",
+        attrs=(
+            out("id", description="UUID of the workspace."),
+            out("name", description="Name of the workspace."),
+            out("transition", description='Either "start" or "stop".'),
+            out("start_count", NUMBER, description='1 when the transition is "start", else 0.'),
+            out("is_prebuild", BOOL, description="True for an unclaimed prebuilt workspace."),
+            out("prebuild_count", NUMBER, description="1 for an unclaimed prebuilt workspace."),
+            out("access_url", description="The access URL of the Coder deployment."),
+            out("access_port", NUMBER, description="The port of the access URL."),
+            out("template_id", description="ID of the workspace's template."),
+            out("template_name", description="Name of the workspace's template."),
+            out("template_version", description="Version of the workspace's template."),
+            out("owner", deprecated=True, description="Deprecated: coder_workspace_owner.name."),
+            out("owner_id", deprecated=True, description="Deprecated: coder_workspace_owner.id."),
+            out("owner_name", deprecated=True,
+                description="Deprecated: coder_workspace_owner.full_name."),
+            out("owner_email", deprecated=True,
+                description="Deprecated: coder_workspace_owner.email."),
+            out("owner_groups", STRING_LIST, deprecated=True,
+                description="Deprecated: coder_workspace_owner.groups."),
+            out("owner_session_token", deprecated=True, sensitive=True,
+                description="Deprecated: coder_workspace_owner.session_token."),
+            out("owner_oidc_access_token", deprecated=True, sensitive=True,
+                description="Deprecated: coder_workspace_owner.oidc_access_token."),
+        ))
+
+    def compute(self, diags, config, state):
+        transition = env(contract.TRANSITION, "start")
+        prebuild = env(contract.IS_PREBUILD) == "true"
+        url = self.provider.url
+        parts = urlsplit(url)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            diags.add_error(f"couldn't parse port of {url!r}")
+            port = 0
+        state.update(
+            id=env(contract.WORKSPACE_ID) or str(uuid.uuid4()),
+            name=env(contract.WORKSPACE_NAME, "default"),
+            transition=transition, start_count=int(transition == "start"),
+            is_prebuild=prebuild, prebuild_count=int(prebuild),
+            access_url=url, access_port=port,
+            owner=env(contract.OWNER, "default"),
+            owner_id=env(contract.OWNER_ID, NIL_UUID),
+            owner_name=env(contract.OWNER_NAME),
+            owner_email=env(contract.OWNER_EMAIL),
+            owner_groups=json_env(diags, contract.OWNER_GROUPS, "owner groups"),
+            owner_session_token=env(contract.OWNER_SESSION_TOKEN),
+            owner_oidc_access_token=env(contract.OWNER_OIDC_ACCESS_TOKEN))
+        for attr, name, what in (("template_id", contract.TEMPLATE_ID, "template ID"),
+                                 ("template_name", contract.TEMPLATE_NAME, "template name"),
+                                 ("template_version", contract.TEMPLATE_VERSION, "template version")):
+            state[attr] = env(name)
+            if not state[attr] and env(contract.BUILD_ID):
+                diags.add_error(f"{what} is missing: {name} is required")
+
+
+class WorkspaceOwner(DataSource):
+    NAME = "workspace_owner"
+    SPEC = Spec(
+        description="Use this data source to fetch information about the workspace owner.",
+        version=0,
+        attrs=(
+            out("id", description="The UUID of the workspace owner."),
+            out("name", description="The username of the user."),
+            out("full_name", description="The full name of the user."),
+            out("email", description="The email address of the user."),
+            out("ssh_public_key", description="The user's generated SSH public key."),
+            out("ssh_private_key", sensitive=True, description="The user's generated SSH private key."),
+            out("groups", STRING_LIST, description="The groups of which the user is a member."),
+            out("session_token", sensitive=True,
+                description="Session token for the Coder deployment, regenerated at each start."),
+            out("oidc_access_token", sensitive=True,
+                description="The owner's OpenID Connect access token, if they logged in with OIDC."),
+            out("oidc_id_token", sensitive=True,
+                description="The owner's OpenID Connect ID token, if they logged in with OIDC."),
+            out("login_type", description="The type of login the user has."),
+            out("rbac_roles", List(Object(name=STRING, org_id=STRING)),
+                description="The RBAC roles of which the user is assigned."),
+        ))
+
+    def compute(self, diags, config, state):
+        roles = json_env(diags, contract.OWNER_RBAC_ROLES, "user rbac roles")
+        state.update(
+            id=env(contract.OWNER_ID) or str(uuid.uuid4()),
+            name=env(contract.OWNER, "default"),
+            full_name=env(contract.OWNER_NAME, "default"),
+            email=env(contract.OWNER_EMAIL, "default@example.com"),
+            ssh_public_key=env(contract.OWNER_SSH_PUBLIC_KEY),
+            ssh_private_key=env(contract.OWNER_SSH_PRIVATE_KEY),
+            groups=json_env(diags, contract.OWNER_GROUPS, "user groups"),
+            session_token=env(contract.OWNER_SESSION_TOKEN),
+            oidc_access_token=env(contract.OWNER_OIDC_ACCESS_TOKEN),
+            oidc_id_token=env(contract.OWNER_OIDC_ID_TOKEN),
+            login_type=env(contract.OWNER_LOGIN_TYPE),
+            rbac_roles=[{"name": str(r.get("name", "")), "org_id": str(r.get("org_id", ""))}
+                        for r in roles if isinstance(r, dict)])
+
+
+class Provisioner(DataSource):
+    NAME = "provisioner"
+    SPEC = Spec(
+        description="Use this data source to get information about the Coder provisioner.",
+        version=0,
+        attrs=(out("id"),
+               out("os", description="The operating system of the host (Go's GOOS)."),
+               out("arch", description="The architecture of the host (Go's GOARCH).")))
+
+    def compute(self, diags, config, state):
+        machine = os.uname().machine
+        state.update(id=str(uuid.uuid4()), os=sys.platform.rstrip("0123456789"),
+                     arch=_GOARCH.get(machine, machine))
+
+
+class ExternalAuth(DataSource):
+    NAME = "external_auth"
+    SPEC = Spec(
+        description="Require users to authenticate with an external provider before creating a "
+                    "workspace; its access token is then available here.",
+        version=0,
+        attrs=(req("id", description="The ID of an external auth provider configured in Coder."),
+               opt("optional", BOOL, description="Whether the user may skip authenticating."),
+               out("access_token", description="The access token from the external provider.")))
+
+    def compute(self, diags, config, state):
+        state["access_token"] = env(contract.external_auth_token(config["id"]))
