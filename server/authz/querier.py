@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import uuid
 from typing import Any, Callable
 
 from server.db.queries import Queries
@@ -38,6 +39,19 @@ def api_key_obj(row: dict) -> Object:
 
 def org_obj(row: dict) -> Object:
     return Object(R.ORGANIZATION, row["id"], org_id=row["id"])
+
+
+def job_obj(row: dict) -> Object:
+    """A job is guarded as what it builds: a workspace build as the workspace, an import as the template."""
+    if row["type"] == "workspace_build":
+        owner = row["input"].get("workspace_owner_id") or row["initiator_id"]
+        return Object(R.WORKSPACE, row["id"], owner_id=uuid.UUID(str(owner)),
+                      org_id=row["organization_id"])
+    return Object(R.TEMPLATE, row["id"], org_id=row["organization_id"])
+
+
+def daemon_obj(row: dict) -> Object:
+    return Object(R.PROVISIONER_DAEMON, row["id"], org_id=row["organization_id"])
 
 
 def member_obj(row: dict) -> Object:
@@ -93,6 +107,18 @@ def check(obj_of_args: Callable[[dict], Object], *actions: Action) -> _Policy:
         obj = obj_of_args(policy.arguments(args, kwargs))
         if not any(allowed(q.subject, a, obj) for a in actions):
             raise NotAuthorized(q.subject, actions[0], obj)
+        return inner(*args, **kwargs)
+    return _Policy(run)
+
+
+def via_job(action: Action) -> _Policy:
+    """Authorize ``action`` on the job named by the ``job_id`` argument, then run."""
+    def run(policy, q, inner, args, kwargs):
+        job = q._queries.get_provisioner_job_by_id(policy.arguments(args, kwargs)["job_id"])
+        if job is None:
+            raise NotAuthorized(q.subject, A.READ, Object(R.PROVISIONER_JOB, "missing"))
+        authorize(q.subject, A.READ, job_obj(job))
+        authorize(q.subject, action, job_obj(job))
         return inner(*args, **kwargs)
     return _Policy(run)
 
@@ -186,6 +212,27 @@ class AuthzQuerier:
     # deployment
     get_deployment_value = system_only()
     insert_deployment_value = system_only()
+
+    # provisioner jobs: users reach them through what they build; daemons act as
+    # the named system actor "provisionerd".
+    insert_provisioner_job = check(
+        lambda a: job_obj({"type": a["type"], "id": None, "input": a["input"],
+                           "initiator_id": a["initiator_id"], "organization_id": a["organization_id"]}),
+        A.CREATE, A.UPDATE)
+    get_provisioner_job_by_id = fetch(A.READ, job_obj)
+    get_provisioner_jobs_by_ids = post_filter(A.READ, job_obj)
+    get_queue_position = via_job(A.READ)
+    cancel_provisioner_job = via_job(A.UPDATE)
+    get_provisioner_job_logs_after = via_job(A.READ)
+    acquire_provisioner_job = system_only()
+    update_provisioner_job_heartbeat = system_only()
+    complete_provisioner_job = system_only()
+    fail_stale_provisioner_jobs = system_only()
+    insert_provisioner_job_logs = system_only()
+    upsert_provisioner_daemon = system_only()
+    update_provisioner_daemon_seen = system_only()
+    get_provisioner_daemon_by_id = fetch(A.READ, daemon_obj)
+    get_provisioner_daemons = post_filter(A.READ, daemon_obj)
 
 
 def public_query_methods() -> list[str]:

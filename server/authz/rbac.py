@@ -105,6 +105,7 @@ ROLES: dict[str, tuple[str, tuple[Permission, ...]]] = {
         _p(L.ORG, R.ORGANIZATION_MEMBER, A.READ),
         _p(L.ORG, R.TEMPLATE, A.READ),
         _p(L.ORG, R.FILE, A.READ),
+        _p(L.ORG, R.PROVISIONER_DAEMON, A.READ),
         _p(L.SITE, R.ROLE, A.READ),
     )),
 }
