@@ -1,0 +1,63 @@
+"""Bad coder_* configuration is refused by ``terraform validate`` with Coder's messages."""
+from __future__ import annotations
+
+import pytest
+
+AGENT = 'resource "coder_agent" "a" {\n  os = "linux"\n  arch = "amd64"\n%s\n}\n'
+APP = 'resource "coder_app" "a" {\n  agent_id = "x"\n%s\n}\n'
+SCRIPT = 'resource "coder_script" "a" {\n  agent_id = "x"\n  display_name = "s"\n  script = "true"\n%s\n}\n'
+
+
+@pytest.fixture(scope="module")
+def blank(tmp_path_factory, mirror, tf_home):
+    from .conftest import Terraform
+    tf = Terraform(tmp_path_factory.mktemp("blank") / "tf", mirror, "blank", tf_home)
+    tf.init()
+    return tf
+
+
+@pytest.mark.parametrize("config,message", [
+    ('resource "coder_agent" "a" {\n  os = "plan9"\n  arch = "amd64"\n}\n',
+     'expected os to be one of ["linux" "darwin" "windows"], got plan9'),
+    (AGENT % '  auth = "password"', 'expected auth to be one of ["token"'),
+    (AGENT % '  connection_timeout = -1', "expected connection_timeout to be at least (0), got -1"),
+    (AGENT % ('  metadata {\n key = "k"\n script = "s"\n interval = 1\n }\n'
+              '  metadata {\n key = "k"\n script = "t"\n interval = 1\n }'),
+     'duplicate agent metadata key "k"'),
+    (APP % '  slug = "Bad--Slug"', 'invalid "coder_app" slug, must be a valid hostname'),
+    (APP % '  slug = "a"\n  share = "everyone"',
+     'invalid app share "everyone", must be one of "owner", "authenticated", "public"'),
+    (APP % '  slug = "a"\n  url = "http://localhost"\n  command = "ls"',
+     '"command": conflicts with url'),
+    (APP % '  slug = "a"\n  open_in = "popup"', 'invalid "coder_app" open_in value'),
+    (SCRIPT % "", "at least one of `run_on_start`, `run_on_stop`, or `cron` must be set"),
+    (SCRIPT % '  run_on_stop = true\n  start_blocks_login = true',
+     "start_blocks_login can only be set if `run_on_start` is true"),
+    (SCRIPT % '  cron = "every day"', "every day is not a valid cron expression"),
+    ('resource "coder_env" "a" {\n  agent_id = "x"\n  name = "1BAD"\n}\n',
+     "invalid value for name (must be a valid environment variable name)"),
+    ('resource "coder_metadata" "a" {\n  resource_id = "x"\n  item {\n key = "k"\n }\n'
+     '  item {\n key = "k"\n }\n}\n', 'duplicate resource metadata key "k"'),
+    ('data "coder_parameter" "p" {\n  name = "p"\n  type = "date"\n}\n',
+     'expected type to be one of ["string" "number" "bool" "list(string)"], got date'),
+])
+def test_refused(blank, config, message):
+    case = blank.dir / "case.tf"
+    case.write_text(config)
+    try:
+        done = blank.run("validate", check=False)
+    finally:
+        case.unlink()
+    assert done.returncode == 1, done.stdout
+    assert message in " ".join(done.stderr.split()), done.stderr
+
+
+def test_build_without_template_fields_fails(blank):
+    (blank.dir / "ws.tf").write_text('data "coder_workspace" "me" {}\n')
+    done = blank.run("plan", "-input=false", check=False,
+                     env={"CODER_WORKSPACE_BUILD_ID": "c3e9a7b1-3333-4a5b-8d6e-9f0a1b2c3d30"})
+    assert done.returncode == 1
+    assert ("template ID is missing: CODER_WORKSPACE_TEMPLATE_ID is required"
+            in " ".join(done.stderr.split())), done.stderr
+    # A template import (no build ID) plans without them.
+    blank.run("plan", "-input=false")
