@@ -143,6 +143,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("provisioner_daemon_psk", "CODER_PROVISIONER_DAEMON_PSK", str, "",
             "Pre-shared key external provisioner daemons authenticate with. "
             "Empty refuses external daemons.", "Provisioning"),
+    Setting("provider_mirror_dir", "CODER_PROVIDER_MIRROR_DIR", str, "",
+            "Packed Terraform provider mirror the provisioners install providers from. "
+            "Defaults to CONFIG_DIR/provider-mirror.", "Provisioning"),
+    Setting("provider_network_mirror_url", "CODER_PROVIDER_NETWORK_MIRROR_URL", parse_url, "",
+            "HTTPS provider network mirror (appliance mirror serve), used besides the folder.",
+            "Provisioning"),
+    Setting("provisioner_stale_after", "CODER_PROVISIONER_STALE_AFTER", parse_duration, 30.0,
+            "A running job whose daemon sent nothing for this long is failed (daemons "
+            "heartbeat every 5s).", "Provisioning"),
+    Setting("terraform_path", "CODER_TERRAFORM_PATH", str, "",
+            "The terraform binary (any >= 1.0). Defaults to terraform on PATH.", "Provisioning"),
     Setting("verbose", "CODER_VERBOSE", parse_bool, False, "Log at debug level.", "Logging"),
 )
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -32,6 +33,13 @@ class Coderd:
     login_limiter: httpmw.LoginRateLimiter
     pubsub: PubSub | None
     auth_cache: AuthCache
+
+    def wait_for(self, channel: str, timeout: float) -> None:
+        """Wait for a notification (or just the timeout, without pubsub)."""
+        if self.pubsub is not None and self.pubsub.healthy.is_set():
+            self.pubsub.wait(channel, timeout)
+        else:
+            time.sleep(timeout)
 
 
 def prepare_database(dsn: str) -> None:

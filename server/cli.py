@@ -12,7 +12,9 @@ import gc
 import logging
 import os
 import signal
+import subprocess
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from appliance import settings as settings_mod
@@ -29,6 +31,29 @@ def _parser() -> argparse.ArgumentParser:
                     "Every flag can also be set with the environment variable in brackets. "
                     "Update checks and telemetry are off and nothing contacts the internet.")
     settings_mod.add_arguments(server)
+    daemon = sub.add_parser("provisionerd", help="Run provisioner daemons.")
+    daemon_sub = daemon.add_subparsers(dest="daemon_command", metavar="COMMAND")
+    start = daemon_sub.add_parser(
+        "start", help="Start an external provisioner daemon.",
+        description="Run Terraform jobs for a coderd elsewhere. The daemon talks to coderd over "
+                    "HTTP(S) only, authenticated with the pre-shared key, and installs providers "
+                    "only from the mirror you give it.")
+    _env_arg(start, "--url", "CODER_URL", "coderd's URL.")
+    _env_arg(start, "--psk", "CODER_PROVISIONER_DAEMON_PSK", "The pre-shared key coderd was given.")
+    _env_arg(start, "--name", "CODER_PROVISIONER_DAEMON_NAME", "Name shown in coderd (default: host name).")
+    start.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                       help="Only take jobs whose tags these match (repeatable). [$CODER_PROVISIONERD_TAGS, comma separated]")
+    _env_arg(start, "--organization", "CODER_ORGANIZATION", "Organization whose jobs to run.", "default")
+    _env_arg(start, "--count", "CODER_PROVISIONER_DAEMONS", "Jobs to run at once.", "1")
+    _env_arg(start, "--provider-mirror-dir", "CODER_PROVIDER_MIRROR_DIR", "Packed provider mirror folder.")
+    _env_arg(start, "--provider-network-mirror-url", "CODER_PROVIDER_NETWORK_MIRROR_URL",
+             "HTTPS provider network mirror.")
+    _env_arg(start, "--terraform-path", "CODER_TERRAFORM_PATH", "The terraform binary.", "terraform")
+    _env_arg(start, "--cache-dir", "CODER_CACHE_DIRECTORY", "Where jobs run.",
+             os.path.join(os.path.expanduser("~"), ".cache", "coder", "provisionerd"))
+    _env_arg(start, "--ca-cert", "CODER_CA_CERT", "PEM bundle to trust for coderd's TLS.")
+    start.add_argument("--built-in", action="store_true", help=argparse.SUPPRESS)
+    start.add_argument("-v", "--verbose", action="store_true", help="Log at debug level.")
     migrate = sub.add_parser("migrate", help="Apply or roll back database migrations.")
     migrate.add_argument("direction", choices=("up", "down"))
     migrate.add_argument("--to", type=int, default=0, help="Version to roll back to (down only).")
@@ -36,11 +61,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _env_arg(parser: argparse.ArgumentParser, flag: str, env: str, help: str, default: str = "") -> None:
+    parser.add_argument(flag, default=os.environ.get(env, default), metavar="VALUE",
+                        help=f"{help} [${env}]" + (f" (default: {default})" if default else ""))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:
         _parser().print_help()
         return 2
+    if args.command == "provisionerd":
+        if args.daemon_command != "start":
+            _parser().parse_args(["provisionerd", "--help"])
+        return _provisionerd(args)
     try:
         settings = settings_mod.load(settings_mod.overrides_from_args(args))
     except settings_mod.SettingsError as exc:
@@ -108,16 +142,108 @@ def serve(settings: settings_mod.Settings) -> int:
     from .app import prepare_database
 
     dsn, embedded = _database(settings)
+    daemons = None
     try:
         prepare_database(dsn)
         log.info("access URL %s", settings.effective_access_url)
+        daemons = _start_builtin_daemons(settings)
         if settings.workers > 1:
             _serve_gunicorn(settings, dsn)
         else:
             _serve_pywsgi(settings, dsn)
     finally:
+        if daemons is not None:
+            daemons.terminate()
+            try:
+                daemons.wait(15)
+            except subprocess.TimeoutExpired:
+                daemons.kill()
         if embedded:
             embedded.stop()
+    return 0
+
+
+def _self_command(*args: str) -> list[str]:
+    """This program again: the frozen binary, or the module under this Python."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, *args]
+    return [sys.executable, "-m", "server.cli", *args]
+
+
+def _start_builtin_daemons(settings: settings_mod.Settings):
+    """The built-in daemons: one child process, talking to this coderd over loopback."""
+    if settings.provisioner_daemons <= 0:
+        return None
+    import secrets
+
+    from .api.provisionerd import BUILTIN_PSK_ENV
+
+    os.environ[BUILTIN_PSK_ENV] = secrets.token_urlsafe(32)
+    if settings.http_address:
+        port = settings.http_address.rpartition(":")[2]
+        url = f"http://127.0.0.1:{port}"
+    else:
+        url = f"https://127.0.0.1:{settings.tls_address.rpartition(':')[2]}"
+    env = {**os.environ, "CODER_URL": url,
+           "CODER_PROVIDER_MIRROR_DIR": settings.provider_mirror_dir
+           or str(settings.config_path / "provider-mirror"),
+           "CODER_PROVIDER_NETWORK_MIRROR_URL": settings.provider_network_mirror_url,
+           "CODER_CACHE_DIRECTORY": str(settings.config_path / "provisionerd"),
+           "CODER_PROVISIONER_DAEMONS": str(settings.provisioner_daemons),
+           "CODER_TERRAFORM_PATH": settings.terraform_path or "terraform"}
+    log.info("starting %d built-in provisioner daemons", settings.provisioner_daemons)
+    return subprocess.Popen(_self_command("provisionerd", "start", "--built-in", "--name", "built-in"),
+                            env=env)
+
+
+def _provisionerd(args: argparse.Namespace) -> int:
+    import shutil
+
+    from appliance.sdk.provisionerd import ProvisionerDaemonClient
+
+    from .api.provisionerd import BUILTIN_PSK_ENV
+    from .provisionerd.daemon import Daemon
+    from .provisionerd.runner import RunnerConfig
+    from .provisionerd.terraform import MirrorConfig
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    psk = os.environ.get(BUILTIN_PSK_ENV, "") if args.built_in else args.psk
+    if not args.url:
+        print("coderd provisionerd: --url (or CODER_URL) is required", file=sys.stderr)
+        return 2
+    if not psk:
+        print("coderd provisionerd: --psk (or CODER_PROVISIONER_DAEMON_PSK) is required", file=sys.stderr)
+        return 2
+    terraform = shutil.which(args.terraform_path)
+    if terraform is None:
+        print(f"coderd provisionerd: terraform not found ({args.terraform_path!r})", file=sys.stderr)
+        return 2
+    if not (args.provider_mirror_dir or args.provider_network_mirror_url):
+        print("coderd provisionerd: give --provider-mirror-dir or --provider-network-mirror-url",
+              file=sys.stderr)
+        return 2
+    try:
+        tags = dict(t.split("=", 1) for t in
+                    args.tag + [t for t in os.environ.get("CODER_PROVISIONERD_TAGS", "").split(",") if t])
+        count = int(args.count)
+    except ValueError:
+        print("coderd provisionerd: tags are KEY=VALUE and --count a number", file=sys.stderr)
+        return 2
+    # Built-in daemons reach their own coderd on loopback; its certificate need not name 127.0.0.1.
+    verify = False if args.built_in and args.url.startswith("https://127.0.0.1") else (args.ca_cert or True)
+    client = ProvisionerDaemonClient(args.url, psk, verify=verify, timeout=60)
+    config = RunnerConfig(terraform=terraform,
+                          mirrors=MirrorConfig(args.provider_mirror_dir, args.provider_network_mirror_url),
+                          work_root=Path(args.cache_dir))
+    daemon = Daemon(client, config, name=args.name, tags=tags, organization=args.organization,
+                    count=count, built_in=args.built_in)
+    signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
+    signal.signal(signal.SIGINT, lambda *_: daemon.stop())
+    try:
+        daemon.serve()
+    except KeyboardInterrupt:
+        daemon.stop()
     return 0
 
 
@@ -132,6 +258,12 @@ def _make_app(settings: settings_mod.Settings, dsn: str):
     pubsub = PubSub(dsn)
     app = create_app(settings, pool, pubsub)
     pubsub.start()
+    import gevent
+    from gevent.event import Event
+
+    from . import background
+
+    gevent.spawn(background.run, dsn, settings.provisioner_stale_after, Event())
     # What is loaded now lives as long as the process: keep the collector off
     # it, and collect young objects less often, which shortens latency tails.
     gc.collect()

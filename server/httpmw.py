@@ -45,7 +45,8 @@ def system_store(reason: str) -> AuthzQuerier:
     return store().as_system(reason)
 
 
-def _release(exc: BaseException | None) -> None:
+def release_connection(exc: BaseException | None = None) -> None:
+    """Give the request's connection back now (before a long wait); store() takes a new one."""
     conn = g.pop("_conn", None)
     g.pop("_store", None)
     if conn is not None:
@@ -136,4 +137,4 @@ class LoginRateLimiter:
 
 def init_app(app: Flask) -> None:
     app.before_request(authenticate)
-    app.teardown_request(_release)
+    app.teardown_request(release_connection)

@@ -61,6 +61,8 @@ def start_coderd(dsn: str | None, *, env: dict | None = None, args: list[str] = 
         "CODER_CONFIG_DIR": config_dir,
         "CODER_PG_CONNECTION_URL": dsn or "",
         "CODER_LOGIN_RATE_LIMIT": "1000",
+        # Most tests need no provisioners; those that do ask for them.
+        "CODER_PROVISIONER_DAEMONS": "0",
         **(env or {}),
     })
     log = open(log_path, "wb")

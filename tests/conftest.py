@@ -69,3 +69,25 @@ def shared_coderd(pg_server, pg_template):
 def shared_owner(shared_coderd):
     client, _ = create_first_user(shared_coderd)
     return client
+
+
+@pytest.fixture(scope="session")
+def provider_mirror() -> str:
+    """The packed provider mirror (coder/coder and hashicorp/null), built once and cached."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    mirror = root / ".cache" / "provider-mirror"
+    subprocess.run([sys.executable, str(root / "packaging" / "build_provider.py"), "--mirror", str(mirror)],
+                   check=True, capture_output=True)
+    return str(mirror)
+
+
+@pytest.fixture
+def provisioning_coderd(coderd_factory, provider_mirror):
+    """A coderd with its built-in provisioner daemons and the provider mirror."""
+    return coderd_factory(env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
+                               "CODER_PROVISIONER_DAEMONS": "2",
+                               "CODER_PROVISIONER_STALE_AFTER": "6s"})

@@ -1,4 +1,5 @@
 """API v2 blueprints, one module per domain, mounted under /api/v2."""
-from . import apikeys, audit, general, organizations, users
+from . import apikeys, audit, general, organizations, provisionerd, users
 
-ROUTERS = (general.router, users.router, apikeys.router, organizations.router, audit.router)
+ROUTERS = (general.router, users.router, apikeys.router, organizations.router, audit.router,
+           provisionerd.router)

@@ -233,6 +233,14 @@ class AuthzQuerier:
     update_provisioner_daemon_seen = system_only()
     get_provisioner_daemon_by_id = fetch(A.READ, daemon_obj)
     get_provisioner_daemons = post_filter(A.READ, daemon_obj)
+    get_import_job_context = system_only()
+    get_build_job_context = system_only()
+    get_build_parameter_values = system_only()
+    get_job_archive = system_only()
+    insert_template_version_parameters = system_only()
+    insert_workspace_resources = system_only()
+    update_workspace_build_state = system_only()
+    mark_workspace_deleted = system_only()
 
 
 def public_query_methods() -> list[str]:

@@ -139,3 +139,125 @@ class ProvisionerQueries(QueriesBase):
         return self._all("""SELECT * FROM provisioner_daemons WHERE organization_id = %s
                             AND last_seen_at > now() - interval '1 hour' ORDER BY name""",
                          (organization_id,))
+
+    # What a daemon needs to run a job, and what its result writes. coderd
+    # alone calls these, as the "provisionerd" system actor.
+
+    def get_import_job_context(self, template_version_id: uuid.UUID) -> dict | None:
+        return self._one(
+            """SELECT v.id AS template_version_id, v.name AS template_version_name,
+                      t.id AS template_id, t.name AS template_name
+               FROM template_versions v LEFT JOIN templates t ON t.id = v.template_id
+               WHERE v.id = %s""", (template_version_id,))
+
+    def get_build_job_context(self, build_id: uuid.UUID) -> dict | None:
+        """The build with its workspace, owner, template and the previous build's state."""
+        return self._one(
+            """SELECT b.id AS build_id, b.build_number, b.transition, b.workspace_id,
+                      w.name AS workspace_name, w.owner_id, u.username AS owner_username,
+                      u.email AS owner_email, u.name AS owner_name, u.login_type AS owner_login_type,
+                      u.rbac_roles AS owner_roles, t.id AS template_id, t.name AS template_name,
+                      v.name AS template_version_name,
+                      (SELECT p.provisioner_state FROM workspace_builds p
+                       WHERE p.workspace_id = b.workspace_id AND p.build_number < b.build_number
+                         AND p.provisioner_state IS NOT NULL
+                       ORDER BY p.build_number DESC LIMIT 1) AS previous_state,
+                      (SELECT p.id FROM workspace_builds p
+                       WHERE p.workspace_id = b.workspace_id AND p.build_number < b.build_number
+                       ORDER BY p.build_number DESC LIMIT 1) AS previous_build_id
+               FROM workspace_builds b
+               JOIN workspaces w ON w.id = b.workspace_id
+               JOIN users u ON u.id = w.owner_id
+               JOIN templates t ON t.id = w.template_id
+               JOIN template_versions v ON v.id = b.template_version_id
+               WHERE b.id = %s""", (build_id,))
+
+    def get_job_archive(self, job_id: uuid.UUID) -> dict | None:
+        """The template archive a job runs (a daemon may fetch only its own job's)."""
+        row = self._one("""SELECT f.mimetype, f.data FROM provisioner_jobs j
+                           JOIN files f ON f.id = j.file_id WHERE j.id = %s""", (job_id,))
+        if row is not None:
+            row["data"] = bytes(row["data"])
+        return row
+
+    def get_build_parameter_values(self, build_id: uuid.UUID) -> list[dict]:
+        return self._all("SELECT name, value FROM workspace_build_parameters "
+                         "WHERE workspace_build_id = %s ORDER BY name", (build_id,))
+
+    def insert_template_version_parameters(self, template_version_id: uuid.UUID,
+                                           params: list[dict]) -> None:
+        for p in params:
+            self._exec(
+                """INSERT INTO template_version_parameters (template_version_id, name, display_name,
+                       description, type, form_type, mutable, default_value, icon, options,
+                       validation_regex, validation_min, validation_max, validation_error,
+                       validation_monotonic, required, ephemeral, display_order)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                (template_version_id, p["name"], p["display_name"], p["description"], p["type"],
+                 p["form_type"], p["mutable"], p["default_value"], p["icon"], Json(p["options"]),
+                 p["validation_regex"], p["validation_min"], p["validation_max"],
+                 p["validation_error"], p["validation_monotonic"], p["required"], p["ephemeral"],
+                 p["order"]))
+
+    def insert_workspace_resources(self, job_id: uuid.UUID, transition: str,
+                                   resources: list[dict]) -> None:
+        """Resources with their metadata, agents, agents' apps, scripts and metadata."""
+        for r in resources:
+            rid = self._scalar(
+                """INSERT INTO workspace_resources (job_id, transition, type, name, hide, icon,
+                       instance_type, daily_cost, module_path)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+                (job_id, transition, r["type"], r["name"], r["hide"], r["icon"], r["instance_type"],
+                 r["daily_cost"], r["module_path"]))
+            for item in r["metadata"]:
+                self._exec("""INSERT INTO workspace_resource_metadata (workspace_resource_id, key,
+                                  value, sensitive) VALUES (%s, %s, %s, %s)
+                              ON CONFLICT DO NOTHING""",
+                           (rid, item["key"], item["value"], item["sensitive"]))
+            for a in r["agents"]:
+                self._insert_agent(rid, a)
+
+    def _insert_agent(self, resource_id: uuid.UUID, a: dict) -> None:
+        token = a["auth_token"] or str(uuid.uuid4())  # plans have no token yet
+        agent_id = self._scalar(
+            """INSERT INTO workspace_agents (name, resource_id, auth_token, architecture,
+                   operating_system, environment_variables, directory, connection_timeout_seconds,
+                   troubleshooting_url, motd_file, display_apps, display_order)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            (a["name"], resource_id, token, a["architecture"], a["operating_system"], Json(a["env"]),
+             a["directory"], a["connection_timeout_seconds"], a["troubleshooting_url"],
+             a["motd_file"], a["display_apps"], a["order"]))
+        for app in a["apps"]:
+            self._exec(
+                """INSERT INTO workspace_apps (agent_id, slug, display_name, icon, command, url,
+                       external, subdomain, sharing_level, healthcheck_url, healthcheck_interval,
+                       healthcheck_threshold, health, display_order, hidden, open_in)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                (agent_id, app["slug"], app["display_name"], app["icon"], app["command"] or None,
+                 app["url"] or None, app["external"], app["subdomain"], app["sharing_level"],
+                 app["healthcheck_url"], app["healthcheck_interval"], app["healthcheck_threshold"],
+                 "initializing" if app["healthcheck_url"] else "disabled", app["order"],
+                 app["hidden"], app["open_in"]))
+        for s in a["scripts"]:
+            self._exec(
+                """INSERT INTO workspace_agent_scripts (workspace_agent_id, display_name, icon,
+                       log_path, script, cron, run_on_start, run_on_stop, start_blocks_login,
+                       timeout_seconds)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                (agent_id, s["display_name"], s["icon"], s["log_path"], s["script"], s["cron"],
+                 s["run_on_start"], s["run_on_stop"], s["start_blocks_login"], s["timeout_seconds"]))
+        for m in a["metadata"]:
+            self._exec(
+                """INSERT INTO workspace_agent_metadata (workspace_agent_id, key, display_name,
+                       script, interval_seconds, timeout_seconds, display_order)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
+                (agent_id, m["key"], m["display_name"], m["script"], m["interval"], m["timeout"],
+                 m["order"]))
+
+    def update_workspace_build_state(self, build_id: uuid.UUID, state: bytes) -> None:
+        self._exec("UPDATE workspace_builds SET provisioner_state = %s, updated_at = now() "
+                   "WHERE id = %s", (state, build_id))
+
+    def mark_workspace_deleted(self, workspace_id: uuid.UUID) -> None:
+        self._exec("UPDATE workspaces SET deleted = true, updated_at = now() WHERE id = %s",
+                   (workspace_id,))

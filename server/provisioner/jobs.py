@@ -1,0 +1,90 @@
+"""Turning a queued job into what a daemon runs, and a daemon's result into rows.
+
+A job's payload is built when it is acquired, so it carries the newest
+state: the previous build's terraform state, this build's parameters, and a
+session token for the workspace owner (Coder's
+``CODER_WORKSPACE_OWNER_SESSION_TOKEN``). Results are written in one
+transaction with the job's completion: a job is either done with everything
+it produced stored, or not done.
+"""
+from __future__ import annotations
+
+import base64
+import uuid
+
+from appliance.sdk import model
+from appliance.sdk.provisionerd import (AcquiredJob, CompleteJobRequest, JobMetadata,
+                                        ParameterValue)
+
+from ..api.apikeys import issue_key
+from ..authz.querier import AuthzQuerier
+from .agentscript import agent_scripts
+
+
+class JobGone(Exception):
+    """The job's template version or build no longer exists."""
+
+
+def acquired_job(s: AuthzQuerier, job: dict, access_url: str, session_lifetime: int) -> AcquiredJob:
+    coder_url = access_url.rstrip("/") + "/"
+    if job["type"] == "template_version_import":
+        ctx = s.get_import_job_context(job["input"]["template_version_id"])
+        if ctx is None:
+            raise JobGone(f"template version {job['input']['template_version_id']} is gone")
+        meta = JobMetadata(coder_url=coder_url, template_id=str(ctx["template_id"] or ""),
+                           template_name=ctx["template_name"] or "",
+                           template_version=ctx["template_version_name"])
+        return AcquiredJob(job_id=job["id"], type=job["type"], file_id=job["file_id"], metadata=meta,
+                           agent_scripts=agent_scripts())
+    ctx = s.get_build_job_context(job["input"]["workspace_build_id"])
+    if ctx is None:
+        raise JobGone(f"workspace build {job['input']['workspace_build_id']} is gone")
+    token, _ = issue_key(s, ctx["owner_id"], login_type="none", lifetime=session_lifetime)
+    meta = JobMetadata(
+        coder_url=coder_url, workspace_transition=ctx["transition"],
+        workspace_name=ctx["workspace_name"], workspace_id=str(ctx["workspace_id"]),
+        workspace_owner=ctx["owner_username"], workspace_owner_id=str(ctx["owner_id"]),
+        workspace_owner_email=ctx["owner_email"], workspace_owner_name=ctx["owner_name"],
+        workspace_owner_session_token=token, workspace_owner_login_type=ctx["owner_login_type"],
+        workspace_owner_rbac_roles=list(ctx["owner_roles"]) + ["member"],
+        template_id=str(ctx["template_id"]), template_name=ctx["template_name"],
+        template_version=ctx["template_version_name"], workspace_build_id=str(ctx["build_id"]))
+    values = [ParameterValue(**p) for p in s.get_build_parameter_values(ctx["build_id"])]
+    previous = [ParameterValue(**p) for p in s.get_build_parameter_values(ctx["previous_build_id"])] \
+        if ctx["previous_build_id"] else []
+    state = base64.b64encode(bytes(ctx["previous_state"])).decode() if ctx["previous_state"] else ""
+    return AcquiredJob(job_id=job["id"], type=job["type"], file_id=job["file_id"], metadata=meta,
+                       transition=ctx["transition"], rich_parameter_values=values,
+                       previous_parameter_values=previous, state=state,
+                       agent_scripts=agent_scripts())
+
+
+def _plain(items) -> list[dict]:
+    return [model.encode(i) for i in items]
+
+
+def store_result(s: AuthzQuerier, job: dict, result: CompleteJobRequest) -> None:
+    """Write what a job produced and mark it succeeded, all or nothing."""
+    with s.transaction():
+        if job["type"] == "template_version_import":
+            version_id = uuid.UUID(job["input"]["template_version_id"])
+            s.insert_template_version_parameters(version_id, _plain(result.rich_parameters))
+            s.insert_workspace_resources(job["id"], "start", _plain(result.start_resources))
+            s.insert_workspace_resources(job["id"], "stop", _plain(result.stop_resources))
+        else:
+            ctx = s.get_build_job_context(job["input"]["workspace_build_id"])
+            s.update_workspace_build_state(ctx["build_id"], base64.b64decode(result.state))
+            s.insert_workspace_resources(job["id"], ctx["transition"], _plain(result.resources))
+            if ctx["transition"] == "delete":
+                s.mark_workspace_deleted(ctx["workspace_id"])
+        s.complete_provisioner_job(job["id"])
+
+
+def store_failure(s: AuthzQuerier, job: dict, error: str, error_code: str, state: str) -> None:
+    """Fail the job; a build's partial state is kept so the next build knows what exists."""
+    with s.transaction():
+        if state and job["type"] == "workspace_build":
+            ctx = s.get_build_job_context(job["input"]["workspace_build_id"])
+            if ctx is not None:
+                s.update_workspace_build_state(ctx["build_id"], base64.b64decode(state))
+        s.complete_provisioner_job(job["id"], error=error or "The job failed.", error_code=error_code)

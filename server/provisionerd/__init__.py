@@ -1,0 +1,1 @@
+"""Provisioner daemons: take jobs from coderd over HTTP(S) and run terraform."""

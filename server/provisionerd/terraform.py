@@ -1,0 +1,176 @@
+"""Running real terraform for one job, offline.
+
+Each job gets its own working folder and its own ``TF_CLI_CONFIG_FILE`` whose
+``provider_installation`` names only the appliance's mirrors, with
+``CHECKPOINT_DISABLE=1``: no run ever contacts a registry, and a provider
+missing from the mirror fails ``init`` with terraform's message naming it.
+Terraform's ``-json`` output becomes log lines with levels; a cancel sends
+SIGINT (terraform stops cleanly and saves state), then SIGKILL if it lingers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+LogFn = Callable[[str, str, str], None]  # level, stage, output
+CANCEL_GRACE_SECONDS = 30
+
+
+class TerraformError(Exception):
+    """Terraform failed; the message is what terraform said."""
+
+
+class Canceled(Exception):
+    """The job was canceled while terraform ran."""
+
+
+@dataclass
+class MirrorConfig:
+    filesystem_mirror: str = ""
+    network_mirror_url: str = ""
+    plugin_cache_dir: str = ""
+
+
+def cli_config(mirrors: MirrorConfig) -> str:
+    """A CLI configuration that installs providers only from the appliance's mirrors."""
+    blocks = []
+    if mirrors.filesystem_mirror:
+        path = Path(mirrors.filesystem_mirror)
+        if (path / "providers").is_dir():  # the root of an ``appliance mirror-sync`` folder
+            path = path / "providers"
+        blocks.append(f'  filesystem_mirror {{\n    path = {json.dumps(str(path))}\n  }}')
+    if mirrors.network_mirror_url:
+        blocks.append(f'  network_mirror {{\n    url = {json.dumps(mirrors.network_mirror_url)}\n  }}')
+    if not blocks:
+        raise TerraformError("no provider mirror is configured: set CODER_PROVIDER_MIRROR_DIR "
+                             "or CODER_PROVIDER_NETWORK_MIRROR_URL")
+    text = "provider_installation {\n" + "\n".join(blocks) + "\n}\n"
+    if mirrors.plugin_cache_dir:
+        text += f"plugin_cache_dir = {json.dumps(mirrors.plugin_cache_dir)}\n"
+    return text + "disable_checkpoint = true\n"
+
+
+class Terraform:
+    def __init__(self, binary: str, workdir: Path, env: dict[str, str], log: LogFn,
+                 canceled: threading.Event):
+        self.binary = binary
+        self.workdir = workdir
+        self.env = env
+        self.log = log
+        self.canceled = canceled
+
+    def _run(self, args: list[str], stage: str, *, json_output: bool) -> None:
+        """Run terraform, streaming its output as logs; raise with its errors on failure."""
+        if self.canceled.is_set():
+            raise Canceled()
+        proc = subprocess.Popen([self.binary, *args], cwd=self.workdir, env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        watcher = threading.Thread(target=self._watch_cancel, args=(proc,), daemon=True)
+        watcher.start()
+        errors: list[str] = []
+        stderr_lines: list[str] = []
+        reader = threading.Thread(target=self._read_stderr, args=(proc, stage, stderr_lines),
+                                  daemon=True)
+        reader.start()
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            if json_output:
+                level, output = parse_json_line(line)
+                if level == "error":
+                    errors.append(output)
+            else:
+                level, output = "info", line
+            if output:
+                self.log(level, stage, output)
+        proc.wait()
+        reader.join()
+        if self.canceled.is_set():
+            raise Canceled()
+        if proc.returncode != 0:
+            message = "\n".join(errors or stderr_lines) or f"terraform {args[0]} exited {proc.returncode}"
+            raise TerraformError(message)
+
+    def _read_stderr(self, proc: subprocess.Popen, stage: str, lines: list[str]) -> None:
+        for line in proc.stderr:
+            line = line.rstrip("\n")
+            if line.strip() and not set(line.strip()) <= set("│╷╵─ "):
+                text = line.strip("│╷╵ ").strip()
+                if text:
+                    lines.append(text)
+                    self.log("error", stage, text)
+
+    def _watch_cancel(self, proc: subprocess.Popen) -> None:
+        while proc.poll() is None:
+            if self.canceled.wait(0.2):
+                _signal(proc, signal.SIGINT)
+                try:
+                    proc.wait(CANCEL_GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    _signal(proc, signal.SIGKILL)
+                return
+
+    def init(self) -> None:
+        self._run(["init", "-input=false", "-no-color", "-backend=false"], "Initializing terraform",
+                  json_output=False)
+
+    def plan(self, stage: str, *, destroy: bool = False, refresh: bool = True) -> dict:
+        args = ["plan", "-input=false", "-no-color", "-json", "-out=terraform.tfplan",
+                f"-refresh={'true' if refresh else 'false'}"]
+        if destroy:
+            args.append("-destroy")
+        self._run(args, stage, json_output=True)
+        return self.show("terraform.tfplan")
+
+    def apply(self, stage: str) -> None:
+        self._run(["apply", "-input=false", "-no-color", "-json", "-auto-approve", "terraform.tfplan"],
+                  stage, json_output=True)
+
+    def show(self, path: str = "") -> dict:
+        args = [self.binary, "show", "-json", "-no-color"] + ([path] if path else [])
+        proc = subprocess.run(args, cwd=self.workdir, env=self.env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise TerraformError(proc.stderr.strip() or "terraform show failed")
+        return json.loads(proc.stdout or "{}")
+
+
+def _signal(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+_LEVELS = {"trace": "trace", "debug": "debug", "info": "info", "warn": "warn", "error": "error"}
+
+
+def parse_json_line(line: str) -> tuple[str, str]:
+    """One line of ``terraform -json`` output -> (level, text); plain lines pass as info."""
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        return "info", line
+    if not isinstance(msg, dict):
+        return "info", line
+    level = _LEVELS.get(msg.get("@level", "info"), "info")
+    kind = msg.get("type", "")
+    if kind == "version":
+        return "debug", msg.get("@message", "")
+    if kind == "diagnostic":
+        diag = msg.get("diagnostic") or {}
+        level = "error" if diag.get("severity") == "error" else "warn"
+        text = diag.get("summary", "")
+        if diag.get("detail"):
+            text += ": " + diag["detail"]
+        if diag.get("address"):
+            text = f"{diag['address']}: {text}"
+        return level, text
+    return level, msg.get("@message", "")

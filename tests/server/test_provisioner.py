@@ -1,0 +1,368 @@
+"""Provisioner daemons running real terraform with the Python provider, end to end in coderd.
+
+Jobs are queued here the way the templates and workspaces API queues them
+(rows written in one transaction), so these tests cover the daemon protocol,
+the runner and the state reader on their own.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import uuid
+
+import psutil
+import psycopg2
+import psycopg2.extras
+import pytest
+import requests
+
+from appliance.sdk.provisionerd import PSK_HEADER
+
+from ..coderdtest import create_first_user
+
+psycopg2.extras.register_uuid()
+
+TEMPLATE = r'''
+terraform {
+  required_providers {
+    coder = { source = "coder/coder" }
+    null  = { source = "hashicorp/null" }
+  }
+}
+data "coder_workspace" "me" {}
+data "coder_workspace_owner" "me" {}
+data "coder_parameter" "size" {
+  name    = "size"
+  type    = "number"
+  default = 3
+  mutable = true
+  validation {
+    min = 1
+    max = 9
+  }
+}
+data "coder_parameter" "region" {
+  name = "region"
+  option {
+    name  = "Here"
+    value = "here"
+  }
+  option {
+    name  = "There"
+    value = "there"
+  }
+}
+resource "coder_agent" "main" {
+  os   = "linux"
+  arch = "amd64"
+  dir  = "/home/coder"
+  startup_script = "echo hello"
+  metadata {
+    key          = "load"
+    display_name = "Load"
+    script       = "cat /proc/loadavg"
+    interval     = 10
+  }
+}
+resource "coder_app" "web" {
+  agent_id = coder_agent.main.id
+  slug     = "web"
+  url      = "http://localhost:8080"
+  healthcheck {
+    url       = "http://localhost:8080/healthz"
+    interval  = 5
+    threshold = 3
+  }
+}
+resource "coder_env" "greeting" {
+  agent_id = coder_agent.main.id
+  name     = "GREETING"
+  value    = "hi ${data.coder_workspace_owner.me.name}"
+}
+resource "null_resource" "home" {}
+resource "null_resource" "box" {
+  count = data.coder_workspace.me.start_count
+  triggers = {
+    token  = coder_agent.main.token
+    size   = data.coder_parameter.size.value
+    region = data.coder_parameter.region.value
+    owner  = data.coder_workspace_owner.me.name
+  }
+}
+resource "coder_metadata" "box" {
+  count       = data.coder_workspace.me.start_count
+  resource_id = null_resource.box[0].id
+  item {
+    key   = "size"
+    value = data.coder_parameter.size.value
+  }
+}
+'''
+
+
+def tar_of(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class Rows:
+    """Queue jobs as the API does, straight in the database."""
+
+    def __init__(self, dsn: str, owner_id: uuid.UUID, org_id: uuid.UUID):
+        self.conn = psycopg2.connect(dsn)
+        self.conn.autocommit = True
+        self.owner_id, self.org_id = owner_id, org_id
+
+    def q(self, sql, params=()):
+        with self.conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else None
+
+    def import_version(self, files: dict[str, str]) -> tuple[uuid.UUID, uuid.UUID]:
+        data = tar_of(files)
+        file_id = self.q("INSERT INTO files (hash, created_by, mimetype, data) VALUES (%s, %s, "
+                         "'application/x-tar', %s) RETURNING id",
+                         (uuid.uuid4().hex, self.owner_id, data))[0]["id"]
+        version_id = uuid.uuid4()
+        with self.conn:
+            job_id = self.q(
+                "INSERT INTO provisioner_jobs (organization_id, initiator_id, type, input, file_id) "
+                "VALUES (%s, %s, 'template_version_import', %s, %s) RETURNING id",
+                (self.org_id, self.owner_id, json.dumps({"template_version_id": str(version_id)}),
+                 file_id))[0]["id"]
+            self.q("INSERT INTO template_versions (id, organization_id, name, job_id, created_by) "
+                   "VALUES (%s, %s, %s, %s, %s)", (version_id, self.org_id, "v" + version_id.hex[:6],
+                                                    job_id, self.owner_id))
+            self.q("SELECT pg_notify('provisioner_job_posted', %s)", (str(job_id),))
+        return version_id, job_id
+
+    def template(self, version_id: uuid.UUID) -> uuid.UUID:
+        with self.conn:
+            template_id = self.q(
+                "INSERT INTO templates (organization_id, name, active_version_id, created_by) "
+                "VALUES (%s, %s, %s, %s) RETURNING id",
+                (self.org_id, "t" + uuid.uuid4().hex[:6], version_id, self.owner_id))[0]["id"]
+            self.q("UPDATE template_versions SET template_id = %s WHERE id = %s", (template_id, version_id))
+        return template_id
+
+    def workspace(self, template_id: uuid.UUID) -> uuid.UUID:
+        return self.q("INSERT INTO workspaces (owner_id, organization_id, template_id, name) "
+                      "VALUES (%s, %s, %s, %s) RETURNING id",
+                      (self.owner_id, self.org_id, template_id, "ws" + uuid.uuid4().hex[:6]))[0]["id"]
+
+    def build(self, workspace_id, version_id, transition: str, params: dict[str, str] = {}):
+        file_id = self.q("SELECT j.file_id FROM template_versions v JOIN provisioner_jobs j "
+                         "ON j.id = v.job_id WHERE v.id = %s", (version_id,))[0]["file_id"]
+        number = self.q("SELECT coalesce(max(build_number), 0) + 1 AS n FROM workspace_builds "
+                        "WHERE workspace_id = %s", (workspace_id,))[0]["n"]
+        build_id = uuid.uuid4()
+        with self.conn:
+            job_id = self.q(
+                "INSERT INTO provisioner_jobs (organization_id, initiator_id, type, input, file_id) "
+                "VALUES (%s, %s, 'workspace_build', %s, %s) RETURNING id",
+                (self.org_id, self.owner_id, json.dumps({"workspace_build_id": str(build_id),
+                                                         "workspace_owner_id": str(self.owner_id)}),
+                 file_id))[0]["id"]
+            self.q("INSERT INTO workspace_builds (id, workspace_id, template_version_id, build_number, "
+                   "transition, initiator_id, job_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                   (build_id, workspace_id, version_id, number, transition, self.owner_id, job_id))
+            for name, value in params.items():
+                self.q("INSERT INTO workspace_build_parameters VALUES (%s, %s, %s)", (build_id, name, value))
+            self.q("SELECT pg_notify('provisioner_job_posted', %s)", (str(job_id),))
+        return build_id, job_id
+
+    def wait(self, job_id, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.q("SELECT * FROM provisioner_jobs WHERE id = %s", (job_id,))[0]
+            if job["completed_at"] is not None:
+                return job
+            assert time.monotonic() < deadline, f"job {job_id} still {job['job_status']}"
+            time.sleep(0.2)
+
+    def logs(self, job_id) -> list[dict]:
+        return self.q("SELECT * FROM provisioner_job_logs WHERE job_id = %s ORDER BY id", (job_id,))
+
+    def resources(self, job_id) -> list[dict]:
+        return self.q("""SELECT r.type, r.name, r.transition, a.name AS agent, a.auth_token,
+                                a.environment_variables AS env, a.directory,
+                                (SELECT array_agg(slug) FROM workspace_apps WHERE agent_id = a.id) AS apps
+                         FROM workspace_resources r LEFT JOIN workspace_agents a ON a.resource_id = r.id
+                         WHERE r.job_id = %s ORDER BY r.transition, r.name""", (job_id,))
+
+
+@pytest.fixture
+def rows(provisioning_coderd):
+    _, first = create_first_user(provisioning_coderd)
+    r = Rows(provisioning_coderd.dsn, first.user_id, first.organization_id)
+    yield r
+    r.conn.close()
+
+
+def test_import_then_start_stop_delete(rows):
+    version_id, job_id = rows.import_version({"main.tf": TEMPLATE, "README.md": "# hi"})
+    job = rows.wait(job_id)
+    assert job["job_status"] == "succeeded", job["error"]
+    params = rows.q("SELECT name, type, default_value, required, validation_min, validation_max, options "
+                    "FROM template_version_parameters WHERE template_version_id = %s ORDER BY name",
+                    (version_id,))
+    assert [(p["name"], p["type"], p["default_value"], p["required"]) for p in params] == [
+        ("region", "string", "", True), ("size", "number", "3", False)]
+    assert params[1]["validation_min"] == 1 and params[1]["validation_max"] == 9
+    assert [o["value"] for o in params[0]["options"]] == ["here", "there"]
+    start = [(r["name"], r["agent"], r["apps"]) for r in rows.resources(job_id) if r["transition"] == "start"]
+    assert ("box", "main", ["web"]) in start and ("home", None, None) in start
+    stop = [r["name"] for r in rows.resources(job_id) if r["transition"] == "stop"]
+    assert stop == ["home"]
+    stages = {log["stage"] for log in rows.logs(job_id)}
+    assert {"Setting up", "Initializing terraform", "Detecting persistent resources"} <= stages
+
+    template_id = rows.template(version_id)
+    workspace_id = rows.workspace(template_id)
+    build_id, job_id = rows.build(workspace_id, version_id, "start", {"region": "there", "size": "5"})
+    job = rows.wait(job_id)
+    assert job["job_status"] == "succeeded", job["error"]
+    state = json.loads(bytes(rows.q("SELECT provisioner_state FROM workspace_builds WHERE id = %s",
+                                    (build_id,))[0]["provisioner_state"]))
+    box = next(r for r in state["resources"] if r["type"] == "null_resource" and r["name"] == "box")
+    triggers = box["instances"][0]["attributes"]["triggers"]
+    assert triggers["region"] == "there" and triggers["size"] == "5" and triggers["owner"] == "admin"
+    resources = rows.resources(job_id)
+    agent = next(r for r in resources if r["agent"] == "main")
+    assert str(agent["auth_token"]) == triggers["token"]  # the token in the state is the agent's
+    assert agent["env"]["GREETING"].startswith("hi ")
+    metadata = rows.q("SELECT key, value FROM workspace_resource_metadata")
+    assert {"key": "size", "value": "5"} in metadata
+
+    _, job_id = rows.build(workspace_id, version_id, "stop")
+    assert rows.wait(job_id)["job_status"] == "succeeded"
+    assert [r["name"] for r in rows.resources(job_id)] == ["home"]  # the persistent one stays
+
+    _, job_id = rows.build(workspace_id, version_id, "start")
+    job = rows.wait(job_id)
+    assert job["job_status"] == "succeeded", job["error"]
+    resources = rows.resources(job_id)
+    assert str(next(r for r in resources if r["agent"] == "main")["auth_token"]) == triggers["token"]
+
+    _, job_id = rows.build(workspace_id, version_id, "delete")
+    assert rows.wait(job_id)["job_status"] == "succeeded"
+    assert rows.q("SELECT deleted FROM workspaces WHERE id = %s", (workspace_id,))[0]["deleted"]
+
+
+def test_terraform_error_fails_the_job_with_its_message(rows):
+    _, job_id = rows.import_version({"main.tf": 'resource "null_resource" "x" { nonsense = 1 }\n'
+                                                'terraform {\n required_providers {\n'
+                                                ' null = { source = "hashicorp/null" }\n }\n}\n'})
+    job = rows.wait(job_id)
+    assert job["job_status"] == "failed"
+    assert "nonsense" in job["error"]
+    assert any(log["level"] == "error" and "nonsense" in log["output"] for log in rows.logs(job_id))
+
+
+def test_provider_missing_from_the_mirror_is_named(rows):
+    _, job_id = rows.import_version({"main.tf": 'terraform {\n required_providers {\n'
+                                                ' docker = { source = "kreuzwerker/docker" }\n }\n}\n'})
+    job = rows.wait(job_id)
+    assert job["job_status"] == "failed"
+    assert "kreuzwerker/docker" in job["error"]
+
+
+def test_bad_parameter_value_fails_naming_it(rows):
+    version_id, job_id = rows.import_version({"main.tf": TEMPLATE})
+    assert rows.wait(job_id)["job_status"] == "succeeded"
+    workspace_id = rows.workspace(rows.template(version_id))
+    _, job_id = rows.build(workspace_id, version_id, "start", {"region": "here", "size": "42"})
+    job = rows.wait(job_id)
+    assert job["job_status"] == "failed" and "size" in job["error"]
+
+
+SLOW_TEMPLATE = r'''
+terraform {
+  required_providers {
+    null = { source = "hashicorp/null" }
+  }
+}
+resource "null_resource" "slow" {
+  provisioner "local-exec" {
+    command = "sleep 60"
+  }
+}
+'''
+
+
+def test_cancel_stops_terraform(rows):
+    # Imports only plan; a build runs the slow apply.
+    version_id, job_id = rows.import_version({"main.tf": SLOW_TEMPLATE})
+    assert rows.wait(job_id)["job_status"] == "succeeded"
+    workspace_id = rows.workspace(rows.template(version_id))
+    _, job_id = rows.build(workspace_id, version_id, "start")
+    deadline = time.monotonic() + 60
+    while not any("sleep" in (p.info["cmdline"] or [""])[0] for p in psutil.process_iter(["cmdline"])):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    rows.q("UPDATE provisioner_jobs SET canceled_at = now() WHERE id = %s", (job_id,))
+    job = rows.wait(job_id, timeout=45)
+    assert job["job_status"] == "canceled"
+
+
+def test_reaper_fails_the_job_of_a_killed_daemon(rows, provisioning_coderd):
+    version_id, job_id = rows.import_version({"main.tf": SLOW_TEMPLATE})
+    assert rows.wait(job_id)["job_status"] == "succeeded"
+    workspace_id = rows.workspace(rows.template(version_id))
+    _, job_id = rows.build(workspace_id, version_id, "start")
+    deadline = time.monotonic() + 60
+    while rows.q("SELECT started_at FROM provisioner_jobs WHERE id = %s", (job_id,))[0]["started_at"] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    daemons = [p for p in psutil.Process(provisioning_coderd.proc.pid).children()
+               if "provisionerd" in " ".join(p.cmdline())]
+    assert len(daemons) == 1
+    for p in daemons[0].children(recursive=True) + daemons:
+        p.send_signal(signal.SIGKILL)
+    job = rows.wait(job_id, timeout=30)
+    assert job["job_status"] == "failed" and job["error_code"] == "daemon_lost"
+
+
+def test_external_daemon_needs_the_psk(coderd_factory, provider_mirror, tmp_path):
+    coderd = coderd_factory(env={"CODER_PROVISIONER_DAEMON_PSK": "s3cret"})
+    url = coderd.url + "/api/v2/provisionerd/register"
+    body = {"name": "ext", "tags": {"pool": "gpu"}}
+    assert requests.post(url, json=body, timeout=5).status_code == 401
+    assert requests.post(url, json=body, headers={PSK_HEADER: "wrong"}, timeout=5).status_code == 401
+    assert requests.post(url, json=body, headers={PSK_HEADER: "s3cret"}, timeout=5).status_code == 200
+    no_psk = coderd_factory()
+    resp = requests.post(no_psk.url + "/api/v2/provisionerd/register", json=body,
+                         headers={PSK_HEADER: "anything"}, timeout=5)
+    assert resp.status_code == 401 and "not enabled" in resp.json()["message"]
+
+    # A real external daemon process runs a job with its tags.
+    _, first = create_first_user(coderd)
+    r = Rows(coderd.dsn, first.user_id, first.organization_id)
+    env = {**os.environ, "CODER_URL": coderd.url, "CODER_PROVISIONER_DAEMON_PSK": "s3cret",
+           "CODER_PROVIDER_MIRROR_DIR": provider_mirror, "CODER_CACHE_DIRECTORY": str(tmp_path)}
+    daemon = subprocess.Popen([sys.executable, "-m", "server.cli", "provisionerd", "start",
+                               "--tag", "pool=gpu", "--name", "ext"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        version_id, job_id = r.import_version({"main.tf": SLOW_TEMPLATE.replace("sleep 60", "true")})
+        job = r.wait(job_id, timeout=90)
+        assert job["job_status"] == "succeeded", job["error"]
+        worker = r.q("SELECT d.name, d.tags FROM provisioner_daemons d WHERE d.id = %s", (job["worker_id"],))
+        assert worker[0]["name"] == "ext" and worker[0]["tags"] == {"pool": "gpu"}
+    finally:
+        daemon.terminate()
+        daemon.wait(20)
+        r.conn.close()
+
