@@ -106,6 +106,9 @@ def build_pyinstaller(dest: Path, digest: str) -> None:
             tmp = cached.with_suffix(".tmp")
             shutil.copy2(work / "dist" / "terraform-provider-coder", tmp)
             os.replace(tmp, cached)
+            for old in BUILD_CACHE.iterdir():  # builds of older sources are never reused
+                if old.name != digest:
+                    shutil.rmtree(old, ignore_errors=True)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     shutil.copy2(cached, dest)
