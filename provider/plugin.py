@@ -10,6 +10,7 @@ otherwise, since every input of a Coder resource forces a new object.
 """
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from typing import Optional
@@ -114,9 +115,6 @@ class Resource(_Object):
     def refresh(self, state: dict) -> dict:
         return state
 
-    def upgrade(self, ctx, version: int, old: dict) -> dict:
-        return old
-
 
 class DataSource(_Object):
     def read(self, ctx, config: dict) -> Optional[dict]:
@@ -152,6 +150,19 @@ class CoderServicer(ProviderServicer):
         return pb.PlanResourceChange.Response(planned_state=to_dynamic_value(planned),
                                               requires_replace=replace,
                                               diagnostics=diags.to_pb())
+
+    def UpgradeResourceState(self, request, context):
+        """Reshape a stored object to the current schema (one this provider's older or newer
+        builds, or Coder's Go provider, wrote); terraform refuses any other shape."""
+        diags = Diagnostics()
+        try:
+            stored = json.loads(request.raw_state.json)
+        except ValueError as exc:
+            diags.add_error(f"{request.type_name}: unreadable stored state: {exc}")
+            return pb.UpgradeResourceState.Response(diagnostics=diags.to_pb())
+        state = self._get_res_cls(request.type_name).SPEC.conform(stored)
+        return pb.UpgradeResourceState.Response(upgraded_state=to_dynamic_value(state),
+                                                diagnostics=diags.to_pb())
 
     def ApplyResourceChange(self, request, context):
         diags = Diagnostics()

@@ -147,6 +147,10 @@ class Spec:
         """A new object from its configuration: defaults filled in, outputs set to ``outputs``."""
         return _fill(self.attrs, self.blocks, config, outputs)
 
+    def conform(self, obj: dict) -> dict:
+        """A stored object reshaped to this schema: unknown names dropped, missing ones null."""
+        return _conform(self.attrs, self.blocks, obj)
+
     def changed_inputs(self, prior: dict, new: dict) -> list[str]:
         """Top-level names whose inputs differ between the prior state and a new plan."""
         names = [a.name for a in self.attrs if a.is_input]
@@ -171,6 +175,13 @@ def _fill(attrs, blocks, config: dict, outputs: Any) -> dict:
         obj[b.name] = items if items is Unknown else [
             item if item is Unknown else _fill(b.attrs, b.blocks, item, outputs) for item in items]
     return obj
+
+
+def _conform(attrs, blocks, obj: dict) -> dict:
+    out = {a.name: obj.get(a.name) for a in attrs}
+    for b in blocks:
+        out[b.name] = [_conform(b.attrs, b.blocks, item) for item in obj.get(b.name) or []]
+    return out
 
 
 def _block_inputs(b: Block, items) -> Any:

@@ -198,3 +198,18 @@ def test_new_access_url_reaches_init_script_without_replacing_the_agent(built):
     assert "curl -fsSL https://coder.internal:8443/bin/coder-linux-amd64" in \
         state["coder_agent.main"]["init_script"]
     assert state["data.coder_workspace.me"]["access_port"] == 8443
+
+
+def test_state_written_with_another_schema_is_reshaped(built):
+    """A state from an older or newer provider build (or Coder's Go provider) still plans."""
+    path = built.dir / "terraform.tfstate"
+    stored = json.loads(path.read_text())
+    for resource in stored["resources"]:
+        if resource["type"] == "coder_agent":
+            attrs = resource["instances"][0]["attributes"]
+            del attrs["login_before_ready"]
+            del attrs["metadata"][0]["order"]
+            attrs["attribute_of_a_newer_build"] = True
+    path.write_text(json.dumps(stored))
+    again = built.run("plan", "-input=false", "-detailed-exitcode", env=coder_env())
+    assert "No changes." in again.stdout
