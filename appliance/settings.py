@@ -149,6 +149,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("provider_network_mirror_url", "CODER_PROVIDER_NETWORK_MIRROR_URL", parse_url, "",
             "HTTPS provider network mirror (appliance mirror serve), used besides the folder.",
             "Provisioning"),
+    Setting("provider_mirror_serve", "CODER_PROVIDER_MIRROR_SERVE", parse_bool, False,
+            "Serve the provider mirror folder over the provider network-mirror protocol at "
+            "ACCESS_URL/terraform-mirror/ (terraform needs HTTPS for it).", "Provisioning"),
     Setting("provisioner_stale_after", "CODER_PROVISIONER_STALE_AFTER", parse_duration, 30.0,
             "A running job whose daemon sent nothing for this long is failed (daemons "
             "heartbeat every 5s).", "Provisioning"),
@@ -173,6 +176,10 @@ class Settings:
     @property
     def config_path(self) -> Path:
         return Path(self.values["config_dir"] or default_config_dir())
+
+    @property
+    def provider_mirror_path(self) -> Path:
+        return Path(self.values["provider_mirror_dir"] or self.config_path / "provider-mirror")
 
     @property
     def effective_access_url(self) -> str:

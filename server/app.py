@@ -104,6 +104,11 @@ def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> 
     for router in ROUTERS:
         app.register_blueprint(router.blueprint, url_prefix="/api/v2")
 
+    if settings.provider_mirror_serve:
+        from . import mirror
+
+        mirror.init_app(app, settings.provider_mirror_path)
+
     @app.get("/healthz")
     def healthz():
         return app.response_class("OK", mimetype="text/plain")

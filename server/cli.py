@@ -185,8 +185,7 @@ def _start_builtin_daemons(settings: settings_mod.Settings):
     else:
         url = f"https://127.0.0.1:{settings.tls_address.rpartition(':')[2]}"
     env = {**os.environ, "CODER_URL": url,
-           "CODER_PROVIDER_MIRROR_DIR": settings.provider_mirror_dir
-           or str(settings.config_path / "provider-mirror"),
+           "CODER_PROVIDER_MIRROR_DIR": str(settings.provider_mirror_path),
            "CODER_PROVIDER_NETWORK_MIRROR_URL": settings.provider_network_mirror_url,
            "CODER_CACHE_DIRECTORY": str(settings.config_path / "provisionerd"),
            "CODER_PROVISIONER_DAEMONS": str(settings.provisioner_daemons),

@@ -1,0 +1,66 @@
+"""coderd serves the provider mirror under /terraform-mirror/ and real terraform installs from it."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import requests
+
+from mirror_tools.ca import CertificateAuthority
+
+from ..coderdtest import start_coderd
+from ..pgserver import free_port
+
+TEMPLATE = '''
+terraform {
+  required_providers {
+    null  = { source = "hashicorp/null" }
+    coder = { source = "coder/coder" }
+  }
+}
+'''
+
+
+def test_terraform_init_from_coderds_network_mirror(pg_server, pg_template, provider_mirror, tmp_path):
+    ca = CertificateAuthority.init(tmp_path / "ca")
+    cert = ca.issue(dns=["localhost"], ips=["127.0.0.1"], name="coderd")
+    port = free_port()
+    c = start_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)), env={
+        "CODER_TLS_ENABLE": "true", "CODER_TLS_ADDRESS": f"127.0.0.1:{port}",
+        "CODER_TLS_CERT_FILE": str(cert.chain_path), "CODER_TLS_KEY_FILE": str(cert.key_path),
+        "CODER_PROVIDER_MIRROR_DIR": provider_mirror, "CODER_PROVIDER_MIRROR_SERVE": "true"})
+    mirror_url = f"https://127.0.0.1:{port}/terraform-mirror/"
+    try:
+        index = requests.get(mirror_url + "registry.terraform.io/hashicorp/null/index.json",
+                             verify=str(ca.bundle_path), timeout=10)
+        assert index.status_code == 200 and "versions" in index.json()
+        version = next(iter(index.json()["versions"]))
+        archives = requests.get(f"{mirror_url}registry.terraform.io/hashicorp/null/{version}.json",
+                                verify=str(ca.bundle_path), timeout=10).json()["archives"]
+        zip_url = mirror_url + "registry.terraform.io/hashicorp/null/" + archives["linux_amd64"]["url"]
+        head = requests.head(zip_url, verify=str(ca.bundle_path), timeout=10)
+        assert head.status_code == 200 and head.headers["Content-Type"] == "application/zip"
+        for hidden in (".lock", "../mirror-state.json", "%2e%2e/mirror-state.json", "registry.terraform.io"):
+            assert requests.get(mirror_url + hidden, verify=str(ca.bundle_path), timeout=10).status_code == 404
+
+        work = tmp_path / "work"
+        work.mkdir()
+        (work / "main.tf").write_text(TEMPLATE)
+        rc = tmp_path / "terraform.rc"
+        rc.write_text(f'provider_installation {{\n  network_mirror {{\n    url = "{mirror_url}"\n  }}\n}}\n')
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "CODER_"))}
+        env.update(TF_CLI_CONFIG_FILE=str(rc), CHECKPOINT_DISABLE="1", SSL_CERT_FILE=str(ca.bundle_path),
+                   HOME=str(tmp_path))
+        proc = subprocess.run(["terraform", "init", "-no-color", "-input=false"], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        lock = (work / ".terraform.lock.hcl").read_text()
+        assert 'provider "registry.terraform.io/hashicorp/null"' in lock
+        assert 'provider "registry.terraform.io/coder/coder"' in lock
+    finally:
+        c.stop()
+
+
+def test_mirror_is_not_served_unless_asked(coderd):
+    assert requests.get(coderd.url + "/terraform-mirror/registry.terraform.io/hashicorp/null/index.json",
+                        timeout=5).status_code == 404
