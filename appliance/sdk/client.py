@@ -190,3 +190,164 @@ class Client:
     def audit_logs(self, q: str = "", limit: int = 50, offset: int = 0) -> types.AuditLogResponse:
         return self._request("GET", "/api/v2/audit", params={"q": q, "limit": limit, "offset": offset},
                              model_type=types.AuditLogResponse)
+
+    # files, templates and workspaces
+    def upload_file(self, data: bytes, content_type: str = "application/x-tar") -> uuid.UUID:
+        """Upload a template archive; the same bytes give the same ID."""
+        headers = {SESSION_HEADER: self.token, "Content-Type": content_type}
+        resp = self.http.post(self.url + "/api/v2/files", data=data, headers=headers,
+                              timeout=self.timeout)
+        if resp.status_code not in (200, 201):
+            raise _error_from(resp)
+        return model.decode_value(types.UploadResponse, resp.json()).hash
+
+    def download_file(self, file_id: uuid.UUID | str) -> bytes:
+        resp = self.http.get(f"{self.url}/api/v2/files/{file_id}",
+                             headers={SESSION_HEADER: self.token}, timeout=self.timeout)
+        if resp.status_code != 200:
+            raise _error_from(resp)
+        return resp.content
+
+    def create_template_version(self, org: str | uuid.UUID,
+                                req: types.CreateTemplateVersionRequest) -> types.TemplateVersion:
+        return self._request("POST", f"/api/v2/organizations/{org}/templateversions", req,
+                             expect=201, model_type=types.TemplateVersion)
+
+    def template_version(self, version_id: uuid.UUID | str) -> types.TemplateVersion:
+        return self._request("GET", f"/api/v2/templateversions/{version_id}",
+                             model_type=types.TemplateVersion)
+
+    def template_version_parameters(self, version_id: uuid.UUID | str
+                                    ) -> list[types.TemplateVersionParameter]:
+        return self._request("GET", f"/api/v2/templateversions/{version_id}/rich-parameters",
+                             model_type=list[types.TemplateVersionParameter])
+
+    def template_version_resources(self, version_id: uuid.UUID | str
+                                   ) -> list[types.WorkspaceResource]:
+        return self._request("GET", f"/api/v2/templateversions/{version_id}/resources",
+                             model_type=list[types.WorkspaceResource])
+
+    def template_version_logs(self, version_id: uuid.UUID | str,
+                              after: int = 0) -> list[types.ProvisionerJobLog]:
+        return self._request("GET", f"/api/v2/templateversions/{version_id}/logs",
+                             params={"after": after} if after else None,
+                             model_type=list[types.ProvisionerJobLog])
+
+    def cancel_template_version(self, version_id: uuid.UUID | str) -> None:
+        self._request("PATCH", f"/api/v2/templateversions/{version_id}/cancel")
+
+    def create_template(self, org: str | uuid.UUID, req: types.CreateTemplateRequest) -> types.Template:
+        return self._request("POST", f"/api/v2/organizations/{org}/templates", req, expect=201,
+                             model_type=types.Template)
+
+    def templates(self, org: str | uuid.UUID | None = None) -> list[types.Template]:
+        path = f"/api/v2/organizations/{org}/templates" if org else "/api/v2/templates"
+        return self._request("GET", path, model_type=list[types.Template])
+
+    def template(self, template_id: uuid.UUID | str) -> types.Template:
+        return self._request("GET", f"/api/v2/templates/{template_id}", model_type=types.Template)
+
+    def template_by_name(self, org: str | uuid.UUID, name: str) -> types.Template:
+        return self._request("GET", f"/api/v2/organizations/{org}/templates/{name}",
+                             model_type=types.Template)
+
+    def update_template_meta(self, template_id: uuid.UUID | str,
+                             req: types.UpdateTemplateMeta) -> types.Template:
+        return self._request("PATCH", f"/api/v2/templates/{template_id}", req,
+                             model_type=types.Template)
+
+    def delete_template(self, template_id: uuid.UUID | str) -> None:
+        self._request("DELETE", f"/api/v2/templates/{template_id}")
+
+    def template_versions(self, template_id: uuid.UUID | str) -> list[types.TemplateVersion]:
+        return self._request("GET", f"/api/v2/templates/{template_id}/versions",
+                             model_type=list[types.TemplateVersion])
+
+    def update_active_template_version(self, template_id: uuid.UUID | str,
+                                       version_id: uuid.UUID | str) -> None:
+        self._request("PATCH", f"/api/v2/templates/{template_id}/versions",
+                      types.UpdateActiveTemplateVersion(id=uuid.UUID(str(version_id))))
+
+    def create_workspace(self, req: types.CreateWorkspaceRequest,
+                         user: str | uuid.UUID = "me") -> types.Workspace:
+        return self._request("POST", f"/api/v2/users/{user}/workspaces", req, expect=201,
+                             model_type=types.Workspace)
+
+    def workspaces(self, q: str = "", limit: int = 0, offset: int = 0) -> types.WorkspacesResponse:
+        params = {k: v for k, v in (("q", q), ("limit", limit), ("offset", offset)) if v}
+        return self._request("GET", "/api/v2/workspaces", params=params,
+                             model_type=types.WorkspacesResponse)
+
+    def workspace(self, workspace_id: uuid.UUID | str, include_deleted: bool = False) -> types.Workspace:
+        return self._request("GET", f"/api/v2/workspaces/{workspace_id}",
+                             params={"include_deleted": "true"} if include_deleted else None,
+                             model_type=types.Workspace)
+
+    def workspace_by_owner_and_name(self, owner: str, name: str,
+                                    include_deleted: bool = False) -> types.Workspace:
+        return self._request("GET", f"/api/v2/users/{owner}/workspace/{name}",
+                             params={"include_deleted": "true"} if include_deleted else None,
+                             model_type=types.Workspace)
+
+    def create_workspace_build(self, workspace_id: uuid.UUID | str,
+                               req: types.CreateWorkspaceBuildRequest) -> types.WorkspaceBuild:
+        return self._request("POST", f"/api/v2/workspaces/{workspace_id}/builds", req,
+                             expect=201, model_type=types.WorkspaceBuild)
+
+    def workspace_builds(self, workspace_id: uuid.UUID | str) -> list[types.WorkspaceBuild]:
+        return self._request("GET", f"/api/v2/workspaces/{workspace_id}/builds",
+                             model_type=list[types.WorkspaceBuild])
+
+    def workspace_build(self, build_id: uuid.UUID | str) -> types.WorkspaceBuild:
+        return self._request("GET", f"/api/v2/workspacebuilds/{build_id}",
+                             model_type=types.WorkspaceBuild)
+
+    def workspace_build_logs(self, build_id: uuid.UUID | str,
+                             after: int = 0) -> list[types.ProvisionerJobLog]:
+        return self._request("GET", f"/api/v2/workspacebuilds/{build_id}/logs",
+                             params={"after": after} if after else None,
+                             model_type=list[types.ProvisionerJobLog])
+
+    def workspace_build_resources(self, build_id: uuid.UUID | str) -> list[types.WorkspaceResource]:
+        return self._request("GET", f"/api/v2/workspacebuilds/{build_id}/resources",
+                             model_type=list[types.WorkspaceResource])
+
+    def cancel_workspace_build(self, build_id: uuid.UUID | str) -> None:
+        self._request("PATCH", f"/api/v2/workspacebuilds/{build_id}/cancel")
+
+    def update_workspace_ttl(self, workspace_id: uuid.UUID | str, ttl_ms: int | None) -> None:
+        self._request("PUT", f"/api/v2/workspaces/{workspace_id}/ttl",
+                      types.UpdateWorkspaceTTLRequest(ttl_ms=ttl_ms), expect=204)
+
+    def follow_job_logs(self, path: str, after: int = 0):
+        """Yield ProvisionerJobLog as a job writes them, until it completes (websocket).
+
+        ``path`` is ``templateversions/ID`` or ``workspacebuilds/ID``.
+        """
+        import json
+
+        import websocket  # websocket-client, imported only by those who follow
+
+        url = f"{self.url.replace('http', 'ws', 1)}/api/v2/{path}/logs?follow=true&after={after}"
+        options = {}
+        if self.url.startswith("https") and isinstance(self.http.verify, str):
+            options["sslopt"] = {"ca_certs": self.http.verify}
+        elif self.url.startswith("https") and self.http.verify is False:
+            options["sslopt"] = {"cert_reqs": 0}
+        try:
+            ws = websocket.create_connection(url, header=[f"{SESSION_HEADER}: {self.token}"],
+                                             timeout=self.timeout, **options)
+        except websocket.WebSocketBadStatusException as exc:
+            raise APIError(exc.status_code, f"Following logs failed: {exc}", url=url) from None
+        ws.settimeout(None)  # a build may be silent for long; the server closes when it ends
+        try:
+            while True:
+                try:
+                    message = ws.recv()
+                except websocket.WebSocketConnectionClosedException:
+                    return
+                if not message:
+                    return
+                yield model.decode_value(types.ProvisionerJobLog, json.loads(message))
+        finally:
+            ws.close()

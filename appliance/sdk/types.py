@@ -273,3 +273,431 @@ class AuditLog:
 class AuditLogResponse:
     audit_logs: list[AuditLog]
     count: int
+
+
+# --- files, templates, workspaces --------------------------------------------------------
+NAME_PATTERN = USERNAME_PATTERN  # Coder's NameValid: templates and workspaces as usernames
+NAME_RULE = ("must be 1-32 letters, digits or single hyphens, starting and ending with a "
+             "letter or digit")
+TEMPLATE_VERSION_NAME_PATTERN = r"[a-zA-Z0-9]+(?:[_.-][a-zA-Z0-9]+)*"
+TEMPLATE_VERSION_NAME_RULE = "letters and digits, separated by single '-', '_' or '.'"
+ProvisionerJobStatus = Literal["pending", "running", "succeeded", "canceling", "canceled",
+                               "failed"]
+WorkspaceTransition = Literal["start", "stop", "delete"]
+WorkspaceStatus = Literal["pending", "starting", "running", "stopping", "stopped", "failed",
+                          "canceling", "canceled", "deleting", "deleted"]
+
+
+@dataclass
+class UploadResponse:
+    hash: uuid.UUID  # Coder names the file's ID "hash"
+
+
+@dataclass
+class MinimalUser:
+    id: uuid.UUID
+    username: str
+    avatar_url: str = ""
+
+
+@dataclass
+class ProvisionerJobInput:
+    template_version_id: Optional[uuid.UUID] = None
+    workspace_build_id: Optional[uuid.UUID] = None
+    error: str = ""
+
+
+@dataclass
+class ProvisionerJob:
+    id: uuid.UUID
+    created_at: dt.datetime
+    status: ProvisionerJobStatus
+    file_id: uuid.UUID
+    tags: dict[str, str]
+    queue_position: int
+    queue_size: int
+    organization_id: uuid.UUID
+    input: ProvisionerJobInput
+    type: str
+    started_at: Optional[dt.datetime] = None
+    completed_at: Optional[dt.datetime] = None
+    canceled_at: Optional[dt.datetime] = None
+    error: str = ""
+    error_code: str = ""
+    worker_id: Optional[uuid.UUID] = None
+
+
+@dataclass
+class ProvisionerJobLog:
+    id: int
+    created_at: dt.datetime
+    log_source: str
+    log_level: str
+    stage: str
+    output: str
+
+
+@dataclass
+class TemplateVersion:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    name: str
+    message: str
+    job: ProvisionerJob
+    readme: str
+    created_by: MinimalUser
+    archived: bool
+    template_id: Optional[uuid.UUID] = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CreateTemplateVersionRequest:
+    storage_method: Literal["file"] = "file"
+    provisioner: Literal["terraform"] = "terraform"
+    file_id: Optional[uuid.UUID] = None
+    name: str = field(default="", max_len=64, pattern=TEMPLATE_VERSION_NAME_PATTERN,
+                      doc=TEMPLATE_VERSION_NAME_RULE)
+    message: str = field(default="", max_len=1048576)
+    template_id: Optional[uuid.UUID] = None
+    tags: Optional[dict[str, str]] = None
+    example_id: str = ""
+
+
+@dataclass
+class TemplateVersionParameterOption:
+    name: str
+    description: str
+    value: str
+    icon: str
+
+
+@dataclass
+class TemplateVersionParameter:
+    name: str
+    description: str
+    description_plaintext: str
+    type: str
+    mutable: bool
+    default_value: str
+    icon: str
+    options: list[TemplateVersionParameterOption]
+    required: bool
+    ephemeral: bool
+    display_name: str = ""
+    form_type: str = ""
+    validation_error: str = ""
+    validation_regex: str = ""
+    validation_min: Optional[int] = None
+    validation_max: Optional[int] = None
+    validation_monotonic: str = ""
+
+
+@dataclass
+class Template:
+    id: uuid.UUID
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    organization_id: uuid.UUID
+    organization_name: str
+    organization_display_name: str
+    organization_icon: str
+    name: str
+    display_name: str
+    provisioner: str
+    active_version_id: uuid.UUID
+    active_user_count: int
+    description: str
+    deprecated: bool
+    deprecation_message: str
+    icon: str
+    default_ttl_ms: int
+    activity_bump_ms: int
+    created_by_id: uuid.UUID
+    created_by_name: str
+    allow_user_autostart: bool
+    allow_user_autostop: bool
+    allow_user_cancel_workspace_jobs: bool
+    require_active_version: bool
+    failure_ttl_ms: int = 0
+    time_til_dormant_ms: int = 0
+    time_til_dormant_autodelete_ms: int = 0
+    max_port_share_level: str = "owner"
+
+
+@dataclass
+class CreateTemplateRequest:
+    name: str = field(min_len=1, max_len=32, pattern=NAME_PATTERN, doc=NAME_RULE)
+    template_version_id: uuid.UUID = field()
+    display_name: str = field(default="", max_len=64)
+    description: str = field(default="", max_len=128)
+    icon: str = ""
+    default_ttl_ms: Optional[int] = field(default=None, minimum=0)
+    activity_bump_ms: Optional[int] = field(default=None, minimum=0)
+    allow_user_cancel_workspace_jobs: Optional[bool] = None
+    require_active_version: bool = False
+
+
+@dataclass
+class UpdateTemplateMeta:
+    name: str = field(default="", max_len=32, pattern=NAME_PATTERN, doc=NAME_RULE)
+    display_name: Optional[str] = field(default=None, max_len=64)
+    description: Optional[str] = field(default=None, max_len=128)
+    icon: Optional[str] = None
+    default_ttl_ms: Optional[int] = field(default=None, minimum=0)
+    activity_bump_ms: Optional[int] = field(default=None, minimum=0)
+    allow_user_cancel_workspace_jobs: Optional[bool] = None
+    require_active_version: Optional[bool] = None
+    deprecation_message: Optional[str] = None
+
+
+@dataclass
+class UpdateActiveTemplateVersion:
+    id: uuid.UUID
+
+
+@dataclass
+class WorkspaceResourceMetadata:
+    key: str
+    value: str
+    sensitive: bool
+
+
+@dataclass
+class Healthcheck:
+    url: str
+    interval: int
+    threshold: int
+
+
+@dataclass
+class WorkspaceApp:
+    id: uuid.UUID
+    slug: str
+    display_name: str
+    external: bool
+    subdomain: bool
+    sharing_level: str
+    healthcheck: Healthcheck
+    health: str
+    hidden: bool
+    open_in: str
+    url: str = ""
+    command: str = ""
+    icon: str = ""
+
+
+@dataclass
+class WorkspaceAgentScript:
+    log_source_id: uuid.UUID
+    log_path: str
+    script: str
+    cron: str
+    run_on_start: bool
+    run_on_stop: bool
+    start_blocks_login: bool
+    timeout: int  # nanoseconds, as Coder's
+    display_name: str
+
+
+@dataclass
+class WorkspaceAgentHealth:
+    healthy: bool
+    reason: str = ""
+
+
+AgentLifecycleState = Literal["created", "starting", "start_timeout", "start_error", "ready",
+                              "shutting_down", "shutdown_timeout", "shutdown_error", "off"]
+LogLevel = Literal["trace", "debug", "info", "warn", "error"]
+
+
+@dataclass
+class WorkspaceAgentLogSource:
+    workspace_agent_id: uuid.UUID
+    id: uuid.UUID
+    created_at: dt.datetime
+    display_name: str
+    icon: str = ""
+
+
+@dataclass
+class WorkspaceAgentLog:
+    id: int
+    created_at: dt.datetime
+    output: str
+    level: LogLevel
+    source_id: uuid.UUID
+
+
+@dataclass
+class WorkspaceAgentMetadataDescription:
+    display_name: str
+    key: str
+    script: str
+    interval: int  # seconds, as Coder's
+    timeout: int  # seconds
+
+
+@dataclass
+class WorkspaceAgentMetadataResult:
+    collected_at: dt.datetime
+    age: int  # seconds since collected_at
+    value: str
+    error: str
+
+
+@dataclass
+class WorkspaceAgentMetadata:
+    result: WorkspaceAgentMetadataResult
+    description: WorkspaceAgentMetadataDescription
+
+
+@dataclass
+class WorkspaceAgent:
+    id: uuid.UUID
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    status: str
+    lifecycle_state: str
+    name: str
+    resource_id: uuid.UUID
+    architecture: str
+    environment_variables: dict[str, str]
+    operating_system: str
+    logs_length: int
+    logs_overflowed: bool
+    version: str
+    api_version: str
+    apps: list[WorkspaceApp]
+    connection_timeout_seconds: int
+    troubleshooting_url: str
+    health: WorkspaceAgentHealth
+    display_apps: list[str]
+    scripts: list[WorkspaceAgentScript]
+    directory: str = ""
+    expanded_directory: str = ""
+    first_connected_at: Optional[dt.datetime] = None
+    last_connected_at: Optional[dt.datetime] = None
+    disconnected_at: Optional[dt.datetime] = None
+    started_at: Optional[dt.datetime] = None
+    ready_at: Optional[dt.datetime] = None
+    log_sources: list[WorkspaceAgentLogSource] = field(default_factory=list)
+    subsystems: list[str] = field(default_factory=list)
+    motd_file: str = ""
+
+
+@dataclass
+class WorkspaceResource:
+    id: uuid.UUID
+    created_at: dt.datetime
+    job_id: uuid.UUID
+    workspace_transition: WorkspaceTransition
+    type: str
+    name: str
+    hide: bool
+    icon: str
+    agents: list[WorkspaceAgent]
+    metadata: list[WorkspaceResourceMetadata]
+    daily_cost: int
+
+
+@dataclass
+class WorkspaceBuildParameter:
+    name: str = field(min_len=1)
+    value: str = ""
+
+
+@dataclass
+class WorkspaceBuild:
+    id: uuid.UUID
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    workspace_id: uuid.UUID
+    workspace_name: str
+    workspace_owner_id: uuid.UUID
+    workspace_owner_name: str
+    workspace_owner_avatar_url: str
+    template_version_id: uuid.UUID
+    template_version_name: str
+    build_number: int
+    transition: WorkspaceTransition
+    initiator_id: uuid.UUID
+    initiator_name: str
+    job: ProvisionerJob
+    reason: str
+    resources: list[WorkspaceResource]
+    status: WorkspaceStatus
+    daily_cost: int
+    deadline: Optional[dt.datetime] = None
+    max_deadline: Optional[dt.datetime] = None
+
+
+@dataclass
+class WorkspaceHealth:
+    healthy: bool
+    failing_agents: list[uuid.UUID]
+
+
+@dataclass
+class Workspace:
+    id: uuid.UUID
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    owner_id: uuid.UUID
+    owner_name: str
+    owner_avatar_url: str
+    organization_id: uuid.UUID
+    organization_name: str
+    template_id: uuid.UUID
+    template_name: str
+    template_display_name: str
+    template_icon: str
+    template_allow_user_cancel_workspace_jobs: bool
+    template_active_version_id: uuid.UUID
+    template_require_active_version: bool
+    latest_build: WorkspaceBuild
+    outdated: bool
+    name: str
+    last_used_at: dt.datetime
+    health: WorkspaceHealth
+    automatic_updates: str
+    allow_renames: bool
+    favorite: bool
+    autostart_schedule: Optional[str] = None
+    ttl_ms: Optional[int] = None
+    deleting_at: Optional[dt.datetime] = None
+    dormant_at: Optional[dt.datetime] = None
+
+
+@dataclass
+class WorkspacesResponse:
+    workspaces: list[Workspace]
+    count: int
+
+
+@dataclass
+class CreateWorkspaceRequest:
+    name: str = field(min_len=1, max_len=32, pattern=NAME_PATTERN, doc=NAME_RULE)
+    template_id: Optional[uuid.UUID] = None
+    template_version_id: Optional[uuid.UUID] = None
+    autostart_schedule: Optional[str] = None
+    ttl_ms: Optional[int] = field(default=None, minimum=0)
+    rich_parameter_values: Optional[list[WorkspaceBuildParameter]] = None
+    automatic_updates: Literal["always", "never", ""] = ""
+
+
+@dataclass
+class CreateWorkspaceBuildRequest:
+    transition: WorkspaceTransition
+    template_version_id: Optional[uuid.UUID] = None
+    rich_parameter_values: Optional[list[WorkspaceBuildParameter]] = None
+    orphan: bool = False
+    dry_run: bool = False
+    log_level: Literal["debug", ""] = ""
+
+
+@dataclass
+class UpdateWorkspaceTTLRequest:
+    ttl_ms: Optional[int] = field(default=None, minimum=0)

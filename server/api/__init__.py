@@ -1,5 +1,6 @@
 """API v2 blueprints, one module per domain, mounted under /api/v2."""
 from . import apikeys, audit, general, organizations, provisionerd, users
+from . import files, templates, workspaces
 
 ROUTERS = (general.router, users.router, apikeys.router, organizations.router, audit.router,
-           provisionerd.router)
+           provisionerd.router, files.router, templates.router, workspaces.router)

@@ -248,3 +248,194 @@ def public_query_methods() -> list[str]:
     return sorted(name for name, value in inspect.getmembers(Queries, inspect.isfunction)
                   if not name.startswith("_") and name != "transaction")
 
+
+# --- files, templates, workspaces (the API's half of issue 3) ----------------------
+# Attached to AuthzQuerier below, so the accounting test sees them like the others.
+from dataclasses import dataclass  # noqa: E402
+
+from .rbac import Level, permissions  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Which rows of a resource a subject may see, for queries that filter in SQL."""
+    all: bool
+    owner_id: uuid.UUID | None
+    org_ids: frozenset
+
+
+def visibility(subject: Subject, action: Action, resource: Resource) -> Visibility:
+    granted = [p for p in permissions(subject.roles) if p.grants(resource, action)]
+    return Visibility(
+        all=any(p.level is Level.SITE for p in granted),
+        owner_id=subject.id if any(p.level is Level.USER for p in granted) else None,
+        org_ids=subject.org_ids if any(p.level is Level.ORG for p in granted) else frozenset())
+
+
+def file_obj(row: dict) -> Object:
+    return Object(R.FILE, row["id"], owner_id=row["created_by"])
+
+
+def template_obj(row: dict) -> Object:
+    """Templates and their versions: guarded as the template, by organization."""
+    return Object(R.TEMPLATE, row["id"], org_id=row["organization_id"])
+
+
+def workspace_obj(row: dict) -> Object:
+    return Object(R.WORKSPACE, row["id"], owner_id=row["owner_id"], org_id=row["organization_id"])
+
+
+def build_obj(row: dict) -> Object:
+    """Builds and their parameters: guarded as the workspace."""
+    return Object(R.WORKSPACE, row.get("build_id") or row["id"], owner_id=row["workspace_owner_id"],
+                  org_id=row["organization_id"])
+
+
+def resource_obj(row: dict) -> Object:
+    """What a job made is guarded as the job (a build's as the workspace, an import's as the template)."""
+    return job_obj({"type": row["job_type"], "id": row["id"], "input": row["job_input"],
+                    "initiator_id": row["job_initiator_id"],
+                    "organization_id": row["job_organization_id"]})
+
+
+def via_row(loader: str, arg: str, obj_of: ObjectOf, action: Action,
+            action_of: Callable[[dict], Action] | None = None) -> _Policy:
+    """Load the row named by argument ``arg`` (with the raw query ``loader``), authorize
+    reading it and ``action`` (or ``action_of(arguments)``) on it, then run."""
+    def run(policy, q, inner, args, kwargs):
+        arguments = policy.arguments(args, kwargs)
+        row = getattr(q._queries, loader)(arguments[arg])
+        if row is None:
+            raise NotAuthorized(q.subject, A.READ, Object(R.SYSTEM, "missing"))
+        authorize(q.subject, A.READ, obj_of(row))
+        authorize(q.subject, action_of(arguments) if action_of else action, obj_of(row))
+        return inner(*args, **kwargs)
+    return _Policy(run)
+
+
+def scoped(action: Action, resource: Resource) -> _Policy:
+    """Hand the query the caller's visibility, so it filters (and counts) in SQL."""
+    def run(policy, q, inner, args, kwargs):
+        return inner(*args, **{**kwargs, "visible": visibility(q.subject, action, resource)})
+    return _Policy(run)
+
+
+def _org_template(a: dict) -> Object:
+    return Object(R.TEMPLATE, org_id=a["organization_id"])
+
+
+_TEMPLATE = ("get_template_by_id", "template_id", template_obj)
+_VERSION = ("get_template_version_by_id", "version_id", template_obj)
+_WORKSPACE = ("get_workspace_by_id", "workspace_id", workspace_obj)
+
+_PROVISIONING_POLICIES: dict[str, _Policy] = {
+    # files: uploaded by template admins, read by them (and the provisioner, as system)
+    "insert_file": check(lambda a: Object(R.FILE, owner_id=a["created_by"]), A.CREATE),
+    "get_file_by_id": fetch(A.READ, file_obj),
+    # templates and versions
+    "insert_template": check(_org_template, A.CREATE),
+    "get_template_by_id": fetch(A.READ, template_obj),
+    "get_template_by_organization_and_name": fetch(A.READ, template_obj),
+    "get_templates": post_filter(A.READ, template_obj),
+    "update_template_meta": via_row(*_TEMPLATE, A.UPDATE),
+    "update_template_active_version": via_row(*_TEMPLATE, A.UPDATE),
+    "delete_template": via_row(*_TEMPLATE, A.DELETE),
+    "get_workspace_count_by_template_id": via_row(*_TEMPLATE, A.READ),
+    "insert_template_version": check(_org_template, A.CREATE, A.UPDATE),
+    "get_template_version_by_id": fetch(A.READ, template_obj),
+    "get_template_version_by_job_id": fetch(A.READ, template_obj),
+    "get_template_version_by_template_and_name": fetch(A.READ, template_obj),
+    "get_template_versions_by_template_id": post_filter(A.READ, template_obj),
+    "update_template_version_template_id": via_row(*_VERSION, A.UPDATE),
+    "get_template_version_parameters": via_row("get_template_version_by_id",
+                                               "template_version_id", template_obj, A.READ),
+    # workspaces and builds: members reach only their own
+    "insert_workspace": check(lambda a: Object(R.WORKSPACE, owner_id=a["owner_id"],
+                                               org_id=a["organization_id"]), A.CREATE),
+    "get_workspace_by_id": fetch(A.READ, workspace_obj),
+    "get_workspace_by_owner_and_name": fetch(A.READ, workspace_obj),
+    "get_workspaces": scoped(A.READ, R.WORKSPACE),
+    "update_workspace_ttl": via_row(*_WORKSPACE, A.UPDATE),
+    "get_workspaces_to_autostop": system_only(),
+    # Deleting a workspace takes the delete permission; starting and stopping, update.
+    "insert_workspace_build": via_row(
+        *_WORKSPACE, A.UPDATE,
+        action_of=lambda a: A.DELETE if a["transition"] == "delete" else A.UPDATE),
+    "get_workspace_build_by_id": fetch(A.READ, build_obj),
+    "get_workspace_build_by_job_id": fetch(A.READ, build_obj),
+    "get_workspace_builds_by_workspace_id": post_filter(A.READ, build_obj),
+    "get_latest_workspace_builds_by_workspace_ids": post_filter(A.READ, build_obj),
+    "get_workspace_build_parameters": post_filter(A.READ, build_obj),
+    "get_workspace_resources_by_job_ids": post_filter(A.READ, resource_obj),
+}
+for _name, _policy in _PROVISIONING_POLICIES.items():
+    setattr(AuthzQuerier, _name, _policy)
+    _policy.__set_name__(AuthzQuerier, _name)
+
+
+# --- workspace agents (issue 4) ------------------------------------------------------
+# An agent subject (rbac.workspace_agent) reaches only its own agent's rows; users
+# reach an agent's rows as they reach its workspace; system actors (authentication,
+# the relay recording connections) reach all.
+
+def agent_obj(row: dict) -> Object:
+    return Object(R.WORKSPACE, row["workspace_id"], owner_id=row["owner_id"],
+                  org_id=row["organization_id"])
+
+
+def _is_agent(subject: Subject, agent_id: Any) -> bool:
+    return subject.agent_id is not None and str(subject.agent_id) == str(agent_id)
+
+
+def agent_self(arg: str = "agent_id") -> _Policy:
+    """Writes: only the agent named by ``arg`` (or a system actor)."""
+    def run(policy, q, inner, args, kwargs):
+        agent_id = policy.arguments(args, kwargs)[arg]
+        if not (q.subject.is_system or _is_agent(q.subject, agent_id)):
+            raise NotAuthorized(q.subject, A.UPDATE, Object(R.WORKSPACE, agent_id))
+        return inner(*args, **kwargs)
+    return _Policy(run)
+
+
+def agent_read(arg: str = "agent_id") -> _Policy:
+    """Reads: the agent itself, or whoever may read the agent's workspace."""
+    def run(policy, q, inner, args, kwargs):
+        agent_id = policy.arguments(args, kwargs)[arg]
+        if not _is_agent(q.subject, agent_id):
+            row = q._queries._agent_workspace(agent_id)
+            if row is None:
+                raise NotAuthorized(q.subject, A.READ, Object(R.SYSTEM, "missing"))
+            authorize(q.subject, A.READ, agent_obj(row))
+        return inner(*args, **kwargs)
+    return _Policy(run)
+
+
+def agent_fetch() -> _Policy:
+    def run(policy, q, inner, args, kwargs):
+        row = inner(*args, **kwargs)
+        if row is not None and not _is_agent(q.subject, row["id"]):
+            authorize(q.subject, A.READ, agent_obj(row))
+        return row
+    return _Policy(run)
+
+
+_AGENT_POLICIES: dict[str, _Policy] = {
+    "get_workspace_agent_by_auth_token": system_only(),
+    "get_workspace_agent_by_id": agent_fetch(),
+    "get_workspace_agent_log_sources": agent_read(),
+    "get_workspace_agent_logs_after": agent_read(),
+    "get_workspace_agent_metadata": agent_read(),
+    "get_workspace_agent_stats": agent_read(),
+    "update_workspace_agent_connection": agent_self(),
+    "update_workspace_agent_disconnected": agent_self(),
+    "update_workspace_agent_lifecycle": agent_self(),
+    "update_workspace_agent_startup": agent_self(),
+    "insert_workspace_agent_log_source": agent_self(),
+    "insert_workspace_agent_logs": agent_self(),
+    "insert_workspace_agent_stats": agent_self(),
+    "update_workspace_app_health": agent_self(),
+    "update_workspace_agent_metadata": agent_self(),
+}
+for _name, _policy in _AGENT_POLICIES.items():
+    setattr(AuthzQuerier, _name, _policy)
+    _policy.__set_name__(AuthzQuerier, _name)

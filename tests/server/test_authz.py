@@ -14,6 +14,7 @@ from server.authz.querier import AuthzQuerier, public_query_methods
 from server.db.queries import Queries
 
 from ..coderdtest import create_another_user
+from .provisioning import RouteObjects
 
 ROLES = ["owner", "template-admin", "user-admin", "auditor", "member"]
 
@@ -66,6 +67,12 @@ def expect(ok: int, allowed: tuple[str, ...], denied: int = 403, hidden: int = 4
 
 EVERYONE = tuple(ROLES)
 USER_ADMINS = ("owner", "user-admin")
+TEMPLATE_ADMINS = ("owner", "template-admin")
+
+
+def workspace_write(ok: int) -> dict[str, int]:
+    """Changing another member's workspace: template admins read it (403), others don't (404)."""
+    return {"owner": ok, "template-admin": 403, "user-admin": 404, "auditor": 404, "member": 404}
 
 MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/users"): expect(200, EVERYONE),
@@ -95,6 +102,42 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("PUT", "/organizations/<organization>/members/<user>/roles"): expect(200, USER_ADMINS),
     ("DELETE", "/organizations/<organization>/members/<user>"): expect(204, USER_ADMINS),
     ("GET", "/audit"): expect(200, ("owner", "auditor"), readers=EVERYONE),
+    # files, templates and versions: template admins manage, every member of the org reads
+    ("POST", "/files"): expect(201, TEMPLATE_ADMINS, readers=EVERYONE),
+    ("GET", "/files/<fileid>"): expect(200, TEMPLATE_ADMINS, denied=404),
+    # Those who cannot see the uploaded file are told it is not found.
+    ("POST", "/organizations/<organization>/templateversions"): expect(201, TEMPLATE_ADMINS,
+                                                                       denied=404),
+    ("GET", "/templateversions/<templateversion>"): expect(200, EVERYONE),
+    ("GET", "/templateversions/<templateversion>/rich-parameters"): expect(200, EVERYONE),
+    ("GET", "/templateversions/<templateversion>/resources"): expect(200, EVERYONE),
+    ("GET", "/templateversions/<templateversion>/logs"): expect(200, EVERYONE),
+    ("PATCH", "/templateversions/<templateversion>/cancel"): expect(200, TEMPLATE_ADMINS,
+                                                                   readers=EVERYONE),
+    ("POST", "/organizations/<organization>/templates"): expect(201, TEMPLATE_ADMINS,
+                                                                readers=EVERYONE),
+    ("GET", "/organizations/<organization>/templates"): expect(200, EVERYONE),
+    ("GET", "/templates"): expect(200, EVERYONE),
+    ("GET", "/organizations/<organization>/templates/<templatename>"): expect(200, EVERYONE),
+    ("GET", "/templates/<template>"): expect(200, EVERYONE),
+    ("PATCH", "/templates/<template>"): expect(200, TEMPLATE_ADMINS, readers=EVERYONE),
+    ("DELETE", "/templates/<template>"): expect(200, TEMPLATE_ADMINS, readers=EVERYONE),
+    ("GET", "/templates/<template>/versions"): expect(200, EVERYONE),
+    ("PATCH", "/templates/<template>/versions"): expect(200, TEMPLATE_ADMINS, readers=EVERYONE),
+    # the target member's workspaces: owners act, template admins read, the rest see nothing
+    ("POST", "/users/<user>/workspaces"): expect(201, ("owner",)),
+    ("POST", "/organizations/<organization>/members/<user>/workspaces"): expect(201, ("owner",)),
+    ("GET", "/workspaces"): expect(200, EVERYONE),
+    ("GET", "/workspaces/<workspace>"): expect(200, TEMPLATE_ADMINS, denied=404),
+    ("GET", "/users/<user>/workspace/<workspacename>"): expect(200, TEMPLATE_ADMINS, denied=404),
+    ("PUT", "/workspaces/<workspace>/ttl"): workspace_write(204),
+    ("POST", "/workspaces/<workspace>/builds"): workspace_write(201),
+    ("GET", "/workspaces/<workspace>/builds"): expect(200, TEMPLATE_ADMINS, denied=404),
+    ("GET", "/workspacebuilds/<workspacebuild>"): expect(200, TEMPLATE_ADMINS, denied=404),
+    ("GET", "/workspacebuilds/<workspacebuild>/logs"): expect(200, TEMPLATE_ADMINS, denied=404),
+    ("GET", "/workspacebuilds/<workspacebuild>/resources"): expect(200, TEMPLATE_ADMINS,
+                                                                   denied=404),
+    ("PATCH", "/workspacebuilds/<workspacebuild>/cancel"): workspace_write(200),
 }
 
 BODIES = {
@@ -121,8 +164,13 @@ def actors(shared_owner):
     return clients
 
 
+@pytest.fixture(scope="module")
+def objects(shared_coderd, shared_owner):
+    return RouteObjects(shared_owner, shared_coderd.dsn)
+
+
 @pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[0]} {r[1]}")
-def test_route_by_role(route, actors, shared_owner):
+def test_route_by_role(route, actors, shared_owner, objects):
     method, path = route
     for role, expected in MATRIX[route].items():
         client = actors[role]
@@ -151,8 +199,11 @@ def test_route_by_role(route, actors, shared_owner):
         url = (path.replace("<user>", str(target.id)).replace("<organization>", "default")
                .replace("<keyname>", key_name).replace("<keyid>", key_id))
         body = BODIES.get(route, lambda: None)()
+        url, body, extra = objects.prepare(route, url, body, target)
         resp = requests.request(method, f"{client.url}/api/v2{url}", json=body,
-                                headers={"Coder-Session-Token": client.token}, timeout=10)
+                                data=extra.get("data"), timeout=10,
+                                headers={"Coder-Session-Token": client.token,
+                                         **extra.get("headers", {})})
         assert resp.status_code == expected, (role, method, url, resp.status_code, resp.text)
         if resp.status_code >= 400:
             assert resp.json()["message"]

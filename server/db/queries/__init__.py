@@ -1,14 +1,18 @@
 """Every query coderd runs, one class per domain, joined in ``Queries``."""
+from .agents import AgentQueries
 from .apikeys import APIKeyQueries
 from .audit import AuditQueries
 from .deployment import DeploymentQueries
+from .files import FileQueries
 from .organizations import OrganizationQueries
 from .provisioner import ProvisionerQueries
+from .templates import TemplateQueries
 from .users import UserQueries
+from .workspaces import WorkspaceQueries
 
 
 class Queries(UserQueries, OrganizationQueries, APIKeyQueries, AuditQueries, DeploymentQueries,
-              ProvisionerQueries):
+              ProvisionerQueries, FileQueries, TemplateQueries, WorkspaceQueries, AgentQueries):
     """The raw store. Handlers never use it directly: see server.authz.querier."""
 
 

@@ -1,0 +1,50 @@
+"""Files: template archives, uploaded once and addressed by their sha256."""
+from __future__ import annotations
+
+import hashlib
+
+from flask import current_app, g, request
+
+from appliance.sdk import types
+
+from .. import audit, files
+from ..httpapi import APIError, not_found, parse_uuid, write
+from ..httpmw import store
+from .router import Router
+
+router = Router("files", "Files")
+route = router.route
+
+
+@route("POST", "/files", summary="Upload a template archive (application/x-tar or "
+       "application/zip); the same bytes from the same user give the same ID (200)",
+       response=types.UploadResponse, status=201)
+def upload_file():
+    mimetype = (request.mimetype or "").lower()
+    if mimetype not in files.MIMETYPES:
+        raise APIError(400, f"Unsupported content type {mimetype or '(none)'!r}.",
+                       f"Upload a tar ({files.TAR_MIMETYPE}) or a zip ({files.ZIP_MIMETYPE}).")
+    if request.content_length is not None and request.content_length > files.MAX_FILE_SIZE:
+        raise APIError(413, "File is too large.", f"The limit is {files.MAX_FILE_SIZE} bytes.")
+    data = request.stream.read(files.MAX_FILE_SIZE + 1)
+    if len(data) > files.MAX_FILE_SIZE:
+        raise APIError(413, "File is too large.", f"The limit is {files.MAX_FILE_SIZE} bytes.")
+    try:
+        data = files.normalize_upload(data, mimetype)
+    except files.ArchiveError as exc:
+        raise APIError(400, "The archive was refused.", str(exc)) from None
+    row = store().insert_file(hash=hashlib.sha256(data).hexdigest(), created_by=g.subject.id,
+                              mimetype=files.TAR_MIMETYPE, data=data)
+    status = 201 if row["created"] else 200
+    if row["created"]:
+        audit.record("create", "file", row["id"], row["hash"], status=201)
+    return write(status, types.UploadResponse(hash=row["id"]))
+
+
+@route("GET", "/files/<fileid>", summary="Download an uploaded file", content_type=files.TAR_MIMETYPE)
+def get_file(fileid: str):
+    row = store().get_file_by_id(parse_uuid(fileid, "fileid"))
+    if row is None:
+        raise not_found("File")
+    return current_app.response_class(row["data"], mimetype=row["mimetype"], headers={
+        "Content-Disposition": f'attachment; filename="{row["id"]}.tar"'})

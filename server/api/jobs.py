@@ -1,0 +1,203 @@
+"""What template versions and workspace builds share: their provisioner job,
+its logs (listed, or followed over a websocket), its cancellation, and the
+resources it made, in Coder's shapes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import uuid
+from typing import Callable
+
+from flask import current_app, request
+from geventwebsocket.exceptions import WebSocketError
+
+from appliance.sdk import model, types
+
+from .. import agentconn
+from ..db.queries.provisioner import job_logs_channel
+from ..httpapi import APIError, query_int, write
+from ..httpmw import release_connection, store
+from .router import QueryParam
+
+LOGS_QUERY = (QueryParam("after", "Only logs with an ID above this one", "integer"),
+              QueryParam("follow", "true: stream the logs over a websocket until the job ends",
+                         "boolean"))
+# Without a notification (pubsub down or absent), followers still look this often.
+FOLLOW_POLL_SECONDS = 1.0
+
+
+def job(row: dict) -> types.ProvisionerJob:
+    position, size = 0, 0
+    if row["job_status"] == "pending":
+        position, size = store().get_queue_position(row["id"])
+    inp = row["input"] or {}
+    return types.ProvisionerJob(
+        id=row["id"], created_at=row["created_at"], started_at=row["started_at"],
+        completed_at=row["completed_at"], canceled_at=row["canceled_at"],
+        error=row["error"] or "", error_code=row["error_code"] or "", status=row["job_status"],
+        worker_id=row["worker_id"], file_id=row["file_id"], tags=row["tags"],
+        queue_position=position, queue_size=size, organization_id=row["organization_id"],
+        input=types.ProvisionerJobInput(
+            template_version_id=_maybe_uuid(inp.get("template_version_id")),
+            workspace_build_id=_maybe_uuid(inp.get("workspace_build_id"))),
+        type=row["type"])
+
+
+def _maybe_uuid(value: str | None) -> uuid.UUID | None:
+    return uuid.UUID(value) if value else None
+
+
+def jobs_by_id(job_ids: list[uuid.UUID]) -> dict[uuid.UUID, types.ProvisionerJob]:
+    return {r["id"]: job(r) for r in store().get_provisioner_jobs_by_ids(job_ids)}
+
+
+def log(row: dict) -> types.ProvisionerJobLog:
+    return types.ProvisionerJobLog(id=row["id"], created_at=row["created_at"],
+                                   log_source=row["source"], log_level=row["level"],
+                                   stage=row["stage"], output=row["output"])
+
+
+def logs(job_id: uuid.UUID):
+    """``GET .../logs``: the logs after ``?after``; ``?follow`` needs the websocket route."""
+    if request.args.get("follow", "").lower() in ("true", "1"):
+        raise APIError(400, "follow=true needs a websocket.",
+                       "Connect with a websocket client (Upgrade: websocket) to follow the logs.")
+    rows = store().get_provisioner_job_logs_after(job_id, query_int("after", 0))
+    return write(200, [log(r) for r in rows])
+
+
+def follow_logs(job_id: uuid.UUID):
+    """Send each log line as a JSON text message, the backlog first, then live ones as
+    they are appended, and close once the job has completed, as Coder does."""
+    ws = request.environ.get("wsgi.websocket")
+    if ws is None:
+        raise APIError(400, "Expected a websocket upgrade.")
+    after = query_int("after", 0)
+    store().get_provisioner_job_by_id(job_id)  # authorizes before anything is sent
+    coderd = current_app.extensions["coderd"]
+    woken = threading.Event()  # cooperative under gevent's patching
+    unsubscribe = coderd.pubsub.subscribe(job_logs_channel(job_id), lambda _: woken.set()) \
+        if coderd.pubsub is not None else None
+    try:
+        while True:
+            woken.clear()
+            # The job first: logs written before it completed are then all visible.
+            done = store().get_provisioner_job_by_id(job_id)["completed_at"] is not None
+            rows = store().get_provisioner_job_logs_after(job_id, after)
+            release_connection()  # hold no database connection while waiting
+            for row in rows:
+                ws.send(json.dumps(model.encode(log(row)), separators=(",", ":")))
+                after = row["id"]
+            if done:
+                break
+            woken.wait(FOLLOW_POLL_SECONDS)
+    except WebSocketError:  # the client went away: nothing more to send
+        pass
+    finally:
+        if unsubscribe is not None:
+            unsubscribe()
+        if not ws.closed:
+            ws.close()
+    return current_app.response_class(status=200)
+
+
+def log_routes(route: Callable, path: str, what: str, job_id_of: Callable[..., uuid.UUID]) -> None:
+    """Declare ``GET path`` twice: the websocket that follows, and the plain list.
+
+    Werkzeug routes a websocket request only to a rule declared for websockets,
+    so the one path needs both rules (DESIGN.md).
+    """
+    @route("GET", path, websocket=True, summary=f"Follow {what} logs (websocket)",
+           query=LOGS_QUERY, response=list[types.ProvisionerJobLog])
+    def follow_job_logs(**params: str):
+        return follow_logs(job_id_of(**params))
+
+    @route("GET", path, summary=f"List {what} logs (?follow=true over a websocket)",
+           query=LOGS_QUERY, response=list[types.ProvisionerJobLog])
+    def job_logs(**params: str):
+        return logs(job_id_of(**params))
+
+
+def cancel(job_id: uuid.UUID):
+    row = store().get_provisioner_job_by_id(job_id)
+    if row["completed_at"] is not None:
+        raise APIError(400, "Job has already completed!")
+    if row["canceled_at"] is not None:
+        raise APIError(400, "Job has already been marked as canceled!")
+    store().cancel_provisioner_job(job_id)
+    return write(200, types.Response(message="Job has been marked as canceled..."))
+
+
+def require_completed(row: dict) -> None:
+    if row["completed_at"] is None:
+        raise APIError(400, "Template version job hasn't completed!",
+                       f"The import is {row['job_status']}; try again when it has finished.")
+
+
+# --- what a job made ----------------------------------------------------------------
+
+def resources(job_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[types.WorkspaceResource]]:
+    """The resources each job made, with their agents and apps, by job id."""
+    out: dict[uuid.UUID, list[types.WorkspaceResource]] = {j: [] for j in job_ids}
+    if not job_ids:
+        return out
+    now = dt.datetime.now(dt.timezone.utc)
+    for r in store().get_workspace_resources_by_job_ids(job_ids):
+        out.setdefault(r["job_id"], []).append(types.WorkspaceResource(
+            id=r["id"], created_at=r["created_at"], job_id=r["job_id"],
+            workspace_transition=r["transition"], type=r["type"], name=r["name"], hide=r["hide"],
+            icon=r["icon"], daily_cost=r["daily_cost"],
+            agents=[agent(a, now) for a in r["agents"]],
+            metadata=[types.WorkspaceResourceMetadata(key=m["key"], value=m["value"] or "",
+                                                      sensitive=m["sensitive"])
+                      for m in r["metadata"]]))
+    return out
+
+
+def agent(row: dict, now: dt.datetime) -> types.WorkspaceAgent:
+    status, disconnected_at = agentconn.status(row, now, agentconn.inactive_timeout())
+    lifecycle = row["lifecycle_state"]
+    reason = ""
+    if status != "connected":
+        reason = "agent is not connected"
+    elif lifecycle in ("start_timeout", "start_error", "shutdown_timeout", "shutdown_error"):
+        reason = f"agent lifecycle state is {lifecycle}"
+    return types.WorkspaceAgent(
+        id=row["id"], created_at=row["created_at"], updated_at=row["updated_at"],
+        first_connected_at=row["first_connected_at"], last_connected_at=row["last_connected_at"],
+        disconnected_at=disconnected_at, started_at=row["started_at"],
+        ready_at=row["ready_at"], status=status, lifecycle_state=lifecycle, name=row["name"],
+        resource_id=row["resource_id"], architecture=row["architecture"],
+        environment_variables=row["environment_variables"] or {},
+        operating_system=row["operating_system"], logs_length=row["logs_length"],
+        logs_overflowed=row["logs_overflowed"], directory=row["directory"],
+        expanded_directory=row["expanded_directory"], version=row["version"],
+        api_version=row["api_version"], apps=[app(a) for a in row["apps"]],
+        connection_timeout_seconds=row["connection_timeout_seconds"],
+        troubleshooting_url=row["troubleshooting_url"],
+        health=types.WorkspaceAgentHealth(healthy=not reason, reason=reason),
+        display_apps=list(row["display_apps"]),
+        scripts=[types.WorkspaceAgentScript(
+            log_source_id=s["log_source_id"], log_path=s["log_path"], script=s["script"],
+            cron=s["cron"], run_on_start=s["run_on_start"], run_on_stop=s["run_on_stop"],
+            start_blocks_login=s["start_blocks_login"],
+            timeout=s["timeout_seconds"] * 1_000_000_000, display_name=s["display_name"])
+            for s in row["scripts"]],
+        log_sources=[types.WorkspaceAgentLogSource(
+            workspace_agent_id=row["id"], id=src["id"], created_at=src["created_at"],
+            display_name=src["display_name"], icon=src["icon"])
+            for src in row.get("log_sources", ())],
+        subsystems=list(row["subsystems"]), motd_file=row["motd_file"])
+
+
+def app(row: dict) -> types.WorkspaceApp:
+    return types.WorkspaceApp(
+        id=row["id"], slug=row["slug"], display_name=row["display_name"], icon=row["icon"],
+        command=row["command"] or "", url=row["url"] or "", external=row["external"],
+        subdomain=row["subdomain"], sharing_level=row["sharing_level"],
+        healthcheck=types.Healthcheck(url=row["healthcheck_url"],
+                                      interval=row["healthcheck_interval"],
+                                      threshold=row["healthcheck_threshold"]),
+        health=row["health"], hidden=row["hidden"], open_in=row["open_in"])

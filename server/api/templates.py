@@ -1,0 +1,320 @@
+"""Templates and template versions, with Coder's paths and JSON.
+
+A version is made from an uploaded archive and queues an import job; a
+template is made from a version whose import succeeded, and later versions
+are promoted to active the same way.
+"""
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import psycopg2.errors
+from flask import g
+
+from appliance.sdk import types
+
+from .. import audit, files
+from ..httpapi import APIError, not_found, parse_uuid, read, write
+from ..httpmw import store
+from . import jobs
+from .organizations import organization_param
+from .router import Router
+
+router = Router("templates", "Templates")
+route = router.route
+NS_PER_MS = 1_000_000
+DEFAULT_TAGS = {"scope": "organization", "owner": ""}
+TEMPLATE_AUDIT_FIELDS = ("name", "display_name", "description", "icon", "default_ttl",
+                         "activity_bump", "active_version_id", "deprecated",
+                         "allow_user_cancel_workspace_jobs", "require_active_version")
+_ADJECTIVES = ("agile", "bold", "brave", "calm", "clever", "eager", "fair", "gentle", "happy",
+               "keen", "lucid", "merry", "nimble", "proud", "quiet", "sharp", "steady", "swift",
+               "vivid", "wise")
+_NAMES = ("babbage", "curie", "darwin", "euler", "faraday", "gauss", "hopper", "kepler",
+          "lamarr", "lovelace", "noether", "pascal", "ritchie", "shannon", "tesla", "thompson",
+          "turing", "volta", "wozniak", "yalow")
+
+
+def random_version_name() -> str:
+    """Like Coder's generated version names: ``adjective_scientist`` plus digits."""
+    return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NAMES)}{secrets.randbelow(100)}"
+
+
+def template_param(value: str) -> dict:
+    row = store().get_template_by_id(parse_uuid(value, "template"))
+    if row is None:
+        raise not_found("Template")
+    return row
+
+
+def version_param(value: str) -> dict:
+    row = store().get_template_version_by_id(parse_uuid(value, "templateversion"))
+    if row is None:
+        raise not_found("Template version")
+    return row
+
+
+def require_imported(version: dict, field: str) -> None:
+    """Templates are made from, and promoted to, only versions whose import succeeded."""
+    status = store().get_provisioner_job_by_id(version["job_id"])["job_status"]
+    if status != "succeeded":
+        raise APIError(400, f"The template version's import has not succeeded (it is {status}).",
+                       "Use a version once its import job has succeeded.",
+                       [types.ValidationError(field, f"import is {status}")])
+
+
+def template_response(row: dict) -> types.Template:
+    return types.Template(
+        id=row["id"], created_at=row["created_at"], updated_at=row["updated_at"],
+        organization_id=row["organization_id"], organization_name=row["organization_name"],
+        organization_display_name=row["organization_display_name"],
+        organization_icon=row["organization_icon"], name=row["name"],
+        display_name=row["display_name"], provisioner=row["provisioner"],
+        active_version_id=row["active_version_id"], active_user_count=row["active_user_count"],
+        description=row["description"], deprecated=bool(row["deprecated"]),
+        deprecation_message=row["deprecated"], icon=row["icon"],
+        default_ttl_ms=row["default_ttl"] // NS_PER_MS,
+        activity_bump_ms=row["activity_bump"] // NS_PER_MS, created_by_id=row["created_by"],
+        created_by_name=row["created_by_name"], allow_user_autostart=True,
+        allow_user_autostop=True,
+        allow_user_cancel_workspace_jobs=row["allow_user_cancel_workspace_jobs"],
+        require_active_version=row["require_active_version"])
+
+
+def versions(rows: list[dict]) -> list[types.TemplateVersion]:
+    by_id = jobs.jobs_by_id([r["job_id"] for r in rows])
+    return [types.TemplateVersion(
+        id=r["id"], template_id=r["template_id"], organization_id=r["organization_id"],
+        created_at=r["created_at"], updated_at=r["updated_at"], name=r["name"],
+        message=r["message"], job=by_id[r["job_id"]], readme=r["readme"],
+        created_by=types.MinimalUser(id=r["created_by"], username=r["created_by_name"],
+                                     avatar_url=r["created_by_avatar_url"]),
+        archived=r["archived"]) for r in rows]
+
+
+def parameter(row: dict) -> types.TemplateVersionParameter:
+    return types.TemplateVersionParameter(
+        name=row["name"], display_name=row["display_name"], description=row["description"],
+        description_plaintext=row["description"], type=row["type"], form_type=row["form_type"],
+        mutable=row["mutable"], default_value=row["default_value"], icon=row["icon"],
+        options=[types.TemplateVersionParameterOption(
+            name=o.get("name", ""), description=o.get("description", ""),
+            value=o.get("value", ""), icon=o.get("icon", "")) for o in row["options"] or []],
+        validation_error=row["validation_error"], validation_regex=row["validation_regex"],
+        validation_min=row["validation_min"], validation_max=row["validation_max"],
+        validation_monotonic=row["validation_monotonic"], required=row["required"],
+        ephemeral=row["ephemeral"])
+
+
+# --- template versions ----------------------------------------------------------------
+
+@route("POST", "/organizations/<organization>/templateversions",
+       summary="Create a template version from an uploaded file (queues its import)",
+       request=types.CreateTemplateVersionRequest, response=types.TemplateVersion, status=201)
+def create_template_version(organization: str):
+    org = organization_param(organization)
+    req = read(types.CreateTemplateVersionRequest)
+    s = store()
+    if req.file_id is None:
+        raise APIError(400, "A file_id is required: example templates are not served here.",
+                       validations=[types.ValidationError("file_id", "is required")])
+    if req.template_id is not None:
+        tmpl = s.get_template_by_id(req.template_id)
+        if tmpl is None or tmpl["organization_id"] != org["id"]:
+            raise APIError(404, "Template not found in this organization.",
+                           validations=[types.ValidationError("template_id", "not found")])
+    file = s.get_file_by_id(req.file_id)
+    if file is None:
+        raise APIError(404, "File not found.",
+                       validations=[types.ValidationError("file_id", "not found")])
+    version_id = uuid.uuid4()
+    name = req.name or random_version_name()
+    try:
+        with s.transaction():
+            job = s.insert_provisioner_job(
+                organization_id=org["id"], initiator_id=g.subject.id,
+                type="template_version_import", input={"template_version_id": str(version_id)},
+                file_id=file["id"], tags={**DEFAULT_TAGS, **(req.tags or {})})
+            row = s.insert_template_version(
+                id=version_id, template_id=req.template_id, organization_id=org["id"], name=name,
+                message=req.message, readme=files.readme(file["data"]), job_id=job["id"],
+                created_by=g.subject.id)
+    except psycopg2.errors.UniqueViolation:
+        raise APIError(409, f"A template version named {name!r} already exists for this template.",
+                       validations=[types.ValidationError("name", "is already taken")]) from None
+    audit.record("create", "template_version", row["id"], row["name"], status=201,
+                 organization_id=org["id"])
+    return write(201, versions([row])[0])
+
+
+@route("GET", "/templateversions/<templateversion>", summary="Get a template version with its job",
+       response=types.TemplateVersion)
+def get_template_version(templateversion: str):
+    return write(200, versions([version_param(templateversion)])[0])
+
+
+def _completed_job(version: dict) -> dict:
+    row = store().get_provisioner_job_by_id(version["job_id"])
+    jobs.require_completed(row)
+    return row
+
+
+@route("GET", "/templateversions/<templateversion>/rich-parameters",
+       summary="The parameters a template version declares (after its import)",
+       response=list[types.TemplateVersionParameter])
+def template_version_parameters(templateversion: str):
+    version = version_param(templateversion)
+    _completed_job(version)
+    return write(200, [parameter(p) for p in store().get_template_version_parameters(version["id"])])
+
+
+@route("GET", "/templateversions/<templateversion>/resources",
+       summary="The resources a template version's import planned",
+       response=list[types.WorkspaceResource])
+def template_version_resources(templateversion: str):
+    version = version_param(templateversion)
+    _completed_job(version)
+    return write(200, jobs.resources([version["job_id"]])[version["job_id"]])
+
+
+jobs.log_routes(route, "/templateversions/<templateversion>/logs", "a template version's import",
+               lambda templateversion: version_param(templateversion)["job_id"])
+
+
+@route("PATCH", "/templateversions/<templateversion>/cancel",
+       summary="Cancel a template version's import", response=types.Response)
+def cancel_template_version(templateversion: str):
+    version = version_param(templateversion)
+    resp = jobs.cancel(version["job_id"])
+    audit.record("write", "template_version", version["id"], version["name"],
+                 additional={"canceled": True})
+    return resp
+
+
+# --- templates ---------------------------------------------------------------------------
+
+@route("POST", "/organizations/<organization>/templates",
+       summary="Create a template from a template version whose import succeeded",
+       request=types.CreateTemplateRequest, response=types.Template, status=201)
+def create_template(organization: str):
+    org = organization_param(organization)
+    req = read(types.CreateTemplateRequest)
+    s = store()
+    version = s.get_template_version_by_id(req.template_version_id)
+    if version is None or version["organization_id"] != org["id"]:
+        raise APIError(404, "Template version not found in this organization.",
+                       validations=[types.ValidationError("template_version_id", "not found")])
+    if version["template_id"] is not None:
+        raise APIError(400, "This template version already belongs to a template.",
+                       validations=[types.ValidationError("template_version_id", "already used")])
+    require_imported(version, "template_version_id")
+    try:
+        with s.transaction():
+            row = s.insert_template(
+                organization_id=org["id"], name=req.name, display_name=req.display_name,
+                description=req.description, icon=req.icon, active_version_id=version["id"],
+                created_by=g.subject.id, default_ttl=(req.default_ttl_ms or 0) * NS_PER_MS,
+                activity_bump=(3_600_000 if req.activity_bump_ms is None
+                               else req.activity_bump_ms) * NS_PER_MS,
+                allow_user_cancel_workspace_jobs=req.allow_user_cancel_workspace_jobs
+                is not False, require_active_version=req.require_active_version)
+            s.update_template_version_template_id(version["id"], row["id"])
+    except psycopg2.errors.UniqueViolation:
+        raise APIError(409, f"Template with name {req.name!r} already exists.",
+                       validations=[types.ValidationError("name", "is already taken")]) from None
+    audit.record("create", "template", row["id"], row["name"], status=201,
+                 organization_id=org["id"], changes=audit.diff(None, row, TEMPLATE_AUDIT_FIELDS))
+    return write(201, template_response(row))
+
+
+@route("GET", "/organizations/<organization>/templates",
+       summary="List an organization's templates", response=list[types.Template])
+def list_organization_templates(organization: str):
+    org = organization_param(organization)
+    return write(200, [template_response(r) for r in store().get_templates(org["id"])])
+
+
+@route("GET", "/templates", summary="List the templates the caller can see",
+       response=list[types.Template])
+def list_templates():
+    return write(200, [template_response(r) for r in store().get_templates()])
+
+
+@route("GET", "/organizations/<organization>/templates/<templatename>",
+       summary="Get a template by name", response=types.Template)
+def get_template_by_name(organization: str, templatename: str):
+    org = organization_param(organization)
+    row = store().get_template_by_organization_and_name(org["id"], templatename)
+    if row is None:
+        raise not_found("Template")
+    return write(200, template_response(row))
+
+
+@route("GET", "/templates/<template>", summary="Get a template", response=types.Template)
+def get_template(template: str):
+    return write(200, template_response(template_param(template)))
+
+
+@route("PATCH", "/templates/<template>", summary="Update a template's settings",
+       request=types.UpdateTemplateMeta, response=types.Template)
+def update_template(template: str):
+    row = template_param(template)
+    req = read(types.UpdateTemplateMeta)
+    changes = {k: v for k, v in {
+        "name": req.name or None, "display_name": req.display_name,
+        "description": req.description, "icon": req.icon,
+        "default_ttl": None if req.default_ttl_ms is None else req.default_ttl_ms * NS_PER_MS,
+        "activity_bump": None if req.activity_bump_ms is None else req.activity_bump_ms * NS_PER_MS,
+        "allow_user_cancel_workspace_jobs": req.allow_user_cancel_workspace_jobs,
+        "require_active_version": req.require_active_version,
+        "deprecated": req.deprecation_message}.items() if v is not None}
+    try:
+        updated = store().update_template_meta(row["id"], changes)
+    except psycopg2.errors.UniqueViolation:
+        raise APIError(409, f"Template with name {req.name!r} already exists.",
+                       validations=[types.ValidationError("name", "is already taken")]) from None
+    audit.record("write", "template", row["id"], updated["name"],
+                 organization_id=row["organization_id"],
+                 changes=audit.diff(row, updated, TEMPLATE_AUDIT_FIELDS))
+    return write(200, template_response(updated))
+
+
+@route("DELETE", "/templates/<template>", summary="Delete a template without workspaces",
+       response=types.Response)
+def delete_template(template: str):
+    row = template_param(template)
+    s = store()
+    if s.get_workspace_count_by_template_id(row["id"]):
+        raise APIError(400, "All workspaces must be deleted before a template can be removed.")
+    s.delete_template(row["id"])
+    audit.record("delete", "template", row["id"], row["name"],
+                 organization_id=row["organization_id"])
+    return write(200, types.Response(message="Template has been deleted!"))
+
+
+@route("GET", "/templates/<template>/versions", summary="List a template's versions",
+       response=list[types.TemplateVersion])
+def list_template_versions(template: str):
+    row = template_param(template)
+    return write(200, versions(store().get_template_versions_by_template_id(row["id"])))
+
+
+@route("PATCH", "/templates/<template>/versions",
+       summary="Promote a succeeded version of this template to active",
+       request=types.UpdateActiveTemplateVersion, response=types.Response)
+def update_active_version(template: str):
+    row = template_param(template)
+    req = read(types.UpdateActiveTemplateVersion)
+    s = store()
+    version = s.get_template_version_by_id(req.id)
+    if version is None or version["template_id"] != row["id"]:
+        raise APIError(400, "The template version does not belong to this template.",
+                       validations=[types.ValidationError("id", "not a version of this template")])
+    require_imported(version, "id")
+    s.update_template_active_version(row["id"], version["id"])
+    audit.record("write", "template", row["id"], row["name"],
+                 organization_id=row["organization_id"],
+                 changes=audit.diff(row, {"active_version_id": version["id"]},
+                                    ("active_version_id",)))
+    return write(200, types.Response(message="Updated the active template version!"))

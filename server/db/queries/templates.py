@@ -1,0 +1,119 @@
+"""Templates, their versions and the versions' parameters."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from .base import QueriesBase
+
+TEMPLATE_COLUMNS = """t.*, u.username AS created_by_name, u.avatar_url AS created_by_avatar_url,
+    o.name AS organization_name, o.display_name AS organization_display_name,
+    o.icon AS organization_icon,
+    (SELECT count(DISTINCT w.owner_id) FROM workspaces w
+     WHERE w.template_id = t.id AND NOT w.deleted) AS active_user_count"""
+TEMPLATE_FROM = """templates t JOIN users u ON u.id = t.created_by
+    JOIN organizations o ON o.id = t.organization_id"""
+VERSION_COLUMNS = """v.*, u.username AS created_by_name, u.avatar_url AS created_by_avatar_url"""
+VERSION_FROM = "template_versions v JOIN users u ON u.id = v.created_by"
+# What UpdateTemplateMeta may change.
+TEMPLATE_META_FIELDS = ("name", "display_name", "description", "icon", "default_ttl",
+                        "activity_bump", "allow_user_cancel_workspace_jobs",
+                        "require_active_version", "deprecated")
+
+
+class TemplateQueries(QueriesBase):
+    # templates
+    def insert_template(self, *, organization_id: uuid.UUID, name: str, display_name: str,
+                        description: str, icon: str, active_version_id: uuid.UUID,
+                        created_by: uuid.UUID, default_ttl: int, activity_bump: int,
+                        allow_user_cancel_workspace_jobs: bool,
+                        require_active_version: bool) -> dict:
+        row = self._one(
+            """INSERT INTO templates (organization_id, name, display_name, description, icon,
+                   active_version_id, created_by, default_ttl, activity_bump,
+                   allow_user_cancel_workspace_jobs, require_active_version)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            (organization_id, name, display_name, description, icon, active_version_id,
+             created_by, default_ttl, activity_bump, allow_user_cancel_workspace_jobs,
+             require_active_version))
+        return self.get_template_by_id(row["id"])
+
+    def get_template_by_id(self, template_id: uuid.UUID) -> dict | None:
+        return self._one(f"SELECT {TEMPLATE_COLUMNS} FROM {TEMPLATE_FROM} "
+                         "WHERE t.id = %s AND NOT t.deleted", (template_id,))
+
+    def get_template_by_organization_and_name(self, organization_id: uuid.UUID,
+                                              name: str) -> dict | None:
+        return self._one(f"SELECT {TEMPLATE_COLUMNS} FROM {TEMPLATE_FROM} WHERE "
+                         "t.organization_id = %s AND lower(t.name) = lower(%s) AND NOT t.deleted",
+                         (organization_id, name))
+
+    def get_templates(self, organization_id: uuid.UUID | None = None) -> list[dict]:
+        where, params = ["NOT t.deleted"], []
+        if organization_id is not None:
+            where.append("t.organization_id = %s")
+            params.append(organization_id)
+        return self._all(f"SELECT {TEMPLATE_COLUMNS} FROM {TEMPLATE_FROM} "
+                         f"WHERE {' AND '.join(where)} ORDER BY lower(t.name)", params)
+
+    def update_template_meta(self, template_id: uuid.UUID, changes: dict[str, Any]) -> dict | None:
+        fields = [f for f in TEMPLATE_META_FIELDS if f in changes]
+        if fields:
+            sets = ", ".join(f"{f} = %s" for f in fields)
+            self._exec(f"UPDATE templates SET {sets}, updated_at = now() WHERE id = %s",
+                       [changes[f] for f in fields] + [template_id])
+        return self.get_template_by_id(template_id)
+
+    def update_template_active_version(self, template_id: uuid.UUID,
+                                       version_id: uuid.UUID) -> None:
+        self._exec("UPDATE templates SET active_version_id = %s, updated_at = now() WHERE id = %s",
+                   (version_id, template_id))
+
+    def delete_template(self, template_id: uuid.UUID) -> None:
+        """Soft delete, as Coder does: builds keep pointing at the versions."""
+        self._exec("UPDATE templates SET deleted = true, updated_at = now() WHERE id = %s",
+                   (template_id,))
+
+    def get_workspace_count_by_template_id(self, template_id: uuid.UUID) -> int:
+        return self._scalar("SELECT count(*) FROM workspaces WHERE template_id = %s "
+                            "AND NOT deleted", (template_id,))
+
+    # versions
+    def insert_template_version(self, *, id: uuid.UUID, template_id: uuid.UUID | None,
+                                organization_id: uuid.UUID, name: str, message: str,
+                                readme: str, job_id: uuid.UUID, created_by: uuid.UUID) -> dict:
+        row = self._one(
+            """INSERT INTO template_versions (id, template_id, organization_id, name, message,
+                   readme, job_id, created_by)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            (id, template_id, organization_id, name, message, readme, job_id, created_by))
+        return self.get_template_version_by_id(row["id"])
+
+    def get_template_version_by_id(self, version_id: uuid.UUID) -> dict | None:
+        return self._one(f"SELECT {VERSION_COLUMNS} FROM {VERSION_FROM} WHERE v.id = %s",
+                         (version_id,))
+
+    def get_template_version_by_job_id(self, job_id: uuid.UUID) -> dict | None:
+        return self._one(f"SELECT {VERSION_COLUMNS} FROM {VERSION_FROM} WHERE v.job_id = %s",
+                         (job_id,))
+
+    def get_template_version_by_template_and_name(self, template_id: uuid.UUID,
+                                                  name: str) -> dict | None:
+        return self._one(f"SELECT {VERSION_COLUMNS} FROM {VERSION_FROM} "
+                         "WHERE v.template_id = %s AND lower(v.name) = lower(%s)",
+                         (template_id, name))
+
+    def get_template_versions_by_template_id(self, template_id: uuid.UUID) -> list[dict]:
+        return self._all(f"SELECT {VERSION_COLUMNS} FROM {VERSION_FROM} "
+                         "WHERE v.template_id = %s ORDER BY v.created_at, v.id", (template_id,))
+
+    def update_template_version_template_id(self, version_id: uuid.UUID,
+                                            template_id: uuid.UUID) -> None:
+        """A version made without a template joins the template made from it."""
+        self._exec("UPDATE template_versions SET template_id = %s, updated_at = now() "
+                   "WHERE id = %s", (template_id, version_id))
+
+    def get_template_version_parameters(self, template_version_id: uuid.UUID) -> list[dict]:
+        return self._all("""SELECT * FROM template_version_parameters
+                            WHERE template_version_id = %s ORDER BY display_order, name""",
+                         (template_version_id,))

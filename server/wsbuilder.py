@@ -1,0 +1,169 @@
+"""Queueing a workspace build, as Coder's wsbuilder does.
+
+One function used by workspace creation, ``POST /workspaces/{id}/builds`` and
+the autostop executor: it refuses a build while another is still active,
+picks the template version, resolves and validates the parameter values, and
+writes the provisioner job and the build (with its parameters) in one
+transaction, so a refused build leaves nothing behind.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Iterable
+
+import psycopg2.errors
+
+from appliance.sdk.types import ValidationError
+
+from .authz.querier import AuthzQuerier
+from .httpapi import APIError
+
+ACTIVE_JOB_STATUSES = ("pending", "running", "canceling")
+
+
+@dataclass(frozen=True)
+class ParameterValue:
+    name: str
+    value: str
+
+
+def _param_error(name: str, problem: str) -> APIError:
+    return APIError(400, f"Parameter {name!r} {problem}.",
+                    validations=[ValidationError(name, problem)])
+
+
+def validate_value(param: dict, value: str, previous: str | None) -> None:
+    """Check one value against its template parameter; APIError (400) naming it if wrong."""
+    name, kind = param["name"], param["type"]
+    problem = param["validation_error"] or ""
+    options = [o["value"] for o in param["options"] or []]
+    if kind == "list(string)":
+        try:
+            items = json.loads(value or "[]")
+        except ValueError:
+            items = None
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise _param_error(name, "must be a JSON array of strings")
+        if options and any(i not in options for i in items):
+            raise _param_error(name, f"must only hold values among {', '.join(options)}")
+        return
+    if options and value not in options:
+        raise _param_error(name, f"must be one of: {', '.join(options)}")
+    if kind == "bool" and value not in ("true", "false"):
+        raise _param_error(name, "must be true or false")
+    if kind == "number":
+        try:
+            number = float(value)
+        except ValueError:
+            raise _param_error(name, f"must be a number, not {value!r}") from None
+        low, high = param["validation_min"], param["validation_max"]
+        if (low is not None and number < low) or (high is not None and number > high):
+            bounds = f"between {low} and {high}" if low is not None and high is not None \
+                else (f"at least {low}" if low is not None else f"at most {high}")
+            raise _param_error(name, problem or f"must be {bounds}")
+        monotonic = param["validation_monotonic"]
+        if monotonic and previous not in (None, ""):
+            before = float(previous)
+            if (monotonic == "increasing" and number < before) or \
+                    (monotonic == "decreasing" and number > before):
+                raise _param_error(name, f"must be {monotonic} (previous value {previous})")
+    if kind == "string" and param["validation_regex"] and \
+            not re.search(param["validation_regex"], value):
+        raise _param_error(name, problem or f"must match {param['validation_regex']}")
+
+
+def resolve_parameters(params: list[dict], explicit: Iterable[ParameterValue],
+                       previous: dict[str, str] | None) -> list[tuple[str, str]]:
+    """The values a build runs with: explicit, else the previous build's, else the default.
+
+    ``previous`` is None for a workspace's first build; afterwards immutable
+    parameters keep their value.
+    """
+    given = {v.name: v.value for v in explicit}
+    known = {p["name"] for p in params}
+    for name in given:
+        if name not in known:
+            raise _param_error(name, "is not defined by the template version")
+    out = []
+    for p in params:
+        name = p["name"]
+        before = (previous or {}).get(name)
+        if name in given:
+            value = given[name]
+            if previous is not None and not p["mutable"] and before is not None and value != before:
+                raise _param_error(name, "is immutable and cannot be changed after the workspace "
+                                         "is created")
+        elif before is not None and not p["ephemeral"]:
+            value = before
+        elif p["required"]:
+            raise _param_error(name, "is required but was not provided")
+        else:
+            value = p["default_value"]
+        validate_value(p, value, before)
+        out.append((name, value))
+    return out
+
+
+def build(s: AuthzQuerier, workspace: dict, *, transition: str, initiator_id: uuid.UUID,
+          template_version_id: uuid.UUID | None = None,
+          values: Iterable[ParameterValue] = (), reason: str = "initiator",
+          orphan: bool = False, now: dt.datetime | None = None) -> dict:
+    """Queue a build of ``workspace``; returns the build row. APIError when refused."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    try:
+        return _build(s, workspace, transition, initiator_id, template_version_id, values,
+                      reason, orphan, now)
+    except psycopg2.errors.UniqueViolation:
+        # Another request queued build number N+1 between our read and our insert.
+        raise APIError(409, "A workspace build is already active.",
+                       "Another build was queued at the same time.") from None
+
+
+def _build(s: AuthzQuerier, workspace: dict, transition: str, initiator_id: uuid.UUID,
+           template_version_id: uuid.UUID | None, values: Iterable[ParameterValue],
+           reason: str, orphan: bool, now: dt.datetime) -> dict:
+    with s.transaction():
+        latest = next(iter(s.get_latest_workspace_builds_by_workspace_ids([workspace["id"]])), None)
+        if latest is not None and latest["job_status"] in ACTIVE_JOB_STATUSES:
+            raise APIError(409, "A workspace build is already active.",
+                           f"Build #{latest['build_number']} ({latest['transition']}) is "
+                           f"{latest['job_status']}; wait for it to finish or cancel it.")
+        version_id = template_version_id or (latest["template_version_id"] if latest
+                                             else workspace["template_active_version_id"])
+        version = s.get_template_version_by_id(version_id)
+        if version is None or version["template_id"] != workspace["template_id"]:
+            raise APIError(400, "Template version not found for this workspace's template.",
+                           validations=[ValidationError("template_version_id", "not found")])
+        version_job = s.get_provisioner_job_by_id(version["job_id"])
+        if version_job["job_status"] != "succeeded":
+            raise APIError(400, f"Template version {version['name']!r} cannot be built: its "
+                                f"import is {version_job['job_status']}.",
+                           validations=[ValidationError("template_version_id",
+                                                        "import has not succeeded")])
+        previous = None
+        if latest is not None:
+            previous = {p["name"]: p["value"] for p in s.get_workspace_build_parameters(latest["id"])}
+        parameters = resolve_parameters(s.get_template_version_parameters(version["id"]),
+                                        values, previous)
+        deadline = None
+        if transition == "start":
+            ttl = workspace["ttl"] if workspace["ttl"] is not None else workspace["template_default_ttl"]
+            if ttl:
+                deadline = now + dt.timedelta(microseconds=ttl // 1000)
+        build_id = uuid.uuid4()
+        job = s.insert_provisioner_job(
+            organization_id=workspace["organization_id"], initiator_id=initiator_id,
+            type="workspace_build",
+            input={"workspace_build_id": str(build_id),
+                   "workspace_owner_id": str(workspace["owner_id"])},
+            file_id=version_job["file_id"], tags=version_job["tags"])
+        return s.insert_workspace_build(
+            id=build_id, workspace_id=workspace["id"], template_version_id=version["id"],
+            build_number=(latest["build_number"] + 1) if latest else 1, transition=transition,
+            initiator_id=initiator_id, job_id=job["id"],
+            provisioner_state=b"" if orphan else None, deadline=deadline, reason=reason,
+            parameters=parameters)

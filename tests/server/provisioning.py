@@ -1,0 +1,150 @@
+"""Helpers for the template and workspace tests that need no provisioner.
+
+Jobs queued with ``UNBUILT_TAGS`` match no provisioner daemon (the built-in
+ones have no such tag), so they stay pending until the test completes them
+with ``complete_job``, writing what an import would have found
+(``add_parameters``) straight into the database.
+"""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import uuid
+
+import psycopg2
+
+from appliance.sdk import types
+from appliance.sdk.client import Client
+
+UNBUILT_TAGS = {"coder-appliance-test": "no-daemon"}
+MAIN_TF = 'terraform {\n}\n'
+
+
+def make_tar(files: dict[str, str | bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def sql(dsn: str, statement: str, params=()) -> list[tuple]:
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def complete_job(dsn: str, job_id, error: str | None = None) -> None:
+    """Finish a job as a provisioner would (succeeded, or failed with ``error``)."""
+    sql(dsn, """UPDATE provisioner_jobs SET started_at = coalesce(started_at, now()),
+                    completed_at = now(), updated_at = now(), error = %s WHERE id = %s""",
+        (error, str(job_id)))
+
+
+def add_parameters(dsn: str, version_id, params: list[dict]) -> None:
+    for i, p in enumerate(params):
+        row = {"type": "string", "mutable": True, "default_value": "", "options": [],
+               "validation_regex": "", "validation_min": None, "validation_max": None,
+               "validation_monotonic": "", "validation_error": "", "required": False,
+               "ephemeral": False, **p}
+        sql(dsn, """INSERT INTO template_version_parameters (template_version_id, name, type,
+                        mutable, default_value, options, validation_regex, validation_min,
+                        validation_max, validation_monotonic, validation_error, required, ephemeral,
+                        display_order)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            (str(version_id), row["name"], row["type"], row["mutable"], row["default_value"],
+             json.dumps(row["options"]), row["validation_regex"], row["validation_min"],
+             row["validation_max"], row["validation_monotonic"], row["validation_error"],
+             row["required"],
+             row["ephemeral"], i))
+
+
+def push_version(client: Client, *, files: dict | None = None, template_id=None,
+                 name: str = "") -> types.TemplateVersion:
+    file_id = client.upload_file(make_tar(files or {"main.tf": MAIN_TF}))
+    return client.create_template_version("default", types.CreateTemplateVersionRequest(
+        file_id=file_id, template_id=template_id, name=name, tags=UNBUILT_TAGS))
+
+
+def imported_version(client: Client, dsn: str, *, params: list[dict] = (), template_id=None,
+                     files: dict | None = None) -> types.TemplateVersion:
+    """A version whose import 'succeeded', declaring ``params``."""
+    version = push_version(client, files=files, template_id=template_id)
+    add_parameters(dsn, version.id, list(params))
+    complete_job(dsn, version.job.id)
+    return version
+
+
+def make_template(client: Client, dsn: str, *, params: list[dict] = (), name: str = "",
+                  **options) -> types.Template:
+    version = imported_version(client, dsn, params=params)
+    return client.create_template("default", types.CreateTemplateRequest(
+        name=name or "t" + uuid.uuid4().hex[:10], template_version_id=version.id, **options))
+
+
+def finish_latest_build(client: Client, dsn: str, workspace_id, error: str | None = None) -> None:
+    complete_job(dsn, client.workspace(workspace_id).latest_build.job.id, error)
+
+
+class RouteObjects:
+    """What the route-by-role matrix (tests/server/test_authz.py) acts on for the template
+    and workspace routes: shared objects for reads, fresh ones for each changing call."""
+
+    def __init__(self, owner: Client, dsn: str):
+        self.owner, self.dsn = owner, dsn
+        self.file_id = owner.upload_file(make_tar({"main.tf": MAIN_TF}))
+        self.template = make_template(owner, dsn)
+        self.version_id = self.template.active_version_id
+
+    def _workspace(self, target, complete: bool) -> types.Workspace:
+        ws = self.owner.create_workspace(types.CreateWorkspaceRequest(
+            name="w" + uuid.uuid4().hex[:10], template_id=self.template.id), user=target.id)
+        if complete:
+            complete_job(self.dsn, ws.latest_build.job.id)
+        return ws
+
+    def prepare(self, route: tuple[str, str], url: str, body, target) -> tuple[str, object, dict]:
+        """(url with its placeholders filled, JSON body, extra requests arguments)."""
+        method, path = route
+        extra: dict = {}
+        template_id, version_id = self.template.id, self.version_id
+        if route == ("POST", "/files"):
+            extra = {"data": make_tar({"main.tf": f"# {uuid.uuid4()}\n"}),
+                     "headers": {"Content-Type": "application/x-tar"}}
+        elif route == ("POST", "/organizations/<organization>/templateversions"):
+            body = {"file_id": str(self.file_id), "tags": UNBUILT_TAGS}
+        elif route == ("POST", "/organizations/<organization>/templates"):
+            body = {"name": "t" + uuid.uuid4().hex[:10],
+                    "template_version_id": str(imported_version(self.owner, self.dsn).id)}
+        elif route == ("PATCH", "/templates/<template>"):
+            body = {"description": "updated"}
+        elif route == ("DELETE", "/templates/<template>"):
+            template_id = make_template(self.owner, self.dsn).id
+        elif route == ("PATCH", "/templates/<template>/versions"):
+            template_id = make_template(self.owner, self.dsn).id
+            body = {"id": str(imported_version(self.owner, self.dsn, template_id=template_id).id)}
+        elif path == "/templateversions/<templateversion>/cancel":
+            version_id = push_version(self.owner).id
+        elif path.endswith("/workspaces") and method == "POST":
+            body = {"name": "w" + uuid.uuid4().hex[:10], "template_id": str(self.template.id)}
+        elif route == ("PUT", "/workspaces/<workspace>/ttl"):
+            body = {"ttl_ms": 3_600_000}
+        elif route == ("POST", "/workspaces/<workspace>/builds"):
+            body = {"transition": "stop"}
+        if "<workspace" in path:
+            ws = self._workspace(target, complete=not path.endswith("/cancel"))
+            url = (url.replace("<workspacename>", ws.name).replace("<workspace>", str(ws.id))
+                   .replace("<workspacebuild>", str(ws.latest_build.id)))
+        url = (url.replace("<fileid>", str(self.file_id)).replace("<template>", str(template_id))
+               .replace("<templatename>", self.template.name)
+               .replace("<templateversion>", str(version_id)))
+        return url, body, extra

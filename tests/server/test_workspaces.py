@@ -1,0 +1,284 @@
+"""Workspaces, builds, parameters, autostop: everything that needs no provisioner
+daemon (jobs are completed by hand, see tests/server/provisioning.py)."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import psycopg2
+import pytest
+
+from appliance.sdk import types
+from appliance.sdk.client import APIError
+from server import autobuild
+from server.authz.querier import AuthzQuerier
+from server.authz.rbac import system
+from server.db.queries import Queries
+
+from ..coderdtest import create_another_user
+from .provisioning import UNBUILT_TAGS, complete_job, finish_latest_build, make_template, sql
+
+PARAMS = [
+    {"name": "region", "default_value": "eu", "options": [
+        {"name": "Europe", "value": "eu", "description": "", "icon": ""},
+        {"name": "America", "value": "us", "description": "", "icon": ""}]},
+    {"name": "cpus", "type": "number", "default_value": "2", "validation_min": 1,
+     "validation_max": 8, "validation_monotonic": "increasing"},
+    {"name": "disk", "mutable": False, "default_value": "10"},
+    {"name": "token", "required": True, "validation_regex": "^[a-z]+$",
+     "validation_error": "lower-case letters only"},
+    {"name": "gpu", "type": "bool", "default_value": "false"},
+]
+
+
+def _values(**values: str) -> list[types.WorkspaceBuildParameter]:
+    return [types.WorkspaceBuildParameter(name=k, value=v) for k, v in values.items()]
+
+
+def _params_of(dsn: str, build_id) -> dict[str, str]:
+    return dict(sql(dsn, "SELECT name, value FROM workspace_build_parameters "
+                         "WHERE workspace_build_id = %s", (str(build_id),)))
+
+
+@pytest.fixture(scope="module")
+def template(shared_coderd, shared_owner):
+    return make_template(shared_owner, shared_coderd.dsn, params=PARAMS, name="params")
+
+
+def _create(client, template, name=None, user="me", **values):
+    return client.create_workspace(types.CreateWorkspaceRequest(
+        name=name or "w" + uuid.uuid4().hex[:8], template_id=template.id,
+        rich_parameter_values=_values(**({"token": "abc"} | values))), user=user)
+
+
+def _error(fn, *args, **kwargs) -> APIError:
+    with pytest.raises(APIError) as err:
+        fn(*args, **kwargs)
+    return err.value
+
+
+def test_create_queues_a_start_build(shared_coderd, shared_owner, template):
+    ws = _create(shared_owner, template, cpus="4")
+    build = ws.latest_build
+    assert (build.transition, build.build_number, build.status, build.reason) == \
+        ("start", 1, "pending", "initiator")
+    assert build.job.type == "workspace_build" and build.job.tags["coder-appliance-test"]
+    (job_input,) = sql(shared_coderd.dsn, "SELECT input FROM provisioner_jobs WHERE id = %s",
+                       (str(build.job.id),))[0]
+    me = shared_owner.user("me")
+    assert job_input == {"workspace_build_id": str(build.id), "workspace_owner_id": str(me.id)}
+    assert _params_of(shared_coderd.dsn, build.id) == {
+        "region": "eu", "cpus": "4", "disk": "10", "token": "abc", "gpu": "false"}
+    assert ws.owner_name == "admin" and ws.template_name == "params" and not ws.outdated
+    assert build.deadline is None  # the template has no default TTL, nor the workspace
+    err = _error(shared_owner.create_workspace_build, ws.id,
+                 types.CreateWorkspaceBuildRequest(transition="stop"))
+    assert err.status == 409 and "already active" in err.message
+    err = _error(_create, shared_owner, template, name=ws.name)
+    assert err.status == 409 and err.validations[0].field == "name"
+    assert shared_owner.workspace_by_owner_and_name("me", ws.name.upper()).id == ws.id
+
+
+@pytest.mark.parametrize("values,name,problem", [
+    ({"token": ""}, "token", "lower-case letters only"),
+    ({"region": "mars"}, "region", "must be one of: eu, us"),
+    ({"cpus": "9"}, "cpus", "must be between 1 and 8"),
+    ({"cpus": "many"}, "cpus", "must be a number"),
+    ({"gpu": "yes"}, "gpu", "must be true or false"),
+    ({"nope": "1"}, "nope", "is not defined by the template version"),
+])
+def test_parameter_validation(shared_owner, template, values, name, problem):
+    err = _error(_create, shared_owner, template, **values)
+    assert err.status == 400 and name in err.message and problem in err.message, err.message
+    assert err.validations[0].field == name
+
+
+def test_required_parameter_and_bad_requests(shared_owner, template):
+    err = _error(shared_owner.create_workspace, types.CreateWorkspaceRequest(
+        name="noreq", template_id=template.id))
+    assert err.status == 400 and "'token' is required" in err.message
+    err = _error(shared_owner.create_workspace, types.CreateWorkspaceRequest(name="nothing"))
+    assert err.status == 400
+    err = _error(shared_owner.create_workspace, types.CreateWorkspaceRequest(
+        name="bad_name", template_id=template.id))
+    assert err.status == 400 and err.validations[0].field == "name"
+    err = _error(_create, shared_owner, template, name="x" * 33)
+    assert err.status == 400
+    assert shared_owner.workspaces(q="name:noreq").count == 0  # nothing half-written
+
+
+def test_builds_carry_and_check_values(shared_coderd, shared_owner, template):
+    dsn = shared_coderd.dsn
+    ws = _create(shared_owner, template, cpus="4", region="us")
+    finish_latest_build(shared_owner, dsn, ws.id)
+    assert shared_owner.workspace(ws.id).latest_build.status == "running"
+    stop = shared_owner.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
+        transition="stop"))
+    assert stop.build_number == 2 and stop.status == "pending"
+    assert _params_of(dsn, stop.id)["region"] == "us"
+    complete_job(dsn, stop.job.id)
+    assert shared_owner.workspace(ws.id).latest_build.status == "stopped"
+    err = _error(shared_owner.create_workspace_build, ws.id, types.CreateWorkspaceBuildRequest(
+        transition="start", rich_parameter_values=_values(disk="20")))
+    assert err.status == 400 and "'disk' is immutable" in err.message
+    err = _error(shared_owner.create_workspace_build, ws.id, types.CreateWorkspaceBuildRequest(
+        transition="start", rich_parameter_values=_values(cpus="2")))
+    assert err.status == 400 and "increasing" in err.message
+    start = shared_owner.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
+        transition="start", rich_parameter_values=_values(cpus="6")))
+    assert _params_of(dsn, start.id) == {"region": "us", "cpus": "6", "disk": "10",
+                                         "token": "abc", "gpu": "false"}
+    complete_job(dsn, start.job.id, error="terraform apply failed")
+    failed = shared_owner.workspace(ws.id).latest_build
+    assert failed.status == "failed" and failed.job.error == "terraform apply failed"
+    # A failed build does not block the next one.
+    again = shared_owner.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
+        transition="start"))
+    shared_owner.cancel_workspace_build(again.id)
+    assert shared_owner.workspace_build(again.id).status == "canceled"
+    assert [b.build_number for b in shared_owner.workspace_builds(ws.id)] == [4, 3, 2, 1]
+
+
+def test_delete_then_marked_deleted(shared_coderd, shared_owner, template):
+    dsn = shared_coderd.dsn
+    ws = _create(shared_owner, template)
+    finish_latest_build(shared_owner, dsn, ws.id)
+    build = shared_owner.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
+        transition="delete", orphan=True))
+    assert build.transition == "delete"
+    (state,) = sql(dsn, "SELECT provisioner_state FROM workspace_builds WHERE id = %s",
+                   (str(build.id),))[0]
+    assert bytes(state) == b""  # orphan: nothing for terraform to destroy
+    complete_job(dsn, build.job.id)
+    # What the provisioner side calls when a delete build succeeds:
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    AuthzQuerier(Queries(conn), system("provisionerd")).mark_workspace_deleted(ws.id)
+    conn.close()
+    assert _error(shared_owner.workspace, ws.id).status == 404
+    gone = shared_owner.workspace(ws.id, include_deleted=True)
+    assert gone.latest_build.status == "deleted"
+    assert _create(shared_owner, template, name=ws.name).id != ws.id  # the name is free again
+    err = _error(shared_owner.create_workspace_build, ws.id,
+                 types.CreateWorkspaceBuildRequest(transition="stop", orphan=True))
+    assert err.status in (400, 404)
+
+
+def test_state_is_carried_to_the_next_build(shared_coderd, shared_owner, template):
+    dsn = shared_coderd.dsn
+    ws = _create(shared_owner, template)
+    sql(dsn, "UPDATE workspace_builds SET provisioner_state = %s WHERE id = %s",
+        (b'{"version": 4}', str(ws.latest_build.id)))
+    finish_latest_build(shared_owner, dsn, ws.id)
+    stop = shared_owner.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
+        transition="stop"))
+    (state,) = sql(dsn, "SELECT provisioner_state FROM workspace_builds WHERE id = %s",
+                   (str(stop.id),))[0]
+    assert bytes(state) == b'{"version": 4}'
+
+
+def test_filters_and_visibility(shared_coderd, shared_owner, template):
+    dsn = shared_coderd.dsn
+    alice, alice_user = create_another_user(shared_owner, username="alice")
+    bob, _ = create_another_user(shared_owner, username="bob")
+    admin, _ = create_another_user(shared_owner, roles=["template-admin"])
+    a1 = _create(alice, template, name="alpha-one")
+    a2 = _create(alice, template, name="alpha-two")
+    b1 = _create(bob, template, name="bravo")
+    finish_latest_build(alice, dsn, a1.id)
+
+    def names(client, q):
+        resp = client.workspaces(q=q)
+        assert resp.count == len(resp.workspaces)
+        return sorted(w.name for w in resp.workspaces)
+
+    assert names(alice, "") == ["alpha-one", "alpha-two"]
+    assert names(bob, "") == ["bravo"]
+    assert names(shared_owner, "owner:alice") == ["alpha-one", "alpha-two"]
+    assert names(alice, "owner:me status:running") == ["alpha-one"]
+    assert names(alice, "status:pending") == ["alpha-two"]
+    assert names(shared_owner, "owner:alice two") == ["alpha-two"]
+    assert names(shared_owner, "template:params name:bra") == ["bravo"]
+    assert names(admin, "owner:bob") == ["bravo"]
+    assert names(alice, "owner:bob") == []
+    page = shared_owner.workspaces(q="owner:alice", limit=1, offset=1)
+    assert page.count == 2 and [w.name for w in page.workspaces] == ["alpha-two"]
+    assert _error(shared_owner.workspaces, q="status:sleeping").status == 400
+    assert _error(shared_owner.workspaces, q="colour:red").status == 400
+
+    # Members reach only their own; template admins read all but build none.
+    assert _error(bob.workspace, a1.id).status == 404
+    assert _error(bob.workspace_build, a1.latest_build.id).status == 404
+    assert _error(bob.workspace_build_logs, a1.latest_build.id).status == 404
+    assert _error(bob.create_workspace_build, a1.id,
+                  types.CreateWorkspaceBuildRequest(transition="stop")).status == 404
+    assert _error(bob.cancel_workspace_build, a2.latest_build.id).status == 404
+    assert _error(bob.workspace_by_owner_and_name, "alice", "alpha-one").status == 404
+    assert _error(bob.create_workspace, types.CreateWorkspaceRequest(
+        name="forged", template_id=template.id), user=alice_user.id).status == 404
+    assert admin.workspace(b1.id).name == "bravo"
+    assert _error(admin.create_workspace_build, a1.id,
+                  types.CreateWorkspaceBuildRequest(transition="stop")).status == 403
+    assert _error(admin.update_workspace_ttl, a1.id, 3_600_000).status == 403
+    # Owners create workspaces for others, through both paths.
+    for_bob = _create(shared_owner, template, user="bob")
+    assert for_bob.owner_name == "bob" and for_bob.latest_build.initiator_name == "admin"
+    resp = shared_owner._request(
+        "POST", "/api/v2/organizations/default/members/bob/workspaces",
+        types.CreateWorkspaceRequest(name="viaorg", template_id=template.id,
+                                     rich_parameter_values=_values(token="x")),
+        expect=201, model_type=types.Workspace)
+    assert resp.owner_name == "bob"
+
+
+def test_ttl_and_deadline(shared_coderd, shared_owner):
+    dsn = shared_coderd.dsn
+    tmpl = make_template(shared_owner, dsn, default_ttl_ms=2 * 3_600_000)
+    ws = shared_owner.create_workspace(types.CreateWorkspaceRequest(name="ttl", template_id=tmpl.id))
+    assert ws.ttl_ms == 2 * 3_600_000
+    deadline = ws.latest_build.deadline - ws.latest_build.created_at
+    assert abs(deadline - dt.timedelta(hours=2)) < dt.timedelta(seconds=5)
+    finish_latest_build(shared_owner, dsn, ws.id)
+    shared_owner.update_workspace_ttl(ws.id, 30 * 60_000)
+    assert shared_owner.workspace(ws.id).ttl_ms == 30 * 60_000
+    err = _error(shared_owner.update_workspace_ttl, ws.id, 30_000)
+    assert err.status == 400 and err.validations[0].field == "ttl_ms"
+    stop = shared_owner.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
+        transition="stop"))
+    assert stop.deadline is None
+    complete_job(dsn, stop.job.id)
+    start = shared_owner.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
+        transition="start"))
+    assert abs(start.deadline - start.created_at - dt.timedelta(minutes=30)) < dt.timedelta(seconds=5)
+    complete_job(dsn, start.job.id)
+    shared_owner.update_workspace_ttl(ws.id, None)
+    assert shared_owner.workspace(ws.id).ttl_ms is None
+
+
+def test_autostop_tick(shared_coderd, shared_owner):
+    dsn = shared_coderd.dsn
+    tmpl = make_template(shared_owner, dsn, default_ttl_ms=3_600_000)
+    member, member_user = create_another_user(shared_owner)
+    due = member.create_workspace(types.CreateWorkspaceRequest(name="due", template_id=tmpl.id))
+    later = member.create_workspace(types.CreateWorkspaceRequest(name="later", template_id=tmpl.id))
+    pending = member.create_workspace(types.CreateWorkspaceRequest(name="pend", template_id=tmpl.id))
+    for ws in (due, later):
+        finish_latest_build(member, dsn, ws.id)
+    now = dt.datetime.now(dt.timezone.utc)
+    for ws in (due, pending):
+        sql(dsn, "UPDATE workspace_builds SET deadline = %s WHERE id = %s",
+            (now - dt.timedelta(minutes=1), str(ws.latest_build.id)))
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    try:
+        store = AuthzQuerier(Queries(conn), system("test-autostop"))
+        assert autobuild.tick(store, now) == [due.id]
+        assert autobuild.tick(store, now) == []  # idempotent: the stop is queued
+    finally:
+        conn.close()
+    stop = member.workspace(due.id).latest_build
+    assert (stop.transition, stop.reason, stop.initiator_id, stop.build_number) == \
+        ("stop", "autostop", member_user.id, 2)
+    assert stop.job.tags == {"scope": "organization", "owner": "", **UNBUILT_TAGS}
+    assert member.workspace(later.id).latest_build.transition == "start"
+    assert member.workspace(pending.id).latest_build.build_number == 1
