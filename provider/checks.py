@@ -63,11 +63,10 @@ def max_length(diags: Diagnostics, config: dict, name: str, limit: int, what: st
 
 def conflicts(diags: Diagnostics, config: dict, name: str, others: Iterable[str]) -> None:
     """``ConflictsWith``: set together with any of ``others`` (set meaning non-null)."""
-    if config.get(name) is None:
+    if not _set(config.get(name)):
         return
     for other in others:
-        value = config.get(other)
-        if value is not None and value != []:
+        if _set(config.get(other)):
             diags.add_error(f'"{name}": conflicts with {other}', path=[name])
 
 
@@ -83,6 +82,11 @@ def unique_keys(diags: Diagnostics, items, what: str, block: str) -> None:
         if key in seen:
             diags.add_error(f"duplicate {what} key {quote(key)}", path=[block, (i,), "key"])
         seen.add(key)
+
+
+def _set(value: Any) -> bool:
+    """Set in the configuration: not null and, for a block, not absent."""
+    return value is not None and value != []
 
 
 def _num(value: Any) -> str:
