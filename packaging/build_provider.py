@@ -99,7 +99,7 @@ def build_pyinstaller(dest: Path, digest: str) -> None:
             cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
                    "--distpath", str(work / "dist"), "--workpath", str(work / "build"),
                    str(SPEC)]
-            done = subprocess.run(cmd, capture_output=True, text=True)
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise BuildError("PyInstaller failed:\n" + done.stdout[-2000:] + done.stderr[-4000:])
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -121,9 +121,8 @@ def zip_executable(executable: Path, entry: str, dest: Path) -> Path:
     info.external_attr = (0o100755 << 16)
     info.compress_type = zipfile.ZIP_DEFLATED
     tmp = dest.with_suffix(".tmp")
-    with zipfile.ZipFile(tmp, "w") as z, open(executable, "rb") as f:
-        with z.open(info, "w") as out:
-            shutil.copyfileobj(f, out, 1 << 20)
+    with zipfile.ZipFile(tmp, "w") as z, open(executable, "rb") as f, z.open(info, "w") as out:
+        shutil.copyfileobj(f, out, 1 << 20)
     os.replace(tmp, dest)
     return dest
 

@@ -7,7 +7,8 @@ offending line of the template.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tf.types import Unknown
 from tf.utils import Diagnostics

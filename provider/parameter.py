@@ -29,7 +29,7 @@ _FORM_TYPE_TABLE = {
     "list(string)": {True: ("radio", "multi-select"), False: ("tag-input",)},
 }
 _BOOLS = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
-_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity|nan)$", re.I)
+_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity|nan)$", re.IGNORECASE)
 _INT = re.compile(r"^[+-]?\d+$")
 DEFAULT_PATH = ["default"]
 

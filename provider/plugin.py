@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from typing import Optional
 from urllib.parse import urlsplit
 
 from tf.gen import tfplugin_pb2 as pb
@@ -21,7 +20,12 @@ from tf.iface import Provider
 from tf.provider import ProviderServicer
 from tf.schema import Attribute, Schema
 from tf.types import String, Unknown
-from tf.utils import Diagnostics, _to_attribute_path, read_dynamic_value, to_dynamic_value
+from tf.utils import (
+    Diagnostics,
+    _to_attribute_path,
+    read_dynamic_value,
+    to_dynamic_value,
+)
 
 from provider import contract
 from provider.schema import Spec
@@ -117,7 +121,7 @@ class Resource(_Object):
 
 
 class DataSource(_Object):
-    def read(self, ctx, config: dict) -> Optional[dict]:
+    def read(self, ctx, config: dict) -> dict | None:
         state = self.SPEC.planned(config, outputs=None)
         self.compute(ctx.diagnostics, config, state)
         return state

@@ -93,7 +93,7 @@ _NESTING = {"list": pb.Schema.NestedBlock.NestingMode.LIST,
 class _WireBlock(tfs.NestedBlock):
     """A nested block in list or set mode; values pass through as plain lists of dicts."""
 
-    def __init__(self, spec: "Block"):
+    def __init__(self, spec: Block):
         super().__init__(spec.name, tfs.NestMode.Set, spec.tf_block(),
                          min_items=spec.min_items or None, max_items=spec.max_items or None)
         self.nesting = _NESTING[spec.nesting]
@@ -117,7 +117,7 @@ class _WireBlock(tfs.NestedBlock):
 class Block:
     name: str
     attrs: tuple[Attr, ...]
-    blocks: tuple["Block", ...] = ()
+    blocks: tuple[Block, ...] = ()
     nesting: str = "list"
     min_items: int = 0
     max_items: int = 0

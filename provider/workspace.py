@@ -15,7 +15,17 @@ from tf.types import List
 
 from provider import contract
 from provider.plugin import DataSource
-from provider.schema import BOOL, NUMBER, STRING, STRING_LIST, Object, Spec, opt, out, req
+from provider.schema import (
+    BOOL,
+    NUMBER,
+    STRING,
+    STRING_LIST,
+    Object,
+    Spec,
+    opt,
+    out,
+    req,
+)
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _GOARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",

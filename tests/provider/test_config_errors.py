@@ -36,8 +36,8 @@ def blank(tmp_path_factory, mirror, tf_home):
     (SCRIPT % '  cron = "every day"', "every day is not a valid cron expression"),
     ('resource "coder_env" "a" {\n  agent_id = "x"\n  name = "1BAD"\n}\n',
      "invalid value for name (must be a valid environment variable name)"),
-    ('resource "coder_metadata" "a" {\n  resource_id = "x"\n  item {\n key = "k"\n }\n'
-     '  item {\n key = "k"\n }\n}\n', 'duplicate resource metadata key "k"'),
+    (('resource "coder_metadata" "a" {\n  resource_id = "x"\n  item {\n key = "k"\n }\n'
+      '  item {\n key = "k"\n }\n}\n'), 'duplicate resource metadata key "k"'),
     ('data "coder_parameter" "p" {\n  name = "p"\n  type = "date"\n}\n',
      'expected type to be one of ["string" "number" "bool" "list(string)"], got date'),
 ])

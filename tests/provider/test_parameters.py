@@ -50,21 +50,21 @@ def test_defaults_and_given_values(params):
 @pytest.mark.parametrize("name,value,message", [
     ("region", "mars", ['Error: Value must be a valid option',
                         'the value "mars" must be defined as one of options']),
-    ("region", "", ['Value must be a valid option. The value is empty, did you forget to set '
-                    'it with a default or from user input?']),
+    ("region", "", [("Value must be a valid option. The value is empty, did you forget to set "
+                     "it with a default or from user input?")]),
     ("cpus", "0", ["Invalid parameter value according to 'validation' block",
                    "value 0 is less than the minimum 1"]),
     ("cpus", "9", ["value 9 is more than the maximum 8"]),
     ("cpus", "two", ['value "two" is not a number']),
     ("disk", "5", ["disk must be 10 to 100 GB, not 5"]),
     ("project", "Bad_Name", ["Invalid parameter value according to 'validation' block",
-                             'lowercase letters, digits and dashes (value "Bad_Name" does not '
-                             'match "^[a-z][a-z0-9-]*$")']),
+                             ('lowercase letters, digits and dashes (value "Bad_Name" does '
+                              'not match "^[a-z][a-z0-9-]*$")')]),
     ("gpu", "maybe", ['Parameter value is not of type "bool"', '"maybe" is not a bool']),
     ("tools", '["git","cmake"]', ["Values must be a valid option",
                                   'values "cmake" are missing from the options']),
-    ("tools", "git", ["When using list(string) type, value must be a json encoded list of "
-                      "strings"]),
+    ("tools", "git", [("When using list(string) type, value must be a json encoded list of "
+                       "strings")]),
 ])
 def test_bad_value_fails_the_plan_naming_the_parameter(params, name, value, message):
     done = plan(params, **{name: value})
