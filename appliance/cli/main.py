@@ -21,6 +21,14 @@ COMMANDS = {
                          "Manage users: list, show, create, suspend, activate, delete."),
     "tokens": CommandInfo("appliance.cli.commands.tokens",
                           "Manage personal API tokens: create, list, remove."),
+    "templates": CommandInfo("appliance.cli.commands.templates",
+                             "Manage templates: init, push, list, versions list, delete."),
+    "create": CommandInfo("appliance.cli.commands.workspaces", "Create a workspace."),
+    "list": CommandInfo("appliance.cli.commands.workspaces", "List workspaces."),
+    "show": CommandInfo("appliance.cli.commands.workspaces", "Show a workspace's resources."),
+    "start": CommandInfo("appliance.cli.commands.workspaces", "Start a workspace."),
+    "stop": CommandInfo("appliance.cli.commands.workspaces", "Stop a workspace."),
+    "delete": CommandInfo("appliance.cli.commands.workspaces", "Delete a workspace."),
 }
 
 

@@ -57,3 +57,12 @@ def _plain(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(ZERO_TIME):
         return "never"
     return value
+
+
+def print_rows(args: argparse.Namespace, objects: Any, rows: list[dict[str, Any]]) -> None:
+    """``-o json``: the SDK objects; a table: ``rows`` derived from them (for columns that
+    are not plain fields, like a workspace's status or a template's active version)."""
+    if args.output == "json":
+        write_output("json", model.encode(objects))
+        return
+    write_output("table", [{k: _plain(v) for k, v in r.items()} for r in rows], _columns(args))

@@ -1,0 +1,43 @@
+"""What ``coder templates push`` and the workspace commands share: following a
+provisioner job's logs live and turning its end into an exit status."""
+from __future__ import annotations
+
+import sys
+
+from appliance.sdk import types
+from appliance.sdk.client import Client
+
+from ..base import CommandError
+
+
+def follow(client: Client, path: str, get_job, what: str) -> types.ProvisionerJob:
+    """Print a job's logs as they come (``path``: ``templateversions/ID`` or
+    ``workspacebuilds/ID``) until it ends; CommandError if it did not succeed."""
+    stage = ""
+    for log in client.follow_job_logs(path):
+        if log.stage and log.stage != stage:
+            stage = log.stage
+            print(f"==> {stage}", flush=True)
+        prefix = f"{log.log_level.upper()}: " if log.log_level in ("warn", "error") else ""
+        print(f"    {prefix}{log.output}", flush=True)
+    job = get_job()
+    if job.status != "succeeded":
+        reason = job.error or f"the job is {job.status}"
+        raise CommandError(f"{what} {job.status}: {reason}",
+                           hint="The log above shows what terraform said.")
+    return job
+
+
+def parse_assignments(pairs: list[str] | None, flag: str) -> dict[str, str]:
+    """``name=value`` flags (``--parameter``, ``--variable``) into a dict."""
+    out = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise CommandError(f"{flag} {pair!r} is not name=value", code=2)
+        out[name] = value
+    return out
+
+
+def warn(text: str) -> None:
+    print(text, file=sys.stderr)

@@ -1,0 +1,193 @@
+"""``coder templates``: init, push, list, versions list, delete.
+
+``push`` tars a folder as Coder does (without ``.git`` and ``.terraform``),
+uploads it, creates a template version, follows its import live, then
+creates the template or makes the new version active.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+from appliance.sdk import types
+from appliance.sdk.client import APIError, Client
+
+from .. import connect, prompt
+from ..base import USAGE, CommandError
+from ..output import add_table_options, print_rows
+from . import jobs
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "templates"
+SKIPPED = {".git", ".terraform"}
+ORG = "default"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = "Manage templates: init, push, list, versions list, delete."
+    sub = connect.add_subcommands(p)
+
+    s = connect.leaf_parser(sub, "init", "Copy an example template into a folder.",
+                            f"Copy one of the example templates (from {EXAMPLES}) into DIR.")
+    s.add_argument("--id", help="The example to copy (default: list them).")
+    s.add_argument("directory", nargs="?", metavar="DIR", help="Where to copy it (default: ./ID).")
+    s.set_defaults(_action=_init)
+
+    s = connect.leaf_parser(
+        sub, "push", "Push a template folder as a new version.",
+        "Upload the folder (default: the current one) as a new version of template NAME "
+        "(default: the folder's name), follow its import, then create the template or make "
+        "the version active.")
+    s.add_argument("name", nargs="?", metavar="NAME", help="Template name.")
+    s.add_argument("-d", "--directory", default=".", help="The template folder (default: .).")
+    s.add_argument("-m", "--message", default="", help="A message describing the version.")
+    s.add_argument("--version-name", default="", help="The version's name (default: generated).")
+    s.add_argument("--activate", action=argparse.BooleanOptionalAction, default=True,
+                   help="Make the new version active (default: yes).")
+    s.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
+    s.set_defaults(_action=_push)
+
+    s = connect.leaf_parser(sub, "list", "List templates.", "List the templates you can see.",
+                            aliases=["ls"])
+    add_table_options(s, ("name", "display_name", "active_version", "used_by", "created_by",
+                          "created_at", "id"), ("name", "active_version", "used_by", "created_by"))
+    s.set_defaults(_action=_list)
+
+    s = connect.leaf_parser(sub, "versions", "List a template's versions.",
+                            "coder templates versions list NAME")
+    vsub = s.add_subparsers(metavar="SUBCOMMAND", title="subcommands")
+    v = connect.leaf_parser(vsub, "list", "List versions.", "List a template's versions.",
+                            aliases=["ls"])
+    v.add_argument("template", metavar="NAME")
+    add_table_options(v, ("name", "created_at", "created_by", "status", "active", "id"),
+                      ("name", "created_at", "created_by", "status", "active"))
+    v.set_defaults(_action=_versions)
+
+    s = connect.leaf_parser(sub, "delete", "Delete a template.",
+                            "Delete templates by name; refused while workspaces use them.",
+                            aliases=["rm"])
+    s.add_argument("names", nargs="+", metavar="NAME")
+    s.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
+    s.set_defaults(_action=_delete)
+
+
+run = connect.run_group
+
+
+def _examples() -> list[str]:
+    return sorted(d.name for d in EXAMPLES.iterdir() if d.is_dir()) if EXAMPLES.is_dir() else []
+
+
+def _init(args: argparse.Namespace) -> int:
+    examples = _examples()
+    if not args.id:
+        if not examples:
+            raise CommandError(f"no example templates found in {EXAMPLES}")
+        print("Example templates (coder templates init --id ID [DIR]):")
+        for name in examples:
+            print(f"  {name}")
+        return 0
+    if args.id not in examples:
+        raise CommandError(f"no example template {args.id!r}",
+                           hint=f"Choose from: {', '.join(examples) or '(none)'}.", code=USAGE)
+    dest = Path(args.directory or args.id)
+    if dest.exists() and any(dest.iterdir()):
+        raise CommandError(f"{dest} exists and is not empty", hint="Choose another folder.")
+    shutil.copytree(EXAMPLES / args.id, dest, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(*SKIPPED))
+    print(f"Extracted {args.id} to {dest}\nRun 'coder templates push -d {dest}' to upload it.")
+    return 0
+
+
+def tar_directory(directory: Path) -> bytes:
+    """The folder as an uncompressed tar, as Coder's CLI makes it."""
+    if not directory.is_dir():
+        raise CommandError(f"{directory} is not a folder")
+    if not any(directory.glob("*.tf")):
+        raise CommandError(f"{directory} holds no .tf file", hint="Push a Terraform template folder.")
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for root, dirs, files in os.walk(directory):
+            dirs[:] = sorted(d for d in dirs if d not in SKIPPED)
+            for name in sorted(files):
+                path = Path(root) / name
+                tar.add(path, arcname=str(path.relative_to(directory)), recursive=False)
+    return out.getvalue()
+
+
+def _template_or_none(client: Client, name: str) -> types.Template | None:
+    try:
+        return client.template_by_name(ORG, name)
+    except APIError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _push(args: argparse.Namespace) -> int:
+    directory = Path(args.directory).resolve()
+    name = args.name or directory.name
+    client = connect.client(args)
+    data = tar_directory(directory)
+    existing = _template_or_none(client, name)
+    if not args.yes and prompt.interactive() and not prompt.confirm(
+            f"Upload {directory} as {'a new version of' if existing else 'new template'} {name}?"):
+        return 1
+    file_id = client.upload_file(data)
+    version = client.create_template_version(ORG, types.CreateTemplateVersionRequest(
+        file_id=file_id, template_id=existing.id if existing else None,
+        name=args.version_name, message=args.message))
+    print(f"Queued version {version.name} of {name}; following its import:", flush=True)
+    jobs.follow(client, f"templateversions/{version.id}",
+                lambda: client.template_version(version.id).job, "Template import")
+    if existing is None:
+        client.create_template(ORG, types.CreateTemplateRequest(name=name,
+                                                                template_version_id=version.id))
+        print(f"Template {name!r} has been created with version {version.name}.")
+    elif args.activate:
+        client.update_active_template_version(existing.id, version.id)
+        print(f"Updated version at {name!r}: {version.name} is now active.")
+    else:
+        print(f"Uploaded version {version.name} of {name!r} (not active).")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    client = connect.client(args)
+    templates = client.templates()
+    rows = []
+    for t in templates:
+        active = client.template_version(t.active_version_id)
+        rows.append({"name": t.name, "display_name": t.display_name, "active_version": active.name,
+                     "used_by": f"{t.active_user_count} developer"
+                                + ("s" if t.active_user_count != 1 else ""),
+                     "created_by": t.created_by_name, "created_at": t.created_at, "id": t.id})
+    print_rows(args, templates, rows)
+    return 0
+
+
+def _versions(args: argparse.Namespace) -> int:
+    client = connect.client(args)
+    tmpl = client.template_by_name(ORG, args.template)
+    versions = client.template_versions(tmpl.id)
+    rows = [{"name": v.name, "created_at": v.created_at, "created_by": v.created_by.username,
+             "status": v.job.status, "active": "Active" if v.id == tmpl.active_version_id else "",
+             "id": v.id} for v in versions]
+    print_rows(args, versions, rows)
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    client = connect.client(args)
+    templates = [client.template_by_name(ORG, n) for n in args.names]
+    if not args.yes:
+        prompt.require_terminal("Deleting templates without --yes", "--yes")
+        if not prompt.confirm(f"Delete these templates: {', '.join(args.names)}?", default=False):
+            return 1
+    for t in templates:
+        client.delete_template(t.id)
+        print(f"Deleted template {t.name!r}.")
+    return 0

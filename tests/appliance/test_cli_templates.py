@@ -1,0 +1,91 @@
+"""``coder templates`` and the workspace commands, through the real CLI.
+
+The end-to-end test pushes a template and builds a workspace with the real
+provisioner daemons, terraform and the Python provider from the mirror.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ..coderdtest import create_first_user
+from ..server.test_provisioner import TEMPLATE
+
+
+@pytest.fixture
+def owner_cli(cli, shared_coderd, shared_owner):
+    return cli.log_in_as(shared_coderd.url, shared_owner.token)
+
+
+def test_init_lists_and_copies_examples(cli, tmp_path):
+    out = cli.run("templates", "init").stdout
+    assert "local" in out.split()
+    dest = tmp_path / "mine"
+    assert "Extracted local" in cli.run("templates", "init", "--id", "local", str(dest)).stdout
+    assert (dest / "main.tf").is_file()
+    proc = cli.run("templates", "init", "--id", "local", str(dest), expect=1)
+    assert "exists and is not empty" in proc.stderr
+    proc = cli.run("templates", "init", "--id", "nope", str(tmp_path / "x"), expect=2)
+    assert "no example template 'nope'" in proc.stderr and "local" in proc.stderr
+
+
+def test_refusals_without_a_provisioner(owner_cli, tmp_path):
+    proc = owner_cli.run("templates", "push", "empty", "-d", str(tmp_path), "-y", expect=1)
+    assert "holds no .tf file" in proc.stderr
+    proc = owner_cli.run("templates", "delete", "nothing-here", expect=1)
+    assert "error:" in proc.stderr and "Traceback" not in proc.stderr
+    assert json.loads(owner_cli.run("list", "-o", "json").stdout) == []
+    proc = owner_cli.run("create", "ws", "--template", "nothing-here", expect=1)
+    assert "Template not found" in proc.stderr or "not found" in proc.stderr
+    proc = owner_cli.run("create", "ws", "-t", "x", "--parameter", "novalue", expect=2)
+    assert "is not name=value" in proc.stderr
+
+
+def test_push_create_stop_start_delete(cli, provisioning_coderd, tmp_path):
+    owner, _ = create_first_user(provisioning_coderd)
+    c = cli.log_in_as(provisioning_coderd.url, owner.token)
+    folder = tmp_path / "demo"
+    (folder / ".terraform").mkdir(parents=True)
+    (folder / ".terraform" / "junk").write_text("not uploaded")
+    (folder / "main.tf").write_text(TEMPLATE)
+    (folder / "README.md").write_text("# Demo\n")
+
+    out = c.run("templates", "push", "-d", str(folder), "-y").stdout
+    assert "==> " in out and "Template 'demo' has been created" in out
+    templates = json.loads(c.run("templates", "list", "-o", "json").stdout)
+    assert [t["name"] for t in templates] == ["demo"]
+    version = owner.template_version(templates[0]["active_version_id"])
+    assert version.readme == "# Demo\n"
+    assert ".terraform/junk" not in owner.download_file(version.job.file_id).decode("latin-1")
+    assert [p.name for p in owner.template_version_parameters(version.id)] == ["region", "size"] \
+        or {p.name for p in owner.template_version_parameters(version.id)} == {"region", "size"}
+
+    proc = c.run("create", "box", "-t", "demo", expect=1)
+    assert "'region' is required" in proc.stderr and "--parameter region=VALUE" in proc.stderr
+    out = c.run("create", "box", "-t", "demo", "--parameter", "region=there").stdout
+    assert "The box workspace has been created!" in out
+    listed = json.loads(c.run("list", "-o", "json").stdout)
+    assert [(w["name"], w["latest_build"]["status"]) for w in listed] == [("box", "running")]
+    shown = c.run("show", "box").stdout
+    assert "agent main" in shown and "app web" in shown
+    table = c.run("list").stdout.splitlines()
+    assert table[0].split()[:3] == ["WORKSPACE", "TEMPLATE", "STATUS"]
+    assert table[1].split()[:3] == ["admin/box", "demo", "running"]
+
+    assert "has been stopped" in c.run("stop", "box", "-y").stdout
+    assert owner.workspace_by_owner_and_name("me", "box").latest_build.status == "stopped"
+    assert "has been started" in c.run("start", "box", "-y").stdout
+    proc = c.run("delete", "box", expect=1)
+    assert "--yes" in proc.stderr
+    assert "has been deleted" in c.run("delete", "box", "-y").stdout
+    assert json.loads(c.run("list", "-o", "json").stdout) == []
+
+    # A second version with a terraform error: the push fails with terraform's message.
+    (folder / "main.tf").write_text(TEMPLATE + '\nresource "null_resource" "bad" { nonsense = 1 }\n')
+    proc = c.run("templates", "push", "demo", "-d", str(folder), "-y", expect=1)
+    assert "Template import failed" in proc.stderr and "nonsense" in proc.stdout + proc.stderr
+    versions = c.run("templates", "versions", "list", "demo").stdout
+    assert "failed" in versions and "Active" in versions
+    assert "Deleted template 'demo'" in c.run("templates", "delete", "demo", "-y").stdout
