@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 from typing import Callable
 
@@ -33,13 +34,25 @@ class PubSub:
         self.healthy = threading.Event()
         self._stopped = False
         self._greenlet = None
+        self._pending: list = []  # (channel, event) for the reader to LISTEN to
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
 
     def subscribe(self, channel: str, callback: Callback) -> Callable[[], None]:
+        """Register ``callback``; a new channel is LISTENed by the reader before this returns.
+
+        Only the reader greenlet uses the listening connection: a query from
+        another greenlet while it polls would break the connection's state.
+        """
         with self._lock:
             self._subscribers[channel].append(callback)
-            conn = self._conn
-        if conn is not None and channel not in self._listening:
-            self._listen(conn, channel)
+        if channel not in self._listening and self.healthy.is_set():
+            from gevent.event import Event
+
+            listening = Event()
+            self._pending.append((channel, listening))
+            os.write(self._wake_w, b"x")
+            listening.wait(5)
 
         def unsubscribe() -> None:
             with self._lock:
@@ -65,6 +78,13 @@ class PubSub:
     @staticmethod
     def publish(cursor, channel: str, payload: str = "") -> None:
         cursor.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
 
     def _listen(self, conn, channel: str) -> None:
         with conn.cursor() as cur:
@@ -98,7 +118,14 @@ class PubSub:
                 self.healthy.set()
                 log.debug("pubsub listening on %s", sorted(self._listening))
                 while not self._stopped:
-                    select([conn], [], [], 30)
+                    ready, _, _ = select([conn, self._wake_r], [], [], 30)
+                    if self._wake_r in ready:
+                        self._drain_wakeups()
+                    while self._pending:
+                        channel, listening = self._pending.pop(0)
+                        if channel not in self._listening:
+                            self._listen(conn, channel)
+                        listening.set()
                     conn.poll()
                     if not conn.notifies:
                         with conn.cursor() as cur:  # keepalive: notices a dead server
@@ -117,6 +144,8 @@ class PubSub:
             finally:
                 self.healthy.clear()
                 self._conn = None
+                while self._pending:  # nobody waits on a dead connection
+                    self._pending.pop(0)[1].set()
                 for reset in self._resets:
                     reset()
             gevent.sleep(self.reconnect_delay)

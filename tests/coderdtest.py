@@ -75,10 +75,10 @@ def start_coderd(dsn: str | None, *, env: dict | None = None, args: list[str] = 
         if proc.poll() is not None:
             raise RuntimeError(f"coderd exited with {proc.returncode}:\n{c.log()}")
         try:
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+            if requests.get(url + "/healthz", timeout=2).status_code == 200:
                 return c
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or workers still booting
         if time.monotonic() > deadline:
             c.stop()
             raise RuntimeError(f"coderd did not become ready in {timeout}s:\n{c.log()}")

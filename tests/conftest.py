@@ -43,6 +43,8 @@ def coderd_factory(pg_server, pg_template):
     yield make
     for c in started:
         c.stop()
+        # Shown by pytest only when the test failed.
+        print(f"--- coderd log ({c.url}) ---\n" + "\n".join(c.log().splitlines()[-80:]))
 
 
 @pytest.fixture

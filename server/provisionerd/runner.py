@@ -118,8 +118,8 @@ def terraform_env(job: AcquiredJob, cli_config_path: Path, home: Path, extra: di
         contract.OWNER_EMAIL: m.workspace_owner_email, contract.OWNER_NAME: m.workspace_owner_name,
         contract.OWNER_SESSION_TOKEN: m.workspace_owner_session_token,
         contract.OWNER_LOGIN_TYPE: m.workspace_owner_login_type,
-        contract.OWNER_RBAC_ROLES: _json_list(m.workspace_owner_rbac_roles),
-        contract.OWNER_GROUPS: _json_list(m.workspace_owner_groups),
+        contract.OWNER_RBAC_ROLES: json.dumps([{"name": r, "org_id": ""} for r in m.workspace_owner_rbac_roles]),
+        contract.OWNER_GROUPS: json.dumps(m.workspace_owner_groups),
         contract.TEMPLATE_ID: m.template_id, contract.TEMPLATE_NAME: m.template_name,
         contract.TEMPLATE_VERSION: m.template_version, contract.BUILD_ID: m.workspace_build_id,
     })
@@ -131,10 +131,6 @@ def terraform_env(job: AcquiredJob, cli_config_path: Path, home: Path, extra: di
     for p in job.previous_parameter_values:
         env[contract.parameter_previous(p.name)] = p.value
     return env
-
-
-def _json_list(values: list[str]) -> str:
-    return json.dumps(values)
 
 
 class JobRunner:
@@ -179,8 +175,9 @@ class JobRunner:
             safe_extract(self.client.download_archive(self.daemon_id, job.job_id), source)
         except (tarfile.TarError, OSError) as exc:
             raise TerraformError(f"The template archive cannot be unpacked: {exc}") from None
-        home = workdir / "home"
-        home.mkdir()
+        # Shared by this daemon's jobs: the provider keeps its TLS certificate cache there.
+        home = self.config.work_root / "home"
+        home.mkdir(exist_ok=True)
         cli_path = workdir / "terraform.rc"
         cli_path.write_text(cli_config(self.config.mirrors))
 

@@ -158,10 +158,14 @@ class ProvisionerQueries(QueriesBase):
                       u.email AS owner_email, u.name AS owner_name, u.login_type AS owner_login_type,
                       u.rbac_roles AS owner_roles, t.id AS template_id, t.name AS template_name,
                       v.name AS template_version_name,
-                      (SELECT p.provisioner_state FROM workspace_builds p
-                       WHERE p.workspace_id = b.workspace_id AND p.build_number < b.build_number
-                         AND p.provisioner_state IS NOT NULL
-                       ORDER BY p.build_number DESC LIMIT 1) AS previous_state,
+                      -- A build starts from the state queued with it (an orphaning delete
+                      -- queues an empty one), else the newest earlier build's.
+                      coalesce(b.provisioner_state,
+                               (SELECT p.provisioner_state FROM workspace_builds p
+                                WHERE p.workspace_id = b.workspace_id
+                                  AND p.build_number < b.build_number
+                                  AND p.provisioner_state IS NOT NULL
+                                ORDER BY p.build_number DESC LIMIT 1)) AS previous_state,
                       (SELECT p.id FROM workspace_builds p
                        WHERE p.workspace_id = b.workspace_id AND p.build_number < b.build_number
                        ORDER BY p.build_number DESC LIMIT 1) AS previous_build_id

@@ -1,0 +1,59 @@
+"""The job queue: many daemons against many jobs, each job run exactly once."""
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import threading
+import uuid
+
+import pytest
+
+from appliance.sdk.provisionerd import (CompleteJobRequest, ProvisionerDaemonClient,
+                                        RegisterDaemonRequest)
+
+from ..coderdtest import create_first_user
+from ..provisioning import Rows
+
+PSK = "queue-test-psk"
+
+
+def drain(url: str, daemons: int, expected: int) -> dict[uuid.UUID, list[str]]:
+    """Run ``daemons`` no-op daemons until ``expected`` jobs are done; who ran what."""
+    taken: dict[uuid.UUID, list[str]] = collections.defaultdict(list)
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def daemon(index: int) -> None:
+        client = ProvisionerDaemonClient(url, PSK, timeout=30)
+        me = client.register(RegisterDaemonRequest(name=f"noop-{index}")).id
+        while not done.is_set():
+            job = client.acquire(me)
+            if job is None:
+                continue
+            with lock:
+                taken[job.job_id].append(f"noop-{index}")
+                if len(taken) == expected:
+                    done.set()
+            client.complete_job(me, job.job_id, CompleteJobRequest())
+
+    with concurrent.futures.ThreadPoolExecutor(daemons) as pool:
+        futures = [pool.submit(daemon, i) for i in range(daemons)]
+        done.wait(120)
+        for f in futures:
+            f.result(timeout=60)
+    return taken
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_each_job_runs_exactly_once(coderd_factory, workers):
+    coderd = coderd_factory(env={"CODER_PROVISIONER_DAEMON_PSK": PSK, "CODER_HTTP_WORKERS": workers})
+    _, first = create_first_user(coderd)
+    rows = Rows(coderd.dsn, first.user_id, first.organization_id)
+    jobs = [rows.import_version({"main.tf": "# no-op\n"})[1] for _ in range(150)]
+    taken = drain(coderd.url, daemons=10, expected=len(jobs))
+    assert set(taken) == set(jobs)
+    assert all(len(who) == 1 for who in taken.values()), {j: w for j, w in taken.items() if len(w) > 1}
+    statuses = rows.q("SELECT job_status, count(*) FROM provisioner_jobs GROUP BY 1")
+    assert statuses == [{"job_status": "succeeded", "count": len(jobs)}]
+    assert len({w[0] for w in taken.values()}) > 1, "one daemon took every job"
+    rows.conn.close()
