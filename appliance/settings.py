@@ -157,6 +157,12 @@ SETTINGS: tuple[Setting, ...] = (
             "heartbeat every 5s).", "Provisioning"),
     Setting("terraform_path", "CODER_TERRAFORM_PATH", str, "",
             "The terraform binary (any >= 1.0). Defaults to terraform on PATH.", "Provisioning"),
+    Setting("agent_stats_refresh_interval", "CODER_AGENT_STATS_REFRESH_INTERVAL", parse_duration,
+            15.0, "How often workspace agents report stats; the report is also their heartbeat, "
+            "and an agent silent for two intervals shows as disconnected.", "Workspace agents"),
+    Setting("agent_binary_dir", "CODER_AGENT_BINARY_DIR", str, "",
+            "Folder of the coder-agent-OS-ARCH executables coderd serves at /bin/ for init "
+            "scripts. Defaults to CONFIG_DIR/agent-binaries.", "Workspace agents"),
     Setting("verbose", "CODER_VERBOSE", parse_bool, False, "Log at debug level.", "Logging"),
 )
 

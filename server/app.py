@@ -13,7 +13,7 @@ from flask import Flask, g, redirect, request
 
 from appliance.settings import Settings
 
-from . import httpapi, httpmw
+from . import binaries, httpapi, httpmw
 from .authcache import AuthCache
 from .authz.querier import AuthzQuerier
 from .authz.rbac import system
@@ -103,6 +103,7 @@ def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> 
 
     for router in ROUTERS:
         app.register_blueprint(router.blueprint, url_prefix="/api/v2")
+    binaries.init_app(app)
 
     if settings.provider_mirror_serve:
         from . import mirror

@@ -12,11 +12,12 @@ import collections
 import datetime as dt
 import hmac
 import time
+import uuid
 
 from flask import Flask, current_app, g, request
 
 from .authz.querier import AuthzQuerier
-from .authz.rbac import Subject, system
+from .authz.rbac import Subject, system, workspace_agent
 from .db.queries import Queries
 from .httpapi import APIError
 from .security import hash_secret, split_token
@@ -26,6 +27,8 @@ SESSION_COOKIE = "coder_session_token"
 LAST_USED_EVERY = dt.timedelta(minutes=1)
 # A browser or CLI session that is used is extended when it has less than this left.
 REFRESH_WITHIN = dt.timedelta(hours=1)
+# Calls a workspace agent makes; they authenticate with the agent's token, not a session.
+AGENT_PATH_PREFIX = "/api/v2/workspaceagents/me/"
 
 
 def store() -> AuthzQuerier:
@@ -63,12 +66,44 @@ def session_token() -> str:
     return token
 
 
+def _act_as(subject: Subject) -> None:
+    g.subject = subject
+    # The per-request store acts as the caller from here on.
+    if g.get("_store") is not None:
+        g._store = AuthzQuerier(g._store._queries, subject)
+
+
+def authenticate_agent(token: str) -> None:
+    """Set ``g.subject`` to the agent holding ``token`` and ``g.agent`` to its row.
+
+    As in Coder, the token is good only for the agent of its workspace's latest
+    build: once the workspace is stopped, rebuilt or deleted, it is refused.
+    """
+    try:
+        token_id = uuid.UUID(token)
+    except ValueError:
+        g.auth_error = "Invalid workspace agent token: expected a UUID (CODER_AGENT_TOKEN)."
+        return
+    row = system_store("authenticate-agent").get_workspace_agent_by_auth_token(token_id)
+    if row is None:
+        g.auth_error = "Workspace agent token is invalid: no agent has it."
+        return
+    if row["workspace_deleted"] or not row["latest_build"]:
+        g.auth_error = ("Workspace agent token is revoked: its workspace has been "
+                        + ("deleted." if row["workspace_deleted"] else "rebuilt or stopped."))
+        return
+    g.agent = row
+    _act_as(workspace_agent(row["id"]))
+
+
 def authenticate() -> None:
     """Set ``g.subject`` and ``g.api_key_id`` from a valid token; leave them unset otherwise."""
     g.subject = None
     token = session_token()
     if not token:
         return
+    if request.path.startswith(AGENT_PATH_PREFIX):
+        return authenticate_agent(token)
     parts = split_token(token)
     if parts is None:
         g.auth_error = "Invalid API key format: expected ID-SECRET."
@@ -102,12 +137,9 @@ def authenticate() -> None:
         sys_store.update_api_key_used(key_id, new_expiry)
         sys_store.update_user_last_seen(row["user_id"])
         row["last_used"] = now  # the cached copy too: one write a minute, not per request
-    g.subject = Subject(id=row["user_id"], roles=tuple(row["rbac_roles"]),
-                        org_ids=frozenset(row["organization_ids"]), name=row["username"])
     g.api_key_id = key_id
-    # The per-request store acts as the caller from here on.
-    if g.get("_store") is not None:
-        g._store = AuthzQuerier(g._store._queries, g.subject)
+    _act_as(Subject(id=row["user_id"], roles=tuple(row["rbac_roles"]),
+                    org_ids=frozenset(row["organization_ids"]), name=row["username"]))
 
 
 class LoginRateLimiter:

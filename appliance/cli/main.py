@@ -21,6 +21,7 @@ COMMANDS = {
                          "Manage users: list, show, create, suspend, activate, delete."),
     "tokens": CommandInfo("appliance.cli.commands.tokens",
                           "Manage personal API tokens: create, list, remove."),
+    "agent": CommandInfo("agent.cli", "Start the workspace agent (inside a workspace)."),
     "templates": CommandInfo("appliance.cli.commands.templates",
                              "Manage templates: init, push, list, versions list, delete."),
     "create": CommandInfo("appliance.cli.commands.workspaces", "Create a workspace."),

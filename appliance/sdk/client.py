@@ -319,6 +319,17 @@ class Client:
         self._request("PUT", f"/api/v2/workspaces/{workspace_id}/ttl",
                       types.UpdateWorkspaceTTLRequest(ttl_ms=ttl_ms), expect=204)
 
+    # workspace agents
+    def workspace_agent(self, agent_id: uuid.UUID | str) -> types.WorkspaceAgent:
+        return self._request("GET", f"/api/v2/workspaceagents/{agent_id}",
+                             model_type=types.WorkspaceAgent)
+
+    def workspace_agent_logs(self, agent_id: uuid.UUID | str,
+                             after: int = 0) -> list[types.WorkspaceAgentLog]:
+        return self._request("GET", f"/api/v2/workspaceagents/{agent_id}/logs",
+                             params={"after": after} if after else None,
+                             model_type=list[types.WorkspaceAgentLog])
+
     def follow_job_logs(self, path: str, after: int = 0):
         """Yield ProvisionerJobLog as a job writes them, until it completes (websocket).
 

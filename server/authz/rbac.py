@@ -129,10 +129,13 @@ class Subject:
     roles: tuple[str, ...]
     org_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
     name: str = ""  # system actors say who they are, for the logs
+    # A workspace agent, authenticated by its token: it holds no role and reaches
+    # only its own agent's rows, through the agent policies of the querier.
+    agent_id: uuid.UUID | None = None
 
     @property
     def is_system(self) -> bool:
-        return self.id is None
+        return self.id is None and self.agent_id is None
 
 
 def system(reason: str) -> Subject:
@@ -140,6 +143,11 @@ def system(reason: str) -> Subject:
     if not reason:
         raise ValueError("a system actor needs a reason")
     return Subject(id=None, roles=(OWNER,), name=f"system:{reason}")
+
+
+def workspace_agent(agent_id: uuid.UUID) -> Subject:
+    """The actor of a request made with a workspace agent's token."""
+    return Subject(id=None, roles=(), name=f"agent:{agent_id}", agent_id=agent_id)
 
 
 class NotAuthorized(Exception):
@@ -161,6 +169,8 @@ def permissions(roles: tuple[str, ...]) -> tuple[Permission, ...]:
 
 
 def allowed(subject: Subject, action: Action, obj: Object) -> bool:
+    if subject.agent_id is not None:  # agents hold no role; see the querier's agent policies
+        return False
     for perm in permissions(subject.roles):
         if not perm.grants(obj.resource, action):
             continue

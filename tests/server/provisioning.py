@@ -144,6 +144,11 @@ class RouteObjects:
             ws = self._workspace(target, complete=not path.endswith("/cancel"))
             url = (url.replace("<workspacename>", ws.name).replace("<workspace>", str(ws.id))
                    .replace("<workspacebuild>", str(ws.latest_build.id)))
+        if "<workspaceagent>" in path:
+            from ..agenttest import add_agent
+
+            url = url.replace("<workspaceagent>", str(add_agent(self.dsn, ws.latest_build.job.id).id))
+            extra["stream"] = path.endswith("/watch-metadata")  # server-sent events never end
         url = (url.replace("<fileid>", str(self.file_id)).replace("<template>", str(template_id))
                .replace("<templatename>", self.template.name)
                .replace("<templateversion>", str(version_id)))

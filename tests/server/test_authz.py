@@ -138,6 +138,16 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/workspacebuilds/<workspacebuild>/resources"): expect(200, TEMPLATE_ADMINS,
                                                                    denied=404),
     ("PATCH", "/workspacebuilds/<workspacebuild>/cancel"): workspace_write(200),
+    # workspace agents: read as their workspace; the agent's own calls take its token, so a
+    # user's session is refused there by everyone
+    ("GET", "/workspaceagents/<workspaceagent>"): expect(200, TEMPLATE_ADMINS, denied=404),
+    ("GET", "/workspaceagents/<workspaceagent>/logs"): expect(200, TEMPLATE_ADMINS, denied=404),
+    ("GET", "/workspaceagents/<workspaceagent>/watch-metadata"): expect(200, TEMPLATE_ADMINS,
+                                                                      denied=404),
+    **{(method, f"/workspaceagents/me/{call}"): _ok(401, *ROLES) for method, call in (
+        ("GET", "manifest"), ("POST", "report-lifecycle"), ("POST", "startup"),
+        ("POST", "log-source"), ("PATCH", "logs"), ("POST", "logs"), ("POST", "report-stats"),
+        ("POST", "app-health"), ("POST", "metadata"))},
 }
 
 BODIES = {
@@ -201,7 +211,7 @@ def test_route_by_role(route, actors, shared_owner, objects):
         body = BODIES.get(route, lambda: None)()
         url, body, extra = objects.prepare(route, url, body, target)
         resp = requests.request(method, f"{client.url}/api/v2{url}", json=body,
-                                data=extra.get("data"), timeout=10,
+                                data=extra.get("data"), timeout=10, stream=extra.get("stream"),
                                 headers={"Coder-Session-Token": client.token,
                                          **extra.get("headers", {})})
         assert resp.status_code == expected, (role, method, url, resp.status_code, resp.text)

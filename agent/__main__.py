@@ -1,0 +1,4 @@
+"""``python -m agent``: the same as the ``coder-agent`` executable."""
+from agent.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,315 @@
+"""Workspace agents: the calls an agent makes with its token (``/workspaceagents/me/...``)
+and what users read of an agent, with Coder's paths and JSON.
+
+An agent's requests are authenticated by ``httpmw.authenticate_agent`` and act as
+the agent's own subject, which reaches only its own rows. Every one of them is a
+heartbeat (``agentconn.mark_connected``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from urllib.parse import urlsplit
+
+import gevent
+from flask import current_app, g, request, stream_with_context
+from geventwebsocket.exceptions import WebSocketError
+
+from appliance.sdk import agentsdk, model, types
+
+from .. import agentconn
+from ..db.queries.agents import agent_logs_channel, agent_metadata_channel
+from ..httpapi import APIError, not_found, parse_uuid, query_int, read, write
+from ..httpmw import release_connection, store
+from . import jobs
+from .router import QueryParam, Router
+
+router = Router("workspaceagents", "Agents")
+route = router.route
+ME = "/workspaceagents/me"
+# Coder's limits on one metadata value and its error.
+MAX_METADATA_VALUE = 2048
+# Without a notification, followers and watchers still look this often.
+POLL_SECONDS = 1.0
+SSE_PING_SECONDS = 15.0
+LOGS_QUERY = (QueryParam("after", "Only logs with an ID above this one", "integer"),
+              QueryParam("follow", "true: stream the logs over a websocket", "boolean"))
+
+
+def me() -> dict:
+    """The calling agent's row; recording, on the way, that it is connected."""
+    agentconn.mark_connected(store(), g.agent["id"])
+    return g.agent
+
+
+def ok(message: str) -> object:
+    return write(200, types.Response(message=message))
+
+
+def no_content() -> object:
+    return current_app.response_class(status=204)
+
+
+# --- what the agent calls -----------------------------------------------------------------
+
+def manifest(row: dict) -> agentsdk.Manifest:
+    settings = current_app.extensions["coderd"].settings
+    port_proxy = ""
+    if settings.wildcard_access_url:
+        access = urlsplit(settings.effective_access_url)
+        suffix = settings.wildcard_access_url.lstrip("*")
+        port = f":{access.port}" if access.port else ""
+        port_proxy = (f"{access.scheme}://{{{{port}}}}--{row['name']}--{row['workspace_name']}"
+                      f"--{row['owner_name']}{suffix}{port}")
+    agent = jobs.agent(row, dt.datetime.now(dt.timezone.utc))
+    return agentsdk.Manifest(
+        agent_id=row["id"], agent_name=row["name"], owner_name=row["owner_name"],
+        workspace_id=row["workspace_id"], workspace_name=row["workspace_name"],
+        apps=agent.apps, scripts=agent.scripts,
+        metadata=[types.WorkspaceAgentMetadataDescription(
+            display_name=m["display_name"], key=m["key"], script=m["script"],
+            interval=m["interval_seconds"], timeout=m["timeout_seconds"]) for m in row["metadata"]],
+        environment_variables=row["environment_variables"] or {}, directory=row["directory"],
+        motd_file=row["motd_file"], vscode_port_proxy_uri=port_proxy)
+
+
+@route("GET", f"{ME}/manifest", summary="The calling agent's manifest (agent token)",
+       response=agentsdk.Manifest)
+def agent_manifest():
+    row = store().get_workspace_agent_by_id(me()["id"])
+    return write(200, manifest(row))
+
+
+@route("POST", f"{ME}/report-lifecycle", summary="Report the agent's lifecycle state (agent token)",
+       request=agentsdk.PostLifecycleRequest, status=204)
+def agent_report_lifecycle():
+    agent_id = me()["id"]
+    req = read(agentsdk.PostLifecycleRequest)
+    store().update_workspace_agent_lifecycle(agent_id, req.state, req.changed_at)
+    return no_content()
+
+
+@route("POST", f"{ME}/startup", summary="Report the agent's version and directory (agent token)",
+       request=agentsdk.PostStartupRequest, response=types.Response)
+def agent_startup():
+    agent_id = me()["id"]
+    req = read(agentsdk.PostStartupRequest)
+    store().update_workspace_agent_startup(agent_id, version=req.version,
+                                           expanded_directory=req.expanded_directory,
+                                           subsystems=req.subsystems, api_version="2.0")
+    return ok("Startup recorded.")
+
+
+@route("POST", f"{ME}/log-source", summary="Register a log source of the agent (agent token)",
+       request=agentsdk.PostLogSourceRequest, response=types.WorkspaceAgentLogSource, status=201)
+def agent_log_source():
+    agent_id = me()["id"]
+    req = read(agentsdk.PostLogSourceRequest)
+    if not req.display_name.strip():
+        raise APIError(400, "A log source needs a display name.",
+                       validations=[types.ValidationError("display_name", "must not be empty")])
+    s = store()
+    s.insert_workspace_agent_log_source(agent_id, req.id, req.display_name, req.icon)
+    row = next(r for r in s.get_workspace_agent_log_sources(agent_id) if r["id"] == req.id)
+    return write(201, log_source(row))
+
+
+def _append_logs():
+    agent_id = me()["id"]
+    req = read(agentsdk.PatchLogs)
+    if not req.logs:
+        return ok("No logs to append.")
+    s = store()
+    if req.log_source_id not in {r["id"] for r in s.get_workspace_agent_log_sources(agent_id)}:
+        raise APIError(400, f"Log source {req.log_source_id} not found.",
+                       "Register it first with POST /api/v2/workspaceagents/me/log-source.",
+                       [types.ValidationError("log_source_id", "is not this agent's")])
+    lines = [(log.created_at, log.level, log.output) for log in req.logs]
+    if not s.insert_workspace_agent_logs(agent_id, req.log_source_id, lines):
+        raise APIError(413, "Logs limit exceeded.",
+                       "This agent's logs passed 1 MiB; later lines are dropped.")
+    return ok("Logs appended.")
+
+
+@route("PATCH", f"{ME}/logs", summary="Append lines to the agent's logs (agent token)",
+       request=agentsdk.PatchLogs, response=types.Response)
+def agent_patch_logs():
+    return _append_logs()
+
+
+@route("POST", f"{ME}/logs", summary="Append lines to the agent's logs (agent token; as PATCH)",
+       request=agentsdk.PatchLogs, response=types.Response)
+def agent_post_logs():
+    return _append_logs()
+
+
+@route("POST", f"{ME}/report-stats", summary="Report stats, the agent's heartbeat (agent token)",
+       request=agentsdk.Stats, response=agentsdk.StatsResponse)
+def agent_report_stats():
+    agent_id = me()["id"]
+    req = read(agentsdk.Stats)
+    store().insert_workspace_agent_stats(agent_id, model.encode(req))
+    return write(200, agentsdk.StatsResponse(
+        report_interval=int(agentconn.heartbeat_interval() * 1_000_000_000)))
+
+
+@route("POST", f"{ME}/app-health", summary="Report the health of the agent's apps (agent token)",
+       request=agentsdk.PostAppHealthsRequest, response=types.Response)
+def agent_app_health():
+    agent_id = me()["id"]
+    req = read(agentsdk.PostAppHealthsRequest)
+    healths = {parse_uuid(app_id, f"healths.{app_id}"): health
+               for app_id, health in req.healths.items()}
+    unknown = store().update_workspace_app_health(agent_id, healths)
+    if unknown:
+        raise APIError(400, f"App {unknown[0]} is not an app of this agent.",
+                       validations=[types.ValidationError(f"healths.{a}", "is not this agent's")
+                                    for a in unknown])
+    return ok("App health updated.")
+
+
+@route("POST", f"{ME}/metadata", summary="Report collected metadata values (agent token)",
+       request=agentsdk.PostMetadataRequest, status=204)
+def agent_metadata():
+    agent_id = me()["id"]
+    req = read(agentsdk.PostMetadataRequest)
+    results = []
+    for m in req.metadata:
+        value, error = m.value, m.error
+        if len(value) > MAX_METADATA_VALUE:
+            error = f"value of {len(value)} bytes exceeded {MAX_METADATA_VALUE} bytes"
+            value = value[:MAX_METADATA_VALUE]
+        results.append({"key": m.key, "value": value, "error": error[:MAX_METADATA_VALUE],
+                        "collected_at": m.collected_at})
+    store().update_workspace_agent_metadata(agent_id, results)
+    return no_content()
+
+
+# --- what users read ------------------------------------------------------------------------
+
+def agent_param(value: str) -> dict:
+    row = store().get_workspace_agent_by_id(parse_uuid(value, "workspaceagent"))
+    if row is None:
+        raise not_found("Workspace agent")
+    return row
+
+
+def log_source(row: dict) -> types.WorkspaceAgentLogSource:
+    return types.WorkspaceAgentLogSource(workspace_agent_id=row["workspace_agent_id"], id=row["id"],
+                                         created_at=row["created_at"],
+                                         display_name=row["display_name"], icon=row["icon"])
+
+
+def agent_log(row: dict) -> types.WorkspaceAgentLog:
+    return types.WorkspaceAgentLog(id=row["id"], created_at=row["created_at"], output=row["output"],
+                                   level=row["level"], source_id=row["log_source_id"])
+
+
+@route("GET", "/workspaceagents/<workspaceagent>", summary="Get a workspace agent",
+       response=types.WorkspaceAgent)
+def get_workspace_agent(workspaceagent: str):
+    return write(200, jobs.agent(agent_param(workspaceagent), dt.datetime.now(dt.timezone.utc)))
+
+
+@route("GET", "/workspaceagents/<workspaceagent>/logs", query=LOGS_QUERY,
+       summary="A workspace agent's logs (?follow=true over a websocket)",
+       response=list[types.WorkspaceAgentLog])
+def workspace_agent_logs(workspaceagent: str):
+    agent_id = agent_param(workspaceagent)["id"]
+    if request.args.get("follow", "").lower() in ("true", "1"):
+        raise APIError(400, "follow=true needs a websocket.",
+                       "Connect with a websocket client (Upgrade: websocket) to follow the logs.")
+    rows = store().get_workspace_agent_logs_after(agent_id, query_int("after", 0))
+    return write(200, [agent_log(r) for r in rows])
+
+
+@route("GET", "/workspaceagents/<workspaceagent>/logs", query=LOGS_QUERY, websocket=True,
+       summary="Follow a workspace agent's logs (websocket)",
+       response=list[types.WorkspaceAgentLog])
+def follow_workspace_agent_logs(workspaceagent: str):
+    """Send the backlog, then each new line, as JSON text messages until the client closes."""
+    ws = request.environ.get("wsgi.websocket")
+    if ws is None:
+        raise APIError(400, "Expected a websocket upgrade.")
+    agent_id = agent_param(workspaceagent)["id"]
+    after = query_int("after", 0)
+    woken = threading.Event()  # cooperative under gevent's patching
+    closed = gevent.spawn(_wait_closed, ws, woken)
+    unsubscribe = _subscribe(agent_logs_channel(agent_id), woken)
+    try:
+        while not closed.ready():
+            woken.clear()
+            rows = store().get_workspace_agent_logs_after(agent_id, after)
+            release_connection()  # hold no database connection while waiting
+            for row in rows:
+                ws.send(json.dumps(model.encode(agent_log(row)), separators=(",", ":")))
+                after = row["id"]
+            woken.wait(POLL_SECONDS)
+    except WebSocketError:  # the client went away
+        pass
+    finally:
+        unsubscribe()
+        closed.kill(block=False)
+        if not ws.closed:
+            ws.close()
+    return current_app.response_class(status=200)
+
+
+def _wait_closed(ws, woken: threading.Event) -> None:
+    """Read (and drop) what the client sends until it closes, then wake the sender."""
+    try:
+        while ws.receive() is not None:
+            pass
+    except WebSocketError:
+        pass
+    woken.set()
+
+
+def _subscribe(channel: str, woken: threading.Event):
+    pubsub = current_app.extensions["coderd"].pubsub
+    if pubsub is None:
+        return lambda: None
+    return pubsub.subscribe(channel, lambda _: woken.set())
+
+
+def metadata(rows: list[dict], now: dt.datetime) -> list[types.WorkspaceAgentMetadata]:
+    return [types.WorkspaceAgentMetadata(
+        result=types.WorkspaceAgentMetadataResult(
+            collected_at=m["collected_at"], value=m["value"], error=m["error"],
+            age=max(0, int((now - m["collected_at"]).total_seconds()))),
+        description=types.WorkspaceAgentMetadataDescription(
+            display_name=m["display_name"], key=m["key"], script=m["script"],
+            interval=m["interval_seconds"], timeout=m["timeout_seconds"])) for m in rows]
+
+
+@route("GET", "/workspaceagents/<workspaceagent>/watch-metadata",
+       summary="Watch a workspace agent's metadata (server-sent events, as Coder)",
+       response=list[types.WorkspaceAgentMetadata], content_type="text/event-stream")
+def watch_workspace_agent_metadata(workspaceagent: str):
+    """A ``data`` event with every value now and after each change, ``ping`` between."""
+    agent_id = agent_param(workspaceagent)["id"]
+    woken = threading.Event()
+    unsubscribe = _subscribe(agent_metadata_channel(agent_id), woken)
+
+    def events():
+        try:
+            last_sent = None
+            while True:
+                woken.clear()
+                rows = store().get_workspace_agent_metadata(agent_id)
+                release_connection()
+                body = json.dumps(model.encode(metadata(rows, dt.datetime.now(dt.timezone.utc))),
+                                  separators=(",", ":"))
+                if body != last_sent:
+                    yield f"event: data\ndata: {body}\n\n"
+                    last_sent = body
+                if not woken.wait(SSE_PING_SECONDS):
+                    yield "event: ping\ndata: \n\n"
+        finally:
+            unsubscribe()
+
+    resp = current_app.response_class(stream_with_context(events()), mimetype="text/event-stream")
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.headers["X-Accel-Buffering"] = "no"
+    return resp
