@@ -57,10 +57,11 @@ def provider_version() -> str:
     return next(line.split('"')[1] for line in text.splitlines() if line.startswith("VERSION ="))
 
 
-def source_hash(variant: str) -> str:
-    """What the built executable depends on: the provider's sources, the variant, the Python."""
+def source_hash(variant: str, spec: Path = SPEC, packages: tuple[str, ...] = ("provider",)) -> str:
+    """What the built executable depends on: the packages' sources, the variant, the Python."""
     h = hashlib.sha256(f"{variant}\n{sys.version}\n{sys.executable}\n".encode())
-    for path in [SPEC, *sorted((REPO / "provider").rglob("*.py"))]:
+    sources = sorted(p for package in packages for p in (REPO / package).rglob("*.py"))
+    for path in [spec, *sources]:
         h.update(f"{path.relative_to(REPO)}\n".encode())
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -75,38 +76,40 @@ def null_binary() -> Path:
     return found[-1]
 
 
-def write_wrapper(dest: Path) -> None:
-    """A shell script that runs the provider from this checkout with this venv's Python."""
+def write_wrapper(dest: Path, module: str = "provider",
+                  name: str = "terraform-provider-coder") -> None:
+    """A shell script that runs ``module`` from this checkout with this venv's Python."""
     dest.write_text("#!/bin/sh\n"
-                    "# terraform-provider-coder, development build: this checkout, this venv.\n"
+                    f"# {name}, development build: this checkout, this venv.\n"
                     f'PYTHONPATH="{REPO}${{PYTHONPATH:+:$PYTHONPATH}}" '
-                    f'exec "{sys.executable}" -m provider "$@"\n')
+                    f'exec "{sys.executable}" -m {module} "$@"\n')
     dest.chmod(0o755)
 
 
-def build_pyinstaller(dest: Path, digest: str) -> None:
+def build_pyinstaller(dest: Path, digest: str, spec: Path = SPEC, cache: Path = BUILD_CACHE,
+                      name: str = "terraform-provider-coder") -> None:
     """PyInstaller ``--onefile --strip`` (the spec stores entries uncompressed), cached by hash."""
-    cached = BUILD_CACHE / digest / "terraform-provider-coder"
+    cached = cache / digest / name
     if not cached.exists():
         try:
             import PyInstaller  # noqa: F401  (only to fail with a clear message)
         except ImportError:
             raise BuildError("PyInstaller is not installed: pip install -r "
                              "requirements-build.txt") from None
-        work = Path(tempfile.mkdtemp(prefix="pyi-", dir=BUILD_CACHE.parent if
-                                     BUILD_CACHE.parent.exists() else None))
+        work = Path(tempfile.mkdtemp(prefix="pyi-", dir=cache.parent if
+                                     cache.parent.exists() else None))
         try:
             cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
                    "--distpath", str(work / "dist"), "--workpath", str(work / "build"),
-                   str(SPEC)]
+                   str(spec)]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise BuildError("PyInstaller failed:\n" + done.stdout[-2000:] + done.stderr[-4000:])
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(".tmp")
-            shutil.copy2(work / "dist" / "terraform-provider-coder", tmp)
+            shutil.copy2(work / "dist" / name, tmp)
             os.replace(tmp, cached)
-            for old in BUILD_CACHE.iterdir():  # builds of older sources are never reused
+            for old in cache.iterdir():  # builds of older sources are never reused
                 if old.name != digest:
                     shutil.rmtree(old, ignore_errors=True)
         finally:
@@ -159,16 +162,22 @@ def build(mirror: Path, variant: str = "wrapper", force: bool = False) -> bool:
     return True
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mirror", type=Path, default=DEFAULT_MIRROR,
-                        help=f"The packed provider mirror folder (default: {DEFAULT_MIRROR}).")
+def add_variant_options(parser: argparse.ArgumentParser) -> None:
+    """--wrapper | --pyinstaller and --force (shared with build_agent.py)."""
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument("--wrapper", dest="variant", action="store_const", const="wrapper",
+                      default="wrapper",
                       help="Shell wrapper around this venv's Python (default; development).")
     kind.add_argument("--pyinstaller", dest="variant", action="store_const", const="pyinstaller",
                       help="PyInstaller --onefile --strip executable (what ships).")
     parser.add_argument("--force", action="store_true", help="Rebuild even if up to date.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mirror", type=Path, default=DEFAULT_MIRROR,
+                        help=f"The packed provider mirror folder (default: {DEFAULT_MIRROR}).")
+    add_variant_options(parser)
     args = parser.parse_args(argv)
     from mirror_tools.fetch import FetchError
     from mirror_tools.mirror_state import MirrorError

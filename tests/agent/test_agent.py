@@ -2,7 +2,15 @@
 logs, metadata, app health, stats, and what coderd shows of it."""
 from __future__ import annotations
 
+import http.server
+import json
+import threading
+
+import pytest
+import requests
+
 from ..agenttest import start_agent, wait_for, workspace_with_agent
+from ..server.provisioning import sql
 
 
 def test_scripts_run_with_the_workspace_env_and_reach_ready(agent_coderd, agent_owner, tmp_path):
@@ -32,3 +40,107 @@ def test_scripts_run_with_the_workspace_env_and_reach_ready(agent_coderd, agent_
     finally:
         assert agent.stop() == 0
     assert agent_owner.workspace_agent(row.id).lifecycle_state == "off"
+
+
+def test_a_failing_blocking_script_is_start_error(agent_coderd, agent_owner):
+    _, row = workspace_with_agent(agent_owner, agent_coderd.dsn, scripts=[
+        {"display_name": "ok", "script": "echo fine"},
+        {"display_name": "broken", "script": "echo about to fail; exit 3",
+         "start_blocks_login": True}])
+    agent = start_agent(agent_coderd.url, row.token)
+    try:
+        wait_for(lambda: agent_owner.workspace_agent(row.id).lifecycle_state == "start_error", 30,
+                 what="start_error")
+        got = agent_owner.workspace_agent(row.id)
+        assert got.status == "connected" and not got.health.healthy
+        assert "start_error" in got.health.reason
+        lines = wait_for(lambda: [entry.output for entry in agent_owner.workspace_agent_logs(row.id)
+                                  if entry.source_id == row.script_sources["broken"]
+                                  and entry.level == "error"], 10)
+        assert any("exited with status 3" in line for line in lines)
+    finally:
+        agent.stop()
+
+
+def test_a_script_past_its_timeout_is_killed_and_start_timeout(agent_coderd, agent_owner):
+    _, row = workspace_with_agent(agent_owner, agent_coderd.dsn, scripts=[
+        {"display_name": "slow", "script": "sleep 60", "timeout": 1}])
+    agent = start_agent(agent_coderd.url, row.token)
+    try:
+        wait_for(lambda: agent_owner.workspace_agent(row.id).lifecycle_state == "start_timeout",
+                 30, what="start_timeout")
+    finally:
+        agent.stop()
+
+
+class _Toggle(http.server.BaseHTTPRequestHandler):
+    healthy = True
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.send_response(200 if _Toggle.healthy else 503)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def app_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Toggle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Toggle.healthy = True
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _first_metadata_event(coderd, owner, agent_id, predicate, timeout=20.0):
+    """Read watch-metadata's server-sent events until one satisfies ``predicate``."""
+    with requests.get(f"{coderd.url}/api/v2/workspaceagents/{agent_id}/watch-metadata",
+                      headers={"Coder-Session-Token": owner.token}, stream=True,
+                      timeout=timeout) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        event = ""
+        for line in resp.iter_lines(decode_unicode=True):
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "data":
+                items = {m["description"]["key"]: m["result"] for m in json.loads(line[6:])}
+                if predicate(items):
+                    return items
+    raise AssertionError("the event stream ended")
+
+
+def test_metadata_app_health_and_stats_reach_coderd(agent_coderd, agent_owner, app_server):
+    _, row = workspace_with_agent(
+        agent_owner, agent_coderd.dsn,
+        apps=[{"slug": "web", "url": app_server, "healthcheck_url": app_server + "/healthz",
+               "interval": 1, "threshold": 2}],
+        metadata=[{"key": "who", "script": "echo $CODER_WORKSPACE_AGENT_NAME", "interval": 1},
+                  {"key": "bad", "script": "echo oops; exit 4", "interval": 1},
+                  {"key": "slow", "script": "sleep 30", "interval": 5, "timeout": 1}])
+    agent = start_agent(agent_coderd.url, row.token)
+    try:
+        def app_health():
+            return agent_owner.workspace_agent(row.id).apps[0].health
+        assert app_health() in ("initializing", "healthy")
+        wait_for(lambda: app_health() == "healthy", 20, what="healthy app")
+        _Toggle.healthy = False
+        wait_for(lambda: app_health() == "unhealthy", 20, what="unhealthy app")
+        _Toggle.healthy = True
+        wait_for(lambda: app_health() == "healthy", 20, what="healthy again")
+
+        items = _first_metadata_event(agent_coderd, agent_owner, row.id,
+                                      lambda m: m["who"]["value"] and m["bad"]["error"]
+                                      and m["slow"]["error"])
+        assert items["who"] == {**items["who"], "value": "main", "error": ""}
+        assert items["bad"]["value"] == "oops" and items["bad"]["error"] == "exit status 4"
+        assert "timed out" in items["slow"]["error"]
+
+        reports = wait_for(lambda: (n := sql(agent_coderd.dsn, "SELECT count(*) FROM "
+                                             "workspace_agent_stats WHERE agent_id = %s",
+                                             (str(row.id),))[0][0]) >= 3 and n, 10)
+        assert reports >= 3  # about one a heartbeat
+    finally:
+        agent.stop()

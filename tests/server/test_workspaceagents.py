@@ -1,0 +1,95 @@
+"""The agent API without an agent process: what an agent token may and may not do,
+bad input, and what users read (logs, followed over a websocket)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+import pytest
+import requests
+import websocket
+
+from ..agenttest import workspace_with_agent
+
+
+@pytest.fixture
+def agent(shared_coderd, shared_owner):
+    _, row = workspace_with_agent(shared_owner, shared_coderd.dsn,
+                                  apps=[{"slug": "web", "url": "http://127.0.0.1:1"}],
+                                  scripts=[{"display_name": "s", "script": "true"}],
+                                  metadata=[{"key": "k", "script": "true"}])
+    return row
+
+
+def call(coderd, row, method: str, path: str, body=None) -> requests.Response:
+    return requests.request(method, f"{coderd.url}/api/v2/workspaceagents/me/{path}", json=body,
+                            headers={"Coder-Session-Token": str(row.token)}, timeout=10)
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def test_an_agent_writes_only_its_own_rows(shared_coderd, shared_owner, agent):
+    other_app = workspace_with_agent(shared_owner, shared_coderd.dsn,
+                                     apps=[{"slug": "x", "url": "http://127.0.0.1:1"}])[1]
+    resp = call(shared_coderd, agent, "POST", "app-health",
+                {"healths": {str(other_app.app_ids["x"]): "healthy"}})
+    assert resp.status_code == 400 and "not an app of this agent" in resp.json()["message"]
+    assert shared_owner.workspace_agent(other_app.id).apps[0].health == "disabled"
+    resp = call(shared_coderd, agent, "PATCH", "logs", {
+        "log_source_id": str(other_app.script_sources.get("s", uuid.uuid4())),
+        "logs": [{"created_at": now(), "output": "x", "level": "info"}]})
+    assert resp.status_code == 400 and resp.json()["validations"][0]["field"] == "log_source_id"
+    # A user's session is not an agent token, and an agent token is no session.
+    assert requests.get(f"{shared_coderd.url}/api/v2/workspaceagents/me/manifest", timeout=10,
+                        headers={"Coder-Session-Token": shared_owner.token}).status_code == 401
+    assert requests.get(f"{shared_coderd.url}/api/v2/workspaceagents/{agent.id}", timeout=10,
+                        headers={"Coder-Session-Token": str(agent.token)}).status_code == 401
+
+
+def test_bad_reports_are_400s_naming_the_field(shared_coderd, agent):
+    resp = call(shared_coderd, agent, "POST", "report-lifecycle",
+                {"state": "dancing", "changed_at": now()})
+    assert resp.status_code == 400 and resp.json()["validations"][0]["field"] == "state"
+    resp = call(shared_coderd, agent, "POST", "app-health", {"healths": {"nope": "healthy"}})
+    assert resp.status_code == 400
+    resp = call(shared_coderd, agent, "POST", "report-stats", {"rx_bytes": "many"})
+    assert resp.status_code == 400 and resp.json()["validations"][0]["field"] == "rx_bytes"
+
+
+def test_metadata_values_are_capped_as_coder_does(shared_coderd, shared_owner, agent):
+    resp = call(shared_coderd, agent, "POST", "metadata", {"metadata": [
+        {"key": "k", "collected_at": now(), "value": "v" * 5000, "error": ""},
+        {"key": "undeclared", "collected_at": now(), "value": "ignored", "error": ""}]})
+    assert resp.status_code == 204
+    with requests.get(f"{shared_coderd.url}/api/v2/workspaceagents/{agent.id}/watch-metadata",
+                      headers={"Coder-Session-Token": shared_owner.token}, stream=True,
+                      timeout=10) as events:
+        data = next(line for line in events.iter_lines(decode_unicode=True)
+                    if line.startswith("data: "))
+    (item,) = json.loads(data[6:])
+    assert len(item["result"]["value"]) == 2048 and "exceeded" in item["result"]["error"]
+
+
+def test_logs_are_listed_and_followed_and_capped(shared_coderd, shared_owner, agent):
+    source = str(agent.script_sources["s"])
+    ws = websocket.create_connection(
+        f"{shared_coderd.url.replace('http', 'ws', 1)}/api/v2/workspaceagents/{agent.id}"
+        "/logs?follow=true", header=[f"Coder-Session-Token: {shared_owner.token}"], timeout=10)
+    try:
+        for text in ("one", "two"):
+            resp = call(shared_coderd, agent, "PATCH", "logs", {
+                "log_source_id": source,
+                "logs": [{"created_at": now(), "output": text, "level": "info"}]})
+            assert resp.status_code == 200
+        assert [json.loads(ws.recv())["output"] for _ in range(2)] == ["one", "two"]
+    finally:
+        ws.close()
+    listed = [entry.output for entry in shared_owner.workspace_agent_logs(agent.id)]
+    assert listed == ["one", "two"]
+    big = [{"created_at": now(), "output": "x" * 1000, "level": "info"}] * 1100
+    resp = call(shared_coderd, agent, "POST", "logs", {"log_source_id": source, "logs": big})
+    assert resp.status_code == 413
+    assert shared_owner.workspace_agent(agent.id).logs_overflowed
