@@ -20,7 +20,7 @@ import sys
 import types
 import typing
 import uuid
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Literal, get_args, get_origin, get_type_hints
 
 MISSING = dataclasses.MISSING
 
@@ -224,39 +224,72 @@ def decode_value(tp: Any, data: Any) -> Any:
     return result
 
 
-_SCALARS = (str, int, float, bool, type(None))
-_field_names: dict[type, tuple[str, ...]] = {}
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _time_or_value(value: Any) -> Any:
+    return format_time(value) if isinstance(value, dt.datetime) else value
+
+
+def _for_annotation(tp: Any) -> Callable[[Any], Any]:
+    """An encoder chosen from a field's annotation, so values need no type dispatch."""
+    optional, inner = _is_optional(tp)
+    if optional:
+        enc = _for_annotation(inner)
+        return enc if enc is _identity else (lambda v: None if v is None else enc(v))
+    origin = get_origin(inner)
+    if inner in (str, int, float, bool) or origin is Literal:
+        return _identity
+    if inner is uuid.UUID:
+        return str
+    if inner is dt.datetime:
+        return _time_or_value
+    if origin is list and get_args(inner):
+        item = _for_annotation(get_args(inner)[0])
+        return list if item is _identity else (lambda v: [item(i) for i in v])
+    if dataclasses.is_dataclass(inner):
+        return lambda v: _encoder_for(inner)(v) if type(v) is inner else encode(v)
+    return encode
+
+
+def _encoder_for(cls: type) -> Callable[[Any], Any]:
+    encoder = _encoders.get(cls)
+    if encoder is not None:
+        return encoder
+    if cls in (str, int, float, bool, type(None)):
+        encoder = _identity
+    elif dataclasses.is_dataclass(cls):
+        hints = _hints(cls)
+        fields = tuple((f.name, _for_annotation(hints[f.name])) for f in dataclasses.fields(cls))
+        encoder = lambda v: {name: enc(getattr(v, name)) for name, enc in fields}  # noqa: E731
+    elif issubclass(cls, (list, tuple)):
+        encoder = lambda v: [encode(item) for item in v]  # noqa: E731
+    elif issubclass(cls, dict):
+        encoder = lambda v: {str(k): encode(item) for k, item in v.items()}  # noqa: E731
+    elif issubclass(cls, uuid.UUID):
+        encoder = str
+    elif issubclass(cls, dt.datetime):
+        encoder = format_time
+    elif issubclass(cls, enum.Enum):
+        encoder = lambda v: v.value  # noqa: E731
+    else:
+        encoder = _identity
+    _encoders[cls] = encoder
+    return encoder
+
+
+_encoders: dict[type, Callable[[Any], Any]] = {}
 
 
 def encode(value: Any) -> Any:
     """Model instance (or list/dict of them) -> JSON-ready value.
 
-    On every response's path, so the common cases come first and each
-    dataclass's field names are looked up once.
+    On every response's path: each type's encoder is chosen once, from the
+    dataclass's annotations, and cached.
     """
-    cls = type(value)
-    if cls in _SCALARS:
-        return value
-    names = _field_names.get(cls)
-    if names is None and dataclasses.is_dataclass(cls):
-        names = _field_names[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    if names is not None:
-        return {name: encode(getattr(value, name)) for name in names}
-    if cls is list or cls is tuple:
-        return [encode(v) for v in value]
-    if cls is dict:
-        return {str(k): encode(v) for k, v in value.items()}
-    if cls is uuid.UUID:
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return format_time(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, (list, tuple)):
-        return [encode(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): encode(v) for k, v in value.items()}
-    return value
+    encoder = _encoders.get(type(value)) or _encoder_for(type(value))
+    return encoder(value)
 
 
 def json_schema(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
