@@ -19,18 +19,21 @@ from typing import Sequence
 
 def configure(p: argparse.ArgumentParser) -> None:
     env = os.environ.get
-    p.add_argument("--url", dest="agent_url", default=env("CODER_AGENT_URL", ""),
+    p.add_argument("--url", dest="agent_url", metavar="URL",
+                   default=env("CODER_AGENT_URL", ""),
                    help="coderd's access URL [$CODER_AGENT_URL]")
-    p.add_argument("--auth", dest="agent_auth", default=env("CODER_AGENT_AUTH", "token"),
+    p.add_argument("--auth", dest="agent_auth", metavar="METHOD",
+                   default=env("CODER_AGENT_AUTH", "token"),
                    help="How the agent authenticates; only 'token' [$CODER_AGENT_AUTH]")
-    p.add_argument("--token-file", dest="agent_token_file",
+    p.add_argument("--token-file", dest="agent_token_file", metavar="FILE",
                    default=env("CODER_AGENT_TOKEN_FILE", ""),
                    help="File holding the agent token [$CODER_AGENT_TOKEN_FILE]")
-    p.add_argument("--ca-file", dest="agent_ca_file",
+    p.add_argument("--ca-file", dest="agent_ca_file", metavar="FILE",
                    default=env("CODER_AGENT_CA_FILE") or env("SSL_CERT_FILE", ""),
                    help="CA bundle to trust for an HTTPS coderd [$CODER_AGENT_CA_FILE, "
                         "$SSL_CERT_FILE]")
-    p.add_argument("--log-dir", dest="agent_log_dir", default=env("CODER_AGENT_LOG_DIR", "/tmp"),
+    p.add_argument("--log-dir", dest="agent_log_dir", metavar="DIR",
+                   default=env("CODER_AGENT_LOG_DIR", "/tmp"),
                    help="Folder of coder-agent.log and the scripts' logs [$CODER_AGENT_LOG_DIR]")
     p.add_argument("--verbose", "-v", dest="agent_verbose", action="store_true",
                    default=env("CODER_AGENT_VERBOSE", "") in ("1", "true"),
