@@ -163,6 +163,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("agent_binary_dir", "CODER_AGENT_BINARY_DIR", str, "",
             "Folder of the coder-agent-OS-ARCH executables coderd serves at /bin/ for init "
             "scripts. Defaults to CONFIG_DIR/agent-binaries.", "Workspace agents"),
+    Setting("relay_address", "CODER_RELAY_ADDRESS", str, "127.0.0.1",
+            "Host on which each coderd process listens (on a free port) for client streams "
+            "forwarded by other processes to the agents it holds; other replicas must reach "
+            "it. The default suits gunicorn workers and replicas on one host.", "Workspace agents"),
     Setting("verbose", "CODER_VERBOSE", parse_bool, False, "Log at debug level.", "Logging"),
 )
 

@@ -103,6 +103,10 @@ def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> 
 
     for router in ROUTERS:
         app.register_blueprint(router.blueprint, url_prefix="/api/v2")
+
+    from . import relay
+
+    relay.init_app(app)  # the agents' connections, and workspace apps at /@user/...
     binaries.init_app(app)
 
     if settings.provider_mirror_serve:

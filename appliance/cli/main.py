@@ -30,6 +30,12 @@ COMMANDS = {
     "start": CommandInfo("appliance.cli.commands.workspaces", "Start a workspace."),
     "stop": CommandInfo("appliance.cli.commands.workspaces", "Stop a workspace."),
     "delete": CommandInfo("appliance.cli.commands.workspaces", "Delete a workspace."),
+    "ssh": CommandInfo("appliance.cli.commands.ssh",
+                       "Start a shell or run a command in a workspace (or --stdio for OpenSSH)."),
+    "config-ssh": CommandInfo("appliance.cli.commands.config_ssh",
+                              "Add your workspaces to ~/.ssh/config as coder.WORKSPACE hosts."),
+    "port-forward": CommandInfo("appliance.cli.commands.port_forward",
+                                "Forward local TCP ports to ports inside a workspace."),
 }
 
 

@@ -439,3 +439,50 @@ _AGENT_POLICIES: dict[str, _Policy] = {
 for _name, _policy in _AGENT_POLICIES.items():
     setattr(AuthzQuerier, _name, _policy)
     _policy.__set_name__(AuthzQuerier, _name)
+
+
+# --- relay: streams into workspaces (issue 4, connectivity) ---------------------------
+# Opening a stream (SSH, port forward, terminal, listening ports) takes the ssh
+# action on the workspace: its owner, and deployment owners, as in Coder. Apps
+# follow their sharing level; system actors (an unauthenticated request) reach
+# only public ones.
+
+def connect() -> _Policy:
+    """Read the agent's workspace (404 otherwise), then the ssh action on it (403 otherwise)."""
+    def run(policy, q, inner, args, kwargs):
+        row = inner(*args, **kwargs)
+        if row is not None:
+            authorize(q.subject, A.READ, agent_obj(row))
+            authorize(q.subject, A.SSH, agent_obj(row))
+        return row
+    return _Policy(run)
+
+
+def app_connect() -> _Policy:
+    def run(policy, q, inner, args, kwargs):
+        row = inner(*args, **kwargs)
+        if row is None or row["sharing_level"] == "public":
+            return row
+        obj = agent_obj(row)
+        if row["sharing_level"] == "authenticated" and q.subject.id is not None:
+            return row
+        if q.subject.is_system or not allowed(q.subject, A.APPLICATION_CONNECT, obj):
+            raise NotAuthorized(q.subject, A.APPLICATION_CONNECT, obj)
+        return row
+    return _Policy(run)
+
+
+_RELAY_POLICIES: dict[str, _Policy] = {
+    "upsert_relay_process": system_only(),
+    "heartbeat_relay_process": system_only(),
+    "delete_relay_process": system_only(),
+    "upsert_relay_agent": system_only(),
+    "delete_relay_agent": system_only(),
+    "get_relay_address": system_only(),
+    "get_agent_connect_target": connect(),
+    "get_agents_by_workspace_path": system_only(),
+    "get_workspace_app_target": app_connect(),
+}
+for _name, _policy in _RELAY_POLICIES.items():
+    setattr(AuthzQuerier, _name, _policy)
+    _policy.__set_name__(AuthzQuerier, _name)

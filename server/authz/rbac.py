@@ -23,6 +23,10 @@ class Action(str, enum.Enum):
     READ_PERSONAL = "read_personal"
     UPDATE_PERSONAL = "update_personal"
     ASSIGN = "assign"
+    # Opening streams into a workspace (SSH, port forwards, terminal) and its
+    # owner-shared apps, as Coder's ActionSSH and ActionApplicationConnect.
+    SSH = "ssh"
+    APPLICATION_CONNECT = "application_connect"
 
 
 class Resource(str, enum.Enum):

@@ -148,6 +148,12 @@ MATRIX: dict[tuple[str, str], dict] = {
         ("GET", "manifest"), ("POST", "report-lifecycle"), ("POST", "startup"),
         ("POST", "log-source"), ("PATCH", "logs"), ("POST", "logs"), ("POST", "report-stats"),
         ("POST", "app-health"), ("POST", "metadata"))},
+    # relay: streams take the ssh action (owners of the workspace or deployment); template
+    # admins read the workspace (403). The agent is not connected here: 502 for the owner.
+    ("GET", "/workspaceagents/<workspaceagent>/listening-ports"): workspace_write(502),
+    # websocket-only rules: Werkzeug answers a plain GET with 400
+    ("GET", "/workspaceagents/<workspaceagent>/connect"): _ok(400, *ROLES),
+    ("GET", "/workspaceagents/<workspaceagent>/pty"): _ok(400, *ROLES),
 }
 
 BODIES = {

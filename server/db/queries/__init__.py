@@ -6,13 +6,15 @@ from .deployment import DeploymentQueries
 from .files import FileQueries
 from .organizations import OrganizationQueries
 from .provisioner import ProvisionerQueries
+from .relay import RelayQueries
 from .templates import TemplateQueries
 from .users import UserQueries
 from .workspaces import WorkspaceQueries
 
 
 class Queries(UserQueries, OrganizationQueries, APIKeyQueries, AuditQueries, DeploymentQueries,
-              ProvisionerQueries, FileQueries, TemplateQueries, WorkspaceQueries, AgentQueries):
+              ProvisionerQueries, FileQueries, TemplateQueries, WorkspaceQueries, AgentQueries,
+              RelayQueries):
     """The raw store. Handlers never use it directly: see server.authz.querier."""
 
 

@@ -1,0 +1,498 @@
+"""Many byte streams over one websocket: how coderd reaches an agent.
+
+The agent keeps one websocket to coderd; every client stream (an SSH session,
+a port forward, an app request, a terminal) is a stream multiplexed on it.
+Each websocket message carries exactly one frame::
+
+    type (1 byte) | stream id (4 bytes, big endian) | payload (<= MAX_PAYLOAD)
+
+``OPEN`` names a target (``ssh``, ``tcp:PORT``, ``pty:ID:W:H``...), answered by
+``ACCEPT`` or ``RESET`` (with the reason). ``DATA`` carries bytes, ``FIN``
+ends one direction, ``RESET`` aborts the stream. Flow control is per stream:
+a sender may have at most ``WINDOW`` unacknowledged bytes in flight and the
+receiver returns credit with ``WINDOW_UPDATE`` as its reader consumes them, so
+one slow reader neither stalls the other streams nor grows memory. A peer
+that breaks a stream's rules (oversized frame, more than its credit, data
+after FIN) gets that stream reset; only a frame that cannot be parsed at all
+ends the connection.
+
+The code only uses ``threading``: the agent runs it on threads, coderd under
+gevent's monkey-patching, where the same locks and threads are greenlets.
+"""
+from __future__ import annotations
+
+import collections
+import errno
+import logging
+import os
+import socket
+import struct
+import threading
+import time
+from typing import Callable, Protocol
+
+log = logging.getLogger(__name__)
+
+OPEN, ACCEPT, DATA, FIN, RESET, WINDOW_UPDATE, PING, PONG = range(1, 9)
+HEADER = struct.Struct("!BI")
+CREDIT = struct.Struct("!I")
+MAX_PAYLOAD = 64 * 1024
+WINDOW = 1024 * 1024
+MAX_TARGET = 256
+
+
+class Transport(Protocol):
+    """One message-oriented connection (a websocket)."""
+
+    def recv(self) -> bytes | None:
+        """The next binary message, or None once the connection is closed."""
+
+    def send(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StreamError(ConnectionError):
+    """The stream was refused or reset by the other side (or its session ended).
+
+    Shaped like a socket error (errno, message): paramiko formats them so."""
+
+    def __init__(self, message: str):
+        super().__init__(errno.ECONNRESET, message)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def _spawn(fn: Callable, *args) -> threading.Thread:
+    t = threading.Thread(target=fn, args=args, daemon=True)
+    t.start()
+    return t
+
+
+class Stream:
+    """One multiplexed byte stream, used like a connected socket."""
+
+    def __init__(self, session: "Session", stream_id: int, target: str):
+        self.session = session
+        self.id = stream_id
+        self.target = target
+        self._cond = threading.Condition(threading.Lock())
+        self._buf: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._unacked = 0  # consumed, credit not yet returned
+        self._credit = WINDOW  # what we may still send
+        self._eof = False  # the peer sent FIN
+        self._fin_sent = False
+        self._error: str | None = None  # reset reason
+        self._accepted = False
+        self.timeout: float | None = None
+
+    # -- socket-like API -------------------------------------------------
+    def recv(self, n: int = MAX_PAYLOAD) -> bytes:
+        """Up to ``n`` bytes; b"" at the peer's FIN; StreamError once reset."""
+        give = 0
+        with self._cond:
+            if not self._wait(lambda: self._buf or self._eof or self._error):
+                raise socket.timeout("timed out")
+            if self._buf:
+                chunk = self._buf.popleft()
+                if len(chunk) > n:
+                    self._buf.appendleft(chunk[n:])
+                    chunk = chunk[:n]
+                self._buffered -= len(chunk)
+                self._unacked += len(chunk)
+                if self._unacked >= WINDOW // 4 or not self._buf:
+                    give, self._unacked = self._unacked, 0
+            elif self._error is not None:
+                raise StreamError(self._error)
+            else:
+                chunk = b""
+        if give and not self._eof:
+            self.session._send(WINDOW_UPDATE, self.id, CREDIT.pack(give), quiet=True)
+        if not chunk:
+            self._maybe_done()
+        return chunk
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            with self._cond:
+                if not self._wait(lambda: self._credit > 0 or self._error):
+                    raise socket.timeout("timed out")
+                if self._error is not None:
+                    raise StreamError(self._error)
+                if self._fin_sent:
+                    raise StreamError("stream closed for writing")
+                n = min(len(view), self._credit, MAX_PAYLOAD)
+                self._credit -= n
+            self.session._send(DATA, self.id, view[:n].tobytes())
+            view = view[n:]
+
+    def send(self, data: bytes) -> int:
+        self.sendall(data)
+        return len(data)
+
+    def shutdown_write(self) -> None:
+        """Send FIN: no more data from this side; the peer's reads end."""
+        with self._cond:
+            if self._fin_sent or self._error:
+                return
+            self._fin_sent = True
+        self.session._send(FIN, self.id)
+        self._maybe_done()
+
+    def close(self) -> None:
+        """Done with the stream: reset it unless both directions already ended."""
+        with self._cond:
+            finished = self._error is not None or (self._fin_sent and self._eof)
+            if self._error is None:
+                self._error = "closed"
+            self._cond.notify_all()
+        if not finished:
+            self.session._send(RESET, self.id, b"closed", quiet=True)
+        self.session._forget(self)
+
+    def settimeout(self, timeout: float | None) -> None:
+        self.timeout = timeout
+
+    def gettimeout(self) -> float | None:
+        return self.timeout
+
+    @property
+    def closed(self) -> bool:
+        return self._error is not None
+
+    # -- accepting side ----------------------------------------------------
+    def accept(self) -> None:
+        self._accepted = True
+        self.session._send(ACCEPT, self.id)
+
+    def reject(self, reason: str) -> None:
+        self._fail(reason)
+        self.session._send(RESET, self.id, reason.encode()[:1024], quiet=True)
+        self.session._forget(self)
+
+    # -- called by the session's reader ----------------------------------
+    def _wait(self, ready: Callable[[], object]) -> bool:
+        if self.timeout is None:
+            while not ready():
+                self._cond.wait()
+            return True
+        deadline = time.monotonic() + self.timeout
+        while not ready():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._cond.wait(left)
+        return True
+
+    def _data(self, payload: bytes) -> str | None:
+        """Queue received bytes; a reason when the peer broke the rules."""
+        with self._cond:
+            if self._eof:
+                return "data after FIN"
+            if self._buffered + len(payload) > WINDOW:
+                return "flow control window exceeded"
+            if payload:
+                self._buf.append(payload)
+                self._buffered += len(payload)
+                self._cond.notify_all()
+        return None
+
+    def _fin(self) -> None:
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+        self._maybe_done()
+
+    def _fail(self, reason: str) -> None:
+        with self._cond:
+            if self._error is None:
+                self._error = reason
+            self._cond.notify_all()
+
+    def _grant(self, n: int) -> None:
+        with self._cond:
+            self._credit += n
+            self._cond.notify_all()
+
+    def _accepted_by_peer(self) -> None:
+        with self._cond:
+            self._accepted = True
+            self._cond.notify_all()
+
+    def _maybe_done(self) -> None:
+        if self._fin_sent and self._eof and not self._buf:
+            self.session._forget(self)
+
+
+class Session:
+    """Both ends of the multiplexed connection.
+
+    coderd opens streams (``open``); the agent passes ``accept``, called on a
+    new thread for each stream the other side opens, which must call
+    ``stream.accept()`` or ``stream.reject(reason)``.
+    """
+
+    def __init__(self, transport: Transport, *, accept: Callable[[Stream], None] | None = None,
+                 name: str = "mux", keepalive: float = 15.0):
+        self.transport = transport
+        self.name = name
+        self._accept = accept
+        self._send_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._streams: dict[int, Stream] = {}
+        self._next_id = 1
+        self._closed = threading.Event()
+        self.keepalive = keepalive
+        self.last_seen = time.monotonic()
+
+    @property
+    def streams(self) -> int:
+        return len(self._streams)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def open(self, target: str, timeout: float = 15.0) -> Stream:
+        """Open a stream to ``target`` and wait for the other side to accept it."""
+        data = target.encode()
+        if len(data) > MAX_TARGET:
+            raise ValueError("stream target too long")
+        with self._lock:
+            if self.closed:
+                raise StreamError("connection closed")
+            stream_id = self._next_id
+            self._next_id += 2
+            stream = Stream(self, stream_id, target)
+            self._streams[stream_id] = stream
+        self._send(OPEN, stream_id, data)
+        with stream._cond:
+            deadline = time.monotonic() + timeout
+            while not (stream._accepted or stream._error):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                stream._cond.wait(left)
+            accepted, error = stream._accepted, stream._error
+        if not accepted:
+            stream.close()
+            raise StreamError(error or f"{target}: no answer in {timeout:g}s")
+        return stream
+
+    def serve(self) -> None:
+        """Read frames until the connection ends; then every stream is reset."""
+        if self.keepalive:
+            _spawn(self._keepalive)
+        try:
+            while not self.closed:
+                message = self.transport.recv()
+                if message is None:
+                    break
+                self.last_seen = time.monotonic()
+                if len(message) < HEADER.size:
+                    log.warning("%s: malformed frame of %d bytes: closing the connection",
+                                self.name, len(message))
+                    break
+                kind, stream_id = HEADER.unpack_from(message)
+                self._dispatch(kind, stream_id, message[HEADER.size:])
+        except (OSError, ValueError) as exc:
+            if not self.closed:
+                log.info("%s: connection lost: %s", self.name, exc)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        with self._lock:
+            streams = list(self._streams.values())
+            self._streams.clear()
+        for s in streams:
+            s._fail("connection closed")
+        try:
+            self.transport.close()
+        except OSError:
+            pass
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        return self._closed.wait(timeout)
+
+    # -- internals ---------------------------------------------------------
+    def _dispatch(self, kind: int, stream_id: int, payload: bytes) -> None:
+        if kind == PING:
+            self._send(PONG, 0, payload, quiet=True)
+            return
+        if kind == PONG:
+            return
+        if kind == OPEN:
+            self._incoming(stream_id, payload)
+            return
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            if kind not in (RESET, FIN, WINDOW_UPDATE):
+                self._send(RESET, stream_id, b"unknown stream", quiet=True)
+            return
+        if len(payload) > MAX_PAYLOAD:
+            self._reset(stream, f"frame of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+        elif kind == DATA:
+            problem = stream._data(payload)
+            if problem:
+                self._reset(stream, problem)
+        elif kind == FIN:
+            stream._fin()
+        elif kind == WINDOW_UPDATE and len(payload) == CREDIT.size:
+            stream._grant(CREDIT.unpack(payload)[0])
+        elif kind == ACCEPT:
+            stream._accepted_by_peer()
+        elif kind == RESET:
+            stream._fail(payload.decode(errors="replace") or "reset by peer")
+            self._forget(stream)
+        else:
+            self._reset(stream, f"unexpected frame type {kind}")
+
+    def _incoming(self, stream_id: int, payload: bytes) -> None:
+        target = payload.decode(errors="replace")
+        with self._lock:
+            known = stream_id in self._streams
+        if self._accept is None or known or len(payload) > MAX_TARGET:
+            self._send(RESET, stream_id, b"stream refused", quiet=True)
+            return
+        stream = Stream(self, stream_id, target)
+        with self._lock:
+            self._streams[stream_id] = stream
+        _spawn(self._run_accept, stream)
+
+    def _run_accept(self, stream: Stream) -> None:
+        try:
+            self._accept(stream)
+        except StreamError as exc:  # the other side went away: nothing to report
+            log.debug("%s: stream %s (%s) ended: %s", self.name, stream.id, stream.target, exc)
+            stream.close()
+        except Exception as exc:  # one broken stream handler must not end the session
+            log.exception("%s: stream %s (%s) failed", self.name, stream.id, stream.target)
+            if not stream._accepted:
+                stream.reject(f"{stream.target}: {exc}")
+            else:
+                stream.close()
+
+    def _reset(self, stream: Stream, reason: str) -> None:
+        log.warning("%s: stream %d (%s) reset: %s", self.name, stream.id, stream.target, reason)
+        stream._fail(reason)
+        self._send(RESET, stream.id, reason.encode(), quiet=True)
+        self._forget(stream)
+
+    def _forget(self, stream: Stream) -> None:
+        with self._lock:
+            if self._streams.get(stream.id) is stream:
+                del self._streams[stream.id]
+
+    def _send(self, kind: int, stream_id: int, payload: bytes = b"", *, quiet: bool = False) -> None:
+        frame = HEADER.pack(kind, stream_id) + payload
+        try:
+            with self._send_lock:
+                self.transport.send(frame)
+        except (OSError, ValueError) as exc:
+            self.close()
+            if not quiet:
+                raise StreamError(f"connection closed: {exc}") from exc
+
+    def _keepalive(self) -> None:
+        """Ping the peer; a connection silent for three intervals is dead."""
+        while not self._closed.wait(self.keepalive):
+            if time.monotonic() - self.last_seen > 3 * self.keepalive:
+                log.info("%s: no frame in %.0fs: closing", self.name, 3 * self.keepalive)
+                self.close()
+                return
+            self._send(PING, 0, b"", quiet=True)
+
+
+class WebSocketClientTransport:
+    """A ``websocket-client`` connection as a Transport (the agent's and the CLI's side)."""
+
+    def __init__(self, ws):
+        self.ws = ws
+
+    def recv(self) -> bytes | None:
+        import websocket
+
+        try:
+            while True:
+                opcode, data = self.ws.recv_data()
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    if len(data) >= 2 and int.from_bytes(data[:2], "big") >= 4000:
+                        log.error("relay: coderd closed the connection: %d %s",
+                                  int.from_bytes(data[:2], "big") - 4000, data[2:].decode(errors="replace"))
+                    return None
+                if opcode in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_TEXT):
+                    return data
+        except (websocket.WebSocketException, OSError):
+            return None
+
+    def send(self, data: bytes) -> None:
+        import websocket
+
+        try:
+            self.ws.send_bytes(data)
+        except websocket.WebSocketException as exc:
+            raise OSError(str(exc)) from exc
+
+    def close(self) -> None:
+        try:
+            self.ws.close(timeout=1)
+        except Exception:  # closing a broken connection may fail in many ways; it is closed
+            pass
+
+
+def pipe(a, b) -> None:
+    """Copy both ways between two socket-like objects until both directions end.
+
+    Each direction passes the end of its data on as a half-close, so protocols
+    that send a request, shut down writing and read the answer work.
+    """
+    def copy(src, dst) -> None:
+        try:
+            while data := src.recv(MAX_PAYLOAD):
+                dst.sendall(data)
+            _shutdown_write(dst)
+        except (OSError, StreamError):
+            for s in (src, dst):
+                _abort(s)
+
+    other = threading.Thread(target=copy, args=(b, a), daemon=True)
+    other.start()
+    copy(a, b)
+    other.join()
+    for s in (a, b):
+        s.close()
+
+
+def _shutdown_write(s) -> None:
+    if isinstance(s, Stream):
+        s.shutdown_write()
+    else:
+        try:
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+def _abort(s) -> None:
+    """Unblock the other direction's reader: a reset stream, a shut down socket."""
+    if isinstance(s, Stream):
+        s.close()
+    else:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def write_fd(fd: int, data: bytes) -> None:
+    """All of ``data`` to a file descriptor (a pipe or terminal may take only part per write)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

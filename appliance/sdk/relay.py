@@ -1,0 +1,142 @@
+"""The client's side of the relay: streams into a workspace through coderd.
+
+``dial`` opens ``/workspaceagents/{id}/connect`` as a websocket and returns
+it as a socket-like object (``recv``/``sendall``/``close``), which is what
+``coder ssh``, ``coder port-forward`` and the tests use. Types and paths are
+Coder's.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import websocket
+
+from . import types
+from .client import SESSION_HEADER, APIError, Client
+
+
+@dataclass
+class WorkspaceAgentListeningPort:
+    process_name: str
+    network: str
+    port: int
+
+
+@dataclass
+class WorkspaceAgentListeningPortsResponse:
+    ports: list[WorkspaceAgentListeningPort] = field(default_factory=list)
+
+
+class WebSocketStream:
+    """A relayed stream: binary websocket messages carrying raw bytes."""
+
+    def __init__(self, ws: websocket.WebSocket):
+        self.ws = ws
+
+    def recv(self, n: int = 65536) -> bytes:
+        """The next chunk; b"" once the stream has ended."""
+        try:
+            while True:
+                opcode, data = self.ws.recv_data()
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    _raise_refusal(data)
+                    return b""
+                if data:
+                    return data
+        except (websocket.WebSocketConnectionClosedException, OSError):
+            return b""
+
+    def sendall(self, data: bytes) -> None:
+        try:
+            self.ws.send_bytes(data)
+        except websocket.WebSocketConnectionClosedException as exc:
+            raise ConnectionResetError("the relayed stream closed") from exc
+
+    def shutdown(self, how: int) -> None:
+        """A websocket cannot half-close: the stream ends when both sides are done."""
+
+    def send_text(self, text: str) -> None:
+        self.ws.send(text)
+
+    def close(self) -> None:
+        try:
+            self.ws.close(timeout=1)
+        except Exception:  # already broken: it is closed either way
+            pass
+
+
+def _raise_refusal(close_payload: bytes) -> None:
+    """coderd refuses a stream after the upgrade with close code 4000+HTTP status."""
+    if len(close_payload) >= 2:
+        code = int.from_bytes(close_payload[:2], "big")
+        if 4000 <= code < 5000:
+            raise APIError(code - 4000, close_payload[2:].decode(errors="replace"))
+
+
+def websocket_url(client: Client, path: str, query: dict | None = None) -> str:
+    base = client.url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    return base + path + ("?" + urlencode(query) if query else "")
+
+
+def open_websocket(client: Client, path: str, query: dict | None = None) -> WebSocketStream:
+    """A websocket to coderd, authenticated as the client; HTTP errors become APIError."""
+    verify = client.http.verify
+    sslopt = {"cert_reqs": 0} if verify is False else ({"ca_certs": verify} if isinstance(verify, str) else {})
+    try:
+        ws = websocket.create_connection(
+            websocket_url(client, path, query), header={SESSION_HEADER: client.token},
+            sslopt=sslopt, timeout=client.timeout, enable_multithread=True, skip_utf8_validation=True)
+    except websocket.WebSocketBadStatusException as exc:
+        raise _status_error(exc, path) from exc
+    ws.settimeout(None)
+    return WebSocketStream(ws)
+
+
+def _status_error(exc: websocket.WebSocketBadStatusException, path: str) -> APIError:
+    import json
+
+    message, detail = f"GET {path}: {exc.status_code}", ""
+    try:
+        body = json.loads(exc.resp_body or b"{}")
+        message, detail = body.get("message") or message, body.get("detail") or ""
+    except ValueError:
+        pass
+    return APIError(exc.status_code, message, detail, method="GET", url=path)
+
+
+def dial(client: Client, agent_id: uuid.UUID | str, target: str = "ssh") -> WebSocketStream:
+    """A byte stream to ``target`` (``ssh``, ``tcp:PORT``) on the agent."""
+    return open_websocket(client, f"/api/v2/workspaceagents/{agent_id}/connect", {"target": target})
+
+
+def reconnecting_pty(client: Client, agent_id: uuid.UUID | str, reconnect: uuid.UUID,
+                     width: int = 80, height: int = 24, command: str = "") -> WebSocketStream:
+    query = {"reconnect": str(reconnect), "width": width, "height": height}
+    if command:
+        query["command"] = command
+    return open_websocket(client, f"/api/v2/workspaceagents/{agent_id}/pty", query)
+
+
+def listening_ports(client: Client, agent_id: uuid.UUID | str) -> WorkspaceAgentListeningPortsResponse:
+    return client._request("GET", f"/api/v2/workspaceagents/{agent_id}/listening-ports",
+                           model_type=WorkspaceAgentListeningPortsResponse)
+
+
+def resolve_agent(client: Client, spec: str) -> tuple[types.Workspace, types.WorkspaceAgent]:
+    """``[owner/]workspace[.agent]`` to the workspace and the agent to connect to."""
+    owner, _, rest = spec.rpartition("/")
+    name, _, agent_name = rest.partition(".")
+    workspace = client.workspace_by_owner_and_name(owner or "me", name)
+    agents = [a for r in workspace.latest_build.resources for a in r.agents]
+    if agent_name:
+        agents = [a for a in agents if a.name == agent_name]
+    if not agents:
+        raise APIError(404, f"Workspace {spec!r} has no agent" + (f" named {agent_name!r}." if agent_name
+                                                                  else ": is it started?"))
+    if len(agents) > 1:
+        names = ", ".join(sorted(a.name for a in agents))
+        raise APIError(400, f"Workspace {spec!r} has several agents ({names}).",
+                       f"Name one: {name}.AGENT.")
+    return workspace, agents[0]

@@ -1,0 +1,153 @@
+"""The relay's API: the agent's connection, and clients' streams into workspaces.
+
+``/workspaceagents/me/relay`` is the agent's one websocket (agent token).
+Clients open one websocket per stream (``connect`` for SSH and TCP, ``pty``
+for Coder's reconnecting terminal) or ask for the listening ports; coderd
+authorizes each as the workspace's owner (the ``ssh`` action) before any byte
+reaches the agent, and forwards it to the process holding the agent.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import re
+import struct
+import uuid
+
+from flask import current_app, g, request
+from geventwebsocket.exceptions import WebSocketError
+
+from appliance.sdk.relay import WorkspaceAgentListeningPortsResponse
+
+from ..authz.rbac import Action, NotAuthorized
+from ..httpapi import APIError, not_found, parse_uuid, query_int, write
+from ..httpmw import release_connection, store
+from ..relay import AgentUnavailable, relay
+from ..relay.websocket import ServerTransport, bridge
+from .router import QueryParam, Router
+
+router = Router("relay", "Agents")
+route = router.route
+
+TARGET = re.compile(r"^(ssh|tcp:([A-Za-z0-9.\-]+:)?\d{1,5})$")
+PTY_QUERY = (QueryParam("reconnect", "The terminal's ID: reconnecting with it resumes the same shell"),
+             QueryParam("width", "Columns", "integer"), QueryParam("height", "Rows", "integer"),
+             QueryParam("command", "Command to run instead of a login shell"))
+
+
+def websocket():
+    ws = request.environ.get("wsgi.websocket")
+    if ws is None:
+        raise APIError(400, "Expected a websocket upgrade.")
+    return ws
+
+
+def connect_target(agent_id: uuid.UUID) -> dict:
+    """The agent, if the caller may open streams to it (404 when they may not see it)."""
+    try:
+        row = store().get_agent_connect_target(agent_id)
+    except NotAuthorized as exc:
+        if exc.action is Action.READ:
+            raise not_found("Workspace agent") from None
+        raise APIError(403, "Forbidden.", "You may not connect to this workspace.") from None
+    if row is None:
+        raise not_found("Workspace agent")
+    return row
+
+
+def open_stream(agent_id: uuid.UUID, target: str):
+    release_connection()  # a stream can last hours: hold no database connection
+    try:
+        return relay().open(agent_id, target)
+    except AgentUnavailable as exc:
+        raise APIError(502, "The workspace agent is not connected.", str(exc)) from exc
+    except OSError as exc:  # the agent refused the target (nothing listening, bad port)
+        raise APIError(502, "The workspace agent could not open the stream.", str(exc)) from exc
+
+
+def _done():
+    return current_app.response_class(status=200)
+
+
+def refusals_as_close(fn):
+    """gevent-websocket has answered 101 before the handler runs, so a refusal (401, 403,
+    404, 502) travels as the close code 4000+status with the message as reason."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except APIError as exc:
+            ws = request.environ.get("wsgi.websocket")
+            if ws is None:
+                raise
+            reason = (exc.message + " " + exc.detail).strip().encode()[:120]
+            # gevent-websocket's close() drops its code argument: send the close frame ourselves.
+            with contextlib.suppress(WebSocketError):
+                ws.send_frame(struct.pack("!H", 4000 + exc.status) + reason, ws.OPCODE_CLOSE)
+            ws.closed = True
+            return _done()
+    return wrapper
+
+
+@route("GET", "/workspaceagents/me/relay", websocket=True, auth=False,
+       summary="The agent's relay connection: clients' streams multiplexed on one websocket "
+               "(agent token; a refused token closes with code 4401)")
+@refusals_as_close
+def agent_relay():
+    ws = websocket()
+    if g.get("agent") is None:
+        raise APIError(401, g.get("auth_error") or "A workspace agent token is required.")
+    agent_id = g.agent["id"]
+    release_connection()
+    relay().serve_agent(agent_id, ServerTransport(ws))
+    return _done()
+
+
+@route("GET", "/workspaceagents/<workspaceagent>/connect", websocket=True,
+       query=(QueryParam("target", "ssh, tcp:PORT or tcp:HOST:PORT (as seen from the agent)"),),
+       summary="A byte stream to the agent's SSH server or a TCP port (websocket, binary messages)")
+@refusals_as_close
+def agent_connect(workspaceagent: str):
+    agent_id = parse_uuid(workspaceagent, "workspaceagent")
+    target = request.args.get("target", "ssh")
+    if not TARGET.match(target):
+        raise APIError(400, f"Invalid target {target!r}.", "Use ssh, tcp:PORT or tcp:HOST:PORT.")
+    ws = websocket()
+    connect_target(agent_id)
+    bridge(ws, open_stream(agent_id, target))
+    return _done()
+
+
+@route("GET", "/workspaceagents/<workspaceagent>/pty", websocket=True, query=PTY_QUERY,
+       summary="Coder's reconnecting terminal (websocket: JSON {data, height, width} in, raw bytes out)")
+@refusals_as_close
+def agent_pty(workspaceagent: str):
+    agent_id = parse_uuid(workspaceagent, "workspaceagent")
+    ws = websocket()
+    try:
+        key = str(uuid.UUID(request.args.get("reconnect", "")))
+    except ValueError:
+        raise APIError(400, "Query parameter reconnect must be a UUID.") from None
+    width, height = query_int("width", 80), query_int("height", 24)
+    command = request.args.get("command", "")
+    connect_target(agent_id)
+    target = f"pty:{key}:{width}:{height}" + (f":{command}" if command else "")
+    bridge(ws, open_stream(agent_id, target))
+    return _done()
+
+
+@route("GET", "/workspaceagents/<workspaceagent>/listening-ports",
+       response=WorkspaceAgentListeningPortsResponse,
+       summary="TCP ports listening inside the workspace, as the agent sees them")
+def agent_listening_ports(workspaceagent: str):
+    agent_id = parse_uuid(workspaceagent, "workspaceagent")
+    connect_target(agent_id)
+    stream = open_stream(agent_id, "listening-ports")
+    try:
+        data = bytearray()
+        while chunk := stream.recv(65536):
+            data += chunk
+    finally:
+        stream.close()
+    return write(200, json.loads(data))

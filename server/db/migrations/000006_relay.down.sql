@@ -1,0 +1,2 @@
+DROP TABLE relay_agents;
+DROP TABLE relay_processes;

@@ -1,0 +1,29 @@
+"""The relay: clients' streams reach workspace agents through coderd.
+
+``registry`` holds the agents connected to this process and forwards streams
+for agents held by other processes; ``websocket`` bridges a client's
+websocket to a stream; ``apps`` proxies workspace apps (HTTP and websockets)
+over streams. The agent's half is ``agent.relay``; the framing is
+``appliance.mux``.
+"""
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from .registry import AgentUnavailable, Relay
+
+__all__ = ["AgentUnavailable", "Relay", "init_app", "relay"]
+
+
+def init_app(app: Flask) -> None:
+    coderd = app.extensions["coderd"]
+    settings = coderd.settings
+    app.extensions["relay"] = Relay(coderd.pool, bind_host=settings.relay_address or "127.0.0.1",
+                                    agent_heartbeat=settings.agent_stats_refresh_interval)
+    from . import apps
+
+    apps.init_app(app)
+
+
+def relay() -> Relay:
+    return current_app.extensions["relay"]

@@ -1,0 +1,254 @@
+"""Per process: the agents connected here, and reaching the ones connected elsewhere.
+
+Every coderd process (gunicorn worker or replica) holds the relay websockets
+of the agents that happened to connect to it. A client stream for an agent
+held here becomes a mux stream on its connection; for an agent held by
+another process, this process dials that process's internal listener (its
+address is in ``relay_processes``), authenticates with the deployment's
+relay secret, names the agent and target, and then the two sockets carry the
+stream's bytes. The internal listener starts with the first agent this
+process holds; the process heartbeats its row so entries of dead processes
+expire.
+"""
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import random
+import secrets
+import socket
+import threading
+import uuid
+from typing import Iterator
+
+from appliance import mux
+
+from .. import agentconn
+from ..authz.querier import AuthzQuerier
+from ..authz.rbac import system
+from ..db.queries import Queries
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
+# A process silent this long no longer holds its agents.
+EXPIRE_SECONDS = 3 * HEARTBEAT_SECONDS
+MAX_HEADER = 4096
+SECRET_KEY = "relay_secret"
+
+
+class AgentUnavailable(Exception):
+    """The agent holds no relay connection to any live coderd process."""
+
+
+class Relay:
+    def __init__(self, pool, bind_host: str = "127.0.0.1", agent_heartbeat: float = 15.0,
+                 keepalive: float = 15.0):
+        self.pool = pool
+        self.bind_host = bind_host
+        self.agent_heartbeat = agent_heartbeat
+        self.keepalive = keepalive
+        self.process_id = uuid.uuid4()
+        self.agents: dict[uuid.UUID, mux.Session] = {}
+        self.address = ""
+        self._secret = ""
+        self._lock = threading.Lock()
+        self._server = None
+        self.forwarded = 0  # streams currently forwarded in or out (tests watch it)
+
+    @contextlib.contextmanager
+    def store(self, reason: str) -> Iterator[AuthzQuerier]:
+        with self.pool.connection() as conn:
+            yield AuthzQuerier(Queries(conn), system(reason))
+
+    @property
+    def secret(self) -> str:
+        if not self._secret:
+            with self.store("relay-secret") as s:
+                self._secret = s.insert_deployment_value(SECRET_KEY, secrets.token_urlsafe(32))
+        return self._secret
+
+    # -- agents connected here ----------------------------------------------
+    def serve_agent(self, agent_id: uuid.UUID, transport: mux.Transport) -> None:
+        """Hold an agent's connection until it ends, recording the agent as connected
+        meanwhile (Coder's status); a newer connection of the same agent replaces this one."""
+        self._start()
+        session = mux.Session(transport, name=f"agent {agent_id}", keepalive=self.keepalive)
+        with self._lock:
+            old = self.agents.get(agent_id)
+            self.agents[agent_id] = session
+        if old is not None:
+            old.close()
+        with self.store("relay-agent-connected") as s:
+            s.upsert_relay_agent(agent_id, self.process_id)
+        threading.Thread(target=self._alive_loop, args=(session, agent_id), daemon=True).start()
+        try:
+            session.serve()
+        finally:
+            with self._lock:
+                current = self.agents.get(agent_id) is session
+                if current:
+                    del self.agents[agent_id]
+            if current:
+                with self.store("relay-agent-disconnected") as s:
+                    s.delete_relay_agent(agent_id, self.process_id)
+                    agentconn.mark_disconnected(s, agent_id)
+
+    def _alive_loop(self, session: mux.Session, agent_id: uuid.UUID) -> None:
+        """Once per heartbeat interval while connected, spread over it for many agents."""
+        delay = 0.0
+        while not session.wait_closed(delay):
+            try:
+                with self.store("relay-agent-alive") as s:
+                    s.update_workspace_agent_connection(agent_id, 0)
+            except Exception:  # a failed write must not drop the agent; the next one may work
+                log.exception("relay: recording agent %s as connected failed", agent_id)
+            delay = self.agent_heartbeat * random.uniform(0.8, 1.0)
+
+    @property
+    def open_streams(self) -> int:
+        return sum(s.streams for s in list(self.agents.values())) + self.forwarded
+
+    # -- opening streams ----------------------------------------------------------
+    def open(self, agent_id: uuid.UUID, target: str, timeout: float = 15.0):
+        """A socket-like connection to ``target`` on the agent, wherever it is connected."""
+        session = self.agents.get(agent_id)
+        if session is not None and not session.closed:
+            return session.open(target, timeout)
+        with self.store("relay-find-agent") as s:
+            row = s.get_relay_address(agent_id, EXPIRE_SECONDS)
+        if row is None or row["process_id"] == self.process_id:
+            raise AgentUnavailable(f"agent {agent_id} is not connected")
+        return self._dial(row["address"], agent_id, target, timeout)
+
+    def _dial(self, address: str, agent_id: uuid.UUID, target: str, timeout: float):
+        host, _, port = address.rpartition(":")
+        try:
+            sock = socket.create_connection((host, int(port)), timeout=timeout)
+        except OSError as exc:
+            raise AgentUnavailable(f"the coderd process holding agent {agent_id} at {address} "
+                                   f"is unreachable: {exc}") from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock.sendall(json.dumps({"secret": self.secret, "agent_id": str(agent_id),
+                                     "target": target}).encode() + b"\n")
+            answer = json.loads(_read_line(sock) or b"{}")
+        except (OSError, ValueError) as exc:
+            sock.close()
+            raise AgentUnavailable(f"forwarding to {address} failed: {exc}") from exc
+        if not answer.get("ok"):
+            sock.close()
+            raise mux.StreamError(answer.get("error") or "refused by the holding process")
+        sock.settimeout(None)
+        return _Counted(self, sock)
+
+    # -- the internal listener ----------------------------------------------------
+    def _start(self) -> None:
+        with self._lock:
+            if self._server is not None:
+                return
+            from gevent.server import StreamServer
+
+            self._server = StreamServer((self.bind_host, 0), self._handle_forwarded)
+            self._server.start()
+            self.address = f"{self.bind_host}:{self._server.server_port}"
+        with self.store("relay-register") as s:
+            s.upsert_relay_process(self.process_id, self.address)
+        threading.Thread(target=self._heartbeat, daemon=True).start()
+        log.info("relay: process %s takes forwarded streams at %s", self.process_id, self.address)
+
+    def _heartbeat(self) -> None:
+        while True:
+            try:
+                with self.store("relay-heartbeat") as s:
+                    if not s.heartbeat_relay_process(self.process_id, EXPIRE_SECONDS):
+                        # Expired while the database was away: register again with our agents.
+                        s.upsert_relay_process(self.process_id, self.address)
+                        for agent_id in list(self.agents):
+                            s.upsert_relay_agent(agent_id, self.process_id)
+            except Exception:
+                log.exception("relay: heartbeat failed")
+            threading.Event().wait(HEARTBEAT_SECONDS)
+
+    def _handle_forwarded(self, sock: socket.socket, address) -> None:
+        """A stream forwarded by another process: check the secret, open it, pipe it."""
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(10)
+        try:
+            header = json.loads(_read_line(sock))
+            secret_ok = hmac.compare_digest(str(header.get("secret", "")).encode(),
+                                            self.secret.encode())
+            agent_id, target = uuid.UUID(header["agent_id"]), str(header["target"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("relay: bad forwarded stream from %s: %s", address[0], exc)
+            sock.close()
+            return
+        if not secret_ok:
+            log.warning("relay: forwarded stream from %s with a wrong secret refused", address[0])
+            sock.close()
+            return
+        session = self.agents.get(agent_id)
+        try:
+            if session is None:
+                raise mux.StreamError(f"agent {agent_id} is not connected to this process")
+            stream = session.open(target)
+        except mux.StreamError as exc:
+            with contextlib.suppress(OSError):
+                sock.sendall(json.dumps({"error": str(exc)}).encode() + b"\n")
+            sock.close()
+            return
+        try:
+            sock.sendall(b'{"ok": true}\n')
+        except OSError:
+            stream.close()
+            sock.close()
+            return
+        sock.settimeout(None)
+        mux.pipe(stream, _Counted(self, sock))
+
+    def close(self) -> None:
+        for session in list(self.agents.values()):
+            session.close()
+        if self._server is not None:
+            self._server.stop()
+            with self.store("relay-stop") as s:
+                s.delete_relay_process(self.process_id)
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    data = bytearray()
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > MAX_HEADER:
+            raise ValueError("header too long")
+    return bytes(data)
+
+
+class _Counted:
+    """A forwarded socket, counted while open."""
+
+    def __init__(self, relay: Relay, sock: socket.socket):
+        self.relay = relay
+        self.sock = sock
+        relay.forwarded += 1
+        self._open = True
+
+    def recv(self, n: int) -> bytes:
+        return self.sock.recv(n)
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def shutdown(self, how: int) -> None:
+        self.sock.shutdown(how)
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self.relay.forwarded -= 1
+            self.sock.close()

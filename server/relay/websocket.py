@@ -1,0 +1,61 @@
+"""gevent-websocket connections as mux transports, and websockets bridged to streams."""
+from __future__ import annotations
+
+import threading
+
+from geventwebsocket.exceptions import WebSocketError
+
+from appliance import mux
+
+
+class ServerTransport:
+    """A client's (here: the agent's) websocket as seen by coderd."""
+
+    def __init__(self, ws):
+        self.ws = ws
+
+    def recv(self) -> bytes | None:
+        try:
+            message = self.ws.receive()
+        except WebSocketError:
+            return None
+        if isinstance(message, str):
+            return message.encode()
+        return message
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.ws.send(data, binary=True)
+        except WebSocketError as exc:
+            raise OSError(str(exc)) from exc
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except (WebSocketError, OSError):
+            pass
+
+
+def bridge(ws, conn) -> None:
+    """Carry bytes between a client's websocket (one binary message per chunk) and a
+    stream until either side ends; then close both, freeing everything on every hop."""
+    def to_client() -> None:
+        try:
+            while data := conn.recv(mux.MAX_PAYLOAD):
+                ws.send(data, binary=True)
+        except (OSError, WebSocketError):
+            pass
+        finally:
+            ServerTransport(ws).close()
+
+    sender = threading.Thread(target=to_client, daemon=True)
+    sender.start()
+    try:
+        while (message := ServerTransport(ws).recv()) is not None:
+            if message:
+                conn.sendall(message)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+        sender.join(5)

@@ -1,0 +1,144 @@
+"""The stream multiplexer on its own: flow control, half-close, resets, bad frames."""
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from appliance import mux
+
+
+class PairTransport:
+    """Length-prefixed messages over one end of a socketpair."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.reader = sock.makefile("rb")
+
+    def recv(self):
+        head = self.reader.read(4)
+        if len(head) < 4:
+            return None
+        (n,) = struct.unpack("!I", head)
+        return self.reader.read(n)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(struct.pack("!I", len(data)) + data)
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def echo(stream: mux.Stream) -> None:
+    if stream.target == "refuse":
+        stream.reject("no such target")
+        return
+    stream.accept()
+    if stream.target == "slow":
+        time.sleep(0.5)
+    while data := stream.recv():
+        stream.sendall(data)
+    stream.shutdown_write()
+
+
+@pytest.fixture
+def pair():
+    a, b = socket.socketpair()
+    client = mux.Session(PairTransport(a), name="client", keepalive=0)
+    server = mux.Session(PairTransport(b), accept=echo, name="server", keepalive=0)
+    for s in (client, server):
+        threading.Thread(target=s.serve, daemon=True).start()
+    yield client, server
+    client.close()
+    server.close()
+
+
+def read_all(stream: mux.Stream) -> bytes:
+    out = bytearray()
+    while chunk := stream.recv():
+        out += chunk
+    return bytes(out)
+
+
+def wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_echo_more_than_the_window_with_half_close(pair):
+    client, server = pair
+    stream = client.open("echo")
+    payload = bytes(range(256)) * (3 * mux.WINDOW // 256 + 7)
+    writer = threading.Thread(target=lambda: (stream.sendall(payload), stream.shutdown_write()))
+    writer.start()
+    assert read_all(stream) == payload
+    writer.join()
+    wait_for(lambda: client.streams == 0 and server.streams == 0)
+
+
+def test_refused_target_and_reset(pair):
+    client, server = pair
+    with pytest.raises(mux.StreamError, match="no such target"):
+        client.open("refuse")
+    stream = client.open("echo")
+    stream.close()
+    wait_for(lambda: client.streams == 0 and server.streams == 0)
+
+
+def test_slow_stream_does_not_stall_others(pair):
+    client, _ = pair
+    slow = client.open("slow")
+    # Fill the slow stream's window: the sender blocks, the connection does not.
+    filler = threading.Thread(target=slow.sendall, args=(b"x" * (2 * mux.WINDOW),), daemon=True)
+    filler.start()
+    fast = client.open("echo")
+    fast.sendall(b"ping")
+    assert fast.recv() == b"ping"
+    fast.close()
+    slow.close()
+
+
+def test_oversized_and_excess_frames_reset_only_that_stream(pair):
+    client, server = pair
+    victim = client.open("echo")
+    other = client.open("echo")
+    wait_for(lambda: server.streams == 2)
+    client._send(mux.DATA, victim.id, b"x" * (mux.MAX_PAYLOAD + 1))
+    with pytest.raises(mux.StreamError):
+        victim.recv()
+    other.sendall(b"still here")
+    assert other.recv() == b"still here"
+    # Sending past the credit window (bypassing the sender's accounting) resets too.
+    third = client.open("slow")  # reads nothing for a while
+    for _ in range(mux.WINDOW // mux.MAX_PAYLOAD + 2):
+        client._send(mux.DATA, third.id, b"y" * mux.MAX_PAYLOAD)
+    wait_for(lambda: third.closed)
+    other.sendall(b"again")
+    assert other.recv() == b"again"
+
+
+def test_malformed_frame_closes_the_connection(pair):
+    client, server = pair
+    stream = client.open("echo")
+    client.transport.send(b"\x03")  # shorter than a header
+    assert server.wait_closed(5)
+    with pytest.raises(mux.StreamError):
+        stream.recv()
+
+
+def test_keepalive_closes_a_silent_peer():
+    a, b = socket.socketpair()
+    session = mux.Session(PairTransport(a), name="lonely", keepalive=0.1)
+    threading.Thread(target=session.serve, daemon=True).start()
+    # Nobody answers on b: after three intervals the session gives up.
+    assert session.wait_closed(3)
+    b.close()

@@ -1,0 +1,162 @@
+"""Port forwarding, the reconnecting PTY, listening ports, apps, and who may open streams."""
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+import websocket
+
+from appliance.sdk import relay
+from appliance.sdk.client import APIError
+
+from ..coderdtest import create_another_user
+from ..pgserver import free_port
+from .conftest import APP_PORT, ROOT, wait_connected
+
+
+@pytest.fixture(scope="module")
+def echo_server():
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            conn, _ = server.accept()
+            threading.Thread(target=lambda c=conn: [c.sendall(d) for d in iter(lambda: c.recv(65536), b"")],
+                             daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def app_server():
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"path": self.path, "cookie": self.headers.get("Cookie", "")}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", APP_PORT), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+def test_port_forward_echo(workspace, agent, echo_server):
+    local = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli.main", "--global-config",
+                             str(workspace.config_dir), "port-forward", workspace.name, "--tcp",
+                             f"{local}:{echo_server}"], cwd=ROOT, stdout=subprocess.PIPE)
+    try:
+        assert b"Forwarding" in proc.stdout.readline()
+        for _ in range(2):  # two connections, one after the other
+            with socket.create_connection(("127.0.0.1", local), timeout=10) as s:
+                s.sendall(b"x" * 300_000)
+                got = b""
+                while len(got) < 300_000:
+                    got += s.recv(65536)
+                assert got == b"x" * 300_000
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_listening_ports(workspace, agent, echo_server):
+    ports = [p.port for p in relay.listening_ports(workspace.owner, workspace.agent_id).ports]
+    assert echo_server in ports
+
+
+def read_until(stream, marker: bytes, timeout: float = 10) -> bytes:
+    got = b""
+    deadline = time.monotonic() + timeout
+    while marker not in got:
+        assert time.monotonic() < deadline, got
+        got += stream.recv()
+    return got
+
+
+def test_reconnecting_pty_replays_missed_output(workspace, agent):
+    key = uuid.uuid4()
+    term = relay.reconnecting_pty(workspace.owner, workspace.agent_id, key, 100, 30)
+    term.send_text(json.dumps({"data": "export MARK=one; stty size\r"}))
+    assert b"30 100" in read_until(term, b"30 100")
+    term.close()
+    # Output produced while nobody is attached is replayed on reconnect, same shell.
+    again = relay.reconnecting_pty(workspace.owner, workspace.agent_id, key, 100, 30)
+    again.send_text(json.dumps({"data": "echo mark=$MARK\r", "width": 120, "height": 40}))
+    out = read_until(again, b"mark=one")
+    assert b"30 100" in out
+    again.send_text(json.dumps({"data": "stty size\r"}))
+    read_until(again, b"40 120")
+    again.close()
+
+
+def test_path_app_and_sharing(workspace, agent, app_server):
+    url = f"{workspace.coderd.url}/@admin/{workspace.name}/apps/web/x/y?q=1"
+    r = requests.get(url, cookies={"coder_session_token": workspace.owner.token, "other": "v"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"path": "/base/x/y?q=1", "cookie": "other=v"}  # session cookie stripped
+    assert requests.get(url).status_code == 401  # owner-only app, anonymous
+    other, _ = create_another_user(workspace.owner)
+    assert requests.get(url, cookies={"coder_session_token": other.token}).status_code == 404
+    public = f"{workspace.coderd.url}/@admin/{workspace.name}/apps/pub/"
+    assert requests.get(public).json()["path"] == "/"
+    port = f"{workspace.coderd.url}/@admin/{workspace.name}.main/port/{APP_PORT}/z"
+    assert requests.get(port, headers={"Coder-Session-Token": workspace.owner.token}).json()["path"] == "/z"
+
+
+def test_other_users_streams_refused(workspace, agent):
+    other, _ = create_another_user(workspace.owner)
+    stream = relay.dial(other, workspace.agent_id, "ssh")
+    with pytest.raises(APIError) as err:
+        stream.recv()  # refused before any byte reached the agent
+    assert err.value.status == 404
+    with pytest.raises(APIError) as err:
+        relay.listening_ports(other, workspace.agent_id)
+    assert err.value.status == 404
+
+
+def test_wrong_agent_token_is_refused(workspace):
+    url = workspace.coderd.url.replace("http", "ws") + "/api/v2/workspaceagents/me/relay"
+    ws = websocket.create_connection(url, header={"Coder-Session-Token": str(uuid.uuid4())})
+    with pytest.raises(APIError) as err:  # refused after the upgrade: close code 4401
+        relay.WebSocketStream(ws).recv()
+    assert err.value.status == 401 and "token is invalid" in err.value.message
+
+
+def test_client_disconnect_frees_streams_and_agent_restart(workspace, agent, echo_server):
+    s = relay.dial(workspace.owner, workspace.agent_id, f"tcp:{echo_server}")
+    s.sendall(b"hi")
+    assert s.recv() == b"hi"
+    s.ws.sock.close()  # vanish without a close frame
+    deadline = time.monotonic() + 10
+    while True:  # the agent's side of the stream is gone too: only the echo server holds none
+        out = subprocess.run(["ss", "-tn", "state", "established", f"( dport = :{echo_server} )"],
+                             capture_output=True, text=True).stdout
+        if out.count("\n") <= 1:
+            break
+        assert time.monotonic() < deadline, out
+        time.sleep(0.2)
+    agent.stop(9)
+    with pytest.raises(APIError) as err:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            relay.listening_ports(workspace.owner, workspace.agent_id)
+            time.sleep(0.2)
+    assert err.value.status == 502
+    agent.start()
+    wait_connected(workspace.owner, workspace.agent_id)

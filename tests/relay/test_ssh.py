@@ -1,0 +1,94 @@
+"""The real OpenSSH client (ssh, scp, sftp, rsync) through coder config-ssh, and coder ssh."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from .conftest import coder
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is required for these tests (apt-get install openssh-client rsync)"
+    return path
+
+
+@pytest.fixture(scope="module")
+def ssh_config(workspace, agent, tmp_path_factory):
+    path = tmp_path_factory.mktemp("ssh") / "config"
+    path.write_text("Host other\n  HostName example.invalid\n")
+    result = coder(workspace, "config-ssh", "-y", "--ssh-config-file", str(path))
+    assert result.returncode == 0, result.stderr.decode()
+    return path
+
+
+def ssh(ssh_config, workspace, *args: str, input: bytes = b"", timeout: float = 60):
+    return subprocess.run([tool("ssh"), "-F", str(ssh_config), *args], input=input,
+                          capture_output=True, timeout=timeout)
+
+
+def test_config_ssh_writes_and_removes_a_managed_block(ssh_config, workspace):
+    text = ssh_config.read_text()
+    assert text.startswith("Host other\n")
+    assert "# ------------START-CODER-----------" in text and f"Host coder.{workspace.name}" in text
+    assert "ssh --stdio " + workspace.name in text and "StrictHostKeyChecking=no" in text
+    copy = ssh_config.with_name("config-copy")
+    copy.write_text(text)
+    assert coder(workspace, "config-ssh", "--remove", "--ssh-config-file", str(copy)).returncode == 0
+    assert copy.read_text() == "Host other\n  HostName example.invalid\n"
+
+
+def test_exec_exit_status_stderr_and_env(ssh_config, workspace):
+    host = f"coder.{workspace.name}"
+    r = ssh(ssh_config, workspace, host, "echo out; echo err >&2; echo $GREETING; exit 3")
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == b"out\nhello from the manifest\n"
+    assert b"err\n" in r.stderr
+    r = ssh(ssh_config, workspace, host, "kill -TERM $$")
+    assert r.returncode == 128 + 15
+    r = ssh(ssh_config, workspace, host, "cat", input=b"x" * 1_000_000)
+    assert r.stdout == b"x" * 1_000_000
+
+
+def test_pty_and_resize(ssh_config, workspace):
+    r = ssh(ssh_config, workspace, "-tt", f"coder.{workspace.name}",
+            "stty size; tty; printf '\\033[8;40;120t' >/dev/null; exit 0")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().split("\r\n")
+    assert lines[1].startswith("/dev/pts/")
+
+
+def test_forwarding_requests_refused_cleanly(ssh_config, workspace):
+    r = ssh(ssh_config, workspace, "-A", "-X", "-o", "ForwardX11Trusted=no",
+            f"coder.{workspace.name}", "echo still works")
+    assert r.returncode == 0 and r.stdout == b"still works\n", r.stderr
+
+
+def test_scp_sftp_rsync(ssh_config, workspace, tmp_path):
+    host = f"coder.{workspace.name}"
+    src = tmp_path / "payload.bin"
+    src.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    r = subprocess.run([tool("scp"), "-F", str(ssh_config), str(src), f"{host}:{remote}/scp.bin"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (remote / "scp.bin").read_bytes() == src.read_bytes()
+    batch = f"put {src} {remote}/sftp.bin\nmkdir {remote}/d\nget {remote}/sftp.bin {tmp_path}/back.bin\n"
+    r = subprocess.run([tool("sftp"), "-F", str(ssh_config), "-b", "-", host], input=batch.encode(),
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "back.bin").read_bytes() == src.read_bytes() and (remote / "d").is_dir()
+    r = subprocess.run([tool("rsync"), "-a", "-e", f"ssh -F {ssh_config}", f"{src}",
+                        f"{host}:{remote}/rsync.bin"], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (remote / "rsync.bin").read_bytes() == src.read_bytes()
+
+
+def test_coder_ssh_command_and_stdin(workspace, agent):
+    r = coder(workspace, "ssh", workspace.name, "--", "cat; echo done >&2; exit 7", input=b"piped\n")
+    assert r.returncode == 7, r.stderr
+    assert r.stdout == b"piped\n" and r.stderr.endswith(b"done\n")
