@@ -1,0 +1,112 @@
+# A workspace that is a podman container, from an image in the network's own registry.
+#
+# The home folder is a podman volume: it survives stop and start, and only
+# deleting the workspace removes it. The container runs the agent's init
+# script and is removed on stop. Podman runs with runc, cgroupfs and the host
+# network (its bridge network rewrites the host firewall), so the agent
+# reaches coderd as the provisioner's machine does.
+terraform {
+  required_providers {
+    coder = {
+      source = "coder/coder"
+    }
+    null = {
+      source = "hashicorp/null"
+    }
+  }
+}
+
+variable "podman_options" {
+  type        = string
+  description = "Global podman options for the provisioner's machine."
+  default     = "--runtime runc --cgroup-manager cgroupfs --storage-driver vfs"
+}
+
+data "coder_provisioner" "me" {}
+data "coder_workspace" "me" {}
+data "coder_workspace_owner" "me" {}
+
+data "coder_parameter" "image" {
+  name         = "image"
+  display_name = "Image"
+  description  = "Container image, from the registry inside this network."
+  default      = "registry.internal:5000/coder/base:latest"
+  mutable      = true
+}
+
+locals {
+  name   = "coder-${data.coder_workspace.me.id}"
+  volume = "coder-${data.coder_workspace.me.id}-home"
+  podman = "podman ${var.podman_options}"
+  # Registries on this machine's loopback are plain HTTP; the rest need TLS
+  # (trust the appliance CA under /etc/containers/certs.d/HOST:PORT/ca.crt).
+  tls_verify = length(regexall("^(127\\.|localhost[:/])", data.coder_parameter.image.value)) == 0
+}
+
+resource "coder_agent" "main" {
+  os   = "linux"
+  arch = data.coder_provisioner.me.arch
+  dir  = "/home/coder"
+  env = {
+    GIT_AUTHOR_NAME  = coalesce(data.coder_workspace_owner.me.full_name, data.coder_workspace_owner.me.name)
+    GIT_AUTHOR_EMAIL = data.coder_workspace_owner.me.email
+  }
+  startup_script = <<-EOT
+    echo "Welcome to ${data.coder_workspace.me.name}."
+  EOT
+}
+
+# Persistent: the home volume.
+resource "null_resource" "home" {
+  triggers = {
+    volume = local.volume
+    podman = local.podman
+  }
+  provisioner "local-exec" {
+    command = "${self.triggers.podman} volume exists ${self.triggers.volume} || ${self.triggers.podman} volume create ${self.triggers.volume}"
+  }
+  provisioner "local-exec" {
+    when    = destroy
+    command = "${self.triggers.podman} volume rm -f ${self.triggers.volume}"
+  }
+}
+
+# Ephemeral: the container, only while the workspace runs.
+resource "null_resource" "container" {
+  count      = data.coder_workspace.me.start_count
+  depends_on = [null_resource.home]
+  triggers = {
+    token  = coder_agent.main.token
+    image  = data.coder_parameter.image.value
+    name   = local.name
+    podman = local.podman
+  }
+  provisioner "local-exec" {
+    command = <<-EOT
+      ${local.podman} rm -f ${local.name} >/dev/null 2>&1 || true
+      ${local.podman} run -d --name ${local.name} --hostname ${lower(data.coder_workspace.me.name)} \
+        --network host --tls-verify=${local.tls_verify} \
+        --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 \
+        --label coder.workspace_id=${data.coder_workspace.me.id} \
+        -e CODER_AGENT_TOKEN -e HOME=/home/coder -v ${local.volume}:/home/coder \
+        ${data.coder_parameter.image.value} sh -c "$INIT_SCRIPT"
+    EOT
+    environment = {
+      CODER_AGENT_TOKEN = coder_agent.main.token
+      INIT_SCRIPT       = coder_agent.main.init_script
+    }
+  }
+  provisioner "local-exec" {
+    when    = destroy
+    command = "${self.triggers.podman} rm -f -t 10 ${self.triggers.name}"
+  }
+}
+
+resource "coder_metadata" "container" {
+  count       = data.coder_workspace.me.start_count
+  resource_id = null_resource.container[0].id
+  item {
+    key   = "image"
+    value = data.coder_parameter.image.value
+  }
+}
