@@ -87,10 +87,16 @@ def parse_time(value: str) -> dt.datetime:
     return parsed
 
 
+_ZERO = dt.timedelta(0)
+
+
 def format_time(value: dt.datetime) -> str:
-    if value.tzinfo is None:
+    offset = value.utcoffset()
+    if offset is None:
         value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    elif offset != _ZERO:
+        value = value.astimezone(dt.timezone.utc)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def _decode(tp: Any, value: Any, path: str, errors: list[Validation]) -> Any:

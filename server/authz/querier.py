@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 from server.db.queries import Queries
 
-from .rbac import (Action, NotAuthorized, Object, Resource, Subject, allowed, authorize,
-                   system)
+from .rbac import (Action, NotAuthorized, Object, Resource, Subject, allowed, allowed_site_wide,
+                   authorize, system)
 
 A = Action
 R = Resource
@@ -97,7 +97,11 @@ def fetch(action: Action, obj_of: ObjectOf) -> _Policy:
 
 def post_filter(action: Action, obj_of: ObjectOf) -> _Policy:
     def run(policy, q, inner, args, kwargs):
-        return [row for row in inner(*args, **kwargs) if allowed(q.subject, action, obj_of(row))]
+        rows = inner(*args, **kwargs)
+        if not rows or (q.subject.agent_id is None
+                        and allowed_site_wide(q.subject.roles, action, obj_of(rows[0]).resource)):
+            return rows  # a site-wide grant sees every row: no per-row checks
+        return [row for row in rows if allowed(q.subject, action, obj_of(row))]
     return _Policy(run)
 
 
@@ -478,6 +482,7 @@ _RELAY_POLICIES: dict[str, _Policy] = {
     "delete_relay_process": system_only(),
     "upsert_relay_agent": system_only(),
     "delete_relay_agent": system_only(),
+    "update_relay_agents_connected": system_only(),
     "get_relay_address": system_only(),
     "get_agent_connect_target": connect(),
     "get_agents_by_workspace_path": system_only(),

@@ -172,6 +172,12 @@ def permissions(roles: tuple[str, ...]) -> tuple[Permission, ...]:
     return tuple(perms)
 
 
+@functools.lru_cache(maxsize=1024)
+def allowed_site_wide(roles: tuple[str, ...], action: Action, resource: Resource) -> bool:
+    """Whether these roles may act on every object of ``resource``, whoever owns it."""
+    return any(p.level is L.SITE and p.grants(resource, action) for p in permissions(roles))
+
+
 def allowed(subject: Subject, action: Action, obj: Object) -> bool:
     if subject.agent_id is not None:  # agents hold no role; see the querier's agent policies
         return False
