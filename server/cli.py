@@ -12,7 +12,6 @@ import gc
 import logging
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -153,11 +152,7 @@ def serve(settings: settings_mod.Settings) -> int:
             _serve_pywsgi(settings, dsn)
     finally:
         if daemons is not None:
-            daemons.terminate()
-            try:
-                daemons.wait(15)
-            except subprocess.TimeoutExpired:
-                daemons.kill()
+            daemons.stop()
         if embedded:
             embedded.stop()
     return 0
@@ -191,8 +186,10 @@ def _start_builtin_daemons(settings: settings_mod.Settings):
            "CODER_PROVISIONER_DAEMONS": str(settings.provisioner_daemons),
            "CODER_TERRAFORM_PATH": settings.terraform_path or "terraform"}
     log.info("starting %d built-in provisioner daemons", settings.provisioner_daemons)
-    return subprocess.Popen(_self_command("provisionerd", "start", "--built-in", "--name", "built-in"),
-                            env=env)
+    from .provisionerd.supervisor import Supervisor
+
+    return Supervisor(_self_command("provisionerd", "start", "--built-in", "--name", "built-in"),
+                      env).start()
 
 
 def _provisionerd(args: argparse.Namespace) -> int:

@@ -214,7 +214,7 @@ def test_cancel_stops_terraform(rows):
     assert job["job_status"] == "canceled"
 
 
-def test_reaper_fails_the_job_of_a_killed_daemon(rows, provisioning_coderd):
+def test_reaper_fails_the_job_of_a_killed_daemon_and_daemons_restart(rows, provisioning_coderd):
     version_id, job_id = rows.import_version({"main.tf": SLOW_TEMPLATE})
     assert rows.wait(job_id)["job_status"] == "succeeded"
     workspace_id = rows.workspace(rows.template(version_id))
@@ -230,6 +230,12 @@ def test_reaper_fails_the_job_of_a_killed_daemon(rows, provisioning_coderd):
         p.send_signal(signal.SIGKILL)
     job = rows.wait(job_id, timeout=30)
     assert job["job_status"] == "failed" and job["error_code"] == "daemon_lost"
+    # coderd starts its daemons again, and the workspace can be built again.
+    fast_id, job_id = rows.import_version({"main.tf": SLOW_TEMPLATE.replace("sleep 60", "true")})
+    assert rows.wait(job_id, timeout=90)["job_status"] == "succeeded"
+    _, job_id = rows.build(workspace_id, fast_id, "start")
+    job = rows.wait(job_id, timeout=90)
+    assert job["job_status"] == "succeeded", job["error"]
 
 
 def test_external_daemon_needs_the_psk(coderd_factory, provider_mirror, tmp_path):
