@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import time
 import uuid
 
 import psycopg2
@@ -278,3 +279,12 @@ def test_audit_log_records_logins_and_changes(owner):
     with pytest.raises(APIError) as exc:
         owner.audit_logs("date_from:yesterday")
     assert exc.value.status == 400
+
+
+def test_tokens_expire(owner):
+    token = owner.create_token(token_name="brief", lifetime_seconds=1)
+    assert Client(owner.url, token).user("me").username == "admin"
+    time.sleep(1.5)
+    with pytest.raises(APIError) as exc:
+        Client(owner.url, token).user("me")
+    assert exc.value.status == 401 and "expired" in exc.value.message
