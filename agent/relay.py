@@ -25,11 +25,13 @@ import websocket
 
 from appliance import mux
 
-from . import forward, pty, ssh
+from . import forward, pty, ssh, stats
 
 log = logging.getLogger(__name__)
 
 RELAY_PATH = "/api/v2/workspaceagents/me/relay"
+# Connections counted in the agent's stats, by target kind, with Coder's session kind.
+SESSIONS = {"ssh": "ssh", "tcp": "", "pty": "reconnecting_pty"}
 SESSION_HEADER = "Coder-Session-Token"
 
 
@@ -60,6 +62,8 @@ class StreamServer:
 
     def __call__(self, stream: mux.Stream) -> None:
         kind, _, rest = stream.target.partition(":")
+        if kind in SESSIONS:
+            stats.COUNTERS.add_connection(kind, SESSIONS[kind])
         if kind == "ssh":
             stream.accept()
             self.ssh.serve(stream)
@@ -122,7 +126,8 @@ def run(client: Any, manifest: Any, stop_event: threading.Event, *,
                 log.info("relay: connected to %s", client.url)
                 delay = 0.5
                 session = mux.Session(mux.WebSocketClientTransport(ws), accept=server,
-                                      name="relay", keepalive=keepalive)
+                                      name="relay", keepalive=keepalive,
+                                      traffic=stats.COUNTERS.add_traffic)
                 watcher = threading.Thread(target=lambda: (stop_event.wait(), session.close()),
                                            daemon=True)
                 watcher.start()

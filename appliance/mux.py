@@ -117,21 +117,33 @@ class Stream:
     def sendall(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            with self._cond:
-                if not self._wait(lambda: self._credit > 0 or self._error):
-                    raise socket.timeout("timed out")
-                if self._error is not None:
-                    raise StreamError(self._error)
-                if self._fin_sent:
-                    raise StreamError("stream closed for writing")
-                n = min(len(view), self._credit, MAX_PAYLOAD)
-                self._credit -= n
-            self.session._send(DATA, self.id, view[:n].tobytes())
-            view = view[n:]
+            view = view[self._send_chunk(view):]
 
     def send(self, data: bytes) -> int:
-        self.sendall(data)
-        return len(data)
+        """Like ``socket.send``: as much as the credit allows now, waiting (up to the
+        timeout) only for the first byte. paramiko retries a send that timed out with the
+        same bytes, so a send must never time out after having sent some."""
+        view = memoryview(data)
+        sent = self._send_chunk(view)
+        while sent < len(view) and self._credit > 0:  # only this side lowers the credit
+            sent += self._send_chunk(view[sent:])
+        return sent
+
+    def _send_chunk(self, view: memoryview) -> int:
+        """One DATA frame of what the credit allows, waiting for credit if there is none."""
+        with self._cond:
+            if not self._wait(lambda: self._credit > 0 or self._error):
+                raise socket.timeout("timed out")
+            if self._error is not None:
+                raise StreamError(self._error)
+            if self._fin_sent:
+                raise StreamError("stream closed for writing")
+            n = min(len(view), self._credit, MAX_PAYLOAD)
+            self._credit -= n
+        self.session._send(DATA, self.id, view[:n])
+        if self.session.traffic is not None:
+            self.session.traffic(0, n)
+        return n
 
     def shutdown_write(self) -> None:
         """Send FIN: no more data from this side; the peer's reads end."""
@@ -232,12 +244,16 @@ class Session:
 
     coderd opens streams (``open``); the agent passes ``accept``, called on a
     new thread for each stream the other side opens, which must call
-    ``stream.accept()`` or ``stream.reject(reason)``.
+    ``stream.accept()`` or ``stream.reject(reason)``. ``traffic(rx, tx)``, if
+    given, is told the payload bytes of every DATA frame received and sent (the
+    agent's stats count them).
     """
 
     def __init__(self, transport: Transport, *, accept: Callable[[Stream], None] | None = None,
-                 name: str = "mux", keepalive: float = 15.0):
+                 name: str = "mux", keepalive: float = 15.0,
+                 traffic: Callable[[int, int], None] | None = None):
         self.transport = transport
+        self.traffic = traffic
         self.name = name
         self._accept = accept
         self._send_lock = threading.Lock()
@@ -297,7 +313,9 @@ class Session:
                                 self.name, len(message))
                     break
                 kind, stream_id = HEADER.unpack_from(message)
-                self._dispatch(kind, stream_id, message[HEADER.size:])
+                # bytes, whatever the transport gives (a bytearray under gevent-websocket):
+                # readers such as websocket-client insist on bytes.
+                self._dispatch(kind, stream_id, bytes(memoryview(message)[HEADER.size:]))
         except (OSError, ValueError) as exc:
             if not self.closed:
                 log.info("%s: connection lost: %s", self.name, exc)
@@ -339,6 +357,8 @@ class Session:
         if len(payload) > MAX_PAYLOAD:
             self._reset(stream, f"frame of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
         elif kind == DATA:
+            if self.traffic is not None:
+                self.traffic(len(payload), 0)
             problem = stream._data(payload)
             if problem:
                 self._reset(stream, problem)
@@ -391,7 +411,7 @@ class Session:
                 del self._streams[stream.id]
 
     def _send(self, kind: int, stream_id: int, payload: bytes = b"", *, quiet: bool = False) -> None:
-        frame = HEADER.pack(kind, stream_id) + payload
+        frame = HEADER.pack(kind, stream_id) + payload  # one copy, even of a memoryview
         try:
             with self._send_lock:
                 self.transport.send(frame)

@@ -8,15 +8,12 @@ reaches the agent, and forwards it to the process holding the agent.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import re
-import struct
 import uuid
 
 from flask import current_app, g, request
-from geventwebsocket.exceptions import WebSocketError
 
 from appliance.sdk.relay import WorkspaceAgentListeningPortsResponse
 
@@ -24,7 +21,7 @@ from ..authz.rbac import Action, NotAuthorized
 from ..httpapi import APIError, not_found, parse_uuid, query_int, write
 from ..httpmw import release_connection, store
 from ..relay import AgentUnavailable, relay
-from ..relay.websocket import ServerTransport, bridge
+from ..relay.websocket import ServerTransport, bridge, refuse
 from .router import QueryParam, Router
 
 router = Router("relay", "Agents")
@@ -71,8 +68,7 @@ def _done():
 
 
 def refusals_as_close(fn):
-    """gevent-websocket has answered 101 before the handler runs, so a refusal (401, 403,
-    404, 502) travels as the close code 4000+status with the message as reason."""
+    """Refusals of a websocket as close codes (see ``relay.websocket.refuse``)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -81,11 +77,7 @@ def refusals_as_close(fn):
             ws = request.environ.get("wsgi.websocket")
             if ws is None:
                 raise
-            reason = (exc.message + " " + exc.detail).strip().encode()[:120]
-            # gevent-websocket's close() drops its code argument: send the close frame ourselves.
-            with contextlib.suppress(WebSocketError):
-                ws.send_frame(struct.pack("!H", 4000 + exc.status) + reason, ws.OPCODE_CLOSE)
-            ws.closed = True
+            refuse(ws, exc.status, (exc.message + " " + exc.detail).strip())
             return _done()
     return wrapper
 

@@ -25,6 +25,7 @@ from flask import Blueprint, Flask, Response, current_app, g, redirect, request
 from ..authz.rbac import NotAuthorized
 from ..httpmw import SESSION_COOKIE, SESSION_HEADER, release_connection, store, system_store
 from . import AgentUnavailable
+from .websocket import refuse
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
               "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
@@ -42,6 +43,10 @@ class ProxyError(Exception):
 
 
 def _page(status: int, message: str) -> Response:
+    ws = request.environ.get("wsgi.websocket")
+    if ws is not None:  # already upgraded: the refusal is the close code
+        refuse(ws, status, message)
+        return Response(status=200)
     return Response(f"{status}: {message}\n", status=status, mimetype="text/plain")
 
 
@@ -69,6 +74,9 @@ def _app_target(agent: dict, slug: str) -> tuple[str, int, str]:
 
 
 def _port_target(agent: dict, port: int) -> tuple[str, int, str]:
+    # Before login store() acts as a system actor, which the ssh check would let through.
+    if g.get("subject") is None:
+        raise ProxyError(401, "Sign in to coderd first: ports are for the workspace's owner.")
     if store().get_agent_connect_target(agent["id"]) is None:
         raise ProxyError(404, "No such workspace agent.")
     return "127.0.0.1", port, ""

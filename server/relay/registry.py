@@ -16,7 +16,6 @@ import contextlib
 import hmac
 import json
 import logging
-import random
 import secrets
 import socket
 import threading
@@ -56,6 +55,8 @@ class Relay:
         self._secret = ""
         self._lock = threading.Lock()
         self._server = None
+        self._stopped = threading.Event()
+        self._forwarding: set[tuple[uuid.UUID, str]] = set()
         self.forwarded = 0  # streams currently forwarded in or out (tests watch it)
 
     @contextlib.contextmanager
@@ -83,7 +84,7 @@ class Relay:
             old.close()
         with self.store("relay-agent-connected") as s:
             s.upsert_relay_agent(agent_id, self.process_id)
-        threading.Thread(target=self._alive_loop, args=(session, agent_id), daemon=True).start()
+            s.update_workspace_agent_connection(agent_id, 0)
         try:
             session.serve()
         finally:
@@ -96,16 +97,15 @@ class Relay:
                     s.delete_relay_agent(agent_id, self.process_id)
                     agentconn.mark_disconnected(s, agent_id)
 
-    def _alive_loop(self, session: mux.Session, agent_id: uuid.UUID) -> None:
-        """Once per heartbeat interval while connected, spread over it for many agents."""
-        delay = 0.0
-        while not session.wait_closed(delay):
+    def _alive_loop(self) -> None:
+        """Once per heartbeat interval, record every agent held here as connected, in one
+        statement however many agents this process holds."""
+        while not self._stopped.wait(self.agent_heartbeat * 0.8):
             try:
-                with self.store("relay-agent-alive") as s:
-                    s.update_workspace_agent_connection(agent_id, 0)
-            except Exception:  # a failed write must not drop the agent; the next one may work
-                log.exception("relay: recording agent %s as connected failed", agent_id)
-            delay = self.agent_heartbeat * random.uniform(0.8, 1.0)
+                with self.store("relay-agents-alive") as s:
+                    s.update_relay_agents_connected(list(self.agents))
+            except Exception:  # a failed write must not drop the agents; the next one may work
+                log.exception("relay: recording %d agents as connected failed", len(self.agents))
 
     @property
     def open_streams(self) -> int:
@@ -124,6 +124,9 @@ class Relay:
         return self._dial(row["address"], agent_id, target, timeout)
 
     def _dial(self, address: str, agent_id: uuid.UUID, target: str, timeout: float):
+        if (agent_id, address) not in self._forwarding:  # once: it names who holds the agent
+            self._forwarding.add((agent_id, address))
+            log.info("relay: streams for agent %s forwarded to the process at %s", agent_id, address)
         host, _, port = address.rpartition(":")
         try:
             sock = socket.create_connection((host, int(port)), timeout=timeout)
@@ -157,10 +160,11 @@ class Relay:
         with self.store("relay-register") as s:
             s.upsert_relay_process(self.process_id, self.address)
         threading.Thread(target=self._heartbeat, daemon=True).start()
+        threading.Thread(target=self._alive_loop, daemon=True).start()
         log.info("relay: process %s takes forwarded streams at %s", self.process_id, self.address)
 
     def _heartbeat(self) -> None:
-        while True:
+        while not self._stopped.is_set():
             try:
                 with self.store("relay-heartbeat") as s:
                     if not s.heartbeat_relay_process(self.process_id, EXPIRE_SECONDS):
@@ -170,7 +174,7 @@ class Relay:
                             s.upsert_relay_agent(agent_id, self.process_id)
             except Exception:
                 log.exception("relay: heartbeat failed")
-            threading.Event().wait(HEARTBEAT_SECONDS)
+            self._stopped.wait(HEARTBEAT_SECONDS)
 
     def _handle_forwarded(self, sock: socket.socket, address) -> None:
         """A stream forwarded by another process: check the secret, open it, pipe it."""
@@ -209,6 +213,7 @@ class Relay:
         mux.pipe(stream, _Counted(self, sock))
 
     def close(self) -> None:
+        self._stopped.set()
         for session in list(self.agents.values()):
             session.close()
         if self._server is not None:

@@ -1,6 +1,8 @@
 """gevent-websocket connections as mux transports, and websockets bridged to streams."""
 from __future__ import annotations
 
+import contextlib
+import struct
 import threading
 
 from geventwebsocket.exceptions import WebSocketError
@@ -59,3 +61,12 @@ def bridge(ws, conn) -> None:
     finally:
         conn.close()
         sender.join(5)
+
+
+def refuse(ws, status: int, message: str) -> None:
+    """gevent-websocket answers 101 before the handler runs, so a refusal (401, 403, 404,
+    502) travels as the close code 4000+status with the message as reason."""
+    # gevent-websocket's close() drops its code argument: send the close frame ourselves.
+    with contextlib.suppress(WebSocketError, OSError):
+        ws.send_frame(struct.pack("!H", 4000 + status) + message.encode()[:120], ws.OPCODE_CLOSE)
+    ws.closed = True

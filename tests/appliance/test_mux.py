@@ -97,14 +97,25 @@ def test_refused_target_and_reset(pair):
 def test_slow_stream_does_not_stall_others(pair):
     client, _ = pair
     slow = client.open("slow")
+    ended = []
+
+    def fill() -> None:
+        try:
+            slow.sendall(b"x" * (4 * mux.WINDOW))
+        except mux.StreamError as exc:  # reset below while still blocked: how the writer ends
+            ended.append(exc)
+
     # Fill the slow stream's window: the sender blocks, the connection does not.
-    filler = threading.Thread(target=slow.sendall, args=(b"x" * (2 * mux.WINDOW),), daemon=True)
+    filler = threading.Thread(target=fill, daemon=True)
     filler.start()
+    wait_for(lambda: slow._credit == 0)
     fast = client.open("echo")
     fast.sendall(b"ping")
     assert fast.recv() == b"ping"
     fast.close()
     slow.close()
+    filler.join(5)
+    assert not filler.is_alive() and ended, "the blocked writer ends when its stream is reset"
 
 
 def test_oversized_and_excess_frames_reset_only_that_stream(pair):

@@ -71,7 +71,8 @@ class Workspace:
 def relay_coderd(pg_server, pg_template, provider_mirror):
     dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
     c = start_coderd(dsn, env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
-                               "CODER_PROVISIONER_DAEMONS": "1"})
+                               "CODER_PROVISIONER_DAEMONS": "1",
+                               "CODER_WILDCARD_ACCESS_URL": "*.apps.test"})
     yield c
     c.stop()
 

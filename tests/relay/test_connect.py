@@ -117,6 +117,8 @@ def test_path_app_and_sharing(workspace, agent, app_server):
     assert requests.get(public).json()["path"] == "/"
     port = f"{workspace.coderd.url}/@admin/{workspace.name}.main/port/{APP_PORT}/z"
     assert requests.get(port, headers={"Coder-Session-Token": workspace.owner.token}).json()["path"] == "/z"
+    assert requests.get(port).status_code == 401  # ports are the owner's only
+    assert requests.get(port, cookies={"coder_session_token": other.token}).status_code == 404
 
 
 def test_other_users_streams_refused(workspace, agent):
@@ -160,3 +162,80 @@ def test_client_disconnect_frees_streams_and_agent_restart(workspace, agent, ech
     assert err.value.status == 502
     agent.start()
     wait_connected(workspace.owner, workspace.agent_id)
+
+
+WS_APP = '''
+import sys
+from gevent.pywsgi import WSGIServer
+from geventwebsocket.handler import WebSocketHandler
+
+def app(environ, start_response):
+    ws = environ.get("wsgi.websocket")
+    if ws is None:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode()]
+    ws.send("hello " + environ["PATH_INFO"] + " cookie=" + environ.get("HTTP_COOKIE", ""))
+    while (m := ws.receive()) is not None:
+        ws.send("echo:" + m if isinstance(m, str) else m[::-1], binary=not isinstance(m, str))
+    return []
+
+WSGIServer(("127.0.0.1", int(sys.argv[1])), app, handler_class=WebSocketHandler, log=None).serve_forever()
+'''
+
+
+@pytest.fixture(scope="module")
+def ws_app():
+    """A websocket app (gevent-websocket) listening inside the workspace."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", WS_APP, str(port)])
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the websocket app did not start"
+            time.sleep(0.05)
+    yield port
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_app_websocket_through_the_relay(workspace, agent, ws_app):
+    url = (workspace.coderd.url.replace("http", "ws", 1)
+           + f"/@admin/{workspace.name}.main/port/{ws_app}/socket?x=1")
+    ws = websocket.create_connection(url, cookie=f"coder_session_token={workspace.owner.token}; a=b",
+                                     timeout=10)
+    assert ws.recv() == "hello /socket cookie=a=b"  # the session cookie does not reach the app
+    ws.send("text")
+    assert ws.recv() == "echo:text"
+    ws.send_binary(bytes(range(200)) * 500)
+    assert ws.recv() == (bytes(range(200)) * 500)[::-1]
+    ws.close()
+    # Anonymous: refused before anything reaches the app, as a close code.
+    with pytest.raises(APIError) as err:
+        relay.WebSocketStream(websocket.create_connection(url, timeout=10)).recv()
+    assert err.value.status == 401
+
+
+def test_subdomain_apps(workspace, agent, app_server, ws_app):
+    host = f"web--main--{workspace.name}--admin.apps.test"
+    auth = {"Coder-Session-Token": workspace.owner.token}
+    r = requests.get(workspace.coderd.url + "/a/b?c=d", headers={"Host": host, **auth})
+    assert r.status_code == 200 and r.json()["path"] == "/base/a/b?c=d", r.text
+    assert requests.get(workspace.coderd.url + "/", headers={"Host": host}).status_code == 401
+    public = f"pub--main--{workspace.name}--admin.apps.test"
+    assert requests.get(workspace.coderd.url + "/p", headers={"Host": public}).json()["path"] == "/p"
+    r = requests.get(workspace.coderd.url + "/", headers={"Host": "nonsense.apps.test"})
+    assert r.status_code == 404
+    # The API answers as usual on the access URL's own host.
+    assert requests.get(workspace.coderd.url + "/healthz").status_code == 200
+    # Websockets too, on a port's subdomain.
+    ws = websocket.create_connection(workspace.coderd.url.replace("http", "ws", 1) + "/live",
+                                     host=f"{ws_app}--main--{workspace.name}--admin.apps.test",
+                                     header=[f"Coder-Session-Token: {workspace.owner.token}"],
+                                     timeout=10)
+    assert ws.recv().startswith("hello /live")
+    ws.send("sub")
+    assert ws.recv() == "echo:sub"
+    ws.close()

@@ -48,6 +48,16 @@ class RelayQueries(QueriesBase):
         self._exec("DELETE FROM relay_agents WHERE agent_id = %s AND process_id = %s",
                    (agent_id, process_id))
 
+    def update_relay_agents_connected(self, agent_ids: list[uuid.UUID]) -> int:
+        """Record every agent whose relay connection this process holds as there now: one
+        statement per interval for all of them, however many agents a process holds."""
+        if not agent_ids:
+            return 0
+        return self._exec("""UPDATE workspace_agents
+                             SET first_connected_at = coalesce(first_connected_at, now()),
+                                 last_connected_at = now(), updated_at = now()
+                             WHERE id = ANY(%s::uuid[])""", (list(agent_ids),))
+
     def get_relay_address(self, agent_id: uuid.UUID, fresh_seconds: float) -> dict | None:
         return self._one("""SELECT p.id AS process_id, p.address FROM relay_agents ra
                             JOIN relay_processes p ON p.id = ra.process_id

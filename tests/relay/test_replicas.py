@@ -1,0 +1,147 @@
+"""Streams that land on a coderd process not holding the agent are forwarded to the one that does:
+two gunicorn workers of one coderd, and two coderd processes sharing one database."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+
+import psycopg2
+import pytest
+
+from appliance.sdk import relay
+from appliance.sdk.client import APIError
+
+from ..coderdtest import start_coderd
+from .conftest import AgentProcess, build_workspace, coder, wait_connected
+
+
+@pytest.fixture(scope="module")
+def echo_port():
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=lambda c=conn: [c.sendall(d) for d in iter(lambda: c.recv(65536), b"")],
+                             daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+
+
+def echo_through(client, agent_id, port: int, size: int = 200_000) -> None:
+    payload = os.urandom(size)
+    stream = relay.dial(client, agent_id, f"tcp:{port}")
+    try:
+        # Both directions at once, as in SSH.
+        threading.Thread(target=stream.sendall, args=(payload,), daemon=True).start()
+        got = b""
+        while len(got) < size:
+            chunk = stream.recv()
+            assert chunk, f"stream ended after {len(got)} bytes"
+            got += chunk
+        assert got == payload, "bytes reordered or corrupted on the way"
+    finally:
+        stream.close()
+
+
+def relay_rows(dsn: str) -> tuple[list, list]:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id, address FROM relay_processes ORDER BY started_at")
+        processes = cur.fetchall()
+        cur.execute("SELECT agent_id, process_id FROM relay_agents")
+        agents = cur.fetchall()
+    conn.close()
+    return processes, agents
+
+
+def test_two_gunicorn_workers(pg_server, pg_template, provider_mirror, tmp_path, echo_port):
+    dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
+    c = start_coderd(dsn, env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
+                               "CODER_PROVISIONER_DAEMONS": "1", "CODER_HTTP_WORKERS": "2"})
+    agent = None
+    try:
+        ws = build_workspace(c, tmp_path)
+        agent = AgentProcess(c.url, ws.token, tmp_path).start()
+        wait_connected(ws.owner, ws.agent_id)
+        # Streams open on whichever worker accepts them; open enough, some at once, that
+        # both workers serve some. Every one must reach the agent.
+        threads = [threading.Thread(target=echo_through, args=(ws.owner, ws.agent_id, echo_port))
+                   for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for _ in range(12):
+            echo_through(ws.owner, ws.agent_id, echo_port, 1000)
+            assert echo_port in [p.port for p in relay.listening_ports(ws.owner, ws.agent_id).ports]
+        r = coder(ws, "ssh", ws.name, "--", "echo via $GREETING")
+        assert r.returncode == 0 and r.stdout == b"via hello from the manifest\n", r.stderr
+        processes, agents = relay_rows(dsn)
+        assert [a[0] for a in agents] == [ws.agent_id] and len(processes) == 1
+        log = c.log()
+        assert "forwarded to the process at" in log  # some streams landed on the other worker
+        assert "Traceback" not in log, log[-3000:]
+    finally:
+        if agent:
+            agent.stop()
+        c.stop()
+
+
+def test_two_coderd_processes_on_one_database(pg_server, pg_template, provider_mirror, tmp_path,
+                                              echo_port):
+    dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
+    a = start_coderd(dsn, env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
+                               "CODER_PROVISIONER_DAEMONS": "1"})
+    b = start_coderd(dsn)
+    agent = None
+    try:
+        ws = build_workspace(a, tmp_path)
+        on_b = b.client(ws.owner.token)
+        agent = AgentProcess(a.url, ws.token, tmp_path).start()
+        wait_connected(ws.owner, ws.agent_id)
+        # The agent is held by a; clients of b are forwarded to a.
+        wait_connected(on_b, ws.agent_id)
+        echo_through(on_b, ws.agent_id, echo_port, 3_000_000)
+        (ws.config_dir / "url").write_text(b.url)
+        r = coder(ws, "ssh", ws.name, "--", "head -c 2000000 /dev/zero", timeout=60)
+        assert r.returncode == 0 and r.stdout == bytes(2_000_000), r.stderr
+        processes, agents = relay_rows(dsn)
+        assert len(processes) == 1 and agents == [(ws.agent_id, processes[0][0])]
+
+        # The agent moves to b: b registers, and a's clients now reach it through b.
+        agent.stop()
+        agent = AgentProcess(b.url, ws.token, tmp_path).start()
+        wait_connected(ws.owner, ws.agent_id)
+        echo_through(ws.owner, ws.agent_id, echo_port)
+        processes, agents = relay_rows(dsn)
+        assert len(processes) == 2 and agents[0][1] == processes[1][0]
+
+        # b dies without cleaning up: a's clients get 502 at once (its address refuses),
+        # and b's rows expire, so nothing stale remains.
+        b.proc.send_signal(signal.SIGKILL)
+        b.proc.wait()
+        with pytest.raises(APIError) as err:
+            relay.listening_ports(ws.owner, ws.agent_id)
+        assert err.value.status == 502
+        agent.stop()
+        agent = AgentProcess(a.url, ws.token, tmp_path).start()
+        wait_connected(ws.owner, ws.agent_id)
+        import time
+
+        deadline = time.monotonic() + 30
+        while len(relay_rows(dsn)[0]) != 1:
+            assert time.monotonic() < deadline, relay_rows(dsn)
+            time.sleep(0.5)
+        for c in (a, b):
+            assert "Traceback" not in c.log(), c.log()[-3000:]
+    finally:
+        if agent:
+            agent.stop()
+        b.stop()
+        a.stop()
