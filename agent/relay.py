@@ -102,6 +102,12 @@ def connect(url: str, token: str, *, ca_file: str | None = None, timeout: float 
     return ws
 
 
+def serve_session(transport: mux.Transport, server: StreamServer, keepalive: float = 15.0) -> mux.Session:
+    """The agent's side of one relay connection; what passes through it counts in the stats."""
+    return mux.Session(transport, accept=server, name="relay", keepalive=keepalive,
+                       traffic=stats.COUNTERS.add_traffic)
+
+
 def run(client: Any, manifest: Any, stop_event: threading.Event, *,
         server: StreamServer | None = None, keepalive: float = 15.0) -> None:
     """Keep the relay connected until ``stop_event`` is set.
@@ -125,9 +131,7 @@ def run(client: Any, manifest: Any, stop_event: threading.Event, *,
             else:
                 log.info("relay: connected to %s", client.url)
                 delay = 0.5
-                session = mux.Session(mux.WebSocketClientTransport(ws), accept=server,
-                                      name="relay", keepalive=keepalive,
-                                      traffic=stats.COUNTERS.add_traffic)
+                session = serve_session(mux.WebSocketClientTransport(ws), server, keepalive)
                 watcher = threading.Thread(target=lambda: (stop_event.wait(), session.close()),
                                            daemon=True)
                 watcher.start()

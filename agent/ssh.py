@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import paramiko
@@ -198,6 +200,7 @@ class _Session:
                 pass
 
         def wait() -> None:
+            threading.Thread(target=_end_with_channel, args=(channel, proc), daemon=True).start()
             threading.Thread(target=feed_stdin, daemon=True).start()
             err = threading.Thread(target=copy, args=(proc.stderr, channel.sendall_stderr), daemon=True)
             err.start()
@@ -219,6 +222,7 @@ class _Session:
                 pass
 
         def wait() -> None:
+            threading.Thread(target=_end_with_channel, args=(channel, proc), daemon=True).start()
             threading.Thread(target=feed, daemon=True).start()
             try:
                 while data := pty.read_master(master):
@@ -242,6 +246,24 @@ class _Session:
             channel.close()
         except (OSError, EOFError):
             pass
+
+
+def _end_with_channel(channel: paramiko.Channel, proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """A command ends with its session, as in Coder: when the channel closes or the
+    connection drops (client gone, coderd restarted) while it runs, its process group gets
+    SIGHUP, and SIGKILL if it is still there after ``grace`` seconds."""
+    transport = channel.get_transport()
+    while proc.poll() is None:
+        if channel.closed or not transport.is_active():
+            for sig, wait in ((signal.SIGHUP, grace), (signal.SIGKILL, None)):
+                try:
+                    os.killpg(proc.pid, sig)
+                    proc.wait(wait)
+                    return
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    continue
+            return
+        time.sleep(0.5)
 
 
 def _direct_tcpip(channel: paramiko.Channel, host: str, port: int) -> None:

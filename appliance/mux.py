@@ -140,9 +140,9 @@ class Stream:
                 raise StreamError("stream closed for writing")
             n = min(len(view), self._credit, MAX_PAYLOAD)
             self._credit -= n
-        self.session._send(DATA, self.id, view[:n])
         if self.session.traffic is not None:
             self.session.traffic(0, n)
+        self.session._send(DATA, self.id, view[:n])
         return n
 
     def shutdown_write(self) -> None:

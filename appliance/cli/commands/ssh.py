@@ -66,8 +66,10 @@ def socket_for(stream: relay.WebSocketStream) -> socket.socket:
                 write(data)
         except OSError:
             pass
+        # shutdown, not only close: it wakes the other pump's recv and gives paramiko EOF.
         for end in (theirs, stream):
             try:
+                end.shutdown(socket.SHUT_RDWR)
                 end.close()
             except OSError:
                 pass
@@ -115,6 +117,18 @@ def _piped(channel) -> int:
     err.start()
     _copy(channel.recv, 1)
     err.join()
+    return _exit_status(channel)
+
+
+def _exit_status(channel) -> int:
+    """The command's exit status; a connection lost before it came (coderd restarted, the
+    agent went away) is an error, not a wait for ever."""
+    while not channel.status_event.wait(0.1):
+        if channel.closed or not channel.get_transport().is_active():
+            if channel.exit_status_ready():
+                break
+            raise CommandError("The connection to the workspace was lost (coderd restarted or the "
+                               "workspace agent disconnected): run the command again.")
     return channel.recv_exit_status()
 
 
@@ -146,4 +160,4 @@ def _interactive(channel) -> int:
         _copy(channel.recv, 1)
     finally:
         termios.tcsetattr(0, termios.TCSADRAIN, saved)
-    return channel.recv_exit_status()
+    return _exit_status(channel)

@@ -1,0 +1,56 @@
+"""coderd restarted under a live SSH session: the session ends cleanly, a new one works within seconds."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from ..coderdtest import start_coderd
+from .conftest import ROOT, AgentProcess, build_workspace, coder, wait_connected
+
+
+def remote_sleepers(marker: str) -> str:
+    return subprocess.run(["pgrep", "-af", marker], capture_output=True, text=True).stdout
+
+
+def test_coderd_restart_under_a_live_ssh_session(pg_server, pg_template, provider_mirror, tmp_path):
+    dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
+    env = {"CODER_PROVIDER_MIRROR_DIR": provider_mirror, "CODER_PROVISIONER_DAEMONS": "1"}
+    c = start_coderd(dsn, env=env)
+    agent = session = None
+    try:
+        ws = build_workspace(c, tmp_path)
+        agent = AgentProcess(c.url, ws.token, tmp_path).start()
+        wait_connected(ws.owner, ws.agent_id)
+        marker = f"sleep 86399.{os.getpid()}"
+        session = subprocess.Popen([sys.executable, "-m", "appliance.cli.main", "--global-config",
+                                    str(ws.config_dir), "ssh", ws.name, "--", f"echo up; {marker}"],
+                                   cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert session.stdout.readline() == b"up\n"
+        assert remote_sleepers(marker)
+
+        c.stop()  # SIGTERM, as a service manager restarts it
+        c = start_coderd(dsn, env={**env, "CODER_HTTP_ADDRESS": c.env["CODER_HTTP_ADDRESS"],
+                                   "CODER_ACCESS_URL": c.url})
+        # The session ends (no hang) with an error, not a traceback; its command is gone
+        # (as in Coder, a command ends with its session).
+        _, err = session.communicate(timeout=20)
+        assert session.returncode != 0 and b"Traceback" not in err, err
+        deadline = time.monotonic() + 10
+        while remote_sleepers(marker):
+            assert time.monotonic() < deadline, f"outlived its session: {remote_sleepers(marker)}"
+            time.sleep(0.2)
+
+        # The agent reconnects by itself; a new session works within seconds.
+        started = time.monotonic()
+        wait_connected(ws.owner, ws.agent_id, timeout=15)
+        r = coder(ws, "ssh", ws.name, "--", "echo again")
+        assert r.returncode == 0 and r.stdout == b"again\n", r.stderr
+        assert time.monotonic() - started < 15
+    finally:
+        if session is not None and session.poll() is None:
+            session.kill()
+        if agent:
+            agent.stop()
+        c.stop()
