@@ -3,7 +3,7 @@
 1. Fetch the manifest, retrying until coderd answers (``retry``).
 2. ``starting``; report the version and directory; start the heartbeat
    (stats), app health checks, metadata collection, cron scripts and the relay
-   (``agent.relay.run(client, manifest, stop)``, when that module is present).
+   (``agent.relay.run(client, manifest, stop)``).
 3. Run the ``run_on_start`` scripts: ``ready``, ``start_error`` or
    ``start_timeout``.
 4. On SIGTERM/SIGINT: ``shutting_down``, the ``run_on_stop`` scripts, then
@@ -12,15 +12,13 @@
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import threading
 from dataclasses import dataclass
 
 from appliance.sdk.agentsdk import AgentClient, Manifest, PostStartupRequest
 
-from . import VERSION, retry, stats
+from . import VERSION, relay, retry, stats
 from .apphealth import AppHealth
 from .env import command_env, expanded_directory, working_directory
 from .lifecycle import LifecycleReporter
@@ -104,13 +102,8 @@ class Agent:
         self._thread(run)
 
     def _start_relay(self, manifest: Manifest) -> None:
-        """The relay's client (agent.relay, when present) in its own thread, restarted
-        with backoff if it ends while the agent is up."""
-        if importlib.util.find_spec("agent.relay") is None:
-            log.info("no relay module: SSH, port forwarding and apps are unavailable")
-            return
-        relay = importlib.import_module("agent.relay")
-
+        """The relay's client in its own thread, restarted with backoff if it ends
+        while the agent is up."""
         def run():
             backoff = retry.Backoff()
             while not self.stop.is_set():

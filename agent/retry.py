@@ -2,9 +2,11 @@
 
 The agent never exits on a transient error: coderd restarting, the network
 dropping or a 5xx are retried quickly at first, then every ``cap`` seconds. A
-401 (wrong or revoked token) will not heal by itself soon, so it is logged
-once as an error that says what to check and retried only every
-``UNAUTHORIZED_RETRY`` seconds.
+401 (wrong or revoked token) is logged once as an error that says what to
+check, and retried with a slower backoff, from 1 s up to every
+``UNAUTHORIZED_RETRY`` seconds: an init script often starts the agent while
+its build is still running, before coderd knows the token, and the agent
+must then be ready within seconds of the build's end.
 """
 from __future__ import annotations
 
@@ -54,6 +56,7 @@ def call(what: str, fn: Callable[[], T], stop: threading.Event,
     """``fn()`` until it succeeds; raises ``Stopped`` once ``stop`` is set, and any
     non-transient error (a 4xx other than 401) at once."""
     backoff = backoff or Backoff()
+    unauthorized = Backoff(initial=1.0, cap=UNAUTHORIZED_RETRY)
     unauthorized_logged = False
     while True:
         if stop.is_set():
@@ -70,10 +73,10 @@ def call(what: str, fn: Callable[[], T], stop: threading.Event,
                 if not unauthorized_logged:
                     log.error("%s: coderd refused the agent token (401: %s). Check "
                               "CODER_AGENT_TOKEN: it must be the token of this workspace's "
-                              "current build. Retrying every %.0fs.", what, exc.message,
-                              UNAUTHORIZED_RETRY)
+                              "current build. Retrying, at most every %.0fs.", what,
+                              exc.message, UNAUTHORIZED_RETRY)
                     unauthorized_logged = True
-                delay = UNAUTHORIZED_RETRY
+                delay = unauthorized.next()
             else:
                 delay = backoff.next()
                 log.warning("%s failed (%s); retrying in %.1fs", what, _short(exc), delay)

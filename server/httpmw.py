@@ -77,7 +77,10 @@ def authenticate_agent(token: str) -> None:
     """Set ``g.subject`` to the agent holding ``token`` and ``g.agent`` to its row.
 
     As in Coder, the token is good only for the agent of its workspace's latest
-    build: once the workspace is stopped, rebuilt or deleted, it is refused.
+    build: once the workspace is stopped, rebuilt or deleted, it is refused. While
+    the stop or delete build runs, it still works: the agent, told to shut down,
+    reports ``shutting_down``, its shutdown scripts' logs and ``off`` (Coder's
+    agent does so over the connection it opened before).
     """
     try:
         token_id = uuid.UUID(token)
@@ -88,7 +91,7 @@ def authenticate_agent(token: str) -> None:
     if row is None:
         g.auth_error = "Workspace agent token is invalid: no agent has it."
         return
-    if row["workspace_deleted"] or not row["latest_build"]:
+    if row["workspace_deleted"] or not (row["latest_build"] or row["being_stopped"]):
         g.auth_error = ("Workspace agent token is revoked: its workspace has been "
                         + ("deleted." if row["workspace_deleted"] else "rebuilt or stopped."))
         return

@@ -93,11 +93,15 @@ def test_a_stopped_or_deleted_workspace_revokes_the_token(agent_coderd, agent_ow
     assert requests.get(manifest_url, headers=headers, timeout=10).status_code == 200
     build = agent_owner.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
         transition="stop"))
+    # While the stop build runs, the agent may still report (shutting_down, off).
+    lifecycle = {"state": "off", "changed_at": "2024-01-01T00:00:00Z"}
+    assert requests.post(f"{agent_coderd.url}/api/v2/workspaceagents/me/report-lifecycle",
+                         json=lifecycle, headers=headers, timeout=10).status_code == 204
+    from ..server.provisioning import complete_job
+    complete_job(agent_coderd.dsn, build.job.id)
     resp = requests.get(manifest_url, headers=headers, timeout=10)
     assert resp.status_code == 401 and "revoked" in resp.json()["message"]
     # The next start build's agent, with the same token (Terraform keeps it), works again.
-    from ..server.provisioning import complete_job
-    complete_job(agent_coderd.dsn, build.job.id)
     start = agent_owner.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
         transition="start"))
     complete_job(agent_coderd.dsn, start.job.id)

@@ -1,17 +1,17 @@
-"""The ``local`` example template: a sandboxed process with a persistent home folder."""
+"""The ``local`` example template: a bubblewrap-sandboxed agent with a persistent home folder."""
 from __future__ import annotations
 
-import json
-import time
+import uuid
 from pathlib import Path
 
 import psutil
-import pytest
 
-from ..coderdtest import create_first_user
-from ..provisioning import Rows, template_files
+from .conftest import tool
+from .workspacetest import Compute, exercise_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "examples" / "templates" / "local"
+# The template's default workspaces_dir; terraform gets no variables from the test.
+WORKSPACES = Path("/var/lib/coder-appliance/workspaces/admin")
 
 
 def _running(proc: psutil.Process) -> bool:
@@ -22,65 +22,40 @@ def _running(proc: psutil.Process) -> bool:
         return False
 
 
-def _alive(pidfile: Path) -> psutil.Process | None:
+def _sandbox(workspace_id: uuid.UUID) -> psutil.Process | None:
     try:
-        proc = psutil.Process(int(pidfile.read_text()))
+        proc = psutil.Process(int((WORKSPACES / f"{workspace_id}.pid").read_text()))
     except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
         return None
     return proc if _running(proc) else None
 
 
-@pytest.fixture
-def rows(provisioning_coderd):
-    _, first = create_first_user(provisioning_coderd)
-    r = Rows(provisioning_coderd.dsn, first.user_id, first.organization_id)
-    yield r
-    r.conn.close()
+def _processes(workspace_id: uuid.UUID) -> list[psutil.Process]:
+    """Everything running for the workspace: the sandbox names its home folder."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if str(workspace_id) in " ".join(proc.info["cmdline"] or ()) and _running(proc):
+            found.append(proc)
+    return found
 
 
-def test_local_template_start_stop_start_delete(rows):
-    version_id, job_id = rows.import_version(template_files(TEMPLATE))
-    job = rows.wait(job_id)
-    assert job["job_status"] == "succeeded", job["error"]
-    start = [(r["name"], r["agent"]) for r in rows.resources(job_id) if r["transition"] == "start"]
-    assert ("agent", "main") in start and ("home", None) in start
+def running(workspace_id: uuid.UUID) -> bool:
+    proc = _sandbox(workspace_id)
+    return proc is not None and "bwrap" in proc.cmdline()[0]
 
-    workspace_id = rows.workspace(rows.template(version_id))
-    build_id, job_id = rows.build(workspace_id, version_id, "start")
-    job = rows.wait(job_id)
-    assert job["job_status"] == "succeeded", job["error"]
-    state = json.loads(bytes(rows.q("SELECT provisioner_state FROM workspace_builds WHERE id = %s",
-                                    (build_id,))[0]["provisioner_state"]))
-    home = Path(next(r for r in state["resources"] if r["name"] == "home")
-                ["instances"][0]["attributes"]["triggers"]["path"])
-    pidfile = Path(str(home) + ".pid")
-    try:
-        proc = _alive(pidfile)
-        assert proc is not None, "the sandboxed agent process is not running"
-        assert "bwrap" in " ".join(proc.cmdline())
-        # The init script runs inside: it is fetching the agent from coderd's /bin/.
-        deadline = time.monotonic() + 20
-        log = home / ".coder-agent.log"
-        while "coder-agent" not in (log.read_text() if log.exists() else ""):
-            assert time.monotonic() < deadline, "the init script never ran"
-            time.sleep(0.2)
-        (home / "notes.txt").write_text("kept")
 
-        _, job_id = rows.build(workspace_id, version_id, "stop")
-        assert rows.wait(job_id)["job_status"] == "succeeded"
-        assert _alive(pidfile) is None and not _running(proc)
-        assert (home / "notes.txt").read_text() == "kept"
+def leftovers(workspace_id: uuid.UUID) -> list[str]:
+    paths = [WORKSPACES / f"{workspace_id}{suffix}" for suffix in ("", ".pid", ".token")]
+    return [str(p) for p in paths if p.exists()] + [f"process {p.pid}" for p in _processes(workspace_id)]
 
-        _, job_id = rows.build(workspace_id, version_id, "start")
-        assert rows.wait(job_id)["job_status"] == "succeeded"
-        assert _alive(pidfile) is not None
-        assert (home / "notes.txt").read_text() == "kept"
 
-        _, job_id = rows.build(workspace_id, version_id, "delete")
-        assert rows.wait(job_id)["job_status"] == "succeeded"
-        assert _alive(pidfile) is None
-        assert not home.exists()
-    finally:
-        leftover = _alive(pidfile)
-        if leftover is not None:
-            leftover.kill()
+def remove(workspace_id: uuid.UUID) -> None:
+    for proc in _processes(workspace_id):
+        proc.kill()
+
+
+def test_local_template_end_to_end(owner_cli, templates_coderd, tmp_path):
+    tool("bwrap")
+    cli, owner = owner_cli
+    exercise_template(cli, owner, templates_coderd.url, TEMPLATE, Compute(running, leftovers, remove),
+                      tmp_path)

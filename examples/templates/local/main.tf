@@ -3,7 +3,8 @@
 # The home folder is persistent: it survives stop and start, and only
 # deleting the workspace removes it. The agent runs inside bubblewrap (its
 # own mount, PID, IPC and UTS namespaces; the network is shared so it can
-# reach coderd), started on start and killed on stop.
+# reach coderd), started on start and stopped on stop (SIGTERM to the agent,
+# so its shutdown scripts run, then SIGKILL to what is left).
 terraform {
   required_providers {
     coder = {
@@ -26,8 +27,11 @@ data "coder_workspace" "me" {}
 data "coder_workspace_owner" "me" {}
 
 locals {
-  home    = "${var.workspaces_dir}/${data.coder_workspace_owner.me.name}/${data.coder_workspace.me.id}"
-  pidfile = "${local.home}.pid"
+  home      = "${var.workspaces_dir}/${data.coder_workspace_owner.me.name}/${data.coder_workspace.me.id}"
+  pidfile   = "${local.home}.pid"
+  tokenfile = "${local.home}.token"
+  # Workspaces share the machine's network: each gets its own port for the Files app.
+  files_port = 20000 + parseint(substr(data.coder_workspace.me.id, 0, 4), 16) % 10000
 }
 
 resource "coder_agent" "main" {
@@ -53,6 +57,37 @@ resource "coder_agent" "main" {
 }
 
 # Persistent: the home folder.
+# The Files app: the home folder over HTTP, through coderd (an app to start from).
+resource "coder_script" "files" {
+  agent_id     = coder_agent.main.id
+  display_name = "Files app"
+  run_on_start = true
+  script       = <<-EOT
+    if command -v python3 >/dev/null 2>&1; then
+      nohup python3 -m http.server --bind 127.0.0.1 --directory "$HOME" ${local.files_port} \
+        >/tmp/files-app.log 2>&1 &
+    elif command -v busybox >/dev/null 2>&1; then
+      busybox httpd -p 127.0.0.1:${local.files_port} -h "$HOME"
+    else
+      echo "neither python3 nor busybox is installed: the Files app has no server" >&2
+    fi
+  EOT
+}
+
+resource "coder_app" "files" {
+  agent_id     = coder_agent.main.id
+  slug         = "files"
+  display_name = "Files"
+  icon         = "/icon/folder.svg"
+  url          = "http://127.0.0.1:${local.files_port}/"
+  share        = "owner"
+  healthcheck {
+    url       = "http://127.0.0.1:${local.files_port}/"
+    interval  = 5
+    threshold = 6
+  }
+}
+
 resource "null_resource" "home" {
   triggers = {
     path = local.home
@@ -71,20 +106,23 @@ resource "null_resource" "agent" {
   count      = data.coder_workspace.me.start_count
   depends_on = [null_resource.home]
   triggers = {
-    token   = coder_agent.main.token
-    pidfile = local.pidfile
+    token     = coder_agent.main.token
+    pidfile   = local.pidfile
+    tokenfile = local.tokenfile
   }
   provisioner "local-exec" {
     command = "sh '${path.module}/start-agent.sh'"
     environment = {
-      CODER_AGENT_TOKEN = coder_agent.main.token
-      INIT_SCRIPT       = coder_agent.main.init_script
-      WORKSPACE_HOME    = local.home
-      PIDFILE           = local.pidfile
+      CODER_AGENT_TOKEN  = coder_agent.main.token
+      INIT_SCRIPT        = coder_agent.main.init_script
+      WORKSPACE_HOME     = local.home
+      WORKSPACE_HOSTNAME = lower(data.coder_workspace.me.name)
+      PIDFILE            = local.pidfile
+      TOKENFILE          = local.tokenfile
     }
   }
   provisioner "local-exec" {
     when    = destroy
-    command = "sh -c 'if [ -f \"$0\" ]; then kill -TERM -\"$(cat \"$0\")\" 2>/dev/null || true; rm -f \"$0\"; fi' '${self.triggers.pidfile}'"
+    command = "sh '${path.module}/stop-agent.sh' '${self.triggers.pidfile}' '${self.triggers.tokenfile}'"
   }
 }

@@ -1,23 +1,26 @@
 #!/bin/sh
 # Start the workspace agent in a bubblewrap sandbox, detached from terraform.
-# Its process group id goes to $PIDFILE so stopping the workspace can end it.
+#
+# The sandbox gets a clean environment (not terraform's, which holds Coder's
+# provisioning variables, among them the owner's session token): the agent
+# reads its token from a file bound read-only at /run/coder-agent/token. The
+# sandbox's process id goes to $PIDFILE so stop-agent.sh can end it.
 set -eu
+command -v bwrap >/dev/null 2>&1 || { echo "bwrap is not installed (apt-get install bubblewrap)" >&2; exit 1; }
 mkdir -p "$WORKSPACE_HOME"
 LOG="$WORKSPACE_HOME/.coder-agent.log"
-if command -v bwrap >/dev/null 2>&1; then
-    SANDBOX="bwrap --unshare-all --share-net --die-with-parent --new-session \
-        --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/sbin /sbin \
-        --symlink usr/lib /lib --symlink usr/lib64 /lib64 --ro-bind /etc /etc \
-        --proc /proc --dev /dev --tmpfs /tmp --tmpfs /run \
-        --bind $WORKSPACE_HOME /home/coder --chdir /home/coder --setenv HOME /home/coder"
-else
-    echo "bwrap is not installed: falling back to unshare" >&2
-    SANDBOX="unshare --mount --pid --ipc --uts --fork --mount-proc"
-fi
-export CODER_AGENT_TOKEN INIT_SCRIPT
-# shellcheck disable=SC2086
-setsid -f sh -c 'echo $$ > "$0"; exec "$@" sh -c "$INIT_SCRIPT"' "$PIDFILE" $SANDBOX \
-    </dev/null >>"$LOG" 2>&1
+(umask 077 && printf '%s\n' "$CODER_AGENT_TOKEN" > "$TOKENFILE")
+set -- bwrap --unshare-all --share-net --die-with-parent --new-session \
+    --hostname "$WORKSPACE_HOSTNAME" \
+    --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/sbin /sbin \
+    --symlink usr/lib /lib --symlink usr/lib64 /lib64 --ro-bind /etc /etc \
+    --proc /proc --dev /dev --tmpfs /tmp --tmpfs /run \
+    --bind "$WORKSPACE_HOME" /home/coder --ro-bind "$TOKENFILE" /run/coder-agent/token \
+    --chdir /home/coder --clearenv \
+    --setenv HOME /home/coder --setenv PATH /usr/local/bin:/usr/bin:/bin \
+    --setenv LANG C.UTF-8 --setenv CODER_AGENT_TOKEN_FILE /run/coder-agent/token \
+    sh -c "$INIT_SCRIPT"
+setsid -f sh -c 'echo $$ > "$0"; exec "$@"' "$PIDFILE" "$@" </dev/null >>"$LOG" 2>&1
 # The pid file appears once the detached shell runs.
 for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s "$PIDFILE" ] && exit 0; sleep 0.1; done
 echo "the agent did not start: see $LOG" >&2

@@ -41,6 +41,8 @@ locals {
   # Registries on this machine's loopback are plain HTTP; the rest need TLS
   # (trust the appliance CA under /etc/containers/certs.d/HOST:PORT/ca.crt).
   tls_verify = length(regexall("^(127\\.|localhost[:/])", data.coder_parameter.image.value)) == 0
+  # Containers share the machine's network: each gets its own port for the Files app.
+  files_port = 20000 + parseint(substr(data.coder_workspace.me.id, 0, 4), 16) % 10000
 }
 
 resource "coder_agent" "main" {
@@ -54,6 +56,37 @@ resource "coder_agent" "main" {
   startup_script = <<-EOT
     echo "Welcome to ${data.coder_workspace.me.name}."
   EOT
+}
+
+# The Files app: the home folder over HTTP, through coderd (an app to start from).
+resource "coder_script" "files" {
+  agent_id     = coder_agent.main.id
+  display_name = "Files app"
+  run_on_start = true
+  script       = <<-EOT
+    if command -v python3 >/dev/null 2>&1; then
+      nohup python3 -m http.server --bind 127.0.0.1 --directory "$HOME" ${local.files_port} \
+        >/tmp/files-app.log 2>&1 &
+    elif command -v busybox >/dev/null 2>&1; then
+      busybox httpd -p 127.0.0.1:${local.files_port} -h "$HOME"
+    else
+      echo "neither python3 nor busybox is installed: the Files app has no server" >&2
+    fi
+  EOT
+}
+
+resource "coder_app" "files" {
+  agent_id     = coder_agent.main.id
+  slug         = "files"
+  display_name = "Files"
+  icon         = "/icon/folder.svg"
+  url          = "http://127.0.0.1:${local.files_port}/"
+  share        = "owner"
+  healthcheck {
+    url       = "http://127.0.0.1:${local.files_port}/"
+    interval  = 5
+    threshold = 6
+  }
 }
 
 # Persistent: the home volume.

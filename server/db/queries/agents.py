@@ -38,8 +38,18 @@ def agent_metadata_channel(agent_id: uuid.UUID | str) -> str:
 class AgentQueries(QueriesBase):
     # --- authentication and reads -----------------------------------------------------
     def get_workspace_agent_by_auth_token(self, token: uuid.UUID) -> dict | None:
-        """The newest agent holding ``token`` (a token outlives builds, as in Coder)."""
-        return self._one(f"""SELECT {AGENT_COLUMNS} FROM {AGENT_FROM}
+        """The newest agent holding ``token`` (a token outlives builds, as in Coder).
+
+        ``being_stopped``: the next build, a stop or delete, is still running
+        (the agent is told to shut down during it and reports as it does)."""
+        return self._one(f"""SELECT {AGENT_COLUMNS},
+                               EXISTS (SELECT 1 FROM workspace_builds nb
+                                       JOIN provisioner_jobs nj ON nj.id = nb.job_id
+                                       WHERE nb.workspace_id = b.workspace_id
+                                         AND nb.build_number = b.build_number + 1
+                                         AND nb.transition IN ('stop', 'delete')
+                                         AND nj.completed_at IS NULL) AS being_stopped
+                             FROM {AGENT_FROM}
                              WHERE a.auth_token = %s ORDER BY a.created_at DESC LIMIT 1""",
                          (str(token),))
 

@@ -1,0 +1,54 @@
+"""Fixtures of the example-template tests: coderd serving the shipped agent, and the CLI.
+
+``templates_coderd`` is a real coderd with its built-in provisioner daemons,
+the provider mirror, and the PyInstaller ``--onefile`` agent at ``/bin/`` (what
+a bundle installs): the templates' init scripts download that binary into the
+sandbox or container, where this checkout's venv does not exist.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytest.register_assert_rewrite("tests.examples.workspacetest")
+
+from ..agenttest import REPO
+from ..appliance.conftest import cli  # noqa: F401  (the fixture, shared)
+from ..coderdtest import create_first_user
+
+
+@pytest.fixture(scope="session")
+def agent_binaries(tmp_path_factory):
+    """A folder holding coder-agent-linux-amd64, the PyInstaller build (cached by source hash)."""
+    out = tmp_path_factory.mktemp("agent-binaries")
+    done = subprocess.run([sys.executable, str(REPO / "packaging" / "build_agent.py"), "--pyinstaller",
+                           "--out", str(out)], capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, f"building the agent failed:\n{done.stdout}\n{done.stderr}"
+    assert (out / "coder-agent-linux-amd64").is_file()
+    return out
+
+
+@pytest.fixture
+def templates_coderd(coderd_factory, provider_mirror, agent_binaries):
+    """coderd with provisioner daemons, the provider mirror and the agent binary."""
+    return coderd_factory(env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
+                               "CODER_PROVISIONER_DAEMONS": "1",
+                               "CODER_AGENT_BINARY_DIR": str(agent_binaries),
+                               "CODER_AGENT_STATS_REFRESH_INTERVAL": "2s"})
+
+
+@pytest.fixture
+def owner_cli(cli, templates_coderd):  # noqa: F811
+    """The real ``coder`` CLI, logged in as the first user (an owner), and its SDK client."""
+    owner, _ = create_first_user(templates_coderd)
+    return cli.log_in_as(templates_coderd.url, owner.token), owner
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is required for these tests: ./dev setup --test installs it")
+    return path
