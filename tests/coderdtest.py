@@ -85,6 +85,23 @@ def start_coderd(dsn: str | None, *, env: dict | None = None, args: list[str] = 
         time.sleep(0.05)
 
 
+def start_tls_coderd(dsn: str, ca_dir, env: dict | None = None):
+    """A coderd serving HTTPS on 127.0.0.1 with a certificate from a new appliance CA.
+
+    Returns (coderd, the CA, the HTTPS base URL); trust ``ca.bundle_path``.
+    """
+    from mirror_tools.ca import CertificateAuthority
+
+    ca = CertificateAuthority.init(ca_dir)
+    cert = ca.issue(dns=["localhost"], ips=["127.0.0.1"], name="coderd")
+    port = free_port()
+    coderd = start_coderd(dsn, env={
+        "CODER_TLS_ENABLE": "true", "CODER_TLS_ADDRESS": f"127.0.0.1:{port}",
+        "CODER_TLS_CERT_FILE": str(cert.chain_path), "CODER_TLS_KEY_FILE": str(cert.key_path),
+        **(env or {})})
+    return coderd, ca, f"https://127.0.0.1:{port}"
+
+
 def create_first_user(coderd: Coderd) -> tuple[Client, types.CreateFirstUserResponse]:
     client = coderd.client()
     resp = client.create_first_user(types.CreateFirstUserRequest(

@@ -51,6 +51,14 @@ def _daemon(s: AuthzQuerier, daemon: str) -> dict:
     return row
 
 
+def _held_job(daemon: str, job: str, request_type: type):
+    """Authenticate, then the request body and the job this daemon holds: (store, daemon, job, body)."""
+    s = _authenticate()
+    d = _daemon(s, daemon)
+    req = read(request_type)
+    return s, d, _job(s, d, job), req
+
+
 def _job(s: AuthzQuerier, daemon_row: dict, job: str) -> dict:
     row = s.get_provisioner_job_by_id(parse_uuid(job, "job"))
     if row is None or row["worker_id"] != daemon_row["id"]:
@@ -122,10 +130,7 @@ def download_archive(daemon: str, job: str):
        summary="Append logs and prove the job is alive; answers whether it was canceled",
        auth=False, request=pd.UpdateJobRequest, response=pd.UpdateJobResponse)
 def update_job(daemon: str, job: str):
-    s = _authenticate()
-    d = _daemon(s, daemon)
-    req = read(pd.UpdateJobRequest)
-    row = _job(s, d, job)
+    s, d, row, req = _held_job(daemon, job, pd.UpdateJobRequest)
     s.update_provisioner_job_heartbeat(row["id"], d["id"])
     s.insert_provisioner_job_logs(row["id"], [vars(log) for log in req.logs])
     return write(200, pd.UpdateJobResponse(canceled=row["canceled_at"] is not None))
@@ -134,10 +139,7 @@ def update_job(daemon: str, job: str):
 @route("POST", "/provisionerd/<daemon>/jobs/<job>/complete", summary="Report a job succeeded",
        auth=False, request=pd.CompleteJobRequest, status=204)
 def complete_job(daemon: str, job: str):
-    s = _authenticate()
-    d = _daemon(s, daemon)
-    req = read(pd.CompleteJobRequest)
-    row = _job(s, d, job)
+    s, _, row, req = _held_job(daemon, job, pd.CompleteJobRequest)
     if row["canceled_at"] is not None:
         jobs.store_failure(s, row, "The job was canceled.", "canceled", req.state)
     else:
@@ -148,9 +150,6 @@ def complete_job(daemon: str, job: str):
 @route("POST", "/provisionerd/<daemon>/jobs/<job>/fail", summary="Report a job failed",
        auth=False, request=pd.FailJobRequest, status=204)
 def fail_job(daemon: str, job: str):
-    s = _authenticate()
-    d = _daemon(s, daemon)
-    req = read(pd.FailJobRequest)
-    row = _job(s, d, job)
+    s, _, row, req = _held_job(daemon, job, pd.FailJobRequest)
     jobs.store_failure(s, row, req.error, req.error_code, req.state)
     return current_app.response_class(status=204)

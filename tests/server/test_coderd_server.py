@@ -15,10 +15,9 @@ import requests
 
 from appliance import settings as settings_mod
 from appliance.sdk import types
-from mirror_tools.ca import CertificateAuthority
 from server.db import migrate
 
-from ..coderdtest import FIRST_USER_PASSWORD, create_first_user, start_coderd
+from ..coderdtest import FIRST_USER_PASSWORD, create_first_user, start_coderd, start_tls_coderd
 from ..pgserver import free_port
 
 
@@ -169,15 +168,9 @@ def test_gunicorn_workers(pg_server, pg_template):
 
 
 def test_tls_and_redirect_to_access_url(pg_server, pg_template, tmp_path):
-    ca = CertificateAuthority.init(tmp_path / "ca")
-    cert = ca.issue(dns=["localhost"], ips=["127.0.0.1"], name="coderd")
-    tls_port = free_port()
-    c = start_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)), env={
-        "CODER_TLS_ENABLE": "true", "CODER_TLS_ADDRESS": f"127.0.0.1:{tls_port}",
-        "CODER_TLS_CERT_FILE": str(cert.chain_path), "CODER_TLS_KEY_FILE": str(cert.key_path),
-        "CODER_REDIRECT_TO_ACCESS_URL": "true"}, )
+    c, ca, https = start_tls_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)),
+                                    tmp_path / "ca", env={"CODER_REDIRECT_TO_ACCESS_URL": "true"})
     try:
-        https = f"https://127.0.0.1:{tls_port}"
         info = requests.get(https + "/api/v2/buildinfo", verify=str(ca.bundle_path), timeout=5)
         assert info.status_code == 200
         # Plain HTTP on another host name is sent to the access URL.

@@ -6,10 +6,8 @@ import subprocess
 
 import requests
 
-from mirror_tools.ca import CertificateAuthority
 
-from ..coderdtest import start_coderd
-from ..pgserver import free_port
+from ..coderdtest import start_tls_coderd
 
 TEMPLATE = '''
 terraform {
@@ -22,14 +20,10 @@ terraform {
 
 
 def test_terraform_init_from_coderds_network_mirror(pg_server, pg_template, provider_mirror, tmp_path):
-    ca = CertificateAuthority.init(tmp_path / "ca")
-    cert = ca.issue(dns=["localhost"], ips=["127.0.0.1"], name="coderd")
-    port = free_port()
-    c = start_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)), env={
-        "CODER_TLS_ENABLE": "true", "CODER_TLS_ADDRESS": f"127.0.0.1:{port}",
-        "CODER_TLS_CERT_FILE": str(cert.chain_path), "CODER_TLS_KEY_FILE": str(cert.key_path),
-        "CODER_PROVIDER_MIRROR_DIR": provider_mirror, "CODER_PROVIDER_MIRROR_SERVE": "true"})
-    mirror_url = f"https://127.0.0.1:{port}/terraform-mirror/"
+    c, ca, https = start_tls_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)),
+                                    tmp_path / "ca", env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
+                                                          "CODER_PROVIDER_MIRROR_SERVE": "true"})
+    mirror_url = f"{https}/terraform-mirror/"
     try:
         index = requests.get(mirror_url + "registry.terraform.io/hashicorp/null/index.json",
                              verify=str(ca.bundle_path), timeout=10)
