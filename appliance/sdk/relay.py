@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import websocket
 
+from ..mux import send_binary
 from . import types
 from .client import SESSION_HEADER, APIError, Client
 
@@ -50,7 +51,7 @@ class WebSocketStream:
 
     def sendall(self, data: bytes) -> None:
         try:
-            self.ws.send_bytes(data)
+            send_binary(self.ws, data)
         except websocket.WebSocketConnectionClosedException as exc:
             raise ConnectionResetError("the relayed stream closed") from exc
 

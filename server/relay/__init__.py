@@ -20,8 +20,9 @@ def init_app(app: Flask) -> None:
     settings = coderd.settings
     app.extensions["relay"] = Relay(coderd.pool, bind_host=settings.relay_address or "127.0.0.1",
                                     agent_heartbeat=settings.agent_stats_refresh_interval)
-    from . import apps
+    from . import apps, websocket
 
+    websocket.fast_unmasking()
     apps.init_app(app)
 
 

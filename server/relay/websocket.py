@@ -10,6 +10,15 @@ from geventwebsocket.exceptions import WebSocketError
 from appliance import mux
 
 
+def fast_unmasking() -> None:
+    """gevent-websocket unmasks what clients send one byte at a time in Python (a few MB/s,
+    the relay's bottleneck: agents and CLIs are websocket clients, so all their bytes are
+    masked); ``mux.unmask`` does it with one translate for our clients' keys."""
+    from geventwebsocket.websocket import Header
+
+    Header.mask_payload = Header.unmask_payload = lambda header, payload: mux.unmask(header.mask, payload)
+
+
 class ServerTransport:
     """A client's (here: the agent's) websocket as seen by coderd."""
 

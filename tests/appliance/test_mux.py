@@ -153,3 +153,25 @@ def test_keepalive_closes_a_silent_peer():
     # Nobody answers on b: after three intervals the session gives up.
     assert session.wait_closed(3)
     b.close()
+
+
+def test_masking_matches_rfc6455():
+    import os
+
+    import websocket
+
+    data = os.urandom(70_000)
+    for key in (b"\x5a" * 4, os.urandom(4)):  # ours (one byte repeated) and any other client's
+        assert mux.unmask(key, websocket.ABNF.mask(key, data)) == data
+        assert mux.unmask(key, bytearray(websocket.ABNF.mask(key, data))) == data
+    a, b = socket.socketpair()
+    ws = websocket.WebSocket()
+    ws.sock, ws.connected = a, True
+    mux.send_binary(ws, data)
+    reader = websocket.WebSocket()
+    reader.sock, reader.connected = b, True
+    # websocket-client reads masked frames as a server would (it unmasks them itself).
+    frame = reader.recv_frame()
+    assert frame.opcode == websocket.ABNF.OPCODE_BINARY and frame.data == data
+    a.close()
+    b.close()
