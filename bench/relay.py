@@ -22,7 +22,6 @@ and paste the printed tables into docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -50,9 +49,10 @@ def fake_agents(url: str, tokens_file: str, interval: float, ramp: float) -> int
     import gevent
     import requests
 
+    import websocket
+
     from agent.relay import RELAY_PATH, SESSION_HEADER
     from appliance import mux
-    import websocket
 
     tokens = Path(tokens_file).read_text().split()
     ws_url = url.replace("http://", "ws://", 1) + RELAY_PATH
@@ -142,6 +142,11 @@ def echo_server() -> int:
     return server.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     return int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
 
@@ -168,16 +173,16 @@ def wait_port(port: int, timeout: float = 15) -> None:
 def connectivity(dsn: str, mirror: str, tmp: Path, args) -> tuple[list[dict], dict]:
     from tests.coderdtest import start_coderd
     from tests.pgserver import free_port
-    from tests.relay.conftest import AgentProcess, build_workspace, coder
+    from tests.relay.conftest import AgentProcess, build_workspace, coder, wait_connected
 
     coderd = start_coderd(dsn, env={"CODER_PROVIDER_MIRROR_DIR": mirror, "CODER_PROVISIONER_DAEMONS": "1"})
     direct_port = free_port()
     agent = forward = None
     try:
         ws = build_workspace(coderd, tmp)
+        if "connectivity" in args.skip:  # the idle-agents part only needs the workspace
+            return [], {}
         agent = AgentProcess(coderd.url, ws.token, tmp, {"CODER_AGENT_SSH_DIRECT_PORT": str(direct_port)}).start()
-        from tests.relay.conftest import wait_connected
-
         wait_connected(ws.owner, ws.agent_id)
         config = tmp / "ssh_config"
         config.write_text("")
@@ -235,11 +240,11 @@ def idle_agents(dsn: str, tmp: Path, args) -> dict:
     coderd = start_coderd(dsn, env={"CODER_AGENT_STATS_REFRESH_INTERVAL": f"{args.interval}s"})
     fakes = None
     try:
-        from tests.coderdtest import create_first_user  # noqa: F401 (the owner exists already)
         from appliance.sdk.client import Client
+        from tests.coderdtest import FIRST_USER_PASSWORD
 
         owner = Client(coderd.url)
-        owner.token = owner.login_with_password("admin@example.com", "SomeSecurePassword!")
+        owner.token = owner.login_with_password("admin@example.com", FIRST_USER_PASSWORD)
         token = owner.create_token(token_name="bench")
         wrk_p99(coderd.url, token, 3)  # warm up
         before = wrk_p99(coderd.url, token, args.wrk_seconds)
@@ -251,7 +256,11 @@ def idle_agents(dsn: str, tmp: Path, args) -> dict:
         line = fakes.stdout.readline()
         connect_s = time.monotonic() - start
         connected = int(line.split()[1])
-        time.sleep(2 * args.interval)  # a full heartbeat cycle and more
+        time.sleep(args.interval)  # a full heartbeat cycle
+        cpu = {"coderd": cpu_seconds(coderd.proc.pid), "fakes": cpu_seconds(fakes.pid)}
+        time.sleep(args.interval)
+        cpu = {k: (cpu_seconds(p) - cpu[k]) / args.interval
+               for k, p in (("coderd", coderd.proc.pid), ("fakes", fakes.pid))}
         rss_after = rss_kib(coderd.proc.pid)
         during = wrk_p99(coderd.url, token, args.wrk_seconds)
         with conn.cursor() as cur:
@@ -264,7 +273,7 @@ def idle_agents(dsn: str, tmp: Path, args) -> dict:
             print(f"only {shown} of {connected} agents show connected; coderd's log ends:\n"
                   + "\n".join(coderd.log().splitlines()[-30:]), file=sys.stderr)
         return {"agents": args.agents, "connected": connected, "shown_connected": shown,
-                "connect_s": connect_s, "rss_before": rss_before, "rss_after": rss_after,
+                "connect_s": connect_s, "cpu": cpu, "rss_before": rss_before, "rss_after": rss_after,
                 "before": before, "during": during, "fake_line": line.strip()}
     finally:
         if fakes:
@@ -306,8 +315,7 @@ def main() -> int:
     try:
         dsn = pg.dsn(pg.create_database())
         prepare_database(dsn)
-        rows, latency = connectivity(dsn, str(mirror), tmp, args) if "connectivity" not in args.skip \
-            else ([], {})
+        rows, latency = connectivity(dsn, str(mirror), tmp, args)
         idle = idle_agents(dsn, tmp, args) if "idle" not in args.skip else None
     finally:
         pg.stop()
@@ -340,10 +348,11 @@ def report(rows: list[dict], latency: dict, idle: dict | None, args) -> None:
         per_agent = (idle["rss_after"] - idle["rss_before"]) / max(idle["connected"], 1)
         print(f"\nIdle agents on one coderd process (stats every {args.interval:g}s, keepalive 15s)\n")
         print("| agents asked | connected | shown connected | time to connect s | coderd RSS before MiB "
-              "| after MiB | per agent KiB |")
-        print("|---:|---:|---:|---:|---:|---:|---:|")
+              "| after MiB | per agent KiB | coderd CPU (of one core) | fake agents' CPU |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         print(f"| {idle['agents']} | {idle['connected']} | {idle['shown_connected']} | {idle['connect_s']:.1f} "
-              f"| {idle['rss_before'] / 1024:.0f} | {idle['rss_after'] / 1024:.0f} | {per_agent:.0f} |")
+              f"| {idle['rss_before'] / 1024:.0f} | {idle['rss_after'] / 1024:.0f} | {per_agent:.0f} "
+              f"| {idle['cpu']['coderd']:.0%} | {idle['cpu']['fakes']:.0%} |")
         print(f"\nGET /api/v2/users/me under wrk -t2 -c10 -d{args.wrk_seconds}s\n")
         print("| while | requests/s | p50 ms | p99 ms | non-2xx |")
         print("|---|---:|---:|---:|---:|")

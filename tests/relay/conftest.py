@@ -8,8 +8,10 @@ OpenSSH client, scp, sftp and rsync reach it only through coderd.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -163,3 +165,21 @@ def coder(workspace: Workspace, *args: str, **kwargs) -> subprocess.CompletedPro
     return subprocess.run([sys.executable, "-m", "appliance.cli.main", "--global-config",
                            str(workspace.config_dir), *args], cwd=ROOT, capture_output=True,
                           timeout=kwargs.pop("timeout", 60), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def echo_server():
+    """A TCP echo server \"inside the workspace\" (on this machine): its port."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:  # closed at teardown
+                return
+            threading.Thread(target=lambda c=conn: [c.sendall(d) for d in iter(lambda: c.recv(65536), b"")],
+                             daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()

@@ -23,20 +23,6 @@ from .conftest import APP_PORT, ROOT, wait_connected
 
 
 @pytest.fixture(scope="module")
-def echo_server():
-    server = socket.create_server(("127.0.0.1", 0))
-
-    def serve():
-        while True:
-            conn, _ = server.accept()
-            threading.Thread(target=lambda c=conn: [c.sendall(d) for d in iter(lambda: c.recv(65536), b"")],
-                             daemon=True).start()
-    threading.Thread(target=serve, daemon=True).start()
-    yield server.getsockname()[1]
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def app_server():
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
+import time
 
 import psycopg2
 import pytest
@@ -15,23 +15,6 @@ from appliance.sdk.client import APIError
 
 from ..coderdtest import start_coderd
 from .conftest import AgentProcess, build_workspace, coder, wait_connected
-
-
-@pytest.fixture(scope="module")
-def echo_port():
-    server = socket.create_server(("127.0.0.1", 0))
-
-    def serve():
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=lambda c=conn: [c.sendall(d) for d in iter(lambda: c.recv(65536), b"")],
-                             daemon=True).start()
-    threading.Thread(target=serve, daemon=True).start()
-    yield server.getsockname()[1]
-    server.close()
 
 
 def echo_through(client, agent_id, port: int, size: int = 200_000) -> None:
@@ -60,10 +43,11 @@ def relay_rows(dsn: str) -> tuple[list, list]:
     return processes, agents
 
 
-def test_two_gunicorn_workers(pg_server, pg_template, provider_mirror, tmp_path, echo_port):
+def test_two_gunicorn_workers(pg_server, pg_template, provider_mirror, tmp_path, echo_server):
     dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
     c = start_coderd(dsn, env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
-                               "CODER_PROVISIONER_DAEMONS": "1", "CODER_HTTP_WORKERS": "2"})
+                               "CODER_PROVISIONER_DAEMONS": "1", "CODER_HTTP_WORKERS": "2",
+                               "CODER_AGENT_STATS_REFRESH_INTERVAL": "2s"})
     agent = None
     try:
         ws = build_workspace(c, tmp_path)
@@ -71,19 +55,22 @@ def test_two_gunicorn_workers(pg_server, pg_template, provider_mirror, tmp_path,
         wait_connected(ws.owner, ws.agent_id)
         # Streams open on whichever worker accepts them; open enough, some at once, that
         # both workers serve some. Every one must reach the agent.
-        threads = [threading.Thread(target=echo_through, args=(ws.owner, ws.agent_id, echo_port))
+        threads = [threading.Thread(target=echo_through, args=(ws.owner, ws.agent_id, echo_server))
                    for _ in range(12)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(60)
         for _ in range(12):
-            echo_through(ws.owner, ws.agent_id, echo_port, 1000)
-            assert echo_port in [p.port for p in relay.listening_ports(ws.owner, ws.agent_id).ports]
+            echo_through(ws.owner, ws.agent_id, echo_server, 1000)
+            assert echo_server in [p.port for p in relay.listening_ports(ws.owner, ws.agent_id).ports]
         r = coder(ws, "ssh", ws.name, "--", "echo via $GREETING")
         assert r.returncode == 0 and r.stdout == b"via hello from the manifest\n", r.stderr
         processes, agents = relay_rows(dsn)
         assert [a[0] for a in agents] == [ws.agent_id] and len(processes) == 1
+        # This agent reports no stats: only the relay's batched write keeps it connected.
+        time.sleep(5)
+        assert ws.owner.workspace_agent(ws.agent_id).status == "connected"
         log = c.log()
         assert "forwarded to the process at" in log  # some streams landed on the other worker
         assert "Traceback" not in log, log[-3000:]
@@ -94,7 +81,7 @@ def test_two_gunicorn_workers(pg_server, pg_template, provider_mirror, tmp_path,
 
 
 def test_two_coderd_processes_on_one_database(pg_server, pg_template, provider_mirror, tmp_path,
-                                              echo_port):
+                                              echo_server):
     dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
     a = start_coderd(dsn, env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
                                "CODER_PROVISIONER_DAEMONS": "1"})
@@ -107,7 +94,7 @@ def test_two_coderd_processes_on_one_database(pg_server, pg_template, provider_m
         wait_connected(ws.owner, ws.agent_id)
         # The agent is held by a; clients of b are forwarded to a.
         wait_connected(on_b, ws.agent_id)
-        echo_through(on_b, ws.agent_id, echo_port, 3_000_000)
+        echo_through(on_b, ws.agent_id, echo_server, 3_000_000)
         (ws.config_dir / "url").write_text(b.url)
         r = coder(ws, "ssh", ws.name, "--", "head -c 2000000 /dev/zero", timeout=60)
         assert r.returncode == 0 and r.stdout == bytes(2_000_000), r.stderr
@@ -118,7 +105,7 @@ def test_two_coderd_processes_on_one_database(pg_server, pg_template, provider_m
         agent.stop()
         agent = AgentProcess(b.url, ws.token, tmp_path).start()
         wait_connected(ws.owner, ws.agent_id)
-        echo_through(ws.owner, ws.agent_id, echo_port)
+        echo_through(ws.owner, ws.agent_id, echo_server)
         processes, agents = relay_rows(dsn)
         assert len(processes) == 2 and agents[0][1] == processes[1][0]
 
@@ -132,8 +119,6 @@ def test_two_coderd_processes_on_one_database(pg_server, pg_template, provider_m
         agent.stop()
         agent = AgentProcess(a.url, ws.token, tmp_path).start()
         wait_connected(ws.owner, ws.agent_id)
-        import time
-
         deadline = time.monotonic() + 30
         while len(relay_rows(dsn)[0]) != 1:
             assert time.monotonic() < deadline, relay_rows(dsn)
