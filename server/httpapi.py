@@ -78,7 +78,11 @@ def parse_uuid(value: str, name: str) -> uuid.UUID:
                        [ValidationError(name, "must be a UUID")]) from None
 
 
-def query_int(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+INT32_MAX = 2**31 - 1  # what PostgreSQL's OFFSET and LIMIT comfortably take
+INT64_MAX = 2**63 - 1  # bigserial log ids
+
+
+def query_int(name: str, default: int, minimum: int = 0, maximum: int = INT32_MAX) -> int:
     raw = request.args.get(name)
     if raw in (None, ""):
         return default
@@ -87,8 +91,8 @@ def query_int(name: str, default: int, minimum: int = 0, maximum: int | None = N
     except ValueError:
         raise APIError(400, f"Query param {name!r} must be an integer.",
                        validations=[ValidationError(name, "must be an integer")]) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+    if not minimum <= value <= maximum:
+        bound = f"between {minimum} and {maximum}"
         raise APIError(400, f"Query param {name!r} must be {bound}.",
                        validations=[ValidationError(name, f"must be {bound}")])
     return value

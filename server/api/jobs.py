@@ -17,7 +17,7 @@ from appliance.sdk import model, types
 
 from .. import agentconn
 from ..db.queries.provisioner import job_logs_channel
-from ..httpapi import APIError, query_int, write
+from ..httpapi import INT64_MAX, APIError, query_int, write
 from ..httpmw import release_connection, store
 from .router import QueryParam
 
@@ -64,7 +64,7 @@ def logs(job_id: uuid.UUID):
     if request.args.get("follow", "").lower() in ("true", "1"):
         raise APIError(400, "follow=true needs a websocket.",
                        "Connect with a websocket client (Upgrade: websocket) to follow the logs.")
-    rows = store().get_provisioner_job_logs_after(job_id, query_int("after", 0))
+    rows = store().get_provisioner_job_logs_after(job_id, query_int("after", 0, maximum=INT64_MAX))
     return write(200, [log(r) for r in rows])
 
 
@@ -74,7 +74,7 @@ def follow_logs(job_id: uuid.UUID):
     ws = request.environ.get("wsgi.websocket")
     if ws is None:
         raise APIError(400, "Expected a websocket upgrade.")
-    after = query_int("after", 0)
+    after = query_int("after", 0, maximum=INT64_MAX)
     store().get_provisioner_job_by_id(job_id)  # authorizes before anything is sent
     coderd = current_app.extensions["coderd"]
     woken = threading.Event()  # cooperative under gevent's patching

@@ -20,7 +20,7 @@ from appliance.sdk import agentsdk, model, types
 
 from .. import agentconn
 from ..db.queries.agents import agent_logs_channel, agent_metadata_channel
-from ..httpapi import APIError, not_found, parse_uuid, query_int, read, write
+from ..httpapi import INT64_MAX, APIError, not_found, parse_uuid, query_int, read, write
 from ..httpmw import release_connection, store
 from . import jobs
 from .router import QueryParam, Router
@@ -220,7 +220,7 @@ def workspace_agent_logs(workspaceagent: str):
     if request.args.get("follow", "").lower() in ("true", "1"):
         raise APIError(400, "follow=true needs a websocket.",
                        "Connect with a websocket client (Upgrade: websocket) to follow the logs.")
-    rows = store().get_workspace_agent_logs_after(agent_id, query_int("after", 0))
+    rows = store().get_workspace_agent_logs_after(agent_id, query_int("after", 0, maximum=INT64_MAX))
     return write(200, [agent_log(r) for r in rows])
 
 
@@ -233,7 +233,7 @@ def follow_workspace_agent_logs(workspaceagent: str):
     if ws is None:
         raise APIError(400, "Expected a websocket upgrade.")
     agent_id = agent_param(workspaceagent)["id"]
-    after = query_int("after", 0)
+    after = query_int("after", 0, maximum=INT64_MAX)
     woken = threading.Event()  # cooperative under gevent's patching
     closed = gevent.spawn(_wait_closed, ws, woken)
     unsubscribe = _subscribe(agent_logs_channel(agent_id), woken)

@@ -7,7 +7,6 @@ their own workspaces: the authorization layer answers 404 for the others.
 from __future__ import annotations
 
 import re
-import uuid
 
 import psycopg2.errors
 from flask import current_app, g, request

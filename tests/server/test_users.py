@@ -288,3 +288,9 @@ def test_tokens_expire(owner):
     with pytest.raises(APIError) as exc:
         Client(owner.url, token).user("me")
     assert exc.value.status == 401 and "expired" in exc.value.message
+
+
+def test_huge_paging_values_are_a_400(coderd, owner):
+    for query in ("offset=99999999999999999999", "limit=-1", "offset=-5"):
+        resp = raw(coderd, "GET", f"/api/v2/users?{query}", owner.token)
+        assert resp.status_code == 400, (query, resp.text)
