@@ -53,10 +53,14 @@ class RelayQueries(QueriesBase):
         statement per interval for all of them, however many agents a process holds."""
         if not agent_ids:
             return 0
+        # An agent that disconnected after the list was taken stays disconnected:
+        # only a new connection (update_workspace_agent_connection) revives it.
         return self._exec("""UPDATE workspace_agents
                              SET first_connected_at = coalesce(first_connected_at, now()),
                                  last_connected_at = now(), updated_at = now()
-                             WHERE id = ANY(%s::uuid[])""", (list(agent_ids),))
+                             WHERE id = ANY(%s::uuid[])
+                               AND (disconnected_at IS NULL
+                                    OR disconnected_at <= last_connected_at)""", (list(agent_ids),))
 
     def get_relay_address(self, agent_id: uuid.UUID, fresh_seconds: float) -> dict | None:
         return self._one("""SELECT p.id AS process_id, p.address FROM relay_agents ra
