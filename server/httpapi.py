@@ -50,6 +50,13 @@ def not_found(what: str = "Resource") -> APIError:
     return APIError(404, f"{what} not found.")
 
 
+def found(row: Any, what: str) -> Any:
+    """``row``, or a 404 naming ``what`` when the lookup found nothing."""
+    if row is None:
+        raise not_found(what)
+    return row
+
+
 def read(cls: type) -> Any:
     """Decode and validate the JSON body into ``cls`` or raise a 400 naming the fields."""
     if request.content_length is not None and request.content_length > current_app.config["MAX_BODY"]:

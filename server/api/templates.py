@@ -15,7 +15,7 @@ from flask import g
 from appliance.sdk import types
 
 from .. import audit, files
-from ..httpapi import APIError, not_found, parse_uuid, read, write
+from ..httpapi import APIError, found, not_found, parse_uuid, read, write
 from ..httpmw import store
 from . import jobs
 from .organizations import organization_param
@@ -42,17 +42,12 @@ def random_version_name() -> str:
 
 
 def template_param(value: str) -> dict:
-    row = store().get_template_by_id(parse_uuid(value, "template"))
-    if row is None:
-        raise not_found("Template")
-    return row
+    return found(store().get_template_by_id(parse_uuid(value, "template")), "Template")
 
 
 def version_param(value: str) -> dict:
     row = store().get_template_version_by_id(parse_uuid(value, "templateversion"))
-    if row is None:
-        raise not_found("Template version")
-    return row
+    return found(row, "Template version")
 
 
 def require_imported(version: dict, field: str) -> None:

@@ -15,7 +15,7 @@ from appliance.sdk import types
 
 from .. import audit, wsbuilder
 from ..authz.rbac import Action, Object, Resource
-from ..httpapi import APIError, not_found, parse_uuid, query_int, read, write
+from ..httpapi import APIError, found, not_found, parse_uuid, query_int, read, write
 from ..httpmw import store
 from . import jobs
 from .organizations import organization_param
@@ -40,16 +40,12 @@ def _flag(name: str) -> bool:
 def workspace_param(value: str) -> dict:
     row = store().get_workspace_by_id(parse_uuid(value, "workspace"),
                                       include_deleted=_flag("include_deleted"))
-    if row is None:
-        raise not_found("Workspace")
-    return row
+    return found(row, "Workspace")
 
 
 def build_param(value: str) -> dict:
     row = store().get_workspace_build_by_id(parse_uuid(value, "workspacebuild"))
-    if row is None:
-        raise not_found("Workspace build")
-    return row
+    return found(row, "Workspace build")
 
 
 # --- rows to API types -------------------------------------------------------------------

@@ -60,12 +60,23 @@ def test_lost_pubsub_connection_drops_the_cache(coderd):
     conn = psycopg2.connect(coderd.dsn)
     conn.autocommit = True
     with conn.cursor() as cur:
+        # A change coderd is never notified of (triggers off in this session) must
+        # still be seen once the pubsub connection was lost: losing it flushes the cache.
+        cur.execute("SET session_replication_role = replica")
+        cur.execute("UPDATE users SET status = 'suspended' WHERE id = %s", (str(user.id),))
+        find = "SELECT pid FROM pg_stat_activity WHERE application_name = 'coderd-pubsub'"
+        cur.execute(find)
+        old = {r[0] for r in cur.fetchall()}
         cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE application_name = 'coderd-pubsub'")
         assert cur.rowcount >= 1
-        # A change coderd is never notified of (triggers off in this session) must
-        # still be seen: losing the pubsub connection flushed the cache.
-        cur.execute("SET session_replication_role = replica")
-        cur.execute("UPDATE users SET status = 'suspended' WHERE id = %s", (str(user.id),))
+        # coderd notices the loss asynchronously; it has once it has reconnected.
+        deadline = time.monotonic() + 10
+        while True:
+            cur.execute(find)
+            if {r[0] for r in cur.fetchall()} - old:
+                break
+            assert time.monotonic() < deadline, "coderd's pubsub did not reconnect"
+            time.sleep(0.05)
     conn.close()
     assert set(statuses(coderd.url, member.token, 5)) == {401}

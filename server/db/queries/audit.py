@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg2.extras import Json
 
-from .base import QueriesBase
+from .base import QueriesBase, conditions
 
 
 class AuditQueries(QueriesBase):
@@ -29,29 +29,11 @@ class AuditQueries(QueriesBase):
                        action: str = "", username: str = "", email: str = "",
                        date_from: dt.datetime | None = None, date_to: dt.datetime | None = None,
                        status_code: int | None = None, offset: int = 0, limit: int = 50) -> list[dict]:
-        where, params = [], []
-        for column, value in (("a.resource_type", resource_type), ("a.action", action)):
-            if value:
-                where.append(f"{column} = %s")
-                params.append(value)
-        if resource_id:
-            where.append("a.resource_id = %s")
-            params.append(resource_id)
-        if username:
-            where.append("lower(u.username) = lower(%s)")
-            params.append(username)
-        if email:
-            where.append("lower(u.email) = lower(%s)")
-            params.append(email)
-        if date_from:
-            where.append("a.time >= %s")
-            params.append(date_from)
-        if date_to:
-            where.append("a.time < %s")
-            params.append(date_to)
-        if status_code:
-            where.append("a.status_code = %s")
-            params.append(status_code)
+        where, params = conditions(
+            ("a.resource_type = %s", resource_type), ("a.action = %s", action),
+            ("a.resource_id = %s", resource_id), ("lower(u.username) = lower(%s)", username),
+            ("lower(u.email) = lower(%s)", email), ("a.time >= %s", date_from),
+            ("a.time < %s", date_to), ("a.status_code = %s", status_code or None))
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         params += [offset, limit]
         return self._all(

@@ -10,6 +10,22 @@ import uuid
 from typing import Any, Callable, Iterator
 
 
+def conditions(*pairs: tuple[str, Any]) -> tuple[list[str], list]:
+    """The SQL conditions of a filter whose value is given, and their parameters.
+
+    Each pair is (condition, value); the value fills every ``%s`` of its
+    condition. Empty values (None, "", empty lists) leave the condition out.
+    """
+    where: list[str] = []
+    params: list = []
+    for sql, value in pairs:
+        if value is None or value == "" or value == [] or value == ():
+            continue
+        where.append(sql)
+        params.extend([value] * sql.count("%s"))
+    return where, params
+
+
 class QueriesBase:
     def __init__(self, conn, on_auth_change: Callable[[uuid.UUID], None] | None = None):
         self.conn = conn

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-from .base import QueriesBase
+from .base import QueriesBase, conditions
 
 # Times and organization IDs only ever go out as JSON: PostgreSQL writes them
 # as the API's strings, which spares building and formatting Python objects
@@ -50,22 +50,14 @@ class UserQueries(QueriesBase):
                   after_id: uuid.UUID | None = None, offset: int = 0,
                   limit: int | None = None) -> list[dict]:
         """Users by username order, with Coder's filters; ``count`` is the total before paging."""
-        where, params = ["NOT u.deleted"], []
-        if search:
-            where.append("(u.username ILIKE %s OR u.email ILIKE %s OR u.name ILIKE %s)")
-            params += [f"%{search}%"] * 3
-        if status:
-            where.append("u.status = ANY(%s::user_status[])")
-            params.append(status)
-        if roles:
-            where.append("(u.rbac_roles && %s::text[] OR 'member' = ANY(%s::text[]))")
-            params += [roles, roles]
-        if login_type:
-            where.append("u.login_type = ANY(%s::login_type[])")
-            params.append(login_type)
-        if after_id:
-            where.append("lower(u.username) > (SELECT lower(username) FROM users WHERE id = %s)")
-            params.append(after_id)
+        where, params = conditions(
+            ("(u.username ILIKE %s OR u.email ILIKE %s OR u.name ILIKE %s)",
+             f"%{search}%" if search else ""),
+            ("u.status = ANY(%s::user_status[])", status),
+            ("(u.rbac_roles && %s::text[] OR 'member' = ANY(%s::text[]))", roles),
+            ("u.login_type = ANY(%s::login_type[])", login_type),
+            ("lower(u.username) > (SELECT lower(username) FROM users WHERE id = %s)", after_id))
+        where.insert(0, "NOT u.deleted")
         sql = (f"SELECT {USER_COLUMNS}, count(*) OVER () AS count FROM users u "
                f"WHERE {' AND '.join(where)} ORDER BY lower(u.username) OFFSET %s")
         params.append(offset)

@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from .base import QueriesBase
+from .base import QueriesBase, conditions
 
 WORKSPACE_COLUMNS = """w.*, u.username AS owner_name, u.avatar_url AS owner_avatar_url,
     o.name AS organization_name, t.name AS template_name,
@@ -89,18 +89,14 @@ class WorkspaceQueries(QueriesBase):
         params: list = []
         where = [_visible(visible, params), "w.deleted = %s"]
         params.append(deleted)
-        if owner_username:
-            where.append("lower(u.username) = lower(%s)")
-            params.append(owner_username)
-        if template_name:
-            where.append("lower(t.name) = lower(%s)")
-            params.append(template_name)
-        if name:
-            where.append("w.name ILIKE %s")
-            params.append("%" + name.replace("%", r"\%").replace("_", r"\_") + "%")
-        if status:
-            where.append(f"({BUILD_STATUS}) = %s")
-            params.append(status)
+        more, more_params = conditions(
+            ("lower(u.username) = lower(%s)", owner_username),
+            ("lower(t.name) = lower(%s)", template_name),
+            ("w.name ILIKE %s",
+             "%" + name.replace("%", r"\%").replace("_", r"\_") + "%" if name else ""),
+            (f"({BUILD_STATUS}) = %s", status))
+        where += more
+        params += more_params
         sql = (f"SELECT {WORKSPACE_COLUMNS}, count(*) OVER () AS count FROM {WORKSPACE_FROM} "
                f"{LATEST_BUILD} WHERE {' AND '.join(where)} "
                "ORDER BY lower(u.username), lower(w.name) OFFSET %s")
