@@ -37,7 +37,7 @@ class APIError(Exception):
 
 
 def write(status: int, obj: Any) -> FlaskResponse:
-    body = json.dumps(model.encode(obj), separators=(",", ":"))
+    body = model.dumps(obj)
     return current_app.response_class(body, status=status, mimetype="application/json")
 
 

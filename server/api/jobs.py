@@ -5,7 +5,6 @@ resources it made, in Coder's shapes.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import uuid
 from typing import Callable
@@ -88,7 +87,7 @@ def follow_logs(job_id: uuid.UUID):
             rows = store().get_provisioner_job_logs_after(job_id, after)
             release_connection()  # hold no database connection while waiting
             for row in rows:
-                ws.send(json.dumps(model.encode(log(row)), separators=(",", ":")))
+                ws.send(model.dumps(log(row)).decode())
                 after = row["id"]
             if done:
                 break

@@ -8,7 +8,6 @@ heartbeat (``agentconn.mark_connected``).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 from urllib.parse import urlsplit
 
@@ -243,7 +242,7 @@ def follow_workspace_agent_logs(workspaceagent: str):
             rows = store().get_workspace_agent_logs_after(agent_id, after)
             release_connection()  # hold no database connection while waiting
             for row in rows:
-                ws.send(json.dumps(model.encode(agent_log(row)), separators=(",", ":")))
+                ws.send(model.dumps(agent_log(row)).decode())
                 after = row["id"]
             woken.wait(POLL_SECONDS)
     except WebSocketError:  # the client went away
@@ -299,8 +298,7 @@ def watch_workspace_agent_metadata(workspaceagent: str):
                 woken.clear()
                 rows = store().get_workspace_agent_metadata(agent_id)
                 release_connection()
-                body = json.dumps(model.encode(metadata(rows, dt.datetime.now(dt.timezone.utc))),
-                                  separators=(",", ":"))
+                body = model.dumps(metadata(rows, dt.datetime.now(dt.timezone.utc))).decode()
                 if body != last_sent:
                     yield f"event: data\ndata: {body}\n\n"
                     last_sent = body

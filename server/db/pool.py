@@ -36,6 +36,9 @@ class Pool:
     def _connect(self) -> psycopg2.extensions.connection:
         conn = psycopg2.connect(self.dsn, application_name="coderd")
         conn.autocommit = True
+        # Times come back in UTC whatever the server's zone, so responses say "Z".
+        with conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
         return conn
 
     def get(self) -> psycopg2.extensions.connection:

@@ -294,3 +294,19 @@ def test_huge_paging_values_are_a_400(coderd, owner):
     for query in ("offset=99999999999999999999", "limit=-1", "offset=-5"):
         resp = raw(coderd, "GET", f"/api/v2/users?{query}", owner.token)
         assert resp.status_code == 400, (query, resp.text)
+
+
+def test_times_are_utc_whatever_the_database_zone(coderd_factory, pg_server, pg_template):
+    name = pg_server.create_database(template=pg_template)
+    conn = psycopg2.connect(pg_server.dsn(name))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"ALTER DATABASE {name} SET timezone TO 'Asia/Kolkata'")
+    conn.close()
+    coderd = coderd_factory(dsn=pg_server.dsn(name))
+    owner, _ = create_first_user(coderd)
+    owner.create_token(token_name="zone")
+    resp = raw(coderd, "GET", "/api/v2/users/me/keys/tokens", owner.token)
+    assert resp.status_code == 200, resp.text
+    times = [t[f] for t in resp.json() for f in ("created_at", "expires_at", "last_used")]
+    assert times and all(t.endswith("Z") for t in times), times
