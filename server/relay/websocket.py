@@ -13,7 +13,7 @@ from appliance import mux
 def fast_unmasking() -> None:
     """gevent-websocket unmasks what clients send one byte at a time in Python (a few MB/s,
     the relay's bottleneck: agents and CLIs are websocket clients, so all their bytes are
-    masked); ``mux.unmask`` does it with one translate for our clients' keys."""
+    masked); ``mux.unmask`` does it in C."""
     from geventwebsocket.websocket import Header
 
     Header.mask_payload = Header.unmask_payload = lambda header, payload: mux.unmask(header.mask, payload)
@@ -52,7 +52,7 @@ def bridge(ws, conn) -> None:
     stream until either side ends; then close both, freeing everything on every hop."""
     def to_client() -> None:
         try:
-            while data := conn.recv(mux.MAX_PAYLOAD):
+            while data := conn.recv(4 * mux.MAX_PAYLOAD):
                 ws.send(data, binary=True)
         except (OSError, WebSocketError):
             pass
