@@ -7,8 +7,10 @@ that reveals nothing.
 """
 from __future__ import annotations
 
+import _socket
 import json
 import logging
+import os
 import uuid
 from typing import Any
 
@@ -103,6 +105,26 @@ def query_int(name: str, default: int, minimum: int = 0, maximum: int = INT32_MA
         raise APIError(400, f"Query param {name!r} must be {bound}.",
                        validations=[ValidationError(name, f"must be {bound}")])
     return value
+
+
+def client_disconnected() -> bool:
+    """Whether the caller has hung up. A long poll asks before it takes anything for
+    them: a job taken for a daemon that was killed mid-poll would be lost."""
+    try:
+        fd = request.environ["wsgi.input"].rfile.fileno()
+    except (KeyError, AttributeError, OSError, ValueError):
+        return False
+    # A peek at the TCP socket itself (under TLS too), on a duplicate of its descriptor and
+    # with the C socket, so that gevent does not wait for data that is not there.
+    sock = _socket.socket(fileno=os.dup(fd))
+    try:
+        return sock.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.close()
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -20,7 +20,7 @@ from appliance.sdk import types
 
 from ..authz.querier import AuthzQuerier
 from ..db.queries.provisioner import JOB_POSTED
-from ..httpapi import APIError, parse_uuid, read, write
+from ..httpapi import APIError, client_disconnected, parse_uuid, read, write
 from ..httpmw import release_connection, system_store
 from ..provisioner import jobs
 from .router import Router
@@ -114,6 +114,8 @@ def acquire(daemon: str):
         # A long poll must not hold a database connection while it waits.
         release_connection()
         coderd.wait_for(JOB_POSTED, min(remaining, BACKUP_POLL_SECONDS))
+        if client_disconnected():
+            return current_app.response_class(status=204)
         s = system_store("provisionerd")
 
 

@@ -19,6 +19,15 @@ import psycopg2.extras
 psycopg2.extras.register_uuid()
 
 
+class Connection(psycopg2.extensions.connection):
+    """A pooled connection, with the statements it has prepared (see QueriesBase)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # SQL text -> prepared statement name, or None when it cannot be prepared.
+        self.statements: dict[str, str | None] = {}
+
+
 class PoolTimeout(Exception):
     """No connection became free in time."""
 
@@ -34,7 +43,7 @@ class Pool:
         self._closed = False
 
     def _connect(self) -> psycopg2.extensions.connection:
-        conn = psycopg2.connect(self.dsn, application_name="coderd")
+        conn = psycopg2.connect(self.dsn, application_name="coderd", connection_factory=Connection)
         conn.autocommit = True
         # Times come back in UTC whatever the server's zone, so responses say "Z".
         with conn.cursor() as cur:

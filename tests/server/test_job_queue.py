@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import socket
 import threading
 import time
 import uuid
 
 import pytest
 
-from appliance.sdk.provisionerd import (CompleteJobRequest, ProvisionerDaemonClient,
+from appliance.sdk.provisionerd import (PSK_HEADER, CompleteJobRequest, ProvisionerDaemonClient,
                                         RegisterDaemonRequest)
 
 from ..coderdtest import create_first_user
@@ -65,3 +66,25 @@ def test_each_job_runs_exactly_once(coderd_factory, workers):
     assert statuses == [{"job_status": "succeeded", "count": len(jobs)}]
     assert len({w[0] for w in taken.values()}) > 1, "one daemon took every job"
     rows.conn.close()
+
+
+def test_a_daemon_that_hung_up_mid_poll_takes_no_job(coderd_factory):
+    """A daemon killed during its long poll must not be handed the next job."""
+    coderd = coderd_factory(env={"CODER_PROVISIONER_DAEMON_PSK": PSK})
+    _, first = create_first_user(coderd)
+    rows = Rows(coderd.dsn, first.user_id, first.organization_id)
+    daemon_id = ProvisionerDaemonClient(coderd.url, PSK).register(
+        RegisterDaemonRequest(name="gone")).id
+    host, port = coderd.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(f"POST /api/v2/provisionerd/{daemon_id}/acquire HTTP/1.1\r\nHost: {host}\r\n"
+                     f"{PSK_HEADER}: {PSK}\r\nContent-Length: 0\r\n\r\n".encode())
+        time.sleep(1)  # coderd is waiting for a job on this poll now
+    _, job_id = rows.import_version({"main.tf": "# no-op\n"})
+    time.sleep(2)
+    assert rows.q("SELECT started_at FROM provisioner_jobs WHERE id = %s", (job_id,))[0]["started_at"] is None
+    # A daemon that is there takes it.
+    client = ProvisionerDaemonClient(coderd.url, PSK, timeout=30)
+    me = client.register(RegisterDaemonRequest(name="here")).id
+    job = client.acquire(me)
+    assert job is not None and job.job_id == job_id

@@ -5,14 +5,8 @@ import uuid
 
 from .base import QueriesBase, conditions
 
-# Times and organization IDs only ever go out as JSON: PostgreSQL writes them
-# as the API's strings, which spares building and formatting Python objects
-# on every row of a user list.
-RFC3339 = """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"""
-USER_COLUMNS = f"""u.id, u.email, u.username, u.name,
-    to_char(u.created_at AT TIME ZONE 'UTC', {RFC3339}) AS created_at,
-    to_char(u.updated_at AT TIME ZONE 'UTC', {RFC3339}) AS updated_at,
-    to_char(u.last_seen_at AT TIME ZONE 'UTC', {RFC3339}) AS last_seen_at,
+# Organization IDs only ever go out as JSON: text spares building UUIDs on every row.
+USER_COLUMNS = """u.id, u.email, u.username, u.name, u.created_at, u.updated_at, u.last_seen_at,
     u.status, u.rbac_roles, u.login_type, u.avatar_url, u.theme_preference, u.hashed_password,
     ARRAY(SELECT m.organization_id::text FROM organization_members m
           WHERE m.user_id = u.id ORDER BY m.created_at) AS organization_ids"""
