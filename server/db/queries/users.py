@@ -6,10 +6,12 @@ import uuid
 from .base import QueriesBase, conditions
 
 # Organization IDs only ever go out as JSON: text spares building UUIDs on every row.
-USER_COLUMNS = """u.id, u.email, u.username, u.name, u.created_at, u.updated_at, u.last_seen_at,
-    u.status, u.rbac_roles, u.login_type, u.avatar_url, u.theme_preference, u.hashed_password,
+LISTED_USER_COLUMNS = """u.id, u.email, u.username, u.name, u.created_at, u.updated_at,
+    u.last_seen_at, u.status, u.rbac_roles, u.login_type, u.avatar_url, u.theme_preference,
     ARRAY(SELECT m.organization_id::text FROM organization_members m
           WHERE m.user_id = u.id ORDER BY m.created_at) AS organization_ids"""
+# One user also comes with the password hash, for login and password changes.
+USER_COLUMNS = LISTED_USER_COLUMNS + ", u.hashed_password"
 
 
 class UserQueries(QueriesBase):
@@ -52,7 +54,7 @@ class UserQueries(QueriesBase):
             ("u.login_type = ANY(%s::login_type[])", login_type),
             ("lower(u.username) > (SELECT lower(username) FROM users WHERE id = %s)", after_id))
         where.insert(0, "NOT u.deleted")
-        sql = (f"SELECT {USER_COLUMNS}, count(*) OVER () AS count FROM users u "
+        sql = (f"SELECT {LISTED_USER_COLUMNS}, count(*) OVER () AS count FROM users u "
                f"WHERE {' AND '.join(where)} ORDER BY lower(u.username) OFFSET %s")
         params.append(offset)
         if limit:
