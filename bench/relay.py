@@ -171,6 +171,7 @@ def wait_port(port: int, timeout: float = 15) -> None:
 
 # -- the run ------------------------------------------------------------------------------
 def connectivity(dsn: str, mirror: str, tmp: Path, args) -> tuple[list[dict], dict]:
+    from appliance.sdk.relay import SSH_CIPHERS
     from tests.coderdtest import start_coderd
     from tests.pgserver import free_port
     from tests.relay.conftest import AgentProcess, build_workspace, coder, wait_connected
@@ -190,7 +191,9 @@ def connectivity(dsn: str, mirror: str, tmp: Path, args) -> tuple[list[dict], di
         assert r.returncode == 0, r.stderr
         wait_port(direct_port)
         size = args.size_mb * 2**20
-        opts = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+        # The ciphers `coder config-ssh` asks for: both paths run the same cryptography.
+        opts = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                "-o", "Ciphers=" + ",".join(SSH_CIPHERS)]
         rows = throughput("OpenSSH direct to the agent's SSH server",
                           ["ssh", *opts, "-p", str(direct_port), "127.0.0.1"], size, args.runs)
         rows += throughput("OpenSSH via coder config-ssh (ProxyCommand coder ssh --stdio)",

@@ -35,6 +35,9 @@ def test_config_ssh_writes_and_removes_a_managed_block(ssh_config, workspace):
     assert text.startswith("Host other\n")
     assert "# ------------START-CODER-----------" in text and f"Host coder.{workspace.name}" in text
     assert "ssh --stdio " + workspace.name in text and "StrictHostKeyChecking=no" in text
+    # OpenSSH takes the cipher the agent's paramiko server does fastest.
+    r = ssh(ssh_config, workspace, "-v", f"coder.{workspace.name}", "true")
+    assert r.returncode == 0 and b"cipher: aes128-gcm@openssh.com" in r.stderr, r.stderr[-2000:]
     copy = ssh_config.with_name("config-copy")
     copy.write_text(text)
     assert coder(workspace, "config-ssh", "--remove", "--ssh-config-file", str(copy)).returncode == 0

@@ -4,7 +4,8 @@ The entries live in one managed block between Coder's markers, so the command
 can rewrite or remove it without touching anything else in the file. Each
 entry's ProxyCommand is ``coder ssh --stdio``: OpenSSH (ssh, scp, sftp,
 rsync, VS Code Remote-SSH) then works unchanged, relayed through coderd. As in
-Coder, host keys are not checked (the relay authenticates the workspace).
+Coder, host keys are not checked (the relay authenticates the workspace). The
+entries ask for the ciphers the agent's SSH server does fastest (AES-GCM).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from appliance.sdk import relay
 from .. import connect
 from ..base import CommandError
 
@@ -50,7 +52,8 @@ def block(workspaces: list[str], config: str) -> str:
                   "  ConnectTimeout=0",
                   "  StrictHostKeyChecking=no",
                   "  UserKnownHostsFile=/dev/null",
-                  "  LogLevel ERROR"]
+                  "  LogLevel ERROR",
+                  "  Ciphers " + ",".join(relay.SSH_CIPHERS)]
     lines.append(END)
     return "\n".join(lines) + "\n"
 

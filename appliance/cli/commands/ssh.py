@@ -83,6 +83,7 @@ def _session(stream: relay.WebSocketStream, command: str) -> int:
     import paramiko
 
     transport = paramiko.Transport(socket_for(stream))
+    transport.get_security_options().ciphers = relay.SSH_CIPHERS
     try:
         transport.start_client(timeout=30)
         transport.auth_none(os.environ.get("USER", "coder"))
