@@ -142,6 +142,15 @@ def _text(value: str | bytes) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
+def whole_packets(channel, most: int = 65536) -> int:
+    """How much to read at a time from a command's output: whole packets' worth. paramiko
+    sends at most ``out_max_packet_size - 64`` bytes of data per packet (32704 to
+    OpenSSH), so 64 KiB reads went out as two full packets and a 128-byte one, and
+    a third of the packets, each a relayed frame, carried almost nothing."""
+    per_packet = max(channel.out_max_packet_size - 64, 1024)
+    return per_packet * max(1, most // per_packet)
+
+
 class _Session:
     """One session channel: a command or a shell, with or without a PTY."""
 
@@ -192,9 +201,11 @@ class _Session:
                 except OSError:
                     pass
 
+        size = whole_packets(channel)
+
         def copy(src, send) -> None:
             try:
-                while data := src.read1(65536):
+                while data := src.read1(size):
                     send(data)
             except OSError:
                 pass

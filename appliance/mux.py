@@ -10,7 +10,7 @@ Each websocket message carries exactly one frame::
 ``ACCEPT`` or ``RESET`` (with the reason). ``DATA`` carries bytes, ``FIN``
 ends one direction, ``RESET`` aborts the stream. Flow control is per stream:
 a sender may have at most ``WINDOW`` unacknowledged bytes in flight and the
-receiver returns credit with ``WINDOW_UPDATE`` as its reader consumes them, so
+receiver returns credit with ``WINDOW_UPDATE`` as its reader consumes a quarter of it, so
 one slow reader neither stalls the other streams nor grows memory. A peer
 that breaks a stream's rules (oversized frame, more than its credit, data
 after FIN) gets that stream reset; only a frame that cannot be parsed at all
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections
 import errno
-import functools
 import logging
 import os
 import socket
@@ -33,6 +32,8 @@ import time
 from typing import Callable, Protocol
 
 from websockets.speedups import apply_mask
+
+from . import wsframes
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class Stream:
                 chunk = self._take(n)
                 self._buffered -= len(chunk)
                 self._unacked += len(chunk)
-                if self._unacked >= WINDOW // 4 or not self._buf:
+                if self._unacked >= WINDOW // 4:
                     give, self._unacked = self._unacked, 0
             elif self._error is not None:
                 raise StreamError(self._error)
@@ -446,65 +447,38 @@ class Session:
 
 # -- websocket masking ------------------------------------------------------------------
 # Clients must mask every frame they send (RFC 6455) with a random 4-byte key, so every
-# byte an agent or CLI sends is XORed once by the sender and once by coderd. Done in
-# Python (websocket-client's and gevent-websocket's own code) that is the largest cost
-# of a relayed byte; the websockets library's C ``apply_mask`` does 32 KiB in about 2 us.
+# byte an agent or CLI sends is XORed once by the sender and once by coderd. The
+# websockets library's C ``apply_mask`` does 32 KiB in about 2 us.
 def unmask(key: bytes, payload) -> bytes:
     """A frame's payload, unmasked (masking and unmasking are the same XOR)."""
     return apply_mask(payload, key)
 
 
-@functools.cache
-def _frame_class() -> type:
-    import websocket
-
-    class Frame(websocket.ABNF):
-        def _get_masked(self, mask_key: bytes) -> bytes:
-            return mask_key + apply_mask(self.data, mask_key)
-
-    return Frame
-
-
-def send_binary(ws, data) -> None:
-    """One binary message on a ``websocket-client`` connection, masked as above."""
-    ws.send_frame(_frame_class()(fin=1, opcode=0x2, mask_value=1, data=data))
-
-
 class WebSocketClientTransport:
-    """A ``websocket-client`` connection as a Transport (the agent's and the CLI's side)."""
+    """A ``websocket-client`` connection as a Transport (the agent's side), its frames
+    read and written by ``wsframes`` once the library has made the connection."""
 
     def __init__(self, ws):
         self.ws = ws
+        self.frames = wsframes.client_frames(ws)
 
     def recv(self) -> bytes | None:
-        import websocket
-
         try:
-            while True:
-                opcode, data = self.ws.recv_data()
-                if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    if len(data) >= 2 and int.from_bytes(data[:2], "big") >= 4000:
-                        log.error("relay: coderd closed the connection: %d %s",
-                                  int.from_bytes(data[:2], "big") - 4000, data[2:].decode(errors="replace"))
-                    return None
-                if opcode in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_TEXT):
-                    return data
-        except (websocket.WebSocketException, OSError):
+            message = self.frames.recv()
+        except OSError:
             return None
+        if message is None and self.frames.close_payload:
+            code = int.from_bytes(self.frames.close_payload[:2], "big")
+            if code >= 4000:
+                log.error("relay: coderd closed the connection: %d %s", code - 4000,
+                          self.frames.close_payload[2:].decode(errors="replace"))
+        return message
 
     def send(self, data: bytes) -> None:
-        import websocket
-
-        try:
-            send_binary(self.ws, data)
-        except websocket.WebSocketException as exc:
-            raise OSError(str(exc)) from exc
+        self.frames.send(data)
 
     def close(self) -> None:
-        try:
-            self.ws.close(timeout=1)
-        except Exception:  # closing a broken connection may fail in many ways; it is closed
-            pass
+        wsframes.close_client(self.ws, self.frames)
 
 
 def pipe(a, b) -> None:

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import websocket
 
-from ..mux import send_binary
+from .. import wsframes
 from . import types
 from .client import SESSION_HEADER, APIError, Client
 
@@ -43,37 +43,33 @@ class WebSocketStream:
 
     def __init__(self, ws: websocket.WebSocket):
         self.ws = ws
+        self.frames = wsframes.client_frames(ws)
 
     def recv(self, n: int = 65536) -> bytes:
         """The next chunk; b"" once the stream has ended."""
         try:
-            while True:
-                opcode, data = self.ws.recv_data()
-                if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    _raise_refusal(data)
-                    return b""
+            while (data := self.frames.recv()) is not None:
                 if data:
                     return data
-        except (websocket.WebSocketConnectionClosedException, OSError):
+        except OSError:
             return b""
+        _raise_refusal(self.frames.close_payload or b"")
+        return b""
 
     def sendall(self, data: bytes) -> None:
         try:
-            send_binary(self.ws, data)
-        except websocket.WebSocketConnectionClosedException as exc:
+            self.frames.send(data)
+        except OSError as exc:
             raise ConnectionResetError("the relayed stream closed") from exc
 
     def shutdown(self, how: int) -> None:
         """A websocket cannot half-close: the stream ends when both sides are done."""
 
     def send_text(self, text: str) -> None:
-        self.ws.send(text)
+        self.frames.send(text.encode(), wsframes.OP_TEXT)
 
     def close(self) -> None:
-        try:
-            self.ws.close(timeout=1)
-        except Exception:  # already broken: it is closed either way
-            pass
+        wsframes.close_client(self.ws, self.frames)
 
 
 def _raise_refusal(close_payload: bytes) -> None:

@@ -1,68 +1,69 @@
-"""gevent-websocket connections as mux transports, and websockets bridged to streams."""
+"""Relay websockets after the upgrade: the agent's mux transport, and clients' streams.
+
+gevent-websocket makes the connection; from then on ``appliance.wsframes``
+reads and writes its frames (gevent-websocket's Python frame parsing was most
+of coderd's cost per relayed byte). The app proxy's websockets, which carry
+browsers' traffic to workspace apps, stay on gevent-websocket.
+"""
 from __future__ import annotations
 
 import contextlib
-import struct
 import threading
 
-from geventwebsocket.exceptions import WebSocketError
-
-from appliance import mux
+from appliance import mux, wsframes
 
 
 def fast_unmasking() -> None:
-    """gevent-websocket unmasks what clients send one byte at a time in Python (a few MB/s,
-    the relay's bottleneck: agents and CLIs are websocket clients, so all their bytes are
-    masked); ``mux.unmask`` does it in C."""
+    """gevent-websocket unmasks what clients send one byte at a time in Python (a few MB/s);
+    ``mux.unmask`` does it in C. For the websockets that stay on gevent-websocket."""
     from geventwebsocket.websocket import Header
 
     Header.mask_payload = Header.unmask_payload = lambda header, payload: mux.unmask(header.mask, payload)
+
+
+def frames(ws) -> wsframes.FrameConnection:
+    """The frames of a gevent-websocket connection; its buffered reader may hold the first."""
+    ws.closed = True  # ours now: gevent-websocket must not send a close frame of its own
+    return wsframes.FrameConnection(ws.stream.handler.rfile.readinto1, ws.stream.write, mask=False)
 
 
 class ServerTransport:
     """A client's (here: the agent's) websocket as seen by coderd."""
 
     def __init__(self, ws):
-        self.ws = ws
+        self.frames = frames(ws)
 
     def recv(self) -> bytes | None:
         try:
-            message = self.ws.receive()
-        except WebSocketError:
+            return self.frames.recv()
+        except OSError:
             return None
-        if isinstance(message, str):
-            return message.encode()
-        return message
 
     def send(self, data: bytes) -> None:
-        try:
-            self.ws.send(data, binary=True)
-        except WebSocketError as exc:
-            raise OSError(str(exc)) from exc
+        self.frames.send(data)
 
     def close(self) -> None:
-        try:
-            self.ws.close()
-        except (WebSocketError, OSError):
-            pass
+        self.frames.close()
 
 
 def bridge(ws, conn) -> None:
     """Carry bytes between a client's websocket (one binary message per chunk) and a
     stream until either side ends; then close both, freeing everything on every hop."""
+    client = ServerTransport(ws)
+
     def to_client() -> None:
         try:
             while data := conn.recv(4 * mux.MAX_PAYLOAD):
-                ws.send(data, binary=True)
-        except (OSError, WebSocketError):
+                client.send(data)
+        except OSError:
             pass
         finally:
-            ServerTransport(ws).close()
+            client.close()
 
     sender = threading.Thread(target=to_client, daemon=True)
     sender.start()
     try:
-        while (message := ServerTransport(ws).recv()) is not None:
+        while (message := client.recv()) is not None:
             if message:
                 conn.sendall(message)
     except OSError:
@@ -75,7 +76,5 @@ def bridge(ws, conn) -> None:
 def refuse(ws, status: int, message: str) -> None:
     """gevent-websocket answers 101 before the handler runs, so a refusal (401, 403, 404,
     502) travels as the close code 4000+status with the message as reason."""
-    # gevent-websocket's close() drops its code argument: send the close frame ourselves.
-    with contextlib.suppress(WebSocketError, OSError):
-        ws.send_frame(struct.pack("!H", 4000 + status) + message.encode()[:120], ws.OPCODE_CLOSE)
-    ws.closed = True
+    with contextlib.suppress(OSError):
+        frames(ws).close(4000 + status, message.encode())

@@ -1,0 +1,217 @@
+"""Websocket (RFC 6455) frames read and written straight on a connection's socket.
+
+Every byte of a relayed session travels as websocket messages on two hops
+(agent to coderd, coderd to the CLI), and the libraries on the ends parse
+frames in Python with several reads per frame: websocket-client reads a
+header's two bytes, its length and its payload with separate calls, in
+16 KiB pieces, and gevent-websocket likewise. At one frame per 32 KiB SSH
+packet, that cost more than the bytes themselves. ``FrameConnection`` reads
+into one buffer, takes as many frames as a read brings, and reads a large
+payload straight into its own buffer; it writes a frame with one call. The
+libraries still make the connection (handshake, TLS, authentication); this
+only takes over once it is upgraded, and it is the only reader from then on.
+
+It speaks the whole protocol a peer may use after the handshake: fragmented
+messages, ping (answered) and pong, close (answered once), masking in either
+direction. No extension is negotiated on these connections, so reserved bits
+are an error. Text messages come back as their UTF-8 bytes, unchecked: the
+relay passes bytes through and never decodes them.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import struct
+import threading
+from typing import Callable
+
+from websockets.speedups import apply_mask
+
+OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
+MAX_MESSAGE = 4 * 1024 * 1024
+_U16 = struct.Struct("!H")
+_U64 = struct.Struct("!Q")
+
+
+class ProtocolError(OSError):
+    """The peer broke RFC 6455; the connection cannot go on."""
+
+
+def frame_header(opcode: int, length: int, mask_key: bytes = b"", fin: bool = True) -> bytes:
+    """A frame's header: FIN and opcode, the payload length, and the masking key if any."""
+    first = (0x80 if fin else 0) | opcode
+    mask_bit = 0x80 if mask_key else 0
+    if length < 126:
+        head = bytes((first, mask_bit | length))
+    elif length < 1 << 16:
+        head = bytes((first, mask_bit | 126)) + _U16.pack(length)
+    else:
+        head = bytes((first, mask_bit | 127)) + _U64.pack(length)
+    return head + mask_key
+
+
+class FrameConnection:
+    """One upgraded websocket connection, either side.
+
+    ``read_into(buffer)`` fills some of a writable buffer and returns the count
+    (0 at end of file): ``socket.recv_into``, or ``readinto1`` of a buffered
+    reader that may already hold bytes read past the handshake. ``mask`` is
+    true on the client's side, whose frames RFC 6455 wants masked with a
+    random key.
+    """
+
+    def __init__(self, read_into: Callable[[memoryview], int], sendall: Callable[[bytes], None], *,
+                 mask: bool, max_message: int = MAX_MESSAGE, buffer_size: int = 256 * 1024):
+        self._read_into = read_into
+        self._sendall = sendall
+        self._mask = mask
+        self.max_message = max_message
+        self._buf = bytearray(buffer_size)
+        self._view = memoryview(self._buf)
+        self._start = 0
+        self._end = 0
+        self._send_lock = threading.Lock()
+        self.close_sent = False
+        self.close_payload: bytes | None = None  # what the peer's close frame said
+
+    # -- reading ---------------------------------------------------------------
+    def recv(self) -> bytes | None:
+        """The next data message (binary, or text as UTF-8 bytes); None once the peer closed
+        or the connection ended. A peer breaking the protocol raises ProtocolError."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            frame = self._frame()
+            if frame is None:
+                return None
+            fin, opcode, payload = frame
+            if opcode >= OP_CLOSE:
+                if not fin or len(payload) > 125:
+                    raise ProtocolError("control frame fragmented or over 125 bytes")
+                if opcode == OP_CLOSE:
+                    self.close_payload = payload
+                    self.close(int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000)
+                    return None
+                if opcode == OP_PING and not self.close_sent:
+                    self._send(OP_PONG, payload)
+                elif opcode != OP_PONG:
+                    raise ProtocolError(f"unknown control opcode {opcode}")
+                continue
+            if opcode not in (OP_CONTINUATION, OP_TEXT, OP_BINARY):
+                raise ProtocolError(f"unknown opcode {opcode}")
+            if (opcode == OP_CONTINUATION) != bool(parts):
+                raise ProtocolError("continuation frame out of place")
+            if fin and not parts:
+                return payload
+            size += len(payload)
+            if size > self.max_message:
+                raise ProtocolError(f"message over {self.max_message} bytes")
+            parts.append(payload)
+            if fin:
+                return b"".join(parts)
+
+    def _frame(self) -> tuple[bool, int, bytes] | None:
+        if not self._fill(2):
+            return None
+        first, second = self._buf[self._start], self._buf[self._start + 1]
+        if first & 0x70:
+            raise ProtocolError("reserved bits set without an extension")
+        length = second & 0x7F
+        size = 2 + (2 if length == 126 else 8 if length == 127 else 0)
+        masked = second & 0x80
+        if not self._fill(size + (4 if masked else 0)):
+            return None
+        if length == 126:
+            length = _U16.unpack_from(self._buf, self._start + 2)[0]
+        elif length == 127:
+            length = _U64.unpack_from(self._buf, self._start + 2)[0]
+        if length > self.max_message:
+            raise ProtocolError(f"frame of {length} bytes is over {self.max_message}")
+        key = bytes(self._buf[self._start + size:self._start + size + 4]) if masked else b""
+        self._start += size + len(key)
+        payload = self._payload(length)
+        if payload is None:
+            return None
+        if key:
+            payload = apply_mask(payload, key)
+        return bool(first & 0x80), first & 0x0F, bytes(payload)
+
+    def _payload(self, length: int) -> bytes | bytearray | memoryview | None:
+        if length <= len(self._buf) // 2:
+            if not self._fill(length):
+                return None
+            start, self._start = self._start, self._start + length
+            return self._view[start:self._start]  # valid until the next read: used at once
+        # A large payload goes straight into a buffer of its own.
+        payload = bytearray(length)
+        have = min(self._end - self._start, length)
+        payload[:have] = self._view[self._start:self._start + have]
+        self._start += have
+        view = memoryview(payload)
+        while have < length:
+            n = self._read_into(view[have:])
+            if not n:
+                return None
+            have += n
+        return payload
+
+    def _fill(self, n: int) -> bool:
+        """At least ``n`` unread bytes in the buffer (n <= its size); False at end of file."""
+        if self._end - self._start >= n:
+            return True
+        if self._start:
+            pending = self._end - self._start
+            self._view[:pending] = self._view[self._start:self._end]
+            self._start, self._end = 0, pending
+        while self._end < n:
+            got = self._read_into(self._view[self._end:])
+            if not got:
+                return False
+            self._end += got
+        return True
+
+    # -- writing ---------------------------------------------------------------
+    def send(self, data: bytes | bytearray | memoryview, opcode: int = OP_BINARY) -> None:
+        """One message in one frame (OSError once the connection is gone)."""
+        if self.close_sent:
+            raise ConnectionResetError("the websocket is closed")
+        self._send(opcode, data)
+
+    def close(self, code: int = 1000, reason: bytes = b"") -> None:
+        """Send the close frame, once; the caller closes the socket."""
+        with self._send_lock:
+            if self.close_sent:
+                return
+            self.close_sent = True
+        try:
+            self._send(OP_CLOSE, _U16.pack(code) + reason[:123], closing=True)
+        except OSError:
+            pass
+
+    def _send(self, opcode: int, data, closing: bool = False) -> None:
+        if self._mask:
+            key = os.urandom(4)
+            frame = frame_header(opcode, len(data), key) + apply_mask(data, key)
+        else:
+            frame = frame_header(opcode, len(data)) + data
+        with self._send_lock:
+            if self.close_sent and not closing:
+                raise ConnectionResetError("the websocket is closed")
+            self._sendall(frame)
+
+
+def client_frames(ws) -> FrameConnection:
+    """The frames of a ``websocket-client`` connection (which reads its handshake a byte
+    at a time, so nothing past it is buffered there)."""
+    return FrameConnection(ws.sock.recv_into, ws.sock.sendall, mask=True)
+
+
+def close_client(ws, frames: FrameConnection) -> None:
+    """Send the close frame, then close the socket, shut down first so that a thread
+    blocked reading it wakes up."""
+    frames.close()
+    if ws.sock is not None:
+        with contextlib.suppress(OSError):
+            ws.sock.shutdown(socket.SHUT_RDWR)
+    ws.shutdown()

@@ -1,0 +1,156 @@
+"""appliance.wsframes against websocket-client's own frame code, the other implementation
+on the relay's ends, in both directions, with every frame shape a peer may send."""
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+
+import pytest
+import websocket
+
+from appliance import wsframes
+
+SIZES = (0, 1, 125, 126, 65535, 65536, 131_073, 300_000)
+
+
+@pytest.fixture
+def pair():
+    a, b = socket.socketpair()
+    yield a, b
+    a.close()
+    b.close()
+
+
+def library_end(sock: socket.socket) -> websocket.WebSocket:
+    ws = websocket.WebSocket(skip_utf8_validation=True)
+    ws.sock, ws.connected = sock, True
+    return ws
+
+
+def ours(sock: socket.socket, *, mask: bool, **kwargs) -> wsframes.FrameConnection:
+    return wsframes.FrameConnection(sock.recv_into, sock.sendall, mask=mask, **kwargs)
+
+
+def in_background(fn, *args) -> threading.Thread:
+    """Socket pairs buffer less than the larger messages: the writer runs beside the reader."""
+    thread = threading.Thread(target=fn, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def frame(opcode: int, data: bytes, *, fin: int = 1, mask: int = 1, rsv1: int = 0) -> bytes:
+    return websocket.ABNF(fin, rsv1, 0, 0, opcode, mask, data).format()
+
+
+@pytest.mark.parametrize("mask", [True, False], ids=["client", "server"])
+def test_what_we_write_the_library_reads(pair, mask):
+    a, b = pair
+    sender, reader = ours(a, mask=mask), library_end(b)
+    for size in SIZES:
+        data = os.urandom(size)
+        writer = in_background(sender.send, data)
+        got = reader.recv_frame()
+        writer.join()  # websocket-client unmasks a masked frame, as a server would
+        assert (got.opcode, got.fin, got.data) == (websocket.ABNF.OPCODE_BINARY, 1, data)
+        if mask:
+            assert got.mask_value, "a client's frames are masked"
+    sender.send("é".encode(), wsframes.OP_TEXT)
+    got = reader.recv_frame()
+    assert (got.opcode, got.data) == (websocket.ABNF.OPCODE_TEXT, "é".encode())
+
+
+@pytest.mark.parametrize("mask", [1, 0], ids=["masked", "unmasked"])
+def test_what_the_library_writes_we_read(pair, mask):
+    a, b = pair
+    reader = ours(a, mask=False)
+    messages = [os.urandom(size) for size in SIZES]
+    in_background(b.sendall, b"".join(frame(websocket.ABNF.OPCODE_BINARY, m, mask=mask)
+                                      for m in messages))
+    for expected in messages:
+        assert reader.recv() == expected
+
+
+def test_fragments_and_pings_between_them(pair):
+    a, b = pair
+    reader, peer = ours(a, mask=False), library_end(b)
+    parts = [os.urandom(n) for n in (10, 200_000, 0, 70_000)]
+    in_background(b.sendall, frame(websocket.ABNF.OPCODE_BINARY, parts[0], fin=0)
+                  + frame(websocket.ABNF.OPCODE_PING, b"are you there", fin=1)
+                  + frame(websocket.ABNF.OPCODE_CONT, parts[1], fin=0)
+                  + frame(websocket.ABNF.OPCODE_PONG, b"", fin=1)
+                  + frame(websocket.ABNF.OPCODE_CONT, parts[2], fin=0)
+                  + frame(websocket.ABNF.OPCODE_CONT, parts[3], fin=1)
+                  + frame(websocket.ABNF.OPCODE_TEXT, b"next", fin=1))
+    assert reader.recv() == b"".join(parts)
+    pong = peer.recv_frame()
+    assert (pong.opcode, pong.data) == (websocket.ABNF.OPCODE_PONG, b"are you there")
+    assert reader.recv() == b"next"
+
+
+@pytest.mark.parametrize("buffer_size", [64 * 1024, 256 * 1024])
+def test_any_split_of_the_byte_stream_reads_the_same(buffer_size):
+    rng = random.Random(7)
+    messages = [os.urandom(n) for n in rng.sample(SIZES * 2, 16)]
+    wire = b"".join(frame(websocket.ABNF.OPCODE_BINARY, m) for m in messages)
+    for max_read in (5, 4096, 100_000, 1_000_000):
+        position = 0
+
+        def read_into(view, max_read=max_read):
+            nonlocal position
+            n = min(len(view), rng.randint(1, max_read), len(wire) - position)
+            view[:n] = wire[position:position + n]
+            position += n
+            return n
+
+        reader = wsframes.FrameConnection(read_into, lambda data: None, mask=False,
+                                          buffer_size=buffer_size)
+        assert [reader.recv() for _ in messages] == messages
+        assert reader.recv() is None, "end of file reads as closed"
+
+
+def test_close_is_answered_once_and_keeps_the_reason(pair):
+    a, b = pair
+    reader, peer = ours(a, mask=False), library_end(b)
+    b.sendall(frame(websocket.ABNF.OPCODE_CLOSE, (4403).to_bytes(2, "big") + b"not yours"))
+    assert reader.recv() is None
+    assert reader.close_payload == (4403).to_bytes(2, "big") + b"not yours"
+    reply = peer.recv_frame()
+    assert reply.opcode == websocket.ABNF.OPCODE_CLOSE and reply.data[:2] == (4403).to_bytes(2, "big")
+    reader.close()  # a second close sends nothing more
+    with pytest.raises(ConnectionResetError):
+        reader.send(b"after close")
+    b.settimeout(0.2)
+    with pytest.raises(socket.timeout):
+        b.recv(1)
+
+
+def test_end_of_file_mid_frame_reads_as_closed(pair):
+    a, b = pair
+    reader = ours(a, mask=False)
+    b.sendall(frame(websocket.ABNF.OPCODE_BINARY, os.urandom(1000))[:500])
+    b.shutdown(socket.SHUT_WR)
+    assert reader.recv() is None
+
+
+@pytest.mark.parametrize("wire, problem", [
+    (frame(websocket.ABNF.OPCODE_BINARY, b"x", rsv1=1), "reserved bits"),
+    (frame(websocket.ABNF.OPCODE_CONT, b"x"), "continuation"),
+    (frame(websocket.ABNF.OPCODE_BINARY, b"x", fin=0) + frame(websocket.ABNF.OPCODE_TEXT, b"y"),
+     "continuation"),
+    (frame(websocket.ABNF.OPCODE_PING, b"x" * 126), "control frame"),
+    (frame(websocket.ABNF.OPCODE_PING, b"x", fin=0), "control frame"),
+    (wsframes.frame_header(3, 1) + b"x", "opcode"),
+    (wsframes.frame_header(11, 1) + b"x", "opcode"),
+    (frame(websocket.ABNF.OPCODE_BINARY, b"x" * 2000), "over 1024"),
+    (frame(websocket.ABNF.OPCODE_BINARY, b"x" * 1000, fin=0)
+     + frame(websocket.ABNF.OPCODE_CONT, b"x" * 1000), "over 1024"),
+], ids=["rsv", "lone-continuation", "interrupted-message", "long-ping", "fragmented-ping",
+        "opcode-3", "opcode-11", "large-frame", "large-message"])
+def test_protocol_errors_are_named(pair, wire, problem):
+    a, b = pair
+    reader = ours(a, mask=False, max_message=1024)
+    b.sendall(wire)
+    with pytest.raises(wsframes.ProtocolError, match=problem):
+        reader.recv()
