@@ -67,11 +67,16 @@ class FrameConnection:
         self._sendall = sendall
         self._mask = mask
         self.max_message = max_message
-        self._buf = bytearray(buffer_size)
+        # Small while the connection idles (coderd holds thousands of agents' connections),
+        # grown when a read fills it: bulk transfers then take many frames per read.
+        self._buffer_size = buffer_size
+        self._buf = bytearray(min(4096, buffer_size))
         self._view = memoryview(self._buf)
         self._start = 0
         self._end = 0
         self._send_lock = threading.Lock()
+        self._keys = b""
+        self._key_at = 0
         self.close_sent = False
         self.close_payload: bytes | None = None  # what the peer's close frame said
 
@@ -169,7 +174,15 @@ class FrameConnection:
             if not got:
                 return False
             self._end += got
+            if self._end == len(self._buf) < self._buffer_size:
+                self._grow()
         return True
+
+    def _grow(self) -> None:
+        buf = bytearray(min(4 * len(self._buf), self._buffer_size))
+        buf[:self._end - self._start] = self._view[self._start:self._end]
+        self._buf, self._view = buf, memoryview(buf)
+        self._start, self._end = 0, self._end - self._start
 
     # -- writing ---------------------------------------------------------------
     def send(self, data: bytes | bytearray | memoryview, opcode: int = OP_BINARY) -> None:
@@ -190,14 +203,18 @@ class FrameConnection:
             pass
 
     def _send(self, opcode: int, data, closing: bool = False) -> None:
-        if self._mask:
-            key = os.urandom(4)
-            frame = frame_header(opcode, len(data), key) + apply_mask(data, key)
-        else:
-            frame = frame_header(opcode, len(data)) + data
         with self._send_lock:
             if self.close_sent and not closing:
                 raise ConnectionResetError("the websocket is closed")
+            if self._mask:
+                # Keys from the system's random source, fetched a thousand at a time.
+                if self._key_at == len(self._keys):
+                    self._keys, self._key_at = os.urandom(4096), 0
+                key = self._keys[self._key_at:self._key_at + 4]
+                self._key_at += 4
+                frame = frame_header(opcode, len(data), key) + apply_mask(data, key)
+            else:
+                frame = frame_header(opcode, len(data)) + data
             self._sendall(frame)
 
 

@@ -99,17 +99,22 @@ def timed(cmd: list[str], **kwargs) -> float:
 
 
 def throughput(label: str, ssh: list[str], size: int, runs: int) -> list[dict]:
-    """MB/s for a download (remote ``head -c`` to stdout) and an upload (``cat`` to /dev/null)."""
-    rows = []
+    """MB/s for a download (remote ``head -c`` to stdout) and an upload (``cat`` to /dev/null),
+    for the whole command and for the transfer alone: the whole command's time less the
+    median time of the same command running ``true`` (connecting, authenticating, and for
+    the relayed paths starting ``coder ssh``)."""
+    setup = statistics.median([timed([*ssh, "true"]) for _ in range(runs)])
     down = [timed([*ssh, f"head -c {size} /dev/zero"]) for _ in range(runs)]
-    rows.append({"path": label, "direction": "download", "mbs": size / 2**20 / statistics.median(down)})
     up = []
     for _ in range(runs):
         feeder = subprocess.Popen(["head", "-c", str(size), "/dev/zero"], stdout=subprocess.PIPE)
         up.append(timed([*ssh, "cat > /dev/null"], stdin=feeder.stdout))
         feeder.wait()
-    rows.append({"path": label, "direction": "upload", "mbs": size / 2**20 / statistics.median(up)})
-    return rows
+    mib = size / 2**20
+    return [{"path": label, "direction": direction, "setup_s": setup,
+             "mbs": mib / statistics.median(times),
+             "transfer_mbs": mib / max(statistics.median(times) - setup, 1e-3)}
+            for direction, times in (("download", down), ("upload", up))]
 
 
 def round_trips(port: int, n: int) -> list[float]:
@@ -333,12 +338,17 @@ def report(rows: list[dict], latency: dict, idle: dict | None, args) -> None:
           f"{platform.python_version()}, OpenSSH "
           f"{subprocess.run(['ssh', '-V'], capture_output=True, text=True).stderr.strip()}\n")
     if rows:
-        direct = {r["direction"]: r["mbs"] for r in rows if r["path"].startswith("OpenSSH direct")}
-        print(f"SSH throughput, {args.size_mb} MB, median of {args.runs}\n")
-        print("| path | direction | MB/s | vs direct |")
-        print("|---|---|---:|---:|")
+        direct = {r["direction"]: r for r in rows if r["path"].startswith("OpenSSH direct")}
+        print(f"SSH throughput, {args.size_mb} MB, median of {args.runs}: the whole command, "
+              "and the transfer alone (less the set-up, the median time of the same command "
+              "running `true`)\n")
+        print("| path | direction | whole command MB/s | vs direct | set-up s | transfer MB/s | vs direct |")
+        print("|---|---|---:|---:|---:|---:|---:|")
         for r in rows:
-            print(f"| {r['path']} | {r['direction']} | {r['mbs']:.1f} | {r['mbs'] / direct[r['direction']]:.2f} |")
+            d = direct[r["direction"]]
+            print(f"| {r['path']} | {r['direction']} | {r['mbs']:.1f} | {r['mbs'] / d['mbs']:.2f} "
+                  f"| {r['setup_s']:.2f} | {r['transfer_mbs']:.1f} "
+                  f"| {r['transfer_mbs'] / d['transfer_mbs']:.2f} |")
     if latency:
         print(f"\n1-byte echo round trip, {args.round_trips} round trips, ms\n")
         print("| path | median | p99 |")

@@ -154,3 +154,17 @@ def test_protocol_errors_are_named(pair, wire, problem):
     b.sendall(wire)
     with pytest.raises(wsframes.ProtocolError, match=problem):
         reader.recv()
+
+
+def test_an_idle_connection_keeps_a_small_buffer_and_bulk_grows_it(pair):
+    """coderd holds thousands of idle agents' connections: each must not cost a bulk buffer."""
+    a, b = pair
+    reader = ours(a, mask=False)
+    for _ in range(50):
+        b.sendall(frame(websocket.ABNF.OPCODE_BINARY, b"keepalive"))
+        assert reader.recv() == b"keepalive"
+    assert len(reader._buf) <= 4096
+    messages = [os.urandom(30_000) for _ in range(40)]
+    in_background(b.sendall, b"".join(frame(websocket.ABNF.OPCODE_BINARY, m) for m in messages))
+    assert [reader.recv() for _ in messages] == messages
+    assert len(reader._buf) == 256 * 1024
