@@ -10,8 +10,9 @@ Each websocket message carries exactly one frame::
 ``ACCEPT`` or ``RESET`` (with the reason). ``DATA`` carries bytes, ``FIN``
 ends one direction, ``RESET`` aborts the stream. Flow control is per stream:
 a sender may have at most ``WINDOW`` unacknowledged bytes in flight and the
-receiver returns credit with ``WINDOW_UPDATE`` as its reader consumes a quarter of it, so
-one slow reader neither stalls the other streams nor grows memory. A peer
+receiver returns credit with ``WINDOW_UPDATE`` each time its reader has
+consumed a quarter of the window, so one slow reader neither stalls the other
+streams nor grows memory. A peer
 that breaks a stream's rules (oversized frame, more than its credit, data
 after FIN) gets that stream reset; only a frame that cannot be parsed at all
 ends the connection.
@@ -30,8 +31,6 @@ import struct
 import threading
 import time
 from typing import Callable, Protocol
-
-from websockets.speedups import apply_mask
 
 from . import wsframes
 
@@ -443,15 +442,6 @@ class Session:
                 self.close()
                 return
             self._send(PING, 0, b"", quiet=True)
-
-
-# -- websocket masking ------------------------------------------------------------------
-# Clients must mask every frame they send (RFC 6455) with a random 4-byte key, so every
-# byte an agent or CLI sends is XORed once by the sender and once by coderd. The
-# websockets library's C ``apply_mask`` does 32 KiB in about 2 us.
-def unmask(key: bytes, payload) -> bytes:
-    """A frame's payload, unmasked (masking and unmasking are the same XOR)."""
-    return apply_mask(payload, key)
 
 
 class WebSocketClientTransport:

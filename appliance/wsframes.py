@@ -34,6 +34,13 @@ _U16 = struct.Struct("!H")
 _U64 = struct.Struct("!Q")
 
 
+def mask(key: bytes, payload) -> bytes:
+    """``payload`` XORed with the 4-byte ``key``: masks and unmasks alike. Clients mask
+    every frame (RFC 6455), so each byte an agent or CLI sends is XORed twice; the
+    ``websockets`` library's C ``apply_mask`` does 32 KiB in about 2 us."""
+    return apply_mask(payload, key)
+
+
 class ProtocolError(OSError):
     """The peer broke RFC 6455; the connection cannot go on."""
 
@@ -139,7 +146,7 @@ class FrameConnection:
         if payload is None:
             return None
         if key:
-            payload = apply_mask(payload, key)
+            payload = mask(key, payload)
         return bool(first & 0x80), first & 0x0F, bytes(payload)
 
     def _payload(self, length: int) -> bytes | bytearray | memoryview | None:
@@ -187,8 +194,6 @@ class FrameConnection:
     # -- writing ---------------------------------------------------------------
     def send(self, data: bytes | bytearray | memoryview, opcode: int = OP_BINARY) -> None:
         """One message in one frame (OSError once the connection is gone)."""
-        if self.close_sent:
-            raise ConnectionResetError("the websocket is closed")
         self._send(opcode, data)
 
     def close(self, code: int = 1000, reason: bytes = b"") -> None:
@@ -212,7 +217,7 @@ class FrameConnection:
                     self._keys, self._key_at = os.urandom(4096), 0
                 key = self._keys[self._key_at:self._key_at + 4]
                 self._key_at += 4
-                frame = frame_header(opcode, len(data), key) + apply_mask(data, key)
+                frame = frame_header(opcode, len(data), key) + mask(key, data)
             else:
                 frame = frame_header(opcode, len(data)) + data
             self._sendall(frame)

@@ -10,18 +10,19 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from appliance import mux, wsframes
+from appliance import wsframes
+from appliance.mux import MAX_PAYLOAD
 
 
 def fast_unmasking() -> None:
     """gevent-websocket unmasks what clients send one byte at a time in Python (a few MB/s);
-    ``mux.unmask`` does it in C. For the websockets that stay on gevent-websocket."""
+    ``wsframes.mask`` does it in C. For the websockets that stay on gevent-websocket."""
     from geventwebsocket.websocket import Header
 
-    Header.mask_payload = Header.unmask_payload = lambda header, payload: mux.unmask(header.mask, payload)
+    Header.mask_payload = Header.unmask_payload = lambda header, payload: wsframes.mask(header.mask, payload)
 
 
-def frames(ws) -> wsframes.FrameConnection:
+def server_frames(ws) -> wsframes.FrameConnection:
     """The frames of a gevent-websocket connection; its buffered reader may hold the first."""
     ws.closed = True  # ours now: gevent-websocket must not send a close frame of its own
     return wsframes.FrameConnection(ws.stream.handler.rfile.readinto1, ws.stream.write, mask=False)
@@ -31,7 +32,7 @@ class ServerTransport:
     """A client's (here: the agent's) websocket as seen by coderd."""
 
     def __init__(self, ws):
-        self.frames = frames(ws)
+        self.frames = server_frames(ws)
 
     def recv(self) -> bytes | None:
         try:
@@ -53,7 +54,7 @@ def bridge(ws, conn) -> None:
 
     def to_client() -> None:
         try:
-            while data := conn.recv(4 * mux.MAX_PAYLOAD):
+            while data := conn.recv(4 * MAX_PAYLOAD):
                 client.send(data)
         except OSError:
             pass
@@ -77,4 +78,4 @@ def refuse(ws, status: int, message: str) -> None:
     """gevent-websocket answers 101 before the handler runs, so a refusal (401, 403, 404,
     502) travels as the close code 4000+status with the message as reason."""
     with contextlib.suppress(OSError):
-        frames(ws).close(4000 + status, message.encode())
+        server_frames(ws).close(4000 + status, message.encode())

@@ -169,14 +169,3 @@ def test_keepalive_closes_a_silent_peer():
     # Nobody answers on b: after three intervals the session gives up.
     assert session.wait_closed(3)
     b.close()
-
-
-def test_masking_matches_rfc6455():
-    import os
-
-    import websocket
-
-    data = os.urandom(70_000)
-    for key in (b"\x5a" * 4, os.urandom(4), b"\0" * 4):
-        assert mux.unmask(key, websocket.ABNF.mask(key, data)) == data
-        assert mux.unmask(key, bytearray(websocket.ABNF.mask(key, data))) == data

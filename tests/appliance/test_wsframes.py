@@ -168,3 +168,10 @@ def test_an_idle_connection_keeps_a_small_buffer_and_bulk_grows_it(pair):
     in_background(b.sendall, b"".join(frame(websocket.ABNF.OPCODE_BINARY, m) for m in messages))
     assert [reader.recv() for _ in messages] == messages
     assert len(reader._buf) == 256 * 1024
+
+
+def test_masking_matches_rfc6455():
+    data = os.urandom(70_000)
+    for key in (b"\x5a" * 4, os.urandom(4), b"\0" * 4):
+        assert wsframes.mask(key, websocket.ABNF.mask(key, data)) == data
+        assert wsframes.mask(key, bytearray(websocket.ABNF.mask(key, data))) == data

@@ -8,7 +8,6 @@ exit status as its own.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import signal
 import socket
@@ -51,11 +50,6 @@ def _stdio(stream: relay.WebSocketStream) -> int:
             pass
         stream.close()
 
-    for fd in (0, 1):
-        try:  # fewer, larger reads and writes between OpenSSH and this process
-            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
-        except OSError:
-            pass
     threading.Thread(target=upload, daemon=True).start()
     while data := stream.recv():
         mux.write_fd(1, data)
