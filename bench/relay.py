@@ -3,7 +3,8 @@
 Each figure is measured against the same thing without the relay, in the same run:
 
 - SSH throughput: ``cat`` of 256 MB (``head -c`` from /dev/zero, both directions)
-  through the real OpenSSH client with ``coder config-ssh``'s ProxyCommand and
+  through the real OpenSSH client with ``coder config-ssh``'s entry (ProxyCommand
+  with ProxyUseFdpass), with a plain ``coder ssh --stdio`` ProxyCommand, and
   through ``coder ssh`` (paramiko), against OpenSSH straight to the agent's
   SSH server (``CODER_AGENT_SSH_DIRECT_PORT``).
 - Latency: 1-byte echo round trips through ``coder port-forward`` against the
@@ -201,8 +202,13 @@ def connectivity(dsn: str, mirror: str, tmp: Path, args) -> tuple[list[dict], di
                 "-o", "Ciphers=" + ",".join(SSH_CIPHERS)]
         rows = throughput("OpenSSH direct to the agent's SSH server",
                           ["ssh", *opts, "-p", str(direct_port), "127.0.0.1"], size, args.runs)
-        rows += throughput("OpenSSH via coder config-ssh (ProxyCommand coder ssh --stdio)",
+        rows += throughput("OpenSSH via coder config-ssh (coder ssh --stdio --fdpass, ProxyUseFdpass)",
                            ["ssh", "-F", str(config), f"coder.{ws.name}"], size, args.runs)
+        # A ProxyCommand without ProxyUseFdpass (written by hand or by other tools).
+        plain = tmp / "ssh_config_stdio"
+        plain.write_text(config.read_text().replace(" --fdpass", "").replace("  ProxyUseFdpass yes\n", ""))
+        rows += throughput("OpenSSH, ProxyCommand coder ssh --stdio (no fdpass)",
+                           ["ssh", "-F", str(plain), f"coder.{ws.name}"], size, args.runs)
         rows += throughput("coder ssh (paramiko client)",
                            [sys.executable, "-m", "appliance.cli.main", "--global-config",
                             str(ws.config_dir), "ssh", ws.name, "--"], size, args.runs)

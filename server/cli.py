@@ -289,15 +289,16 @@ def _taking_turns(app):
 def _serve_pywsgi(settings: settings_mod.Settings, dsn: str) -> None:
     import gevent
     from gevent.pywsgi import WSGIServer
-    from geventwebsocket.handler import WebSocketHandler
+
+    from .relay.tcpupgrade import Handler
 
     app, pool = _make_app(settings, dsn)
     servers = []
     if settings.http_address:
-        servers.append(WSGIServer(_listen(settings.http_address), app, handler_class=WebSocketHandler,
+        servers.append(WSGIServer(_listen(settings.http_address), app, handler_class=Handler,
                                   log=None, error_log=logging.getLogger("coderd.http")))
     if settings.tls_enable:
-        servers.append(WSGIServer(_listen(settings.tls_address), app, handler_class=WebSocketHandler,
+        servers.append(WSGIServer(_listen(settings.tls_address), app, handler_class=Handler,
                                   log=None, error_log=logging.getLogger("coderd.https"),
                                   certfile=settings.tls_cert_file, keyfile=settings.tls_key_file))
     for s in servers:
@@ -324,7 +325,7 @@ def _serve_gunicorn(settings: settings_mod.Settings, dsn: str) -> None:
     options = {
         "bind": bind,
         "workers": settings.workers,
-        "worker_class": "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
+        "worker_class": "server.relay.tcpupgrade.Worker",
         "worker_connections": 10000,
         "timeout": 60,
         "graceful_timeout": 10,

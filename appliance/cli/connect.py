@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import ssl
-from typing import Mapping
+import sys
+from typing import TYPE_CHECKING, Mapping
 from urllib.parse import urlsplit
 
-import requests
-
-from appliance.sdk.client import APIError, Client
-from mirror_tools.fetch import session as http_session
+from appliance.sdk.errors import APIError
 
 from .base import USAGE, CommandError
 from .config import SESSION_FILE, URL_FILE, ConfigDir, default_dir
 
+if TYPE_CHECKING:
+    from appliance.sdk.client import Client
+
 NOT_LOGGED_IN = "You are not logged in."
 LOGIN_HINT = "Try logging in using 'coder login <url>'."
+TLS_HINT = ("Trust the deployment's CA with --ca-cert FILE or CODER_CA_CERT (e.g. the bundle.pem "
+            "from 'appliance ca bundle').")
 
 
 def add_global_options(parser: argparse.ArgumentParser, *, leaf: bool = False) -> None:
@@ -106,6 +110,10 @@ def normalize_url(raw: str) -> str:
 
 
 def new_client(args: argparse.Namespace, url: str, token: str = "") -> Client:
+    # Imported here: ``coder ssh --stdio`` (started for every ssh) needs neither.
+    from appliance.sdk.client import Client
+    from mirror_tools.fetch import session as http_session
+
     verify = ca_bundle(args)
     # fetch's session keeps our CA bundle even when REQUESTS_CA_BUNDLE is set.
     return Client(url, token, verify=verify,
@@ -120,14 +128,20 @@ def flag_url(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> s
     return getattr(args, "url", None) or env.get("CODER_URL", "")
 
 
-def client(args: argparse.Namespace) -> Client:
-    """A client for the deployment the user is logged in to (or that the flags name)."""
+def credentials(args: argparse.Namespace) -> tuple[str, str]:
+    """The URL of the deployment the user is logged in to (or that the flags name), and
+    the token to use there."""
     conf = config_dir(args)
     url = flag_url(args) or conf.read(URL_FILE)
     token = flag_token(args) or conf.read(SESSION_FILE)
     if not url or not token:
         raise CommandError(NOT_LOGGED_IN, hint=LOGIN_HINT)
-    return new_client(args, normalize_url(url), token)
+    return normalize_url(url), token
+
+
+def client(args: argparse.Namespace) -> Client:
+    """A client for the deployment the user is logged in to (or that the flags name)."""
+    return new_client(args, *credentials(args))
 
 
 def _origin(url: str) -> str:
@@ -142,24 +156,35 @@ def translate(exc: Exception) -> CommandError:
         if exc.status == 401 and "logged in" not in hint:
             hint = LOGIN_HINT.replace("<url>", _origin(exc.url))
         return CommandError(exc.describe(), hint=hint)
+    if isinstance(exc, ssl.SSLError):  # from a connection made without requests
+        reason = getattr(exc, "verify_message", "") or exc.reason or exc
+        return CommandError(f"TLS verification failed: {reason}", hint=TLS_HINT)
+    requests = sys.modules.get("requests")  # not imported: none of its errors can be here
+    if requests is None:
+        return _unexpected(exc)
     if isinstance(exc, requests.exceptions.SSLError):
         url = _origin(exc.request.url if exc.request else "")
-        return CommandError(f"TLS verification of {url} failed: {_reason(exc)}",
-                            hint="Trust the deployment's CA with --ca-cert FILE or CODER_CA_CERT "
-                                 "(e.g. the bundle.pem from 'appliance ca bundle').")
+        return CommandError(f"TLS verification of {url} failed: {_reason(exc)}", hint=TLS_HINT)
     if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
         url = _origin(exc.request.url if exc.request else "")
         return CommandError(f"Could not reach Coder at {url}: {_reason(exc)}",
                             hint="Check the URL and that coderd is running and reachable.")
     if isinstance(exc, requests.RequestException):
         return CommandError(f"Request failed: {exc}", hint="Check the deployment URL.")
+    return _unexpected(exc)
+
+
+def _unexpected(exc: Exception) -> CommandError:
     if isinstance(exc, OSError) and exc.filename:
         return CommandError(f"{exc.filename}: {exc.strerror}")
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):  # made without requests
+        return CommandError(f"Could not reach Coder: {exc.strerror or exc}",
+                            hint="Check the URL and that coderd is running and reachable.")
     return CommandError(f"unexpected error: {type(exc).__name__}: {exc}",
                         hint="Run again with -v to see the traceback.", code=USAGE)
 
 
-def _reason(exc: requests.RequestException) -> str:
+def _reason(exc) -> str:
     """What the socket or TLS layer said, without urllib3's wrappers and reprs."""
     cause = exc.args[0] if exc.args else exc
     cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps the real error

@@ -12,48 +12,13 @@ from typing import Any
 import requests
 
 from . import model, types
+from .errors import SESSION_HEADER, APIError
 
-SESSION_HEADER = "Coder-Session-Token"
-
-
-class APIError(Exception):
-    def __init__(self, status: int, message: str, detail: str = "",
-                 validations: list[types.ValidationError] | None = None, method: str = "",
-                 url: str = ""):
-        self.status = status
-        self.message = message
-        self.detail = detail
-        self.validations = validations or []
-        self.method = method
-        self.url = url
-        super().__init__(self.describe())
-
-    def describe(self) -> str:
-        text = self.message
-        if self.detail:
-            text += f" {self.detail}"
-        for v in self.validations:
-            text += f"\n  {v.field}: {v.detail}"
-        return text
-
-    @property
-    def hint(self) -> str:
-        if self.status == 401:
-            return "Try logging in using 'coder login <url>'."
-        return ""
+__all__ = ["SESSION_HEADER", "APIError", "Client"]
 
 
 def _error_from(resp: requests.Response) -> APIError:
-    message, detail, validations = f"{resp.request.method} {resp.url}: {resp.status_code}", "", []
-    try:
-        body = resp.json()
-        message = body.get("message") or message
-        detail = body.get("detail") or ""
-        validations = [types.ValidationError(v.get("field", ""), v.get("detail", ""))
-                       for v in body.get("validations") or []]
-    except ValueError:
-        detail = resp.text[:200]
-    return APIError(resp.status_code, message, detail, validations, resp.request.method, resp.url)
+    return APIError.from_response(resp.status_code, resp.content, resp.request.method, resp.url)
 
 
 class Client:

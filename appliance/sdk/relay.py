@@ -1,12 +1,13 @@
 """The client's side of the relay: streams into a workspace through coderd.
 
-``dial`` opens ``/workspaceagents/{id}/connect`` as a websocket and returns
-it as a socket-like object (``recv``/``sendall``/``close``), which is what
-``coder ssh``, ``coder port-forward`` and the tests use. Types and paths are
-Coder's.
+``dial`` opens ``/workspaceagents/{id}/connect`` with ``Upgrade: tcp`` and
+returns the connection, a socket carrying the stream's bytes (``rawstream``):
+what ``coder ssh``, ``coder port-forward`` and the tests use. The reconnecting
+terminal is a websocket, as in Coder. Types and paths are Coder's.
 """
 from __future__ import annotations
 
+import socket
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -14,7 +15,7 @@ from urllib.parse import urlencode
 import websocket
 
 from .. import wsframes
-from . import types
+from . import rawstream, types
 from .client import SESSION_HEADER, APIError, Client
 
 
@@ -100,20 +101,15 @@ def open_websocket(client: Client, path: str, query: dict | None = None) -> WebS
 
 
 def _status_error(exc: websocket.WebSocketBadStatusException, path: str) -> APIError:
-    import json
-
-    message, detail = f"GET {path}: {exc.status_code}", ""
-    try:
-        body = json.loads(exc.resp_body or b"{}")
-        message, detail = body.get("message") or message, body.get("detail") or ""
-    except ValueError:
-        pass
-    return APIError(exc.status_code, message, detail, method="GET", url=path)
+    return APIError.from_response(exc.status_code, exc.resp_body or b"", "GET", path)
 
 
-def dial(client: Client, agent_id: uuid.UUID | str, target: str = "ssh") -> WebSocketStream:
-    """A byte stream to ``target`` (``ssh``, ``tcp:PORT``) on the agent."""
-    return open_websocket(client, f"/api/v2/workspaceagents/{agent_id}/connect", {"target": target})
+def dial(client: Client, agent_id: uuid.UUID | str, target: str = "ssh") -> socket.socket:
+    """A connection carrying a byte stream to ``target`` (``ssh``, ``tcp:PORT``) on the agent;
+    APIError if coderd refuses it."""
+    return rawstream.connect(client.url, f"/api/v2/workspaceagents/{agent_id}/connect",
+                             {"target": target}, client.token, verify=client.http.verify,
+                             timeout=client.timeout)
 
 
 def reconnecting_pty(client: Client, agent_id: uuid.UUID | str, reconnect: uuid.UUID,

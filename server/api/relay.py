@@ -1,10 +1,13 @@
 """The relay's API: the agent's connection, and clients' streams into workspaces.
 
 ``/workspaceagents/me/relay`` is the agent's one websocket (agent token).
-Clients open one websocket per stream (``connect`` for SSH and TCP, ``pty``
-for Coder's reconnecting terminal) or ask for the listening ports; coderd
-authorizes each as the workspace's owner (the ``ssh`` action) before any byte
-reaches the agent, and forwards it to the process holding the agent.
+Clients open one connection per stream (``connect`` for SSH and TCP, by agent
+ID or by workspace name; ``pty`` for Coder's reconnecting terminal) or ask
+for the listening ports; coderd authorizes each as the workspace's owner (the
+``ssh`` action) before any byte reaches the agent, and forwards it to the
+process holding the agent. ``connect`` streams are websockets (binary
+messages) or, with ``Upgrade: tcp``, the connection itself (see
+``relay.tcpupgrade``).
 """
 from __future__ import annotations
 
@@ -19,15 +22,17 @@ from appliance.sdk.relay import WorkspaceAgentListeningPortsResponse
 
 from ..authz.rbac import Action, NotAuthorized
 from ..httpapi import APIError, not_found, parse_uuid, query_int, write
-from ..httpmw import release_connection, store
-from ..relay import AgentUnavailable, relay
+from ..httpmw import release_connection, store, system_store
+from ..relay import AgentUnavailable, relay, tcpupgrade
 from ..relay.websocket import ServerTransport, bridge, refuse
 from .router import QueryParam, Router
+from .users import user_param
 
 router = Router("relay", "Agents")
 route = router.route
 
 TARGET = re.compile(r"^(ssh|tcp:([A-Za-z0-9.\-]+:)?\d{1,5})$")
+TARGET_QUERY = QueryParam("target", "ssh, tcp:PORT or tcp:HOST:PORT (as seen from the agent)")
 PTY_QUERY = (QueryParam("reconnect", "The terminal's ID: reconnecting with it resumes the same shell"),
              QueryParam("width", "Columns", "integer"), QueryParam("height", "Rows", "integer"),
              QueryParam("command", "Command to run instead of a login shell"))
@@ -96,18 +101,61 @@ def agent_relay():
     return _done()
 
 
-@route("GET", "/workspaceagents/<workspaceagent>/connect", websocket=True,
-       query=(QueryParam("target", "ssh, tcp:PORT or tcp:HOST:PORT (as seen from the agent)"),),
-       summary="A byte stream to the agent's SSH server or a TCP port (websocket, binary messages)")
+@route("GET", "/workspaceagents/<workspaceagent>/connect", websocket=True, tcp_upgrade=True,
+       query=(TARGET_QUERY,),
+       summary="A byte stream to the agent's SSH server or a TCP port: a websocket of binary "
+               "messages, or with 'Upgrade: tcp' the connection itself after 101")
 @refusals_as_close
 def agent_connect(workspaceagent: str):
     agent_id = parse_uuid(workspaceagent, "workspaceagent")
+    target = _target()
+    connect_target(agent_id)
+    return _serve_stream(agent_id, target)
+
+
+@route("GET", "/users/<user>/workspace/<workspacename>/connect", websocket=True, tcp_upgrade=True,
+       query=(TARGET_QUERY, QueryParam("agent", "The agent's name; needed when the workspace has several")),
+       summary="Like /workspaceagents/{id}/connect, for a workspace named by owner and name: one "
+               "request where a client would otherwise look the agent up first")
+@refusals_as_close
+def workspace_connect(user: str, workspacename: str):
+    target = _target()
+    owner = user_param(user)
+    agent_name = request.args.get("agent", "")
+    agents = system_store("connect-by-name").get_agents_by_workspace_path(owner["username"],
+                                                                          workspacename)
+    if agent_name:
+        agents = [a for a in agents if a["name"] == agent_name]
+    if not agents:
+        raise APIError(404, "Workspace agent not found.",
+                       f"Is workspace {workspacename!r} started" + (f", with an agent {agent_name!r}?"
+                                                                   if agent_name else "?"))
+    connect_target(agents[0]["id"])  # the caller may see this workspace before learning more
+    if len(agents) > 1:
+        names = ", ".join(a["name"] for a in agents)
+        raise APIError(400, f"Workspace {workspacename!r} has several agents ({names}).",
+                       "Name one with the agent query parameter.")
+    return _serve_stream(agents[0]["id"], target)
+
+
+def _target() -> str:
+    """The stream's target, once the request is known to be an upgrade."""
+    if request.environ.get("wsgi.websocket") is None and not tcpupgrade.requested(request.environ):
+        raise APIError(400, "Expected a connection upgrade.",
+                       "Send 'Connection: Upgrade' with 'Upgrade: tcp' or 'Upgrade: websocket'.")
     target = request.args.get("target", "ssh")
     if not TARGET.match(target):
         raise APIError(400, f"Invalid target {target!r}.", "Use ssh, tcp:PORT or tcp:HOST:PORT.")
-    ws = websocket()
-    connect_target(agent_id)
-    bridge(ws, open_stream(agent_id, target))
+    return target
+
+
+def _serve_stream(agent_id: uuid.UUID, target: str):
+    stream = open_stream(agent_id, target)
+    ws = request.environ.get("wsgi.websocket")
+    if ws is not None:
+        bridge(ws, stream)
+    else:
+        tcpupgrade.bridge(request.environ, stream)
     return _done()
 
 

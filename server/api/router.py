@@ -38,6 +38,7 @@ class RouteSpec:
     auth: bool = True
     query: tuple[QueryParam, ...] = ()
     websocket: bool = False
+    tcp_upgrade: bool = False
     content_type: str = "application/json"
 
     @property
@@ -58,9 +59,11 @@ class Router:
     def route(self, method: str, path: str, *, summary: str, request: type | None = None,
               response: Any = None, status: int = 200, auth: bool = True,
               query: tuple[QueryParam, ...] = (), websocket: bool = False,
-              content_type: str = "application/json") -> Callable:
+              tcp_upgrade: bool = False, content_type: str = "application/json") -> Callable:
+        """``tcp_upgrade``: a websocket route that also takes ``Upgrade: tcp`` (Werkzeug
+        matches a websocket rule only for websocket requests, so it gets a second rule)."""
         spec = RouteSpec(method, path, summary, self.tag, request, response, status, auth, query,
-                         websocket, content_type)
+                         websocket, tcp_upgrade, content_type)
 
         def decorator(fn: Callable) -> Callable:
             @functools.wraps(fn)
@@ -75,6 +78,9 @@ class Router:
             options = {"websocket": True} if websocket else {}
             self.blueprint.add_url_rule(path, endpoint=endpoint, view_func=view, methods=[method],
                                         **options)
+            if tcp_upgrade:
+                self.blueprint.add_url_rule(path, endpoint=endpoint + "_tcp", view_func=view,
+                                            methods=[method])
             self.specs.append(spec)
             ROUTES.append(spec)
             return view

@@ -172,14 +172,18 @@ def echo_server():
     """A TCP echo server \"inside the workspace\" (on this machine): its port."""
     server = socket.create_server(("127.0.0.1", 0))
 
+    def echo(conn: socket.socket) -> None:
+        with conn:  # closed at the client's end of input, as an echo service does
+            for data in iter(lambda: conn.recv(65536), b""):
+                conn.sendall(data)
+
     def serve():
         while True:
             try:
                 conn, _ = server.accept()
             except OSError:  # closed at teardown
                 return
-            threading.Thread(target=lambda c=conn: [c.sendall(d) for d in iter(lambda: c.recv(65536), b"")],
-                             daemon=True).start()
+            threading.Thread(target=echo, args=(conn,), daemon=True).start()
     threading.Thread(target=serve, daemon=True).start()
     yield server.getsockname()[1]
     server.close()

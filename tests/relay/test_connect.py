@@ -14,7 +14,7 @@ import pytest
 import requests
 import websocket
 
-from appliance.sdk import relay
+from appliance.sdk import rawstream, relay
 from appliance.sdk.client import APIError
 
 from ..coderdtest import create_another_user
@@ -109,13 +109,50 @@ def test_path_app_and_sharing(workspace, agent, app_server):
 
 def test_other_users_streams_refused(workspace, agent):
     other, _ = create_another_user(workspace.owner)
-    stream = relay.dial(other, workspace.agent_id, "ssh")
-    with pytest.raises(APIError) as err:
-        stream.recv()  # refused before any byte reached the agent
+    with pytest.raises(APIError) as err:  # refused before any byte reached the agent
+        relay.dial(other, workspace.agent_id, "ssh")
     assert err.value.status == 404
     with pytest.raises(APIError) as err:
         relay.listening_ports(other, workspace.agent_id)
     assert err.value.status == 404
+
+
+def connect_by_name(client, spec: str, target: str):
+    path, query = rawstream.workspace_path(spec)
+    return rawstream.connect(client.url, path, {**query, "target": target}, client.token)
+
+
+def test_connect_by_workspace_name_with_half_close(workspace, agent, echo_server):
+    s = connect_by_name(workspace.owner, f"admin/{workspace.name}.main", f"tcp:{echo_server}")
+    s.sendall(b"x" * 300_000)
+    s.shutdown(socket.SHUT_WR)  # the end of input reaches the echo server, which then ends
+    got = b""
+    while chunk := s.recv(65536):
+        got += chunk
+    assert got == b"x" * 300_000
+    s.close()
+    other, _ = create_another_user(workspace.owner)
+    refusals = [(workspace.owner, "no-such-workspace", "ssh", 404, "not found"),
+                (workspace.owner, f"{workspace.name}.nosuchagent", "ssh", 404, "nosuchagent"),
+                (workspace.owner, workspace.name, "tcp:99999999", 400, "Invalid target"),
+                (other, f"admin/{workspace.name}", "ssh", 404, "not found")]
+    for client, spec, target, status, text in refusals:
+        with pytest.raises(APIError) as err:
+            connect_by_name(client, spec, target)
+        assert err.value.status == status and text in err.value.describe(), (spec, err.value)
+    # Without an upgrade: a plain 400 naming what is expected.
+    path, _ = rawstream.workspace_path(workspace.name)
+    r = requests.get(workspace.coderd.url + path, headers={"Coder-Session-Token": workspace.owner.token})
+    assert r.status_code == 400 and "Upgrade: tcp" in r.json()["detail"]
+
+
+def test_connect_as_a_websocket(workspace, agent, echo_server):
+    """Clients that speak websocket (binary messages) get the same streams."""
+    stream = relay.open_websocket(workspace.owner, f"/api/v2/workspaceagents/{workspace.agent_id}/connect",
+                                  {"target": f"tcp:{echo_server}"})
+    stream.sendall(b"over a websocket")
+    assert stream.recv() == b"over a websocket"
+    stream.close()
 
 
 def test_wrong_agent_token_is_refused(workspace):
@@ -129,8 +166,8 @@ def test_wrong_agent_token_is_refused(workspace):
 def test_client_disconnect_frees_streams_and_agent_restart(workspace, agent, echo_server):
     s = relay.dial(workspace.owner, workspace.agent_id, f"tcp:{echo_server}")
     s.sendall(b"hi")
-    assert s.recv() == b"hi"
-    s.ws.sock.close()  # vanish without a close frame
+    assert s.recv(16) == b"hi"
+    s.close()
     deadline = time.monotonic() + 10
     while True:  # the agent's side of the stream is gone too: only the echo server holds none
         out = subprocess.run(["ss", "-tn", "state", "established", f"( dport = :{echo_server} )"],

@@ -25,7 +25,7 @@ def echo_through(client, agent_id, port: int, size: int = 200_000) -> None:
         threading.Thread(target=stream.sendall, args=(payload,), daemon=True).start()
         got = b""
         while len(got) < size:
-            chunk = stream.recv()
+            chunk = stream.recv(65536)
             assert chunk, f"stream ended after {len(got)} bytes"
             got += chunk
         assert got == payload, "bytes reordered or corrupted on the way"

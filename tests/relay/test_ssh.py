@@ -4,10 +4,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+import time
 
 import pytest
 
-from .conftest import coder
+from ..coderdtest import start_tls_coderd
+from .conftest import ROOT, coder
 
 
 def tool(name: str) -> str:
@@ -25,16 +28,16 @@ def ssh_config(workspace, agent, tmp_path_factory):
     return path
 
 
-def ssh(ssh_config, workspace, *args: str, input: bytes = b"", timeout: float = 60):
+def ssh(ssh_config, workspace, *args: str, input: bytes = b"", timeout: float = 60, env=None):
     return subprocess.run([tool("ssh"), "-F", str(ssh_config), *args], input=input,
-                          capture_output=True, timeout=timeout)
+                          capture_output=True, timeout=timeout, env=env)
 
 
 def test_config_ssh_writes_and_removes_a_managed_block(ssh_config, workspace):
     text = ssh_config.read_text()
     assert text.startswith("Host other\n")
     assert "# ------------START-CODER-----------" in text and f"Host coder.{workspace.name}" in text
-    assert "ssh --stdio " + workspace.name in text and "StrictHostKeyChecking=no" in text
+    assert "ssh --stdio --fdpass " + workspace.name in text and "StrictHostKeyChecking=no" in text
     # OpenSSH takes the cipher the agent's paramiko server does fastest.
     r = ssh(ssh_config, workspace, "-v", f"coder.{workspace.name}", "true")
     assert r.returncode == 0 and b"cipher: aes128-gcm@openssh.com" in r.stderr, r.stderr[-2000:]
@@ -95,3 +98,47 @@ def test_coder_ssh_command_and_stdin(workspace, agent):
     r = coder(workspace, "ssh", workspace.name, "--", "cat; echo done >&2; exit 7", input=b"piped\n")
     assert r.returncode == 7, r.stderr
     assert r.stdout == b"piped\n" and r.stderr.endswith(b"done\n")
+
+
+def test_stdio_proxy_command_without_fdpass(ssh_config, workspace, tmp_path):
+    """A ProxyCommand written by hand (or by another tool) without ProxyUseFdpass: the
+    session runs on the command's stdin and stdout."""
+    plain = tmp_path / "config"
+    plain.write_text(ssh_config.read_text().replace(" --fdpass", "").replace("  ProxyUseFdpass yes\n", ""))
+    assert "--fdpass" not in plain.read_text()
+    payload = os.urandom(3_000_000)
+    r = ssh(plain, workspace, f"coder.{workspace.name}", "cat", input=payload)
+    assert r.returncode == 0 and r.stdout == payload, r.stderr[-2000:]
+
+
+def test_ssh_over_https(workspace, agent, tmp_path):
+    """Over HTTPS the TLS session lives in the coder process: with ProxyUseFdpass a forked
+    child relays it, and ``coder ssh`` (paramiko) speaks over it. The HTTPS coderd is a
+    second process on the same database, so the streams are forwarded as well."""
+    coderd, ca, url = start_tls_coderd(workspace.coderd.dsn, tmp_path / "ca")
+    try:
+        conf = tmp_path / "coder"
+        conf.mkdir()
+        (conf / "url").write_text(url)
+        (conf / "session").write_text(workspace.owner.token)
+        cli = [sys.executable, "-m", "appliance.cli.main", "--global-config", str(conf)]
+        untrusted = subprocess.run([*cli, "ssh", workspace.name, "--", "true"], cwd=ROOT,
+                                   capture_output=True, timeout=60)
+        assert untrusted.returncode != 0 and b"TLS verification failed" in untrusted.stderr
+        env = {**os.environ, "CODER_CA_CERT": str(ca.bundle_path)}
+        r = subprocess.run([*cli, "ssh", workspace.name, "--", "echo over $GREETING"], cwd=ROOT,
+                           capture_output=True, timeout=60, env=env)
+        assert r.returncode == 0 and r.stdout == b"over hello from the manifest\n", r.stderr
+        config = tmp_path / "ssh_config"
+        r = subprocess.run([*cli, "config-ssh", "-y", "--ssh-config-file", str(config)], cwd=ROOT,
+                           capture_output=True, timeout=60, env=env)
+        assert r.returncode == 0, r.stderr
+        payload = os.urandom(2_000_000)
+        r = ssh(config, workspace, f"coder.{workspace.name}", "cat", input=payload, env=env)
+        assert r.returncode == 0 and r.stdout == payload, r.stderr[-2000:]
+        deadline = time.monotonic() + 10  # the relaying child ends with the session
+        while subprocess.run(["pgrep", "-f", f"--global-config {conf} ssh"]).returncode == 0:
+            assert time.monotonic() < deadline, "the TLS relay child outlived the session"
+            time.sleep(0.1)
+    finally:
+        coderd.stop()

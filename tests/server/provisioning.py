@@ -144,11 +144,13 @@ class RouteObjects:
             ws = self._workspace(target, complete=not path.endswith("/cancel"))
             url = (url.replace("<workspacename>", ws.name).replace("<workspace>", str(ws.id))
                    .replace("<workspacebuild>", str(ws.latest_build.id)))
-        if "<workspaceagent>" in path:
+        if "<workspaceagent>" in path or path.endswith("/connect"):
             from ..agenttest import add_agent
 
             url = url.replace("<workspaceagent>", str(add_agent(self.dsn, ws.latest_build.job.id).id))
             extra["stream"] = path.endswith("/watch-metadata")  # server-sent events never end
+        if path.endswith("/connect"):  # a stream: coderd's Upgrade: tcp
+            extra["headers"] = {"Connection": "Upgrade", "Upgrade": "tcp"}
         url = (url.replace("<fileid>", str(self.file_id)).replace("<template>", str(template_id))
                .replace("<templatename>", self.template.name)
                .replace("<templateversion>", str(version_id)))

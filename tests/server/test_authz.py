@@ -151,8 +151,10 @@ MATRIX: dict[tuple[str, str], dict] = {
     # relay: streams take the ssh action (owners of the workspace or deployment); template
     # admins read the workspace (403). The agent is not connected here: 502 for the owner.
     ("GET", "/workspaceagents/<workspaceagent>/listening-ports"): workspace_write(502),
-    # websocket-only rules: Werkzeug answers a plain GET with 400
-    ("GET", "/workspaceagents/<workspaceagent>/connect"): _ok(400, *ROLES),
+    # asked for with Upgrade: tcp (see RouteObjects.prepare)
+    ("GET", "/workspaceagents/<workspaceagent>/connect"): workspace_write(502),
+    ("GET", "/users/<user>/workspace/<workspacename>/connect"): workspace_write(502),
+    # a websocket-only rule: Werkzeug answers a plain GET with 400
     ("GET", "/workspaceagents/<workspaceagent>/pty"): _ok(400, *ROLES),
 }
 

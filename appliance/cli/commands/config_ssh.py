@@ -3,9 +3,12 @@
 The entries live in one managed block between Coder's markers, so the command
 can rewrite or remove it without touching anything else in the file. Each
 entry's ProxyCommand is ``coder ssh --stdio``: OpenSSH (ssh, scp, sftp,
-rsync, VS Code Remote-SSH) then works unchanged, relayed through coderd. As in
-Coder, host keys are not checked (the relay authenticates the workspace). The
-entries ask for the ciphers the agent's SSH server does fastest (AES-GCM).
+rsync, VS Code Remote-SSH) then works unchanged, relayed through coderd. With
+``ProxyUseFdpass`` (OpenSSH 6.5 and later) the command hands ssh the
+connection to coderd and exits, so ssh talks to coderd itself and no Python
+process copies the session's bytes. As in Coder, host keys are not checked
+(the relay authenticates the workspace). The entries ask for the ciphers the
+agent's SSH server does fastest (AES-GCM).
 """
 from __future__ import annotations
 
@@ -48,7 +51,8 @@ def block(workspaces: list[str], config: str) -> str:
     lines = [START]
     for name in sorted(workspaces):
         lines += [f"Host {HOST_PREFIX}{name}",
-                  f"  ProxyCommand {proxy} ssh --stdio {name}",
+                  f"  ProxyCommand {proxy} ssh --stdio --fdpass {name}",
+                  "  ProxyUseFdpass yes",
                   "  ConnectTimeout=0",
                   "  StrictHostKeyChecking=no",
                   "  UserKnownHostsFile=/dev/null",

@@ -1,21 +1,29 @@
 """``coder ssh``: a shell or a command in a workspace, relayed through coderd.
 
 With ``--stdio`` it is an OpenSSH ProxyCommand: the relayed SSH stream on
-stdin and stdout (what ``coder config-ssh`` writes). Otherwise it is an SSH
-client itself (paramiko): a PTY shell when stdin is a terminal, the command's
-exit status as its own.
+stdin and stdout; with ``--fdpass`` as well (what ``coder config-ssh``
+writes, with ``ProxyUseFdpass``) it hands the connection itself to ssh and
+exits, so no process of ours stays between ssh and coderd. Otherwise it is
+an SSH client itself (paramiko): a PTY shell when stdin is a terminal, the
+command's exit status as its own.
+
+The stream is coderd's ``Upgrade: tcp`` connection to the workspace named on
+the command line (one request; ``sdk.rawstream``). ``--stdio`` runs for
+every ``ssh``, so its path imports only the standard library and that.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import select
 import signal
 import socket
+import ssl
 import sys
 import threading
 
-from appliance import mux
-from appliance.sdk import relay
+from appliance.sdk import rawstream
 
 from .. import connect
 from ..base import CommandError
@@ -28,62 +36,122 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER, help="Command to run (after --).")
     p.add_argument("--stdio", action="store_true",
                    help="Carry the SSH connection on stdin and stdout (for OpenSSH's ProxyCommand).")
+    p.add_argument("--fdpass", action="store_true",
+                   help="With --stdio, for OpenSSH's 'ProxyUseFdpass yes': pass the connection to "
+                        "ssh and exit (over HTTPS a background process relays it).")
     connect.add_global_options(p, leaf=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    client = connect.client(args)
-    _, agent = relay.resolve_agent(client, args.workspace)
-    stream = relay.dial(client, agent.id, "ssh")
+    if args.fdpass and not args.stdio:
+        raise CommandError("--fdpass goes with --stdio (as a ProxyCommand).", code=2)
+    url, token = connect.credentials(args)
+    path, query = rawstream.workspace_path(args.workspace)
+    sock = rawstream.connect(url, path, {**query, "target": "ssh"}, token, verify=connect.ca_bundle(args))
+    if args.fdpass:
+        return _pass_to_ssh(sock)
     if args.stdio:
-        return _stdio(stream)
+        return relay_fds(sock, 0, 1)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    return _session(stream, " ".join(command))
+    return _session(sock, " ".join(command))
 
 
-def _stdio(stream: relay.WebSocketStream) -> int:
-    def upload() -> None:
-        try:
-            while data := os.read(0, 65536):
-                stream.sendall(data)
-        except OSError:
-            pass
-        stream.close()
-
-    threading.Thread(target=upload, daemon=True).start()
-    while data := stream.recv():
-        mux.write_fd(1, data)
+def _pass_to_ssh(sock: socket.socket) -> int:
+    """Send the connection to ssh over stdout (a socket pair with ProxyUseFdpass). TLS lives
+    in this process, so over HTTPS a forked child relays between it and a socket pair."""
+    try:
+        out = socket.socket(fileno=os.dup(1))
+    except OSError:
+        raise CommandError("--fdpass needs 'ProxyUseFdpass yes' in the ssh configuration "
+                           "(stdout is not a socket).", code=2) from None
+    if isinstance(sock, ssl.SSLSocket):
+        ours, theirs = socket.socketpair()
+        if os.fork() == 0:
+            try:
+                theirs.close()
+                out.close()
+                os.setsid()  # outlives the parent, which ssh waits for
+                devnull = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(devnull, fd)
+                relay_fds(sock, ours.fileno(), ours.fileno())
+            finally:
+                os._exit(0)
+        ours.close()
+        sock.close()
+        sock = theirs
+    socket.send_fds(out, [b"\0"], [sock.fileno()])
     return 0
 
 
-def socket_for(stream: relay.WebSocketStream) -> socket.socket:
-    """A real socket whose other end is pumped to the stream (paramiko wants a socket)."""
-    ours, theirs = socket.socketpair()
+def relay_fds(sock: socket.socket, in_fd: int, out_fd: int) -> int:
+    """Carry bytes between the connection and two file descriptors until coderd ends the
+    stream. The end of input is passed on as a half-close (not over TLS, whose shutdown in
+    Python ends both directions)."""
+    tls = isinstance(sock, ssl.SSLSocket)
 
-    def pump(read, write) -> None:
+    def upload() -> None:
         try:
-            while data := read():
-                write(data)
+            if tls:
+                _copy(lambda: os.read(in_fd, 65536), sock.sendall)
+            else:
+                _splice_or_copy(in_fd, sock.fileno())
+                sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
-        # shutdown, not only close: it wakes the other pump's recv and gives paramiko EOF.
-        for end in (theirs, stream):
+
+    threading.Thread(target=upload, daemon=True).start()
+    try:
+        if tls:
+            _copy(lambda: sock.recv(65536), lambda data: _write_all(out_fd, data))
+        else:
+            _splice_or_copy(sock.fileno(), out_fd)
+    except OSError:
+        pass
+    return 0
+
+
+def _splice_or_copy(src: int, dst: int) -> None:
+    """``src`` to ``dst`` until end of file: moved in the kernel (``splice``) when one of
+    them is a pipe, as stdin and stdout of a ProxyCommand are; copied otherwise.
+
+    Each splice waits for ``src`` with poll first and does not wait for ``dst``: a splice
+    blocked on an empty socket holds the pipe's lock, so ssh's read of bytes already in
+    that pipe would wait for the socket's next bytes."""
+    ready = select.poll()
+    try:
+        while True:
+            _wait(ready, src, select.POLLIN)
             try:
-                end.shutdown(socket.SHUT_RDWR)
-                end.close()
-            except OSError:
-                pass
+                if not os.splice(src, dst, 1 << 20, flags=os.SPLICE_F_NONBLOCK):
+                    return
+            except BlockingIOError:
+                _wait(ready, dst, select.POLLOUT)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOSYS):
+            raise
+    _copy(lambda: os.read(src, 65536), lambda data: _write_all(dst, data))
 
-    threading.Thread(target=pump, args=(lambda: theirs.recv(65536), stream.sendall), daemon=True).start()
-    threading.Thread(target=pump, args=(stream.recv, theirs.sendall), daemon=True).start()
-    return ours
+
+def _wait(poll: select.poll, fd: int, event: int) -> None:
+    poll.register(fd, event)
+    poll.poll()
+    poll.unregister(fd)
 
 
-def _session(stream: relay.WebSocketStream, command: str) -> int:
+def _write_all(fd: int, data: bytes) -> None:
+    from appliance.mux import write_fd
+
+    write_fd(fd, data)
+
+
+def _session(sock: socket.socket, command: str) -> int:
     import paramiko
 
-    transport = paramiko.Transport(socket_for(stream))
-    transport.get_security_options().ciphers = relay.SSH_CIPHERS
+    from appliance.sdk.relay import SSH_CIPHERS
+
+    transport = paramiko.Transport(sock)
+    transport.get_security_options().ciphers = SSH_CIPHERS
     try:
         transport.start_client(timeout=30)
         transport.auth_none(os.environ.get("USER", "coder"))
@@ -114,9 +182,10 @@ def _piped(channel) -> int:
         channel.shutdown_write()
 
     threading.Thread(target=upload, daemon=True).start()
-    err = threading.Thread(target=_copy, args=(channel.recv_stderr, 2), daemon=True)
+    err = threading.Thread(target=_copy, args=(lambda: channel.recv_stderr(65536),
+                                                 lambda data: _write_all(2, data)), daemon=True)
     err.start()
-    _copy(channel.recv, 1)
+    _copy(lambda: channel.recv(65536), lambda data: _write_all(1, data))
     err.join()
     return _exit_status(channel)
 
@@ -133,9 +202,9 @@ def _exit_status(channel) -> int:
     return channel.recv_exit_status()
 
 
-def _copy(recv, fd: int) -> None:
-    while data := recv(65536):
-        mux.write_fd(fd, data)
+def _copy(read, write) -> None:
+    while data := read():
+        write(data)
 
 
 def _interactive(channel) -> int:
@@ -158,7 +227,7 @@ def _interactive(channel) -> int:
                 pass
 
         threading.Thread(target=upload, daemon=True).start()
-        _copy(channel.recv, 1)
+        _copy(lambda: channel.recv(65536), lambda data: _write_all(1, data))
     finally:
         termios.tcsetattr(0, termios.TCSADRAIN, saved)
     return _exit_status(channel)

@@ -1,0 +1,136 @@
+"""A relayed stream as a connection of its own: HTTP/1.1 ``Upgrade: tcp``.
+
+coderd answers ``101 Switching Protocols`` once it has authorized the stream
+and the agent has accepted it (a refusal is an ordinary HTTP error with
+Coder's body); from then on the connection carries the stream's bytes as
+they are, and either side may half-close it. See ``server.relay.tcpupgrade``.
+
+Written by hand, as a request line, four headers and a status line, because
+the libraries at hand cannot do this: requests and http.client read the
+response through a buffer that would swallow the stream's first bytes (an
+SSH server speaks first) and give no connection back after a 101, and
+websocket-client speaks only websocket. On a plain connection the response
+head is read with ``MSG_PEEK`` (over TLS, a byte at a time from the decrypted
+record), so not one byte of the stream is consumed and the socket can go to
+paramiko or to OpenSSH (``ProxyUseFdpass``) as it is. It imports
+only the standard library: ``coder ssh --stdio`` starts for every ``ssh``.
+"""
+from __future__ import annotations
+
+import socket
+import ssl
+from urllib.parse import urlencode, urlsplit
+
+from .errors import SESSION_HEADER, APIError
+
+MAX_HEAD = 16 * 1024
+MAX_ERROR_BODY = 64 * 1024
+
+
+def workspace_path(spec: str) -> tuple[str, dict]:
+    """``[owner/]workspace[.agent]`` to coderd's connect-by-name path and its query."""
+    owner, _, rest = spec.rpartition("/")
+    name, _, agent = rest.partition(".")
+    return f"/api/v2/users/{owner or 'me'}/workspace/{name}/connect", ({"agent": agent} if agent else {})
+
+
+def connect(url: str, path: str, query: dict, token: str, *, verify: bool | str = True,
+            timeout: float = 30.0) -> socket.socket:
+    """The upgraded connection (an ``ssl.SSLSocket`` for https). Refusals raise APIError."""
+    parts = urlsplit(url)
+    tls = parts.scheme == "https"
+    sock = socket.create_connection((parts.hostname, parts.port or (443 if tls else 80)), timeout)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls:
+            sock = _tls_context(verify).wrap_socket(sock, server_hostname=parts.hostname)
+        target = parts.path.rstrip("/") + path + ("?" + urlencode(query) if query else "")
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: Upgrade\r\n"
+                     f"Upgrade: tcp\r\n{SESSION_HEADER}: {token}\r\n"
+                     "User-Agent: coder-appliance-cli\r\n\r\n".encode())
+        status, headers = _parse_head(_read_tls_head(sock) if tls else _peek_head(sock))
+        if status != 101:
+            raise APIError.from_response(status, _body(sock, headers), "GET", url + path)
+    except BaseException:
+        sock.close()
+        raise
+    sock.settimeout(None)
+    return sock
+
+
+def _tls_context(verify: bool | str) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+    if verify is False:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _peek_head(sock: socket.socket) -> bytes:
+    """The response head and nothing after it: look, then take only up to its end."""
+    head = b""
+    while len(head) < MAX_HEAD:
+        seen = sock.recv(MAX_HEAD, socket.MSG_PEEK)
+        if not seen:
+            break
+        tail = head[-3:]
+        end = (tail + seen).find(b"\r\n\r\n")
+        take = len(seen) if end < 0 else end + 4 - len(tail)
+        head += _recv_exactly(sock, take)
+        if end >= 0:
+            return head
+    raise _bad_answer(head)
+
+
+def _read_tls_head(sock: ssl.SSLSocket) -> bytes:
+    """TLS has no peeking; a byte at a time from the decrypted record is as exact."""
+    head = bytearray()
+    while not head.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)
+        if not byte or len(head) > MAX_HEAD:
+            raise _bad_answer(bytes(head))
+        head += byte
+    return bytes(head)
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise _bad_answer(data)
+        data += chunk
+    return data
+
+
+def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    code = rest.partition(" ")[0]
+    if not version.startswith("HTTP/1.") or not code.isdigit():
+        raise _bad_answer(head)
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return int(code), headers
+
+
+def _body(sock: socket.socket, headers: dict[str, str]) -> bytes:
+    """An error response's body (coderd sends Content-Length with its errors)."""
+    declared = headers.get("content-length", "")
+    length = min(int(declared), MAX_ERROR_BODY) if declared.isdigit() else 0
+    body = b""
+    try:
+        while len(body) < length and (chunk := sock.recv(length - len(body))):
+            body += chunk
+    except OSError:
+        pass
+    return body
+
+
+def _bad_answer(head: bytes) -> ConnectionError:
+    first = head.split(b"\r\n", 1)[0][:100].decode("latin-1") or "nothing"
+    return ConnectionError(f"coderd did not answer the upgrade as HTTP/1.1 (got {first!r}): "
+                           "is a proxy in the way that does not pass 'Upgrade: tcp'?")

@@ -1,0 +1,86 @@
+"""Relayed streams as plain TCP: HTTP/1.1 ``Upgrade: tcp``.
+
+A client that sends ``Connection: Upgrade`` and ``Upgrade: tcp`` gets, once
+coderd has authorized it and the agent has accepted the stream, ``101
+Switching Protocols``; from then on the connection carries the stream's bytes
+as they are, both ways, and either side may half-close it (Docker's attach
+API works the same way). Against a websocket this spares every relayed chunk
+its framing and masking on both ends, and a client can hand the socket itself
+to OpenSSH (``ProxyUseFdpass``). Refusals come before the 101, as ordinary
+HTTP responses with Coder's error body.
+
+gevent's pywsgi (and gunicorn's gevent worker, built on it) has no API to take
+over a connection, so ``Handler`` puts itself in the WSGI environ and
+``take_over`` answers 101 on its socket and marks the response as sent.
+"""
+from __future__ import annotations
+
+from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
+from geventwebsocket.handler import WebSocketHandler
+
+from appliance import mux
+
+UPGRADE = "tcp"
+HANDLER_KEY = "appliance.handler"
+SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+
+
+class Handler(WebSocketHandler):
+    """gevent-websocket's handler, which also lets a view take over its connection."""
+    taken_over = False
+
+    def get_environ(self):
+        environ = super().get_environ()
+        environ[HANDLER_KEY] = self
+        return environ
+
+    def start_response(self, status, headers, exc_info=None):
+        if self.taken_over:  # the view's response, once the stream is over: not sent
+            return lambda data: None
+        return super().start_response(status, headers, exc_info)
+
+
+class Worker(GeventWebSocketWorker):
+    """gunicorn's gevent worker with ``Handler``."""
+    wsgi_handler = Handler
+
+
+def requested(environ: dict) -> bool:
+    return (environ.get("HTTP_UPGRADE", "").lower() == UPGRADE
+            and "upgrade" in environ.get("HTTP_CONNECTION", "").lower())
+
+
+class Connection:
+    """The connection after the 101, socket-like for ``mux.pipe``. Reads go through the
+    handler's buffered reader, which may hold bytes the client sent early."""
+
+    def __init__(self, handler):
+        self._rfile = handler.rfile
+        self._sock = handler.socket
+
+    def recv(self, n: int) -> bytes:
+        return self._rfile.read1(n)
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.sendall(data)
+
+    def shutdown(self, how: int) -> None:
+        self._sock.shutdown(how)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def take_over(environ: dict) -> Connection:
+    """Answer 101 and take the connection from the WSGI server, which then writes no
+    response of its own and closes the connection once the view returns."""
+    handler = environ.pop(HANDLER_KEY)
+    handler.socket.sendall(SWITCHING)
+    handler.taken_over = handler.headers_sent = handler.close_connection = True
+    return Connection(handler)
+
+
+def bridge(environ: dict, conn) -> None:
+    """Carry the stream's bytes between the client's connection and ``conn`` until both
+    directions end (half-closes passed on), then close both."""
+    mux.pipe(take_over(environ), conn)
