@@ -82,6 +82,7 @@ class Stream:
         self.target = target
         self._cond = threading.Condition(threading.Lock())
         self._buf: collections.deque[bytes] = collections.deque()
+        self._head = 0  # bytes of _buf[0] already taken
         self._buffered = 0
         self._unacked = 0  # consumed, credit not yet returned
         self._credit = WINDOW  # what we may still send
@@ -115,11 +116,17 @@ class Stream:
         return chunk
 
     def _take(self, n: int) -> bytes:
-        """Up to ``n`` bytes from the front of the buffer: whole chunks joined while they fit."""
-        chunk = self._buf.popleft()
-        if len(chunk) > n:
-            self._buf.appendleft(chunk[n:])
-            return chunk[:n]
+        """Up to ``n`` bytes from the front of the buffer: whole chunks joined while they fit.
+        A chunk read in part stays whole with an offset: paramiko reads a packet's 16-byte
+        header before the rest, and re-slicing the remainder would copy it each time."""
+        chunk, start = self._buf[0], self._head
+        if len(chunk) - start > n:
+            self._head += n
+            return chunk[start:start + n]
+        self._buf.popleft()
+        self._head = 0
+        if start:
+            chunk = chunk[start:]
         if not self._buf or len(chunk) + len(self._buf[0]) > n:
             return chunk
         parts, size = [chunk], len(chunk)
