@@ -98,6 +98,13 @@ def test_recv_joins_buffered_chunks_up_to_the_size_asked(pair):
     assert accepted.recv(25) == b"a" * 10 + b"b" * 10  # whole chunks while they fit
     assert accepted.recv(5) == b"c" * 5  # a chunk larger than asked is split
     assert accepted.recv(100) == b"c" * 5
+    # Read in parts (as paramiko reads a packet: its header, then the rest), the rest of a
+    # chunk still joins the next.
+    for part in (b"0123456789", b"abc"):
+        stream.sendall(part)
+    wait_for(lambda: accepted._buffered == 13)
+    assert [accepted.recv(n) for n in (3, 3, 100)] == [b"012", b"345", b"6789abc"]
+    assert accepted._buffered == 0
     stream.close()
 
 
