@@ -18,6 +18,7 @@ import socket
 import subprocess
 import threading
 import time
+from typing import Callable
 from pathlib import Path
 
 import paramiko
@@ -149,13 +150,36 @@ def _text(value: str | bytes) -> str:
 WHOLE_BUFFER = 16 * 1024 * 1024
 
 
-def whole_packets(channel, most: int = 65536) -> int:
+def whole_packets(channel, most: int = 128 * 1024) -> int:
     """How much to read at a time from a command's output: whole packets' worth. paramiko
     sends at most ``out_max_packet_size - 64`` bytes of data per packet (32704 to
     OpenSSH), so 64 KiB reads went out as two full packets and a 128-byte one, and
     a third of the packets, each a relayed frame, carried almost nothing."""
     per_packet = max(channel.out_max_packet_size - 64, 1024)
     return per_packet * max(1, most // per_packet)
+
+
+def output_sender(channel) -> Callable[[Callable[[bytes], None], bytes], None]:
+    """``send(write, data)``: one read of a command's output (stdout or stderr) onto the
+    channel, its SSH packets in one relayed frame where that is safe.
+
+    Relayed, each packet paramiko writes is a send on the mux stream, and every send is
+    a frame for the agent, coderd and the client's connection to handle; a read is four
+    packets. The stream holds them back and sends them together (``Stream.corked``),
+    but only when the channel's window takes the whole read: paramiko waiting for window
+    with packets held back would wait for ever, the client's window adjust needing
+    them. stdout and stderr share the window, so they take turns."""
+    corked = getattr(channel.get_transport().sock, "corked", None)
+    turn = threading.Lock()
+
+    def send(write: Callable[[bytes], None], data: bytes) -> None:
+        with turn:
+            if corked is not None and channel.out_window_size >= len(data):
+                with corked():
+                    write(data)
+            else:
+                write(data)
+    return send
 
 
 class _Session:
@@ -209,11 +233,12 @@ class _Session:
                     pass
 
         size = whole_packets(channel)
+        send = output_sender(channel)
 
-        def copy(src, send) -> None:
+        def copy(src, write) -> None:
             try:
                 while data := src.read1(size):
-                    send(data)
+                    send(write, data)
             except OSError:
                 pass
 

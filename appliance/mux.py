@@ -6,6 +6,12 @@ Each websocket message carries exactly one frame::
 
     type (1 byte) | stream id (4 bytes, big endian) | payload (<= MAX_PAYLOAD)
 
+Senders put at most ``CHUNK`` bytes in a frame, except a stream's ``corked``
+sends (the agent's SSH packets of one read of a command's output), which go
+out together in frames of up to ``MAX_PAYLOAD``: every frame costs each hop
+its own work. Receivers accept ``MAX_PAYLOAD``; agents older than its raise
+to 256 KiB accept 64 KiB, which is why coderd sends ``CHUNK``s.
+
 ``OPEN`` names a target (``ssh``, ``tcp:PORT``, ``pty:ID:W:H``...), answered by
 ``ACCEPT`` or ``RESET`` (with the reason). ``DATA`` carries bytes, ``FIN``
 ends one direction, ``RESET`` aborts the stream. Flow control is per stream:
@@ -23,6 +29,7 @@ gevent's monkey-patching, where the same locks and threads are greenlets.
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import logging
 import os
@@ -39,7 +46,8 @@ log = logging.getLogger(__name__)
 OPEN, ACCEPT, DATA, FIN, RESET, WINDOW_UPDATE, PING, PONG = range(1, 9)
 HEADER = struct.Struct("!BI")
 CREDIT = struct.Struct("!I")
-MAX_PAYLOAD = 64 * 1024
+MAX_PAYLOAD = 256 * 1024
+CHUNK = 64 * 1024
 WINDOW = 1024 * 1024
 MAX_TARGET = 256
 
@@ -91,6 +99,8 @@ class Stream:
         self._error: str | None = None  # reset reason
         self._accepted = False
         self.timeout: float | None = None
+        self._corked_by: int | None = None  # the thread whose sends are held back
+        self._corked = bytearray()
 
     # -- socket-like API -------------------------------------------------
     def recv(self, n: int = MAX_PAYLOAD) -> bytes:
@@ -135,22 +145,58 @@ class Stream:
             parts.append(self._buf.popleft())
         return b"".join(parts)
 
-    def sendall(self, data: bytes) -> None:
+    def sendall(self, data: bytes, chunk: int = CHUNK) -> None:
         view = memoryview(data)
         while view:
-            view = view[self._send_chunk(view):]
+            view = view[self._send_chunk(view, chunk):]
 
     def send(self, data: bytes) -> int:
         """Like ``socket.send``: as much as the credit allows now, waiting (up to the
         timeout) only for the first byte. paramiko retries a send that timed out with the
         same bytes, so a send must never time out after having sent some."""
+        if self._corked_by is not None and self._hold(data):
+            return len(data)
         view = memoryview(data)
         sent = self._send_chunk(view)
         while sent < len(view) and self._credit > 0:  # only this side lowers the credit
             sent += self._send_chunk(view[sent:])
         return sent
 
-    def _send_chunk(self, view: memoryview) -> int:
+    @contextlib.contextmanager
+    def corked(self):
+        """Hold back this thread's sends in the block and send them together when it ends.
+
+        Another thread's send in between first sends what is held, so the bytes keep
+        their order (paramiko writes each SSH packet under its own lock, and a rekey's
+        packets come from its transport thread). Only for sends that cannot wait on the
+        peer, which might need the held bytes first: the agent corks a channel's
+        packets only when its window takes them all."""
+        with self._cond:
+            self._corked_by = threading.get_ident()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._corked_by = None
+                held, self._corked = self._corked, bytearray()
+            if held:
+                self.sendall(held, MAX_PAYLOAD)
+
+    def _hold(self, data: bytes) -> bool:
+        """Keep ``data`` back if this thread corked the stream; if another did, send what it
+        holds first. False when ``data`` is to be sent now."""
+        with self._cond:
+            if self._corked_by is None:
+                return False
+            if self._corked_by == threading.get_ident():
+                self._corked += data
+                return True
+            held, self._corked = self._corked, bytearray()
+        if held:
+            self.sendall(held, MAX_PAYLOAD)
+        return False
+
+    def _send_chunk(self, view: memoryview, chunk: int = CHUNK) -> int:
         """One DATA frame of what the credit allows, waiting for credit if there is none."""
         with self._cond:
             if not self._wait(lambda: self._credit > 0 or self._error):
@@ -159,7 +205,7 @@ class Stream:
                 raise StreamError(self._error)
             if self._fin_sent:
                 raise StreamError("stream closed for writing")
-            n = min(len(view), self._credit, MAX_PAYLOAD)
+            n = min(len(view), self._credit, chunk)
             self._credit -= n
         if self.session.traffic is not None:
             self.session.traffic(0, n)

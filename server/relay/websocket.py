@@ -54,7 +54,7 @@ def bridge(ws, conn) -> None:
 
     def to_client() -> None:
         try:
-            while data := conn.recv(4 * MAX_PAYLOAD):
+            while data := conn.recv(MAX_PAYLOAD):
                 client.send(data)
         except OSError:
             pass

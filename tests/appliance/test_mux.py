@@ -176,3 +176,28 @@ def test_keepalive_closes_a_silent_peer():
     # Nobody answers on b: after three intervals the session gives up.
     assert session.wait_closed(3)
     b.close()
+
+
+def test_corked_sends_go_out_together_and_keep_their_order(pair):
+    client, server = pair
+    stream = client.open("hold")
+    wait_for(lambda: server.streams == 1)
+    accepted = next(iter(server._streams.values()))
+    with stream.corked():
+        for i in range(4):  # as paramiko writes four SSH packets of one read
+            assert stream.send(bytes([i]) * 40_000) == 40_000
+        assert accepted._buffered == 0  # held back
+    wait_for(lambda: accepted._buffered == 160_000)
+    assert [len(c) for c in accepted._buf] == [160_000]  # one frame (over CHUNK)
+    assert accepted.recv(200_000) == b"".join(bytes([i]) * 40_000 for i in range(4))
+    # Another thread's send while corked (a rekey from paramiko's transport thread) first
+    # sends what is held, so the bytes keep their order.
+    with stream.corked():
+        stream.send(b"first")
+        other = threading.Thread(target=stream.send, args=(b"second",))
+        other.start()
+        other.join()
+        stream.send(b"third")
+    wait_for(lambda: accepted._buffered == 16)
+    assert accepted.recv(100) == b"firstsecondthird"
+    stream.close()
