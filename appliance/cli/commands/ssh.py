@@ -87,8 +87,8 @@ def _pass_to_ssh(sock: socket.socket) -> int:
 
 def relay_fds(sock: socket.socket, in_fd: int, out_fd: int) -> int:
     """Carry bytes between the connection and two file descriptors until coderd ends the
-    stream. The end of input is passed on as a half-close (not over TLS, whose shutdown in
-    Python ends both directions)."""
+    stream. The end of input is passed on as a half-close; over TLS, which Python cannot
+    half-close, it ends the connection (ssh closes its side only when it is done)."""
     tls = isinstance(sock, ssl.SSLSocket)
     for fd in (in_fd, out_fd):
         _grow_pipe(fd)
@@ -99,7 +99,7 @@ def relay_fds(sock: socket.socket, in_fd: int, out_fd: int) -> int:
                 _copy(lambda: os.read(in_fd, 65536), sock.sendall)
             else:
                 _splice_or_copy(in_fd, sock.fileno())
-                sock.shutdown(socket.SHUT_WR)
+            sock.shutdown(socket.SHUT_RDWR if tls else socket.SHUT_WR)
         except OSError:
             pass
 
