@@ -52,9 +52,10 @@ def test_port_forward_echo(workspace, agent, echo_server):
         for _ in range(2):  # two connections, one after the other
             with socket.create_connection(("127.0.0.1", local), timeout=10) as s:
                 s.sendall(b"x" * 300_000)
+                s.shutdown(socket.SHUT_WR)  # passed on: the echo server answers, then ends
                 got = b""
-                while len(got) < 300_000:
-                    got += s.recv(65536)
+                while chunk := s.recv(65536):
+                    got += chunk
                 assert got == b"x" * 300_000
     finally:
         proc.terminate()
