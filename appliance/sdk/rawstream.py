@@ -37,6 +37,8 @@ def workspace_path(spec: str) -> tuple[str, dict]:
 def connect(url: str, path: str, query: dict, token: str, *, verify: bool | str = True,
             timeout: float = 30.0) -> socket.socket:
     """The upgraded connection (an ``ssl.SSLSocket`` for https). Refusals raise APIError."""
+    if any(c in token for c in "\r\n"):
+        raise APIError(401, "The session token is malformed (it holds a line break).")
     parts = urlsplit(url)
     tls = parts.scheme == "https"
     sock = socket.create_connection((parts.hostname, parts.port or (443 if tls else 80)), timeout)

@@ -141,6 +141,9 @@ def test_connect_by_workspace_name_with_half_close(workspace, agent, echo_server
         with pytest.raises(APIError) as err:
             connect_by_name(client, spec, target)
         assert err.value.status == status and text in err.value.describe(), (spec, err.value)
+    with pytest.raises(APIError) as err:  # never written into the request's head
+        rawstream.connect(workspace.owner.url, "/api/v2/x", {}, "id-secret\r\nX-Injected: 1")
+    assert err.value.status == 401 and "malformed" in err.value.message
     # Without an upgrade: a plain 400 naming what is expected.
     path, _ = rawstream.workspace_path(workspace.name)
     r = requests.get(workspace.coderd.url + path, headers={"Coder-Session-Token": workspace.owner.token})
