@@ -18,8 +18,8 @@ import socket
 import subprocess
 import threading
 import time
-from typing import Callable
 from pathlib import Path
+from typing import Callable
 
 import paramiko
 
@@ -170,11 +170,13 @@ def output_sender(channel) -> Callable[[Callable[[bytes], None], bytes], None]:
     with packets held back would wait for ever, the client's window adjust needing
     them. stdout and stderr share the window, so they take turns."""
     corked = getattr(channel.get_transport().sock, "corked", None)
+    if corked is None:  # a plain socket (the direct SSH port): nothing to merge
+        return lambda write, data: write(data)
     turn = threading.Lock()
 
     def send(write: Callable[[bytes], None], data: bytes) -> None:
         with turn:
-            if corked is not None and channel.out_window_size >= len(data):
+            if channel.out_window_size >= len(data):
                 with corked():
                     write(data)
             else:

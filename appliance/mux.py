@@ -9,8 +9,8 @@ Each websocket message carries exactly one frame::
 Senders put at most ``CHUNK`` bytes in a frame, except a stream's ``corked``
 sends (the agent's SSH packets of one read of a command's output), which go
 out together in frames of up to ``MAX_PAYLOAD``: every frame costs each hop
-its own work. Receivers accept ``MAX_PAYLOAD``; agents older than its raise
-to 256 KiB accept 64 KiB, which is why coderd sends ``CHUNK``s.
+its own work. Receivers accept ``MAX_PAYLOAD``; agents from before it was
+raised to 256 KiB accept only 64 KiB, which is why coderd sends ``CHUNK``s.
 
 ``OPEN`` names a target (``ssh``, ``tcp:PORT``, ``pty:ID:W:H``...), answered by
 ``ACCEPT`` or ``RESET`` (with the reason). ``DATA`` carries bytes, ``FIN``
