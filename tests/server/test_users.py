@@ -12,6 +12,8 @@ import requests
 from appliance.sdk import types
 from appliance.sdk.client import APIError, Client
 
+from server.db import migrate
+
 from ..coderdtest import FIRST_USER_PASSWORD, create_another_user, create_first_user
 
 
@@ -258,6 +260,37 @@ def test_organizations_and_members(owner):
     members = owner.organization_members("default")
     assert {m.username for m in members} == {"admin", user.username}
     assert member.organization("coder").id == orgs[0].id
+
+
+def test_organization_ids_follow_memberships_and_survive_migrations(coderd, owner):
+    """users.organization_ids is kept by a trigger, and migration 7 fills it from memberships."""
+    _, user = create_another_user(owner)
+    default = owner.organization("default").id
+    conn = psycopg2.connect(coderd.dsn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO organizations (name, display_name) VALUES ('second', 'Second') "
+                    "RETURNING id")
+        second = uuid.UUID(str(cur.fetchone()[0]))
+
+    def ids_seen() -> tuple[list, list]:
+        listed = owner.users(f"{user.username}").users
+        return owner.user(user.username).organization_ids, [u.organization_ids for u in listed]
+
+    assert raw(coderd, "POST", f"/api/v2/organizations/{second}/members/{user.id}",
+               owner.token).status_code == 200
+    assert ids_seen() == ([default, second], [[default, second]])
+    try:
+        migrate.down(coderd.dsn, 6)
+        assert migrate.up(coderd.dsn) == len(migrate.available())
+        with conn.cursor() as cur:
+            cur.execute("SELECT organization_ids::text[] FROM users WHERE id = %s", (user.id,))
+            assert [uuid.UUID(i) for i in cur.fetchone()[0]] == [default, second]
+    finally:
+        conn.close()
+    assert raw(coderd, "DELETE", f"/api/v2/organizations/{second}/members/{user.id}",
+               owner.token).status_code == 204
+    assert ids_seen() == ([default], [[default]])
 
 
 def test_audit_log_records_logins_and_changes(owner):

@@ -46,8 +46,7 @@ class APIKeyQueries(QueriesBase):
             """SELECT k.id AS key_id, k.hashed_secret, k.expires_at, k.last_used, k.scope,
                       k.lifetime_seconds, k.login_type AS key_login_type,
                       u.id AS user_id, u.username, u.status, u.rbac_roles, u.deleted,
-                      ARRAY(SELECT m.organization_id FROM organization_members m
-                            WHERE m.user_id = u.id) AS organization_ids
+                      u.organization_ids
                FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = %s""", (key_id,))
 
     def update_api_key_used(self, key_id: str, expires_at: dt.datetime | None) -> None:

@@ -5,13 +5,13 @@ import uuid
 
 from .base import QueriesBase, conditions
 
+# Organization IDs (kept on the row by a trigger, in join order) only ever go out as
+# JSON: text spares building UUIDs on every row.
 USER_FIELDS = """u.id, u.email, u.username, u.name, u.created_at, u.updated_at,
-    u.last_seen_at, u.status, u.rbac_roles, u.login_type, u.avatar_url, u.theme_preference"""
-# One user also comes with the password hash, for login and password changes. Organization
-# IDs only ever go out as JSON: text spares building UUIDs on every row.
-USER_COLUMNS = USER_FIELDS + """, u.hashed_password,
-    ARRAY(SELECT m.organization_id::text FROM organization_members m
-          WHERE m.user_id = u.id ORDER BY m.created_at) AS organization_ids"""
+    u.last_seen_at, u.status, u.rbac_roles, u.login_type, u.avatar_url, u.theme_preference,
+    u.organization_ids::text[] AS organization_ids"""
+# One user also comes with the password hash, for login and password changes.
+USER_COLUMNS = USER_FIELDS + ", u.hashed_password"
 
 
 class UserQueries(QueriesBase):
@@ -54,23 +54,16 @@ class UserQueries(QueriesBase):
             ("u.login_type = ANY(%s::login_type[])", login_type),
             ("lower(u.username) > (SELECT lower(username) FROM users WHERE id = %s)", after_id))
         where.insert(0, "NOT u.deleted")
-        page = (f"SELECT {USER_FIELDS}, count(*) OVER () AS count FROM users u "
-                f"WHERE {' AND '.join(where)} ORDER BY lower(u.username) OFFSET %s")
-        params.append(offset)
+        matching = f"FROM users u WHERE {' AND '.join(where)}"
+        # The count as an uncorrelated subquery, run once: a window over the page's query
+        # made PostgreSQL carry every matching row, with all its columns, to the end.
+        sql = (f"SELECT {USER_FIELDS}, (SELECT count(*) {matching}) AS count {matching} "
+               "ORDER BY lower(u.username) OFFSET %s")
+        params = [*params, *params, offset]
         if limit:
-            page += " LIMIT %s"
+            sql += " LIMIT %s"
             params.append(limit)
-        # The page's memberships in one join: a subquery per row cost PostgreSQL more
-        # than the rest of the query.
-        return self._all(
-            f"""WITH page AS ({page}),
-                     orgs AS (SELECT m.user_id, array_agg(m.organization_id::text
-                                                          ORDER BY m.created_at) AS ids
-                              FROM organization_members m
-                              WHERE m.user_id IN (SELECT id FROM page) GROUP BY m.user_id)
-                SELECT page.*, coalesce(orgs.ids, '{{}}') AS organization_ids
-                FROM page LEFT JOIN orgs ON orgs.user_id = page.id
-                ORDER BY lower(page.username)""", params)
+        return self._all(sql, params)
 
     def update_user_status(self, user_id: uuid.UUID, status: str) -> dict | None:
         self._exec("UPDATE users SET status = %s, updated_at = now() WHERE id = %s AND NOT deleted",
