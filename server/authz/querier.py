@@ -30,7 +30,10 @@ ObjectOf = Callable[[dict], Object]
 
 
 def user_obj(row: dict) -> Object:
-    return Object(R.USER, row.get("id") or row.get("user_id"), owner_id=row.get("id") or row.get("user_id"))
+    user_id = row.get("id") or row.get("user_id")
+    if isinstance(user_id, str):  # a page of users, whose IDs come as text
+        user_id = uuid.UUID(user_id)
+    return Object(R.USER, user_id, owner_id=user_id)
 
 
 def api_key_obj(row: dict) -> Object:

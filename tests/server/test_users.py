@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import time
 import uuid
 
@@ -247,6 +248,22 @@ def test_users_query_filters(owner):
     assert {u.username for u in owner.users("filter-").users} == {"filter-a", "filter-b"}
     page = owner.users(limit=1, offset=1)
     assert len(page.users) == 1 and page.count == 3
+    assert owner.users(limit=1, offset=5).count == 0  # past the end, as Coder counts
+
+
+def test_a_page_of_users_says_what_each_user_does(coderd, owner):
+    """A page's rows come from PostgreSQL as the API's text; they must say what one user's
+    answer says, and a member's page holds only themselves."""
+    create_another_user(owner, username="paged-auditor", roles=["auditor"])
+    member, user = create_another_user(owner, username="paged-member")
+    for listed in owner.users().users:
+        alone = owner.user(str(listed.id))
+        # last_seen_at moves at most once a minute, perhaps between the two requests
+        assert dataclasses.replace(listed, last_seen_at=alone.last_seen_at) == alone
+    body = raw(coderd, "GET", "/api/v2/users", owner.token).json()["users"]
+    assert all(u[t].endswith("Z") for u in body for t in ("created_at", "updated_at", "last_seen_at"))
+    mine = member.users()
+    assert [u.id for u in mine.users] == [user.id] and mine.count == 1
     with pytest.raises(APIError) as exc:
         owner.users("colour:blue")
     assert exc.value.status == 400

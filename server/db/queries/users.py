@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import uuid
 
-from .base import QueriesBase, conditions
+from .base import QueriesBase, conditions, rfc3339
 
-# Organization IDs (kept on the row by a trigger, in join order) only ever go out as
-# JSON: text spares building UUIDs on every row.
-USER_FIELDS = """u.id, u.email, u.username, u.name, u.created_at, u.updated_at,
-    u.last_seen_at, u.status, u.rbac_roles, u.login_type, u.avatar_url, u.theme_preference,
-    u.organization_ids::text[] AS organization_ids"""
+# A user row's times and organization IDs (kept on the row by a trigger, in join order)
+# only ever go out as JSON, so they come as the text the API writes.
+_USER_DATA = f"""u.email, u.username, u.name, {rfc3339('u.created_at')}, {rfc3339('u.updated_at')},
+    {rfc3339('u.last_seen_at')}, u.status, u.rbac_roles, u.login_type, u.avatar_url,
+    u.theme_preference, u.organization_ids::text[] AS organization_ids"""
+USER_FIELDS = f"u.id, {_USER_DATA}"
 # One user also comes with the password hash, for login and password changes.
 USER_COLUMNS = USER_FIELDS + ", u.hashed_password"
 
@@ -45,7 +46,10 @@ class UserQueries(QueriesBase):
                   roles: list[str] | None = None, login_type: list[str] | None = None,
                   after_id: uuid.UUID | None = None, offset: int = 0,
                   limit: int | None = None) -> list[dict]:
-        """Users by username order, with Coder's filters; ``count`` is the total before paging."""
+        """Users by username order, with Coder's filters; ``count`` is the total before paging.
+
+        A page only goes out as JSON: its IDs come as text too (a UUID built per row was a
+        tenth of the request's work)."""
         where, params = conditions(
             ("(u.username ILIKE %s OR u.email ILIKE %s OR u.name ILIKE %s)",
              f"%{search}%" if search else ""),
@@ -57,8 +61,8 @@ class UserQueries(QueriesBase):
         matching = f"FROM users u WHERE {' AND '.join(where)}"
         # The count as an uncorrelated subquery, run once: a window over the page's query
         # made PostgreSQL carry every matching row, with all its columns, to the end.
-        sql = (f"SELECT {USER_FIELDS}, (SELECT count(*) {matching}) AS count {matching} "
-               "ORDER BY lower(u.username) OFFSET %s")
+        sql = (f"SELECT u.id::text AS id, {_USER_DATA}, (SELECT count(*) {matching}) AS count "
+               f"{matching} ORDER BY lower(u.username) OFFSET %s")
         params = [*params, *params, offset]
         if limit:
             sql += " LIMIT %s"
