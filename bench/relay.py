@@ -204,9 +204,10 @@ def connectivity(dsn: str, mirror: str, tmp: Path, args) -> tuple[list[dict], di
                           ["ssh", *opts, "-p", str(direct_port), "127.0.0.1"], size, args.runs)
         rows += throughput("OpenSSH via coder config-ssh (coder ssh --stdio --fdpass, ProxyUseFdpass)",
                            ["ssh", "-F", str(config), f"coder.{ws.name}"], size, args.runs)
-        # A ProxyCommand without ProxyUseFdpass (written by hand or by other tools).
+        # A ProxyCommand without ProxyUseFdpass (as OpenSSH builds without it need).
         plain = tmp / "ssh_config_stdio"
-        plain.write_text(config.read_text().replace(" --fdpass", "").replace("  ProxyUseFdpass yes\n", ""))
+        r = coder(ws, "config-ssh", "-y", "--no-fdpass", "--ssh-config-file", str(plain))
+        assert r.returncode == 0, r.stderr
         rows += throughput("OpenSSH, ProxyCommand coder ssh --stdio (no fdpass)",
                            ["ssh", "-F", str(plain), f"coder.{ws.name}"], size, args.runs)
         rows += throughput("coder ssh (paramiko client)",

@@ -100,12 +100,14 @@ def test_coder_ssh_command_and_stdin(workspace, agent):
     assert r.stdout == b"piped\n" and r.stderr.endswith(b"done\n")
 
 
-def test_stdio_proxy_command_without_fdpass(ssh_config, workspace, tmp_path):
-    """A ProxyCommand written by hand (or by another tool) without ProxyUseFdpass: the
-    session runs on the command's stdin and stdout."""
+def test_stdio_proxy_command_without_fdpass(workspace, tmp_path):
+    """config-ssh --no-fdpass (for OpenSSH builds without ProxyUseFdpass, and like a
+    ProxyCommand written by hand): the session runs on the command's stdin and stdout."""
     plain = tmp_path / "config"
-    plain.write_text(ssh_config.read_text().replace(" --fdpass", "").replace("  ProxyUseFdpass yes\n", ""))
-    assert "--fdpass" not in plain.read_text()
+    r = coder(workspace, "config-ssh", "-y", "--no-fdpass", "--ssh-config-file", str(plain))
+    assert r.returncode == 0, r.stderr.decode()
+    text = plain.read_text()
+    assert f"ssh --stdio {workspace.name}\n" in text and "fdpass" not in text.lower()
     payload = os.urandom(3_000_000)
     r = ssh(plain, workspace, f"coder.{workspace.name}", "cat", input=payload)
     assert r.returncode == 0 and r.stdout == payload, r.stderr[-2000:]

@@ -36,6 +36,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
     p.add_argument("--remove", action="store_true", help="Remove the coder block and exit.")
     p.add_argument("--dry-run", action="store_true", help="Print the block instead of writing it.")
+    p.add_argument("--no-fdpass", dest="fdpass", action="store_false",
+                   help="Leave out ProxyUseFdpass, for OpenSSH builds without it (Windows' "
+                        "OpenSSH): the ProxyCommand then relays the session itself.")
     connect.add_global_options(p, leaf=True)
 
 
@@ -46,14 +49,16 @@ def self_command() -> list[str]:
     return [sys.executable, "-m", "appliance.cli.main"]
 
 
-def block(workspaces: list[str], config: str) -> str:
+def block(workspaces: list[str], config: str, fdpass: bool = True) -> str:
     proxy = " ".join(shlex.quote(a) for a in self_command() + ["--global-config", config])
     lines = [START]
     for name in sorted(workspaces):
-        lines += [f"Host {HOST_PREFIX}{name}",
-                  f"  ProxyCommand {proxy} ssh --stdio --fdpass {name}",
-                  "  ProxyUseFdpass yes",
-                  "  ConnectTimeout=0",
+        lines += [f"Host {HOST_PREFIX}{name}"]
+        if fdpass:
+            lines += [f"  ProxyCommand {proxy} ssh --stdio --fdpass {name}", "  ProxyUseFdpass yes"]
+        else:
+            lines += [f"  ProxyCommand {proxy} ssh --stdio {name}"]
+        lines += ["  ConnectTimeout=0",
                   "  StrictHostKeyChecking=no",
                   "  UserKnownHostsFile=/dev/null",
                   "  LogLevel ERROR",
@@ -98,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     client = connect.client(args)
     names = [w.name for w in client.workspaces(q="owner:me").workspaces]
     config = str(connect.config_dir(args).path)
-    new = block(names, config)
+    new = block(names, config, args.fdpass)
     if args.dry_run:
         print(new, end="")
         return 0
