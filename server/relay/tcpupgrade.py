@@ -39,8 +39,8 @@ class Handler(WebSocketHandler):
     def _write_with_headers(self, data):
         # gevent sends the head, then the body's first piece, in two system calls (to
         # spare copying a large body). For the small answers most API calls give, the
-        # second send and TCP segment are pure cost (sends were a fifth of a worker's CPU
-        # under load); up to HEAD_WITH_BODY bytes of body go out with the head.
+        # second send, and the second TCP segment the client must take in, gain nothing;
+        # up to HEAD_WITH_BODY bytes of body go out with the head.
         if len(data) > HEAD_WITH_BODY:
             return super()._write_with_headers(data)
         self._held = []
