@@ -14,7 +14,7 @@ import uuid
 import psycopg2
 import psycopg2.extras
 
-psycopg2.extras.register_uuid()
+from server.db import pool  # noqa: F401  (UUIDs in and out, as coderd reads them)
 
 
 def tar_of(files: dict[str, str]) -> bytes:

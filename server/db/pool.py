@@ -30,8 +30,10 @@ def _cast_uuid(value: str | None, cursor) -> uuid.UUID | None:
     return result
 
 
-psycopg2.extras.register_uuid()  # UUID parameters, and uuid[] columns
-psycopg2.extensions.register_type(psycopg2.extensions.new_type((2950,), "UUID", _cast_uuid))
+UUID = psycopg2.extensions.new_type((2950,), "UUID", _cast_uuid)
+psycopg2.extensions.register_type(UUID)
+psycopg2.extensions.register_type(psycopg2.extensions.new_array_type((2951,), "UUID[]", UUID))
+psycopg2.extensions.register_adapter(uuid.UUID, psycopg2.extras.UUID_adapter)
 
 
 class Connection(psycopg2.extensions.connection):
