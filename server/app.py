@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import psycopg2
 import psycopg2.errors
-from flask import Flask, g, redirect, request
+from flask import Flask, redirect, request
 
 from appliance.settings import Settings
 
@@ -60,17 +60,28 @@ def prepare_database(dsn: str) -> None:
         conn.close()
 
 
-class _StripTrailingSlash:
-    """``/api/v2/users/`` answers as ``/api/v2/users``, as Coder's router does."""
+class _Envelope:
+    """What every request gets around the Flask app: an ID (``httpapi.request_id()``,
+    and the ``X-Request-Id`` header), the ``X-Coder-Build-Version`` header, and Coder's
+    router's rule that ``/api/v2/users/`` answers as ``/api/v2/users``.
+
+    Here rather than in Flask's hooks: setting the two headers on werkzeug's response
+    object, and the hook calls, cost a fifth of what a ``/healthz`` costs."""
 
     def __init__(self, wsgi_app):
         self.wsgi_app = wsgi_app
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if path.startswith("/api/") and len(path) > 1 and path.endswith("/"):
+        if path.startswith("/api/") and path.endswith("/"):
             environ["PATH_INFO"] = path.rstrip("/")
-        return self.wsgi_app(environ, start_response)
+        request_id = environ[httpapi.REQUEST_ID_KEY] = uuid.uuid4()
+
+        def start(status, headers, exc_info=None):
+            return start_response(status, [*headers, ("X-Coder-Build-Version", "appliance"),
+                                           ("X-Request-Id", str(request_id))], exc_info)
+
+        return self.wsgi_app(environ, start)
 
 
 def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> Flask:
@@ -82,10 +93,6 @@ def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> 
     app.json.sort_keys = False
     app.extensions["coderd"] = Coderd(settings, pool, httpmw.LoginRateLimiter(settings.login_rate_limit),
                                       pubsub, AuthCache(pubsub))
-
-    @app.before_request
-    def _request_id():
-        g.request_id = uuid.uuid4()
 
     if settings.redirect_to_access_url and settings.access_url:
         access = urlsplit(settings.access_url)
@@ -118,11 +125,5 @@ def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> 
     def healthz():
         return app.response_class("OK", mimetype="text/plain")
 
-    @app.after_request
-    def _headers(resp):
-        resp.headers.setdefault("X-Coder-Build-Version", "appliance")
-        resp.headers["X-Request-Id"] = str(g.get("request_id", ""))
-        return resp
-
-    app.wsgi_app = _StripTrailingSlash(app.wsgi_app)
+    app.wsgi_app = _Envelope(app.wsgi_app)
     return app

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import g, request
 
+from .httpapi import request_id
 from .httpmw import system_store
 
 SECRET_FIELDS = {"hashed_password", "password", "hashed_secret"}
@@ -56,6 +57,6 @@ def record(action: str, resource_type: str, resource_id: uuid.UUID | None, targe
         action=action,
         diff=changes or {},
         status_code=status,
-        request_id=g.request_id,
+        request_id=request_id(),
         additional_fields=additional,
     )

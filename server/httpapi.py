@@ -24,6 +24,12 @@ from .authz.rbac import Action, NotAuthorized
 from .db.pool import PoolTimeout
 
 log = logging.getLogger(__name__)
+REQUEST_ID_KEY = "coderd.request_id"  # set in the environ by server.app's envelope
+
+
+def request_id() -> uuid.UUID:
+    """This request's ID: in its X-Request-Id header, its audit entries and error logs."""
+    return request.environ[REQUEST_ID_KEY]
 
 
 class APIError(Exception):
@@ -151,6 +157,5 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        request_id = uuid.uuid4()
-        log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
-        return error(500, "An internal error occurred.", f"Request ID {request_id}; see coderd's log.")
+        log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id())
+        return error(500, "An internal error occurred.", f"Request ID {request_id()}; see coderd's log.")

@@ -12,6 +12,7 @@ from appliance.sdk import types
 
 from .. import audit
 from ..authz.querier import AuthzQuerier
+from ..db.queries.users import UserRow
 from ..httpapi import APIError, not_found, write, read
 from ..httpmw import store
 from ..security import generate_api_key
@@ -38,7 +39,7 @@ def issue_key(s: AuthzQuerier, user_id: uuid.UUID, *, login_type: str, lifetime:
     return token, row
 
 
-def _user(user: str) -> dict:
+def _user(user: str) -> UserRow:
     from .users import user_param  # users imports this module for issue_key
     return user_param(user)
 
@@ -59,13 +60,13 @@ def create_token(user: str):
                        validations=[types.ValidationError("lifetime", f"must be at most {days:g} days")])
     name = req.token_name or f"{secrets.choice(_WORDS)}_{secrets.choice(_WORDS)}_{secrets.token_hex(2)}"
     try:
-        token, key = issue_key(store(), row["id"], login_type="token", lifetime=lifetime,
+        token, key = issue_key(store(), row.id, login_type="token", lifetime=lifetime,
                                scope=req.scope or "all", token_name=name)
     except psycopg2.errors.UniqueViolation:
         raise APIError(409, f"A token with name {name!r} already exists.",
                        validations=[types.ValidationError("token_name", "is already taken")]) from None
     audit.record("create", "api_key", None, name, status=201,
-                 additional={"key_id": key["id"], "user_id": str(row["id"])})
+                 additional={"key_id": key["id"], "user_id": str(row.id)})
     return write(201, types.GenerateAPIKeyResponse(key=token))
 
 
@@ -74,9 +75,9 @@ def create_token(user: str):
 def create_session_key(user: str):
     row = _user(user)
     lifetime = int(current_app.extensions["coderd"].settings.session_duration)
-    token, key = issue_key(store(), row["id"], login_type="password", lifetime=lifetime)
-    audit.record("create", "api_key", None, row["username"], status=201,
-                 additional={"key_id": key["id"], "user_id": str(row["id"])})
+    token, key = issue_key(store(), row.id, login_type="password", lifetime=lifetime)
+    audit.record("create", "api_key", None, row.username, status=201,
+                 additional={"key_id": key["id"], "user_id": str(row.id)})
     return write(201, types.GenerateAPIKeyResponse(key=token))
 
 
@@ -87,13 +88,13 @@ def list_tokens(user: str):
     s = store()
     include_all = request.args.get("include_all", "").lower() == "true"
     keys = s.get_api_keys_by_login_type("token") if include_all else \
-        s.get_api_keys_by_user(row["id"], "token")
+        s.get_api_keys_by_user(row.id, "token")
     names: dict = {}
     out = []
     for k in keys:
         if k["user_id"] not in names:
             owner = s.as_system("token-owner-names").get_user_by_id(k["user_id"])
-            names[k["user_id"]] = owner["username"] if owner else ""
+            names[k["user_id"]] = owner.username if owner else ""
         out.append(types.APIKeyWithOwner(**vars(convert.api_key(k)), username=names[k["user_id"]]))
     return write(200, out)
 
@@ -101,7 +102,7 @@ def list_tokens(user: str):
 @route("GET", "/users/<user>/keys/tokens/<keyname>", summary="Get an API token by name",
        response=types.APIKey)
 def get_token_by_name(user: str, keyname: str):
-    key = store().get_api_key_by_name(_user(user)["id"], keyname)
+    key = store().get_api_key_by_name(_user(user).id, keyname)
     if key is None:
         raise not_found("API key")
     return write(200, convert.api_key(key))
@@ -118,7 +119,7 @@ def token_config(user: str):
 def _key_of(user: str, keyid: str) -> dict:
     row = _user(user)
     key = store().get_api_key_by_id(keyid)
-    if key is None or key["user_id"] != row["id"]:
+    if key is None or key["user_id"] != row.id:
         raise not_found("API key")
     return key
 

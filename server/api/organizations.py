@@ -9,6 +9,7 @@ from flask import current_app, g
 from appliance.sdk import types
 
 from .. import audit
+from ..db.queries.users import UserRow
 from ..httpapi import APIError, not_found, read, write
 from ..httpmw import store
 from . import convert
@@ -50,7 +51,7 @@ def get_organization(organization: str):
        response=list[types.Organization])
 def user_organizations(user: str):
     row = user_param(user)
-    return write(200, [convert.organization(o) for o in store().get_organizations_by_user(row["id"])])
+    return write(200, [convert.organization(o) for o in store().get_organizations_by_user(row.id)])
 
 
 @route("GET", "/organizations/<organization>/members", summary="List an organization's members",
@@ -61,7 +62,7 @@ def list_members(organization: str):
                        for m in store().get_organization_members(org["id"])])
 
 
-def _member(organization: str, user: str) -> tuple[dict, dict]:
+def _member(organization: str, user: str) -> tuple[dict, UserRow]:
     org = organization_param(organization)
     u = user_param(user)
     return org, u
@@ -72,10 +73,10 @@ def _member(organization: str, user: str) -> tuple[dict, dict]:
 def add_member(organization: str, user: str):
     org, u = _member(organization, user)
     try:
-        member = store().insert_organization_member(organization_id=org["id"], user_id=u["id"], roles=[])
+        member = store().insert_organization_member(organization_id=org["id"], user_id=u.id, roles=[])
     except psycopg2.errors.UniqueViolation:
         raise APIError(409, "The user is already a member of this organization.") from None
-    audit.record("create", "organization_member", u["id"], u["username"], organization_id=org["id"])
+    audit.record("create", "organization_member", u.id, u.username, organization_id=org["id"])
     return write(200, convert.organization_member(member))
 
 
@@ -91,11 +92,11 @@ def update_member_roles(organization: str, user: str):
     if unknown:
         raise APIError(400, f"Unknown organization roles: {', '.join(unknown)}.",
                        validations=[types.ValidationError("roles", "unknown role")])
-    if store().get_organization_member(org["id"], u["id"]) is None:
+    if store().get_organization_member(org["id"], u.id) is None:
         raise not_found("Organization member")
     member = store().update_organization_member_roles(
-        org["id"], u["id"], sorted(set(req.roles) - {"organization-member"}))
-    audit.record("write", "organization_member", u["id"], u["username"], organization_id=org["id"],
+        org["id"], u.id, sorted(set(req.roles) - {"organization-member"}))
+    audit.record("write", "organization_member", u.id, u.username, organization_id=org["id"],
                  changes={"roles": {"old": None, "new": member["roles"], "secret": False}})
     return write(200, convert.organization_member(member))
 
@@ -104,9 +105,9 @@ def update_member_roles(organization: str, user: str):
        summary="Remove a user from an organization", status=204)
 def remove_member(organization: str, user: str):
     org, u = _member(organization, user)
-    if u["id"] == g.subject.id:
+    if u.id == g.subject.id:
         raise APIError(400, "You cannot remove yourself from an organization.")
-    if not store().delete_organization_member(org["id"], u["id"]):
+    if not store().delete_organization_member(org["id"], u.id):
         raise not_found("Organization member")
-    audit.record("delete", "organization_member", u["id"], u["username"], organization_id=org["id"])
+    audit.record("delete", "organization_member", u.id, u.username, organization_id=org["id"])
     return current_app.response_class(status=204)

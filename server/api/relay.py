@@ -122,7 +122,7 @@ def workspace_connect(user: str, workspacename: str):
     target = _target()
     owner = user_param(user)
     agent_name = request.args.get("agent", "")
-    agents = system_store("connect-by-name").get_agents_by_workspace_path(owner["username"],
+    agents = system_store("connect-by-name").get_agents_by_workspace_path(owner.username,
                                                                           workspacename)
     if agent_name:
         agents = [a for a in agents if a["name"] == agent_name]

@@ -10,6 +10,7 @@ from appliance.sdk import types
 
 from .. import audit
 from ..authz.rbac import ASSIGNABLE_ROLES, OWNER, ROLES, Action, Object, Resource, can_assign
+from ..db.queries.users import UserRow
 from ..httpapi import APIError, error, not_found, parse_uuid, query_int, read, write
 from ..httpmw import SESSION_COOKIE, store, system_store
 from ..security import hash_password, verify_password
@@ -22,7 +23,7 @@ route = router.route
 USER_AUDIT_FIELDS = ("username", "email", "name", "status", "rbac_roles", "hashed_password")
 
 
-def user_param(value: str) -> dict:
+def user_param(value: str) -> UserRow:
     """``me``, a username or an id, resolved as the caller may see it (else 404)."""
     s = store()
     if value == "me":
@@ -71,15 +72,15 @@ def post_first_user():
                                  hashed_password=hash_password(req.password),
                                  rbac_roles=[OWNER], login_type="password")
             # Concurrent first-user requests: exactly one wins this row.
-            if s.insert_deployment_value("first_user_id", str(user["id"])) != str(user["id"]):
+            if s.insert_deployment_value("first_user_id", str(user.id)) != str(user.id):
                 raise APIError(409, "The initial user has already been created.")
             org = s.get_default_organization()
-            s.insert_organization_member(organization_id=org["id"], user_id=user["id"], roles=[])
+            s.insert_organization_member(organization_id=org["id"], user_id=user.id, roles=[])
     except psycopg2.errors.UniqueViolation as exc:
         raise _conflict(exc) from None
-    audit.record("create", "user", user["id"], user["username"], status=201, user_id=user["id"],
-                 changes=audit.diff(None, user, USER_AUDIT_FIELDS))
-    return write(201, types.CreateFirstUserResponse(user_id=user["id"], organization_id=org["id"]))
+    audit.record("create", "user", user.id, user.username, status=201, user_id=user.id,
+                 changes=audit.diff(None, user._asdict(), USER_AUDIT_FIELDS))
+    return write(201, types.CreateFirstUserResponse(user_id=user.id, organization_id=org["id"]))
 
 
 # --- login and logout --------------------------------------------------------------
@@ -93,19 +94,19 @@ def login():
     req = read(types.LoginWithPasswordRequest)
     s = system_store("login")
     user = s.get_user_by_email_or_username(req.email, req.email)
-    if user is None or user["login_type"] != "password" \
-            or not verify_password(user["hashed_password"] if user else "", req.password):
+    if user is None or user.login_type != "password" \
+            or not verify_password(user.hashed_password if user else "", req.password):
         audit.record("login", "api_key", None, req.email, status=401,
-                     user_id=user["id"] if user else None)
+                     user_id=user.id if user else None)
         raise APIError(401, "Incorrect email or password.")
-    if user["status"] == "suspended":
-        audit.record("login", "api_key", None, user["username"], status=401, user_id=user["id"])
+    if user.status == "suspended":
+        audit.record("login", "api_key", None, user.username, status=401, user_id=user.id)
         raise APIError(401, "Your account is suspended. Contact an administrator to reactivate it.")
-    if user["status"] == "dormant":
-        s.update_user_status(user["id"], "active")
+    if user.status == "dormant":
+        s.update_user_status(user.id, "active")
     lifetime = int(coderd.settings.session_duration)
-    token, key = issue_key(s, user["id"], login_type="password", lifetime=lifetime)
-    audit.record("login", "api_key", None, user["username"], status=201, user_id=user["id"],
+    token, key = issue_key(s, user.id, login_type="password", lifetime=lifetime)
+    audit.record("login", "api_key", None, user.username, status=201, user_id=user.id,
                  additional={"key_id": key["id"]})
     resp = write(201, types.LoginWithPasswordResponse(session_token=token))
     resp.set_cookie(SESSION_COOKIE, token, max_age=lifetime, httponly=True, samesite="Lax",
@@ -169,7 +170,7 @@ def list_users():
         roles=filters["roles"] or None, login_type=filters["login_type"] or None,
         after_id=parse_uuid(after, "after_id") if after else None,
         offset=query_int("offset", 0), limit=query_int("limit", 0, 0, 10000) or None)
-    count = rows[0]["count"] if rows else 0
+    count = rows[0].count if rows else 0
     if g.subject and not store().can(Action.READ, Object(Resource.USER)):
         count = len(rows)  # the caller sees a filtered list; count what they see
     return write(200, types.GetUsersResponse(users=[convert.user(r) for r in rows], count=count))
@@ -201,15 +202,15 @@ def create_user():
             user = s.insert_user(email=req.email, username=req.username, name=req.name,
                                  hashed_password=hashed, rbac_roles=[], login_type=login_type)
             for org in orgs:
-                s.insert_organization_member(organization_id=org["id"], user_id=user["id"], roles=[])
+                s.insert_organization_member(organization_id=org["id"], user_id=user.id, roles=[])
             if req.user_status and req.user_status != "active":
-                user = s.update_user_status(user["id"], req.user_status)
+                user = s.update_user_status(user.id, req.user_status)
             else:
-                user = s.get_user_by_id(user["id"])
+                user = s.get_user_by_id(user.id)
     except psycopg2.errors.UniqueViolation as exc:
         raise _conflict(exc) from None
-    audit.record("create", "user", user["id"], user["username"], status=201,
-                 changes=audit.diff(None, user, USER_AUDIT_FIELDS))
+    audit.record("create", "user", user.id, user.username, status=201,
+                 changes=audit.diff(None, user._asdict(), USER_AUDIT_FIELDS))
     return write(201, convert.user(user))
 
 
@@ -221,21 +222,21 @@ def get_user(user: str):
 @route("DELETE", "/users/<user>", summary="Delete a user", response=types.Response)
 def delete_user(user: str):
     row = user_param(user)
-    if row["id"] == g.subject.id:
+    if row.id == g.subject.id:
         raise APIError(403, "You cannot delete yourself.")
-    store().delete_user(row["id"])
-    audit.record("delete", "user", row["id"], row["username"],
-                 changes=audit.diff(row, None, ("username", "email")))
+    store().delete_user(row.id)
+    audit.record("delete", "user", row.id, row.username,
+                 changes=audit.diff(row._asdict(), None, ("username", "email")))
     return write(200, types.Response(message="User has been deleted!"))
 
 
 def _set_status(user: str, status: str):
     row = user_param(user)
-    if row["id"] == g.subject.id and status == "suspended":
+    if row.id == g.subject.id and status == "suspended":
         raise APIError(400, "You cannot suspend yourself.")
-    updated = store().update_user_status(row["id"], status)
-    audit.record("write", "user", row["id"], row["username"],
-                 changes=audit.diff(row, updated, ("status",)))
+    updated = store().update_user_status(row.id, status)
+    audit.record("write", "user", row.id, row.username,
+                 changes=audit.diff(row._asdict(), updated._asdict(), ("status",)))
     return write(200, convert.user(updated))
 
 
@@ -255,15 +256,15 @@ def update_password(user: str):
     row = user_param(user)
     req = read(types.UpdateUserPasswordRequest)
     s = store()
-    if row["login_type"] != "password":
+    if row.login_type != "password":
         raise APIError(400, "Users without password login have no password to change.")
-    if row["id"] == g.subject.id and not verify_password(row["hashed_password"], req.old_password):
+    if row.id == g.subject.id and not verify_password(row.hashed_password, req.old_password):
         raise APIError(400, "Old password is incorrect.",
                        validations=[types.ValidationError("old_password", "is incorrect")])
-    s.update_user_hashed_password(row["id"], hash_password(req.password))
+    s.update_user_hashed_password(row.id, hash_password(req.password))
     # Other sessions of this user end with the old password; tokens stay.
-    s.as_system("password-change-ends-sessions").delete_api_keys_by_user(row["id"], "password")
-    audit.record("write", "user", row["id"], row["username"],
+    s.as_system("password-change-ends-sessions").delete_api_keys_by_user(row.id, "password")
+    audit.record("write", "user", row.id, row.username,
                  changes={"hashed_password": {"old": "", "new": "", "secret": True}})
     return current_app.response_class(status=204)
 
@@ -274,11 +275,11 @@ def update_profile(user: str):
     row = user_param(user)
     req = read(types.UpdateUserProfileRequest)
     try:
-        updated = store().update_user_profile(row["id"], username=req.username, name=req.name)
+        updated = store().update_user_profile(row.id, username=req.username, name=req.name)
     except psycopg2.errors.UniqueViolation as exc:
         raise _conflict(exc) from None
-    audit.record("write", "user", row["id"], updated["username"],
-                 changes=audit.diff(row, updated, ("username", "name")))
+    audit.record("write", "user", row.id, updated.username,
+                 changes=audit.diff(row._asdict(), updated._asdict(), ("username", "name")))
     return write(200, convert.user(updated))
 
 
@@ -287,20 +288,20 @@ def update_profile(user: str):
 def update_roles(user: str):
     row = user_param(user)
     req = read(types.UpdateRoles)
-    if row["id"] == g.subject.id:
+    if row.id == g.subject.id:
         raise APIError(400, "You cannot change your own roles.")
     unknown = [r for r in req.roles if r not in ASSIGNABLE_ROLES and r != "member"]
     if unknown:
         raise APIError(400, f"Unknown roles: {', '.join(unknown)}.",
                        validations=[types.ValidationError("roles", f"must be among {', '.join(ASSIGNABLE_ROLES)}")])
     wanted = sorted({r for r in req.roles if r in ASSIGNABLE_ROLES})
-    changed = set(wanted) ^ set(row["rbac_roles"])
+    changed = set(wanted) ^ set(row.rbac_roles)
     refused = [r for r in changed if not can_assign(g.subject, r)]
     if refused:
         raise APIError(403, f"You cannot assign or remove the roles: {', '.join(sorted(refused))}.")
-    updated = store().update_user_roles(row["id"], wanted)
-    audit.record("write", "user", row["id"], row["username"],
-                 changes=audit.diff(row, updated, ("rbac_roles",)))
+    updated = store().update_user_roles(row.id, wanted)
+    audit.record("write", "user", row.id, row.username,
+                 changes=audit.diff(row._asdict(), updated._asdict(), ("rbac_roles",)))
     return write(200, convert.user(updated))
 
 

@@ -15,6 +15,7 @@ from appliance.sdk import types
 
 from .. import audit, wsbuilder
 from ..authz.rbac import Action, Object, Resource
+from ..db.queries.users import UserRow
 from ..httpapi import APIError, found, not_found, parse_uuid, query_int, read, write
 from ..httpmw import store
 from . import jobs
@@ -113,7 +114,7 @@ def _values(req_values: list[types.WorkspaceBuildParameter] | None) -> list[wsbu
 
 # --- workspaces ---------------------------------------------------------------------------
 
-def _create_workspace(owner: dict, org: dict | None):
+def _create_workspace(owner: UserRow, org: dict | None):
     req = read(types.CreateWorkspaceRequest)
     s = store()
     if (req.template_id is None) == (req.template_version_id is None):
@@ -135,13 +136,13 @@ def _create_workspace(owner: dict, org: dict | None):
                            "autostart_schedule", "must be a cron spec: [CRON_TZ=zone ]m h * * dow")])
     ttl = _ttl_ns(req.ttl_ms) if req.ttl_ms is not None else (tmpl["default_ttl"] or None)
     if s.as_system("check-workspace-owner-membership").get_organization_member(
-            tmpl["organization_id"], owner["id"]) is None:
-        raise APIError(400, f"User {owner['username']} is not a member of the template's "
+            tmpl["organization_id"], owner.id) is None:
+        raise APIError(400, f"User {owner.username} is not a member of the template's "
                             "organization.")
     try:
         with s.transaction():
             row = s.insert_workspace(
-                owner_id=owner["id"], organization_id=tmpl["organization_id"],
+                owner_id=owner.id, organization_id=tmpl["organization_id"],
                 template_id=tmpl["id"], name=req.name, autostart_schedule=req.autostart_schedule,
                 ttl=ttl, automatic_updates=req.automatic_updates or "never")
             wsbuilder.build(s, row, transition="start", initiator_id=g.subject.id,
@@ -216,7 +217,7 @@ def get_workspace(workspace: str):
        response=types.Workspace, query=(INCLUDE_DELETED,))
 def get_workspace_by_name(user: str, workspacename: str):
     owner = user_param(user)
-    row = store().get_workspace_by_owner_and_name(owner["id"], workspacename,
+    row = store().get_workspace_by_owner_and_name(owner.id, workspacename,
                                                   include_deleted=_flag("include_deleted"))
     if row is None:
         raise not_found("Workspace")

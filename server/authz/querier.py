@@ -20,6 +20,7 @@ import uuid
 from typing import Any, Callable
 
 from server.db.queries import Queries
+from server.db.queries.users import UserPageRow, UserRow
 
 from .rbac import (Action, NotAuthorized, Object, Resource, Subject, allowed, allowed_site_wide,
                    authorize, system)
@@ -29,8 +30,8 @@ R = Resource
 ObjectOf = Callable[[dict], Object]
 
 
-def user_obj(row: dict) -> Object:
-    user_id = row.get("id") or row.get("user_id")
+def user_obj(row: UserRow | UserPageRow) -> Object:
+    user_id = row.id
     if isinstance(user_id, str):  # a page of users, whose IDs come as text
         user_id = uuid.UUID(user_id)
     return Object(R.USER, user_id, owner_id=user_id)

@@ -12,7 +12,7 @@ HTTP responses with Coder's error body.
 gevent's pywsgi (and gunicorn's gevent worker, built on it) has no API to take
 over a connection, so ``Handler`` puts itself in the WSGI environ and
 ``take_over`` answers 101 on its socket and marks the response as sent.
-``Handler`` serves every request coderd gets, so it also trims two costs
+``Handler`` serves every request coderd gets, so it also trims three costs
 pywsgi and gevent-websocket put on each one.
 """
 from __future__ import annotations
@@ -23,6 +23,8 @@ from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
 from geventwebsocket.handler import WebSocketHandler
 
 from appliance import mux
+
+from ..httpheaders import RequestHeaders
 
 UPGRADE = "tcp"
 HANDLER_KEY = "appliance.handler"
@@ -35,6 +37,7 @@ class Handler(WebSocketHandler):
     sends a response's head with its body."""
     taken_over = False
     _held: list | None = None
+    MessageClass = RequestHeaders  # pywsgi's own parses headers with the email package
 
     def _write_with_headers(self, data):
         # gevent sends the head, then the body's first piece, in two system calls (to

@@ -4,6 +4,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -205,3 +206,28 @@ def test_embedded_postgres_survives_restart(tmp_path):
         again.client().login_with_password("admin@example.com", FIRST_USER_PASSWORD)
     finally:
         again.stop()
+
+
+def _raw_request(url: str, head: bytes) -> bytes:
+    """Send ``head`` (request line and headers, without the blank line) on a new
+    connection; the status line of the answer."""
+    host, port = url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head + b"\r\n\r\n")
+        return sock.makefile("rb").readline().rstrip()
+
+
+def test_request_headers_as_rfc_9112_reads_them(shared_coderd, shared_owner):
+    token = shared_owner.token.encode()
+    me = b"GET /api/v2/users/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    # Names are case-insensitive; a folded line continues the header before it.
+    assert _raw_request(shared_coderd.url, me + b"coder-SESSION-token: " + token) == b"HTTP/1.1 200 OK"
+    assert _raw_request(shared_coderd.url, me + b"Coder-Session-Token:\r\n " + token) == b"HTTP/1.1 200 OK"
+    assert _raw_request(shared_coderd.url, me).startswith(b"HTTP/1.1 401 ")
+    for bad in (b"Coder-Session-Token : " + token, b"No colon here", b"Bad\x01Name: 1",
+                b"\r\n".join(b"X-Header-%d: 1" % i for i in range(101)),
+                b"X-Long: " + b"a" * 70_000):
+        assert _raw_request(shared_coderd.url, me + bad).startswith(b"HTTP/1.1 400"), bad[:40]
+    # Headers on a line of their own before the first one cannot be folded into anything.
+    assert _raw_request(shared_coderd.url, b"GET /healthz HTTP/1.1\r\n folded: 1") \
+        .startswith(b"HTTP/1.1 400")

@@ -330,6 +330,19 @@ def test_audit_log_records_logins_and_changes(owner):
     assert exc.value.status == 400
 
 
+def test_each_answer_has_its_request_id_and_the_audit_entry_the_same(coderd, owner):
+    resp = raw(coderd, "POST", "/api/v2/users/me/keys/tokens", owner.token,
+               json={"token_name": "traced"})
+    assert resp.status_code == 201 and resp.headers["X-Coder-Build-Version"] == "appliance"
+    request_id = uuid.UUID(resp.headers["X-Request-Id"])
+    [entry] = [a for a in owner.audit_logs("resource_type:api_key action:create").audit_logs
+               if a.resource_target == "traced"]
+    assert entry.request_id == request_id
+    missing = raw(coderd, "GET", "/api/v2/nothing-here", owner.token)
+    assert missing.status_code == 404
+    assert uuid.UUID(missing.headers["X-Request-Id"]) != request_id
+
+
 def test_tokens_expire(owner):
     token = owner.create_token(token_name="brief", lifetime_seconds=1)
     assert Client(owner.url, token).user("me").username == "admin"

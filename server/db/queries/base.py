@@ -1,4 +1,6 @@
-"""Plain SQL over one pooled connection; rows come back as dicts.
+"""Plain SQL over one pooled connection; rows come back as dicts, or as the named
+tuple a query names (``_one(sql, params, UserRow)``), whose fields must be the
+query's columns in order.
 
 The query classes hold no policy: the authorization layer
 (``server.authz.querier``) wraps every public method of ``Queries``.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import psycopg2.errors
 
@@ -52,6 +54,16 @@ def rfc3339(column: str) -> str:
             f" AS {column.rpartition('.')[2]}")
 
 
+def _row_maker(cur, row: type[NamedTuple] | None) -> Callable[[tuple], Any]:
+    """What turns the cursor's tuples into rows: dicts by column name, or ``row``'s."""
+    names = tuple(c.name for c in cur.description)
+    if row is None:
+        return lambda values: dict(zip(names, values))
+    if names != row._fields:
+        raise TypeError(f"{row.__name__} has the fields {row._fields}; the query gave {names}")
+    return row._make
+
+
 class QueriesBase:
     def __init__(self, conn, on_auth_change: Callable[[uuid.UUID], None] | None = None):
         self.conn = conn
@@ -63,19 +75,16 @@ class QueriesBase:
         if self._on_auth_change is not None and user_id is not None:
             self._on_auth_change(user_id)
 
-    def _one(self, sql: str, params: Any = ()) -> dict | None:
+    def _one(self, sql: str, params: Any = (), row: type[NamedTuple] | None = None) -> Any:
         with self.conn.cursor() as cur:
             self._execute(cur, sql, params)
-            row = cur.fetchone()
-            if row is None:
-                return None
-            return dict(zip([c.name for c in cur.description], row))
+            values = cur.fetchone()
+            return None if values is None else _row_maker(cur, row)(values)
 
-    def _all(self, sql: str, params: Any = ()) -> list[dict]:
+    def _all(self, sql: str, params: Any = (), row: type[NamedTuple] | None = None) -> list:
         with self.conn.cursor() as cur:
             self._execute(cur, sql, params)
-            names = [c.name for c in cur.description]
-            return [dict(zip(names, r)) for r in cur.fetchall()]
+            return list(map(_row_maker(cur, row), cur.fetchall()))
 
     def _exec(self, sql: str, params: Any = ()) -> int:
         with self.conn.cursor() as cur:
