@@ -27,6 +27,7 @@ class RequestHeaders:
     def __init__(self, rfile, *_):
         self.status = ""
         self._pairs: list[list[str]] = []
+        self._first: dict[str, list[str]] = {}  # lower-case name -> its first pair
         for _n in range(MAX_HEADERS + 1):
             line = rfile.readline(MAX_LINE + 1)
             if line in _END:
@@ -45,15 +46,14 @@ class RequestHeaders:
             if not colon or not _TOKEN.fullmatch(name):
                 self.status = f"Invalid header line {text[:64]!r}"
                 return
-            self._pairs.append([name, value.strip()])
+            pair = [name, value.strip()]
+            self._pairs.append(pair)
+            self._first.setdefault(name.lower(), pair)
         self.status = f"More than {MAX_HEADERS} headers"
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        name = name.lower()
-        for key, value in self._pairs:
-            if key.lower() == name:
-                return value
-        return default
+        pair = self._first.get(name.lower())
+        return default if pair is None else pair[1]
 
     getheader = get
 
@@ -68,3 +68,4 @@ class RequestHeaders:
     def __delitem__(self, name: str) -> None:
         name = name.lower()
         self._pairs = [p for p in self._pairs if p[0].lower() != name]
+        self._first.pop(name, None)
