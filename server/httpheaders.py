@@ -2,12 +2,13 @@
 
 pywsgi reads headers with ``http.client.parse_headers``, which hands the block
 to the ``email`` package's parser: about 140,000 instructions for the two or
-three headers of an API call, a sixth of what coderd spends on a whole
+three headers of an API call, a ninth of what coderd spent on a whole
 ``/users/me`` (docs/benchmarks.md). Reading ``Name: value`` lines needs none of
 that. The limits are http.client's (65,536 bytes a line, 100 lines); a line
-that is not a header, or has space before its colon, makes the request a 400,
-as RFC 9112 (section 5) asks of a server. Folded lines (obsolete line folding)
-join the header before them with a space, as RFC 9112 allows.
+that is not a header, or whose name is not a token (space before the colon
+among them), makes the request a 400, as RFC 9112 (section 5) asks of a
+server. Folded lines (obsolete line folding) join the header before them
+with a space, as RFC 9112 allows.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ def slim_roles(names: list[str], organization_id: str = "") -> list[types.SlimRo
 
 
 def user(row: UserRow | UserPageRow) -> types.User:
-    # By position, in types.User's field order (tests/server/test_convert.py holds it to
+    # By position, in types.User's field order (tests/server/test_user_rows.py holds it to
     # the names): a class called with keywords gathers them into a dict and unpacks it
     # again, which cost more than the rest of a page's row.
     return types.User(

@@ -3,7 +3,7 @@
 A user comes back as a ``UserRow`` and a page of them as ``UserPageRow``s:
 named tuples, not dicts. Building a dict per row and a ``types.User`` from it
 by keywords was most of what a page of users cost coderd (docs/benchmarks.md);
-a row made by ``_make`` and read by attribute is a third of that.
+a row made by ``_make`` and read by attribute costs less than half of that.
 """
 from __future__ import annotations
 
