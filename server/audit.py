@@ -17,18 +17,25 @@ from .httpmw import system_store
 SECRET_FIELDS = {"hashed_password", "password", "hashed_secret"}
 
 
-def diff(old: dict | None, new: dict | None, fields: tuple[str, ...]) -> dict[str, Any]:
-    """Coder's diff shape: {field: {old, new, secret}} for the fields that changed."""
+def diff(old: Any, new: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """Coder's diff shape: {field: {old, new, secret}} for the fields that changed between
+    two rows (dicts, or named tuples such as users'; None when there is none)."""
     out: dict[str, Any] = {}
     for name in fields:
-        before = (old or {}).get(name)
-        after = (new or {}).get(name)
+        before = _field(old, name)
+        after = _field(new, name)
         if before == after:
             continue
         secret = name in SECRET_FIELDS
         out[name] = {"old": "" if secret else _plain(before), "new": "" if secret else _plain(after),
                      "secret": secret}
     return out
+
+
+def _field(row: Any, name: str) -> Any:
+    if row is None:
+        return None
+    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
 
 
 def _plain(value: Any) -> Any:

@@ -79,7 +79,7 @@ def post_first_user():
     except psycopg2.errors.UniqueViolation as exc:
         raise _conflict(exc) from None
     audit.record("create", "user", user.id, user.username, status=201, user_id=user.id,
-                 changes=audit.diff(None, user._asdict(), USER_AUDIT_FIELDS))
+                 changes=audit.diff(None, user, USER_AUDIT_FIELDS))
     return write(201, types.CreateFirstUserResponse(user_id=user.id, organization_id=org["id"]))
 
 
@@ -95,7 +95,7 @@ def login():
     s = system_store("login")
     user = s.get_user_by_email_or_username(req.email, req.email)
     if user is None or user.login_type != "password" \
-            or not verify_password(user.hashed_password if user else "", req.password):
+            or not verify_password(user.hashed_password, req.password):
         audit.record("login", "api_key", None, req.email, status=401,
                      user_id=user.id if user else None)
         raise APIError(401, "Incorrect email or password.")
@@ -210,7 +210,7 @@ def create_user():
     except psycopg2.errors.UniqueViolation as exc:
         raise _conflict(exc) from None
     audit.record("create", "user", user.id, user.username, status=201,
-                 changes=audit.diff(None, user._asdict(), USER_AUDIT_FIELDS))
+                 changes=audit.diff(None, user, USER_AUDIT_FIELDS))
     return write(201, convert.user(user))
 
 
@@ -226,7 +226,7 @@ def delete_user(user: str):
         raise APIError(403, "You cannot delete yourself.")
     store().delete_user(row.id)
     audit.record("delete", "user", row.id, row.username,
-                 changes=audit.diff(row._asdict(), None, ("username", "email")))
+                 changes=audit.diff(row, None, ("username", "email")))
     return write(200, types.Response(message="User has been deleted!"))
 
 
@@ -236,7 +236,7 @@ def _set_status(user: str, status: str):
         raise APIError(400, "You cannot suspend yourself.")
     updated = store().update_user_status(row.id, status)
     audit.record("write", "user", row.id, row.username,
-                 changes=audit.diff(row._asdict(), updated._asdict(), ("status",)))
+                 changes=audit.diff(row, updated, ("status",)))
     return write(200, convert.user(updated))
 
 
@@ -279,7 +279,7 @@ def update_profile(user: str):
     except psycopg2.errors.UniqueViolation as exc:
         raise _conflict(exc) from None
     audit.record("write", "user", row.id, updated.username,
-                 changes=audit.diff(row._asdict(), updated._asdict(), ("username", "name")))
+                 changes=audit.diff(row, updated, ("username", "name")))
     return write(200, convert.user(updated))
 
 
@@ -301,7 +301,7 @@ def update_roles(user: str):
         raise APIError(403, f"You cannot assign or remove the roles: {', '.join(sorted(refused))}.")
     updated = store().update_user_roles(row.id, wanted)
     audit.record("write", "user", row.id, row.username,
-                 changes=audit.diff(row._asdict(), updated._asdict(), ("rbac_roles",)))
+                 changes=audit.diff(row, updated, ("rbac_roles",)))
     return write(200, convert.user(updated))
 
 

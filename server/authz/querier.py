@@ -27,7 +27,7 @@ from .rbac import (Action, NotAuthorized, Object, Resource, Subject, allowed, al
 
 A = Action
 R = Resource
-ObjectOf = Callable[[dict], Object]
+ObjectOf = Callable[[Any], Object]  # a row: a dict, or a named tuple (users)
 
 
 def user_obj(row: UserRow | UserPageRow) -> Object:
