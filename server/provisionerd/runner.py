@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 import json
 import logging
 import os
 import shutil
-import tarfile
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from appliance import archives
 from appliance.sdk.client import APIError
 from appliance.sdk.provisionerd import (AcquiredJob, CompleteJobRequest, JobLog,
                                         ProvisionerDaemonClient)
@@ -97,12 +96,6 @@ class JobLogger:
         self.flush()
 
 
-def safe_extract(archive: bytes, dest: Path) -> None:
-    """Unpack a template tar; paths outside ``dest``, links out and devices are refused."""
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(dest, filter="data")
-
-
 def terraform_env(job: AcquiredJob, cli_config_path: Path, home: Path, extra: dict[str, str],
                   transition: str) -> dict[str, str]:
     """Coder's provisioner environment, and nothing else of the daemon's."""
@@ -172,8 +165,8 @@ class JobRunner:
         source = workdir / "template"
         source.mkdir()
         try:
-            safe_extract(self.client.download_archive(self.daemon_id, job.job_id), source)
-        except (tarfile.TarError, OSError) as exc:
+            archives.extract(self.client.download_archive(self.daemon_id, job.job_id), source)
+        except (archives.ArchiveError, OSError) as exc:
             raise TerraformError(f"The template archive cannot be unpacked: {exc}") from None
         # Shared by this daemon's jobs: the provider keeps its TLS certificate cache there.
         home = self.config.work_root / "home"

@@ -32,6 +32,23 @@ def make_tar(files: dict[str, str | bytes]) -> bytes:
     return out.getvalue()
 
 
+def tar_member(name: str, type=tarfile.REGTYPE, linkname: str = "", size: int = 0,
+               mode: int = 0o644) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size, info.mode = type, linkname, size, mode
+    return info
+
+
+def make_tar_of(*members: tarfile.TarInfo, data: dict[str, bytes] | None = None) -> bytes:
+    """A tar of hand-made members (links, devices, odd modes), ``data`` by member name."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for m in members:
+            content = (data or {}).get(m.name)
+            tar.addfile(m, io.BytesIO(content) if content is not None else None)
+    return out.getvalue()
+
+
 def sql(dsn: str, statement: str, params=()) -> list[tuple]:
     conn = psycopg2.connect(dsn)
     conn.autocommit = True

@@ -1,0 +1,288 @@
+"""Tar archives from people who may be hostile: checked member by member, written by our own code.
+
+Template uploads, and later offline bundles, are tars (plain, gzip, bzip2 or
+xz) that coderd and the provisioners unpack. The rules, the same on every
+Python the appliance runs on:
+
+- a member's name is relative, has no ``..`` and no NUL; links stay inside the
+  folder; devices, fifos and other special files are refused;
+- the archive may not decompress past ``Limits.max_bytes`` (counted on the
+  decompressed stream, so a bomb stops there, not after), hold more than
+  ``max_members`` members, or carry a long-name or pax header over
+  ``max_header`` bytes (tarfile reads such a header whole into memory);
+- extraction writes only below the destination: no path component may be a
+  symlink on disk, files are created fresh with ``O_NOFOLLOW``, modes lose
+  setuid, setgid, sticky and group/other write, and nothing is chowned.
+
+Why by hand: tarfile's extraction filters (``filter="data"``) arrived in
+Python 3.11.4 and Debian 12's Python is 3.11.2, where ``extractall(filter=)``
+is a TypeError and plain ``extractall`` trusts the archive. tarfile still
+parses the headers (GNU, pax, ustar), which it does well; every check and
+every byte written to disk is here. libarchive bindings would add a C
+dependency to the agent-side packaging for the same result.
+"""
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import posixpath
+import stat
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+CHUNK = 64 * 1024
+_MAGIC = ((b"\x1f\x8b", gzip.GzipFile), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile))
+_DECOMPRESS_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError)
+
+
+class ArchiveError(ValueError):
+    """The archive is refused; the message names the member when there is one."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 100 * 1024 * 1024
+    max_members: int = 10_000
+    max_header: int = 1024 * 1024
+
+
+class _Budget(io.RawIOBase):
+    """The decompressed stream, refusing to go past ``max_bytes`` or read a header too big.
+
+    Member data is read in CHUNK-sized pieces by ``members``; a single read
+    larger than ``max_header`` can only be tarfile loading a long-name or pax
+    header, which it would otherwise hold whole in memory.
+    """
+
+    def __init__(self, stream: BinaryIO, limits: Limits):
+        self.stream, self.limits, self.pos = stream, limits, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def _reserve(self, end: int) -> None:
+        if end > self.limits.max_bytes:
+            raise ArchiveError(f"the archive expands past {self.limits.max_bytes} bytes")
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0 or size > max(self.limits.max_header, CHUNK):
+            raise ArchiveError(f"a header of {size} bytes (long name or pax) is over the limit "
+                               f"of {self.limits.max_header}")
+        self._reserve(self.pos + size)
+        data = self.stream.read(size)
+        self.pos += len(data)
+        return data
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset if whence == io.SEEK_SET else self.pos + offset
+        if whence == io.SEEK_END or target < self.pos:
+            raise ArchiveError("the archive is read once, front to back")
+        self._reserve(target)
+        while self.pos < target:  # skipping is decompressing too: it counts
+            data = self.stream.read(min(CHUNK, target - self.pos))
+            if not data:
+                break
+            self.pos += len(data)
+        return self.pos
+
+
+def _decompressed(raw: BinaryIO) -> BinaryIO:
+    head = raw.read(6)
+    raw.seek(-len(head), io.SEEK_CUR)
+    for magic, opener in _MAGIC:
+        if head.startswith(magic):
+            return opener(fileobj=raw) if opener is gzip.GzipFile else opener(raw)
+    return raw
+
+
+def check_name(name: str) -> str:
+    """A member's normalized relative path, or ArchiveError."""
+    if not name or "\x00" in name:
+        raise ArchiveError(f"member {name!r} has an empty or invalid name")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise ArchiveError(f"member {name!r} has an absolute path")
+    if ".." in name.replace("\\", "/").split("/"):
+        raise ArchiveError(f"member {name!r} points outside the archive (..)")
+    return posixpath.normpath(name)
+
+
+def _check_link(name: str, target: str, hard: bool) -> str:
+    """The link's target relative to the archive's root, or ArchiveError."""
+    kind = "hard link" if hard else "symlink"
+    if not target or target.startswith("/") or "\x00" in target:
+        raise ArchiveError(f"member {name!r} is a {kind} to an absolute path {target!r}")
+    base = "" if hard else posixpath.dirname(name)
+    resolved = posixpath.normpath(posixpath.join(base, target))
+    if resolved == ".." or resolved.startswith("../") or resolved.startswith("/"):
+        raise ArchiveError(f"member {name!r} is a {kind} pointing outside the archive ({target!r})")
+    return resolved
+
+
+def members(data: bytes | BinaryIO, limits: Limits = Limits()
+            ) -> Iterator[tuple[tarfile.TarInfo, str, BinaryIO | None]]:
+    """Each member checked, with its normalized path and, for a file, a reader of its bytes.
+
+    The archive is read once, front to back; a member's reader is valid only
+    until the next member is asked for. Raises ArchiveError.
+    """
+    raw = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    count, last = 0, ""
+    try:
+        stream = _Budget(_decompressed(raw), limits)
+        with tarfile.open(fileobj=stream, mode="r:") as tar:
+            while (member := tar.next()) is not None:
+                count += 1
+                if count > limits.max_members:
+                    raise ArchiveError(f"member {member.name!r} is past the limit of "
+                                       f"{limits.max_members} members")
+                path = check_name(member.name)
+                if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
+                    raise ArchiveError(f"member {member.name!r} is a device, fifo or special file")
+                if member.issym() or member.islnk():
+                    _check_link(path, member.linkname, member.islnk())
+                last = member.name
+                yield member, path, tar.extractfile(member) if member.isreg() else None
+    except ArchiveError:
+        raise
+    except _DECOMPRESS_ERRORS as exc:
+        after = f" after member {last!r}" if last else ""
+        raise ArchiveError(f"corrupt or unreadable tar archive{after}: {exc}") from None
+
+
+def _read_member(member: tarfile.TarInfo, reader: BinaryIO, sink=None) -> None:
+    """Read a member's bytes in chunks (into ``sink``), refusing a short one."""
+    left = member.size
+    while left:
+        try:
+            chunk = reader.read(min(CHUNK, left))
+        except _DECOMPRESS_ERRORS as exc:
+            raise ArchiveError(f"member {member.name!r} is truncated or corrupt: {exc}") from None
+        if not chunk:
+            raise ArchiveError(f"member {member.name!r} is truncated")
+        if sink is not None:
+            sink(chunk)
+        left -= len(chunk)
+
+
+def check(data: bytes | BinaryIO, limits: Limits = Limits()) -> list[tarfile.TarInfo]:
+    """Every member of a tar, checked and read to the end; ArchiveError otherwise."""
+    seen = []
+    for member, _, reader in members(data, limits):
+        if reader is not None:
+            _read_member(member, reader)
+        seen.append(member)
+    return seen
+
+
+def read_file(data: bytes, name: str, limits: Limits = Limits()) -> bytes | None:
+    """The bytes of the regular file ``name`` in the archive, or None."""
+    want = posixpath.normpath(name)
+    for member, path, reader in members(data, limits):
+        if reader is not None and path == want:
+            parts: list[bytes] = []
+            _read_member(member, reader, parts.append)
+            return b"".join(parts)
+    return None
+
+
+def _file_mode(mode: int) -> int:
+    """Owner read/write always; no setuid, setgid, sticky, group or other write."""
+    return (mode & 0o755) | 0o600
+
+
+class _Tree:
+    """A destination folder that only ever grows below itself."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def parent(self, path: str) -> Path:
+        """The member's parent folder, made as needed; a symlink on the way is refused."""
+        here = self.root
+        for part in posixpath.dirname(path).split("/"):
+            if part in ("", "."):
+                continue
+            here = here / part
+            try:
+                st = os.lstat(here)
+            except FileNotFoundError:
+                os.mkdir(here, 0o755)
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                raise ArchiveError(f"member {path!r} would be written through {part!r}, "
+                                   "which is not a folder")
+        return here
+
+    def clear(self, target: Path, path: str) -> None:
+        """Make room for a member: a file or link there is replaced, a folder is not."""
+        try:
+            st = os.lstat(target)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            raise ArchiveError(f"member {path!r} would replace a folder")
+        os.unlink(target)
+
+    def inside(self, target: Path, path: str) -> None:
+        real = os.path.realpath(target)
+        root = os.path.realpath(self.root)
+        if real != root and not real.startswith(root + os.sep):
+            raise ArchiveError(f"member {path!r} is a link that resolves outside the folder")
+
+
+def extract(data: bytes | BinaryIO, dest: str | Path, limits: Limits = Limits()) -> list[str]:
+    """Unpack a checked tar into ``dest`` (an existing folder); return the members' paths.
+
+    Checks happen as the archive is read, so a refused archive may leave part
+    of itself in ``dest``: extract into a fresh folder and discard it on error.
+    """
+    tree = _Tree(Path(dest))
+    written = []
+    for member, path, reader in members(data, limits):
+        if path == ".":
+            continue
+        parent = tree.parent(path)
+        target = parent / posixpath.basename(path)
+        if member.isdir():
+            if not os.path.isdir(target) or os.path.islink(target):
+                tree.clear(target, path)
+                os.mkdir(target, 0o755)
+        elif member.issym():
+            tree.clear(target, path)
+            os.symlink(member.linkname, target)
+            tree.inside(target, path)
+        elif member.islnk():
+            source = tree.root / _check_link(path, member.linkname, hard=True)
+            if not source.is_file() or source.is_symlink():
+                raise ArchiveError(f"member {path!r} is a hard link to {member.linkname!r}, "
+                                   "which is not a file extracted before it")
+            tree.inside(source, path)
+            tree.clear(target, path)
+            os.link(source, target, follow_symlinks=False)
+        else:
+            tree.clear(target, path)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                         _file_mode(member.mode))
+            with os.fdopen(fd, "wb") as out:
+                _read_member(member, reader, out.write)
+            os.chmod(target, _file_mode(member.mode))  # the umask does not decide an exec bit
+            os.utime(target, (member.mtime, member.mtime))
+        written.append(path)
+    return written

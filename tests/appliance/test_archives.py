@@ -1,0 +1,202 @@
+"""appliance.archives: hostile tars are refused, bombs stop at the limits, extraction stays inside.
+
+These run on every Python the suite runs on: the machine's and, in CI's fresh
+Debian 12 pass, the system's 3.11.2, which has no tarfile extraction filters.
+"""
+from __future__ import annotations
+
+import bz2
+import lzma
+import os
+import stat
+import subprocess
+import sys
+import tarfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from appliance import archives
+from appliance.archives import ArchiveError, Limits
+
+from ..server.provisioning import make_tar, make_tar_of as _tar, tar_member as _member
+
+MiB = 1024 * 1024
+COMPRESSORS = {
+    "gzip": lambda: zlib.compressobj(6, zlib.DEFLATED, 31),
+    "bzip2": lambda: bz2.BZ2Compressor(9),
+    "xz": lambda: lzma.LZMACompressor(preset=0),
+}
+
+
+BAD_ARCHIVES = {
+    "traversal": (_tar(_member("../evil.tf")), "'../evil.tf' points outside"),
+    "nested traversal": (_tar(_member("a/../../evil")), "'a/../../evil' points outside"),
+    "absolute": (_tar(_member("/etc/passwd")), "'/etc/passwd' has an absolute path"),
+    "symlink out": (_tar(_member("link", tarfile.SYMTYPE, "../../etc/passwd")),
+                    "'link' is a symlink pointing outside"),
+    "symlink absolute": (_tar(_member("link", tarfile.SYMTYPE, "/etc/passwd")),
+                         "'link' is a symlink to an absolute path"),
+    "hardlink out": (_tar(_member("hl", tarfile.LNKTYPE, "../x")),
+                     "'hl' is a hard link pointing outside"),
+    "char device": (_tar(_member("dev", tarfile.CHRTYPE)), "'dev' is a device, fifo"),
+    "block device": (_tar(_member("blk", tarfile.BLKTYPE)), "'blk' is a device, fifo"),
+    "fifo": (_tar(_member("pipe", tarfile.FIFOTYPE)), "'pipe' is a device, fifo"),
+    "garbage": (b"this is not a tar archive at all" * 40, "corrupt or unreadable tar"),
+    "truncated": (make_tar({"main.tf": "x" * 5000, "b.tf": "y" * 5000})[:3000],
+                  "corrupt or unreadable tar|'main.tf' is truncated"),
+    "gzip garbage": (b"\x1f\x8b" + b"\0" * 100, "corrupt or unreadable tar"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ARCHIVES))
+def test_check_and_extract_refuse(case, tmp_path):
+    data, message = BAD_ARCHIVES[case]
+    with pytest.raises(ArchiveError, match=message.replace("(", r"\(")):
+        archives.check(data)
+    with pytest.raises(ArchiveError, match=message.replace("(", r"\(")):
+        archives.extract(data, tmp_path)
+    assert not (tmp_path.parent / "evil.tf").exists() and not (tmp_path / "pipe").exists()
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESSORS))
+def test_compressed_archives_extract(kind, tmp_path):
+    plain = make_tar({"main.tf": "terraform {}\n", "sub/run.sh": "echo hi\n"})
+    c = COMPRESSORS[kind]()
+    data = c.compress(plain) + c.flush()
+    assert archives.extract(data, tmp_path) == ["main.tf", "sub/run.sh"]
+    assert (tmp_path / "sub" / "run.sh").read_text() == "echo hi\n"
+    assert archives.read_file(data, "./main.tf") == b"terraform {}\n"
+    assert archives.read_file(data, "missing") is None
+
+
+def _bomb(kind: str, header: tarfile.TarInfo, zeros: int) -> bytes:
+    """A compressed tar: one header, then ``zeros`` zero bytes, compressed as they stream."""
+    c = COMPRESSORS[kind]()
+    parts = [c.compress(header.tobuf(format=tarfile.GNU_FORMAT))]
+    block = b"\0" * MiB
+    for _ in range(zeros // MiB):
+        parts.append(c.compress(block))
+    parts.append(c.flush())
+    return b"".join(parts)
+
+
+def _long_name_bomb(kind: str, claimed: int, zeros: int) -> bytes:
+    header = _member("././@LongLink", tarfile.GNUTYPE_LONGNAME, size=claimed)
+    return _bomb(kind, header, zeros)
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESSORS))
+def test_long_name_header_bomb_is_refused_before_it_is_read(kind):
+    # What the attack measured: a long-name header that claims 600 MiB.
+    data = _long_name_bomb(kind, 600 * MiB, 2 * MiB)
+    with pytest.raises(ArchiveError, match="header of .* bytes .* over the limit of 1048576"):
+        archives.check(data)
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESSORS))
+def test_data_bomb_stops_at_the_limit(kind):
+    data = _bomb(kind, _member("big", size=64 * MiB), 64 * MiB)
+    assert len(data) < 200_000
+    with pytest.raises(ArchiveError, match="expands past 8388608 bytes"):
+        archives.check(data, Limits(max_bytes=8 * MiB))
+    # Skipping a member's data (a folder listing never reads it) counts too.
+    with pytest.raises(ArchiveError, match="expands past 8388608 bytes"):
+        for _ in archives.members(data, Limits(max_bytes=8 * MiB)):
+            pass
+
+
+def test_member_count_limit():
+    with pytest.raises(ArchiveError, match="'f3' is past the limit of 3 members"):
+        archives.check(make_tar({f"f{i}": "" for i in range(5)}), Limits(max_members=3))
+
+
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent (pytest).
+BOMB_CHECKER = """
+import sys
+from appliance import archives
+data = open(sys.argv[1], "rb").read()
+try:
+    archives.check(data)
+except archives.ArchiveError as exc:
+    print("refused:", exc)
+status = open("/proc/self/status").read()
+print(int(status.split("VmHWM:")[1].split()[0]) // 1024)
+"""
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESSORS))
+def test_bombs_keep_memory_bounded(kind, tmp_path):
+    """The 600 MiB long name of the measured attack, with its zeros, and a 150 MiB member
+    under the default 100 MiB limit: the checking process stays far below either size."""
+    cases = {"long-name": _long_name_bomb(kind, 600 * MiB, 600 * MiB if kind == "gzip" else 8 * MiB),
+             "data": _bomb(kind, _member("big", size=150 * MiB), 150 * MiB)}
+    for name, data in cases.items():
+        path = tmp_path / f"{name}.bomb"
+        path.write_bytes(data)
+        out = subprocess.run([sys.executable, "-c", BOMB_CHECKER, str(path)], check=True,
+                             capture_output=True, text=True, cwd=Path(__file__).parents[2]).stdout
+        refusal, peak_mib = out.splitlines()[0], int(out.splitlines()[-1])
+        assert refusal.startswith("refused:"), (name, out)
+        assert peak_mib < 60, f"{kind} {name} bomb: peak {peak_mib} MiB ({refusal})"
+
+
+def test_extraction_modes_links_and_replacements(tmp_path):
+    data = _tar(
+        _member("dir", tarfile.DIRTYPE, mode=0o777),
+        _member("dir/run.sh", size=3, mode=0o4777),  # setuid, world-writable
+        _member("dir/secret", size=1, mode=0o000),
+        _member("dir/link.tf", tarfile.SYMTYPE, "run.sh"),
+        _member("dir/hard", tarfile.LNKTYPE, "dir/run.sh"),
+        _member("dir/run.sh", size=3, mode=0o755),  # a later member replaces an earlier one
+        data={"dir/run.sh": b"new", "dir/secret": b"s"})
+    archives.extract(data, tmp_path)
+    run = tmp_path / "dir" / "run.sh"
+    assert run.read_bytes() == b"new"
+    assert stat.S_IMODE(run.stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "dir" / "secret").stat().st_mode) == 0o600
+    assert (tmp_path / "dir" / "link.tf").read_bytes() == b"new"
+    assert (tmp_path / "dir" / "hard").stat().st_nlink == 1  # replaced, so no longer linked
+    assert not stat.S_IMODE((tmp_path / "dir").stat().st_mode) & 0o022
+
+
+def test_symlinks_cannot_be_chained_out(tmp_path):
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    # Each target is inside by its text, but 'up' resolves to dest's parent on disk.
+    chain = _tar(_member("here", tarfile.SYMTYPE, "."), _member("up", tarfile.SYMTYPE, "here/.."))
+    with pytest.raises(ArchiveError, match="'up' is a link that resolves outside"):
+        archives.extract(chain, dest)
+    # Writing through a symlinked folder is refused, even one pointing inside.
+    through = _tar(_member("sub", tarfile.DIRTYPE), _member("alias", tarfile.SYMTYPE, "sub"),
+                   _member("alias/x", size=1), data={"alias/x": b"x"})
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    with pytest.raises(ArchiveError, match="'alias/x' would be written through 'alias'"):
+        archives.extract(through, fresh)
+    assert not (fresh / "sub" / "x").exists()
+
+
+def test_a_file_replaces_a_symlink_instead_of_writing_through_it(tmp_path):
+    (tmp_path / "target").write_text("untouched")
+    data = _tar(_member("x", tarfile.SYMTYPE, "target"), _member("x", size=3),
+                data={"x": b"new"})
+    archives.extract(data, tmp_path)
+    assert (tmp_path / "target").read_text() == "untouched"
+    assert not (tmp_path / "x").is_symlink() and (tmp_path / "x").read_text() == "new"
+
+
+def test_hard_link_to_a_symlink_is_refused(tmp_path):
+    data = _tar(_member("f", size=1), _member("s", tarfile.SYMTYPE, "f"),
+                _member("h", tarfile.LNKTYPE, "s"), data={"f": b"f"})
+    with pytest.raises(ArchiveError, match="'h' is a hard link to 's', which is not a file"):
+        archives.extract(data, tmp_path)
+
+
+def test_nothing_is_chowned(tmp_path):
+    member = _member("owned", size=1)
+    member.uid, member.gid = 4242, 4242
+    archives.extract(_tar(member, data={"owned": b"x"}), tmp_path)
+    assert (tmp_path / "owned").stat().st_uid == os.getuid()
+
