@@ -1,0 +1,138 @@
+"""The README's ``./dev run``, in a network namespace with only loopback, every connect() traced.
+
+What a new user does after the quick start: ``./dev run``, log in as the
+first user, push ``examples/templates/local``, create a workspace and reach
+it with ``coder ssh``. coderd, its embedded PostgreSQL, terraform, the
+provider and the agent all run under ``strace -f``; every address any of them
+connects or sends to must be on this host, and none may be a DNS server (a
+lookup is the first step of leaving it). The setup is done already (the suite
+runs after ``./dev test``'s own), so ``./dev run`` installs nothing here.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .coderdtest import FIRST_USER_PASSWORD
+
+REPO = Path(__file__).resolve().parents[1]
+ADDRESS = re.compile(r'(connect|sendto|sendmsg|sendmmsg)\(\d+, .*?sa_family=(AF_INET6?)'
+                     r'.*?(?:sin6?_port=htons\((\d+)\)).*?(?:inet_addr\("([^"]+)"\)|'
+                     r'inet_pton\(AF_INET6, "([^"]+)"|sin6_addr=([^,}]+))')
+
+
+def destinations(trace: str) -> list[tuple[str, int, str]]:
+    """(address, port, syscall) of every IPv4 or IPv6 destination in an strace log."""
+    found = []
+    for line in trace.splitlines():
+        if "AF_INET" not in line:
+            continue
+        m = ADDRESS.search(line)
+        assert m, f"an address strace printed that the test cannot read: {line}"
+        call, _, port, v4, v6, v6raw = m.groups()
+        found.append((v4 or v6 or v6raw, int(port), call))
+    return found
+
+
+def off_host(dests: list[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
+    """The destinations that leave the host, or are DNS servers (wherever they listen)."""
+    bad = []
+    for address, port, call in dests:
+        ip = ipaddress.ip_address(address)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        if not ip.is_loopback or port == 53:
+            bad.append((address, port, call))
+    return bad
+
+
+def test_the_trace_reader_sees_what_would_leave():
+    trace = (
+        '10 connect(5, {sa_family=AF_INET, sin_port=htons(5432), sin_addr=inet_addr("127.0.0.1")}, 16) = 0\n'
+        '11 connect(6, {sa_family=AF_INET6, sin6_port=htons(443), sin6_flowinfo=htonl(0), '
+        'inet_pton(AF_INET6, "2600:1f18::1", &sin6_addr), sin6_scope_id=0}, 28) = -1 ENETUNREACH\n'
+        '12 sendto(7, "x", 1, 0, {sa_family=AF_INET, sin_port=htons(53), '
+        'sin_addr=inet_addr("127.0.0.53")}, 16) = 1\n'
+        '13 connect(8, {sa_family=AF_UNIX, sun_path="/run/x"}, 110) = 0\n'
+        '14 connect(9, {sa_family=AF_INET6, sin6_port=htons(3000), sin6_flowinfo=htonl(0), '
+        'inet_pton(AF_INET6, "::ffff:127.0.0.1", &sin6_addr), sin6_scope_id=0}, 28) = 0\n')
+    assert off_host(destinations(trace)) == [("2600:1f18::1", 443, "connect"),
+                                             ("127.0.0.53", 53, "sendto")]
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is required for this test: ./dev setup --test installs it")
+    return path
+
+
+def test_dev_run_stays_on_the_host(tmp_path):
+    if os.geteuid() != 0:
+        pytest.fail("this test makes a network namespace: run the suite as root (CI does)")
+    strace, unshare, nsenter = _tool("strace"), _tool("unshare"), _tool("nsenter")
+    trace = tmp_path / "connect.trace"
+    # Not under pytest's 0700 temporary folder: the embedded PostgreSQL runs unprivileged.
+    config = Path(f"/var/tmp/dev-run-offline-{uuid.uuid4().hex[:8]}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODER_", "TF_"))}
+    env.update(CODER_CONFIG_DIR=str(config), PYTHONUNBUFFERED="1")
+    log = open(tmp_path / "dev-run.log", "wb")
+    # unshare keeps its PID: the namespace lives as long as strace, ./dev and coderd do.
+    dev = subprocess.Popen(
+        [unshare, "--net", "--", "sh", "-c",
+         f'ip link set lo up && exec {strace} -f -qq --seccomp-bpf -o {trace} '
+         '-e trace=connect,sendto,sendmsg,sendmmsg ./dev run'],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    cli_env = {**env, "CODER_CONFIG_DIR": str(tmp_path / "cli"), "PYTHONPATH": str(REPO)}
+
+    def inside(*args: str, timeout: float = 300) -> str:
+        done = subprocess.run([nsenter, f"--net=/proc/{dev.pid}/ns/net", "--", *args],
+                              cwd=REPO, env=cli_env, capture_output=True, text=True,
+                              timeout=timeout)
+        assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}\n" \
+                                     f"{(tmp_path / 'dev-run.log').read_text()[-3000:]}"
+        return done.stdout
+
+    coder = [str(REPO / ".venv" / "bin" / "coder")]
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert dev.poll() is None, (tmp_path / "dev-run.log").read_text()[-3000:]
+            probe = subprocess.run([nsenter, f"--net=/proc/{dev.pid}/ns/net", "--", "curl",
+                                    "-sf", "http://127.0.0.1:3000/healthz"], capture_output=True)
+            if probe.returncode == 0:
+                break
+            assert time.monotonic() < deadline, "./dev run did not answer /healthz in 300 s"
+            time.sleep(0.5)
+        inside(*coder, "login", "http://127.0.0.1:3000", "--first-user-username", "admin",
+               "--first-user-email", "admin@example.com",
+               "--first-user-password", FIRST_USER_PASSWORD)
+        inside(*coder, "templates", "push", "local", "-d", "examples/templates/local", "-y")
+        name = "offline" + uuid.uuid4().hex[:6]
+        inside(*coder, "create", name, "-t", "local", "-y")
+        try:
+            out = inside(*coder, "ssh", name, "--", "echo", "agent-is-connected", timeout=180)
+            assert out.strip() == "agent-is-connected"
+        finally:
+            inside(*coder, "delete", name, "-y")
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        try:
+            dev.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.pid, signal.SIGKILL)
+            dev.wait()
+        log.close()
+        shutil.rmtree(config, ignore_errors=True)
+    dests = destinations(trace.read_text())
+    assert any(port == 3000 for _, port, _ in dests), "the trace saw no connection to coderd"
+    assert off_host(dests) == [], f"./dev run tried to leave the host: {off_host(dests)}"
