@@ -10,7 +10,10 @@ UUIDs and times itself in C: on a page of 25 users that is most of a
 request's time saved (docs/benchmarks.md).
 
 Decoding follows Coder's API rules: unknown fields are ignored (clients speak
-several API versions), optional fields accept ``null``.
+several API versions), optional fields accept ``null``, and the nil UUID
+(``00000000-...``) in a UUID field counts as absent: Go's ``uuid.UUID`` is an
+array, which ``omitempty`` never drops, so Coder's Go clients send the nil UUID
+for "not set" (``template_version_id`` of a start build, say).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from typing import Any, Callable, Literal, get_args, get_origin, get_type_hints
 import orjson
 
 MISSING = dataclasses.MISSING
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclasses.dataclass
@@ -200,12 +204,15 @@ def _decode_object(cls: type, data: dict, prefix: str, errors: list[Validation])
     for f in dataclasses.fields(cls):
         path = prefix + f.name
         has_default = f.default is not MISSING or f.default_factory is not MISSING
-        if f.name not in data or (data[f.name] is None and has_default):
+        raw = data.get(f.name, MISSING)
+        if raw == NIL_UUID and _is_optional(hints[f.name])[1] is uuid.UUID:
+            raw = MISSING  # Go's zero uuid.UUID: "not set"
+        if raw is MISSING or (raw is None and has_default):
             if not has_default:
                 errors.append(Validation(path, "is required"))
             continue
         before = len(errors)
-        value = _decode(hints[f.name], data[f.name], path, errors)
+        value = _decode(hints[f.name], raw, path, errors)
         if len(errors) == before:
             _check_rules(f, value, path, errors)
         kwargs[f.name] = value

@@ -125,9 +125,12 @@ class CreateUserRequest:
     password: str = ""
     name: str = field(default="", max_len=128)
     login_type: str = field(default="", doc="password (default) or none")
-    organization_id: Optional[uuid.UUID] = None
+    organization_id: Optional[uuid.UUID] = field(
+        default=None, doc="deprecated: joined to organization_ids")
     organization_ids: Optional[list[uuid.UUID]] = None
     user_status: Optional[UserStatus] = None
+    disable_login: bool = field(default=False,
+                                doc="deprecated: true with no login_type means login type none")
 
 
 @dataclass
@@ -155,7 +158,7 @@ class UpdateUserPasswordRequest:
 
 @dataclass
 class UpdateRoles:
-    roles: list[str]
+    roles: list[str] = field(default_factory=list, doc="absent or null (Go's nil slice): none")
 
 
 @dataclass
@@ -184,7 +187,9 @@ class AssignableRoles:
 @dataclass
 class CreateTokenRequest:
     lifetime: int = field(default=0, minimum=0, doc="nanoseconds, as in Coder; 0 takes the default")
-    scope: str = field(default="all", pattern=r"all|application_connect")
+    scope: str = field(default="all", doc="deprecated for scopes: all or application_connect "
+                       "(or their coder: names); empty means all")
+    scopes: Optional[list[str]] = field(default=None, doc="one scope, as in scope; wins over scope")
     token_name: str = field(default="", max_len=64, pattern=TOKEN_NAME_PATTERN,
                             doc="letters, digits, '-' and '_', starting with a letter or digit")
 

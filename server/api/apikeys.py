@@ -23,6 +23,9 @@ router = Router("apikeys", "API keys")
 route = router.route
 NANOSECOND = 1_000_000_000
 DEFAULT_TOKEN_LIFETIME = 30 * 86400
+# The scopes a token may have here, under Coder's legacy names and its newer coder: names.
+TOKEN_SCOPES = {"all": "all", "coder:all": "all", "application_connect": "application_connect",
+                "coder:application_connect": "application_connect"}
 _WORDS = ("amber", "brisk", "cedar", "delta", "ember", "fjord", "gale", "harbor", "iris",
           "juniper", "kestrel", "lumen", "maple", "nectar", "onyx", "pine", "quartz", "raven")
 
@@ -39,6 +42,18 @@ def issue_key(s: AuthzQuerier, user_id: uuid.UUID, *, login_type: str, lifetime:
     return token, row
 
 
+def _token_scope(req: types.CreateTokenRequest) -> str:
+    """Coder's newer ``scopes`` wins over the deprecated ``scope``; neither means all."""
+    field, wanted = ("scopes", req.scopes) if req.scopes else ("scope", [req.scope or "all"])
+    scopes = {TOKEN_SCOPES.get(name) for name in wanted}
+    if None in scopes or len(scopes) > 1:
+        raise APIError(400, "Failed to create API key.",
+                       f"Unsupported API key scope {', '.join(wanted)!r}; a token here has "
+                       f"one of {', '.join(TOKEN_SCOPES)}.",
+                       [types.ValidationError(field, "must be one of " + ", ".join(TOKEN_SCOPES))])
+    return scopes.pop()
+
+
 def _user(user: str) -> UserRow:
     from .users import user_param  # users imports this module for issue_key
     return user_param(user)
@@ -50,10 +65,13 @@ def create_token(user: str):
     row = _user(user)
     req = read(types.CreateTokenRequest)
     settings = current_app.extensions["coderd"].settings
+    scope = _token_scope(req)
     lifetime = req.lifetime // NANOSECOND if req.lifetime else DEFAULT_TOKEN_LIFETIME
     if lifetime <= 0:
         raise APIError(400, "Token lifetime must be at least one second.",
-                       validations=[types.ValidationError("lifetime", "must be at least 1s")])
+                       f"lifetime is in nanoseconds, as Go's time.Duration: {req.lifetime} is "
+                       "less than a second.",
+                       [types.ValidationError("lifetime", "must be at least 1s")])
     if lifetime > settings.max_token_lifetime:
         days = settings.max_token_lifetime / 86400
         raise APIError(400, f"Lifetime must be less than {days:g} days.",
@@ -61,7 +79,7 @@ def create_token(user: str):
     name = req.token_name or f"{secrets.choice(_WORDS)}_{secrets.choice(_WORDS)}_{secrets.token_hex(2)}"
     try:
         token, key = issue_key(store(), row.id, login_type="token", lifetime=lifetime,
-                               scope=req.scope or "all", token_name=name)
+                               scope=scope, token_name=name)
     except psycopg2.errors.UniqueViolation:
         raise APIError(409, f"A token with name {name!r} already exists.",
                        validations=[types.ValidationError("token_name", "is already taken")]) from None

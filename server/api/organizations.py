@@ -75,7 +75,8 @@ def add_member(organization: str, user: str):
     try:
         member = store().insert_organization_member(organization_id=org["id"], user_id=u.id, roles=[])
     except psycopg2.errors.UniqueViolation:
-        raise APIError(409, "The user is already a member of this organization.") from None
+        # Coder answers 400 here, not 409.
+        raise APIError(400, "Organization member already exists in this organization.") from None
     audit.record("create", "organization_member", u.id, u.username, organization_id=org["id"])
     return write(200, convert.organization_member(member))
 

@@ -181,20 +181,26 @@ def list_users():
 def create_user():
     req = read(types.CreateUserRequest)
     s = store()
-    login_type = req.login_type or "password"
+    # As Coder: login_type, else "none" for the deprecated disable_login, else "password".
+    login_type = req.login_type or ("none" if req.disable_login else "password")
     if login_type not in ("password", "none"):
         raise APIError(400, f"Login type {login_type!r} is not available on this deployment.",
                        validations=[types.ValidationError("login_type", "must be password or none")])
     if login_type == "password" and not req.password:
         raise APIError(400, "A password is required for login type password.",
-                       validations=[types.ValidationError("password", "is required")])
+                       "A user without a password has login_type none (or the deprecated "
+                       "disable_login true).",
+                       [types.ValidationError("password", "is required")])
     if login_type == "none" and req.password:
         raise APIError(400, "A user with login type none has no password.",
                        validations=[types.ValidationError("password", "must be empty")])
-    org_ids = list(req.organization_ids or ([req.organization_id] if req.organization_id else []))
+    # Coder adds the deprecated organization_id to organization_ids.
+    org_ids = list(dict.fromkeys([*(req.organization_ids or []),
+                                  *([req.organization_id] if req.organization_id else [])]))
     orgs = [s.get_organization_by_id(o) for o in org_ids] or [s.get_default_organization()]
-    if any(o is None for o in orgs):
-        raise APIError(400, "Organization not found.",
+    missing = [o for o, row in zip(org_ids, orgs) if row is None]
+    if missing:
+        raise APIError(404, f"Organization does not exist with the provided id {missing[0]}.",
                        validations=[types.ValidationError("organization_ids", "not found")])
     hashed = hash_password(req.password) if req.password else ""
     try:
@@ -234,6 +240,9 @@ def _set_status(user: str, status: str):
     row = user_param(user)
     if row.id == g.subject.id and status == "suspended":
         raise APIError(400, "You cannot suspend yourself.")
+    if status == "suspended" and OWNER in row.rbac_roles:
+        raise APIError(400, f"You cannot suspend a user with the {OWNER!r} role.",
+                       "Remove the role first.")
     updated = store().update_user_status(row.id, status)
     audit.record("write", "user", row.id, row.username,
                  changes=audit.diff(row, updated, ("status",)))
@@ -258,9 +267,16 @@ def update_password(user: str):
     s = store()
     if row.login_type != "password":
         raise APIError(400, "Users without password login have no password to change.")
-    if row.id == g.subject.id and not verify_password(row.hashed_password, req.old_password):
+    # As Coder: one's own password needs the old one; an old one given is checked, whoever sends it.
+    if row.id == g.subject.id and not req.old_password:
+        raise APIError(400, "Old password is required.",
+                       validations=[types.ValidationError("old_password", "is required")])
+    if req.old_password and not verify_password(row.hashed_password, req.old_password):
         raise APIError(400, "Old password is incorrect.",
                        validations=[types.ValidationError("old_password", "is incorrect")])
+    if verify_password(row.hashed_password, req.password):
+        raise APIError(400, "New password cannot match old password.",
+                       validations=[types.ValidationError("password", "is the current password")])
     s.update_user_hashed_password(row.id, hash_password(req.password))
     # Other sessions of this user end with the old password; tokens stay.
     s.as_system("password-change-ends-sessions").delete_api_keys_by_user(row.id, "password")

@@ -26,7 +26,7 @@ from .users import user_param
 router = Router("workspaces", "Workspaces")
 route = router.route
 NS_PER_MS = 1_000_000
-MIN_TTL_MS = 60_000  # Coder's bounds on a workspace's time until autostop
+MIN_TTL_MS = 60_000  # Coder's bounds on a workspace's time until autostop, and its unit
 MAX_TTL_MS = 30 * 24 * 3600 * 1000
 STATUSES = ("pending", "starting", "running", "stopping", "stopped", "failed", "canceling",
             "canceled", "deleting", "deleted")
@@ -98,14 +98,16 @@ def workspaces(rows: list[dict]) -> list[types.Workspace]:
 
 
 def _ttl_ns(ttl_ms: int | None) -> int | None:
-    """Coder's rule: unset or 0 is no autostop; otherwise between a minute and 30 days."""
+    """Coder's rule: unset or 0 is no autostop; otherwise whole minutes (the rest is
+    dropped), between one minute and 30 days."""
     if not ttl_ms:
         return None
-    if not MIN_TTL_MS <= ttl_ms <= MAX_TTL_MS:
+    whole = ttl_ms - ttl_ms % MIN_TTL_MS
+    if not MIN_TTL_MS <= whole <= MAX_TTL_MS:
         raise APIError(400, "Invalid time until autostop.",
                        validations=[types.ValidationError(
                            "ttl_ms", "must be between one minute and 30 days")])
-    return ttl_ms * NS_PER_MS
+    return whole * NS_PER_MS
 
 
 def _values(req_values: list[types.WorkspaceBuildParameter] | None) -> list[wsbuilder.ParameterValue]:
@@ -134,7 +136,8 @@ def _create_workspace(owner: UserRow, org: dict | None):
         raise APIError(400, "Invalid autostart schedule.",
                        validations=[types.ValidationError(
                            "autostart_schedule", "must be a cron spec: [CRON_TZ=zone ]m h * * dow")])
-    ttl = _ttl_ns(req.ttl_ms) if req.ttl_ms is not None else (tmpl["default_ttl"] or None)
+    # As Coder: on creation, an unset or zero ttl_ms takes the template's default.
+    ttl = _ttl_ns(req.ttl_ms) or (tmpl["default_ttl"] or None)
     if s.as_system("check-workspace-owner-membership").get_organization_member(
             tmpl["organization_id"], owner.id) is None:
         raise APIError(400, f"User {owner.username} is not a member of the template's "
@@ -143,7 +146,8 @@ def _create_workspace(owner: UserRow, org: dict | None):
         with s.transaction():
             row = s.insert_workspace(
                 owner_id=owner.id, organization_id=tmpl["organization_id"],
-                template_id=tmpl["id"], name=req.name, autostart_schedule=req.autostart_schedule,
+                template_id=tmpl["id"], name=req.name,
+                autostart_schedule=req.autostart_schedule or None,  # "" is no schedule, as null
                 ttl=ttl, automatic_updates=req.automatic_updates or "never")
             wsbuilder.build(s, row, transition="start", initiator_id=g.subject.id,
                             template_version_id=version_id or tmpl["active_version_id"],

@@ -6,6 +6,7 @@ import json
 import re
 import threading
 import time
+import uuid
 
 import pytest
 import websocket
@@ -46,7 +47,7 @@ def test_version_queues_an_import_job(shared_coderd, shared_owner):
 def test_version_refusals(shared_owner):
     with pytest.raises(APIError) as err:
         shared_owner.create_template_version("default", types.CreateTemplateVersionRequest(
-            file_id="00000000-0000-0000-0000-000000000000"))
+            file_id=uuid.uuid4()))
     assert _status(err) == 404 and "File not found" in err.value.message
     with pytest.raises(APIError) as err:
         shared_owner.create_template_version("default", types.CreateTemplateVersionRequest())
