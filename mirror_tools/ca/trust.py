@@ -61,7 +61,9 @@ def install_trust(cert_path: str | os.PathLike, root: str | os.PathLike = "/",
     has no such options, or where this machine has no ``update-ca-certificates``,
     the command is returned unrun (``ran=False``) to be run inside that system.
     """
-    cert_path, root = Path(cert_path), Path(root)
+    # Absolute: update-ca-certificates changes folder as it works, so a relative
+    # root would send its links and bundle elsewhere (and report success).
+    cert_path, root = Path(cert_path), Path(root).resolve()
     certs = read_certs(cert_path)
     if len(certs) != 1:
         raise CAError(f"{cert_path}: holds {len(certs)} certificates; install-trust takes the "

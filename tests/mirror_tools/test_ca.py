@@ -278,6 +278,21 @@ def test_install_trust_debian_layout(ca, tmp_path):
     assert install_trust(ca.bundle_path, ubuntu).os_family == "debian"
 
 
+def test_install_trust_with_a_relative_root(ca, tmp_path):
+    """``--root sysroot`` from the folder holding it fills that system's store."""
+    tool("update-ca-certificates")
+    root = _os_release(tmp_path / "sysroot", "ID=debian\n")
+    proc = subprocess.run([sys.executable, "-m", "appliance.admin.main", "ca", "install-trust",
+                           "--cert", str(ca.root_cert_path), "--root", "sysroot"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"as {root}/usr/local/share/ca-certificates/coder-appliance-root.crt" in proc.stdout
+    store = root / "etc/ssl/certs/ca-certificates.crt"
+    assert ca.root_cert_path.read_text().strip() in store.read_text()
+    assert "1 added" in proc.stdout
+
+
 def test_install_trust_debian_root_without_the_tool(ca, tmp_path, monkeypatch):
     """A machine without update-ca-certificates (say, a RHEL host preparing a
     Debian image) places the file and says what to run inside."""
