@@ -37,6 +37,9 @@ class _Session(requests.Session):
     ``--ca-bundle`` on machines that set those variables.
     """
 
+    retries = 4      # what ``session`` configured: download() retries cut-off bodies as often
+    backoff = 0.5
+
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
         if verify is None and self.verify is not True:
             verify = self.verify
@@ -54,6 +57,7 @@ def session(ca_bundle: str | None = None, retries: int = 4, backoff: float = 0.5
     s.mount("http://", adapter)
     s.mount("https://", adapter)
     s.headers["User-Agent"] = USER_AGENT
+    s.retries, s.backoff = retries, backoff
     if ca_bundle:
         s.verify = ca_bundle
     return s
@@ -113,22 +117,24 @@ def get_bytes(s: requests.Session, url: str, *, what: str, limit: int = 16 * CHU
 
 
 def download(s: requests.Session, url: str, dest: str | os.PathLike, *, what: str,
-             sha256: str | None = None, progress: "Progress | None" = None,
-             attempts: int = 3) -> str:
+             sha256: str | None = None, progress: "Progress | None" = None) -> str:
     """Stream ``url`` into ``dest`` atomically; verify ``sha256`` when given.
 
     Returns the hex sha256 of what was written. A truncated body, a reset in
     the middle of the stream or a hash mismatch leaves ``dest`` untouched.
+    urllib3 retries only until the headers arrive, so a body cut off midway
+    is fetched again here, as many times as the session retries (``--retries``).
     """
-    last: Exception | None = None
-    for attempt in range(attempts):
+    retries, backoff = getattr(s, "retries", 2), getattr(s, "backoff", 0.5)
+    for attempt in range(retries + 1):
         try:
             return _download_once(s, url, dest, what, sha256, progress)
-        except (requests.ConnectionError, requests.Timeout,
-                requests.exceptions.ChunkedEncodingError, _Truncated) as exc:
+        except (requests.ConnectionError, requests.Timeout, _Truncated) as exc:
             last = exc
-            time.sleep(0.5 * 2 ** attempt)
-    raise FetchError(f"{what}: download from {url} failed: {last}")
+            if attempt < retries:
+                time.sleep(backoff * 2 ** attempt)
+    raise FetchError(f"{what}: download from {url} failed after {retries + 1} "
+                     f"attempt(s): {last}")
 
 
 class _Truncated(Exception):
@@ -143,17 +149,22 @@ def _download_once(s, url, dest, what, sha256, progress) -> str:
         h = hashlib.sha256()
         written = 0
         with atomic_write(dest) as f:
-            for chunk in resp.iter_content(CHUNK):
-                f.write(chunk)
-                h.update(chunk)
-                written += len(chunk)
-                if progress:
-                    progress.advance(len(chunk))
-            if expected_len is not None and written != int(expected_len):
-                raise _Truncated(f"got {written} of {expected_len} bytes")
+            cut = False
+            try:
+                for chunk in resp.iter_content(CHUNK):
+                    f.write(chunk)
+                    h.update(chunk)
+                    written += len(chunk)
+                    if progress:
+                        progress.advance(len(chunk))
+            except requests.exceptions.ChunkedEncodingError:   # the connection dropped
+                cut = True
+            if cut or expected_len is not None and written != int(expected_len):
+                raise _Truncated(f"the body stopped after {written} of {expected_len or '?'} bytes")
             digest = h.hexdigest()
             if sha256 and digest != sha256.lower():
-                raise FetchError(f"{what}: checksum mismatch: expected sha256 {sha256}, got {digest}")
+                raise FetchError(f"{what}: checksum mismatch: expected sha256 {sha256}, got "
+                                 f"{digest} from {url}")
     return digest
 
 

@@ -17,13 +17,10 @@ from pathlib import Path
 
 from mirror_tools import fetch
 from mirror_tools.manifest import Manifest
-from mirror_tools.mirror_state import MirrorDir, disk_error
+from mirror_tools.mirror_state import IMAGES, MirrorDir, disk_error
 from mirror_tools.providers.layout import derived_files
 from mirror_tools.providers.sync import Fetched, SyncError, fetch_providers
 from mirror_tools.terraform_release import fetch_terraform
-
-IMAGES = "images"
-
 
 @dataclass
 class SyncReport:
@@ -46,7 +43,7 @@ def sync(manifest: Manifest, out: str | os.PathLike, *, jobs: int = 4, retries: 
         if manifest.terraform:
             fetched.append(fetch_terraform(manifest.terraform, mirror, session_factory, progress))
         fetched.append(Fetched({rel: e for rel, e in mirror.files.items()
-                                if e.get("origin") == "local"}, {}))
+                                if e.get("origin") == "local" and mirror.present(rel)}, {}))
         if manifest.images:
             # Before the provider commit: a failed image leaves both parts as they were.
             result = _sync_images(manifest, Path(out), session_factory, progress, jobs)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from appliance.cli.base import CommandError, add_output_option, write_output
@@ -9,8 +10,12 @@ from appliance.cli.base import CommandError, add_output_option, write_output
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="mirror_command", metavar="SUBCOMMAND", required=True)
-    p = sub.add_parser("verify", help="Recheck every hash in a mirror folder.")
-    p.add_argument("dir", metavar="DIR")
+    p = sub.add_parser("verify", help="Recheck a mirror folder against its mirror-state.json.",
+                       description="Rehash every file recorded in DIR/mirror-state.json, check "
+                       "the network-mirror JSON and terraform's SHA256SUMS against them, and "
+                       "report every file the state does not record and every recorded file "
+                       "that is missing.")
+    p.add_argument("dir", metavar="DIR", help="The mirror folder (mirror-sync's --out).")
     p.add_argument("--deep", action="store_true",
                    help="Also recompute every provider zip's h1: hash from its content.")
     p.add_argument("--jobs", type=int, default=0, metavar="N",
@@ -18,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_output_option(p)
     p = sub.add_parser("serve", help="Serve a mirror folder over HTTPS "
                        "(terraform's provider network-mirror protocol).")
-    p.add_argument("dir", metavar="DIR")
+    p.add_argument("dir", metavar="DIR", help="The mirror folder (mirror-sync's --out).")
     p.add_argument("--cert", required=True, help="Server certificate (PEM, with its chain).")
     p.add_argument("--key", required=True, help="The certificate's private key (PEM).")
     p.add_argument("--address", default="127.0.0.1:8443", metavar="HOST:PORT",
@@ -26,8 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--prefix", default="/", help="URL path to serve the folder under.")
     p.add_argument("--access-log", action="store_true", help="Log every request to stderr.")
     p = sub.add_parser("add-zip", help="Merge a locally built provider zip into a mirror.")
-    p.add_argument("dir", metavar="DIR")
-    p.add_argument("zip", metavar="ZIP", help="terraform-provider-TYPE_VERSION_OS_ARCH.zip")
+    p.add_argument("dir", metavar="DIR", help="The mirror folder (created if missing).")
+    p.add_argument("zip", metavar="ZIP",
+                   help="The provider zip, named terraform-provider-TYPE_VERSION_OS_ARCH.zip.")
     p.add_argument("--source", required=True,
                    help="The provider's source address, e.g. coder/coder.")
 
@@ -56,6 +62,9 @@ def _serve(args: argparse.Namespace) -> int:
     import ssl
 
     from mirror_tools.serve import MirrorServer, parse_address
+    for option, path in (("DIR", args.dir), ("--cert", args.cert), ("--key", args.key)):
+        if not os.path.exists(path):
+            raise CommandError(f"{path}: no such file or folder ({option})")
     try:
         server = MirrorServer(args.dir, parse_address(args.address), args.cert, args.key,
                               prefix=args.prefix, access_log=args.access_log)

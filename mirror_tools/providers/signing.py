@@ -22,12 +22,15 @@ class SignatureError(FetchError):
     """SHA256SUMS is not signed by one of the keys it should be; names the artefact."""
 
 
-def verify_detached(data: bytes, signature: bytes, armored_keys: list[str], *, what: str) -> str:
+def verify_detached(data: bytes, signature: bytes, armored_keys: list[str], *, what: str,
+                    url: str = "") -> str:
     """Check ``signature`` over ``data`` against ``armored_keys``; return the signer's fingerprint.
 
-    Raises SignatureError naming ``what`` when the keys do not import, the
-    signature was made by another key, or it does not match the data.
+    Raises SignatureError naming ``what`` (and the signature's ``url``) when
+    the keys do not import, the signature was made by another key, or it does
+    not match the data.
     """
+    at = f" in {url}" if url else ""
     if not armored_keys:
         raise SignatureError(f"{what}: no GnuPG public key to check the signature with")
     # gpg-agent sockets live in GNUPGHOME, whose path must stay short.
@@ -47,9 +50,10 @@ def verify_detached(data: bytes, signature: bytes, armored_keys: list[str], *, w
         if result.valid:
             return result.fingerprint
         if result.status == "no public key" or "NO_PUBKEY" in (result.stderr or ""):
-            raise SignatureError(f"{what}: signed by unknown key {result.key_id or '?'}, "
+            raise SignatureError(f"{what}: signed by unknown key {result.key_id or '?'}{at}, "
                                  "not by the key the registry publishes")
-        raise SignatureError(f"{what}: bad GnuPG signature ({result.status or 'no valid signature'})")
+        raise SignatureError(f"{what}: bad GnuPG signature "
+                             f"({result.status or 'no valid signature'}){at}")
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -61,6 +65,7 @@ class SignedSums:
     content: bytes
     signature: bytes
     sums: dict[str, str]
+    url: str = ""   # where SHA256SUMS came from
 
     @staticmethod
     def parse(content: bytes) -> dict[str, str]:
@@ -78,8 +83,8 @@ def fetch_signed_sums(session: requests.Session, sums_url: str, sig_url: str,
     """Download SHA256SUMS and its detached signature, verify, and parse it."""
     content = get_bytes(session, sums_url, what=f"{what} SHA256SUMS")
     signature = get_bytes(session, sig_url, what=f"{what} SHA256SUMS signature")
-    verify_detached(content, signature, armored_keys, what=f"{what} SHA256SUMS")
-    return SignedSums(content, signature, SignedSums.parse(content))
+    verify_detached(content, signature, armored_keys, what=f"{what} SHA256SUMS", url=sig_url)
+    return SignedSums(content, signature, SignedSums.parse(content), sums_url)
 
 
 def expected_sha256(signed: SignedSums, filename: str, *, what: str,
@@ -87,8 +92,9 @@ def expected_sha256(signed: SignedSums, filename: str, *, what: str,
     """The signed sha256 of ``filename``; it must agree with what the registry claimed."""
     sha = signed.sums.get(filename)
     if sha is None:
-        raise SignatureError(f"{what}: {filename} is not listed in the signed SHA256SUMS")
+        raise SignatureError(f"{what}: {filename} is not listed in the signed SHA256SUMS "
+                             f"({signed.url})")
     if claimed and claimed.lower() != sha:
         raise SignatureError(f"{what}: checksum mismatch: the registry says sha256 {claimed} "
-                             f"but the signed SHA256SUMS says {sha}")
+                             f"but the signed SHA256SUMS ({signed.url}) says {sha}")
     return sha

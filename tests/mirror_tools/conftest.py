@@ -126,6 +126,7 @@ def tf_registry_server(_tf_registry_session):
     """The session's Terraform registry, with faults cleared after the test."""
     yield _tf_registry_session
     _tf_registry_session.faults.clear()
+    _tf_registry_session.cuts = 0
 
 
 @pytest.fixture(scope="session")

@@ -15,36 +15,15 @@ import subprocess
 import sys
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 
 import tf_registry
 from appliance.admin.main import main as appliance
-
-NULL = "registry.terraform.io/hashicorp/null"
-TINY = "registry.terraform.io/example/tiny"
-REPO = Path(__file__).resolve().parents[2]
-
-
-def write_manifest(path: Path, registry, providers: str, extra: str = "") -> Path:
-    path.write_text(f"registries:\n  registry.terraform.io:\n    url: {registry.url}\n"
-                    f"providers:\n{providers}{extra}")
-    return path
-
+from mirrorkit import NULL, REPO, TINY, sync_process, visible_tree as tree_hash, write_manifest
 
 BASE = ("  - {source: hashicorp/null, versions: '~> 2.1', platforms: [linux_amd64, darwin_arm64]}\n"
         "  - {source: example/tiny, versions: '>= 1.0', platforms: [linux_amd64]}\n")
-
-
-def tree_hash(root: Path) -> dict[str, str]:
-    """Every file of the mirror (not the hidden work area) with its sha256."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if p.is_file() and not rel.startswith((".partial", ".lock")):
-            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -136,17 +115,22 @@ def tiny_mirror_then_add_null(tmp_path, out, registry, capsys, platforms):
 
 @pytest.mark.parametrize("fault, where, error", [
     ("bad_signature", "null_2.1.2_SHA256SUMS.sig",
-     r"provider registry.terraform.io/hashicorp/null 2.1.2 SHA256SUMS: bad GnuPG signature"),
+     r"provider registry.terraform.io/hashicorp/null 2.1.2 SHA256SUMS: bad GnuPG signature "
+     r"\(signature bad\) in http://127.0.0.1:\d+/files/hashicorp/null/2.1.2/"
+     r"terraform-provider-null_2.1.2_SHA256SUMS.sig"),
     ("unknown_key", "null_2.1.2_SHA256SUMS.sig",
-     r"provider registry.terraform.io/hashicorp/null 2.1.2 SHA256SUMS: signed by unknown key"),
+     r"provider registry.terraform.io/hashicorp/null 2.1.2 SHA256SUMS: signed by unknown key "
+     r"\w+ in http://127.0.0.1:\d+/files/\S+_SHA256SUMS.sig, not by"),
     ("claim_mismatch", "/null/2.1.2/download/linux",
-     r"hashicorp/null 2.1.2 linux_amd64: checksum mismatch: the registry says sha256 0000"),
+     r"hashicorp/null 2.1.2 linux_amd64: checksum mismatch: the registry says sha256 0000+ but "
+     r"the signed SHA256SUMS \(http://127.0.0.1:\d+/files/\S+_SHA256SUMS\) says"),
     ("corrupt", "null_2.1.2_linux_amd64.zip",
      r"hashicorp/null 2.1.2 linux_amd64 \(terraform-provider-null_2.1.2_linux_amd64.zip\): "
-     r"checksum mismatch"),
+     r"checksum mismatch: expected sha256 \w+, got \w+ from http://127.0.0.1:\d+/files/\S+.zip"),
     ("truncate", "null_2.1.2_linux_amd64.zip",
      r"hashicorp/null 2.1.2 linux_amd64 \(terraform-provider-null_2.1.2_linux_amd64.zip\): "
-     r"download from .* failed: .*(IncompleteRead|got \d+ of \d+ bytes)"),
+     r"download from http://127.0.0.1:\d+/files/.*_linux_amd64.zip failed after 2 attempt\(s\): "
+     r"the body stopped after \d+ of \d+ bytes"),
     ("status500", "/null/versions",
      r"provider registry.terraform.io/hashicorp/null: .*/null/versions answered 500"),
     ("garbage", "/null/2.1.2/download/darwin",
@@ -171,6 +155,52 @@ def test_faults_leave_the_mirror_unchanged(tmp_path, tf_registry_server, capsys,
     tf_registry_server.faults.clear()
     assert cli(capsys, "mirror-sync", "--manifest", str(manifest), "--out", str(out))[0] == 0
     assert (out / "providers" / NULL / "terraform-provider-null_2.1.2_linux_amd64.zip").is_file()
+
+
+def test_retries_cover_a_body_cut_off_midway(tmp_path, tf_registry_server, capsys):
+    """urllib3 retries until the headers arrive; a body that stops halfway is
+    fetched again, as many times as --retries says."""
+    manifest = write_manifest(tmp_path / "m.yaml", tf_registry_server,
+                              "  - {source: hashicorp/null, versions: '2.1.2', "
+                              "platforms: [linux_amd64]}\n")
+    out = tmp_path / "out"
+    tf_registry_server.faults["cut"] = "null_2.1.2_linux_amd64.zip"
+    tf_registry_server.cuts = 1
+    code, _, err = cli(capsys, "mirror-sync", "--manifest", str(manifest), "--out", str(out),
+                       "--retries", "0")
+    assert code == 1
+    assert re.search(r"\(terraform-provider-null_2.1.2_linux_amd64.zip\): download from "
+                     r"http://127.0.0.1:\d+/files/hashicorp/null/2.1.2/terraform-provider-null_"
+                     r"2.1.2_linux_amd64.zip failed after 1 attempt\(s\): the body stopped after "
+                     r"\d+ of \d+ bytes", err), err
+    tf_registry_server.cuts = 3
+    code, _, err = cli(capsys, "mirror-sync", "--manifest", str(manifest), "--out", str(out),
+                       "--retries", "3")
+    assert code == 0, err
+    assert tf_registry_server.cuts == 0
+    assert cli(capsys, "mirror", "verify", str(out), "--deep")[0] == 0
+
+
+@pytest.mark.parametrize("fault, where, library_line", [
+    ("bad_signature", "null_2.1.2_SHA256SUMS.sig", "DEBUG gnupg: gpg returned a non-zero"),
+    ("hangup", "/null/versions", "DEBUG urllib3.connectionpool: Retrying"),
+])
+def test_library_warnings_only_with_verbose(tmp_path, tf_registry_server, fault, where,
+                                            library_line):
+    """A failed run prints its own one-line errors; what python-gnupg and urllib3
+    log about the same failure is debug output, shown with -v."""
+    manifest = write_manifest(tmp_path / "m.yaml", tf_registry_server,
+                              "  - {source: hashicorp/null, versions: '2.1.2', "
+                              "platforms: [linux_amd64]}\n")
+    tf_registry_server.faults[fault] = where
+    done = sync_process(manifest, tmp_path / "out", "--retries", "1")
+    assert done.returncode == 1
+    assert [line.split(":")[0] for line in done.stderr.splitlines()] == ["error", "hint"], \
+        done.stderr
+    verbose = subprocess.run([sys.executable, "-m", "appliance.admin.main", "-v", "mirror-sync",
+                              "--manifest", str(manifest), "--out", str(tmp_path / "out"),
+                              "--retries", "1"], cwd=REPO, capture_output=True, text=True)
+    assert verbose.returncode == 1 and library_line in verbose.stderr, verbose.stderr
 
 
 @pytest.mark.parametrize("providers, error", [
@@ -214,7 +244,9 @@ def test_verify_finds_a_changed_file(synced, capsys):
     # ... and a network-mirror document pointing at a zip that is not there.
     (out / "providers" / NULL / "terraform-provider-null_2.1.2_darwin_arm64.zip").unlink()
     code, _, err = cli(capsys, "mirror", "verify", str(out))
-    assert "cannot read" in err and "2.1.2.json: darwin_arm64 points to" in err
+    assert (f"providers/{NULL}/terraform-provider-null_2.1.2_darwin_arm64.zip: missing "
+            "(recorded in mirror-state.json)") in err
+    assert "2.1.2.json: darwin_arm64 points to" in err
 
 
 def test_verify_refuses_a_folder_that_is_not_a_mirror(tmp_path, capsys):
@@ -285,6 +317,7 @@ def test_terraform_release_is_carried_and_verified(tmp_path, tf_releases, capsys
     tf_releases.faults["unknown_key"] = "/terraform/1.11.5/"
     code, _, err = cli(capsys, "mirror-sync", "--manifest", str(manifest), "--out", str(out))
     assert code == 1 and "terraform 1.11.5 SHA256SUMS: signed by unknown key" in err
+    assert f"in {tf_releases.url}/terraform/1.11.5/terraform_1.11.5_SHA256SUMS.sig" in err
     assert tree_hash(out) == before
     del tf_releases.terraform["1.11.5"]
 

@@ -21,10 +21,8 @@ import requests
 
 from appliance.admin.main import main as appliance
 from mirror_tools import fetch
+from mirrorkit import NULL, REPO, TINY, filesystem_mirror_config, terraform_init
 
-REPO = Path(__file__).resolve().parents[2]
-NULL = "registry.terraform.io/hashicorp/null"
-TINY = "registry.terraform.io/example/tiny"
 CONFIG = """terraform {
   required_providers {
     null = { source = "hashicorp/null", version = "~> 2.1" }
@@ -32,13 +30,6 @@ CONFIG = """terraform {
   }
 }
 """
-
-
-def terraform_bin() -> str:
-    path = shutil.which("terraform") or "/usr/local/bin/terraform"
-    if not os.access(path, os.X_OK):
-        raise RuntimeError("terraform is not installed: these tests need the real binary")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +55,7 @@ def lock_hashes(text: str) -> dict[str, tuple[str, set[str]]]:
 
 
 def init(workdir: Path, cli_config: str, env_extra: dict | None = None) -> str:
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "main.tf").write_text(CONFIG)
-    (workdir / "cli.tfrc").write_text(cli_config)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir),
-           "TF_CLI_CONFIG_FILE": str(workdir / "cli.tfrc"), "CHECKPOINT_DISABLE": "1",
-           "TF_IN_AUTOMATION": "1", **(env_extra or {})}
-    done = subprocess.run([terraform_bin(), "init", "-input=false", "-no-color"], cwd=workdir,
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = terraform_init(workdir, cli_config, CONFIG, env_extra)
     assert done.returncode == 0, done.stdout + done.stderr
     return (workdir / ".terraform.lock.hcl").read_text()
 
@@ -89,8 +73,7 @@ def assert_lock_matches_mirror(tf_lock: str, mirror: Path) -> None:
 
 
 def test_init_from_the_filesystem_mirror(mirror, tmp_path):
-    lock = init(tmp_path / "tf", 'provider_installation {\n  filesystem_mirror {\n'
-                f'    path = "{mirror / "providers"}"\n  }}\n}}\n')
+    lock = init(tmp_path / "tf", filesystem_mirror_config(mirror / "providers"))
     assert_lock_matches_mirror(lock, mirror)
     # linux_amd64 installed: its h1 is exactly the one mirror-sync wrote for it.
     archives = json.loads((mirror / "providers" / NULL / "2.1.2.json").read_text())["archives"]
@@ -105,8 +88,7 @@ def test_terraform_accepts_the_shipped_lock_file(mirror, tmp_path):
     work = tmp_path / "tf"
     work.mkdir()
     shutil.copy(mirror / ".terraform.lock.hcl", work / ".terraform.lock.hcl")
-    lock = init(work, 'provider_installation {\n  filesystem_mirror {\n'
-                f'    path = "{mirror / "providers"}"\n  }}\n}}\n')
+    lock = init(work, filesystem_mirror_config(mirror / "providers"))
     ours = lock_hashes((mirror / ".terraform.lock.hcl").read_text())
     assert {k: v[1] for k, v in lock_hashes(lock).items()} == {k: v[1] for k, v in ours.items()}
 
@@ -154,3 +136,20 @@ def test_serve_answers_head_and_get_with_types_and_404s(mirror, served, test_ca)
     # Terraform needs a certificate it trusts: without the CA, the TLS handshake fails.
     with pytest.raises(requests.exceptions.SSLError):
         requests.get(base + "index.json", verify=True)
+
+
+def test_serve_names_a_missing_certificate_key_or_folder(mirror, https_cert, tmp_path):
+    def serve(folder, cert, key) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "appliance.admin.main", "mirror", "serve",
+                               str(folder), "--cert", str(cert), "--key", str(key),
+                               "--address", "127.0.0.1:0"], cwd=REPO, capture_output=True,
+                              text=True, timeout=60)
+    missing = tmp_path / "missing.pem"
+    for args, named in (((mirror, missing, https_cert.key_path), f"{missing}: no such file or "
+                         "folder (--cert)"),
+                        ((mirror, https_cert.chain_path, missing), f"{missing}: no such file or "
+                         "folder (--key)"),
+                        ((missing, https_cert.chain_path, https_cert.key_path),
+                         f"{missing}: no such file or folder (DIR)")):
+        done = serve(*args)
+        assert done.returncode == 1 and done.stderr == f"error: {named}\n", done.stderr

@@ -15,7 +15,9 @@ key made once per session in a throwaway GNUPGHOME.
 
 ``faults`` injects what a broken registry does, keyed by a substring of the
 request path: ``status500``, ``garbage``, ``truncate``, ``corrupt`` (same
-length, other bytes), ``slow`` (about 1 MB/s), ``bad_signature``, ``unknown_key``, ``claim_mismatch``.
+length, other bytes), ``slow`` (about 1 MB/s), ``bad_signature``, ``unknown_key``, ``claim_mismatch``,
+``hangup`` (the connection closed before any answer), ``cut`` (the next ``cuts`` bodies
+stop halfway and the connection drops; later ones are whole).
 """
 from __future__ import annotations
 
@@ -121,6 +123,7 @@ class Registry(ThreadingHTTPServer):
         self.providers: dict[tuple[str, str], dict[str, Release]] = {}
         self.terraform: dict[str, Release] = {}
         self.faults: dict[str, str] = {}
+        self.cuts = 0
         self.requests: list[str] = []
         super().__init__(("127.0.0.1", 0), _Handler)
         self.scheme = "http"
@@ -210,13 +213,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(500, b"internal error\n", "text/plain")
         if fault == "garbage":
             return self._send(200, b"<html>proxy login</html>", "application/json")
+        if fault == "hangup":
+            self.close_connection = True
+            return
         answer = self._route(path.strip("/").split("/"), fault)
         if answer is None:
             return self._send(404, b'{"errors":["not found"]}', "application/json")
         data, ctype = answer
         if fault == "corrupt" and path.endswith(".zip"):
             data = bytes(b ^ 0xFF for b in data[:64]) + data[64:]
-        self._send(200, data, ctype, body=body, truncate=fault == "truncate",
+        cut = fault == "cut" and body and self.server.cuts > 0
+        self.server.cuts -= cut
+        self._send(200, data, ctype, body=body, truncate=fault == "truncate" or cut,
                    slow=fault == "slow")
 
     def _route(self, parts: list[str], fault: str | None) -> tuple[bytes, str] | None:

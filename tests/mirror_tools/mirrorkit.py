@@ -1,0 +1,72 @@
+"""Helpers for provider-mirror tests: manifests, what a reader of a mirror sees,
+``appliance mirror-sync`` in its own process, and real terraform installing
+from a mirror (a ``filesystem_mirror`` CLI config, ``CHECKPOINT_DISABLE=1``).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+NULL = "registry.terraform.io/hashicorp/null"
+TINY = "registry.terraform.io/example/tiny"
+
+
+def write_manifest(path: Path, registry, providers: str, extra: str = "") -> Path:
+    path.write_text(f"registries:\n  registry.terraform.io:\n    url: {registry.url}\n"
+                    f"providers:\n{providers}{extra}")
+    return path
+
+
+def visible_tree(root: Path) -> dict[str, str]:
+    """Every file a reader of the mirror finds (following its top-level links;
+    hidden names at the top are work areas, but for the lock file) with its sha256."""
+    out = {}
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        if Path(folder) == root:
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            files = [f for f in files if not f.startswith(".") or f == ".terraform.lock.hcl"]
+        for name in files:
+            path = Path(folder, name)
+            if path.is_file():
+                out[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def sync_process(manifest: Path, out: Path, *args: str,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``appliance mirror-sync`` as its own process (so it can be killed)."""
+    return subprocess.run([sys.executable, "-m", "appliance.admin.main", "mirror-sync",
+                           "--manifest", str(manifest), "--out", str(out), *args],
+                          cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True,
+                          text=True, timeout=300)
+
+
+def terraform_bin() -> str:
+    path = shutil.which("terraform") or "/usr/local/bin/terraform"
+    if not os.access(path, os.X_OK):
+        raise RuntimeError("terraform is not installed: these tests need the real binary")
+    return path
+
+
+def filesystem_mirror_config(providers_dir: Path) -> str:
+    """A CLI config that installs only from the packed filesystem mirror ``providers_dir``."""
+    return ('provider_installation {\n  filesystem_mirror {\n'
+            f'    path = "{providers_dir}"\n  }}\n}}\n')
+
+
+def terraform_init(workdir: Path, cli_config: str, main_tf: str,
+                   env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``terraform init`` of ``main_tf`` with only ``cli_config``'s provider installation."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "main.tf").write_text(main_tf)
+    (workdir / "cli.tfrc").write_text(cli_config)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir),
+           "TF_CLI_CONFIG_FILE": str(workdir / "cli.tfrc"), "CHECKPOINT_DISABLE": "1",
+           "TF_IN_AUTOMATION": "1", **(env or {})}
+    return subprocess.run([terraform_bin(), "init", "-input=false", "-no-color"], cwd=workdir,
+                          env=env, capture_output=True, text=True, timeout=300)
