@@ -29,7 +29,7 @@ import requests
 from mirror_tools import fetch
 from mirror_tools.images.oci_layout import (REF_NAME, SOURCE_DIGEST, Image, Layout,
                                             parse_manifest)
-from mirror_tools.images.registry import (INDEX_TYPES, Manifest, RegistryClient,
+from mirror_tools.images.registry import (Manifest, RegistryClient,
                                           RegistryError, _media_type_of, parse_reference,
                                           sha256_digest)
 

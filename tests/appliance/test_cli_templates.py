@@ -6,7 +6,6 @@ provisioner daemons, terraform and the Python provider from the mirror.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
