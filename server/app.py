@@ -13,7 +13,7 @@ from flask import Flask, redirect, request
 
 from appliance.settings import Settings
 
-from . import binaries, httpapi, httpmw
+from . import binaries, csrf, httpapi, httpmw
 from .authcache import AuthCache
 from .authz.querier import AuthzQuerier
 from .authz.rbac import system
@@ -103,6 +103,7 @@ def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> 
                 target = f"{access.scheme}://{access.netloc}{request.full_path.rstrip('?')}"
                 return redirect(target, code=307)
 
+    csrf.init_app(app, settings)  # before authentication: a refused request costs no query
     httpmw.init_app(app)
     httpapi.register_error_handlers(app)
 

@@ -283,6 +283,7 @@ def _taking_turns(app):
         gevent.sleep(0)
         return app(environ, start_response)
 
+    wsgi.__wrapped__ = app  # what the connection handler asks before a websocket's 101 (csrf)
     return wsgi
 
 

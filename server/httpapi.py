@@ -66,7 +66,10 @@ def found(row: Any, what: str) -> Any:
 
 
 def read(cls: type) -> Any:
-    """Decode and validate the JSON body into ``cls`` or raise a 400 naming the fields."""
+    """Decode and validate the JSON body into ``cls`` or raise a 400 naming the fields.
+
+    A body must say it is JSON (``Content-Type: application/json``), else 415: a page of
+    another site can send ``text/plain`` without asking, never ``application/json``."""
     if request.content_length is not None and request.content_length > current_app.config["MAX_BODY"]:
         raise APIError(413, "Request body is too large.",
                        f"The limit is {current_app.config['MAX_BODY']} bytes.")
@@ -74,6 +77,9 @@ def read(cls: type) -> Any:
     if len(raw) > current_app.config["MAX_BODY"]:
         raise APIError(413, "Request body is too large.",
                        f"The limit is {current_app.config['MAX_BODY']} bytes.")
+    if raw and request.mimetype != "application/json":
+        raise APIError(415, "Request body must be sent as application/json.",
+                       f"Content-Type was {request.content_type or 'not set'!r}.")
     try:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:

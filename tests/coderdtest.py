@@ -5,6 +5,7 @@ database cloned from a migrated template, so tests are isolated and fast.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -85,6 +86,16 @@ def start_coderd(dsn: str | None, *, env: dict | None = None, args: list[str] = 
         time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def running_coderd(pg_server: PostgresServer, pg_template: str, env: dict | None = None):
+    """A coderd on a new database of its own while the block runs (for module fixtures)."""
+    c = start_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)), env=env)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
 def start_tls_coderd(dsn: str, ca_dir, env: dict | None = None):
     """A coderd serving HTTPS on 127.0.0.1 with a certificate from a new appliance CA.
 
@@ -122,4 +133,5 @@ def create_another_user(owner: Client, roles: list[str] = (), *, username: str =
     return client, user
 
 
-__all__ = ["Coderd", "PostgresServer", "start_coderd", "create_first_user", "create_another_user"]
+__all__ = ["Coderd", "PostgresServer", "start_coderd", "running_coderd", "create_first_user",
+           "create_another_user"]

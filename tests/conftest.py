@@ -5,7 +5,7 @@ import pytest
 
 from server.app import prepare_database
 
-from .coderdtest import PostgresServer, create_first_user, start_coderd
+from .coderdtest import PostgresServer, create_first_user, running_coderd, start_coderd
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +62,8 @@ def owner(coderd):
 @pytest.fixture(scope="module")
 def shared_coderd(pg_server, pg_template):
     """A coderd shared by a test module, for tests that only add uniquely named data."""
-    c = start_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)))
-    yield c
-    c.stop()
+    with running_coderd(pg_server, pg_template) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

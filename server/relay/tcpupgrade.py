@@ -13,7 +13,8 @@ gevent's pywsgi (and gunicorn's gevent worker, built on it) has no API to take
 over a connection, so ``Handler`` puts itself in the WSGI environ and
 ``take_over`` answers 101 on its socket and marks the response as sent.
 ``Handler`` serves every request coderd gets, so it also trims three costs
-pywsgi and gevent-websocket put on each one.
+pywsgi and gevent-websocket put on each one, and refuses a cross-origin websocket
+before gevent-websocket would answer it with 101 (``server.csrf``).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from geventwebsocket.handler import WebSocketHandler
 
 from appliance import mux
 
+from .. import csrf
 from ..httpheaders import RequestHeaders
 
 UPGRADE = "tcp"
@@ -64,6 +66,16 @@ class Handler(WebSocketHandler):
         environ = super().get_environ()
         environ[HANDLER_KEY] = self
         return environ
+
+    def upgrade_websocket(self):
+        # gevent-websocket answers 101 before the app runs: a websocket that a page of
+        # another origin opens with the session cookie is refused here (server.csrf).
+        refusal = csrf.upgrade_refusal(self.application, self.environ)
+        if refusal is None:
+            return super().upgrade_websocket()
+        self.start_response("403 Forbidden", [("Content-Type", "application/json"),
+                                              ("Content-Length", str(len(refusal)))])
+        return [refusal]
 
     def log_request(self):
         # gevent-websocket formats every request's log line before its logger's level

@@ -7,15 +7,13 @@ import psycopg2
 import pytest
 import requests
 
-from ..coderdtest import create_another_user, create_first_user, start_coderd
+from ..coderdtest import create_another_user, create_first_user, running_coderd
 
 
 @pytest.fixture(scope="module")
 def two_workers(pg_server, pg_template):
-    c = start_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)),
-                     env={"CODER_HTTP_WORKERS": "2"})
-    yield c
-    c.stop()
+    with running_coderd(pg_server, pg_template, env={"CODER_HTTP_WORKERS": "2"}) as c:
+        yield c
 
 
 def statuses(url: str, token: str, n: int = 30) -> list[int]:
