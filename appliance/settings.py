@@ -138,6 +138,21 @@ SETTINGS: tuple[Setting, ...] = (
             "Security"),
     Setting("max_body_bytes", "CODER_MAX_BODY_BYTES", int, 10 * 1024 * 1024,
             "Largest JSON request body accepted.", "Security"),
+    Setting("app_ticket_lifetime", "CODER_APP_TICKET_LIFETIME", parse_duration, 3600.0,
+            "Lifetime of the cookie that signs a browser in to one subdomain workspace app; "
+            "renewed while the app is used, never valid beyond the session it came from.",
+            "Security"),
+    Setting("dangerous_allow_path_app_sharing", "CODER_DANGEROUS_ALLOW_PATH_APP_SHARING",
+            parse_bool, False,
+            "Allow workspace apps that are not served from subdomains to be shared "
+            "(authenticated, public). Path-based apps run on coderd's own origin, where a page "
+            "of the app can call the API with its visitor's session: not recommended.",
+            "Dangerous"),
+    Setting("dangerous_allow_path_app_site_owner_access",
+            "CODER_DANGEROUS_ALLOW_PATH_APP_SITE_OWNER_ACCESS", parse_bool, False,
+            "Allow site owners to open path-based apps and ports of workspaces they do not own. "
+            "A page of the app would run with the owner's session on coderd's origin: "
+            "not recommended.", "Dangerous"),
     Setting("provisioner_daemons", "CODER_PROVISIONER_DAEMONS", int, 3,
             "Built-in provisioner daemons per deployment.", "Provisioning"),
     Setting("provisioner_daemon_psk", "CODER_PROVISIONER_DAEMON_PSK", str, "",

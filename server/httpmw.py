@@ -112,6 +112,26 @@ def authenticate() -> None:
         g.auth_error = "Invalid API key format: expected ID-SECRET."
         return
     key_id, secret = parts
+    row = _api_key(key_id)
+    if row is None or not hmac.compare_digest(bytes(row["hashed_secret"]), hash_secret(secret)):
+        g.auth_error = "API key is invalid."
+        return
+    _act_as_api_key(key_id, row)
+
+
+def authenticate_api_key_id(key_id: str) -> bool:
+    """Act as the session whose key is ``key_id``, with every check of ``authenticate`` but
+    the secret's: for a caller that holds coderd's own signature over the key ID (a
+    workspace app's ticket, ``relay.appauth``). False, with ``g.auth_error``, if the key is
+    gone, expired, or its user suspended."""
+    row = _api_key(key_id)
+    if row is None:
+        g.auth_error = "API key is invalid."
+        return False
+    return _act_as_api_key(key_id, row)
+
+
+def _api_key(key_id: str) -> dict | None:
     cache = current_app.extensions["coderd"].auth_cache
     row = cache.get(key_id)
     if row is None:
@@ -119,19 +139,20 @@ def authenticate() -> None:
         row = system_store("authenticate-api-key").get_authentication(key_id)
         if row is not None:
             cache.put(key_id, row, epoch)
-    if row is None or not hmac.compare_digest(bytes(row["hashed_secret"]), hash_secret(secret)):
-        g.auth_error = "API key is invalid."
-        return
+    return row
+
+
+def _act_as_api_key(key_id: str, row: dict) -> bool:
     now = dt.datetime.now(dt.timezone.utc)
     if row["expires_at"] <= now:
         g.auth_error = f"API key expired at {row['expires_at'].isoformat()}."
-        return
+        return False
     if row["deleted"]:
         g.auth_error = "API key is invalid."
-        return
+        return False
     if row["status"] == "suspended":
         g.auth_error = "Your account is suspended. Contact an administrator to reactivate it."
-        return
+        return False
     if now - row["last_used"] > LAST_USED_EVERY:
         sys_store = system_store("api-key-last-used")
         new_expiry = None
@@ -143,6 +164,7 @@ def authenticate() -> None:
     g.api_key_id = key_id
     _act_as(Subject(id=row["user_id"], roles=tuple(row["rbac_roles"]),
                     org_ids=frozenset(row["organization_ids"]), name=row["username"]))
+    return True
 
 
 class LoginRateLimiter:

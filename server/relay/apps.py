@@ -7,31 +7,32 @@ at ``SLUG--AGENT--WORKSPACE--USER.apps.example.com`` (a port in place of the
 slug for ports). Each request is one stream ``tcp:HOST:PORT`` carrying
 HTTP/1.1 with ``Connection: close``; a websocket request is answered by coderd
 (gevent-websocket) and re-opened to the app over the stream, messages passed
-both ways. Sharing levels are enforced by the authorization layer. Browsers
-authenticate with the ``coder_session_token`` cookie, which is removed before
-the request reaches the app.
+both ways.
+
+Who may open what is ``appauth``'s: the sharing levels of the authorization
+layer, Coder's owner-only rule for path apps (they share coderd's origin),
+and the ticket that signs a browser in to a subdomain app. What the app
+receives and what it may answer is ``appfilter``'s: never the caller's
+coderd credentials, the path as sent but never above the app's own, never
+coderd's cookies back.
 """
 from __future__ import annotations
 
 import http.client
 import io
-import re
 import threading
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, g, redirect, request
 
+from ..authz.querier import agent_obj
+from ..authz.rbac import Action, NotAuthorized, system
+from ..httpmw import release_connection, store, system_store
+from . import AgentUnavailable, appauth, appfilter
+from .appauth import page
 
-from ..authz.rbac import NotAuthorized
-from ..httpmw import SESSION_COOKIE, SESSION_HEADER, release_connection, store, system_store
-from . import AgentUnavailable
-from .websocket import refuse
-
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-              "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
-SUBDOMAIN = re.compile(r"^(?P<app>[a-z0-9-]+?)--(?P<agent>[a-z0-9-]+?)--(?P<workspace>[a-z0-9-]+?)"
-                       r"--(?P<user>[a-z0-9-]+)$", re.I)
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+PATH, SUBDOMAIN = "path", "subdomain"
 
 blueprint = Blueprint("apps", __name__)
 
@@ -40,14 +41,6 @@ class ProxyError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
-
-
-def _page(status: int, message: str) -> Response:
-    ws = request.environ.get("wsgi.websocket")
-    if ws is not None:  # already upgraded: the refusal is the close code
-        refuse(ws, status, message)
-        return Response(status=200)
-    return Response(f"{status}: {message}\n", status=status, mimetype="text/plain")
 
 
 def _agent(user: str, workspace: str, agent_name: str) -> dict:
@@ -60,11 +53,13 @@ def _agent(user: str, workspace: str, agent_name: str) -> dict:
     return agents[0]
 
 
-def _app_target(agent: dict, slug: str) -> tuple[str, int, str]:
+def _app_target(agent: dict, slug: str, access: str) -> tuple[str, int, str]:
     """HOST, PORT and base path of the app's URL, if the caller may use it."""
-    row = store().get_workspace_app_target(agent["id"], slug)
+    row = store().get_workspace_app_target(agent["id"], slug)  # the sharing level's check
     if row is None:
         raise ProxyError(404, f"No app {slug!r} on this agent.")
+    if access == PATH:
+        appauth.check_path_app(row)
     if not row["url"]:
         raise ProxyError(400, f"App {slug!r} runs a command: open it in the web terminal.")
     url = urlsplit(row["url"])
@@ -73,64 +68,61 @@ def _app_target(agent: dict, slug: str) -> tuple[str, int, str]:
     return ("127.0.0.1" if host == "localhost" else host), port, url.path.rstrip("/")
 
 
-def _port_target(agent: dict, port: int) -> tuple[str, int, str]:
+def _port_target(agent: dict, port: int, access: str) -> tuple[str, int, str]:
     # Before login store() acts as a system actor, which the ssh check would let through.
     if g.get("subject") is None:
-        raise ProxyError(401, "Sign in to coderd first: ports are for the workspace's owner.")
+        raise NotAuthorized(system("anonymous-port-request"), Action.SSH, agent_obj(agent))
+    if access == PATH:
+        appauth.check_path_owner(agent)
     if store().get_agent_connect_target(agent["id"]) is None:
         raise ProxyError(404, "No such workspace agent.")
     return "127.0.0.1", port, ""
 
 
-def proxy(user: str, workspace: str, kind: str, name: str, rest: str) -> Response:
+def proxy(user: str, workspace: str, kind: str, name: str, rest: str, access: str) -> Response:
+    """``rest``: the raw path below the app's prefix, as the request line sent it."""
     workspace, _, agent_name = workspace.partition(".")
     try:
         agent = _agent(user, workspace, agent_name)
         if kind == "apps":
-            host, port, base = _app_target(agent, name)
+            host, port, base = _app_target(agent, name, access)
         elif name.isdigit() and 0 < int(name) < 65536:
-            host, port, base = _port_target(agent, int(name))
+            host, port, base = _port_target(agent, int(name), access)
         else:
             raise ProxyError(400, f"Invalid port {name!r}.")
+        path = appfilter.upstream_path(base, rest)
     except NotAuthorized:
-        if g.get("subject") is None:
-            return _page(401, "Sign in to coderd first: this app is not public.")
-        return _page(404, "No such app, or you may not open it.")
+        if g.get("subject") is not None:
+            return page(404, "No such app, or you may not open it.")
+        if access == SUBDOMAIN and request.environ.get("wsgi.websocket") is None:
+            return appauth.redirect_to_sign_in()
+        return page(401, "Sign in to coderd first: this app is not public.")
+    except appfilter.PathRefused as exc:
+        return page(400, f"Invalid app path: {exc}.")
     except ProxyError as exc:
-        return _page(exc.status, str(exc))
+        return page(exc.status, str(exc))
     release_connection()
     try:
         stream = current_app.extensions["relay"].open(agent["id"], f"tcp:{host}:{port}")
     except (AgentUnavailable, OSError) as exc:
-        return _page(502, f"The app is not reachable: {exc}")
-    path = base + "/" + rest
+        return page(502, f"The app is not reachable: {exc}")
+    query = appfilter.upstream_query(appfilter.raw_target(request.environ)[1])
+    target = path + ("?" + query if query else "")
     ws = request.environ.get("wsgi.websocket")
     if ws is not None:
-        return _websocket(ws, stream, host, port, path)
-    return _http(stream, host, port, path)
+        return _websocket(ws, stream, host, port, target)
+    return _http(stream, host, port, target, path_app=access == PATH)
 
 
 def _forwarded_headers(host: str, port: int) -> list[tuple[str, str]]:
-    headers = []
-    for name, value in request.headers.items():
-        lower = name.lower()
-        if lower in HOP_BY_HOP or lower == SESSION_HEADER.lower() or lower.startswith("sec-websocket"):
-            continue
-        if lower == "cookie":
-            value = "; ".join(c for c in value.split("; ") if not c.startswith(SESSION_COOKIE + "="))
-            if not value:
-                continue
-        headers.append((name, value))
-    headers += [("Host", f"{host}:{port}"), ("X-Forwarded-Host", request.host),
-                ("X-Forwarded-Proto", request.scheme),
-                ("X-Forwarded-For", request.remote_addr or "")]
-    return headers
+    return appfilter.request_headers(request.headers.items()) + [
+        ("Host", f"{host}:{port}"), ("X-Forwarded-Host", request.host),
+        ("X-Forwarded-Proto", request.scheme), ("X-Forwarded-For", request.remote_addr or "")]
 
 
-def _http(stream, host: str, port: int, path: str) -> Response:
+def _http(stream, host: str, port: int, target: str, path_app: bool) -> Response:
     body = request.get_data()
-    query = request.query_string.decode()
-    head = [f"{request.method} {path}{'?' + query if query else ''} HTTP/1.1"]
+    head = [f"{request.method} {target} HTTP/1.1"]
     head += [f"{k}: {v}" for k, v in _forwarded_headers(host, port)]
     head += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
     try:
@@ -139,7 +131,7 @@ def _http(stream, host: str, port: int, path: str) -> Response:
         response.begin()
     except (OSError, http.client.HTTPException) as exc:
         stream.close()
-        return _page(502, f"The app did not answer: {exc}")
+        return page(502, f"The app did not answer: {exc}")
 
     def body_chunks():
         try:
@@ -150,21 +142,20 @@ def _http(stream, host: str, port: int, path: str) -> Response:
         finally:
             stream.close()
 
-    headers = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
+    headers = appfilter.response_headers(response.getheaders(), path_app)
     if response.getheader("content-length") and request.method != "HEAD":
         headers.append(("Content-Length", response.getheader("content-length")))
     return Response(body_chunks(), status=response.status, headers=headers, direct_passthrough=True)
 
 
-def _websocket(ws, stream, host: str, port: int, path: str) -> Response:
+def _websocket(ws, stream, host: str, port: int, target: str) -> Response:
     """Open the same websocket to the app over the stream and pass messages both ways."""
     import websocket as wsclient
     from geventwebsocket.exceptions import WebSocketError
 
-    query = request.query_string.decode()
     try:
         upstream = wsclient.create_connection(
-            f"ws://{host}:{port}{path}{'?' + query if query else ''}", socket=_SocketLike(stream),
+            f"ws://{host}:{port}{target}", socket=_SocketLike(stream),
             header=[f"{k}: {v}" for k, v in _forwarded_headers(host, port) if k.lower() not in
                     ("host", "origin")],
             timeout=15, skip_utf8_validation=True)
@@ -261,6 +252,14 @@ class _RawStream(io.RawIOBase):
 
 
 # -- routes -------------------------------------------------------------------------
+def _raw_rest(user: str, workspace: str, kind: str, name: str) -> str:
+    """The raw path below ``/@USER/WORKSPACE/KIND/NAME/``, as the request line sent it."""
+    segments = appfilter.raw_target(request.environ)[0].split("/")
+    if [unquote(s, encoding="latin-1") for s in segments[1:5]] != ["@" + user, workspace, kind, name]:
+        raise appfilter.PathRefused("an encoded '/' in the app's prefix")
+    return "/".join(segments[5:])
+
+
 def _path_rules() -> None:
     for kind in ("apps", "port"):
         base = f"/@<user>/<workspace>/{kind}/<name>"
@@ -269,7 +268,11 @@ def _path_rules() -> None:
             return redirect(request.full_path.replace("?", "/?", 1).rstrip("?"), code=307)
 
         def view(user: str, workspace: str, name: str, rest: str = "", kind: str = kind):
-            return proxy(user, workspace, kind, name, rest)
+            try:
+                rest = _raw_rest(user, workspace, kind, name)
+            except appfilter.PathRefused as exc:
+                return page(400, f"Invalid app path: {exc}.")
+            return proxy(user, workspace, kind, name, rest, PATH)
 
         blueprint.add_url_rule(base, f"{kind}_bare", bare, methods=METHODS)
         for websocket in (False, True):
@@ -284,30 +287,26 @@ def _path_rules() -> None:
 _path_rules()
 
 
-def _subdomain(app: Flask):
-    """With a wildcard access URL, requests to an app's host are proxied before routing."""
-    wildcard = app.extensions["coderd"].settings.wildcard_access_url
-    suffix = urlsplit(wildcard if "//" in wildcard else "//" + wildcard).hostname or ""
-    suffix = suffix.lstrip("*")  # ".apps.example.com"
-    if not suffix.startswith("."):
-        return
-
-    def before():
-        host = request.host.split(":")[0]
-        if not host.endswith(suffix):
-            return None
-        match = SUBDOMAIN.match(host[:-len(suffix)])
-        if match is None:
-            return _page(404, "Not a workspace app host: expected APP--AGENT--WORKSPACE--USER.")
-        part = match["app"]
-        kind = "port" if part.isdigit() else "apps"
-        return proxy(match["user"], f"{match['workspace']}.{match['agent']}", kind, part,
-                     request.path.lstrip("/"))
-
-    app.before_request_funcs.setdefault(None, []).append(before)
+def _subdomain_app():
+    """Before routing: a request to an app host is the app's, whatever its path."""
+    hostname = request.host.rsplit(":", 1)[0].lower()
+    sub = appauth.hosts().subdomain(hostname)
+    if sub is None:
+        return None
+    match = appauth.SUBDOMAIN.match(sub)
+    if match is None:
+        return page(404, "Not a workspace app host: expected APP--AGENT--WORKSPACE--USER.")
+    answer = appauth.sign_in(hostname)
+    if answer is not None:
+        return answer
+    part = match["app"]
+    return proxy(match["user"], f"{match['workspace']}.{match['agent']}",
+                 "port" if part.isdigit() else "apps", part,
+                 appfilter.raw_target(request.environ)[0][1:], SUBDOMAIN)
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(blueprint)
-    if app.extensions["coderd"].settings.wildcard_access_url:
-        _subdomain(app)
+    appauth.init_app(app)
+    if app.extensions[appauth.EXTENSION].suffix:
+        app.before_request_funcs.setdefault(None, []).append(_subdomain_app)

@@ -101,7 +101,7 @@ def test_path_app_and_sharing(workspace, agent, app_server):
     other, _ = create_another_user(workspace.owner)
     assert requests.get(url, cookies={"coder_session_token": other.token}).status_code == 404
     public = f"{workspace.coderd.url}/@admin/{workspace.name}/apps/pub/"
-    assert requests.get(public).json()["path"] == "/"
+    assert requests.get(public).status_code == 401  # path apps are not shared (test_app_security)
     port = f"{workspace.coderd.url}/@admin/{workspace.name}.main/port/{APP_PORT}/z"
     assert requests.get(port, headers={"Coder-Session-Token": workspace.owner.token}).json()["path"] == "/z"
     assert requests.get(port).status_code == 401  # ports are the owner's only
@@ -250,7 +250,9 @@ def test_subdomain_apps(workspace, agent, app_server, ws_app):
     auth = {"Coder-Session-Token": workspace.owner.token}
     r = requests.get(workspace.coderd.url + "/a/b?c=d", headers={"Host": host, **auth})
     assert r.status_code == 200 and r.json()["path"] == "/base/a/b?c=d", r.text
-    assert requests.get(workspace.coderd.url + "/", headers={"Host": host}).status_code == 401
+    # Without credentials: sent through coderd to sign in (test_app_security follows it).
+    r = requests.get(workspace.coderd.url + "/", headers={"Host": host}, allow_redirects=False)
+    assert r.status_code == 307 and "/api/v2/applications/auth-redirect?" in r.headers["Location"]
     public = f"pub--main--{workspace.name}--admin.apps.test"
     assert requests.get(workspace.coderd.url + "/p", headers={"Host": public}).json()["path"] == "/p"
     r = requests.get(workspace.coderd.url + "/", headers={"Host": "nonsense.apps.test"})

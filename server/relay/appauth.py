@@ -1,0 +1,223 @@
+"""Who a workspace app request acts as, and whether it may reach the app.
+
+**Path apps** (``/@USER/WORKSPACE/apps/SLUG/``, ``.../port/PORT/``) are served on
+coderd's own origin, where the browser holds the ``coder_session_token``
+cookie: a page of the app runs with its visitor's whole session (it can
+create a token or change roles through the API). So, as in Coder, they are
+for the workspace's owner only. ``CODER_DANGEROUS_ALLOW_PATH_APP_SHARING``
+lets the sharing levels (``authenticated``, ``public``) apply to them again,
+and ``CODER_DANGEROUS_ALLOW_PATH_APP_SITE_OWNER_ACCESS`` lets site owners open
+other users' owner-level path apps and ports again (``check_path_owner``).
+
+**Subdomain apps** (``SLUG--AGENT--WORKSPACE--USER`` under
+``CODER_WILDCARD_ACCESS_URL``; a port in place of the slug for ports) are
+another origin, where coderd's session cookie is never needed. A browser
+without a ticket for the app's host is signed in by Coder's redirect flow:
+
+1. ``GET APP_HOST/x`` → 307 to
+   ``ACCESS_URL/api/v2/applications/auth-redirect?redirect_uri=APP_HOST/x``;
+2. coderd, seeing its session cookie, answers 303 to
+   ``APP_HOST/x?coder_application_connect_api_key_35e783=EXCHANGE`` (refused
+   unless the URI is an app host under the wildcard, on the access URL's
+   scheme and port);
+3. the app host turns the exchange ticket (60 s) into the cookie
+   ``coder_subdomain_app_session_token_HASH`` (host-only, HttpOnly,
+   SameSite=Lax, ``CODER_APP_TICKET_LIFETIME``) and answers 303 to ``/x``.
+
+A ticket is coderd's signature (itsdangerous, HMAC-SHA1 keyed with a secret
+kept in ``deployment_config``, shared by every replica) over its kind, the
+session key's ID and the app's host name, with the time it was signed. It is
+good only on that host, only for its lifetime, and only while the session it
+names is (each request checks the key as ``httpmw`` does: logout or
+suspension ends it at once); a cookie used past half its life is renewed. It
+holds nothing secret (the key's secret never leaves coderd), so it is signed,
+not encrypted, and the proxy keeps it from the app (``appfilter``).
+Clients that send ``Coder-Session-Token`` (the CLI, scripts) are served
+without the flow.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from urllib.parse import urlencode, urlsplit
+
+from flask import Response, after_this_request, current_app, g, redirect, request
+from itsdangerous import BadData, URLSafeTimedSerializer
+
+from ..api.router import QueryParam, Router
+from ..authz.querier import agent_obj
+from ..authz.rbac import Action, NotAuthorized, system
+from ..httpapi import APIError
+from ..httpmw import authenticate_api_key_id, store, system_store
+from . import appfilter
+from .websocket import refuse
+
+SUBDOMAIN = re.compile(r"^(?P<app>[a-z0-9-]+?)--(?P<agent>[a-z0-9-]+?)--(?P<workspace>[a-z0-9-]+?)"
+                       r"--(?P<user>[a-z0-9-]+)$", re.I)
+REDIRECT_PATH = "/api/v2/applications/auth-redirect"
+EXCHANGE_SECONDS = 60.0
+EXCHANGE, SESSION = "exchange", "session"
+KEY_NAME = "app_ticket_key"
+SALT = "coder-appliance workspace app ticket"
+EXTENSION = "app_hosts"
+
+router = Router("applications", "Applications")
+
+
+def page(status: int, message: str) -> Response:
+    """A refusal: plain text, or the close code 4000+status of an upgraded websocket."""
+    ws = request.environ.get("wsgi.websocket")
+    if ws is not None:
+        refuse(ws, status, message)
+        return Response(status=200)
+    return Response(f"{status}: {message}\n", status=status, mimetype="text/plain")
+
+
+# -- path apps: Coder's rules ---------------------------------------------------------
+def check_path_app(row: dict) -> None:
+    """NotAuthorized unless the caller may open this path app (after the sharing level's
+    own check in the authorization layer)."""
+    if row["sharing_level"] != "owner" and current_app.extensions["coderd"].settings \
+            .dangerous_allow_path_app_sharing:
+        return
+    check_path_owner(row)
+
+
+def check_path_owner(row: dict) -> None:
+    """The workspace's owner; a site owner too with the dangerous flag; nobody else."""
+    subject = g.get("subject")
+    if subject is not None:
+        if str(subject.id) == str(row["owner_id"]):
+            return
+        if current_app.extensions["coderd"].settings.dangerous_allow_path_app_site_owner_access \
+                and store().can(Action.APPLICATION_CONNECT, agent_obj(row)):
+            return
+    raise NotAuthorized(subject or system("anonymous-app-request"), Action.APPLICATION_CONNECT,
+                        agent_obj(row))
+
+
+# -- subdomain apps: hosts and tickets ------------------------------------------------
+class AppHosts:
+    """The app hosts under the wildcard access URL, and the tickets that sign a browser in
+    to one of them."""
+
+    def __init__(self, settings):
+        wildcard = settings.wildcard_access_url
+        suffix = (urlsplit(wildcard if "//" in wildcard else "//" + wildcard).hostname or "").lstrip("*")
+        self.suffix = suffix if suffix.startswith(".") else ""
+        self.access_url = settings.effective_access_url
+        access = urlsplit(self.access_url)
+        self.scheme, self.port, self.access_host = access.scheme, access.port, access.hostname
+        self.lifetime = settings.app_ticket_lifetime
+        # Coder's name: unique per wildcard, so one deployment's cookie is not sent to another's.
+        self.cookie = f"{appfilter.SUBDOMAIN_COOKIE}_{hashlib.sha256(wildcard.encode()).hexdigest()[:32]}"
+        self._signer: URLSafeTimedSerializer | None = None
+
+    def subdomain(self, hostname: str) -> str | None:
+        """The part before the wildcard's suffix, if ``hostname`` is under it (and is not the
+        access URL's own host)."""
+        if self.suffix and hostname.endswith(self.suffix) and len(hostname) > len(self.suffix) \
+                and hostname != self.access_host:
+            return hostname[:-len(self.suffix)]
+        return None
+
+    def _serializer(self) -> URLSafeTimedSerializer:
+        if self._signer is None:
+            key = system_store("app-ticket-key").insert_deployment_value(KEY_NAME, secrets.token_urlsafe(32))
+            self._signer = URLSafeTimedSerializer(key, salt=SALT)
+        return self._signer
+
+    def sign(self, kind: str, key_id: str, hostname: str) -> str:
+        return self._serializer().dumps([kind, key_id, hostname])
+
+    def check(self, kind: str, ticket: str, hostname: str, max_age: float) -> tuple[str, float] | None:
+        """The session key's ID and the ticket's age, if it is a ``kind`` ticket for this host
+        signed less than ``max_age`` seconds ago."""
+        try:
+            payload, signed = self._serializer().loads(ticket, max_age=max_age, return_timestamp=True)
+            signed_kind, key_id, signed_host = payload
+        except (BadData, ValueError, TypeError):
+            return None
+        if signed_kind != kind or signed_host != hostname or not isinstance(key_id, str):
+            return None
+        return key_id, time.time() - signed.timestamp()
+
+    def set_cookie(self, response: Response, key_id: str, hostname: str) -> Response:
+        response.set_cookie(self.cookie, self.sign(SESSION, key_id, hostname), max_age=int(self.lifetime),
+                            path="/", httponly=True, samesite="Lax", secure=self.scheme == "https")
+        return response
+
+
+def hosts() -> AppHosts:
+    return current_app.extensions[EXTENSION]
+
+
+def sign_in(hostname: str) -> Response | None:
+    """On an app host: turn an exchange ticket into the cookie (the answer), or act as the
+    cookie's session when it is good (None: go on to the app)."""
+    app_hosts = hosts()
+    exchange = request.args.get(appfilter.EXCHANGE_PARAM)
+    if exchange is not None:
+        checked = app_hosts.check(EXCHANGE, exchange, hostname, min(EXCHANGE_SECONDS, app_hosts.lifetime))
+        if checked is None:
+            return page(400, "This sign-in link is invalid or has expired: open the app again "
+                             f"without its {appfilter.EXCHANGE_PARAM} parameter.")
+        path, query = appfilter.raw_target(request.environ)
+        query = appfilter.upstream_query(query)
+        location = "/" + path.lstrip("/") + ("?" + query if query else "")  # never //other.host
+        return app_hosts.set_cookie(redirect(location, 303), checked[0], hostname)
+    ticket = request.cookies.get(app_hosts.cookie)
+    checked = app_hosts.check(SESSION, ticket, hostname, app_hosts.lifetime) if ticket else None
+    if checked is not None and authenticate_api_key_id(checked[0]):
+        key_id, age = checked
+        if age > app_hosts.lifetime / 2:
+            after_this_request(lambda response: app_hosts.set_cookie(response, key_id, hostname))
+    return None
+
+
+def redirect_to_sign_in() -> Response:
+    """Send the browser through coderd for a ticket to this app host (307, as Coder), when it
+    navigates; anything else (a form's POST, a script's PUT) gets a 401."""
+    if request.method not in ("GET", "HEAD"):
+        return page(401, "Sign in to this app first: open it in the browser.")
+    app_hosts = hosts()
+    path, query = appfilter.raw_target(request.environ)
+    back = f"{app_hosts.scheme}://{request.host}{path}" + ("?" + query if query else "")
+    return redirect(f"{app_hosts.access_url}{REDIRECT_PATH}?{urlencode({'redirect_uri': back})}", 307)
+
+
+@router.route("GET", "/applications/auth-redirect", status=303,
+              summary="Redirect to a subdomain app with a ticket that signs the browser in to it",
+              query=(QueryParam("redirect_uri", "The app URL to return to (an app host under the "
+                                                "wildcard access URL)"),))
+def auth_redirect():
+    app_hosts = hosts()
+    if not app_hosts.suffix:
+        raise APIError(404, "The server does not accept subdomain-based application requests.",
+                       "Set CODER_WILDCARD_ACCESS_URL.")
+    key_id = g.get("api_key_id")
+    if key_id is None:
+        raise APIError(401, "Sign in with a session to open workspace apps.")
+    try:
+        parts = urlsplit(request.args.get("redirect_uri", ""))
+        hostname, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        parts, hostname, port = None, "", None
+    sub = app_hosts.subdomain(hostname)
+    if sub is None or SUBDOMAIN.match(sub) is None or port != app_hosts.port \
+            or parts.scheme not in ("http", "https") or parts.username is not None:
+        raise APIError(400, "Invalid redirect_uri.", "The redirect_uri query parameter must be an "
+                       f"app URL under the wildcard access URL (*{app_hosts.suffix}), on the "
+                       "access URL's port.")
+    query = "&".join(p for p in (parts.query, urlencode({appfilter.EXCHANGE_PARAM: app_hosts.sign(
+        EXCHANGE, key_id, hostname)})) if p)
+    netloc = hostname + (f":{port}" if port else "")
+    path = "/" + parts.path.lstrip("/")
+    return redirect(f"{app_hosts.scheme}://{netloc}{path}?{query}", 303)
+
+
+def init_app(app) -> None:
+    app.extensions[EXTENSION] = AppHosts(app.extensions["coderd"].settings)
+    app.register_blueprint(router.blueprint, url_prefix="/api/v2")
