@@ -163,7 +163,8 @@ def _act_as_api_key(key_id: str, row: dict) -> bool:
         row["last_used"] = now  # the cached copy too: one write a minute, not per request
     g.api_key_id = key_id
     _act_as(Subject(id=row["user_id"], roles=tuple(row["rbac_roles"]),
-                    org_ids=frozenset(row["organization_ids"]), name=row["username"]))
+                    org_ids=frozenset(row["organization_ids"]), name=row["username"],
+                    scope=row["scope"]))
     return True
 
 

@@ -9,7 +9,8 @@ from flask import current_app, g, request
 from appliance.sdk import types
 
 from .. import audit
-from ..authz.rbac import ASSIGNABLE_ROLES, OWNER, ROLES, Action, Object, Resource, can_assign
+from ..authz.rbac import (ASSIGNABLE_ROLES, OWNER, ROLES, Action, Object, Resource, authorize,
+                          can_assign)
 from ..db.queries.users import UserRow
 from ..httpapi import APIError, error, not_found, parse_uuid, query_int, read, write
 from ..httpmw import SESSION_COOKIE, store, system_store
@@ -265,6 +266,7 @@ def update_password(user: str):
     row = user_param(user)
     req = read(types.UpdateUserPasswordRequest)
     s = store()
+    s.authorize_user_change(row.id, Action.UPDATE_PERSONAL, Action.UPDATE)
     if row.login_type != "password":
         raise APIError(400, "Users without password login have no password to change.")
     # As Coder: one's own password needs the old one; an old one given is checked, whoever sends it.
@@ -324,6 +326,7 @@ def update_roles(user: str):
 @route("GET", "/users/roles", summary="Site roles and whether the caller can assign them",
        response=list[types.AssignableRoles])
 def site_roles():
+    authorize(g.subject, Action.READ, Object(Resource.ROLE))  # as Coder: not with a scoped key
     roles = [types.AssignableRoles(name=name, display_name=ROLES[name][0],
                                    assignable=can_assign(g.subject, name))
              for name in ASSIGNABLE_ROLES]

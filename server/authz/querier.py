@@ -23,7 +23,7 @@ from server.db.queries import Queries
 from server.db.queries.users import UserPageRow, UserRow
 
 from .rbac import (Action, NotAuthorized, Object, Resource, Subject, allowed, allowed_site_wide,
-                   authorize, system)
+                   authorize, may_change_user, scope_allows, system)
 
 A = Action
 R = Resource
@@ -99,8 +99,16 @@ def fetch(action: Action, obj_of: ObjectOf) -> _Policy:
     return _Policy(run)
 
 
+def authorize_listing(subject: Subject, action: Action) -> None:
+    """A key whose scope allows ``action`` on nothing is refused a list outright (403), rather
+    than shown an empty one: an application_connect token lists nothing."""
+    if not scope_allows(subject.scope, action):
+        raise NotAuthorized(subject, action, Object(R.SYSTEM))
+
+
 def post_filter(action: Action, obj_of: ObjectOf) -> _Policy:
     def run(policy, q, inner, args, kwargs):
+        authorize_listing(q.subject, action)
         rows = inner(*args, **kwargs)
         if not rows or (q.subject.agent_id is None
                         and allowed_site_wide(q.subject.roles, action, obj_of(rows[0]).resource)):
@@ -109,12 +117,36 @@ def post_filter(action: Action, obj_of: ObjectOf) -> _Policy:
     return _Policy(run)
 
 
+def _authorize_any(subject: Subject, obj: Object, actions: tuple[Action, ...]) -> None:
+    if not any(allowed(subject, a, obj) for a in actions):
+        raise NotAuthorized(subject, actions[0], obj)
+
+
+def _authorize_user_change(q: "AuthzQuerier", action: Action, obj: Object) -> None:
+    """The role hierarchy (``rbac.may_change_user``) on the user who owns ``obj``."""
+    user_id = obj.owner_id
+    if q.subject.is_system or user_id == q.subject.id:
+        return
+    user = q._queries.get_user_by_id(user_id)
+    if user is not None and not may_change_user(q.subject, user_id, user.rbac_roles):
+        raise NotAuthorized(q.subject, action, obj)
+
+
 def check(obj_of_args: Callable[[dict], Object], *actions: Action) -> _Policy:
     """Authorize before running; any one of ``actions`` suffices."""
     def run(policy, q, inner, args, kwargs):
+        _authorize_any(q.subject, obj_of_args(policy.arguments(args, kwargs)), actions)
+        return inner(*args, **kwargs)
+    return _Policy(run)
+
+
+def user_change(obj_of_args: Callable[[dict], Object], *actions: Action) -> _Policy:
+    """``check``, then the role hierarchy on the user the object belongs to: a change to
+    another user needs the right to assign each of their roles."""
+    def run(policy, q, inner, args, kwargs):
         obj = obj_of_args(policy.arguments(args, kwargs))
-        if not any(allowed(q.subject, a, obj) for a in actions):
-            raise NotAuthorized(q.subject, actions[0], obj)
+        _authorize_any(q.subject, obj, actions)
+        _authorize_user_change(q, actions[0], obj)
         return inner(*args, **kwargs)
     return _Policy(run)
 
@@ -168,6 +200,13 @@ class AuthzQuerier:
     def can(self, action: Action, obj: Object) -> bool:
         return allowed(self.subject, action, obj)
 
+    def authorize_user_change(self, user_id: uuid.UUID, *actions: Action) -> None:
+        """What ``user_change`` checks, for a handler that must know it before it looks at the
+        user's secrets (an old password checked for someone else would be an oracle)."""
+        obj = Object(R.USER, user_id, owner_id=user_id)
+        _authorize_any(self.subject, obj, actions)
+        _authorize_user_change(self, actions[0], obj)
+
     # users
     insert_user = check(lambda a: Object(R.USER), A.CREATE)
     get_user_by_id = fetch(A.READ, user_obj)
@@ -175,12 +214,13 @@ class AuthzQuerier:
     get_user_by_email_or_username = system_only()
     get_user_count = system_only()
     get_users = post_filter(A.READ, user_obj)
-    update_user_status = check(_user_arg(), A.UPDATE)
-    update_user_hashed_password = check(_user_arg(), A.UPDATE_PERSONAL, A.UPDATE)
-    update_user_roles = check(_user_arg(), A.UPDATE)
-    update_user_profile = check(_user_arg(), A.UPDATE_PERSONAL, A.UPDATE)
+    # Changes to a user: the action, and the role hierarchy (user_change).
+    update_user_status = user_change(_user_arg(), A.UPDATE)
+    update_user_hashed_password = user_change(_user_arg(), A.UPDATE_PERSONAL, A.UPDATE)
+    update_user_roles = user_change(_user_arg(), A.UPDATE)
+    update_user_profile = user_change(_user_arg(), A.UPDATE_PERSONAL, A.UPDATE)
     update_user_last_seen = system_only()
-    delete_user = check(_user_arg(), A.DELETE)
+    delete_user = user_change(_user_arg(), A.DELETE)
 
     # organizations
     insert_organization = check(lambda a: Object(R.ORGANIZATION), A.CREATE)
@@ -189,21 +229,21 @@ class AuthzQuerier:
     get_organization_by_name = fetch(A.READ, org_obj)
     get_organizations = post_filter(A.READ, org_obj)
     get_organizations_by_user = post_filter(A.READ, org_obj)
-    insert_organization_member = check(_member_arg, A.CREATE)
+    insert_organization_member = user_change(_member_arg, A.CREATE)
     get_organization_member = fetch(A.READ, member_obj)
     get_organization_members = post_filter(A.READ, member_obj)
-    update_organization_member_roles = check(_member_arg, A.UPDATE)
-    delete_organization_member = check(_member_arg, A.DELETE)
+    update_organization_member_roles = user_change(_member_arg, A.UPDATE)
+    delete_organization_member = user_change(_member_arg, A.DELETE)
 
     # API keys
-    insert_api_key = check(_owned(R.API_KEY), A.CREATE)
+    insert_api_key = user_change(_owned(R.API_KEY), A.CREATE)
     get_api_key_by_id = fetch(A.READ, api_key_obj)
     get_api_key_by_name = fetch(A.READ, api_key_obj)
     get_api_keys_by_user = post_filter(A.READ, api_key_obj)
     get_api_keys_by_login_type = post_filter(A.READ, api_key_obj)
     get_authentication = system_only()
     update_api_key_used = system_only()
-    delete_api_keys_by_user = check(_owned(R.API_KEY), A.DELETE)
+    delete_api_keys_by_user = user_change(_owned(R.API_KEY), A.DELETE)
 
     def delete_api_key(self, key_id: str) -> int:
         key = self._queries.get_api_key_by_id(key_id)
@@ -211,6 +251,7 @@ class AuthzQuerier:
             return 0
         authorize(self.subject, A.READ, api_key_obj(key))
         authorize(self.subject, A.DELETE, api_key_obj(key))
+        _authorize_user_change(self, A.DELETE, api_key_obj(key))
         return self._queries.delete_api_key(key_id)
 
     # audit
@@ -273,6 +314,7 @@ class Visibility:
 
 
 def visibility(subject: Subject, action: Action, resource: Resource) -> Visibility:
+    authorize_listing(subject, action)
     granted = [p for p in permissions(subject.roles) if p.grants(resource, action)]
     return Visibility(
         all=any(p.level is Level.SITE for p in granted),

@@ -116,6 +116,17 @@ ROLES: dict[str, tuple[str, tuple[Permission, ...]]] = {
 # Roles a user can hold explicitly; member is implied for everyone.
 ASSIGNABLE_ROLES = (OWNER, TEMPLATE_ADMIN, USER_ADMIN, AUDITOR)
 
+ALL_SCOPE = "all"
+APPLICATION_CONNECT_SCOPE = "application_connect"
+# What an API key's scope lets it do, on top of what its user's roles allow (as Coder's
+# rbac/scopes.go: a subject may do what both its roles and its scope allow). None: no
+# limit. A scope not listed allows nothing.
+SCOPES: dict[str, tuple[Permission, ...] | None] = {
+    ALL_SCOPE: None,
+    # Coder's: opening workspace apps (the app proxy), nothing of the API.
+    APPLICATION_CONNECT_SCOPE: (_p(L.SITE, R.WORKSPACE, A.APPLICATION_CONNECT),),
+}
+
 
 @dataclass(frozen=True)
 class Object:
@@ -136,6 +147,7 @@ class Subject:
     # A workspace agent, authenticated by its token: it holds no role and reaches
     # only its own agent's rows, through the agent policies of the querier.
     agent_id: uuid.UUID | None = None
+    scope: str = ALL_SCOPE  # the API key's (SCOPES)
 
     @property
     def is_system(self) -> bool:
@@ -178,8 +190,19 @@ def allowed_site_wide(roles: tuple[str, ...], action: Action, resource: Resource
     return any(p.level is L.SITE and p.grants(resource, action) for p in permissions(roles))
 
 
+def scope_allows(scope: str, action: Action, resource: Resource | None = None) -> bool:
+    """Whether a key of this scope may do ``action`` on ``resource`` (on some resource: None)."""
+    perms = SCOPES.get(scope, ())
+    if perms is None:
+        return True
+    return any(p.grants(resource, action) if resource is not None
+               else p.actions is None or action in p.actions for p in perms)
+
+
 def allowed(subject: Subject, action: Action, obj: Object) -> bool:
     if subject.agent_id is not None:  # agents hold no role; see the querier's agent policies
+        return False
+    if not scope_allows(subject.scope, action, obj.resource):
         return False
     for perm in permissions(subject.roles):
         if not perm.grants(obj.resource, action):
@@ -200,6 +223,14 @@ def authorize(subject: Subject, action: Action, obj: Object) -> None:
 
 def can_assign(subject: Subject, role: str) -> bool:
     """Owners assign any role; user admins every role but owner."""
-    if OWNER in subject.roles:
+    return allowed(subject, A.ASSIGN, Object(R.ROLE)) and (role != OWNER or OWNER in subject.roles)
+
+
+def may_change_user(subject: Subject, user_id: uuid.UUID, roles: list[str] | tuple[str, ...]
+                    ) -> bool:
+    """Coder's role hierarchy, for every change to a user (profile, password, status, roles,
+    memberships, keys, deletion): one's own account, or one whose every role the subject
+    could assign. So an owner is changed only by owners, whatever else a role allows."""
+    if subject.is_system or user_id == subject.id:
         return True
-    return role != OWNER and allowed(subject, A.ASSIGN, Object(R.ROLE))
+    return all(can_assign(subject, role) for role in roles)

@@ -13,6 +13,7 @@ from server.authz import rbac
 from server.authz.querier import AuthzQuerier, public_query_methods
 from server.db.queries import Queries
 
+from ..agenttest import workspace_with_agent
 from ..coderdtest import create_another_user
 from .provisioning import RouteObjects
 
@@ -187,6 +188,29 @@ def objects(shared_coderd, shared_owner):
     return RouteObjects(shared_owner, shared_coderd.dsn)
 
 
+def send_route(route: tuple[str, str], token: str, shared_owner, objects) -> requests.Response:
+    """Call ``route`` with ``token``, on a fresh member ("target") and the objects it needs."""
+    method, path = route
+    # Targets without a password skip the slow KDF, except where the password matters.
+    target = shared_owner.create_user(types.CreateUserRequest(
+        email=f"t{uuid.uuid4().hex[:10]}@example.com", username="t" + uuid.uuid4().hex[:10],
+        login_type="password" if "password" in path else "none",
+        password="Target123!" if "password" in path else ""))
+    key_name = "k" + uuid.uuid4().hex[:8]
+    shared_owner.create_token(target.id, token_name=key_name)
+    key_id = shared_owner.token_by_name(key_name, target.id).id
+    if path == "/organizations/<organization>/members/<user>" and method == "POST":
+        requests.delete(f"{shared_owner.url}/api/v2/organizations/default/members/{target.id}",
+                        headers={"Coder-Session-Token": shared_owner.token}, timeout=10)
+    url = (path.replace("<user>", str(target.id)).replace("<organization>", "default")
+           .replace("<keyname>", key_name).replace("<keyid>", key_id))
+    body = BODIES.get(route, lambda: None)()
+    url, body, extra = objects.prepare(route, url, body, target)
+    return requests.request(method, f"{shared_owner.url}/api/v2{url}", json=body,
+                            data=extra.get("data"), timeout=10, stream=extra.get("stream"),
+                            headers={"Coder-Session-Token": token, **extra.get("headers", {})})
+
+
 @pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[0]} {r[1]}")
 def test_route_by_role(route, actors, shared_owner, objects):
     method, path = route
@@ -203,28 +227,50 @@ def test_route_by_role(route, actors, shared_owner, objects):
                                    headers={"Coder-Session-Token": token}, timeout=10).status_code
             assert status == expected, (role, status)
             continue
-        # Targets without a password skip the slow KDF, except where the password matters.
-        target = shared_owner.create_user(types.CreateUserRequest(
-            email=f"t{uuid.uuid4().hex[:10]}@example.com", username="t" + uuid.uuid4().hex[:10],
-            login_type="password" if "password" in path else "none",
-            password="Target123!" if "password" in path else ""))
-        key_name = "k" + uuid.uuid4().hex[:8]
-        shared_owner.create_token(target.id, token_name=key_name)
-        key_id = shared_owner.token_by_name(key_name, target.id).id
-        if path == "/organizations/<organization>/members/<user>" and method == "POST":
-            requests.delete(f"{shared_owner.url}/api/v2/organizations/default/members/{target.id}",
-                            headers={"Coder-Session-Token": shared_owner.token}, timeout=10)
-        url = (path.replace("<user>", str(target.id)).replace("<organization>", "default")
-               .replace("<keyname>", key_name).replace("<keyid>", key_id))
-        body = BODIES.get(route, lambda: None)()
-        url, body, extra = objects.prepare(route, url, body, target)
-        resp = requests.request(method, f"{client.url}/api/v2{url}", json=body,
-                                data=extra.get("data"), timeout=10, stream=extra.get("stream"),
-                                headers={"Coder-Session-Token": client.token,
-                                         **extra.get("headers", {})})
-        assert resp.status_code == expected, (role, method, url, resp.status_code, resp.text)
+        resp = send_route(route, client.token, shared_owner, objects)
+        assert resp.status_code == expected, (role, route, resp.status_code, resp.text)
         if resp.status_code >= 400:
             assert resp.json()["message"]
+
+
+@pytest.fixture(scope="module")
+def app_connect_token(shared_owner) -> str:
+    """An owner's token made with Coder's newer ``scopes`` field: only for workspace apps."""
+    resp = requests.post(shared_owner.url + "/api/v2/users/me/keys/tokens", timeout=10,
+                         headers={"Coder-Session-Token": shared_owner.token},
+                         json={"token_name": "apps" + uuid.uuid4().hex[:6],
+                               "scopes": ["coder:application_connect"]})
+    assert resp.status_code == 201, resp.text
+    return resp.json()["key"]
+
+
+@pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[0]} {r[1]}")
+def test_application_connect_token_reaches_no_api_route(route, app_connect_token, shared_owner,
+                                                        objects):
+    """Issue 14: a token scoped to application_connect had the owner's full API (GET /users
+    answered 200). Now every route refuses it as Coder does: 404 for one thing it may not
+    read, 403 otherwise; routes that take no user session refuse it as they refuse all."""
+    statuses = set(MATRIX[route].values())
+    expected = statuses if len(statuses) == 1 and min(statuses) >= 400 else {403, 404}
+    resp = send_route(route, app_connect_token, shared_owner, objects)
+    assert resp.status_code in expected, (route, resp.status_code, resp.text)
+    assert resp.json()["message"]
+
+
+def test_application_connect_token_opens_workspace_apps(shared_coderd, shared_owner, actors,
+                                                        app_connect_token):
+    """What the scope is for still works: the owner's app, through the app proxy (502: the
+    agent is not connected, so authorization let it through); another member's token
+    is refused."""
+    ws, _ = workspace_with_agent(shared_owner, shared_coderd.dsn,
+                                 apps=[{"slug": "web", "url": "http://127.0.0.1:9/"}])
+    url = f"{shared_coderd.url}/@admin/{ws.name}/apps/web/"
+    assert requests.get(url, cookies={"coder_session_token": app_connect_token},
+                        timeout=10).status_code == 502
+    assert requests.get(url, cookies={"coder_session_token": actors["member"].token},
+                        timeout=10).status_code == 404
+    assert requests.get(f"{shared_coderd.url}/api/v2/workspaces/{ws.id}", timeout=10,
+                        headers={"Coder-Session-Token": app_connect_token}).status_code == 404
 
 
 def test_every_role_manages_itself(actors):
@@ -236,3 +282,75 @@ def test_every_role_manages_itself(actors):
         assert name in [t.token_name for t in client.tokens()]
         client.delete_api_key(client.token_by_name(name).id)
         assert client.update_user_profile("me", me.username, name="Renamed").name == "Renamed", role
+
+
+def _as(client, method: str, path: str, body=None) -> requests.Response:
+    return requests.request(method, f"{client.url}/api/v2{path}", json=body, timeout=10,
+                            headers={"Coder-Session-Token": client.token})
+
+
+def test_user_admin_cannot_change_an_owner(shared_owner, actors):
+    """Issue 14: a user admin reset an owner's password (204) and could delete them. Every
+    change to another user now needs the right to assign each of their roles, as Coder
+    rules; only owners assign owner."""
+    owner2, user = create_another_user(shared_owner, roles=["owner"], password="Owner2Pass!")
+    token_name = "o2" + uuid.uuid4().hex[:6]
+    owner2.create_token(token_name=token_name)
+    key_id = owner2.token_by_name(token_name).id
+    admin = actors["user-admin"]
+    u = f"/users/{user.id}"
+    attacks = [
+        ("PUT", f"{u}/password", {"password": "Taken0ver!"}, 403),
+        # no oracle: a wrong old password is not told apart from a right one
+        ("PUT", f"{u}/password", {"password": "Taken0ver!", "old_password": "guess"}, 403),
+        ("PUT", f"{u}/profile", {"username": "pwned" + uuid.uuid4().hex[:6]}, 403),
+        ("PUT", f"{u}/roles", {"roles": ["owner", "auditor"]}, 403),
+        ("PUT", f"{u}/roles", {"roles": []}, 403),
+        ("PUT", f"{u}/status/activate", None, 403),
+        ("PUT", f"{u}/status/suspend", None, 400),  # no one suspends an owner (Coder's 400)
+        ("POST", f"{u}/keys/tokens", {"token_name": "pwned"}, 403),
+        ("DELETE", f"{u}/keys/{key_id}", None, 404),  # a user admin does not see keys
+        ("PUT", f"/organizations/default/members/{user.id}/roles", {"roles": []}, 403),
+        ("DELETE", f"/organizations/default/members/{user.id}", None, 403),
+        ("DELETE", u, None, 403),
+    ]
+    for method, path, body, expected in attacks:
+        resp = _as(admin, method, path, body)
+        assert resp.status_code == expected, (method, path, resp.status_code, resp.text)
+        assert resp.json()["message"]
+    after = shared_owner.user(str(user.id))
+    assert (after.username, after.status, [r.name for r in after.roles]) == \
+        (user.username, "active", ["owner"])
+    assert after.organization_ids == user.organization_ids
+    assert owner2.token_by_name(token_name).id == key_id
+    assert owner2.user("me").id == user.id  # the password and the session are the same
+    # An owner changes another owner.
+    assert _as(shared_owner, "PUT", f"{u}/profile", {"username": user.username,
+                                                      "name": "Second"}).status_code == 200
+
+
+def test_user_admin_changes_who_they_could_have_made(shared_owner, actors):
+    """The same rule lets a user admin change members and the roles they assign."""
+    admin = actors["user-admin"]
+    for roles in ([], ["auditor", "template-admin"], ["user-admin"]):
+        _, user = create_another_user(shared_owner, roles=roles)
+        u = f"/users/{user.id}"
+        assert _as(admin, "PUT", f"{u}/password", {"password": "Reset123!x"}).status_code == 204
+        assert _as(admin, "PUT", f"{u}/status/suspend").status_code == 200
+        assert _as(admin, "DELETE", u).status_code == 200, roles
+
+
+def test_member_cannot_change_another_member(shared_owner, actors):
+    """Another member is not even visible to a member: 404 for every change."""
+    member = actors["member"]
+    _, user = create_another_user(shared_owner)
+    u = f"/users/{user.id}"
+    for method, path, body in (("PUT", f"{u}/password", {"password": "Taken0ver!"}),
+                               ("PUT", f"{u}/profile", {"username": "x" + uuid.uuid4().hex[:6]}),
+                               ("PUT", f"{u}/roles", {"roles": ["auditor"]}),
+                               ("PUT", f"{u}/status/suspend", None),
+                               ("POST", f"{u}/keys/tokens", {"token_name": "x"}),
+                               ("DELETE", u, None)):
+        resp = _as(member, method, path, body)
+        assert resp.status_code == 404, (method, path, resp.status_code, resp.text)
+    assert shared_owner.user(str(user.id)).status == "active"
