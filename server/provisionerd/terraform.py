@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 LogFn = Callable[[str, str, str], None]  # level, stage, output
 CANCEL_GRACE_SECONDS = 30
+# How long terraform's pipes may stay quiet after it exits before they are left.
+DRAIN_SECONDS = 0.5
 
 
 class TerraformError(Exception):
@@ -70,19 +74,16 @@ class Terraform:
         if self.canceled.is_set():
             raise Canceled()
         proc = subprocess.Popen([self.binary, *args], cwd=self.workdir, env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)
         watcher = threading.Thread(target=self._watch_cancel, args=(proc,), daemon=True)
         watcher.start()
         errors: list[str] = []
         stderr_lines: list[str] = []
-        reader = threading.Thread(target=self._read_stderr, args=(proc, stage, stderr_lines),
-                                  daemon=True)
-        reader.start()
-        for line in proc.stdout:
-            line = line.rstrip("\n")
+
+        def on_stdout(line: str) -> None:
             if not line:
-                continue
+                return
             if json_output:
                 level, output = parse_json_line(line)
                 if level == "error":
@@ -91,22 +92,21 @@ class Terraform:
                 level, output = "info", line
             if output:
                 self.log(level, stage, output)
+
+        def on_stderr(line: str) -> None:
+            if line.strip() and not set(line.strip()) <= set("│╷╵─ "):
+                text = line.strip("│╷╵ ").strip()
+                if text:
+                    stderr_lines.append(text)
+                    self.log("error", stage, text)
+
+        pump_lines(proc, {proc.stdout: on_stdout, proc.stderr: on_stderr})
         proc.wait()
-        reader.join()
         if self.canceled.is_set():
             raise Canceled()
         if proc.returncode != 0:
             message = "\n".join(errors or stderr_lines) or f"terraform {args[0]} exited {proc.returncode}"
             raise TerraformError(message)
-
-    def _read_stderr(self, proc: subprocess.Popen, stage: str, lines: list[str]) -> None:
-        for line in proc.stderr:
-            line = line.rstrip("\n")
-            if line.strip() and not set(line.strip()) <= set("│╷╵─ "):
-                text = line.strip("│╷╵ ").strip()
-                if text:
-                    lines.append(text)
-                    self.log("error", stage, text)
 
     def _watch_cancel(self, proc: subprocess.Popen) -> None:
         while proc.poll() is None:
@@ -140,6 +140,45 @@ class Terraform:
         if proc.returncode != 0:
             raise TerraformError(proc.stderr.strip() or "terraform show failed")
         return json.loads(proc.stdout or "{}")
+
+
+def pump_lines(proc: subprocess.Popen, handlers: dict) -> None:
+    """Hand each pipe's lines to its handler until the process has exited and its pipes are quiet.
+
+    Not until EOF: a process a template starts in the background (a local-exec
+    that detaches a workspace agent) can inherit the pipes' write ends and keep
+    them open for the workspace's whole life, and the build would wait for it.
+    """
+    selector = selectors.DefaultSelector()
+    partial: dict = {}
+    for pipe, handler in handlers.items():
+        os.set_blocking(pipe.fileno(), False)
+        selector.register(pipe, selectors.EVENT_READ, handler)
+        partial[pipe] = b""
+    quiet_since = None
+    try:
+        while selector.get_map():
+            events = selector.select(timeout=0.1)
+            for key, _ in events:
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                *lines, partial[key.fileobj] = (partial[key.fileobj] + chunk).split(b"\n")
+                for line in lines:
+                    key.data(line.decode("utf-8", "replace"))
+            if proc.poll() is None or events:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= DRAIN_SECONDS:
+                break
+    finally:
+        selector.close()
+        for pipe, handler in handlers.items():
+            if partial[pipe]:
+                handler(partial[pipe].decode("utf-8", "replace"))
+            pipe.close()
 
 
 def _signal(proc: subprocess.Popen, sig: int) -> None:

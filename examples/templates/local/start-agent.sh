@@ -20,7 +20,10 @@ set -- bwrap --unshare-all --share-net --die-with-parent --new-session \
     --setenv HOME /home/coder --setenv PATH /usr/local/bin:/usr/bin:/bin \
     --setenv LANG C.UTF-8 --setenv CODER_AGENT_TOKEN_FILE /run/coder-agent/token \
     sh -c "$INIT_SCRIPT"
-setsid -f sh -c 'echo $$ > "$0"; exec "$@"' "$PIDFILE" "$@" </dev/null >>"$LOG" 2>&1
+# Only the log: descriptors terraform leaves open (its own output pipes, under
+# terraform 1.0) would keep the build waiting for as long as the agent runs.
+setsid -f sh -c 'echo $$ > "$0"; exec "$@"' "$PIDFILE" "$@" </dev/null >>"$LOG" 2>&1 \
+    3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
 # The pid file appears once the detached shell runs.
 for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s "$PIDFILE" ] && exit 0; sleep 0.1; done
 echo "the agent did not start: see $LOG" >&2
