@@ -44,15 +44,19 @@ class RegistryAccess:
     """How to reach one registry host (Terraform or container registry).
 
     ``url`` replaces ``https://HOST`` as the base URL (for a Terraform registry
-    it is where ``/.well-known/terraform.json`` is looked up). The password is
+    it is where ``/.well-known/terraform.json`` is looked up); a plain
+    ``http://`` one is refused unless ``insecure`` says so. The password is
     never written in the manifest: ``password_env`` names the environment
-    variable that holds it.
+    variable that holds it. ``auth_hosts`` are other hosts whose token
+    endpoint may receive that login (a container registry's token service).
     """
     host: str
     url: str | None = None
     ca_bundle: str | None = None
     username: str | None = None
     password_env: str | None = None
+    insecure: bool = False
+    auth_hosts: tuple[str, ...] = ()
 
     @property
     def base_url(self) -> str:
@@ -237,6 +241,12 @@ class _Reader:
             raise self.fail(node, where, f"{value!r} is not an http:// or https:// URL")
         return value
 
+    def boolean(self, node, where) -> bool:
+        value = self.string(node, where)
+        if node.tag != "tag:yaml.org,2002:bool":
+            raise self.fail(node, where, f"{value!r} is not true or false")
+        return yaml.SafeLoader.bool_values[value.lower()]
+
     # -- sections -----------------------------------------------------------
     def manifest(self, node) -> Manifest:
         top = self.mapping(node, "manifest", {"registries", "providers", "terraform", "images"})
@@ -268,19 +278,41 @@ class _Reader:
             where = f"registries.{host}"
             if not _HOST_RE.match(host):
                 raise self.fail(key, where, f"{host!r} is not a host name")
-            fields = self.mapping(value, where, {"url", "ca_bundle", "username", "password_env"})
+            fields = self.mapping(value, where, {"url", "ca_bundle", "username", "password_env",
+                                                 "insecure", "auth_hosts"})
             if "password_env" in fields and "username" not in fields:
                 raise self.fail(value, where, "password_env needs username")
+            url = self.url(fields["url"], f"{where}.url") if "url" in fields else None
+            insecure = self.boolean(fields["insecure"], f"{where}.insecure") \
+                if "insecure" in fields else False
+            plain = bool(url and url.startswith("http://"))
+            if plain and not insecure:
+                raise self.fail(fields["url"], f"{where}.url",
+                                f"{url!r} is plain HTTP: add 'insecure: true' to this registry "
+                                "to allow it (its answers, and any login, then travel unencrypted)")
+            if insecure and not plain:
+                raise self.fail(fields["insecure"], f"{where}.insecure",
+                                "only applies to an http:// url (TLS is always verified)")
             out[host] = RegistryAccess(
-                host=host,
-                url=self.url(fields["url"], f"{where}.url") if "url" in fields else None,
+                host=host, url=url, insecure=insecure,
                 ca_bundle=self.file(fields["ca_bundle"], f"{where}.ca_bundle")
                 if "ca_bundle" in fields else None,
                 username=self.string(fields["username"], f"{where}.username")
                 if "username" in fields else None,
                 password_env=self.string(fields["password_env"], f"{where}.password_env")
-                if "password_env" in fields else None)
+                if "password_env" in fields else None,
+                auth_hosts=self.auth_hosts(fields["auth_hosts"], f"{where}.auth_hosts")
+                if "auth_hosts" in fields else ())
         return out
+
+    def auth_hosts(self, node, where) -> tuple[str, ...]:
+        out = []
+        for hnode, value in self.strings(node, where):
+            if not re.match(r"^[0-9A-Za-z.-]+$", value):
+                raise self.fail(hnode, where, f"{value!r} is not a host name (no scheme, port "
+                                "or path)")
+            out.append(value.lower())
+        return tuple(out)
 
     def provider(self, node, where) -> ProviderSpec:
         from mirror_tools.providers.versions import ConstraintError, parse_constraints

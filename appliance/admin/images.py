@@ -31,7 +31,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     push.add_argument("--ca-bundle", metavar="FILE",
                       help="CA certificates to trust for the registry (e.g. `appliance ca bundle`).")
     push.add_argument("--insecure-http", action="store_true",
-                      help="Talk plain HTTP to the registry (no TLS).")
+                      help="Talk plain HTTP to the registry (no TLS); a login then travels "
+                      "in clear text, to that host only.")
+    push.add_argument("--auth-host", action="append", default=[], metavar="HOST",
+                      help="Another host whose token endpoint may receive the login "
+                      "(repeatable; by default only the registry's own host, over HTTPS).")
     push.add_argument("--username", help="Registry user name (Basic or token auth).")
     push.add_argument("--password-stdin", action="store_true",
                       help="Read the registry password from standard input.")
@@ -87,7 +91,8 @@ def _push(args) -> int:
     result = push_layout(_layout_dir(args.bundle), args.registry,
                          session=fetch.session(ca_bundle=args.ca_bundle),
                          plain_http=args.insecure_http, username=args.username,
-                         password=password, only=args.image, state_dir=args.state_dir,
+                         password=password, auth_hosts=args.auth_host, only=args.image,
+                         state_dir=args.state_dir,
                          jobs=args.jobs, progress=fetch.Progress("pushing blobs"))
     if args.output == "json":
         write_output("json", {"images": result.images, "blobs_uploaded": result.uploaded,

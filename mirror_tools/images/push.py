@@ -82,13 +82,16 @@ class PushResult:
 def push_layout(layout_dir: str | os.PathLike, registry: str, *,
                 session: requests.Session | None = None, plain_http: bool = False,
                 username: str | None = None, password: str | None = None,
+                auth_hosts: Sequence[str] = (),
                 only: Sequence[str] = (), state_dir: Path | None = None, jobs: int = 4,
                 chunk_size: int = CHUNK_SIZE, progress: fetch.Progress | None = None,
                 on_bytes: Callable[[int], None] | None = None) -> PushResult:
     """Push every image of the layout (or those named in ``only``) to ``registry``.
 
-    ``on_bytes`` is called with each uploaded amount (progress; tests use it
-    to interrupt a push midway).
+    ``plain_http`` is the explicit choice of a registry without TLS (the login
+    then travels in clear, to that host only); ``auth_hosts`` are other hosts
+    whose token endpoint may receive the login. ``on_bytes`` is called with
+    each uploaded amount (progress; tests use it to interrupt a push midway).
     """
     layout = Layout(layout_dir)
     images = _select(layout, only)
@@ -101,7 +104,8 @@ def push_layout(layout_dir: str | os.PathLike, registry: str, *,
             holders[blob_digest].append(target_path(img.name)[0])
     client = RegistryClient(registry, session or fetch.session(),
                             base_url=f"http://{registry}" if plain_http else None,
-                            username=username, password=password)
+                            username=username, password=password, insecure=plain_http,
+                            auth_hosts=auth_hosts)
     client.ping()
     journal = UploadJournal((state_dir or default_state_dir())
                             / (re.sub(r"[^\w.-]", "_", registry) + ".json"))

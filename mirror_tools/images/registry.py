@@ -7,6 +7,15 @@ OCI manifests and indexes) and pushing them into the offline registry
 that resume from the registry's recorded offset). Every manifest and blob is
 checked against its sha256 digest, so what lands on disk or in the offline
 registry is byte-identical to what the upstream served.
+
+Credentials (the login, and the tokens it earns) go to the registry's own
+origin and to token endpoints the registry names only when that endpoint is
+the registry's host or one of its ``auth_hosts``, over HTTPS (over plain HTTP
+only to an ``insecure`` registry's own host). ``RegistryAuth`` owns the rule:
+it is applied to every request and every 401 the session sees, so neither an
+upload location nor a redirect on another host gets them. requests itself
+drops the header when a redirect leaves the host, but a challenge answered
+after that redirect would be answered again here: that is checked too.
 """
 from __future__ import annotations
 
@@ -18,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
@@ -34,6 +43,7 @@ MANIFEST_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 
 DOCKER_HUB = "docker.io"
+DOCKER_HUB_AUTH = "auth.docker.io"   # Docker Hub's token service
 CHUNK_SIZE = 8 * 1024 * 1024
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -129,6 +139,13 @@ def _scope_for(method: str, url: str) -> str | None:
     return scope
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host name, port) with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
 class RegistryAuth(AuthBase):
     """Answers a registry's 401 challenge and replays the request.
 
@@ -137,22 +154,43 @@ class RegistryAuth(AuthBase):
     so each repository costs one token round trip. Basic challenges switch the
     session to sending credentials up front. Request bodies are bytes, so a
     challenged upload can be replayed.
+
+    Only requests to the registry's origin (``base``) carry or earn
+    credentials; see :meth:`realm_refusal` for where the login may go to get
+    a token.
     """
 
-    def __init__(self, session: requests.Session, username: str | None = None,
-                 password: str | None = None):
+    def __init__(self, session: requests.Session, base: str, username: str | None = None,
+                 password: str | None = None, *, insecure: bool = False,
+                 auth_hosts: Iterable[str] = ()):
         self.session = session
+        self.origin = _origin(base)
+        self.insecure = insecure
+        self.auth_hosts = {h.lower() for h in auth_hosts}
         self.credentials = (username, password or "") if username else None
         self.tokens: dict[str, tuple[str, float]] = {}
         self.basic = False
         self.lock = threading.Lock()
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        header = self._header(_scope_for(r.method, r.url) or "")
+        header = self._header(_scope_for(r.method, r.url) or "") \
+            if _origin(r.url) == self.origin else None
         if header:
             r.headers["Authorization"] = header
         r.register_hook("response", self._handle_401)
         return r
+
+    def realm_refusal(self, realm: str) -> str | None:
+        """Why the login may not be sent to token endpoint ``realm``; None if it may."""
+        scheme, host, _ = _origin(realm)
+        own = self.origin[1]
+        if host != own and host not in self.auth_hosts:
+            return (f"{host or realm!r} is neither the registry's host ({own}) nor one of its "
+                    f"auth_hosts")
+        if scheme == "https" or (scheme == "http" and self.insecure and host == own):
+            return None
+        return ("it is not HTTPS (plain HTTP only to an insecure registry's own host)"
+                if scheme == "http" else f"it is not HTTPS ({scheme or 'no scheme'})")
 
     def _basic(self) -> str:
         user, password = self.credentials
@@ -168,6 +206,8 @@ class RegistryAuth(AuthBase):
     def _handle_401(self, r: requests.Response, **kwargs) -> requests.Response:
         if r.status_code != 401 or (self.basic and "Authorization" in r.request.headers):
             return r  # not challenged, or our credentials were refused
+        if _origin(r.request.url) != self.origin:
+            return r  # another host (a redirect, an upload location): never our credentials
         scheme, params = _parse_challenge(r.headers.get("WWW-Authenticate", ""))
         scope = _scope_for(r.request.method, r.request.url) or ""
         if scheme == "bearer" and "realm" in params:
@@ -193,6 +233,13 @@ class RegistryAuth(AuthBase):
         url = challenge["realm"]
         if query:
             url += ("&" if "?" in url else "?") + urlencode(query)
+        refusal = self.realm_refusal(url) if self.credentials else None
+        if refusal:
+            raise RegistryError(f"token endpoint {challenge['realm']} named by registry "
+                                f"{self.origin[1]}: credentials are not sent there: {refusal}; "
+                                "if it is the registry's own token service, list its host in "
+                                "the registry's auth_hosts (images push: --auth-host)")
+        # requests drops this header if the token endpoint redirects to another host.
         auth = requests.auth.HTTPBasicAuth(*self.credentials) if self.credentials else _NoAuth()
         try:
             resp = self.session.get(url, auth=auth, timeout=(10, 60))
@@ -236,14 +283,25 @@ class RegistryClient:
 
     def __init__(self, host: str, session: requests.Session | None = None, *,
                  base_url: str | None = None, username: str | None = None,
-                 password: str | None = None):
+                 password: str | None = None, insecure: bool = False,
+                 auth_hosts: Iterable[str] = ()):
         """``base_url`` (``http://127.0.0.1:5000``) overrides ``https://HOST``:
-        a plain-HTTP registry, or a host redirected to a local mirror."""
+        a plain-HTTP registry (only with ``insecure``), or a host redirected to
+        a local mirror. ``auth_hosts`` are other hosts whose token endpoints
+        may receive the login (Docker Hub's ``auth.docker.io`` is built in)."""
         self.host = host
         api_host = "registry-1.docker.io" if host == DOCKER_HUB else host
         self.base = (base_url or f"https://{api_host}").rstrip("/") + "/v2/"
+        scheme = urlsplit(self.base).scheme
+        if scheme != "https" and not (scheme == "http" and insecure):
+            raise RegistryError(f"registry {host}: {self.base} is plain HTTP; refused unless "
+                                "the registry is marked insecure (manifest: insecure: true; "
+                                "images push: --insecure-http)")
+        if host == DOCKER_HUB and not base_url:
+            auth_hosts = (*auth_hosts, DOCKER_HUB_AUTH)
         self.session = session or fetch.session()
-        self.session.auth = RegistryAuth(self.session, username, password)
+        self.session.auth = RegistryAuth(self.session, self.base, username, password,
+                                         insecure=insecure, auth_hosts=auth_hosts)
 
     def _send(self, method: str, url: str, what: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", (10, 300))

@@ -144,7 +144,9 @@ class _Clients:
                     host, self.session_factory(ca_bundle=ca),
                     base_url=getattr(access, "url", None),
                     username=getattr(access, "username", None),
-                    password=access.password() if access else None)
+                    password=access.password() if access else None,
+                    insecure=getattr(access, "insecure", False),
+                    auth_hosts=getattr(access, "auth_hosts", ()))
             return self.clients[host]
 
 

@@ -10,6 +10,9 @@
   ``x5c`` certificate that docker-registry trusts through ``rootcertbundle``).
 * ``fault_proxy`` sits in front of a registry and answers 500, garbage or a
   truncated body for the requests a test picks, and counts requests.
+* ``recording_server`` plays a hostile registry, token endpoint or redirect
+  target: it answers what the test's ``route`` says and records every request
+  with its ``Authorization`` header.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import os
 import random
 import shutil
 import socket
+import ssl
 import subprocess
 import tarfile
 import threading
@@ -201,9 +205,14 @@ def docker_registry(root: Path, *, tls: tuple[str, str] | None = None,
 
 
 @contextlib.contextmanager
-def _serving(port: int, handler) -> Iterator[None]:
-    """Serve ``handler`` on 127.0.0.1:port in a thread for the ``with`` block."""
+def _serving(port: int, handler, tls: tuple[str, str] | None = None) -> Iterator[None]:
+    """Serve ``handler`` on 127.0.0.1:port in a thread for the ``with`` block
+    (over HTTPS when ``tls`` is a (chain, key) pair)."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*tls)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -309,6 +318,23 @@ def token_server(folder: Path, users: dict[str, str],
 
 # -- a fault-injecting proxy ----------------------------------------------------------
 
+class _Answering(http.server.BaseHTTPRequestHandler):
+    """A quiet HTTP/1.1 handler with one way to answer."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def _answer(self, status: int, headers: dict[str, str], data: bytes) -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
 @dataclass
 class Proxy:
     url: str
@@ -325,12 +351,7 @@ def fault_proxy(upstream: str) -> Iterator[Proxy]:
     proxy = Proxy(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}")
     up_host, up_port = upstream.rsplit(":", 1)
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *a):
-            pass
-
+    class Handler(_Answering):
         def _relay(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
@@ -364,19 +385,50 @@ def fault_proxy(upstream: str) -> Iterator[Proxy]:
                 return
             self._answer(resp.status, out, data)
 
-        def _answer(self, status, headers, data):
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _relay
 
     with _serving(port, Handler):
         yield proxy
+
+
+# -- a recording server (a hostile registry, realm or redirect target) --------------------
+
+# route(recorder, request) -> (status, headers, body); request is what ``seen`` records.
+Route = Callable[["Recorder", dict], "tuple[int, dict[str, str], bytes]"]
+
+
+@dataclass
+class Recorder:
+    url: str                 # SCHEME://NAME:PORT, NAME being what the test asked for
+    seen: list[dict] = field(default_factory=list)
+
+    def credentials(self) -> list[str]:
+        """Every Authorization header this server received."""
+        return [r["authorization"] for r in self.seen if r["authorization"]]
+
+
+@contextlib.contextmanager
+def recording_server(route: Route, *, name: str = "127.0.0.1",
+                     tls: tuple[str, str] | None = None) -> Iterator[Recorder]:
+    """A server on 127.0.0.1 reached as ``name`` (``localhost`` is another host
+    name for the same machine), answering ``route(recorder, request)``."""
+    port = free_port()
+    rec = Recorder(f"{'https' if tls else 'http'}://{name}:{port}")
+
+    class Handler(_Answering):
+        def _record(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            request = {"method": self.command, "path": self.path,
+                       "authorization": self.headers.get("Authorization")}
+            rec.seen.append(request)
+            self._answer(*route(rec, request))
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = _record
+
+    with _serving(port, Handler, tls):
+        yield rec
 
 
 # -- the seeded upstream ----------------------------------------------------------------

@@ -18,7 +18,7 @@ TINY = "registry.terraform.io/example/tiny"
 
 def write_manifest(path: Path, registry, providers: str, extra: str = "") -> Path:
     path.write_text(f"registries:\n  registry.terraform.io:\n    url: {registry.url}\n"
-                    f"providers:\n{providers}{extra}")
+                    f"    insecure: true\nproviders:\n{providers}{extra}")
     return path
 
 

@@ -16,7 +16,8 @@ from mirror_tools.manifest import ImageSpec, RegistryAccess
 
 def spec(up, name, platforms=()):
     return ImageSpec(ref=up.refs[name], platforms=list(platforms),
-                     registry=RegistryAccess(host=up.registry.host, url=up.registry.url))
+                     registry=RegistryAccess(host=up.registry.host, url=up.registry.url,
+                                             insecure=True))
 
 
 def tree(folder: Path) -> dict[str, str]:
@@ -72,7 +73,8 @@ def test_second_sync_downloads_nothing_and_changes_nothing(upstream_images, tmp_
     sync_images(specs, tmp_path)
     before = tree(tmp_path)
     with imagekit.fault_proxy(up.registry.host) as proxy:
-        via = [ImageSpec(s.ref, s.platforms, RegistryAccess(up.registry.host, url=proxy.url))
+        via = [ImageSpec(s.ref, s.platforms,
+                         RegistryAccess(up.registry.host, url=proxy.url, insecure=True))
                for s in specs]
         result = sync_images(via, tmp_path)
     assert result.downloaded == 0 and result.reused == 7  # the base layer is shared
@@ -106,7 +108,7 @@ def test_platform_selection(upstream_images, tmp_path):
 def test_docker_hub_names_survive_a_redirected_registry(upstream_images, tmp_path):
     """``docker.io`` pointed at a local registry keeps ``docker.io/...`` names."""
     up = upstream_images
-    access = RegistryAccess(host="docker.io", url=up.registry.url)
+    access = RegistryAccess(host="docker.io", url=up.registry.url, insecure=True)
     sync_images([ImageSpec("alpine:3.19", [], access)], tmp_path)
     [img] = Layout(tmp_path / "images").images()
     assert img.descriptor["annotations"][REF_NAME] == "docker.io/library/alpine:3.19"
@@ -127,7 +129,7 @@ def test_blobs_redirected_to_another_host(upstream_images, tmp_path):
     with imagekit.fault_proxy(up.registry.host) as proxy:
         proxy.fault = lambda m, p: "redirect" if "/blobs/" in p else None
         result = sync_images([ImageSpec(up.refs["multi"], [], RegistryAccess(
-            up.registry.host, url=proxy.url))], tmp_path)
+            up.registry.host, url=proxy.url, insecure=True))], tmp_path)
     assert result.downloaded == 5 and sum("/blobs/" in p for _, p in proxy.seen) == 5
     assert Layout(tmp_path / "images").images()[0].digest == up.digests["multi"]
 

@@ -50,7 +50,8 @@ def test_token_auth_push_and_pull(upstream_images, small_bundle, start_registry,
 
         # Anonymous pull: the token service grants pull without credentials.
         ref = f"{secured.host}/test/small:1.0"
-        sync_images([ImageSpec(ref, [], RegistryAccess(secured.host, url=secured.url))],
+        sync_images([ImageSpec(ref, [], RegistryAccess(secured.host, url=secured.url,
+                                                       insecure=True))],
                     tmp_path / "pulled")
         out = imagekit.skopeo("inspect", "--raw", f"oci:{tmp_path}/pulled/images:{ref}").stdout
         assert "sha256:" + hashlib.sha256(out.encode()).hexdigest() == up.digests["small"]
@@ -67,7 +68,7 @@ def test_htpasswd_basic_auth(upstream_images, small_bundle, start_registry, tmp_
     push_layout(small_bundle, secured.host, plain_http=True, state_dir=tmp_path,
                 username="admin", password="s3cret")
     monkeypatch.setenv("TEST_REGISTRY_PASSWORD", "s3cret")
-    access = RegistryAccess(secured.host, url=secured.url, username="admin",
+    access = RegistryAccess(secured.host, url=secured.url, insecure=True, username="admin",
                             password_env="TEST_REGISTRY_PASSWORD")
     ref = f"{secured.host}/test/small:1.0"
     result = sync_images([ImageSpec(ref, [], access)], tmp_path / "pulled")

@@ -25,7 +25,7 @@ fast_session = functools.partial(fetch.session, retries=1, backoff=0)
 
 def via(proxy, ref):
     host = ref.split("/", 1)[0]
-    return ImageSpec(ref, [], RegistryAccess(host, url=proxy.url))
+    return ImageSpec(ref, [], RegistryAccess(host, url=proxy.url, insecure=True))
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_killed_sync_leaves_the_layout_valid_and_the_next_run_completes(upstream
         proxy.fault = lambda m, p: "slow" if "/test/big/blobs/" in p else None
         code = ("import sys; from mirror_tools.images.sync import sync_images;"
                 "from mirror_tools.manifest import ImageSpec, RegistryAccess;"
-                f"a = RegistryAccess({up.registry.host!r}, url={proxy.url!r});"
+                f"a = RegistryAccess({up.registry.host!r}, url={proxy.url!r}, insecure=True);"
                 f"sync_images([ImageSpec(r, [], a) for r in {list(up.refs.values())!r}], {str(out)!r})")
         proc = subprocess.Popen([sys.executable, "-c", code], cwd=os.getcwd(),
                                 env={**os.environ, "PYTHONPATH": os.getcwd()})

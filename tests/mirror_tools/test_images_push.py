@@ -150,7 +150,7 @@ def test_push_of_a_folder_that_is_no_bundle(tmp_path, capsys):
 
 def test_two_images_with_one_target_name_are_refused(upstream_images, start_registry, tmp_path):
     up = upstream_images
-    hub = RegistryAccess("docker.io", url=up.registry.url)
+    hub = RegistryAccess("docker.io", url=up.registry.url, insecure=True)
     sync_images([ImageSpec("docker.io/test/multi:1.0", ["linux/arm64"], hub),
                  spec(up, "multi")], tmp_path)
     offline = start_registry("offline")
@@ -166,6 +166,7 @@ def test_mirror_sync_then_push_end_to_end(upstream_images, start_registry, tmp_p
 registries:
   "{up.registry.host}":
     url: {up.registry.url}
+    insecure: true
 images:
   - ref: {up.refs['small']}
   - ref: {up.refs['multi']}

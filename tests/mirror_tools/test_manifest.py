@@ -26,6 +26,7 @@ def test_documented_example_loads():
     assert m.images[0].platforms == ["linux/amd64"]
     # The image's registry settings travel with it, for mirror_tools.images.
     assert m.images[1].registry.username == "mirror-bot"
+    assert m.images[1].registry.auth_hosts == ("auth.example.internal",)
     assert m.images[2].registry is None
     # Its key and CA files live on the connected machine: checked before a sync.
     with pytest.raises(ManifestError, match=r"mirror-manifest.yaml:\d+: registries.registry."
@@ -82,3 +83,27 @@ def test_short_sources_get_terraform_defaults(tmp_path):
 def test_missing_manifest_file(tmp_path):
     with pytest.raises(ManifestError, match=r"nope.yaml: cannot read manifest"):
         manifest.load(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("settings, error", [
+    ("url: http://registry.example.internal",
+     r"m.yaml:3: registries.r.example.url: 'http://registry.example.internal' is plain HTTP: "
+     r"add 'insecure: true'"),
+    ("url: https://registry.example.internal\n    insecure: true",
+     r"m.yaml:4: registries.r.example.insecure: only applies to an http:// url"),
+    ("url: http://registry.example.internal\n    insecure: yes please",
+     r"m.yaml:4: registries.r.example.insecure: 'yes please' is not true or false"),
+    ("auth_hosts: [https://auth.example.internal]",
+     r"m.yaml:3: registries.r.example.auth_hosts: 'https://auth.example.internal' is not a host"),
+])
+def test_registry_transport_mistakes(tmp_path, settings, error):
+    with pytest.raises(ManifestError, match=error):
+        _load(tmp_path, f"registries:\n  r.example:\n    {settings}\nimages: [r.example/a:1]\n")
+
+
+def test_plain_http_registry_when_marked_insecure(tmp_path):
+    m = _load(tmp_path, "registries:\n  r.example:\n    url: http://127.0.0.1:5000\n"
+                        "    insecure: true\n    auth_hosts: [Auth.Example]\nimages: [r.example/a:1]\n")
+    access = m.images[0].registry
+    assert (access.insecure, access.auth_hosts, access.base_url) == (
+        True, ("auth.example",), "http://127.0.0.1:5000")

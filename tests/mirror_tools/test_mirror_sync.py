@@ -380,7 +380,7 @@ def test_manifest_images_go_to_the_oci_layout(tmp_path, tf_registry_server, upst
         f"images:\n  - ref: {upstream_images.refs['multi']}\n"
         f"  - ref: {upstream_images.refs['small']}\n    platforms: [linux/amd64]\n")
     manifest.write_text(manifest.read_text().replace(
-        "providers:", f"  {up.host}:\n    url: {up.url}\nproviders:", 1))
+        "providers:", f"  {up.host}:\n    url: {up.url}\n    insecure: true\nproviders:", 1))
     out = tmp_path / "out"
     code, outp, err = cli(capsys, "mirror-sync", "--manifest", str(manifest), "--out", str(out),
                           "-o", "json")

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 from appliance.admin.main import main as appliance
+from mirrorkit import write_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = """terraform {
@@ -42,10 +43,9 @@ def coder_provider_executable(dest: Path) -> tuple[str, bytes]:
 def test_mirror_sync_mirrors_the_coder_provider_and_terraform_runs_it(_tf_registry_session, tmp_path):
     version, executable = coder_provider_executable(tmp_path)
     _tf_registry_session.add_provider("coder", "coder", version, ["linux_amd64"], executable)
-    manifest = tmp_path / "m.yaml"
-    manifest.write_text(
-        f"registries:\n  registry.terraform.io:\n    url: {_tf_registry_session.url}\n"
-        f"providers:\n  - {{source: coder/coder, versions: '= {version}', platforms: [linux_amd64]}}\n")
+    manifest = write_manifest(
+        tmp_path / "m.yaml", _tf_registry_session,
+        f"  - {{source: coder/coder, versions: '= {version}', platforms: [linux_amd64]}}\n")
     out = tmp_path / "out"
     assert appliance(["mirror-sync", "--manifest", str(manifest), "--out", str(out)]) == 0
     assert appliance(["mirror", "verify", str(out)]) == 0

@@ -21,7 +21,8 @@ import requests
 
 from appliance.admin.main import main as appliance
 from mirror_tools import fetch
-from mirrorkit import NULL, REPO, TINY, filesystem_mirror_config, terraform_init
+from mirrorkit import (NULL, REPO, TINY, filesystem_mirror_config, terraform_init,
+                       write_manifest)
 
 CONFIG = """terraform {
   required_providers {
@@ -35,10 +36,8 @@ CONFIG = """terraform {
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory, _tf_registry_session):
     root = tmp_path_factory.mktemp("tf-mirror")
-    manifest = root / "m.yaml"
-    manifest.write_text(
-        f"registries:\n  registry.terraform.io:\n    url: {_tf_registry_session.url}\n"
-        "providers:\n"
+    manifest = write_manifest(
+        root / "m.yaml", _tf_registry_session,
         "  - {source: hashicorp/null, versions: '~> 2.1', platforms: [linux_amd64, darwin_arm64]}\n"
         "  - {source: example/tiny, versions: '>= 1.0', platforms: [linux_amd64]}\n")
     assert appliance(["mirror-sync", "--manifest", str(manifest), "--out", str(root / "out")]) == 0
