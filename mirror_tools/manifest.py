@@ -49,6 +49,9 @@ class RegistryAccess:
     never written in the manifest: ``password_env`` names the environment
     variable that holds it. ``auth_hosts`` are other hosts whose token
     endpoint may receive that login (a container registry's token service).
+    ``signers`` pins, per provider namespace of a Terraform registry, the
+    fingerprints of the GnuPG keys allowed to sign its SHA256SUMS
+    (``mirror_tools.providers.signing.pinned_signers`` adds the built-in pins).
     """
     host: str
     url: str | None = None
@@ -57,6 +60,7 @@ class RegistryAccess:
     password_env: str | None = None
     insecure: bool = False
     auth_hosts: tuple[str, ...] = ()
+    signers: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
     @property
     def base_url(self) -> str:
@@ -279,7 +283,7 @@ class _Reader:
             if not _HOST_RE.match(host):
                 raise self.fail(key, where, f"{host!r} is not a host name")
             fields = self.mapping(value, where, {"url", "ca_bundle", "username", "password_env",
-                                                 "insecure", "auth_hosts"})
+                                                 "insecure", "auth_hosts", "signers"})
             if "password_env" in fields and "username" not in fields:
                 raise self.fail(value, where, "password_env needs username")
             url = self.url(fields["url"], f"{where}.url") if "url" in fields else None
@@ -302,7 +306,31 @@ class _Reader:
                 password_env=self.string(fields["password_env"], f"{where}.password_env")
                 if "password_env" in fields else None,
                 auth_hosts=self.auth_hosts(fields["auth_hosts"], f"{where}.auth_hosts")
-                if "auth_hosts" in fields else ())
+                if "auth_hosts" in fields else (),
+                signers=self.signers(fields["signers"], f"{where}.signers")
+                if "signers" in fields else {})
+        return out
+
+    def signers(self, node, where) -> dict[str, tuple[str, ...]]:
+        """NAMESPACE -> GnuPG key fingerprints (spaces allowed, any case)."""
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, where, "expected a mapping of namespace to key fingerprints")
+        out = {}
+        for key, value in node.value:
+            namespace = self.string(key, where).lower()
+            if not _NAME_RE.match(namespace):
+                raise self.fail(key, where, f"{namespace!r} is not a provider namespace")
+            fingerprints = []
+            for fnode, text in self.strings(value, f"{where}.{namespace}"):
+                fpr = text.replace(" ", "").upper()
+                if not re.match(r"^(?:[0-9A-F]{40}|[0-9A-F]{64})$", fpr):
+                    raise self.fail(fnode, f"{where}.{namespace}",
+                                    f"{text!r} is not a GnuPG key fingerprint (40 hex digits, "
+                                    "as `gpg --fingerprint` prints it; not a short key ID)")
+                fingerprints.append(fpr)
+            if not fingerprints:
+                raise self.fail(value, f"{where}.{namespace}", "no fingerprint given")
+            out[namespace] = tuple(fingerprints)
         return out
 
     def auth_hosts(self, node, where) -> tuple[str, ...]:

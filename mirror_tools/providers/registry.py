@@ -5,13 +5,15 @@ base; ``NS/TYPE/versions`` lists versions and platforms;
 ``NS/TYPE/VERSION/download/OS/ARCH`` gives the zip's URL, its sha256, the
 SHA256SUMS file, its detached signature and the GnuPG keys to check it with.
 Every answer is checked for shape, so a registry answering garbage is reported
-as such, naming the provider, rather than as a KeyError.
+as such, naming the provider, rather than as a KeyError. The registry and
+every URL it names must be HTTPS, unless the manifest marks the registry
+``insecure``.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -38,6 +40,15 @@ class RegistryClient:
         self.session = session
         self.access = access
         self._providers_base: str | None = None
+        self._https(access.base_url, f"registry {access.host}")
+
+    def _https(self, url: str, what: str) -> str:
+        """``url`` if it is HTTPS (or HTTP for an insecure registry); else RegistryError."""
+        scheme = urlsplit(url).scheme
+        if scheme == "https" or (scheme == "http" and self.access.insecure):
+            return url
+        raise RegistryError(f"{what}: {url} is not HTTPS; refused unless the manifest marks "
+                            f"the registry insecure (registries.{self.access.host}.insecure: true)")
 
     def _get_json(self, url: str, what: str) -> dict:
         body = get_bytes(self.session, url, what=what)
@@ -58,7 +69,8 @@ class RegistryClient:
             if not isinstance(base, str):
                 raise RegistryError(f"registry {self.access.host}: {url} offers no providers.v1 "
                                     "service")
-            self._providers_base = urljoin(url, base.rstrip("/") + "/")
+            self._providers_base = self._https(urljoin(url, base.rstrip("/") + "/"),
+                                               f"registry {self.access.host} service discovery")
         return self._providers_base
 
     def versions(self, namespace: str, ptype: str) -> dict[str, set[str]]:
@@ -82,10 +94,11 @@ class RegistryClient:
             keys = tuple(k["ascii_armor"] for k in body["signing_keys"]["gpg_public_keys"])
             info = DownloadInfo(
                 filename=str(body["filename"]),
-                download_url=urljoin(url, body["download_url"]),
+                download_url=self._https(urljoin(url, body["download_url"]), what),
                 shasum=str(body["shasum"]).lower(),
-                shasums_url=urljoin(url, body["shasums_url"]),
-                shasums_signature_url=urljoin(url, body["shasums_signature_url"]),
+                shasums_url=self._https(urljoin(url, body["shasums_url"]), what),
+                shasums_signature_url=self._https(urljoin(url, body["shasums_signature_url"]),
+                                                  what),
                 gpg_public_keys=keys)
         except (KeyError, TypeError) as exc:
             raise RegistryError(f"{what}: malformed download answer (missing {exc})") from None

@@ -8,8 +8,8 @@ Three steps, so nothing is downloaded before everything is known to exist:
    changed downloads nothing;
 2. *check*: for each missing version, ask the registry where each platform's
    zip is, fetch SHA256SUMS and its signature once, verify them against the
-   registry's published key, and take each zip's expected sha256 from the
-   signed file;
+   registry's published key, which must be pinned for the provider's
+   namespace, and take each zip's expected sha256 from the signed file;
 3. *download* the zips in parallel into ``.partial/`` against those hashes and
    compute their ``h1:``.
 
@@ -31,7 +31,8 @@ from mirror_tools.mirror_state import MirrorDir
 from mirror_tools.providers.hashes import h1_zip
 from mirror_tools.providers.layout import zip_name, zip_path
 from mirror_tools.providers.registry import RegistryClient
-from mirror_tools.providers.signing import SignedSums, expected_sha256, fetch_signed_sums
+from mirror_tools.providers.signing import (SignedSums, expected_sha256, fetch_signed_sums,
+                                            pinned_signers)
 from mirror_tools.providers.versions import matching
 
 SessionFactory = Callable[..., requests.Session]
@@ -142,7 +143,8 @@ def _check(client: RegistryClient, zips: list[_Zip]) -> tuple[list[tuple[_Zip, s
             if info.shasums_url not in sums:
                 sums[info.shasums_url] = fetch_signed_sums(
                     client.session, info.shasums_url, info.shasums_signature_url,
-                    list(info.gpg_public_keys), what=f"provider {z.spec.source} {z.version}")
+                    list(info.gpg_public_keys), what=f"provider {z.spec.source} {z.version}",
+                    pins=pinned_signers(client.access, z.spec.namespace))
             expected = zip_name(z.spec.type, z.version, z.platform)
             if info.filename != expected:
                 raise FetchError(f"{z.what}: the registry names the zip {info.filename!r}, "

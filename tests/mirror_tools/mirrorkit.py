@@ -16,9 +16,21 @@ NULL = "registry.terraform.io/hashicorp/null"
 TINY = "registry.terraform.io/example/tiny"
 
 
-def write_manifest(path: Path, registry, providers: str, extra: str = "") -> Path:
+NAMESPACES = ("hashicorp", "example", "coder")   # what the test registry serves
+
+
+def write_manifest(path: Path, registry, providers: str, extra: str = "",
+                   signers: dict[str, str] | None = None) -> Path:
+    """A manifest fetching ``registry.terraform.io`` from the test ``registry``
+    (plain HTTP, so marked insecure), whose namespaces are pinned to the
+    registry's signing key unless ``signers`` (namespace -> fingerprint) says
+    otherwise."""
+    pins = signers if signers is not None else {n: registry.key.fingerprint for n in NAMESPACES}
     path.write_text(f"registries:\n  registry.terraform.io:\n    url: {registry.url}\n"
-                    f"    insecure: true\nproviders:\n{providers}{extra}")
+                    "    insecure: true\n"
+                    + ("    signers:\n" if pins else "")
+                    + "".join(f"      {n}: [{f}]\n" for n, f in pins.items())
+                    + f"providers:\n{providers}{extra}")
     return path
 
 

@@ -22,6 +22,8 @@ def test_documented_example_loads():
     assert m.terraform.signing_keys == str(EXAMPLE.parent / "hashicorp-release-key.asc")
     assert m.registry("registry.terraform.io").base_url == \
         "https://terraform-registry.example.internal"
+    assert m.registry("registry.terraform.io").signers == {
+        "kreuzwerker": ("AAAABBBBCCCCDDDDEEEEFFFF0000111122223333",)}
     assert [i.ref for i in m.images][0] == "docker.io/library/debian:12-slim"
     assert m.images[0].platforms == ["linux/amd64"]
     # The image's registry settings travel with it, for mirror_tools.images.
@@ -95,6 +97,12 @@ def test_missing_manifest_file(tmp_path):
      r"m.yaml:4: registries.r.example.insecure: 'yes please' is not true or false"),
     ("auth_hosts: [https://auth.example.internal]",
      r"m.yaml:3: registries.r.example.auth_hosts: 'https://auth.example.internal' is not a host"),
+    ("signers: {hashicorp: [72D7468F]}",
+     r"m.yaml:3: registries.r.example.signers.hashicorp: '72D7468F' is not a GnuPG key "
+     r"fingerprint \(40 hex digits"),
+    ("signers: [C874011F0AB405110D02105534365D9472D7468F]",
+     r"m.yaml:3: registries.r.example.signers: expected a mapping of namespace"),
+    ("signers: {hashicorp: []}", r"m.yaml:3: registries.r.example.signers.hashicorp: no fingerprint"),
 ])
 def test_registry_transport_mistakes(tmp_path, settings, error):
     with pytest.raises(ManifestError, match=error):

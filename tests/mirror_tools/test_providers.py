@@ -68,7 +68,7 @@ def test_signature_checks(_tf_registry_session):
 
 def _client(registry) -> RegistryClient:
     return RegistryClient(fetch.session(retries=1, backoff=0),
-                          RegistryAccess("registry.terraform.io", url=registry.url))
+                          RegistryAccess("registry.terraform.io", url=registry.url, insecure=True))
 
 
 def test_registry_client_reads_the_protocol(tf_registry_server):
@@ -100,7 +100,8 @@ def test_unknown_provider_is_not_found(tf_registry_server):
 
 def test_unreachable_registry_is_named():
     client = RegistryClient(fetch.session(retries=0),
-                            RegistryAccess("registry.terraform.io", url="http://127.0.0.1:9"))
+                            RegistryAccess("registry.terraform.io", url="http://127.0.0.1:9",
+                                           insecure=True))
     with pytest.raises(fetch.FetchError, match=r"registry registry.terraform.io service discovery: "
                        r"cannot reach"):
         client.versions("hashicorp", "null")

@@ -17,7 +17,10 @@ key made once per session in a throwaway GNUPGHOME.
 request path: ``status500``, ``garbage``, ``truncate``, ``corrupt`` (same
 length, other bytes), ``slow`` (about 1 MB/s), ``bad_signature``, ``unknown_key``, ``claim_mismatch``,
 ``hangup`` (the connection closed before any answer), ``cut`` (the next ``cuts`` bodies
-stop halfway and the connection drops; later ones are whole).
+stop halfway and the connection drops; later ones are whole), ``rogue_registry``
+(the download answer publishes the rogue key and SHA256SUMS is signed with it:
+a compromised registry, consistent with itself), ``plain_http_links`` (the
+download answer's URLs are absolute ``http://`` ones).
 """
 from __future__ import annotations
 
@@ -53,24 +56,37 @@ def null_binary() -> Path:
 
 
 class SigningKey:
-    """A GnuPG key in its own throwaway home: public key and detached signatures."""
+    """A GnuPG key in its own throwaway home: public key and detached signatures.
 
-    def __init__(self, home: Path, name: str):
+    With ``subkey`` the primary key only certifies and a subkey signs, as
+    HashiCorp's release key does; ``fingerprint`` is the primary key's and
+    ``signing_fingerprint`` the key that signs.
+    """
+
+    def __init__(self, home: Path, name: str, subkey: bool = False):
         home.mkdir(parents=True, exist_ok=True)
         os.chmod(home, 0o700)
         self.home = home
         self.gpg = gnupg.GPG(gnupghome=str(home))
+        params = dict(key_type="EDDSA", key_curve="ed25519", key_usage="sign")
+        if subkey:
+            params.update(key_usage="cert", subkey_type="EDDSA", subkey_curve="ed25519",
+                          subkey_usage="sign")
         key = self.gpg.gen_key(self.gpg.gen_key_input(
-            key_type="EDDSA", key_curve="ed25519", key_usage="sign", no_protection=True,
+            **params, no_protection=True,
             name_real=name, name_email=f"{name.replace(' ', '-').lower()}@example.internal"))
         if not key.fingerprint:
             raise RuntimeError(f"gpg key generation failed: {key.stderr}")
         self.fingerprint = key.fingerprint
+        self.signing_fingerprint = key.fingerprint
+        if subkey:
+            self.signing_fingerprint = self.gpg.list_keys(keys=key.fingerprint)[0]["subkeys"][0][2]
         self.key_id = key.fingerprint[-16:]
         self.public_key = self.gpg.export_keys(self.fingerprint)
 
     def sign(self, data: bytes) -> bytes:
-        sig = self.gpg.sign(data, keyid=self.fingerprint, detach=True, binary=True)
+        # "!": this very (sub)key, not whichever gpg would pick.
+        sig = self.gpg.sign(data, keyid=self.signing_fingerprint + "!", detach=True, binary=True)
         if not sig.data:
             raise RuntimeError(f"gpg signing failed: {sig.stderr}")
         return sig.data
@@ -248,13 +264,16 @@ class _Handler(BaseHTTPRequestHandler):
             base = f"/files/{ns}/{ptype}/{version}"
             sums_name = f"terraform-provider-{ptype}_{version}_SHA256SUMS"
             shasum = _sha256(rel.files[name]) if fault != "claim_mismatch" else "0" * 64
+            if fault == "plain_http_links":
+                base = f"http://127.0.0.1:{srv.server_address[1]}{base}"
+            key = srv.rogue if fault == "rogue_registry" else srv.key
             return _json({
                 "protocols": ["5.0"], "os": os_, "arch": arch, "filename": name,
                 "download_url": f"{base}/{name}", "shasum": shasum,
                 "shasums_url": f"{base}/{sums_name}",
                 "shasums_signature_url": f"{base}/{sums_name}.sig",
                 "signing_keys": {"gpg_public_keys": [
-                    {"key_id": srv.key.key_id, "ascii_armor": srv.key.public_key}]}})
+                    {"key_id": key.key_id, "ascii_armor": key.public_key}]}})
         if parts[0] == "files" and len(parts) == 5:
             rel = srv.providers.get((parts[1], parts[2]), {}).get(parts[3])
             return self._release_file(rel, parts[4], fault) if rel else None
@@ -269,7 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
         if name.endswith("_SHA256SUMS.sig"):
             if fault == "bad_signature":
                 return self.server.key.sign(rel.sums + b"tampered\n"), "application/octet-stream"
-            if fault == "unknown_key":
+            if fault in ("unknown_key", "rogue_registry"):
                 return self.server.rogue.sign(rel.sums), "application/octet-stream"
             return rel.sig, "application/octet-stream"
         if name in rel.files:
