@@ -78,6 +78,26 @@ def parse_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def parse_list(value: str | list) -> tuple[str, ...]:
+    """Comma-separated values (Coder's string lists), blanks dropped."""
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def parse_networks(value: str | list) -> tuple[str, ...]:
+    """Comma-separated networks (``10.0.0.0/8``, ``192.168.1.7``, ``fd00::/8``)."""
+    import ipaddress
+
+    networks = parse_list(value)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise SettingsError(f"not a network (CIDR) or address: {network!r}") from None
+    return networks
+
+
 def default_config_dir() -> str:
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return os.path.join(base, "coderv2")
@@ -112,6 +132,20 @@ SETTINGS: tuple[Setting, ...] = (
             "PEM certificate (with its chain) for HTTPS.", "TLS"),
     Setting("tls_key_file", "CODER_TLS_KEY_FILE", str, "",
             "PEM private key for HTTPS.", "TLS"),
+    Setting("proxy_trusted_headers", "CODER_PROXY_TRUSTED_HEADERS", parse_list, (),
+            "Headers to trust for forwarding IP addresses, e.g. X-Forwarded-For, X-Real-Ip, "
+            "Cf-Connecting-Ip; read only from CODER_PROXY_TRUSTED_ORIGINS. The address found "
+            "is the client's for the login rate limit, the audit log and apps' X-Forwarded-For."),
+    Setting("proxy_trusted_origins", "CODER_PROXY_TRUSTED_ORIGINS", parse_networks, (),
+            "Addresses of the reverse proxies whose CODER_PROXY_TRUSTED_HEADERS are believed, "
+            "e.g. 192.168.1.0/24."),
+    Setting("http_read_header_timeout", "CODER_HTTP_READ_HEADER_TIMEOUT", parse_duration, 10.0,
+            "Longest a client may take to send a request's line and headers (and the TLS "
+            "handshake) once it has begun; a slower one gets 408 and is disconnected."),
+    Setting("http_read_timeout", "CODER_HTTP_READ_TIMEOUT", parse_duration, 60.0,
+            "Longest coderd waits for the next byte from a client (a request on an idle "
+            "kept-alive connection, the rest of a body), and for the whole of a body it reads "
+            "at once (JSON, template uploads). Websockets and relayed streams have no limit."),
     Setting("redirect_to_access_url", "CODER_REDIRECT_TO_ACCESS_URL", parse_bool, False,
             "Redirect requests whose host is not the access URL's to it."),
     Setting("pg_connection_url", "CODER_PG_CONNECTION_URL", str, "",
@@ -250,7 +284,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for s in SETTINGS:
         group = groups.get(s.group) or parser.add_argument_group(s.group)
         groups[s.group] = group
-        default = "" if s.default in ("", None) else f" (default: {s.default})"
+        default = "" if s.default in ("", None, ()) else f" (default: {s.default})"
         group.add_argument(s.flag, dest=s.key, default=None, metavar="VALUE",
                            help=f"{s.help} [${s.env}]{default}")
 

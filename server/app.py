@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from .db import migrate
 from .db.pool import Pool
 from .db.queries import Queries
 from .pubsub import PubSub
+from .realip import PEER_KEY, RealIP
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ class Coderd:
     login_limiter: httpmw.LoginRateLimiter
     pubsub: PubSub | None
     auth_cache: AuthCache
+    # How many requests may hold a database connection before login (httpmw.store).
+    unauthenticated: threading.BoundedSemaphore
 
     def wait_for(self, channel: str, timeout: float) -> None:
         """Wait for a notification (or just the timeout, without pubsub)."""
@@ -62,16 +66,21 @@ def prepare_database(dsn: str) -> None:
 
 class _Envelope:
     """What every request gets around the Flask app: an ID (``httpapi.request_id()``,
-    and the ``X-Request-Id`` header), the ``X-Coder-Build-Version`` header, and Coder's
-    router's rule that ``/api/v2/users/`` answers as ``/api/v2/users``.
+    and the ``X-Request-Id`` header), the ``X-Coder-Build-Version`` header, Coder's
+    router's rule that ``/api/v2/users/`` answers as ``/api/v2/users``, and, behind a
+    trusted proxy, its client's address as ``REMOTE_ADDR`` (``server.realip``).
 
     Here rather than in Flask's hooks: setting the two headers on werkzeug's response
     object, and the hook calls, cost a fifth of what a ``/healthz`` costs."""
 
-    def __init__(self, wsgi_app):
+    def __init__(self, wsgi_app, real_ip: RealIP):
         self.wsgi_app = wsgi_app
+        self.real_ip = real_ip if real_ip else None
 
     def __call__(self, environ, start_response):
+        if self.real_ip is not None:
+            peer = environ[PEER_KEY] = environ.get("REMOTE_ADDR", "")
+            environ["REMOTE_ADDR"] = self.real_ip.client(peer, environ)
         path = environ.get("PATH_INFO", "")
         if path.startswith("/api/") and path.endswith("/"):
             environ["PATH_INFO"] = path.rstrip("/")
@@ -88,11 +97,13 @@ def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> 
     """The WSGI app. Without ``pubsub`` (tools, unit tests) nothing is cached."""
     app = Flask("coderd", static_folder=None)
     app.config["MAX_BODY"] = settings.max_body_bytes
-    # Uploads (template files) set their own limit; this is the outer bound.
-    app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, 100 * 1024 * 1024)
+    # Bodies are read by httpapi.read_body, with their own limits (template uploads), or
+    # streamed (the app proxy); this bounds whatever would read one through Werkzeug.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["coderd"] = Coderd(settings, pool, httpmw.LoginRateLimiter(settings.login_rate_limit),
-                                      pubsub, AuthCache(pubsub))
+                                      pubsub, AuthCache(pubsub),
+                                      threading.BoundedSemaphore(max(1, pool.size // 2)))
 
     if settings.redirect_to_access_url and settings.access_url:
         access = urlsplit(settings.access_url)
@@ -126,5 +137,6 @@ def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> 
     def healthz():
         return app.response_class("OK", mimetype="text/plain")
 
-    app.wsgi_app = _Envelope(app.wsgi_app)
+    app.wsgi_app = _Envelope(app.wsgi_app, RealIP(settings.proxy_trusted_headers,
+                                                  settings.proxy_trusted_origins))
     return app

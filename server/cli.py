@@ -265,7 +265,13 @@ def _make_app(settings: settings_mod.Settings, dsn: str):
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-    return _taking_turns(app), pool
+    wsgi = _taking_turns(app)
+    from .httpconn import Limits
+
+    # What the connection handler (server.httpconn) reads of the app.
+    wsgi.http_limits = Limits(header_timeout=settings.http_read_header_timeout,
+                              read_timeout=settings.http_read_timeout)
+    return wsgi, pool
 
 
 def _taking_turns(app):
@@ -289,17 +295,17 @@ def _taking_turns(app):
 
 def _serve_pywsgi(settings: settings_mod.Settings, dsn: str) -> None:
     import gevent
-    from gevent.pywsgi import WSGIServer
 
+    from .httpconn import Server
     from .relay.tcpupgrade import Handler
 
     app, pool = _make_app(settings, dsn)
     servers = []
     if settings.http_address:
-        servers.append(WSGIServer(_listen(settings.http_address), app, handler_class=Handler,
+        servers.append(Server(_listen(settings.http_address), app, handler_class=Handler,
                                   log=None, error_log=logging.getLogger("coderd.http")))
     if settings.tls_enable:
-        servers.append(WSGIServer(_listen(settings.tls_address), app, handler_class=Handler,
+        servers.append(Server(_listen(settings.tls_address), app, handler_class=Handler,
                                   log=None, error_log=logging.getLogger("coderd.https"),
                                   certfile=settings.tls_cert_file, keyfile=settings.tls_key_file))
     for s in servers:

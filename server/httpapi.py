@@ -14,6 +14,7 @@ import os
 import uuid
 from typing import Any
 
+import gevent
 from flask import Flask, Response as FlaskResponse, current_app, request
 from werkzeug.exceptions import HTTPException
 
@@ -65,18 +66,53 @@ def found(row: Any, what: str) -> Any:
     return row
 
 
+class _BodyTimeout(Exception):
+    """The body did not all arrive within the read timeout."""
+
+
+def read_body(limit: int, what: str = "Request body") -> bytes:
+    """The request's body, at most ``limit`` bytes, all of it within CODER_HTTP_READ_TIMEOUT.
+
+    A declared length over the limit is refused before anything is read (413), a longer
+    chunked body as soon as it passes the limit; a body that stalls is a 408, one cut
+    short or malformed (chunked) a 400. After any of these the connection is closed
+    rather than read to the end of what the client claims to send (``server.httpconn``).
+    Reads the WSGI input itself: Werkzeug's ``get_data`` reads a chunked body whole
+    before anyone can check its size."""
+    too_large = APIError(413, f"{what} is too large.", f"The limit is {limit} bytes.")
+    body = request.environ["wsgi.input"]
+    if request.content_length is not None and request.content_length > limit:
+        _abandon(body)
+        raise too_large
+    timeout = current_app.extensions["coderd"].settings.http_read_timeout
+    try:
+        with gevent.Timeout(timeout, _BodyTimeout):
+            data = body.read(limit + 1)
+    except _BodyTimeout:
+        _abandon(body)
+        raise APIError(408, f"{what} did not arrive in time.",
+                       f"It must all arrive within {timeout:g}s.") from None
+    except (OSError, ValueError) as exc:  # cut short, stalled between two bytes, bad chunks
+        _abandon(body)
+        raise APIError(400, f"{what} could not be read.", str(exc)) from None
+    if len(data) > limit:
+        _abandon(body)
+        raise too_large
+    return data
+
+
+def _abandon(body) -> None:
+    abandon = getattr(body, "abandon", None)
+    if abandon is not None:
+        abandon()
+
+
 def read(cls: type) -> Any:
     """Decode and validate the JSON body into ``cls`` or raise a 400 naming the fields.
 
     A body must say it is JSON (``Content-Type: application/json``), else 415: a page of
     another site can send ``text/plain`` without asking, never ``application/json``."""
-    if request.content_length is not None and request.content_length > current_app.config["MAX_BODY"]:
-        raise APIError(413, "Request body is too large.",
-                       f"The limit is {current_app.config['MAX_BODY']} bytes.")
-    raw = request.get_data(cache=True)
-    if len(raw) > current_app.config["MAX_BODY"]:
-        raise APIError(413, "Request body is too large.",
-                       f"The limit is {current_app.config['MAX_BODY']} bytes.")
+    raw = read_body(current_app.config["MAX_BODY"])
     if raw and request.mimetype != "application/json":
         raise APIError(415, "Request body must be sent as application/json.",
                        f"Content-Type was {request.content_type or 'not set'!r}.")

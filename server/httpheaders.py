@@ -9,6 +9,14 @@ that is not a header, or whose name is not a token (space before the colon
 among them), makes the request a 400, as RFC 9112 (section 5) asks of a
 server. Folded lines (obsolete line folding) join the header before them
 with a space, as RFC 9112 allows.
+
+The block also decides where the body ends, so what a proxy in front of
+coderd could read differently is refused (400, and pywsgi closes the
+connection): a control character in a line (a bare CR, NUL; RFC 9110, 5.5),
+a block cut off before its blank line, ``Transfer-Encoding`` other than one
+``chunked`` or together with ``Content-Length`` (RFC 9112, 6.1, request
+smuggling), and a ``Content-Length`` that is not one run of digits (Python's
+``int()`` takes ``+1_0``) or is given twice.
 """
 from __future__ import annotations
 
@@ -16,8 +24,11 @@ import re
 
 MAX_LINE = 65536
 MAX_HEADERS = 100
-_END = (b"\r\n", b"\n", b"")
+MAX_LENGTH_DIGITS = 18  # a Content-Length below 10**18 bytes
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a field name (RFC 9110, section 5.1)
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # in a line once its CRLF is off; HTAB passes
+_DIGITS = re.compile(r"[0-9]{1,%d}" % MAX_LENGTH_DIGITS)
+_FRAMING = ("transfer-encoding", "content-length")
 
 
 class RequestHeaders:
@@ -31,12 +42,20 @@ class RequestHeaders:
         self._first: dict[str, list[str]] = {}  # lower-case name -> its first pair
         for _n in range(MAX_HEADERS + 1):
             line = rfile.readline(MAX_LINE + 1)
-            if line in _END:
+            if line == b"\r\n" or line == b"\n":
+                self.status = self._framing()
                 return
             if len(line) > MAX_LINE:
                 self.status = "Line too long"
                 return
-            text = line.decode("latin-1").rstrip("\r\n")
+            if not line.endswith(b"\n"):
+                self.status = "Header block cut off before its blank line"
+                return
+            line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+            if _CONTROL.search(line):
+                self.status = f"Control character in header line {line[:64]!r}"
+                return
+            text = line.decode("latin-1")
             if text[:1] in (" ", "\t"):
                 if not self._pairs:
                     self.status = "Folded line before any header"
@@ -47,10 +66,29 @@ class RequestHeaders:
             if not colon or not _TOKEN.fullmatch(name):
                 self.status = f"Invalid header line {text[:64]!r}"
                 return
-            pair = [name, value.strip()]
+            pair = [name, value.strip(" \t")]
             self._pairs.append(pair)
             self._first.setdefault(name.lower(), pair)
         self.status = f"More than {MAX_HEADERS} headers"
+
+    def _framing(self) -> str:
+        """Why the body's end is ambiguous, or empty."""
+        if "transfer-encoding" not in self._first and "content-length" not in self._first:
+            return ""
+        values: dict[str, list[str]] = {name: [] for name in _FRAMING}
+        for name, value in self._pairs:
+            if name.lower() in values:
+                values[name.lower()].append(value)
+        encodings, lengths = values["transfer-encoding"], values["content-length"]
+        if encodings and lengths:
+            return "Both Transfer-Encoding and Content-Length"
+        if len(encodings) > 1 or len(lengths) > 1:
+            return "Transfer-Encoding or Content-Length given twice"
+        if encodings and encodings[0].lower() != "chunked":
+            return f"Unsupported Transfer-Encoding {encodings[0][:64]!r}"
+        if lengths and not _DIGITS.fullmatch(lengths[0]):
+            return f"Invalid Content-Length {lengths[0][:64]!r}"
+        return ""
 
     def get(self, name: str, default: str | None = None) -> str | None:
         pair = self._first.get(name.lower())

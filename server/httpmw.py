@@ -18,6 +18,7 @@ from flask import Flask, current_app, g, request
 
 from .authz.querier import AuthzQuerier
 from .authz.rbac import Subject, system, workspace_agent
+from .db.pool import PoolTimeout
 from .db.queries import Queries
 from .httpapi import APIError
 from .security import hash_secret, split_token
@@ -32,14 +33,28 @@ AGENT_PATH_PREFIX = "/api/v2/workspaceagents/me/"
 
 
 def store() -> AuthzQuerier:
-    """The request's querier, acting as the caller (a system actor before login)."""
+    """The request's querier, acting as the caller (a system actor before login).
+
+    Before login it is "unauthenticated work" (a token looked up, a login, a public
+    app): at most ``Coderd.unauthenticated`` requests hold a connection for it at once,
+    so anonymous callers can never take the whole pool from signed-in users."""
     querier = g.get("_store")
     if querier is None:
         coderd = current_app.extensions["coderd"]
-        conn = coderd.pool.get()
+        subject = g.get("subject")
+        if subject is None:
+            if not coderd.unauthenticated.acquire(timeout=coderd.pool.timeout):
+                raise PoolTimeout(f"no database connection free for unauthenticated requests "
+                                  f"within {coderd.pool.timeout:.0f}s")
+            g._unauthenticated = True
+        try:
+            conn = coderd.pool.get()
+        except BaseException:
+            _release_unauthenticated(coderd)
+            raise
         g._conn = conn
-        subject = g.get("subject") or system("unauthenticated-request")
-        querier = AuthzQuerier(Queries(conn, coderd.auth_cache.evict_user), subject)
+        querier = AuthzQuerier(Queries(conn, coderd.auth_cache.evict_user),
+                               subject or system("unauthenticated-request"))
         g._store = querier
     return querier
 
@@ -52,8 +67,15 @@ def release_connection(exc: BaseException | None = None) -> None:
     """Give the request's connection back now (before a long wait); store() takes a new one."""
     conn = g.pop("_conn", None)
     g.pop("_store", None)
+    coderd = current_app.extensions["coderd"]
     if conn is not None:
-        current_app.extensions["coderd"].pool.put(conn)
+        coderd.pool.put(conn)
+    _release_unauthenticated(coderd)
+
+
+def _release_unauthenticated(coderd) -> None:
+    if g.pop("_unauthenticated", False):
+        coderd.unauthenticated.release()
 
 
 def session_token() -> str:
@@ -100,9 +122,18 @@ def authenticate_agent(token: str) -> None:
 
 
 def authenticate() -> None:
-    """Set ``g.subject`` and ``g.api_key_id`` from a valid token; leave them unset otherwise."""
+    """Set ``g.subject`` and ``g.api_key_id`` from a valid token; leave them unset otherwise.
+
+    The connection a lookup took goes back to the pool at once: a request with a
+    token no one has (or an agent's) holds none while its body arrives."""
     g.subject = None
-    token = session_token()
+    try:
+        _authenticate(session_token())
+    finally:
+        release_connection()
+
+
+def _authenticate(token: str) -> None:
     if not token:
         return
     if request.path.startswith(AGENT_PATH_PREFIX):
@@ -169,7 +200,8 @@ def _act_as_api_key(key_id: str, row: dict) -> bool:
 
 
 class LoginRateLimiter:
-    """Sliding one-minute window of attempts per client address, per process."""
+    """Sliding one-minute window of attempts per client address (behind a trusted proxy,
+    its client's: ``server.realip``), per process."""
 
     def __init__(self, per_minute: int, clock=time.monotonic):
         self.per_minute = per_minute

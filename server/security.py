@@ -17,6 +17,8 @@ import secrets
 import string
 
 ITERATIONS = 65535
+# A hash of no one's password, checked against when there is no user: as slow as a real one.
+DUMMY_PASSWORD_HASH = "$pbkdf2-sha256$65535$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 86
 _ALPHABET = string.ascii_letters + string.digits
 _SCHEME = "pbkdf2-sha256"
 

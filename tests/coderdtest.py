@@ -40,6 +40,17 @@ class Coderd:
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
+    def peak_memory(self) -> int:
+        """The coderd process's peak resident memory since start or the last reset, in bytes
+        (VmHWM; with one worker, the process serving every request)."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            line = next(line for line in f if line.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
+
+    def reset_peak_memory(self) -> None:
+        with open(f"/proc/{self.proc.pid}/clear_refs", "w") as f:
+            f.write("5")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()

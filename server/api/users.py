@@ -13,8 +13,8 @@ from ..authz.rbac import (ASSIGNABLE_ROLES, OWNER, ROLES, Action, Object, Resour
                           can_assign)
 from ..db.queries.users import UserRow
 from ..httpapi import APIError, error, not_found, parse_uuid, query_int, read, write
-from ..httpmw import SESSION_COOKIE, store, system_store
-from ..security import hash_password, verify_password
+from ..httpmw import SESSION_COOKIE, release_connection, store, system_store
+from ..security import DUMMY_PASSWORD_HASH, hash_password, verify_password
 from . import convert
 from .apikeys import issue_key
 from .router import QueryParam, Router
@@ -93,13 +93,15 @@ def login():
     coderd = current_app.extensions["coderd"]
     coderd.login_limiter.check(request.remote_addr or "")
     req = read(types.LoginWithPasswordRequest)
-    s = system_store("login")
-    user = s.get_user_by_email_or_username(req.email, req.email)
-    if user is None or user.login_type != "password" \
-            or not verify_password(user.hashed_password, req.password):
+    user = system_store("login").get_user_by_email_or_username(req.email, req.email)
+    release_connection()  # the password's hash takes a while: hold no connection meanwhile
+    # An unknown user's password is hashed too, so the time taken does not tell who exists.
+    hashed = user.hashed_password if user is not None and user.login_type == "password" else None
+    if not verify_password(hashed or DUMMY_PASSWORD_HASH, req.password) or hashed is None:
         audit.record("login", "api_key", None, req.email, status=401,
                      user_id=user.id if user else None)
         raise APIError(401, "Incorrect email or password.")
+    s = system_store("login")
     if user.status == "suspended":
         audit.record("login", "api_key", None, user.username, status=401, user_id=user.id)
         raise APIError(401, "Your account is suspended. Contact an administrator to reactivate it.")

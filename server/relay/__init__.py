@@ -20,9 +20,10 @@ def init_app(app: Flask) -> None:
     settings = coderd.settings
     app.extensions["relay"] = Relay(coderd.pool, bind_host=settings.relay_address or "127.0.0.1",
                                     agent_heartbeat=settings.agent_stats_refresh_interval)
-    from . import apps, websocket
+    from .. import geventws
+    from . import apps
 
-    websocket.fast_unmasking()
+    geventws.fast_unmasking()
     apps.init_app(app)
 
 

@@ -21,11 +21,10 @@ from __future__ import annotations
 import logging
 
 from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
-from geventwebsocket.handler import WebSocketHandler
 
 from appliance import mux
 
-from .. import csrf
+from .. import csrf, httpconn
 from ..httpheaders import RequestHeaders
 
 UPGRADE = "tcp"
@@ -34,9 +33,9 @@ HEAD_WITH_BODY = 256 * 1024
 SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
 
 
-class Handler(WebSocketHandler):
-    """gevent-websocket's handler, which also lets a view take over its connection, and
-    sends a response's head with its body."""
+class Handler(httpconn.Handler):
+    """gevent-websocket's handler with the connection's rules (``server.httpconn``), which
+    also lets a view take over its connection, and sends a response's head with its body."""
     taken_over = False
     _held: list | None = None
     MessageClass = RequestHeaders  # pywsgi's own parses headers with the email package
@@ -90,8 +89,9 @@ class Handler(WebSocketHandler):
 
 
 class Worker(GeventWebSocketWorker):
-    """gunicorn's gevent worker with ``Handler``."""
+    """gunicorn's gevent worker with ``Handler`` and ``httpconn.Server``."""
     wsgi_handler = Handler
+    server_class = httpconn.Server
 
 
 def requested(environ: dict) -> bool:
@@ -124,6 +124,7 @@ def take_over(environ: dict) -> Connection:
     """Answer 101 and take the connection from the WSGI server, which then writes no
     response of its own and closes the connection once the view returns."""
     handler = environ.pop(HANDLER_KEY)
+    handler.upgraded()
     handler.socket.sendall(SWITCHING)
     handler.taken_over = handler.headers_sent = handler.close_connection = True
     return Connection(handler)

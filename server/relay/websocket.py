@@ -3,7 +3,8 @@
 gevent-websocket makes the connection; from then on ``appliance.wsframes``
 reads and writes its frames (gevent-websocket's Python frame parsing was most
 of coderd's cost per relayed byte). The app proxy's websockets, which carry
-browsers' traffic to workspace apps, stay on gevent-websocket.
+browsers' traffic to workspace apps, stay on gevent-websocket (as adapted by
+``server.geventws``).
 """
 from __future__ import annotations
 
@@ -12,14 +13,6 @@ import threading
 
 from appliance import wsframes
 from appliance.mux import MAX_PAYLOAD
-
-
-def fast_unmasking() -> None:
-    """gevent-websocket unmasks what clients send one byte at a time in Python (a few MB/s);
-    ``wsframes.mask`` does it in C. For the websockets that stay on gevent-websocket."""
-    from geventwebsocket.websocket import Header
-
-    Header.mask_payload = Header.unmask_payload = lambda header, payload: wsframes.mask(header.mask, payload)
 
 
 def server_frames(ws) -> wsframes.FrameConnection:

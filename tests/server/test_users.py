@@ -93,6 +93,40 @@ def test_login_is_rate_limited(coderd_factory):
     assert codes[-1] == 429
 
 
+def test_an_unknown_user_takes_as_long_as_a_wrong_password(owner, coderd):
+    """The time a refusal takes does not say whether the account exists: an unknown
+    name's password is hashed too."""
+    took: dict[str, list[float]] = {"admin@example.com": [], "ghost@example.com": []}
+    for _ in range(7):
+        for email, times in took.items():
+            started = time.perf_counter()
+            resp = raw(coderd, "POST", "/api/v2/users/login", json={"email": email, "password": "no"})
+            times.append(time.perf_counter() - started)
+            assert resp.status_code == 401
+    known, unknown = (sorted(t)[len(t) // 2] for t in took.values())
+    assert 0.5 < unknown / known < 2, (known, unknown)
+
+
+def test_login_rate_limit_counts_clients_behind_a_trusted_proxy(coderd_factory):
+    """Behind a proxy in CODER_PROXY_TRUSTED_ORIGINS, each client of the proxy has its own
+    budget (the address the proxy appended); elsewhere X-Forwarded-For changes nothing."""
+    def logins(coderd, forwarded_for: str, n: int = 1) -> list[int]:
+        return [raw(coderd, "POST", "/api/v2/users/login", headers={"X-Forwarded-For": forwarded_for},
+                    json={"email": "admin@example.com", "password": "wrong"}).status_code
+                for _ in range(n)]
+
+    limit = {"CODER_LOGIN_RATE_LIMIT": "3", "CODER_PROXY_TRUSTED_HEADERS": "X-Forwarded-For"}
+    behind = coderd_factory(env={**limit, "CODER_PROXY_TRUSTED_ORIGINS": "127.0.0.1/32,10.9.0.0/16"})
+    assert logins(behind, "10.0.0.1", 4) == [401, 401, 401, 429]
+    assert logins(behind, "10.0.0.2") == [401]  # another client of the proxy
+    # What a client writes itself stands left of what the proxies appended.
+    assert logins(behind, "10.0.0.2, 10.0.0.1") == [429]
+    assert logins(behind, "10.0.0.1, 10.0.0.3, 10.9.0.1") == [401]  # through two trusted proxies
+    untrusted = coderd_factory(env={**limit, "CODER_PROXY_TRUSTED_ORIGINS": "10.9.0.0/16"})
+    assert logins(untrusted, "10.0.0.1", 3) == [401] * 3
+    assert logins(untrusted, "10.0.0.2") == [429]  # all from one peer, whatever it says
+
+
 def test_unauthenticated_and_bad_tokens(coderd, owner):
     assert raw(coderd, "GET", "/api/v2/users/me").status_code == 401
     bad = raw(coderd, "GET", "/api/v2/users/me", "not-a-token")

@@ -1,0 +1,169 @@
+"""The connection's rules, around gevent's pywsgi: how long a client may take, what a
+request line must be, and what happens to a body nobody read.
+
+pywsgi (and gunicorn's gevent worker, built on it) waits for a client as long
+as the client likes: for the TLS handshake, the request line, each header, the
+body, the next request on a kept-alive connection. A socket that sends half a
+request and stops costs a greenlet for ever, and whatever the request holds
+while it waits (a view reading a body) is held for ever. ``Handler`` adds:
+
+- each read from a client waits at most ``CODER_HTTP_READ_TIMEOUT`` for its next
+  byte (the first request of a connection, the next one on a kept-alive one,
+  the rest of a body);
+- once a request has begun (its first byte; the TLS handshake of a new
+  connection), its line and headers must all arrive within
+  ``CODER_HTTP_READ_HEADER_TIMEOUT``, however the client spaces its bytes:
+  else 408 and the connection is closed;
+- the request line is ``METHOD SP TARGET SP HTTP/1.0`` or ``HTTP/1.1``, nothing
+  else: no HTTP/0.9, no control character (pywsgi's ``split()`` takes ``\\x0b``
+  or ``\\x1c`` for a space); the header block's rules are ``httpheaders``';
+- a body the view did not read to its end is read and dropped, to keep the
+  connection in step, only when less than DISCARD_LIMIT of it is left; otherwise
+  (or chunked, or ``BoundedInput.abandon``) the connection is closed after the
+  answer instead of reading a body as long as its sender likes;
+- an upgraded connection (websocket, ``Upgrade: tcp``) has no timeout: the
+  stream it carries may idle for hours.
+
+How long a view may take to read a body, and how much of it, is
+``httpapi.read_body``'s.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import gevent
+from gevent.pywsgi import Input, WSGIServer
+from geventwebsocket.handler import WebSocketHandler
+
+from . import geventws
+
+DISCARD_LIMIT = 64 * 1024
+_REQUEST_LINE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^\x00-\x20\x7f]+ HTTP/1\.[01]\r?\n")
+_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class Limits:
+    header_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+
+def limits_of(application) -> Limits:
+    """The limits the WSGI app carries (``server.cli`` sets ``http_limits`` on it)."""
+    return getattr(application, "http_limits", None) or Limits()
+
+
+class HeadTimeout(ValueError):
+    """The request line and headers did not all arrive in time."""
+
+
+class BoundedInput(Input):
+    """pywsgi's request body, which drops only a small unread rest (see the module)."""
+    __slots__ = ("handler", "abandoned")
+
+    def __init__(self, handler, body: Input):
+        super().__init__(body.rfile, body.content_length, body.socket, body.chunked_input)
+        self.handler = handler
+        self.abandoned = False
+
+    def abandon(self) -> None:
+        """The body will not be read to its end: close the connection after the answer."""
+        self.abandoned = True
+        self.handler.close_connection = True
+
+    def _discard(self):
+        if self.chunked_input:
+            unread = self.chunk_length != 0
+        else:
+            unread = (self.content_length or 0) - self.position > DISCARD_LIMIT
+        if self.abandoned or unread:
+            self.handler.close_connection = True
+            return
+        super()._discard()
+
+
+class Handler(WebSocketHandler):
+    """gevent-websocket's handler (itself pywsgi's) with the module's rules."""
+    _head_timer: gevent.Timeout | None = None
+
+    def handle(self):
+        self.socket.settimeout(limits_of(self.server.application).read_timeout)
+        super().handle()
+
+    def handle_one_request(self):
+        try:
+            return super().handle_one_request()
+        finally:
+            self._cancel_head_timer()
+
+    def read_requestline(self):
+        try:
+            if not self.rfile.peek(1):
+                return ""  # the client closed the connection
+        except OSError:  # nothing came within the read timeout, or the client went away
+            return ""
+        limits = limits_of(self.server.application)
+        self._head_timer = gevent.Timeout.start_new(
+            limits.header_timeout, HeadTimeout(f"request head not received in {limits.header_timeout:g}s"))
+        try:
+            return super().read_requestline()
+        except HeadTimeout:
+            self._send_quietly(_TIMED_OUT)
+            return ""
+
+    def read_request(self, raw_requestline):
+        try:
+            if not _REQUEST_LINE.fullmatch(raw_requestline):
+                raise ValueError(f"Invalid request line {raw_requestline[:64]!r}")
+            return super().read_request(raw_requestline)
+        finally:
+            self._cancel_head_timer()
+
+    def _handle_client_error(self, ex):
+        if isinstance(ex, HeadTimeout):
+            self.log_error("(from %s) %s", self.client_address, ex)
+            return "408", _TIMED_OUT
+        return super()._handle_client_error(ex)
+
+    def get_environ(self):
+        environ = super().get_environ()
+        body = self.wsgi_input
+        self.wsgi_input = BoundedInput(self, body)
+        if environ.get("wsgi.input") is body:
+            environ["wsgi.input"] = self.wsgi_input
+        return environ
+
+    def upgrade_websocket(self):
+        result = super().upgrade_websocket()
+        ws = self.environ.get("wsgi.websocket")
+        if ws is not None:
+            self.upgraded()
+            geventws.limit_messages(ws)
+        return result
+
+    def upgraded(self) -> None:
+        """The connection carries a stream from now on: no read timeout."""
+        self.socket.settimeout(None)
+
+    def _cancel_head_timer(self) -> None:
+        timer, self._head_timer = self._head_timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _send_quietly(self, data: bytes) -> None:
+        try:
+            self.socket.sendall(data)
+        except OSError:
+            pass
+
+
+class Server(WSGIServer):
+    """pywsgi's server whose TLS handshakes must end within the header timeout."""
+
+    def wrap_socket_and_handle(self, client_socket, address):
+        client_socket.settimeout(limits_of(self.application).header_timeout)
+        try:
+            return super().wrap_socket_and_handle(client_socket, address)
+        except OSError:  # the handshake failed or timed out; the socket is closed
+            return None
