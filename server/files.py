@@ -30,7 +30,9 @@ LIMITS = archives.Limits(max_bytes=MAX_EXTRACTED_SIZE, max_members=MAX_MEMBERS)
 
 
 def zip_to_tar(data: bytes) -> bytes:
-    """A zip converted to an uncompressed tar, checked as tars are; links in zips are refused."""
+    """A zip converted to an uncompressed tar, checked as tars are; links in zips are refused.
+    As in Coder, the tar may be no larger than an upload (members are counted by the sizes
+    the zip declares, which zipfile holds them to), and it is written piece by piece."""
     out = io.BytesIO()
     total = 0
     try:
@@ -46,18 +48,18 @@ def zip_to_tar(data: bytes) -> bytes:
                     raise ArchiveError(f"member {info.filename!r} is a link or special file; "
                                        "only files and folders are accepted in a zip")
                 total += info.file_size
-                if total > MAX_EXTRACTED_SIZE:
-                    raise ArchiveError(f"member {info.filename!r} takes the archive past "
-                                       f"{MAX_EXTRACTED_SIZE} extracted bytes")
+                if total > MAX_FILE_SIZE:  # what is stored is a tar no larger than an upload
+                    raise ArchiveError(f"member {info.filename!r} takes the tar made of the zip "
+                                       f"past {MAX_FILE_SIZE} bytes, the upload limit")
                 entry = tarfile.TarInfo(info.filename.rstrip("/"))
                 entry.mtime = int(time.mktime(info.date_time + (0, 0, -1)))
                 if info.is_dir():
                     entry.type, entry.mode = tarfile.DIRTYPE, 0o755
                     tar.addfile(entry)
                     continue
-                content = zf.read(info)  # checks the CRC
-                entry.size, entry.mode = len(content), (mode & 0o777) or 0o644
-                tar.addfile(entry, io.BytesIO(content))
+                entry.size, entry.mode = info.file_size, (mode & 0o777) or 0o644
+                with zf.open(info) as content:  # copied in pieces; the CRC checked at its end
+                    tar.addfile(entry, content)
     except ArchiveError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error,

@@ -8,7 +8,8 @@ from flask import current_app, g, request
 from appliance.sdk import types
 
 from .. import audit, files
-from ..httpapi import APIError, not_found, parse_uuid, write
+from ..authz.rbac import Action, Object, Resource, authorize
+from ..httpapi import APIError, not_found, parse_uuid, read_body, write
 from ..httpmw import store
 from .router import Router
 
@@ -20,15 +21,14 @@ route = router.route
        "application/zip); the same bytes from the same user give the same ID (200)",
        response=types.UploadResponse, status=201)
 def upload_file():
+    # As Coder: uploading needs the site-wide right to create files (template admins,
+    # owners), checked before a byte of the body is read or unpacked.
+    authorize(g.subject, Action.CREATE, Object(Resource.FILE, owner_id=g.subject.id))
     mimetype = (request.mimetype or "").lower()
     if mimetype not in files.MIMETYPES:
         raise APIError(400, f"Unsupported content type {mimetype or '(none)'!r}.",
                        f"Upload a tar ({files.TAR_MIMETYPE}) or a zip ({files.ZIP_MIMETYPE}).")
-    if request.content_length is not None and request.content_length > files.MAX_FILE_SIZE:
-        raise APIError(413, "File is too large.", f"The limit is {files.MAX_FILE_SIZE} bytes.")
-    data = request.stream.read(files.MAX_FILE_SIZE + 1)
-    if len(data) > files.MAX_FILE_SIZE:
-        raise APIError(413, "File is too large.", f"The limit is {files.MAX_FILE_SIZE} bytes.")
+    data = read_body(files.MAX_FILE_SIZE, "File")
     try:
         data = files.normalize_upload(data, mimetype)
     except files.ArchiveError as exc:
