@@ -4,12 +4,19 @@ Template uploads, and later offline bundles, are tars (plain, gzip, bzip2 or
 xz) that coderd and the provisioners unpack. The rules, the same on every
 Python the appliance runs on:
 
-- a member's name is relative, has no ``..`` and no NUL; links stay inside the
-  folder; devices, fifos and other special files are refused;
+- a member's name is relative, has no ``..`` and no NUL, and fits the file
+  system (255 bytes a component, 4096 in all); links stay inside the folder,
+  also when followed through each other (checked once the archive is read,
+  since a link may point through one that comes later); devices, fifos,
+  sparse and other special files are refused, and so are impossible sizes
+  and times;
 - the archive may not decompress past ``Limits.max_bytes`` (counted on the
   decompressed stream, so a bomb stops there, not after), hold more than
   ``max_members`` members, or carry a long-name or pax header over
-  ``max_header`` bytes (tarfile reads such a header whole into memory);
+  ``max_header`` bytes (tarfile reads such a header whole into memory); a
+  pax header must be well-formed records, at most ``max_pax_records`` of
+  them, checked in linear time before tarfile parses it (Python 3.11.7's
+  parser is quadratic on malformed ones, CVE-2024-6232);
 - extraction writes only below the destination: no path component may be a
   symlink on disk, files are created fresh with ``O_NOFOLLOW``, modes lose
   setuid, setgid, sticky and group/other write, and nothing is chowned.
@@ -41,6 +48,13 @@ _MAGIC = ((b"\x1f\x8b", gzip.GzipFile), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00",
 _DECOMPRESS_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError)
 
 
+_PAX_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+MAX_NAME = 4096
+MAX_COMPONENT = 255
+# Times a file system takes: from 1970 to 2^33 seconds (year 2242).
+MAX_MTIME = 2 ** 33
+
+
 class ArchiveError(ValueError):
     """The archive is refused; the message names the member when there is one."""
 
@@ -49,7 +63,8 @@ class ArchiveError(ValueError):
 class Limits:
     max_bytes: int = 100 * 1024 * 1024
     max_members: int = 10_000
-    max_header: int = 1024 * 1024
+    max_header: int = 64 * 1024
+    max_pax_records: int = 64
 
 
 class _Budget(io.RawIOBase):
@@ -62,6 +77,11 @@ class _Budget(io.RawIOBase):
 
     def __init__(self, stream: BinaryIO, limits: Limits):
         self.stream, self.limits, self.pos = stream, limits, 0
+        self.header_next = False  # the next 512-byte read is a member's header block
+        self.extension = b""  # the type of the pax or long-name header whose data comes next
+
+    def expect_header(self) -> None:
+        self.header_next = True
 
     def readable(self) -> bool:
         return True
@@ -83,7 +103,22 @@ class _Budget(io.RawIOBase):
         self._reserve(self.pos + size)
         data = self.stream.read(size)
         self.pos += len(data)
+        if self.extension:
+            kind, self.extension = self.extension, b""
+            if kind in _PAX_TYPES:
+                _check_pax(data, self.limits.max_pax_records)
+        elif self.header_next and size == tarfile.BLOCKSIZE:
+            self.header_next = False
+            self._announce(data)
         return data
+
+    def _announce(self, block: bytes) -> None:
+        """Read a header block's type before tarfile does: what must be checked comes next."""
+        kind = block[156:157]
+        if kind == tarfile.GNUTYPE_SPARSE:
+            raise ArchiveError("the archive holds a sparse file; sparse files are refused")
+        if kind in _PAX_TYPES or kind in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
+            self.extension = kind
 
     def readinto(self, b) -> int:
         data = self.read(len(b))
@@ -103,6 +138,34 @@ class _Budget(io.RawIOBase):
         return self.pos
 
 
+def _check_pax(data: bytes, max_records: int) -> None:
+    """Refuse a pax header that is not ``LENGTH KEY=VALUE\\n`` records, in one linear pass."""
+    pos, count, end = 0, 0, len(data)
+    while pos < end and data[pos] != 0:  # NULs pad the last block
+        space = data.find(b" ", pos, pos + 12)
+        digits = data[pos:space] if space > pos else b""
+        if not digits.isdigit():
+            raise ArchiveError("a pax header is malformed (a record without a length)")
+        length = int(digits)
+        record = data[pos:pos + length]
+        if length < 5 or len(record) != length or not record.endswith(b"\n") \
+                or b"=" not in record[len(digits) + 2:]:
+            raise ArchiveError("a pax header is malformed (a record's length or form is wrong)")
+        count += 1
+        if count > max_records:
+            raise ArchiveError(f"a pax header holds more than {max_records} records")
+        pos += length
+
+
+class _AnnouncedInfo(tarfile.TarInfo):
+    """tarfile's member, telling the budget reader a header comes (``fromtarfile`` is public API)."""
+
+    @classmethod
+    def fromtarfile(cls, tar):
+        tar.fileobj.expect_header()
+        return super().fromtarfile(tar)
+
+
 def _decompressed(raw: BinaryIO) -> BinaryIO:
     head = raw.read(6)
     raw.seek(-len(head), io.SEEK_CUR)
@@ -118,8 +181,11 @@ def check_name(name: str) -> str:
         raise ArchiveError(f"member {name!r} has an empty or invalid name")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise ArchiveError(f"member {name!r} has an absolute path")
-    if ".." in name.replace("\\", "/").split("/"):
+    parts = name.replace("\\", "/").split("/")
+    if ".." in parts:
         raise ArchiveError(f"member {name!r} points outside the archive (..)")
+    if len(name.encode()) > MAX_NAME or max(len(p.encode()) for p in parts) > MAX_COMPONENT:
+        raise ArchiveError(f"member {name[:80]!r}... has a name too long for a file system")
     return posixpath.normpath(name)
 
 
@@ -140,30 +206,105 @@ def members(data: bytes | BinaryIO, limits: Limits = Limits()
     """Each member checked, with its normalized path and, for a file, a reader of its bytes.
 
     The archive is read once, front to back; a member's reader is valid only
-    until the next member is asked for. Raises ArchiveError.
+    until the next member is asked for. Raises ArchiveError, at the latest
+    after the last member (links are checked against each other there).
     """
     raw = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
     count, last = 0, ""
+    seen = _Seen()
     try:
         stream = _Budget(_decompressed(raw), limits)
-        with tarfile.open(fileobj=stream, mode="r:") as tar:
+        with tarfile.open(fileobj=stream, mode="r:", tarinfo=_AnnouncedInfo) as tar:
             while (member := tar.next()) is not None:
                 count += 1
                 if count > limits.max_members:
                     raise ArchiveError(f"member {member.name!r} is past the limit of "
                                        f"{limits.max_members} members")
-                path = check_name(member.name)
-                if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
-                    raise ArchiveError(f"member {member.name!r} is a device, fifo or special file")
-                if member.issym() or member.islnk():
-                    _check_link(path, member.linkname, member.islnk())
+                path = _check_member(member, limits)
+                seen.add(member, path)
                 last = member.name
                 yield member, path, tar.extractfile(member) if member.isreg() else None
     except ArchiveError:
         raise
-    except _DECOMPRESS_ERRORS as exc:
+    except _DECOMPRESS_ERRORS + (ValueError, OverflowError) as exc:
         after = f" after member {last!r}" if last else ""
         raise ArchiveError(f"corrupt or unreadable tar archive{after}: {exc}") from None
+    for path in seen.links:
+        if _escapes(path, seen.links):
+            raise ArchiveError(f"member {path!r} is a symlink that resolves outside the archive "
+                               "through other links")
+
+
+class _Seen:
+    """What the members so far made of each path: what extraction will find there."""
+
+    def __init__(self):
+        self.kinds: dict[str, str] = {}
+        self.links: dict[str, str] = {}
+
+    def add(self, member: tarfile.TarInfo, path: str) -> None:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            parent = "/".join(parts[:depth])
+            kind = self.kinds.get(parent)
+            if kind == "link":
+                raise ArchiveError(f"member {path!r} would be written through the symlink "
+                                   f"{parent!r}")
+            if kind == "file":
+                raise ArchiveError(f"member {path!r} would be written under the file {parent!r}")
+        kind = "dir" if member.isdir() else "link" if member.issym() else "file"
+        if self.kinds.get(path) == "dir" and kind != "dir":
+            raise ArchiveError(f"member {path!r} would replace a folder")
+        if member.islnk():
+            target = posixpath.normpath(member.linkname)
+            if self.kinds.get(target) != "file":
+                raise ArchiveError(f"member {path!r} is a hard link to {member.linkname!r}, "
+                                   "which is not a file that comes before it")
+        self.kinds[path] = kind
+        if kind == "link":
+            self.links[path] = member.linkname
+        else:
+            self.links.pop(path, None)
+
+
+def _check_member(member: tarfile.TarInfo, limits: Limits) -> str:
+    """One member's header checked; its normalized path."""
+    path = check_name(member.name)
+    if member.issparse() or not (member.isreg() or member.isdir() or member.issym()
+                                 or member.islnk()):
+        raise ArchiveError(f"member {member.name!r} is a device, fifo, sparse or special file")
+    if not 0 <= member.size <= limits.max_bytes:
+        raise ArchiveError(f"member {member.name!r} declares a size of {member.size} bytes")
+    if not (isinstance(member.mtime, (int, float)) and 0 <= member.mtime < MAX_MTIME):
+        raise ArchiveError(f"member {member.name!r} has an impossible time {member.mtime!r}")
+    if member.issym() or member.islnk():
+        _check_link(path, member.linkname, member.islnk())
+    return path
+
+
+def _escapes(path: str, links: dict[str, str]) -> bool:
+    """Whether ``path`` leaves the archive's root when its links are followed (a loop counts)."""
+    todo = list(reversed(path.split("/")))
+    resolved: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not resolved:
+                return True
+            resolved.pop()
+            continue
+        resolved.append(part)
+        target = links.get("/".join(resolved))
+        if target is not None:
+            hops += 1
+            if hops > 40 or target.startswith("/"):
+                return True
+            resolved.pop()
+            todo.extend(reversed(target.split("/")))
+    return False
 
 
 def _read_member(member: tarfile.TarInfo, reader: BinaryIO, sink=None) -> None:
@@ -181,13 +322,13 @@ def _read_member(member: tarfile.TarInfo, reader: BinaryIO, sink=None) -> None:
         left -= len(chunk)
 
 
-def check(data: bytes | BinaryIO, limits: Limits = Limits()) -> list[tarfile.TarInfo]:
-    """Every member of a tar, checked and read to the end; ArchiveError otherwise."""
+def check(data: bytes | BinaryIO, limits: Limits = Limits()) -> list[str]:
+    """The paths of every member of a tar, checked and read to the end; ArchiveError otherwise."""
     seen = []
-    for member, _, reader in members(data, limits):
+    for member, path, reader in members(data, limits):
         if reader is not None:
             _read_member(member, reader)
-        seen.append(member)
+        seen.append(path)
     return seen
 
 
@@ -252,22 +393,25 @@ def extract(data: bytes | BinaryIO, dest: str | Path, limits: Limits = Limits())
 
     Checks happen as the archive is read, so a refused archive may leave part
     of itself in ``dest``: extract into a fresh folder and discard it on error.
+    Symlinks are made last, once the whole archive has passed, so none that
+    points outside is ever left behind.
     """
     tree = _Tree(Path(dest))
-    written = []
+    written: list[str] = []
+    symlinks: dict[Path, tuple[str, str]] = {}
     for member, path, reader in members(data, limits):
         if path == ".":
             continue
         parent = tree.parent(path)
         target = parent / posixpath.basename(path)
+        symlinks.pop(target, None)
         if member.isdir():
             if not os.path.isdir(target) or os.path.islink(target):
                 tree.clear(target, path)
                 os.mkdir(target, 0o755)
         elif member.issym():
             tree.clear(target, path)
-            os.symlink(member.linkname, target)
-            tree.inside(target, path)
+            symlinks[target] = (path, member.linkname)
         elif member.islnk():
             source = tree.root / _check_link(path, member.linkname, hard=True)
             if not source.is_file() or source.is_symlink():
@@ -285,4 +429,7 @@ def extract(data: bytes | BinaryIO, dest: str | Path, limits: Limits = Limits())
             os.chmod(target, _file_mode(member.mode))  # the umask does not decide an exec bit
             os.utime(target, (member.mtime, member.mtime))
         written.append(path)
+    for target, (path, linkname) in symlinks.items():
+        os.symlink(linkname, target)
+        tree.inside(target, path)
     return written

@@ -27,7 +27,7 @@ def test_zip_conversion():
         zf.writestr("sub/main.tf", "terraform {}")
     tar = files.normalize_upload(z.getvalue(), files.ZIP_MIMETYPE)
     assert files.readme(tar) == "# hi"
-    assert sorted(m.name for m in archives.check(tar)) == ["README.md", "sub/main.tf"]
+    assert sorted(archives.check(tar)) == ["README.md", "sub/main.tf"]
     z = io.BytesIO()
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("../x", "boom")
