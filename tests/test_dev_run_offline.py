@@ -10,6 +10,7 @@ runs after ``./dev test``'s own), so ``./dev run`` installs nothing here.
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -125,7 +126,8 @@ def test_dev_run_stays_on_the_host(tmp_path):
         finally:
             inside(*coder, "delete", name, "-y")
     finally:
-        os.killpg(dev.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # already gone: its log says why
+            os.killpg(dev.pid, signal.SIGTERM)
         try:
             dev.wait(60)
         except subprocess.TimeoutExpired:
