@@ -39,9 +39,22 @@ was; after it, the new one is complete. A mirror written before generations
 change: a first generation of hard links to the same files, then each
 top-level name exchanged for its link in one ``renameat2(RENAME_EXCHANGE)``.
 
-Test-only: ``APPLIANCE_MIRROR_TEST_KILL_AT=STEP`` (one of ``COMMIT_STEPS``)
-makes the process SIGKILL itself at that step of a commit, so tests can
-check the guarantee above at every step; nothing else sets it.
+Everything that changes the folder (``mirror-sync``, ``mirror add-zip``)
+goes through ``MirrorDir.locked(root)``, which reads ``.current`` and the
+state only once it holds ``OUT/.lock``. A view read before the lock could
+predate another run's commit: step 2 would then remove the generation that
+run made current, and a commit finding nothing to change would leave
+``.current`` pointing at nothing. ``commit`` refuses to run without the lock.
+
+Test-only hooks, read from the environment; nothing but the tests sets them:
+
+* ``APPLIANCE_MIRROR_TEST_KILL_AT=STEP`` (one of ``COMMIT_STEPS``) makes the
+  process SIGKILL itself at that step of a commit, so tests can check the
+  guarantee above at every step;
+* ``APPLIANCE_MIRROR_TEST_PAUSE_AT=STEP:FILE`` (``STEP`` one of
+  ``PAUSE_STEPS``) makes it create ``FILE.paused`` at that step and wait
+  there until ``FILE`` exists, so a test can run another process at exactly
+  that moment (another sync while this one waits for the lock).
 """
 from __future__ import annotations
 
@@ -54,6 +67,7 @@ import json
 import os
 import shutil
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
@@ -78,6 +92,8 @@ COMMIT_STEPS = (
     "generations-pruned", "first-file-linked", "generation-built", "links-added",
     "switched", "links-pruned",
 )
+PAUSE_AT_ENV = "APPLIANCE_MIRROR_TEST_PAUSE_AT"
+PAUSE_STEPS = ("before-lock", *COMMIT_STEPS)
 
 
 class MirrorError(Exception):
@@ -92,8 +108,12 @@ def disk_error(exc: OSError, what: str) -> FetchError:
 
 
 class MirrorDir:
+    """A mirror folder as its state records it: ``MirrorDir(root)`` to read it,
+    ``MirrorDir.locked(root)`` to change it."""
+
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+        self.holds_lock = False
         self.content = self._current() or self.root
         self.files: dict[str, dict] = {}
         self.derived: list[str] = []
@@ -119,17 +139,27 @@ class MirrorDir:
     def generational(self) -> bool:
         return self.content != self.root
 
+    @classmethod
     @contextlib.contextmanager
-    def locked(self) -> Iterator["MirrorDir"]:
-        """Hold the mirror's lock so two syncs never interleave their commits."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / LOCK_NAME, "a") as f:
+    def locked(cls, root: str | os.PathLike) -> Iterator["MirrorDir"]:
+        """Hold the mirror's lock and read the mirror under it (see the module
+        docstring), so two runs never interleave and each one works from the
+        state the one before it committed."""
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        _step("before-lock")
+        with open(root / LOCK_NAME, "a") as f:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise MirrorError(f"{self.root}: another mirror-sync is running on this "
+                raise MirrorError(f"{root}: another mirror-sync is running on this "
                                   "folder") from None
-            yield self
+            mirror = cls(root)
+            mirror.holds_lock = True
+            try:
+                yield mirror
+            finally:
+                mirror.holds_lock = False
 
     # -- what is there ------------------------------------------------------
     def path(self, rel: str) -> Path:
@@ -224,6 +254,8 @@ class MirrorDir:
         ``derived`` maps rel paths to generated content (JSON, lock file).
         Returns the rel paths dropped because nothing produces them any more.
         """
+        if not self.holds_lock:
+            raise RuntimeError(f"{self.root}: commit outside MirrorDir.locked()")
         state = {"format": FORMAT, "files": dict(sorted(entries.items())),
                  "derived": sorted(derived)}
         encoded = (json.dumps(state, indent=1) + "\n").encode()
@@ -334,9 +366,15 @@ class MirrorDir:
 
 
 def _step(name: str) -> None:
-    """Test-only kill point (see the module docstring)."""
+    """Test-only kill and pause points (see the module docstring)."""
     if os.environ.get(KILL_AT_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    step, _, resume = os.environ.get(PAUSE_AT_ENV, "").partition(":")
+    if step == name and resume:
+        Path(f"{resume}.paused").write_text(f"{os.getpid()}\n")
+        deadline = time.monotonic() + 300   # a test that died must not leave us waiting
+        while not os.path.exists(resume) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def _read(path: Path) -> bytes | None:

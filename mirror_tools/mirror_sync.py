@@ -36,9 +36,8 @@ def sync(manifest: Manifest, out: str | os.PathLike, *, jobs: int = 4, retries: 
     manifest.check_files()
     progress = progress or fetch.Progress("mirror-sync")
     session_factory = functools.partial(fetch.session, retries=retries)
-    mirror = MirrorDir(out)
     report = SyncReport()
-    with mirror.locked():
+    with MirrorDir.locked(out) as mirror:
         fetched = [fetch_providers(manifest, mirror, session_factory, progress, jobs)]
         if manifest.terraform:
             fetched.append(fetch_terraform(manifest.terraform, mirror, session_factory, progress))

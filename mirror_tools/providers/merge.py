@@ -42,10 +42,9 @@ def add_zip(root: str | os.PathLike, zip_file: str | os.PathLike, source: str) -
     except (OSError, zipfile.BadZipFile) as exc:
         raise FetchError(f"{what}: not a readable zip: {exc}") from None
     sha = sha256_file(zip_file)
-    mirror = MirrorDir(root)
     source = f"{host}/{namespace}/{ptype}"
     rel = zip_path(source, m["version"], f"{m['os']}_{m['arch']}")
-    with mirror.locked():
+    with MirrorDir.locked(root) as mirror:
         staged = mirror.staged(sha)
         try:
             staged.parent.mkdir(parents=True, exist_ok=True)

@@ -5,10 +5,14 @@ Each test kills a real ``mirror-sync`` process at a named step (the test-only
 that what a reader sees is exactly the old mirror or exactly the new one
 (every file, nothing extra), that ``mirror verify --deep`` agrees, and that
 the next run leaves exactly the new one, which real terraform installs from
-without ever finding the version the manifest dropped.
+without ever finding the version the manifest dropped. The race tests hold a
+run just before it takes the mirror's lock (the test-only
+``APPLIANCE_MIRROR_TEST_PAUSE_AT``) while another run commits, then check
+that the first one works from the mirror the other left.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,13 +20,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import requests
 
+import tf_registry
 from appliance.admin.main import main as appliance
-from mirror_tools.mirror_state import COMMIT_STEPS, CURRENT, GENERATIONS, KILL_AT_ENV
+from mirror_tools.mirror_state import (COMMIT_STEPS, CURRENT, GENERATIONS, KILL_AT_ENV,
+                                       PAUSE_AT_ENV)
 from mirrorkit import (REPO, TINY, filesystem_mirror_config, sync_process, terraform_init,
                        visible_tree, write_manifest)
 
@@ -44,7 +51,8 @@ def mirrors(tmp_path_factory, _tf_registry_session):
     new_manifest = write_manifest(root / "new.yaml", _tf_registry_session, NEW)
     for manifest, out in ((old_manifest, root / "old"), (new_manifest, root / "new")):
         assert appliance(["mirror-sync", "--manifest", str(manifest), "--out", str(out)]) == 0
-    return {"old": root / "old", "old_manifest": old_manifest, "new_manifest": new_manifest,
+    return {"old": root / "old", "new": root / "new",
+            "old_manifest": old_manifest, "new_manifest": new_manifest,
             "old_tree": visible_tree(root / "old"), "new_tree": visible_tree(root / "new")}
 
 
@@ -64,6 +72,74 @@ def flatten(src: Path, dest: Path) -> None:
     """The same mirror as a version before generations wrote it: real folders at the top."""
     shutil.copytree(src, dest, ignore=lambda folder, names: [
         n for n in names if Path(folder) == src and n in (CURRENT, GENERATIONS, ".lock")])
+
+
+@contextlib.contextmanager
+def held_before_the_lock(tmp_path: Path, *argv: str):
+    """``appliance ARGV`` in its own process, stopped just before it takes the
+    mirror's lock while the body runs; yields a function that lets it go on and
+    returns its CompletedProcess."""
+    resume = tmp_path / "resume"
+    proc = subprocess.Popen([sys.executable, "-m", "appliance.admin.main", *argv], cwd=REPO,
+                            env={**os.environ, PAUSE_AT_ENV: f"before-lock:{resume}"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def go_on() -> subprocess.CompletedProcess:
+        resume.touch()
+        stdout, stderr = proc.communicate(timeout=300)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+    try:
+        deadline = time.monotonic() + 60
+        while not Path(f"{resume}.paused").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "never reached the lock"
+            time.sleep(0.01)
+        yield go_on
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_sync_waiting_for_the_lock_works_from_the_mirror_committed_meanwhile(mirrors,
+                                                                              tmp_path):
+    """A sync of the old manifest starts on the old mirror; the new one is committed
+    before it takes the lock. It must see that commit: it ends with exactly the old
+    manifest's mirror, not the generation it first saw nor an empty folder."""
+    out = tmp_path / "out"
+    shutil.copytree(mirrors["old"], out, symlinks=True)
+    with held_before_the_lock(tmp_path, "mirror-sync", "--manifest",
+                              str(mirrors["old_manifest"]), "--out", str(out)) as go_on:
+        meanwhile = sync_process(mirrors["new_manifest"], out)
+        assert meanwhile.returncode == 0, meanwhile.stderr
+        assert visible_tree(out) == mirrors["new_tree"]
+        done = go_on()
+    assert done.returncode == 0, done.stderr
+    assert visible_tree(out) == mirrors["old_tree"]
+    checked = verify(out)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_an_add_zip_waiting_for_the_lock_keeps_the_sync_committed_meanwhile(mirrors, tmp_path):
+    """``mirror add-zip`` held before the lock while a sync commits the new manifest:
+    the zip joins the new mirror (the sync's work is not undone)."""
+    local = tf_registry.make_zip(tmp_path / "terraform-provider-coder_0.1.0_linux_amd64.zip",
+                                 {"terraform-provider-coder_v0.1.0": b"#!/bin/sh\nexit 1\n"})
+    add_zip = ("mirror", "add-zip", "--source", "coder/coder")
+    expected = tmp_path / "expected"
+    shutil.copytree(mirrors["new"], expected, symlinks=True)
+    assert appliance([*add_zip, str(expected), str(local)]) == 0
+    out = tmp_path / "out"
+    shutil.copytree(mirrors["old"], out, symlinks=True)
+    with held_before_the_lock(tmp_path, *add_zip, str(out), str(local)) as go_on:
+        meanwhile = sync_process(mirrors["new_manifest"], out)
+        assert meanwhile.returncode == 0, meanwhile.stderr
+        done = go_on()
+    assert done.returncode == 0, done.stderr
+    assert visible_tree(out) == visible_tree(expected)
+    checked = verify(out)
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_the_steps_are_all_tested():
