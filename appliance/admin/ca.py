@@ -1,13 +1,18 @@
 """``appliance ca``: the deployment's offline certificate authority.
 
 A thin shell over :mod:`mirror_tools.ca`: it parses options, reads the root
-key's passphrase from a file or an environment variable (never from the
-command line, where ``ps`` would show it), and prints paths and dates, never
-key material. See docs/tls-ca.md for the whole procedure.
+key's passphrase from a file, an environment variable or a terminal prompt
+(never from the command line, where ``ps`` would show it), and prints paths
+and dates, never key material. Two defaults are its own: ``init`` constrains
+the intermediate to the access URL's domain and the loopback range unless
+told which names to permit (or ``--no-name-constraints``), and warns when the
+root key stays in the online folder (``--offline-root DIR`` writes it
+elsewhere). See docs/tls-ca.md for the whole procedure.
 """
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from pathlib import Path
@@ -43,14 +48,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("init", parents=[common, passphrase], help="Create the root and the intermediate.",
                        description="Create an offline root (ECDSA P-256) and an intermediate "
-                                   "(path length 0) that signs server certificates. With a root "
-                                   "passphrase the root key is stored encrypted.")
+                                   "(path length 0) that signs server certificates, constrained to "
+                                   "the access URL's domain and loopback unless --permit-* say "
+                                   "otherwise. --offline-root DIR keeps the root key (encrypted) "
+                                   "out of CA_DIR; with a root passphrase it is stored encrypted.")
     p.add_argument("--name", default="coder-appliance",
                    help="Organisation name in the CA certificates (default: coder-appliance).")
     p.add_argument("--permit-dns", action="append", default=[], metavar="DOMAIN",
                    help="Restrict the intermediate to DOMAIN and its subdomains (repeatable).")
     p.add_argument("--permit-ip", action="append", default=[], metavar="CIDR",
-                   help="Restrict the intermediate's IP addresses to CIDR (repeatable).")
+                   help="Restrict the intermediate's IP addresses to CIDR (repeatable). "
+                        "Either kind alone limits the other kind to loopback.")
+    p.add_argument("--access-url", default=os.environ.get("CODER_ACCESS_URL") or None,
+                   metavar="URL",
+                   help="Without --permit-*: permit this URL's domain (and that of "
+                        "$CODER_WILDCARD_ACCESS_URL) and the loopback range "
+                        "(default: $CODER_ACCESS_URL).")
+    p.add_argument("--no-name-constraints", action="store_true",
+                   help="Make an intermediate that may sign any name (not recommended).")
+    p.add_argument("--offline-root", type=Path, metavar="DIR",
+                   help="Write the root key (always encrypted) and a copy of root.crt to DIR, "
+                        "e.g. a removable disk, never to CA_DIR; issuing needs only CA_DIR.")
     p.add_argument("--root-days", type=int, default=calib.ROOT_DAYS,
                    help=f"Root validity in days (default: {calib.ROOT_DAYS}).")
     p.add_argument("--intermediate-days", type=int, default=calib.INTERMEDIATE_DAYS,
@@ -87,6 +105,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="Renew the intermediate (new key, same name constraints) first.")
     p.add_argument("--intermediate-days", type=int, default=calib.INTERMEDIATE_DAYS,
                    help=f"With --intermediate, its validity (default: {calib.INTERMEDIATE_DAYS}).")
+    p.add_argument("--offline-root", type=Path, metavar="DIR",
+                   help="With --intermediate, the folder holding root.key (init --offline-root).")
     _days_option(p)
     add_output_option(p)
     p.set_defaults(_ca_run=_renew)
@@ -133,7 +153,12 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"{exc.filename or args.dir}: {exc.strerror or exc}") from None
 
 
-def _passphrase(args: argparse.Namespace) -> bytes | None:
+def _passphrase(args: argparse.Namespace, prompt: bool = False,
+                confirm: bool = False) -> bytes | None:
+    """The root passphrase from --root-passphrase-file/-env; else, with
+    ``prompt``, asked on the terminal (twice with ``confirm``); else None."""
+    if prompt and not (args.root_passphrase_file or args.root_passphrase_env):
+        return _ask_passphrase(confirm)
     if args.root_passphrase_file:
         try:
             lines = args.root_passphrase_file.read_bytes().splitlines()
@@ -153,6 +178,38 @@ def _passphrase(args: argparse.Namespace) -> bytes | None:
     return value
 
 
+def _ask_passphrase(confirm: bool) -> bytes:
+    if not sys.stdin.isatty():
+        raise CommandError("the root key is encrypted and needs its passphrase",
+                           "pass --root-passphrase-file FILE or --root-passphrase-env VAR, "
+                           "or run on a terminal to be asked")
+    value = getpass.getpass("root key passphrase: ")
+    if confirm and getpass.getpass("the same passphrase again: ") != value:
+        raise CommandError("the two passphrases differ; nothing was written")
+    if not value:
+        raise CommandError("the root passphrase is empty")
+    return value.encode()
+
+
+def _constraints(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The names ``init`` permits: as given, else from the access URL(s)."""
+    given = args.permit_dns or args.permit_ip
+    if args.no_name_constraints:
+        if given:
+            raise CommandError("--no-name-constraints contradicts --permit-dns/--permit-ip")
+        return [], []
+    if given:
+        return args.permit_dns, args.permit_ip
+    if not args.access_url:
+        raise CommandError("name constraints are on by default, and no access URL says which "
+                           "names to permit",
+                           "pass --access-url URL (or set CODER_ACCESS_URL), --permit-dns DOMAIN "
+                           "and --permit-ip CIDR, or --no-name-constraints")
+    urls = [args.access_url] + [u for u in [os.environ.get("CODER_WILDCARD_ACCESS_URL")] if u]
+    dns, nets = calib.access_url_constraints(*urls)
+    return dns, [str(n) for n in nets]
+
+
 def _ca(args: argparse.Namespace) -> calib.CertificateAuthority:
     return calib.CertificateAuthority(args.dir)
 
@@ -162,17 +219,28 @@ def _write_issued(args: argparse.Namespace, certs: list[calib.IssuedCert]) -> No
 
 
 def _init(args: argparse.Namespace) -> int:
+    dns, ips = _constraints(args)
+    offline = args.offline_root
+    passphrase = _passphrase(args, prompt=offline is not None, confirm=True)
     ca = calib.CertificateAuthority.init(
-        args.dir, name=args.name, permitted_dns=args.permit_dns, permitted_ips=args.permit_ip,
+        args.dir, name=args.name, permitted_dns=dns, permitted_ips=ips,
         root_days=args.root_days, intermediate_days=args.intermediate_days,
-        root_passphrase=_passphrase(args), force=args.force)
+        root_passphrase=passphrase, force=args.force, offline_root=offline)
     nc = ca.name_constraints()
+    root_key = offline / "root.key" if offline else ca.root_key_path
     write_output(args.output, {
         "dir": str(ca.dir), "root": str(ca.root_cert_path), "intermediate": str(ca.intermediate_cert_path),
         "bundle": str(ca.bundle_path), "root_expires": ca.root_cert.not_valid_after_utc.isoformat(),
         "permitted": [str(s.value) for s in (nc.permitted_subtrees if nc else [])],
-        "root_key_encrypted": args.root_passphrase_file is not None or args.root_passphrase_env is not None,
+        "root_key": str(root_key), "root_key_encrypted": passphrase is not None,
     })
+    if not offline:
+        print(f"warning: the root key is in the online CA folder ({root_key}"
+              f"{'' if passphrase else ', unencrypted'}); move it to offline storage, or "
+              "create the CA with --offline-root DIR", file=sys.stderr)
+    if nc is None:
+        print("warning: the intermediate has no name constraints: whoever steals its key can "
+              "issue certificates for any name", file=sys.stderr)
     return 0
 
 
@@ -192,7 +260,10 @@ def _renew(args: argparse.Namespace) -> int:
     if not (args.names or args.all or args.intermediate):
         raise CommandError("nothing to renew", "name certificates, or pass --all or --intermediate")
     if args.intermediate:
-        inter = ca.renew_intermediate(args.intermediate_days, root_passphrase=_passphrase(args))
+        encrypted = calib.key_is_encrypted((args.offline_root or ca.dir) / "root.key")
+        inter = ca.renew_intermediate(args.intermediate_days,
+                                      root_passphrase=_passphrase(args, prompt=encrypted),
+                                      offline_root=args.offline_root)
         print(f"renewed the intermediate: {ca.intermediate_cert_path}, expires "
               f"{inter.not_valid_after_utc:%Y-%m-%d}", file=sys.stderr)
     names = [c.name for c in ca.list()] if args.all else args.names

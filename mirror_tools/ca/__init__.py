@@ -3,16 +3,20 @@
 An air-gapped network still needs HTTPS: terraform only uses a provider
 network mirror over HTTPS, and coderd, the registry and the mirror server
 should not be reached in clear text. So the appliance carries a small two-tier
-CA: a root kept offline (its key can be encrypted with a passphrase, or moved
-off the machine entirely once the intermediate exists) and an intermediate,
-restricted to path length 0 and optionally to DNS/IP name constraints, that
-signs server certificates.
+CA: a root kept offline (its key encrypted with a passphrase and, with
+``offline_root``, written to another folder from the start, so the online
+folder never holds it) and an intermediate, restricted to path length 0 and
+to DNS/IP name constraints (``appliance ca init`` derives them from the
+access URL unless told otherwise; a constraint on one kind of name limits the
+other kind to loopback), that signs server certificates.
 
 Folder layout (``CA_DIR``)::
 
     root.crt               root certificate (ECDSA P-256, 10 years)
     root.key               root key, 0600, optionally passphrase-encrypted;
-                           only ``init`` and ``renew_intermediate`` need it
+                           only ``init`` and ``renew_intermediate`` need it;
+                           absent when made with ``offline_root`` (then in
+                           OFFLINE/root.key, encrypted, beside OFFLINE/root.crt)
     intermediate.crt       intermediate certificate (path length 0)
     intermediate.key       intermediate key, 0600
     bundle.pem             trust bundle for clients (the root)
@@ -36,11 +40,12 @@ stores). Keys never leave the package except as files. Errors are
 :class:`CAError` with a message naming the file or name at fault, and a hint.
 """
 from mirror_tools.ca.authority import CertificateAuthority, IssuedCert
-from mirror_tools.ca.pem import CAError, read_certs
+from mirror_tools.ca.pem import CAError, key_is_encrypted, read_certs
 from mirror_tools.ca.profiles import (INTERMEDIATE_DAYS, MAX_SERVER_DAYS, ROOT_DAYS, SERVER_DAYS,
-                                      parse_dns_name, parse_ip)
+                                      access_url_constraints, parse_dns_name, parse_ip)
 from mirror_tools.ca.trust import TRUST_FILE_NAME, TrustInstall, detect_os_family, install_trust
 
 __all__ = ["CAError", "CertificateAuthority", "INTERMEDIATE_DAYS", "IssuedCert", "MAX_SERVER_DAYS",
+           "access_url_constraints", "key_is_encrypted",
            "ROOT_DAYS", "SERVER_DAYS", "TRUST_FILE_NAME", "TrustInstall", "detect_os_family",
            "install_trust", "parse_dns_name", "parse_ip", "read_certs"]

@@ -14,9 +14,10 @@ from cryptography.x509.oid import NameOID
 from mirror_tools.ca.pem import (CAError, new_key, read_certs, read_key, same_public_key, write_key,
                                  write_pem)
 from mirror_tools.ca.profiles import (INTERMEDIATE_DAYS, MAX_CA_DAYS, MAX_SERVER_DAYS, ROOT_DAYS,
-                                      SERVER_DAYS, IPAddress, check_days, dns_permitted,
-                                      intermediate_cert, name_constraints, parse_dns_name,
-                                      parse_ip, parse_network, root_cert, server_cert, utc_now)
+                                      SERVER_DAYS, IPAddress, check_days, constraints_of,
+                                      dns_permitted, intermediate_cert, name_constraints,
+                                      parse_dns_name, parse_ip, parse_network, root_cert,
+                                      server_cert, utc_now)
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,23 @@ class CertificateAuthority:
     def init(cls, directory: str | os.PathLike, *, name: str = "coder-appliance",
              permitted_dns: Sequence[str] = (), permitted_ips: Sequence[str] = (),
              root_days: int = ROOT_DAYS, intermediate_days: int = INTERMEDIATE_DAYS,
-             root_passphrase: bytes | None = None, force: bool = False) -> "CertificateAuthority":
+             root_passphrase: bytes | None = None, force: bool = False,
+             offline_root: str | os.PathLike | None = None) -> "CertificateAuthority":
         """Make a root and an intermediate in ``directory``.
 
-        An existing CA is never overwritten silently: without ``force`` it is
-        an error; with ``force`` the old files move to ``replaced-TIMESTAMP/``.
+        Name constraints: see :func:`profiles.name_constraints` (given only DNS
+        names, IP addresses are limited to loopback, and the reverse); none
+        given, the intermediate is unconstrained. With ``offline_root`` the
+        root key (encrypted with ``root_passphrase``, which it then requires)
+        and a copy of the root certificate go to that folder, outside
+        ``directory``, which never holds the root key. An existing CA is never
+        overwritten silently: without ``force`` it is an error; with ``force``
+        the old files move to ``replaced-TIMESTAMP/``.
         """
         directory = Path(directory)
+        offline = Path(offline_root) if offline_root is not None else None
+        if offline is not None:
+            _check_offline_root(directory, offline, root_passphrase)
         check_days(root_days, MAX_CA_DAYS, "root")
         check_days(intermediate_days, root_days, "intermediate")
         dns = [parse_dns_name(d) for d in permitted_dns]
@@ -96,7 +107,12 @@ class CertificateAuthority:
         # A new folder is private; an existing one keeps its mode (``--dir .``
         # must not lock the user out of their working folder).
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_key(directory / "root.key", root_key, root_passphrase)
+        if offline is not None:
+            offline.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_key(offline / "root.key", root_key, root_passphrase)
+            write_pem(offline / "root.crt", root)
+        else:
+            write_key(directory / "root.key", root_key, root_passphrase)
         write_key(directory / "intermediate.key", int_key)
         write_pem(directory / "root.crt", root)
         write_pem(directory / "bundle.pem", root)
@@ -186,41 +202,43 @@ class CertificateAuthority:
         return self.issue(old.dns, old.ips, name=name, days=days, force=True)
 
     def renew_intermediate(self, days: int = INTERMEDIATE_DAYS,
-                           root_passphrase: bytes | None = None) -> x509.Certificate:
-        """A new intermediate key and certificate with the same name constraints.
+                           root_passphrase: bytes | None = None,
+                           offline_root: str | os.PathLike | None = None) -> x509.Certificate:
+        """A new intermediate key and certificate with the same name constraints
+        (completed as :func:`profiles.name_constraints` does: an intermediate
+        made with DNS constraints only gets the loopback IP range).
 
-        Certificates already issued keep working: their fullchain files carry
-        the intermediate that signed them, which stays valid until it expires.
+        The root key is read from ``offline_root`` when given, else from the
+        CA folder. Certificates already issued keep working: their fullchain
+        files carry the intermediate that signed them, which stays valid until
+        it expires.
         """
-        if not self.root_key_path.exists():
-            raise CAError(f"{self.root_key_path}: the root key is not here",
-                          "bring the offline root key back into the CA folder for this step")
+        root_key_path = Path(offline_root) / "root.key" if offline_root else self.root_key_path
+        if not root_key_path.exists():
+            raise CAError(f"{root_key_path}: the root key is not here",
+                          "pass --offline-root DIR (the folder holding root.key), or bring "
+                          "the root key back into the CA folder for this step")
         root = self.root_cert
         check_days(days, MAX_CA_DAYS, "intermediate")
         now = utc_now()
         if now + dt.timedelta(days=days) > root.not_valid_after_utc:
             raise CAError(f"the intermediate would outlive the root, which expires "
                           f"{root.not_valid_after_utc:%Y-%m-%d}", "ask for fewer --days")
-        root_key = read_key(self.root_key_path, root_passphrase)
+        root_key = read_key(root_key_path, root_passphrase)
         if not same_public_key(root_key, root):
-            raise CAError(f"{self.root_key_path} is not the key of {self.root_cert_path}",
+            raise CAError(f"{root_key_path} is not the key of {self.root_cert_path}",
                           "bring back the root key this CA was made with")
         old = self.intermediate_cert
         name = old.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
         key = new_key()
         inter = intermediate_cert(key.public_key(), root, root_key, str(name), now, days,
-                                  self.name_constraints())
+                                  name_constraints(*constraints_of(self.name_constraints())))
         write_key(self.intermediate_key_path, key)
         write_pem(self.intermediate_cert_path, inter)
         return inter
 
     def _check_constraints(self, dns_names: Sequence[str], ips: Sequence[IPAddress]) -> None:
-        nc = self.name_constraints()
-        if nc is None:
-            return
-        subtrees = nc.permitted_subtrees or []
-        dns_trees = [s.value for s in subtrees if isinstance(s, x509.DNSName)]
-        ip_trees = [s.value for s in subtrees if isinstance(s, x509.IPAddress)]
+        dns_trees, ip_trees = constraints_of(self.name_constraints())
         bad = [d for d in dns_names if dns_trees and not any(dns_permitted(d, t) for t in dns_trees)]
         bad += [str(i) for i in ips if ip_trees and not any(
             i.version == t.version and i in t for t in ip_trees)]
@@ -263,6 +281,20 @@ def _issued_from(name: str, cert_path: Path, chain_path: Path, key_path: Path) -
         dns, ips = (), ()
     return IssuedCert(name, cert_path, chain_path, key_path, dns, ips,
                       cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number)
+
+
+def _check_offline_root(directory: Path, offline: Path, passphrase: bytes | None) -> None:
+    """The offline root folder must be elsewhere, new, and its key encrypted."""
+    if not passphrase:
+        raise CAError("the offline root key is always encrypted: a root passphrase is needed",
+                      "pass --root-passphrase-file FILE, or answer the prompt on a terminal")
+    inside = offline.resolve()
+    if inside == directory.resolve() or directory.resolve() in inside.parents:
+        raise CAError(f"{offline}: the offline root folder is inside the CA folder {directory}",
+                      "name a folder elsewhere, e.g. on a removable disk")
+    if (offline / "root.key").exists():
+        raise CAError(f"{offline / 'root.key'}: a root key is already there",
+                      "move it away first (it may be another CA's only root key)")
 
 
 def _set_aside(directory: Path, now: dt.datetime) -> None:

@@ -76,6 +76,15 @@ def read_key(path: Path, passphrase: bytes | None = None) -> ec.EllipticCurvePri
     return key
 
 
+def key_is_encrypted(path: Path) -> bool:
+    """Whether the PEM key at ``path`` is passphrase-encrypted (PKCS#8); False if absent."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(64).startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    except FileNotFoundError:
+        return False
+
+
 def same_public_key(key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> bool:
     """Whether ``cert`` is the certificate of ``key``."""
     raw = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)

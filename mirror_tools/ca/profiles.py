@@ -6,6 +6,7 @@ import datetime as dt
 import ipaddress
 import re
 from typing import Sequence
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -74,10 +75,60 @@ def dns_permitted(name: str, subtree: str) -> bool:
     return name == subtree or name.endswith("." + subtree)
 
 
+LOOPBACK_DNS = "localhost"
+LOOPBACK_NETS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
 def name_constraints(dns: Sequence[str], nets: Sequence[IPNetwork]) -> x509.NameConstraints | None:
+    """Permitted subtrees for ``dns`` and ``nets``; None when both are empty.
+
+    Under RFC 5280 a name type with no permitted subtree is unconstrained, so
+    DNS names alone would leave every IP address open (and the reverse): the
+    missing kind is limited to loopback (``127.0.0.0/8`` and ``::1``, or
+    ``localhost``).
+    """
+    if not dns and not nets:
+        return None
+    dns, nets = list(dns) or [LOOPBACK_DNS], list(nets) or list(LOOPBACK_NETS)
     subtrees: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
     subtrees += [x509.IPAddress(n) for n in nets]
-    return x509.NameConstraints(permitted_subtrees=subtrees, excluded_subtrees=None) if subtrees else None
+    return x509.NameConstraints(permitted_subtrees=subtrees, excluded_subtrees=None)
+
+
+def constraints_of(nc: x509.NameConstraints | None) -> tuple[list[str], list[IPNetwork]]:
+    """The DNS and IP permitted subtrees of an existing constraint."""
+    trees = (nc.permitted_subtrees or []) if nc else []
+    return ([t.value for t in trees if isinstance(t, x509.DNSName)],
+            [t.value for t in trees if isinstance(t, x509.IPAddress)])
+
+
+def access_url_constraints(*urls: str) -> tuple[list[str], list[IPNetwork]]:
+    """What ``appliance ca init`` permits by default: the domain of each URL
+    (``coder.example.internal`` gives ``example.internal``; a name of one or
+    two labels stays whole; ``*.apps.example.net`` gives ``apps.example.net``)
+    or its IP address, and the loopback range."""
+    dns: list[str] = []
+    nets: list[IPNetwork] = []
+    for url in urls:
+        host = urlsplit(url if "://" in url else f"https://{url}").hostname
+        if not host:
+            raise CAError(f"not a URL with a host name: {url!r}")
+        try:
+            nets.append(ipaddress.ip_network(host))
+            continue
+        except ValueError:
+            pass
+        labels = parse_dns_name(host).split(".")
+        if labels[0] == "*":                 # a wildcard's hosts are under its base
+            labels = labels[1:]
+        elif len(labels) > 2:
+            labels = labels[1:]
+        if not any(dns_permitted(".".join(labels), d) for d in dns):
+            dns.append(".".join(labels))
+    nets += LOOPBACK_NETS
+    nets = [n for i, n in enumerate(nets) if n not in nets[:i] and not any(
+        n != m and n.version == m.version and n.subnet_of(m) for m in nets)]
+    return dns or [LOOPBACK_DNS], nets
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, public_key, not_before: dt.datetime,

@@ -93,7 +93,7 @@ def test_certificate_profiles(ca):
     assert cert.name == "coder.example.internal"
 
 
-def _forged_leaf(ca: CertificateAuthority, folder: Path, dns: str, ip: str = "127.0.0.1"):
+def forged_leaf(ca: CertificateAuthority, folder: Path, dns: str, ip: str = "127.0.0.1"):
     """A server certificate signed by the intermediate's key for ``dns`` and
     ``ip``, built by hand so that it can be what ``ca.issue`` refuses to make.
     Returns an object with ``cert_path``, ``chain_path`` and ``key_path``."""
@@ -127,13 +127,13 @@ def test_name_outside_constraints_refused_and_rejected_by_openssl(ca, tmp_path):
         with pytest.raises(CAError, match="outside the intermediate's name constraints"):
             ca.issue(dns=dns, ips=ips)
     assert not ca.issued_dir.exists() or not any(ca.issued_dir.iterdir())
-    forged = _forged_leaf(ca, tmp_path, "evil.example.org")
+    forged = forged_leaf(ca, tmp_path, "evil.example.org")
     result = openssl_verify(ca.root_cert_path, ca.intermediate_cert_path, forged.cert_path)
     assert result.returncode != 0
     assert "permitted subtree violation" in result.stdout + result.stderr
     # The same hand-built certificate inside the constraints passes: the
     # rejection above is the constraint, not the way the test built it.
-    fine = _forged_leaf(ca, tmp_path, "ok.example.internal")
+    fine = forged_leaf(ca, tmp_path, "ok.example.internal")
     assert openssl_verify(ca.root_cert_path, ca.intermediate_cert_path, fine.cert_path).returncode == 0
 
 
@@ -230,7 +230,8 @@ def test_encrypted_root_key_and_intermediate_renewal(tmp_path):
     assert ca.intermediate_cert_path.read_bytes() == old_inter
     ca.renew_intermediate(root_passphrase=b"correct horse")
     assert ca.intermediate_cert_path.read_bytes() != old_inter
-    assert [str(s.value) for s in ca.name_constraints().permitted_subtrees] == ["example.internal"]
+    assert [str(s.value) for s in ca.name_constraints().permitted_subtrees] == [
+        "example.internal", "127.0.0.0/8", "::1/128"]
     # Certificates issued before carry the old intermediate and still verify.
     assert openssl_verify(ca.root_cert_path, old.chain_path, old.cert_path).returncode == 0
     new = ca.issue(dns=["new.example.internal"])
@@ -396,7 +397,7 @@ def test_terraform_trusts_the_bundle_and_enforces_constraints(ca, https_server, 
         assert untrusted.returncode != 0
         assert "certificate signed by unknown authority" in " ".join(untrusted.stderr.split())
     # Go's verifier enforces the intermediate's name constraints as OpenSSL does.
-    forged = _forged_leaf(ca, tmp_path, "evil.example.org")
+    forged = forged_leaf(ca, tmp_path, "evil.example.org")
     with https_server(site, forged) as url:
         refused = _terraform_get_module(f"{url}/mod.zip", tmp_path / "forged", ca.bundle_path)
         assert refused.returncode != 0
@@ -406,9 +407,11 @@ def test_terraform_trusts_the_bundle_and_enforces_constraints(ca, https_server, 
 # -- the command ------------------------------------------------------------------
 
 def appliance(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``appliance ca ARGS`` without a terminal (it is never asked a passphrase)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
     return subprocess.run([sys.executable, "-m", "appliance.admin.main", "ca", *args],
                           capture_output=True, text=True, cwd=REPO, timeout=60,
-                          env={**os.environ, **(env or {})})
+                          stdin=subprocess.DEVNULL, env={**environ, **(env or {})})
 
 
 def test_cli_end_to_end_never_prints_keys(tmp_path):
@@ -431,15 +434,17 @@ def test_cli_end_to_end_never_prints_keys(tmp_path):
     assert "install-trust" in ok("--help").stdout
     fails("issue", "--dir", d, "--dns", "x.example.internal", expect="run `appliance ca init` first")
     (tmp_path / "a-file").write_text("")
-    fails("init", "--dir", str(tmp_path / "a-file" / "ca"), expect="a-file")
+    fails("init", "--dir", str(tmp_path / "a-file" / "ca"), "--permit-dns", "example.internal",
+          expect="a-file")
     (tmp_path / "empty-pass").write_text("\n")
     fails("init", "--dir", d, "--root-passphrase-file", str(tmp_path / "empty-pass"),
-          expect="the root passphrase is empty")
+          "--permit-dns", "example.internal", expect="the root passphrase is empty")
     info = json.loads(ok("init", "--dir", d, "--permit-dns", "example.internal",
                          "--root-passphrase-env", "CA_PASS", "-o", "json",
                          env={"CA_PASS": "s3cret"}).stdout)
-    assert info["permitted"] == ["example.internal"] and info["root_key_encrypted"] is True
-    fails("init", "--dir", d, expect="already exists")
+    assert info["permitted"] == ["example.internal", "127.0.0.0/8", "::1/128"]
+    assert info["root_key_encrypted"] is True
+    fails("init", "--dir", d, "--access-url", "https://coder.example.internal", expect="already exists")
     issued = json.loads(ok("issue", "--dir", d, "--dns", "coder.example.internal", "--ip",
                            "127.0.0.1", "-o", "json").stdout)
     assert issued[0]["dns"] == ["coder.example.internal"] and issued[0]["ips"] == ["127.0.0.1"]
