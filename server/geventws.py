@@ -7,13 +7,16 @@ claims (up to 2**63): a browser or a script, anonymous on a public app, could
 make coderd hold as much memory as it sends. ``limit_messages`` turns a
 connection's ``WebSocket`` into ``LimitedWebSocket``, which refuses a frame or a
 message over MAX_MESSAGE before reading its payload and closes with 1009
-(message too big). The relay's own websockets read frames with
+(message too big). Its ``close`` also sends the close code, which
+gevent-websocket's leaves out. The relay's own websockets read frames with
 ``appliance.wsframes``, which has the same limit.
 
 ``tests/relay/test_limits.py`` fails if gevent-websocket's internals change
 under these two overrides.
 """
 from __future__ import annotations
+
+import struct
 
 from geventwebsocket.exceptions import FrameTooLargeException, ProtocolError, WebSocketError
 from geventwebsocket.websocket import MSG_CLOSED, Header, WebSocket
@@ -105,6 +108,21 @@ class LimitedWebSocket(WebSocket):
             self.close()
             self.current_app.on_close(MSG_CLOSED)
         return None
+
+
+    def close(self, code: int = 1000, message: bytes | str = b"") -> None:
+        """Close with ``code`` and ``message`` as RFC 6455 says: gevent-websocket's own
+        ``close`` sends the message alone (``str()`` of it when it is bytes), no code."""
+        if self.closed:
+            return super().close(code, message)
+        reason = message.encode() if isinstance(message, str) else bytes(message)
+        try:
+            self.send_frame(struct.pack("!H", code) + reason[:123], opcode=self.OPCODE_CLOSE)
+        except WebSocketError:
+            pass  # the socket is gone; it is closed anyway
+        finally:
+            self.closed = True
+            self.stream = self.raw_write = self.raw_read = self.environ = None
 
 
 def limit_messages(ws: WebSocket) -> None:

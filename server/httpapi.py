@@ -23,6 +23,7 @@ from appliance.sdk.types import Response, ValidationError
 
 from .authz.rbac import Action, NotAuthorized
 from .db.pool import PoolTimeout
+from .httpconn import abandon_body
 
 log = logging.getLogger(__name__)
 REQUEST_ID_KEY = "coderd.request_id"  # set in the environ by server.app's envelope
@@ -82,29 +83,23 @@ def read_body(limit: int, what: str = "Request body") -> bytes:
     too_large = APIError(413, f"{what} is too large.", f"The limit is {limit} bytes.")
     body = request.environ["wsgi.input"]
     if request.content_length is not None and request.content_length > limit:
-        _abandon(body)
+        abandon_body(request.environ)
         raise too_large
     timeout = current_app.extensions["coderd"].settings.http_read_timeout
     try:
         with gevent.Timeout(timeout, _BodyTimeout):
             data = body.read(limit + 1)
     except _BodyTimeout:
-        _abandon(body)
+        abandon_body(request.environ)
         raise APIError(408, f"{what} did not arrive in time.",
                        f"It must all arrive within {timeout:g}s.") from None
     except (OSError, ValueError) as exc:  # cut short, stalled between two bytes, bad chunks
-        _abandon(body)
+        abandon_body(request.environ)
         raise APIError(400, f"{what} could not be read.", str(exc)) from None
     if len(data) > limit:
-        _abandon(body)
+        abandon_body(request.environ)
         raise too_large
     return data
-
-
-def _abandon(body) -> None:
-    abandon = getattr(body, "abandon", None)
-    if abandon is not None:
-        abandon()
 
 
 def read(cls: type) -> Any:

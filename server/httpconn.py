@@ -83,6 +83,14 @@ class BoundedInput(Input):
         super()._discard()
 
 
+def abandon_body(environ: dict) -> None:
+    """The request's body will not be read to its end: close the connection after the
+    answer rather than read what is left."""
+    body = environ.get("wsgi.input")
+    if isinstance(body, BoundedInput):
+        body.abandon()
+
+
 class Handler(WebSocketHandler):
     """gevent-websocket's handler (itself pywsgi's) with the module's rules."""
     _head_timer: gevent.Timeout | None = None

@@ -16,8 +16,10 @@ import json
 import re
 import uuid
 
+import gevent
 from flask import current_app, g, request
 
+from appliance.sdk import model
 from appliance.sdk.relay import WorkspaceAgentListeningPortsResponse
 
 from ..authz.rbac import Action, NotAuthorized
@@ -31,6 +33,9 @@ from .users import user_param
 router = Router("relay", "Agents")
 route = router.route
 
+# What a workspace agent (which its workspace's owner controls) may answer to listening-ports.
+MAX_LISTENING_PORTS = 1 << 20
+LISTENING_PORTS_TIMEOUT = 10.0
 TARGET = re.compile(r"^(ssh|tcp:([A-Za-z0-9.\-]+:)?\d{1,5})$")
 TARGET_QUERY = QueryParam("target", "ssh, tcp:PORT or tcp:HOST:PORT (as seen from the agent)")
 PTY_QUERY = (QueryParam("reconnect", "The terminal's ID: reconnecting with it resumes the same shell"),
@@ -66,6 +71,10 @@ def open_stream(agent_id: uuid.UUID, target: str):
         raise APIError(502, "The workspace agent is not connected.", str(exc)) from exc
     except OSError as exc:  # the agent refused the target (nothing listening, bad port)
         raise APIError(502, "The workspace agent could not open the stream.", str(exc)) from exc
+
+
+class _AgentTooSlow(Exception):
+    pass
 
 
 def _done():
@@ -184,10 +193,20 @@ def agent_listening_ports(workspaceagent: str):
     agent_id = parse_uuid(workspaceagent, "workspaceagent")
     connect_target(agent_id)
     stream = open_stream(agent_id, "listening-ports")
+    data = bytearray()
     try:
-        data = bytearray()
-        while chunk := stream.recv(65536):
-            data += chunk
+        with gevent.Timeout(LISTENING_PORTS_TIMEOUT, _AgentTooSlow):
+            while chunk := stream.recv(65536):
+                data += chunk
+                if len(data) > MAX_LISTENING_PORTS:
+                    raise APIError(502, "The workspace agent's answer is too large.",
+                                   f"A list of listening ports is at most {MAX_LISTENING_PORTS} bytes.")
+    except _AgentTooSlow:
+        raise APIError(504, "The workspace agent did not answer in time.",
+                       f"It has {LISTENING_PORTS_TIMEOUT:g}s to list its listening ports.") from None
     finally:
         stream.close()
-    return write(200, json.loads(data))
+    try:  # what reaches the caller is what the type holds, nothing else the agent wrote
+        return write(200, model.decode(WorkspaceAgentListeningPortsResponse, json.loads(data)))
+    except ValueError as exc:  # not JSON, or not the type (model.DecodeError)
+        raise APIError(502, "The workspace agent's answer is not a list of ports.", str(exc)) from None

@@ -29,6 +29,13 @@ route = router.route
 ME = "/workspaceagents/me"
 # Coder's limits on one metadata value and its error.
 MAX_METADATA_VALUE = 2048
+# What one stats report may hold: counters below 2**48 (256 TiB of traffic), so summing the
+# reports of one row (queries' merge_within) cannot overflow a bigint.
+MAX_STATS_COUNTER = 2 ** 48
+MAX_STATS_PROTOCOLS = 32
+STATS_COUNTERS = ("connection_count", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
+                  "session_count_vscode", "session_count_jetbrains",
+                  "session_count_reconnecting_pty", "session_count_ssh")
 # Without a notification, followers and watchers still look this often.
 POLL_SECONDS = 1.0
 SSE_PING_SECONDS = 15.0
@@ -148,9 +155,27 @@ def agent_post_logs():
 def agent_report_stats():
     agent_id = me()["id"]
     req = read(agentsdk.Stats)
-    store().insert_workspace_agent_stats(agent_id, model.encode(req))
+    _check_stats(req)
+    store().insert_workspace_agent_stats(agent_id, model.encode(req),
+                                         merge_within=agentconn.heartbeat_interval() / 2)
     return write(200, agentsdk.StatsResponse(
         report_interval=int(agentconn.heartbeat_interval() * 1_000_000_000)))
+
+
+def _check_stats(req: agentsdk.Stats) -> None:
+    """An agent's stats within what a real one reports (its workspace's owner controls it)."""
+    wrong = []
+    if len(req.connections_by_proto) > MAX_STATS_PROTOCOLS or \
+            any(len(k) > 64 or not 0 <= v <= MAX_STATS_COUNTER for k, v in req.connections_by_proto.items()):
+        wrong.append(types.ValidationError("connections_by_proto", f"at most {MAX_STATS_PROTOCOLS} "
+                                           "protocols of up to 64 characters, counts in range"))
+    for name in STATS_COUNTERS:
+        if not 0 <= getattr(req, name) <= MAX_STATS_COUNTER:
+            wrong.append(types.ValidationError(name, f"must be between 0 and {MAX_STATS_COUNTER}"))
+    if not 0 <= req.connection_median_latency_ms <= MAX_STATS_COUNTER:  # also refuses NaN
+        wrong.append(types.ValidationError("connection_median_latency_ms", "must be a latency"))
+    if wrong:
+        raise APIError(400, "Stats out of range.", validations=wrong)
 
 
 @route("POST", f"{ME}/app-health", summary="Report the health of the agent's apps (agent token)",

@@ -27,11 +27,13 @@ from flask import Blueprint, Flask, Response, current_app, g, redirect, request
 
 from ..authz.querier import agent_obj
 from ..authz.rbac import Action, NotAuthorized, system
+from ..httpconn import abandon_body
 from ..httpmw import release_connection, store, system_store
 from . import AgentUnavailable, appauth, appfilter
 from .appauth import page
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+BODY_PIECE = 64 * 1024
 PATH, SUBDOMAIN = "path", "subdomain"
 
 blueprint = Blueprint("apps", __name__)
@@ -121,14 +123,20 @@ def _forwarded_headers(host: str, port: int) -> list[tuple[str, str]]:
 
 
 def _http(stream, host: str, port: int, target: str, path_app: bool) -> Response:
-    body = request.get_data()
+    length = request.content_length
+    chunked = request.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
     head = [f"{request.method} {target} HTTP/1.1"]
     head += [f"{k}: {v}" for k, v in _forwarded_headers(host, port)]
-    head += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
+    head += ["Transfer-Encoding: chunked" if chunked else f"Content-Length: {length or 0}",
+             "Connection: close", "", ""]
     try:
-        stream.sendall("\r\n".join(head).encode("latin-1") + body)
+        stream.sendall("\r\n".join(head).encode("latin-1"))
+        _send_body(stream, length or 0, chunked)
         response = http.client.HTTPResponse(_SocketFile(stream), method=request.method)
         response.begin()
+    except _BodyUnreadable as exc:
+        stream.close()
+        return page(400, f"The request body could not be read: {exc}")
     except (OSError, http.client.HTTPException) as exc:
         stream.close()
         return page(502, f"The app did not answer: {exc}")
@@ -146,6 +154,33 @@ def _http(stream, host: str, port: int, target: str, path_app: bool) -> Response
     if response.getheader("content-length") and request.method != "HEAD":
         headers.append(("Content-Length", response.getheader("content-length")))
     return Response(body_chunks(), status=response.status, headers=headers, direct_passthrough=True)
+
+
+class _BodyUnreadable(Exception):
+    """The caller's body stalled past the read timeout, or was cut short or malformed."""
+
+
+def _send_body(stream, length: int, chunked: bool) -> None:
+    """The caller's body, passed on to the app piece by piece as it arrives: never held
+    whole, whatever its size (a public app takes bodies from anyone)."""
+    body = request.environ["wsgi.input"]
+    left = None if chunked else length
+    while left is None or left > 0:
+        try:
+            data = body.read(BODY_PIECE if left is None else min(BODY_PIECE, left))
+        except (OSError, ValueError) as exc:
+            abandon_body(request.environ)
+            raise _BodyUnreadable(str(exc) or type(exc).__name__) from None
+        if not data:
+            if left:
+                abandon_body(request.environ)
+                raise _BodyUnreadable("it ended before its Content-Length")
+            break
+        if left is not None:
+            left -= len(data)
+        stream.sendall(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+    if chunked:
+        stream.sendall(b"0\r\n\r\n")
 
 
 def _websocket(ws, stream, host: str, port: int, target: str) -> Response:

@@ -11,6 +11,7 @@ import requests
 import websocket
 
 from ..agenttest import workspace_with_agent
+from .provisioning import sql
 
 
 @pytest.fixture
@@ -57,6 +58,26 @@ def test_bad_reports_are_400s_naming_the_field(shared_coderd, agent):
     assert resp.status_code == 400
     resp = call(shared_coderd, agent, "POST", "report-stats", {"rx_bytes": "many"})
     assert resp.status_code == 400 and resp.json()["validations"][0]["field"] == "rx_bytes"
+
+
+def test_stats_reports_add_rows_no_faster_than_the_interval(shared_coderd, agent):
+    """An agent (its workspace's owner controls it) reporting stats as fast as it can adds
+    no more than a row per half interval, and every counter is kept."""
+    for _ in range(20):
+        resp = call(shared_coderd, agent, "POST", "report-stats",
+                    {"rx_bytes": 10, "connection_count": 1, "session_count_ssh": 2,
+                     "connections_by_proto": {"ssh": 1}})
+        assert resp.status_code == 200, resp.text
+    (rows, rx_bytes, connections, ssh), = sql(
+        shared_coderd.dsn, """SELECT count(*), sum(rx_bytes), sum(connection_count),
+                                     max(session_count_ssh)
+                              FROM workspace_agent_stats WHERE agent_id = %s""", (str(agent.id),))
+    assert rows <= 2 and (rx_bytes, connections, ssh) == (200, 20, 2)
+    for field, body in {"connections_by_proto": {"connections_by_proto": {f"p{i}": 1 for i in range(100)}},
+                        "rx_bytes": {"rx_bytes": -1}, "tx_bytes": {"tx_bytes": 2 ** 63},
+                        "connection_median_latency_ms": {"connection_median_latency_ms": 1e300}}.items():
+        resp = call(shared_coderd, agent, "POST", "report-stats", body)
+        assert resp.status_code == 400 and resp.json()["validations"][0]["field"] == field, resp.text
 
 
 def test_metadata_values_are_capped_as_coder_does(shared_coderd, shared_owner, agent):

@@ -166,17 +166,37 @@ class AgentQueries(QueriesBase):
                 cur.execute("SELECT pg_notify(%s, '')", (agent_logs_channel(agent_id),))
         return True
 
-    def insert_workspace_agent_stats(self, agent_id: uuid.UUID, stats: dict[str, Any]) -> None:
-        self._exec("""INSERT INTO workspace_agent_stats (agent_id, connections_by_proto,
-                          connection_count, connection_median_latency_ms, rx_packets, rx_bytes,
-                          tx_packets, tx_bytes, session_count_vscode, session_count_jetbrains,
-                          session_count_reconnecting_pty, session_count_ssh)
-                      VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-                   (agent_id, json.dumps(stats["connections_by_proto"]),
-                    stats["connection_count"], stats["connection_median_latency_ms"],
-                    stats["rx_packets"], stats["rx_bytes"], stats["tx_packets"], stats["tx_bytes"],
-                    stats["session_count_vscode"], stats["session_count_jetbrains"],
-                    stats["session_count_reconnecting_pty"], stats["session_count_ssh"]))
+    def insert_workspace_agent_stats(self, agent_id: uuid.UUID, stats: dict[str, Any],
+                                     merge_within: float = 0.0) -> None:
+        """Record a stats report. One that comes within ``merge_within`` seconds of the
+        agent's newest row is added into that row instead (traffic and connections summed,
+        the current counts replaced): an agent reporting faster than that adds no rows."""
+        gauges = (json.dumps(stats["connections_by_proto"]), stats["connection_median_latency_ms"],
+                  stats["session_count_vscode"], stats["session_count_jetbrains"],
+                  stats["session_count_reconnecting_pty"], stats["session_count_ssh"])
+        sums = (stats["connection_count"], stats["rx_packets"], stats["rx_bytes"],
+                stats["tx_packets"], stats["tx_bytes"])
+        with self.transaction():
+            merged = self._one("""UPDATE workspace_agent_stats
+                                  SET connections_by_proto = %s, connection_median_latency_ms = %s,
+                                      session_count_vscode = %s, session_count_jetbrains = %s,
+                                      session_count_reconnecting_pty = %s, session_count_ssh = %s,
+                                      connection_count = connection_count + %s,
+                                      rx_packets = rx_packets + %s, rx_bytes = rx_bytes + %s,
+                                      tx_packets = tx_packets + %s, tx_bytes = tx_bytes + %s
+                                  WHERE id = (SELECT id FROM workspace_agent_stats
+                                              WHERE agent_id = %s
+                                                AND created_at > now() - make_interval(secs => %s)
+                                              ORDER BY id DESC LIMIT 1)
+                                  RETURNING id""", (*gauges, *sums, agent_id, merge_within))
+            if merged is None:
+                self._exec("""INSERT INTO workspace_agent_stats (connections_by_proto,
+                                  connection_median_latency_ms, session_count_vscode,
+                                  session_count_jetbrains, session_count_reconnecting_pty,
+                                  session_count_ssh, connection_count, rx_packets, rx_bytes,
+                                  tx_packets, tx_bytes, agent_id)
+                              VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                           (*gauges, *sums, agent_id))
 
     def update_workspace_app_health(self, agent_id: uuid.UUID,
                                     healths: dict[uuid.UUID, str]) -> list[uuid.UUID]:
