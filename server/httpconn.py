@@ -134,6 +134,12 @@ class Handler(WebSocketHandler):
             return "408", _TIMED_OUT
         return super()._handle_client_error(ex)
 
+    def handle_error(self, t, v, tb):
+        if issubclass(t, TimeoutError):  # the client stopped reading or sending in time
+            self.close_connection = True
+            return
+        super().handle_error(t, v, tb)
+
     def get_environ(self):
         environ = super().get_environ()
         body = self.wsgi_input

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import time
 
 import requests
 
-
+from .. import rawhttp
 from ..coderdtest import start_tls_coderd
 
 TEMPLATE = '''
@@ -58,3 +60,20 @@ def test_terraform_init_from_coderds_network_mirror(pg_server, pg_template, prov
 def test_mirror_is_not_served_unless_asked(coderd):
     assert requests.get(coderd.url + "/terraform-mirror/registry.terraform.io/hashicorp/null/index.json",
                         timeout=5).status_code == 404
+
+
+def test_a_mirror_client_that_stops_reading_is_dropped(coderd_factory, tmp_path):
+    """coderd's connection rules hold for the mirror it serves: a client that stops
+    reading a zip holds its connection no longer than CODER_HTTP_READ_TIMEOUT."""
+    mirror = tmp_path / "mirror"
+    (mirror / "registry.terraform.io").mkdir(parents=True)
+    (mirror / "registry.terraform.io" / "big.zip").write_bytes(b"\0" * (64 << 20))
+    coderd = coderd_factory(env={"CODER_PROVIDER_MIRROR_DIR": str(mirror), "CODER_PROVIDER_MIRROR_SERVE": "true",
+                                 "CODER_HTTP_READ_TIMEOUT": "2s"})
+    with rawhttp.connect(coderd.url) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.sendall(rawhttp.request("GET", "/terraform-mirror/registry.terraform.io/big.zip"))
+        time.sleep(4)  # read nothing meanwhile: coderd's write times out
+        answer = rawhttp.answers(sock, 10)
+    assert answer.closed and len(answer.data) < 64 << 20
+    assert "Traceback" not in coderd.log()
