@@ -70,7 +70,7 @@ def main() -> int:
             refs = build(work / "build", reg, args.mb)
             manifest = work / "manifest.yaml"
             manifest.write_text(json.dumps({
-                "registries": {reg.host: {"url": reg.url}},
+                "registries": {reg.host: {"url": reg.url, "insecure": True}},
                 "images": [{"ref": r} for r in refs]}))
             appliance = [sys.executable, "-m", "appliance.admin.main", "mirror-sync",
                          "--manifest", str(manifest), "--progress", "never"]

@@ -76,7 +76,8 @@ def run(work: Path, rounds: int) -> None:
     manifest = work / "manifest.yaml"
     manifest.write_text(
         f"registries:\n  registry.terraform.io:\n    url: {registry.url}\n"
-        f"    ca_bundle: {ca.bundle_path}\nproviders:\n" + "".join(
+        f"    ca_bundle: {ca.bundle_path}\n"
+        f"    signers: {{hashicorp: ['{key.fingerprint}']}}\nproviders:\n" + "".join(
             f"  - {{source: hashicorp/{p}, versions: '{VERSION}', platforms: {PLATFORMS}}}\n"
             for p in PROVIDERS))
     tfdir = work / "tf"
