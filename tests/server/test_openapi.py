@@ -56,7 +56,9 @@ def test_fuzzing_finds_no_server_errors(shared_coderd, shared_owner, tmp_path):
            "--exclude-path", "/api/v2/users/logout",
            "--phases", "examples,coverage,fuzzing",
            "--max-examples", "25", "--workers", "2", "--request-timeout", "10",
-           "--seed", "1", "--warnings", "off", "--report-dir", str(report)]
+           "--seed", "1", "--warnings", "off", "--report-dir", str(report),
+           # How fast hypothesis makes data depends on the machine's load, not on coderd.
+           "--suppress-health-check", "too_slow"]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": ""}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
