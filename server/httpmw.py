@@ -36,13 +36,14 @@ def store() -> AuthzQuerier:
     """The request's querier, acting as the caller (a system actor before login).
 
     Before login it is "unauthenticated work" (a token looked up, a login, a public
-    app): at most ``Coderd.unauthenticated`` requests hold a connection for it at once,
-    so anonymous callers can never take the whole pool from signed-in users."""
+    app), unless the caller was vouched for: at most ``Coderd.unauthenticated`` requests
+    hold a connection for it at once, so anonymous callers can never take the whole
+    pool from signed-in users."""
     querier = g.get("_store")
     if querier is None:
         coderd = current_app.extensions["coderd"]
         subject = g.get("subject")
-        if subject is None:
+        if subject is None and not g.get("vouched"):
             if not coderd.unauthenticated.acquire(timeout=coderd.pool.timeout):
                 raise PoolTimeout(f"no database connection free for unauthenticated requests "
                                   f"within {coderd.pool.timeout:.0f}s")
@@ -57,6 +58,12 @@ def store() -> AuthzQuerier:
                                subject or system("unauthenticated-request"))
         g._store = querier
     return querier
+
+
+def vouch(reason: str) -> None:
+    """The caller proved who it is without a session (a provisioner daemon's key): what it
+    does in the database is not unauthenticated work. Before any ``store()``."""
+    g.vouched = reason
 
 
 def system_store(reason: str) -> AuthzQuerier:

@@ -21,7 +21,7 @@ from appliance.sdk import types
 from ..authz.querier import AuthzQuerier
 from ..db.queries.provisioner import JOB_POSTED
 from ..httpapi import APIError, client_disconnected, parse_uuid, read, write
-from ..httpmw import release_connection, system_store
+from ..httpmw import release_connection, system_store, vouch
 from ..provisioner import jobs
 from .router import Router
 
@@ -33,6 +33,12 @@ BACKUP_POLL_SECONDS = 2.0
 
 
 def _authenticate() -> AuthzQuerier:
+    _check_key()
+    return system_store("provisionerd")
+
+
+def _check_key() -> None:
+    """The daemon's pre-shared key, checked without the database."""
     given = request.headers.get(pd.PSK_HEADER, "")
     settings = current_app.extensions["coderd"].settings
     keys = [k for k in (settings.provisioner_daemon_psk, os.environ.get(BUILTIN_PSK_ENV, "")) if k]
@@ -41,7 +47,7 @@ def _authenticate() -> AuthzQuerier:
             raise APIError(401, "External provisioner daemons are not enabled.",
                            "Set CODER_PROVISIONER_DAEMON_PSK on coderd and give the daemon the same key.")
         raise APIError(401, "The provisioner daemon's pre-shared key is wrong.")
-    return system_store("provisionerd")
+    vouch("provisioner daemon key")
 
 
 def _daemon(s: AuthzQuerier, daemon: str) -> dict:
@@ -52,10 +58,12 @@ def _daemon(s: AuthzQuerier, daemon: str) -> dict:
 
 
 def _held_job(daemon: str, job: str, request_type: type):
-    """Authenticate, then the request body and the job this daemon holds: (store, daemon, job, body)."""
-    s = _authenticate()
-    d = _daemon(s, daemon)
+    """Authenticate, then the request body and the job this daemon holds: (store, daemon, job, body).
+    The body is read before a database connection is taken."""
+    _check_key()
     req = read(request_type)
+    s = system_store("provisionerd")
+    d = _daemon(s, daemon)
     return s, d, _job(s, d, job), req
 
 
@@ -71,8 +79,9 @@ def _job(s: AuthzQuerier, daemon_row: dict, job: str) -> dict:
 @route("POST", "/provisionerd/register", summary="Register a provisioner daemon", auth=False,
        request=pd.RegisterDaemonRequest, response=pd.RegisterDaemonResponse)
 def register():
-    s = _authenticate()
+    _check_key()
     req = read(pd.RegisterDaemonRequest)
+    s = system_store("provisionerd")
     if req.organization == "default":
         org = s.get_default_organization()
     else:
