@@ -256,7 +256,8 @@ HOSTILE_HEADERS = {
     "pax length 10^20": (_pax(b"99999999999999999999 path=../victim\n") + FILE + END,
                          "pax header is malformed"),
     "negative base-256 size": (_raw_header(size=b"\xff" * 11 + b"\0") + b"x" * 512 + END,
-                               "declares a size of -256 bytes"),
+                               # Python 3.11.2's tarfile refuses it itself, later ones parse it
+                               "declares a size of -256 bytes|corrupt or unreadable tar"),
     "huge base-256 mtime": (_raw_header(mtime=b"\x80" + b"\x7f" * 11) + b"x" + b"\0" * 511 + END,
                             "impossible time"),
     "name of 256 bytes": (make_tar({"a" * 256: "x"}), "too long for a file system"),
