@@ -12,6 +12,7 @@ setting names a host outside the deployment.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,7 +216,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("relay_address", "CODER_RELAY_ADDRESS", str, "127.0.0.1",
             "Host on which each coderd process listens (on a free port) for client streams "
             "forwarded by other processes to the agents it holds; other replicas must reach "
-            "it. The default suits gunicorn workers and replicas on one host.", "Workspace agents"),
+            "it. The default suits gunicorn workers and replicas on one host. Any other host "
+            "needs the CODER_RELAY_TLS_* files (docs/security.md).", "Workspace agents"),
+    Setting("relay_tls_cert_file", "CODER_RELAY_TLS_CERT_FILE", str, "",
+            "PEM certificate (with its chain) this process presents on its relay listener; it "
+            "must name the relay address (e.g. `appliance ca issue --ip ADDRESS`).",
+            "Workspace agents"),
+    Setting("relay_tls_key_file", "CODER_RELAY_TLS_KEY_FILE", str, "",
+            "PEM private key of CODER_RELAY_TLS_CERT_FILE.", "Workspace agents"),
+    Setting("relay_tls_ca_file", "CODER_RELAY_TLS_CA_FILE", str, "",
+            "PEM CA bundle against which this process verifies the other processes' relay "
+            "certificates (e.g. `appliance ca bundle`).", "Workspace agents"),
     Setting("verbose", "CODER_VERBOSE", parse_bool, False, "Log at debug level.", "Logging"),
 )
 
@@ -249,6 +260,16 @@ class Settings:
         return "http://" + (self.http_address or "127.0.0.1:3000")
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) never leaves this machine."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def load(overrides: Mapping[str, Any] | None = None,
          environ: Mapping[str, str] | None = None) -> Settings:
     """Resolve every setting; raise SettingsError naming the variable at fault."""
@@ -273,6 +294,16 @@ def load(overrides: Mapping[str, Any] | None = None,
     settings = Settings(values)
     if settings.tls_enable and not (settings.tls_cert_file and settings.tls_key_file):
         raise SettingsError("CODER_TLS_ENABLE needs CODER_TLS_CERT_FILE and CODER_TLS_KEY_FILE")
+    relay_tls = (settings.relay_tls_cert_file, settings.relay_tls_key_file,
+                 settings.relay_tls_ca_file)
+    if any(relay_tls) and not all(relay_tls):
+        raise SettingsError("CODER_RELAY_TLS_CERT_FILE, CODER_RELAY_TLS_KEY_FILE and "
+                            "CODER_RELAY_TLS_CA_FILE go together: set all three or none")
+    if not all(relay_tls) and not is_loopback(settings.relay_address or "127.0.0.1"):
+        raise SettingsError(f"CODER_RELAY_ADDRESS {settings.relay_address} is not a loopback "
+                            "address: relayed streams would cross the network in cleartext; "
+                            "set CODER_RELAY_TLS_CERT_FILE, CODER_RELAY_TLS_KEY_FILE and "
+                            "CODER_RELAY_TLS_CA_FILE")
     if not settings.http_address and not settings.tls_enable:
         raise SettingsError("CODER_HTTP_ADDRESS is empty and TLS is off: nothing to listen on")
     return settings

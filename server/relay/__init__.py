@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from .registry import AgentUnavailable, Relay
+from .registry import AgentUnavailable, Relay, RelayTLS
 
-__all__ = ["AgentUnavailable", "Relay", "init_app", "relay"]
+__all__ = ["AgentUnavailable", "Relay", "RelayTLS", "init_app", "relay"]
 
 
 def init_app(app: Flask) -> None:
     coderd = app.extensions["coderd"]
     settings = coderd.settings
+    tls = None
+    if settings.relay_tls_cert_file:  # settings.load checked that all three files are set
+        tls = RelayTLS(settings.relay_tls_cert_file, settings.relay_tls_key_file,
+                       settings.relay_tls_ca_file)
     app.extensions["relay"] = Relay(coderd.pool, bind_host=settings.relay_address or "127.0.0.1",
-                                    agent_heartbeat=settings.agent_stats_refresh_interval)
+                                    agent_heartbeat=settings.agent_stats_refresh_interval,
+                                    tls=tls)
     from .. import geventws
     from . import apps
 

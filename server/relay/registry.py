@@ -4,22 +4,34 @@ Every coderd process (gunicorn worker or replica) holds the relay websockets
 of the agents that happened to connect to it. A client stream for an agent
 held here becomes a mux stream on its connection; for an agent held by
 another process, this process dials that process's internal listener (its
-address is in ``relay_processes``), authenticates with the deployment's
-relay secret, names the agent and target, and then the two sockets carry the
-stream's bytes. The internal listener starts with the first agent this
-process holds; the process heartbeats its row so entries of dead processes
-expire.
+address is in ``relay_processes``), the two prove to each other that they
+know the deployment's relay secret, the dialer names the agent and target,
+and then the two sockets carry the stream's bytes. The internal listener
+starts with the first agent this process holds; the process heartbeats its
+row so entries of dead processes expire.
+
+The secret itself never crosses the connection (docs/security.md, "The relay
+between coderd processes"): the listener sends a fresh nonce, the dialer
+answers with its own nonce, the agent, the target and an HMAC over all four;
+the listener's reply carries its own HMAC over the same values. A listener
+answers nothing before a valid proof, a dialer believes nothing without one,
+and a recorded proof is worthless against the next connection's nonce. With
+``RelayTLS`` the connection is TLS as well: the dialer verifies the listener's
+certificate against the configured CA bundle and the relay address.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
 import secrets
 import socket
+import ssl
 import threading
 import uuid
+from dataclasses import dataclass
 from typing import Iterator
 
 from appliance import mux
@@ -28,6 +40,7 @@ from .. import agentconn
 from ..authz.querier import AuthzQuerier
 from ..authz.rbac import system
 from ..db.queries import Queries
+from .tlsstream import TLSStream
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +55,37 @@ class AgentUnavailable(Exception):
     """The agent holds no relay connection to any live coderd process."""
 
 
+class RelayAuthError(ValueError):
+    """The other end of a forwarded stream did not prove it knows the relay secret."""
+
+
+@dataclass(frozen=True)
+class RelayTLS:
+    """TLS for forwarded streams: the listener's certificate, and the CA that dialers trust."""
+
+    cert_file: str
+    key_file: str
+    ca_file: str
+
+    def server_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3  # its half-close: tlsstream
+        ctx.load_cert_chain(self.cert_file, self.key_file)
+        return ctx
+
+    def client_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3  # its half-close: tlsstream
+        return ctx
+
+
 class Relay:
     def __init__(self, pool, bind_host: str = "127.0.0.1", agent_heartbeat: float = 15.0,
-                 keepalive: float = 15.0):
+                 keepalive: float = 15.0, tls: RelayTLS | None = None):
         self.pool = pool
+        # Contexts built now, so a missing or wrong file stops coderd at start.
+        self._server_tls = tls.server_context() if tls else None
+        self._client_tls = tls.client_context() if tls else None
         self.bind_host = bind_host
         self.agent_heartbeat = agent_heartbeat
         self.keepalive = keepalive
@@ -135,10 +175,11 @@ class Relay:
                                    f"is unreachable: {exc}") from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            sock.sendall(json.dumps({"secret": self.secret, "agent_id": str(agent_id),
-                                     "target": target}).encode() + b"\n")
-            answer = json.loads(_read_line(sock) or b"{}")
-        except (OSError, ValueError) as exc:
+            if self._client_tls is not None:
+                sock = TLSStream(sock, self._client_tls, server_side=False,
+                                 server_hostname=host.strip("[]"))
+            answer = dial_handshake(sock, self.secret, agent_id, target)
+        except (OSError, ValueError) as exc:  # ssl.SSLError and RelayAuthError among them
             sock.close()
             raise AgentUnavailable(f"forwarding to {address} failed: {exc}") from exc
         if not answer.get("ok"):
@@ -177,34 +218,29 @@ class Relay:
             self._stopped.wait(HEARTBEAT_SECONDS)
 
     def _handle_forwarded(self, sock: socket.socket, address) -> None:
-        """A stream forwarded by another process: check the secret, open it, pipe it."""
+        """A stream forwarded by another process: check its proof, open the stream, pipe it."""
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(10)
         try:
-            header = json.loads(_read_line(sock))
-            secret_ok = hmac.compare_digest(str(header.get("secret", "")).encode(),
-                                            self.secret.encode())
-            agent_id, target = uuid.UUID(header["agent_id"]), str(header["target"])
+            if self._server_tls is not None:
+                sock = TLSStream(sock, self._server_tls, server_side=True)
+            proof = ListenerHandshake(sock, self.secret)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.warning("relay: bad forwarded stream from %s: %s", address[0], exc)
+            log.warning("relay: forwarded stream from %s refused: %s", address[0], exc)
             sock.close()
             return
-        if not secret_ok:
-            log.warning("relay: forwarded stream from %s with a wrong secret refused", address[0])
-            sock.close()
-            return
-        session = self.agents.get(agent_id)
+        session = self.agents.get(proof.agent_id)
         try:
             if session is None:
-                raise mux.StreamError(f"agent {agent_id} is not connected to this process")
-            stream = session.open(target)
+                raise mux.StreamError(f"agent {proof.agent_id} is not connected to this process")
+            stream = session.open(proof.target)
         except mux.StreamError as exc:
             with contextlib.suppress(OSError):
-                sock.sendall(json.dumps({"error": str(exc)}).encode() + b"\n")
+                proof.answer(error=str(exc))
             sock.close()
             return
         try:
-            sock.sendall(b'{"ok": true}\n')
+            proof.answer()
         except OSError:
             stream.close()
             sock.close()
@@ -220,6 +256,58 @@ class Relay:
             self._server.stop()
             with self.store("relay-stop") as s:
                 s.delete_relay_process(self.process_id)
+
+
+def _mac(secret: str, role: str, listener_nonce: str, dialer_nonce: str, agent_id: str,
+         target: str) -> str:
+    message = json.dumps([role, listener_nonce, dialer_nonce, agent_id, target]).encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _read_json(sock: socket.socket) -> dict:
+    value = json.loads(_read_line(sock) or b"null")
+    if not isinstance(value, dict):
+        raise RelayAuthError("the connection ended before the handshake did")
+    return value
+
+
+def dial_handshake(sock: socket.socket, secret: str, agent_id: uuid.UUID, target: str) -> dict:
+    """The dialer's half: prove knowledge of ``secret`` for ``agent_id``/``target`` and
+    return the listener's answer (``ok`` or ``error``) once it has proven it too."""
+    listener_nonce = str(_read_json(sock)["nonce"])
+    dialer_nonce = secrets.token_hex(16)
+    agent, target = str(agent_id), str(target)
+    sock.sendall(json.dumps({"nonce": dialer_nonce, "agent_id": agent, "target": target,
+                             "mac": _mac(secret, "dialer", listener_nonce, dialer_nonce, agent,
+                                         target)}).encode() + b"\n")
+    answer = _read_json(sock)
+    expected = _mac(secret, "listener", listener_nonce, dialer_nonce, agent, target)
+    if not hmac.compare_digest(str(answer.get("mac", "")).encode(), expected.encode()):
+        raise RelayAuthError("the listener did not prove it knows the relay secret")
+    return answer
+
+
+class ListenerHandshake:
+    """The listener's half: send a fresh nonce, check the dialer's proof (raising
+    RelayAuthError), then ``answer`` with a proof of its own."""
+
+    def __init__(self, sock: socket.socket, secret: str):
+        self.sock = sock
+        self.secret = secret
+        listener_nonce = secrets.token_hex(16)
+        sock.sendall(json.dumps({"nonce": listener_nonce}).encode() + b"\n")
+        header = _read_json(sock)
+        dialer_nonce = str(header["nonce"])
+        agent, target = str(header["agent_id"]), str(header["target"])
+        expected = _mac(secret, "dialer", listener_nonce, dialer_nonce, agent, target)
+        if not hmac.compare_digest(str(header.get("mac", "")).encode(), expected.encode()):
+            raise RelayAuthError("wrong proof of the relay secret")
+        self.agent_id, self.target = uuid.UUID(agent), target
+        self._reply_mac = _mac(secret, "listener", listener_nonce, dialer_nonce, agent, target)
+
+    def answer(self, error: str = "") -> None:
+        reply = {"error": error} if error else {"ok": True}
+        self.sock.sendall(json.dumps({**reply, "mac": self._reply_mac}).encode() + b"\n")
 
 
 def _read_line(sock: socket.socket) -> bytes:

@@ -130,3 +130,42 @@ def test_two_coderd_processes_on_one_database(pg_server, pg_template, provider_m
             agent.stop()
         b.stop()
         a.stop()
+
+
+def test_two_coderd_processes_over_relay_tls(pg_server, pg_template, provider_mirror, tmp_path,
+                                             echo_server):
+    """Each replica presents its own certificate from the appliance CA; streams forwarded
+    between them (both directions, and SSH's end of output) go through TLS."""
+    from mirror_tools.ca import CertificateAuthority
+
+    ca = CertificateAuthority.init(tmp_path / "ca")
+    bundle = ca.bundle(tmp_path / "ca.pem")
+
+    def relay_tls(name: str) -> dict:
+        cert = ca.issue(ips=["127.0.0.1"], name=name)
+        return {"CODER_RELAY_TLS_CERT_FILE": str(cert.chain_path),
+                "CODER_RELAY_TLS_KEY_FILE": str(cert.key_path),
+                "CODER_RELAY_TLS_CA_FILE": str(bundle)}
+    dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
+    a = start_coderd(dsn, env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
+                               "CODER_PROVISIONER_DAEMONS": "1", **relay_tls("relay-a")})
+    b = start_coderd(dsn, env=relay_tls("relay-b"))
+    agent = None
+    try:
+        ws = build_workspace(a, tmp_path)
+        on_b = b.client(ws.owner.token)
+        agent = AgentProcess(a.url, ws.token, tmp_path).start()
+        wait_connected(on_b, ws.agent_id)
+        echo_through(on_b, ws.agent_id, echo_server, 1_000_000)
+        (ws.config_dir / "url").write_text(b.url)
+        r = coder(ws, "ssh", ws.name, "--", "head -c 500000 /dev/zero", timeout=60)
+        assert r.returncode == 0 and r.stdout == bytes(500_000), r.stderr
+        assert "forwarded to the process at" in b.log()
+        for c in (a, b):  # nothing refused, nothing crashed
+            log = c.log()
+            assert "Traceback" not in log and "forwarded stream from" not in log, log[-3000:]
+    finally:
+        if agent:
+            agent.stop()
+        b.stop()
+        a.stop()
