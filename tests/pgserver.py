@@ -36,7 +36,9 @@ class PostgresServer:
     def __init__(self) -> None:
         self.bindir = _bindir()
         self.port = free_port()
-        self.root = tempfile.mkdtemp(prefix="coder-appliance-pg-")
+        # On disk, not in /tmp: each test's database is a copy of the migrated template,
+        # and a whole run's add up to more than a container's /tmp tmpfs holds.
+        self.root = tempfile.mkdtemp(prefix="coder-appliance-pg-", dir="/var/tmp")
         self.data = os.path.join(self.root, "data")
         self.user = "postgres" if os.geteuid() == 0 else None
         self.proc: subprocess.Popen | None = None
