@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 
 class SettingsError(ValueError):
@@ -258,6 +259,15 @@ class Settings:
         if self.tls_enable and self.tls_address:
             return "https://" + self.tls_address
         return "http://" + (self.http_address or "127.0.0.1:3000")
+
+    @property
+    def app_host_suffix(self) -> str:
+        """``.apps.example.com`` for ``*.apps.example.com`` (with or without a scheme or
+        port): what every subdomain app host ends with. Empty without a wildcard."""
+        wildcard = self.wildcard_access_url
+        host = (urlsplit(wildcard if "//" in wildcard else "//" + wildcard).hostname or "").lower()
+        suffix = host.lstrip("*")
+        return suffix if suffix.startswith(".") and len(suffix) > 1 else ""
 
 
 def is_loopback(host: str) -> bool:

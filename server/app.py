@@ -107,10 +107,15 @@ def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> 
 
     if settings.redirect_to_access_url and settings.access_url:
         access = urlsplit(settings.access_url)
+        app_suffix = settings.app_host_suffix
 
         @app.before_request
         def _redirect_to_access_url():
-            if request.host != access.netloc and request.path != "/healthz":
+            # As Coder: subdomain apps live on other hosts by design, and load balancers
+            # probe /healthz by address.
+            hostname = request.host.rsplit(":", 1)[0].lower()
+            if request.host != access.netloc and request.path != "/healthz" \
+                    and not (app_suffix and hostname.endswith(app_suffix)):
                 target = f"{access.scheme}://{access.netloc}{request.full_path.rstrip('?')}"
                 return redirect(target, code=307)
 

@@ -59,13 +59,10 @@ def origin_of(url: str) -> str | None:
 class OriginGuard:
     """The rule above, for one deployment's access URL and wildcard app hosts."""
 
-    def __init__(self, access_url: str, wildcard_access_url: str = ""):
+    def __init__(self, access_url: str, app_suffix: str = ""):
         self.origin = origin_of(access_url)
         self.host = (urlsplit(access_url).hostname or "").lower()
-        wildcard = urlsplit(wildcard_access_url if "//" in wildcard_access_url
-                            else "//" + wildcard_access_url)
-        suffix = (wildcard.hostname or "").lower().lstrip("*")  # ".apps.example.com"
-        self.app_suffix = suffix if suffix.startswith(".") else ""
+        self.app_suffix = app_suffix  # ".apps.example.com": Settings.app_host_suffix
 
     def _is_app_host(self, environ: dict) -> bool:
         host = environ.get("HTTP_HOST", "").rsplit(":", 1)[0].lower()
@@ -105,7 +102,7 @@ def upgrade_refusal(application, environ: dict) -> bytes | None:
 
 def init_app(app: Flask, settings: Settings) -> None:
     guard = app.extensions[EXTENSION] = OriginGuard(settings.effective_access_url,
-                                                    settings.wildcard_access_url)
+                                                    settings.app_host_suffix)
 
     @app.before_request
     def _refuse_cross_origin():

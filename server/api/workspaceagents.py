@@ -62,9 +62,9 @@ def no_content() -> object:
 def manifest(row: dict) -> agentsdk.Manifest:
     settings = current_app.extensions["coderd"].settings
     port_proxy = ""
-    if settings.wildcard_access_url:
+    if settings.app_host_suffix:
         access = urlsplit(settings.effective_access_url)
-        suffix = settings.wildcard_access_url.lstrip("*")
+        suffix = settings.app_host_suffix
         port = f":{access.port}" if access.port else ""
         port_proxy = (f"{access.scheme}://{{{{port}}}}--{row['name']}--{row['workspace_name']}"
                       f"--{row['owner_name']}{suffix}{port}")

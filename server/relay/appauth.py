@@ -105,8 +105,7 @@ class AppHosts:
 
     def __init__(self, settings):
         wildcard = settings.wildcard_access_url
-        suffix = (urlsplit(wildcard if "//" in wildcard else "//" + wildcard).hostname or "").lstrip("*")
-        self.suffix = suffix if suffix.startswith(".") else ""
+        self.suffix = settings.app_host_suffix
         self.access_url = settings.effective_access_url
         access = urlsplit(self.access_url)
         self.scheme, self.port, self.access_host = access.scheme, access.port, access.hostname

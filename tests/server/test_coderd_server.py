@@ -170,7 +170,8 @@ def test_gunicorn_workers(pg_server, pg_template):
 
 def test_tls_and_redirect_to_access_url(pg_server, pg_template, tmp_path):
     c, ca, https = start_tls_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)),
-                                    tmp_path / "ca", env={"CODER_REDIRECT_TO_ACCESS_URL": "true"})
+                                    tmp_path / "ca", env={"CODER_REDIRECT_TO_ACCESS_URL": "true",
+                                                          "CODER_WILDCARD_ACCESS_URL": "*.apps.test"})
     try:
         info = requests.get(https + "/api/v2/buildinfo", verify=str(ca.bundle_path), timeout=5)
         assert info.status_code == 200
@@ -179,6 +180,12 @@ def test_tls_and_redirect_to_access_url(pg_server, pg_template, tmp_path):
                                 allow_redirects=False, timeout=5)
         assert redirect.status_code == 307
         assert redirect.headers["Location"] == c.url + "/api/v2/buildinfo"
+        # A subdomain app's host is served there (as Coder does), not sent to the access URL:
+        # here an unknown app, so coderd's own answer about it.
+        app = requests.get(c.url + "/some/path", headers={"Host": "8080--main--ws--alice.apps.test"},
+                           allow_redirects=False, timeout=5)
+        assert app.status_code != 307, app.headers.get("Location")
+        assert "/some/path" not in app.headers.get("Location", "")
     finally:
         c.stop()
 
