@@ -1,0 +1,110 @@
+"""The roles follow Ansible's conventions and nothing in them downloads (no host needed)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from .ansibletest import ANSIBLE_DIR, ROLES, ansible
+
+# Task keywords (Ansible's playbook keywords) used in these roles; any other key is the module.
+KEYWORDS = {"name", "when", "loop", "loop_control", "register", "notify", "environment",
+            "changed_when", "failed_when", "until", "retries", "delay", "no_log", "become",
+            "tags", "vars", "listen", "args"}
+# Modules that fetch from elsewhere, and keys that name a remote address.
+DOWNLOADERS = {"ansible.builtin.get_url", "ansible.builtin.pip", "ansible.builtin.git",
+               "ansible.builtin.apt_repository", "ansible.builtin.apt_key",
+               "ansible.builtin.deb822_repository", "ansible.builtin.yum_repository",
+               "ansible.builtin.subversion", "ansible.builtin.include_role"}
+REMOTE = re.compile(r"\b(?:https?|ftp)://(?!127\.0\.0\.1|localhost|\{\{)", re.I)
+
+
+def task_files():
+    return sorted(p for role in ROLES for kind in ("tasks", "handlers")
+                  for p in (role / kind).glob("*.yml"))
+
+
+def tasks(path):
+    """Every task in a tasks or handlers file, blocks opened."""
+    todo = list(yaml.safe_load(path.read_text()) or [])
+    while todo:
+        task = todo.pop()
+        for key in ("block", "rescue", "always"):
+            todo.extend(task.get(key, []))
+        if not {"block", "rescue", "always"} & task.keys():
+            yield task
+
+
+def module(task) -> str:
+    (name,) = [k for k in task if k not in KEYWORDS]
+    return name
+
+
+def test_every_task_is_named_and_uses_a_fully_qualified_module():
+    seen = 0
+    for path in task_files():
+        for task in tasks(path):
+            seen += 1
+            assert task.get("name"), f"{path}: a task without a name: {task}"
+            assert module(task).startswith("ansible.builtin."), \
+                f"{path}: {task['name']!r} uses {module(task)!r}, not ansible.builtin.*"
+    assert seen > 20
+
+
+def test_the_fqcn_check_sees_a_short_module_name():
+    assert module({"name": "x", "copy": {"src": "a"}, "when": "y"}) == "copy"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=[r.name for r in ROLES])
+def test_every_role_documents_each_default_in_its_argument_spec(role):
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
+    options = spec["argument_specs"]["main"]["options"]
+    assert spec["argument_specs"]["main"]["short_description"]
+    prefix = role.name + "_"
+    assert all(name.startswith(prefix) for name in defaults), \
+        f"{role.name}: defaults not prefixed with {prefix}: {sorted(defaults)}"
+    documented = {k: v for k, v in options.items() if k.startswith(prefix)}
+    assert sorted(documented) == sorted(defaults)
+    for name, value in defaults.items():
+        assert documented[name]["default"] == value, f"{role.name}: {name}'s documented default"
+        assert documented[name].get("description"), f"{role.name}: {name} has no description"
+
+
+def test_no_task_downloads_anything():
+    for path in task_files():
+        text = path.read_text()
+        assert not REMOTE.search(text), f"{path}: names a remote URL"
+        for task in tasks(path):
+            name, args = module(task), task[module(task)]
+            assert name not in DOWNLOADERS, f"{path}: {task['name']!r} uses {name}"
+            if name == "ansible.builtin.uri":  # only coderd's own health check, on loopback
+                assert args["url"] == "{{ coderd_health_url }}", f"{path}: {task['name']!r}"
+            if name == "ansible.builtin.unarchive":
+                assert args.get("remote_src") and "://" not in str(args["src"]), path
+            if name == "ansible.builtin.apt":
+                assert "APT_CONFIG" in task.get("environment", {}), \
+                    f"{path}: apt without the bundle's repository as its only source"
+    for role in ROLES:  # the values a task's URL may come from stay on this host
+        for line in (role / "defaults" / "main.yml").read_text().splitlines():
+            assert not REMOTE.search(line) or "127.0.0.1" in line, f"{role.name}: {line}"
+    health = yaml.safe_load((ANSIBLE_DIR / "roles/coderd/defaults/main.yml").read_text())
+    assert health["coderd_health_url"].startswith("https://127.0.0.1:")
+
+
+def test_the_download_check_sees_a_remote_url():
+    assert REMOTE.search("url: https://deb.debian.org/debian")
+    assert not REMOTE.search("url: https://127.0.0.1:443/healthz")
+
+
+def test_the_playbook_passes_ansible_syntax_check(tmp_path):
+    done = ansible(tmp_path, "playbook", "--syntax-check", "playbooks/single-node.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_syntax_check_fails_a_broken_play(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("- hosts: all\n  tasks:\n    - ansible.builtin.no_such_module: {}\n")
+    done = ansible(tmp_path, "playbook", "--syntax-check", str(broken))
+    assert done.returncode != 0
