@@ -1,0 +1,279 @@
+"""Build the bundle's ``apt/`` part: a signed local apt repository holding the Debian 12
+packages the offline install needs that a minimal Debian 12 lacks, with their dependencies.
+
+    .venv/bin/python packaging/aptrepo.py --out DIR --gnupghome HOME --sign-key KEY [--package NAME]...
+
+The closure is resolved by apt itself, never by hand, with a private apt
+configuration under ``.cache/aptrepo/`` (its own package lists from this
+machine's bookworm sources, its own cache, no preferences) and a synthetic
+dpkg status that holds only what a minimal Debian 12 has (every ``Essential:
+yes`` or ``Priority: required`` package and apt, with their dependencies, as
+debootstrap's minbase installs them). ``apt-get install --download-only``
+against that status fetches exactly what such a host lacks, choosing
+alternatives and versions as apt will on the host; Recommends are included,
+as apt's default on the host installs them too. The machine's own dpkg and
+apt state, and their locks, are never touched; no root is needed.
+
+The baseline is at this build's point release: a host must be Debian 12 at
+that point release or newer (a host left at an older one may lack a newer
+library a package needs; update it first, as with any Debian repository).
+
+Downloaded ``.deb`` files stay in ``.cache/aptrepo/archives/`` (versions no
+longer in the lists are pruned), so a second build with nothing changed
+downloads nothing. The result, written atomically to ``DIR``::
+
+    pool/main/*.deb
+    dists/bookworm/{Release,InRelease,Release.gpg}
+    dists/bookworm/main/binary-amd64/{Packages,Packages.gz}
+    keyring.gpg      the signing key, binary, for sources' ``signed-by=``
+
+Run as a script (see build_provider.py: a ``packaging`` package would shadow PyPI's).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import gnupg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_provider import REPO, BuildError  # noqa: E402
+
+CACHE = REPO / ".cache" / "aptrepo"
+SUITE, COMPONENT, ARCH = "bookworm", "main", "amd64"
+HOST_SOURCES = Path("/etc/apt/sources.list.d")
+
+# What the install needs on the host, the one place this list is kept (the
+# bundle manifest may add to it). The embedded PostgreSQL's binaries and the
+# PyInstaller executables need only libc6 and zlib1g from the host (checked
+# with ldd: PyInstaller carries every other library), both already required.
+DEFAULT_PACKAGES = (
+    "python3",          # Ansible's modules run with the host's own python3
+    "python3-apt",      # ansible.builtin.apt needs it (and would otherwise try to fetch it)
+    "sudo",             # Ansible's become_user for the service user
+    "ca-certificates", "openssl",
+    "docker-registry", "podman", "runc", "bubblewrap", "skopeo",
+    "uidmap", "slirp4netns", "fuse-overlayfs",
+)
+# Added when the manifest chooses Debian's PostgreSQL over the embedded one.
+POSTGRESQL_PACKAGES = ("postgresql",)
+
+# debootstrap's minbase installs usr-is-merged for init-system-helpers'
+# "usrmerge | usr-is-merged"; apt alone would pick usrmerge (and perl).
+BASELINE_EXTRA = ("apt", "usr-is-merged")
+
+Progress = Callable[[str], None] | None
+
+
+def package_list(extra: Iterable[str] = (), debian_postgresql: bool = False) -> list[str]:
+    """The packages to carry: the defaults, PostgreSQL's if chosen, and the manifest's."""
+    wanted = [*DEFAULT_PACKAGES, *(POSTGRESQL_PACKAGES if debian_postgresql else ()), *extra]
+    return list(dict.fromkeys(wanted))
+
+
+class PrivateApt:
+    """apt-get and apt-cache with their own state, cache and sources under ``root``."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.status = root / "state" / "status"
+        self.archives = root / "archives"
+        etc = root / "etc"
+        for folder in (root / "state" / "lists" / "partial", root / "cache",
+                       self.archives / "partial", etc / "sources.list.d", etc / "preferences.d",
+                       root / "log"):
+            folder.mkdir(parents=True, exist_ok=True)
+        (etc / "sources.list.d" / "bookworm.sources").write_text(bookworm_sources())
+        self.status.touch()
+        self.options = [f"-o{key}={value}" for key, value in {
+            "Dir::State": root / "state", "Dir::State::status": self.status,
+            "Dir::Cache": root / "cache", "Dir::Cache::archives": self.archives,
+            "Dir::Etc::sourcelist": etc / "sources.list", "Dir::Etc::sourceparts": etc / "sources.list.d",
+            "Dir::Etc::preferences": etc / "preferences", "Dir::Etc::preferencesparts": etc / "preferences.d",
+            "Dir::Log": root / "log", "APT::Architecture": ARCH, "APT::Architectures::": ARCH,
+            "Acquire::Languages": "none", "APT::Get::Assume-Yes": "true",
+        }.items()]
+
+    def run(self, tool: str, *args: str) -> str:
+        done = subprocess.run([tool, *self.options, *args], capture_output=True, text=True,
+                              env={**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"})
+        if done.returncode != 0:
+            errors = [line for line in done.stderr.splitlines() if line.startswith("E:")]
+            raise BuildError(f"{tool} {' '.join(args[:2])} failed: "
+                             + "; ".join(errors or done.stderr.strip().splitlines()[-3:]))
+        return done.stdout
+
+    def simulate(self, packages: list[str], *options: str) -> dict[str, tuple[str, str]]:
+        """name -> (version, architecture) of what ``apt-get install`` would install."""
+        out = self.run("apt-get", "--simulate", *options, "install", *packages)
+        return {m[1]: (m[2], m[3]) for m in re.finditer(r"^Inst (\S+) (?:\[\S+\] )?\((\S+) .*\[(\S+)\]\)", out, re.M)}
+
+
+def bookworm_sources() -> str:
+    """This machine's deb822 stanzas for bookworm suites (the source of the packages)."""
+    stanzas = [stanza for sources in sorted(HOST_SOURCES.glob("*.sources"))
+               for stanza in re.split(r"\n\s*\n", sources.read_text())
+               if re.search(r"^Suites:.*\bbookworm", stanza, re.M | re.I)
+               and re.search(r"^Types:.*\bdeb\b", stanza, re.M | re.I)]
+    if not stanzas:
+        raise BuildError(f"no Debian bookworm source in {HOST_SOURCES}/*.sources")
+    return "\n\n".join(stanza.strip() for stanza in stanzas) + "\n"
+
+
+def parse_stanzas(text: str) -> dict[str, str]:
+    """Package name -> its stanza, from ``apt-cache dumpavail`` (one candidate per package)."""
+    stanzas = {}
+    for stanza in text.split("\n\n"):
+        found = re.search(r"^Package: (\S+)", stanza, re.M)
+        if found:
+            stanzas[found.group(1)] = stanza.strip("\n")
+    return stanzas
+
+
+def write_baseline_status(apt: PrivateApt) -> int:
+    """Write the dpkg status of a minimal Debian 12 as the private apt's; return its size."""
+    apt.status.write_text("")
+    available = parse_stanzas(apt.run("apt-cache", "dumpavail"))
+    seeds = [name for name, stanza in available.items()
+             if re.search(r"^(Essential: yes|Priority: required)$", stanza, re.M)]
+    baseline = apt.simulate([*seeds, *BASELINE_EXTRA], "--no-install-recommends")
+    installed = [re.sub(r"^Package: .*$", lambda m: m[0] + "\nStatus: install ok installed",
+                        available[name], count=1, flags=re.M) for name in sorted(baseline)]
+    tmp = apt.status.with_suffix(".tmp")
+    tmp.write_text("\n\n".join(installed) + "\n")
+    os.replace(tmp, apt.status)
+    return len(installed)
+
+
+def cached_deb(name: str, version: str, arch: str) -> str:
+    """The file name apt gives a downloaded package (an epoch's ':' quoted, lower case)."""
+    return f"{name}_{version.replace(':', '%3a')}_{arch}.deb"
+
+
+def pool_deb(name: str, version: str, arch: str) -> str:
+    """The file name in the pool: Debian's own, without the epoch (no '%' in a file: URI)."""
+    return f"{name}_{version.split(':', 1)[-1]}_{arch}.deb"
+
+
+def ftparchive(*args: str, cwd: Path) -> bytes:
+    done = subprocess.run(["apt-ftparchive", *args], cwd=cwd, capture_output=True)
+    if done.returncode != 0:
+        raise BuildError(f"apt-ftparchive {args[0]} failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
+
+
+def write_index(repo: Path) -> None:
+    """Packages(.gz) and an unsigned Release with SHA256/SHA512 hashes (no MD5, no SHA1)."""
+    binary = repo / "dists" / SUITE / COMPONENT / f"binary-{ARCH}"
+    binary.mkdir(parents=True)
+    packages = ftparchive("packages", "pool", cwd=repo)
+    (binary / "Packages").write_bytes(packages)
+    (binary / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
+    fields = {"Origin": "coder-appliance", "Label": "coder-appliance offline packages",
+              "Suite": SUITE, "Codename": SUITE, "Components": COMPONENT, "Architectures": ARCH,
+              "MD5": "false", "SHA1": "false"}
+    options = [f"-oAPT::FTPArchive::Release::{key}={value}" for key, value in fields.items()]
+    dists = repo / "dists" / SUITE
+    (dists / "Release").write_bytes(ftparchive(*options, "release", ".", cwd=dists))
+
+
+def sign_release(repo: Path, gnupghome: Path, sign_key: str) -> None:
+    """InRelease, Release.gpg and keyring.gpg, with the bundle's key."""
+    gpg = gnupg.GPG(gnupghome=str(gnupghome))
+    dists = repo / "dists" / SUITE
+    release = dists / "Release"
+    # apt refuses SHA-1 signatures; "!" signs with this very (sub)key.
+    extra = ["--digest-algo", "SHA512"]
+    for name, kind in (("InRelease", {"clearsign": True}), ("Release.gpg", {"detach": True})):
+        with open(release, "rb") as data:
+            signed = gpg.sign_file(data, keyid=sign_key, output=str(dists / name),
+                                   extra_args=extra, **kind)
+        if signed.returncode != 0 or not (dists / name).stat().st_size:
+            raise BuildError(f"signing {name} with key {sign_key} in {gnupghome} failed: "
+                             f"{(signed.stderr or '').strip().splitlines()[-1:]}")
+    public = gpg.export_keys(sign_key.rstrip("!"), armor=False)
+    if not public:
+        raise BuildError(f"no public key {sign_key} in {gnupghome}")
+    (repo / "keyring.gpg").write_bytes(public)
+
+
+def replace_dir(built: Path, dest: Path) -> None:
+    """Put ``built`` at ``dest``; a previous ``dest`` is moved aside first, then removed."""
+    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(built, dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build(dest: Path, packages: list[str], gnupghome: Path, sign_key: str,
+          progress: Progress = None) -> dict:
+    """Write the signed repository of ``packages`` and their closure to ``dest``;
+    return ``{"packages": {name: version}}`` for MANIFEST.json's versions."""
+    say = progress or (lambda message: None)
+    apt = PrivateApt(CACHE)
+    say("apt: updating package lists (bookworm)")
+    apt.run("apt-get", "update")
+    say(f"apt: minimal Debian 12 baseline: {write_baseline_status(apt)} packages")
+    closure = apt.simulate(packages)
+    if not closure:
+        raise BuildError(f"a minimal Debian 12 already has all of: {' '.join(packages)}")
+    missing = [name for name, (version, arch) in closure.items()
+               if not (apt.archives / cached_deb(name, version, arch)).exists()]
+    say(f"apt: {len(closure)} packages, downloading {len(missing)}")
+    if missing:
+        apt.run("apt-get", "--download-only", "install", *packages)
+        apt.run("apt-get", "autoclean")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}-", dir=dest.parent) as tmp:
+        repo = Path(tmp) / "apt"
+        pool = repo / "pool" / COMPONENT
+        pool.mkdir(parents=True)
+        for name, (version, arch) in closure.items():
+            deb = apt.archives / cached_deb(name, version, arch)
+            if not deb.exists():
+                raise BuildError(f"apt did not download {deb.name}")
+            shutil.copy2(deb, pool / pool_deb(name, version, arch))
+        say("apt: indexing and signing the repository")
+        write_index(repo)
+        sign_release(repo, gnupghome, sign_key)
+        replace_dir(repo, dest)
+    return {"packages": {name: version for name, (version, _) in sorted(closure.items())}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 2)[2])
+    parser.add_argument("--out", type=Path, required=True, help="The repository folder to write.")
+    parser.add_argument("--gnupghome", type=Path, required=True, help="GnuPG home holding the signing key.")
+    parser.add_argument("--sign-key", required=True, help="Fingerprint of the key that signs Release.")
+    parser.add_argument("--package", action="append", default=[], metavar="NAME",
+                        help="A package to carry besides the defaults (repeatable).")
+    parser.add_argument("--debian-postgresql", action="store_true",
+                        help="Carry Debian's PostgreSQL (instead of relying on the embedded one).")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    try:
+        versions = build(args.out, package_list(args.package, args.debian_postgresql),
+                         args.gnupghome, args.sign_key, progress=print)
+    except (BuildError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
+    print(f"{args.out}: {len(versions['packages'])} packages, {size / 1e6:.1f} MB, "
+          f"{time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
