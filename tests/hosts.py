@@ -6,15 +6,52 @@ once per machine under /var/tmp/appliance-hosts/ and each test works on a copy.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import ipaddress
+import os
 import re
 import shutil
+import signal
 import subprocess
+import time
+import uuid
 from pathlib import Path
 
 HOSTS_DIR = Path("/var/tmp/appliance-hosts")
 MINBASE = HOSTS_DIR / "minbase"
 SOURCES = Path("/etc/apt/sources.list.d")
+# The system calls that name a destination: what a trace of "leaving the host" records.
+TRACED_CALLS = "trace=connect,sendto,sendmsg,sendmmsg"
+ADDRESS = re.compile(r'(connect|sendto|sendmsg|sendmmsg)\(\d+, .*?sa_family=(AF_INET6?)'
+                     r'.*?(?:sin6?_port=htons\((\d+)\)).*?(?:inet_addr\("([^"]+)"\)|'
+                     r'inet_pton\(AF_INET6, "([^"]+)"|sin6_addr=([^,}]+))')
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def destinations(trace: str) -> list[tuple[str, int, str]]:
+    """(address, port, syscall) of every IPv4 or IPv6 destination in an strace log."""
+    found = []
+    for line in trace.splitlines():
+        if "AF_INET" not in line:
+            continue
+        m = ADDRESS.search(line)
+        assert m, f"an address strace printed that the test cannot read: {line}"
+        call, _, port, v4, v6, v6raw = m.groups()
+        found.append((v4 or v6 or v6raw, int(port), call))
+    return found
+
+
+def off_host(dests: list[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
+    """The destinations that leave the host, or are DNS servers (wherever they listen)."""
+    bad = []
+    for address, port, call in dests:
+        ip = ipaddress.ip_address(address)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        if not ip.is_loopback or port == 53:
+            bad.append((address, port, call))
+    return bad
 
 
 def debian_mirror() -> str:
@@ -56,3 +93,158 @@ def minimal_debian_root() -> Path:
             raise RuntimeError(f"debootstrap failed ({made.returncode}), see {log}")
         tmp.rename(MINBASE)
         return MINBASE
+
+
+class BootedHost:
+    """A copy of a Debian 12 root booted with systemd under systemd-nspawn, with only loopback.
+
+    ``with BootedHost(root, workdir) as host:`` copies ``root`` (never changed)
+    under /var/tmp/appliance-hosts/booted/, boots it (``--private-network``: no
+    route anywhere) and waits until systemd says the system is up; at the end it
+    powers off, kills what is left of the container and removes the copy
+    (``workdir`` keeps the console log and the traces). Everything a test needs goes through
+    ``run`` (a command in all of the host's namespaces, via nsenter) and
+    ``copy_in`` (the file system is shared). From boot on, every process of the
+    host is under strace, so ``connects()`` lists each destination any of them
+    connected or sent to, services started by systemd included.
+    """
+
+    def __init__(self, root: Path, workdir: Path, boot_timeout: float = 120):
+        self.source, self.workdir, self.boot_timeout = root, workdir, boot_timeout
+        self.machine = f"h{uuid.uuid4().hex[:10]}"
+        # Beside the minimal root (/var/tmp): a small /tmp would not hold the copy.
+        self.root = HOSTS_DIR / "booted" / self.machine
+        self.console_log = workdir / "console.log"
+        self._nspawn: subprocess.Popen | None = None
+        self._tracers: list[subprocess.Popen] = []
+        self.pid = 0
+
+    def __enter__(self) -> "BootedHost":
+        for tool in ("systemd-nspawn", "nsenter", "strace"):
+            if shutil.which(tool) is None:
+                raise RuntimeError(f"{tool} is not installed (./dev setup --test installs it)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-a", "--reflink=auto", "--", str(self.source), str(self.root)],
+                       check=True)
+        try:
+            self._boot()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _boot(self) -> None:
+        with open(self.console_log, "wb") as console:
+            self._nspawn = subprocess.Popen(
+                ["systemd-nspawn", "-q", "-b", "--private-network", "--register=no",
+                 "--keep-unit", f"--machine={self.machine}", "-D", str(self.root)],
+                stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        self.pid = self._container_init()
+        self._trace([arg for pid in self._processes() for arg in ("-p", str(pid))])
+        deadline = time.monotonic() + self.boot_timeout
+        state = ""
+        while time.monotonic() < deadline:
+            state = self.run(["systemctl", "is-system-running"], check=False).stdout.strip()
+            if state in ("running", "degraded"):
+                return
+            time.sleep(0.5)
+        journal = self.run(["journalctl", "-b", "--no-pager", "-n", "60"], check=False)
+        raise RuntimeError(f"the host did not finish booting in {self.boot_timeout:.0f} s "
+                           f"(systemctl is-system-running: {state!r}); journal:\n{journal.stdout}")
+
+    def _container_init(self) -> int:
+        """The PID (here) of the container's systemd: nspawn's child in a new PID namespace."""
+        ours = os.readlink("/proc/self/ns/pid")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._nspawn.poll() is not None:
+                raise RuntimeError(f"systemd-nspawn ended ({self._nspawn.returncode}):\n"
+                                   f"{self.console_log.read_text()[-3000:]}")
+            children = Path(f"/proc/{self._nspawn.pid}/task/{self._nspawn.pid}/children")
+            for pid in children.read_text().split():
+                try:
+                    if os.readlink(f"/proc/{pid}/ns/pid") != ours and \
+                            Path(f"/proc/{pid}/comm").read_text().strip() == "systemd":
+                        return int(pid)
+                except FileNotFoundError:
+                    continue
+            time.sleep(0.05)
+        raise RuntimeError("systemd-nspawn started no systemd in 30 s")
+
+    def _processes(self) -> list[int]:
+        """The host's processes, as PIDs here."""
+        ns = os.readlink(f"/proc/{self.pid}/ns/pid")
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.readlink(entry / "ns" / "pid") == ns:
+                        found.append(int(entry.name))
+                except (FileNotFoundError, ProcessLookupError, PermissionError):
+                    continue
+        return found
+
+    def _trace(self, target: list[str]) -> None:
+        """strace TARGET (-p PIDs, or a command) with its children into a new trace file."""
+        log = self.workdir / f"connect-{len(self._tracers)}.trace"
+        seccomp = [] if target[0] == "-p" else ["--seccomp-bpf"]
+        self._tracers.append(subprocess.Popen(
+            ["strace", "-f", "-qq", *seccomp, "-e", TRACED_CALLS, "-o", str(log), *target],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def enter(self, cmd: list[str]) -> list[str]:
+        """``cmd`` as a command line that runs it inside the host as root."""
+        return ["nsenter", "-t", str(self.pid), "-a", "--", "env", "-i", f"PATH={HOST_PATH}",
+                "HOME=/root", "LANG=C.UTF-8", *cmd]
+
+    def run(self, cmd: list[str], check: bool = True, timeout: float = 600,
+            traced: bool = False, **kwargs) -> subprocess.CompletedProcess:
+        """Run ``cmd`` inside the host (under strace when ``traced``, for ``connects()``)."""
+        argv = self.enter(cmd)
+        if traced:
+            log = self.workdir / f"connect-run-{uuid.uuid4().hex[:8]}.trace"
+            argv = ["strace", "-f", "-qq", "--seccomp-bpf", "-e", TRACED_CALLS, "-o", str(log),
+                    *argv]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{cmd} failed in the host ({done.returncode}):\n"
+                                 f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+        return done
+
+    def copy_in(self, src: Path, dest: str) -> Path:
+        """Copy the file or folder ``src`` to ``dest`` (absolute, in the host); return it as seen here."""
+        target = self.root / dest.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if Path(src).is_dir():
+            shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, target)
+        return target
+
+    def connects(self) -> list[tuple[str, int, str]]:
+        """(address, port, syscall) of every destination the host's processes used so far."""
+        return [dest for log in sorted(self.workdir.glob("connect-*.trace"))
+                for dest in destinations(log.read_text(errors="replace"))]
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self._nspawn is not None and self._nspawn.poll() is None:
+                self._nspawn.send_signal(signal.SIGTERM)  # nspawn asks systemd to power off
+                try:
+                    self._nspawn.wait(60)
+                except subprocess.TimeoutExpired:
+                    if self.pid:  # killing a PID namespace's init kills all of it
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(self.pid, signal.SIGKILL)
+                    self._nspawn.kill()
+                    self._nspawn.wait(30)
+            for tracer in self._tracers:
+                try:
+                    tracer.wait(30)
+                except subprocess.TimeoutExpired:
+                    tracer.kill()
+                    tracer.wait()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)

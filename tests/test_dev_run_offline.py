@@ -11,9 +11,7 @@ runs after ``./dev test``'s own), so ``./dev run`` installs nothing here.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -24,36 +22,9 @@ from pathlib import Path
 import pytest
 
 from .coderdtest import FIRST_USER_PASSWORD
+from .hosts import TRACED_CALLS, destinations, off_host
 
 REPO = Path(__file__).resolve().parents[1]
-ADDRESS = re.compile(r'(connect|sendto|sendmsg|sendmmsg)\(\d+, .*?sa_family=(AF_INET6?)'
-                     r'.*?(?:sin6?_port=htons\((\d+)\)).*?(?:inet_addr\("([^"]+)"\)|'
-                     r'inet_pton\(AF_INET6, "([^"]+)"|sin6_addr=([^,}]+))')
-
-
-def destinations(trace: str) -> list[tuple[str, int, str]]:
-    """(address, port, syscall) of every IPv4 or IPv6 destination in an strace log."""
-    found = []
-    for line in trace.splitlines():
-        if "AF_INET" not in line:
-            continue
-        m = ADDRESS.search(line)
-        assert m, f"an address strace printed that the test cannot read: {line}"
-        call, _, port, v4, v6, v6raw = m.groups()
-        found.append((v4 or v6 or v6raw, int(port), call))
-    return found
-
-
-def off_host(dests: list[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
-    """The destinations that leave the host, or are DNS servers (wherever they listen)."""
-    bad = []
-    for address, port, call in dests:
-        ip = ipaddress.ip_address(address)
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        if not ip.is_loopback or port == 53:
-            bad.append((address, port, call))
-    return bad
 
 
 def test_the_trace_reader_sees_what_would_leave():
@@ -96,7 +67,7 @@ def test_dev_run_stays_on_the_host(tmp_path):
         [unshare, "--user", "--net", "--", "sh", "-c",
          "until grep -q . /proc/self/uid_map; do sleep 0.05; done; "
          f'ip link set lo up && exec {strace} -f -qq --seccomp-bpf -o {trace} '
-         '-e trace=connect,sendto,sendmsg,sendmmsg ./dev run'],
+         f'-e {TRACED_CALLS} ./dev run'],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     ours = os.readlink("/proc/self/ns/user")
     deadline = time.monotonic() + 10
