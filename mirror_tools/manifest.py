@@ -11,6 +11,11 @@ test, points ``registry.terraform.io`` or ``docker.io`` at its own registry and
 trusts its own CA, without the mirror layout changing: the mirror is still
 keyed by the host name terraform and container runtimes know.
 
+The offline bundle's manifest (``appliance bundle build``) is the same file
+with one more section, ``bundle:`` (``BundleSpec``), read by
+``load(path, bundle=True)``; mirror-sync refuses that section rather than
+ignoring it, so a bundle manifest is never mistaken for a plain mirror one.
+
 This module only parses and validates. The providers and terraform parts are
 synced by ``mirror_tools.providers``/``mirror_tools.terraform_release``; the
 images part is handed as ``ImageSpec`` objects to ``mirror_tools.images.sync``.
@@ -33,6 +38,10 @@ _HOST_RE = re.compile(r"^[0-9A-Za-z.-]+(?::[0-9]+)?$")
 _TF_PLATFORM_RE = re.compile(r"^[a-z0-9]+_[a-z0-9]+$")
 _OCI_PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9]+(?:/[a-z0-9.]+)?$")
 _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+_DEBIAN_PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+BUNDLE_PLATFORM = "linux_amd64"
+POSTGRES_CHOICES = ("embedded", "debian")
+DEFAULT_TEMPLATES = ("local", "podman")
 
 
 class ManifestError(ValueError):
@@ -126,6 +135,20 @@ class ImageSpec:
 
 
 @dataclass(frozen=True)
+class BundleSpec:
+    """What the offline bundle carries besides the mirror parts.
+
+    ``packages`` are Debian packages added to the bundle's apt repository on
+    top of what the installer always needs; ``postgres: debian`` adds
+    Debian's PostgreSQL instead of relying on the embedded one; ``templates``
+    names folders of ``examples/templates`` to carry.
+    """
+    postgres: str = "embedded"
+    packages: tuple[str, ...] = ()
+    templates: tuple[str, ...] = DEFAULT_TEMPLATES
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     providers: tuple[ProviderSpec, ...] = ()
@@ -133,6 +156,7 @@ class Manifest:
     images: tuple[ImageSpec, ...] = ()
     registries: dict[str, RegistryAccess] = field(default_factory=dict)
     files: tuple[tuple[str, int, Path], ...] = ()
+    bundle: BundleSpec | None = None
 
     def registry(self, host: str) -> RegistryAccess:
         return self.registries.get(host) or RegistryAccess(host=host)
@@ -148,17 +172,17 @@ class Manifest:
                 raise ManifestError(f"{self.path}:{line}: {where}: file {path} does not exist")
 
 
-def load(path: str | os.PathLike) -> Manifest:
-    """Read and validate a manifest file."""
+def load(path: str | os.PathLike, bundle: bool = False) -> Manifest:
+    """Read and validate a manifest file (a bundle manifest when ``bundle``)."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read manifest: {exc.strerror}") from exc
-    return parse(text, path)
+    return parse(text, path, bundle)
 
 
-def parse(text: str, path: Path) -> Manifest:
+def parse(text: str, path: Path, bundle: bool = False) -> Manifest:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -167,7 +191,7 @@ def parse(text: str, path: Path) -> Manifest:
         raise ManifestError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
     if node is None:
         raise ManifestError(f"{path}: the manifest is empty")
-    return _Reader(path).manifest(node)
+    return _Reader(path, bundle).manifest(node)
 
 
 def parse_provider_source(source: str) -> tuple[str, str, str]:
@@ -191,8 +215,9 @@ def parse_provider_source(source: str) -> tuple[str, str, str]:
 class _Reader:
     """Walks the composed YAML nodes so every error can name its line."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, bundle: bool = False):
         self.path = path
+        self.bundle = bundle
         self.files: list[tuple[str, int, Path]] = []
 
     def fail(self, node: yaml.Node, where: str, message: str) -> ManifestError:
@@ -253,7 +278,14 @@ class _Reader:
 
     # -- sections -----------------------------------------------------------
     def manifest(self, node) -> Manifest:
-        top = self.mapping(node, "manifest", {"registries", "providers", "terraform", "images"})
+        sections = {"registries", "providers", "terraform", "images"}
+        if not self.bundle and isinstance(node, yaml.MappingNode):
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == "bundle":
+                    raise self.fail(key, "manifest", "the bundle section is for `appliance "
+                                    "bundle build`, not mirror-sync")
+        top = self.mapping(node, "manifest", sections | {"bundle"} if self.bundle else sections,
+                           {"bundle", "terraform"} if self.bundle else frozenset())
         registries = self.registries(top["registries"]) if "registries" in top else {}
         providers = tuple(self.provider(n, f"providers[{i}]") for i, n in
                           enumerate(self.sequence(top["providers"], "providers"))) \
@@ -271,7 +303,40 @@ class _Reader:
         if not (providers or terraform or images):
             raise self.fail(node, "manifest", "declares nothing to mirror "
                             "(add providers, terraform or images)")
-        return Manifest(self.path, providers, terraform, images, registries, tuple(self.files))
+        bundle = self.bundle_section(top["bundle"], terraform, top["terraform"]) \
+            if self.bundle else None
+        return Manifest(self.path, providers, terraform, images, registries, tuple(self.files),
+                        bundle)
+
+    def bundle_section(self, node, terraform: TerraformSpec, terraform_node) -> BundleSpec:
+        if BUNDLE_PLATFORM not in terraform.platforms:
+            raise self.fail(terraform_node, "terraform.platforms",
+                            f"a bundle needs terraform for {BUNDLE_PLATFORM}")
+        fields = self.mapping(node, "bundle", {"postgres", "packages", "templates"})
+        postgres = "embedded"
+        if "postgres" in fields:
+            postgres = self.string(fields["postgres"], "bundle.postgres")
+            if postgres not in POSTGRES_CHOICES:
+                raise self.fail(fields["postgres"], "bundle.postgres",
+                                f"{postgres!r} is not one of: {', '.join(POSTGRES_CHOICES)}")
+        packages = []
+        for pnode, name in self.strings(fields["packages"], "bundle.packages") \
+                if "packages" in fields else ():
+            if not _DEBIAN_PACKAGE_RE.match(name):
+                raise self.fail(pnode, "bundle.packages", f"{name!r} is not a Debian package name")
+            packages.append(name)
+        templates = DEFAULT_TEMPLATES
+        if "templates" in fields:
+            templates = tuple(self.name_list(fields["templates"], "bundle.templates"))
+        return BundleSpec(postgres, tuple(dict.fromkeys(packages)), templates)
+
+    def name_list(self, node, where) -> list[str]:
+        out = []
+        for nnode, name in self.strings(node, where):
+            if not _NAME_RE.match(name):
+                raise self.fail(nnode, where, f"{name!r} is not a folder name")
+            out.append(name)
+        return out
 
     def registries(self, node) -> dict[str, RegistryAccess]:
         if not isinstance(node, yaml.MappingNode):

@@ -12,6 +12,7 @@ COMMANDS = {
                                "(providers, terraform, images)."),
     "mirror": CommandInfo("appliance.admin.mirror", "Verify or serve a provider mirror."),
     "images": CommandInfo("appliance.admin.images", "Push an image bundle into a registry."),
+    "bundle": CommandInfo("appliance.admin.bundle", "Build the signed offline bundle, or verify one."),
     "ca": CommandInfo("appliance.admin.ca", "Run the deployment's offline certificate authority."),
 }
 # Libraries whose warnings restate, in their words, a failure the command reports

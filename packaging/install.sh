@@ -1,0 +1,310 @@
+#!/bin/bash
+# install.sh: install coder-appliance on this Debian 12 host from the bundle it sits in.
+#
+# It first verifies the whole bundle with what a minimal Debian 12 has (bash,
+# gpgv, coreutils' sha256sum, findutils' find): the signature of MANIFEST.json
+# by the key whose fingerprint the administrator typed, then every file's
+# sha256, and that nothing is missing, added or linked outside. Nothing
+# outside this folder is touched, and nothing from the bundle runs, before
+# all of it is verified. The rules are those of `appliance bundle verify`
+# (appliance/bundle_manifest.py; docs/architecture.md, "The offline bundle"),
+# and a failure is one line: `install.sh: error: KIND: what`.
+set -euo pipefail
+umask 022
+export LC_ALL=C
+
+PROG=install.sh
+BUNDLE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+MANIFEST=MANIFEST.json
+SIGNATURE=MANIFEST.json.sig
+SIGNER_KEY=keys/signer.gpg
+INSTALLED_ROOT=/opt/coder-appliance
+
+usage() {
+    cat <<EOF
+Usage: $PROG --fingerprint FPR [OPTIONS]
+
+Verify this coder-appliance bundle, then install (or upgrade, or uninstall)
+coder-appliance on this host, or on another one over SSH (--inventory).
+
+  --fingerprint FPR   Required. The full fingerprint of the key that signed the
+                      bundle, as the build printed it (40 hex digits, spaces
+                      allowed). Get it from the person who built the bundle, not
+                      from the bundle.
+  --hostname NAME     The name users reach coderd by (the TLS certificate's
+                      name and the access URL). Default: this host's FQDN.
+  --inventory FILE    Install on the hosts of this Ansible inventory over SSH
+                      instead of on this host.
+  --with-templates    Also push the bundle's example templates (templates/).
+  --uninstall         Remove the services; keep the data and configuration.
+  --purge             With --uninstall: remove the data and configuration too.
+  --force             Allow installing an older version over a newer one.
+  --installed DIR     For a delta bundle: the installed version's folder it
+                      applies to (default: $INSTALLED_ROOT/OLD_VERSION).
+  --verify-only       Verify the bundle (and complete a delta bundle from the
+                      installed version) and stop.
+  -h, --help          Show this help.
+EOF
+}
+
+die() {
+    echo "$PROG: error: $*" >&2
+    exit 1
+}
+
+FINGERPRINT="" TARGET_HOSTNAME="" INVENTORY="" WITH_TEMPLATES=0 UNINSTALL=0 PURGE=0 FORCE=0
+INSTALLED_DIR="" VERIFY_ONLY=0
+
+parse_args() {
+    while (($#)); do
+        case $1 in
+            --fingerprint | --hostname | --inventory | --installed)
+                (($# >= 2)) || die "usage: $1 needs a value"
+                set -- "$1=$2" "${@:3}"
+                continue
+                ;;
+            --fingerprint=*) FINGERPRINT=${1#*=} ;;
+            --hostname=*) TARGET_HOSTNAME=${1#*=} ;;
+            --inventory=*) INVENTORY=${1#*=} ;;
+            --installed=*) INSTALLED_DIR=${1#*=} ;;
+            --with-templates) WITH_TEMPLATES=1 ;;
+            --uninstall) UNINSTALL=1 ;;
+            --purge) PURGE=1 ;;
+            --force) FORCE=1 ;;
+            --verify-only) VERIFY_ONLY=1 ;;
+            -h | --help)
+                usage
+                exit 0
+                ;;
+            *) die "usage: unknown argument '$1' (see --help)" ;;
+        esac
+        shift
+    done
+    [[ -n $FINGERPRINT ]] || die "usage: --fingerprint FPR is required (see --help)"
+    if ((PURGE && !UNINSTALL)); then die "usage: --purge goes with --uninstall"; fi
+    if [[ -n $INVENTORY && ! -f $INVENTORY ]]; then die "usage: --inventory $INVENTORY: no such file"; fi
+    return 0
+}
+
+# -- MANIFEST.json, read line by line ------------------------------------------------------
+# The builder writes one text form (appliance.bundle_manifest.dumps); any other line is
+# refused. A path component starts with no dot: no ".", "..", or hidden names.
+COMPONENT='[A-Za-z0-9_+@%~:,=-][A-Za-z0-9._+@%~:,=-]*'
+SAFE_PATH="^$COMPONENT(/$COMPONENT)*\$"
+VERSION_RE='[0-9A-Za-z.+~-]+'
+FILE_LINE='^    \{"path": "([^"\\]*)", "size": ([0-9]+), "sha256": "([0-9a-f]{64})", "mode": "(0[0-7]{3})"\},?$'
+LINK_LINE='^    \{"path": "([^"\\]*)", "link": "([^"\\]*)"\},?$'
+
+# parse_manifest FILE PREFIX: fills PREFIX_sha[path] (files), PREFIX_mode[path],
+# PREFIX_link[path] (links), PREFIX_order (paths in order), PREFIX_version, PREFIX_since_*.
+parse_manifest() {
+    local file=$1 p=$2 n=0 line state=head
+    local -n sha=${p}_sha mode=${p}_mode link=${p}_link order=${p}_order
+    local -n version=${p}_version since_version=${p}_since_version since_sha=${p}_since_sha
+    local heads=('^\{$' '^  "format": 1,$' '^  "name": "coder-appliance",$'
+        "^  \"version\": \"($VERSION_RE)\",\$" '^  "built": "[^"\\]*",$'
+        "^  \"since\": (null|\\{\"manifest_sha256\": \"([0-9a-f]{64})\", \"version\": \"($VERSION_RE)\"\\}),\$"
+        '^  "removed": \[("[^"\\]*"(, "[^"\\]*")*)?\],$' '^  "signer": "[0-9A-F]{40}",$'
+        '^  "versions": \{.*\},$' '^  "files": \[$')
+    while IFS= read -r line || [[ -n $line ]]; do
+        n=$((n + 1))
+        case $state in
+            head)
+                [[ $line =~ ${heads[n - 1]} ]] || die "manifest: $MANIFEST:$n: unexpected line"
+                [[ $n == 4 ]] && version=${BASH_REMATCH[1]}
+                [[ $n == 6 && ${BASH_REMATCH[1]} != null ]] &&
+                    since_sha=${BASH_REMATCH[2]} since_version=${BASH_REMATCH[3]}
+                ((n < ${#heads[@]})) || state=files
+                ;;
+            files)
+                local path
+                if [[ $line =~ $FILE_LINE ]]; then
+                    path=${BASH_REMATCH[1]}
+                    [[ -z ${sha[$path]+x} && -z ${link[$path]+x} ]] ||
+                        die "manifest: $MANIFEST: $path is listed twice"
+                    sha[$path]=${BASH_REMATCH[3]} mode[$path]=${BASH_REMATCH[4]}
+                elif [[ $line =~ $LINK_LINE ]]; then
+                    path=${BASH_REMATCH[1]}
+                    [[ -z ${sha[$path]+x} && -z ${link[$path]+x} ]] ||
+                        die "manifest: $MANIFEST: $path is listed twice"
+                    link[$path]=${BASH_REMATCH[2]}
+                    [[ ${link[$path]} =~ $SAFE_PATH ]] ||
+                        die "unsafe: $path: link target ${link[$path]} may leave its folder"
+                elif [[ $line == "  ]" ]]; then
+                    state=end
+                    continue
+                else
+                    die "manifest: $MANIFEST:$n: unexpected line"
+                fi
+                [[ $path =~ $SAFE_PATH && $path != "$MANIFEST" && $path != "$SIGNATURE" ]] ||
+                    die "unsafe: '$path': not a plain relative path inside the bundle"
+                order+=("$path")
+                ;;
+            end)
+                [[ $line == "}" ]] || die "manifest: $MANIFEST:$n: unexpected line"
+                state=done
+                ;;
+            done) die "manifest: $MANIFEST:$n: unexpected line" ;;
+        esac
+    done <"$file"
+    [[ $state == done ]] || die "manifest: $MANIFEST: cut short"
+}
+
+# -- verification ------------------------------------------------------------------------------
+declare -A new_sha=() new_mode=() new_link=() old_sha=() old_mode=() old_link=()
+declare -a new_order=() old_order=()
+new_version="" new_since_version="" new_since_sha="" old_version="" old_since_version="" old_since_sha=""
+
+check_signature() {
+    local fpr=${FINGERPRINT// /} status rc=0 tag kind rest signers=()
+    fpr=${fpr^^}
+    [[ $fpr =~ ^[0-9A-F]{40}$ ]] ||
+        die "fingerprint: '$FINGERPRINT' is not a full 40-hex-digit key fingerprint"
+    local f
+    for f in "$MANIFEST" "$SIGNATURE" "$SIGNER_KEY"; do
+        [[ -f $BUNDLE/$f ]] || die "missing: $f: not in the bundle"
+    done
+    command -v gpgv >/dev/null || die "signature: gpgv is not installed (Debian package gpgv)"
+    status=$(gpgv --homedir /nonexistent/coder-appliance-gpgv --status-fd 1 \
+        --keyring "$BUNDLE/$SIGNER_KEY" "$BUNDLE/$SIGNATURE" "$BUNDLE/$MANIFEST" 2>/dev/null) || rc=$?
+    while read -r tag kind rest; do
+        [[ $tag == "[GNUPG:]" && $kind == VALIDSIG ]] && signers+=("${rest##* }")
+    done <<<"$status"
+    if ((rc != 0 || ${#signers[@]} == 0)); then
+        die "signature: $SIGNATURE is not a good signature of $MANIFEST by the bundle's $SIGNER_KEY"
+    fi
+    local s
+    for s in "${signers[@]}"; do [[ $s == "$fpr" ]] && return 0; done
+    die "fingerprint: $MANIFEST is signed by ${signers[*]}, not by $fpr"
+}
+
+check_listing() {
+    # Every listed path's folders exist as folders; a link points at a listed file.
+    local path dir target
+    declare -gA folders=()
+    for path in "${new_order[@]}"; do
+        dir=$path
+        while [[ $dir == */* ]]; do
+            dir=${dir%/*}
+            [[ -z ${new_sha[$dir]+x} && -z ${new_link[$dir]+x} ]] ||
+                die "manifest: $MANIFEST: $path is listed under the file $dir"
+            folders[$dir]=1
+        done
+    done
+    for path in "${!new_link[@]}"; do
+        target=${new_link[$path]}
+        [[ $path == */* ]] && target=${path%/*}/$target
+        [[ -n ${new_sha[$target]+x} ]] ||
+            die "unsafe: $path: link to ${new_link[$path]}, which is not a file listed in the manifest"
+    done
+}
+
+check_tree() {
+    # Nothing extra, no other kind of entry than folders, files and the listed links.
+    local kind path
+    while IFS= read -r -d '' kind && IFS= read -r -d '' path; do
+        if [[ ($path == "$MANIFEST" || $path == "$SIGNATURE") && $kind == f ]]; then continue; fi
+        if [[ $kind == d && -n ${folders[$path]+x} ]]; then continue; fi
+        if [[ -z ${new_sha[$path]+x} && -z ${new_link[$path]+x} ]]; then
+            die "extra: $path: not listed in $MANIFEST"
+        fi
+        if [[ -n ${new_link[$path]+x} ]]; then
+            [[ $kind == l && $(readlink -- "$BUNDLE/$path") == "${new_link[$path]}" ]] ||
+                die "unsafe: $path: expected a link to ${new_link[$path]}"
+        elif [[ $kind != f ]]; then
+            die "unsafe: $path: expected a regular file, found another kind of entry ($kind)"
+        fi
+    done < <(find "$BUNDLE" -mindepth 1 -printf '%y\0%P\0')
+}
+
+check_hashes() {
+    # $1: folder; then path... : every file's sha256 (and so its size) as the manifest says.
+    local root=$1 path out
+    shift
+    (($#)) || return 0
+    out=$(cd "$root" && for path in "$@"; do printf '%s  %s\n' "${new_sha[$path]}" "$path"; done |
+        sha256sum --check --strict --quiet - 2>/dev/null) && return 0
+    path=${out%%$'\n'*}
+    path=${path%: *}
+    echo "${path:-?}"
+    return 1
+}
+
+verify() {
+    cd "$BUNDLE"
+    check_signature
+    parse_manifest "$BUNDLE/$MANIFEST" new
+    check_listing
+    check_tree
+    local path present=() absent=() bad
+    for path in "${new_order[@]}"; do
+        [[ -n ${new_link[$path]+x} ]] && { [[ -L $path ]] || absent+=("$path"); } && continue
+        if [[ -f $path ]]; then present+=("$path"); else absent+=("$path"); fi
+    done
+    if ((${#absent[@]})) && [[ -n $new_since_version ]]; then
+        check_base "${absent[@]}"
+    elif ((${#absent[@]})); then
+        die "missing: ${absent[0]}: listed in $MANIFEST but not in the bundle"
+    fi
+    if ! bad=$(check_hashes "$BUNDLE" "${present[@]}"); then
+        die "tampered: $bad: its sha256 is not the one in $MANIFEST"
+    fi
+    if ((${#absent[@]})); then complete_from_base "${absent[@]}"; fi
+    apply_modes
+}
+
+check_base() {
+    # A delta bundle: each absent file must be in the installed version it was built against.
+    BASE=${INSTALLED_DIR:-$INSTALLED_ROOT/$new_since_version}
+    [[ -f $BASE/$MANIFEST ]] ||
+        die "base: this is a delta from $new_since_version, whose $BASE/$MANIFEST cannot be read"
+    local sum path bad
+    sum=$(sha256sum <"$BASE/$MANIFEST")
+    [[ ${sum%% *} == "$new_since_sha" ]] ||
+        die "base: this is a delta from another build of $new_since_version than the one in $BASE (its $MANIFEST's sha256 differs)"
+    parse_manifest "$BASE/$MANIFEST" old
+    for path in "$@"; do
+        [[ -z ${new_link[$path]+x} && ${old_sha[$path]-} == "${new_sha[$path]}" ]] ||
+            die "missing: $path: listed in $MANIFEST but not in the bundle"
+        [[ -f $BASE/$path && ! -L $BASE/$path ]] ||
+            die "base: $BASE/$path: the installed file differs from the one this delta was built against"
+    done
+    if ! bad=$(check_hashes "$BASE" "$@"); then
+        die "base: $BASE/$bad: the installed file differs from the one this delta was built against"
+    fi
+}
+
+complete_from_base() {
+    # Copy the unchanged files in: this folder becomes the whole new version.
+    local path
+    for path in "$@"; do
+        mkdir -p -- "$BUNDLE/$(dirname -- "$path")"
+        cp --reflink=auto -- "$BASE/$path" "$BUNDLE/$path"
+    done
+}
+
+apply_modes() {
+    # Modes come from the signed manifest, not from the tar (or umask). Paths hold no newline.
+    local path m
+    declare -A by_mode=()
+    for path in "${!new_sha[@]}"; do by_mode[${new_mode[$path]}]+="$path"$'\n'; done
+    for m in "${!by_mode[@]}"; do
+        printf '%s' "${by_mode[$m]}" | (cd "$BUNDLE" && xargs -d '\n' chmod "$m" --)
+    done
+}
+
+install_stage() {
+    # The Ansible stage (single-node playbook, upgrade, uninstall) follows verification:
+    # it is written with the roles (issue 15, the Ansible part) and is not in this file yet.
+    die "install: this install.sh verifies only; the Ansible stage is not part of this build yet"
+}
+
+main() {
+    parse_args "$@"
+    verify
+    echo "$PROG: verified coder-appliance $new_version: ${#new_order[@]} entries, signed by ${FINGERPRINT// /}"
+    if ((VERIFY_ONLY)); then exit 0; fi
+    install_stage
+}
+
+main "$@"

@@ -1,0 +1,106 @@
+"""Helpers for the offline-bundle tests: a throwaway signing key, small bundles
+sealed by the real builder from a hand-made folder, and the two verifiers
+(install.sh under bash, ``appliance bundle verify``) run on them.
+
+The signing key is tf_registry's (a real GnuPG EdDSA key in its own home, no
+passphrase); the builder signs with python-gnupg from that home.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+for _path in (REPO / "tests" / "mirror_tools", REPO / "packaging"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import bundle as builder  # noqa: E402  (packaging/bundle.py)
+import tf_registry  # noqa: E402
+
+from appliance.admin.main import main as appliance  # noqa: E402
+
+VERSION = "0.1.0"
+
+
+def make_stage(root: Path, files: dict[str, bytes | tuple[str, str]],
+               version: str = VERSION) -> Path:
+    """A staged bundle folder: path -> content, or ("link", target) for a symbolic link."""
+    stage = root / f"coder-appliance-{version}"
+    stage.mkdir(parents=True)
+    for rel, content in files.items():
+        path = stage / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, tuple):
+            path.symlink_to(content[1])
+        else:
+            path.write_bytes(content)
+            if rel.startswith("bin/"):
+                path.chmod(0o755)
+    return stage
+
+
+def seal(stage: Path, out: Path, key: tf_registry.SigningKey, since: Path | None = None):
+    """The builder's own seal step: MANIFEST.json, signature, tar."""
+    signer = builder.Signer(key.home, key.fingerprint)
+    return builder.seal(stage, out, signer, versions={}, since=since,
+                        phases=builder.Phases(io.StringIO(), tty=False),
+                        hash_cache=out / f".hashes-{stage.parent.name}.json")
+
+
+def extract(tar: Path, dest: Path) -> Path:
+    """``tar -xf`` as the administrator runs it; the bundle's folder."""
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-xf", str(tar), "-C", str(dest)], check=True)
+    with tarfile.open(tar) as t:
+        return dest / t.getmembers()[0].name.split("/")[0]
+
+
+@dataclass
+class Outcome:
+    code: int
+    error: str   # the error line, "" on success
+
+    @property
+    def kind(self) -> str:
+        """The rule broken: the word after 'error: ' (bundle_manifest.KINDS)."""
+        return self.error.split("error: ", 1)[1].split(":", 1)[0] if self.error else ""
+
+
+def install_sh(folder: Path, fingerprint: str, *args: str) -> Outcome:
+    """install.sh --verify-only under bash, with the environment of a minimal host."""
+    done = subprocess.run(["bash", str(folder / "install.sh"), "--fingerprint", fingerprint,
+                           "--verify-only", *args], capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}, cwd="/")
+    errors = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert done.returncode == 0 or len(errors) == 1, done.stderr
+    return Outcome(done.returncode, errors[0] if errors else "")
+
+
+def verify(path: Path, fingerprint: str, *args: str) -> Outcome:
+    """``appliance bundle verify`` in this process."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = appliance(["bundle", "verify", str(path), "--fingerprint", fingerprint, *args])
+    errors = [line for line in err.getvalue().splitlines() if line.startswith("error:")]
+    return Outcome(code, errors[0] if errors else "")
+
+
+def tree(folder: Path) -> dict[str, tuple[str, bytes | str, int]]:
+    """Every entry under ``folder``: kind, content (or link target), permission bits."""
+    out = {}
+    for dirpath, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(dirpath, name)
+            rel = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                out[rel] = ("link", os.readlink(path), 0)
+            elif path.is_file():
+                out[rel] = ("file", path.read_bytes(), path.stat().st_mode & 0o777)
+    return out

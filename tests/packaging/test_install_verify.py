@@ -1,0 +1,244 @@
+"""install.sh and ``appliance bundle verify`` accept a good bundle and refuse the same
+tampered ones for the same reason (one rule set, two implementations).
+
+Bundles are sealed by the real builder (packaging/bundle.py's seal: hashing,
+MANIFEST.json, a real GnuPG signature, the tar) from small hand-made folders;
+install.sh runs under bash with only /usr/bin:/bin, as on a minimal Debian 12.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tarfile
+
+import pytest
+
+from appliance import bundle_manifest as bm
+
+from .bundlekit import extract, install_sh, make_stage, seal, tf_registry, tree, verify
+
+FILES = {
+    "bin/tool.d/tool": b"#!/bin/sh\necho tool\n",
+    "bin/tool": ("link", "tool.d/tool"),
+    "providers/registry.terraform.io/hashicorp/null/index.json": b'{"versions": {}}\n',
+    "images/blobs/sha256/" + "a" * 64: b"blob" * 1000,
+    "templates/local/main.tf": b"# template\n",
+}
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    root = tmp_path_factory.mktemp("keys")
+    key = tf_registry.SigningKey(root / "signer", "Bundle Signer")
+    rogue = tf_registry.SigningKey(root / "rogue", "Rogue Signer")
+    yield key, rogue
+    key.close()
+    rogue.close()
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory, keys):
+    """A sealed bundle: its tar."""
+    root = tmp_path_factory.mktemp("good")
+    return seal(make_stage(root / "stage", FILES), root / "out", keys[0]).path
+
+
+@pytest.fixture
+def folder(good, tmp_path):
+    """The good bundle, extracted afresh for a test to tamper with."""
+    return extract(good, tmp_path / "x")
+
+
+def both(folder, fingerprint, tar=None, *args):
+    """(install.sh, verify on the folder[, verify on the tar]) outcomes."""
+    out = [install_sh(folder, fingerprint, *args), verify(folder, fingerprint, *args)]
+    if tar:
+        out.append(verify(tar, fingerprint, *args))
+    return out
+
+
+def assert_refused(outcomes, kind):
+    for o in outcomes:
+        assert o.code != 0 and o.kind == kind, (kind, outcomes)
+
+
+def test_a_good_bundle_passes_both_and_gets_the_manifest_modes(good, folder, keys):
+    key = keys[0]
+    spaced = " ".join(key.fingerprint[i:i + 4] for i in range(0, 40, 4)).lower()
+    (folder / "bin/tool.d/tool").chmod(0o600)      # a umask or a tar option changed it
+    for o in both(folder, spaced, good):
+        assert o.code == 0 and not o.error, o
+    assert (folder / "bin/tool.d/tool").stat().st_mode & 0o777 == 0o755
+    assert (folder / "templates/local/main.tf").stat().st_mode & 0o777 == 0o644
+    manifest = bm.loads((folder / bm.MANIFEST).read_bytes())
+    assert manifest["signer"] == key.fingerprint
+    listed = {e["path"] for e in manifest["files"]}
+    assert listed == set(FILES) | {"install.sh", bm.SIGNER_KEY}
+    with tarfile.open(good) as t:
+        names = t.getnames()
+    assert names[1:4] == [f"{folder.name}/{bm.MANIFEST}", f"{folder.name}/{bm.SIGNATURE}",
+                          f"{folder.name}/keys"]
+
+
+def test_a_tampered_byte_is_refused(folder, keys, tmp_path):
+    blob = folder / "images/blobs/sha256" / ("a" * 64)
+    data = bytearray(blob.read_bytes())
+    data[100] ^= 1
+    blob.write_bytes(bytes(data))
+    assert_refused(both(folder, keys[0].fingerprint), "tampered")
+
+
+def test_a_tampered_byte_in_the_tar_is_refused(good, keys, tmp_path):
+    data = bytearray(good.read_bytes())
+    offset = data.index(b"blob" * 10)
+    data[offset + 7] ^= 1
+    bad = tmp_path / good.name
+    bad.write_bytes(bytes(data))
+    assert verify(bad, keys[0].fingerprint).kind == "tampered"
+    assert_refused(both(extract(bad, tmp_path / "x"), keys[0].fingerprint), "tampered")
+
+
+def test_a_missing_file_is_refused(folder, keys):
+    (folder / "templates/local/main.tf").unlink()
+    assert_refused(both(folder, keys[0].fingerprint), "missing")
+
+
+@pytest.mark.parametrize("extra", ["templates/local/evil.tf", "images/blobs/sha256/.hidden",
+                                   "empty-folder/"])
+def test_an_extra_file_or_folder_is_refused(folder, keys, extra):
+    if extra.endswith("/"):
+        (folder / extra).mkdir()
+    else:
+        (folder / extra).write_bytes(b"x")
+    assert_refused(both(folder, keys[0].fingerprint), "extra")
+
+
+def test_links_out_of_the_folder_are_refused(folder, keys):
+    link = folder / "bin/tool"
+    link.unlink()
+    link.symlink_to("/etc/passwd")
+    assert_refused(both(folder, keys[0].fingerprint), "unsafe")
+
+
+def test_a_link_where_a_file_was_is_refused(folder, keys):
+    target = folder / "templates/local/main.tf"
+    outside = folder.parent / "outside.tf"
+    outside.write_bytes(target.read_bytes())
+    target.unlink()
+    target.symlink_to(outside)
+    assert_refused(both(folder, keys[0].fingerprint), "unsafe")
+
+
+def test_a_wrong_fingerprint_is_refused(good, folder, keys):
+    assert_refused(both(folder, keys[1].fingerprint, good), "fingerprint")
+
+
+def test_a_short_key_id_is_not_a_fingerprint(folder, keys):
+    assert_refused(both(folder, keys[0].key_id), "fingerprint")
+
+
+def test_an_edited_manifest_is_refused(folder, keys):
+    path = folder / bm.MANIFEST
+    text = path.read_text()
+    sha = hashlib.sha256((folder / "templates/local/main.tf").read_bytes()).hexdigest()
+    (folder / "templates/local/main.tf").write_bytes(b"# evil\n")
+    path.write_text(text.replace(sha, hashlib.sha256(b"# evil\n").hexdigest()))
+    assert_refused(both(folder, keys[0].fingerprint), "signature")
+
+
+def test_a_key_swapped_in_the_bundle_is_refused(folder, keys):
+    """The attacker re-signs the edited manifest with their key and ships that key."""
+    key, rogue = keys
+    (folder / "templates/local/main.tf").write_bytes(b"# evil\n")
+    manifest = bm.loads((folder / bm.MANIFEST).read_bytes())
+    for e in manifest["files"]:
+        if e["path"] == "templates/local/main.tf":
+            e["sha256"] = hashlib.sha256(b"# evil\n").hexdigest()
+            e["size"] = 7
+    rogue_key = rogue.gpg.export_keys(rogue.fingerprint, armor=False)
+    for e in manifest["files"]:
+        if e["path"] == bm.SIGNER_KEY:
+            e["sha256"], e["size"] = hashlib.sha256(rogue_key).hexdigest(), len(rogue_key)
+    text = bm.dumps(manifest)
+    (folder / bm.MANIFEST).write_bytes(text)
+    (folder / bm.SIGNATURE).write_bytes(rogue.sign(text))
+    (folder / bm.SIGNER_KEY).write_bytes(rogue_key)
+    assert_refused(both(folder, key.fingerprint), "fingerprint")
+    # The same bundle is good for whoever trusts the rogue key: only the fingerprint refused it.
+    for o in both(folder, rogue.fingerprint):
+        assert o.code == 0, o
+
+
+def resign(folder, key, edit):
+    """Sign a manifest the builder would not write (``edit(text) -> text``) with the real key."""
+    text = edit((folder / bm.MANIFEST).read_text()).encode()
+    (folder / bm.MANIFEST).write_bytes(text)
+    (folder / bm.SIGNATURE).write_bytes(key.sign(text))
+
+
+def test_a_signed_manifest_naming_a_path_outside_is_refused(folder, keys):
+    resign(folder, keys[0], lambda t: t.replace('"templates/local/main.tf"',
+                                                '"templates/../../main.tf"'))
+    assert_refused(both(folder, keys[0].fingerprint), "unsafe")
+
+
+def test_a_signed_link_leaving_its_folder_is_refused(folder, keys):
+    resign(folder, keys[0], lambda t: t.replace('"link": "tool.d/tool"', '"link": "../../etc"'))
+    assert_refused(both(folder, keys[0].fingerprint), "unsafe")
+
+
+def test_a_signed_manifest_in_another_form_is_refused(folder, keys):
+    resign(folder, keys[0], lambda t: json.dumps(json.loads(t)))
+    assert_refused(both(folder, keys[0].fingerprint), "manifest")
+
+
+def test_delta_from_a_onto_a_is_b_byte_for_byte(tmp_path, keys):
+    key = keys[0]
+    a = dict(FILES)
+    b = dict(FILES)
+    b["bin/tool.d/tool"] = b"#!/bin/sh\necho tool 2\n"
+    b["images/blobs/sha256/" + "b" * 64] = b"new blob"
+    del b["templates/local/main.tf"]
+    full_a = seal(make_stage(tmp_path / "a", a), tmp_path / "out-a", key).path
+    full_b = seal(make_stage(tmp_path / "b", b), tmp_path / "out-b", key).path
+    delta = seal(make_stage(tmp_path / "d", b), tmp_path / "out-d", key, since=full_a)
+    assert delta.path.name == "coder-appliance-0.1.0-delta-from-0.1.0-linux-amd64.tar"
+    with tarfile.open(delta.path) as t:
+        carried = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
+    assert "providers/registry.terraform.io/hashicorp/null/index.json" not in carried
+    assert {"bin/tool.d/tool", "images/blobs/sha256/" + "b" * 64, "install.sh",
+            bm.SIGNER_KEY, "bin/tool"} <= carried
+    manifest = delta.manifest
+    assert manifest["removed"] == ["templates/local/main.tf"]
+    old_text = extract(full_a, tmp_path / "old").joinpath(bm.MANIFEST).read_bytes()
+    assert manifest["since"] == {"version": "0.1.0",
+                                 "manifest_sha256": hashlib.sha256(old_text).hexdigest()}
+
+    installed = extract(full_a, tmp_path / "installed")          # /opt/coder-appliance/0.1.0
+    # Without the installed version, or with another build of it, the delta is refused.
+    unpacked = extract(delta.path, tmp_path / "delta-alone")
+    assert_refused(both(unpacked, key.fingerprint, delta.path,
+                        "--installed", str(tmp_path / "nothing")), "base")
+    other = extract(full_b, tmp_path / "other")
+    assert_refused(both(unpacked, key.fingerprint, delta.path, "--installed", str(other)),
+                   "base")
+    blob = installed / "providers/registry.terraform.io/hashicorp/null/index.json"
+    saved = blob.read_bytes()
+    blob.write_bytes(b"changed on the host\n")
+    assert_refused(both(unpacked, key.fingerprint, delta.path, "--installed", str(installed)),
+                   "base")
+    blob.write_bytes(saved)
+
+    assert verify(delta.path, key.fingerprint, "--installed", str(installed)).code == 0
+    assert verify(unpacked, key.fingerprint, "--installed", str(installed)).code == 0
+    done = install_sh(unpacked, key.fingerprint, "--installed", str(installed))
+    assert done.code == 0, done
+    whole_b = extract(full_b, tmp_path / "whole-b")
+    combined, expected = tree(unpacked), tree(whole_b)
+    for t in (combined, expected):
+        for name in (bm.MANIFEST, bm.SIGNATURE):
+            t.pop(name)
+    assert combined == expected
+    # The completed folder is now a full bundle (its manifest names every file).
+    assert verify(unpacked, key.fingerprint, "--installed", str(installed)).code == 0
