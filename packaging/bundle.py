@@ -506,7 +506,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="The GnuPG home holding that key (default: GnuPG's own).")
     parser.add_argument("--since", metavar="OLD_MANIFEST.json",
                         help="Build a delta bundle: only files new or changed since that "
-                        "bundle's MANIFEST.json (it installs onto that exact version only).")
+                        "bundle's MANIFEST.json, or since that bundle's tar (it installs onto "
+                        "that exact version only).")
     parser.add_argument("--parts", metavar="NAME,...",
                         help=f"Build only these parts (default: all: {','.join(PARTS)}); "
                         "a bundle without all of them does not install.")
