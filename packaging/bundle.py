@@ -108,7 +108,7 @@ class Context:
     gnupghome: Path | None
     signer: str
     phases: Phases
-    mirror: Path
+    cache: Path
     versions: dict = field(default_factory=dict)
 
 
@@ -131,32 +131,33 @@ def build_mirror(ctx: Context) -> None:
     from mirror_tools import fetch
     from mirror_tools.mirror_sync import sync
     progress = fetch.Progress("bundle: mirror", enabled=ctx.phases.tty)
-    sync(ctx.manifest, ctx.mirror, progress=progress)
+    mirror = ctx.cache / "mirror"
+    sync(ctx.manifest, mirror, progress=progress)
     build_provider = _import("build_provider")
     ctx.phases.message("terraform-provider-coder (PyInstaller, cached)")
-    build_provider.build(ctx.mirror, "pyinstaller")
-    link_tree(ctx.mirror / "providers", ctx.stage / "providers")
-    state = json.loads((ctx.mirror / "mirror-state.json").read_text())["files"]
+    build_provider.build(mirror, "pyinstaller")
+    link_tree(mirror / "providers", ctx.stage / "providers")
+    state = json.loads((mirror / "mirror-state.json").read_text())["files"]
     ctx.versions["providers"] = sorted({f"{e['source']} {e['version']}" for e in state.values()
                                         if e.get("kind") == "provider"})
     spec = ctx.manifest.terraform
     zip_rel = f"terraform/{spec.version}/terraform_{spec.version}_linux_amd64.zip"
-    binary = _terraform_binary(ctx.mirror / zip_rel, state[zip_rel]["sha256"])
+    binary = _terraform_binary(mirror / zip_rel, state[zip_rel]["sha256"], ctx.cache)
     (ctx.stage / "terraform").mkdir()
     os.link(binary, ctx.stage / "terraform" / "terraform")
     ctx.versions["terraform"] = spec.version
     ctx.versions["images"] = []
     if ctx.manifest.images:
-        link_tree(ctx.mirror / "images", ctx.stage / "images")
+        link_tree(mirror / "images", ctx.stage / "images")
         index = json.loads((ctx.stage / "images" / "index.json").read_text())
         ctx.versions["images"] = sorted(
             f"{(d.get('annotations') or {}).get('org.opencontainers.image.ref.name')}"
             f"@{d['digest']}" for d in index.get("manifests", []))
 
 
-def _terraform_binary(zip_path: Path, sha256: str) -> Path:
+def _terraform_binary(zip_path: Path, sha256: str, cache: Path) -> Path:
     """The terraform executable out of its verified release zip, unpacked once per zip."""
-    dest = CACHE / "terraform" / sha256 / "terraform"
+    dest = cache / "terraform" / sha256 / "terraform"
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(zip_path) as z, tempfile.NamedTemporaryFile(
@@ -178,9 +179,10 @@ def build_apt(ctx: Context) -> None:
     aptrepo = _import("aptrepo")
     spec = ctx.manifest.bundle
     packages = [*aptrepo.DEFAULT_PACKAGES, *spec.packages,
-                *(["postgresql"] if spec.postgres == "debian" else [])]
+                *(aptrepo.POSTGRESQL_PACKAGES if spec.postgres == "debian" else ())]
+    home = ctx.gnupghome or Path(os.environ.get("GNUPGHOME", "~/.gnupg")).expanduser()
     ctx.versions.update(aptrepo.build(ctx.stage / "apt", list(dict.fromkeys(packages)),
-                                      ctx.gnupghome, ctx.signer, progress=ctx.phases.message))
+                                      home, ctx.signer, progress=ctx.phases.message))
 
 
 def build_ansible(ctx: Context) -> None:
@@ -423,7 +425,7 @@ def build(manifest_path: str | os.PathLike, out: str | os.PathLike, *, sign_key:
         stage = cache / "stage" / bm.bundle_folder(__version__)
         shutil.rmtree(stage.parent, ignore_errors=True)
         stage.mkdir(parents=True)
-        ctx = Context(manifest, stage, gnupghome, signer.fingerprint, phases, cache / "mirror")
+        ctx = Context(manifest, stage, gnupghome, signer.fingerprint, phases, cache)
         for name in names:
             with phases(name):
                 try:
