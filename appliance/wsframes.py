@@ -14,11 +14,16 @@ only takes over once it is upgraded, and it is the only reader from then on.
 It speaks the whole protocol a peer may use after the handshake: fragmented
 messages, ping (answered) and pong, close (answered once), masking in either
 direction. No extension is negotiated on these connections, so reserved bits
-are an error. Text messages come back as their UTF-8 bytes, unchecked: the
-relay passes bytes through and never decodes them.
+are an error. Text messages come back as their UTF-8 bytes, checked to be
+UTF-8 (with Python's C codec) but never decoded. A peer that breaks the
+protocol gets a close frame whose code says how (RFC 6455: 1002, 1007 for
+text that is not UTF-8, 1009 for a message over the limit) before
+``ProtocolError`` reaches the caller, so it learns why instead of seeing the
+connection drop.
 """
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import socket
@@ -41,8 +46,42 @@ def mask(key: bytes, payload) -> bytes:
     return apply_mask(payload, key)
 
 
+PROTOCOL_ERROR, INVALID_TEXT, MESSAGE_TOO_BIG = 1002, 1007, 1009
+
+
 class ProtocolError(OSError):
-    """The peer broke RFC 6455; the connection cannot go on."""
+    """The peer broke RFC 6455; the connection cannot go on. ``code``: the close code
+    that tells the peer why."""
+    code = PROTOCOL_ERROR
+
+
+class InvalidText(ProtocolError):
+    code = INVALID_TEXT
+
+
+class MessageTooBig(ProtocolError):
+    code = MESSAGE_TOO_BIG
+
+
+def valid_close_code(code: int) -> bool:
+    """Whether a peer may send ``code`` in a close frame: the codes RFC 6455 and IANA's
+    registry define for the wire (1004-1006 and 1015 never travel), and 3000-4999."""
+    return code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def check_close(payload: bytes) -> int:
+    """The code of a peer's close frame (1000 when it gave none), or ProtocolError for a
+    payload RFC 6455 forbids: one byte, a code no peer may send, a reason not UTF-8."""
+    if not payload:
+        return 1000
+    code = int.from_bytes(payload[:2], "big")
+    if len(payload) == 1 or not valid_close_code(code):
+        raise ProtocolError(f"invalid close frame {bytes(payload[:8])!r}")
+    try:
+        codecs.utf_8_decode(payload[2:], "strict", True)
+    except UnicodeDecodeError:
+        raise InvalidText("close reason is not UTF-8") from None
+    return code
 
 
 def frame_header(opcode: int, length: int, mask_key: bytes = b"", fin: bool = True) -> bytes:
@@ -86,24 +125,33 @@ class FrameConnection:
         self._key_at = 0
         self.close_sent = False
         self.close_payload: bytes | None = None  # what the peer's close frame said
+        self.opcode: int | None = None  # of the message being read
+        self.message_opcode = OP_BINARY  # of the last message recv returned
 
     # -- reading ---------------------------------------------------------------
     def recv(self) -> bytes | None:
-        """The next data message (binary, or text as UTF-8 bytes); None once the peer closed
-        or the connection ended. A peer breaking the protocol raises ProtocolError."""
+        """The next data message (binary, or text as UTF-8 bytes; ``opcode`` says which);
+        None once the peer closed or the connection ended. A peer breaking the protocol
+        is sent a close frame saying how, then ProtocolError is raised."""
+        try:
+            return self._message()
+        except ProtocolError as exc:
+            self.close(exc.code, str(exc).encode())
+            raise
+
+    def _message(self) -> bytes | None:
         parts: list[bytes] = []
         size = 0
+        text = None  # the UTF-8 check of a text message, fed frame by frame
         while True:
             frame = self._frame()
             if frame is None:
                 return None
             fin, opcode, payload = frame
             if opcode >= OP_CLOSE:
-                if not fin or len(payload) > 125:
-                    raise ProtocolError("control frame fragmented or over 125 bytes")
                 if opcode == OP_CLOSE:
                     self.close_payload = payload
-                    self.close(int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000)
+                    self.close(check_close(payload))
                     return None
                 if opcode == OP_PING and not self.close_sent:
                     self._send(OP_PONG, payload)
@@ -112,16 +160,28 @@ class FrameConnection:
                 continue
             if opcode not in (OP_CONTINUATION, OP_TEXT, OP_BINARY):
                 raise ProtocolError(f"unknown opcode {opcode}")
-            if (opcode == OP_CONTINUATION) != bool(parts):
+            if (opcode == OP_CONTINUATION) != (self.opcode is not None):
                 raise ProtocolError("continuation frame out of place")
-            if fin and not parts:
-                return payload
+            if opcode != OP_CONTINUATION:
+                self.opcode = opcode
+                text = codecs.getincrementaldecoder("utf-8")() if opcode == OP_TEXT else None
             size += len(payload)
             if size > self.max_message:
-                raise ProtocolError(f"message over {self.max_message} bytes")
+                raise MessageTooBig(f"message over {self.max_message} bytes")
+            if text is not None:
+                try:
+                    text.decode(payload, fin)
+                except UnicodeDecodeError:
+                    raise InvalidText("text message is not UTF-8") from None
+            if fin and not parts:
+                return self._done(payload)
             parts.append(payload)
             if fin:
-                return b"".join(parts)
+                return self._done(b"".join(parts))
+
+    def _done(self, message: bytes) -> bytes:
+        self.message_opcode, self.opcode = self.opcode, None
+        return message
 
     def _frame(self) -> tuple[bool, int, bytes] | None:
         if not self._fill(2):
@@ -134,12 +194,18 @@ class FrameConnection:
         masked = second & 0x80
         if not self._fill(size + (4 if masked else 0)):
             return None
+        if bool(masked) == self._mask:
+            raise ProtocolError("a client's frames must be masked, a server's not")
+        if first & 0x08 and (length > 125 or not first & 0x80):
+            raise ProtocolError("control frame fragmented or over 125 bytes")
         if length == 126:
             length = _U16.unpack_from(self._buf, self._start + 2)[0]
         elif length == 127:
             length = _U64.unpack_from(self._buf, self._start + 2)[0]
+            if length >> 63:
+                raise ProtocolError("64-bit length with its top bit set")
         if length > self.max_message:
-            raise ProtocolError(f"frame of {length} bytes is over {self.max_message}")
+            raise MessageTooBig(f"frame of {length} bytes is over {self.max_message}")
         key = bytes(self._buf[self._start + size:self._start + size + 4]) if masked else b""
         self._start += size + len(key)
         payload = self._payload(length)

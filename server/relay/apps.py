@@ -25,6 +25,8 @@ from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, g, redirect, request
 
+from appliance import wsframes
+
 from ..authz.querier import agent_obj
 from ..authz.rbac import Action, NotAuthorized, system
 from ..httpconn import abandon_body
@@ -184,7 +186,12 @@ def _send_body(stream, length: int, chunked: bool) -> None:
 
 
 def _websocket(ws, stream, host: str, port: int, target: str) -> Response:
-    """Open the same websocket to the app over the stream and pass messages both ways."""
+    """Open the same websocket to the app over the stream and pass messages both ways.
+
+    websocket-client makes the app's connection; its frames are then read and written
+    by ``wsframes``, which holds the app's messages to the limit the browser's have
+    (websocket-client reads any length a frame claims): an app that sends more is
+    closed with 1009, and so is the browser's websocket."""
     import websocket as wsclient
     from geventwebsocket.exceptions import WebSocketError
 
@@ -199,32 +206,35 @@ def _websocket(ws, stream, host: str, port: int, target: str) -> Response:
         ws.close(1011, f"app websocket failed: {exc}"[:120])
         return Response(status=200)
     upstream.settimeout(None)
+    app = wsframes.client_frames(upstream)
 
     def from_app() -> None:
+        code, reason = 1000, b""
         try:
-            while True:
-                opcode, data = upstream.recv_data()
-                if opcode == wsclient.ABNF.OPCODE_CLOSE:
-                    break
-                ws.send(data if opcode == wsclient.ABNF.OPCODE_BINARY else data.decode(errors="replace"),
-                        binary=opcode == wsclient.ABNF.OPCODE_BINARY)
-        except (wsclient.WebSocketException, WebSocketError, OSError):
+            while (message := app.recv()) is not None:
+                if app.message_opcode == wsframes.OP_TEXT:  # UTF-8, as recv checked
+                    ws.send(message.decode(), binary=False)
+                else:
+                    ws.send(message, binary=True)
+        except wsframes.ProtocolError as exc:  # the app was told why; so is the browser
+            code, reason = exc.code, f"the app broke the protocol: {exc}".encode()
+        except (WebSocketError, OSError):
             pass
         finally:
-            ws.close()
+            ws.close(code, reason)
 
     reader = threading.Thread(target=from_app, daemon=True)
     reader.start()
     try:
         while (message := ws.receive()) is not None:
             if isinstance(message, str):
-                upstream.send(message)
+                app.send(message.encode(), wsframes.OP_TEXT)
             else:
-                upstream.send_bytes(message)
-    except (wsclient.WebSocketException, WebSocketError, OSError):
+                app.send(message)
+    except (WebSocketError, OSError):
         pass
     finally:
-        upstream.close(timeout=1)
+        wsframes.close_client(upstream, app)
         stream.close()
         reader.join(5)
     return Response(status=200)
@@ -239,6 +249,9 @@ class _SocketLike:
 
     def recv(self, n: int) -> bytes:
         return self.stream.recv(n)
+
+    def recv_into(self, view: memoryview) -> int:
+        return _recv_into(self.stream, view)
 
     def send(self, data: bytes) -> int:
         self.stream.sendall(data)
@@ -281,9 +294,13 @@ class _RawStream(io.RawIOBase):
         return True
 
     def readinto(self, buf) -> int:
-        data = self.stream.recv(len(buf))
-        buf[:len(data)] = data
-        return len(data)
+        return _recv_into(self.stream, buf)
+
+
+def _recv_into(stream, buf) -> int:
+    data = stream.recv(len(buf))
+    buf[:len(data)] = data
+    return len(data)
 
 
 # -- routes -------------------------------------------------------------------------

@@ -63,8 +63,9 @@ def test_what_we_write_the_library_reads(pair, mask):
 
 @pytest.mark.parametrize("mask", [1, 0], ids=["masked", "unmasked"])
 def test_what_the_library_writes_we_read(pair, mask):
+    """A client's frames (masked) as a server reads them, a server's as a client does."""
     a, b = pair
-    reader = ours(a, mask=False)
+    reader = ours(a, mask=not mask)
     messages = [os.urandom(size) for size in SIZES]
     in_background(b.sendall, b"".join(frame(websocket.ABNF.OPCODE_BINARY, m, mask=mask)
                                       for m in messages))
@@ -141,8 +142,8 @@ def test_end_of_file_mid_frame_reads_as_closed(pair):
      "continuation"),
     (frame(websocket.ABNF.OPCODE_PING, b"x" * 126), "control frame"),
     (frame(websocket.ABNF.OPCODE_PING, b"x", fin=0), "control frame"),
-    (wsframes.frame_header(3, 1) + b"x", "opcode"),
-    (wsframes.frame_header(11, 1) + b"x", "opcode"),
+    (wsframes.frame_header(3, 1, b"\0" * 4) + b"x", "opcode"),
+    (wsframes.frame_header(11, 1, b"\0" * 4) + b"x", "opcode"),
     (frame(websocket.ABNF.OPCODE_BINARY, b"x" * 2000), "over 1024"),
     (frame(websocket.ABNF.OPCODE_BINARY, b"x" * 1000, fin=0)
      + frame(websocket.ABNF.OPCODE_CONT, b"x" * 1000), "over 1024"),
@@ -154,6 +155,44 @@ def test_protocol_errors_are_named(pair, wire, problem):
     b.sendall(wire)
     with pytest.raises(wsframes.ProtocolError, match=problem):
         reader.recv()
+
+
+def _masked(opcode: int, payload: bytes, fin: int = 1) -> bytes:
+    return frame(opcode, payload, fin=fin)
+
+
+@pytest.mark.parametrize("client, wire, code", [
+    (False, frame(websocket.ABNF.OPCODE_BINARY, b"x", mask=0), 1002),
+    (True, frame(websocket.ABNF.OPCODE_BINARY, b"x", mask=1), 1002),
+    (False, _masked(websocket.ABNF.OPCODE_CLOSE, b"\x03"), 1002),
+    (False, _masked(websocket.ABNF.OPCODE_CLOSE, (1005).to_bytes(2, "big")), 1002),
+    (False, _masked(websocket.ABNF.OPCODE_CLOSE, (999).to_bytes(2, "big")), 1002),
+    (False, _masked(websocket.ABNF.OPCODE_CLOSE, (5000).to_bytes(2, "big")), 1002),
+    (False, _masked(websocket.ABNF.OPCODE_CLOSE, (1000).to_bytes(2, "big") + b"\xc3"), 1007),
+    (False, _masked(websocket.ABNF.OPCODE_TEXT, b"a\x80b"), 1007),
+    (False, _masked(websocket.ABNF.OPCODE_TEXT, "é".encode()[:1], fin=0)
+     + _masked(websocket.ABNF.OPCODE_CONT, b""), 1007),
+    (False, bytes((0x82, 0xFF)) + (1 << 63).to_bytes(8, "big") + b"\0" * 4, 1002),
+    (False, bytes((0x89, 0xFF)) + (1 << 40).to_bytes(8, "big") + b"\0" * 4, 1002),
+    (False, bytes((0x82, 0xFF)) + (1 << 40).to_bytes(8, "big") + b"\0" * 4, 1009),
+], ids=["unmasked-to-server", "masked-to-client", "close-of-one-byte", "close-1005", "close-999",
+        "close-5000", "close-reason-cut-mid-character", "text-not-utf8", "text-ends-mid-character",
+        "length-top-bit", "huge-ping", "huge-frame"])
+def test_a_peer_breaking_the_protocol_is_told_why(pair, client, wire, code):
+    """Found by the fuzzing (tests/relay/test_frame_fuzz.py): each was read as right, or
+    refused with the connection dropped and no close code."""
+    a, b = pair
+    reader = ours(a, mask=client)
+    b.sendall(wire)
+    with pytest.raises(wsframes.ProtocolError):
+        reader.recv()
+    b.settimeout(5)
+    first, second = b.recv(2)
+    assert first == 0x80 | websocket.ABNF.OPCODE_CLOSE and second & 0x7F >= 2
+    assert bool(second & 0x80) == client, "a client masks its close frame, a server does not"
+    data = b.recv(second & 0x7F + (4 if client else 0))
+    key, payload = (data[:4], data[4:]) if client else (b"\0" * 4, data)
+    assert int.from_bytes(wsframes.mask(key, payload[:2]), "big") == code
 
 
 def test_an_idle_connection_keeps_a_small_buffer_and_bulk_grows_it(pair):

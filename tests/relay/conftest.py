@@ -187,3 +187,19 @@ def echo_server():
     threading.Thread(target=serve, daemon=True).start()
     yield server.getsockname()[1]
     server.close()
+
+
+@pytest.fixture(scope="module")
+def websocket_echo_app():
+    """A websocket app \"inside the workspace\" that echoes every message, however large
+    (the limits are coderd's): its port."""
+    from websockets.sync.server import serve
+
+    def echo(conn):
+        for message in conn:
+            conn.send(message)
+
+    server = serve(echo, "127.0.0.1", free_port(), max_size=None)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.socket.getsockname()[1]
+    server.shutdown()

@@ -15,14 +15,15 @@ import time
 import pytest
 import requests
 import websocket
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import serve as websocket_server
 
 from agent import relay as agent_relay
 from appliance import mux, wsframes
 from server import geventws
 
-from .. import rawhttp
-from ..agenttest import workspace_with_agent
+from .. import rawhttp, wsfuzz
+from ..agenttest import wait_for, workspace_with_agent
 from ..coderdtest import create_first_user, running_coderd
 from ..pgserver import free_port
 from ..server.provisioning import sql
@@ -180,20 +181,6 @@ def test_control_characters_never_reach_an_app(deployment):
     assert app.requests == seen
 
 
-@pytest.fixture
-def echo_websocket_app():
-    """A websocket app that echoes every message, however large (the limit is coderd's)."""
-    def echo(conn):
-        for message in conn:
-            conn.send(message)
-
-    port = free_port()
-    server = websocket_server(echo, "127.0.0.1", port, max_size=None)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield port
-    server.shutdown()
-
-
 def _close_code(ws: websocket.WebSocket) -> int | None:
     """The code of the close frame coderd sends next, skipping anything else."""
     while True:
@@ -202,10 +189,10 @@ def _close_code(ws: websocket.WebSocket) -> int | None:
             return struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
 
 
-def test_websocket_messages_to_an_app_are_bounded(deployment, echo_websocket_app):
+def test_websocket_messages_to_an_app_are_bounded(deployment, websocket_echo_app):
     coderd, owner, workspace, _, _, _ = deployment
     url = (coderd.url.replace("http", "ws", 1)
-           + f"/@admin/{workspace}/port/{echo_websocket_app}/")
+           + f"/@admin/{workspace}/port/{websocket_echo_app}/")
     header = [f"Coder-Session-Token: {owner.token}"]
     ws = websocket.create_connection(url, header=header, timeout=15)
     try:
@@ -226,3 +213,70 @@ def test_websocket_messages_to_an_app_are_bounded(deployment, echo_websocket_app
         assert _close_code(ws) == geventws.MESSAGE_TOO_BIG
     finally:
         ws.close()
+
+
+@pytest.fixture
+def flooding_websocket_app():
+    """A websocket app that answers "big N" with one message of N bytes (text if asked
+    "big-text N"), and records that its connection ended."""
+    closes = []
+
+    def answer(conn):
+        try:
+            for message in conn:
+                kind, size = message.split()
+                conn.send("x" * int(size) if kind == "big-text" else b"x" * int(size))
+        except ConnectionClosed as exc:
+            closes.append(exc.rcvd.code if exc.rcvd else None)
+        else:
+            closes.append(conn.protocol.close_rcvd.code if conn.protocol.close_rcvd else None)
+
+    port = free_port()
+    server = websocket_server(answer, "127.0.0.1", port, max_size=None)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield port, closes
+    server.shutdown()
+
+
+@pytest.mark.parametrize("kind", ["big", "big-text"])
+def test_websocket_messages_from_an_app_are_bounded(deployment, flooding_websocket_app, kind):
+    """What an app sends back has the limit of what a browser sends it: a message over it
+    closes the browser's websocket with 1009 (and the app's: it is told 1009 too, unless
+    the agent's socket is reset under the flood first), and coderd's memory does not grow
+    with it."""
+    coderd, owner, workspace, _, _, _ = deployment
+    port, closes = flooding_websocket_app
+    url = coderd.url.replace("http", "ws", 1) + f"/@admin/{workspace}/port/{port}/"
+    ws = websocket.create_connection(url, header=[f"Coder-Session-Token: {owner.token}"], timeout=15)
+    try:
+        ws.send(f"{kind} {geventws.MAX_MESSAGE}")  # at the limit: passed on
+        assert len(ws.recv()) == geventws.MAX_MESSAGE
+        coderd.reset_peak_memory()
+        before = coderd.peak_memory()
+        ws.send(f"{kind} {8 * geventws.MAX_MESSAGE}")
+        assert _close_code(ws) == geventws.MESSAGE_TOO_BIG
+        grown = coderd.peak_memory() - before
+    finally:
+        ws.close()
+    wait_for(lambda: closes, 10, what="the app's websocket to close")
+    assert closes in ([geventws.MESSAGE_TOO_BIG], [None])
+    assert grown < 16 << 20, f"coderd's peak memory grew by {grown >> 20} MiB"
+
+
+def test_text_messages_cost_coderd_little_time(deployment, websocket_echo_app):
+    """gevent-websocket checked text in pure Python (about 0.2 s a MiB, twice), stalling
+    every connection of coderd's process for over a second per 4 MiB message; anyone can
+    send them to a public app."""
+    coderd, owner, workspace, _, _, _ = deployment
+    url = coderd.url.replace("http", "ws", 1) + f"/@admin/{workspace}/port/{websocket_echo_app}/"
+    ws = websocket.create_connection(url, header=[f"Coder-Session-Token: {owner.token}"], timeout=30)
+    text = "é" * (geventws.MAX_MESSAGE // 2)
+    try:
+        before = wsfuzz.cpu_seconds(coderd.proc.pid)
+        for _ in range(3):
+            ws.send(text)
+            assert ws.recv() == text
+        used = wsfuzz.cpu_seconds(coderd.proc.pid) - before
+    finally:
+        ws.close()
+    assert used < 1.5, f"coderd took {used:.2f} s of CPU for three 4 MiB text messages"
