@@ -12,7 +12,7 @@ one line starting with the same word (``KINDS``):
    ``keys/signer.gpg``, and the primary key that made it has the fingerprint
    the administrator typed: a swapped key signs, but not as that fingerprint;
 2. the manifest is in its one text form; its paths are plain relative names
-   (no ``..``, no absolute, nothing hidden in ``MANIFEST.json``'s own names);
+   (no ``.`` or ``..`` component, nothing absolute, not MANIFEST.json's own names);
    a symbolic link points, without ``..``, at a file listed in the manifest;
 3. the bundle holds nothing the manifest does not list (besides
    MANIFEST.json and its signature), no other kind of entry than folders,
@@ -48,7 +48,7 @@ INSTALLED_ROOT = "/opt/coder-appliance"
 HEADER = ("format", "name", "version", "built", "since", "removed", "signer", "versions")
 KINDS = ("manifest", "signature", "fingerprint", "unsafe", "extra", "missing", "tampered", "base")
 
-_COMPONENT = r"[A-Za-z0-9_+@%~:,=-][A-Za-z0-9._+@%~:,=-]*"
+_COMPONENT = r"[A-Za-z0-9._+@%~:,=-]+"   # and never "." or ".." (safe_path)
 SAFE_PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _VERSION_RE = re.compile(r"^[0-9A-Za-z.+~-]+$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")

@@ -283,7 +283,7 @@ class HashCache:
                 rel = full.relative_to(stage).as_posix()
                 if not bm.safe_path(rel):
                     raise BuildError(f"{rel}: a bundle path must be plain (letters, digits, "
-                                     "._+@%~:,=-)")
+                                     "._+@%~:,=-; no '.' or '..')")
                 if full.is_symlink():
                     files.append(bm.link_entry(rel, os.readlink(full)))
                 elif full.is_file():

@@ -88,9 +88,13 @@ parse_args() {
 
 # -- MANIFEST.json, read line by line ------------------------------------------------------
 # The builder writes one text form (appliance.bundle_manifest.dumps); any other line is
-# refused. A path component starts with no dot: no ".", "..", or hidden names.
-COMPONENT='[A-Za-z0-9_+@%~:,=-][A-Za-z0-9._+@%~:,=-]*'
+# refused. A path is components of these characters, none of them "." or "..".
+COMPONENT='[A-Za-z0-9._+@%~:,=-]+'
 SAFE_PATH="^$COMPONENT(/$COMPONENT)*\$"
+
+safe_path() {
+    [[ $1 =~ $SAFE_PATH && /$1/ != */./* && /$1/ != */../* ]]
+}
 VERSION_RE='[0-9A-Za-z.+~-]+'
 FILE_LINE='^    \{"path": "([^"\\]*)", "size": ([0-9]+), "sha256": "([0-9a-f]{64})", "mode": "(0[0-7]{3})"\},?$'
 LINK_LINE='^    \{"path": "([^"\\]*)", "link": "([^"\\]*)"\},?$'
@@ -128,7 +132,7 @@ parse_manifest() {
                     [[ -z ${sha[$path]+x} && -z ${link[$path]+x} ]] ||
                         die "manifest: $MANIFEST: $path is listed twice"
                     link[$path]=${BASH_REMATCH[2]}
-                    [[ ${link[$path]} =~ $SAFE_PATH ]] ||
+                    safe_path "${link[$path]}" ||
                         die "unsafe: $path: link target ${link[$path]} may leave its folder"
                 elif [[ $line == "  ]" ]]; then
                     state=end
@@ -136,7 +140,7 @@ parse_manifest() {
                 else
                     die "manifest: $MANIFEST:$n: unexpected line"
                 fi
-                [[ $path =~ $SAFE_PATH && $path != "$MANIFEST" && $path != "$SIGNATURE" ]] ||
+                safe_path "$path" && [[ $path != "$MANIFEST" && $path != "$SIGNATURE" ]] ||
                     die "unsafe: '$path': not a plain relative path inside the bundle"
                 order+=("$path")
                 ;;

@@ -177,9 +177,10 @@ def resign(folder, key, edit):
     (folder / bm.SIGNATURE).write_bytes(key.sign(text))
 
 
-def test_a_signed_manifest_naming_a_path_outside_is_refused(folder, keys):
-    resign(folder, keys[0], lambda t: t.replace('"templates/local/main.tf"',
-                                                '"templates/../../main.tf"'))
+@pytest.mark.parametrize("path", ["templates/../../main.tf", "templates/./local/main.tf",
+                                  "/etc/main.tf", "templates/local/main tf"])
+def test_a_signed_manifest_naming_a_path_outside_is_refused(folder, keys, path):
+    resign(folder, keys[0], lambda t: t.replace('"templates/local/main.tf"', f'"{path}"'))
     assert_refused(both(folder, keys[0].fingerprint), "unsafe")
 
 
