@@ -1,6 +1,6 @@
 """Cross-site requests: what a page of another origin can make a browser send to coderd.
 
-Browsers attach the ``coder_session_token`` cookie (``SameSite=Lax``) to every request to
+Browsers attach the session cookie (``coder_session_token``, ``__Host-`` over TLS) (``SameSite=Lax``) to every request to
 coderd from a page of the same *site*, and a member's subdomain app
 (``*.CODER_WILDCARD_ACCESS_URL``) is the same site as coderd, though not the same origin.
 Such a page can POST a ``text/plain`` form, or open a websocket, with its visitor's
@@ -34,7 +34,7 @@ from appliance.sdk import model, types
 from appliance.settings import Settings
 
 from .httpapi import APIError
-from .httpmw import SESSION_COOKIE, SESSION_HEADER
+from .httpmw import HOST_SESSION_COOKIE, SESSION_COOKIE, SESSION_HEADER
 
 EXTENSION = "csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -78,7 +78,8 @@ class OriginGuard:
             return None
         if environ.get(_HEADER_KEY) or self._is_app_host(environ):
             return None
-        if not parse_cookie(environ.get("HTTP_COOKIE", "")).get(SESSION_COOKIE):
+        cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
+        if not (cookies.get(SESSION_COOKIE) or cookies.get(HOST_SESSION_COOKIE)):
             return None
         sent = environ.get("HTTP_ORIGIN")
         came_from = origin_of(sent if sent is not None else environ.get("HTTP_REFERER", ""))

@@ -1,10 +1,19 @@
 """Request middleware: who is calling, and the store they see.
 
 ``authenticate`` runs before every request. It accepts Coder's
-``Coder-Session-Token`` header, the ``coder_session_token`` cookie or query
-parameter, and ``Authorization: Bearer``; it checks the secret's hash in
+``Coder-Session-Token`` header, the session cookie or the ``coder_session_token``
+query parameter, and ``Authorization: Bearer``; it checks the secret's hash in
 constant time, the expiry and the user's status on every request, so a
 suspended user or a deleted key is locked out at once.
+
+The session cookie a browser gets over TLS is ``__Host-coder_session_token``:
+browsers accept that name only from the host itself (Secure, ``Path=/``, no
+``Domain``), so a page on a sibling host (a member's subdomain app) cannot set
+or shadow it, where it can write a plain ``coder_session_token`` for the whole
+parent domain (cookie tossing: the victim's browser signed in as the attacker).
+So over TLS a plain cookie counts only when no ``__Host-`` one comes with it and
+the request is not a browser's (no ``Sec-Fetch-Site``): programs that send
+Coder's plain cookie keep working, a tossed one is ignored.
 """
 from __future__ import annotations
 
@@ -25,6 +34,8 @@ from .security import hash_secret, split_token
 
 SESSION_HEADER = "Coder-Session-Token"
 SESSION_COOKIE = "coder_session_token"
+# Over TLS: the name browsers take only from the host itself (Secure, Path=/, no Domain).
+HOST_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
 LAST_USED_EVERY = dt.timedelta(minutes=1)
 # A browser or CLI session that is used is extended when it has less than this left.
 REFRESH_WITHIN = dt.timedelta(hours=1)
@@ -85,8 +96,22 @@ def _release_unauthenticated(coderd) -> None:
         coderd.unauthenticated.release()
 
 
+def session_cookie_name(secure: bool) -> str:
+    """The session cookie's name on a connection with or without TLS."""
+    return HOST_SESSION_COOKIE if secure else SESSION_COOKIE
+
+
+def session_cookie(environ: dict, cookies) -> str:
+    """The session cookie's value that counts for this request (see the module's docstring);
+    ``cookies`` is the request's parsed ``Cookie`` header."""
+    secure = environ.get("wsgi.url_scheme") == "https"
+    if secure and (HOST_SESSION_COOKIE in cookies or "HTTP_SEC_FETCH_SITE" in environ):
+        return cookies.get(HOST_SESSION_COOKIE, "")
+    return cookies.get(SESSION_COOKIE, "")
+
+
 def session_token() -> str:
-    token = request.headers.get(SESSION_HEADER) or request.cookies.get(SESSION_COOKIE) \
+    token = request.headers.get(SESSION_HEADER) or session_cookie(request.environ, request.cookies) \
         or request.args.get(SESSION_COOKIE) or ""
     if not token:
         auth = request.headers.get("Authorization", "")

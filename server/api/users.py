@@ -13,7 +13,8 @@ from ..authz.rbac import (ASSIGNABLE_ROLES, OWNER, ROLES, Action, Object, Resour
                           can_assign)
 from ..db.queries.users import UserRow
 from ..httpapi import APIError, error, not_found, parse_uuid, query_int, read, write
-from ..httpmw import SESSION_COOKIE, release_connection, store, system_store
+from ..httpmw import (HOST_SESSION_COOKIE, SESSION_COOKIE, release_connection, session_cookie_name,
+                      store, system_store)
 from ..security import DUMMY_PASSWORD_HASH, hash_password, verify_password
 from . import convert
 from .apikeys import issue_key
@@ -112,8 +113,9 @@ def login():
     audit.record("login", "api_key", None, user.username, status=201, user_id=user.id,
                  additional={"key_id": key["id"]})
     resp = write(201, types.LoginWithPasswordResponse(session_token=token))
-    resp.set_cookie(SESSION_COOKIE, token, max_age=lifetime, httponly=True, samesite="Lax",
-                    secure=request.is_secure, path="/")
+    # Host-only (no Domain) and, over TLS, named __Host- so no sibling host can replace it.
+    resp.set_cookie(session_cookie_name(request.is_secure), token, max_age=lifetime, httponly=True,
+                    samesite="Lax", secure=request.is_secure, path="/")
     return resp
 
 
@@ -125,6 +127,8 @@ def logout():
     audit.record("logout", "api_key", None, g.subject.name, additional={"key_id": key_id})
     resp = write(200, types.Response(message="Logged out!"))
     resp.delete_cookie(SESSION_COOKIE, path="/")
+    if request.is_secure:  # a __Host- cookie is deleted only by a Set-Cookie that is Secure too
+        resp.delete_cookie(HOST_SESSION_COOKIE, path="/", secure=True)
     return resp
 
 

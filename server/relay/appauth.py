@@ -110,8 +110,10 @@ class AppHosts:
         access = urlsplit(self.access_url)
         self.scheme, self.port, self.access_host = access.scheme, access.port, access.hostname
         self.lifetime = settings.app_ticket_lifetime
-        # Coder's name: unique per wildcard, so one deployment's cookie is not sent to another's.
-        self.cookie = f"{appfilter.SUBDOMAIN_COOKIE}_{hashlib.sha256(wildcard.encode()).hexdigest()[:32]}"
+        # Coder's name: unique per wildcard, so one deployment's cookie is not sent to another's;
+        # over TLS __Host-, so a sibling app host cannot set it for this one (cookie tossing).
+        self.cookie = (("__Host-" if self.scheme == "https" else "") + appfilter.SUBDOMAIN_COOKIE
+                       + "_" + hashlib.sha256(wildcard.encode()).hexdigest()[:32])
         self._signer: URLSafeTimedSerializer | None = None
 
     def subdomain(self, hostname: str) -> str | None:

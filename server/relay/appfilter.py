@@ -34,7 +34,8 @@ from .tcpupgrade import HANDLER_KEY
 # Coder's names: the query parameter that carries an app ticket to the app's host.
 EXCHANGE_PARAM = "coder_application_connect_api_key_35e783"
 SUBDOMAIN_COOKIE = "coder_subdomain_app_session_token"
-# Every cookie coderd sets or reads (Coder's list), lower case; the subdomain one is a prefix.
+# Every cookie coderd sets or reads (Coder's list), lower case, also with the __Host- prefix
+# they take over TLS; the subdomain one is a prefix.
 COOKIES = {SESSION_COOKIE, "coder_path_app_session_token", "coder_signed_app_token",
            "oauth_state", "oauth_redirect"}
 QUERY_PARAMS = {SESSION_COOKIE, EXCHANGE_PARAM}
@@ -127,7 +128,7 @@ def strip_cookies(header: str) -> str:
 
 
 def _coderd_cookie(pair: str) -> bool:
-    name = pair.partition("=")[0].strip().strip('"').lower()
+    name = pair.partition("=")[0].strip().strip('"').lower().removeprefix("__host-")
     return name in COOKIES or name.startswith(SUBDOMAIN_COOKIE)
 
 
