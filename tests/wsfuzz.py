@@ -287,8 +287,12 @@ def mux_frame(kind: int, stream_id: int, payload: bytes = b"") -> bytes:
     return struct.pack("!BI", kind, stream_id) + payload
 
 
+TARGETS = (b"ssh", b"tcp:1", b"tcp:70000", b"tcp:x:1", b"pty:x:1:1", b"pty::a:b", b"listening-ports",
+           b"\xff\xfe", b"x" * 300)
+
+
 @st.composite
-def mux_messages(draw, max_messages: int = 8) -> list[bytes]:
+def mux_messages(draw, max_messages: int = 8, targets: tuple[bytes, ...] = TARGETS) -> list[bytes]:
     """Mux frames of every kind (and none), to any stream, some too short to be one."""
     out = []
     for _ in range(draw(st.integers(1, max_messages))):
@@ -298,8 +302,7 @@ def mux_messages(draw, max_messages: int = 8) -> list[bytes]:
         kind = draw(st.one_of(st.integers(0, 9), st.integers(0, 255)))
         stream_id = draw(st.one_of(st.integers(0, 4), st.sampled_from([2**31, 2**32 - 1])))
         payload = draw(st.one_of(st.binary(max_size=24), st.sampled_from(
-            [b"ssh", b"tcp:1", b"tcp:70000", b"pty:x:1:1", b"listening-ports", b"\xff\xfe",
-             b"x" * 300, struct.pack("!I", 2**32 - 1), struct.pack("!I", 0)])))
+            [*targets, struct.pack("!I", 2**32 - 1), struct.pack("!I", 0), b"x" * 300_000])))
         out.append(mux_frame(kind, stream_id, payload))
     return out
 
