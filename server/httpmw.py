@@ -11,9 +11,10 @@ browsers accept that name only from the host itself (Secure, ``Path=/``, no
 ``Domain``), so a page on a sibling host (a member's subdomain app) cannot set
 or shadow it, where it can write a plain ``coder_session_token`` for the whole
 parent domain (cookie tossing: the victim's browser signed in as the attacker).
-So over TLS a plain cookie counts only when no ``__Host-`` one comes with it and
-the request is not a browser's (no ``Sec-Fetch-Site``): programs that send
-Coder's plain cookie keep working, a tossed one is ignored.
+So over TLS (this connection's, or a proxy's in front when the access URL is
+HTTPS) a plain cookie counts only when no ``__Host-`` one comes with it and the
+request is not a browser's (no ``Sec-Fetch-Site``): programs that send Coder's
+plain cookie keep working, a tossed one is ignored.
 """
 from __future__ import annotations
 
@@ -96,22 +97,28 @@ def _release_unauthenticated(coderd) -> None:
         coderd.unauthenticated.release()
 
 
-def session_cookie_name(secure: bool) -> str:
-    """The session cookie's name on a connection with or without TLS."""
-    return HOST_SESSION_COOKIE if secure else SESSION_COOKIE
+def browser_tls() -> bool:
+    """Whether browsers reach coderd over TLS: this connection is TLS, or the access URL
+    (the URL browsers use) is HTTPS, with TLS ended by a proxy in front."""
+    return request.is_secure or current_app.extensions["coderd"].settings.effective_access_url \
+        .startswith("https:")
 
 
-def session_cookie(environ: dict, cookies) -> str:
-    """The session cookie's value that counts for this request (see the module's docstring);
-    ``cookies`` is the request's parsed ``Cookie`` header."""
-    secure = environ.get("wsgi.url_scheme") == "https"
-    if secure and (HOST_SESSION_COOKIE in cookies or "HTTP_SEC_FETCH_SITE" in environ):
+def session_cookie_name() -> str:
+    """The name the session cookie is set under (``__Host-`` over TLS)."""
+    return HOST_SESSION_COOKIE if browser_tls() else SESSION_COOKIE
+
+
+def session_cookie() -> str:
+    """The session cookie's value that counts for this request (see the module's docstring)."""
+    cookies = request.cookies
+    if browser_tls() and (HOST_SESSION_COOKIE in cookies or "Sec-Fetch-Site" in request.headers):
         return cookies.get(HOST_SESSION_COOKIE, "")
     return cookies.get(SESSION_COOKIE, "")
 
 
 def session_token() -> str:
-    token = request.headers.get(SESSION_HEADER) or session_cookie(request.environ, request.cookies) \
+    token = request.headers.get(SESSION_HEADER) or session_cookie() \
         or request.args.get(SESSION_COOKIE) or ""
     if not token:
         auth = request.headers.get("Authorization", "")

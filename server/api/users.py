@@ -114,8 +114,9 @@ def login():
                  additional={"key_id": key["id"]})
     resp = write(201, types.LoginWithPasswordResponse(session_token=token))
     # Host-only (no Domain) and, over TLS, named __Host- so no sibling host can replace it.
-    resp.set_cookie(session_cookie_name(request.is_secure), token, max_age=lifetime, httponly=True,
-                    samesite="Lax", secure=request.is_secure, path="/")
+    name = session_cookie_name()
+    resp.set_cookie(name, token, max_age=lifetime, httponly=True, samesite="Lax",
+                    secure=name == HOST_SESSION_COOKIE, path="/")
     return resp
 
 
@@ -127,7 +128,7 @@ def logout():
     audit.record("logout", "api_key", None, g.subject.name, additional={"key_id": key_id})
     resp = write(200, types.Response(message="Logged out!"))
     resp.delete_cookie(SESSION_COOKIE, path="/")
-    if request.is_secure:  # a __Host- cookie is deleted only by a Set-Cookie that is Secure too
+    if session_cookie_name() == HOST_SESSION_COOKIE:  # deleted only by a Secure Set-Cookie too
         resp.delete_cookie(HOST_SESSION_COOKIE, path="/", secure=True)
     return resp
 

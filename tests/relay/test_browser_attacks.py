@@ -269,6 +269,14 @@ def test_cookie_tossing_under_tls(site, tls_chromium):
                           verify=site.ca_bundle, timeout=15)
     assert me.status_code == 200 and me.json()["username"] == "other"
 
+    # Behind a proxy that ends TLS coderd's own listener is plain HTTP; the access URL, which
+    # browsers use, says HTTPS, and so does the cookie.
+    login = requests.post(f"http://{coderd.env['CODER_HTTP_ADDRESS']}/api/v2/users/login", timeout=15,
+                          json={"email": ADMIN[0], "password": ADMIN[1]})
+    assert login.status_code == 201
+    assert login.headers["Set-Cookie"].startswith("__Host-coder_session_token=")
+    assert "Secure" in login.headers["Set-Cookie"]
+
     # The member's own path app under TLS receives the __Host- cookie from no one.
     browser.driver.delete_all_cookies()
     sign_in(browser, coderd, MEMBER)
