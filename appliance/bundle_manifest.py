@@ -308,7 +308,8 @@ def verify_tar(path: str | os.PathLike, fingerprint: str,
     check_signature(small[MANIFEST], small[SIGNATURE], small[SIGNER_KEY], fingerprint)
     obj = loads(small[MANIFEST])
     if top != bundle_folder(obj["version"]):
-        raise VerifyError("unsafe", f"{top}: the tar's folder is not {bundle_folder(obj['version'])}")
+        raise VerifyError("unsafe", f"{top}: the tar's folder is not "
+                          f"{bundle_folder(obj['version'])}")
     listed = _check_tree(obj, entries, top=f"{top}/")
     return _compare(obj, entries, listed, installed)
 

@@ -342,7 +342,8 @@ def delta_of(files: list[dict], since: Path) -> tuple[dict, list[str], set[str]]
                if "link" in e or (e["path"], e["sha256"]) not in known
                or e["path"] in ALWAYS_CARRIED}
     removed = sorted({e["path"] for e in old["files"]} - paths)
-    return ({"version": old["version"], "manifest_sha256": hashlib.sha256(data).hexdigest()}, removed, carried)
+    since_field = {"version": old["version"], "manifest_sha256": hashlib.sha256(data).hexdigest()}
+    return since_field, removed, carried
 
 
 def pack(stage: Path, dest: Path, manifest: bytes, signature: bytes, files: list[dict],

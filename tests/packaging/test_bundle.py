@@ -41,7 +41,8 @@ def test_the_example_manifest_is_a_valid_bundle_manifest():
 
 @pytest.mark.parametrize("text, error", [
     ("terraform: {version: 1.11.4, platforms: [linux_amd64], signing_keys: k.asc}\n"
-     "bundle:\n  postgres: mysql\n", ":3: bundle.postgres: 'mysql' is not one of: embedded, debian"),
+     "bundle:\n  postgres: mysql\n",
+     ":3: bundle.postgres: 'mysql' is not one of: embedded, debian"),
     ("terraform: {version: 1.11.4, platforms: [linux_amd64], signing_keys: k.asc}\n"
      "bundle:\n  packages: [ok, Not_A_Package]\n",
      ":3: bundle.packages: 'Not_A_Package' is not a Debian package name"),
@@ -146,7 +147,8 @@ def test_build_from_the_example_verify_and_rebuild(upstream, signer, tmp_path):
     assert outcome.code == 0, outcome
 
     files = {e["path"] for e in first.manifest["files"]}
-    null = "providers/registry.terraform.io/hashicorp/null/terraform-provider-null_3.0.0_linux_amd64.zip"
+    null = ("providers/registry.terraform.io/hashicorp/null/"
+            "terraform-provider-null_3.0.0_linux_amd64.zip")
     assert null in files
     assert any(p.startswith("providers/registry.terraform.io/coder/coder/terraform-provider-coder_")
                for p in files)
