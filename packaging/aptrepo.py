@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import os
 import re
 import shutil
@@ -80,8 +81,24 @@ def package_list(extra: Iterable[str] = (), debian_postgresql: bool = False) -> 
     return list(dict.fromkeys(wanted))
 
 
+# Read after the machine's apt.conf.d (whose proxy settings apply), it drops the
+# machine's hooks, which act on the machine's own state (docker-clean, appstream,
+# PackageKit...), and brings back the binary caches some images turn off: without
+# them each apt call re-reads all the lists.
+PRIVATE_MAIN_CONFIG = """\
+#clear APT::Update::Pre-Invoke;
+#clear APT::Update::Post-Invoke;
+#clear APT::Update::Post-Invoke-Success;
+#clear DPkg::Pre-Invoke;
+#clear DPkg::Post-Invoke;
+#clear DPkg::Pre-Install-Pkgs;
+Dir::Cache::pkgcache "pkgcache.bin";
+Dir::Cache::srcpkgcache "srcpkgcache.bin";
+"""
+
+
 class PrivateApt:
-    """apt-get and apt-cache with their own state, cache and sources under ``root``."""
+    """apt-get and apt-cache with their own state, cache, sources and hooks under ``root``."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -92,8 +109,21 @@ class PrivateApt:
                        self.archives / "partial", etc / "sources.list.d", etc / "preferences.d",
                        root / "log"):
             folder.mkdir(parents=True, exist_ok=True)
-        (etc / "sources.list.d" / "bookworm.sources").write_text(bookworm_sources())
-        self.status.touch()
+        deb822, one_line = bookworm_sources()
+        host_main = Path("/etc/apt/apt.conf")
+        include = f'#include "{host_main}";\n' if host_main.exists() else ""
+        for path, text in {etc / "sources.list.d" / "bookworm.sources": deb822,
+                           etc / "sources.list": one_line,
+                           etc / "apt.conf": include + PRIVATE_MAIN_CONFIG,
+                           # APT_CONFIG is read before apt.conf.d, Dir::Etc::main after it.
+                           etc / "apt-config": f'Dir::Etc::main "{etc / "apt.conf"}";\n'}.items():
+            # Rewritten only when changed: a newer sources file makes apt re-read every list.
+            if not path.exists() or path.read_text() != text:
+                path.write_text(text)
+        self.env = {**os.environ, "APT_CONFIG": str(etc / "apt-config"),
+                    "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
+        if not self.status.exists():
+            self.status.write_text("")
         self.options = [f"-o{key}={value}" for key, value in {
             "Dir::State": root / "state", "Dir::State::status": self.status,
             "Dir::Cache": root / "cache", "Dir::Cache::archives": self.archives,
@@ -104,8 +134,7 @@ class PrivateApt:
         }.items()]
 
     def run(self, tool: str, *args: str) -> str:
-        done = subprocess.run([tool, *self.options, *args], capture_output=True, text=True,
-                              env={**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"})
+        done = subprocess.run([tool, *self.options, *args], capture_output=True, text=True, env=self.env)
         if done.returncode != 0:
             errors = [line for line in done.stderr.splitlines() if line.startswith("E:")]
             raise BuildError(f"{tool} {' '.join(args[:2])} failed: "
@@ -115,18 +144,23 @@ class PrivateApt:
     def simulate(self, packages: list[str], *options: str) -> dict[str, tuple[str, str]]:
         """name -> (version, architecture) of what ``apt-get install`` would install."""
         out = self.run("apt-get", "--simulate", *options, "install", *packages)
-        return {m[1]: (m[2], m[3]) for m in re.finditer(r"^Inst (\S+) (?:\[\S+\] )?\((\S+) .*\[(\S+)\]\)", out, re.M)}
+        return {m[1]: (m[2], m[3])
+                for m in re.finditer(r"^Inst (\S+) (?:\[\S+\] )?\((\S+) .*\[(\S+)\]\)", out, re.M)}
 
 
-def bookworm_sources() -> str:
-    """This machine's deb822 stanzas for bookworm suites (the source of the packages)."""
-    stanzas = [stanza for sources in sorted(HOST_SOURCES.glob("*.sources"))
-               for stanza in re.split(r"\n\s*\n", sources.read_text())
-               if re.search(r"^Suites:.*\bbookworm", stanza, re.M | re.I)
-               and re.search(r"^Types:.*\bdeb\b", stanza, re.M | re.I)]
-    if not stanzas:
-        raise BuildError(f"no Debian bookworm source in {HOST_SOURCES}/*.sources")
-    return "\n\n".join(stanza.strip() for stanza in stanzas) + "\n"
+def bookworm_sources() -> tuple[str, str]:
+    """This machine's bookworm sources: its deb822 stanzas and its one-line entries."""
+    deb822 = [stanza.strip() for sources in sorted(HOST_SOURCES.glob("*.sources"))
+              for stanza in re.split(r"\n\s*\n", sources.read_text())
+              if re.search(r"^Suites:.*\bbookworm", stanza, re.M | re.I)
+              and re.search(r"^Types:.*\bdeb\b", stanza, re.M | re.I)]
+    one_line = [line.strip() for sources in [HOST_SOURCES.with_name("sources.list"),
+                                             *sorted(HOST_SOURCES.glob("*.list"))]
+                if sources.exists() for line in sources.read_text().splitlines()
+                if re.match(r"\s*deb\s.*\sbookworm", line)]
+    if not deb822 and not one_line:
+        raise BuildError(f"no Debian bookworm source in {HOST_SOURCES.parent}/sources.list(.d)")
+    return "\n\n".join(deb822) + "\n", "\n".join(one_line) + "\n"
 
 
 def parse_stanzas(text: str) -> dict[str, str]:
@@ -140,7 +174,19 @@ def parse_stanzas(text: str) -> dict[str, str]:
 
 
 def write_baseline_status(apt: PrivateApt) -> int:
-    """Write the dpkg status of a minimal Debian 12 as the private apt's; return its size."""
+    """Write the dpkg status of a minimal Debian 12 as the private apt's; return its size.
+
+    It depends only on the package lists (named by their signed Release files),
+    so it is made again only when those change: making it costs most of a cached build.
+    """
+    releases = sorted((apt.root / "state" / "lists").glob("*Release"))
+    stamp = hashlib.sha256(repr(BASELINE_EXTRA).encode())
+    for release in releases:
+        stamp.update(release.name.encode() + b"\0" + release.read_bytes())
+    stamp_file = apt.status.with_name("status.stamp")
+    if stamp_file.exists() and stamp_file.read_text() == stamp.hexdigest():
+        return apt.status.read_text().count("\nStatus: install ok installed")
+    stamp_file.unlink(missing_ok=True)
     apt.status.write_text("")
     available = parse_stanzas(apt.run("apt-cache", "dumpavail"))
     seeds = [name for name, stanza in available.items()
@@ -151,6 +197,7 @@ def write_baseline_status(apt: PrivateApt) -> int:
     tmp = apt.status.with_suffix(".tmp")
     tmp.write_text("\n\n".join(installed) + "\n")
     os.replace(tmp, apt.status)
+    stamp_file.write_text(stamp.hexdigest())
     return len(installed)
 
 
