@@ -127,11 +127,11 @@ def test_build_from_the_example_verify_and_rebuild(upstream, signer, tmp_path):
     out, cache = tmp_path / "out", tmp_path / "cache"
     log = io.StringIO()
 
-    def build():
+    def build(tty=False):
         started = time.monotonic()
         result = builder.build(manifest, out, sign_key=signer.fingerprint,
                                gnupghome=signer.home, parts=["mirror", "templates"],
-                               phases=builder.Phases(log, tty=False), cache=cache)
+                               phases=builder.Phases(log, tty=tty), cache=cache)
         return result, time.monotonic() - started
 
     first, first_took = build()
@@ -167,7 +167,11 @@ def test_build_from_the_example_verify_and_rebuild(upstream, signer, tmp_path):
 
     # Nothing changed: nothing downloaded again, nothing hashed again but the exported key.
     registry.requests.clear()
-    second, second_took = build()
+    log.seek(0)
+    log.truncate()
+    second, second_took = build(tty=True)     # on a terminal: one line, rewritten
+    assert "\rbundle: mirror: terraform-provider-coder" in log.getvalue()
+    assert "\r\033[Kbundle: pack done in" in log.getvalue()
     assert not [r for r in registry.requests if r.endswith(".zip")], registry.requests
     assert second.hashed <= 1 and first.hashed >= len(files) - 1, (first.hashed, second.hashed)
     assert [e for e in second.manifest["files"]] == first.manifest["files"]
