@@ -31,12 +31,12 @@ import json
 import os
 import re
 import subprocess
-import tarfile
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance import archives
 from mirror_tools.fetch import sha256_file
 
 FORMAT = 1
@@ -54,7 +54,9 @@ _VERSION_RE = re.compile(r"^[0-9A-Za-z.+~-]+$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _FPR_RE = re.compile(r"^[0-9A-F]{40}$")
 _MODE_RE = re.compile(r"^0[0-7]{3}$")
-CHUNK = 4 << 20
+# A bundle is big and has many files; headers stay as small as archives allows by default.
+TAR_LIMITS = archives.Limits(max_bytes=1 << 42, max_members=1_000_000)
+MAX_KEPT = 256 << 20   # MANIFEST.json, its signature and the key are read into memory
 
 
 class VerifyError(Exception):
@@ -212,11 +214,20 @@ class Report:
     from_base: int = 0
 
 
-def _hash_stream(f, buf: bytearray) -> str:
+def _hash_member(member, reader, keep: list | None) -> str:
+    """sha256 of a tar member read to its end (its bytes kept too when ``keep`` is a list)."""
     h = hashlib.sha256()
-    view = memoryview(buf)
-    while n := f.readinto(buf):
-        h.update(view[:n])
+    left = member.size
+    if keep is not None and left > MAX_KEPT:
+        raise VerifyError("unsafe", f"{member.name}: {left} bytes, too big for what it is")
+    while left:
+        chunk = reader.read(min(archives.CHUNK, left))
+        if not chunk:
+            raise VerifyError("tampered", f"{member.name}: cut short")
+        h.update(chunk)
+        if keep is not None:
+            keep.append(chunk)
+        left -= len(chunk)
     return h.hexdigest()
 
 
@@ -267,39 +278,39 @@ def verify_dir(root: str | os.PathLike, fingerprint: str,
 
 def verify_tar(path: str | os.PathLike, fingerprint: str,
                installed: str | os.PathLike | None = None) -> Report:
-    """Check a bundle tar as it streams by, without writing any of it."""
+    """Check a bundle tar as it streams by, without writing any of it.
+
+    The tar is read through appliance.archives, which refuses what a hostile
+    one can do to tarfile itself (oversized or malformed pax headers, sparse
+    members, links out through each other) before the rules here apply."""
     entries: dict[str, Entry] = {}
-    wanted = {MANIFEST, SIGNATURE, SIGNER_KEY}
     small: dict[str, bytes] = {}
-    buf = bytearray(CHUNK)
     top = None
     try:
-        with tarfile.open(path, "r:") as tar:
-            for member in tar:
-                name = member.name.rstrip("/")
+        with open(path, "rb") as raw:
+            for member, name, reader in archives.members(raw, TAR_LIMITS):
                 first, _, rel = name.partition("/")
                 top = top or first
-                if first != top or (rel and not safe_path(rel)) or name.startswith("/"):
+                if first != top or (rel and not safe_path(rel)):
                     raise VerifyError("unsafe", f"{member.name}: outside the bundle's one folder")
                 if not rel:
                     continue
                 if rel in entries:
                     raise VerifyError("unsafe", f"{rel}: twice in the tar")
-                if member.isreg():
-                    f = tar.extractfile(member)
-                    if rel in wanted:
-                        small[rel] = data = f.read()
-                        entries[rel] = Entry("file", len(data), hashlib.sha256(data).hexdigest())
-                    else:
-                        entries[rel] = Entry("file", member.size, _hash_stream(f, buf))
+                if reader is not None:
+                    keep = [] if rel in (MANIFEST, SIGNATURE, SIGNER_KEY) else None
+                    entries[rel] = Entry("file", member.size,
+                                         _hash_member(member, reader, keep))
+                    if keep is not None:
+                        small[rel] = b"".join(keep)
                 elif member.issym():
                     entries[rel] = Entry("link", link=member.linkname)
                 elif member.isdir():
                     entries[rel] = Entry("dir")
                 else:
                     entries[rel] = Entry("other")
-    except (tarfile.TarError, EOFError) as exc:
-        raise VerifyError("tampered", f"{path}: not a readable tar ({exc})") from None
+    except archives.ArchiveError as exc:
+        raise VerifyError("unsafe", f"{path}: {exc}") from None
     except OSError as exc:
         raise VerifyError("missing", f"{path}: {exc.strerror}") from None
     for name in (MANIFEST, SIGNATURE, SIGNER_KEY):

@@ -8,6 +8,7 @@ install.sh runs under bash with only /usr/bin:/bin, as on a minimal Debian 12.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tarfile
 
@@ -242,3 +243,23 @@ def test_delta_from_a_onto_a_is_b_byte_for_byte(tmp_path, keys):
     assert combined == expected
     # The completed folder is now a full bundle (its manifest names every file).
     assert verify(unpacked, key.fingerprint, "--installed", str(installed)).code == 0
+
+
+@pytest.mark.parametrize("member, kind", [("../evil", "unsafe"), ("other-folder/evil", "unsafe"),
+                                          ("hardlink", "extra")])
+def test_a_hostile_tar_is_refused(good, keys, tmp_path, member, kind):
+    """What tar -xf would write outside the folder, or a hard link (unlisted), in the tar."""
+    bad = tmp_path / good.name
+    bad.write_bytes(good.read_bytes())
+    with tarfile.open(good) as t:
+        top = t.getnames()[0]
+    with tarfile.open(bad, "a") as t:
+        if member == "hardlink":
+            info = tarfile.TarInfo(f"{top}/templates/local/copy.tf")
+            info.type, info.linkname = tarfile.LNKTYPE, f"{top}/templates/local/main.tf"
+            t.addfile(info)
+        else:
+            info = tarfile.TarInfo(member)
+            info.size = 4
+            t.addfile(info, io.BytesIO(b"evil"))
+    assert verify(bad, keys[0].fingerprint).kind == kind
