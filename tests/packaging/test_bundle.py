@@ -16,6 +16,7 @@ import io
 import os
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -127,11 +128,11 @@ def test_build_from_the_example_verify_and_rebuild(upstream, signer, tmp_path):
     out, cache = tmp_path / "out", tmp_path / "cache"
     log = io.StringIO()
 
-    def build(tty=False):
+    def build(tty=False, since=None):
         started = time.monotonic()
         result = builder.build(manifest, out, sign_key=signer.fingerprint,
                                gnupghome=signer.home, parts=["mirror", "templates"],
-                               phases=builder.Phases(log, tty=tty), cache=cache)
+                               phases=builder.Phases(log, tty=tty), cache=cache, since=since)
         return result, time.monotonic() - started
 
     first, first_took = build()
@@ -178,3 +179,13 @@ def test_build_from_the_example_verify_and_rebuild(upstream, signer, tmp_path):
     print(f"first build {first_took:.1f} s ({first.tar_size / 1e6:.1f} MB), "
           f"second {second_took:.1f} s")
     assert verify(second.path, signer.fingerprint).code == 0
+
+    # A delta from the first build carries what always travels, and nothing else.
+    delta, _ = build(since=first.path)
+    assert delta.path.name == "coder-appliance-0.1.0-delta-from-0.1.0-linux-amd64.tar"
+    with tarfile.open(delta.path) as t:
+        carried = {m.name.split("/", 1)[1] for m in t.getmembers() if m.isfile()}
+    assert carried == {bm.MANIFEST, bm.SIGNATURE, "install.sh", bm.SIGNER_KEY}
+    assert delta.manifest["files"] == first.manifest["files"]
+    installed = extract(first.path, tmp_path / "installed")
+    assert verify(delta.path, signer.fingerprint, "--installed", str(installed)).code == 0
