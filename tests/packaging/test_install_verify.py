@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import subprocess
 import json
 import tarfile
 
@@ -263,3 +264,21 @@ def test_a_hostile_tar_is_refused(good, keys, tmp_path, member, kind):
             info.size = 4
             t.addfile(info, io.BytesIO(b"evil"))
     assert verify(bad, keys[0].fingerprint).kind == kind
+
+
+def test_verification_writes_nothing_outside_the_folder(folder, keys, tmp_path):
+    """A passing and a failing check leave HOME, TMPDIR and the folder's parent as they were."""
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    before = sorted(p.name for p in folder.parent.iterdir())
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(tmp)}
+    for extra, code in ((["--verify-only"], 0), ([], 1)):
+        done = subprocess.run(["bash", str(folder / "install.sh"), "--fingerprint",
+                               keys[0].fingerprint, *extra], capture_output=True, text=True,
+                              cwd=tmp_path, env=env, timeout=120)
+        assert done.returncode == code, done.stderr
+        (folder / "templates/local/main.tf").write_bytes(b"# evil\n")
+    assert "tampered: templates/local/main.tf" in done.stderr
+    assert not list(home.iterdir()) and not list(tmp.iterdir())
+    assert sorted(p.name for p in folder.parent.iterdir()) == before
