@@ -300,6 +300,9 @@ apply_modes() {
 install_stage() {
     # The Ansible stage (single-node playbook, upgrade, uninstall) follows verification:
     # it is written with the roles (issue 15, the Ansible part) and is not in this file yet.
+    # It has: BUNDLE (this verified folder, a delta completed), new_version, TARGET_HOSTNAME,
+    # INVENTORY, WITH_TEMPLATES, UNINSTALL, PURGE, FORCE (0/1). For delta bundles to apply
+    # later, the version folder it installs must keep this whole folder and its MANIFEST.json.
     die "install: this install.sh verifies only; the Ansible stage is not part of this build yet"
 }
 
