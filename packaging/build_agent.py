@@ -2,17 +2,15 @@
 
     .venv/bin/python packaging/build_agent.py [--out DIR] [--wrapper | --pyinstaller] [--force]
 
-``--pyinstaller`` builds what ships: one ``--onefile --strip`` executable
-(``coder-agent.spec``: entries stored uncompressed, ``server/`` and coderd's
-dependencies excluded). ``--wrapper`` (the default, and what most tests use)
-writes a shell script that execs this venv's Python with ``-m agent``: no
-build, but it only works on this machine. Either lands, atomically, as
-``DIR/coder-agent-linux-amd64`` (default ``.cache/agent-bin/``); PyInstaller
-builds are cached by the hash of the agent's and the SDK's sources under
-``.cache/agent-build/``, so an unchanged agent is not rebuilt.
+``--pyinstaller`` builds what ships: ``executables.py``'s coder-agent, one
+``--onefile --strip`` executable (entries stored uncompressed; server/ and
+coderd's dependencies excluded), cached there by the hash of what goes in, so
+an unchanged agent is not rebuilt. ``--wrapper`` (the default, and what most
+tests use) writes a shell script that execs this venv's Python with
+``-m agent``: no build, but it only works on this machine. Either lands,
+atomically, as ``DIR/coder-agent-linux-amd64`` (default ``.cache/agent-bin/``).
 
-Run as a script (see build_provider.py: a ``packaging`` package would shadow
-PyPI's). The build helpers are build_provider's, shared.
+Run as a script (see build_provider.py: a ``packaging`` package would shadow PyPI's).
 """
 from __future__ import annotations
 
@@ -23,29 +21,19 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_provider import (REPO, BuildError, add_variant_options,  # noqa: E402
-                            build_pyinstaller, source_hash, write_wrapper)
+from build_provider import add_variant_options, write_executable  # noqa: E402
+from executables import AGENT_NAME, REPO, BuildError  # noqa: E402
 
 DEFAULT_OUT = REPO / ".cache" / "agent-bin"
-BUILD_CACHE = REPO / ".cache" / "agent-build"
-SPEC = REPO / "packaging" / "coder-agent.spec"
-PLATFORM = "linux-amd64"
-PACKAGES = ("agent", "appliance")
 
 
-def build(out: Path, variant: str = "wrapper", force: bool = False) -> Path:
-    """Write ``out/coder-agent-linux-amd64``; return its path."""
-    dest = out / f"coder-agent-{PLATFORM}"
+def build(out: Path, variant: str = "wrapper") -> Path:
+    """Write ``out/coder-agent-linux-amd64`` (always: copying a cached build is cheap)."""
+    dest = out / AGENT_NAME
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="agent-build-", dir=out) as tmp:
         built = Path(tmp) / dest.name
-        if variant == "pyinstaller":
-            digest = source_hash(variant, SPEC, PACKAGES)
-            if force:
-                digest += "-forced"
-            build_pyinstaller(built, digest, SPEC, BUILD_CACHE, "coder-agent")
-        else:
-            write_wrapper(built, "agent", "coder-agent")
+        write_executable(built, variant, "coder-agent", "agent")
         os.replace(built, dest)
     return dest
 
@@ -57,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     add_variant_options(parser)
     args = parser.parse_args(argv)
     try:
-        dest = build(args.out, args.variant, args.force)
+        dest = build(args.out, args.variant)
     except (BuildError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

