@@ -32,6 +32,7 @@ Run as a script (see build_provider.py: a ``packaging`` package would shadow PyP
 from __future__ import annotations
 
 import argparse
+import fcntl
 import gzip
 import hashlib
 import os
@@ -234,23 +235,29 @@ def write_index(repo: Path) -> None:
 
 
 def sign_release(repo: Path, gnupghome: Path, sign_key: str) -> None:
-    """InRelease, Release.gpg and keyring.gpg, with the bundle's key."""
+    """InRelease, Release.gpg and keyring.gpg with the bundle's key, checked as apt will."""
     gpg = gnupg.GPG(gnupghome=str(gnupghome))
-    dists = repo / "dists" / SUITE
-    release = dists / "Release"
-    # apt refuses SHA-1 signatures; "!" signs with this very (sub)key.
-    extra = ["--digest-algo", "SHA512"]
-    for name, kind in (("InRelease", {"clearsign": True}), ("Release.gpg", {"detach": True})):
-        with open(release, "rb") as data:
-            signed = gpg.sign_file(data, keyid=sign_key, output=str(dists / name),
-                                   extra_args=extra, **kind)
-        if signed.returncode != 0 or not (dists / name).stat().st_size:
-            raise BuildError(f"signing {name} with key {sign_key} in {gnupghome} failed: "
-                             f"{(signed.stderr or '').strip().splitlines()[-1:]}")
     public = gpg.export_keys(sign_key.rstrip("!"), armor=False)
     if not public:
         raise BuildError(f"no public key {sign_key} in {gnupghome}")
     (repo / "keyring.gpg").write_bytes(public)
+    dists = repo / "dists" / SUITE
+    release = dists / "Release"
+    # --local-user, not python-gnupg's keyid (--default-key): gpg falls back to
+    # another secret key when the default one is missing. apt refuses SHA-1.
+    extra = ["--local-user", sign_key, "--digest-algo", "SHA512"]
+    for name, kind in (("InRelease", {"clearsign": True}), ("Release.gpg", {"detach": True})):
+        with open(release, "rb") as data:
+            signed = gpg.sign_file(data, output=str(dists / name), extra_args=extra, **kind)
+        if signed.returncode != 0 or not (dists / name).stat().st_size:
+            raise BuildError(f"signing {name} with key {sign_key} in {gnupghome} failed: "
+                             f"{(signed.stderr or '').strip().splitlines()[-1:]}")
+    for signature in (["InRelease"], ["Release.gpg", "Release"]):
+        checked = subprocess.run(["gpgv", "--keyring", str(repo / "keyring.gpg"), *signature],
+                                 cwd=dists, capture_output=True, text=True)
+        if checked.returncode != 0:
+            raise BuildError(f"{signature[0]} does not verify with key {sign_key}: "
+                             f"{checked.stderr.strip().splitlines()[-1:]}")
 
 
 def replace_dir(built: Path, dest: Path) -> None:
@@ -262,12 +269,8 @@ def replace_dir(built: Path, dest: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def build(dest: Path, packages: list[str], gnupghome: Path, sign_key: str,
-          progress: Progress = None) -> dict:
-    """Write the signed repository of ``packages`` and their closure to ``dest``;
-    return ``{"packages": {name: version}}`` for MANIFEST.json's versions."""
-    say = progress or (lambda message: None)
-    apt = PrivateApt(CACHE)
+def fetch_closure(apt: PrivateApt, packages: list[str], say) -> dict[str, tuple[str, str]]:
+    """Download what a minimal Debian 12 lacks for ``packages``; name -> (version, arch)."""
     say("apt: updating package lists (bookworm)")
     apt.run("apt-get", "update")
     say(f"apt: minimal Debian 12 baseline: {write_baseline_status(apt)} packages")
@@ -280,20 +283,42 @@ def build(dest: Path, packages: list[str], gnupghome: Path, sign_key: str,
     if missing:
         apt.run("apt-get", "--download-only", "install", *packages)
         apt.run("apt-get", "autoclean")
+    return closure
+
+
+def write_repository(repo: Path, apt: PrivateApt, closure: dict[str, tuple[str, str]],
+                     gnupghome: Path, sign_key: str) -> None:
+    pool = repo / "pool" / COMPONENT
+    pool.mkdir(parents=True)
+    for name, (version, arch) in closure.items():
+        deb = apt.archives / cached_deb(name, version, arch)
+        if not deb.exists():
+            raise BuildError(f"apt did not download {deb.name}")
+        shutil.copy2(deb, pool / pool_deb(name, version, arch))
+    write_index(repo)
+    sign_release(repo, gnupghome, sign_key)
+
+
+def build(dest: Path, packages: list[str], gnupghome: Path, sign_key: str,
+          progress: Progress = None) -> dict:
+    """Write the signed repository of ``packages`` and their closure to ``dest``;
+    return ``{"packages": {name: version}}`` for MANIFEST.json's versions."""
+    say = progress or (lambda message: None)
+    for tool, package in (("apt-get", "apt"), ("apt-ftparchive", "apt-utils")):
+        if shutil.which(tool) is None:
+            raise BuildError(f"{tool} is not installed (Debian package {package})")
+    CACHE.mkdir(parents=True, exist_ok=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{dest.name}-", dir=dest.parent) as tmp:
-        repo = Path(tmp) / "apt"
-        pool = repo / "pool" / COMPONENT
-        pool.mkdir(parents=True)
-        for name, (version, arch) in closure.items():
-            deb = apt.archives / cached_deb(name, version, arch)
-            if not deb.exists():
-                raise BuildError(f"apt did not download {deb.name}")
-            shutil.copy2(deb, pool / pool_deb(name, version, arch))
+    # One build at a time: apt's own locks would fail a second one, and its
+    # autoclean could remove a .deb the other is copying.
+    with open(CACHE / "build.lock", "w") as lock, \
+            tempfile.TemporaryDirectory(prefix=f".{dest.name}-", dir=dest.parent) as tmp:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        apt = PrivateApt(CACHE)
+        closure = fetch_closure(apt, packages, say)
         say("apt: indexing and signing the repository")
-        write_index(repo)
-        sign_release(repo, gnupghome, sign_key)
-        replace_dir(repo, dest)
+        write_repository(Path(tmp) / "apt", apt, closure, gnupghome, sign_key)
+        replace_dir(Path(tmp) / "apt", dest)
     return {"packages": {name: version for name, (version, _) in sorted(closure.items())}}
 
 

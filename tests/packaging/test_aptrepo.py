@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import gnupg
 import pytest
 
 from tests.hosts import minimal_debian_root
@@ -164,4 +165,15 @@ def test_unknown_package_is_a_clear_error(workdir, keys):
     with pytest.raises(aptrepo.BuildError, match="no-such-package"):
         aptrepo.build(workdir / "never", ["no-such-package"], keys["bundle"].home,
                       keys["bundle"].fingerprint)
+    assert not (workdir / "never").exists()
+
+
+def test_a_named_key_without_its_secret_is_refused(workdir, keys):
+    """gpg would sign with another secret key of the keyring; the build must not."""
+    home = workdir / "gnupg-mixed"
+    shutil.copytree(keys["bundle"].home, home, ignore=shutil.ignore_patterns("S.*"))
+    gnupg.GPG(gnupghome=str(home)).import_keys(keys["rogue"].public_key)
+    with pytest.raises(aptrepo.BuildError, match="No secret key"):
+        aptrepo.build(workdir / "never", aptrepo.package_list(), home, keys["rogue"].fingerprint)
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
     assert not (workdir / "never").exists()
