@@ -126,23 +126,54 @@ def test_the_provider_handshakes(bundle):
     assert line.startswith(b"1|6|unix|"), (line, proc.stderr.read())
 
 
+@contextlib.contextmanager
+def frozen_coderd(bundle: Path, log_path: Path, clean_exit: bool = True, **env: str):
+    """The frozen ``coderd server`` on its embedded PostgreSQL; yields its URL.
+
+    On leaving: SIGTERM to coderd, which must have stopped its PostgreSQL and,
+    if ``clean_exit``, exit 0.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = bundle / f"coderd-{port}"
+    env = {"HOME": str(bundle), "CODER_CONFIG_DIR": str(config),
+           "CODER_HTTP_ADDRESS": f"127.0.0.1:{port}", "CODER_ACCESS_URL": url, **env}
+    with open(log_path, "wb") as log:
+        coderd = subprocess.Popen(isolated([str(bundle / "bin" / "coderd"), "server"], env),
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_healthy(url, coderd, log_path)
+        yield url
+    finally:
+        _stop(coderd)
+    # bwrap exits with its command's status.
+    assert coderd.returncode == 0 or not clean_exit, log_path.read_text()[-3000:]
+    assert not [p for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "postgres"
+                and str(config) in " ".join(p.info["cmdline"] or [])]
+
+
+def login(bundle: Path, url: str, cli_env: dict) -> None:
+    """The first user, created and logged in by the frozen coder."""
+    run(bundle, "coder", "login", url, "--first-user-username", "admin", "--first-user-email",
+        "admin@example.com", "--first-user-password", FIRST_USER_PASSWORD, env=cli_env)
+    assert "admin" in run(bundle, "coder", "whoami", env=cli_env).stdout
+
+
+def test_frozen_coderd_serves_with_gunicorn_workers(bundle, tmp_path):
+    """Several workers: gunicorn imports the worker class by name, psycopg2 runs green."""
+    cli_env = {"HOME": str(tmp_path), "CODER_CONFIG_DIR": str(tmp_path / "cli")}
+    # Not a clean exit yet, frozen or not (the venv's coderd does the same): with gunicorn,
+    # PostgreSQL is already down when coderd's own pg_ctl stop runs, which then fails.
+    with frozen_coderd(bundle, tmp_path / "coderd.log", clean_exit=False, CODER_HTTP_WORKERS="2",
+                       CODER_PROVISIONER_DAEMONS="0") as url:
+        login(bundle, url, cli_env)
+        assert "admin" in run(bundle, "coder", "users", "list", env=cli_env).stdout
+    assert "Booting worker" in (tmp_path / "coderd.log").read_text()
+
+
 def test_frozen_coderd_coder_provider_and_agent_build_a_workspace(bundle, tmp_path):
     if not os.path.exists(TERRAFORM):
         pytest.fail(f"{TERRAFORM} is required: ./dev setup installs it")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    config = bundle / "coderd-config"
-    server_env = {
-        "HOME": str(bundle), "CODER_CONFIG_DIR": str(config),
-        "CODER_HTTP_ADDRESS": f"127.0.0.1:{port}", "CODER_ACCESS_URL": url,
-        "CODER_PROVISIONER_DAEMONS": "1", "CODER_TERRAFORM_PATH": TERRAFORM,
-        "CODER_PROVIDER_MIRROR_DIR": str(bundle / "providers"),
-        "CODER_AGENT_BINARY_DIR": str(bundle / "agent"),
-    }
-    log_path = tmp_path / "coderd.log"
-    with open(log_path, "wb") as log:
-        coderd = subprocess.Popen(isolated([str(bundle / "bin" / "coderd"), "server"], server_env),
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     cli_env = {"HOME": str(tmp_path), "CODER_CONFIG_DIR": str(tmp_path / "cli")}
     template = tmp_path / "local"
     shutil.copytree(REPO / "examples" / "templates" / "local", template)
@@ -154,11 +185,11 @@ def test_frozen_coderd_coder_provider_and_agent_build_a_workspace(bundle, tmp_pa
     def coder(*args: str, check: bool = True, timeout: float = 300):
         return run(bundle, "coder", *args, env=cli_env, check=check, timeout=timeout)
 
-    try:
-        _wait_healthy(url, coderd, log_path)
-        coder("login", url, "--first-user-username", "admin", "--first-user-email",
-              "admin@example.com", "--first-user-password", FIRST_USER_PASSWORD)
-        assert "admin" in coder("whoami").stdout
+    with frozen_coderd(bundle, tmp_path / "coderd.log", CODER_PROVISIONER_DAEMONS="1",
+                       CODER_TERRAFORM_PATH=TERRAFORM,
+                       CODER_PROVIDER_MIRROR_DIR=str(bundle / "providers"),
+                       CODER_AGENT_BINARY_DIR=str(bundle / "agent")) as url:
+        login(bundle, url, cli_env)
         coder("templates", "push", "local", "-d", str(template), "-y")
         coder("create", "frozen", "-t", "local", "-y")
         deadline = time.monotonic() + 180
@@ -170,12 +201,6 @@ def test_frozen_coderd_coder_provider_and_agent_build_a_workspace(bundle, tmp_pa
             time.sleep(2)
         assert ssh.stdout.strip() == "agent-is-connected", ssh.stderr
         coder("delete", "frozen", "-y")
-    finally:
-        _stop(coderd)
-    # bwrap exits with its command's status: coderd stopped on SIGTERM, and stopped its PostgreSQL.
-    assert coderd.returncode == 0, log_path.read_text()[-3000:]
-    assert not [p for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "postgres"
-                and str(config) in " ".join(p.info["cmdline"] or [])]
 
 
 def _stop(sandbox: subprocess.Popen) -> None:
