@@ -32,6 +32,8 @@ Run as a script (see build_provider.py: a ``packaging`` package would shadow PyP
 from __future__ import annotations
 
 import argparse
+import datetime
+import email.utils
 import fcntl
 import gzip
 import hashlib
@@ -219,8 +221,23 @@ def ftparchive(*args: str, cwd: Path) -> bytes:
     return done.stdout
 
 
-def write_index(repo: Path) -> None:
-    """Packages(.gz) and an unsigned Release with SHA256/SHA512 hashes (no MD5, no SHA1)."""
+def archive_date(apt: PrivateApt) -> str:
+    """The Date of the newest Debian Release the packages come from.
+
+    It dates our Release: apt refuses one dated after the host's clock, and an
+    air-gapped host's clock is often behind the machine that built the bundle.
+    """
+    dates = [re.search(r"^Date: (.+)$", release.read_text(errors="replace"), re.M)
+             for release in (apt.root / "state" / "lists").glob("*Release")]
+    stamps = [email.utils.parsedate_to_datetime(date.group(1)) for date in dates if date]
+    if not stamps:
+        raise BuildError("the package lists have no dated Release file")
+    return email.utils.format_datetime(max(stamps).astimezone(datetime.timezone.utc), usegmt=True)
+
+
+def write_index(repo: Path, date: str) -> None:
+    """Packages(.gz) and an unsigned Release dated ``date``, with SHA256/SHA512 hashes
+    (no MD5, no SHA1)."""
     binary = repo / "dists" / SUITE / COMPONENT / f"binary-{ARCH}"
     binary.mkdir(parents=True)
     packages = ftparchive("packages", "pool", cwd=repo)
@@ -228,7 +245,7 @@ def write_index(repo: Path) -> None:
     (binary / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
     fields = {"Origin": "coder-appliance", "Label": "coder-appliance offline packages",
               "Suite": SUITE, "Codename": SUITE, "Components": COMPONENT, "Architectures": ARCH,
-              "MD5": "false", "SHA1": "false"}
+              "Date": date, "MD5": "false", "SHA1": "false"}
     options = [f"-oAPT::FTPArchive::Release::{key}={value}" for key, value in fields.items()]
     dists = repo / "dists" / SUITE
     (dists / "Release").write_bytes(ftparchive(*options, "release", ".", cwd=dists))
@@ -295,7 +312,7 @@ def write_repository(repo: Path, apt: PrivateApt, closure: dict[str, tuple[str, 
         if not deb.exists():
             raise BuildError(f"apt did not download {deb.name}")
         shutil.copy2(deb, pool / pool_deb(name, version, arch))
-    write_index(repo)
+    write_index(repo, archive_date(apt))
     sign_release(repo, gnupghome, sign_key)
 
 

@@ -7,12 +7,14 @@ repository, checked with the bundle's key (never ``trusted=yes``).
 """
 from __future__ import annotations
 
+import email.utils
 import gzip
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import gnupg
@@ -159,6 +161,12 @@ def test_second_build_downloads_nothing(workdir, built, keys):
     assert versions == built[1]
     assert f"apt: {len(versions['packages'])} packages, downloading 0" in seen
     assert (workdir / "again" / "dists" / "bookworm" / "InRelease").stat().st_size
+    # Dated by Debian's archive, not the build's clock: the same bytes again,
+    # and not "in the future" for a host whose clock is behind this machine's.
+    release = (workdir / "again" / "dists" / "bookworm" / "Release").read_bytes()
+    assert release == (built[0] / "dists" / "bookworm" / "Release").read_bytes()
+    date = re.search(rb"^Date: (.+)$", release, re.M).group(1).decode()
+    assert email.utils.parsedate_to_datetime(date).timestamp() < time.time() - 60
 
 
 def test_unknown_package_is_a_clear_error(workdir, keys):
