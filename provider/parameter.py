@@ -15,6 +15,7 @@ import uuid
 
 from provider import checks, contract
 from provider.checks import quote
+from provider.template_regex import TemplateRegexError, compile_regex
 from provider.plugin import DataSource
 from provider.schema import BOOL, NUMBER, Block, Spec, opt, out, req
 
@@ -103,8 +104,8 @@ def validation_error(rule: dict, typ: str, value: str, previous: str | None) -> 
         return 'boolean value can be either "true" or "false"'
     if typ == "string" and regex:
         try:
-            pattern = re.compile(regex)
-        except re.error as exc:
+            pattern = compile_regex(regex)
+        except TemplateRegexError as exc:
             return f"compile regex {quote(regex)}: {exc}"
         if not error:
             return "an error must be specified with a regex validation"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Iterable
@@ -18,6 +17,7 @@ from typing import Iterable
 import psycopg2.errors
 
 from appliance.sdk.types import ValidationError
+from provider.template_regex import TemplateRegexError, compile_regex
 
 from .authz.querier import AuthzQuerier
 from .httpapi import APIError
@@ -71,9 +71,13 @@ def validate_value(param: dict, value: str, previous: str | None) -> None:
             if (monotonic == "increasing" and number < before) or \
                     (monotonic == "decreasing" and number > before):
                 raise _param_error(name, f"must be {monotonic} (previous value {previous})")
-    if kind == "string" and param["validation_regex"] and \
-            not re.search(param["validation_regex"], value):
-        raise _param_error(name, problem or f"must match {param['validation_regex']}")
+    if kind == "string" and param["validation_regex"]:
+        try:
+            pattern = compile_regex(param["validation_regex"])
+        except TemplateRegexError as exc:  # a version imported before regexes were checked as RE2
+            raise _param_error(name, f"has a validation regex RE2 cannot run ({exc})") from None
+        if not pattern.search(value):
+            raise _param_error(name, problem or f"must match {param['validation_regex']}")
 
 
 def resolve_parameters(params: list[dict], explicit: Iterable[ParameterValue],
