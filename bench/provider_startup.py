@@ -34,12 +34,12 @@ GO_PLUGIN_ENV = {
 
 def unpack(mirror: Path, source: str, dest: Path) -> Path:
     (zip_path,) = (mirror / "providers" / source).glob("*_linux_amd64.zip")
-    with zipfile.ZipFile(zip_path) as z:
+    with zipfile.ZipFile(zip_path) as z:  # a onedir build's _internal/ too, as terraform does
         name = z.namelist()[0]
-        z.extract(name, dest)
-    path = dest / name
-    path.chmod(0o755)
-    return path
+        z.extractall(dest)
+    for info in z.infolist():
+        (dest / info.filename).chmod(info.external_attr >> 16 & 0o777)
+    return dest / name
 
 
 def handshake_seconds(binary: Path, home: Path) -> float:

@@ -3,13 +3,14 @@
     .venv/bin/python packaging/build_provider.py [--mirror DIR] [--wrapper | --pyinstaller] [--force]
 
 ``--pyinstaller`` builds what ships: ``executables.py``'s terraform-provider-coder
-(``--onefile --strip``, entries stored; about 0.2 s to start), cached there by
-source hash. ``--wrapper`` (the default, and what the tests use)
+(onedir: the executable and its ``_internal/``, both in the zip; about 0.15 s
+to start, half a onefile build's), cached there by source hash. ``--wrapper`` (the default, and what the tests use)
 writes a small shell script that execs this venv's Python with
 ``-m provider``: it needs no build, but only works on this machine. Either is
 zipped as a registry would
 (``terraform-provider-coder_VERSION_linux_amd64.zip`` holding
-``terraform-provider-coder_vVERSION`` with its executable bit) and merged
+``terraform-provider-coder_vVERSION`` with its executable bit, and a PyInstaller
+build's ``_internal/``) and merged
 into the packed mirror (default ``.cache/provider-mirror/``) as
 ``registry.terraform.io/coder/coder`` through ``mirror_tools``' own writer
 (``add_zip``: ``h1:``/``zh:`` hashes, network-mirror JSON, lock file),
@@ -72,21 +73,42 @@ def write_wrapper(dest: Path, module: str = "provider",
 
 
 def write_executable(dest: Path, variant: str, name: str, module: str) -> None:
-    """``dest``: executable ``name``, PyInstaller-built (cached) or a wrapper running ``module``."""
-    if variant == "pyinstaller":
-        shutil.copy2(cached_build(name), dest)
-    else:
+    """``dest``: executable ``name``, PyInstaller-built (cached) or a wrapper running ``module``.
+
+    A onedir build's ``_internal/`` lands beside ``dest``.
+    """
+    if variant != "pyinstaller":
         write_wrapper(dest, module, name)
+        return
+    built = cached_build(name)
+    if built.is_dir():
+        shutil.copytree(built, dest.parent, dirs_exist_ok=True)
+        os.replace(dest.parent / name, dest)
+    else:
+        shutil.copy2(built, dest)
 
 
-def zip_executable(executable: Path, entry: str, dest: Path) -> Path:
-    """Zip one executable as a provider release zip, keeping its executable bit."""
-    info = zipfile.ZipInfo(entry, ZIP_DATE)
-    info.external_attr = (0o100755 << 16)
-    info.compress_type = zipfile.ZIP_DEFLATED
+def provider_files(executable: Path) -> list[tuple[Path, str]]:
+    """What a provider's zip holds: the executable first, then a onedir build's ``_internal/``."""
+    contents = executable.parent / "_internal"
+    rest = sorted(p for p in contents.rglob("*") if p.is_file()) if contents.is_dir() else []
+    return [(executable, executable.name),
+            *((p, p.relative_to(executable.parent).as_posix()) for p in rest)]
+
+
+def zip_provider(executable: Path, dest: Path) -> Path:
+    """Zip a provider as a registry release zip, each entry keeping its mode.
+
+    terraform unpacks the whole zip and runs the entry named like the provider.
+    """
     tmp = dest.with_suffix(".tmp")
-    with zipfile.ZipFile(tmp, "w") as z, open(executable, "rb") as f, z.open(info, "w") as out:
-        shutil.copyfileobj(f, out, 1 << 20)
+    with zipfile.ZipFile(tmp, "w") as z:
+        for path, entry in provider_files(executable):
+            info = zipfile.ZipInfo(entry, ZIP_DATE)
+            info.external_attr = (0o100000 | path.stat().st_mode & 0o777) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with open(path, "rb") as f, z.open(info, "w") as out:
+                shutil.copyfileobj(f, out, 1 << 20)
     os.replace(tmp, dest)
     return dest
 
@@ -99,18 +121,21 @@ def build(mirror: Path, variant: str = "wrapper", force: bool = False) -> bool:
     null = null_binary()
     with tempfile.TemporaryDirectory(prefix="provider-build-") as tmp:
         tmp = Path(tmp)
-        executable = tmp / f"terraform-provider-coder_v{version}"
+        (tmp / "coder").mkdir()
+        executable = tmp / "coder" / f"terraform-provider-coder_v{version}"
         write_executable(executable, variant, "terraform-provider-coder", "provider")
-        digest = hashlib.sha256(executable.read_bytes()).hexdigest()
+        h = hashlib.sha256()
+        for path, entry in provider_files(executable):
+            h.update(f"{entry} {path.stat().st_mode & 0o777:o}\n".encode() + path.read_bytes())
+        digest = h.hexdigest()
         stamp_text = f"{digest} {variant} {null.name} {null.stat().st_size}\n"
         stamp = mirror / STAMP
         if not force and stamp.exists() and stamp.read_text() == stamp_text:
             return False
-        coder_zip = zip_executable(executable, executable.name,
-                                   tmp / f"terraform-provider-coder_{version}_{PLATFORM}.zip")
+        coder_zip = zip_provider(executable,
+                                 tmp / f"terraform-provider-coder_{version}_{PLATFORM}.zip")
         null_version = null.name.split("_v", 1)[1].split("_", 1)[0]
-        null_zip = zip_executable(null, null.name,
-                                  tmp / f"terraform-provider-null_{null_version}_{PLATFORM}.zip")
+        null_zip = zip_provider(null, tmp / f"terraform-provider-null_{null_version}_{PLATFORM}.zip")
         mirror.mkdir(parents=True, exist_ok=True)
         add_zip(mirror, coder_zip, CODER_SOURCE)
         add_zip(mirror, null_zip, NULL_SOURCE)
@@ -127,8 +152,8 @@ def add_variant_options(parser: argparse.ArgumentParser) -> None:
                       default="wrapper",
                       help="Shell wrapper around this venv's Python (default; development).")
     kind.add_argument("--pyinstaller", dest="variant", action="store_const", const="pyinstaller",
-                      help="PyInstaller --onefile --strip executable (what ships; "
-                           "packaging/executables.py builds it, cached by source hash).")
+                      help="PyInstaller executable (what ships; packaging/executables.py "
+                           "builds it, cached by source hash).")
     parser.add_argument("--force", action="store_true",
                         help="Write the output even if it is up to date.")
 

@@ -89,8 +89,9 @@ EXECUTABLES = {e.name: e for e in (
     Executable("coder-agent", "agent.cli:main", ("agent", "appliance"), onefile=True,
                excludes=(*SERVER_ONLY, "provider", "mirror_tools", "tf", "gnupg", "yaml",
                          *NEVER)),
-    # Zipped into the provider mirror as one file; terraform starts it 3-5 times per command.
-    Executable("terraform-provider-coder", "provider.plugin:serve", ("provider",), onefile=True,
+    # terraform starts it 3-5 times per command: onedir halves that (no unpacking); the
+    # mirror's zip holds the executable and its _internal/, which terraform unpacks beside it.
+    Executable("terraform-provider-coder", "provider.plugin:serve", ("provider",), onefile=False,
                excludes=(*SERVER_ONLY, *NEVER)),
 )}
 ALL = tuple(EXECUTABLES)
