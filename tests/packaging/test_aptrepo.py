@@ -77,7 +77,9 @@ def run_on_minimal_host(workdir: Path, repo: Path, script: str) -> subprocess.Co
         shutil.rmtree(root.parent, ignore_errors=True)
 
 
-def test_default_packages_install_offline_on_minimal_debian(workdir, built):
+# apt's default installs Recommends; the appliance_apt_repo role does not.
+@pytest.mark.parametrize("recommends", ["", "--no-install-recommends"])
+def test_default_packages_install_offline_on_minimal_debian(workdir, built, recommends):
     repo, versions = built
     packages = versions["packages"]
     assert set(aptrepo.DEFAULT_PACKAGES) <= set(packages)
@@ -86,11 +88,11 @@ def test_default_packages_install_offline_on_minimal_debian(workdir, built):
     script = f"""set -e
         test "$(ls /sys/class/net)" = lo
         apt-get {APT} update
-        apt-get {APT} install -y {' '.join(aptrepo.package_list())}
+        apt-get {APT} install -y {recommends} {' '.join(aptrepo.package_list())}
         podman --version
         docker-registry --version
         python3 -c 'import ssl, apt; print(ssl.OPENSSL_VERSION)'
-        dpkg-query -W -f '${{Package}}=${{Version}}\\n' {' '.join(packages)}"""
+        dpkg-query -W -f '${{Package}}=${{Version}}\\n' {' '.join(aptrepo.DEFAULT_PACKAGES)}"""
     done = run_on_minimal_host(workdir, repo, script)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "podman version" in done.stdout and "docker/distribution" in done.stdout
