@@ -75,7 +75,8 @@ class BuildError(Exception):
 class Phases:
     """Progress: one line that updates on a terminal, one line per phase otherwise."""
 
-    def __init__(self, stream: IO = sys.stderr, tty: bool | None = None):
+    def __init__(self, stream: IO | None = None, tty: bool | None = None):
+        stream = stream or sys.stderr
         self.stream = stream
         self.tty = stream.isatty() if tty is None else tty
         self.phase = ""
@@ -482,8 +483,9 @@ def seal(stage: Path, out: str | os.PathLike, signer: Signer, *, versions: dict,
                   cache.hashed)
 
 
-def print_summary(result: Result, stream: IO = sys.stdout) -> None:
+def print_summary(result: Result, stream: IO | None = None) -> None:
     """The size breakdown by part, the tar and the fingerprint to give the installer."""
+    stream = stream or sys.stdout
     rows = sorted(result.sizes.items(), key=lambda kv: -kv[1][1])
     width = max([len(k) for k in result.sizes] + [6])
     print(f"{'FOLDER'.ljust(width)}  {'FILES':>6}  {'MB':>9}", file=stream)

@@ -189,3 +189,17 @@ def test_build_from_the_example_verify_and_rebuild(upstream, signer, tmp_path):
     assert delta.manifest["files"] == first.manifest["files"]
     installed = extract(first.path, tmp_path / "installed")
     assert verify(delta.path, signer.fingerprint, "--installed", str(installed)).code == 0
+
+
+def test_the_command_prints_the_sizes_and_the_fingerprint(upstream, signer, tmp_path, capsys):
+    from appliance.admin.main import main as appliance
+    manifest = example_pointed_at(upstream, tmp_path)
+    code = appliance(["bundle", "build", "--manifest", str(manifest), "--out", str(tmp_path / "o"),
+                      "--gnupghome", str(signer.home), "--sign-key", signer.fingerprint,
+                      "--parts", "templates"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.splitlines()[0].split() == ["FOLDER", "FILES", "MB"]
+    assert "templates" in out and f"signed by: {signer.fingerprint}" in out
+    assert f"install.sh --fingerprint {signer.fingerprint}" in out
+    assert (tmp_path / "o" / "coder-appliance-0.1.0-linux-amd64.tar").is_file()
