@@ -325,6 +325,66 @@ def mux_answers(messages: list[bytes]) -> tuple[list[tuple[int, int]], bool]:
     return answers, False
 
 
+MAX_PAYLOAD = 256 * 1024
+
+
+@st.composite
+def stream_events(draw, max_events: int = 8) -> list[tuple[int, bytes]]:
+    """What an agent may send about one stream coderd opened to it: (kind, payload)."""
+    kinds = st.sampled_from([DATA, DATA, DATA, FIN, WINDOW_UPDATE, WINDOW_UPDATE, ACCEPT, RESET,
+                             OPEN, MUX_PING, MUX_PONG, 0, 9, 200])
+    events = []
+    for _ in range(draw(st.integers(1, max_events))):
+        kind = draw(kinds)
+        if kind == DATA:
+            payload = draw(st.one_of(st.binary(min_size=1, max_size=64),
+                                     st.just(b"d" * (MAX_PAYLOAD + 1))))
+        elif kind == WINDOW_UPDATE:
+            payload = draw(st.one_of(st.integers(0, 2**32 - 1).map(lambda n: struct.pack("!I", n)),
+                                     st.binary(max_size=8)))
+        else:
+            payload = draw(st.binary(max_size=8))
+        events.append((kind, payload))
+    return events
+
+
+@dataclass
+class StreamOutcome:
+    data: bytes          # what the client reads
+    ended: bool          # whether the client's reading then ends (FIN or reset)
+    answers: list[int]   # the kinds of coderd's answers about the stream, in order
+
+
+def stream_outcome(events: list[tuple[int, bytes]]) -> StreamOutcome:
+    """What coderd does with an agent's frames about one of its streams
+    (``appliance/mux.py``, ``Session._dispatch``): a frame that breaks the stream's rules
+    (over MAX_PAYLOAD, data after FIN, an unknown kind, a credit that is not 4 bytes)
+    resets it; an OPEN of it is refused, the stream kept."""
+    data, eof, alive, answers = b"", False, True, []
+    for kind, payload in events:
+        if kind == MUX_PING:
+            answers.append(MUX_PONG)
+        elif kind == MUX_PONG:
+            continue
+        elif kind == OPEN:
+            answers.append(RESET)
+        elif not alive:
+            if kind not in (RESET, FIN, WINDOW_UPDATE):
+                answers.append(RESET)
+        elif kind == RESET:
+            alive = False
+        elif (len(payload) > MAX_PAYLOAD or (kind == DATA and eof)
+              or (kind == WINDOW_UPDATE and len(payload) != 4)
+              or kind not in (DATA, FIN, WINDOW_UPDATE, ACCEPT)):
+            answers.append(RESET)
+            alive = False
+        elif kind == DATA:
+            data += payload
+        elif kind == FIN:
+            eof = True
+    return StreamOutcome(data, eof or not alive, answers)
+
+
 # -- what a process holds ----------------------------------------------------------------
 def tcp_connections(pid: int, port: int | None = None) -> list[tuple[int, int, str]]:
     """The TCP connections (local port, remote port, state) whose sockets ``pid`` holds,

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from agent import relay as agent_relay
 from appliance import mux
 
-from .. import wsfuzz
+from .. import rawhttp, wsfuzz
 from ..agenttest import workspace_with_agent
 from ..coderdtest import create_first_user, running_coderd
 from .conftest import wait_connected
@@ -43,10 +43,11 @@ SETTINGS = dict(deadline=None, database=None,
 
 
 class Deployment:
-    def __init__(self, coderd, owner, workspace, session, hostile_token, echo_port, ws_app_port):
+    def __init__(self, coderd, owner, workspace, session, hostile, echo_port, ws_app_port):
         self.coderd, self.owner, self.workspace = coderd, owner, workspace
         self.session = session  # the real agent's side of its connection, in this process
-        self.hostile_token = hostile_token  # another agent's token: the fuzzer is that agent
+        # another agent's token and ID: the fuzzer is that agent
+        self.hostile_token, self.hostile_id = str(hostile.token), hostile.id
         self.echo_port, self.ws_app_port = echo_port, ws_app_port
         self.port = int(coderd.url.rsplit(":", 1)[1])
         self.auth = [("Coder-Session-Token", owner.token)]
@@ -69,7 +70,7 @@ def deployment(pg_server, pg_template, tmp_path_factory, echo_server, websocket_
         threading.Thread(target=session.serve, daemon=True).start()
         try:
             wait_connected(owner, row.id)
-            d = Deployment(coderd, owner, ws.name, session, str(hostile.token), echo_server,
+            d = Deployment(coderd, owner, ws.name, session, hostile, echo_server,
                            websocket_echo_app)
             d.baseline = sorted(d.held())  # the real agent's connection
             yield d
@@ -85,6 +86,14 @@ def _send(sock: socket.socket, data: bytes) -> None:
         pass
 
 
+def _shut(sock: socket.socket) -> None:
+    """Shut the client's side (coderd may have closed the connection already)."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
 def _run(d: Deployment, path: str, sequence: list[wsfuzz.Frame], echoed) -> None:
     """Send ``sequence`` on a new websocket of ``path`` and hold coderd to the answer
     ``wsfuzz.expected`` gives; ``echoed(frames)`` is what the echo behind it sent back."""
@@ -95,14 +104,14 @@ def _run(d: Deployment, path: str, sequence: list[wsfuzz.Frame], echoed) -> None
         peer = wsfuzz.Peer(sock, rest)
         _send(sock, b"".join(frame.wire() for frame in sequence))
         if want.cut:
-            sock.shutdown(socket.SHUT_WR)
+            _shut(sock)
             assert peer.closed_within(ANSWER_WITHIN), f"coderd kept a cut-off websocket: {sequence}"
             return
         if want.close is not None:
             frames = peer.until(lambda f: f[0] == wsfuzz.CLOSE, ANSWER_WITHIN)
             assert frames and frames[-1][0] == wsfuzz.CLOSE, (sequence, want, frames)
             assert wsfuzz.close_code(frames[-1]) == want.close, (sequence, want, frames)
-            sock.shutdown(socket.SHUT_WR)
+            _shut(sock)
             assert peer.closed_within(ANSWER_WITHIN), "coderd kept the connection after its close"
             return
         marker = os.urandom(8).hex().encode()
@@ -153,6 +162,8 @@ def test_a_hostile_agents_mux_frames(deployment, messages):
     """Frames of any kind, to any stream, some too short to be frames, as the agent."""
     d = deployment
     answers, ends = wsfuzz.mux_answers(messages)
+    if ends:  # what follows would be unread when coderd closes: its close then lost to a reset
+        messages = messages[:next(i for i, m in enumerate(messages) if len(m) < 5) + 1]
     status, sock, rest = wsfuzz.upgrade(d.coderd.url, "/api/v2/workspaceagents/me/relay",
                                         [("Coder-Session-Token", d.hostile_token)])
     with sock:
@@ -169,10 +180,89 @@ def test_a_hostile_agents_mux_frames(deployment, messages):
         if ends:
             assert frames and frames[-1][0] == wsfuzz.CLOSE, (messages, frames)
             assert got == answers, (messages, got)
-            sock.shutdown(socket.SHUT_WR)
+            _shut(sock)
             assert peer.closed_within(ANSWER_WITHIN)
         else:
             assert got == answers + [(wsfuzz.MUX_PONG, 0)], (messages, got)
+
+
+class HostileAgent:
+    """The fuzzer as agent B, on a relay connection of its own."""
+
+    def __init__(self, d: Deployment):
+        status, self.sock, rest = wsfuzz.upgrade(d.coderd.url, "/api/v2/workspaceagents/me/relay",
+                                                 [("Coder-Session-Token", d.hostile_token)])
+        assert status == 101, (status, rest[:300])
+        self.peer = wsfuzz.Peer(self.sock, rest)
+        self.send(wsfuzz.MUX_PING, 0, b"ready")  # answered once coderd holds the agent
+        self.frames(lambda f: f == (wsfuzz.MUX_PONG, 0, b"ready"))
+
+    def send(self, kind: int, stream_id: int, payload: bytes = b"") -> None:
+        _send(self.sock, wsfuzz.Frame(wsfuzz.BINARY, wsfuzz.mux_frame(kind, stream_id, payload)).wire())
+
+    def frames(self, until, within: float = ANSWER_WITHIN) -> list[tuple[int, int, bytes]]:
+        """coderd's mux frames (but its keepalive pings) until ``until(frame)``."""
+        out = []
+        deadline = time.monotonic() + within
+        while True:
+            frame = self.peer.frame(deadline)
+            assert frame is not None and frame[0] == wsfuzz.BINARY, frame
+            kind, stream_id = int(frame[2][0]), int.from_bytes(frame[2][1:5], "big")
+            if (kind, stream_id) != (wsfuzz.MUX_PING, 0):
+                out.append((kind, stream_id, frame[2][5:]))
+                if until(out[-1]):
+                    return out
+
+
+@settings(max_examples=EXAMPLES // 2, **SETTINGS)
+@given(events=wsfuzz.stream_events())
+def test_a_hostile_agent_breaking_a_streams_rules(deployment, events):
+    """A client's ``Upgrade: tcp`` stream to agent B, which accepts it and then sends
+    anything about it: data (some over MAX_PAYLOAD), FIN, credits of any size or
+    length, RESET, an OPEN of it, unknown kinds. The client reads exactly the data
+    before the stream ended, then its end; a stream that did not end still carries
+    data; coderd answers as ``wsfuzz.stream_outcome`` says."""
+    d = deployment
+    agent = HostileAgent(d)
+    with agent.sock:
+        _break_a_stream(d, agent, events)
+
+
+def _break_a_stream(d: Deployment, agent: HostileAgent, events) -> None:
+    want = wsfuzz.stream_outcome(events)
+    client = rawhttp.connect(d.coderd.url, ANSWER_WITHIN)
+    with client:
+        client.sendall(rawhttp.request("GET", f"/api/v2/workspaceagents/{d.hostile_id}/connect?target=tcp:9",
+                                       [("Connection", "Upgrade"), ("Upgrade", "tcp"), *d.auth]))
+        (_, stream_id, target), = agent.frames(lambda f: f[0] == wsfuzz.OPEN)
+        assert target == b"tcp:9"
+        agent.send(wsfuzz.ACCEPT, stream_id)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += client.recv(1)
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        for kind, payload in events:
+            agent.send(kind, stream_id, payload)
+        marker = os.urandom(8)
+        agent.send(wsfuzz.MUX_PING, 0, marker)
+        answers = agent.frames(lambda f: f == (wsfuzz.MUX_PONG, 0, marker))[:-1]
+        assert [(k, i) for k, i, _ in answers] == [(k, stream_id if k == wsfuzz.RESET else 0)
+                                                  for k in want.answers], (events, answers)
+        got = b""
+        client.settimeout(ANSWER_WITHIN)
+        while len(got) < len(want.data):
+            chunk = client.recv(65536)
+            assert chunk, (events, got)
+            got += chunk
+        assert got == want.data, events
+        if want.ended:
+            assert rawhttp.is_closed(client, ANSWER_WITHIN), events
+        else:  # still carries data
+            agent.send(wsfuzz.DATA, stream_id, b"still there")
+            assert client.recv(65536) == b"still there", events
+    if not want.ended:  # the client's end is passed on (a half-close, as far as coderd knows)
+        assert agent.frames(lambda f: f[:2] == (wsfuzz.FIN, stream_id))
+    agent.send(wsfuzz.RESET, stream_id, b"done")  # as the agent's side ends: nothing left held
 
 
 F = wsfuzz.Frame
@@ -210,3 +300,4 @@ def test_after_the_fuzzing_nothing_is_held(deployment):
     wait_connected(d.owner, next(a.id for r in d.owner.workspace_by_owner_and_name(
         "me", d.workspace).latest_build.resources for a in r.agents))
     assert "Traceback" not in d.coderd.log(), d.coderd.log()[-3000:]
+
