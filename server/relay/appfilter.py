@@ -14,7 +14,7 @@ routes on, so ``%3f``, ``%2f`` and ``%20`` reach the app as sent. Dot
 segments, plain or percent-encoded, are resolved (RFC 3986, 5.2.4) inside the
 app's part of the path; one that would climb above it, or a segment that
 hides one from this check but not from a lenient app (``..%2f``, ``..%5c``,
-``..;``, ``%252e%252e``), is refused with 400.
+``..;``, ``..%00``, ``..%3f``, ``%252e%252e``), is refused with 400.
 
 On the way out, an app cannot set coderd's cookies (a page on coderd's
 origin could otherwise plant a session: login CSRF), and, as in Coder, its
@@ -46,7 +46,8 @@ CORS = {"access-control-allow-origin", "access-control-allow-credentials",
 CORS_VARY = {"origin", "access-control-request-method", "access-control-request-headers"}
 # What cannot stand in a request line as it is: escaped, all else passes as sent.
 _UNSAFE = re.compile(r"[^\x21-\x7e]|#")
-_HIDDEN_SEPARATOR = re.compile(r"[/\\;]")
+# What a lenient app may cut a decoded segment at, leaving a bare ".." (``..%00``, ``..%3f``).
+_HIDDEN_SEPARATOR = re.compile(r"[/\\;?#\x00-\x20\x7f]")
 
 
 class PathRefused(ValueError):

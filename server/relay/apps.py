@@ -152,9 +152,16 @@ def _http(stream, host: str, port: int, target: str, path_app: bool) -> Response
         finally:
             stream.close()
 
+    lengths = {v.strip() for k, v in response.getheaders() if k.lower() == "content-length"}
+    if len(lengths) > 1 or (lengths and response.chunked):
+        # Two framings of one body: passing either on would let the app end its answer where
+        # the browser does not, and write the next one itself (response smuggling).
+        stream.close()
+        return page(502, "The app's answer had conflicting lengths (Transfer-Encoding with "
+                         "Content-Length, or two Content-Lengths).")
     headers = appfilter.response_headers(response.getheaders(), path_app)
-    if response.getheader("content-length") and request.method != "HEAD":
-        headers.append(("Content-Length", response.getheader("content-length")))
+    if response.length is not None and request.method != "HEAD":
+        headers.append(("Content-Length", str(response.length)))
     return Response(body_chunks(), status=response.status, headers=headers, direct_passthrough=True)
 
 
@@ -200,6 +207,9 @@ def _websocket(ws, stream, host: str, port: int, target: str) -> Response:
             f"ws://{host}:{port}{target}", socket=_SocketLike(stream),
             header=[f"{k}: {v}" for k, v in _forwarded_headers(host, port) if k.lower() not in
                     ("host", "origin")],
+            # The browser's own Origin, as Coder's proxy passes it: an app's check against
+            # cross-site websockets (code-server's, Jupyter's) must see the real page.
+            origin=request.headers.get("Origin"), suppress_origin="Origin" not in request.headers,
             timeout=15, skip_utf8_validation=True)
     except (wsclient.WebSocketException, OSError) as exc:
         stream.close()

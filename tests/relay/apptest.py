@@ -71,6 +71,8 @@ class EchoApp:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.dumps({"line": self.requestline, "headers": list(self.headers.items()),
                                    "body": self.rfile.read(length).decode("latin-1")}).encode()
+                if self.path.split("?")[0].endswith("/smuggle"):
+                    return self.smuggle(self.path.split("?")[1])
                 self.send_response(200)
                 if self.path.split("?")[0].endswith("/set-cookie"):
                     for name, value in HOSTILE_HEADERS:
@@ -79,6 +81,25 @@ class EchoApp:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def smuggle(self, how: str):
+                """An answer framed two ways: its chunked body holds a whole second response
+                (``how``: "te-cl" with a short Content-Length too, "cl-cl" two lengths)."""
+                inner = (b"HTTP/1.1 200 OK\r\nSet-Cookie: coder_session_token=planted\r\n"
+                         b"Content-Length: 8\r\n\r\nsmuggled")
+                body = b"short" + inner
+                self.send_response(200)
+                if how == "te-cl":
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.send_header("Content-Length", "5")
+                    self.end_headers()
+                    self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+                else:
+                    self.send_header("Content-Length", "5")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = answer
 

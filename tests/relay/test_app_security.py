@@ -7,12 +7,17 @@ attack is "a page in the browser", the test makes the requests such a page would
 """
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+import websocket
+from websockets.sync.server import serve
 
+from ..pgserver import free_port
 from .apptest import (APP_PORT, MEMBER_PASSWORD, AppDeployment, app_hosts, browser, raw_request,
                       start_deployment)
 
@@ -23,6 +28,20 @@ def apps(pg_server, pg_template, provider_mirror, tmp_path_factory) -> AppDeploy
     deployment = start_deployment(dsn, provider_mirror, tmp_path_factory.mktemp("app-agent"))
     yield deployment
     deployment.stop()
+
+
+@pytest.fixture(scope="module")
+def recording_websocket_app():
+    """A websocket app "inside the workspace" that records each handshake's headers."""
+    seen: list[dict] = []
+
+    def record(conn):
+        seen.append(dict(conn.request.headers.raw_items()))
+
+    server = serve(record, "127.0.0.1", free_port())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.socket.getsockname()[1], seen
+    server.shutdown()
 
 
 def get(coderd, path: str, token: str = "") -> requests.Response:
@@ -106,7 +125,10 @@ def test_app_cannot_set_coderds_cookies_and_is_marked(apps):
 
 
 ESCAPES = ["%2e%2e/secret", "a/%2e%2e/%2E%2E/secret", "..%2fsecret", "%2e%2e%2fsecret", "..%5csecret",
-           "%252e%252e/secret", "..;/secret", "../../../api/v2/users/me?secret", "a/../../secret"]
+           "%252e%252e/secret", "..;/secret", "../../../api/v2/users/me?secret", "a/../../secret",
+           # what an app that cuts a decoded segment at NUL, '?', '#' or a blank reads as '..'
+           "..%00/secret", "%2e%2e%00/secret", "..%09/secret", "..%23/secret", "%2e%2e%3fsecret",
+           "..%20/secret"]
 
 
 @pytest.mark.parametrize("rest", ESCAPES)
@@ -116,6 +138,43 @@ def test_path_escapes_are_refused(apps, rest):
         r = raw_request(apps.strict.url, apps.path(kind, name, rest), auth)
         assert r.status == 400, (kind, rest, r.status, r.body)
     assert not apps.app.reached("secret")
+
+
+@pytest.mark.parametrize("how", ["te-cl", "cl-cl"])
+def test_an_app_cannot_smuggle_a_response(apps, how):
+    """An answer with two framings would end, for the browser's connection, where the app
+    chose: the rest (a whole response with coderd's cookie) would answer the browser's
+    next request. coderd answers 502 instead, and the next request on the connection gets
+    coderd's own answer."""
+    host, port = apps.strict.url.split("//", 1)[1].split(":")
+    target = apps.path("apps", "web", f"x/smuggle?{how}")
+    pipelined = (f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                 f"Cookie: coder_session_token={apps.member.token}\r\n\r\n"
+                 f"GET /api/v2/buildinfo HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").encode()
+    with socket.create_connection((host, int(port)), timeout=15) as sock:
+        sock.sendall(pipelined)
+        got = b""
+        while b"version" not in got and (chunk := sock.recv(65536)):
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 502"), got[:200]
+    assert b"planted" not in got and b"smuggled" not in got
+    assert got.count(b"HTTP/1.1 ") == 2, got
+
+
+def test_app_websockets_see_the_browsers_origin(apps, recording_websocket_app):
+    """An app's own check against cross-site websockets (code-server's, Jupyter's) sees the
+    page that opened it, as behind Coder's proxy, not an Origin made up to pass."""
+    port, seen = recording_websocket_app
+    url = apps.strict.url.replace("http", "ws", 1) + apps.path("port", str(port))
+    cookie = f"Cookie: coder_session_token={apps.member.token}"
+    for origin in ("http://web--main--other--other.apps.test:1", None):
+        ws = websocket.create_connection(url, header=[cookie], origin=origin,
+                                         suppress_origin=origin is None, timeout=15)
+        ws.close()
+    deadline = time.monotonic() + 10
+    while len(seen) < 2 and time.monotonic() < deadline:  # the app's handler runs on its own
+        time.sleep(0.05)
+    assert [h.get("Origin") for h in seen] == ["http://web--main--other--other.apps.test:1", None]
 
 
 def test_paths_reach_the_app_as_sent(apps):
