@@ -16,7 +16,9 @@ Python the appliance runs on:
   ``max_header`` bytes (tarfile reads such a header whole into memory); a
   pax header must be well-formed records, at most ``max_pax_records`` of
   them, checked in linear time before tarfile parses it (Python 3.11.7's
-  parser is quadratic on malformed ones, CVE-2024-6232);
+  parser is quadratic on malformed ones, CVE-2024-6232); names and link
+  targets are at most ``max_depth`` folders deep, each checked in time linear
+  in its length; an xz stream decodes within ``max_xz_memory``;
 - extraction writes only below the destination: no path component may be a
   symlink on disk, files are created fresh with ``O_NOFOLLOW``, modes lose
   setuid, setgid, sticky and group/other write, and nothing is chowned.
@@ -44,7 +46,8 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 CHUNK = 64 * 1024
-_MAGIC = ((b"\x1f\x8b", gzip.GzipFile), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile))
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+_MAGIC = ((b"\x1f\x8b", gzip.GzipFile), (b"BZh", bz2.BZ2File))
 _DECOMPRESS_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError)
 
 
@@ -65,6 +68,12 @@ class Limits:
     max_members: int = 10_000
     max_header: int = 64 * 1024
     max_pax_records: int = 64
+    # Folders deep (a member's name and a link's target): every check of a name is
+    # linear in its length, and extraction walks each component, so depth bounds both.
+    max_depth: int = 64
+    # An xz decoder's memory, mostly its dictionary, filled as it decodes: xz -8's
+    # 32 MiB fits, -9's 64 MiB would pass the peak memory docs/security.md promises.
+    max_xz_memory: int = 40 * 1024 * 1024
 
 
 class _Budget(io.RawIOBase):
@@ -166,9 +175,49 @@ class _AnnouncedInfo(tarfile.TarInfo):
         return super().fromtarfile(tar)
 
 
-def _decompressed(raw: BinaryIO) -> BinaryIO:
+class _LimitedXz(io.RawIOBase):
+    """An xz stream decoded within a memory limit: ``LZMAFile`` has none, and a header
+    may claim a 1.5 GiB dictionary, which the decoder would allocate."""
+
+    def __init__(self, raw: BinaryIO, memlimit: int):
+        self.raw, self.memlimit, self.pending = raw, memlimit, b""
+        self.decoder = self._decoder()
+
+    def _decoder(self) -> lzma.LZMADecompressor:
+        return lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=self.memlimit)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while True:
+            if self.decoder.eof:  # concatenated streams continue, as LZMAFile reads them
+                self.pending = self.decoder.unused_data or self.raw.read(CHUNK)
+                if not self.pending:
+                    return 0
+                self.decoder = self._decoder()
+            chunk = b""
+            if self.decoder.needs_input:
+                chunk, self.pending = self.pending or self.raw.read(CHUNK), b""
+                if not chunk:
+                    raise EOFError("the xz stream ends before its end marker")
+            try:
+                data = self.decoder.decompress(chunk, max_length=len(b))
+            except lzma.LZMAError as exc:
+                if "memory" not in str(exc).lower():
+                    raise
+                raise ArchiveError(f"the xz stream needs more than {self.memlimit} bytes of "
+                                   "memory to decompress (its dictionary is too large)") from None
+            if data:
+                b[:len(data)] = data
+                return len(data)
+
+
+def _decompressed(raw: BinaryIO, limits: Limits) -> BinaryIO:
     head = raw.read(6)
     raw.seek(-len(head), io.SEEK_CUR)
+    if head.startswith(_XZ_MAGIC):
+        return io.BufferedReader(_LimitedXz(raw, limits.max_xz_memory), CHUNK)
     for magic, opener in _MAGIC:
         if head.startswith(magic):
             return opener(fileobj=raw) if opener is gzip.GzipFile else opener(raw)
@@ -213,7 +262,7 @@ def members(data: bytes | BinaryIO, limits: Limits = Limits()
     count, last = 0, ""
     seen = _Seen()
     try:
-        stream = _Budget(_decompressed(raw), limits)
+        stream = _Budget(_decompressed(raw, limits), limits)
         with tarfile.open(fileobj=stream, mode="r:", tarinfo=_AnnouncedInfo) as tar:
             while (member := tar.next()) is not None:
                 count += 1
@@ -243,15 +292,19 @@ class _Seen:
         self.links: dict[str, str] = {}
 
     def add(self, member: tarfile.TarInfo, path: str) -> None:
-        parts = path.split("/")
-        for depth in range(1, len(parts)):
-            parent = "/".join(parts[:depth])
-            kind = self.kinds.get(parent)
+        # Up from the parent to the first folder known: that folder's own ancestors were
+        # checked when it was recorded, and a folder is never replaced, so each check is
+        # linear in the name (checking every ancestor of every member was quadratic).
+        parent, implied = posixpath.dirname(path), []
+        while parent and (kind := self.kinds.get(parent)) != "dir":
             if kind == "link":
                 raise ArchiveError(f"member {path!r} would be written through the symlink "
                                    f"{parent!r}")
             if kind == "file":
                 raise ArchiveError(f"member {path!r} would be written under the file {parent!r}")
+            implied.append(parent)
+            parent = posixpath.dirname(parent)
+        self.kinds.update(dict.fromkeys(implied, "dir"))  # extraction makes them folders
         kind = "dir" if member.isdir() else "link" if member.issym() else "file"
         if self.kinds.get(path) == "dir" and kind != "dir":
             raise ArchiveError(f"member {path!r} would replace a folder")
@@ -270,6 +323,7 @@ class _Seen:
 def _check_member(member: tarfile.TarInfo, limits: Limits) -> str:
     """One member's header checked; its normalized path."""
     path = check_name(member.name)
+    _check_depth(member.name, path, limits)
     if member.issparse() or not (member.isreg() or member.isdir() or member.issym()
                                  or member.islnk()):
         raise ArchiveError(f"member {member.name!r} is a device, fifo, sparse or special file")
@@ -278,8 +332,17 @@ def _check_member(member: tarfile.TarInfo, limits: Limits) -> str:
     if not (isinstance(member.mtime, (int, float)) and 0 <= member.mtime < MAX_MTIME):
         raise ArchiveError(f"member {member.name!r} has an impossible time {member.mtime!r}")
     if member.issym() or member.islnk():
+        if len(member.linkname.encode()) > MAX_NAME:
+            raise ArchiveError(f"member {member.name!r} is a link whose target is too long")
+        _check_depth(member.name, member.linkname, limits)
         _check_link(path, member.linkname, member.islnk())
     return path
+
+
+def _check_depth(name: str, path: str, limits: Limits) -> None:
+    if path.count("/") >= limits.max_depth:
+        raise ArchiveError(f"member {name[:80]!r}... is more than {limits.max_depth} "
+                           "folders deep")
 
 
 def _escapes(path: str, links: dict[str, str]) -> bool:

@@ -290,3 +290,63 @@ def test_what_extraction_would_refuse_the_upload_check_refuses(members, message,
         archives.check(data)
     with pytest.raises(ArchiveError, match=message):
         archives.extract(data, tmp_path)
+
+
+def _with_xz_dictionary(data: bytes, prop: int) -> bytes:
+    """An xz stream whose (only) block header claims another LZMA2 dictionary size.
+
+    The header is 12 bytes of stream header, then the block header: its size,
+    flags, filter id 0x21, one property byte (the dictionary), padding, CRC32.
+    """
+    start = 12
+    size = (data[start] + 1) * 4
+    header = bytearray(data[start:start + size])
+    assert header[2:4] == b"\x21\x01", header.hex()
+    header[4] = prop
+    header[-4:] = zlib.crc32(bytes(header[:-4])).to_bytes(4, "little")
+    return data[:start] + bytes(header) + data[start + size:]
+
+
+def test_xz_dictionary_memory_is_bounded(tmp_path):
+    """The review's attack: an xz tar claiming a 1.5 GiB dictionary kept 90 MiB of zeros
+    in memory as it decompressed (LZMAFile has no memory limit)."""
+    bomb = _with_xz_dictionary(_bomb("xz", _member("big", size=90 * MiB), 90 * MiB), 35)
+    path = tmp_path / "dict.bomb"
+    path.write_bytes(bomb)
+    out = subprocess.run([sys.executable, "-c", BOMB_CHECKER, str(path)], check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).parents[2]).stdout
+    refusal, peak_mib = out.splitlines()[0], int(out.splitlines()[-1])
+    assert refusal.startswith("refused:") and "dictionary is too large" in refusal, out
+    assert peak_mib < 60, f"peak {peak_mib} MiB ({refusal})"
+    # xz -8's 32 MiB dictionary still passes.
+    c = lzma.LZMACompressor(preset=0)
+    small = _with_xz_dictionary(c.compress(make_tar({"main.tf": "x"})) + c.flush(), 24)
+    assert archives.check(small) == ["main.tf"]
+
+
+def test_deep_archive_is_refused_in_linear_time(tmp_path):
+    """The review's archive: 600 members named a/a/.../a/fN, 2,047 folders deep (10.7 KB
+    gzipped), took coderd 46 s to check: every ancestor of every member was rebuilt."""
+    deep = "a/" * 2047
+    c = COMPRESSORS["gzip"]()
+    bomb = c.compress(_tar(*(_member(f"{deep}f{i}", size=0) for i in range(600)))) + c.flush()
+    for run in (archives.check, lambda data: archives.extract(data, tmp_path)):
+        start = time.monotonic()
+        with pytest.raises(ArchiveError, match="more than 64 folders deep"):
+            run(bomb)
+        assert time.monotonic() - start < 0.5
+    with pytest.raises(ArchiveError, match="more than 64 folders deep"):
+        archives.check(_tar(_member("l", tarfile.SYMTYPE, "b/" * 64 + "c")))
+    # Members as deep as allowed cost little more than flat ones (tarfile's parsing dominates).
+    timings = []
+    for folder in ("", "a/" * 63):
+        members = _tar(*(_member(f"{folder}f{i}", size=0) for i in range(2000)))
+        start = time.monotonic()
+        assert len(archives.check(members)) == 2000
+        timings.append(time.monotonic() - start)
+    assert timings[1] < 2 * timings[0] + 0.1, timings
+    # Only the parent is looked up, yet a link higher up is still refused.
+    with pytest.raises(ArchiveError, match="'d/e/f' would be written through the symlink 'd'"):
+        archives.check(_tar(_member("d", tarfile.SYMTYPE, "."), _member("d/e/f", size=0)))
+    with pytest.raises(ArchiveError, match="'d' would replace a folder"):
+        archives.check(_tar(_member("d/e/f", size=0), _member("d", tarfile.SYMTYPE, ".")))
