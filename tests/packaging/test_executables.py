@@ -104,6 +104,13 @@ def test_every_executable_answers_help(bundle):
         assert os.access(bundle / "bin" / name, os.X_OK), name
 
 
+def test_coder_templates_init_copies_the_bundled_example(bundle, tmp_path):
+    run(bundle, "coder", "templates", "init", "--id", "local", str(tmp_path / "t"),
+        env={"HOME": str(tmp_path)})
+    assert (tmp_path / "t" / "main.tf").read_bytes() == \
+        (REPO / "examples" / "templates" / "local" / "main.tf").read_bytes()
+
+
 def test_appliance_ca_init_writes_a_ca(bundle, tmp_path):
     ca = tmp_path / "ca"
     run(bundle, "appliance", "ca", "init", "--dir", str(ca), "--access-url", "https://coder.example")
