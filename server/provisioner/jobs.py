@@ -3,7 +3,10 @@
 A job's payload is built when it is acquired, so it carries the newest
 state: the previous build's terraform state, this build's parameters, and a
 session token for the workspace owner (Coder's
-``CODER_WORKSPACE_OWNER_SESSION_TOKEN``). Results are written in one
+``CODER_WORKSPACE_OWNER_SESSION_TOKEN``). As in Coder, a workspace has one
+such key: a start build replaces it, a stop or delete build deletes it, so
+builds do not pile up full-scope keys that the template's terraform can read.
+Results are written in one
 transaction with the job's completion: a job is either done with everything
 it produced stored, or not done.
 """
@@ -39,7 +42,7 @@ def acquired_job(s: AuthzQuerier, job: dict, access_url: str, session_lifetime: 
     ctx = s.get_build_job_context(job["input"]["workspace_build_id"])
     if ctx is None:
         raise JobGone(f"workspace build {job['input']['workspace_build_id']} is gone")
-    token, _ = issue_key(s, ctx["owner_id"], login_type="none", lifetime=session_lifetime)
+    token = _workspace_session_token(s, ctx, session_lifetime)
     meta = JobMetadata(
         coder_url=coder_url, workspace_transition=ctx["transition"],
         workspace_name=ctx["workspace_name"], workspace_id=str(ctx["workspace_id"]),
@@ -57,6 +60,20 @@ def acquired_job(s: AuthzQuerier, job: dict, access_url: str, session_lifetime: 
                        transition=ctx["transition"], rich_parameter_values=values,
                        previous_parameter_values=previous, state=state,
                        agent_scripts=agent_scripts())
+
+
+def _workspace_session_token(s: AuthzQuerier, ctx: dict, lifetime: int) -> str:
+    """The owner's key for this workspace, minted anew for a start build, else none."""
+    name = f"{ctx['owner_id']}_{ctx['workspace_id']}_session_token"  # Coder's name for it
+    with s.transaction():
+        for key in s.get_api_keys_by_user(ctx["owner_id"], login_type="none"):
+            if key["token_name"] == name:
+                s.delete_api_key(key["id"])
+        if ctx["transition"] != "start":
+            return ""
+        token, _ = issue_key(s, ctx["owner_id"], login_type="none", lifetime=lifetime,
+                             token_name=name)
+        return token
 
 
 def _plain(items) -> list[dict]:

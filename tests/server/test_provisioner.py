@@ -17,6 +17,7 @@ import psutil
 import pytest
 import requests
 
+from appliance.sdk.client import APIError, Client
 from appliance.sdk.provisionerd import PSK_HEADER
 
 from ..coderdtest import create_first_user
@@ -87,6 +88,7 @@ resource "null_resource" "box" {
     size   = data.coder_parameter.size.value
     region = data.coder_parameter.region.value
     owner  = data.coder_workspace_owner.me.name
+    session = data.coder_workspace_owner.me.session_token
   }
 }
 resource "coder_metadata" "box" {
@@ -104,8 +106,32 @@ resource "coder_metadata" "box" {
 def rows(provisioning_coderd):
     _, first = create_first_user(provisioning_coderd)
     r = Rows(provisioning_coderd.dsn, first.user_id, first.organization_id)
+    r.url = provisioning_coderd.url
     yield r
     r.conn.close()
+
+
+def _session_of(rows, build_id) -> str:
+    """The owner's session token as the build's terraform state holds it: a template
+    admin reads it there."""
+    state = json.loads(bytes(rows.q("SELECT provisioner_state FROM workspace_builds WHERE id = %s",
+                                    (build_id,))[0]["provisioner_state"]))
+    box = next(r for r in state["resources"] if r["type"] == "null_resource" and r["name"] == "box")
+    return box["instances"][0]["attributes"]["triggers"]["session"]
+
+
+def _works(rows, token: str) -> bool:
+    try:
+        Client(rows.url, token).user()
+    except APIError as exc:
+        assert exc.status == 401, exc
+        return False
+    return True
+
+
+def _workspace_keys(rows, workspace_id) -> list:
+    return rows.q("SELECT id FROM api_keys WHERE token_name = %s",
+                  (f"{rows.owner_id}_{workspace_id}_session_token",))
 
 
 def test_import_then_start_stop_delete(rows):
@@ -143,19 +169,29 @@ def test_import_then_start_stop_delete(rows):
     metadata = rows.q("SELECT key, value FROM workspace_resource_metadata")
     assert {"key": "size", "value": "5"} in metadata
 
+    first_session = _session_of(rows, build_id)
+    assert _works(rows, first_session) and len(_workspace_keys(rows, workspace_id)) == 1
+
     _, job_id = rows.build(workspace_id, version_id, "stop")
     assert rows.wait(job_id)["job_status"] == "succeeded"
     assert [r["name"] for r in rows.resources(job_id)] == ["home"]  # the persistent one stays
+    # As in Coder, a stop build deletes the workspace's key (a stopped workspace needs none).
+    assert not _works(rows, first_session) and _workspace_keys(rows, workspace_id) == []
 
-    _, job_id = rows.build(workspace_id, version_id, "start")
-    job = rows.wait(job_id)
-    assert job["job_status"] == "succeeded", job["error"]
+    for _ in range(2):
+        build_id, job_id = rows.build(workspace_id, version_id, "start")
+        job = rows.wait(job_id)
+        assert job["job_status"] == "succeeded", job["error"]
     resources = rows.resources(job_id)
     assert str(next(r for r in resources if r["agent"] == "main")["auth_token"]) == triggers["token"]
+    # Each start replaces the key: one is left, the latest build's.
+    assert len(_workspace_keys(rows, workspace_id)) == 1 and _works(rows, _session_of(rows, build_id))
 
     _, job_id = rows.build(workspace_id, version_id, "delete")
     assert rows.wait(job_id)["job_status"] == "succeeded"
     assert rows.q("SELECT deleted FROM workspaces WHERE id = %s", (workspace_id,))[0]["deleted"]
+    assert _workspace_keys(rows, workspace_id) == []
+    assert not _works(rows, _session_of(rows, build_id))
 
 
 def test_terraform_error_fails_the_job_with_its_message(rows):
