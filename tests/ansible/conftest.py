@@ -6,12 +6,6 @@ import pytest
 from ..hosts import BootedHost, minimal_debian_root
 
 
-def pytest_configure(config):
-    # Until setup.cfg lists it (the lead's file): tests that boot hosts under systemd-nspawn.
-    config.addinivalue_line("markers", "booted_hosts: boots Debian 12 hosts with systemd-nspawn "
-                            "(needs writable cgroups): runs in the on-machine CI pass only")
-
-
 @pytest.fixture
 def minimal_host(tmp_path):
     """A booted copy of the minimal Debian 12 root (no python3, only loopback)."""
