@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
+from ..passwords import RULE as PASSWORD_RULE
 from .model import field
 
 USERNAME_PATTERN = r"[a-zA-Z0-9](?:[a-zA-Z0-9]|-(?=[a-zA-Z0-9])){0,31}"
@@ -107,7 +108,7 @@ class User:
 class CreateFirstUserRequest:
     email: str = field(min_len=1, fmt="email")
     username: str = field(min_len=1, max_len=32, pattern=USERNAME_PATTERN, doc=USERNAME_RULE)
-    password: str = field(min_len=1)
+    password: str = field(min_len=1, doc=PASSWORD_RULE)
     name: str = field(default="", max_len=128)
     trial: bool = False
 
@@ -122,7 +123,7 @@ class CreateFirstUserResponse:
 class CreateUserRequest:
     email: str = field(min_len=1, fmt="email")
     username: str = field(min_len=1, max_len=32, pattern=USERNAME_PATTERN, doc=USERNAME_RULE)
-    password: str = ""
+    password: str = field(default="", doc=f"login type password: {PASSWORD_RULE}")
     name: str = field(default="", max_len=128)
     login_type: str = field(default="", doc="password (default) or none")
     organization_id: Optional[uuid.UUID] = field(
@@ -152,7 +153,7 @@ class LoginWithPasswordResponse:
 
 @dataclass
 class UpdateUserPasswordRequest:
-    password: str = field(min_len=1)
+    password: str = field(min_len=1, doc=PASSWORD_RULE)
     old_password: str = ""
 
 

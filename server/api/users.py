@@ -15,6 +15,7 @@ from ..db.queries.users import UserRow
 from ..httpapi import APIError, error, not_found, parse_uuid, query_int, read, write
 from ..httpmw import (HOST_SESSION_COOKIE, SESSION_COOKIE, release_connection, session_cookie_name,
                       store, system_store)
+from ..passwords import require_strong
 from ..security import DUMMY_PASSWORD_HASH, hash_password, verify_password
 from . import convert
 from .apikeys import issue_key
@@ -65,6 +66,7 @@ def get_first_user():
        request=types.CreateFirstUserRequest, response=types.CreateFirstUserResponse, status=201)
 def post_first_user():
     req = read(types.CreateFirstUserRequest)
+    require_strong(req.password)
     s = system_store("create-first-user")
     if s.get_user_count() > 0:
         raise APIError(409, "The initial user has already been created.")
@@ -202,6 +204,8 @@ def create_user():
     if login_type == "none" and req.password:
         raise APIError(400, "A user with login type none has no password.",
                        validations=[types.ValidationError("password", "must be empty")])
+    if login_type == "password":
+        require_strong(req.password)
     # Coder adds the deprecated organization_id to organization_ids.
     org_ids = list(dict.fromkeys([*(req.organization_ids or []),
                                   *([req.organization_id] if req.organization_id else [])]))
@@ -276,6 +280,7 @@ def update_password(user: str):
     s.authorize_user_change(row.id, Action.UPDATE_PERSONAL, Action.UPDATE)
     if row.login_type != "password":
         raise APIError(400, "Users without password login have no password to change.")
+    require_strong(req.password, "Invalid password.")
     # As Coder: one's own password needs the old one; an old one given is checked, whoever sends it.
     if row.id == g.subject.id and not req.old_password:
         raise APIError(400, "Old password is required.",

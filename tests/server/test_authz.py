@@ -161,7 +161,7 @@ MATRIX: dict[tuple[str, str], dict] = {
 
 BODIES = {
     ("POST", "/users"): lambda: {"email": f"{uuid.uuid4().hex[:8]}@example.com",
-                                 "username": "n" + uuid.uuid4().hex[:8], "password": "pw"},
+                                 "username": "n" + uuid.uuid4().hex[:8], "password": "Member-Secure-Pass1"},
     ("PUT", "/users/<user>/password"): lambda: {"password": "Changed1!"},
     ("PUT", "/users/<user>/profile"): lambda: {"username": "p" + uuid.uuid4().hex[:8]},
     ("PUT", "/users/<user>/roles"): lambda: {"roles": ["auditor"]},

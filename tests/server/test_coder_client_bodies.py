@@ -100,13 +100,13 @@ def test_user_status_is_set_on_creation(shared_coderd, shared_owner):
 
 
 @pytest.mark.parametrize("fields,status,fieldname", [
-    ({"password": "Pw123456!", "organization_ids": [str(uuid.uuid4())]}, 404, "organization_ids"),
-    ({"disable_login": True, "password": "Pw123456!"}, 400, "password"),
+    ({"password": "Member-Secure-Pass1", "organization_ids": [str(uuid.uuid4())]}, 404, "organization_ids"),
+    ({"disable_login": True, "password": "Member-Secure-Pass1"}, 400, "password"),
     # login_type wins over the deprecated flag.
     ({"disable_login": True, "login_type": "password", "password": ""}, 400, "password"),
-    ({"disable_login": "yes", "password": "Pw123456!"}, 400, "disable_login"),
+    ({"disable_login": "yes", "password": "Member-Secure-Pass1"}, 400, "disable_login"),
     ({"login_type": "github", "password": ""}, 400, "login_type"),
-    ({"password": "Pw123456!", "user_status": "sleeping"}, 400, "user_status"),
+    ({"password": "Member-Secure-Pass1", "user_status": "sleeping"}, 400, "user_status"),
 ], ids=["unknown-org", "password-and-disabled", "password-type-wins", "flag-not-bool",
         "github", "bad-status"])
 def test_bad_user_bodies(shared_coderd, shared_owner, fields, status, fieldname):

@@ -51,7 +51,7 @@ def member_app_origin(site) -> str:
 
 def new_user_body() -> str:
     name = "csrf" + uuid.uuid4().hex[:8]
-    return json.dumps({"email": f"{name}@example.com", "username": name, "password": "Csrf123!x"})
+    return json.dumps({"email": f"{name}@example.com", "username": name, "password": "Csrf-Secure-Pass1"})
 
 
 def form_post(site, token: str, headers: dict, body: str, path: str = "/api/v2/users"):

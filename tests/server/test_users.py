@@ -32,7 +32,7 @@ def test_first_user_flow(coderd):
     assert client.has_first_user()
     with pytest.raises(APIError) as exc:
         client.create_first_user(types.CreateFirstUserRequest(
-            email="other@example.com", username="other", password="x"))
+            email="other@example.com", username="other", password="Other-Secure-Pass1"))
     assert exc.value.status == 409
     client.token = client.login_with_password("admin@example.com", FIRST_USER_PASSWORD)
     me = client.user("me")
@@ -47,7 +47,7 @@ def test_concurrent_first_user_only_one_wins(coderd):
     def attempt(i):
         try:
             coderd.client().create_first_user(types.CreateFirstUserRequest(
-                email=f"a{i}@example.com", username=f"admin{i}", password="pw"))
+                email=f"a{i}@example.com", username=f"admin{i}", password="Member-Secure-Pass1"))
             return 201
         except APIError as exc:
             return exc.status
@@ -151,15 +151,15 @@ def test_only_the_hash_of_a_secret_is_stored(coderd, owner):
 
 
 def test_create_user_conflicts_and_validation(owner):
-    owner.create_user(types.CreateUserRequest(email="bob@example.com", username="bob", password="pw"))
+    owner.create_user(types.CreateUserRequest(email="bob@example.com", username="bob", password="Member-Secure-Pass1"))
     for email, username, fieldname in (("bob@example.com", "bob2", "email"),
                                        ("bob2@example.com", "BOB", "username")):
         with pytest.raises(APIError) as exc:
-            owner.create_user(types.CreateUserRequest(email=email, username=username, password="pw"))
+            owner.create_user(types.CreateUserRequest(email=email, username=username, password="Member-Secure-Pass1"))
         assert exc.value.status == 409
         assert [v.field for v in exc.value.validations] == [fieldname]
     with pytest.raises(APIError) as exc:
-        owner.create_user(types.CreateUserRequest(email="x@example.com", username="-bad-", password="pw"))
+        owner.create_user(types.CreateUserRequest(email="x@example.com", username="-bad-", password="Member-Secure-Pass1"))
     assert exc.value.status == 400 and exc.value.validations[0].field == "username"
     with pytest.raises(APIError) as exc:
         owner.create_user(types.CreateUserRequest(email="y@example.com", username="nopw"))
@@ -173,11 +173,11 @@ def test_bad_bodies_get_400_and_name_the_field(coderd, owner):
     cases = [
         (b"{not json", 400, None),
         (b"[]", 400, ""),
-        (b'{"email": 5, "username": "u1", "password": "p"}', 400, "email"),
-        (b'{"username": "u1", "password": "p"}', 400, "email"),
-        (b'{"email": "u1@example.com", "username": ["x"], "password": "p"}', 400, "username"),
-        (b'{"email": "not-an-email", "username": "u1", "password": "p"}', 400, "email"),
-        (b'{"email": "u1@example.com", "username": "u1", "password": "p", '
+        (b'{"email": 5, "username": "u1", "password": "Member-Secure-Pass1"}', 400, "email"),
+        (b'{"username": "u1", "password": "Member-Secure-Pass1"}', 400, "email"),
+        (b'{"email": "u1@example.com", "username": ["x"], "password": "Member-Secure-Pass1"}', 400, "username"),
+        (b'{"email": "not-an-email", "username": "u1", "password": "Member-Secure-Pass1"}', 400, "email"),
+        (b'{"email": "u1@example.com", "username": "u1", "password": "Member-Secure-Pass1", '
          b'"organization_id": "not-a-uuid"}', 400, "organization_id"),
     ]
     for body, status, fieldname in cases:
@@ -194,7 +194,7 @@ def test_bad_bodies_get_400_and_name_the_field(coderd, owner):
 
 
 def test_unknown_fields_ignored_nulls_accepted_trailing_slash(coderd, owner):
-    body = {"email": "carol@example.com", "username": "carol", "password": "pw", "name": None,
+    body = {"email": "carol@example.com", "username": "carol", "password": "Member-Secure-Pass1", "name": None,
             "organization_ids": None, "some_future_field": {"x": 1}, "user_status": None}
     resp = raw(coderd, "POST", "/api/v2/users/", owner.token, json=body)
     assert resp.status_code == 201, resp.text
@@ -237,8 +237,8 @@ def test_password_change(owner):
         member.user("me")  # the session ended with the old password
     Client(owner.url).login_with_password(user.email, "NewPassword1!")
     # An owner resets it without the old one.
-    owner.update_user_password(user.id, "Reset123!")
-    Client(owner.url).login_with_password(user.email, "Reset123!")
+    owner.update_user_password(user.id, "Reset-Secure-Pass1")
+    Client(owner.url).login_with_password(user.email, "Reset-Secure-Pass1")
 
 
 def test_roles(owner):

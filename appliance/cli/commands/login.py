@@ -15,6 +15,7 @@ import getpass
 import os
 import re
 
+from appliance import passwords
 from appliance.sdk import types
 from appliance.sdk.client import APIError, Client
 
@@ -99,7 +100,7 @@ def _create_first_user(args: argparse.Namespace, client: Client) -> tuple[str, s
 
 def _new_password() -> str:
     while True:
-        password = prompt.ask("Enter a password:", secret=True, validate=prompt.required)
+        password = prompt.ask("Enter a password:", secret=True, validate=passwords.problem)
         if prompt.ask("Confirm password:", secret=True) == password:
             return password
         print("Passwords do not match, try again.")
