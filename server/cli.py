@@ -142,6 +142,9 @@ def serve(settings: settings_mod.Settings) -> int:
 
     dsn, embedded = _database(settings)
     daemons = None
+    # gunicorn's workers are forks of this process that leave through this frame
+    # too (by SystemExit): only this process stops what it started.
+    owner = os.getpid()
     try:
         prepare_database(dsn)
         log.info("access URL %s", settings.effective_access_url)
@@ -151,10 +154,11 @@ def serve(settings: settings_mod.Settings) -> int:
         else:
             _serve_pywsgi(settings, dsn)
     finally:
-        if daemons is not None:
-            daemons.stop()
-        if embedded:
-            embedded.stop()
+        if os.getpid() == owner:
+            if daemons is not None:
+                daemons.stop()
+            if embedded:
+                embedded.stop()
     return 0
 
 
@@ -172,24 +176,47 @@ def _start_builtin_daemons(settings: settings_mod.Settings):
     import secrets
 
     from .api.provisionerd import BUILTIN_PSK_ENV
+    from .provisionerd.runner import PASSTHROUGH_ENV
 
-    os.environ[BUILTIN_PSK_ENV] = secrets.token_urlsafe(32)
+    # Set after start: coderd's workers read it, /proc/PID/environ never shows it.
+    psk = os.environ[BUILTIN_PSK_ENV] = secrets.token_urlsafe(32)
+    _no_dumps()
     if settings.http_address:
         port = settings.http_address.rpartition(":")[2]
         url = f"http://127.0.0.1:{port}"
     else:
         url = f"https://127.0.0.1:{settings.tls_address.rpartition(':')[2]}"
-    env = {**os.environ, "CODER_URL": url,
-           "CODER_PROVIDER_MIRROR_DIR": str(settings.provider_mirror_path),
-           "CODER_PROVIDER_NETWORK_MIRROR_URL": settings.provider_network_mirror_url,
-           "CODER_CACHE_DIRECTORY": str(settings.config_path / "provisionerd"),
-           "CODER_PROVISIONER_DAEMONS": str(settings.provisioner_daemons),
-           "CODER_TERRAFORM_PATH": settings.terraform_path or "terraform"}
+    # What the daemons need and nothing of coderd's own (its database URL, keys): the
+    # templates they run read the daemon's environment in /proc.
+    env = {k: os.environ[k] for k in ("HOME", *PASSTHROUGH_ENV) if k in os.environ}
+    env.update({"CODER_URL": url,
+                "CODER_PROVIDER_MIRROR_DIR": str(settings.provider_mirror_path),
+                "CODER_PROVIDER_NETWORK_MIRROR_URL": settings.provider_network_mirror_url,
+                "CODER_CACHE_DIRECTORY": str(settings.config_path / "provisionerd"),
+                "CODER_PROVISIONER_DAEMONS": str(settings.provisioner_daemons),
+                "CODER_TERRAFORM_PATH": settings.terraform_path or "terraform"})
     log.info("starting %d built-in provisioner daemons", settings.provisioner_daemons)
     from .provisionerd.supervisor import Supervisor
 
     return Supervisor(_self_command("provisionerd", "start", "--built-in", "--name", "built-in"),
-                      env).start()
+                      env, stdin=psk.encode() + b"\n").start()
+
+
+def _no_dumps() -> None:
+    """Make this process non-dumpable: its /proc/PID/environ and mem become root's.
+
+    Templates run as this user (terraform, its providers, local-exec): without
+    this they read coderd's environment (``CODER_PG_CONNECTION_URL`` from a
+    systemd EnvironmentFile) or a daemon's key in its memory through /proc.
+    The flag lasts until exec, so terraform and its children are not covered
+    and hold nothing secret (``runner.terraform_env``). Costs: no core dumps,
+    and debuggers or /proc/PID/clear_refs need root.
+    """
+    import ctypes
+
+    pr_set_dumpable = 4
+    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
+        log.warning("could not make coderd non-dumpable: %s", os.strerror(ctypes.get_errno()))
 
 
 def _provisionerd(args: argparse.Namespace) -> int:
@@ -197,14 +224,16 @@ def _provisionerd(args: argparse.Namespace) -> int:
 
     from appliance.sdk.provisionerd import ProvisionerDaemonClient
 
-    from .api.provisionerd import BUILTIN_PSK_ENV
     from .provisionerd.daemon import Daemon
     from .provisionerd.runner import RunnerConfig
     from .provisionerd.terraform import MirrorConfig
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    psk = os.environ.get(BUILTIN_PSK_ENV, "") if args.built_in else args.psk
+    # coderd hands its built-in daemons the key on stdin: in the environment, the
+    # templates they run would read it in /proc/PPID/environ.
+    psk = sys.stdin.readline().strip() if args.built_in else args.psk
+    _no_dumps()
     if not args.url:
         print("coderd provisionerd: --url (or CODER_URL) is required", file=sys.stderr)
         return 2

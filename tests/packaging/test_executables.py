@@ -134,11 +134,10 @@ def test_the_provider_handshakes(bundle):
 
 
 @contextlib.contextmanager
-def frozen_coderd(bundle: Path, log_path: Path, clean_exit: bool = True, **env: str):
+def frozen_coderd(bundle: Path, log_path: Path, **env: str):
     """The frozen ``coderd server`` on its embedded PostgreSQL; yields its URL.
 
-    On leaving: SIGTERM to coderd, which must have stopped its PostgreSQL and,
-    if ``clean_exit``, exit 0.
+    On leaving: SIGTERM to coderd, which must exit 0 and have stopped its PostgreSQL.
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -154,7 +153,7 @@ def frozen_coderd(bundle: Path, log_path: Path, clean_exit: bool = True, **env: 
     finally:
         _stop(coderd)
     # bwrap exits with its command's status.
-    assert coderd.returncode == 0 or not clean_exit, log_path.read_text()[-3000:]
+    assert coderd.returncode == 0, log_path.read_text()[-3000:]
     assert not [p for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "postgres"
                 and str(config) in " ".join(p.info["cmdline"] or [])]
 
@@ -169,9 +168,7 @@ def login(bundle: Path, url: str, cli_env: dict) -> None:
 def test_frozen_coderd_serves_with_gunicorn_workers(bundle, tmp_path):
     """Several workers: gunicorn imports the worker class by name, psycopg2 runs green."""
     cli_env = {"HOME": str(tmp_path), "CODER_CONFIG_DIR": str(tmp_path / "cli")}
-    # Not a clean exit yet, frozen or not (the venv's coderd does the same): with gunicorn,
-    # PostgreSQL is already down when coderd's own pg_ctl stop runs, which then fails.
-    with frozen_coderd(bundle, tmp_path / "coderd.log", clean_exit=False, CODER_HTTP_WORKERS="2",
+    with frozen_coderd(bundle, tmp_path / "coderd.log", CODER_HTTP_WORKERS="2",
                        CODER_PROVISIONER_DAEMONS="0") as url:
         login(bundle, url, cli_env)
         assert "admin" in run(bundle, "coder", "users", "list", env=cli_env).stdout
