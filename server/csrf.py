@@ -25,6 +25,8 @@ library refuses a foreign ``Origin`` before it accepts.
 from __future__ import annotations
 
 import inspect
+import posixpath
+import re
 from urllib.parse import urlsplit
 
 from flask import Flask, request
@@ -40,6 +42,22 @@ EXTENSION = "csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _HEADER_KEY = "HTTP_" + SESSION_HEADER.upper().replace("-", "_")
 MESSAGE = "Cross-origin request refused."
+_SLASHES = re.compile(r"/{2,}")
+
+
+def routed_path(path: str) -> str:
+    """``path`` (PATH_INFO, already percent-decoded by the server) as routing reads it.
+
+    Werkzeug routes ``//api/v2/users`` to ``/api/v2/users`` and redirects
+    ``/api//v2/users`` there; a proxy or browser may resolve ``.`` and ``..``. So the guard
+    decides on runs of slashes collapsed and dot segments resolved: no spelling of an API
+    path gets past it."""
+    return posixpath.normpath(_SLASHES.sub("/", path) or "/")
+
+
+def is_api_path(path: str) -> bool:
+    routed = routed_path(path)
+    return routed == "/api" or routed.startswith("/api/")
 
 
 def origin_of(url: str) -> str | None:
@@ -70,7 +88,7 @@ class OriginGuard:
 
     def refusal(self, environ: dict) -> str | None:
         """Why this request may not be served (the error's detail), or None."""
-        if not environ.get("PATH_INFO", "").startswith("/api/"):
+        if not is_api_path(environ.get("PATH_INFO", "")):
             return None
         upgrade = (environ.get("HTTP_UPGRADE")
                    and "upgrade" in environ.get("HTTP_CONNECTION", "").lower())
