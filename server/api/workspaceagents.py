@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import gevent
@@ -18,7 +21,8 @@ from geventwebsocket.exceptions import WebSocketError
 from appliance.sdk import agentsdk, model, types
 
 from .. import agentconn
-from ..db.queries.agents import agent_logs_channel, agent_metadata_channel
+from ..db.queries.agents import (LOGS_PAGE, MAX_LOG_SOURCES, agent_logs_channel,
+                                 agent_metadata_channel)
 from ..httpapi import INT64_MAX, APIError, not_found, parse_uuid, query_int, read, write
 from ..httpmw import release_connection, store
 from . import jobs
@@ -40,7 +44,11 @@ STATS_COUNTERS = ("connection_count", "rx_packets", "rx_bytes", "tx_packets", "t
 POLL_SECONDS = 1.0
 SSE_PING_SECONDS = 15.0
 LOGS_QUERY = (QueryParam("after", "Only logs with an ID above this one", "integer"),
+              QueryParam("limit", f"At most this many lines (default and most: {LOGS_PAGE}); "
+                                  "page on with after", "integer"),
               QueryParam("follow", "true: stream the logs over a websocket", "boolean"))
+# Lines one request may append (the agent sends at most 200 at a time).
+MAX_LOG_LINES_PER_REQUEST = 1000
 
 
 def me() -> dict:
@@ -116,14 +124,41 @@ def agent_log_source():
         raise APIError(400, "A log source needs a display name.",
                        validations=[types.ValidationError("display_name", "must not be empty")])
     s = store()
-    s.insert_workspace_agent_log_source(agent_id, req.id, req.display_name, req.icon)
+    if not s.insert_workspace_agent_log_source(agent_id, req.id, req.display_name, req.icon):
+        raise APIError(400, "Too many log sources.",
+                       f"An agent may register at most {MAX_LOG_SOURCES} log sources.",
+                       [types.ValidationError("id", f"is past the limit of {MAX_LOG_SOURCES}")])
     row = next(r for r in s.get_workspace_agent_log_sources(agent_id) if r["id"] == req.id)
     return write(201, log_source(row))
 
 
+@dataclass
+class _UndecodedLogs:
+    """``PatchLogs`` with its lines left as JSON until they are counted."""
+    log_source_id: uuid.UUID
+    logs: Any
+
+
+def _read_logs() -> agentsdk.PatchLogs:
+    """The request's lines, refused past MAX_LOG_LINES_PER_REQUEST before they are decoded:
+    decoding 140,000 of them held the worker's event loop for seconds."""
+    undecoded = read(_UndecodedLogs)
+    if isinstance(undecoded.logs, list) and len(undecoded.logs) > MAX_LOG_LINES_PER_REQUEST:
+        raise APIError(400, "Too many log lines.",
+                       f"At most {MAX_LOG_LINES_PER_REQUEST} lines per request.",
+                       [types.ValidationError("logs", f"must hold at most "
+                                                      f"{MAX_LOG_LINES_PER_REQUEST} lines")])
+    try:
+        return model.decode(agentsdk.PatchLogs, {"log_source_id": str(undecoded.log_source_id),
+                                                 "logs": undecoded.logs})
+    except model.DecodeError as exc:  # as ``read`` answers it
+        raise APIError(400, "Validation failed.", str(exc),
+                       [types.ValidationError(v.field, v.detail) for v in exc.validations]) from None
+
+
 def _append_logs():
     agent_id = me()["id"]
-    req = read(agentsdk.PatchLogs)
+    req = _read_logs()
     if not req.logs:
         return ok("No logs to append.")
     s = store()
@@ -244,7 +279,8 @@ def workspace_agent_logs(workspaceagent: str):
     if request.args.get("follow", "").lower() in ("true", "1"):
         raise APIError(400, "follow=true needs a websocket.",
                        "Connect with a websocket client (Upgrade: websocket) to follow the logs.")
-    rows = store().get_workspace_agent_logs_after(agent_id, query_int("after", 0, maximum=INT64_MAX))
+    rows = store().get_workspace_agent_logs_after(agent_id, query_int("after", 0, maximum=INT64_MAX),
+                                                  query_int("limit", LOGS_PAGE, 1, LOGS_PAGE))
     return write(200, [agent_log(r) for r in rows])
 
 
@@ -269,7 +305,8 @@ def follow_workspace_agent_logs(workspaceagent: str):
             for row in rows:
                 ws.send(model.dumps(agent_log(row)).decode())
                 after = row["id"]
-            woken.wait(POLL_SECONDS)
+            if len(rows) < LOGS_PAGE:  # a full page: the next one is sent without waiting
+                woken.wait(POLL_SECONDS)
     except WebSocketError:  # the client went away
         pass
     finally:

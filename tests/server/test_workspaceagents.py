@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import time
 import uuid
 
 import pytest
 import requests
 import websocket
+
+from server.api.workspaceagents import MAX_LOG_LINES_PER_REQUEST, POLL_SECONDS
+from server.db.queries.agents import LOG_LINE_OVERHEAD, LOGS_PAGE, MAX_LOG_SOURCES, MAX_LOGS_BYTES
 
 from ..agenttest import workspace_with_agent
 from .provisioning import sql
@@ -110,7 +115,76 @@ def test_logs_are_listed_and_followed_and_capped(shared_coderd, shared_owner, ag
         ws.close()
     listed = [entry.output for entry in shared_owner.workspace_agent_logs(agent.id)]
     assert listed == ["one", "two"]
-    big = [{"created_at": now(), "output": "x" * 1000, "level": "info"}] * 1100
+    big = [{"created_at": now(), "output": "x" * 1000, "level": "info"}] * 550
+    resp = call(shared_coderd, agent, "POST", "logs", {"log_source_id": source, "logs": big})
+    assert resp.status_code == 200 and not shared_owner.workspace_agent(agent.id).logs_overflowed
     resp = call(shared_coderd, agent, "POST", "logs", {"log_source_id": source, "logs": big})
     assert resp.status_code == 413
     assert shared_owner.workspace_agent(agent.id).logs_overflowed
+
+
+def _slowest_answer_while(coderd, work) -> tuple[object, float]:
+    """What ``work()`` returns, and the slowest of the other requests coderd answered
+    meanwhile: an event loop held by ``work`` shows here."""
+    done, slowest = threading.Event(), 0.0
+    result = []
+    worker = threading.Thread(target=lambda: (result.append(work()), done.set()))
+    worker.start()
+    while not done.is_set():
+        start = time.monotonic()
+        assert requests.get(f"{coderd.url}/api/v2/buildinfo", timeout=30).status_code == 200
+        slowest = max(slowest, time.monotonic() - start)
+        time.sleep(0.05)
+    worker.join()
+    return result[0], slowest
+
+
+def test_a_flood_of_log_lines_is_bounded(shared_coderd, shared_owner, agent):
+    """The review's attack: 140,000 empty lines in one PATCH were accepted (140k rows,
+    logs_length 0, 13.6 s, the event loop held ~3 s), and could be sent again and again."""
+    source = str(agent.script_sources["s"])
+    flood = [{"created_at": "2026-12-03T20:00:00Z", "output": "", "level": "info"}] * 140_000
+    resp, slowest = _slowest_answer_while(shared_coderd, lambda: call(
+        shared_coderd, agent, "PATCH", "logs", {"log_source_id": source, "logs": flood}))
+    assert resp.status_code == 400 and resp.json()["validations"][0]["field"] == "logs"
+    assert slowest < 1, f"other requests waited {slowest:.1f} s"
+    # Empty lines are not free: the 1 MiB budget runs out after a bounded number of them.
+    batch = {"log_source_id": source, "logs": flood[:MAX_LOG_LINES_PER_REQUEST]}
+    for sent in range(1, 100):
+        resp = call(shared_coderd, agent, "PATCH", "logs", batch)
+        if resp.status_code == 413:
+            break
+        assert resp.status_code == 200, resp.text
+    rows, length = sql(shared_coderd.dsn, "SELECT count(*), max(a.logs_length) FROM "
+                       "workspace_agent_logs l JOIN workspace_agents a ON a.id = l.agent_id "
+                       "WHERE a.id = %s", (str(agent.id),))[0]
+    assert rows == (sent - 1) * MAX_LOG_LINES_PER_REQUEST <= MAX_LOGS_BYTES // LOG_LINE_OVERHEAD
+    assert length == rows * LOG_LINE_OVERHEAD
+    # Reads come a page at a time; following sends the whole backlog, page after page.
+    first = shared_owner.workspace_agent_logs(agent.id)
+    assert len(first) == LOGS_PAGE
+    assert shared_owner.workspace_agent_logs(agent.id, after=first[-1].id)[0].id > first[-1].id
+    resp = requests.get(f"{shared_coderd.url}/api/v2/workspaceagents/{agent.id}/logs?limit=5",
+                        headers={"Coder-Session-Token": shared_owner.token}, timeout=10)
+    assert len(resp.json()) == 5
+    ws = websocket.create_connection(
+        f"{shared_coderd.url.replace('http', 'ws', 1)}/api/v2/workspaceagents/{agent.id}"
+        "/logs?follow=true", header=[f"Coder-Session-Token: {shared_owner.token}"], timeout=10)
+    try:
+        start = time.monotonic()
+        for _ in range(3 * LOGS_PAGE + 1):  # three full pages and the next, without a pause
+            ws.recv()
+        assert time.monotonic() - start < 3 * POLL_SECONDS
+    finally:
+        ws.close()
+
+
+def test_log_sources_per_agent_are_capped(shared_coderd, agent):
+    def register(source_id):
+        return call(shared_coderd, agent, "POST", "log-source",
+                    {"id": str(source_id), "display_name": "flood"})
+    sources = [uuid.uuid4() for _ in range(MAX_LOG_SOURCES)]
+    assert all(register(s).status_code == 201 for s in sources)
+    resp = register(uuid.uuid4())
+    assert resp.status_code == 400 and resp.json()["validations"][0]["field"] == "id"
+    assert register(sources[0]).status_code == 201  # renaming one registered is still fine

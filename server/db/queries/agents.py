@@ -25,6 +25,13 @@ AGENT_COLUMNS = """a.*, b.id AS build_id, b.build_number, b.transition AS build_
                       WHERE lb.workspace_id = b.workspace_id) AS latest_build"""
 # Coder caps what one agent may log (1 MiB); past it, logs_overflowed is set and more is refused.
 MAX_LOGS_BYTES = 1 << 20
+# What a line costs beyond its output (its row's time, level, source and id): counted
+# against MAX_LOGS_BYTES so that empty lines are not free (140,000 of them made 20 MB of rows).
+LOG_LINE_OVERHEAD = 32
+# Log sources an agent may register (its scripts' own come with the build).
+MAX_LOG_SOURCES = 64
+# The most log lines one read returns; ``after`` pages on.
+LOGS_PAGE = 1000
 
 
 def agent_logs_channel(agent_id: uuid.UUID | str) -> str:
@@ -87,7 +94,7 @@ class AgentQueries(QueriesBase):
         return self._log_sources(agent_id)
 
     def get_workspace_agent_logs_after(self, agent_id: uuid.UUID, after: int = 0,
-                                       limit: int = 10000) -> list[dict]:
+                                       limit: int = LOGS_PAGE) -> list[dict]:
         return self._all("""SELECT * FROM workspace_agent_logs WHERE agent_id = %s AND id > %s
                             ORDER BY id LIMIT %s""", (agent_id, after, limit))
 
@@ -136,18 +143,27 @@ class AgentQueries(QueriesBase):
                    (version, expanded_directory, subsystems, api_version, agent_id))
 
     def insert_workspace_agent_log_source(self, agent_id: uuid.UUID, source_id: uuid.UUID,
-                                          display_name: str, icon: str) -> None:
-        self._exec("""INSERT INTO workspace_agent_log_sources (workspace_agent_id, id,
-                          display_name, icon) VALUES (%s, %s, %s, %s)
-                      ON CONFLICT (workspace_agent_id, id)
-                      DO UPDATE SET display_name = EXCLUDED.display_name, icon = EXCLUDED.icon""",
-                   (agent_id, source_id, display_name, icon))
+                                          display_name: str, icon: str) -> bool:
+        """Register or rename a source; False (nothing written) for a new one past
+        ``MAX_LOG_SOURCES``."""
+        return bool(self._exec(
+            """INSERT INTO workspace_agent_log_sources (workspace_agent_id, id, display_name, icon)
+               SELECT %(agent)s, %(id)s, %(name)s, %(icon)s
+               WHERE (SELECT count(*) FROM workspace_agent_log_sources
+                      WHERE workspace_agent_id = %(agent)s) < %(max)s
+                  OR EXISTS (SELECT 1 FROM workspace_agent_log_sources
+                             WHERE workspace_agent_id = %(agent)s AND id = %(id)s)
+               ON CONFLICT (workspace_agent_id, id)
+               DO UPDATE SET display_name = EXCLUDED.display_name, icon = EXCLUDED.icon""",
+            {"agent": agent_id, "id": source_id, "name": display_name, "icon": icon,
+             "max": MAX_LOG_SOURCES}))
 
     def insert_workspace_agent_logs(self, agent_id: uuid.UUID, source_id: uuid.UUID,
                                     logs: list[tuple[dt.datetime, str, str]]) -> bool:
-        """Append ``(created_at, level, output)`` lines; False (and nothing written) once the
-        agent's logs would pass ``MAX_LOGS_BYTES``, which marks them overflowed."""
-        size = sum(len(output.encode()) for _, _, output in logs)
+        """Append ``(created_at, level, output)`` lines in one statement; False (and nothing
+        written) once the agent's logs, each line counted with ``LOG_LINE_OVERHEAD``, would
+        pass ``MAX_LOGS_BYTES``, which marks them overflowed."""
+        size = sum(len(output.encode()) + LOG_LINE_OVERHEAD for _, _, output in logs)
         with self.transaction():
             grown = self._one("""UPDATE workspace_agents SET logs_length = logs_length + %s
                                  WHERE id = %s AND NOT logs_overflowed
@@ -157,13 +173,15 @@ class AgentQueries(QueriesBase):
                 self._exec("UPDATE workspace_agents SET logs_overflowed = true WHERE id = %s",
                            (agent_id,))
                 return False
-            with self.conn.cursor() as cur:
-                args = [(str(agent_id), created_at, level, output, str(source_id))
-                        for created_at, level, output in logs]
-                values = ",".join(cur.mogrify("(%s, %s, %s, %s, %s)", a).decode() for a in args)
-                cur.execute("INSERT INTO workspace_agent_logs (agent_id, created_at, level, "
-                            f"output, log_source_id) VALUES {values}")
-                cur.execute("SELECT pg_notify(%s, '')", (agent_logs_channel(agent_id),))
+            times, levels, outputs = zip(*logs)
+            self._exec("""INSERT INTO workspace_agent_logs (agent_id, created_at, level, output,
+                              log_source_id)
+                          SELECT %s, created_at, level::log_level, output, %s
+                          FROM unnest(%s::timestamptz[], %s::text[], %s::text[])
+                               WITH ORDINALITY AS l(created_at, level, output, n)
+                          ORDER BY n""",
+                       (agent_id, source_id, list(times), list(levels), list(outputs)))
+            self._exec("SELECT pg_notify(%s, '')", (agent_logs_channel(agent_id),))
         return True
 
     def insert_workspace_agent_stats(self, agent_id: uuid.UUID, stats: dict[str, Any],
