@@ -4,7 +4,11 @@ A reconnecting PTY (the web terminal) outlives the websocket that opened it:
 the shell keeps running while the browser reconnects, and a reconnect with the
 same ID gets the same shell plus the output it missed, kept in a ring buffer.
 Input arrives as Coder's JSON messages ``{"data", "height", "width"}``
-concatenated on the stream; output leaves as raw bytes.
+concatenated on the stream; output leaves as raw bytes. As Coder's decoder
+does, input that is not such messages (not an object, a size outside 0-65535,
+``data`` not a string, more than MAX_INPUT bytes that never become one) ends
+the stream rather than being kept or guessed at; the terminal stays for a
+reconnect.
 """
 from __future__ import annotations
 
@@ -25,6 +29,11 @@ log = logging.getLogger(__name__)
 
 RING_BYTES = 64 * 1024
 IDLE_TIMEOUT = 300.0  # a reconnecting PTY nobody is attached to lives this long
+MAX_INPUT = 4 * 1024 * 1024  # one message, as a websocket message to coderd may hold
+
+
+class BadInput(ValueError):
+    """Terminal input that is not Coder's messages."""
 
 
 def user_shell() -> str:
@@ -32,6 +41,18 @@ def user_shell() -> str:
         return pwd.getpwuid(os.getuid()).pw_shell or "/bin/sh"
     except KeyError:
         return "/bin/sh"
+
+
+def _cut_short(exc: json.JSONDecodeError) -> bool:
+    """Whether JSON that failed to parse may only be cut short (the rest of a message still
+    on its way): it failed in an unterminated string, or within a literal's, number's or
+    escape's length of the end. Anything else will never parse, whatever follows."""
+    return exc.msg.startswith("Unterminated string") or exc.pos >= len(exc.doc) - 6
+
+
+def valid_size(n: object) -> bool:
+    """A terminal's width or height as Coder's types hold it: 0-65535 (0: unchanged)."""
+    return type(n) is int and 0 <= n < 1 << 16
 
 
 def resize(fd: int, width: int, height: int) -> None:
@@ -112,13 +133,19 @@ class ReconnectingPty:
         try:
             while chunk := stream.recv():
                 pending += chunk.decode(errors="replace")
-                while pending.lstrip():
+                while pending := pending.lstrip():
+                    if not pending.startswith("{"):
+                        raise BadInput("terminal input must be JSON objects")
                     try:
-                        msg, end = decoder.raw_decode(pending.lstrip())
-                    except ValueError:
+                        msg, end = decoder.raw_decode(pending)
+                    except json.JSONDecodeError as exc:
+                        if not _cut_short(exc) or len(pending) > MAX_INPUT:
+                            raise BadInput(f"terminal input is not JSON: {exc}") from None
                         break  # the rest of the message is still on its way
-                    pending = pending.lstrip()[end:]
+                    pending = pending[end:]
                     self._input(msg)
+        except BadInput as exc:
+            log.info("pty %s: input refused: %s", self.key, exc)
         except StreamError:
             pass
         finally:
@@ -126,11 +153,16 @@ class ReconnectingPty:
 
     def _input(self, msg: object) -> None:
         if not isinstance(msg, dict):
-            return
-        if msg.get("data"):
-            write_fd(self.fd, str(msg["data"]).encode())
-        if msg.get("width") and msg.get("height"):
-            resize(self.fd, int(msg["width"]), int(msg["height"]))
+            raise BadInput("terminal input must be JSON objects")
+        data, width, height = msg.get("data"), msg.get("width"), msg.get("height")
+        if data is not None and not isinstance(data, str):
+            raise BadInput("data must be a string")
+        if not all(n is None or valid_size(n) for n in (width, height)):
+            raise BadInput(f"invalid terminal size {width!r}x{height!r}")
+        if data:
+            write_fd(self.fd, data.encode())
+        if width and height:
+            resize(self.fd, width, height)
 
     def detach(self, stream: Stream) -> None:
         with self.lock:
@@ -157,6 +189,9 @@ class PtyRegistry:
         self.lock = threading.Lock()
 
     def serve(self, stream: Stream, key: str, width: int, height: int, command: str = "") -> None:
+        if not (valid_size(width) and valid_size(height)):
+            stream.reject(f"invalid terminal size {width}x{height}")
+            return
         with self.lock:
             self._reap()
             pty = self.ptys.get(key)

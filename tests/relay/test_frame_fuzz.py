@@ -19,10 +19,13 @@ connection (``/proc``), no stream to the agent, and answers as before.
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
 import socket
 import threading
 import time
+import uuid
 
 import pytest
 import requests
@@ -43,9 +46,11 @@ SETTINGS = dict(deadline=None, database=None,
 
 
 class Deployment:
-    def __init__(self, coderd, owner, workspace, session, hostile, echo_port, ws_app_port):
+    def __init__(self, coderd, owner, workspace, session_agent_id, session, hostile, echo_port,
+                 ws_app_port):
         self.coderd, self.owner, self.workspace = coderd, owner, workspace
         self.session = session  # the real agent's side of its connection, in this process
+        self.agent_id = session_agent_id
         # another agent's token and ID: the fuzzer is that agent
         self.hostile_token, self.hostile_id = str(hostile.token), hostile.id
         self.echo_port, self.ws_app_port = echo_port, ws_app_port
@@ -70,7 +75,7 @@ def deployment(pg_server, pg_template, tmp_path_factory, echo_server, websocket_
         threading.Thread(target=session.serve, daemon=True).start()
         try:
             wait_connected(owner, row.id)
-            d = Deployment(coderd, owner, ws.name, session, hostile, echo_server,
+            d = Deployment(coderd, owner, ws.name, row.id, session, hostile, echo_server,
                            websocket_echo_app)
             d.baseline = sorted(d.held())  # the real agent's connection
             yield d
@@ -263,6 +268,67 @@ def _break_a_stream(d: Deployment, agent: HostileAgent, events) -> None:
     if not want.ended:  # the client's end is passed on (a half-close, as far as coderd knows)
         assert agent.frames(lambda f: f[:2] == (wsfuzz.FIN, stream_id))
     agent.send(wsfuzz.RESET, stream_id, b"done")  # as the agent's side ends: nothing left held
+
+
+_letters = st.text("abcdefghijklmnopqrstuvwxyz ", max_size=12)
+_sizes = st.one_of(st.integers(0, 300), st.sampled_from([-1, 65535, 65536, 2**40]), st.just("80"),
+                   st.just(1.5), st.just(None), st.just(True))
+# Coder's terminal messages, right and wrong: (the JSON text, whether the agent takes it)
+_pty_pieces = st.one_of(
+    st.builds(lambda d: (json.dumps({"data": d}), True), _letters),
+    st.builds(lambda w, h: (json.dumps({"width": w, "height": h}),
+                            all(n is None or (type(n) is int and 0 <= n < 65536) for n in (w, h))),
+              _sizes, _sizes),
+    st.sampled_from([("x", False), ("[1]", False), ("5", False), ('"s"', False), ("}", False),
+                     ('{"data": 5}', False), ('{"data": ["a"]}', False), ("{,}", False),
+                     ('{"data": "a", "data": "b"}', True), ("{}", True), (" \n ", True)]))
+
+
+@settings(max_examples=EXAMPLES // 3, **SETTINGS)
+@given(pieces=st.lists(_pty_pieces, max_size=5), cuts=st.lists(st.integers(1, 40), max_size=4))
+def test_terminal_messages(deployment, pieces, cuts):
+    """Coder's reconnecting-terminal messages, right and wrong, cut anywhere into websocket
+    messages, to a terminal running ``cat``: the agent takes them in order (the marker
+    after them is echoed) or, at the first wrong one, ends the stream: coderd closes the
+    websocket. Never a hang."""
+    _terminal(deployment, pieces, cuts)
+
+
+@pytest.mark.parametrize("pieces", [
+    [("x", False)],  # kept for ever, and everything after it: no echo, no close
+    [('{"width": 70000, "height": 1}', False)],  # struct.error: a traceback in the agent
+    [('{"width": "80", "height": 24}', False)],
+    [('{"data": 5}', False)],  # typed "5"
+], ids=["not-json", "size-over-65535", "size-a-string", "data-a-number"])
+def test_terminal_messages_the_fuzzing_found(deployment, pieces, caplog):
+    _terminal(deployment, pieces, [])
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text  # the agent's
+
+
+def _terminal(d: Deployment, pieces: list[tuple[str, bool]], cuts: list[int]) -> None:
+    marker = "m" + os.urandom(6).hex()
+    text = "".join(t for t, _ in pieces) + json.dumps({"data": marker + "\n"})
+    taken = all(ok for _, ok in pieces)
+    messages, at = [], 0
+    for cut in cuts:  # websocket messages need not end where JSON messages do
+        messages.append(text[at:at + cut])
+        at += cut
+    messages.append(text[at:])
+    status, sock, rest = wsfuzz.upgrade(d.coderd.url, f"/api/v2/workspaceagents/{d.agent_id}/pty?"
+                                        f"reconnect={uuid.uuid4()}&command=cat", d.auth)
+    with sock:
+        assert status == 101, (status, rest[:300])
+        peer = wsfuzz.Peer(sock, rest)
+        _send(sock, b"".join(wsfuzz.Frame(wsfuzz.TEXT, m.encode()).wire() for m in messages if m))
+        if taken:
+            output = b""
+            while marker.encode() + b"\r\n" not in output.replace(marker.encode() + b"\r\n", b"", 1):
+                frame = peer.frame(time.monotonic() + ANSWER_WITHIN)  # its echo, then cat's
+                assert frame is not None and frame[0] != wsfuzz.CLOSE, (text, output)
+                output += frame[2]
+        else:
+            frames = peer.until(lambda f: f[0] == wsfuzz.CLOSE, ANSWER_WITHIN)
+            assert frames and frames[-1][0] == wsfuzz.CLOSE, (text, frames)
 
 
 F = wsfuzz.Frame
