@@ -14,7 +14,7 @@ from ..httpapi import APIError, not_found, read, write
 from ..httpmw import store
 from . import convert
 from .router import Router
-from .users import user_param
+from .users import refuse_own_role_change, user_param
 
 router = Router("organizations", "Organizations")
 route = router.route
@@ -87,6 +87,7 @@ def add_member(organization: str, user: str):
 def update_member_roles(organization: str, user: str):
     org, u = _member(organization, user)
     req = read(types.UpdateRoles)
+    refuse_own_role_change(u.id)
     allowed_roles = {"organization-admin", "organization-auditor", "organization-user-admin",
                      "organization-template-admin", "organization-member"}
     unknown = [r for r in req.roles if r not in allowed_roles]

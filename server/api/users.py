@@ -313,13 +313,19 @@ def update_profile(user: str):
     return write(200, convert.user(updated))
 
 
+def refuse_own_role_change(user_id: uuid.UUID) -> None:
+    """As Coder, no one changes their own roles, site or organization: else a user admin,
+    who may assign organization-admin, could make itself one."""
+    if user_id == g.subject.id:
+        raise APIError(400, "You cannot change your own roles.")
+
+
 @route("PUT", "/users/<user>/roles", summary="Set a user's site roles", request=types.UpdateRoles,
        response=types.User)
 def update_roles(user: str):
     row = user_param(user)
     req = read(types.UpdateRoles)
-    if row.id == g.subject.id:
-        raise APIError(400, "You cannot change your own roles.")
+    refuse_own_role_change(row.id)
     unknown = [r for r in req.roles if r not in ASSIGNABLE_ROLES and r != "member"]
     if unknown:
         raise APIError(400, f"Unknown roles: {', '.join(unknown)}.",
