@@ -14,9 +14,10 @@ alternatives and versions as apt will on the host; Recommends are included,
 as apt's default on the host installs them too. The machine's own dpkg and
 apt state, and their locks, are never touched; no root is needed.
 
-The baseline is at this build's point release: a host must be Debian 12 at
-that point release or newer (a host left at an older one may lack a newer
-library a package needs; update it first, as with any Debian repository).
+A host left at an earlier point release may have older versions of that
+baseline than a package needs; apt resolves the closure a second time against
+a baseline at version 0, and the baseline packages it would upgrade there are
+carried too (apt on the host uses them only when needed).
 
 Downloaded ``.deb`` files stay in ``.cache/aptrepo/archives/`` (versions no
 longer in the lists are pruned), so a second build with nothing changed
@@ -75,6 +76,9 @@ POSTGRESQL_PACKAGES = ("postgresql",)
 # "usrmerge | usr-is-merged"; apt alone would pick usrmerge (and perl).
 BASELINE_EXTRA = ("apt", "usr-is-merged")
 
+# The relations a stale baseline package is written without (see write_baseline_status).
+STALE_DROPS = r"^(Pre-Depends|Depends|Breaks|Conflicts): .*\n"
+
 Progress = Callable[[str], None] | None
 
 
@@ -103,12 +107,13 @@ Dir::Cache::srcpkgcache "srcpkgcache.bin";
 class PrivateApt:
     """apt-get and apt-cache with their own state, cache, sources and hooks under ``root``."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, variant: str = ""):
         self.root = root
-        self.status = root / "state" / "status"
+        self.status = root / "state" / f"status{variant}"
         self.archives = root / "archives"
+        cache = root / f"cache{variant}"   # apt's binary caches are per status file
         etc = root / "etc"
-        for folder in (root / "state" / "lists" / "partial", root / "cache",
+        for folder in (root / "state" / "lists" / "partial", cache,
                        self.archives / "partial", etc / "sources.list.d", etc / "preferences.d",
                        root / "log"):
             folder.mkdir(parents=True, exist_ok=True)
@@ -129,7 +134,7 @@ class PrivateApt:
             self.status.write_text("")
         self.options = [f"-o{key}={value}" for key, value in {
             "Dir::State": root / "state", "Dir::State::status": self.status,
-            "Dir::Cache": root / "cache", "Dir::Cache::archives": self.archives,
+            "Dir::Cache": cache, "Dir::Cache::archives": self.archives,
             "Dir::Etc::sourcelist": etc / "sources.list", "Dir::Etc::sourceparts": etc / "sources.list.d",
             "Dir::Etc::preferences": etc / "preferences", "Dir::Etc::preferencesparts": etc / "preferences.d",
             "Dir::Log": root / "log", "APT::Architecture": ARCH, "APT::Architectures::": ARCH,
@@ -176,14 +181,20 @@ def parse_stanzas(text: str) -> dict[str, str]:
     return stanzas
 
 
-def write_baseline_status(apt: PrivateApt) -> int:
-    """Write the dpkg status of a minimal Debian 12 as the private apt's; return its size.
+def write_baseline_status(apt: PrivateApt, stale: PrivateApt) -> int:
+    """Write the dpkg status of a minimal Debian 12 as ``apt``'s, and that of one
+    at its release's oldest state as ``stale``'s; return the baseline's size.
 
-    It depends only on the package lists (named by their signed Release files),
-    so it is made again only when those change: making it costs most of a cached build.
+    The stale one holds every baseline package at version 0 and without
+    dependencies or conflicts (which would be unmet), so apt upgrades there whatever a package needs newer than a
+    host left at any earlier point release has (an old libsystemd0 for the
+    systemd that libpam-systemd wants, say); carrying those too lets the
+    repository install on such a host, where the newer ones are used only when needed.
+    Both depend only on the package lists (named by their signed Release files),
+    so they are made again only when those change: making them costs most of a cached build.
     """
     releases = sorted((apt.root / "state" / "lists").glob("*Release"))
-    stamp = hashlib.sha256(repr(BASELINE_EXTRA).encode())
+    stamp = hashlib.sha256(repr((BASELINE_EXTRA, STALE_DROPS)).encode())
     for release in releases:
         stamp.update(release.name.encode() + b"\0" + release.read_bytes())
     stamp_file = apt.status.with_name("status.stamp")
@@ -197,9 +208,12 @@ def write_baseline_status(apt: PrivateApt) -> int:
     baseline = apt.simulate([*seeds, *BASELINE_EXTRA], "--no-install-recommends")
     installed = [re.sub(r"^Package: .*$", lambda m: m[0] + "\nStatus: install ok installed",
                         available[name], count=1, flags=re.M) for name in sorted(baseline)]
-    tmp = apt.status.with_suffix(".tmp")
-    tmp.write_text("\n\n".join(installed) + "\n")
-    os.replace(tmp, apt.status)
+    old = [re.sub(r"^Version: .*$", "Version: 0", re.sub(STALE_DROPS, "", stanza, flags=re.M),
+                  count=1, flags=re.M) for stanza in installed]
+    for target, stanzas in ((apt.status, installed), (stale.status, old)):
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text("\n\n".join(stanzas) + "\n")
+        os.replace(tmp, target)
     stamp_file.write_text(stamp.hexdigest())
     return len(installed)
 
@@ -286,21 +300,26 @@ def replace_dir(built: Path, dest: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def fetch_closure(apt: PrivateApt, packages: list[str], say) -> dict[str, tuple[str, str]]:
-    """Download what a minimal Debian 12 lacks for ``packages``; name -> (version, arch)."""
+def fetch_closure(apt: PrivateApt, stale: PrivateApt, packages: list[str],
+                  say) -> dict[str, tuple[str, str]]:
+    """Download what a minimal Debian 12 lacks for ``packages``, at this point release
+    or an earlier one; name -> (version, arch)."""
     say("apt: updating package lists (bookworm)")
     apt.run("apt-get", "update")
-    say(f"apt: minimal Debian 12 baseline: {write_baseline_status(apt)} packages")
+    say(f"apt: minimal Debian 12 baseline: {write_baseline_status(apt, stale)} packages")
     closure = apt.simulate(packages)
     if not closure:
         raise BuildError(f"a minimal Debian 12 already has all of: {' '.join(packages)}")
-    missing = [name for name, (version, arch) in closure.items()
+    upgrades = {name: found for name, found in stale.simulate(packages).items() if name not in closure}
+    missing = [name for name, (version, arch) in {**closure, **upgrades}.items()
                if not (apt.archives / cached_deb(name, version, arch)).exists()]
-    say(f"apt: {len(closure)} packages, downloading {len(missing)}")
+    say(f"apt: {len(closure)} packages and {len(upgrades)} baseline updates, "
+        f"downloading {len(missing)}")
     if missing:
-        apt.run("apt-get", "--download-only", "install", *packages)
+        for each in (apt, stale):
+            each.run("apt-get", "--download-only", "install", *packages)
         apt.run("apt-get", "autoclean")
-    return closure
+    return {**closure, **upgrades}
 
 
 def write_repository(repo: Path, apt: PrivateApt, closure: dict[str, tuple[str, str]],
@@ -332,7 +351,7 @@ def build(dest: Path, packages: list[str], gnupghome: Path, sign_key: str,
             tempfile.TemporaryDirectory(prefix=f".{dest.name}-", dir=dest.parent) as tmp:
         fcntl.flock(lock, fcntl.LOCK_EX)
         apt = PrivateApt(CACHE)
-        closure = fetch_closure(apt, packages, say)
+        closure = fetch_closure(apt, PrivateApt(CACHE, "-stale"), packages, say)
         say("apt: indexing and signing the repository")
         write_repository(Path(tmp) / "apt", apt, closure, gnupghome, sign_key)
         replace_dir(Path(tmp) / "apt", dest)
