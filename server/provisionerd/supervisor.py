@@ -16,14 +16,15 @@ log = logging.getLogger(__name__)
 
 
 class Supervisor:
-    def __init__(self, argv: list[str], env: dict[str, str], max_delay: float = 30.0):
-        self.argv, self.env, self.max_delay = argv, env, max_delay
+    def __init__(self, argv: list[str], env: dict[str, str], stdin: bytes = b"",
+                 max_delay: float = 30.0):
+        self.argv, self.env, self.stdin, self.max_delay = argv, env, stdin, max_delay
         self.proc: subprocess.Popen | None = None
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._watch, name="builtin-provisioners", daemon=True)
 
     def start(self) -> "Supervisor":
-        self.proc = subprocess.Popen(self.argv, env=self.env)
+        self.proc = self._spawn()
         self.thread.start()
         return self
 
@@ -40,7 +41,17 @@ class Supervisor:
             if self.stopping.wait(delay):
                 return
             delay = min(delay * 2, self.max_delay)
-            self.proc = subprocess.Popen(self.argv, env=self.env)
+            self.proc = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen:
+        """The daemons' process, given ``stdin`` (its key: never in an environment)."""
+        proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.PIPE)
+        try:
+            proc.stdin.write(self.stdin)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # it died at once; the watch loop starts it again
+        return proc
 
     def stop(self, timeout: float = 15.0) -> None:
         self.stopping.set()

@@ -1,0 +1,68 @@
+"""A template admin's template reads what it can through /proc (review finding 5).
+
+Built-in provisioners run terraform as coderd's user. The review's template
+read /proc/PPID/environ (the daemon's environment, which was all of coderd's)
+into a parameter default and found the database URL and the provisioner key.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+from ..coderdtest import create_first_user
+from ..provisioning import Rows
+
+READS_PROC = r'''
+terraform {
+  required_providers {
+    coder = { source = "coder/coder" }
+  }
+}
+locals {
+  daemon = split(" ", file("/proc/self/stat"))[3]
+  seen = jsonencode({ for who, pid in { terraform = "self", daemon = local.daemon } :
+    who => replace(try(file("/proc/${pid}/environ"), "unreadable"), "\u0000", " ") })
+}
+data "coder_parameter" "seen" {
+  name    = "seen"
+  default = local.seen
+}
+'''
+
+
+def test_a_template_reads_no_secret_in_its_daemons_environment(coderd_factory, provider_mirror):
+    psk = "ext-" + secrets.token_hex(16)
+    coderd = coderd_factory(env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
+                                 "CODER_PROVISIONER_DAEMONS": "1", "CODER_PROVISIONER_DAEMON_PSK": psk})
+    _, first = create_first_user(coderd)
+    rows = Rows(coderd.dsn, first.user_id, first.organization_id)
+    try:
+        version_id, job_id = rows.import_version({"main.tf": READS_PROC})
+        job = rows.wait(job_id)
+        assert job["job_status"] == "succeeded", job["error"]
+        seen = json.loads(rows.q("SELECT default_value FROM template_version_parameters "
+                                 "WHERE template_version_id = %s", (version_id,))[0]["default_value"])
+    finally:
+        rows.conn.close()
+    # These tests run as root, which reads any /proc/PID/environ: the daemon's is read.
+    assert "CODER_URL=" in seen["daemon"] and "PATH=" in seen["terraform"]
+    for secret in (coderd.dsn, "CODER_PG_CONNECTION_URL", psk, "CODERD_BUILTIN_PROVISIONER_PSK"):
+        assert secret not in json.dumps(seen), secret
+
+
+def test_a_non_dumpable_process_environment_is_unreadable_to_its_own_user():
+    """What keeps coderd's own environment (CODER_PG_CONNECTION_URL from systemd) and the
+    daemon's memory from a template: as an unprivileged user, its children cannot read it."""
+    probe = ("import os, subprocess\n"
+             "from server.cli import _no_dumps\n"
+             "read = lambda: subprocess.run(['cat', f'/proc/{os.getpid()}/environ'],"
+             " capture_output=True).returncode\n"
+             "before = read(); _no_dumps(); print(before, read())\n")
+    # The system Python: the test's own lives under /root, out of nobody's reach.
+    out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                          "/usr/bin/python3", "-c", probe], capture_output=True, text=True, check=True,
+                         env={"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).parents[2])})
+    assert out.stdout.split() == ["0", "1"], out
