@@ -37,6 +37,7 @@ from gevent.pywsgi import Input, WSGIServer
 from geventwebsocket.handler import WebSocketHandler
 
 from . import geventws
+from .httpheaders import HeadTooLarge
 
 DISCARD_LIMIT = 64 * 1024
 _REQUEST_LINE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^\x00-\x20\x7f]+ HTTP/1\.[01]\r?\n")
@@ -132,6 +133,9 @@ class Handler(WebSocketHandler):
         if isinstance(ex, HeadTimeout):
             self.log_error("(from %s) %s", self.client_address, ex)
             return "408", _TIMED_OUT
+        if isinstance(ex, HeadTooLarge):
+            self.log_error("(from %s) %s", self.client_address, ex)
+            return "431", ex.response
         return super()._handle_client_error(ex)
 
     def handle_error(self, t, v, tb):

@@ -4,11 +4,13 @@ pywsgi reads headers with ``http.client.parse_headers``, which hands the block
 to the ``email`` package's parser: about 140,000 instructions for the two or
 three headers of an API call, a ninth of what coderd spent on a whole
 ``/users/me`` (docs/benchmarks.md). Reading ``Name: value`` lines needs none of
-that. The limits are http.client's (65,536 bytes a line, 100 lines); a line
-that is not a header, or whose name is not a token (space before the colon
-among them), makes the request a 400, as RFC 9112 (section 5) asks of a
-server. Folded lines (obsolete line folding) join the header before them
-with a space, as RFC 9112 allows.
+that. A head's header lines total at most 64 KiB (as a typical proxy's buffers;
+431 past that: ``HeadTooLarge``) in at most 100 lines, so a connection that
+never finishes its head holds no more than that; a line that is not a header,
+or whose name is not a token (space before the colon among them), makes the
+request a 400, as RFC 9112 (section 5) asks of a server, and so does a folded
+line (obsolete line folding), as RFC 9112 (5.2) allows: joined, folded lines
+once grew a header to megabytes.
 
 The block also decides where the body ends, so what a proxy in front of
 coderd could read differently is refused (400, and pywsgi closes the
@@ -22,13 +24,19 @@ from __future__ import annotations
 
 import re
 
-MAX_LINE = 65536
+MAX_HEAD = 64 * 1024  # the header lines, their CRLFs included
 MAX_HEADERS = 100
 MAX_LENGTH_DIGITS = 18  # a Content-Length below 10**18 bytes
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a field name (RFC 9110, section 5.1)
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # in a line once its CRLF is off; HTAB passes
 _DIGITS = re.compile(r"[0-9]{1,%d}" % MAX_LENGTH_DIGITS)
 _FRAMING = ("transfer-encoding", "content-length")
+
+
+class HeadTooLarge(ValueError):
+    """The header lines passed MAX_HEAD: the connection's handler answers 431 and closes."""
+    response = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
+                b"Content-Length: 0\r\n\r\n")
 
 
 class RequestHeaders:
@@ -40,14 +48,15 @@ class RequestHeaders:
         self.status = ""
         self._pairs: list[list[str]] = []
         self._first: dict[str, list[str]] = {}  # lower-case name -> its first pair
+        left = MAX_HEAD
         for _n in range(MAX_HEADERS + 1):
-            line = rfile.readline(MAX_LINE + 1)
+            line = rfile.readline(left + 1)
             if line == b"\r\n" or line == b"\n":
                 self.status = self._framing()
                 return
-            if len(line) > MAX_LINE:
-                self.status = "Line too long"
-                return
+            left -= len(line)
+            if left < 0:
+                raise HeadTooLarge(f"Request head over {MAX_HEAD} bytes")
             if not line.endswith(b"\n"):
                 self.status = "Header block cut off before its blank line"
                 return
@@ -57,11 +66,8 @@ class RequestHeaders:
                 return
             text = line.decode("latin-1")
             if text[:1] in (" ", "\t"):
-                if not self._pairs:
-                    self.status = "Folded line before any header"
-                    return
-                self._pairs[-1][1] += " " + text.strip()
-                continue
+                self.status = "Folded header line (obsolete line folding)"
+                return
             name, colon, value = text.partition(":")
             if not colon or not _TOKEN.fullmatch(name):
                 self.status = f"Invalid header line {text[:64]!r}"
