@@ -278,8 +278,9 @@ def members(data: bytes | BinaryIO, limits: Limits = Limits()
     except _DECOMPRESS_ERRORS + (ValueError, OverflowError) as exc:
         after = f" after member {last!r}" if last else ""
         raise ArchiveError(f"corrupt or unreadable tar archive{after}: {exc}") from None
+    resolver = _LinkResolver(seen.links)
     for path in seen.links:
-        if _escapes(path, seen.links):
+        if resolver.escapes(path):
             raise ArchiveError(f"member {path!r} is a symlink that resolves outside the archive "
                                "through other links")
 
@@ -345,29 +346,56 @@ def _check_depth(name: str, path: str, limits: Limits) -> None:
                            "folders deep")
 
 
-def _escapes(path: str, links: dict[str, str]) -> bool:
-    """Whether ``path`` leaves the archive's root when its links are followed (a loop counts)."""
-    todo = list(reversed(path.split("/")))
-    resolved: list[str] = []
-    hops = 0
-    while todo:
-        part = todo.pop()
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not resolved:
-                return True
-            resolved.pop()
-            continue
-        resolved.append(part)
-        target = links.get("/".join(resolved))
-        if target is not None:
-            hops += 1
-            if hops > 40 or target.startswith("/"):
-                return True
-            resolved.pop()
-            todo.extend(reversed(target.split("/")))
-    return False
+class _LinkResolver:
+    """Where paths lead once the archive's symlinks are followed, each link resolved once.
+
+    Following every link through all the others again, per link, cost seconds
+    for a few thousand links chained through deep folders. A link's own place
+    is resolved first, so what it leads to does not depend on how it was reached.
+    """
+
+    MAX_NESTING = 40  # as the kernel's limit on symlinks followed
+
+    def __init__(self, links: dict[str, str]):
+        self.links = links
+        self.leads_to: dict[str, tuple[str, ...] | None] = {}  # a link's resolved path
+        self.following: set[str] = set()
+
+    def escapes(self, path: str) -> bool:
+        """Whether ``path`` leaves the archive's root (a loop counts)."""
+        return self._walk((), path, 0) is None
+
+    def _walk(self, start: tuple[str, ...], path: str, nesting: int) -> tuple[str, ...] | None:
+        """``path`` followed from the folder ``start``, as the prefixes of the place it
+        reaches (each folder's whole path, so none is joined again); None when outside."""
+        prefixes = list(start)
+        for part in path.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not prefixes:
+                    return None
+                prefixes.pop()
+                continue
+            here = f"{prefixes[-1]}/{part}" if prefixes else part
+            if here in self.links:
+                reached = self._follow(here, tuple(prefixes), nesting)
+                if reached is None:
+                    return None
+                prefixes = list(reached)
+            else:
+                prefixes.append(here)
+        return tuple(prefixes)
+
+    def _follow(self, link: str, parent: tuple[str, ...], nesting: int) -> tuple[str, ...] | None:
+        if link not in self.leads_to:
+            target = self.links[link]
+            if link in self.following or nesting >= self.MAX_NESTING or target.startswith("/"):
+                return None
+            self.following.add(link)
+            self.leads_to[link] = self._walk(parent, target, nesting + 1)
+            self.following.discard(link)
+        return self.leads_to[link]
 
 
 def _read_member(member: tarfile.TarInfo, reader: BinaryIO, sink=None) -> None:
