@@ -204,6 +204,28 @@ def test_terraform_error_fails_the_job_with_its_message(rows):
     assert any(log["level"] == "error" and "nonsense" in log["output"] for log in rows.logs(job_id))
 
 
+def test_a_regex_re2_cannot_compile_fails_the_import(rows):
+    """As Coder's provider (Go's regexp) refuses it: a lookahead would need backtracking."""
+    _, job_id = rows.import_version({"main.tf": """
+terraform {
+  required_providers {
+    coder = { source = "coder/coder" }
+  }
+}
+data "coder_parameter" "name" {
+  name    = "name"
+  default = "abc"
+  validation {
+    regex = "^(?=a)[a-z]+$"
+    error = "lower-case, starting with a"
+  }
+}
+"""})
+    job = rows.wait(job_id)
+    assert job["job_status"] == "failed"
+    assert "compile regex" in job["error"] and "invalid perl operator" in job["error"], job["error"]
+
+
 def test_provider_missing_from_the_mirror_is_named(rows):
     _, job_id = rows.import_version({"main.tf": 'terraform {\n required_providers {\n'
                                                 ' docker = { source = "kreuzwerker/docker" }\n }\n}\n'})
