@@ -142,12 +142,22 @@ SETTINGS: tuple[Setting, ...] = (
             "Addresses of the reverse proxies whose CODER_PROXY_TRUSTED_HEADERS are believed, "
             "e.g. 192.168.1.0/24."),
     Setting("http_read_header_timeout", "CODER_HTTP_READ_HEADER_TIMEOUT", parse_duration, 10.0,
-            "Longest a client may take to send a request's line and headers (and the TLS "
-            "handshake) once it has begun; a slower one gets 408 and is disconnected."),
+            "Longest a client may take to send a request's line and headers: a new connection's "
+            "first request from its accept (and from the end of its TLS handshake, which has "
+            "as long), a kept-alive one's from its first byte; a slower one gets 408 and is "
+            "disconnected."),
     Setting("http_read_timeout", "CODER_HTTP_READ_TIMEOUT", parse_duration, 60.0,
             "Longest coderd waits for the next byte from a client (a request on an idle "
             "kept-alive connection, the rest of a body), and for the whole of a body it reads "
             "at once (JSON, template uploads). Websockets and relayed streams have no limit."),
+    Setting("http_max_connections", "CODER_HTTP_MAX_CONNECTIONS", int, 10000,
+            "Connections one coderd process (each worker) serves at once; more wait in the "
+            "listen queue. Lowered at start to what the open-files limit (raised to its hard "
+            "limit) leaves room for, which the log says."),
+    Setting("http_max_connections_per_client", "CODER_HTTP_MAX_CONNECTIONS_PER_CLIENT", int, 1000,
+            "Connections one client address may hold at once in one process; more are closed "
+            "as soon as accepted (0: no limit). Behind a reverse proxy or NAT, clients share "
+            "its address: raise it to what they need together."),
     Setting("redirect_to_access_url", "CODER_REDIRECT_TO_ACCESS_URL", parse_bool, False,
             "Redirect requests whose host is not the access URL's to it."),
     Setting("pg_connection_url", "CODER_PG_CONNECTION_URL", str, "",

@@ -19,6 +19,7 @@ from typing import Sequence
 from appliance import settings as settings_mod
 
 log = logging.getLogger("coderd")
+FD_RESERVE = 256  # file descriptors kept for what is not a client connection
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -140,6 +141,7 @@ def serve(settings: settings_mod.Settings) -> int:
     patch_psycopg()
     from .app import prepare_database
 
+    settings.http_max_connections = _connection_budget(settings.http_max_connections)
     dsn, embedded = _database(settings)
     daemons = None
     # gunicorn's workers are forks of this process that leave through this frame
@@ -160,6 +162,27 @@ def serve(settings: settings_mod.Settings) -> int:
             if embedded:
                 embedded.stop()
     return 0
+
+
+def _connection_budget(wanted: int) -> int:
+    """Raise the open-files limit to its hard limit; the connections it leaves room for.
+
+    Each connection is a file descriptor: at the usual soft limit of 1024, a
+    thousand idle connections made coderd fail every accept() (EMFILE) and
+    answer no one. What is left over is for the database pool, PostgreSQL's
+    notifications, provisioner pipes, files served and logs.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    room = wanted if soft == resource.RLIM_INFINITY else min(wanted, max(soft - FD_RESERVE, 64))
+    log.info("open files limit %s: serving up to %d connections per process%s",
+             "unlimited" if soft == resource.RLIM_INFINITY else soft, room,
+             "" if room == wanted else f" (CODER_HTTP_MAX_CONNECTIONS is {wanted}: raise LimitNOFILE)")
+    return room
 
 
 def _self_command(*args: str) -> list[str]:
@@ -299,7 +322,8 @@ def _make_app(settings: settings_mod.Settings, dsn: str):
 
     # What the connection handler (server.httpconn) reads of the app.
     wsgi.http_limits = Limits(header_timeout=settings.http_read_header_timeout,
-                              read_timeout=settings.http_read_timeout)
+                              read_timeout=settings.http_read_timeout,
+                              max_connections_per_client=settings.http_max_connections_per_client)
     return wsgi, pool
 
 
@@ -324,18 +348,20 @@ def _taking_turns(app):
 
 def _serve_pywsgi(settings: settings_mod.Settings, dsn: str) -> None:
     import gevent
+    import gevent.pool
 
     from .httpconn import Server
     from .relay.tcpupgrade import Handler
 
     app, pool = _make_app(settings, dsn)
+    connections = gevent.pool.Pool(settings.http_max_connections)  # both addresses' together
     servers = []
     if settings.http_address:
         servers.append(Server(_listen(settings.http_address), app, handler_class=Handler,
-                                  log=None, error_log=logging.getLogger("coderd.http")))
+                                  spawn=connections, log=None, error_log=logging.getLogger("coderd.http")))
     if settings.tls_enable:
         servers.append(Server(_listen(settings.tls_address), app, handler_class=Handler,
-                                  log=None, error_log=logging.getLogger("coderd.https"),
+                                  spawn=connections, log=None, error_log=logging.getLogger("coderd.https"),
                                   certfile=settings.tls_cert_file, keyfile=settings.tls_key_file))
     for s in servers:
         s.start()
@@ -362,7 +388,7 @@ def _serve_gunicorn(settings: settings_mod.Settings, dsn: str) -> None:
         "bind": bind,
         "workers": settings.workers,
         "worker_class": "server.relay.tcpupgrade.Worker",
-        "worker_connections": 10000,
+        "worker_connections": settings.http_max_connections,
         "timeout": 60,
         "graceful_timeout": 10,
         "keepalive": 75,

@@ -7,13 +7,20 @@ body, the next request on a kept-alive connection. A socket that sends half a
 request and stops costs a greenlet for ever, and whatever the request holds
 while it waits (a view reading a body) is held for ever. ``Handler`` adds:
 
-- each read from a client waits at most ``CODER_HTTP_READ_TIMEOUT`` for its next
-  byte (the first request of a connection, the next one on a kept-alive one,
-  the rest of a body);
-- once a request has begun (its first byte; the TLS handshake of a new
-  connection), its line and headers must all arrive within
-  ``CODER_HTTP_READ_HEADER_TIMEOUT``, however the client spaces its bytes:
-  else 408 and the connection is closed;
+- a new connection's first request line and headers must all arrive within
+  ``CODER_HTTP_READ_HEADER_TIMEOUT`` of its accept (of the end of its TLS
+  handshake, itself bounded by that timeout), however the client spaces its
+  bytes: else 408 and the connection is closed. A connection that sends
+  nothing holds a file descriptor 10 s, not the read timeout's 60 s;
+- a kept-alive connection waits at most ``CODER_HTTP_READ_TIMEOUT`` for its
+  next request's first byte, whose line and headers then have the header
+  timeout; each read of a body waits at most the read timeout for its next
+  byte;
+- one client address holds at most ``CODER_HTTP_MAX_CONNECTIONS_PER_CLIENT``
+  connections at once: more are closed as soon as they are accepted (the
+  total, ``CODER_HTTP_MAX_CONNECTIONS``, is the server's pool: past it,
+  connections wait in the listen queue, as with gunicorn's
+  ``worker_connections``);
 - the request line is ``METHOD SP TARGET SP HTTP/1.0`` or ``HTTP/1.1``, nothing
   else: no HTTP/0.9, no control character (pywsgi's ``split()`` takes ``\\x0b``
   or ``\\x1c`` for a space); the header block's rules are ``httpheaders``';
@@ -30,6 +37,8 @@ How long a view may take to read a body, and how much of it, is
 from __future__ import annotations
 
 import re
+import time
+from collections import Counter
 from dataclasses import dataclass
 
 import gevent
@@ -48,6 +57,7 @@ _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Leng
 class Limits:
     header_timeout: float = 10.0
     read_timeout: float = 60.0
+    max_connections_per_client: int = 1000  # 0: no limit
 
 
 def limits_of(application) -> Limits:
@@ -95,9 +105,12 @@ def abandon_body(environ: dict) -> None:
 class Handler(WebSocketHandler):
     """gevent-websocket's handler (itself pywsgi's) with the module's rules."""
     _head_timer: gevent.Timeout | None = None
+    _head_deadline: float | None = None  # the first request's: counted from the accept
 
     def handle(self):
-        self.socket.settimeout(limits_of(self.server.application).read_timeout)
+        limits = limits_of(self.server.application)
+        self.socket.settimeout(limits.read_timeout)
+        self._head_deadline = time.monotonic() + limits.header_timeout
         super().handle()
 
     def handle_one_request(self):
@@ -107,16 +120,17 @@ class Handler(WebSocketHandler):
             self._cancel_head_timer()
 
     def read_requestline(self):
-        try:
-            if not self.rfile.peek(1):
-                return ""  # the client closed the connection
-        except OSError:  # nothing came within the read timeout, or the client went away
-            return ""
         limits = limits_of(self.server.application)
+        deadline, self._head_deadline = self._head_deadline, None
+        if deadline is None:  # kept alive: idle up to the read timeout, then the header timeout
+            if not self._peek():
+                return ""
+            deadline = time.monotonic() + limits.header_timeout
         self._head_timer = gevent.Timeout.start_new(
-            limits.header_timeout, HeadTimeout(f"request head not received in {limits.header_timeout:g}s"))
+            max(deadline - time.monotonic(), 0),
+            HeadTimeout(f"request head not received in {limits.header_timeout:g}s"))
         try:
-            return super().read_requestline()
+            return super().read_requestline() if self._peek() else ""
         except HeadTimeout:
             self._send_quietly(_TIMED_OUT)
             return ""
@@ -164,6 +178,13 @@ class Handler(WebSocketHandler):
         """The connection carries a stream from now on: no read timeout."""
         self.socket.settimeout(None)
 
+    def _peek(self) -> bool:
+        """Whether a byte came (False: the client closed, went away or said nothing in time)."""
+        try:
+            return bool(self.rfile.peek(1))
+        except OSError:
+            return False
+
     def _cancel_head_timer(self) -> None:
         timer, self._head_timer = self._head_timer, None
         if timer is not None:
@@ -177,7 +198,30 @@ class Handler(WebSocketHandler):
 
 
 class Server(WSGIServer):
-    """pywsgi's server whose TLS handshakes must end within the header timeout."""
+    """pywsgi's server whose TLS handshakes must end within the header timeout, and
+    which holds at most ``max_connections_per_client`` connections of one address."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.per_client = limits_of(self.application).max_connections_per_client
+        self.clients: Counter[str] = Counter()
+
+    def do_handle(self, client_socket, address):
+        client = _client(address)
+        if self.per_client and self.clients[client] >= self.per_client:
+            client_socket.close()  # as many connections as it takes are open
+            return
+        self.clients[client] += 1
+        super().do_handle(client_socket, address)  # do_close follows, whatever happens
+
+    def do_close(self, client_socket, address):
+        try:
+            super().do_close(client_socket, address)
+        finally:
+            client = _client(address)
+            self.clients[client] -= 1
+            if self.clients[client] <= 0:
+                del self.clients[client]
 
     def wrap_socket_and_handle(self, client_socket, address):
         client_socket.settimeout(limits_of(self.application).header_timeout)
@@ -185,3 +229,8 @@ class Server(WSGIServer):
             return super().wrap_socket_and_handle(client_socket, address)
         except OSError:  # the handshake failed or timed out; the socket is closed
             return None
+
+
+def _client(address) -> str:
+    """The client's address, without its port (a Unix socket's is "")."""
+    return address[0] if isinstance(address, tuple) else ""

@@ -1,0 +1,108 @@
+"""Idle connections cannot make coderd unreachable (review finding 4).
+
+The review opened 1,100 bare TCP connections in 0.3 s to a coderd under
+``ulimit -n 1024``: every accept() then failed with EMFILE and the owner's
+request timed out. coderd now raises its open-files limit to the hard one,
+drops a silent connection after the header timeout counted from its accept,
+and closes a client address's connections past its cap at once.
+"""
+from __future__ import annotations
+
+import contextlib
+import http.client
+import resource
+import select
+import socket
+import time
+from urllib.parse import urlsplit
+
+from ..coderdtest import create_first_user, start_coderd
+
+OTHER_ADDRESS = "127.0.0.2"  # the owner, on the same machine as the attacker (127.0.0.1)
+
+
+@contextlib.contextmanager
+def open_files_soft_limit(soft: int):
+    """Processes started inside inherit this soft limit (the hard one is kept)."""
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, before[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, before)
+
+
+def get_me(url: str, token: str, timeout: float) -> int:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout,
+                                      source_address=(OTHER_ADDRESS, 0))
+    try:
+        conn.request("GET", "/api/v2/users/me", headers={"Coder-Session-Token": token})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def closed_by_server(socks: list[socket.socket], wait: float) -> int:
+    """How many of ``socks`` the server closed (readable: EOF, or a 408 before it)."""
+    poll = select.poll()
+    for s in socks:
+        poll.register(s, select.POLLIN)
+    closed: set[int] = set()
+    deadline = time.monotonic() + wait
+    while len(closed) < len(socks) and (left := deadline - time.monotonic()) > 0:
+        closed.update(fd for fd, _ in poll.poll(left * 1000))
+        for fd in closed:
+            with contextlib.suppress(KeyError):
+                poll.unregister(fd)
+    return len(closed)
+
+
+def test_1100_idle_connections_from_one_address_leave_coderd_reachable(pg_server, pg_template):
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[1] >= 4096, "the test needs a hard limit of 4096"
+    dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
+    with open_files_soft_limit(1024):
+        coderd = start_coderd(dsn)
+    idle: list[socket.socket] = []
+    try:
+        owner, _ = create_first_user(coderd)
+        host, port = urlsplit(coderd.url).hostname, urlsplit(coderd.url).port
+        started = time.monotonic()
+        for _ in range(1100):
+            idle.append(socket.create_connection((host, port), timeout=5))
+        opened_in = time.monotonic() - started
+        answered = time.monotonic()
+        assert get_me(coderd.url, owner.token, timeout=8) == 200
+        took = time.monotonic() - answered
+        # Past the per-client cap (1000 by default), connections are closed at once.
+        assert closed_by_server(idle, 2) >= 100
+        assert "open files limit" in coderd.log() and "EMFILE" not in coderd.log()
+        assert "Too many open files" not in coderd.log()
+        print(f"1100 idle connections opened in {opened_in:.2f}s; the owner answered in {took:.3f}s")
+    finally:
+        for s in idle:
+            s.close()
+        coderd.stop()
+
+
+def test_a_silent_connection_is_dropped_after_the_header_timeout_from_accept(coderd_factory):
+    coderd = coderd_factory(env={"CODER_HTTP_READ_HEADER_TIMEOUT": "1s",
+                                 "CODER_HTTP_MAX_CONNECTIONS_PER_CLIENT": "3"})
+    client, _ = create_first_user(coderd)
+    client.http.close()  # its kept-alive connections would count against this address
+    parts = urlsplit(coderd.url)
+    started = time.monotonic()
+    held = [socket.create_connection((parts.hostname, parts.port), timeout=10) for _ in range(4)]
+    try:
+        # The fourth from this address is over the cap: closed at once.
+        assert closed_by_server(held[3:], 0.5) == 1
+        assert closed_by_server(held[:3], 0.3) == 0
+        # Another address is served meanwhile.
+        assert get_me(coderd.url, client.token, timeout=5) == 200
+        # The three that said nothing are dropped 1 s after their accept, not after the
+        # 60 s read timeout.
+        assert closed_by_server(held[:3], 3) == 3
+        assert time.monotonic() - started < 3
+    finally:
+        for s in held:
+            s.close()
