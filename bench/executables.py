@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -96,36 +97,43 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="bench-executables-"))
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": str(REPO)}
     pg = None
-    results = {}
-    for name in args.names:
-        cmds = commands(name)
-        measure = help_seconds
-        run_env = env
-        if name == "terraform-provider-coder":
-            cmds["venv python"] = [str(_script(cmds["venv python"], home / "provider-venv"))]
-            measure = provider_seconds
-        elif name == "coderd":
-            if pg is None:
-                pg = PostgresServer().start()
-            run_env = {**env, "CODER_PG_CONNECTION_URL": pg.dsn(pg.create_database()),
-                       "CODER_CONFIG_DIR": str(home / "coderd"), "CODER_PROVISIONER_DAEMONS": "0"}
-            measure = healthz_seconds
-        times = {v: [] for v in VARIANTS}
-        for variant in VARIANTS:  # warm-up (and coderd's migrations, once)
-            measure(cmds[variant], run_env)
-        for _ in range(args.rounds):
-            for variant in VARIANTS:
-                times[variant].append(measure(cmds[variant], run_env))
-        results[name] = times
-        sizes = {kind: size(executables.cached_build(name, onefile=kind == "onefile"))
-                 for kind in ("onefile", "onedir")}
-        line = "  ".join(f"{v} {statistics.median(t) * 1000:6.0f} ms (max {max(t) * 1000:.0f})"
-                         for v, t in times.items())
-        print(f"{name:25} {line}  |  onefile {sizes['onefile'] / 1e6:.0f} MB, "
-              f"onedir {sizes['onedir'] / 1e6:.0f} MB", flush=True)
-    if pg is not None:
-        pg.stop()
+    try:
+        for name in args.names:
+            pg = _bench(name, args.rounds, home, env, pg)
+    finally:
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(home, ignore_errors=True)
     return 0
+
+
+def _bench(name: str, rounds: int, home: Path, env: dict, pg: PostgresServer | None):
+    """Measure and print one executable; returns the PostgreSQL coderd's runs use."""
+    cmds = commands(name)
+    measure = help_seconds
+    run_env = env
+    if name == "terraform-provider-coder":
+        cmds["venv python"] = [str(_script(cmds["venv python"], home / "provider-venv"))]
+        measure = provider_seconds
+    elif name == "coderd":
+        if pg is None:
+            pg = PostgresServer().start()
+        run_env = {**env, "CODER_PG_CONNECTION_URL": pg.dsn(pg.create_database()),
+                   "CODER_CONFIG_DIR": str(home / "coderd"), "CODER_PROVISIONER_DAEMONS": "0"}
+        measure = healthz_seconds
+    times = {v: [] for v in VARIANTS}
+    for variant in VARIANTS:  # warm-up (and coderd's migrations, once)
+        measure(cmds[variant], run_env)
+    for _ in range(rounds):
+        for variant in VARIANTS:
+            times[variant].append(measure(cmds[variant], run_env))
+    sizes = {kind: size(executables.cached_build(name, onefile=kind == "onefile"))
+             for kind in ("onefile", "onedir")}
+    line = "  ".join(f"{v} {statistics.median(t) * 1000:6.0f} ms (max {max(t) * 1000:.0f})"
+                     for v, t in times.items())
+    print(f"{name:25} {line}  |  onefile {sizes['onefile'] / 1e6:.0f} MB, "
+          f"onedir {sizes['onedir'] / 1e6:.0f} MB", flush=True)
+    return pg
 
 
 def _script(cmd: list[str], path: Path) -> Path:

@@ -204,6 +204,10 @@ def test_frozen_coderd_coder_provider_and_agent_build_a_workspace(bundle, tmp_pa
                 break
             time.sleep(2)
         assert ssh.stdout.strip() == "agent-is-connected", ssh.stderr
+        # OpenSSH runs coder again by the path it was run by (bin/coder, which an
+        # upgrade moves), not the resolved bin/coder.d/coder of one version.
+        block = coder("config-ssh", "--dry-run").stdout
+        assert f"ProxyCommand {bundle / 'bin' / 'coder'} " in block, block
         coder("delete", "frozen", "-y")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -43,8 +44,16 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def self_command() -> list[str]:
-    """How OpenSSH runs this CLI again: the frozen binary, or this Python with the module."""
+    """How OpenSSH runs this CLI again: the frozen binary, or this Python with the module.
+
+    Frozen, the path it was run by (``.../current/bin/coder``, which an upgrade
+    moves to the new version) rather than ``sys.executable``, which PyInstaller
+    resolves to one version's folder (``.../VERSION/bin/coder.d/coder``).
+    """
     if getattr(sys, "frozen", False):
+        invoked = shutil.which(sys.argv[0])
+        if invoked and os.path.samefile(invoked, sys.executable):
+            return [os.path.abspath(invoked)]
         return [sys.executable]
     return [sys.executable, "-m", "appliance.cli.main"]
 
