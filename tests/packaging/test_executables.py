@@ -83,6 +83,15 @@ def run(bundle: Path, name: str, *args: str, env: dict | None = None, timeout: f
     return done
 
 
+def test_an_unchanged_executable_is_not_rebuilt(bundle, tmp_path):
+    messages = []
+    executables.build(tmp_path / "again", ["coder-agent", "coder"], progress=messages.append)
+    assert messages == []  # "building ..." is said before each PyInstaller run
+    assert (tmp_path / "again" / "bin" / "coder-agent").read_bytes() == \
+        (bundle / "bin" / "coder-agent").read_bytes()
+    assert os.readlink(tmp_path / "again" / "bin" / "coder") == "coder.d/coder"
+
+
 def test_the_isolation_hides_python():
     """A test that cannot fail is no test: the venv's Python must not run inside."""
     done = subprocess.run(isolated([sys.executable, "-c", "import requests"]),
