@@ -143,9 +143,8 @@ SETTINGS: tuple[Setting, ...] = (
             "e.g. 192.168.1.0/24."),
     Setting("http_read_header_timeout", "CODER_HTTP_READ_HEADER_TIMEOUT", parse_duration, 10.0,
             "Longest a client may take to send a request's line and headers: a new connection's "
-            "first request from its accept (and from the end of its TLS handshake, which has "
-            "as long), a kept-alive one's from its first byte; a slower one gets 408 and is "
-            "disconnected."),
+            "first request (TLS handshake included) from its accept, a kept-alive one's from "
+            "its first byte; a slower one gets 408 and is disconnected."),
     Setting("http_read_timeout", "CODER_HTTP_READ_TIMEOUT", parse_duration, 60.0,
             "Longest coderd waits for the next byte from a client (a request on an idle "
             "kept-alive connection, the rest of a body), and for the whole of a body it reads "

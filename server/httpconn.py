@@ -7,10 +7,9 @@ body, the next request on a kept-alive connection. A socket that sends half a
 request and stops costs a greenlet for ever, and whatever the request holds
 while it waits (a view reading a body) is held for ever. ``Handler`` adds:
 
-- a new connection's first request line and headers must all arrive within
-  ``CODER_HTTP_READ_HEADER_TIMEOUT`` of its accept (of the end of its TLS
-  handshake, itself bounded by that timeout), however the client spaces its
-  bytes: else 408 and the connection is closed. A connection that sends
+- a new connection's TLS handshake and first request line and headers must
+  all arrive within ``CODER_HTTP_READ_HEADER_TIMEOUT`` of its accept, however
+  the client spaces its bytes: else 408 and the connection is closed. A connection that sends
   nothing holds a file descriptor 10 s, not the read timeout's 60 s;
 - a kept-alive connection waits at most ``CODER_HTTP_READ_TIMEOUT`` for its
   next request's first byte, whose line and headers then have the header
@@ -110,7 +109,8 @@ class Handler(WebSocketHandler):
     def handle(self):
         limits = limits_of(self.server.application)
         self.socket.settimeout(limits.read_timeout)
-        self._head_deadline = time.monotonic() + limits.header_timeout
+        accepted = getattr(self.server, "accepted", {}).get(self.client_address, time.monotonic())
+        self._head_deadline = accepted + limits.header_timeout
         super().handle()
 
     def handle_one_request(self):
@@ -205,6 +205,7 @@ class Server(WSGIServer):
         super().__init__(*args, **kwargs)
         self.per_client = limits_of(self.application).max_connections_per_client
         self.clients: Counter[str] = Counter()
+        self.accepted: dict[tuple, float] = {}  # when each open connection was accepted
 
     def do_handle(self, client_socket, address):
         client = _client(address)
@@ -212,12 +213,14 @@ class Server(WSGIServer):
             client_socket.close()  # as many connections as it takes are open
             return
         self.clients[client] += 1
+        self.accepted[address] = time.monotonic()
         super().do_handle(client_socket, address)  # do_close follows, whatever happens
 
     def do_close(self, client_socket, address):
         try:
             super().do_close(client_socket, address)
         finally:
+            self.accepted.pop(address, None)
             client = _client(address)
             self.clients[client] -= 1
             if self.clients[client] <= 0:

@@ -13,10 +13,12 @@ import http.client
 import resource
 import select
 import socket
+import ssl
 import time
 from urllib.parse import urlsplit
 
-from ..coderdtest import create_first_user, start_coderd
+from .. import rawhttp
+from ..coderdtest import create_first_user, start_coderd, start_tls_coderd
 
 OTHER_ADDRESS = "127.0.0.2"  # the owner, on the same machine as the attacker (127.0.0.1)
 
@@ -106,3 +108,23 @@ def test_a_silent_connection_is_dropped_after_the_header_timeout_from_accept(cod
     finally:
         for s in held:
             s.close()
+
+
+def test_a_tls_connection_s_header_timeout_counts_from_its_accept(pg_server, pg_template, tmp_path):
+    dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
+    coderd, _, https_url = start_tls_coderd(dsn, tmp_path / "ca",
+                                            env={"CODER_HTTP_READ_HEADER_TIMEOUT": "2s"})
+    try:
+        parts = urlsplit(https_url)
+        raw = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        accepted = time.monotonic()
+        time.sleep(1.5)  # a late handshake, still in time
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with context.wrap_socket(raw, server_hostname=parts.hostname) as tls:
+            # Then nothing: dropped 2 s after the accept (it was 2 s after the handshake).
+            answer = rawhttp.answers(tls, 3)
+            assert answer.closed and answer.statuses == [408]
+            assert time.monotonic() - accepted < 2.8
+    finally:
+        coderd.stop()
