@@ -344,7 +344,7 @@ def test_deep_archive_is_refused_in_linear_time(tmp_path):
         start = time.monotonic()
         assert len(archives.check(members)) == 2000
         timings.append(time.monotonic() - start)
-    assert timings[1] < 2 * timings[0] + 0.1, timings
+    assert timings[1] < 3 * timings[0] + 0.5, timings
     # Only the parent is looked up, yet a link higher up is still refused.
     with pytest.raises(ArchiveError, match="'d/e/f' would be written through the symlink 'd'"):
         archives.check(_tar(_member("d", tarfile.SYMTYPE, "."), _member("d/e/f", size=0)))
@@ -364,7 +364,7 @@ def test_links_chained_through_deep_folders_are_resolved_once():
         start = time.monotonic()
         archives.check(data)
         timings.append(time.monotonic() - start)
-    assert timings[1] < 2 * timings[0] + 0.1, timings
+    assert timings[1] < 3 * timings[0] + 0.5, timings
     # A loop through deep folders is still refused.
     with pytest.raises(ArchiveError, match="'c0' is a symlink that resolves outside"):
         archives.check(_tar(*chain[:5], _member("c5", tarfile.SYMTYPE, f"{down}{up}c0")))

@@ -44,7 +44,7 @@ def test_pathological_regex_answers_promptly(shared_owner, template):
     member, _ = create_another_user(shared_owner)
     err, took = _refusal(member, template, nested="a" * 27 + "!", backref="")
     assert err.status == 400 and "only a's" in err.message, err.message
-    assert took < 1, f"the regex check took {took:.1f} s"
+    assert took < 3, f"the regex check took {took:.1f} s"  # Python's re: 9.5 s
 
 
 def test_regex_re2_cannot_run_is_a_clear_400(shared_owner, template):
