@@ -119,9 +119,9 @@ def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> 
                 target = f"{access.scheme}://{access.netloc}{request.full_path.rstrip('?')}"
                 return redirect(target, code=307)
 
+    httpapi.register_error_handlers(app)  # its NUL check first: before a token is looked up
     csrf.init_app(app, settings)  # before authentication: a refused request costs no query
     httpmw.init_app(app)
-    httpapi.register_error_handlers(app)
 
     from .api import ROUTERS
 

@@ -11,6 +11,7 @@ import _socket
 import json
 import logging
 import os
+import re
 import uuid
 from typing import Any
 
@@ -88,7 +89,7 @@ def read_body(limit: int, what: str = "Request body") -> bytes:
     timeout = current_app.extensions["coderd"].settings.http_read_timeout
     try:
         with gevent.Timeout(timeout, _BodyTimeout):
-            data = body.read(limit + 1)
+            data = _read_in_pieces(body, limit + 1)
     except _BodyTimeout:
         abandon_body(request.environ)
         raise APIError(408, f"{what} did not arrive in time.",
@@ -102,24 +103,52 @@ def read_body(limit: int, what: str = "Request body") -> bytes:
     return data
 
 
-def read(cls: type) -> Any:
+PIECE = 1024  # a piece of 1-byte chunks is parsed in about 10 ms
+
+
+def _read_in_pieces(body, size: int) -> bytes:
+    """Up to ``size`` bytes of ``body``, letting other requests run after each piece:
+    pywsgi parses a chunked body chunk by chunk in Python, and a body sent in 1-byte
+    chunks once held the event loop for seconds (/healthz waited 10.9 s)."""
+    parts = []
+    while size > 0:
+        part = body.read(min(PIECE, size))
+        if not part:
+            break
+        parts.append(part)
+        size -= len(part)
+        gevent.sleep(0)
+    return b"".join(parts)
+
+
+ANONYMOUS_MAX_BODY = 64 * 1024  # what a request that needs no account may send (login)
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # an unescaped \u0000
+
+
+def read(cls: type, limit: int | None = None) -> Any:
     """Decode and validate the JSON body into ``cls`` or raise a 400 naming the fields.
 
-    A body must say it is JSON (``Content-Type: application/json``), else 415: a page of
-    another site can send ``text/plain`` without asking, never ``application/json``."""
-    raw = read_body(current_app.config["MAX_BODY"])
+    ``limit``: the body's size limit, CODER_MAX_BODY_BYTES unless the route is anonymous
+    (``ANONYMOUS_MAX_BODY``). A body must say it is JSON (``Content-Type:
+    application/json``), else 415: a page of another site can send ``text/plain`` without
+    asking, never ``application/json``. A NUL in a string (PostgreSQL stores none) and
+    nesting deeper than Python's recursion limit are a 400, not a 500."""
+    raw = read_body(current_app.config["MAX_BODY"] if limit is None else limit)
     if raw and request.mimetype != "application/json":
         raise APIError(415, "Request body must be sent as application/json.",
                        f"Content-Type was {request.content_type or 'not set'!r}.")
+    if _NUL_ESCAPE.search(raw):
+        raise APIError(400, "Request body must not contain NUL characters (\\u0000).")
     try:
         data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise APIError(400, "Request body must be valid JSON.", str(exc)) from None
-    try:
         return model.decode(cls, data)
+    except RecursionError:
+        raise APIError(400, "Request body is nested too deeply.") from None
     except model.DecodeError as exc:
         validations = [ValidationError(v.field, v.detail) for v in exc.validations]
         raise APIError(400, "Validation failed.", str(exc), validations) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise APIError(400, "Request body must be valid JSON.", str(exc)) from None
 
 
 def parse_uuid(value: str, name: str) -> uuid.UUID:
@@ -171,6 +200,14 @@ def client_disconnected() -> bool:
 
 
 def register_error_handlers(app: Flask) -> None:
+    """Coder's error body for every failure; first of the app's hooks, the refusal of a
+    NUL in the path or query, which PostgreSQL cannot store or compare (psycopg2 raised
+    ValueError: a 500 on every ``/users/<user>`` route and ``q=``)."""
+    @app.before_request
+    def _refuse_nul():
+        if "\x00" in request.path or b"%00" in request.query_string:
+            raise APIError(400, "The path and query must not contain NUL characters (%00).")
+
     @app.errorhandler(APIError)
     def _api_error(exc: APIError):
         return error(exc.status, exc.message, exc.detail, exc.validations)

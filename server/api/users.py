@@ -12,7 +12,7 @@ from .. import audit
 from ..authz.rbac import (ASSIGNABLE_ROLES, OWNER, ROLES, Action, Object, Resource, authorize,
                           can_assign)
 from ..db.queries.users import UserRow
-from ..httpapi import APIError, error, not_found, parse_uuid, query_int, read, write
+from ..httpapi import ANONYMOUS_MAX_BODY, APIError, error, not_found, parse_uuid, query_int, read, write
 from ..httpmw import (HOST_SESSION_COOKIE, SESSION_COOKIE, release_connection, session_cookie_name,
                       store, system_store)
 from ..passwords import require_strong
@@ -65,11 +65,14 @@ def get_first_user():
 @route("POST", "/users/first", summary="Create the first user, an owner", auth=False,
        request=types.CreateFirstUserRequest, response=types.CreateFirstUserResponse, status=201)
 def post_first_user():
-    req = read(types.CreateFirstUserRequest)
+    # Before the body is read: once there is a user (always, but for the first minutes),
+    # anyone's body here is refused unread. No connection is held while it arrives.
+    if system_store("create-first-user").get_user_count() > 0:
+        raise APIError(409, "The initial user has already been created.")
+    release_connection()
+    req = read(types.CreateFirstUserRequest, ANONYMOUS_MAX_BODY)
     require_strong(req.password)
     s = system_store("create-first-user")
-    if s.get_user_count() > 0:
-        raise APIError(409, "The initial user has already been created.")
     try:
         with s.transaction():
             user = s.insert_user(email=req.email, username=req.username, name=req.name,
@@ -95,7 +98,7 @@ def post_first_user():
 def login():
     coderd = current_app.extensions["coderd"]
     coderd.login_limiter.check(request.remote_addr or "")
-    req = read(types.LoginWithPasswordRequest)
+    req = read(types.LoginWithPasswordRequest, ANONYMOUS_MAX_BODY)
     user = system_store("login").get_user_by_email_or_username(req.email, req.email)
     release_connection()  # the password's hash takes a while: hold no connection meanwhile
     # An unknown user's password is hashed too, so the time taken does not tell who exists.
