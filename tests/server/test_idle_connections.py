@@ -17,6 +17,9 @@ import ssl
 import time
 from urllib.parse import urlsplit
 
+import psutil
+import pytest
+
 from .. import rawhttp
 from ..coderdtest import create_first_user, start_coderd, start_tls_coderd
 
@@ -60,11 +63,12 @@ def closed_by_server(socks: list[socket.socket], wait: float) -> int:
     return len(closed)
 
 
-def test_1100_idle_connections_from_one_address_leave_coderd_reachable(pg_server, pg_template):
+@pytest.mark.parametrize("workers", ["1", "2"])  # pywsgi; gunicorn, whose workers inherit the limit
+def test_1100_idle_connections_from_one_address_leave_coderd_reachable(pg_server, pg_template, workers):
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[1] >= 4096, "the test needs a hard limit of 4096"
     dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
     with open_files_soft_limit(1024):
-        coderd = start_coderd(dsn)
+        coderd = start_coderd(dsn, env={"CODER_HTTP_WORKERS": workers})
     idle: list[socket.socket] = []
     try:
         owner, _ = create_first_user(coderd)
@@ -76,9 +80,13 @@ def test_1100_idle_connections_from_one_address_leave_coderd_reachable(pg_server
         answered = time.monotonic()
         assert get_me(coderd.url, owner.token, timeout=8) == 200
         took = time.monotonic() - answered
-        # Past the per-client cap (1000 by default), connections are closed at once.
-        assert closed_by_server(idle, 2) >= 100
-        assert "open files limit" in coderd.log() and "EMFILE" not in coderd.log()
+        if workers == "1":  # past the per-client cap (1000 by default, per process): closed at once
+            assert closed_by_server(idle, 2) >= 100
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        main = psutil.Process(coderd.proc.pid)
+        for process in [main, *main.children()]:  # gunicorn's workers inherit the raised limit
+            assert process.rlimit(psutil.RLIMIT_NOFILE) == (hard, hard), process.cmdline()
+        assert f"open files limit {hard}" in coderd.log() and "EMFILE" not in coderd.log()
         assert "Too many open files" not in coderd.log()
         print(f"1100 idle connections opened in {opened_in:.2f}s; the owner answered in {took:.3f}s")
     finally:
@@ -91,19 +99,19 @@ def test_a_silent_connection_is_dropped_after_the_header_timeout_from_accept(cod
     coderd = coderd_factory(env={"CODER_HTTP_READ_HEADER_TIMEOUT": "1s",
                                  "CODER_HTTP_MAX_CONNECTIONS_PER_CLIENT": "3"})
     client, _ = create_first_user(coderd)
-    client.http.close()  # its kept-alive connections would count against this address
+    client.http.close()  # its kept-alive connection would count against this address
+    time.sleep(0.2)  # for coderd to see it closed
     parts = urlsplit(coderd.url)
     started = time.monotonic()
     held = [socket.create_connection((parts.hostname, parts.port), timeout=10) for _ in range(4)]
     try:
-        # The fourth from this address is over the cap: closed at once.
-        assert closed_by_server(held[3:], 0.5) == 1
-        assert closed_by_server(held[:3], 0.3) == 0
+        # One of four from this address is over the cap: closed at once.
+        assert closed_by_server(held, 0.5) == 1
         # Another address is served meanwhile.
         assert get_me(coderd.url, client.token, timeout=5) == 200
         # The three that said nothing are dropped 1 s after their accept, not after the
         # 60 s read timeout.
-        assert closed_by_server(held[:3], 3) == 3
+        assert closed_by_server(held, 3) == 4
         assert time.monotonic() - started < 3
     finally:
         for s in held:
