@@ -184,16 +184,45 @@ def test_frozen_coderd_serves_with_gunicorn_workers(bundle, tmp_path):
     assert "Booting worker" in (tmp_path / "coderd.log").read_text()
 
 
-def test_frozen_coderd_coder_provider_and_agent_build_a_workspace(bundle, tmp_path):
+def local_template(bundle: Path, tmp_path: Path) -> Path:
+    """examples/templates/local, with the workspaces' homes in the test's folder."""
     if not os.path.exists(TERRAFORM):
         pytest.fail(f"{TERRAFORM} is required: ./dev setup installs it")
-    cli_env = {"HOME": str(tmp_path), "CODER_CONFIG_DIR": str(tmp_path / "cli")}
     template = tmp_path / "local"
     shutil.copytree(REPO / "examples" / "templates" / "local", template)
-    main_tf = template / "main.tf"  # the workspaces' homes in this test's folder
+    main_tf = template / "main.tf"
     default = '"/var/lib/coder-appliance/workspaces"'
     assert default in main_tf.read_text()
     main_tf.write_text(main_tf.read_text().replace(default, f'"{bundle / "workspaces"}"'))
+    return template
+
+
+def test_frozen_external_provisioner_daemon_imports_a_template(bundle, tmp_path):
+    """`coderd provisionerd start` on its own, with the pre-shared key, runs the import job."""
+    cli_env = {"HOME": str(tmp_path), "CODER_CONFIG_DIR": str(tmp_path / "cli")}
+    template = local_template(bundle, tmp_path)
+    psk = uuid.uuid4().hex
+    with frozen_coderd(bundle, tmp_path / "coderd.log", CODER_PROVISIONER_DAEMONS="0",
+                       CODER_PROVISIONER_DAEMON_PSK=psk) as url:
+        daemon_log = tmp_path / "provisionerd.log"
+        with open(daemon_log, "wb") as log:
+            daemon = subprocess.Popen(isolated([
+                str(bundle / "bin" / "coderd"), "provisionerd", "start", "--url", url, "--psk", psk,
+                "--provider-mirror-dir", str(bundle / "providers"), "--terraform-path", TERRAFORM,
+                "--cache-dir", str(tmp_path / "provisionerd")], {"HOME": str(tmp_path)}),
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            login(bundle, url, cli_env)
+            run(bundle, "coder", "templates", "push", "local", "-d", str(template), "-y",
+                env=cli_env)
+        finally:
+            _stop(daemon)
+        assert "running template_version_import job" in daemon_log.read_text()
+
+
+def test_frozen_coderd_coder_provider_and_agent_build_a_workspace(bundle, tmp_path):
+    cli_env = {"HOME": str(tmp_path), "CODER_CONFIG_DIR": str(tmp_path / "cli")}
+    template = local_template(bundle, tmp_path)
 
     def coder(*args: str, check: bool = True, timeout: float = 300):
         return run(bundle, "coder", *args, env=cli_env, check=check, timeout=timeout)
@@ -221,7 +250,7 @@ def test_frozen_coderd_coder_provider_and_agent_build_a_workspace(bundle, tmp_pa
 
 
 def _stop(sandbox: subprocess.Popen) -> None:
-    """SIGTERM to coderd itself (not bwrap, which would just die), then wait for it."""
+    """SIGTERM to the command bwrap runs (not bwrap, which would just die), then wait for it."""
     with contextlib.suppress(psutil.NoSuchProcess):
         for child in psutil.Process(sandbox.pid).children():
             child.terminate()
