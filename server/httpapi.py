@@ -94,6 +94,10 @@ def read_body(limit: int, what: str = "Request body") -> bytes:
         abandon_body(request.environ)
         raise APIError(408, f"{what} did not arrive in time.",
                        f"It must all arrive within {timeout:g}s.") from None
+    except _TinyChunks:
+        abandon_body(request.environ)
+        raise APIError(400, f"{what} is sent in chunks too small.",
+                       f"Its chunks must average at least {MIN_CHUNK} bytes.") from None
     except (OSError, ValueError) as exc:  # cut short, stalled between two bytes, bad chunks
         abandon_body(request.environ)
         raise APIError(400, f"{what} could not be read.", str(exc)) from None
@@ -104,19 +108,28 @@ def read_body(limit: int, what: str = "Request body") -> bytes:
 
 
 PIECE = 1024  # a piece of 1-byte chunks is parsed in about 10 ms
+MIN_CHUNK = 256  # the average chunk a body may have, past its first FREE_CHUNKS
+FREE_CHUNKS = 64
+
+
+class _TinyChunks(Exception):
+    """A chunked body whose chunks average under MIN_CHUNK bytes."""
 
 
 def _read_in_pieces(body, size: int) -> bytes:
     """Up to ``size`` bytes of ``body``, letting other requests run after each piece:
     pywsgi parses a chunked body chunk by chunk in Python, and a body sent in 1-byte
-    chunks once held the event loop for seconds (/healthz waited 10.9 s)."""
-    parts = []
-    while size > 0:
-        part = body.read(min(PIECE, size))
+    chunks once held the event loop for seconds (/healthz waited 10.9 s). Such a body
+    is refused after its first piece (``_TinyChunks``)."""
+    parts, received = [], 0
+    while received < size:
+        part = body.read(min(PIECE, size - received))
         if not part:
             break
         parts.append(part)
-        size -= len(part)
+        received += len(part)
+        if getattr(body, "chunks", 0) > FREE_CHUNKS + received // MIN_CHUNK:
+            raise _TinyChunks
         gevent.sleep(0)
     return b"".join(parts)
 

@@ -69,13 +69,19 @@ class HeadTimeout(ValueError):
 
 
 class BoundedInput(Input):
-    """pywsgi's request body, which drops only a small unread rest (see the module)."""
-    __slots__ = ("handler", "abandoned")
+    """pywsgi's request body, which drops only a small unread rest (see the module) and
+    counts its chunks (``chunks``: ``httpapi.read_body`` refuses a body of tiny ones)."""
+    __slots__ = ("handler", "abandoned", "chunks")
 
     def __init__(self, handler, body: Input):
         super().__init__(body.rfile, body.content_length, body.socket, body.chunked_input)
         self.handler = handler
         self.abandoned = False
+        self.chunks = 0
+
+    def _Input__read_chunk_length(self, rfile):  # pywsgi's private reader of a chunk's size
+        self.chunks += 1
+        return super()._Input__read_chunk_length(rfile)
 
     def abandon(self) -> None:
         """The body will not be read to its end: close the connection after the answer."""

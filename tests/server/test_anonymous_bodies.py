@@ -48,7 +48,31 @@ def attack(url: str, request: bytes, stop: threading.Event, answers: list) -> No
             answers.append(rawhttp.answers(sock, 30).first)
 
 
+def test_a_login_body_over_64_kib_is_a_413(body_coderd):
+    resp = requests.post(body_coderd.url + "/api/v2/users/login", timeout=10,
+                         json={"email": "a" * 70_000, "password": "x"})
+    assert resp.status_code == 413, resp.text
+
+
+def chunked_login(coderd, body: bytes, chunk: int) -> rawhttp.Answers:
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + chunk]), body[i:i + chunk])
+                      for i in range(0, len(body), chunk))
+    return rawhttp.exchange(coderd.url, rawhttp.request(
+        "POST", "/api/v2/users/login", [("Content-Type", "application/json"),
+                                        ("Transfer-Encoding", "chunked"), ("Connection", "close")],
+        chunks + b"0\r\n\r\n"), timeout=10)
+
+
+def test_a_body_of_tiny_chunks_is_refused_early(body_coderd):
+    body = b'{"email": "nobody@example.com", "password": "x"}' + b" " * 30_000
+    answer = chunked_login(body_coderd, body, 1)
+    assert answer.first == 400 and b"chunks too small" in answer.data, answer
+    # The same body in chunks of a few hundred bytes is read: a wrong password.
+    assert chunked_login(body_coderd, body, 512).first == 401
+
+
 def test_anonymous_bodies_leave_the_owner_answered(body_coderd):
+    """Last in the module: it spends the login rate limit."""
     owner = create_first_user(body_coderd)[0]
     owner.user()
     stop, answers = threading.Event(), []
@@ -72,11 +96,5 @@ def test_anonymous_bodies_leave_the_owner_answered(body_coderd):
         for t in threads:
             t.join(60)
     assert statistics.median(waits) < MEDIAN_BOUND and max(waits) < BOUND, f"/users/me took up to {max(waits):.2f}s: {sorted(round(w, 2) for w in waits)}"
-    assert set(answers) <= {409, 413, 429}, answers  # 429: the login rate limit
+    assert set(answers) <= {400, 409, 413, 429}, answers  # 429: the login rate limit
     assert "Traceback" not in body_coderd.log()
-
-
-def test_a_login_body_over_64_kib_is_a_413(body_coderd):
-    resp = requests.post(body_coderd.url + "/api/v2/users/login", timeout=10,
-                         json={"email": "a" * 70_000, "password": "x"})
-    assert resp.status_code == 413, resp.text
