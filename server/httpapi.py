@@ -214,12 +214,15 @@ def client_disconnected() -> bool:
 
 def register_error_handlers(app: Flask) -> None:
     """Coder's error body for every failure; first of the app's hooks, the refusal of a
-    NUL in the path or query, which PostgreSQL cannot store or compare (psycopg2 raised
-    ValueError: a 500 on every ``/users/<user>`` route and ``q=``)."""
+    NUL in the path, query or a cookie (a quoted one may say ``\\000``), which PostgreSQL
+    cannot store or compare (psycopg2 raised ValueError: a 500 on every ``/users/<user>``
+    route, ``q=``, and for a session cookie's key ID on any route)."""
     @app.before_request
     def _refuse_nul():
-        if "\x00" in request.path or b"%00" in request.query_string:
-            raise APIError(400, "The path and query must not contain NUL characters (%00).")
+        if "\x00" in request.path or b"%00" in request.query_string or (
+                "HTTP_COOKIE" in request.environ
+                and any("\x00" in value for value in request.cookies.values())):
+            raise APIError(400, "The path, query and cookies must not contain NUL characters.")
 
     @app.errorhandler(APIError)
     def _api_error(exc: APIError):

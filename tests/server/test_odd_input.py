@@ -71,6 +71,14 @@ ROUTES = {  # (method, path, JSON body, who): each with a NUL somewhere PostgreS
 }
 
 
+def test_a_nul_in_the_session_cookie_is_a_400(odd_coderd):
+    """A quoted cookie's ``\\000`` is a NUL once parsed: in the key ID looked up, anonymously."""
+    for path in ("/users/me", "/buildinfo"):
+        resp = requests.get(odd_coderd.url + "/api/v2" + path, timeout=10, headers={
+            "Cookie": 'coder_session_token="abcdefghi\\000-aaaaaaaaaaaaaaaaaaaaaa"'})
+        assert_refused(odd_coderd, resp)
+
+
 @pytest.mark.parametrize("route", ROUTES)
 def test_a_nul_is_a_400(odd_coderd, actors, route):
     method, path, body, who = ROUTES[route]
