@@ -283,11 +283,11 @@ def update_password(user: str):
     s.authorize_user_change(row.id, Action.UPDATE_PERSONAL, Action.UPDATE)
     if row.login_type != "password":
         raise APIError(400, "Users without password login have no password to change.")
-    require_strong(req.password, "Invalid password.")
     # As Coder: one's own password needs the old one; an old one given is checked, whoever sends it.
     if row.id == g.subject.id and not req.old_password:
         raise APIError(400, "Old password is required.",
                        validations=[types.ValidationError("old_password", "is required")])
+    require_strong(req.password, "Invalid password.")
     if req.old_password and not verify_password(row.hashed_password, req.old_password):
         raise APIError(400, "Old password is incorrect.",
                        validations=[types.ValidationError("old_password", "is incorrect")])
