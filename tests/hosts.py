@@ -127,12 +127,22 @@ class BootedHost:
         self.root.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["cp", "-a", "--reflink=auto", "--", str(self.source), str(self.root)],
                        check=True)
+        self._write_hosts_file()
         try:
             self._boot()
         except BaseException:
             self.__exit__()
             raise
         return self
+
+    def _write_hosts_file(self) -> None:
+        """/etc/hosts as Debian's installer writes it; debootstrap writes none, and then
+        every lookup of localhost or the host's own name would go to the DNS server."""
+        hosts = self.root / "etc" / "hosts"
+        if not hosts.exists():
+            name = (self.root / "etc" / "hostname").read_text().strip()
+            hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n"
+                             "::1\tlocalhost ip6-localhost ip6-loopback\n")
 
     def _boot(self) -> None:
         with open(self.console_log, "wb") as console:

@@ -6,8 +6,8 @@ signature and install.sh's checks are tested with the bundle itself. What
 install.sh does before Ansible, installing python3 from the bundle's repository
 alone, is done here the same way. Then the roles install coderd with TLS from
 the appliance CA and the embedded PostgreSQL; /healthz answers over TLS to a
-client that trusts only the system store; a second run changes nothing; and no
-process of the host ever tried to leave it.
+client that trusts only the system store; a second run changes nothing, nor
+would one in check mode; and no process of the host ever tried to leave it.
 """
 from __future__ import annotations
 
@@ -71,13 +71,13 @@ def bundle() -> Path:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def playbook(host: BootedHost) -> str:
+def playbook(host: BootedHost, *options: str) -> str:
     """Run the single-node playbook in the host as install.sh does; its output."""
     done = host.run(
         ["env", f"PYTHONPATH={BUNDLE}/ansible/python", f"ANSIBLE_CONFIG={BUNDLE}/ansible/ansible.cfg",
          "ANSIBLE_NOCOLOR=1", "python3", "-m", "ansible", "playbook",
          "-i", f"{HOSTNAME},", "-c", "local", "-e", f"appliance_hostname={HOSTNAME}",
-         "-e", "appliance_with_registry=false",
+         "-e", "appliance_with_registry=false", *options,
          f"{BUNDLE}/ansible/playbooks/single-node.yml"], traced=True, check=False, timeout=900)
     if done.returncode != 0:
         journal = host.run(["journalctl", "-u", "coderd", "--no-pager", "-n", "80"], check=False)
@@ -108,6 +108,8 @@ def test_the_playbook_installs_coderd_with_tls_offline_and_again_changes_nothing
         assert host.run(["sh", "-c", "command -v python3 || echo none"]).stdout.strip() == "none"
         host.copy_in(bundle, BUNDLE)
         host.copy_in(bundle / "apt" / "keyring.gpg", KEYRING)
+        # The access URL's name, as the network's DNS would give it (the host has no route to any).
+        host.run(["sh", "-c", f"echo '127.0.0.1 {HOSTNAME}' >> /etc/hosts"])
         host.run(["apt-get", *BOOTSTRAP_APT, "update"], traced=True)
         host.run(["apt-get", *BOOTSTRAP_APT, "install", "-y", "--no-install-recommends",
                   "python3", "python3-apt"], traced=True)
@@ -132,6 +134,8 @@ def test_the_playbook_installs_coderd_with_tls_offline_and_again_changes_nothing
 
         again = playbook(host)
         assert recap(again)["changed"] == 0, f"changed again: {changed_tasks(again)}"
+        checked = playbook(host, "--check")
+        assert recap(checked)["changed"] == 0, f"check mode: {changed_tasks(checked)}"
 
         dests = host.connects()
         assert any(port == 443 for _, port, _ in dests), "the trace saw no connection to coderd"
