@@ -93,6 +93,7 @@ def run_on_minimal_host(workdir: Path, repo: Path, script: str,
 # stale host needs some of its own packages updated (from the repository too).
 @pytest.mark.parametrize("recommends, stale", [("", False), ("--no-install-recommends", False),
                                                ("", True)])
+@pytest.mark.booted_hosts
 def test_default_packages_install_offline_on_minimal_debian(workdir, built, recommends, stale):
     repo, versions = built
     packages = versions["packages"]
@@ -157,6 +158,7 @@ def tamper_release(repo: Path, keys) -> None:
     (sign_with_rogue_key, "NO_PUBKEY"),
     (tamper_release, "BADSIG|invalid"),
 ])
+@pytest.mark.booted_hosts
 def test_apt_refuses_a_tampered_repository(workdir, built, keys, attack, refusal):
     repo = workdir / f"tampered-{attack.__name__}"
     shutil.copytree(built[0], repo)
