@@ -70,6 +70,10 @@ def test_1100_idle_connections_from_one_address_leave_coderd_reachable(pg_server
     with open_files_soft_limit(1024):
         coderd = start_coderd(dsn, env={"CODER_HTTP_WORKERS": workers})
     idle: list[socket.socket] = []
+    # The attacker (this process) holds 1,100 sockets too: a container's soft limit of
+    # 1,024 (CI's fresh Debian) would fail the test's own connect() first.
+    own_limit = open_files_soft_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    own_limit.__enter__()
     try:
         owner, _ = create_first_user(coderd)
         host, port = urlsplit(coderd.url).hostname, urlsplit(coderd.url).port
@@ -93,6 +97,7 @@ def test_1100_idle_connections_from_one_address_leave_coderd_reachable(pg_server
         for s in idle:
             s.close()
         coderd.stop()
+        own_limit.__exit__(None, None, None)
 
 
 def test_a_silent_connection_is_dropped_after_the_header_timeout_from_accept(coderd_factory):
