@@ -26,6 +26,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 
 import pytest
 import requests
@@ -356,10 +357,11 @@ def test_what_the_fuzzing_found(deployment, reader, name):
 
 def test_after_the_fuzzing_nothing_is_held(deployment):
     """Runs after the fuzzing (tests run in file order): coderd holds no more connections
-    than before it (the real agent's), no stream to the agent, and answers as before."""
+    than before it (the real agent's), no stream to the agent, and answers as before.
+    Fewer is fine: a kept-alive connection of the baseline may have closed since."""
     d = deployment
-    held = wsfuzz.settled(lambda: sorted(d.held()), d.baseline)
-    assert held == d.baseline, (held, d.baseline)
+    extra = wsfuzz.settled(lambda: sorted((Counter(d.held()) - Counter(d.baseline)).elements()), [])
+    assert extra == [], (extra, d.baseline)
     assert wsfuzz.settled(lambda: d.session.streams, 0) == 0, "coderd still holds streams to the agent"
     me = requests.get(d.coderd.url + "/api/v2/users/me", headers=dict(d.auth), timeout=10)
     assert me.status_code == 200
