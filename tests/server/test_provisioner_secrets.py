@@ -22,7 +22,10 @@ terraform {
   }
 }
 locals {
-  daemon = split(" ", file("/proc/self/stat"))[3]
+  # terraform 1.0's panicwrap runs terraform under a terraform of its own: skip it.
+  parent = split(" ", file("/proc/self/stat"))[3]
+  daemon = (trimspace(file("/proc/${local.parent}/comm")) == "terraform"
+            ? split(" ", file("/proc/${local.parent}/stat"))[3] : local.parent)
   seen = jsonencode({ for who, pid in { terraform = "self", daemon = local.daemon } :
     who => replace(try(file("/proc/${pid}/environ"), "unreadable"), "\u0000", " ") })
 }
