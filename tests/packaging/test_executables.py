@@ -35,12 +35,12 @@ import build_provider  # noqa: E402
 import executables  # noqa: E402
 
 pytestmark = pytest.mark.slow
-TERRAFORM = "/usr/local/bin/terraform"
 
 
 def _hidden() -> list[str]:
     """Where Python packages could come from: each becomes an empty tmpfs."""
-    paths = {sys.prefix, sys.base_prefix, str(REPO),
+    # The base Python's lib folders, not its prefix: on Debian that prefix is /usr itself.
+    paths = {sys.prefix, str(REPO), *glob.glob(f"{sys.base_prefix}/lib/python3*"),
              *glob.glob("/usr/lib/python3*"), *glob.glob("/usr/local/lib/python3*")}
     # Deepest first would be hidden by a shallower tmpfs; bwrap mounts in order.
     return sorted(p for p in paths if os.path.isdir(p))
@@ -70,6 +70,13 @@ def bundle():
     try:
         executables.build(root)
         build_provider.build(root / "providers", "pyinstaller")
+        # terraform as the bundle carries it: the one ./dev installed may live in the venv,
+        # which the isolated runs hide.
+        found = shutil.which("terraform")
+        if found is None:
+            pytest.fail("terraform is required: ./dev setup installs it")
+        (root / "terraform").mkdir()
+        shutil.copy2(os.path.realpath(found), root / "terraform" / "terraform")
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -186,8 +193,6 @@ def test_frozen_coderd_serves_with_gunicorn_workers(bundle, tmp_path):
 
 def local_template(bundle: Path, tmp_path: Path) -> Path:
     """examples/templates/local, with the workspaces' homes in the test's folder."""
-    if not os.path.exists(TERRAFORM):
-        pytest.fail(f"{TERRAFORM} is required: ./dev setup installs it")
     template = tmp_path / "local"
     shutil.copytree(REPO / "examples" / "templates" / "local", template)
     main_tf = template / "main.tf"
@@ -208,7 +213,7 @@ def test_frozen_external_provisioner_daemon_imports_a_template(bundle, tmp_path)
         with open(daemon_log, "wb") as log:
             daemon = subprocess.Popen(isolated([
                 str(bundle / "bin" / "coderd"), "provisionerd", "start", "--url", url, "--psk", psk,
-                "--provider-mirror-dir", str(bundle / "providers"), "--terraform-path", TERRAFORM,
+                "--provider-mirror-dir", str(bundle / "providers"), "--terraform-path", str(bundle / "terraform" / "terraform"),
                 "--cache-dir", str(tmp_path / "provisionerd")], {"HOME": str(tmp_path)}),
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
@@ -228,7 +233,7 @@ def test_frozen_coderd_coder_provider_and_agent_build_a_workspace(bundle, tmp_pa
         return run(bundle, "coder", *args, env=cli_env, check=check, timeout=timeout)
 
     with frozen_coderd(bundle, tmp_path / "coderd.log", CODER_PROVISIONER_DAEMONS="1",
-                       CODER_TERRAFORM_PATH=TERRAFORM,
+                       CODER_TERRAFORM_PATH=str(bundle / "terraform" / "terraform"),
                        CODER_PROVIDER_MIRROR_DIR=str(bundle / "providers"),
                        CODER_AGENT_BINARY_DIR=str(bundle / "agent")) as url:
         login(bundle, url, cli_env)
