@@ -18,6 +18,8 @@ from typing import Sequence
 
 from appliance import settings as settings_mod
 
+from .nodump import no_dumps
+
 log = logging.getLogger("coderd")
 FD_RESERVE = 256  # file descriptors kept for what is not a client connection
 
@@ -203,7 +205,7 @@ def _start_builtin_daemons(settings: settings_mod.Settings):
 
     # Set after start: coderd's workers read it, /proc/PID/environ never shows it.
     psk = os.environ[BUILTIN_PSK_ENV] = secrets.token_urlsafe(32)
-    _no_dumps()
+    no_dumps()
     if settings.http_address:
         port = settings.http_address.rpartition(":")[2]
         url = f"http://127.0.0.1:{port}"
@@ -225,23 +227,6 @@ def _start_builtin_daemons(settings: settings_mod.Settings):
                       env, stdin=psk.encode() + b"\n").start()
 
 
-def _no_dumps() -> None:
-    """Make this process non-dumpable: its /proc/PID/environ and mem become root's.
-
-    Templates run as this user (terraform, its providers, local-exec): without
-    this they read coderd's environment (``CODER_PG_CONNECTION_URL`` from a
-    systemd EnvironmentFile) or a daemon's key in its memory through /proc.
-    The flag lasts until exec, so terraform and its children are not covered
-    and hold nothing secret (``runner.terraform_env``). Costs: no core dumps,
-    and debuggers or /proc/PID/clear_refs need root.
-    """
-    import ctypes
-
-    pr_set_dumpable = 4
-    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
-        log.warning("could not make coderd non-dumpable: %s", os.strerror(ctypes.get_errno()))
-
-
 def _provisionerd(args: argparse.Namespace) -> int:
     import shutil
 
@@ -256,7 +241,7 @@ def _provisionerd(args: argparse.Namespace) -> int:
     # coderd hands its built-in daemons the key on stdin: in the environment, the
     # templates they run would read it in /proc/PPID/environ.
     psk = sys.stdin.readline().strip() if args.built_in else args.psk
-    _no_dumps()
+    no_dumps()
     if not args.url:
         print("coderd provisionerd: --url (or CODER_URL) is required", file=sys.stderr)
         return 2

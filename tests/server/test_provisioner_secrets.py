@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from ..coderdtest import create_first_user
@@ -60,12 +62,19 @@ def test_a_non_dumpable_process_environment_is_unreadable_to_its_own_user():
     """What keeps coderd's own environment (CODER_PG_CONNECTION_URL from systemd) and the
     daemon's memory from a template: as an unprivileged user, its children cannot read it."""
     probe = ("import os, subprocess\n"
-             "from server.cli import _no_dumps\n"
+             "from nodump import no_dumps\n"
              "read = lambda: subprocess.run(['cat', f'/proc/{os.getpid()}/environ'],"
              " capture_output=True).returncode\n"
-             "before = read(); _no_dumps(); print(before, read())\n")
-    # The system Python: the test's own lives under /root, out of nobody's reach.
-    out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                          "/usr/bin/python3", "-c", probe], capture_output=True, text=True, check=True,
-                         env={"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).parents[2])})
+             "before = read(); no_dumps(); print(before, read())\n")
+    # The system Python and a copy of the module where nobody can read it: the checkout
+    # and the test's own Python may live under /root.
+    where = Path(tempfile.mkdtemp(dir="/var/tmp"))
+    try:
+        where.chmod(0o755)
+        shutil.copy(Path(__file__).parents[2] / "server" / "nodump.py", where / "nodump.py")
+        out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                              "/usr/bin/python3", "-c", probe], capture_output=True, text=True,
+                             check=True, env={"PATH": os.environ["PATH"], "PYTHONPATH": str(where)})
+    finally:
+        shutil.rmtree(where)
     assert out.stdout.split() == ["0", "1"], out
