@@ -54,7 +54,8 @@ def isolated(args: list[str], env: dict[str, str] | None = None, **popen) -> lis
     cmd = [bwrap, "--dev-bind", "/", "/"]
     for path in _hidden():
         cmd += ["--tmpfs", path]
-    cmd += ["--", "/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "CHECKPOINT_DISABLE=1",
+    # systemd's PATH: coderd run as root creates the embedded PostgreSQL's user (useradd).
+    cmd += ["--", "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "CHECKPOINT_DISABLE=1",
             *(f"{k}={v}" for k, v in (env or {}).items()), *args]
     return cmd
 
