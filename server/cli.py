@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from appliance import settings as settings_mod
+from appliance import buildinfo, settings as settings_mod
+from appliance.cli.base import VersionAction
 
 from .nodump import no_dumps
 
@@ -26,6 +27,8 @@ FD_RESERVE = 256  # file descriptors kept for what is not a client connection
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coderd", description="The coder-appliance control plane.")
+    # coderd is the build with the server subcommand: what Coder calls a full build.
+    parser.add_argument("--version", action=VersionAction, version=lambda: buildinfo.text(slim=False))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     server = sub.add_parser(
         "server", help="Start coderd.",

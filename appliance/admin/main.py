@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
+from appliance import buildinfo
 from appliance.cli.base import CommandInfo, main as run_main
 
 COMMANDS = {
@@ -41,7 +42,7 @@ def _library_logs_at_debug() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     _library_logs_at_debug()
     return run_main("appliance", "Administer a coder-appliance deployment in an air-gapped network.",
-                    COMMANDS, argv)
+                    COMMANDS, argv, version=lambda: buildinfo.program("appliance"))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,21 @@ class CommandError(Exception):
         self.code = code
 
 
+class VersionAction(argparse.Action):
+    """``--version``: prints what the ``version`` callable returns, computed only when asked
+    (a checkout's revision costs a git run), then exits 0 as argparse's own action does."""
+
+    def __init__(self, option_strings: Sequence[str], version: Callable[[], str], dest: str,
+                 help: str = "Show the version and exit."):
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                         nargs=0, help=help)
+        self.version = version
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(self.version())
+        parser.exit()
+
+
 @dataclass(frozen=True)
 class CommandInfo:
     module: str
@@ -37,10 +52,13 @@ class CommandInfo:
 
 def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
                  argv: Sequence[str], global_options: Callable[[argparse.ArgumentParser], None]
-                 | None = None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+                 | None = None, version: Callable[[], str] | None = None,
+                 ) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     """Parse argv, importing only the chosen command's module to add its options."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("-v", "--verbose", action="store_true", help="Show debug output.")
+    if version:
+        parser.add_argument("--version", action=VersionAction, version=version)
     if global_options:
         global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -58,15 +76,17 @@ def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
 def main(prog: str, description: str, commands: dict[str, CommandInfo],
          argv: Sequence[str] | None = None, *,
          global_options: Callable[[argparse.ArgumentParser], None] | None = None,
-         translate: Callable[[Exception], CommandError] | None = None) -> int:
+         translate: Callable[[Exception], CommandError] | None = None,
+         version: Callable[[], str] | None = None) -> int:
     """Run the chosen command and turn failures into exit codes.
 
     ``global_options`` adds flags every command takes (``coder --url``);
     ``translate`` turns other exceptions (API errors, network failures) into a
-    CommandError, whose traceback is logged only with ``-v``.
+    CommandError, whose traceback is logged only with ``-v``; ``version`` is what
+    ``--version`` prints.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser, args = build_parser(prog, description, commands, argv, global_options)
+    parser, args = build_parser(prog, description, commands, argv, global_options, version)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)

@@ -36,14 +36,16 @@ COMMANDS = {
                               "Add your workspaces to ~/.ssh/config as coder.WORKSPACE hosts."),
     "port-forward": CommandInfo("appliance.cli.commands.port_forward",
                                 "Forward local TCP ports to ports inside a workspace."),
+    "version": CommandInfo("appliance.cli.commands.version", "Show coder version."),
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from appliance.cli import connect
+    from appliance.cli.commands import version
     return run_main("coder", "Coder: remote development environments, from the command line.",
                     COMMANDS, argv, global_options=connect.add_global_options,
-                    translate=connect.translate)
+                    translate=connect.translate, version=version.text)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app
 
 from appliance import __version__
+from appliance.buildinfo import version as build_version
 from appliance.sdk import types
 
 from ..httpapi import write
@@ -27,7 +28,7 @@ def buildinfo():
     coderd = current_app.extensions["coderd"]
     deployment_id = system_store("buildinfo").get_deployment_value("deployment_id") or ""
     return write(200, types.BuildInfoResponse(
-        external_url="", version=f"v{__version__}", dashboard_url=coderd.settings.effective_access_url,
+        external_url="", version=build_version(), dashboard_url=coderd.settings.effective_access_url,
         workspace_proxy=False, agent_api_version=AGENT_API_VERSION, deployment_id=deployment_id,
         telemetry=False))
 
@@ -36,7 +37,7 @@ def buildinfo():
        auth=False, response=types.UpdateCheckResponse)
 def updatecheck():
     # No update server is ever contacted: the installed version is the newest known.
-    return write(200, types.UpdateCheckResponse(current=True, version=f"v{__version__}", url=""))
+    return write(200, types.UpdateCheckResponse(current=True, version=build_version(), url=""))
 
 
 @route("GET", "/openapi.json", summary="This API's OpenAPI 3 document", auth=False, response=dict)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import signal
@@ -25,6 +26,8 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+
+from appliance import __version__
 
 from ..coderdtest import FIRST_USER_PASSWORD
 from ..pgserver import free_port
@@ -121,6 +124,19 @@ def test_every_executable_answers_help(bundle):
         assert os.access(bundle / "bin" / name, os.X_OK), name
 
 
+def test_every_executable_says_the_same_version(bundle):
+    """appliance.__version__ travels with the code: no installed distribution, no git."""
+    expected = f"v{__version__}"
+    text = run(bundle, "coder", "version").stdout
+    assert text.startswith(f"Coder (AGPL) {expected}\n"), text
+    assert run(bundle, "coder", "--version").stdout == text
+    assert json.loads(run(bundle, "coder", "version", "-o", "json").stdout) == {
+        "version": expected, "build_time": "0001-01-01T00:00:00Z", "external_url": "",
+        "slim": True, "agpl": True, "boring_crypto": False}
+    assert run(bundle, "coderd", "--version").stdout.startswith(f"Coder (AGPL) {expected}\n")
+    assert run(bundle, "appliance", "--version").stdout == f"appliance (coder-appliance) {expected}\n"
+
+
 def test_coder_templates_init_copies_the_bundled_example(bundle, tmp_path):
     run(bundle, "coder", "templates", "init", "--id", "local", str(tmp_path / "t"),
         env={"HOME": str(tmp_path)})
@@ -189,6 +205,8 @@ def test_frozen_coderd_serves_with_gunicorn_workers(bundle, tmp_path):
                        CODER_PROVISIONER_DAEMONS="0") as url:
         login(bundle, url, cli_env)
         assert "admin" in run(bundle, "coder", "users", "list", env=cli_env).stdout
+        info = requests.get(url + "/api/v2/buildinfo", timeout=10).json()
+        assert info["version"] == f"v{__version__}"
     assert "Booting worker" in (tmp_path / "coderd.log").read_text()
 
 

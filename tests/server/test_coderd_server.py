@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 import requests
 
-from appliance import settings as settings_mod
+from appliance import buildinfo, settings as settings_mod
 from appliance.sdk import types
 from server.db import migrate
 
@@ -72,6 +72,7 @@ def test_updatecheck_and_buildinfo_are_local(coderd):
     assert check["current"] is True and check["url"] == ""
     info = coderd.client().build_info()
     assert info.telemetry is False and info.deployment_id
+    assert info.version == check["version"] == buildinfo.version()  # what `coder version` says
 
 
 def test_no_connection_leaves_the_machine(pg_server, pg_template, tmp_path):
