@@ -3,4 +3,3 @@
 Imports ``appliance`` (the SDK) but never ``server``: it ships as a small
 PyInstaller executable that init scripts download from coderd's ``/bin/``.
 """
-VERSION = "0.1.0"

@@ -16,9 +16,10 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from appliance.buildinfo import version
 from appliance.sdk.agentsdk import AgentClient, Manifest, PostStartupRequest
 
-from . import VERSION, relay, retry, stats
+from . import relay, retry, stats
 from .apphealth import AppHealth
 from .env import command_env, expanded_directory, working_directory
 from .lifecycle import LifecycleReporter
@@ -56,7 +57,7 @@ class Agent:
                  manifest.owner_name, manifest.workspace_name)
         self.lifecycle.set("starting")
         self._background(lambda: self.client.post_startup(PostStartupRequest(
-            version=VERSION, expanded_directory=expanded_directory(manifest))), "startup")
+            version=version(), expanded_directory=expanded_directory(manifest))), "startup")
         env = command_env(manifest, self.options.url)
         runner = ScriptRunner(self.sender, env, working_directory(manifest), self.options.log_dir)
         self._thread(stats.report_loop, self.client, self.stop)

@@ -9,6 +9,8 @@ import threading
 import pytest
 import requests
 
+from appliance import buildinfo
+
 from ..agenttest import start_agent, wait_for, workspace_with_agent
 from ..server.provisioning import sql
 
@@ -27,7 +29,7 @@ def test_scripts_run_with_the_workspace_env_and_reach_ready(agent_coderd, agent_
         got = wait_for(lambda: (a := agent_owner.workspace_agent(row.id)).lifecycle_state == "ready"
                        and a, 30, what=f"ready; agent log:\n{agent.log()}")
         assert got.status == "connected"
-        assert got.version and got.expanded_directory == str(home)
+        assert got.version == buildinfo.version() and got.expanded_directory == str(home)
         assert got.started_at <= got.ready_at
         logs = wait_for(lambda: [entry.output for entry in agent_owner.workspace_agent_logs(row.id)
                                  if entry.source_id == row.script_sources["Startup"]], 10)
