@@ -56,19 +56,17 @@ _ASYNC = """const done = arguments[arguments.length - 1];
 (async () => { %s })().then(done, (e) => done({error: String(e)}));"""
 
 
-def is_loopback_name(host: str) -> bool:
-    return host == DOMAIN or host.endswith("." + DOMAIN)
-
-
 @contextlib.contextmanager
-def loopback_names():
-    """``coder.test`` and its subdomains resolve to 127.0.0.1 for this process's HTTP
-    clients (requests, the SDK), as they do for the browser."""
+def loopback_names(domain: str = DOMAIN):
+    """``domain`` and its subdomains resolve to 127.0.0.1 for this process's HTTP clients
+    (requests, the SDK), as ``coder.test``'s do for the browser and a deployment's
+    wildcard DNS record would."""
     real = urllib3.util.connection.create_connection
 
     def create_connection(address, *args, **kwargs):
         host, port = address
-        return real(("127.0.0.1" if is_loopback_name(host) else host, port), *args, **kwargs)
+        here = host == domain or host.endswith("." + domain)
+        return real(("127.0.0.1" if here else host, port), *args, **kwargs)
 
     urllib3.util.connection.create_connection = create_connection
     try:
