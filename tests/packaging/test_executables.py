@@ -240,19 +240,22 @@ def test_frozen_coderd_coder_provider_and_agent_build_a_workspace(bundle, tmp_pa
         login(bundle, url, cli_env)
         coder("templates", "push", "local", "-d", str(template), "-y")
         coder("create", "frozen", "-t", "local", "-y")
-        deadline = time.monotonic() + 180
-        while True:  # the build is done; the agent connects once the sandbox has fetched it
-            ssh = coder("ssh", "frozen", "--", "echo", "agent-is-connected", check=False,
-                        timeout=60)
-            if ssh.returncode == 0 or time.monotonic() > deadline:
-                break
-            time.sleep(2)
-        assert ssh.stdout.strip() == "agent-is-connected", ssh.stderr
-        # OpenSSH runs coder again by the path it was run by (bin/coder, which an
-        # upgrade moves), not the resolved bin/coder.d/coder of one version.
-        block = coder("config-ssh", "--dry-run").stdout
-        assert f"ProxyCommand {bundle / 'bin' / 'coder'} " in block, block
-        coder("delete", "frozen", "-y")
+        try:
+            deadline = time.monotonic() + 180
+            while True:  # the build is done; the agent connects once the sandbox has fetched it
+                ssh = coder("ssh", "frozen", "--", "echo", "agent-is-connected", check=False,
+                            timeout=60)
+                if ssh.returncode == 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(2)
+            assert ssh.stdout.strip() == "agent-is-connected", ssh.stderr
+            # OpenSSH runs coder again by the path it was run by (bin/coder, which an
+            # upgrade moves), not the resolved bin/coder.d/coder of one version.
+            block = coder("config-ssh", "--dry-run").stdout
+            assert f"ProxyCommand {bundle / 'bin' / 'coder'} " in block, block
+        finally:  # the sandboxed agent and its Files app end with the workspace, pass or fail
+            deleted = coder("delete", "frozen", "-y", check=False)
+        assert deleted.returncode == 0, deleted.stdout + deleted.stderr
 
 
 def _stop(sandbox: subprocess.Popen) -> None:
