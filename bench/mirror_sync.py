@@ -65,35 +65,31 @@ def run(work: Path, rounds: int) -> None:
     ca = CertificateAuthority.init(work / "ca", permitted_dns=["localhost"],
                                    permitted_ips=["127.0.0.0/8"])
     cert = ca.issue(dns=["localhost"], ips=["127.0.0.1"])
-    key = tf_registry.SigningKey(work / "gpg", "Bench Registry")
-    rogue = tf_registry.SigningKey(work / "gpg-rogue", "Unused")
-    registry = tf_registry.Registry(work / "www", key, rogue,
-                                    tls=(str(cert.chain_path), str(cert.key_path)))
-    for ptype in PROVIDERS:
-        registry.add_provider("hashicorp", ptype, VERSION, PLATFORMS, tf_registry.null_binary())
-    python = sys.executable
-    appliance = [python, "-m", "appliance.admin.main"]
-    manifest = work / "manifest.yaml"
-    manifest.write_text(
-        f"registries:\n  registry.terraform.io:\n    url: {registry.url}\n"
-        f"    ca_bundle: {ca.bundle_path}\n"
-        f"    signers: {{hashicorp: ['{key.fingerprint}']}}\nproviders:\n" + "".join(
-            f"  - {{source: hashicorp/{p}, versions: '{VERSION}', platforms: {PLATFORMS}}}\n"
-            for p in PROVIDERS))
-    tfdir = work / "tf"
-    tfdir.mkdir()
-    (tfdir / "main.tf").write_text("terraform {\n  required_providers {\n" + "".join(
-        f'    {p} = {{ source = "hashicorp/{p}", version = "{VERSION}" }}\n' for p in PROVIDERS)
-        + "  }\n}\n")
-    (tfdir / "cli.tfrc").write_text(
-        'host "registry.terraform.io" {\n  services = {\n'
-        f'    "providers.v1" = "{registry.url}/v1/providers/"\n  }}\n}}\n')
-    tf_env = {**os.environ, "TF_CLI_CONFIG_FILE": str(tfdir / "cli.tfrc"),
-              "CHECKPOINT_DISABLE": "1", "SSL_CERT_FILE": str(ca.bundle_path)}
-    terraform = shutil.which("terraform") or "/usr/local/bin/terraform"
-    platform_args = [f"-platform={p}" for p in PLATFORMS]
-    sync_t, tf_t, noop_t, verify_t, sha_t = [], [], [], [], []
-    with registry.running():
+    with tf_registry.serving(work, tls=(str(cert.chain_path), str(cert.key_path))) as registry:
+        for ptype in PROVIDERS:
+            registry.add_provider("hashicorp", ptype, VERSION, PLATFORMS, tf_registry.null_binary())
+        python = sys.executable
+        appliance = [python, "-m", "appliance.admin.main"]
+        manifest = work / "manifest.yaml"
+        manifest.write_text(
+            f"registries:\n  registry.terraform.io:\n    url: {registry.url}\n"
+            f"    ca_bundle: {ca.bundle_path}\n"
+            f"    signers: {{hashicorp: ['{registry.key.fingerprint}']}}\nproviders:\n" + "".join(
+                f"  - {{source: hashicorp/{p}, versions: '{VERSION}', platforms: {PLATFORMS}}}\n"
+                for p in PROVIDERS))
+        tfdir = work / "tf"
+        tfdir.mkdir()
+        (tfdir / "main.tf").write_text("terraform {\n  required_providers {\n" + "".join(
+            f'    {p} = {{ source = "hashicorp/{p}", version = "{VERSION}" }}\n' for p in PROVIDERS)
+            + "  }\n}\n")
+        (tfdir / "cli.tfrc").write_text(
+            'host "registry.terraform.io" {\n  services = {\n'
+            f'    "providers.v1" = "{registry.url}/v1/providers/"\n  }}\n}}\n')
+        tf_env = {**os.environ, "TF_CLI_CONFIG_FILE": str(tfdir / "cli.tfrc"),
+                  "CHECKPOINT_DISABLE": "1", "SSL_CERT_FILE": str(ca.bundle_path)}
+        terraform = shutil.which("terraform") or "/usr/local/bin/terraform"
+        platform_args = [f"-platform={p}" for p in PLATFORMS]
+        sync_t, tf_t, noop_t, verify_t, sha_t = [], [], [], [], []
         for i in range(rounds):
             out_sync, out_tf = work / f"sync{i}", work / f"tfmirror{i}"
             steps = [
@@ -120,8 +116,6 @@ def run(work: Path, rounds: int) -> None:
             shutil.rmtree(out_tf)
             if i < rounds - 1:
                 shutil.rmtree(out_sync)
-    key.close()
-    rogue.close()
     med = statistics.median
     mb = size / 1e6
     print(f"content: {len(PROVIDERS)} providers x {len(PLATFORMS)} platforms = "

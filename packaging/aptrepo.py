@@ -61,9 +61,15 @@ HOST_SOURCES = Path("/etc/apt/sources.list.d")
 # bundle manifest may add to it). The embedded PostgreSQL's binaries and the
 # PyInstaller executables need only libc6 and zlib1g from the host (checked
 # with ldd: PyInstaller carries every other library), both already required.
-DEFAULT_PACKAGES = (
+# install.sh installs the first ones with apt before Ansible can run; the
+# appliance_apt_repo role installs the others (its default list is the rest of
+# this one, which tests/ansible/test_roles_static.py checks).
+BOOTSTRAP_PACKAGES = (
     "python3",          # Ansible's modules run with the host's own python3
     "python3-apt",      # ansible.builtin.apt needs it (and would otherwise try to fetch it)
+)
+DEFAULT_PACKAGES = (
+    *BOOTSTRAP_PACKAGES,
     "sudo",             # Ansible's become_user for the service user
     "ca-certificates", "openssl",
     "docker-registry", "podman", "runc", "bubblewrap", "skopeo",

@@ -179,11 +179,10 @@ def build_apt(ctx: Context) -> None:
     """apt/: the Debian packages a minimal Debian 12 lacks (packaging/aptrepo.py)."""
     aptrepo = _import("aptrepo")
     spec = ctx.manifest.bundle
-    packages = [*aptrepo.DEFAULT_PACKAGES, *spec.packages,
-                *(aptrepo.POSTGRESQL_PACKAGES if spec.postgres == "debian" else ())]
+    packages = aptrepo.package_list(spec.packages, debian_postgresql=spec.postgres == "debian")
     home = ctx.gnupghome or Path(os.environ.get("GNUPGHOME", "~/.gnupg")).expanduser()
-    ctx.versions.update(aptrepo.build(ctx.stage / "apt", list(dict.fromkeys(packages)),
-                                      home, ctx.signer, progress=ctx.phases.message))
+    ctx.versions.update(aptrepo.build(ctx.stage / "apt", packages, home, ctx.signer,
+                                      progress=ctx.phases.message))
 
 
 def build_ansible(ctx: Context) -> None:

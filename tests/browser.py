@@ -22,12 +22,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import http.server
 import json
 import os
 import signal
-import ssl
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -39,6 +36,7 @@ from cryptography.hazmat.primitives import serialization
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from .httpserve import GetServer
 from .pgserver import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -58,19 +56,17 @@ _ASYNC = """const done = arguments[arguments.length - 1];
 (async () => { %s })().then(done, (e) => done({error: String(e)}));"""
 
 
-def is_loopback_name(host: str) -> bool:
-    return host == DOMAIN or host.endswith("." + DOMAIN)
-
-
 @contextlib.contextmanager
-def loopback_names():
-    """``coder.test`` and its subdomains resolve to 127.0.0.1 for this process's HTTP
-    clients (requests, the SDK), as they do for the browser."""
+def loopback_names(domain: str = DOMAIN):
+    """``domain`` and its subdomains resolve to 127.0.0.1 for this process's HTTP clients
+    (requests, the SDK), as ``coder.test``'s do for the browser and a deployment's
+    wildcard DNS record would."""
     real = urllib3.util.connection.create_connection
 
     def create_connection(address, *args, **kwargs):
         host, port = address
-        return real(("127.0.0.1" if is_loopback_name(host) else host, port), *args, **kwargs)
+        here = host == domain or host.endswith("." + domain)
+        return real(("127.0.0.1" if here else host, port), *args, **kwargs)
 
     urllib3.util.connection.create_connection = create_connection
     try:
@@ -185,43 +181,22 @@ def chromium(tmp_path):
         browser.stop()
 
 
-class PageServer:
+class PageServer(GetServer):
     """An HTTP server on 127.0.0.1 serving the HTML pages a test gives it, on any host name
-    that resolves here (``http://evil.apps.coder.test:PORT/...``): an attacker's site."""
+    that resolves here (``http://evil.apps.coder.test:PORT/...``): an attacker's site.
+    ``tls``: a certificate chain and key file to serve HTTPS with (a page must be HTTPS
+    to be the same site as an HTTPS coderd)."""
 
     def __init__(self, tls: tuple[str, str] | None = None):
-        """``tls``: a certificate chain and key file to serve HTTPS with (a page must be
-        HTTPS to be the same site as an HTTPS coderd)."""
         self.pages: dict[str, str] = {}
-        pages = self.pages
+        super().__init__(self._page, tls=tls)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                page = pages.get(self.path.split("?")[0])
-                body = (page or "not found").encode()
-                self.send_response(200 if page is not None else 404)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.port = free_port()
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.scheme = "https" if tls else "http"
-        if tls:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(*tls)
-            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _page(self, request) -> tuple[int, str, bytes]:
+        page = self.pages.get(request.path.split("?")[0])
+        return 200 if page is not None else 404, "text/html; charset=utf-8", \
+            (page or "not found").encode()
 
     def add(self, host: str, path: str, html: str) -> str:
         """Serve ``html`` at ``path``; its URL on ``host``."""
         self.pages[path] = html
         return f"{self.scheme}://{host}:{self.port}{path}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -23,6 +23,7 @@ import pytest
 
 from .coderdtest import FIRST_USER_PASSWORD
 from .hosts import TRACED_CALLS, destinations, off_host
+from .tools import tool
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,17 +42,10 @@ def test_the_trace_reader_sees_what_would_leave():
                                              ("127.0.0.53", 53, "sendto")]
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is required for this test: ./dev setup --test installs it")
-    return path
-
-
 def test_dev_run_stays_on_the_host(tmp_path):
     if os.geteuid() != 0:
         pytest.fail("this test makes a network namespace: run the suite as root (CI does)")
-    strace, unshare, nsenter = _tool("strace"), _tool("unshare"), _tool("nsenter")
+    strace, unshare, nsenter = tool("strace"), tool("unshare"), tool("nsenter")
     trace = tmp_path / "connect.trace"
     # Not under pytest's 0700 temporary folder: the embedded PostgreSQL runs unprivileged.
     config = Path(f"/var/tmp/dev-run-offline-{uuid.uuid4().hex[:8]}")

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 import yaml
 
-from .ansibletest import ANSIBLE_DIR, ROLES, ansible
+from .ansibletest import ANSIBLE_DIR, REPO, ROLES, ansible
+
+sys.path.insert(0, str(REPO / "packaging"))
+import aptrepo  # noqa: E402  (packaging/aptrepo.py, run as a script there)
 
 # Task keywords (Ansible's playbook keywords) used in these roles; any other key is the module.
 KEYWORDS = {"name", "when", "loop", "loop_control", "register", "notify", "environment",
@@ -70,6 +74,15 @@ def test_every_role_documents_each_default_in_its_argument_spec(role):
     for name, value in defaults.items():
         assert documented[name]["default"] == value, f"{role.name}: {name}'s documented default"
         assert documented[name].get("description"), f"{role.name}: {name} has no description"
+
+
+def test_the_apt_role_installs_what_the_bundle_carries_for_it():
+    """The role's packages are the bundle's defaults (top-level names on both sides: the
+    repository holds their closure) but the ones install.sh installs before Ansible."""
+    role = yaml.safe_load((ANSIBLE_DIR / "roles" / "appliance_apt_repo" / "defaults" / "main.yml")
+                          .read_text())["appliance_apt_repo_packages"]
+    expected = [p for p in aptrepo.DEFAULT_PACKAGES if p not in aptrepo.BOOTSTRAP_PACKAGES]
+    assert sorted(role) == sorted(expected)
 
 
 def test_no_task_downloads_anything():

@@ -112,7 +112,7 @@ def test_the_playbook_installs_coderd_with_tls_offline_and_again_changes_nothing
         host.run(["sh", "-c", f"echo '127.0.0.1 {HOSTNAME}' >> /etc/hosts"])
         host.run(["apt-get", *BOOTSTRAP_APT, "update"], traced=True)
         host.run(["apt-get", *BOOTSTRAP_APT, "install", "-y", "--no-install-recommends",
-                  "python3", "python3-apt"], traced=True)
+                  *aptrepo.BOOTSTRAP_PACKAGES], traced=True)
 
         first = playbook(host)
         assert "coderd : Install coderd's systemd unit" in changed_tasks(first)

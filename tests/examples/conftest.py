@@ -7,7 +7,6 @@ sandbox or container, where this checkout's venv does not exist.
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
@@ -45,10 +44,3 @@ def owner_cli(cli, templates_coderd):  # noqa: F811
     """The real ``coder`` CLI, logged in as the first user (an owner), and its SDK client."""
     owner, _ = create_first_user(templates_coderd)
     return cli.log_in_as(templates_coderd.url, owner.token), owner
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is required for these tests: ./dev setup --test installs it")
-    return path

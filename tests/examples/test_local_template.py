@@ -6,7 +6,7 @@ from pathlib import Path
 
 import psutil
 
-from .conftest import tool
+from ..tools import tool
 from .workspacetest import Compute, exercise_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "examples" / "templates" / "local"

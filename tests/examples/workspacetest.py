@@ -32,7 +32,7 @@ from ..agenttest import wait_for
 from ..appliance.conftest import CoderCLI
 from ..pgserver import free_port
 from ..relay.test_connect import read_until
-from .conftest import tool
+from ..tools import tool
 
 REPO = Path(__file__).resolve().parents[2]
 

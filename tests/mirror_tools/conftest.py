@@ -103,22 +103,14 @@ TF_PLATFORMS = ["linux_amd64", "darwin_arm64"]
 
 @pytest.fixture(scope="session")
 def _tf_registry_session(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tf-registry")
-    key = tf_registry.SigningKey(root / "gpg-key", "Test Registry")
-    rogue = tf_registry.SigningKey(root / "gpg-rogue", "Rogue Signer")
-    registry = tf_registry.Registry(root / "www", key, rogue)
-    null = tf_registry.null_binary()
-    for version in ("2.1.2", "3.0.0"):
-        registry.add_provider("hashicorp", "null", version, TF_PLATFORMS, null)
-    for version in ("1.0.0", "1.1.0"):
-        registry.add_provider("example", "tiny", version, TF_PLATFORMS,
-                              tf_registry.tiny_provider("tiny", version))
-    try:
-        with registry.running():
-            yield registry
-    finally:
-        key.close()
-        rogue.close()
+    with tf_registry.serving(tmp_path_factory.mktemp("tf-registry")) as registry:
+        null = tf_registry.null_binary()
+        for version in ("2.1.2", "3.0.0"):
+            registry.add_provider("hashicorp", "null", version, TF_PLATFORMS, null)
+        for version in ("1.0.0", "1.1.0"):
+            registry.add_provider("example", "tiny", version, TF_PLATFORMS,
+                                  tf_registry.tiny_provider("tiny", version))
+        yield registry
 
 
 @pytest.fixture
@@ -132,7 +124,5 @@ def tf_registry_server(_tf_registry_session):
 @pytest.fixture(scope="session")
 def tf_releases(_tf_registry_session):
     """The registry, also serving terraform 1.11.4 for linux_amd64 under /terraform/."""
-    if not tf_registry.TERRAFORM_BINARY.is_file():
-        raise RuntimeError("terraform is not installed (expected on PATH or /usr/local/bin)")
-    _tf_registry_session.add_terraform("1.11.4", ["linux_amd64"], tf_registry.TERRAFORM_BINARY)
+    _tf_registry_session.add_local_terraform(["linux_amd64"])
     return _tf_registry_session

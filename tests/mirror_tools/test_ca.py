@@ -23,15 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mirror_tools.ca import CAError, CertificateAuthority, install_trust
+from tests.tools import tool
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is needed by this test and is not installed")
-    return path
 
 
 def openssl_verify(root: Path, untrusted: Path, leaf: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -45,6 +45,7 @@ import gnupg
 
 NULL_BINARY = Path(sys.prefix) / "lib" / "terraform-provider-null_v2.1.2_x4"
 TERRAFORM_BINARY = Path(shutil.which("terraform") or "/usr/local/bin/terraform")
+TERRAFORM_RELEASE = "1.11.4"   # the version number this machine's terraform is served under
 
 
 def null_binary() -> Path:
@@ -186,6 +187,12 @@ class Registry(ThreadingHTTPServer):
         self.terraform[version] = rel
         return rel
 
+    def add_local_terraform(self, platforms: list[str]) -> Release:
+        """This machine's terraform as release ``TERRAFORM_RELEASE``; fail loudly without it."""
+        if not TERRAFORM_BINARY.is_file():
+            raise RuntimeError("terraform is not installed (expected on PATH or /usr/local/bin)")
+        return self.add_terraform(TERRAFORM_RELEASE, platforms, TERRAFORM_BINARY)
+
     def _sign(self, files: dict[str, Path]) -> tuple[bytes, bytes]:
         sums = "".join(f"{_sha256(p)}  {n}\n" for n, p in sorted(files.items())).encode()
         return sums, self.key.sign(sums)
@@ -201,6 +208,24 @@ class Registry(ThreadingHTTPServer):
             self.shutdown()
             self.server_close()
             thread.join(5)
+
+
+@contextlib.contextmanager
+def serving(root: Path, tls: tuple[str, str] | None = None) -> Iterator[Registry]:
+    """An empty registry under ``root``, running on 127.0.0.1 with its own signing
+    key and a rogue one (for the faults); the keys' gpg-agents end with it.
+
+    The caller adds what it serves (``add_provider``, ``add_local_terraform``):
+    the registry reads its content per request, so adding while it runs is fine.
+    """
+    key = SigningKey(root / "gpg-key", "Test Registry")
+    rogue = SigningKey(root / "gpg-rogue", "Rogue Signer")
+    try:
+        with Registry(root / "www", key, rogue, tls).running() as registry:
+            yield registry
+    finally:
+        key.close()
+        rogue.close()
 
 
 def _sha256(path: Path) -> str:

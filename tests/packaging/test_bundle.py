@@ -81,23 +81,16 @@ def test_a_frozen_appliance_says_build_needs_a_checkout(monkeypatch, capsys):
 def upstream(tmp_path_factory):
     """(Terraform registry with releases, docker-registry with library/debian:12-slim)."""
     root = tmp_path_factory.mktemp("upstream")
-    key = tf_registry.SigningKey(root / "gpg-key", "Test Registry")
-    rogue = tf_registry.SigningKey(root / "gpg-rogue", "Rogue Signer")
-    registry = tf_registry.Registry(root / "www", key, rogue)
-    registry.add_provider("hashicorp", "null", "3.0.0", ["linux_amd64"], tf_registry.null_binary())
-    if not tf_registry.TERRAFORM_BINARY.is_file():
-        raise RuntimeError("terraform is not installed (expected on PATH or /usr/local/bin)")
-    registry.add_terraform("1.11.4", ["linux_amd64"], tf_registry.TERRAFORM_BINARY)
-    try:
-        with registry.running(), imagekit.docker_registry(root / "registry") as images:
-            layout = root / "layout"
-            imagekit.tag_layout(layout, "debian", imagekit.write_image(
-                layout, layers=[{"etc/debian_version": b"12.8\n"}], label="debian"))
-            imagekit.skopeo_push(layout, "debian", f"{images.host}/library/debian:12-slim")
-            yield registry, images
-    finally:
-        key.close()
-        rogue.close()
+    with tf_registry.serving(root) as registry, \
+            imagekit.docker_registry(root / "registry") as images:
+        registry.add_provider("hashicorp", "null", "3.0.0", ["linux_amd64"],
+                              tf_registry.null_binary())
+        registry.add_local_terraform(["linux_amd64"])
+        layout = root / "layout"
+        imagekit.tag_layout(layout, "debian", imagekit.write_image(
+            layout, layers=[{"etc/debian_version": b"12.8\n"}], label="debian"))
+        imagekit.skopeo_push(layout, "debian", f"{images.host}/library/debian:12-slim")
+        yield registry, images
 
 
 @pytest.fixture(scope="module")

@@ -157,12 +157,11 @@ def test_the_provider_handshakes(bundle):
     env = {"TF_PLUGIN_MAGIC_COOKIE": "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991"
                                      "ca9872b2", "PLUGIN_PROTOCOL_VERSIONS": "6", "HOME": "/tmp"}
     proc = subprocess.Popen(isolated([str(bundle / "bin" / "terraform-provider-coder")], env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         line = proc.stdout.readline()
     finally:
-        proc.terminate()
-        proc.wait(10)
+        _stop(proc)  # the provider itself: terminating bwrap left it serving, orphaned
     assert line.startswith(b"1|6|unix|"), (line, proc.stderr.read())
 
 
@@ -258,19 +257,22 @@ def test_frozen_coderd_coder_provider_and_agent_build_a_workspace(bundle, tmp_pa
         login(bundle, url, cli_env)
         coder("templates", "push", "local", "-d", str(template), "-y")
         coder("create", "frozen", "-t", "local", "-y")
-        deadline = time.monotonic() + 180
-        while True:  # the build is done; the agent connects once the sandbox has fetched it
-            ssh = coder("ssh", "frozen", "--", "echo", "agent-is-connected", check=False,
-                        timeout=60)
-            if ssh.returncode == 0 or time.monotonic() > deadline:
-                break
-            time.sleep(2)
-        assert ssh.stdout.strip() == "agent-is-connected", ssh.stderr
-        # OpenSSH runs coder again by the path it was run by (bin/coder, which an
-        # upgrade moves), not the resolved bin/coder.d/coder of one version.
-        block = coder("config-ssh", "--dry-run").stdout
-        assert f"ProxyCommand {bundle / 'bin' / 'coder'} " in block, block
-        coder("delete", "frozen", "-y")
+        try:
+            deadline = time.monotonic() + 180
+            while True:  # the build is done; the agent connects once the sandbox has fetched it
+                ssh = coder("ssh", "frozen", "--", "echo", "agent-is-connected", check=False,
+                            timeout=60)
+                if ssh.returncode == 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(2)
+            assert ssh.stdout.strip() == "agent-is-connected", ssh.stderr
+            # OpenSSH runs coder again by the path it was run by (bin/coder, which an
+            # upgrade moves), not the resolved bin/coder.d/coder of one version.
+            block = coder("config-ssh", "--dry-run").stdout
+            assert f"ProxyCommand {bundle / 'bin' / 'coder'} " in block, block
+        finally:  # the sandboxed agent and its Files app end with the workspace, pass or fail
+            deleted = coder("delete", "frozen", "-y", check=False)
+        assert deleted.returncode == 0, deleted.stdout + deleted.stderr
 
 
 def _stop(sandbox: subprocess.Popen) -> None:

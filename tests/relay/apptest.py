@@ -6,13 +6,12 @@ tickets), a member's workspace built by real terraform whose agent runs here,
 and a real HTTP server "inside the workspace" that answers every request with
 what it received, byte for byte, so a test sees exactly what reached the app.
 
-The test's HTTP client resolves ``*.apps.test`` to 127.0.0.1 (``app_hosts``),
-as the deployment's wildcard DNS record would, and keeps cookies per host as
-a browser does.
+The test's HTTP client resolves ``*.apps.test`` to 127.0.0.1 (tests/browser.py's
+``loopback_names(APPS_DOMAIN)``), as the deployment's wildcard DNS record would,
+and keeps cookies per host as a browser does.
 """
 from __future__ import annotations
 
-import contextlib
 import http.client
 import http.server
 import json
@@ -22,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-import urllib3.util.connection
 
 from appliance.sdk.client import Client
 
@@ -31,7 +29,8 @@ from ..pgserver import free_port
 from ..provisioning import Rows
 from .conftest import TEMPLATE as RELAY_TEMPLATE, AgentProcess, wait_connected
 
-SUFFIX = ".apps.test"
+APPS_DOMAIN = "apps.test"
+SUFFIX = "." + APPS_DOMAIN
 APP_PORT = free_port()
 MEMBER_PASSWORD = "MemberSecurePassword!"
 # The relay tests' template (its agent, and the box counted by start_count), with these apps.
@@ -152,23 +151,6 @@ def raw_request(url: str, target: str, headers: list[tuple[str, str]] = (),
         conn.close()
 
 
-@contextlib.contextmanager
-def app_hosts():
-    """Names under SUFFIX resolve to 127.0.0.1 for this process's HTTP clients, as the
-    wildcard DNS record of a deployment would."""
-    real = urllib3.util.connection.create_connection
-
-    def create_connection(address, *args, **kwargs):
-        host, port = address
-        return real(("127.0.0.1" if host.endswith(SUFFIX) else host, port), *args, **kwargs)
-
-    urllib3.util.connection.create_connection = create_connection
-    try:
-        yield
-    finally:
-        urllib3.util.connection.create_connection = real
-
-
 def browser(coderd: Coderd, email: str, password: str) -> requests.Session:
     """A client that logs in as the dashboard does: coderd sets its session cookie."""
     session = requests.Session()
@@ -253,5 +235,5 @@ def _agent_id(client: Client, workspace: str) -> uuid.UUID:
     return next(a.id for r in ws.latest_build.resources for a in r.agents)
 
 
-__all__ = ["APP_PORT", "FIRST_USER_PASSWORD", "MEMBER_PASSWORD", "SUFFIX", "AppDeployment",
-           "EchoApp", "Response", "app_hosts", "browser", "raw_request", "start_deployment"]
+__all__ = ["APP_PORT", "APPS_DOMAIN", "FIRST_USER_PASSWORD", "MEMBER_PASSWORD", "SUFFIX",
+           "AppDeployment", "EchoApp", "Response", "browser", "raw_request", "start_deployment"]

@@ -17,8 +17,9 @@ import requests
 import websocket
 from websockets.sync.server import serve
 
+from ..browser import loopback_names
 from ..pgserver import free_port
-from .apptest import (APP_PORT, MEMBER_PASSWORD, AppDeployment, app_hosts, browser, raw_request,
+from .apptest import (APP_PORT, APPS_DOMAIN, MEMBER_PASSWORD, AppDeployment, browser, raw_request,
                       start_deployment)
 
 
@@ -194,7 +195,7 @@ def test_subdomain_app_sign_in_through_coderd(apps):
     it comes back with a ticket for that host only, which the app never sees."""
     member = browser(apps.strict, "member@example.com", MEMBER_PASSWORD)
     web = apps.app_url(apps.strict, "web")
-    with app_hosts():
+    with loopback_names(APPS_DOMAIN):
         r = member.get(web + "/x?y=1", timeout=15)
         assert r.status_code == 200, r.text
         first, back, clean = r.history
@@ -233,7 +234,7 @@ def test_subdomain_app_sign_in_through_coderd(apps):
 def test_subdomain_tickets_expire(apps):
     member = browser(apps.dangerous, "member@example.com", MEMBER_PASSWORD)  # 2 s tickets here
     web = apps.app_url(apps.dangerous, "web")
-    with app_hosts():
+    with loopback_names(APPS_DOMAIN):
         r = member.get(web + "/fresh", timeout=15)
         assert r.status_code == 200, r.text
         exchange = r.history[1].headers["Location"]
@@ -254,7 +255,7 @@ def test_subdomain_tickets_expire(apps):
 def test_app_host_without_ticket(apps):
     """Scripts get a 401 rather than a redirect; the API is not served on app hosts."""
     web = apps.app_url(apps.strict, "web")
-    with app_hosts():
+    with loopback_names(APPS_DOMAIN):
         assert requests.post(web + "/form", allow_redirects=False, timeout=15).status_code == 401
         r = requests.get(web + "/api/v2/users/me", headers={"Coder-Session-Token": apps.member.token},
                          timeout=15)

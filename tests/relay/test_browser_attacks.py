@@ -61,30 +61,28 @@ def _env(**values):
 @pytest.fixture(scope="module")
 def site(pg_server, pg_template, provider_mirror, tmp_path_factory):
     dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
-    apps = start_deployment(dsn, provider_mirror, tmp_path_factory.mktemp("browser-agent"))
-    ca = CertificateAuthority.init(tmp_path_factory.mktemp("browser-ca") / "ca",
-                                   permitted_dns=[DOMAIN], permitted_ips=["127.0.0.0/8"])
-    cert = ca.issue(dns=[DOMAIN, "*" + APP_SUFFIX], name="coderd")
-    wildcard = {"CODER_WILDCARD_ACCESS_URL": "*" + APP_SUFFIX}
-    http_port, tls_port = free_port(), free_port()
-    evil, evil_tls = PageServer(), PageServer(tls=(str(cert.chain_path), str(cert.key_path)))
-    with loopback_names():
+    with contextlib.ExitStack() as stack:  # each server stopped, even when a later one fails
+        apps = start_deployment(dsn, provider_mirror, tmp_path_factory.mktemp("browser-agent"))
+        stack.callback(apps.stop)
+        ca = CertificateAuthority.init(tmp_path_factory.mktemp("browser-ca") / "ca",
+                                       permitted_dns=[DOMAIN], permitted_ips=["127.0.0.0/8"])
+        cert = ca.issue(dns=[DOMAIN, "*" + APP_SUFFIX], name="coderd")
+        wildcard = {"CODER_WILDCARD_ACCESS_URL": "*" + APP_SUFFIX}
+        http_port, tls_port = free_port(), free_port()
+        evil = stack.enter_context(PageServer())
+        evil_tls = stack.enter_context(PageServer(tls=(str(cert.chain_path), str(cert.key_path))))
+        stack.enter_context(loopback_names())
         http = start_coderd(dsn, env={**wildcard, "CODER_HTTP_ADDRESS": f"127.0.0.1:{http_port}",
                                       "CODER_ACCESS_URL": f"http://{DOMAIN}:{http_port}"})
+        stack.callback(http.stop)
         with _env(REQUESTS_CA_BUNDLE=str(ca.bundle_path)):  # start_coderd's readiness check
             https = start_coderd(dsn, env={
                 **wildcard, "CODER_TLS_ENABLE": "true", "CODER_TLS_ADDRESS": f"127.0.0.1:{tls_port}",
                 "CODER_TLS_CERT_FILE": str(cert.chain_path), "CODER_TLS_KEY_FILE": str(cert.key_path),
                 "CODER_ACCESS_URL": f"https://{DOMAIN}:{tls_port}"})
-        try:
-            yield Site(apps, http, https, Path(cert.chain_path).read_bytes(), str(ca.bundle_path), evil,
-                       evil_tls)
-        finally:
-            evil_tls.stop()
-            evil.stop()
-            https.stop()
-            http.stop()
-            apps.stop()
+        stack.callback(https.stop)
+        yield Site(apps, http, https, Path(cert.chain_path).read_bytes(), str(ca.bundle_path), evil,
+                   evil_tls)
 
 
 @pytest.fixture

@@ -1,12 +1,10 @@
 """Port forwarding, the reconnecting PTY, listening ports, apps, and who may open streams."""
 from __future__ import annotations
 
-import http.server
 import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 
@@ -18,28 +16,20 @@ from appliance.sdk import rawstream, relay
 from appliance.sdk.client import APIError
 
 from ..coderdtest import create_another_user
+from ..httpserve import GetServer
 from ..pgserver import free_port
 from .conftest import APP_PORT, ROOT, wait_connected
 
 
 @pytest.fixture(scope="module")
 def app_server():
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = json.dumps({"path": self.path, "cookie": self.headers.get("Cookie", "")}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    """The app inside the workspace: answers with the path and the cookies it received."""
+    def answer(request):
+        return 200, "application/json", json.dumps(
+            {"path": request.path, "cookie": request.headers.get("Cookie", "")}).encode()
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", APP_PORT), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
+    with GetServer(answer, port=APP_PORT) as server:
+        yield server
 
 
 def test_port_forward_echo(workspace, agent, echo_server):

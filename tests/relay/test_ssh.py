@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -10,13 +9,8 @@ import time
 import pytest
 
 from ..coderdtest import start_tls_coderd
+from ..tools import tool
 from .conftest import ROOT, coder
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} is required for these tests (apt-get install openssh-client rsync)"
-    return path
 
 
 @pytest.fixture(scope="module")

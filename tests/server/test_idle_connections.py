@@ -69,17 +69,16 @@ def test_1100_idle_connections_from_one_address_leave_coderd_reachable(pg_server
     dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
     with open_files_soft_limit(1024):
         coderd = start_coderd(dsn, env={"CODER_HTTP_WORKERS": workers})
-    idle: list[socket.socket] = []
-    # The attacker (this process) holds 1,100 sockets too: a container's soft limit of
-    # 1,024 (CI's fresh Debian) would fail the test's own connect() first.
-    own_limit = open_files_soft_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[1])
-    own_limit.__enter__()
-    try:
+    with contextlib.ExitStack() as cleanup:  # on the way out: the sockets, the limit, coderd
+        cleanup.callback(coderd.stop)
+        # The attacker (this process) holds 1,100 sockets too: a container's soft limit of
+        # 1,024 (CI's fresh Debian) would fail the test's own connect() first.
+        cleanup.enter_context(open_files_soft_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
         owner, _ = create_first_user(coderd)
         host, port = urlsplit(coderd.url).hostname, urlsplit(coderd.url).port
         started = time.monotonic()
-        for _ in range(1100):
-            idle.append(socket.create_connection((host, port), timeout=5))
+        idle = [cleanup.enter_context(socket.create_connection((host, port), timeout=5))
+                for _ in range(1100)]
         opened_in = time.monotonic() - started
         answered = time.monotonic()
         assert get_me(coderd.url, owner.token, timeout=8) == 200
@@ -93,11 +92,6 @@ def test_1100_idle_connections_from_one_address_leave_coderd_reachable(pg_server
         assert f"open files limit {hard}" in coderd.log() and "EMFILE" not in coderd.log()
         assert "Too many open files" not in coderd.log()
         print(f"1100 idle connections opened in {opened_in:.2f}s; the owner answered in {took:.3f}s")
-    finally:
-        for s in idle:
-            s.close()
-        coderd.stop()
-        own_limit.__exit__(None, None, None)
 
 
 def test_a_silent_connection_is_dropped_after_the_header_timeout_from_accept(coderd_factory):
