@@ -28,6 +28,9 @@ from appliance.mux import write_fd
 from . import forward, pty
 
 log = logging.getLogger(__name__)
+# paramiko logs a stream that ends during the handshake (a client gone, a relay reset) as
+# an ERROR with its traceback, a line per frame; serve() says it in one line instead.
+logging.getLogger("paramiko.transport").setLevel(logging.CRITICAL)
 
 
 def load_host_key(path: Path) -> paramiko.PKey:
