@@ -25,7 +25,7 @@ usage() {
 Usage: $PROG --fingerprint FPR [OPTIONS]
 
 Verify this coder-appliance bundle, then install (or upgrade, or uninstall)
-coder-appliance on this host, or on another one over SSH (--inventory).
+coder-appliance on this host.
 
   --fingerprint FPR   Required. The full fingerprint of the key that signed the
                       bundle, as the build printed it (40 hex digits, spaces
@@ -33,9 +33,10 @@ coder-appliance on this host, or on another one over SSH (--inventory).
                       from the bundle.
   --hostname NAME     The name users reach coderd by (the TLS certificate's
                       name and the access URL). Default: this host's FQDN.
-  --inventory FILE    Install on the hosts of this Ansible inventory over SSH
-                      instead of on this host.
-  --with-templates    Also push the bundle's example templates (templates/).
+  --with-templates    Also push the bundle's example templates (templates/) that
+                      coderd lacks, as the user whose token is in --token-file
+                      (or CODER_SESSION_TOKEN): a rerun after the first user.
+  --token-file FILE   A template administrator's session token, for --with-templates.
   --uninstall         Remove the services; keep the data and configuration.
   --purge             With --uninstall: remove the data and configuration too.
   --force             Allow installing an older version over a newer one.
@@ -52,20 +53,20 @@ die() {
     exit 1
 }
 
-FINGERPRINT="" TARGET_HOSTNAME="" INVENTORY="" WITH_TEMPLATES=0 UNINSTALL=0 PURGE=0 FORCE=0
+FINGERPRINT="" TARGET_HOSTNAME="" TOKEN_FILE="" WITH_TEMPLATES=0 UNINSTALL=0 PURGE=0 FORCE=0
 INSTALLED_DIR="" VERIFY_ONLY=0
 
 parse_args() {
     while (($#)); do
         case $1 in
-            --fingerprint | --hostname | --inventory | --installed)
+            --fingerprint | --hostname | --token-file | --installed)
                 (($# >= 2)) || die "usage: $1 needs a value"
                 set -- "$1=$2" "${@:3}"
                 continue
                 ;;
             --fingerprint=*) FINGERPRINT=${1#*=} ;;
             --hostname=*) TARGET_HOSTNAME=${1#*=} ;;
-            --inventory=*) INVENTORY=${1#*=} ;;
+            --token-file=*) TOKEN_FILE=${1#*=} ;;
             --installed=*) INSTALLED_DIR=${1#*=} ;;
             --with-templates) WITH_TEMPLATES=1 ;;
             --uninstall) UNINSTALL=1 ;;
@@ -82,7 +83,8 @@ parse_args() {
     done
     [[ -n $FINGERPRINT ]] || die "usage: --fingerprint FPR is required (see --help)"
     if ((PURGE && !UNINSTALL)); then die "usage: --purge goes with --uninstall"; fi
-    if [[ -n $INVENTORY && ! -f $INVENTORY ]]; then die "usage: --inventory $INVENTORY: no such file"; fi
+    if [[ -n $TOKEN_FILE && ! -r $TOKEN_FILE ]]; then die "usage: --token-file $TOKEN_FILE: cannot be read"; fi
+    if ((WITH_TEMPLATES && UNINSTALL)); then die "usage: --with-templates does not go with --uninstall"; fi
     return 0
 }
 
@@ -297,13 +299,102 @@ apply_modes() {
     done
 }
 
+# -- install, upgrade, uninstall ---------------------------------------------------------------
+# Ansible (the bundle's ansible/python, run by the host's python3) does the work; before it
+# can run, python3 itself comes from the bundle's apt repository, apt's only source here.
+APT_KEYRING=/etc/apt/keyrings/coder-appliance.gpg
+APT_STATE=/var/lib/coder-appliance-apt
+CURRENT=$INSTALLED_ROOT/current
+PLAY_OPTIONS=() VARS_FILE=""
+
+installed_version() {
+    # The version `current` points at, or nothing.
+    local target
+    target=$(readlink -- "$CURRENT" 2>/dev/null) || return 0
+    echo "${target##*/}"
+}
+
+check_version_order() {
+    # An older bundle over a newer install would run its migrations backwards: refused.
+    local old
+    old=$(installed_version)
+    [[ -n $old && $old != "$new_version" ]] || return 0
+    if [[ $(printf '%s\n%s\n' "$old" "$new_version" | sort -V | tail -n 1) == "$old" ]]; then
+        ((FORCE)) || die "downgrade: $new_version is older than the installed $old (--force to install it anyway)"
+        echo "$PROG: installing $new_version over the newer $old (--force)"
+    else
+        echo "$PROG: upgrading $old to $new_version"
+    fi
+}
+
+bootstrap_python() {
+    # python3 and python3-apt for Ansible, from the bundle's repository and nothing else.
+    if python3 -c 'import apt' 2>/dev/null; then return 0; fi
+    echo "$PROG: installing python3 from the bundle's apt repository"
+    local list=$APT_STATE/bootstrap.list
+    mkdir -p "$APT_STATE/lists/partial"
+    echo "deb [signed-by=$APT_KEYRING] file:$BUNDLE/apt bookworm main" >"$list"
+    install -D -m 0644 -- "$BUNDLE/apt/keyring.gpg" "$APT_KEYRING"
+    local apt=(apt-get -q -o "Dir::Etc::SourceList=$list" -o Dir::Etc::SourceParts=-
+        -o "Dir::State::Lists=$APT_STATE/lists" -o Acquire::Languages=none)
+    "${apt[@]}" update >/dev/null || die "apt: the bundle's repository could not be read"
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends python3 python3-apt \
+        >/dev/null || die "apt: python3 could not be installed from the bundle's repository"
+}
+
+playbook() {
+    # $1: the playbook's name; then ansible-playbook options. Run on this host.
+    local name=$1
+    shift
+    # Ansible refuses to run without a UTF-8 locale (C.UTF-8 is in every Debian); no
+    # __pycache__ may appear in the verified folder (a rerun would find it "extra").
+    LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$BUNDLE/ansible/python ANSIBLE_CONFIG=$BUNDLE/ansible/ansible.cfg \
+        python3 -m ansible playbook -i "$TARGET_HOSTNAME," -c local \
+        -e "appliance_hostname=$TARGET_HOSTNAME" "$@" "$BUNDLE/ansible/playbooks/$name.yml" ||
+        die "ansible: the $name playbook failed (its output is above)"
+}
+
+template_options() {
+    # --with-templates: extra vars in a file only root reads (a token is no argument).
+    ((WITH_TEMPLATES)) || return 0
+    local token=${CODER_SESSION_TOKEN:-}
+    [[ -n $TOKEN_FILE ]] && token=$(<"$TOKEN_FILE")
+    token=${token//[[:space:]]/}
+    [[ $token =~ ^[A-Za-z0-9-]+$ ]] ||
+        die "usage: --with-templates needs a template administrator's token: --token-file FILE or CODER_SESSION_TOKEN"
+    VARS_FILE=$(mktemp)
+    trap 'rm -f -- "$VARS_FILE"' EXIT
+    printf '{"appliance_with_templates": true, "appliance_templates_token": "%s"}\n' "$token" >"$VARS_FILE"
+    PLAY_OPTIONS+=(-e "@$VARS_FILE")
+}
+
 install_stage() {
-    # The Ansible stage (single-node playbook, upgrade, uninstall) follows verification:
-    # it is written with the roles (issue 15, the Ansible part) and is not in this file yet.
-    # It has: BUNDLE (this verified folder, a delta completed), new_version, TARGET_HOSTNAME,
-    # INVENTORY, WITH_TEMPLATES, UNINSTALL, PURGE, FORCE (0/1). For delta bundles to apply
-    # later, the version folder it installs must keep this whole folder and its MANIFEST.json.
-    die "install: this install.sh verifies only; the Ansible stage is not part of this build yet"
+    ((EUID == 0)) || die "usage: run install.sh as root"
+    [[ -z $TARGET_HOSTNAME ]] && TARGET_HOSTNAME=$(hostname -f 2>/dev/null || uname -n)
+    if ((UNINSTALL)); then
+        [[ -e $CURRENT || -d /etc/coder-appliance ]] ||
+            die "uninstall: coder-appliance is not installed on this host"
+        bootstrap_python
+        playbook uninstall -e "appliance_purge=$PURGE"
+        if ((PURGE)); then
+            echo "$PROG: removed coder-appliance, its data and its configuration"
+        else
+            echo "$PROG: removed coder-appliance's services; its data and configuration are kept (--purge removes them)"
+        fi
+        return 0
+    fi
+    check_version_order
+    # ahosts (getaddrinfo): a name only /etc/hosts gives an IPv4 address is not asked of DNS.
+    getent ahosts "$TARGET_HOSTNAME" >/dev/null ||
+        echo "$PROG: warning: $TARGET_HOSTNAME does not resolve on this host; workspaces reach coderd by it (add it to DNS or /etc/hosts)" >&2
+    bootstrap_python
+    template_options
+    playbook single-node "${PLAY_OPTIONS[@]}"
+    local url=https://$TARGET_HOSTNAME
+    echo
+    echo "coder-appliance $new_version is running at $url"
+    echo "Next: create the first user, in a browser at $url or with"
+    echo "    $CURRENT/bin/coder login $url"
 }
 
 main() {

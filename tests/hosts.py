@@ -223,6 +223,10 @@ class BootedHost:
                                  f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
         return done
 
+    def popen(self, cmd: list[str]) -> subprocess.Popen:
+        """Start ``cmd`` inside the host, its output a text pipe (the caller waits for it)."""
+        return subprocess.Popen(self.enter(cmd), stdout=subprocess.PIPE, text=True)
+
     def copy_in(self, src: Path, dest: str) -> Path:
         """Copy the file or folder ``src`` to ``dest`` (absolute, in the host); return it as seen here."""
         target = self.root / dest.lstrip("/")

@@ -64,8 +64,12 @@ def test_the_fqcn_check_sees_a_short_module_name():
 def test_every_role_documents_each_default_in_its_argument_spec(role):
     defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
     spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
-    options = spec["argument_specs"]["main"]["options"]
-    assert spec["argument_specs"]["main"]["short_description"]
+    entries = spec["argument_specs"]
+    assert all(entry["short_description"] for entry in entries.values())
+    assert sorted(entries) == sorted(p.stem for p in (role / "tasks").glob("*.yml")), \
+        f"{role.name}: an entry point per tasks file"
+    options = {name: option for entry in entries.values()
+               for name, option in entry.get("options", {}).items()}
     prefix = role.name + "_"
     assert all(name.startswith(prefix) for name in defaults), \
         f"{role.name}: defaults not prefixed with {prefix}: {sorted(defaults)}"
@@ -83,6 +87,8 @@ def test_the_apt_role_installs_what_the_bundle_carries_for_it():
                           .read_text())["appliance_apt_repo_packages"]
     expected = [p for p in aptrepo.DEFAULT_PACKAGES if p not in aptrepo.BOOTSTRAP_PACKAGES]
     assert sorted(role) == sorted(expected)
+    install_sh = (ANSIBLE_DIR.parent / "packaging" / "install.sh").read_text()
+    assert f"install -y --no-install-recommends {' '.join(aptrepo.BOOTSTRAP_PACKAGES)}" in install_sh
 
 
 def test_no_task_downloads_anything():
@@ -111,8 +117,9 @@ def test_the_download_check_sees_a_remote_url():
     assert not REMOTE.search("url: https://127.0.0.1:443/healthz")
 
 
-def test_the_playbook_passes_ansible_syntax_check(tmp_path):
-    done = ansible(tmp_path, "playbook", "--syntax-check", "playbooks/single-node.yml")
+@pytest.mark.parametrize("play", ["single-node", "uninstall"])
+def test_the_playbooks_pass_ansible_syntax_check(tmp_path, play):
+    done = ansible(tmp_path, "playbook", "--syntax-check", f"playbooks/{play}.yml")
     assert done.returncode == 0, done.stdout + done.stderr
 
 

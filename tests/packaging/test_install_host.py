@@ -1,0 +1,147 @@
+"""install.sh from a signed bundle tar on a booted minimal Debian 12 host with no route.
+
+The bundles are installkit's: every part built by its own builder, sealed by
+the real builder (MANIFEST.json, its signature, the tar). On the host, as an
+administrator would: ``tar -xf`` then ``install.sh --fingerprint``. A tampered
+copy installs nothing; the install comes up over TLS with the image registry
+serving the bundle's image; a second run changes nothing, nor would one in check
+mode; the same bundle under a newer version upgrades in place with the first
+user still able to log in; the older one is refused; ``--uninstall`` keeps the
+data and ``--purge`` removes it. No process of the host ever tried to leave it.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ..hosts import BootedHost, minimal_debian_root, off_host
+from .installkit import HOSTNAME, NEW, OLD, OWNER, api, bundles, install_sh, unpack
+
+pytestmark = pytest.mark.booted_hosts
+
+
+@pytest.fixture(scope="module")
+def sealed():
+    with bundles() as made:
+        yield made
+
+
+def install(host: BootedHost, folder: str, fingerprint: str, *options: str, ok: bool = True):
+    done = install_sh(host, folder, fingerprint, *options)
+    if ok and done.returncode != 0:
+        journal = host.run(["journalctl", "-u", "coderd", "--no-pager", "-n", "60"], check=False)
+        pytest.fail(f"install.sh {' '.join(options)} failed:\n{done.stdout[-6000:]}"
+                    f"{done.stderr[-3000:]}\ncoderd's journal:\n{journal.stdout}")
+    return done
+
+
+def changed_tasks(output: str) -> list[str]:
+    """The tasks that reported a change, from the default callback's output."""
+    task, changed = "", []
+    for line in output.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line.split("[", 1)[1].rsplit("]", 1)[0]
+        elif line.startswith("changed:") and task not in changed:
+            changed.append(task)
+    return changed
+
+
+def recap(output: str) -> dict[str, int]:
+    found = re.search(r"^\S+\s*:\s*(ok=.*)$", output, re.M)
+    assert found, output[-3000:]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", found.group(1))}
+
+
+def exists(host: BootedHost, *paths: str) -> list[str]:
+    """Those of ``paths`` that exist in the host."""
+    return [p for p in paths if host.run(["test", "-e", p], check=False).returncode == 0]
+
+
+def is_active(host: BootedHost, unit: str) -> str:
+    return host.run(["systemctl", "is-active", unit], check=False).stdout.strip()
+
+
+def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
+    fingerprint, tars = sealed
+    with BootedHost(minimal_debian_root(), tmp_path / "host") as host:
+        assert host.run(["sh", "-c", "command -v python3 || echo none"]).stdout.strip() == "none"
+        # The access URL's name, as the network's DNS would give it (the host has no route to any).
+        host.run(["sh", "-c", f"echo '127.0.0.1 {HOSTNAME}' >> /etc/hosts"])
+        old = unpack(host, tars[OLD])
+
+        # One flipped byte in an executable: nothing installed, not even python3.
+        coder = Path(host.root, old.lstrip("/"), "bin", "coder.d", "coder")
+        original = coder.read_bytes()
+        coder.write_bytes(original[:4096] + bytes([original[4096] ^ 1]) + original[4097:])
+        tampered = install(host, old, fingerprint, ok=False)
+        assert tampered.returncode == 1
+        assert tampered.stderr.strip() == \
+            "install.sh: error: tampered: bin/coder.d/coder: its sha256 is not the one in MANIFEST.json"
+        assert host.run(["ls", "/opt", "/etc"]).stdout.count("coder-appliance") == 0
+        coder.write_bytes(original)
+
+        first = install(host, old, fingerprint)
+        assert f"coder-appliance {OLD} is running at https://{HOSTNAME}" in first.stdout
+        assert f"/opt/coder-appliance/current/bin/coder login https://{HOSTNAME}" in first.stdout
+        assert is_active(host, "coderd") == "active" and is_active(host, "docker-registry") == "active"
+        unit = host.run(["systemctl", "show", "coderd", "-p", "User", "-p", "NoNewPrivileges",
+                         "-p", "ProtectSystem", "-p", "ProtectHome"]).stdout
+        assert "User=coder-appliance" in unit and "NoNewPrivileges=yes" in unit
+        assert "ProtectSystem=strict" in unit and "ProtectHome=yes" in unit
+        env = host.run(["cat", "/etc/coder-appliance/coderd.env"]).stdout
+        assert "CODER_UPDATE_CHECK=false" in env and "CODER_TELEMETRY_ENABLE=false" in env
+        assert "CODER_PG_CONNECTION_URL=\n" in env  # the embedded PostgreSQL
+        # The registry serves the bundle's image on loopback, and podman is pointed at it.
+        tags = host.run(["python3", "-c", "import urllib.request; print(urllib.request.urlopen("
+                         "'http://127.0.0.1:5000/v2/library/debian/tags/list').read().decode())"])
+        assert json.loads(tags.stdout) == {"name": "library/debian", "tags": ["12-slim"]}
+        assert "127.0.0.1:5000" in host.run(
+            ["cat", "/etc/containers/registries.conf.d/50-coder-appliance.conf"]).stdout
+
+        status, _ = api(host, "POST", "/api/v2/users/first", {**OWNER, "trial": False})
+        assert status == 201
+
+        again = install(host, old, fingerprint)
+        assert recap(again.stdout)["changed"] == 0, f"changed again: {changed_tasks(again.stdout)}"
+        checked = host.run(
+            ["env", "PYTHONDONTWRITEBYTECODE=1", f"PYTHONPATH={old}/ansible/python",
+             f"ANSIBLE_CONFIG={old}/ansible/ansible.cfg", "LC_ALL=C.UTF-8", "python3", "-m", "ansible", "playbook", "-i", f"{HOSTNAME},", "-c", "local",
+             "-e", f"appliance_hostname={HOSTNAME}", "--check",
+             f"{old}/ansible/playbooks/single-node.yml"], check=False, timeout=600)
+        assert checked.returncode == 0, checked.stdout[-4000:]
+        assert recap(checked.stdout)["changed"] == 0, f"check mode: {changed_tasks(checked.stdout)}"
+
+        new = unpack(host, tars[NEW])
+        upgraded = install(host, new, fingerprint)
+        assert f"install.sh: upgrading {OLD} to {NEW}" in upgraded.stdout
+        assert host.run(["readlink", "/opt/coder-appliance/current"]).stdout.strip() == NEW
+        status, login = api(host, "POST", "/api/v2/users/login",
+                            {"email": OWNER["email"], "password": OWNER["password"]})
+        assert status == 201 and login["session_token"]
+
+        downgrade = install(host, old, fingerprint, ok=False)
+        assert downgrade.returncode == 1
+        assert downgrade.stderr.strip().endswith(
+            f"install.sh: error: downgrade: {OLD} is older than the installed {NEW} "
+            "(--force to install it anyway)")
+        assert host.run(["readlink", "/opt/coder-appliance/current"]).stdout.strip() == NEW
+
+        removed = install(host, new, fingerprint, "--uninstall")
+        assert "its data and configuration are kept" in removed.stdout
+        assert is_active(host, "coderd") != "active" and is_active(host, "docker-registry") != "active"
+        assert exists(host, "/opt/coder-appliance", "/etc/systemd/system/coderd.service") == []
+        assert len(exists(host, "/var/lib/coder-appliance/coderd/postgres/PG_VERSION",
+                      "/var/lib/coder-appliance/ca/root.crt", "/etc/coder-appliance/coderd.env")) == 3
+
+        purged = install(host, new, fingerprint, "--uninstall", "--purge")
+        assert "removed coder-appliance, its data and its configuration" in purged.stdout
+        left = host.run(["sh", "-c", "ls -d /opt/coder-appliance /var/lib/coder-appliance* "
+                         "/etc/coder-appliance /usr/local/share/ca-certificates/coder-appliance* "
+                         "2>/dev/null; getent passwd coder-appliance; true"]).stdout
+        assert left == ""
+
+        dests = host.connects()
+        assert any(port == 443 for _, port, _ in dests), "the trace saw no connection to coderd"
+        assert off_host(dests) == [], f"the install tried to leave the host: {off_host(dests)}"
