@@ -46,7 +46,7 @@ while not os.path.exists('/tmp/stop-poll'):
 
 def timed(host: BootedHost, folder: str, fingerprint: str, *options: str) -> float:
     started = time.monotonic()
-    done = install_sh(host, folder, fingerprint, *options)
+    done = install_sh(host, folder, fingerprint, *options, traced=False)
     elapsed = time.monotonic() - started
     if done.returncode != 0:
         raise SystemExit(f"install.sh {' '.join(options)} failed:\n{done.stdout[-3000:]}{done.stderr}")

@@ -78,10 +78,12 @@ def unpack(host: BootedHost, tar: Path) -> str:
     return f"/root/{tar.name.removesuffix('-linux-amd64.tar')}"
 
 
-def install_sh(host: BootedHost, folder: str, fingerprint: str, *options: str):
-    """``FOLDER/install.sh --fingerprint FPR --hostname HOSTNAME OPTIONS`` in the host, traced."""
+def install_sh(host: BootedHost, folder: str, fingerprint: str, *options: str,
+               traced: bool = True):
+    """``FOLDER/install.sh --fingerprint FPR --hostname HOSTNAME OPTIONS`` in the host
+    (under strace for ``host.connects()`` when ``traced``: it slows every process it starts)."""
     return host.run([f"{folder}/install.sh", "--fingerprint", fingerprint, "--hostname", HOSTNAME,
-                     *options], traced=True, check=False, timeout=900)
+                     *options], traced=traced, check=False, timeout=900)
 
 
 def api(host: BootedHost, method: str, path: str, body: dict | None = None,

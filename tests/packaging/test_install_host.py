@@ -11,6 +11,7 @@ data and ``--purge`` removes it. No process of the host ever tried to leave it.
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
