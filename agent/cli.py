@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from appliance.sdk.trust import system_ca
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     env = os.environ.get
@@ -62,7 +64,7 @@ def options(args: argparse.Namespace):
     if not token:
         raise UsageError("CODER_AGENT_TOKEN is not set (the template passes "
                          "coder_agent.token to the workspace)")
-    verify: bool | str = True
+    verify = system_ca()  # where the appliance CA's root is, not requests' own roots
     if args.agent_ca_file:
         if not os.path.isfile(args.agent_ca_file):
             raise UsageError(f"CA bundle {args.agent_ca_file} does not exist (CODER_AGENT_CA_FILE)")

@@ -11,11 +11,19 @@ from appliance.sdk.agentsdk import Manifest
 SECRET_ENV = ("CODER_AGENT_TOKEN", "CODER_AGENT_TOKEN_FILE")
 
 
+# Login shells that run nothing: a service account's (useradd --system -s /usr/sbin/nologin).
+REFUSING_SHELLS = ("nologin", "false")
+
+
 def user_shell() -> str:
+    """The user's login shell, which Coder's agent runs every command with; /bin/sh where
+    there is none or it refuses to run anything (the ``local`` template runs its agents as
+    coderd's service account, whose shell is nologin)."""
     try:
-        return pwd.getpwuid(os.getuid()).pw_shell or "/bin/sh"
+        shell = pwd.getpwuid(os.getuid()).pw_shell
     except KeyError:
         return "/bin/sh"
+    return shell if shell and os.path.basename(shell) not in REFUSING_SHELLS else "/bin/sh"
 
 
 def command_env(manifest: Manifest, agent_url: str) -> dict[str, str]:

@@ -16,7 +16,6 @@ import fcntl
 import json
 import logging
 import os
-import pwd
 import struct
 import subprocess
 import termios
@@ -24,6 +23,8 @@ import threading
 import time
 
 from appliance.mux import Stream, StreamError, write_fd
+
+from .env import user_shell
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,6 @@ MAX_INPUT = 4 * 1024 * 1024  # one message, as a websocket message to coderd may
 
 class BadInput(ValueError):
     """Terminal input that is not Coder's messages."""
-
-
-def user_shell() -> str:
-    try:
-        return pwd.getpwuid(os.getuid()).pw_shell or "/bin/sh"
-    except KeyError:
-        return "/bin/sh"
 
 
 def _cut_short(exc: json.JSONDecodeError) -> bool:

@@ -26,6 +26,7 @@ import paramiko
 from appliance.mux import write_fd
 
 from . import forward, pty
+from .env import user_shell
 
 log = logging.getLogger(__name__)
 # paramiko logs a stream that ends during the handshake (a client gone, a relay reset) as
@@ -204,7 +205,7 @@ class _Session:
         return True
 
     def start(self, channel: paramiko.Channel, command: str | None) -> bool:
-        shell = pty.user_shell()
+        shell = user_shell()
         argv = [shell, "-c", command] if command else [shell, "-l"]
         env = {**os.environ, **self.server.env, **self.env, "CODER": "true"}
         env["SSH_CONNECTION"] = env.get("SSH_CONNECTION", "0.0.0.0 0 0.0.0.0 0")

@@ -19,7 +19,7 @@ from typing import Sequence
 from appliance import buildinfo, settings as settings_mod
 from appliance.cli.base import VersionAction
 
-from .nodump import no_dumps
+from .privileges import drop_ambient_capabilities, no_dumps
 
 log = logging.getLogger("coderd")
 FD_RESERVE = 256  # file descriptors kept for what is not a client connection
@@ -245,6 +245,7 @@ def _provisionerd(args: argparse.Namespace) -> int:
     # templates they run would read it in /proc/PPID/environ.
     psk = sys.stdin.readline().strip() if args.built_in else args.psk
     no_dumps()
+    drop_ambient_capabilities()  # templates get none of coderd's
     if not args.url:
         print("coderd provisionerd: --url (or CODER_URL) is required", file=sys.stderr)
         return 2

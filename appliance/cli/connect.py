@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Mapping
 from urllib.parse import urlsplit
 
 from appliance.sdk.errors import APIError
+from appliance.sdk.trust import system_ca
 
 from .base import USAGE, CommandError
 from .config import SESSION_FILE, URL_FILE, ConfigDir, default_dir
@@ -92,8 +93,7 @@ def ca_bundle(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> 
                                hint="Pass the PEM bundle of the deployment's CA, e.g. the "
                                     "bundle.pem written by 'appliance ca bundle'.", code=USAGE)
         return explicit
-    system = ssl.get_default_verify_paths().cafile  # honours SSL_CERT_FILE
-    return system if system and os.path.isfile(system) else True
+    return system_ca()
 
 
 def normalize_url(raw: str) -> str:

@@ -62,7 +62,7 @@ def test_a_non_dumpable_process_environment_is_unreadable_to_its_own_user():
     """What keeps coderd's own environment (CODER_PG_CONNECTION_URL from systemd) and the
     daemon's memory from a template: as an unprivileged user, its children cannot read it."""
     probe = ("import os, subprocess\n"
-             "from nodump import no_dumps\n"
+             "from privileges import no_dumps\n"
              "read = lambda: subprocess.run(['cat', f'/proc/{os.getpid()}/environ'],"
              " capture_output=True).returncode\n"
              "before = read(); no_dumps(); print(before, read())\n")
@@ -71,10 +71,24 @@ def test_a_non_dumpable_process_environment_is_unreadable_to_its_own_user():
     where = Path(tempfile.mkdtemp(dir="/var/tmp"))
     try:
         where.chmod(0o755)
-        shutil.copy(Path(__file__).parents[2] / "server" / "nodump.py", where / "nodump.py")
+        shutil.copy(Path(__file__).parents[2] / "server" / "privileges.py", where / "privileges.py")
         out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                               "/usr/bin/python3", "-c", probe], capture_output=True, text=True,
                              check=True, env={"PATH": os.environ["PATH"], "PYTHONPATH": str(where)})
     finally:
         shutil.rmtree(where)
     assert out.stdout.split() == ["0", "1"], out
+
+
+def test_a_provisioner_gives_its_templates_none_of_coderds_ambient_capabilities():
+    """coderd's unit grants CAP_NET_BIND_SERVICE as an ambient capability, which every exec
+    keeps: after drop_ambient_capabilities a child (terraform, a template's script) has none."""
+    probe = ("import subprocess, privileges\n"
+             "amb = lambda: subprocess.run(['grep', 'CapAmb', '/proc/self/status'],"
+             " capture_output=True, text=True).stdout.split()[1]\n"
+             "before = amb(); privileges.drop_ambient_capabilities(); print(before, amb())\n")
+    out = subprocess.run(["setpriv", "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service",
+                          "/usr/bin/python3", "-c", probe], capture_output=True, text=True, check=True,
+                         env={"PATH": os.environ["PATH"],
+                              "PYTHONPATH": str(Path(__file__).parents[2] / "server")})
+    assert out.stdout.split() == ["0000000000000400", "0000000000000000"], out
