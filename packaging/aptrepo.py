@@ -74,6 +74,7 @@ DEFAULT_PACKAGES = (
     "ca-certificates", "openssl",
     "docker-registry", "podman", "runc", "bubblewrap", "skopeo",
     "uidmap", "slirp4netns", "fuse-overlayfs",
+    "curl",             # an agent's init script fetches the agent from coderd with it
 )
 # Added when the manifest chooses Debian's PostgreSQL over the embedded one.
 POSTGRESQL_PACKAGES = ("postgresql",)

@@ -305,6 +305,7 @@ apply_modes() {
 APT_KEYRING=/etc/apt/keyrings/coder-appliance.gpg
 APT_STATE=/var/lib/coder-appliance-apt
 CURRENT=$INSTALLED_ROOT/current
+CA_ROOT=/var/lib/coder-appliance/ca/root.crt
 PLAY_OPTIONS=() VARS_FILE=""
 
 installed_version() {
@@ -393,8 +394,13 @@ install_stage() {
     local url=https://$TARGET_HOSTNAME
     echo
     echo "coder-appliance $new_version is running at $url"
-    echo "Next: create the first user, in a browser at $url or with"
-    echo "    $CURRENT/bin/coder login $url"
+    # 404 until the first user exists (curl comes with the appliance's packages).
+    if curl -fsS -o /dev/null --cacert "$CA_ROOT" https://127.0.0.1/api/v2/users/first 2>/dev/null; then
+        echo "Log in at $url or with: $CURRENT/bin/coder login $url"
+    else
+        echo "Next: create the first user, in a browser at $url or with"
+        echo "    $CURRENT/bin/coder login $url"
+    fi
 }
 
 main() {

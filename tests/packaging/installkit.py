@@ -3,9 +3,9 @@ tests and bench/install.py.
 
 The bundle's folder is staged by the parts' own builders (the executables, the
 signed apt repository, the Ansible runtime, this repository's ansible/, a small
-OCI image, the example templates, this machine's terraform and the provider
-mirror the provider tests built) and sealed by the real builder: MANIFEST.json,
-its signature, the tar. ``bundles()`` seals one staged folder twice, under two
+OCI image, the example templates, this machine's terraform, a provider mirror
+with terraform-provider-coder frozen) and sealed by the real builder:
+MANIFEST.json, its signature, the tar. ``bundles()`` seals one staged folder twice, under two
 versions, to have an upgrade to make without building twice.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -23,10 +24,12 @@ from .bundlekit import REPO, seal, tf_registry
 
 import ansible_runtime  # noqa: E402,I100  (packaging/, put on sys.path by bundlekit)
 import aptrepo  # noqa: E402
+import build_provider  # noqa: E402
 import executables  # noqa: E402
 import imagekit  # noqa: E402  (tests/mirror_tools)
 
 OLD, NEW = "0.0.1-test", "0.0.2-test"
+DELTA = f"{NEW}-delta-from-{OLD}"
 HOSTNAME = "coder.appliance.test"
 IMAGE = "docker.io/library/debian:12-slim"
 OWNER = {"email": "admin@appliance.test", "username": "admin", "name": "Admin",
@@ -43,7 +46,10 @@ def stage_bundle(folder: Path, key: tf_registry.SigningKey) -> None:
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, folder / "ansible" / part)
     (folder / "terraform").mkdir()
     shutil.copy2(shutil.which("terraform"), folder / "terraform" / "terraform")
-    shutil.copytree(REPO / ".cache" / "provider-mirror" / "providers", folder / "providers")
+    # terraform-provider-coder frozen, as the bundle's mirror part builds it (cached).
+    mirror = REPO / ".cache" / "installkit-provider-mirror"
+    build_provider.build(mirror, "pyinstaller")
+    shutil.copytree(mirror / "providers", folder / "providers")
     layout = folder / "images"
     imagekit.tag_layout(layout, IMAGE, imagekit.write_image(
         layout, layers=[{"etc/debian_version": b"12.8\n"}], label="debian"))
@@ -53,7 +59,9 @@ def stage_bundle(folder: Path, key: tf_registry.SigningKey) -> None:
 
 @contextlib.contextmanager
 def bundles() -> Iterator[tuple[str, dict[str, Path]]]:
-    """(fingerprint, {version: tar}): one staged folder sealed as OLD, renamed, sealed as NEW."""
+    """(fingerprint, {OLD: tar, NEW: tar, DELTA: tar}): one staged folder sealed as OLD,
+    renamed, sealed as NEW, and as NEW's delta from OLD (which carries almost nothing: the
+    files are the same, so install.sh takes nearly all of them from the installed OLD)."""
     # /var/tmp: the bundles (about 500 MB each) would not fit CI's small /tmp.
     work = Path(tempfile.mkdtemp(prefix="install-host-", dir="/var/tmp"))
     key = tf_registry.SigningKey(work / "gnupg", "Bundle Signer")
@@ -63,6 +71,7 @@ def bundles() -> Iterator[tuple[str, dict[str, Path]]]:
         tars = {OLD: seal(folder, work, key).path}
         folder = folder.rename(folder.with_name(f"coder-appliance-{NEW}"))
         tars[NEW] = seal(folder, work, key).path
+        tars[DELTA] = seal(folder, work, key, since=tars[OLD]).path
         shutil.rmtree(work / "stage")
         yield key.fingerprint, tars
     finally:
@@ -75,7 +84,8 @@ def unpack(host: BootedHost, tar: Path) -> str:
     host.copy_in(tar, f"/root/{tar.name}")
     host.run(["tar", "-xf", f"/root/{tar.name}", "-C", "/root"])
     host.run(["rm", f"/root/{tar.name}"])
-    return f"/root/{tar.name.removesuffix('-linux-amd64.tar')}"
+    with tarfile.open(tar) as t:
+        return f"/root/{t.next().name.split('/')[0]}"
 
 
 def install_sh(host: BootedHost, folder: str, fingerprint: str, *options: str,
