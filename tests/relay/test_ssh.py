@@ -94,7 +94,7 @@ def test_coder_ssh_command_and_stdin(workspace, agent):
     assert r.stdout == b"piped\n" and r.stderr.endswith(b"done\n")
 
 
-def test_stdio_proxy_command_without_fdpass(workspace, tmp_path):
+def test_stdio_proxy_command_without_fdpass(workspace, agent, tmp_path):
     """config-ssh --no-fdpass (for OpenSSH builds without ProxyUseFdpass, and like a
     ProxyCommand written by hand): the session runs on the command's stdin and stdout."""
     plain = tmp_path / "config"
