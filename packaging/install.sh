@@ -83,6 +83,10 @@ parse_args() {
     done
     [[ -n $FINGERPRINT ]] || die "usage: --fingerprint FPR is required (see --help)"
     if ((PURGE && !UNINSTALL)); then die "usage: --purge goes with --uninstall"; fi
+    # A DNS name (it becomes the certificate's name, the access URL and an Ansible variable).
+    if [[ -n $TARGET_HOSTNAME && ! $TARGET_HOSTNAME =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$ ]]; then
+        die "usage: --hostname '$TARGET_HOSTNAME' is not a DNS name (letters, digits, '-' and '.')"
+    fi
     if [[ -n $TOKEN_FILE && ! -r $TOKEN_FILE ]]; then die "usage: --token-file $TOKEN_FILE: cannot be read"; fi
     if ((WITH_TEMPLATES && UNINSTALL)); then die "usage: --with-templates does not go with --uninstall"; fi
     return 0

@@ -136,6 +136,13 @@ def test_a_wrong_fingerprint_is_refused(good, folder, keys):
     assert_refused(both(folder, keys[1].fingerprint, good), "fingerprint")
 
 
+@pytest.mark.parametrize("name", ["coder example", "a=b", "-coder.test", "coder..test", "x" * 64])
+def test_a_hostname_that_is_no_dns_name_is_refused_before_anything(folder, keys, name):
+    refused = install_sh(folder, keys[0].fingerprint, "--hostname", name)
+    assert refused.code == 1 and refused.kind == "usage", refused.error
+    assert "is not a DNS name" in refused.error
+
+
 def test_a_short_key_id_is_not_a_fingerprint(folder, keys):
     assert_refused(both(folder, keys[0].key_id), "fingerprint")
 
