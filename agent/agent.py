@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from appliance.buildinfo import version
@@ -108,9 +109,12 @@ class Agent:
         def run():
             backoff = retry.Backoff()
             while not self.stop.is_set():
+                began = time.monotonic()
                 try:
                     relay.run(self.client, manifest, self.stop)
                 except Exception:
                     log.exception("the relay failed")
+                if time.monotonic() - began > backoff.cap:  # it was up: coderd restarted
+                    backoff.reset()
                 self.stop.wait(backoff.next())
         self._thread(run)

@@ -75,6 +75,7 @@ DEFAULT_PACKAGES = (
     "docker-registry", "podman", "runc", "bubblewrap", "skopeo",
     "uidmap", "slirp4netns", "fuse-overlayfs",
     "curl",             # an agent's init script fetches the agent from coderd with it
+    "libpam-systemd",   # the service user's systemd manager, which runs the host's workspaces
 )
 # Added when the manifest chooses Debian's PostgreSQL over the embedded one.
 POSTGRESQL_PACKAGES = ("postgresql",)

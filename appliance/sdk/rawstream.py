@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
+from typing import Callable
 from urllib.parse import urlencode, urlsplit
 
 from .errors import SESSION_HEADER, APIError
 
 MAX_HEAD = 16 * 1024
 MAX_ERROR_BODY = 64 * 1024
+# coderd's answer (502) while no coderd process holds the agent's connection.
+AGENT_NOT_CONNECTED = "The workspace agent is not connected."
 
 
 def workspace_path(spec: str) -> tuple[str, dict]:
@@ -58,6 +62,25 @@ def connect(url: str, path: str, query: dict, token: str, *, verify: bool | str 
         raise
     sock.settimeout(None)
     return sock
+
+
+def connect_to_agent(url: str, path: str, query: dict, token: str, *, verify: bool | str = True,
+                     on_wait: Callable[[], None] = lambda: None,
+                     retry_every: float = 1.0) -> socket.socket:
+    """``connect``, waiting for as long as coderd answers that the agent is not connected,
+    as Coder's CLI waits: a workspace just started, or an agent reconnecting after coderd
+    restarted, is there within seconds. ``on_wait`` is called once, when the wait begins."""
+    waiting = False
+    while True:
+        try:
+            return connect(url, path, query, token, verify=verify)
+        except APIError as exc:
+            if exc.status != 502 or exc.message != AGENT_NOT_CONNECTED:
+                raise
+        if not waiting:
+            waiting = True
+            on_wait()
+        time.sleep(retry_every)
 
 
 def _tls_context(verify: bool | str) -> ssl.SSLContext:

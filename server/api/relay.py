@@ -20,6 +20,7 @@ import gevent
 from flask import current_app, g, request
 
 from appliance.sdk import model
+from appliance.sdk.rawstream import AGENT_NOT_CONNECTED
 from appliance.sdk.relay import WorkspaceAgentListeningPortsResponse
 
 from ..authz.rbac import Action, NotAuthorized
@@ -68,7 +69,7 @@ def open_stream(agent_id: uuid.UUID, target: str):
     try:
         return relay().open(agent_id, target)
     except AgentUnavailable as exc:
-        raise APIError(502, "The workspace agent is not connected.", str(exc)) from exc
+        raise APIError(502, AGENT_NOT_CONNECTED, str(exc)) from exc
     except OSError as exc:  # the agent refused the target (nothing listening, bad port)
         raise APIError(502, "The workspace agent could not open the stream.", str(exc)) from exc
 

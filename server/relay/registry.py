@@ -249,8 +249,12 @@ class Relay:
         mux.pipe(stream, _Counted(self, sock))
 
     def close(self) -> None:
+        """Stop holding agents (coderd is shutting down): they show as disconnected until
+        they reconnect to another process, or to this coderd started again."""
         self._stopped.set()
-        for session in list(self.agents.values()):
+        with self._lock:
+            held, self.agents = list(self.agents.values()), {}
+        for session in held:
             session.close()
         if self._server is not None:
             self._server.stop()

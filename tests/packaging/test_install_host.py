@@ -8,7 +8,7 @@ serving the bundle's image; a second run changes nothing, nor would one in check
 mode; with the first user's token it pushes the example templates, and a
 workspace from ``local`` runs on the host and answers ``coder ssh``; a delta
 bundle of a newer version upgrades in place, completed from the installed one,
-with the user and the workspace's files kept; the older bundle is refused;
+with the user kept and the workspace running through it; the older bundle is refused;
 ``--uninstall`` keeps the data and ``--purge`` removes it. No process of the
 host ever tried to leave it.
 """
@@ -86,18 +86,14 @@ def wait_for_agent(host: BootedHost, token: str, name: str, within: float = 90) 
         time.sleep(1)
 
 
-def reconnected(host: BootedHost, token: str, name: str, command: list[str],
-                within: float = 60) -> str:
-    """``command``'s output over ``coder ssh`` once the workspace's agent is connected to the
-    running coderd (until then coderd answers that the agent is not connected)."""
-    deadline = time.monotonic() + within
-    while True:
-        done = coder(host, token, "ssh", name, "--", *command, check=False)
-        if done.returncode == 0 or time.monotonic() > deadline:
-            assert done.returncode == 0, done.stderr
-            return done.stdout
-        assert "agent is not connected" in done.stderr, done.stderr
-        time.sleep(1)
+def workspace_id(host: BootedHost, token: str, name: str) -> str:
+    _, ws = api(host, "GET", f"/api/v2/users/me/workspace/{name}", token=token)
+    return ws["id"]
+
+
+def sandbox_pid(host: BootedHost) -> str:
+    """The local workspace's sandbox process (start-agent.sh's pid file; one workspace)."""
+    return host.run(["sh", "-c", "cat /var/lib/coder-appliance/workspaces/*/*.pid"]).stdout.strip()
 
 
 def exists(host: BootedHost, *paths: str) -> list[str]:
@@ -105,8 +101,16 @@ def exists(host: BootedHost, *paths: str) -> list[str]:
     return [p for p in paths if host.run(["test", "-e", p], check=False).returncode == 0]
 
 
-def is_active(host: BootedHost, unit: str) -> str:
-    return host.run(["systemctl", "is-active", unit], check=False).stdout.strip()
+def is_active(host: BootedHost, unit: str, user: bool = False) -> str:
+    """A unit's state: a system unit, or one of coderd's user's systemd manager."""
+    as_user = ["setpriv", "--reuid=coder-appliance", "--regid=coder-appliance", "--clear-groups",
+               "env", f"XDG_RUNTIME_DIR=/run/user/{uid(host)}", "systemctl", "--user"]
+    return host.run([*(as_user if user else ["systemctl"]), "is-active", unit],
+                    check=False).stdout.strip()
+
+
+def uid(host: BootedHost) -> str:
+    return host.run(["id", "-u", "coder-appliance"]).stdout.strip()
 
 
 def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
@@ -135,7 +139,7 @@ def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
         unit = host.run(["systemctl", "show", "coderd", "-p", "User", "-p", "NoNewPrivileges",
                          "-p", "ProtectSystem", "-p", "ProtectHome"]).stdout
         assert "User=coder-appliance" in unit and "NoNewPrivileges=yes" in unit
-        assert "ProtectSystem=strict" in unit and "ProtectHome=yes" in unit
+        assert "ProtectSystem=strict" in unit and "ProtectHome=tmpfs" in unit
         env = host.run(["cat", "/etc/coder-appliance/coderd.env"]).stdout
         assert "CODER_UPDATE_CHECK=false" in env and "CODER_TELEMETRY_ENABLE=false" in env
         assert "CODER_PG_CONNECTION_URL=\n" in env  # the embedded PostgreSQL
@@ -161,6 +165,9 @@ def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
         # One word: like OpenSSH, coder ssh hands the command's words, joined, to the shell.
         assert coder(host, token, "ssh", "w1", "--", "echo kept > marker; hostname").stdout \
             == "w1\n"
+        sandbox = sandbox_pid(host)
+        unit = f"coder-workspace-{workspace_id(host, token, 'w1')}.service"
+        assert is_active(host, unit, user=True) == "active"
 
         again = install(host, old, fingerprint)
         assert recap(again.stdout)["changed"] == 0, f"changed again: {changed_tasks(again.stdout)}"
@@ -178,12 +185,14 @@ def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
         assert f"install.sh: upgrading {OLD} to {NEW}" in upgraded.stdout
         assert host.run(["readlink", "/opt/coder-appliance/current"]).stdout.strip() == NEW
         token = login(host)
-        # The workspace and its home folder are kept. Its agent is not: a local workspace's
-        # processes live in coderd's service cgroup, which systemd ends with coderd (a known
-        # limit, noted on issue 15), so it is restarted as a user would.
+        # The workspace ran through the upgrade: its sandbox is a unit of the service user's
+        # systemd manager, not a process in coderd's service cgroup, which systemd ends with
+        # coderd. Its agent reconnected by itself (coder ssh waits for it, as Coder's does).
+        assert sandbox_pid(host) == sandbox and is_active(host, unit, user=True) == "active"
+        assert coder(host, token, "ssh", "w1", "--", "cat marker").stdout == "kept\n"
         coder(host, token, "stop", "w1", "--yes")
-        coder(host, token, "start", "w1", "--yes")
-        assert reconnected(host, token, "w1", ["cat", "marker"]) == "kept\n"
+        assert is_active(host, unit, user=True) != "active"
+        assert host.run(["test", "-e", f"/proc/{sandbox}"], check=False).returncode != 0
 
         downgrade = install(host, old, fingerprint, ok=False)
         assert downgrade.returncode == 1

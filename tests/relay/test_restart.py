@@ -1,10 +1,14 @@
-"""coderd restarted under a live SSH session: the session ends cleanly, a new one works within seconds."""
+"""coderd restarted under a live SSH session: the session ends cleanly, the agent shows as
+disconnected while coderd is down, and a new session, started at once, waits for the agent
+to reconnect and works within seconds."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 import time
+
+import psycopg2
 
 from ..coderdtest import start_coderd
 from .conftest import ROOT, AgentProcess, build_workspace, coder, wait_connected
@@ -31,6 +35,7 @@ def test_coderd_restart_under_a_live_ssh_session(pg_server, pg_template, provide
         assert remote_sleepers(marker)
 
         c.stop()  # SIGTERM, as a service manager restarts it
+        assert agent_row_status(dsn, ws.agent_id) == "disconnected"
         c = start_coderd(dsn, env={**env, "CODER_HTTP_ADDRESS": c.env["CODER_HTTP_ADDRESS"],
                                    "CODER_ACCESS_URL": c.url})
         # The session ends (no hang) with an error, not a traceback; its command is gone
@@ -42,15 +47,27 @@ def test_coderd_restart_under_a_live_ssh_session(pg_server, pg_template, provide
             assert time.monotonic() < deadline, f"outlived its session: {remote_sleepers(marker)}"
             time.sleep(0.2)
 
-        # The agent reconnects by itself; a new session works within seconds.
+        # A new session at once: as Coder's, it waits for the agent to reconnect by itself.
         started = time.monotonic()
-        wait_connected(ws.owner, ws.agent_id, timeout=15)
         r = coder(ws, "ssh", ws.name, "--", "echo again")
         assert r.returncode == 0 and r.stdout == b"again\n", r.stderr
         assert time.monotonic() - started < 15
+        wait_connected(ws.owner, ws.agent_id, timeout=5)
     finally:
         if session is not None and session.poll() is None:
             session.kill()
         if agent:
             agent.stop()
         c.stop()
+
+
+def agent_row_status(dsn: str, agent_id) -> str:
+    """What the agent's row says once no coderd runs: the shutdown recorded its disconnect."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT disconnected_at >= last_connected_at FROM workspace_agents "
+                        "WHERE id = %s", (str(agent_id),))
+            return "disconnected" if cur.fetchone()[0] else "connected"
+    finally:
+        conn.close()

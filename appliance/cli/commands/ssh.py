@@ -49,13 +49,18 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--fdpass goes with --stdio (as a ProxyCommand).", code=2)
     url, token = connect.credentials(args)
     path, query = rawstream.workspace_path(args.workspace)
-    sock = rawstream.connect(url, path, {**query, "target": "ssh"}, token, verify=connect.ca_bundle(args))
+    sock = rawstream.connect_to_agent(url, path, {**query, "target": "ssh"}, token,
+                                      verify=connect.ca_bundle(args), on_wait=_say_waiting)
     if args.fdpass:
         return _pass_to_ssh(sock)
     if args.stdio:
         return relay_fds(sock, 0, 1)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     return _session(sock, " ".join(command))
+
+
+def _say_waiting() -> None:
+    print("Waiting for the workspace agent to connect (Ctrl-C to give up)...", file=sys.stderr, flush=True)
 
 
 def _pass_to_ssh(sock: socket.socket) -> int:

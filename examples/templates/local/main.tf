@@ -30,6 +30,8 @@ locals {
   home      = "${var.workspaces_dir}/${data.coder_workspace_owner.me.name}/${data.coder_workspace.me.id}"
   pidfile   = "${local.home}.pid"
   tokenfile = "${local.home}.token"
+  # The sandbox's systemd user unit, where the provisioner's user has a user manager.
+  unit = "coder-workspace-${data.coder_workspace.me.id}.service"
   # Workspaces share the machine's network: each gets its own port for the Files app.
   files_port = 20000 + parseint(substr(data.coder_workspace.me.id, 0, 4), 16) % 10000
 }
@@ -109,6 +111,7 @@ resource "null_resource" "agent" {
     token     = coder_agent.main.token
     pidfile   = local.pidfile
     tokenfile = local.tokenfile
+    unit      = local.unit
   }
   provisioner "local-exec" {
     command = "sh '${path.module}/start-agent.sh'"
@@ -119,10 +122,11 @@ resource "null_resource" "agent" {
       WORKSPACE_HOSTNAME = lower(data.coder_workspace.me.name)
       PIDFILE            = local.pidfile
       TOKENFILE          = local.tokenfile
+      WORKSPACE_UNIT     = local.unit
     }
   }
   provisioner "local-exec" {
     when    = destroy
-    command = "sh '${path.module}/stop-agent.sh' '${self.triggers.pidfile}' '${self.triggers.tokenfile}'"
+    command = "sh '${path.module}/stop-agent.sh' '${self.triggers.pidfile}' '${self.triggers.tokenfile}' '${self.triggers.unit}'"
   }
 }

@@ -117,7 +117,14 @@ resource "null_resource" "container" {
   provisioner "local-exec" {
     command = <<-EOT
       ${local.podman} rm -f ${local.name} >/dev/null 2>&1 || true
-      ${local.podman} run -d --name ${local.name} --hostname ${lower(data.coder_workspace.me.name)} \
+      run="${local.podman} run"
+      # Where the provisioner's user has a systemd user manager (the appliance's coderd
+      # service does), the container's processes go in a scope of it: in coderd's service
+      # cgroup, systemd would end them with every restart of coderd.
+      if [ -S "$${XDG_RUNTIME_DIR:-/nonexistent}/systemd/private" ] && command -v systemd-run >/dev/null 2>&1; then
+        run="systemd-run --user --scope --quiet --collect --unit ${local.name}.scope $run"
+      fi
+      $run -d --name ${local.name} --hostname ${lower(data.coder_workspace.me.name)} \
         --network host --tls-verify=${local.tls_verify} \
         --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 \
         --label coder.workspace_id=${data.coder_workspace.me.id} \

@@ -30,13 +30,21 @@ class RelayQueries(QueriesBase):
     def heartbeat_relay_process(self, process_id: uuid.UUID, expire_seconds: float) -> int:
         """Mark this process alive and drop processes silent for ``expire_seconds`` (with
         their agents). Returns 0 when this process's own row was gone (re-register)."""
-        self._exec("DELETE FROM relay_processes WHERE heartbeat_at < now() - make_interval(secs => %s)",
-                   (expire_seconds,))
+        self._drop_relay_processes("heartbeat_at < now() - make_interval(secs => %s)", expire_seconds)
         return self._exec("UPDATE relay_processes SET heartbeat_at = now() WHERE id = %s",
                           (process_id,))
 
     def delete_relay_process(self, process_id: uuid.UUID) -> None:
-        self._exec("DELETE FROM relay_processes WHERE id = %s", (process_id,))
+        self._drop_relay_processes("id = %s", process_id)
+
+    def _drop_relay_processes(self, condition: str, value) -> None:
+        """Forget the processes that meet ``condition``; the agents they held show as
+        disconnected at once, not only after the heartbeat timeout (a client then waits for
+        the agent to reconnect rather than be refused by a process that no longer holds it)."""
+        self._exec(f"""WITH gone AS (DELETE FROM relay_processes WHERE {condition} RETURNING id)
+                       UPDATE workspace_agents SET disconnected_at = now(), updated_at = now()
+                       WHERE id IN (SELECT agent_id FROM relay_agents
+                                    WHERE process_id IN (SELECT id FROM gone))""", (value,))
 
     def upsert_relay_agent(self, agent_id: uuid.UUID, process_id: uuid.UUID) -> None:
         self._exec("""INSERT INTO relay_agents (agent_id, process_id) VALUES (%s, %s)
