@@ -32,7 +32,8 @@ coder-appliance on this host.
                       allowed). Get it from the person who built the bundle, not
                       from the bundle.
   --hostname NAME     The name users reach coderd by (the TLS certificate's
-                      name and the access URL). Default: this host's FQDN.
+                      name and the access URL). Default: this host's FQDN
+                      (hostname -f), which must be a DNS name too.
   --with-templates    Also push the bundle's example templates (templates/) that
                       coderd lacks, as the user whose token is in --token-file
                       (or CODER_SESSION_TOKEN): a rerun after the first user.
@@ -83,13 +84,22 @@ parse_args() {
     done
     [[ -n $FINGERPRINT ]] || die "usage: --fingerprint FPR is required (see --help)"
     if ((PURGE && !UNINSTALL)); then die "usage: --purge goes with --uninstall"; fi
-    # A DNS name (it becomes the certificate's name, the access URL and an Ansible variable).
-    if [[ -n $TARGET_HOSTNAME && ! $TARGET_HOSTNAME =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$ ]]; then
-        die "usage: --hostname '$TARGET_HOSTNAME' is not a DNS name (letters, digits, '-' and '.')"
+    if [[ -n $TARGET_HOSTNAME ]]; then
+        check_hostname --hostname
+    elif ((!VERIFY_ONLY)); then
+        TARGET_HOSTNAME=$(hostname -f 2>/dev/null || uname -n)
+        check_hostname "this host's name (hostname -f)" "; give the name users reach coderd by with --hostname NAME"
     fi
     if [[ -n $TOKEN_FILE && ! -r $TOKEN_FILE ]]; then die "usage: --token-file $TOKEN_FILE: cannot be read"; fi
     if ((WITH_TEMPLATES && UNINSTALL)); then die "usage: --with-templates does not go with --uninstall"; fi
     return 0
+}
+
+check_hostname() {
+    # $1: where TARGET_HOSTNAME came from; $2: what to add to the error. It must be a DNS
+    # name: it becomes the certificate's name, the access URL and an Ansible variable.
+    [[ $TARGET_HOSTNAME =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$ ]] ||
+        die "usage: $1 '$TARGET_HOSTNAME' is not a DNS name (letters, digits, '-' and '.')${2-}"
 }
 
 # -- MANIFEST.json, read line by line ------------------------------------------------------
@@ -375,7 +385,6 @@ template_options() {
 
 install_stage() {
     ((EUID == 0)) || die "usage: run install.sh as root"
-    [[ -z $TARGET_HOSTNAME ]] && TARGET_HOSTNAME=$(hostname -f 2>/dev/null || uname -n)
     if ((UNINSTALL)); then
         [[ -e $CURRENT || -d /etc/coder-appliance ]] ||
             die "uninstall: coder-appliance is not installed on this host"

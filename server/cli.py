@@ -23,6 +23,9 @@ from .privileges import drop_ambient_capabilities, no_dumps
 
 log = logging.getLogger("coderd")
 FD_RESERVE = 256  # file descriptors kept for what is not a client connection
+# The certificate pin a provisioner daemon trusts coderd by; coderd sets it for its built-in
+# ones. Not a secret: the certificate is shown to every client.
+PIN_ENV = "CODER_PROVISIONERD_PIN_SHA256"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     _env_arg(start, "--cache-dir", "CODER_CACHE_DIRECTORY", "Where jobs run.",
              os.path.join(os.path.expanduser("~"), ".cache", "coder", "provisionerd"))
     _env_arg(start, "--ca-cert", "CODER_CA_CERT", "PEM bundle to trust for coderd's TLS.")
+    _env_arg(start, "--pin-sha256", PIN_ENV,
+             "SHA-256 of coderd's TLS certificate (hex, colons allowed): trust that certificate "
+             "alone, whatever its names and CA (instead of --ca-cert).")
     start.add_argument("--built-in", action="store_true", help=argparse.SUPPRESS)
     start.add_argument("-v", "--verbose", action="store_true", help="Log at debug level.")
     migrate = sub.add_parser("migrate", help="Apply or roll back database migrations.")
@@ -209,14 +215,17 @@ def _start_builtin_daemons(settings: settings_mod.Settings):
     # Set after start: coderd's workers read it, /proc/PID/environ never shows it.
     psk = os.environ[BUILTIN_PSK_ENV] = secrets.token_urlsafe(32)
     no_dumps()
-    if settings.http_address:
-        port = settings.http_address.rpartition(":")[2]
-        url = f"http://127.0.0.1:{port}"
-    else:
-        url = f"https://127.0.0.1:{settings.tls_address.rpartition(':')[2]}"
     # What the daemons need and nothing of coderd's own (its database URL, keys): the
     # templates they run read the daemon's environment in /proc.
     env = {k: os.environ[k] for k in ("HOME", *PASSTHROUGH_ENV) if k in os.environ}
+    if settings.tls_enable:
+        # HTTPS whenever it is served (with several workers it is all that is): the daemons
+        # trust this coderd's certificate by its SHA-256, since it names the access host, not
+        # 127.0.0.1, and whatever else holds that port never gets their key.
+        url = f"https://127.0.0.1:{settings.tls_address.rpartition(':')[2]}"
+        env[PIN_ENV] = _certificate_sha256(settings.tls_cert_file)
+    else:
+        url = f"http://127.0.0.1:{settings.http_address.rpartition(':')[2]}"
     env.update({"CODER_URL": url,
                 "CODER_PROVIDER_MIRROR_DIR": str(settings.provider_mirror_path),
                 "CODER_PROVIDER_NETWORK_MIRROR_URL": settings.provider_network_mirror_url,
@@ -230,10 +239,20 @@ def _start_builtin_daemons(settings: settings_mod.Settings):
                       env, stdin=psk.encode() + b"\n").start()
 
 
+def _certificate_sha256(path: str) -> str:
+    """The SHA-256 of the certificate coderd serves: the first in its file (the rest is its chain)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    with open(path, "rb") as f:
+        return x509.load_pem_x509_certificates(f.read())[0].fingerprint(hashes.SHA256()).hex()
+
+
 def _provisionerd(args: argparse.Namespace) -> int:
     import shutil
 
     from appliance.sdk.provisionerd import ProvisionerDaemonClient
+    from appliance.sdk.trust import system_ca
 
     from .provisionerd.daemon import Daemon
     from .provisionerd.runner import RunnerConfig
@@ -267,9 +286,16 @@ def _provisionerd(args: argparse.Namespace) -> int:
     except ValueError:
         print("coderd provisionerd: tags are KEY=VALUE and --count a number", file=sys.stderr)
         return 2
-    # Built-in daemons reach their own coderd on loopback; its certificate need not name 127.0.0.1.
-    verify = False if args.built_in and args.url.startswith("https://127.0.0.1") else (args.ca_cert or True)
-    client = ProvisionerDaemonClient(args.url, psk, verify=verify, timeout=60)
+    if args.built_in and args.url.startswith("https://") and not args.pin_sha256:
+        # coderd always hands its own daemons the pin over HTTPS: without it, trust nothing.
+        print(f"coderd provisionerd: the built-in daemons need ${PIN_ENV} for {args.url}", file=sys.stderr)
+        return 2
+    try:
+        client = ProvisionerDaemonClient(args.url, psk, verify=args.ca_cert or system_ca(),
+                                         pin_sha256=args.pin_sha256, timeout=60)
+    except ValueError as exc:  # a malformed pin, or one for an http:// URL
+        print(f"coderd provisionerd: --pin-sha256: {exc}", file=sys.stderr)
+        return 2
     config = RunnerConfig(terraform=terraform,
                           mirrors=MirrorConfig(args.provider_mirror_dir, args.provider_network_mirror_url),
                           work_root=Path(args.cache_dir))

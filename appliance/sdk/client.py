@@ -308,8 +308,6 @@ class Client:
         options = {}
         if self.url.startswith("https") and isinstance(self.http.verify, str):
             options["sslopt"] = {"ca_certs": self.http.verify}
-        elif self.url.startswith("https") and self.http.verify is False:
-            options["sslopt"] = {"cert_reqs": 0}
         try:
             ws = websocket.create_connection(url, header=[f"{SESSION_HEADER}: {self.token}"],
                                              timeout=self.timeout, **options)

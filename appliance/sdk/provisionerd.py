@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from .client import Client, _error_from
 from .model import field as mfield
+from .pinning import PinnedAdapter
 
 PSK_HEADER = "Coder-Provisioner-Daemon-PSK"
 
@@ -221,8 +222,14 @@ class FailJobRequest:
 class ProvisionerDaemonClient(Client):
     """The SDK client as a daemon: PSK-authenticated, one method per daemon call."""
 
-    def __init__(self, url: str, psk: str, **kwargs: Any):
+    def __init__(self, url: str, psk: str, *, pin_sha256: str = "", **kwargs: Any):
+        """``pin_sha256``: trust coderd's certificate by its SHA-256 alone (``sdk.pinning``), not
+        ``verify``'s CAs; the built-in daemons' way to their own coderd on 127.0.0.1."""
         super().__init__(url, **kwargs)
+        if pin_sha256:
+            if not self.url.startswith("https://"):
+                raise ValueError(f"a certificate pin needs an https:// URL, not {self.url}")
+            self.http.mount(self.url + "/", PinnedAdapter(pin_sha256))
         self.http.headers[PSK_HEADER] = psk
 
     def register(self, req: RegisterDaemonRequest) -> RegisterDaemonResponse:

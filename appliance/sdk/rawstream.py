@@ -84,11 +84,7 @@ def connect_to_agent(url: str, path: str, query: dict, token: str, *, verify: bo
 
 
 def _tls_context(verify: bool | str) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-    if verify is False:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+    return ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
 
 
 def _peek_head(sock: socket.socket) -> bytes:

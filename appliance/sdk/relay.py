@@ -89,7 +89,7 @@ def websocket_url(client: Client, path: str, query: dict | None = None) -> str:
 def open_websocket(client: Client, path: str, query: dict | None = None) -> WebSocketStream:
     """A websocket to coderd, authenticated as the client; HTTP errors become APIError."""
     verify = client.http.verify
-    sslopt = {"cert_reqs": 0} if verify is False else ({"ca_certs": verify} if isinstance(verify, str) else {})
+    sslopt = {"ca_certs": verify} if isinstance(verify, str) else {}
     try:
         ws = websocket.create_connection(
             websocket_url(client, path, query), header={SESSION_HEADER: client.token},

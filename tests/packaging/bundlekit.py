@@ -73,11 +73,14 @@ class Outcome:
         return self.error.split("error: ", 1)[1].split(":", 1)[0] if self.error else ""
 
 
-def install_sh(folder: Path, fingerprint: str, *args: str) -> Outcome:
-    """install.sh --verify-only under bash, with the environment of a minimal host."""
+def install_sh(folder: Path, fingerprint: str, *args: str, verify_only: bool = True,
+               path: str = "/usr/bin:/bin") -> Outcome:
+    """install.sh (--verify-only unless told) under bash, with the environment of a minimal
+    host (its commands from ``path``)."""
     done = subprocess.run(["bash", str(folder / "install.sh"), "--fingerprint", fingerprint,
-                           "--verify-only", *args], capture_output=True, text=True, timeout=300,
-                          env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}, cwd="/")
+                           *(["--verify-only"] if verify_only else []), *args],
+                          capture_output=True, text=True, timeout=300,
+                          env={"PATH": path, "HOME": "/nonexistent"}, cwd="/")
     errors = [line for line in done.stderr.splitlines() if "error:" in line]
     assert done.returncode == 0 or len(errors) == 1, done.stderr
     return Outcome(done.returncode, errors[0] if errors else "")

@@ -8,7 +8,9 @@ serving the bundle's image; a second run changes nothing, nor would one in check
 mode; with the first user's token it pushes the example templates, and a
 workspace from ``local`` runs on the host and answers ``coder ssh``; a delta
 bundle of a newer version upgrades in place, completed from the installed one,
-with the user kept and the workspace running through it; the older bundle is refused;
+with the user kept and the workspace running through it, the version it left kept for a
+rollback and an older one removed; apt reads the installed version's repository, never a
+copy of its own; the older bundle is refused;
 ``--uninstall`` keeps the data and ``--purge`` removes it. No process of the
 host ever tried to leave it.
 """
@@ -101,6 +103,17 @@ def exists(host: BootedHost, *paths: str) -> list[str]:
     return [p for p in paths if host.run(["test", "-e", p], check=False).returncode == 0]
 
 
+def apt_repositories(host: BootedHost) -> list[str]:
+    """Every apt repository's folder on the host (a dists/bookworm/InRelease under it)."""
+    found = host.run(["find", "/", "-xdev", "-path", "*/dists/bookworm/InRelease"]).stdout.split()
+    return sorted(path.removesuffix("/dists/bookworm/InRelease") for path in found)
+
+
+def apt_state_mb(host: BootedHost) -> int:
+    """MB under /var/lib/coder-appliance-apt: apt's lists of the repository, and install.sh's."""
+    return int(host.run(["du", "-sm", "/var/lib/coder-appliance-apt"]).stdout.split()[0])
+
+
 def is_active(host: BootedHost, unit: str, user: bool = False) -> str:
     """A unit's state: a system unit, or one of coderd's user's systemd manager."""
     as_user = ["setpriv", "--reuid=coder-appliance", "--regid=coder-appliance", "--clear-groups",
@@ -149,6 +162,12 @@ def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
         assert json.loads(tags.stdout) == {"name": "library/debian", "tags": ["12-slim"]}
         assert "127.0.0.1:5000" in host.run(
             ["cat", "/etc/containers/registries.conf.d/50-coder-appliance.conf"]).stdout
+        # apt reads the repository in the installed version, through current: the host holds
+        # no copy of its own (only the administrator's extracted bundle besides).
+        assert "file:/opt/coder-appliance/current/apt bookworm main" in host.run(
+            ["cat", "/etc/coder-appliance/apt/sources.list"]).stdout
+        assert apt_repositories(host) == sorted([f"{old}/apt", f"/opt/coder-appliance/{OLD}/apt"])
+        assert apt_state_mb(host) < 5, "more than apt's lists under /var/lib/coder-appliance-apt"
 
         status, _ = api(host, "POST", "/api/v2/users/first", {**OWNER, "trial": False})
         assert status == 201
@@ -169,6 +188,8 @@ def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
         unit = f"coder-workspace-{workspace_id(host, token, 'w1')}.service"
         assert is_active(host, unit, user=True) == "active"
 
+        # An older version left installed: a run that moves no link removes nothing.
+        host.run(["mkdir", "/opt/coder-appliance/0.0.0-test"])
         again = install(host, old, fingerprint)
         assert recap(again.stdout)["changed"] == 0, f"changed again: {changed_tasks(again.stdout)}"
         checked = host.run(
@@ -178,12 +199,19 @@ def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
              f"{old}/ansible/playbooks/single-node.yml"], check=False, timeout=600)
         assert checked.returncode == 0, checked.stdout[-4000:]
         assert recap(checked.stdout)["changed"] == 0, f"check mode: {changed_tasks(checked.stdout)}"
+        assert exists(host, "/opt/coder-appliance/0.0.0-test")
 
         # The upgrade from a delta bundle: install.sh completes it from the installed OLD.
         new = unpack(host, tars[DELTA])
         upgraded = install(host, new, fingerprint)
         assert f"install.sh: upgrading {OLD} to {NEW}" in upgraded.stdout
         assert host.run(["readlink", "/opt/coder-appliance/current"]).stdout.strip() == NEW
+        # The version upgraded from stays, for a rollback; the older one is gone. apt's
+        # source moved with current, and still has no copy of its own.
+        assert host.run(["ls", "/opt/coder-appliance"]).stdout.split() == [OLD, NEW, "current"]
+        assert any(name.startswith("_opt_coder-appliance_current_apt_") for name in
+                   host.run(["ls", "/var/lib/coder-appliance-apt/lists"]).stdout.split())
+        assert apt_state_mb(host) < 5
         token = login(host)
         # The workspace ran through the upgrade: its sandbox is a unit of the service user's
         # systemd manager, not a process in coderd's service cgroup, which systemd ends with

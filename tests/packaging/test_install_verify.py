@@ -143,6 +143,20 @@ def test_a_hostname_that_is_no_dns_name_is_refused_before_anything(folder, keys,
     assert "is not a DNS name" in refused.error
 
 
+def test_this_hosts_name_is_held_to_the_same_rule(folder, keys, tmp_path):
+    """Without --hostname, install.sh takes ``hostname -f``: refused the same way, asking for
+    --hostname. A wrong fingerprint stops it at verification, were the check missing."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "hostname").write_text("#!/bin/sh\necho 'build box'\n")
+    (fake / "hostname").chmod(0o755)
+    refused = install_sh(folder, keys[1].fingerprint, verify_only=False, path=f"{fake}:/usr/bin:/bin")
+    assert refused.code == 1 and refused.kind == "usage", refused.error
+    assert "'build box' is not a DNS name" in refused.error and "--hostname NAME" in refused.error
+    # --verify-only installs nothing: this host's name is not asked.
+    assert install_sh(folder, keys[0].fingerprint, path=f"{fake}:/usr/bin:/bin").code == 0
+
+
 def test_a_short_key_id_is_not_a_fingerprint(folder, keys):
     assert_refused(both(folder, keys[0].key_id), "fingerprint")
 
