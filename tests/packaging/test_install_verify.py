@@ -143,6 +143,22 @@ def test_a_hostname_that_is_no_dns_name_is_refused_before_anything(folder, keys,
     assert "is not a DNS name" in refused.error
 
 
+@pytest.mark.parametrize("url", ["mysql://db.example.internal/coder", "postgres:/db", "db.example:5432",
+                                 "postgresql://coder:secret@db/coder x", "postgres://db/\ncoder"])
+def test_a_database_url_that_is_no_postgres_url_is_refused_unechoed(folder, keys, url):
+    """From --postgres-url or the environment, before anything; never echoed (a password)."""
+    for refused in (install_sh(folder, keys[0].fingerprint, "--postgres-url", url),
+                    install_sh(folder, keys[0].fingerprint,
+                               environ={"CODER_PG_CONNECTION_URL": url})):
+        assert refused.code == 1 and refused.kind == "usage", refused.error
+        assert "must be postgres://... or postgresql://..." in refused.error
+        assert url not in refused.error and "secret" not in refused.error
+    url = "postgresql://coder:secret@db.example.internal:5432/coder?sslmode=verify-full"
+    assert install_sh(folder, keys[0].fingerprint, "--postgres-url", url).code == 0
+    refused = install_sh(folder, keys[0].fingerprint, "--postgres-url", url, "--uninstall")
+    assert refused.kind == "usage" and "--postgres-url does not go with --uninstall" in refused.error
+
+
 def test_a_short_key_id_is_not_a_fingerprint(folder, keys):
     assert_refused(both(folder, keys[0].key_id), "fingerprint")
 
