@@ -101,11 +101,16 @@ parse_args() {
 }
 
 check_postgres_url() {
-    # The flag, else the environment. Never echoed: it may hold a password.
+    # The flag, else the environment. Never echoed: it may hold a password. It goes into a
+    # JSON vars file and coderd.env, whose systemd reader takes quotes, '\' and '$' as its own.
     [[ -n $POSTGRES_URL ]] || POSTGRES_URL=${CODER_PG_CONNECTION_URL:-}
     [[ -n $POSTGRES_URL ]] || return 0
+    local what="the PostgreSQL URL (--postgres-url or CODER_PG_CONNECTION_URL)"
     [[ $POSTGRES_URL =~ ^postgres(ql)?://[^[:space:][:cntrl:]]*$ ]] ||
-        die "usage: the PostgreSQL URL (--postgres-url or CODER_PG_CONNECTION_URL) must be postgres://... or postgresql://..., with no spaces"
+        die "usage: $what must be postgres://... or postgresql://..., with no spaces"
+    if [[ $POSTGRES_URL == *[\"\'\\\$\`]* ]]; then
+        die "usage: $what has a quote, '\\', '\$' or '\`': percent-encode it (%22 %27 %5C %24 %60)"
+    fi
 }
 
 # -- MANIFEST.json, read line by line ------------------------------------------------------
@@ -401,18 +406,12 @@ bundle_choices() {
     BUNDLE_VARS="\"appliance_postgres\": \"$postgres\", \"appliance_extra_packages\": [${packages[*]}]"
 }
 
-json_string() {
-    # $1 as a JSON string (the callers refused control characters already).
-    local s=${1//\\/\\\\}
-    printf '"%s"' "${s//\"/\\\"}"
-}
-
 play_vars() {
     # The playbook's variables in a file only root reads: a token or a database URL (which
     # may hold a password) is no argument, and Ansible does not print extra vars.
     local vars token
     bundle_choices
-    vars="$BUNDLE_VARS, \"appliance_pg_connection_url\": $(json_string "$POSTGRES_URL")"
+    vars="$BUNDLE_VARS, \"appliance_pg_connection_url\": \"$POSTGRES_URL\""
     if ((WITH_TEMPLATES)); then
         token=${CODER_SESSION_TOKEN:-}
         [[ -n $TOKEN_FILE ]] && token=$(<"$TOKEN_FILE")

@@ -143,16 +143,27 @@ def test_a_hostname_that_is_no_dns_name_is_refused_before_anything(folder, keys,
     assert "is not a DNS name" in refused.error
 
 
-@pytest.mark.parametrize("url", ["mysql://db.example.internal/coder", "postgres:/db", "db.example:5432",
-                                 "postgresql://coder:secret@db/coder x", "postgres://db/\ncoder"])
-def test_a_database_url_that_is_no_postgres_url_is_refused_unechoed(folder, keys, url):
-    """From --postgres-url or the environment, before anything; never echoed (a password)."""
+FORM = "must be postgres://... or postgresql://..."
+ENCODE = "percent-encode it"
+
+
+@pytest.mark.parametrize("url, error", [
+    ("mysql://db.example.internal/coder", FORM), ("postgres:/db", FORM), ("db.example:5432", FORM),
+    ("postgresql://coder:secret@db/coder x", FORM), ("postgres://db/\ncoder", FORM),
+    ('postgresql://coder:se"cret@db/coder', ENCODE), ("postgresql://coder:it's-secret@db/coder", ENCODE),
+    ("postgresql://coder:se\\cret@db/coder", ENCODE), ("postgresql://coder:$secret@db/coder", ENCODE)])
+def test_a_database_url_install_sh_cannot_pass_on_is_refused_unechoed(folder, keys, url, error):
+    """From --postgres-url or the environment, before anything; never echoed (a password). A
+    quote, '\\' or '$' would reach coderd changed (systemd reads coderd.env): encoded, they do not."""
     for refused in (install_sh(folder, keys[0].fingerprint, "--postgres-url", url),
                     install_sh(folder, keys[0].fingerprint,
                                environ={"CODER_PG_CONNECTION_URL": url})):
         assert refused.code == 1 and refused.kind == "usage", refused.error
-        assert "must be postgres://... or postgresql://..." in refused.error
+        assert error in refused.error
         assert url not in refused.error and "secret" not in refused.error
+
+
+def test_a_postgres_url_passes_and_goes_with_no_uninstall(folder, keys):
     url = "postgresql://coder:secret@db.example.internal:5432/coder?sslmode=verify-full"
     assert install_sh(folder, keys[0].fingerprint, "--postgres-url", url).code == 0
     refused = install_sh(folder, keys[0].fingerprint, "--postgres-url", url, "--uninstall")
