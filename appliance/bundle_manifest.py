@@ -90,6 +90,14 @@ def link_entry(path: str, target: str) -> dict:
     return {"path": path, "link": target}
 
 
+def install_choices(postgres: str, packages) -> dict:
+    """``versions["bundle"]``: what the bundle manifest chose for the host, recorded for
+    install.sh (its BUNDLE_RE reads this line of MANIFEST.json: keep the form): the
+    PostgreSQL to set up (``embedded`` or ``debian``) and the extra Debian packages to install.
+    A bundle without it installs as ``embedded`` with no extra packages."""
+    return {"bundle": {"packages": list(packages), "postgres": postgres}}
+
+
 def dumps(manifest: dict) -> bytes:
     """The one text of a manifest (what install.sh's line reader expects)."""
     lines = ["{"]

@@ -176,13 +176,15 @@ def build_executables(ctx: Context) -> None:
 
 
 def build_apt(ctx: Context) -> None:
-    """apt/: the Debian packages a minimal Debian 12 lacks (packaging/aptrepo.py)."""
+    """apt/: the Debian packages a minimal Debian 12 lacks (packaging/aptrepo.py); and in
+    MANIFEST.json, what install.sh sets up from them (the PostgreSQL, the extra packages)."""
     aptrepo = _import("aptrepo")
     spec = ctx.manifest.bundle
     packages = aptrepo.package_list(spec.packages, debian_postgresql=spec.postgres == "debian")
     home = ctx.gnupghome or Path(os.environ.get("GNUPGHOME", "~/.gnupg")).expanduser()
     ctx.versions.update(aptrepo.build(ctx.stage / "apt", packages, home, ctx.signer,
                                       progress=ctx.phases.message))
+    ctx.versions.update(bm.install_choices(spec.postgres, spec.packages))
 
 
 def build_ansible(ctx: Context) -> None:

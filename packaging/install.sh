@@ -38,6 +38,11 @@ coder-appliance on this host.
                       coderd lacks, as the user whose token is in --token-file
                       (or CODER_SESSION_TOKEN): a rerun after the first user.
   --token-file FILE   A template administrator's session token, for --with-templates.
+  --postgres-url URL  Use this external PostgreSQL database (postgres://... or
+                      postgresql://...) instead of the one the bundle sets up: no
+                      PostgreSQL is installed or started here. CODER_PG_CONNECTION_URL
+                      in the environment does the same, and keeps a password out of
+                      the process list. Default: the bundle's choice (MANIFEST.json).
   --uninstall         Remove the services; keep the data and configuration.
   --purge             With --uninstall: remove the data and configuration too.
   --force             Allow installing an older version over a newer one.
@@ -55,12 +60,12 @@ die() {
 }
 
 FINGERPRINT="" TARGET_HOSTNAME="" TOKEN_FILE="" WITH_TEMPLATES=0 UNINSTALL=0 PURGE=0 FORCE=0
-INSTALLED_DIR="" VERIFY_ONLY=0
+INSTALLED_DIR="" VERIFY_ONLY=0 POSTGRES_URL=""
 
 parse_args() {
     while (($#)); do
         case $1 in
-            --fingerprint | --hostname | --token-file | --installed)
+            --fingerprint | --hostname | --token-file | --installed | --postgres-url)
                 (($# >= 2)) || die "usage: $1 needs a value"
                 set -- "$1=$2" "${@:3}"
                 continue
@@ -69,6 +74,7 @@ parse_args() {
             --hostname=*) TARGET_HOSTNAME=${1#*=} ;;
             --token-file=*) TOKEN_FILE=${1#*=} ;;
             --installed=*) INSTALLED_DIR=${1#*=} ;;
+            --postgres-url=*) POSTGRES_URL=${1#*=} ;;
             --with-templates) WITH_TEMPLATES=1 ;;
             --uninstall) UNINSTALL=1 ;;
             --purge) PURGE=1 ;;
@@ -92,6 +98,8 @@ parse_args() {
     fi
     if [[ -n $TOKEN_FILE && ! -r $TOKEN_FILE ]]; then die "usage: --token-file $TOKEN_FILE: cannot be read"; fi
     if ((WITH_TEMPLATES && UNINSTALL)); then die "usage: --with-templates does not go with --uninstall"; fi
+    if [[ -n $POSTGRES_URL ]] && ((UNINSTALL)); then die "usage: --postgres-url does not go with --uninstall"; fi
+    ((UNINSTALL)) || check_postgres_url
     return 0
 }
 
@@ -100,6 +108,19 @@ check_hostname() {
     # name: it becomes the certificate's name, the access URL and an Ansible variable.
     [[ $TARGET_HOSTNAME =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$ ]] ||
         die "usage: $1 '$TARGET_HOSTNAME' is not a DNS name (letters, digits, '-' and '.')${2-}"
+}
+
+check_postgres_url() {
+    # The flag, else the environment. Never echoed: it may hold a password. It goes into a
+    # JSON vars file and coderd.env, whose systemd reader takes quotes, '\' and '$' as its own.
+    [[ -n $POSTGRES_URL ]] || POSTGRES_URL=${CODER_PG_CONNECTION_URL:-}
+    [[ -n $POSTGRES_URL ]] || return 0
+    local what="the PostgreSQL URL (--postgres-url or CODER_PG_CONNECTION_URL)"
+    [[ $POSTGRES_URL =~ ^postgres(ql)?://[^[:space:][:cntrl:]]*$ ]] ||
+        die "usage: $what must be postgres://... or postgresql://..., with no spaces"
+    if [[ $POSTGRES_URL == *[\"\'\\\$\`]* ]]; then
+        die "usage: $what has a quote, '\\', '\$' or '\`': percent-encode it (%22 %27 %5C %24 %60)"
+    fi
 }
 
 # -- MANIFEST.json, read line by line ------------------------------------------------------
@@ -116,11 +137,13 @@ FILE_LINE='^    \{"path": "([^"\\]*)", "size": ([0-9]+), "sha256": "([0-9a-f]{64
 LINK_LINE='^    \{"path": "([^"\\]*)", "link": "([^"\\]*)"\},?$'
 
 # parse_manifest FILE PREFIX: fills PREFIX_sha[path] (files), PREFIX_mode[path],
-# PREFIX_link[path] (links), PREFIX_order (paths in order), PREFIX_version, PREFIX_since_*.
+# PREFIX_link[path] (links), PREFIX_order (paths in order), PREFIX_version, PREFIX_since_*,
+# PREFIX_versions (the versions line).
 parse_manifest() {
     local file=$1 p=$2 n=0 line state=head
     local -n sha=${p}_sha mode=${p}_mode link=${p}_link order=${p}_order
     local -n version=${p}_version since_version=${p}_since_version since_sha=${p}_since_sha
+    local -n versions=${p}_versions
     local heads=('^\{$' '^  "format": 1,$' '^  "name": "coder-appliance",$'
         "^  \"version\": \"($VERSION_RE)\",\$" '^  "built": "[^"\\]*",$'
         "^  \"since\": (null|\\{\"manifest_sha256\": \"([0-9a-f]{64})\", \"version\": \"($VERSION_RE)\"\\}),\$"
@@ -134,6 +157,7 @@ parse_manifest() {
                 [[ $n == 4 ]] && version=${BASH_REMATCH[1]}
                 [[ $n == 6 && ${BASH_REMATCH[1]} != null ]] &&
                     since_sha=${BASH_REMATCH[2]} since_version=${BASH_REMATCH[3]}
+                [[ $n == 9 ]] && versions=$line
                 ((n < ${#heads[@]})) || state=files
                 ;;
             files)
@@ -174,6 +198,7 @@ parse_manifest() {
 declare -A new_sha=() new_mode=() new_link=() old_sha=() old_mode=() old_link=()
 declare -a new_order=() old_order=()
 new_version="" new_since_version="" new_since_sha="" old_version="" old_since_version="" old_since_sha=""
+new_versions="" old_versions=""
 
 check_signature() {
     local fpr=${FINGERPRINT// /} status rc=0 tag kind rest signers=()
@@ -320,7 +345,10 @@ APT_KEYRING=/etc/apt/keyrings/coder-appliance.gpg
 APT_STATE=/var/lib/coder-appliance-apt
 CURRENT=$INSTALLED_ROOT/current
 CA_ROOT=/var/lib/coder-appliance/ca/root.crt
-PLAY_OPTIONS=() VARS_FILE=""
+VARS_FILE="" BUNDLE_VARS=""
+# versions.bundle, as appliance.bundle_manifest.install_choices writes it (json.dumps, sorted keys).
+BUNDLE_RE='"bundle": \{"packages": \[([^]]*)\], "postgres": "(embedded|debian)"\}'
+PACKAGE_RE='^"([a-z0-9][a-z0-9+.-]+)"$'
 
 installed_version() {
     # The version `current` points at, or nothing.
@@ -369,18 +397,42 @@ playbook() {
         die "ansible: the $name playbook failed (its output is above)"
 }
 
-template_options() {
-    # --with-templates: extra vars in a file only root reads (a token is no argument).
-    ((WITH_TEMPLATES)) || return 0
-    local token=${CODER_SESSION_TOKEN:-}
-    [[ -n $TOKEN_FILE ]] && token=$(<"$TOKEN_FILE")
-    token=${token//[[:space:]]/}
-    [[ $token =~ ^[A-Za-z0-9-]+$ ]] ||
-        die "usage: --with-templates needs a template administrator's token: --token-file FILE or CODER_SESSION_TOKEN"
+bundle_choices() {
+    # What the signed manifest chose for the host, as JSON members for play_vars: the
+    # PostgreSQL to set up and the extra Debian packages (embedded and none in a bundle built
+    # before they were recorded).
+    local postgres=embedded packages=() item list
+    if [[ $new_versions =~ $BUNDLE_RE ]]; then
+        postgres=${BASH_REMATCH[2]} list=${BASH_REMATCH[1]}
+        while [[ -n $list ]]; do
+            item=${list%%, *}
+            [[ $item =~ $PACKAGE_RE ]] ||
+                die "manifest: $MANIFEST: bundle packages: $item is not a Debian package name"
+            packages+=("$item")
+            if [[ $list == *", "* ]]; then list=${list#*, }; else list=""; fi
+        done
+    fi
+    local IFS=,
+    BUNDLE_VARS="\"appliance_postgres\": \"$postgres\", \"appliance_extra_packages\": [${packages[*]}]"
+}
+
+play_vars() {
+    # The playbook's variables in a file only root reads: a token or a database URL (which
+    # may hold a password) is no argument, and Ansible does not print extra vars.
+    local vars token
+    bundle_choices
+    vars="$BUNDLE_VARS, \"appliance_pg_connection_url\": \"$POSTGRES_URL\""
+    if ((WITH_TEMPLATES)); then
+        token=${CODER_SESSION_TOKEN:-}
+        [[ -n $TOKEN_FILE ]] && token=$(<"$TOKEN_FILE")
+        token=${token//[[:space:]]/}
+        [[ $token =~ ^[A-Za-z0-9-]+$ ]] ||
+            die "usage: --with-templates needs a template administrator's token: --token-file FILE or CODER_SESSION_TOKEN"
+        vars+=", \"appliance_with_templates\": true, \"appliance_templates_token\": \"$token\""
+    fi
     VARS_FILE=$(mktemp)
     trap 'rm -f -- "$VARS_FILE"' EXIT
-    printf '{"appliance_with_templates": true, "appliance_templates_token": "%s"}\n' "$token" >"$VARS_FILE"
-    PLAY_OPTIONS+=(-e "@$VARS_FILE")
+    printf '{%s}\n' "$vars" >"$VARS_FILE"
 }
 
 install_stage() {
@@ -402,8 +454,8 @@ install_stage() {
     getent ahosts "$TARGET_HOSTNAME" >/dev/null ||
         echo "$PROG: warning: $TARGET_HOSTNAME does not resolve on this host; workspaces reach coderd by it (add it to DNS or /etc/hosts)" >&2
     bootstrap_python
-    template_options
-    playbook single-node "${PLAY_OPTIONS[@]}"
+    play_vars
+    playbook single-node -e "@$VARS_FILE"
     local url=https://$TARGET_HOSTNAME
     echo
     echo "coder-appliance $new_version is running at $url"

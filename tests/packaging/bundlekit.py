@@ -46,10 +46,11 @@ def make_stage(root: Path, files: dict[str, bytes | tuple[str, str]],
     return stage
 
 
-def seal(stage: Path, out: Path, key: tf_registry.SigningKey, since: Path | None = None):
-    """The builder's own seal step: MANIFEST.json, signature, tar."""
+def seal(stage: Path, out: Path, key: tf_registry.SigningKey, since: Path | None = None,
+         versions: dict | None = None):
+    """The builder's own seal step: MANIFEST.json (with ``versions``), signature, tar."""
     signer = builder.Signer(key.home, key.fingerprint)
-    return builder.seal(stage, out, signer, versions={}, since=since,
+    return builder.seal(stage, out, signer, versions=versions or {}, since=since,
                         phases=builder.Phases(io.StringIO(), tty=False),
                         hash_cache=out / f".hashes-{stage.parent.name}.json")
 
@@ -74,13 +75,13 @@ class Outcome:
 
 
 def install_sh(folder: Path, fingerprint: str, *args: str, verify_only: bool = True,
-               path: str = "/usr/bin:/bin") -> Outcome:
+               path: str = "/usr/bin:/bin", environ: dict[str, str] | None = None) -> Outcome:
     """install.sh (--verify-only unless told) under bash, with the environment of a minimal
-    host (its commands from ``path``)."""
+    host (its commands from ``path``, and ``environ``)."""
     done = subprocess.run(["bash", str(folder / "install.sh"), "--fingerprint", fingerprint,
                            *(["--verify-only"] if verify_only else []), *args],
                           capture_output=True, text=True, timeout=300,
-                          env={"PATH": path, "HOME": "/nonexistent"}, cwd="/")
+                          env={"PATH": path, "HOME": "/nonexistent", **(environ or {})}, cwd="/")
     errors = [line for line in done.stderr.splitlines() if "error:" in line]
     assert done.returncode == 0 or len(errors) == 1, done.stderr
     return Outcome(done.returncode, errors[0] if errors else "")

@@ -6,17 +6,23 @@ signed apt repository, the Ansible runtime, this repository's ansible/, a small
 OCI image, the example templates, this machine's terraform, a provider mirror
 with terraform-provider-coder frozen) and sealed by the real builder:
 MANIFEST.json, its signature, the tar. ``bundles()`` seals one staged folder twice, under two
-versions, to have an upgrade to make without building twice.
+versions, to have an upgrade to make without building twice; ``bundle()`` seals one with
+the bundle manifest's other choices (Debian's PostgreSQL, extra packages).
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import tarfile
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+import pytest
+
+from appliance import bundle_manifest as bm
 
 from ..ansible.ansibletest import ANSIBLE_DIR
 from ..hosts import BootedHost
@@ -36,10 +42,14 @@ OWNER = {"email": "admin@appliance.test", "username": "admin", "name": "Admin",
          "password": "Correct-Horse-Battery-9-Staple"}
 
 
-def stage_bundle(folder: Path, key: tf_registry.SigningKey) -> None:
-    """Every part of the bundle into ``folder`` (named coder-appliance-VERSION)."""
+def stage_bundle(folder: Path, key: tf_registry.SigningKey, postgres: str = "embedded",
+                 packages: tuple[str, ...] = ()) -> dict:
+    """Every part of the bundle into ``folder`` (named coder-appliance-VERSION), the apt
+    repository with what the bundle manifest's ``postgres`` and ``packages`` add; the
+    MANIFEST.json versions that record those choices for install.sh."""
     executables.build(folder, ["coderd", "coder", "appliance", "coder-agent"])
-    aptrepo.build(folder / "apt", aptrepo.package_list(), key.home, key.fingerprint)
+    aptrepo.build(folder / "apt", aptrepo.package_list(packages, postgres == "debian"),
+                  key.home, key.fingerprint)
     ansible_runtime.build(folder / "ansible" / "python")
     for part in ("ansible.cfg", "inventory.example.yml", "roles", "playbooks"):
         source = ANSIBLE_DIR / part
@@ -55,6 +65,20 @@ def stage_bundle(folder: Path, key: tf_registry.SigningKey) -> None:
         layout, layers=[{"etc/debian_version": b"12.8\n"}], label="debian"))
     for name in ("local", "podman"):
         shutil.copytree(REPO / "examples" / "templates" / name, folder / "templates" / name)
+    return bm.install_choices(postgres, packages)
+
+
+@contextlib.contextmanager
+def _signed_workdir() -> Iterator[tuple[Path, tf_registry.SigningKey]]:
+    """A folder for staging and tars, and a signing key in it; both gone afterwards."""
+    # /var/tmp: the bundles (about 500 MB each) would not fit CI's small /tmp.
+    work = Path(tempfile.mkdtemp(prefix="install-host-", dir="/var/tmp"))
+    key = tf_registry.SigningKey(work / "gnupg", "Bundle Signer")
+    try:
+        yield work, key
+    finally:
+        key.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -62,21 +86,26 @@ def bundles() -> Iterator[tuple[str, dict[str, Path]]]:
     """(fingerprint, {OLD: tar, NEW: tar, DELTA: tar}): one staged folder sealed as OLD,
     renamed, sealed as NEW, and as NEW's delta from OLD (which carries almost nothing: the
     files are the same, so install.sh takes nearly all of them from the installed OLD)."""
-    # /var/tmp: the bundles (about 500 MB each) would not fit CI's small /tmp.
-    work = Path(tempfile.mkdtemp(prefix="install-host-", dir="/var/tmp"))
-    key = tf_registry.SigningKey(work / "gnupg", "Bundle Signer")
-    try:
+    with _signed_workdir() as (work, key):
         folder = work / "stage" / f"coder-appliance-{OLD}"
-        stage_bundle(folder, key)
-        tars = {OLD: seal(folder, work, key).path}
+        versions = stage_bundle(folder, key)
+        tars = {OLD: seal(folder, work, key, versions=versions).path}
         folder = folder.rename(folder.with_name(f"coder-appliance-{NEW}"))
-        tars[NEW] = seal(folder, work, key).path
-        tars[DELTA] = seal(folder, work, key, since=tars[OLD]).path
+        tars[NEW] = seal(folder, work, key, versions=versions).path
+        tars[DELTA] = seal(folder, work, key, since=tars[OLD], versions=versions).path
         shutil.rmtree(work / "stage")
         yield key.fingerprint, tars
-    finally:
-        key.close()
-        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def bundle(postgres: str, packages: tuple[str, ...]) -> Iterator[tuple[str, Path]]:
+    """(fingerprint, tar) of OLD built as a bundle manifest with these choices would."""
+    with _signed_workdir() as (work, key):
+        folder = work / "stage" / f"coder-appliance-{OLD}"
+        versions = stage_bundle(folder, key, postgres, packages)
+        tar = seal(folder, work, key, versions=versions).path
+        shutil.rmtree(work / "stage")
+        yield key.fingerprint, tar
 
 
 def unpack(host: BootedHost, tar: Path) -> str:
@@ -94,6 +123,61 @@ def install_sh(host: BootedHost, folder: str, fingerprint: str, *options: str,
     (under strace for ``host.connects()`` when ``traced``: it slows every process it starts)."""
     return host.run([f"{folder}/install.sh", "--fingerprint", fingerprint, "--hostname", HOSTNAME,
                      *options], traced=traced, check=False, timeout=900)
+
+
+def install(host: BootedHost, folder: str, fingerprint: str, *options: str, ok: bool = True,
+            traced: bool = True):
+    """install_sh; unless ``ok`` is False, a failure fails the test with coderd's journal."""
+    done = install_sh(host, folder, fingerprint, *options, traced=traced)
+    if ok and done.returncode != 0:
+        journal = host.run(["journalctl", "-u", "coderd", "--no-pager", "-n", "60"], check=False)
+        pytest.fail(f"install.sh {' '.join(options)} failed:\n{done.stdout[-6000:]}"
+                    f"{done.stderr[-3000:]}\ncoderd's journal:\n{journal.stdout}")
+    return done
+
+
+def check_mode(host: BootedHost, folder: str, *options: str):
+    """The single-node playbook in check mode, as install.sh runs it, with ``options``."""
+    checked = host.run(
+        ["env", "PYTHONDONTWRITEBYTECODE=1", f"PYTHONPATH={folder}/ansible/python",
+         f"ANSIBLE_CONFIG={folder}/ansible/ansible.cfg", "LC_ALL=C.UTF-8", "python3", "-m",
+         "ansible", "playbook", "-i", f"{HOSTNAME},", "-c", "local",
+         "-e", f"appliance_hostname={HOSTNAME}", *options, "--check",
+         f"{folder}/ansible/playbooks/single-node.yml"], check=False, timeout=600)
+    assert checked.returncode == 0, checked.stdout[-4000:]
+    return checked
+
+
+def changed_tasks(output: str) -> list[str]:
+    """The tasks that reported a change, from the default callback's output."""
+    task, changed = "", []
+    for line in output.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line.split("[", 1)[1].rsplit("]", 1)[0]
+        elif line.startswith("changed:") and task not in changed:
+            changed.append(task)
+    return changed
+
+
+def recap(output: str) -> dict[str, int]:
+    """The play recap's counts (ok, changed, ...)."""
+    found = re.search(r"^\S+\s*:\s*(ok=.*)$", output, re.M)
+    assert found, output[-3000:]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", found.group(1))}
+
+
+def exists(host: BootedHost, *paths: str) -> list[str]:
+    """Those of ``paths`` that exist in the host."""
+    return [p for p in paths if host.run(["test", "-e", p], check=False).returncode == 0]
+
+
+def is_active(host: BootedHost, unit: str, user: bool = False) -> str:
+    """A unit's state: a system unit, or one of coderd's user's systemd manager."""
+    uid = host.run(["id", "-u", "coder-appliance"]).stdout.strip() if user else ""
+    as_user = ["setpriv", "--reuid=coder-appliance", "--regid=coder-appliance", "--clear-groups",
+               "env", f"XDG_RUNTIME_DIR=/run/user/{uid}", "systemctl", "--user"]
+    return host.run([*(as_user if user else ["systemctl"]), "is-active", unit],
+                    check=False).stdout.strip()
 
 
 def api(host: BootedHost, method: str, path: str, body: dict | None = None,

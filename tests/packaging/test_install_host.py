@@ -17,14 +17,14 @@ host ever tried to leave it.
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 
 import pytest
 
 from ..hosts import BootedHost, minimal_debian_root, off_host
-from .installkit import DELTA, HOSTNAME, NEW, OLD, OWNER, api, bundles, install_sh, unpack
+from .installkit import (DELTA, HOSTNAME, NEW, OLD, OWNER, api, bundles, changed_tasks,
+                         check_mode, exists, install, is_active, recap, unpack)
 
 pytestmark = pytest.mark.booted_hosts
 
@@ -33,32 +33,6 @@ pytestmark = pytest.mark.booted_hosts
 def sealed():
     with bundles() as made:
         yield made
-
-
-def install(host: BootedHost, folder: str, fingerprint: str, *options: str, ok: bool = True):
-    done = install_sh(host, folder, fingerprint, *options)
-    if ok and done.returncode != 0:
-        journal = host.run(["journalctl", "-u", "coderd", "--no-pager", "-n", "60"], check=False)
-        pytest.fail(f"install.sh {' '.join(options)} failed:\n{done.stdout[-6000:]}"
-                    f"{done.stderr[-3000:]}\ncoderd's journal:\n{journal.stdout}")
-    return done
-
-
-def changed_tasks(output: str) -> list[str]:
-    """The tasks that reported a change, from the default callback's output."""
-    task, changed = "", []
-    for line in output.splitlines():
-        if line.startswith(("TASK [", "RUNNING HANDLER [")):
-            task = line.split("[", 1)[1].rsplit("]", 1)[0]
-        elif line.startswith("changed:") and task not in changed:
-            changed.append(task)
-    return changed
-
-
-def recap(output: str) -> dict[str, int]:
-    found = re.search(r"^\S+\s*:\s*(ok=.*)$", output, re.M)
-    assert found, output[-3000:]
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", found.group(1))}
 
 
 def login(host: BootedHost) -> str:
@@ -98,11 +72,6 @@ def sandbox_pid(host: BootedHost) -> str:
     return host.run(["sh", "-c", "cat /var/lib/coder-appliance/workspaces/*/*.pid"]).stdout.strip()
 
 
-def exists(host: BootedHost, *paths: str) -> list[str]:
-    """Those of ``paths`` that exist in the host."""
-    return [p for p in paths if host.run(["test", "-e", p], check=False).returncode == 0]
-
-
 def apt_repositories(host: BootedHost) -> list[str]:
     """Every apt repository's folder on the host (a dists/bookworm/InRelease under it)."""
     found = host.run(["find", "/", "-xdev", "-path", "*/dists/bookworm/InRelease"]).stdout.split()
@@ -112,18 +81,6 @@ def apt_repositories(host: BootedHost) -> list[str]:
 def apt_state_mb(host: BootedHost) -> int:
     """MB under /var/lib/coder-appliance-apt: apt's lists of the repository, and install.sh's."""
     return int(host.run(["du", "-sm", "/var/lib/coder-appliance-apt"]).stdout.split()[0])
-
-
-def is_active(host: BootedHost, unit: str, user: bool = False) -> str:
-    """A unit's state: a system unit, or one of coderd's user's systemd manager."""
-    as_user = ["setpriv", "--reuid=coder-appliance", "--regid=coder-appliance", "--clear-groups",
-               "env", f"XDG_RUNTIME_DIR=/run/user/{uid(host)}", "systemctl", "--user"]
-    return host.run([*(as_user if user else ["systemctl"]), "is-active", unit],
-                    check=False).stdout.strip()
-
-
-def uid(host: BootedHost) -> str:
-    return host.run(["id", "-u", "coder-appliance"]).stdout.strip()
 
 
 def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
@@ -192,12 +149,7 @@ def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
         host.run(["mkdir", "/opt/coder-appliance/0.0.0-test"])
         again = install(host, old, fingerprint)
         assert recap(again.stdout)["changed"] == 0, f"changed again: {changed_tasks(again.stdout)}"
-        checked = host.run(
-            ["env", "PYTHONDONTWRITEBYTECODE=1", f"PYTHONPATH={old}/ansible/python",
-             f"ANSIBLE_CONFIG={old}/ansible/ansible.cfg", "LC_ALL=C.UTF-8", "python3", "-m", "ansible", "playbook", "-i", f"{HOSTNAME},", "-c", "local",
-             "-e", f"appliance_hostname={HOSTNAME}", "--check",
-             f"{old}/ansible/playbooks/single-node.yml"], check=False, timeout=600)
-        assert checked.returncode == 0, checked.stdout[-4000:]
+        checked = check_mode(host, old)
         assert recap(checked.stdout)["changed"] == 0, f"check mode: {changed_tasks(checked.stdout)}"
         assert exists(host, "/opt/coder-appliance/0.0.0-test")
 

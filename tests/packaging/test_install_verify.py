@@ -157,6 +157,33 @@ def test_this_hosts_name_is_held_to_the_same_rule(folder, keys, tmp_path):
     assert install_sh(folder, keys[0].fingerprint, path=f"{fake}:/usr/bin:/bin").code == 0
 
 
+FORM = "must be postgres://... or postgresql://..."
+ENCODE = "percent-encode it"
+
+
+@pytest.mark.parametrize("url, error", [
+    ("mysql://db.example.internal/coder", FORM), ("postgres:/db", FORM), ("db.example:5432", FORM),
+    ("postgresql://coder:secret@db/coder x", FORM), ("postgres://db/\ncoder", FORM),
+    ('postgresql://coder:se"cret@db/coder', ENCODE), ("postgresql://coder:it's-secret@db/coder", ENCODE),
+    ("postgresql://coder:se\\cret@db/coder", ENCODE), ("postgresql://coder:$secret@db/coder", ENCODE)])
+def test_a_database_url_install_sh_cannot_pass_on_is_refused_unechoed(folder, keys, url, error):
+    """From --postgres-url or the environment, before anything; never echoed (a password). A
+    quote, '\\' or '$' would reach coderd changed (systemd reads coderd.env): encoded, they do not."""
+    for refused in (install_sh(folder, keys[0].fingerprint, "--postgres-url", url),
+                    install_sh(folder, keys[0].fingerprint,
+                               environ={"CODER_PG_CONNECTION_URL": url})):
+        assert refused.code == 1 and refused.kind == "usage", refused.error
+        assert error in refused.error
+        assert url not in refused.error and "secret" not in refused.error
+
+
+def test_a_postgres_url_passes_and_goes_with_no_uninstall(folder, keys):
+    url = "postgresql://coder:secret@db.example.internal:5432/coder?sslmode=verify-full"
+    assert install_sh(folder, keys[0].fingerprint, "--postgres-url", url).code == 0
+    refused = install_sh(folder, keys[0].fingerprint, "--postgres-url", url, "--uninstall")
+    assert refused.kind == "usage" and "--postgres-url does not go with --uninstall" in refused.error
+
+
 def test_a_short_key_id_is_not_a_fingerprint(folder, keys):
     assert_refused(both(folder, keys[0].key_id), "fingerprint")
 
