@@ -15,14 +15,14 @@ host ever tried to leave it.
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 
 import pytest
 
 from ..hosts import BootedHost, minimal_debian_root, off_host
-from .installkit import DELTA, HOSTNAME, NEW, OLD, OWNER, api, bundles, install_sh, unpack
+from .installkit import (DELTA, HOSTNAME, NEW, OLD, OWNER, api, bundles, changed_tasks, exists,
+                         install, is_active, login, recap, unpack)
 
 pytestmark = pytest.mark.booted_hosts
 
@@ -31,39 +31,6 @@ pytestmark = pytest.mark.booted_hosts
 def sealed():
     with bundles() as made:
         yield made
-
-
-def install(host: BootedHost, folder: str, fingerprint: str, *options: str, ok: bool = True):
-    done = install_sh(host, folder, fingerprint, *options)
-    if ok and done.returncode != 0:
-        journal = host.run(["journalctl", "-u", "coderd", "--no-pager", "-n", "60"], check=False)
-        pytest.fail(f"install.sh {' '.join(options)} failed:\n{done.stdout[-6000:]}"
-                    f"{done.stderr[-3000:]}\ncoderd's journal:\n{journal.stdout}")
-    return done
-
-
-def changed_tasks(output: str) -> list[str]:
-    """The tasks that reported a change, from the default callback's output."""
-    task, changed = "", []
-    for line in output.splitlines():
-        if line.startswith(("TASK [", "RUNNING HANDLER [")):
-            task = line.split("[", 1)[1].rsplit("]", 1)[0]
-        elif line.startswith("changed:") and task not in changed:
-            changed.append(task)
-    return changed
-
-
-def recap(output: str) -> dict[str, int]:
-    found = re.search(r"^\S+\s*:\s*(ok=.*)$", output, re.M)
-    assert found, output[-3000:]
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", found.group(1))}
-
-
-def login(host: BootedHost) -> str:
-    status, body = api(host, "POST", "/api/v2/users/login",
-                       {"email": OWNER["email"], "password": OWNER["password"]})
-    assert status == 201, body
-    return body["session_token"]
 
 
 def coder(host: BootedHost, token: str, *args: str, check: bool = True):
@@ -98,15 +65,6 @@ def reconnected(host: BootedHost, token: str, name: str, command: list[str],
             return done.stdout
         assert "agent is not connected" in done.stderr, done.stderr
         time.sleep(1)
-
-
-def exists(host: BootedHost, *paths: str) -> list[str]:
-    """Those of ``paths`` that exist in the host."""
-    return [p for p in paths if host.run(["test", "-e", p], check=False).returncode == 0]
-
-
-def is_active(host: BootedHost, unit: str) -> str:
-    return host.run(["systemctl", "is-active", unit], check=False).stdout.strip()
 
 
 def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
