@@ -61,7 +61,8 @@ HOST_SOURCES = Path("/etc/apt/sources.list.d")
 # bundle manifest may add to it). The embedded PostgreSQL's binaries and the
 # PyInstaller executables need only libc6 and zlib1g from the host (checked
 # with ldd: PyInstaller carries every other library), both already required.
-# install.sh installs the first ones with apt before Ansible can run; the
+# bootstrap-python.sh (ansible/roles/appliance_files/files/: install.sh on its host, the
+# role on a host over SSH) installs the first ones with apt before Ansible can run; the
 # appliance_apt_repo role installs the others (its default list is the rest of
 # this one, which tests/ansible/test_roles_static.py checks).
 BOOTSTRAP_PACKAGES = (

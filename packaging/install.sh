@@ -1,5 +1,6 @@
 #!/bin/bash
-# install.sh: install coder-appliance on this Debian 12 host from the bundle it sits in.
+# install.sh: install coder-appliance on this Debian 12 host from the bundle it sits in, or
+# (--inventory) on the host an Ansible inventory names, over SSH.
 #
 # It first verifies the whole bundle with what a minimal Debian 12 has (bash,
 # gpgv, coreutils' sha256sum, findutils' find): the signature of MANIFEST.json
@@ -22,18 +23,22 @@ INSTALLED_ROOT=/opt/coder-appliance
 
 usage() {
     cat <<EOF
-Usage: $PROG --fingerprint FPR [OPTIONS]
+Usage: $PROG --fingerprint FPR [--inventory FILE] [OPTIONS]
 
 Verify this coder-appliance bundle, then install (or upgrade, or uninstall)
-coder-appliance on this host.
+coder-appliance on this host, or on the host FILE names.
 
   --fingerprint FPR   Required. The full fingerprint of the key that signed the
                       bundle, as the build printed it (40 hex digits, spaces
                       allowed). Get it from the person who built the bundle, not
                       from the bundle.
+  --inventory FILE    Install on the one host of this Ansible inventory over SSH
+                      (user, key and become from the inventory; see
+                      ansible/inventory.example.yml) instead of on this host.
   --hostname NAME     The name users reach coderd by (the TLS certificate's
                       name and the access URL). Default: this host's FQDN
-                      (hostname -f), which must be a DNS name too.
+                      (hostname -f), which must be a DNS name too, or with
+                      --inventory the host's appliance_hostname or name.
   --with-templates    Also push the bundle's example templates (templates/) that
                       coderd lacks, as the user whose token is in --token-file
                       (or CODER_SESSION_TOKEN): a rerun after the first user.
@@ -47,7 +52,8 @@ coder-appliance on this host.
   --purge             With --uninstall: remove the data and configuration too.
   --force             Allow installing an older version over a newer one.
   --installed DIR     For a delta bundle: the installed version's folder it
-                      applies to (default: $INSTALLED_ROOT/OLD_VERSION).
+                      applies to (default: $INSTALLED_ROOT/OLD_VERSION; with
+                      --inventory, the old version's extracted bundle here).
   --verify-only       Verify the bundle (and complete a delta bundle from the
                       installed version) and stop.
   -h, --help          Show this help.
@@ -60,12 +66,18 @@ die() {
 }
 
 FINGERPRINT="" TARGET_HOSTNAME="" TOKEN_FILE="" WITH_TEMPLATES=0 UNINSTALL=0 PURGE=0 FORCE=0
-INSTALLED_DIR="" VERIFY_ONLY=0 POSTGRES_URL=""
+INSTALLED_DIR="" VERIFY_ONLY=0 POSTGRES_URL="" INVENTORY=""
+
+dns_name() {
+    # A DNS name: it becomes the certificate's name, the access URL, an Ansible variable and a
+    # word of the commands run on the host.
+    [[ $1 =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$ ]]
+}
 
 parse_args() {
     while (($#)); do
         case $1 in
-            --fingerprint | --hostname | --token-file | --installed | --postgres-url)
+            --fingerprint | --hostname | --token-file | --installed | --postgres-url | --inventory)
                 (($# >= 2)) || die "usage: $1 needs a value"
                 set -- "$1=$2" "${@:3}"
                 continue
@@ -75,6 +87,7 @@ parse_args() {
             --token-file=*) TOKEN_FILE=${1#*=} ;;
             --installed=*) INSTALLED_DIR=${1#*=} ;;
             --postgres-url=*) POSTGRES_URL=${1#*=} ;;
+            --inventory=*) INVENTORY=${1#*=} ;;
             --with-templates) WITH_TEMPLATES=1 ;;
             --uninstall) UNINSTALL=1 ;;
             --purge) PURGE=1 ;;
@@ -92,11 +105,16 @@ parse_args() {
     if ((PURGE && !UNINSTALL)); then die "usage: --purge goes with --uninstall"; fi
     if [[ -n $TARGET_HOSTNAME ]]; then
         check_hostname --hostname
-    elif ((!VERIFY_ONLY)); then
+    elif ((!VERIFY_ONLY)) && [[ -z $INVENTORY ]]; then  # with --inventory: the inventory's
         TARGET_HOSTNAME=$(hostname -f 2>/dev/null || uname -n)
         check_hostname "this host's name (hostname -f)" "; give the name users reach coderd by with --hostname NAME"
     fi
     if [[ -n $TOKEN_FILE && ! -r $TOKEN_FILE ]]; then die "usage: --token-file $TOKEN_FILE: cannot be read"; fi
+    if [[ -n $INVENTORY && ! -r $INVENTORY ]]; then die "usage: --inventory $INVENTORY: cannot be read"; fi
+    # Named from where install.sh was started: the verification runs in the bundle's folder.
+    [[ -z $TOKEN_FILE ]] || TOKEN_FILE=$(realpath -- "$TOKEN_FILE")
+    [[ -z $INVENTORY ]] || INVENTORY=$(realpath -- "$INVENTORY")
+    [[ -z $INSTALLED_DIR ]] || INSTALLED_DIR=$(realpath -m -- "$INSTALLED_DIR")
     if ((WITH_TEMPLATES && UNINSTALL)); then die "usage: --with-templates does not go with --uninstall"; fi
     if [[ -n $POSTGRES_URL ]] && ((UNINSTALL)); then die "usage: --postgres-url does not go with --uninstall"; fi
     ((UNINSTALL)) || check_postgres_url
@@ -104,9 +122,8 @@ parse_args() {
 }
 
 check_hostname() {
-    # $1: where TARGET_HOSTNAME came from; $2: what to add to the error. It must be a DNS
-    # name: it becomes the certificate's name, the access URL and an Ansible variable.
-    [[ $TARGET_HOSTNAME =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$ ]] ||
+    # $1: where TARGET_HOSTNAME came from; $2: what to add to the error.
+    dns_name "$TARGET_HOSTNAME" ||
         die "usage: $1 '$TARGET_HOSTNAME' is not a DNS name (letters, digits, '-' and '.')${2-}"
 }
 
@@ -302,7 +319,7 @@ check_base() {
     # A delta bundle: each absent file must be in the installed version it was built against.
     BASE=${INSTALLED_DIR:-$INSTALLED_ROOT/$new_since_version}
     [[ -f $BASE/$MANIFEST ]] ||
-        die "base: this is a delta from $new_since_version, whose $BASE/$MANIFEST cannot be read"
+        die "base: this is a delta from $new_since_version, whose $BASE/$MANIFEST cannot be read${INVENTORY:+ (with --inventory: --installed DIR, the extracted bundle of that version on this host)}"
     local sum path bad
     sum=$(sha256sum <"$BASE/$MANIFEST")
     [[ ${sum%% *} == "$new_since_sha" ]] ||
@@ -339,21 +356,104 @@ apply_modes() {
 }
 
 # -- install, upgrade, uninstall ---------------------------------------------------------------
-# Ansible (the bundle's ansible/python, run by the host's python3) does the work; before it
-# can run, python3 itself comes from the bundle's apt repository, apt's only source here.
-APT_KEYRING=/etc/apt/keyrings/coder-appliance.gpg
-APT_STATE=/var/lib/coder-appliance-apt
+# Ansible (the bundle's ansible/python, run by this host's python3) does the work, on this host or
+# (--inventory) over SSH on the inventory's host. Before it can run, python3 itself comes from the
+# bundle's apt repository, apt's only source here; on a host reached over SSH, the appliance_files
+# role puts the verified bundle there and runs the same bootstrap script there.
+BOOTSTRAP=ansible/roles/appliance_files/files/bootstrap-python.sh
 CURRENT=$INSTALLED_ROOT/current
 CA_ROOT=/var/lib/coder-appliance/ca/root.crt
-VARS_FILE="" BUNDLE_VARS=""
+VARS_FILE="" BUNDLE_VARS="" REMOTE_HOST="" SSH_SOCKETS=""
 # versions.bundle, as appliance.bundle_manifest.install_choices writes it (json.dumps, sorted keys).
 BUNDLE_RE='"bundle": \{"packages": \[([^]]*)\], "postgres": "(embedded|debian)"\}'
 PACKAGE_RE='^"([a-z0-9][a-z0-9+.-]+)"$'
 
+clean_up() {
+    # At exit: the token's vars file, and the SSH connection Ansible keeps open between its
+    # tasks (ControlPersist), closed so that nothing of this run is left running.
+    [[ -z $VARS_FILE ]] || rm -f -- "$VARS_FILE"
+    [[ -n $SSH_SOCKETS ]] || return 0
+    local socket
+    for socket in "$SSH_SOCKETS"/*; do
+        [[ -S $socket ]] && ssh -o "ControlPath=$socket" -O exit "$REMOTE_HOST" 2>/dev/null || true
+    done
+    rm -rf -- "$SSH_SOCKETS"
+}
+
+bootstrap_python() {
+    # python3 and python3-apt for Ansible, from the bundle's repository and nothing else.
+    bash "$BUNDLE/$BOOTSTRAP" "$BUNDLE/apt" "$PROG" || exit 1
+}
+
+ansible_cli() {
+    # $1: ansible-core's command (playbook, adhoc); then its options. Ansible refuses to run
+    # without a UTF-8 locale (C.UTF-8 is in every Debian); no __pycache__ may appear in the
+    # verified folder (a rerun would find it "extra").
+    local cmd=$1
+    shift
+    LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$BUNDLE/ansible/python ANSIBLE_CONFIG=$BUNDLE/ansible/ansible.cfg \
+        python3 -m ansible "$cmd" "$@"
+}
+
+# ask's reader of the tree callback's folder (a JSON file per host, named after it): one line
+# "HOST<tab>ANSWER" per host, whitespace folded; a host that failed or was unreachable, one error.
+ANSWERS='import json, os, sys
+prog, tree = sys.argv[1:3]
+for host in sorted(os.listdir(tree)):
+    with open(os.path.join(tree, host)) as f:
+        r = json.load(f)
+    if r.get("unreachable") or r.get("failed"):
+        sys.exit(f"{prog}: error: ssh: {host}: " + " ".join(str(r.get("msg")).split()))
+    print(host, " ".join(str(r["stdout"] if "stdout" in r else r["msg"]).split()), sep="\t")'
+
+ask() {
+    # PATTERN MODULE ARGS: one line "HOST<tab>ANSWER" per inventory host PATTERN matches, the
+    # answer being debug's msg (worked out here, nothing connects) or raw's output (over SSH).
+    # ansible-core's own tree callback writes each host's result as JSON (it is deprecated for
+    # ansible-core 2.23; the bundle carries 2.19).
+    local tree rc=0
+    tree=$(mktemp -d)
+    ANSIBLE_LOAD_CALLBACK_PLUGINS=1 ANSIBLE_CALLBACKS_ENABLED=ansible.builtin.tree \
+        ANSIBLE_CALLBACK_TREE_DIR=$tree ANSIBLE_DEPRECATION_WARNINGS=0 \
+        ansible_cli adhoc -i "$INVENTORY" "$1" -m "$2" -a "$3" >/dev/null || true
+    python3 -c "$ANSWERS" "$PROG" "$tree" || rc=$?
+    rm -rf -- "$tree"
+    return $rc
+}
+
+inventory_host() {
+    # The inventory's one host (the single-node playbook's) and, unless --hostname named it, the
+    # name users reach it by (its appliance_hostname, or its inventory name).
+    local out lines=()
+    out=$(ask all ansible.builtin.debug 'msg={{ appliance_hostname | default(inventory_hostname) }}') ||
+        exit 1
+    [[ -z $out ]] || mapfile -t lines <<<"$out"
+    ((${#lines[@]} == 1)) ||
+        die "inventory: $INVENTORY names ${#lines[@]} hosts; the single-node install needs exactly one"
+    REMOTE_HOST=${lines[0]%%$'\t'*}
+    if [[ -z $TARGET_HOSTNAME ]]; then
+        TARGET_HOSTNAME=${lines[0]#*$'\t'}
+        dns_name "$TARGET_HOSTNAME" ||
+            die "inventory: $REMOTE_HOST's appliance_hostname '$TARGET_HOSTNAME' is not a DNS name"
+    fi
+}
+
+on_host() {
+    # A shell command on the host installed on (this one, or the inventory's over SSH, where
+    # Python may not be yet: ansible.builtin.raw); its output.
+    if [[ -z $INVENTORY ]]; then
+        bash -c "$1"
+        return
+    fi
+    local line
+    line=$(ask "$REMOTE_HOST" ansible.builtin.raw "$1") || exit 1
+    echo "${line#*$'\t'}"
+}
+
 installed_version() {
-    # The version `current` points at, or nothing.
+    # The version `current` points at on that host, or nothing.
     local target
-    target=$(readlink -- "$CURRENT" 2>/dev/null) || return 0
+    target=$(on_host "readlink -- $CURRENT || true")
     echo "${target##*/}"
 }
 
@@ -370,30 +470,14 @@ check_version_order() {
     fi
 }
 
-bootstrap_python() {
-    # python3 and python3-apt for Ansible, from the bundle's repository and nothing else.
-    if python3 -c 'import apt' 2>/dev/null; then return 0; fi
-    echo "$PROG: installing python3 from the bundle's apt repository"
-    local list=$APT_STATE/bootstrap.list
-    mkdir -p "$APT_STATE/lists/partial"
-    echo "deb [signed-by=$APT_KEYRING] file:$BUNDLE/apt bookworm main" >"$list"
-    install -D -m 0644 -- "$BUNDLE/apt/keyring.gpg" "$APT_KEYRING"
-    local apt=(apt-get -q -o "Dir::Etc::SourceList=$list" -o Dir::Etc::SourceParts=-
-        -o "Dir::State::Lists=$APT_STATE/lists" -o Acquire::Languages=none)
-    "${apt[@]}" update >/dev/null || die "apt: the bundle's repository could not be read"
-    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends python3 python3-apt \
-        >/dev/null || die "apt: python3 could not be installed from the bundle's repository"
-}
-
 playbook() {
-    # $1: the playbook's name; then ansible-playbook options. Run on this host.
-    local name=$1
+    # $1: the playbook's name; then ansible-playbook options. Run on this host, or on the
+    # inventory's host over SSH.
+    local name=$1 target=(-i "$TARGET_HOSTNAME," -c local)
     shift
-    # Ansible refuses to run without a UTF-8 locale (C.UTF-8 is in every Debian); no
-    # __pycache__ may appear in the verified folder (a rerun would find it "extra").
-    LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$BUNDLE/ansible/python ANSIBLE_CONFIG=$BUNDLE/ansible/ansible.cfg \
-        python3 -m ansible playbook -i "$TARGET_HOSTNAME," -c local \
-        -e "appliance_hostname=$TARGET_HOSTNAME" "$@" "$BUNDLE/ansible/playbooks/$name.yml" ||
+    [[ -z $INVENTORY ]] || target=(-i "$INVENTORY")
+    ansible_cli playbook "${target[@]}" -e "appliance_hostname=$TARGET_HOSTNAME" "$@" \
+        "$BUNDLE/ansible/playbooks/$name.yml" ||
         die "ansible: the $name playbook failed (its output is above)"
 }
 
@@ -431,39 +515,50 @@ play_vars() {
         vars+=", \"appliance_with_templates\": true, \"appliance_templates_token\": \"$token\""
     fi
     VARS_FILE=$(mktemp)
-    trap 'rm -f -- "$VARS_FILE"' EXIT
     printf '{%s}\n' "$vars" >"$VARS_FILE"
 }
 
 install_stage() {
-    ((EUID == 0)) || die "usage: run install.sh as root"
+    # Over SSH, this host only runs Ansible: root is needed here only to install python3.
+    ((EUID == 0)) || [[ -n $INVENTORY ]] || die "usage: run install.sh as root"
+    local here="this host"
+    trap clean_up EXIT
+    if [[ -n $INVENTORY ]]; then
+        command -v ssh >/dev/null || die "ssh: --inventory needs an OpenSSH client here (Debian package openssh-client)"
+        SSH_SOCKETS=$(mktemp -d)
+        export ANSIBLE_SSH_CONTROL_PATH_DIR=$SSH_SOCKETS
+        bootstrap_python
+        inventory_host
+        here=$REMOTE_HOST
+    fi
     if ((UNINSTALL)); then
-        [[ -e $CURRENT || -d /etc/coder-appliance ]] ||
-            die "uninstall: coder-appliance is not installed on this host"
+        [[ $(on_host "test -e $CURRENT -o -d /etc/coder-appliance && echo installed || true") == installed ]] ||
+            die "uninstall: coder-appliance is not installed on $here"
         bootstrap_python
         playbook uninstall -e "appliance_purge=$PURGE"
         if ((PURGE)); then
-            echo "$PROG: removed coder-appliance, its data and its configuration"
+            echo "$PROG: removed coder-appliance, its data and its configuration from $here"
         else
-            echo "$PROG: removed coder-appliance's services; its data and configuration are kept (--purge removes them)"
+            echo "$PROG: removed coder-appliance's services from $here; its data and configuration are kept (--purge removes them)"
         fi
         return 0
     fi
     check_version_order
     # ahosts (getaddrinfo): a name only /etc/hosts gives an IPv4 address is not asked of DNS.
-    getent ahosts "$TARGET_HOSTNAME" >/dev/null ||
-        echo "$PROG: warning: $TARGET_HOSTNAME does not resolve on this host; workspaces reach coderd by it (add it to DNS or /etc/hosts)" >&2
+    [[ $(on_host "getent ahosts $TARGET_HOSTNAME >/dev/null && echo found || true") == found ]] ||
+        echo "$PROG: warning: $TARGET_HOSTNAME does not resolve on $here; workspaces reach coderd by it (add it to DNS or /etc/hosts)" >&2
     bootstrap_python
     play_vars
     playbook single-node -e "@$VARS_FILE"
     local url=https://$TARGET_HOSTNAME
+    local on=${REMOTE_HOST:+ on $REMOTE_HOST}
     echo
     echo "coder-appliance $new_version is running at $url"
     # 404 until the first user exists (curl comes with the appliance's packages).
-    if curl -fsS -o /dev/null --cacert "$CA_ROOT" https://127.0.0.1/api/v2/users/first 2>/dev/null; then
-        echo "Log in at $url or with: $CURRENT/bin/coder login $url"
+    if [[ $(on_host "curl -fsS -o /dev/null --cacert $CA_ROOT https://127.0.0.1/api/v2/users/first 2>/dev/null && echo found || true") == found ]]; then
+        echo "Log in at $url or$on with: $CURRENT/bin/coder login $url"
     else
-        echo "Next: create the first user, in a browser at $url or with"
+        echo "Next: create the first user, in a browser at $url or$on with"
         echo "    $CURRENT/bin/coder login $url"
     fi
 }

@@ -2,7 +2,8 @@
 
 The air-gapped target is a MINIMAL Debian 12: `debootstrap --variant=minbase`
 plus what it takes to boot with systemd. Making one costs minutes, so it is made
-once per machine under /var/tmp/appliance-hosts/ and each test works on a copy.
+once per machine under /var/tmp/appliance-hosts/ and each test works on a copy;
+so is its variant with OpenSSH, for the installs from one host to another.
 """
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 HOSTS_DIR = Path("/var/tmp/appliance-hosts")
-MINBASE = HOSTS_DIR / "minbase"
 SOURCES = Path("/etc/apt/sources.list.d")
 # The system calls that name a destination: what a trace of "leaving the host" records.
 TRACED_CALLS = "trace=connect,sendto,sendmsg,sendmmsg"
@@ -43,13 +44,18 @@ def destinations(trace: str) -> list[tuple[str, int, str]]:
 
 
 def off_host(dests: list[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
-    """The destinations that leave the host, or are DNS servers (wherever they listen)."""
+    """The destinations that leave the host, or are DNS servers (wherever they listen).
+
+    The unspecified address (0.0.0.0, ::) stays on the host: Linux takes it for the host
+    itself, and glibc's getaddrinfo connects a UDP socket to each answer to sort them, as
+    sshd does with its own passive address for every session (nothing is sent).
+    """
     bad = []
     for address, port, call in dests:
         ip = ipaddress.ip_address(address)
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
             ip = ip.ipv4_mapped
-        if not ip.is_loopback or port == 53:
+        if not (ip.is_loopback or ip.is_unspecified) or port == 53:
             bad.append((address, port, call))
     return bad
 
@@ -67,32 +73,62 @@ def debian_mirror() -> str:
     return found.group(1)
 
 
-def minimal_debian_root() -> Path:
-    """The minimal Debian 12 root file system, made on first use (never modify it: copy it).
+def _cached_root(name: str, make: Callable[[Path], None]) -> Path:
+    """HOSTS_DIR/name, made by ``make(folder)`` on first use (never modify it: copy it).
 
     Made in a .tmp sibling and renamed, under a file lock, so that an interrupted
     run leaves nothing that looks finished and two processes do not both make it.
     """
     HOSTS_DIR.mkdir(parents=True, exist_ok=True)
-    with open(HOSTS_DIR / "minbase.lock", "w") as lock:
+    root = HOSTS_DIR / name
+    with open(HOSTS_DIR / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if MINBASE.is_dir():
-            return MINBASE
-        for tool in ("debootstrap", "systemd-nspawn"):
-            if shutil.which(tool) is None:
-                raise RuntimeError(f"{tool} is not installed (./dev setup installs the test packages)")
-        tmp = MINBASE.with_name("minbase.tmp")
+        if root.is_dir():
+            return root
+        tmp = root.with_name(f"{name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        log = HOSTS_DIR / "minbase-debootstrap.log"
-        with open(log, "w") as out:
-            made = subprocess.run(
-                ["debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus",
-                 "bookworm", str(tmp), debian_mirror()],
-                stdout=out, stderr=subprocess.STDOUT)
-        if made.returncode != 0:
-            raise RuntimeError(f"debootstrap failed ({made.returncode}), see {log}")
-        tmp.rename(MINBASE)
-        return MINBASE
+        make(tmp)
+        tmp.rename(root)
+        return root
+
+
+def _logged(cmd: list[str], log: Path) -> None:
+    """Run ``cmd`` with its output in ``log``; a failure names the log."""
+    with open(log, "w") as out:
+        made = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
+    if made.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({made.returncode}), see {log}")
+
+
+def _debootstrap(folder: Path) -> None:
+    for tool in ("debootstrap", "systemd-nspawn"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is not installed (./dev setup installs the test packages)")
+    _logged(["debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus",
+             "bookworm", str(folder), debian_mirror()], HOSTS_DIR / "minbase-debootstrap.log")
+
+
+def minimal_debian_root() -> Path:
+    """The minimal Debian 12 root file system: debootstrap's minbase that boots with systemd."""
+    return _cached_root("minbase", _debootstrap)
+
+
+def _add_openssh(folder: Path) -> None:
+    """The minimal root plus openssh-server (and so openssh-client) from this machine's Debian
+    mirror (debootstrap's sources.list), its service disabled: a test starts it where it wants
+    it. Recommends are left out: they would bring python3, which the minimal host lacks."""
+    subprocess.run(["cp", "-a", "--reflink=auto", "--", str(minimal_debian_root()), str(folder)],
+                   check=True)
+    _logged(["systemd-nspawn", "-q", "--register=no", "--keep-unit", "--as-pid2", "-D", str(folder),
+             "sh", "-c", "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get -q update; "
+             "apt-get -q install -y --no-install-recommends openssh-server; "
+             "systemctl disable ssh.service; apt-get clean; rm -rf /var/lib/apt/lists/*"],
+            HOSTS_DIR / "minbase-ssh.log")
+
+
+def ssh_debian_root() -> Path:
+    """The minimal Debian 12 root with OpenSSH's server and client, sshd not started at boot."""
+    return _cached_root("minbase-ssh", _add_openssh)
 
 
 class BootedHost:
@@ -102,15 +138,19 @@ class BootedHost:
     under /var/tmp/appliance-hosts/booted/, boots it (``--private-network``: no
     route anywhere) and waits until systemd says the system is up; at the end it
     powers off, kills what is left of the container and removes the copy
-    (``workdir`` keeps the console log and the traces). Everything a test needs goes through
+    (``workdir`` keeps the console log and the traces). With ``network_of=other``
+    it joins that booted host's network namespace instead: the two share one
+    loopback and reach nothing else (leave it before the other). Everything a test needs goes through
     ``run`` (a command in all of the host's namespaces, via nsenter) and
     ``copy_in`` (the file system is shared). From boot on, every process of the
     host is under strace, so ``connects()`` lists each destination any of them
     connected or sent to, services started by systemd included.
     """
 
-    def __init__(self, root: Path, workdir: Path, boot_timeout: float = 120):
+    def __init__(self, root: Path, workdir: Path, boot_timeout: float = 120,
+                 network_of: "BootedHost | None" = None):
         self.source, self.workdir, self.boot_timeout = root, workdir, boot_timeout
+        self.network_of = network_of
         self.machine = f"h{uuid.uuid4().hex[:10]}"
         # Beside the minimal root (/var/tmp): a small /tmp would not hold the copy.
         self.root = HOSTS_DIR / "booted" / self.machine
@@ -147,7 +187,7 @@ class BootedHost:
     def _boot(self) -> None:
         with open(self.console_log, "wb") as console:
             self._nspawn = subprocess.Popen(
-                ["systemd-nspawn", "-q", "-b", "--private-network", "--register=no",
+                ["systemd-nspawn", "-q", "-b", self._network(), "--register=no",
                  "--keep-unit", f"--machine={self.machine}", "-D", str(self.root)],
                 stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
                 start_new_session=True)
@@ -163,6 +203,12 @@ class BootedHost:
         journal = self.run(["journalctl", "-b", "--no-pager", "-n", "60"], check=False)
         raise RuntimeError(f"the host did not finish booting in {self.boot_timeout:.0f} s "
                            f"(systemctl is-system-running: {state!r}); journal:\n{journal.stdout}")
+
+    def _network(self) -> str:
+        """nspawn's network: only loopback, its own or (``network_of``) the other host's."""
+        if self.network_of is None:
+            return "--private-network"
+        return f"--network-namespace-path=/proc/{self.network_of.pid}/ns/net"
 
     def _container_init(self) -> int:
         """The PID (here) of the container's systemd: nspawn's child in a new PID namespace."""

@@ -37,7 +37,11 @@ def test_the_trace_reader_sees_what_would_leave():
         'sin_addr=inet_addr("127.0.0.53")}, 16) = 1\n'
         '13 connect(8, {sa_family=AF_UNIX, sun_path="/run/x"}, 110) = 0\n'
         '14 connect(9, {sa_family=AF_INET6, sin6_port=htons(3000), sin6_flowinfo=htonl(0), '
-        'inet_pton(AF_INET6, "::ffff:127.0.0.1", &sin6_addr), sin6_scope_id=0}, 28) = 0\n')
+        'inet_pton(AF_INET6, "::ffff:127.0.0.1", &sin6_addr), sin6_scope_id=0}, 28) = 0\n'
+        # getaddrinfo sorting its answers for a passive address (sshd, each session): this host.
+        '15 connect(4, {sa_family=AF_INET6, sin6_port=htons(2222), sin6_flowinfo=htonl(0), '
+        'inet_pton(AF_INET6, "::", &sin6_addr), sin6_scope_id=0}, 28) = 0\n'
+        '15 connect(4, {sa_family=AF_INET, sin_port=htons(2222), sin_addr=inet_addr("0.0.0.0")}, 16) = 0\n')
     assert off_host(destinations(trace)) == [("2600:1f18::1", 443, "connect"),
                                              ("127.0.0.53", 53, "sendto")]
 

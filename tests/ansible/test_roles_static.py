@@ -13,7 +13,7 @@ sys.path.insert(0, str(REPO / "packaging"))
 import aptrepo  # noqa: E402  (packaging/aptrepo.py, run as a script there)
 
 # Task keywords (Ansible's playbook keywords) used in these roles; any other key is the module.
-KEYWORDS = {"name", "when", "loop", "loop_control", "register", "notify", "environment",
+KEYWORDS = {"name", "when", "loop", "loop_control", "register", "notify", "environment", "delegate_to",
             "changed_when", "failed_when", "until", "retries", "delay", "no_log", "become",
             "become_user", "tags", "vars", "listen", "args", "check_mode"}
 # Modules that fetch from elsewhere, and keys that name a remote address.
@@ -82,14 +82,14 @@ def test_every_role_documents_each_default_in_its_argument_spec(role):
 
 def test_the_apt_role_installs_what_the_bundle_carries_for_it():
     """The role's packages are the bundle's defaults (top-level names on both sides: the
-    repository holds their closure) but the ones install.sh installs before Ansible; Debian's
-    PostgreSQL is what the bundle carries for `postgres: debian`."""
+    repository holds their closure) but the ones bootstrap-python.sh installs before Ansible;
+    Debian's PostgreSQL is what the bundle carries for `postgres: debian`."""
     role = yaml.safe_load((ANSIBLE_DIR / "roles" / "appliance_apt_repo" / "defaults" / "main.yml")
                           .read_text())["appliance_apt_repo_packages"]
     expected = [p for p in aptrepo.DEFAULT_PACKAGES if p not in aptrepo.BOOTSTRAP_PACKAGES]
     assert sorted(role) == sorted(expected)
-    install_sh = (ANSIBLE_DIR.parent / "packaging" / "install.sh").read_text()
-    assert f"install -y --no-install-recommends {' '.join(aptrepo.BOOTSTRAP_PACKAGES)}" in install_sh
+    bootstrap = (ANSIBLE_DIR / "roles" / "appliance_files" / "files" / "bootstrap-python.sh").read_text()
+    assert f"install -y --no-install-recommends {' '.join(aptrepo.BOOTSTRAP_PACKAGES)}" in bootstrap
     postgresql = yaml.safe_load((ANSIBLE_DIR / "roles" / "appliance_postgresql" / "defaults" /
                                  "main.yml").read_text())["appliance_postgresql_packages"]
     assert sorted(postgresql) == sorted(aptrepo.POSTGRESQL_PACKAGES)

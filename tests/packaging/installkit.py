@@ -197,3 +197,52 @@ def api(host: BootedHost, method: str, path: str, body: dict | None = None,
                      json.dumps(body) if body else "", token])
     status, text = done.stdout.split(" ", 1)
     return int(status), json.loads(text)
+
+
+def install(host: BootedHost, folder: str, fingerprint: str, *options: str, ok: bool = True,
+            target: BootedHost | None = None):
+    """install_sh, failing the test with its output and coderd's journal (from ``target``, the
+    host installed on over SSH, or ``host``) unless ``ok`` is False."""
+    done = install_sh(host, folder, fingerprint, *options)
+    if ok and done.returncode != 0:
+        journal = (target or host).run(["journalctl", "-u", "coderd", "--no-pager", "-n", "60"],
+                                       check=False)
+        pytest.fail(f"install.sh {' '.join(options)} failed:\n{done.stdout[-6000:]}"
+                    f"{done.stderr[-3000:]}\ncoderd's journal:\n{journal.stdout}")
+    return done
+
+
+def changed_tasks(output: str) -> list[str]:
+    """The tasks that reported a change, from the default callback's output."""
+    task, changed = "", []
+    for line in output.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line.split("[", 1)[1].rsplit("]", 1)[0]
+        elif line.startswith("changed:") and task not in changed:
+            changed.append(task)
+    return changed
+
+
+def recap(output: str) -> dict[str, int]:
+    """The play recap's counts (ok, changed, failed...) of the one host."""
+    found = re.search(r"^\S+\s*:\s*(ok=.*)$", output, re.M)
+    assert found, output[-3000:]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", found.group(1))}
+
+
+def login(host: BootedHost) -> str:
+    """The first user's session token, from coderd in ``host``."""
+    status, body = api(host, "POST", "/api/v2/users/login",
+                       {"email": OWNER["email"], "password": OWNER["password"]})
+    assert status == 201, body
+    return body["session_token"]
+
+
+def exists(host: BootedHost, *paths: str) -> list[str]:
+    """Those of ``paths`` that exist in the host."""
+    return [p for p in paths if host.run(["test", "-e", p], check=False).returncode == 0]
+
+
+def is_active(host: BootedHost, unit: str) -> str:
+    """systemd's word for ``unit`` in ``host`` (active, inactive, failed...)."""
+    return host.run(["systemctl", "is-active", unit], check=False).stdout.strip()

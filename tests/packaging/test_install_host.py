@@ -24,7 +24,7 @@ import pytest
 
 from ..hosts import BootedHost, minimal_debian_root, off_host
 from .installkit import (DELTA, HOSTNAME, NEW, OLD, OWNER, api, bundles, changed_tasks,
-                         check_mode, exists, install, is_active, recap, unpack)
+                         check_mode, exists, install, is_active, login, recap, unpack)
 
 pytestmark = pytest.mark.booted_hosts
 
@@ -33,13 +33,6 @@ pytestmark = pytest.mark.booted_hosts
 def sealed():
     with bundles() as made:
         yield made
-
-
-def login(host: BootedHost) -> str:
-    status, body = api(host, "POST", "/api/v2/users/login",
-                       {"email": OWNER["email"], "password": OWNER["password"]})
-    assert status == 201, body
-    return body["session_token"]
 
 
 def coder(host: BootedHost, token: str, *args: str, check: bool = True):
