@@ -237,12 +237,3 @@ def login(host: BootedHost) -> str:
     assert status == 201, body
     return body["session_token"]
 
-
-def exists(host: BootedHost, *paths: str) -> list[str]:
-    """Those of ``paths`` that exist in the host."""
-    return [p for p in paths if host.run(["test", "-e", p], check=False).returncode == 0]
-
-
-def is_active(host: BootedHost, unit: str) -> str:
-    """systemd's word for ``unit`` in ``host`` (active, inactive, failed...)."""
-    return host.run(["systemctl", "is-active", unit], check=False).stdout.strip()
