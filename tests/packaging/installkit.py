@@ -126,11 +126,13 @@ def install_sh(host: BootedHost, folder: str, fingerprint: str, *options: str,
 
 
 def install(host: BootedHost, folder: str, fingerprint: str, *options: str, ok: bool = True,
-            traced: bool = True):
-    """install_sh; unless ``ok`` is False, a failure fails the test with coderd's journal."""
+            traced: bool = True, target: BootedHost | None = None):
+    """install_sh, failing the test with its output and coderd's journal (from ``target``, the
+    host installed on over SSH, or ``host``) unless ``ok`` is False."""
     done = install_sh(host, folder, fingerprint, *options, traced=traced)
     if ok and done.returncode != 0:
-        journal = host.run(["journalctl", "-u", "coderd", "--no-pager", "-n", "60"], check=False)
+        journal = (target or host).run(["journalctl", "-u", "coderd", "--no-pager", "-n", "60"],
+                                       check=False)
         pytest.fail(f"install.sh {' '.join(options)} failed:\n{done.stdout[-6000:]}"
                     f"{done.stderr[-3000:]}\ncoderd's journal:\n{journal.stdout}")
     return done
@@ -197,37 +199,6 @@ def api(host: BootedHost, method: str, path: str, body: dict | None = None,
                      json.dumps(body) if body else "", token])
     status, text = done.stdout.split(" ", 1)
     return int(status), json.loads(text)
-
-
-def install(host: BootedHost, folder: str, fingerprint: str, *options: str, ok: bool = True,
-            target: BootedHost | None = None):
-    """install_sh, failing the test with its output and coderd's journal (from ``target``, the
-    host installed on over SSH, or ``host``) unless ``ok`` is False."""
-    done = install_sh(host, folder, fingerprint, *options)
-    if ok and done.returncode != 0:
-        journal = (target or host).run(["journalctl", "-u", "coderd", "--no-pager", "-n", "60"],
-                                       check=False)
-        pytest.fail(f"install.sh {' '.join(options)} failed:\n{done.stdout[-6000:]}"
-                    f"{done.stderr[-3000:]}\ncoderd's journal:\n{journal.stdout}")
-    return done
-
-
-def changed_tasks(output: str) -> list[str]:
-    """The tasks that reported a change, from the default callback's output."""
-    task, changed = "", []
-    for line in output.splitlines():
-        if line.startswith(("TASK [", "RUNNING HANDLER [")):
-            task = line.split("[", 1)[1].rsplit("]", 1)[0]
-        elif line.startswith("changed:") and task not in changed:
-            changed.append(task)
-    return changed
-
-
-def recap(output: str) -> dict[str, int]:
-    """The play recap's counts (ok, changed, failed...) of the one host."""
-    found = re.search(r"^\S+\s*:\s*(ok=.*)$", output, re.M)
-    assert found, output[-3000:]
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", found.group(1))}
 
 
 def login(host: BootedHost) -> str:
