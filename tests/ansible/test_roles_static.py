@@ -15,7 +15,7 @@ import aptrepo  # noqa: E402  (packaging/aptrepo.py, run as a script there)
 # Task keywords (Ansible's playbook keywords) used in these roles; any other key is the module.
 KEYWORDS = {"name", "when", "loop", "loop_control", "register", "notify", "environment",
             "changed_when", "failed_when", "until", "retries", "delay", "no_log", "become",
-            "tags", "vars", "listen", "args", "check_mode"}
+            "become_user", "tags", "vars", "listen", "args", "check_mode"}
 # Modules that fetch from elsewhere, and keys that name a remote address.
 DOWNLOADERS = {"ansible.builtin.get_url", "ansible.builtin.pip", "ansible.builtin.git",
                "ansible.builtin.apt_repository", "ansible.builtin.apt_key",
