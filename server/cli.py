@@ -3,7 +3,8 @@
 ``coderd server`` starts PostgreSQL when none is configured, migrates, and
 serves the API: with gevent's pywsgi for one process, or with gunicorn and
 gevent-websocket workers for several. Nothing heavy is imported before gevent
-has patched the standard library.
+has patched the standard library. ``coderd check-import`` is the installer's
+last check, run beside a running coderd (``server.checkimport``).
 """
 from __future__ import annotations
 
