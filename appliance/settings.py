@@ -328,6 +328,24 @@ def load(overrides: Mapping[str, Any] | None = None,
     return settings
 
 
+def read_env_file(path: str | os.PathLike) -> dict[str, str]:
+    """The variables of a systemd ``EnvironmentFile=`` as the installer writes coderd's
+    (``KEY=VALUE`` lines, ``#`` or ``;`` comments, a value in quotes unquoted), so a
+    command run beside coderd reads the settings coderd reads. Raises OSError."""
+    values: dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith(("#", ";")) or "=" not in line:
+                continue
+            key, _, value = line.partition("=")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            values[key.strip()] = value
+    return values
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per setting, grouped, each naming its environment variable."""
     groups: dict[str, argparse._ArgumentGroup] = {}

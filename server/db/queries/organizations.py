@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 
 from .base import QueriesBase
+from .users import PEOPLE
 
 MEMBER_COLUMNS = """m.user_id, m.organization_id, m.roles, m.created_at, m.updated_at,
     u.username, u.name, u.email, u.avatar_url, u.rbac_roles AS global_roles"""
@@ -48,7 +49,7 @@ class OrganizationQueries(QueriesBase):
     def get_organization_members(self, organization_id: uuid.UUID) -> list[dict]:
         return self._all(
             f"""SELECT {MEMBER_COLUMNS} FROM organization_members m JOIN users u ON u.id = m.user_id
-                WHERE m.organization_id = %s AND NOT u.deleted ORDER BY lower(u.username)""",
+                WHERE m.organization_id = %s AND {PEOPLE} ORDER BY lower(u.username)""",
             (organization_id,))
 
     def update_organization_member_roles(self, organization_id: uuid.UUID, user_id: uuid.UUID,

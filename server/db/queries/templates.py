@@ -5,6 +5,7 @@ import uuid
 from typing import Any
 
 from .base import QueriesBase
+from .users import SYSTEM_USER_ID
 
 TEMPLATE_COLUMNS = """t.*, u.username AS created_by_name, u.avatar_url AS created_by_avatar_url,
     o.name AS organization_name, o.display_name AS organization_display_name,
@@ -112,6 +113,26 @@ class TemplateQueries(QueriesBase):
         """A version made without a template joins the template made from it."""
         self._exec("UPDATE template_versions SET template_id = %s, updated_at = now() "
                    "WHERE id = %s", (template_id, version_id))
+
+    def delete_import_checks(self) -> int:
+        """The install check's finished versions (the system user's, of no template), their
+        jobs (with the jobs' logs and resources), and the files no other job runs; how many
+        versions. A check still pending or running is left to finish."""
+        return self._scalar(
+            """WITH versions AS (
+                   DELETE FROM template_versions v USING provisioner_jobs j
+                   WHERE v.job_id = j.id AND v.created_by = %s AND v.template_id IS NULL
+                     AND j.completed_at IS NOT NULL
+                   RETURNING v.job_id),
+               jobs AS (
+                   DELETE FROM provisioner_jobs WHERE id IN (SELECT job_id FROM versions)
+                   RETURNING file_id),
+               unused AS (
+                   DELETE FROM files f WHERE f.id IN (SELECT file_id FROM jobs)
+                     AND NOT EXISTS (SELECT 1 FROM provisioner_jobs o WHERE o.file_id = f.id
+                                     AND o.id NOT IN (SELECT job_id FROM versions))
+                   RETURNING f.id)
+               SELECT count(*) FROM versions""", (SYSTEM_USER_ID,))
 
     def get_template_version_parameters(self, template_version_id: uuid.UUID) -> list[dict]:
         return self._all("""SELECT * FROM template_version_parameters

@@ -26,6 +26,11 @@ UserRow = namedtuple("UserRow", (*_USER_NAMES, "hashed_password"))
 # A page of users has text IDs (only written out, see get_users) and the count of all
 # that match the filter on every row.
 UserPageRow = namedtuple("UserPageRow", (*_USER_NAMES, "count"))
+# coderd's own user (migration 000008): the initiator of the install check's import. It
+# cannot log in and is no one's to see: every query that finds users for people keeps to
+# PEOPLE, so it is not counted (/users/first), listed, looked up, changed or logged in as.
+SYSTEM_USER_ID = uuid.UUID("a5fa4f2d-5792-4aac-b608-fd09b976e38e")
+PEOPLE = "NOT u.deleted AND NOT u.is_system"
 
 
 class UserQueries(QueriesBase):
@@ -38,22 +43,22 @@ class UserQueries(QueriesBase):
         return self.get_user_by_id(row["id"])
 
     def get_user_by_id(self, user_id: uuid.UUID) -> UserRow | None:
-        return self._one(f"SELECT {USER_COLUMNS} FROM users u WHERE u.id = %s AND NOT u.deleted",
+        return self._one(f"SELECT {USER_COLUMNS} FROM users u WHERE u.id = %s AND {PEOPLE}",
                          (user_id,), UserRow)
 
     def get_user_by_username(self, username: str) -> UserRow | None:
         return self._one(
-            f"SELECT {USER_COLUMNS} FROM users u WHERE lower(u.username) = lower(%s) AND NOT u.deleted",
+            f"SELECT {USER_COLUMNS} FROM users u WHERE lower(u.username) = lower(%s) AND {PEOPLE}",
             (username,), UserRow)
 
     def get_user_by_email_or_username(self, email: str, username: str) -> UserRow | None:
         return self._one(
             f"""SELECT {USER_COLUMNS} FROM users u
-                WHERE (lower(u.email) = lower(%s) OR lower(u.username) = lower(%s)) AND NOT u.deleted
+                WHERE (lower(u.email) = lower(%s) OR lower(u.username) = lower(%s)) AND {PEOPLE}
                 LIMIT 1""", (email, username), UserRow)
 
     def get_user_count(self) -> int:
-        return self._scalar("SELECT count(*) FROM users WHERE NOT deleted")
+        return self._scalar(f"SELECT count(*) FROM users u WHERE {PEOPLE}")
 
     def get_users(self, *, search: str = "", status: list[str] | None = None,
                   roles: list[str] | None = None, login_type: list[str] | None = None,
@@ -70,7 +75,7 @@ class UserQueries(QueriesBase):
             ("(u.rbac_roles && %s::text[] OR 'member' = ANY(%s::text[]))", roles),
             ("u.login_type = ANY(%s::login_type[])", login_type),
             ("lower(u.username) > (SELECT lower(username) FROM users WHERE id = %s)", after_id))
-        where.insert(0, "NOT u.deleted")
+        where.insert(0, PEOPLE)
         matching = f"FROM users u WHERE {' AND '.join(where)}"
         # The count as an uncorrelated subquery, run once: a window over the page's query
         # made PostgreSQL carry every matching row, with all its columns, to the end.

@@ -1,0 +1,106 @@
+"""``coderd check-import DIR``: prove that a running coderd imports a template.
+
+The installer's last check (docs/install.md): /healthz says coderd answers; this
+says its provisioner daemons run terraform with the bundle's provider mirror.
+It runs beside coderd, as coderd's user with coderd's settings, and reaches the
+database as coderd does (``CODER_PG_CONNECTION_URL``, or the embedded
+PostgreSQL that coderd started). On a first install there is no user yet, so
+the import is initiated by the system user (migration 000008), acting as the
+system actor ``install-check`` through the authorization layer.
+
+It stores DIR and queues a version of no template, as ``coder templates push``
+does for a first version, through the API's own code (``files.store_upload``,
+``provisioner.imports.queue_import``); the job's notification wakes the
+daemons as any job's does. The last check's rows are kept (no one sees them)
+and removed by the next check, so repeated installs keep at most one.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from appliance.cli.base import CommandError
+from appliance.cli.commands.templates import tar_directory
+
+from . import files
+from .authz.querier import AuthzQuerier
+from .authz.rbac import system
+from .db.pool import Pool
+from .db.queries import Queries
+from .db.queries.users import SYSTEM_USER_ID
+from .provisioner.imports import queue_import
+
+POLL_SECONDS = 0.5
+PROGRESS_SECONDS = 10.0
+VERSION_NAME = "install-check"
+
+
+class CheckFailed(Exception):
+    """The check did not pass; the message says why, for the installer's output."""
+
+
+def _say(message: str) -> None:
+    print(f"coderd check-import: {message}", file=sys.stderr, flush=True)
+
+
+def check_import(dsn: str, directory: Path, timeout: float) -> float:
+    """Import ``directory`` and wait for the job; the seconds it took. Raises CheckFailed."""
+    try:
+        archive = tar_directory(directory)
+    except CommandError as exc:
+        raise CheckFailed(f"{exc.message}. {exc.hint}".strip()) from None
+    pool = Pool(dsn, size=1)  # a connection set up as coderd's are
+    try:
+        with pool.connection() as conn:
+            return _check(AuthzQuerier(Queries(conn), system("install-check")), directory,
+                          archive, timeout)
+    finally:
+        pool.close()
+
+
+def _check(s: AuthzQuerier, directory: Path, archive: bytes, timeout: float) -> float:
+    """Remove the earlier checks, store and queue this one, wait for it."""
+    removed = s.delete_import_checks()
+    if removed:
+        _say(f"removed {removed} earlier check")
+    org = s.get_default_organization()
+    if org is None:
+        raise CheckFailed("the database has no default organization: has coderd started?")
+    try:
+        stored = files.store_upload(s, archive, files.TAR_MIMETYPE, SYSTEM_USER_ID)
+    except files.ArchiveError as exc:
+        raise CheckFailed(f"coderd would refuse {directory} as a template: {exc}") from None
+    version = queue_import(s, organization_id=org["id"], file_id=stored["id"],
+                           archive=archive, created_by=SYSTEM_USER_ID, name=VERSION_NAME,
+                           message=f"coderd check-import {directory}")
+    _say(f"queued the import of {directory} (job {version['job_id']})")
+    return _wait(s, version["job_id"], timeout)
+
+
+def _wait(s: AuthzQuerier, job_id, timeout: float) -> float:
+    started = time.monotonic()
+    status, told = "", started
+    while True:
+        job = s.get_provisioner_job_by_id(job_id)
+        elapsed = time.monotonic() - started
+        if job["job_status"] != status or time.monotonic() - told >= PROGRESS_SECONDS:
+            status, told = job["job_status"], time.monotonic()
+            _say(f"{status} ({elapsed:.0f} s)")
+        if job["completed_at"] is not None:
+            break
+        if elapsed > timeout:
+            s.cancel_provisioner_job(job_id)
+            if status == "pending":
+                raise CheckFailed(f"no provisioner daemon took the job in {timeout:.0f} s: is "
+                                  "coderd running, with CODER_PROVISIONER_DAEMONS above 0?")
+            raise CheckFailed(f"the import did not finish in {timeout:.0f} s; it was canceled")
+        time.sleep(POLL_SECONDS)
+    if job["job_status"] != "succeeded":
+        logs = s.get_provisioner_job_logs_after(job_id)
+        for line in logs:
+            print(f"  {line['output']}", file=sys.stderr)
+        # The error is the logs' last words: said once, or alone when there are no logs.
+        why = "its logs are above" if logs else job["error"] or "no error given"
+        raise CheckFailed(f"the import {job['job_status']}: {why}")
+    return elapsed

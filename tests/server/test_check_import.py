@@ -1,0 +1,114 @@
+"""``coderd check-import``: the installer's last check, against a real coderd whose
+built-in provisioner daemons run real terraform with the provider mirror.
+
+It runs as the installer runs it: a separate process reading coderd's settings
+from an EnvironmentFile, reaching the database coderd uses (the embedded
+PostgreSQL coderd started, or CODER_PG_CONNECTION_URL), before any user exists.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.db.embedded import EmbeddedPostgres
+from server.db.queries.users import SYSTEM_USER_ID
+
+from ..coderdtest import create_first_user
+from .provisioning import sql
+
+LOCAL = Path(__file__).resolve().parents[2] / "examples" / "templates" / "local"
+
+
+def check_import(coderd, directory: Path, *options: str, tmp_path: Path):
+    """``coderd check-import`` with coderd's settings in an EnvironmentFile, and no
+    CODER_* variable of its own."""
+    env_file = tmp_path / "coderd.env"
+    env_file.write_text("# as the installer writes it\n" + "".join(
+        f"{k}={v}\n" for k, v in coderd.env.items() if k.startswith("CODER_")))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
+    return subprocess.run([sys.executable, "-m", "server.cli", "check-import", str(directory),
+                           "--env-file", str(env_file), *options],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def check_rows(dsn: str) -> list[tuple]:
+    """The system user's versions, each with its job's status and whether its file exists."""
+    return sql(dsn, """SELECT v.name, j.job_status, f.id IS NOT NULL FROM template_versions v
+                       JOIN provisioner_jobs j ON j.id = v.job_id
+                       LEFT JOIN files f ON f.id = j.file_id
+                       WHERE v.created_by = %s ORDER BY v.created_at""", (str(SYSTEM_USER_ID),))
+
+
+def system_rows(dsn: str) -> tuple[int, int, int]:
+    """How many files, jobs and versions the system user has."""
+    return sql(dsn, """SELECT (SELECT count(*) FROM files WHERE created_by = %(u)s),
+                              (SELECT count(*) FROM provisioner_jobs WHERE initiator_id = %(u)s),
+                              (SELECT count(*) FROM template_versions WHERE created_by = %(u)s)""",
+               {"u": str(SYSTEM_USER_ID)})[0]
+
+
+@pytest.fixture
+def embedded_coderd(coderd_factory, provider_mirror):
+    """The installer's coderd: the embedded PostgreSQL, built-in daemons, the mirror."""
+    return coderd_factory(dsn=None, env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
+                                         "CODER_PROVISIONER_DAEMONS": "1"})
+
+
+def test_check_imports_the_local_template_before_any_user(embedded_coderd, tmp_path):
+    done = check_import(embedded_coderd, LOCAL, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"coderd check-import: {LOCAL} imported in ")
+    assert "succeeded" in done.stderr
+    # Still no user: the first one can be made, and is the only one listed.
+    assert not embedded_coderd.client().has_first_user()
+    owner, _ = create_first_user(embedded_coderd)
+    assert [u.username for u in owner.users().users] == ["admin"]
+    assert owner.templates() == []
+
+    # Installed again: the check runs again and keeps only its newest rows.
+    again = check_import(embedded_coderd, LOCAL, tmp_path=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "removed 1 earlier check" in again.stderr
+    dsn = EmbeddedPostgres(Path(embedded_coderd.config_dir)).running_url()
+    assert check_rows(dsn) == [("install-check", "succeeded", True)]
+    assert system_rows(dsn) == (1, 1, 1)
+
+
+BROKEN = 'terraform {\n  required_providers {\n    coder = { source = "coder/coder" }\n}\n'
+
+
+def test_a_broken_template_fails_the_check_with_its_logs(provisioning_coderd, tmp_path):
+    template = tmp_path / "broken"
+    template.mkdir()
+    (template / "main.tf").write_text(BROKEN)
+    done = check_import(provisioning_coderd, template, tmp_path=tmp_path)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == "coderd check-import: error: the import failed: its logs are above", done.stderr
+    assert "Unclosed configuration block" in done.stderr  # terraform's own words, from the logs
+    # Whole rows: the failed version with its job and file, nothing else, and no user.
+    assert check_rows(provisioning_coderd.dsn) == [("install-check", "failed", True)]
+    assert system_rows(provisioning_coderd.dsn) == (1, 1, 1)
+    assert not provisioning_coderd.client().has_first_user()
+
+
+def test_what_cannot_be_checked_writes_nothing(coderd, tmp_path):
+    """A folder with no template, and a coderd with no daemon to take the job."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = check_import(coderd, empty, tmp_path=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"coderd check-import: error: {empty} holds no .tf file. " \
+                                  "Push a Terraform template folder."
+    assert system_rows(coderd.dsn) == (0, 0, 0)
+
+    waited = check_import(coderd, LOCAL, "--timeout", "1", tmp_path=tmp_path)
+    assert waited.returncode == 1
+    assert waited.stderr.strip().endswith(
+        "error: no provisioner daemon took the job in 1 s: is coderd running, with "
+        "CODER_PROVISIONER_DAEMONS above 0?")
+    assert check_rows(coderd.dsn) == [("install-check", "canceled", True)]
