@@ -1,60 +1,26 @@
 """The ``podman`` example template: a container from a local registry, with a persistent volume.
 
-The base image is built here, the smallest that meets the template's
-requirements (README.md): the host's static busybox (shell, wget, httpd for
-the Files app) and glibc, with a writable /tmp where the PyInstaller agent
-unpacks itself; imported with podman and pushed into a real
-``docker-registry`` on 127.0.0.1.
+The base image is imagekit's ``workspace_base_rootfs``, the smallest that meets
+the template's requirements (README.md), imported with podman and pushed into a
+real ``docker-registry`` on 127.0.0.1.
 """
 from __future__ import annotations
 
 import shutil
 import subprocess
-import tarfile
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.mirror_tools.imagekit import docker_registry
+from tests.mirror_tools.imagekit import docker_registry, workspace_base_rootfs
 
 from .workspacetest import Compute, exercise_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "examples" / "templates" / "podman"
 PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--storage-driver", "vfs"]
-BUSYBOX_TOOLS = ("sh", "wget", "sleep", "cat", "echo", "ls", "mkdir", "chmod", "mktemp", "env",
-                 "rm", "id", "uname", "stty", "httpd")
-GLIBC = ("libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "libutil.so.1", "librt.so.1",
-         "libz.so.1", "libgcc_s.so.1")
-
-
 def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run([*PODMAN, *args], capture_output=True, text=True, check=check, timeout=120)
-
-
-def base_image_tar(dest: Path) -> Path:
-    """A rootfs with busybox (shell, wget) and the host's glibc, as a tar."""
-    busybox = shutil.which("busybox")
-    ldd = subprocess.run(["ldd", busybox], capture_output=True, text=True, check=False) if busybox else None
-    if ldd is None or "not a dynamic executable" not in ldd.stdout + ldd.stderr:
-        pytest.fail("a static busybox is needed to build the test image: ./dev setup --test installs it")
-    root = dest / "rootfs"
-    for folder in ("bin", "tmp", "etc", "home/coder", "lib/x86_64-linux-gnu", "lib64"):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-    shutil.copy(busybox, root / "bin" / "busybox")
-    for tool in BUSYBOX_TOOLS:
-        (root / "bin" / tool).symlink_to("busybox")
-    for lib in GLIBC:
-        src = Path("/lib/x86_64-linux-gnu") / lib
-        if src.exists():
-            shutil.copy(src, root / "lib/x86_64-linux-gnu" / lib)
-    shutil.copy("/lib64/ld-linux-x86-64.so.2", root / "lib64")
-    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-    (root / "tmp").chmod(0o1777)
-    tar_path = dest / "rootfs.tar"
-    with tarfile.open(tar_path, "w") as tar:
-        tar.add(root, arcname=".")
-    return tar_path
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +30,7 @@ def registry_image(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("image")
     with docker_registry(tmp / "registry") as registry:
         ref = f"{registry.host}/coder/base:latest"
-        podman("import", str(base_image_tar(tmp)), "localhost/coder-test-base:latest")
+        podman("import", str(workspace_base_rootfs(tmp)), "localhost/coder-test-base:latest")
         podman("push", "--tls-verify=false", "localhost/coder-test-base:latest", ref)
         yield ref
 

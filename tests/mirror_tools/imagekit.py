@@ -4,6 +4,8 @@
   layers, a config, a manifest, a linux/amd64 + linux/arm64 index) in an OCI
   layout written here by hand, independent of ``mirror_tools.images``, which
   ``skopeo copy`` then pushes into the upstream registry.
+* ``workspace_base_rootfs`` is the smallest root file system a workspace's
+  container runs the agent in.
 * ``docker_registry`` runs Debian's ``/usr/bin/docker-registry`` on
   127.0.0.1 (optionally with TLS, htpasswd or token auth).
 * ``token_server`` is a tiny Docker token service (ES256 JWTs with an
@@ -40,6 +42,10 @@ from typing import Callable, Iterator
 
 import requests
 
+BUSYBOX_TOOLS = ("sh", "wget", "sleep", "cat", "echo", "ls", "mkdir", "chmod", "mktemp", "env",
+                 "rm", "id", "uname", "stty", "httpd")
+GLIBC = ("libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "libutil.so.1", "librt.so.1",
+         "libz.so.1", "libgcc_s.so.1")
 REGISTRY_BIN = "/usr/bin/docker-registry"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -71,8 +77,11 @@ def _blob(layout: Path, data: bytes) -> dict:
     return {"digest": f"sha256:{digest}", "size": len(data)}
 
 
-def _layer(files: dict[str, bytes]) -> tuple[bytes, str]:
-    """A gzip tar layer and its diff_id (sha256 of the uncompressed tar)."""
+def _layer(files: dict[str, bytes] | bytes) -> tuple[bytes, str]:
+    """A gzip tar layer and its diff_id (sha256 of the uncompressed tar), from files or a tar."""
+    if isinstance(files, bytes):
+        return (gzip.compress(files, compresslevel=1, mtime=0),
+                "sha256:" + hashlib.sha256(files).hexdigest())
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, content in sorted(files.items()):
@@ -84,11 +93,38 @@ def _layer(files: dict[str, bytes]) -> tuple[bytes, str]:
             "sha256:" + hashlib.sha256(tar_bytes).hexdigest())
 
 
+def workspace_base_rootfs(dest: Path) -> Path:
+    """The smallest root file system a workspace template's image needs (the podman
+    template's README): this machine's static busybox (shell, wget, httpd for the Files
+    app) and glibc, and a writable /tmp where the PyInstaller agent unpacks itself; a tar."""
+    busybox = shutil.which("busybox")
+    ldd = subprocess.run(["ldd", busybox], capture_output=True, text=True, check=False) if busybox else None
+    if ldd is None or "not a dynamic executable" not in ldd.stdout + ldd.stderr:
+        raise RuntimeError("a static busybox is needed to build the test image: ./dev setup --test installs it")
+    root = dest / "rootfs"
+    for folder in ("bin", "tmp", "etc", "home/coder", "lib/x86_64-linux-gnu", "lib64"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    shutil.copy(busybox, root / "bin" / "busybox")
+    for tool in BUSYBOX_TOOLS:
+        (root / "bin" / tool).symlink_to("busybox")
+    for lib in GLIBC:
+        src = Path("/lib/x86_64-linux-gnu") / lib
+        if src.exists():
+            shutil.copy(src, root / "lib/x86_64-linux-gnu" / lib)
+    shutil.copy("/lib64/ld-linux-x86-64.so.2", root / "lib64")
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "tmp").chmod(0o1777)
+    tar_path = dest / "rootfs.tar"
+    with tarfile.open(tar_path, "w") as tar:
+        tar.add(root, arcname=".")
+    return tar_path
+
+
 def random_bytes(size: int, seed: str) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-def write_image(layout: Path, *, arch: str = "amd64", layers: list[dict[str, bytes]],
+def write_image(layout: Path, *, arch: str = "amd64", layers: list[dict[str, bytes] | bytes],
                 label: str = "") -> dict:
     """Write one image's blobs into ``layout``; returns its manifest descriptor."""
     descs, diff_ids = [], []

@@ -3,7 +3,7 @@ tests and bench/install.py.
 
 The bundle's folder is staged by the parts' own builders (the executables, the
 signed apt repository, the Ansible runtime, this repository's ansible/, a small
-OCI image, the example templates, this machine's terraform, a provider mirror
+OCI image a podman workspace runs in, the example templates, this machine's terraform, a provider mirror
 with terraform-provider-coder frozen) and sealed by the real builder:
 MANIFEST.json, its signature, the tar. ``bundles()`` seals one staged folder twice, under two
 versions, to have an upgrade to make without building twice; ``bundle()`` seals one with
@@ -37,7 +37,7 @@ import imagekit  # noqa: E402  (tests/mirror_tools)
 OLD, NEW = "0.0.1-test", "0.0.2-test"
 DELTA = f"{NEW}-delta-from-{OLD}"
 HOSTNAME = "coder.appliance.test"
-IMAGE = "docker.io/library/debian:12-slim"
+IMAGE = "docker.io/coder/base:latest"  # what the podman template runs
 OWNER = {"email": "admin@appliance.test", "username": "admin", "name": "Admin",
          "password": "Correct-Horse-Battery-9-Staple"}
 
@@ -61,8 +61,9 @@ def stage_bundle(folder: Path, key: tf_registry.SigningKey, postgres: str = "emb
     build_provider.build(mirror, "pyinstaller")
     shutil.copytree(mirror / "providers", folder / "providers")
     layout = folder / "images"
-    imagekit.tag_layout(layout, IMAGE, imagekit.write_image(
-        layout, layers=[{"etc/debian_version": b"12.8\n"}], label="debian"))
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as rootfs:
+        layer = imagekit.workspace_base_rootfs(Path(rootfs)).read_bytes()
+    imagekit.tag_layout(layout, IMAGE, imagekit.write_image(layout, layers=[layer], label="base"))
     for name in ("local", "podman"):
         shutil.copytree(REPO / "examples" / "templates" / name, folder / "templates" / name)
     return bm.install_choices(postgres, packages)

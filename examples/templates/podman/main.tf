@@ -4,7 +4,8 @@
 # deleting the workspace removes it. The container runs the agent's init
 # script and is removed on stop. Podman runs with runc, cgroupfs and the host
 # network (its bridge network rewrites the host firewall), so the agent
-# reaches coderd as the provisioner's machine does.
+# reaches coderd as the provisioner's machine does: the podman service of the
+# provisioner's user where it has one (podman.sh), podman itself otherwise.
 terraform {
   required_providers {
     coder = {
@@ -18,7 +19,7 @@ terraform {
 
 variable "podman_options" {
   type        = string
-  description = "Global podman options for the provisioner's machine."
+  description = "Global podman options for the provisioner's machine (unused where its user runs a podman service)."
   default     = "--runtime runc --cgroup-manager cgroupfs --storage-driver vfs"
 }
 
@@ -37,7 +38,8 @@ data "coder_parameter" "image" {
 locals {
   name   = "coder-${data.coder_workspace.me.id}"
   volume = "coder-${data.coder_workspace.me.id}-home"
-  podman = "podman ${var.podman_options}"
+  # podman.sh: the user's podman service where there is one, podman itself otherwise.
+  podman = "PODMAN_OPTIONS='${var.podman_options}' sh '${path.module}/podman.sh'"
   # Registries on this machine's loopback are plain HTTP; the rest need TLS
   # (trust the appliance CA under /etc/containers/certs.d/HOST:PORT/ca.crt).
   tls_verify = length(regexall("^(127\\.|localhost[:/])", data.coder_parameter.image.value)) == 0
@@ -117,18 +119,17 @@ resource "null_resource" "container" {
   provisioner "local-exec" {
     command = <<-EOT
       ${local.podman} rm -f ${local.name} >/dev/null 2>&1 || true
-      run="${local.podman} run"
-      # Where the provisioner's user has a systemd user manager (the appliance's coderd
-      # service does), the container's processes go in a scope of it: in coderd's service
-      # cgroup, systemd would end them with every restart of coderd.
-      if [ -S "$${XDG_RUNTIME_DIR:-/nonexistent}/systemd/private" ] && command -v systemd-run >/dev/null 2>&1; then
-        run="systemd-run --user --scope --quiet --collect --unit ${local.name}.scope $run"
+      # The container trusts what this machine trusts (the network's own CA, which coderd's
+      # certificate comes from): its trust store, read-only, for the agent's TLS.
+      TRUST=""
+      if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+        TRUST="-v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro -e SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"
       fi
-      $run -d --name ${local.name} --hostname ${lower(data.coder_workspace.me.name)} \
+      ${local.podman} run -d --name ${local.name} --hostname ${lower(data.coder_workspace.me.name)} \
         --network host --tls-verify=${local.tls_verify} \
         --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 \
         --label coder.workspace_id=${data.coder_workspace.me.id} \
-        -e CODER_AGENT_TOKEN -e HOME=/home/coder -v ${local.volume}:/home/coder \
+        -e CODER_AGENT_TOKEN -e HOME=/home/coder -v ${local.volume}:/home/coder $TRUST \
         ${data.coder_parameter.image.value} sh -c "$INIT_SCRIPT"
     EOT
     environment = {
