@@ -75,7 +75,7 @@ def test_debian_postgresql_then_an_external_url(sealed, tmp_path):
         assert exists(host, EMBEDDED) == []
         status, _ = api(host, "POST", "/api/v2/users/first", {**OWNER, "trial": False})
         assert status == 201
-        assert psql(host, "SELECT username FROM users", "coder_appliance") == [OWNER["username"]]
+        assert psql(host, "SELECT username FROM users WHERE NOT is_system", "coder_appliance") == [OWNER["username"]]
         for name in EXTRA:
             assert host.run(["dpkg-query", "-W", "-f", "${Status}", name]).stdout \
                 == "install ok installed"
@@ -90,7 +90,7 @@ def test_debian_postgresql_then_an_external_url(sealed, tmp_path):
         assert "its data and configuration are kept" in removed.stdout
         assert is_active(host, "coderd") != "active"
         assert is_active(host, "postgresql") == "active"
-        assert psql(host, "SELECT username FROM users", "coder_appliance") == [OWNER["username"]]
+        assert psql(host, "SELECT username FROM users WHERE NOT is_system", "coder_appliance") == [OWNER["username"]]
 
         # The same server as an "external" database: over TCP, with a password.
         psql(host, f"CREATE ROLE coder_ext LOGIN PASSWORD '{EXTERNAL_PASSWORD}'")
@@ -107,7 +107,7 @@ def test_debian_postgresql_then_an_external_url(sealed, tmp_path):
         assert "users" in tables(host, "coder_ext")
         status, _ = api(host, "POST", "/api/v2/users/first", {**OWNER, "trial": False})
         assert status == 201
-        assert psql(host, "SELECT username FROM users", "coder_ext") == [OWNER["username"]]
+        assert psql(host, "SELECT username FROM users WHERE NOT is_system", "coder_ext") == [OWNER["username"]]
 
         purged = install(host, folder, fingerprint, "--uninstall", "--purge", traced=False)
         assert "removed coder-appliance, its data and its configuration" in purged.stdout
