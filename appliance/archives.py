@@ -62,6 +62,36 @@ class ArchiveError(ValueError):
     """The archive is refused; the message names the member when there is one."""
 
 
+# What a template's tar leaves out, as Coder's CLI does: the repository, terraform's own state.
+TEMPLATE_SKIPPED = frozenset({".git", ".terraform"})
+
+
+class NotATemplateFolder(ValueError):
+    """The folder to pack is no Terraform template folder; ``hint`` says what is wanted."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.hint = hint
+
+
+def template_tar(directory: Path) -> bytes:
+    """A template folder as the uncompressed tar ``coder templates push`` uploads (and
+    ``coderd check-import`` imports): sorted, without TEMPLATE_SKIPPED. NotATemplateFolder
+    when it is not a folder or holds no .tf file."""
+    if not directory.is_dir():
+        raise NotATemplateFolder(f"{directory} is not a folder")
+    if not any(directory.glob("*.tf")):
+        raise NotATemplateFolder(f"{directory} holds no .tf file", hint="Push a Terraform template folder.")
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for root, dirs, files in os.walk(directory):
+            dirs[:] = sorted(d for d in dirs if d not in TEMPLATE_SKIPPED)
+            for name in sorted(files):
+                path = Path(root) / name
+                tar.add(path, arcname=str(path.relative_to(directory)), recursive=False)
+    return out.getvalue()
+
+
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int = 100 * 1024 * 1024

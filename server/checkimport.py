@@ -20,8 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from appliance.cli.base import CommandError
-from appliance.cli.commands.templates import tar_directory
+from appliance import archives
 
 from . import files
 from .authz.querier import AuthzQuerier
@@ -47,9 +46,9 @@ def _say(message: str) -> None:
 def check_import(dsn: str, directory: Path, timeout: float) -> float:
     """Import ``directory`` and wait for the job; the seconds it took. Raises CheckFailed."""
     try:
-        archive = tar_directory(directory)
-    except CommandError as exc:
-        raise CheckFailed(f"{exc.message}. {exc.hint}".strip()) from None
+        archive = archives.template_tar(directory)
+    except archives.NotATemplateFolder as exc:
+        raise CheckFailed(f"{exc}. {exc.hint}".strip()) from None
     pool = Pool(dsn, size=1)  # a connection set up as coderd's are
     try:
         with pool.connection() as conn:

@@ -250,6 +250,8 @@ def _start_builtin_daemons(settings: settings_mod.Settings):
         return None
     import secrets
 
+    from appliance.sdk.pinning import certificate_sha256
+
     from .api.provisionerd import BUILTIN_PSK_ENV
     from .provisionerd.runner import PASSTHROUGH_ENV
 
@@ -264,7 +266,7 @@ def _start_builtin_daemons(settings: settings_mod.Settings):
         # trust this coderd's certificate by its SHA-256, since it names the access host, not
         # 127.0.0.1, and whatever else holds that port never gets their key.
         url = f"https://127.0.0.1:{settings.tls_address.rpartition(':')[2]}"
-        env[PIN_ENV] = _certificate_sha256(settings.tls_cert_file)
+        env[PIN_ENV] = certificate_sha256(settings.tls_cert_file)
     else:
         url = f"http://127.0.0.1:{settings.http_address.rpartition(':')[2]}"
     env.update({"CODER_URL": url,
@@ -278,15 +280,6 @@ def _start_builtin_daemons(settings: settings_mod.Settings):
 
     return Supervisor(_self_command("provisionerd", "start", "--built-in", "--name", "built-in"),
                       env, stdin=psk.encode() + b"\n").start()
-
-
-def _certificate_sha256(path: str) -> str:
-    """The SHA-256 of the certificate coderd serves: the first in its file (the rest is its chain)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-
-    with open(path, "rb") as f:
-        return x509.load_pem_x509_certificates(f.read())[0].fingerprint(hashes.SHA256()).hex()
 
 
 def _provisionerd(args: argparse.Namespace) -> int:

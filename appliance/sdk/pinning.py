@@ -18,6 +18,7 @@ subclasses; the adapter sets both after it.
 """
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -31,6 +32,16 @@ def normalize_sha256(pin: str) -> str:
     if not re.fullmatch(r"[0-9a-f]{64}", digits):
         raise ValueError(f"{pin!r} is not a certificate's SHA-256 (64 hex digits)")
     return digits
+
+
+def certificate_sha256(pem_path: str | os.PathLike) -> str:
+    """The pin of the certificate a server serves from ``pem_path``: the SHA-256 of the first
+    certificate in the file (the rest is its chain), 64 hex digits."""
+    from cryptography import x509  # only where a pin is made, not where one is checked
+    from cryptography.hazmat.primitives import hashes
+
+    with open(pem_path, "rb") as f:
+        return x509.load_pem_x509_certificates(f.read())[0].fingerprint(hashes.SHA256()).hex()
 
 
 class PinnedAdapter(HTTPAdapter):

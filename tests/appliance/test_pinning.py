@@ -8,17 +8,11 @@ from __future__ import annotations
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-
+from appliance.sdk.pinning import certificate_sha256
 from appliance.sdk.provisionerd import PSK_HEADER, ProvisionerDaemonClient
 from mirror_tools.ca import CertificateAuthority
 
 from ..httpserve import GetServer
-
-
-def sha256_of(cert) -> str:
-    return x509.load_pem_x509_certificate(cert.cert_path.read_bytes()).fingerprint(hashes.SHA256()).hex()
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +41,7 @@ def test_the_pinned_certificate_is_trusted_without_its_ca_or_a_matching_name(ser
     with pytest.raises(requests.exceptions.SSLError):  # without the pin: an unknown CA
         ProvisionerDaemonClient(url, "key").http.get(url + "/", timeout=5)
     # As `openssl x509 -fingerprint -sha256` prints it, too.
-    pin = ":".join(sha256_of(served)[i:i + 2] for i in range(0, 64, 2)).upper()
+    pin = ":".join(certificate_sha256(served.cert_path)[i:i + 2] for i in range(0, 64, 2)).upper()
     resp = ProvisionerDaemonClient(url, "key", pin_sha256=pin).http.get(url + "/", timeout=5)
     assert resp.status_code == 200 and server.seen == ["key"]
 
@@ -55,7 +49,7 @@ def test_the_pinned_certificate_is_trusted_without_its_ca_or_a_matching_name(ser
 def test_another_certificate_is_refused_before_anything_is_sent(server, certs):
     _, other = certs
     url = f"https://127.0.0.1:{server.port}"
-    client = ProvisionerDaemonClient(url, "key", pin_sha256=sha256_of(other))
+    client = ProvisionerDaemonClient(url, "key", pin_sha256=certificate_sha256(other.cert_path))
     with pytest.raises(requests.exceptions.SSLError, match="Fingerprints did not match"):
         client.http.get(url + "/", timeout=5)
     assert server.seen == []

@@ -7,12 +7,10 @@ creates the template or makes the new version active.
 from __future__ import annotations
 
 import argparse
-import io
-import os
 import shutil
-import tarfile
 from pathlib import Path
 
+from appliance import archives
 from appliance.sdk import types
 from appliance.sdk.client import APIError, Client
 
@@ -22,7 +20,6 @@ from ..output import add_table_options, print_rows
 from . import jobs
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "templates"
-SKIPPED = {".git", ".terraform"}
 ORG = "default"
 
 
@@ -97,25 +94,9 @@ def _init(args: argparse.Namespace) -> int:
     if dest.exists() and any(dest.iterdir()):
         raise CommandError(f"{dest} exists and is not empty", hint="Choose another folder.")
     shutil.copytree(EXAMPLES / args.id, dest, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns(*SKIPPED))
+                    ignore=shutil.ignore_patterns(*archives.TEMPLATE_SKIPPED))
     print(f"Extracted {args.id} to {dest}\nRun 'coder templates push -d {dest}' to upload it.")
     return 0
-
-
-def tar_directory(directory: Path) -> bytes:
-    """The folder as an uncompressed tar, as Coder's CLI makes it."""
-    if not directory.is_dir():
-        raise CommandError(f"{directory} is not a folder")
-    if not any(directory.glob("*.tf")):
-        raise CommandError(f"{directory} holds no .tf file", hint="Push a Terraform template folder.")
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for root, dirs, files in os.walk(directory):
-            dirs[:] = sorted(d for d in dirs if d not in SKIPPED)
-            for name in sorted(files):
-                path = Path(root) / name
-                tar.add(path, arcname=str(path.relative_to(directory)), recursive=False)
-    return out.getvalue()
 
 
 def _template_or_none(client: Client, name: str) -> types.Template | None:
@@ -131,7 +112,10 @@ def _push(args: argparse.Namespace) -> int:
     directory = Path(args.directory).resolve()
     name = args.name or directory.name
     client = connect.client(args)
-    data = tar_directory(directory)
+    try:
+        data = archives.template_tar(directory)
+    except archives.NotATemplateFolder as exc:
+        raise CommandError(str(exc), hint=exc.hint) from None
     existing = _template_or_none(client, name)
     if not args.yes and prompt.interactive() and not prompt.confirm(
             f"Upload {directory} as {'a new version of' if existing else 'new template'} {name}?"):
