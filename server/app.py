@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import psycopg2
@@ -37,13 +36,33 @@ class Coderd:
     auth_cache: AuthCache
     # How many requests may hold a database connection before login (httpmw.store).
     unauthenticated: threading.BoundedSemaphore
+    # Set at shutdown: a long poll then answers at once, rather than be cut off with a 500.
+    stopping: threading.Event = field(default_factory=threading.Event)
+    _waiting: set = field(default_factory=set)
 
     def wait_for(self, channel: str, timeout: float) -> None:
-        """Wait for a notification (or just the timeout, without pubsub)."""
+        """Block this greenlet until ``channel`` is notified (without pubsub, only the
+        timeout counts), ``timeout`` passes, or coderd begins to stop."""
+        from gevent.event import Event
+
+        woken = Event()
+        unsubscribe = None
         if self.pubsub is not None and self.pubsub.healthy.is_set():
-            self.pubsub.wait(channel, timeout)
-        else:
-            time.sleep(timeout)
+            unsubscribe = self.pubsub.subscribe(channel, lambda payload: woken.set())
+        self._waiting.add(woken)
+        try:
+            if not self.stopping.is_set():
+                woken.wait(timeout)
+        finally:
+            self._waiting.discard(woken)
+            if unsubscribe is not None:
+                unsubscribe()
+
+    def stop_waiting(self) -> None:
+        """Shutdown: end every wait now and every later one at once."""
+        self.stopping.set()
+        for woken in list(self._waiting):
+            woken.set()
 
 
 def prepare_database(dsn: str) -> None:

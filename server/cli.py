@@ -373,8 +373,13 @@ def _make_app(settings: settings_mod.Settings, dsn: str):
     wsgi.http_limits = Limits(header_timeout=settings.http_read_header_timeout,
                               read_timeout=settings.http_read_timeout,
                               max_connections_per_client=settings.http_max_connections_per_client)
-    # At shutdown: the agents this process holds then show as disconnected.
-    wsgi.release_agents = app.extensions["relay"].close
+
+    def shutting_down() -> None:
+        """Long polls answer now, and the agents this process holds show as disconnected."""
+        app.extensions["coderd"].stop_waiting()
+        app.extensions["relay"].close()
+
+    wsgi.shutting_down = shutting_down
     return wsgi, pool
 
 
@@ -425,7 +430,7 @@ def _serve_pywsgi(settings: settings_mod.Settings, dsn: str) -> None:
     log.info("shutting down")
     for s in servers:
         s.close()  # no new connections: an agent let go would come straight back
-    app.release_agents()  # then the agents' connections, which would hold up the stop
+    app.shutting_down()  # then the long polls and agents' connections, which would hold up the stop
     for s in servers:
         s.stop(timeout=5)
     pool.close()
@@ -472,7 +477,6 @@ def _serve_gunicorn(settings: settings_mod.Settings, dsn: str) -> None:
         print(f"coderd is ready at {settings.effective_access_url}", flush=True)
 
     options["when_ready"] = ready
-    options["worker_exit"] = lambda server, worker: worker.wsgi.release_agents()
     os.environ.setdefault("SERVER_SOFTWARE", "coderd")
     Application().run()
 

@@ -36,6 +36,7 @@ How long a view may take to read a body, and how much of it, is
 from __future__ import annotations
 
 import re
+import socket
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -129,7 +130,7 @@ class Handler(WebSocketHandler):
         limits = limits_of(self.server.application)
         deadline, self._head_deadline = self._head_deadline, None
         if deadline is None:  # kept alive: idle up to the read timeout, then the header timeout
-            if not self._peek():
+            if not self._wait_for_next_request():
                 return ""
             deadline = time.monotonic() + limits.header_timeout
         self._head_timer = gevent.Timeout.start_new(
@@ -184,6 +185,22 @@ class Handler(WebSocketHandler):
         """The connection carries a stream from now on: no read timeout."""
         self.socket.settimeout(None)
 
+    def _wait_for_next_request(self) -> bool:
+        """Whether a kept-alive connection's next request began. A stopping server takes
+        none, and ends the waits in progress (``Server.close``), as Go's
+        ``http.Server.Shutdown`` closes idle connections: they would hold the stop for
+        the read timeout."""
+        idle = getattr(self.server, "idle", None)
+        if idle is None:
+            return self._peek()
+        if self.server.closed:
+            return False
+        idle.add(self)
+        try:
+            return self._peek()
+        finally:
+            idle.discard(self)
+
     def _peek(self) -> bool:
         """Whether a byte came (False: the client closed, went away or said nothing in time)."""
         try:
@@ -212,6 +229,17 @@ class Server(WSGIServer):
         self.per_client = limits_of(self.application).max_connections_per_client
         self.clients: Counter[str] = Counter()
         self.accepted: dict[tuple, float] = {}  # when each open connection was accepted
+        self.idle: set[Handler] = set()  # kept-alive connections waiting for a request
+
+    def close(self):
+        """Stop accepting, and end the connections that wait for their next request
+        (a request in progress runs on, and its connection closes after it)."""
+        super().close()
+        for handler in list(self.idle):
+            try:
+                handler.socket.shutdown(socket.SHUT_RD)  # the wait reads end-of-file
+            except OSError:
+                pass
 
     def do_handle(self, client_socket, address):
         client = _client(address)

@@ -64,17 +64,6 @@ class PubSub:
         """Called whenever notifications may have been missed (connection lost)."""
         self._resets.append(callback)
 
-    def wait(self, channel: str, timeout: float) -> bool:
-        """Block this greenlet until ``channel`` is notified or ``timeout`` passes."""
-        from gevent.event import Event
-
-        event = Event()
-        unsubscribe = self.subscribe(channel, lambda payload: event.set())
-        try:
-            return event.wait(timeout)
-        finally:
-            unsubscribe()
-
     @staticmethod
     def publish(cursor, channel: str, payload: str = "") -> None:
         cursor.execute("SELECT pg_notify(%s, %s)", (channel, payload))

@@ -123,7 +123,7 @@ def acquire(daemon: str):
         # A long poll must not hold a database connection while it waits.
         release_connection()
         coderd.wait_for(JOB_POSTED, min(remaining, BACKUP_POLL_SECONDS))
-        if client_disconnected():
+        if client_disconnected() or coderd.stopping.is_set():
             return current_app.response_class(status=204)
         s = system_store("provisionerd")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 
+import gevent
 from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
 
 from appliance import mux
@@ -89,9 +90,30 @@ class Handler(httpconn.Handler):
 
 
 class Worker(GeventWebSocketWorker):
-    """gunicorn's gevent worker with ``Handler`` and ``httpconn.Server``."""
+    """gunicorn's gevent worker with ``Handler`` and ``httpconn.Server``, which stops
+    as coderd's single process does: at SIGTERM it stops accepting, then ends its long
+    polls and lets its agents go (``shutting_down``), and only then waits for the
+    requests left. gunicorn would do the first only after a second, and the rest only
+    after its graceful timeout, which the agents' connections would always fill."""
     wsgi_handler = Handler
-    server_class = httpconn.Server
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.servers: list[httpconn.Server] = []
+
+    def server_class(self, *args, **kwargs) -> httpconn.Server:
+        server = httpconn.Server(*args, **kwargs)
+        self.servers.append(server)
+        return server
+
+    def handle_exit(self, sig, frame):
+        super().handle_exit(sig, frame)
+        gevent.spawn(self._stop_serving)  # out of the signal handler
+
+    def _stop_serving(self) -> None:
+        for server in self.servers:
+            server.close()  # gunicorn closes them again: a no-op
+        self.wsgi.shutting_down()
 
 
 def requested(environ: dict) -> bool:

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from appliance.sdk.client import Client
@@ -134,6 +135,18 @@ class AgentProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def agent_row_status(dsn: str, agent_id) -> str:
+    """What the agent's row says once no coderd runs: the shutdown recorded its disconnect."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT disconnected_at >= last_connected_at FROM workspace_agents "
+                        "WHERE id = %s", (str(agent_id),))
+            return "disconnected" if cur.fetchone()[0] else "connected"
+    finally:
+        conn.close()
 
 
 def wait_connected(client: Client, agent_id, timeout: float = 20) -> None:

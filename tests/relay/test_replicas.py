@@ -14,7 +14,7 @@ from appliance.sdk import relay
 from appliance.sdk.client import APIError
 
 from ..coderdtest import start_coderd
-from .conftest import AgentProcess, build_workspace, coder, wait_connected
+from .conftest import AgentProcess, agent_row_status, build_workspace, coder, wait_connected
 
 
 def echo_through(client, agent_id, port: int, size: int = 200_000) -> None:
@@ -74,6 +74,12 @@ def test_two_gunicorn_workers(pg_server, pg_template, provider_mirror, tmp_path,
         log = c.log()
         assert "forwarded to the process at" in log  # some streams landed on the other worker
         assert "Traceback" not in log, log[-3000:]
+        # Stopped with the agent still connected: each worker lets its agents go at
+        # once rather than wait for them through gunicorn's graceful timeout (10 s).
+        started = time.monotonic()
+        c.stop()
+        assert time.monotonic() - started < 5
+        assert agent_row_status(dsn, ws.agent_id) == "disconnected"
     finally:
         if agent:
             agent.stop()

@@ -8,10 +8,8 @@ import subprocess
 import sys
 import time
 
-import psycopg2
-
 from ..coderdtest import start_coderd
-from .conftest import ROOT, AgentProcess, build_workspace, coder, wait_connected
+from .conftest import ROOT, AgentProcess, agent_row_status, build_workspace, coder, wait_connected
 
 
 def remote_sleepers(marker: str) -> str:
@@ -60,14 +58,3 @@ def test_coderd_restart_under_a_live_ssh_session(pg_server, pg_template, provide
             agent.stop()
         c.stop()
 
-
-def agent_row_status(dsn: str, agent_id) -> str:
-    """What the agent's row says once no coderd runs: the shutdown recorded its disconnect."""
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT disconnected_at >= last_connected_at FROM workspace_agents "
-                        "WHERE id = %s", (str(agent_id),))
-            return "disconnected" if cur.fetchone()[0] else "connected"
-    finally:
-        conn.close()

@@ -135,3 +135,24 @@ def test_a_tls_connection_s_header_timeout_counts_from_its_accept(pg_server, pg_
             assert time.monotonic() - accepted < 2.8
     finally:
         coderd.stop()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_stopping_coderd_closes_its_idle_kept_alive_connections(coderd_factory, workers):
+    """As Go's Shutdown: connections between requests are closed at once, so they do
+    not hold a restart for the read timeout (60 s)."""
+    coderd = coderd_factory(env={"CODER_HTTP_WORKERS": workers})
+    parts = urlsplit(coderd.url)
+    idle = []
+    for _ in range(4):
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().read() == b"OK"
+        idle.append(conn)
+    started = time.monotonic()
+    coderd.proc.terminate()
+    coderd.proc.wait(30)
+    assert time.monotonic() - started < 5
+    for conn in idle:
+        assert conn.sock.recv(1) == b""  # closed by coderd, with no answer
+        conn.close()

@@ -88,3 +88,20 @@ def test_a_daemon_that_hung_up_mid_poll_takes_no_job(coderd_factory):
     me = client.register(RegisterDaemonRequest(name="here")).id
     job = client.acquire(me)
     assert job is not None and job.job_id == job_id
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_stopping_coderd_answers_its_long_polls(coderd_factory, workers):
+    """SIGTERM during daemons' long polls: each gets "no job" (204) at once, not a
+    500 when the server gives up on the request."""
+    coderd = coderd_factory(env={"CODER_PROVISIONER_DAEMON_PSK": PSK, "CODER_HTTP_WORKERS": workers})
+    client = ProvisionerDaemonClient(coderd.url, PSK, timeout=30)
+    daemons = [client.register(RegisterDaemonRequest(name=f"d{i}")).id for i in range(4)]
+    with concurrent.futures.ThreadPoolExecutor(len(daemons)) as pool:
+        polls = [pool.submit(client.acquire, d) for d in daemons]
+        time.sleep(1)  # every poll is waiting for a job now
+        started = time.monotonic()
+        coderd.proc.terminate()
+        assert [p.result() for p in polls] == [None] * len(daemons)  # a 500 would raise
+        assert time.monotonic() - started < 3
+    coderd.proc.wait(20)
