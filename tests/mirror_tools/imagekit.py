@@ -93,24 +93,35 @@ def _layer(files: dict[str, bytes] | bytes) -> tuple[bytes, str]:
             "sha256:" + hashlib.sha256(tar_bytes).hexdigest())
 
 
+def _linked_libraries(executable: str) -> list[Path]:
+    """The shared libraries ``executable`` loads, as ``ldd`` resolves them here."""
+    ldd = subprocess.run(["ldd", executable], capture_output=True, text=True, check=True)
+    return [Path(line.split("=>")[1].split()[0]) for line in ldd.stdout.splitlines()
+            if "=> /" in line]
+
+
 def workspace_base_rootfs(dest: Path) -> Path:
     """The smallest root file system a workspace template's image needs (the podman
     template's README): this machine's static busybox (shell, wget, httpd for the Files
-    app) and glibc, and a writable /tmp where the PyInstaller agent unpacks itself; a tar."""
-    busybox = shutil.which("busybox")
+    app), openssl, which Debian's busybox wget runs for HTTPS (``openssl s_client``,
+    verifying against ``SSL_CERT_FILE``), glibc, and a writable /tmp where the
+    PyInstaller agent unpacks itself; a tar."""
+    busybox, openssl = shutil.which("busybox"), shutil.which("openssl")
     ldd = subprocess.run(["ldd", busybox], capture_output=True, text=True, check=False) if busybox else None
-    if ldd is None or "not a dynamic executable" not in ldd.stdout + ldd.stderr:
-        raise RuntimeError("a static busybox is needed to build the test image: ./dev setup --test installs it")
+    if ldd is None or "not a dynamic executable" not in ldd.stdout + ldd.stderr or not openssl:
+        raise RuntimeError("a static busybox and openssl are needed to build the test image: "
+                           "./dev setup --test installs them")
     root = dest / "rootfs"
     for folder in ("bin", "tmp", "etc", "home/coder", "lib/x86_64-linux-gnu", "lib64"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     shutil.copy(busybox, root / "bin" / "busybox")
     for tool in BUSYBOX_TOOLS:
         (root / "bin" / tool).symlink_to("busybox")
-    for lib in GLIBC:
-        src = Path("/lib/x86_64-linux-gnu") / lib
+    shutil.copy(openssl, root / "bin" / "openssl")
+    libraries = {Path("/lib/x86_64-linux-gnu") / lib for lib in GLIBC} | set(_linked_libraries(openssl))
+    for src in libraries:
         if src.exists():
-            shutil.copy(src, root / "lib/x86_64-linux-gnu" / lib)
+            shutil.copy(src, root / "lib/x86_64-linux-gnu" / src.name)
     shutil.copy("/lib64/ld-linux-x86-64.so.2", root / "lib64")
     (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     (root / "tmp").chmod(0o1777)

@@ -6,7 +6,8 @@ administrator would: ``tar -xf`` then ``install.sh --fingerprint``. A tampered
 copy installs nothing; the install comes up over TLS with the image registry
 serving the bundle's image; a second run changes nothing, nor would one in check
 mode; with the first user's token it pushes the example templates, and a
-workspace from ``local`` runs on the host and answers ``coder ssh``; a delta
+workspace from ``local`` and one from ``podman`` (the bundle's image, from the
+host's registry) run on the host and answer ``coder ssh``; a delta
 bundle of a newer version upgrades in place, completed from the installed one,
 with the user kept and the workspace running through it, the version it left kept for a
 rollback and an older one removed; apt reads the installed version's repository, never a
@@ -137,6 +138,12 @@ def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
         sandbox = sandbox_pid(host)
         unit = f"coder-workspace-{workspace_id(host, token, 'w1')}.service"
         assert is_active(host, unit, user=True) == "active"
+        # A podman workspace from the bundle's image, run by coderd's user's podman service.
+        coder(host, token, "create", "w2", "--template", "podman", "--yes",
+              "--parameter", "image=127.0.0.1:5000/coder/base:latest")
+        wait_for_agent(host, token, "w2", within=180)
+        assert coder(host, token, "ssh", "w2", "--", "echo alive > /tmp/alive; hostname").stdout \
+            == "w2\n"
 
         # An older version left installed: a run that moves no link removes nothing.
         host.run(["mkdir", "/opt/coder-appliance/0.0.0-test"])
@@ -163,6 +170,8 @@ def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
         # coderd. Its agent reconnected by itself (coder ssh waits for it, as Coder's does).
         assert sandbox_pid(host) == sandbox and is_active(host, unit, user=True) == "active"
         assert coder(host, token, "ssh", "w1", "--", "cat marker").stdout == "kept\n"
+        # The podman workspace too: the same container (its /tmp is not on the home volume).
+        assert coder(host, token, "ssh", "w2", "--", "cat /tmp/alive").stdout == "alive\n"
         coder(host, token, "stop", "w1", "--yes")
         assert is_active(host, unit, user=True) != "active"
         assert host.run(["test", "-e", f"/proc/{sandbox}"], check=False).returncode != 0
