@@ -206,7 +206,7 @@ def serve(settings: settings_mod.Settings) -> int:
         if settings.workers > 1:
             _serve_gunicorn(settings, dsn)
         else:
-            _serve_pywsgi(settings, dsn)
+            _serve_pywsgi(settings, dsn, daemons)
     finally:
         if os.getpid() == owner:
             if daemons is not None:
@@ -265,10 +265,10 @@ def _start_builtin_daemons(settings: settings_mod.Settings):
         # HTTPS whenever it is served (with several workers it is all that is): the daemons
         # trust this coderd's certificate by its SHA-256, since it names the access host, not
         # 127.0.0.1, and whatever else holds that port never gets their key.
-        url = f"https://127.0.0.1:{settings.tls_address.rpartition(':')[2]}"
+        url = f"https://{_held_address(settings.tls_address)}"
         env[PIN_ENV] = certificate_sha256(settings.tls_cert_file)
     else:
-        url = f"http://127.0.0.1:{settings.http_address.rpartition(':')[2]}"
+        url = f"http://{_held_address(settings.http_address)}"
     env.update({"CODER_URL": url,
                 "CODER_PROVIDER_MIRROR_DIR": str(settings.provider_mirror_path),
                 "CODER_PROVIDER_NETWORK_MIRROR_URL": settings.provider_network_mirror_url,
@@ -280,6 +280,17 @@ def _start_builtin_daemons(settings: settings_mod.Settings):
 
     return Supervisor(_self_command("provisionerd", "start", "--built-in", "--name", "built-in"),
                       env, stdin=psk.encode() + b"\n").start()
+
+
+def _held_address(address: str) -> str:
+    """Where this machine reaches a listening address: loopback for a wildcard, else the
+    address itself. Never 127.0.0.1 for a coderd bound elsewhere: whoever holds that port
+    there would get the daemons' key."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        host = "::1" if host == "::" else "127.0.0.1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _provisionerd(args: argparse.Namespace) -> int:
@@ -375,11 +386,13 @@ def _make_app(settings: settings_mod.Settings, dsn: str):
                               max_connections_per_client=settings.http_max_connections_per_client)
 
     def shutting_down() -> None:
-        """Long polls answer now, and the agents this process holds show as disconnected."""
+        """Long polls answer now, no job is handed out, and the agents this process holds
+        show as disconnected."""
         app.extensions["coderd"].stop_waiting()
         app.extensions["relay"].close()
 
     wsgi.shutting_down = shutting_down
+    wsgi.stop_waiting = app.extensions["coderd"].stop_waiting
     return wsgi, pool
 
 
@@ -402,7 +415,7 @@ def _taking_turns(app):
     return wsgi
 
 
-def _serve_pywsgi(settings: settings_mod.Settings, dsn: str) -> None:
+def _serve_pywsgi(settings: settings_mod.Settings, dsn: str, daemons) -> None:
     import gevent
     import gevent.pool
 
@@ -418,7 +431,7 @@ def _serve_pywsgi(settings: settings_mod.Settings, dsn: str) -> None:
     if settings.tls_enable:
         servers.append(Server(_listen(settings.tls_address), app, handler_class=Handler,
                                   spawn=connections, log=None, error_log=logging.getLogger("coderd.https"),
-                                  certfile=settings.tls_cert_file, keyfile=settings.tls_key_file))
+                                  ssl_context=_tls_context(settings), server_side=True))
     for s in servers:
         s.start()
         log.info("listening on %s://%s:%d", "https" if s.ssl_enabled else "http", *s.address[:2])
@@ -428,12 +441,28 @@ def _serve_pywsgi(settings: settings_mod.Settings, dsn: str) -> None:
     print(f"coderd is ready at {settings.effective_access_url}", flush=True)
     stop.wait()
     log.info("shutting down")
+    if daemons is not None:
+        # As Coder's: the built-in daemons stop first, while coderd still serves them: they
+        # take no new job (the long polls answer at once) and report the one they run.
+        app.stop_waiting()
+        daemons.stop()
     for s in servers:
         s.close()  # no new connections: an agent let go would come straight back
     app.shutting_down()  # then the long polls and agents' connections, which would hold up the stop
     for s in servers:
         s.stop(timeout=5)
     pool.close()
+
+
+def _tls_context(settings: settings_mod.Settings):
+    """coderd's certificate, loaded once at start as Coder's is (gunicorn's workers do the
+    same): a certificate renewed in place is served from the restart the docs ask for, and
+    until then the one served is the one the built-in daemons pin."""
+    from gevent import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    return context
 
 
 def _serve_gunicorn(settings: settings_mod.Settings, dsn: str) -> None:

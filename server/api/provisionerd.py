@@ -107,6 +107,8 @@ def acquire(daemon: str):
     coderd = current_app.extensions["coderd"]
     deadline = time.monotonic() + ACQUIRE_WAIT_SECONDS
     while True:
+        if coderd.stopping.is_set():  # a job taken now would be cut off: another coderd's
+            return current_app.response_class(status=204)
         job = s.acquire_provisioner_job(daemon_id=d["id"], organization_id=d["organization_id"],
                                         provisioners=d["provisioners"], tags=d["tags"])
         if job is not None:
@@ -123,7 +125,7 @@ def acquire(daemon: str):
         # A long poll must not hold a database connection while it waits.
         release_connection()
         coderd.wait_for(JOB_POSTED, min(remaining, BACKUP_POLL_SECONDS))
-        if client_disconnected() or coderd.stopping.is_set():
+        if client_disconnected():
             return current_app.response_class(status=204)
         s = system_store("provisionerd")
 

@@ -257,6 +257,13 @@ resource "null_resource" "slow" {
 '''
 
 
+def wait_started(rows, job_id, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while rows.q("SELECT started_at FROM provisioner_jobs WHERE id = %s", (job_id,))[0]["started_at"] is None:
+        assert time.monotonic() < deadline, f"job {job_id} not started"
+        time.sleep(0.2)
+
+
 def test_cancel_stops_terraform(rows):
     # Imports only plan; a build runs the slow apply.
     version_id, job_id = rows.import_version({"main.tf": SLOW_TEMPLATE})
@@ -278,10 +285,7 @@ def test_reaper_fails_the_job_of_a_killed_daemon_and_daemons_restart(rows, provi
     assert rows.wait(job_id)["job_status"] == "succeeded"
     workspace_id = rows.workspace(rows.template(version_id))
     _, job_id = rows.build(workspace_id, version_id, "start")
-    deadline = time.monotonic() + 60
-    while rows.q("SELECT started_at FROM provisioner_jobs WHERE id = %s", (job_id,))[0]["started_at"] is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_started(rows, job_id)
     daemons = [p for p in psutil.Process(provisioning_coderd.proc.pid).children()
                if "provisionerd" in " ".join(p.cmdline())]
     assert len(daemons) == 1
@@ -295,6 +299,23 @@ def test_reaper_fails_the_job_of_a_killed_daemon_and_daemons_restart(rows, provi
     _, job_id = rows.build(workspace_id, fast_id, "start")
     job = rows.wait(job_id, timeout=90)
     assert job["job_status"] == "succeeded", job["error"]
+
+
+def test_a_stopping_coderd_lets_its_daemons_finish_and_report_the_job_they_run(rows, provisioning_coderd):
+    """As Coder's: at SIGTERM the built-in daemons stop first, while coderd still serves
+    them; the job they run ends and is reported, none is taken, and they log no error."""
+    version_id, job_id = rows.import_version({"main.tf": SLOW_TEMPLATE.replace("sleep 60", "sleep 4")})
+    assert rows.wait(job_id)["job_status"] == "succeeded"
+    workspace_id = rows.workspace(rows.template(version_id))
+    _, running = rows.build(workspace_id, version_id, "start")
+    wait_started(rows, running)
+    provisioning_coderd.proc.terminate()  # coderd alone, as systemd's KillMode=mixed does
+    _, queued = rows.import_version({"main.tf": "terraform {\n}\n"})
+    assert provisioning_coderd.proc.wait(30) == 0
+    assert rows.wait(running, timeout=1)["job_status"] == "succeeded"
+    assert rows.q("SELECT started_at FROM provisioner_jobs WHERE id = %s", (queued,))[0]["started_at"] is None
+    log = provisioning_coderd.log()
+    assert "unreachable" not in log and "WARNING" not in log and "Traceback" not in log, log[-3000:]
 
 
 def test_external_daemon_needs_the_psk(coderd_factory, provider_mirror, tmp_path):
