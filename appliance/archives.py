@@ -35,6 +35,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import logging
 import lzma
 import os
 import posixpath
@@ -42,7 +43,7 @@ import stat
 import tarfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import BinaryIO, Iterator
 
 CHUNK = 64 * 1024
@@ -62,34 +63,114 @@ class ArchiveError(ValueError):
     """The archive is refused; the message names the member when there is one."""
 
 
-# What a template's tar leaves out, as Coder's CLI does: the repository, terraform's own state.
-TEMPLATE_SKIPPED = frozenset({".git", ".terraform"})
+# coderd's limit on one upload (server.files.MAX_FILE_SIZE), as Coder's: a template is
+# Terraform files, not data. A template's tar stops as soon as it passes it.
+UPLOAD_LIMIT = 10 * 1024 * 1024
+# The one hidden file a template's tar keeps: terraform's provider lock file.
+LOCK_FILE = ".terraform.lock.hcl"
+TEMPLATE_LEFT_OUT_HELP = (
+    "Left out of the upload, as Coder leaves them out: hidden files and folders (.git, "
+    f".terraform, .env, ...) but {LOCK_FILE}, terraform state (any name with .tfstate) and "
+    "variable values (terraform.tfvars, terraform.tfvars.json, *.auto.tfvars, "
+    "*.auto.tfvars.json).")
+log = logging.getLogger(__name__)
 
 
-class NotATemplateFolder(ValueError):
-    """The folder to pack is no Terraform template folder; ``hint`` says what is wanted."""
+class TemplateFolderError(ValueError):
+    """The folder cannot be packed as a template; ``hint`` says what is wanted."""
 
     def __init__(self, message: str, hint: str = ""):
         super().__init__(message)
         self.hint = hint
 
 
-def template_tar(directory: Path) -> bytes:
+def template_left_out(rel: str) -> str:
+    """Why a template's tar leaves out ``rel`` (a path below the folder, with '/'), as
+    Coder's provisionersdk.Tar does: "hidden", "state" or "variables"; "" when it is packed.
+
+    State holds every secret of the resources a local terraform run made, and
+    every template administrator can download an upload (GET /files/{id});
+    terraform would read the root's tfvars as the template's own values.
+    """
+    name = posixpath.basename(rel)
+    if name.startswith(".") and name != LOCK_FILE:
+        return "hidden"
+    if ".tfstate" in name:
+        return "state"
+    if rel in ("terraform.tfvars", "terraform.tfvars.json") or name.endswith(
+            (".auto.tfvars", ".auto.tfvars.json")):
+        return "variables"
+    return ""
+
+
+class _TooBig(Exception):
+    """The archive being written passed its limit."""
+
+
+class _CappedBuffer(io.BytesIO):
+    """An archive written in memory that refuses to grow past ``limit`` bytes."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data) -> int:
+        if self.tell() + len(data) > self.limit:
+            raise _TooBig
+        return super().write(data)
+
+
+def template_tar(directory: Path, left_out: list[tuple[str, str]] | None = None) -> bytes:
     """A template folder as the uncompressed tar ``coder templates push`` uploads (and
-    ``coderd check-import`` imports): sorted, without TEMPLATE_SKIPPED. NotATemplateFolder
-    when it is not a folder or holds no .tf file."""
+    ``coderd check-import`` imports): sorted, without what ``template_left_out`` names
+    (each ``(path, why)`` appended to ``left_out`` and logged at debug level, as Coder
+    logs it; a folder is left out whole). Written through UPLOAD_LIMIT, so a large file
+    stops it there rather than filling memory. TemplateFolderError when it is not a
+    folder, holds no .tf file, cannot be read or passes the limit."""
     if not directory.is_dir():
-        raise NotATemplateFolder(f"{directory} is not a folder")
+        raise TemplateFolderError(f"{directory} is not a folder")
     if not any(directory.glob("*.tf")):
-        raise NotATemplateFolder(f"{directory} holds no .tf file", hint="Push a Terraform template folder.")
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for root, dirs, files in os.walk(directory):
-            dirs[:] = sorted(d for d in dirs if d not in TEMPLATE_SKIPPED)
-            for name in sorted(files):
-                path = Path(root) / name
-                tar.add(path, arcname=str(path.relative_to(directory)), recursive=False)
+        raise TemplateFolderError(f"{directory} holds no .tf file",
+                                  hint="Push a Terraform template folder.")
+    out, rel = _CappedBuffer(UPLOAD_LIMIT), ""
+    try:
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            for path, rel in _template_files(directory, left_out):
+                tar.add(path, arcname=rel, recursive=False)
+    except _TooBig:
+        raise TemplateFolderError(f"Archive too big. Must be <= {UPLOAD_LIMIT} bytes",
+                                  hint=f"{rel or 'The folder'} takes it past coderd's upload "
+                                       "limit: keep large files out of the template "
+                                       "folder.") from None
+    except OSError as exc:
+        raise TemplateFolderError(f"cannot read {exc.filename or directory}: "
+                                  f"{exc.strerror or exc}") from None
     return out.getvalue()
+
+
+def _template_files(directory: Path, left_out: list[tuple[str, str]] | None
+                    ) -> Iterator[tuple[Path, str]]:
+    """The files to pack, sorted, each with its path in the tar; what is left out told."""
+    def packed(path: PurePath) -> bool:
+        rel = path.as_posix()
+        why = template_left_out(rel)
+        if why:
+            log.debug("left out %s (%s)", rel, why)
+            if left_out is not None:
+                left_out.append((rel, why))
+        return not why
+
+    for root, dirs, files in os.walk(directory, onerror=_raise):
+        here = Path(root).relative_to(directory)
+        dirs[:] = [d for d in sorted(dirs) if packed(here / d)]
+        for name in sorted(files):
+            if packed(here / name):
+                yield Path(root) / name, (here / name).as_posix()
+
+
+def _raise(exc: OSError):
+    """os.walk's onerror: an unreadable folder stops the tar rather than vanish from it."""
+    raise exc
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ It stores DIR and queues a version of no template, as ``coder templates push``
 does for a first version, through the API's own code (``files.store_upload``,
 ``provisioner.imports.queue_import``); the job's notification wakes the
 daemons as any job's does. The last check's rows are kept (no one sees them)
-and removed by the next check, so repeated installs keep at most one.
+and removed by the next check, so repeated installs keep at most one. A check
+that times out or is interrupted (Ctrl-C) cancels its job and keeps its rows
+the same way; one interrupted before its job is queued has written nothing.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from appliance import archives
+from appliance import archives, settings
 
 from . import files
 from .authz.querier import AuthzQuerier
@@ -38,17 +40,39 @@ VERSION_NAME = "install-check"
 class CheckFailed(Exception):
     """The check did not pass; the message says why, for the installer's output."""
 
+    exit_code = 1
+
+
+class Interrupted(CheckFailed):
+    """Ctrl-C once the job was queued: the job is canceled, as at the timeout."""
+
+    exit_code = 130  # as a shell reports a command that SIGINT ended
+
 
 def _say(message: str) -> None:
     print(f"coderd check-import: {message}", file=sys.stderr, flush=True)
 
 
-def check_import(dsn: str, directory: Path, timeout: float) -> float:
-    """Import ``directory`` and wait for the job; the seconds it took. Raises CheckFailed."""
+def template_archive(directory: Path) -> bytes:
+    """DIR packed as ``coder templates push`` packs it. Raises CheckFailed."""
     try:
-        archive = archives.template_tar(directory)
-    except archives.NotATemplateFolder as exc:
-        raise CheckFailed(f"{exc}. {exc.hint}".strip()) from None
+        return archives.template_tar(directory)
+    except archives.TemplateFolderError as exc:
+        raise CheckFailed(f"{exc}. {exc.hint}" if exc.hint else str(exc)) from None
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """coderd's settings from its EnvironmentFile. Raises OSError, and CheckFailed for one
+    that is not UTF-8 text (never quoting it: the file holds secrets)."""
+    try:
+        return settings.read_env_file(path)
+    except UnicodeDecodeError:
+        raise CheckFailed(f"{path} is not UTF-8 text") from None
+
+
+def check_import(dsn: str, directory: Path, archive: bytes, timeout: float) -> float:
+    """Import ``archive`` (``template_archive(directory)``) and wait for the job; the seconds
+    it took. Raises CheckFailed."""
     pool = Pool(dsn, size=1)  # a connection set up as coderd's are
     try:
         with pool.connection() as conn:
@@ -66,15 +90,20 @@ def _check(s: AuthzQuerier, directory: Path, archive: bytes, timeout: float) -> 
     org = s.get_default_organization()
     if org is None:
         raise CheckFailed("the database has no default organization: has coderd started?")
-    try:
-        stored = files.store_upload(s, archive, files.TAR_MIMETYPE, SYSTEM_USER_ID)
-    except files.ArchiveError as exc:
-        raise CheckFailed(f"coderd would refuse {directory} as a template: {exc}") from None
-    version = queue_import(s, organization_id=org["id"], file_id=stored["id"],
-                           archive=archive, created_by=SYSTEM_USER_ID, name=VERSION_NAME,
-                           message=f"coderd check-import {directory}")
+    with s.transaction():  # the file and the job together: an interrupt here leaves neither
+        try:
+            stored = files.store_upload(s, archive, files.TAR_MIMETYPE, SYSTEM_USER_ID)
+        except files.ArchiveError as exc:
+            raise CheckFailed(f"coderd would refuse {directory} as a template: {exc}") from None
+        version = queue_import(s, organization_id=org["id"], file_id=stored["id"],
+                               archive=archive, created_by=SYSTEM_USER_ID, name=VERSION_NAME,
+                               message=f"coderd check-import {directory}")
     _say(f"queued the import of {directory} (job {version['job_id']})")
-    return _wait(s, version["job_id"], timeout)
+    try:
+        return _wait(s, version["job_id"], timeout)
+    except KeyboardInterrupt:
+        s.cancel_provisioner_job(version["job_id"])
+        raise Interrupted("interrupted: the import was canceled") from None
 
 
 def _wait(s: AuthzQuerier, job_id, timeout: float) -> float:

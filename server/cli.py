@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import math
 import os
 import signal
 import sys
@@ -85,9 +86,20 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--env-file", metavar="FILE",
                        help="Read coderd's settings from this systemd EnvironmentFile first "
                             "(the installer's /etc/coder-appliance/coderd.env).")
-    check.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+    check.add_argument("--timeout", type=_seconds, default=120.0, metavar="SECONDS",
                        help="Give up (and cancel the job) after this long (default: 120).")
     return parser
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return seconds
 
 
 def _env_arg(parser: argparse.ArgumentParser, flag: str, env: str, help: str, default: str = "") -> None:
@@ -148,22 +160,32 @@ def _migrate(settings: settings_mod.Settings, args: argparse.Namespace) -> int:
 def _check_import(args: argparse.Namespace) -> int:
     import psycopg2
 
-    from .checkimport import CheckFailed, check_import
+    from . import checkimport
     from .db.embedded import EmbeddedPostgres
 
     try:
+        directory = Path(args.directory)
+        archive = checkimport.template_archive(directory)  # a wrong DIR is said before all else
         environ = dict(os.environ)
         if args.env_file:
-            environ.update(settings_mod.read_env_file(args.env_file))
+            environ.update(checkimport.read_env_file(args.env_file))
         settings = settings_mod.load(environ=environ)
         # Never _database(): the embedded PostgreSQL is coderd's to start and stop.
         dsn = settings.pg_connection_url or EmbeddedPostgres(settings.config_path).running_url()
-        took = check_import(dsn, Path(args.directory), args.timeout)
-    except (settings_mod.SettingsError, OSError, RuntimeError, psycopg2.Error, CheckFailed) as exc:
-        print(f"coderd check-import: error: {str(exc).strip()}", file=sys.stderr)
-        return 1
+        took = checkimport.check_import(dsn, directory, archive, args.timeout)
+    except KeyboardInterrupt:  # before the job was queued: nothing to cancel
+        return _check_failed("interrupted", 130)
+    except checkimport.CheckFailed as exc:
+        return _check_failed(str(exc), exc.exit_code)
+    except (settings_mod.SettingsError, OSError, RuntimeError, psycopg2.Error) as exc:
+        return _check_failed(str(exc).strip(), 1)
     print(f"coderd check-import: {args.directory} imported in {took:.1f} s")
     return 0
+
+
+def _check_failed(why: str, code: int) -> int:
+    print(f"coderd check-import: error: {why}", file=sys.stderr)
+    return code
 
 
 def _listen(address: str):

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 TAR_MIMETYPE = "application/x-tar"
 ZIP_MIMETYPE = "application/zip"
 MIMETYPES = (TAR_MIMETYPE, ZIP_MIMETYPE)
-# The upload limit, as Coder's: a template is Terraform files, not data.
-MAX_FILE_SIZE = 10 * 1024 * 1024
+# The upload limit, as Coder's: the one ``coder templates push`` packs a folder within.
+MAX_FILE_SIZE = archives.UPLOAD_LIMIT
 # What one archive may expand to, and how many entries it may hold.
 MAX_EXTRACTED_SIZE = 100 * 1024 * 1024
 MAX_MEMBERS = 10_000

@@ -368,3 +368,48 @@ def test_links_chained_through_deep_folders_are_resolved_once():
     # A loop through deep folders is still refused.
     with pytest.raises(ArchiveError, match="'c0' is a symlink that resolves outside"):
         archives.check(_tar(*chain[:5], _member("c5", tarfile.SYMTYPE, f"{down}{up}c0")))
+
+
+def test_the_template_tar_leaves_out_what_coder_templates_push_leaves_out(tmp_path):
+    """attack15: ``coder templates push`` (and ``coderd check-import``) packed everything but
+    .git and .terraform: a local terraform run's state (which holds every secret of the
+    resources it made), tfvars files and hidden files such as .env went into coderd, where
+    every template administrator can download them (GET /files/{id}), and terraform reads
+    *.auto.tfvars as its own. Coder's provisionersdk.Tar leaves out hidden files and folders
+    (but .terraform.lock.hcl), anything named *.tfstate*, terraform.tfvars(.json) and
+    *.auto.tfvars(.json)."""
+    from appliance.archives import template_tar
+
+    (tmp_path / "main.tf").write_text("terraform {}\n")
+    (tmp_path / ".terraform.lock.hcl").write_text("# lock\n")
+    for name in ("terraform.tfstate", "terraform.tfstate.backup", "terraform.tfvars",
+                 "terraform.tfvars.json", "prod.auto.tfvars", ".env", ".ssh/id_ed25519",
+                 "sub/.secret"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("secret\n")
+    names = tarfile.open(fileobj=io.BytesIO(template_tar(tmp_path))).getnames()
+    assert sorted(n for n in names if not n.endswith("/")) == [".terraform.lock.hcl", "main.tf"]
+
+
+def test_the_template_tar_stops_at_the_upload_limit_without_reading_the_rest(tmp_path):
+    """attack15: template_tar read the whole folder into memory before anything checked its
+    size: a 1 GiB disk image beside main.tf took 1 GiB and 4.5 s, only for coderd to refuse
+    anything over 10 MiB. Coder's provisionersdk.Tar writes through a limit and stops with
+    'Archive too big. Must be <= N bytes' as soon as it is passed."""
+    import tracemalloc
+
+    from appliance.archives import template_tar
+    from server.files import MAX_FILE_SIZE
+
+    (tmp_path / "main.tf").write_text("terraform {}\n")
+    with open(tmp_path / "disk.img", "wb") as f:
+        f.truncate(8 * MAX_FILE_SIZE)  # sparse: nothing on disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(Exception) as exc:
+            template_tar(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(MAX_FILE_SIZE) in str(exc.value) or "limit" in str(exc.value)
+    assert peak < 2 * MAX_FILE_SIZE

@@ -9,6 +9,8 @@ import json
 
 import pytest
 
+from appliance import archives
+
 from ..coderdtest import create_first_user
 from ..server.test_provisioner import TEMPLATE
 
@@ -23,7 +25,8 @@ def test_init_lists_and_copies_examples(cli, tmp_path):
     assert "local" in out.split()
     dest = tmp_path / "mine"
     assert "Extracted local" in cli.run("templates", "init", "--id", "local", str(dest)).stdout
-    assert (dest / "main.tf").is_file()
+    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "main.tf", "start-agent.sh",
+                                                      "stop-agent.sh"]
     proc = cli.run("templates", "init", "--id", "local", str(dest), expect=1)
     assert "exists and is not empty" in proc.stderr
     proc = cli.run("templates", "init", "--id", "nope", str(tmp_path / "x"), expect=2)
@@ -33,6 +36,16 @@ def test_init_lists_and_copies_examples(cli, tmp_path):
 def test_refusals_without_a_provisioner(owner_cli, tmp_path):
     proc = owner_cli.run("templates", "push", "empty", "-d", str(tmp_path), "-y", expect=1)
     assert "holds no .tf file" in proc.stderr
+    # A disk image beside the template: refused at coderd's upload limit, named, not uploaded.
+    (tmp_path / "main.tf").write_text("terraform {}\n")
+    with open(tmp_path / "disk.img", "wb") as f:
+        f.truncate(4 * archives.UPLOAD_LIMIT)  # sparse
+    proc = owner_cli.run("templates", "push", "big", "-d", str(tmp_path), "-y", expect=1)
+    assert proc.stderr.splitlines() == [
+        f"error: Archive too big. Must be <= {archives.UPLOAD_LIMIT} bytes",
+        "hint: disk.img takes it past coderd's upload limit: keep large files out of the "
+        "template folder."]
+    assert "terraform state" in " ".join(owner_cli.run("templates", "push", "--help").stdout.split())
     proc = owner_cli.run("templates", "delete", "nothing-here", expect=1)
     assert "error:" in proc.stderr and "Traceback" not in proc.stderr
     assert json.loads(owner_cli.run("list", "-o", "json").stdout) == []
@@ -50,14 +63,19 @@ def test_push_create_stop_start_delete(cli, provisioning_coderd, tmp_path):
     (folder / ".terraform" / "junk").write_text("not uploaded")
     (folder / "main.tf").write_text(TEMPLATE)
     (folder / "README.md").write_text("# Demo\n")
+    for secret in ("terraform.tfstate", "prod.auto.tfvars", ".env"):  # left out as by Coder
+        (folder / secret).write_text("password = \"state-secret\"\n")
 
     out = c.run("templates", "push", "-d", str(folder), "-y").stdout
     assert "==> " in out and "Template 'demo' has been created" in out
+    assert ("Left out of the upload, as Coder does (terraform state and variable values): "
+            "prod.auto.tfvars, terraform.tfstate\n") in out
     templates = json.loads(c.run("templates", "list", "-o", "json").stdout)
     assert [t["name"] for t in templates] == ["demo"]
     version = owner.template_version(templates[0]["active_version_id"])
     assert version.readme == "# Demo\n"
-    assert ".terraform/junk" not in owner.download_file(version.job.file_id).decode("latin-1")
+    uploaded = owner.download_file(version.job.file_id).decode("latin-1")
+    assert ".terraform/junk" not in uploaded and "state-secret" not in uploaded
     assert [p.name for p in owner.template_version_parameters(version.id)] == ["region", "size"] \
         or {p.name for p in owner.template_version_parameters(version.id)} == {"region", "size"}
 

@@ -8,6 +8,7 @@ PostgreSQL coderd started, or CODER_PG_CONNECTION_URL), before any user exists.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,18 +22,23 @@ from ..coderdtest import create_first_user
 from .provisioning import sql
 
 LOCAL = Path(__file__).resolve().parents[2] / "examples" / "templates" / "local"
+CHECK_IMPORT = [sys.executable, "-m", "server.cli", "check-import"]
+NO_CODER_ENV = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
 
 
-def check_import(coderd, directory: Path, *options: str, tmp_path: Path):
+def check_import_command(coderd, directory: Path, *options: str, tmp_path: Path
+                         ) -> tuple[list[str], dict[str, str]]:
     """``coderd check-import`` with coderd's settings in an EnvironmentFile, and no
-    CODER_* variable of its own."""
+    CODER_* variable of its own: its arguments and environment."""
     env_file = tmp_path / "coderd.env"
     env_file.write_text("# as the installer writes it\n" + "".join(
         f"{k}={v}\n" for k, v in coderd.env.items() if k.startswith("CODER_")))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
-    return subprocess.run([sys.executable, "-m", "server.cli", "check-import", str(directory),
-                           "--env-file", str(env_file), *options],
-                          env=env, capture_output=True, text=True, timeout=300)
+    return [*CHECK_IMPORT, str(directory), "--env-file", str(env_file), *options], NO_CODER_ENV
+
+
+def check_import(coderd, directory: Path, *options: str, tmp_path: Path):
+    argv, env = check_import_command(coderd, directory, *options, tmp_path=tmp_path)
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
 
 
 def check_rows(dsn: str) -> list[tuple]:
@@ -94,6 +100,47 @@ def test_a_broken_template_fails_the_check_with_its_logs(provisioning_coderd, tm
     assert check_rows(provisioning_coderd.dsn) == [("install-check", "failed", True)]
     assert system_rows(provisioning_coderd.dsn) == (1, 1, 1)
     assert not provisioning_coderd.client().has_first_user()
+
+
+def test_ctrl_c_cancels_the_job_as_the_timeout_does(coderd, tmp_path):
+    """attack15: Ctrl-C while waiting printed a KeyboardInterrupt traceback and left the job
+    pending, for a daemon to run later. Now the job is canceled and its rows kept for the
+    next check to remove, as at the timeout; one line, and 130 as a shell says."""
+    argv, env = check_import_command(coderd, LOCAL, tmp_path=tmp_path)  # no daemon takes it
+    with subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True) as proc:
+        said = []
+        while not said or not said[-1].startswith("coderd check-import: pending"):
+            said.append(proc.stderr.readline())
+            assert said[-1], said  # it ended before waiting
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=30) == 130
+    assert rest == "coderd check-import: error: interrupted: the import was canceled\n"
+    assert check_rows(coderd.dsn) == [("install-check", "canceled", True)]
+
+
+def test_bad_arguments_are_one_line_before_the_database(tmp_path):
+    """attack15: an env file that is not UTF-8 was a UnicodeDecodeError traceback, a negative
+    --timeout was taken, and a file given as DIR was reported as a database error. No
+    database is configured here: each is said before one would be looked for."""
+    def run(*args: str):
+        return subprocess.run([*CHECK_IMPORT, *args], env=NO_CODER_ENV, capture_output=True,
+                              text=True, timeout=60)
+
+    latin1 = tmp_path / "coderd.env"
+    latin1.write_bytes("CODER_PG_CONNECTION_URL=postgresql://coder:s\xe9cr\xe9t@127.0.0.1/c\n"
+                       .encode("latin-1"))
+    done = run(str(LOCAL), "--env-file", str(latin1))
+    assert (done.returncode, done.stderr) == (
+        1, f"coderd check-import: error: {latin1} is not UTF-8 text\n")
+    done = run(str(latin1))
+    assert (done.returncode, done.stderr) == (
+        1, f"coderd check-import: error: {latin1} is not a folder\n")
+    for bad in ("-5", "0", "nan", "inf", "soon"):
+        done = run(str(LOCAL), "--timeout", bad)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.splitlines()[-1].endswith(
+            f"argument --timeout: {bad!r} is not a number of seconds above 0"), done.stderr
 
 
 def test_what_cannot_be_checked_writes_nothing(coderd, tmp_path):

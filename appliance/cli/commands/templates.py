@@ -1,13 +1,13 @@
 """``coder templates``: init, push, list, versions list, delete.
 
-``push`` tars a folder as Coder does (without ``.git`` and ``.terraform``),
-uploads it, creates a template version, follows its import live, then
-creates the template or makes the new version active.
+``push`` tars a folder as Coder does (without hidden files, terraform state and
+variable values: ``archives.template_left_out``), uploads it, creates a
+template version, follows its import live, then creates the template or makes
+the new version active.
 """
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 from appliance import archives
@@ -37,7 +37,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         sub, "push", "Push a template folder as a new version.",
         "Upload the folder (default: the current one) as a new version of template NAME "
         "(default: the folder's name), follow its import, then create the template or make "
-        "the version active.")
+        "the version active. " + archives.TEMPLATE_LEFT_OUT_HELP)
     s.add_argument("name", nargs="?", metavar="NAME", help="Template name.")
     s.add_argument("-d", "--directory", default=".", help="The template folder (default: .).")
     s.add_argument("-m", "--message", default="", help="A message describing the version.")
@@ -93,8 +93,9 @@ def _init(args: argparse.Namespace) -> int:
     dest = Path(args.directory or args.id)
     if dest.exists() and any(dest.iterdir()):
         raise CommandError(f"{dest} exists and is not empty", hint="Choose another folder.")
-    shutil.copytree(EXAMPLES / args.id, dest, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns(*archives.TEMPLATE_SKIPPED))
+    dest.mkdir(parents=True, exist_ok=True)
+    # What a push would upload, so no local state or .terraform of the example comes along.
+    archives.extract(_template_tar(EXAMPLES / args.id), dest)
     print(f"Extracted {args.id} to {dest}\nRun 'coder templates push -d {dest}' to upload it.")
     return 0
 
@@ -108,14 +109,23 @@ def _template_or_none(client: Client, name: str) -> types.Template | None:
         raise
 
 
+def _template_tar(directory: Path, left_out: list[tuple[str, str]] | None = None) -> bytes:
+    try:
+        return archives.template_tar(directory, left_out)
+    except archives.TemplateFolderError as exc:
+        raise CommandError(str(exc), hint=exc.hint) from None
+
+
 def _push(args: argparse.Namespace) -> int:
     directory = Path(args.directory).resolve()
     name = args.name or directory.name
     client = connect.client(args)
-    try:
-        data = archives.template_tar(directory)
-    except archives.NotATemplateFolder as exc:
-        raise CommandError(str(exc), hint=exc.hint) from None
+    left_out: list[tuple[str, str]] = []
+    data = _template_tar(directory, left_out)
+    data_files = [rel for rel, why in left_out if why != "hidden"]
+    if data_files:  # Coder logs these at debug level; said here, being someone's data
+        print("Left out of the upload, as Coder does (terraform state and variable values): "
+              + ", ".join(data_files))
     existing = _template_or_none(client, name)
     if not args.yes and prompt.interactive() and not prompt.confirm(
             f"Upload {directory} as {'a new version of' if existing else 'new template'} {name}?"):
