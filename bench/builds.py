@@ -15,18 +15,17 @@ measured by bench/provider_startup.py.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import platform
 import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
+from appliance.archives import template_tar
 from appliance.sdk import types
 from tests.coderdtest import create_first_user, start_coderd
 from tests.pgserver import PostgresServer
@@ -34,15 +33,6 @@ from tests.provisioning import Rows
 from tests.server.test_job_queue import PSK, drain
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def template_tar(folder: Path) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                tar.add(path, arcname=str(path.relative_to(folder)))
-    return buf.getvalue()
 
 
 def wait_job(get, timeout: float = 300):

@@ -112,11 +112,3 @@ class Rows:
                                 (SELECT array_agg(slug) FROM workspace_apps WHERE agent_id = a.id) AS apps
                          FROM workspace_resources r LEFT JOIN workspace_agents a ON a.resource_id = r.id
                          WHERE r.job_id = %s ORDER BY r.transition, r.name""", (job_id,))
-
-
-def template_files(folder) -> dict[str, str]:
-    """The files of a template folder, as ``coder templates push`` would send them."""
-    from pathlib import Path
-
-    root = Path(folder)
-    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
