@@ -100,6 +100,26 @@ def parse_networks(value: str | list) -> tuple[str, ...]:
     return networks
 
 
+def check_pg_connection_url(url: str) -> None:
+    """Parse the URL once with libpq's own parser (through psycopg2), so a URL libpq refuses
+    stops coderd with one line instead of a traceback at the first connection. libpq quotes
+    the piece it refused (a password, for a stray '%'): its reason is kept only when that
+    quoted piece is all it adds. psycopg2 (which imports ssl) is imported only here: the
+    coder CLI imports this module, and ``coderd server`` loads settings after gevent's
+    patching."""
+    from psycopg2 import ProgrammingError
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        parse_dsn(url)
+    except ProgrammingError as exc:
+        message = str(exc).strip().splitlines()[0].removeprefix("invalid dsn: ")
+        head, quote, _ = message.partition('"')
+        reason = head.removesuffix(": ") if not quote or head.endswith(": ") else ""
+        raise SettingsError("CODER_PG_CONNECTION_URL is not a valid PostgreSQL URL"
+                            + (f": {reason}" if reason else "")) from None
+
+
 def default_config_dir() -> str:
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return os.path.join(base, "coderv2")
@@ -323,6 +343,8 @@ def load(overrides: Mapping[str, Any] | None = None,
                             "address: relayed streams would cross the network in cleartext; "
                             "set CODER_RELAY_TLS_CERT_FILE, CODER_RELAY_TLS_KEY_FILE and "
                             "CODER_RELAY_TLS_CA_FILE")
+    if settings.pg_connection_url:
+        check_pg_connection_url(settings.pg_connection_url)
     if not settings.http_address and not settings.tls_enable:
         raise SettingsError("CODER_HTTP_ADDRESS is empty and TLS is off: nothing to listen on")
     return settings

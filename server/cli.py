@@ -118,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _provisionerd(args)
     if args.command == "check-import":
         return _check_import(args)
+    if args.command == "server":
+        _patch_for_gevent()  # before settings: checking the database URL imports ssl
     try:
         settings = settings_mod.load(settings_mod.overrides_from_args(args))
     except settings_mod.SettingsError as exc:
@@ -207,13 +209,18 @@ def _listen(address: str):
     return sock
 
 
-def serve(settings: settings_mod.Settings) -> int:
+def _patch_for_gevent() -> None:
+    """Make the standard library and psycopg2 cooperative, before anything imports them."""
     from gevent import monkey
 
     monkey.patch_all()
     from psycogreen.gevent import patch_psycopg
 
     patch_psycopg()
+
+
+def serve(settings: settings_mod.Settings) -> int:
+    """Serve until stopped; the caller has run _patch_for_gevent()."""
     from .app import prepare_database
 
     settings.http_max_connections = _connection_budget(settings.http_max_connections)

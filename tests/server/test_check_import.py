@@ -159,3 +159,19 @@ def test_what_cannot_be_checked_writes_nothing(coderd, tmp_path):
         "error: no provisioner daemon took the job in 1 s: is coderd running, with "
         "CODER_PROVISIONER_DAEMONS above 0?")
     assert check_rows(coderd.dsn) == [("install-check", "canceled", True)]
+
+
+def test_a_database_url_it_cannot_parse_is_not_printed(tmp_path):
+    """attack15: the installer runs check-import under Ansible, which prints its stderr when it
+    fails. A password with a '%' that is no percent-encoding made libpq refuse the URL with
+    the password in its message, and check-import printed it whole:
+    'error: invalid dsn: invalid percent-encoded token: "50%off-secret"'."""
+    env_file = tmp_path / "coderd.env"
+    env_file.write_text("CODER_PG_CONNECTION_URL=postgresql://coder:50%off-secret@127.0.0.1:1/coder\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
+    done = subprocess.run([sys.executable, "-m", "server.cli", "check-import", str(LOCAL),
+                           "--env-file", str(env_file)],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == ("coderd check-import: error: CODER_PG_CONNECTION_URL is not a valid "
+                           "PostgreSQL URL: invalid percent-encoded token\n")

@@ -55,6 +55,22 @@ def test_bad_settings_exit_2_naming_the_variable(env, needle):
     assert needle in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("command", [["server"], ["migrate", "up"]])
+@pytest.mark.parametrize("url,reason", [
+    ("postgresql://coder:50%off-secret@127.0.0.1:1/coder", ": invalid percent-encoded token"),
+    ("postgresql://coder:se%00cret@127.0.0.1:1/coder",
+     ": forbidden value %00 in percent-encoded value"),
+    ("postgresql://127.0.0.1:1/coder?secret=1", ": invalid URI query parameter"),
+    ("http://coder:secret@127.0.0.1:1/coder", ""),  # libpq's reason quotes it mid-sentence
+])
+def test_a_database_url_libpq_refuses_exits_2_unechoed(command, url, reason):
+    """attack15: libpq refused a password holding a stray '%' with the password in its
+    message, which coderd printed in a traceback into the journal."""
+    proc = coderd_cli(*command, env={"CODER_PG_CONNECTION_URL": url})
+    assert proc.returncode == 2
+    assert proc.stderr == f"coderd: CODER_PG_CONNECTION_URL is not a valid PostgreSQL URL{reason}\n"
+
+
 def test_flags_override_environment(pg_server, pg_template):
     port = free_port()
     c = start_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)),
