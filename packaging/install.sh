@@ -127,9 +127,14 @@ check_hostname() {
         die "usage: $1 '$TARGET_HOSTNAME' is not a DNS name (letters, digits, '-' and '.')${2-}"
 }
 
+# Text in which every '%' starts a percent-encoded byte other than NUL: libpq refuses any
+# other '%' with the password in its message, which coderd's logs and Ansible would show.
+PERCENT_ENCODED='^([^%]|%[0-9A-Fa-f][1-9A-Fa-f]|%[1-9A-Fa-f][0-9A-Fa-f])*$'
+
 check_postgres_url() {
     # The flag, else the environment. Never echoed: it may hold a password. It goes into a
-    # JSON vars file and coderd.env, whose systemd reader takes quotes, '\' and '$' as its own.
+    # vars file (as a string Ansible does not template) and coderd.env, whose systemd reader
+    # takes quotes, '\' and '$' as its own.
     [[ -n $POSTGRES_URL ]] || POSTGRES_URL=${CODER_PG_CONNECTION_URL:-}
     [[ -n $POSTGRES_URL ]] || return 0
     local what="the PostgreSQL URL (--postgres-url or CODER_PG_CONNECTION_URL)"
@@ -138,6 +143,8 @@ check_postgres_url() {
     if [[ $POSTGRES_URL == *[\"\'\\\$\`]* ]]; then
         die "usage: $what has a quote, '\\', '\$' or '\`': percent-encode it (%22 %27 %5C %24 %60)"
     fi
+    [[ $POSTGRES_URL =~ $PERCENT_ENCODED ]] ||
+        die "usage: $what has a '%' that is not percent-encoding (two hex digits, not %00): write '%' as %25"
 }
 
 # -- MANIFEST.json, read line by line ------------------------------------------------------
@@ -502,10 +509,11 @@ bundle_choices() {
 
 play_vars() {
     # The playbook's variables in a file only root reads: a token or a database URL (which
-    # may hold a password) is no argument, and Ansible does not print extra vars.
+    # may hold a password) is no argument, and Ansible does not print extra vars. YAML (JSON
+    # with a tag): the URL is !unsafe, so Ansible passes a password holding '{{' unrendered.
     local vars token
     bundle_choices
-    vars="$BUNDLE_VARS, \"appliance_pg_connection_url\": \"$POSTGRES_URL\""
+    vars="$BUNDLE_VARS, \"appliance_pg_connection_url\": !unsafe \"$POSTGRES_URL\""
     if ((WITH_TEMPLATES)); then
         token=${CODER_SESSION_TOKEN:-}
         [[ -n $TOKEN_FILE ]] && token=$(<"$TOKEN_FILE")
@@ -571,4 +579,5 @@ main() {
     install_stage
 }
 
-main "$@"
+# Run, not sourced (the tests source it to call its functions).
+[[ ${BASH_SOURCE[0]} != "$0" ]] || main "$@"

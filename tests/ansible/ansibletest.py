@@ -44,3 +44,30 @@ def ansible(home: Path, *args: str, timeout: float = 120) -> subprocess.Complete
     """``python3 -m ansible ARGS`` from ansible/, as install.sh runs it."""
     return subprocess.run([sys.executable, "-m", "ansible", *args], cwd=ANSIBLE_DIR,
                           env=ansible_env(home), capture_output=True, text=True, timeout=timeout)
+
+
+def write_coderd_env(home: Path, extra_vars: Path) -> bytes:
+    """coderd.env as the single-node playbook writes it on a host with these extra vars (-e
+    @FILE), without the host: the coderd role's own task and template, with its defaults, the
+    play's vars and those the playbook gives the role, run here into ``home``."""
+    import yaml
+
+    play = yaml.safe_load((ANSIBLE_DIR / "playbooks" / "single-node.yml").read_text())[0]
+    role = ANSIBLE_DIR / "roles" / "coderd"
+    (coderd,) = [r for r in play["roles"] if r["role"] == "coderd"]
+    (task,) = [t for t in yaml.safe_load((role / "tasks" / "main.yml").read_text())
+               if t["name"] == "Write coderd's settings"]
+    env_file = home / "coderd.env"
+    task.pop("notify")
+    task["ansible.builtin.template"] = {"src": str(role / "templates" / "coderd.env.j2"),
+                                        "dest": str(env_file), "mode": "0600"}
+    test_play = home / "write-coderd-env.yml"
+    test_play.write_text(yaml.safe_dump([{
+        "hosts": "all", "gather_facts": False,
+        "vars": {**yaml.safe_load((role / "defaults" / "main.yml").read_text()),
+                 **play["vars"], **coderd["vars"], "ansible_python_interpreter": sys.executable},
+        "tasks": [task]}]))
+    done = ansible(home, "playbook", "-i", "coder.test,", "-c", "local", "-e", f"@{extra_vars}",
+                   str(test_play))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return env_file.read_bytes()

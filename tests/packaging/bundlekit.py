@@ -87,6 +87,18 @@ def install_sh(folder: Path, fingerprint: str, *args: str, verify_only: bool = T
     return Outcome(done.returncode, errors[0] if errors else "")
 
 
+def install_sh_vars(*args: str) -> str:
+    """The playbook's vars file install.sh writes for these options: its own parse_args and
+    play_vars, the script sourced (no bundle, nothing verified or installed)."""
+    done = subprocess.run(["bash", "-c", 'source "$1"; shift; parse_args --fingerprint - '
+                           '--verify-only "$@"; play_vars; cat -- "$VARS_FILE"; rm -- "$VARS_FILE"',
+                           "bash", str(REPO / "packaging" / "install.sh"), *args],
+                          capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}, cwd="/")
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    return done.stdout
+
+
 def verify(path: Path, fingerprint: str, *args: str) -> Outcome:
     """``appliance bundle verify`` in this process."""
     err = io.StringIO()

@@ -18,7 +18,9 @@ import pytest
 
 from appliance import bundle_manifest as bm
 
-from .bundlekit import extract, install_sh, make_stage, seal, tf_registry, tree, verify
+from ..ansible.ansibletest import write_coderd_env
+from .bundlekit import (extract, install_sh, install_sh_vars, make_stage, seal, tf_registry, tree,
+                        verify)
 
 FILES = {
     "bin/tool.d/tool": b"#!/bin/sh\necho tool\n",
@@ -342,3 +344,33 @@ def test_a_gzipped_bundle_is_verified_as_it_is(good, keys, tmp_path):
     data[data.index(b"blob" * 10) + 7] ^= 1
     packed.write_bytes(gzip.compress(bytes(data), 1))
     assert verify(packed, keys[0].fingerprint).kind == "tampered"
+
+
+@pytest.mark.parametrize("url", ["postgresql://coder:50%off-secret@db/coder",
+                                 "postgresql://coder:se%zzcret@db/coder",
+                                 "postgresql://coder:se%00cret@db/coder"])
+def test_a_database_url_libpq_would_echo_is_refused_unechoed(folder, keys, url):
+    """attack15: a '%' that is no percent-encoding (or encodes NUL) passed install.sh, and then
+    libpq refused the URL with the password in its message ('invalid percent-encoded token:
+    "50%off-secret"'), which coderd check-import printed into the playbook's output and coderd
+    itself into its journal (a traceback). It should be refused here, before anything, like
+    the quotes install.sh already refuses."""
+    refused = install_sh(folder, keys[0].fingerprint, "--postgres-url", url)
+    assert refused.code == 1 and refused.kind == "usage", refused.error
+    assert "write '%' as %25" in refused.error and "secret" not in refused.error
+
+
+@pytest.mark.parametrize("url", ["postgresql://coder:p{{7*7}}x-secret@db/coder",
+                                 "postgresql://coder:p{{x{#x}}-secret@db/coder",
+                                 "postgresql://coder:p%7B%7B7*7%7D%7D%25-secret@db/coder"])
+def test_a_database_url_reaches_coderd_env_unrendered(tmp_path, url):
+    """attack15: install.sh hands the URL to Ansible in a vars file (-e @FILE), whose strings
+    Ansible rendered as Jinja templates: 'p{{7*7}}x' reached coderd.env as 'p49x' (coderd
+    then failed to log in, with nothing saying why) and 'p{{x' failed the playbook with a
+    template syntax error. The file install.sh writes marks it !unsafe: the bundled Ansible
+    writes it into coderd.env, through the role's own task and template, byte for byte."""
+    extra_vars = tmp_path / "vars.yml"
+    extra_vars.write_text(install_sh_vars("--postgres-url", url))
+    (tmp_path / "ansible").mkdir()
+    written = write_coderd_env(tmp_path / "ansible", extra_vars)
+    assert f"\nCODER_PG_CONNECTION_URL={url}\n".encode() in written, written.decode()
