@@ -370,7 +370,7 @@ apply_modes() {
 BOOTSTRAP=ansible/roles/appliance_files/files/bootstrap-python.sh
 CURRENT=$INSTALLED_ROOT/current
 CA_ROOT=/var/lib/coder-appliance/ca/root.crt
-VARS_FILE="" BUNDLE_VARS="" REMOTE_HOST="" SSH_SOCKETS=""
+VARS_FILE="" BUNDLE_VARS="" REMOTE_HOST="" SSH_SOCKETS="" HOST_OUTPUT=""
 # versions.bundle, as appliance.bundle_manifest.install_choices writes it (json.dumps, sorted keys).
 BUNDLE_RE='"bundle": \{"packages": \[([^]]*)\], "postgres": "(embedded|debian)"\}'
 PACKAGE_RE='^"([a-z0-9][a-z0-9+.-]+)"$'
@@ -430,16 +430,21 @@ ask() {
 
 inventory_host() {
     # The inventory's one host (the single-node playbook's) and, unless --hostname named it, the
-    # name users reach it by (its appliance_hostname, or its inventory name).
-    local out lines=()
-    out=$(ask all ansible.builtin.debug 'msg={{ appliance_hostname | default(inventory_hostname) }}') ||
+    # name users reach it by (its appliance_hostname, or its inventory name). Its connection
+    # must be remote: a local one would install on this host while install.sh names that one.
+    local out lines=() answer connection
+    out=$(ask all ansible.builtin.debug "msg='{{ ansible_connection | default(\"ssh\") }} {{ appliance_hostname | default(inventory_hostname) }}'") ||
         exit 1
     [[ -z $out ]] || mapfile -t lines <<<"$out"
     ((${#lines[@]} == 1)) ||
         die "inventory: $INVENTORY names ${#lines[@]} hosts; the single-node install needs exactly one"
-    REMOTE_HOST=${lines[0]%%$'\t'*}
+    REMOTE_HOST=${lines[0]%%$'\t'*} answer=${lines[0]#*$'\t'}
+    connection=${answer%% *}
+    [[ ${connection##*.} != local ]] ||
+        die "inventory: $REMOTE_HOST has ansible_connection $connection, which would install on this host: --inventory installs over SSH (to install here, leave --inventory out)"
     if [[ -z $TARGET_HOSTNAME ]]; then
-        TARGET_HOSTNAME=${lines[0]#*$'\t'}
+        TARGET_HOSTNAME=${answer#"$connection"}
+        TARGET_HOSTNAME=${TARGET_HOSTNAME# }
         dns_name "$TARGET_HOSTNAME" ||
             die "inventory: $REMOTE_HOST's appliance_hostname '$TARGET_HOSTNAME' is not a DNS name"
     fi
@@ -447,27 +452,29 @@ inventory_host() {
 
 on_host() {
     # A shell command on the host installed on (this one, or the inventory's over SSH, where
-    # Python may not be yet: ansible.builtin.raw); its output.
+    # Python may not be yet: ansible.builtin.raw); its output in HOST_OUTPUT. Never in $(...):
+    # a host that cannot be reached ends install.sh here, which a subshell's exit would not.
     if [[ -z $INVENTORY ]]; then
-        bash -c "$1"
+        HOST_OUTPUT=$(bash -c "$1")
         return
     fi
     local line
     line=$(ask "$REMOTE_HOST" ansible.builtin.raw "$1") || exit 1
-    echo "${line#*$'\t'}"
+    HOST_OUTPUT=${line#*$'\t'}
 }
 
-installed_version() {
-    # The version `current` points at on that host, or nothing.
-    local target
-    target=$(on_host "readlink -- $CURRENT || true")
-    echo "${target##*/}"
+on_host_succeeds() {
+    # Whether a shell command succeeds on the host installed on.
+    on_host "$1 && echo yes || true"
+    [[ $HOST_OUTPUT == yes ]]
 }
 
 check_version_order() {
-    # An older bundle over a newer install would run its migrations backwards: refused.
+    # An older bundle over a newer install would run its migrations backwards: refused. The
+    # installed version: the one `current` points at on that host, or nothing.
     local old
-    old=$(installed_version)
+    on_host "readlink -- $CURRENT || true"
+    old=${HOST_OUTPUT##*/}
     [[ -n $old && $old != "$new_version" ]] || return 0
     if [[ $(printf '%s\n%s\n' "$old" "$new_version" | sort -V | tail -n 1) == "$old" ]]; then
         ((FORCE)) || die "downgrade: $new_version is older than the installed $old (--force to install it anyway)"
@@ -540,7 +547,7 @@ install_stage() {
         here=$REMOTE_HOST
     fi
     if ((UNINSTALL)); then
-        [[ $(on_host "test -e $CURRENT -o -d /etc/coder-appliance && echo installed || true") == installed ]] ||
+        on_host_succeeds "test -e $CURRENT -o -d /etc/coder-appliance" ||
             die "uninstall: coder-appliance is not installed on $here"
         bootstrap_python
         playbook uninstall -e "appliance_purge=$PURGE"
@@ -553,7 +560,7 @@ install_stage() {
     fi
     check_version_order
     # ahosts (getaddrinfo): a name only /etc/hosts gives an IPv4 address is not asked of DNS.
-    [[ $(on_host "getent ahosts $TARGET_HOSTNAME >/dev/null && echo found || true") == found ]] ||
+    on_host_succeeds "getent ahosts $TARGET_HOSTNAME >/dev/null" ||
         echo "$PROG: warning: $TARGET_HOSTNAME does not resolve on $here; workspaces reach coderd by it (add it to DNS or /etc/hosts)" >&2
     bootstrap_python
     play_vars
@@ -563,7 +570,7 @@ install_stage() {
     echo
     echo "coder-appliance $new_version is running at $url"
     # 404 until the first user exists (curl comes with the appliance's packages).
-    if [[ $(on_host "curl -fsS -o /dev/null --cacert $CA_ROOT https://127.0.0.1/api/v2/users/first 2>/dev/null && echo found || true") == found ]]; then
+    if on_host_succeeds "curl -fsS -o /dev/null --cacert $CA_ROOT https://127.0.0.1/api/v2/users/first 2>/dev/null"; then
         echo "Log in at $url or$on with: $CURRENT/bin/coder login $url"
     else
         echo "Next: create the first user, in a browser at $url or$on with"
