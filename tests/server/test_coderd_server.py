@@ -71,6 +71,20 @@ def test_a_database_url_libpq_refuses_exits_2_unechoed(command, url, reason):
     assert proc.stderr == f"coderd: CODER_PG_CONNECTION_URL is not a valid PostgreSQL URL{reason}\n"
 
 
+@pytest.mark.parametrize("command", [["server"], ["migrate", "up"]])
+def test_a_database_it_cannot_use_ends_it_with_one_line(command, pg_server):
+    """No traceback in the journal at each of the service's restarts: libpq's reason, which
+    names the host and user and never the password."""
+    for url, reason in ((f"postgresql://coder:secret@127.0.0.1:{free_port()}/coder", "Connection refused"),
+                        (pg_server.dsn("no_such_database").replace("postgres@", "postgres:secret@"),
+                         'database "no_such_database" does not exist')):
+        proc = coderd_cli(*command, env={"CODER_PG_CONNECTION_URL": url})
+        assert proc.returncode == 1, proc.stderr
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("coderd: cannot use the database: ") and reason in last, proc.stderr
+        assert "Traceback" not in proc.stderr and "secret" not in proc.stderr
+
+
 def test_flags_override_environment(pg_server, pg_template):
     port = free_port()
     c = start_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)),
