@@ -187,6 +187,11 @@ class Client:
         return self._request("GET", f"/api/v2/templateversions/{version_id}/rich-parameters",
                              model_type=list[types.TemplateVersionParameter])
 
+    def template_version_variables(self, version_id: uuid.UUID | str
+                                   ) -> list[types.TemplateVersionVariable]:
+        return self._request("GET", f"/api/v2/templateversions/{version_id}/variables",
+                             model_type=list[types.TemplateVersionVariable])
+
     def template_version_resources(self, version_id: uuid.UUID | str
                                    ) -> list[types.WorkspaceResource]:
         return self._request("GET", f"/api/v2/templateversions/{version_id}/resources",

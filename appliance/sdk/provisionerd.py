@@ -42,6 +42,36 @@ class ParameterValue:
 
 
 @dataclass
+class TemplateVariable:
+    """A ``variable`` block of the template, as an import read it (Coder's proto.TemplateVariable)."""
+    name: str
+    description: str = ""
+    type: str = ""  # the type expression as written; "" when none
+    default_value: str = ""  # a string as is, anything else as JSON
+    required: bool = False  # no default, as Coder has it
+    sensitive: bool = False
+
+
+@dataclass
+class VariableValue:
+    """What terraform is given for one variable at every plan."""
+    name: str
+    value: str
+    type: str = ""
+    sensitive: bool = False
+
+
+@dataclass
+class TemplateVariablesRequest:
+    variables: list[TemplateVariable] = field(default_factory=list)
+
+
+@dataclass
+class TemplateVariablesResponse:
+    variable_values: list[VariableValue] = field(default_factory=list)
+
+
+@dataclass
 class JobMetadata:
     """What the provisioner exposes to Terraform as CODER_* variables."""
     coder_url: str
@@ -73,6 +103,7 @@ class AcquiredJob:
     previous_parameter_values: list[ParameterValue] = field(default_factory=list)
     state: str = ""  # base64 of the previous build's terraform state
     agent_scripts: dict[str, str] = field(default_factory=dict)  # "linux_amd64" -> script
+    variable_values: list[VariableValue] = field(default_factory=list)  # a build's version's
 
 
 @dataclass
@@ -253,6 +284,14 @@ class ProvisionerDaemonClient(Client):
         """Send logs (and prove liveness); True when the job was canceled."""
         return self._request("POST", f"/api/v2/provisionerd/{daemon_id}/jobs/{job_id}/update",
                              UpdateJobRequest(logs=logs), model_type=UpdateJobResponse).canceled
+
+    def template_variables(self, daemon_id: uuid.UUID, job_id: uuid.UUID,
+                           variables: list[TemplateVariable]) -> list[VariableValue]:
+        """Store an import's variables; the values its plans are given. A required variable
+        without a value is an APIError (400) with Coder's message, after they are stored."""
+        return self._request("POST", f"/api/v2/provisionerd/{daemon_id}/jobs/{job_id}/variables",
+                             TemplateVariablesRequest(variables=variables),
+                             model_type=TemplateVariablesResponse).variable_values
 
     def complete_job(self, daemon_id: uuid.UUID, job_id: uuid.UUID, req: CompleteJobRequest) -> None:
         self._request("POST", f"/api/v2/provisionerd/{daemon_id}/jobs/{job_id}/complete", req,

@@ -360,6 +360,13 @@ class TemplateVersion:
 
 
 @dataclass
+class VariableValue:
+    """A value for one of the template's terraform variables, given at push."""
+    name: str
+    value: str
+
+
+@dataclass
 class CreateTemplateVersionRequest:
     storage_method: Literal["file"] = "file"
     provisioner: Literal["terraform"] = "terraform"
@@ -370,6 +377,19 @@ class CreateTemplateVersionRequest:
     template_id: Optional[uuid.UUID] = None
     tags: Optional[dict[str, str]] = None
     example_id: str = ""
+    user_variable_values: Optional[list[VariableValue]] = None
+
+
+@dataclass
+class TemplateVersionVariable:
+    """A terraform variable of a version; a sensitive one's values read "*redacted*"."""
+    name: str
+    description: str
+    type: str
+    value: str
+    default_value: str
+    required: bool
+    sensitive: bool
 
 
 @dataclass

@@ -149,6 +149,19 @@ def update_job(daemon: str, job: str):
     return write(200, pd.UpdateJobResponse(canceled=row["canceled_at"] is not None))
 
 
+@route("POST", "/provisionerd/<daemon>/jobs/<job>/variables",
+       summary="Store the terraform variables an import read; answers what its plans are given",
+       auth=False, request=pd.TemplateVariablesRequest, response=pd.TemplateVariablesResponse)
+def template_variables(daemon: str, job: str):
+    s, _, row, req = _held_job(daemon, job, pd.TemplateVariablesRequest)
+    if row["type"] != "template_version_import":
+        raise APIError(400, "Only a template import reads the template's variables.")
+    values, missing = jobs.store_template_variables(s, row, req.variables)
+    if missing:  # Coder's UpdateJob answers this, and the import fails with it
+        raise APIError(400, f"required template variables need values: {', '.join(missing)}")
+    return write(200, pd.TemplateVariablesResponse(variable_values=values))
+
+
 @route("POST", "/provisionerd/<daemon>/jobs/<job>/complete", summary="Report a job succeeded",
        auth=False, request=pd.CompleteJobRequest, status=204)
 def complete_job(daemon: str, job: str):

@@ -126,7 +126,8 @@ def create_template_version(organization: str):
     try:
         row = queue_import(s, organization_id=org["id"], file_id=file["id"], archive=file["data"],
                            created_by=g.subject.id, name=name, message=req.message,
-                           template_id=req.template_id, tags=req.tags)
+                           template_id=req.template_id, tags=req.tags,
+                           user_variable_values=req.user_variable_values or [])
     except psycopg2.errors.UniqueViolation:
         raise APIError(409, f"A template version named {name!r} already exists for this template.",
                        validations=[types.ValidationError("name", "is already taken")]) from None
@@ -154,6 +155,28 @@ def template_version_parameters(templateversion: str):
     version = version_param(templateversion)
     _completed_job(version)
     return write(200, [parameter(p) for p in store().get_template_version_parameters(version["id"])])
+
+
+REDACTED = "*redacted*"  # what Coder shows of a sensitive variable's values
+
+
+def variable(row: dict) -> types.TemplateVersionVariable:
+    hidden = row["sensitive"]
+    return types.TemplateVersionVariable(
+        name=row["name"], description=row["description"], type=row["type"],
+        value=REDACTED if hidden else row["value"],
+        default_value=REDACTED if hidden else row["default_value"],
+        required=row["required"], sensitive=hidden)
+
+
+@route("GET", "/templateversions/<templateversion>/variables",
+       summary="The terraform variables a template version declares, with their values "
+               "(a sensitive one's redacted)",
+       response=list[types.TemplateVersionVariable])
+def template_version_variables(templateversion: str):
+    version = version_param(templateversion)
+    _completed_job(version)
+    return write(200, [variable(v) for v in store().get_template_version_variables(version["id"])])
 
 
 @route("GET", "/templateversions/<templateversion>/resources",

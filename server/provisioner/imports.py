@@ -18,15 +18,22 @@ DEFAULT_TAGS = {"scope": "organization", "owner": ""}
 def queue_import(s: AuthzQuerier, *, organization_id: uuid.UUID, file_id: uuid.UUID,
                  archive: bytes, created_by: uuid.UUID, name: str, message: str = "",
                  template_id: uuid.UUID | None = None,
-                 tags: dict[str, str] | None = None) -> dict:
+                 tags: dict[str, str] | None = None,
+                 user_variable_values: list | None = None) -> dict:
     """A new template version of the stored ``archive`` (file ``file_id``) and its queued
     import job; the version's row. A name the template already has raises
-    ``psycopg2.errors.UniqueViolation``, with nothing written."""
+    ``psycopg2.errors.UniqueViolation``, with nothing written. ``user_variable_values``
+    (``VariableValue``s) ride in the job's input, as in Coder, until the import reads
+    the template's variables and stores each one's value."""
     version_id = uuid.uuid4()
+    job_input: dict = {"template_version_id": str(version_id)}
+    if user_variable_values:  # omitted when empty, as Coder's omitempty does
+        job_input["user_variable_values"] = [{"name": v.name, "value": v.value}
+                                             for v in user_variable_values]
     with s.transaction():
         job = s.insert_provisioner_job(
             organization_id=organization_id, initiator_id=created_by,
-            type="template_version_import", input={"template_version_id": str(version_id)},
+            type="template_version_import", input=job_input,
             file_id=file_id, tags={**DEFAULT_TAGS, **(tags or {})})
         return s.insert_template_version(
             id=version_id, template_id=template_id, organization_id=organization_id, name=name,

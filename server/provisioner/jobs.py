@@ -17,7 +17,7 @@ import uuid
 
 from appliance.sdk import model
 from appliance.sdk.provisionerd import (AcquiredJob, CompleteJobRequest, JobMetadata,
-                                        ParameterValue)
+                                        ParameterValue, TemplateVariable, VariableValue)
 
 from ..api.apikeys import issue_key
 from ..authz.querier import AuthzQuerier
@@ -59,7 +59,34 @@ def acquired_job(s: AuthzQuerier, job: dict, access_url: str, session_lifetime: 
     return AcquiredJob(job_id=job["id"], type=job["type"], file_id=job["file_id"], metadata=meta,
                        transition=ctx["transition"], rich_parameter_values=values,
                        previous_parameter_values=previous, state=state,
-                       agent_scripts=agent_scripts())
+                       agent_scripts=agent_scripts(),
+                       variable_values=terraform_values(
+                           s.get_template_version_variables(ctx["template_version_id"])))
+
+
+def terraform_values(variables: list[dict]) -> list[VariableValue]:
+    """What every plan of a version is given, as Coder's asVariableValues: each variable's
+    value (or its default), left out when empty and not required."""
+    values = []
+    for v in variables:
+        value = v["value"] or v["default_value"]
+        if value or v["required"]:
+            values.append(VariableValue(name=v["name"], value=value, type=v["type"],
+                                        sensitive=v["sensitive"]))
+    return values
+
+
+def store_template_variables(s: AuthzQuerier, job: dict, variables: list[TemplateVariable]
+                             ) -> tuple[list[VariableValue], list[str]]:
+    """Store the variables an import read, each with the value given at push or its default;
+    (what its plans are given, the required variables left without a value). Stored even
+    when some lack a value, as in Coder, so a client can ask which."""
+    given = {v["name"]: v["value"] for v in job["input"].get("user_variable_values", [])}
+    rows = [{**model.encode(v), "value": given.get(v.name, v.default_value)} for v in variables]
+    with s.transaction():
+        s.insert_template_version_variables(uuid.UUID(job["input"]["template_version_id"]), rows)
+    missing = [r["name"] for r in rows if r["required"] and r["value"] == ""]
+    return terraform_values(rows), missing
 
 
 def _workspace_session_token(s: AuthzQuerier, ctx: dict, lifetime: int) -> str:

@@ -19,21 +19,27 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance import archives
+from appliance import archives, tfvariables
 from appliance.sdk.client import APIError
 from appliance.sdk.provisionerd import (AcquiredJob, CompleteJobRequest, JobLog,
                                         ProvisionerDaemonClient)
 from provider import contract
 
 from . import state as tfstate
-from .terraform import Canceled, MirrorConfig, Terraform, TerraformError, cli_config
+from .terraform import (Canceled, MirrorConfig, Terraform, TerraformError, cli_config,
+                        var_file_text)
 
 log = logging.getLogger(__name__)
+REQUIRED_VARIABLES_CODE = "REQUIRED_TEMPLATE_VARIABLES"  # Coder's job error code for it
 FLUSH_SECONDS = 0.5
 HEARTBEAT_SECONDS = 5.0
 # Passed through from the daemon's own environment; everything else is Coder's.
 PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "SSL_CERT_FILE",
                    "SSL_CERT_DIR", "XDG_RUNTIME_DIR")
+
+
+class MissingVariables(Exception):
+    """coderd refused the import's variables: required ones were given no value."""
 
 
 @dataclass
@@ -126,6 +132,14 @@ def terraform_env(job: AcquiredJob, cli_config_path: Path, home: Path, extra: di
     return env
 
 
+def _write_var_file(path: Path, values) -> None:
+    """The values every plan of this job is given, readable by the daemon's user alone."""
+    if values:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(var_file_text(values))
+
+
 class JobRunner:
     def __init__(self, client: ProvisionerDaemonClient, daemon_id, job: AcquiredJob,
                  config: RunnerConfig):
@@ -145,7 +159,9 @@ class JobRunner:
             self.client.complete_job(self.daemon_id, job.job_id, result)
         except Canceled:
             self._fail("The job was canceled.", "canceled")
-        except (TerraformError, tfstate.StateError) as exc:
+        except MissingVariables as exc:
+            self._fail(str(exc), REQUIRED_VARIABLES_CODE)
+        except (TerraformError, tfstate.StateError, tfvariables.VariablesError) as exc:
             self._fail(str(exc), "terraform")
         except Exception as exc:  # report, don't leave the job running until the reaper
             log.exception("job %s failed", job.job_id)
@@ -173,19 +189,30 @@ class JobRunner:
         home.mkdir(exist_ok=True)
         cli_path = workdir / "terraform.rc"
         cli_path.write_text(cli_config(self.config.mirrors))
+        var_file = workdir / "variables.tfvars"  # beside the template, not in it
 
         def tf(transition: str) -> Terraform:
             env = terraform_env(job, cli_path, home, self.config.extra_env, transition)
-            return Terraform(self.config.terraform, source, env, logger, logger.canceled)
+            return Terraform(self.config.terraform, source, env, logger, logger.canceled,
+                             var_file if var_file.exists() else None)
 
         if job.type == "template_version_import":
-            return self._import(tf)
+            return self._import(tf, source, var_file, logger)
+        _write_var_file(var_file, job.variable_values)
         return self._build(tf, source)
 
-    def _import(self, tf) -> CompleteJobRequest:
-        start = tf("start")
-        start.init()
-        start_plan = start.plan("Detecting persistent resources")
+    def _import(self, tf, source: Path, var_file: Path, logger: JobLogger) -> CompleteJobRequest:
+        tf("start").init()  # first: terraform's own message for a template it cannot load
+        logger("info", "Parsing template parameters", "Reading the template's variables")
+        variables = tfvariables.template_variables(source)
+        try:
+            values = self.client.template_variables(self.daemon_id, self.job.job_id, variables)
+        except APIError as exc:
+            if exc.status == 400:
+                raise MissingVariables(exc.message) from None
+            raise
+        _write_var_file(var_file, values)
+        start_plan = tf("start").plan("Detecting persistent resources")
         stop_plan = tf("stop").plan("Detecting ephemeral resources")
         return CompleteJobRequest(
             rich_parameters=tfstate.convert_parameters(start_plan),

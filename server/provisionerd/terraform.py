@@ -60,14 +60,36 @@ def cli_config(mirrors: MirrorConfig) -> str:
     return text + "disable_checkpoint = true\n"
 
 
+# Types whose -var value terraform takes as a literal string; any other is an expression.
+LITERAL_TYPES = ("", "string", "number", "bool")
+_HCL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _hcl_string(value: str) -> str:
+    """``value`` as an HCL string literal: escaped, and with no template sequence left."""
+    out = "".join(_HCL_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if ord(c) < 0x20 else c)
+                  for c in value)
+    return '"' + out.replace("${", "$${").replace("%{", "%%{") + '"'
+
+
+def var_file_text(values) -> str:
+    """A .tfvars file giving terraform what Coder gives as ``-var NAME=VALUE``: the value as
+    a literal for a string, number or bool (or untyped) variable, else as an expression.
+    A file (0600, in the job's folder) rather than arguments, which any local user can
+    read in ``ps``; its values never reach a log line."""
+    return "".join(f"{v.name} = {_hcl_string(v.value) if v.type in LITERAL_TYPES else v.value}\n"
+                   for v in values)
+
+
 class Terraform:
     def __init__(self, binary: str, workdir: Path, env: dict[str, str], log: LogFn,
-                 canceled: threading.Event):
+                 canceled: threading.Event, var_file: Path | None = None):
         self.binary = binary
         self.workdir = workdir
         self.env = env
         self.log = log
         self.canceled = canceled
+        self.var_file = var_file  # given to every plan
 
     def _run(self, args: list[str], stage: str, *, json_output: bool) -> None:
         """Run terraform, streaming its output as logs; raise with its errors on failure."""
@@ -127,6 +149,8 @@ class Terraform:
                 f"-refresh={'true' if refresh else 'false'}"]
         if destroy:
             args.append("-destroy")
+        if self.var_file is not None:
+            args.append(f"-var-file={self.var_file}")
         self._run(args, stage, json_output=True)
         return self.show("terraform.tfplan")
 

@@ -26,12 +26,15 @@ class CoderCLI:
     config_dir: Path
     env: dict
 
-    def run(self, *args: str, expect: int | None = 0, input: str | None = None,
+    def run(self, *args: str, expect: int | None = 0, input: str | bytes | None = None,
             env: dict | None = None) -> subprocess.CompletedProcess:
+        """``input`` as bytes is piped as is (a tar for ``-d -``); the output is text."""
         proc = subprocess.run([sys.executable, "-m", "appliance.cli.main", *args],
-                              env={**self.env, **(env or {})}, cwd=ROOT, text=True,
-                              input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                              env={**self.env, **(env or {})}, cwd=ROOT,
+                              input=input.encode() if isinstance(input, str) else input,
+                              stdin=None if input is not None else subprocess.DEVNULL,
                               capture_output=True, timeout=60)
+        proc.stdout, proc.stderr = proc.stdout.decode(), proc.stderr.decode()
         if expect is not None:
             assert proc.returncode == expect, (
                 f"coder {' '.join(args)} exited {proc.returncode}, expected {expect}\n"

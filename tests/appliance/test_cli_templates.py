@@ -52,7 +52,7 @@ def test_refusals_without_a_provisioner(owner_cli, tmp_path):
     proc = owner_cli.run("create", "ws", "--template", "nothing-here", expect=1)
     assert "Template not found" in proc.stderr or "not found" in proc.stderr
     proc = owner_cli.run("create", "ws", "-t", "x", "--parameter", "novalue", expect=2)
-    assert "is not name=value" in proc.stderr
+    assert "format key=value expected, but got novalue" in proc.stderr
 
 
 def test_push_create_stop_start_delete(cli, provisioning_coderd, tmp_path):

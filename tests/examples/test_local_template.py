@@ -10,8 +10,10 @@ from ..tools import tool
 from .workspacetest import Compute, exercise_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "examples" / "templates" / "local"
-# The template's default workspaces_dir; terraform gets no variables from the test.
-WORKSPACES = Path("/var/lib/coder-appliance/workspaces/admin")
+# Not the template's default workspaces_dir: pushed with --variable, so a workspace found
+# here proves the value reached terraform's plan and apply.
+WORKSPACES_DIR = "/var/lib/coder-appliance/test-workspaces"
+WORKSPACES = Path(WORKSPACES_DIR) / "admin"
 
 
 def _running(proc: psutil.Process) -> bool:
@@ -58,4 +60,4 @@ def test_local_template_end_to_end(owner_cli, templates_coderd, tmp_path):
     tool("bwrap")
     cli, owner = owner_cli
     exercise_template(cli, owner, templates_coderd.url, TEMPLATE, Compute(running, leftovers, remove),
-                      tmp_path)
+                      tmp_path, variables={"workspaces_dir": WORKSPACES_DIR})

@@ -162,10 +162,13 @@ class Developer:
 
 
 def exercise_template(cli: CoderCLI, owner: Client, coderd_url: str, template: Path,
-                      compute: Compute, tmp: Path, parameters: dict[str, str] | None = None) -> Timings:
-    """The whole life of one workspace of ``template``; returns how long each step took."""
+                      compute: Compute, tmp: Path, parameters: dict[str, str] | None = None,
+                      variables: dict[str, str] | None = None) -> Timings:
+    """The whole life of one workspace of ``template`` (pushed with terraform ``variables``);
+    returns how long each step took."""
     t = Timings()
-    cli.run("templates", "push", template.name, "-d", str(template), "-y")
+    given = [a for k, v in (variables or {}).items() for a in ("--variable", f"{k}={v}")]
+    cli.run("templates", "push", template.name, "-d", str(template), "-y", *given)
     t.mark("push")
     name = "ws" + uuid.uuid4().hex[:6]
     params = [a for k, v in (parameters or {}).items() for a in ("--parameter", f"{k}={v}")]

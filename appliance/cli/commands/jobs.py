@@ -28,13 +28,15 @@ def follow(client: Client, path: str, get_job, what: str) -> types.ProvisionerJo
     return job
 
 
-def parse_assignments(pairs: list[str] | None, flag: str) -> dict[str, str]:
-    """``name=value`` flags (``--parameter``, ``--variable``) into a dict."""
+def parse_assignments(pairs: list[str] | None,
+                      refusal: str = "format key=value expected, but got {}") -> dict[str, str]:
+    """``name=value`` flags (``--parameter``, ``--variable``, ``--provisioner-tag``) into a
+    dict, a later one winning; one without ``=`` is refused with Coder's words for it."""
     out = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise CommandError(f"{flag} {pair!r} is not name=value", code=2)
+        if not sep:
+            raise CommandError(refusal.format(pair), code=2)
         out[name] = value
     return out
 

@@ -1,16 +1,20 @@
 """``coder templates``: init, push, list, versions list, delete.
 
 ``push`` tars a folder as Coder does (without hidden files, terraform state and
-variable values: ``archives.template_left_out``), uploads it, creates a
-template version, follows its import live, then creates the template or makes
-the new version active.
+variable values: ``archives.template_left_out``), or takes a tar on stdin
+(``-d -``), uploads it, creates a template version with the terraform variables'
+values (the folder's tfvars files, ``--variables-file``, ``--variable``), follows
+its import live, then creates the template or makes the new version active.
 """
 from __future__ import annotations
 
 import argparse
+import io
+import sys
+import tarfile
 from pathlib import Path
 
-from appliance import archives
+from appliance import archives, tfvariables
 from appliance.sdk import types
 from appliance.sdk.client import APIError, Client
 
@@ -39,11 +43,22 @@ def configure(p: argparse.ArgumentParser) -> None:
         "(default: the folder's name), follow its import, then create the template or make "
         "the version active. " + archives.TEMPLATE_LEFT_OUT_HELP)
     s.add_argument("name", nargs="?", metavar="NAME", help="Template name.")
-    s.add_argument("-d", "--directory", default=".", help="The template folder (default: .).")
+    s.add_argument("-d", "--directory", default=".",
+                   help="The template folder (default: .); '-' reads a tar from stdin.")
     s.add_argument("-m", "--message", default="", help="A message describing the version.")
-    s.add_argument("--version-name", default="", help="The version's name (default: generated).")
-    s.add_argument("--activate", action=argparse.BooleanOptionalAction, default=True,
-                   help="Make the new version active (default: yes).")
+    s.add_argument("--name", dest="version_name", default="",
+                   help="The new version's name (default: generated).")
+    s.add_argument("--variable", "--var", action="append", default=[], metavar="NAME=VALUE",
+                   help="A value for a terraform variable of the template (repeatable); "
+                        "over --variables-file, which is over the folder's tfvars files.")
+    s.add_argument("--variables-file", type=Path, metavar="FILE",
+                   help="A YAML file of terraform variable values (name: value).")
+    s.add_argument("--provisioner-tag", action="append", default=[], metavar="KEY=VALUE",
+                   help="A tag the provisioner daemon that imports it must have (repeatable; "
+                        "default: the active version's tags).")
+    s.add_argument("--activate", nargs="?", const=True, default=True, type=_go_bool,
+                   metavar="true|false", help="Make the new version active (default: true); "
+                                              "--activate=false uploads it inactive.")
     s.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
     s.set_defaults(_action=_push)
 
@@ -72,6 +87,15 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 run = connect.run_group
+
+
+def _go_bool(text: str) -> bool:
+    """A boolean flag's value as Coder's CLI reads it (Go's strconv.ParseBool)."""
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}: use true or false")
 
 
 def _examples() -> list[str]:
@@ -116,24 +140,79 @@ def _template_tar(directory: Path, left_out: list[tuple[str, str]] | None = None
         raise CommandError(str(exc), hint=exc.hint) from None
 
 
-def _push(args: argparse.Namespace) -> int:
-    directory = Path(args.directory).resolve()
-    name = args.name or directory.name
-    client = connect.client(args)
+def _stdin_tar() -> bytes:
+    """``-d -``: the template's tar, read from stdin as Coder's push reads it."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise CommandError("-d - reads the template's tar from stdin, which is a terminal",
+                           hint="Pipe a tar in: tar -cf - -C DIR . | coder templates push "
+                                "NAME -d -", code=USAGE)
+    data = sys.stdin.buffer.read(archives.UPLOAD_LIMIT + 1)
+    if len(data) > archives.UPLOAD_LIMIT:
+        raise CommandError(f"Archive too big. Must be <= {archives.UPLOAD_LIMIT} bytes")
+    try:
+        tarfile.open(fileobj=io.BytesIO(data), mode="r:").getmembers()
+    except tarfile.TarError:
+        raise CommandError("stdin is not a tar archive",
+                           hint="Pipe an uncompressed tar of the template folder.") from None
+    return data
+
+
+def _folder_tar(directory: Path) -> bytes:
     left_out: list[tuple[str, str]] = []
     data = _template_tar(directory, left_out)
     data_files = [rel for rel, why in left_out if why != "hidden"]
     if data_files:  # Coder logs these at debug level; said here, being someone's data
         print("Left out of the upload, as Coder does (terraform state and variable values): "
               + ", ".join(data_files))
+    return data
+
+
+def _variable_values(args: argparse.Namespace, directory: Path | None
+                     ) -> list[types.VariableValue]:
+    """The folder's tfvars files (read here: the upload leaves them out), then
+    --variables-file, then --variable, a later one winning, as Coder's push has it."""
+    try:
+        found = tfvariables.discover_vars_files(directory) if directory else []
+        if found:
+            print(tfvariables.AUTO_DISCOVERED)
+        return tfvariables.combine(
+            tfvariables.values_from_vars_files(found),
+            tfvariables.values_from_yaml(args.variables_file) if args.variables_file else {},
+            jobs.parse_assignments(args.variable))
+    except tfvariables.VariablesError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _provisioner_tags(args: argparse.Namespace, client: Client,
+                      existing: types.Template | None) -> dict[str, str] | None:
+    """The tags given, else the active version's (as Coder's push reuses them)."""
+    tags = jobs.parse_assignments(args.provisioner_tag,
+                                  'invalid tag format for "{}". must be key=value')
+    if tags or existing is None:
+        return tags or None
+    print("Re-using provisioner tags from the active template version.", file=sys.stderr)
+    return client.template_version(existing.active_version_id).job.tags
+
+
+def _push(args: argparse.Namespace) -> int:
+    stdin = args.directory == "-"
+    if stdin and not args.name:
+        raise CommandError("template name argument must be provided", code=USAGE)
+    directory = None if stdin else Path(args.directory).resolve()
+    name = args.name or directory.name
+    client = connect.client(args)
+    values = _variable_values(args, directory)
     existing = _template_or_none(client, name)
-    if not args.yes and prompt.interactive() and not prompt.confirm(
+    tags = _provisioner_tags(args, client, existing)
+    data = _stdin_tar() if stdin else _folder_tar(directory)
+    if not stdin and not args.yes and prompt.interactive() and not prompt.confirm(
             f"Upload {directory} as {'a new version of' if existing else 'new template'} {name}?"):
         return 1
     file_id = client.upload_file(data)
     version = client.create_template_version(ORG, types.CreateTemplateVersionRequest(
         file_id=file_id, template_id=existing.id if existing else None,
-        name=args.version_name, message=args.message))
+        name=args.version_name, message=args.message, tags=tags,
+        user_variable_values=values))
     print(f"Queued version {version.name} of {name}; following its import:", flush=True)
     jobs.follow(client, f"templateversions/{version.id}",
                 lambda: client.template_version(version.id).job, "Template import")

@@ -65,7 +65,7 @@ def workspace_by_name(client: Client, name: str) -> types.Workspace:
 
 def _values(pairs: list[str] | None) -> list[types.WorkspaceBuildParameter]:
     return [types.WorkspaceBuildParameter(name=k, value=v)
-            for k, v in jobs.parse_assignments(pairs, "--parameter").items()]
+            for k, v in jobs.parse_assignments(pairs).items()]
 
 
 def _follow_build(client: Client, build: types.WorkspaceBuild, what: str) -> None:
@@ -76,7 +76,7 @@ def _follow_build(client: Client, build: types.WorkspaceBuild, what: str) -> Non
 def _create(args: argparse.Namespace) -> int:
     client = connect.client(args)
     owner, _, name = args.name.rpartition("/")
-    given = jobs.parse_assignments(args.parameter, "--parameter")
+    given = jobs.parse_assignments(args.parameter)
     tmpl = client.template_by_name("default", args.template)
     for p in client.template_version_parameters(tmpl.active_version_id):
         if p.name in given or not p.required:

@@ -154,6 +154,7 @@ class ProvisionerQueries(QueriesBase):
         """The build with its workspace, owner, template and the previous build's state."""
         return self._one(
             """SELECT b.id AS build_id, b.build_number, b.transition, b.workspace_id,
+                      b.template_version_id,
                       w.name AS workspace_name, w.owner_id, u.username AS owner_username,
                       u.email AS owner_email, u.name AS owner_name, u.login_type AS owner_login_type,
                       u.rbac_roles AS owner_roles, t.id AS template_id, t.name AS template_name,
@@ -202,6 +203,19 @@ class ProvisionerQueries(QueriesBase):
                  p["validation_regex"], p["validation_min"], p["validation_max"],
                  p["validation_error"], p["validation_monotonic"], p["required"], p["ephemeral"],
                  p["order"]))
+
+    def insert_template_version_variables(self, template_version_id: uuid.UUID,
+                                          variables: list[dict]) -> None:
+        """The version's variables, replacing any stored before (a daemon's retry)."""
+        self._exec("DELETE FROM template_version_variables WHERE template_version_id = %s",
+                   (template_version_id,))
+        for order, v in enumerate(variables):
+            self._exec(
+                """INSERT INTO template_version_variables (template_version_id, name, description,
+                       type, value, default_value, required, sensitive, display_order)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                (template_version_id, v["name"], v["description"], v["type"], v["value"],
+                 v["default_value"], v["required"], v["sensitive"], order))
 
     def insert_workspace_resources(self, job_id: uuid.UUID, transition: str,
                                    resources: list[dict]) -> None:

@@ -134,6 +134,11 @@ class TemplateQueries(QueriesBase):
                    RETURNING f.id)
                SELECT count(*) FROM versions""", (SYSTEM_USER_ID,))
 
+    def get_template_version_variables(self, template_version_id: uuid.UUID) -> list[dict]:
+        return self._all("""SELECT * FROM template_version_variables
+                            WHERE template_version_id = %s ORDER BY display_order""",
+                         (template_version_id,))
+
     def get_template_version_parameters(self, template_version_id: uuid.UUID) -> list[dict]:
         return self._all("""SELECT * FROM template_version_parameters
                             WHERE template_version_id = %s ORDER BY display_order, name""",
