@@ -110,6 +110,15 @@ class Terraform:
             assert done.returncode == 0, f"terraform {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
         return done
 
+    def run_case(self, config: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        """``run`` with ``config`` added to the template as case.tf for this run only."""
+        case = self.dir / "case.tf"
+        case.write_text(config)
+        try:
+            return self.run(*args, **kwargs)
+        finally:
+            case.unlink()
+
     def init(self) -> None:
         self.run("init", "-input=false")
 
@@ -139,6 +148,14 @@ def terraform(tmp_path, mirror, tf_home):
     def make(template: str, name: str = "tf", binary: str | None = None) -> Terraform:
         return Terraform(tmp_path / name, mirror, template, tf_home, binary)
     return make
+
+
+@pytest.fixture(scope="module")
+def blank(tmp_path_factory, mirror, tf_home) -> Terraform:
+    """The blank template initialised, for tests that add a case.tf (``run_case``)."""
+    tf = Terraform(tmp_path_factory.mktemp("blank") / "tf", mirror, "blank", tf_home)
+    tf.init()
+    return tf
 
 
 @pytest.fixture(scope="module")

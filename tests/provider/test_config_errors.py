@@ -5,15 +5,10 @@ import pytest
 
 AGENT = 'resource "coder_agent" "a" {\n  os = "linux"\n  arch = "amd64"\n%s\n}\n'
 APP = 'resource "coder_app" "a" {\n  agent_id = "x"\n%s\n}\n'
+# Coder's ParameterFormTypes, in its order.
+FORM_TYPES = ('"radio" "slider" "input" "dropdown" "checkbox" "switch" "multi-select" '
+              '"tag-select" "textarea" "error"')
 SCRIPT = 'resource "coder_script" "a" {\n  agent_id = "x"\n  display_name = "s"\n  script = "true"\n%s\n}\n'
-
-
-@pytest.fixture(scope="module")
-def blank(tmp_path_factory, mirror, tf_home):
-    from .conftest import Terraform
-    tf = Terraform(tmp_path_factory.mktemp("blank") / "tf", mirror, "blank", tf_home)
-    tf.init()
-    return tf
 
 
 @pytest.mark.parametrize("config,message", [
@@ -40,14 +35,13 @@ def blank(tmp_path_factory, mirror, tf_home):
       '  item {\n key = "k"\n }\n}\n'), 'duplicate resource metadata key "k"'),
     ('data "coder_parameter" "p" {\n  name = "p"\n  type = "date"\n}\n',
      'expected type to be one of ["string" "number" "bool" "list(string)"], got date'),
+    ('data "coder_parameter" "p" {\n  name = "p"\n  form_type = ""\n}\n',
+     f'expected form_type to be one of [{FORM_TYPES}], got'),
+    ('data "coder_parameter" "p" {\n  name = "p"\n  type = "list(string)"\n'
+     '  form_type = "tag-input"\n}\n', f'expected form_type to be one of [{FORM_TYPES}], got tag-input'),
 ])
 def test_refused(blank, config, message):
-    case = blank.dir / "case.tf"
-    case.write_text(config)
-    try:
-        done = blank.run("validate", check=False)
-    finally:
-        case.unlink()
+    done = blank.run_case(config, "validate", check=False)
     assert done.returncode == 1, done.stdout
     assert message in " ".join(done.stderr.split()), done.stderr
 
