@@ -26,10 +26,8 @@ The environment contract (coderd's provisioner sets these for every
 name), ``_OWNER_EMAIL``, ``_OWNER_SESSION_TOKEN``, ``_OWNER_OIDC_ACCESS_TOKEN``,
 ``_OWNER_OIDC_ID_TOKEN``, ``_OWNER_SSH_PUBLIC_KEY``, ``_OWNER_SSH_PRIVATE_KEY``,
 ``_OWNER_LOGIN_TYPE``
-    the owner, for ``coder_workspace_owner`` (and the deprecated ``owner*``
-    fields of ``coder_workspace``). Unset: ``default``, a random UUID
-    (``00000000-0000-0000-0000-000000000000`` for ``coder_workspace.owner_id``),
-    ``default``, ``default@example.com``; the others "".
+    the owner, for ``coder_workspace_owner``. Unset: ``default``, a random
+    UUID, ``default``, ``default@example.com``; the others "".
 ``CODER_WORKSPACE_OWNER_GROUPS``
     a JSON list of group names, e.g. ``["Everyone"]`` (unset or "": []).
 ``CODER_WORKSPACE_OWNER_RBAC_ROLES``

@@ -92,6 +92,7 @@ class _Object:
 
     def validate(self, diags: Diagnostics, type_name: str, config: dict) -> None:
         self.check(diags, config)
+        self.SPEC.warn_deprecated(diags, config)
 
     def check(self, diags: Diagnostics, config: dict) -> None:
         """Checks of the configuration (values may still be unknown)."""

@@ -27,7 +27,6 @@ from provider.schema import (
     req,
 )
 
-NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _GOARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
            "armv7l": "arm", "armv6l": "arm", "i686": "386", "i386": "386"}
 
@@ -69,18 +68,6 @@ class Workspace(DataSource):
             out("template_id", description="ID of the workspace's template."),
             out("template_name", description="Name of the workspace's template."),
             out("template_version", description="Version of the workspace's template."),
-            out("owner", deprecated=True, description="Deprecated: coder_workspace_owner.name."),
-            out("owner_id", deprecated=True, description="Deprecated: coder_workspace_owner.id."),
-            out("owner_name", deprecated=True,
-                description="Deprecated: coder_workspace_owner.full_name."),
-            out("owner_email", deprecated=True,
-                description="Deprecated: coder_workspace_owner.email."),
-            out("owner_groups", STRING_LIST, deprecated=True,
-                description="Deprecated: coder_workspace_owner.groups."),
-            out("owner_session_token", deprecated=True, sensitive=True,
-                description="Deprecated: coder_workspace_owner.session_token."),
-            out("owner_oidc_access_token", deprecated=True, sensitive=True,
-                description="Deprecated: coder_workspace_owner.oidc_access_token."),
         ))
 
     def compute(self, diags, config, state):
@@ -98,14 +85,7 @@ class Workspace(DataSource):
             name=env(contract.WORKSPACE_NAME, "default"),
             transition=transition, start_count=int(transition == "start"),
             is_prebuild=prebuild, prebuild_count=int(prebuild),
-            access_url=url, access_port=port,
-            owner=env(contract.OWNER, "default"),
-            owner_id=env(contract.OWNER_ID, NIL_UUID),
-            owner_name=env(contract.OWNER_NAME),
-            owner_email=env(contract.OWNER_EMAIL),
-            owner_groups=json_env(diags, contract.OWNER_GROUPS, "owner groups"),
-            owner_session_token=env(contract.OWNER_SESSION_TOKEN),
-            owner_oidc_access_token=env(contract.OWNER_OIDC_ACCESS_TOKEN))
+            access_url=url, access_port=port)
         for attr, name, what in (("template_id", contract.TEMPLATE_ID, "template ID"),
                                  ("template_name", contract.TEMPLATE_NAME, "template name"),
                                  ("template_version", contract.TEMPLATE_VERSION, "template version")):
@@ -179,7 +159,8 @@ class ExternalAuth(DataSource):
         version=0,
         attrs=(req("id", description="The ID of an external auth provider configured in Coder."),
                opt("optional", BOOL, description="Whether the user may skip authenticating."),
-               out("access_token", description="The access token from the external provider.")))
+               out("access_token", sensitive=True,
+                   description="The access token from the external provider.")))
 
     def compute(self, diags, config, state):
         state["access_token"] = env(contract.external_auth_token(config["id"]))

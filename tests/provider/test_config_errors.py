@@ -47,11 +47,54 @@ def test_refused(blank, config, message):
 
 
 def test_build_without_template_fields_fails(blank):
-    (blank.dir / "ws.tf").write_text('data "coder_workspace" "me" {}\n')
-    done = blank.run("plan", "-input=false", check=False,
-                     env={"CODER_WORKSPACE_BUILD_ID": "c3e9a7b1-3333-4a5b-8d6e-9f0a1b2c3d30"})
+    workspace = 'data "coder_workspace" "me" {}\n'
+    done = blank.run_case(workspace, "plan", "-input=false", check=False,
+                          env={"CODER_WORKSPACE_BUILD_ID": "c3e9a7b1-3333-4a5b-8d6e-9f0a1b2c3d30"})
     assert done.returncode == 1
     assert ("template ID is missing: CODER_WORKSPACE_TEMPLATE_ID is required"
             in " ".join(done.stderr.split())), done.stderr
     # A template import (no build ID) plans without them.
-    blank.run("plan", "-input=false")
+    blank.run_case(workspace, "plan", "-input=false")
+
+
+@pytest.mark.parametrize("config,name", [
+    (AGENT % "  login_before_ready = true", "login_before_ready"),
+    (AGENT % "  startup_script_timeout = 300", "startup_script_timeout"),
+    (AGENT % "  shutdown_script_timeout = 300", "shutdown_script_timeout"),
+    (APP % '  slug = "a"\n  name = "App"', "name"),
+    (APP % '  slug = "a"\n  relative_path = true', "relative_path"),
+])
+def test_arguments_coder_2_removed_are_refused(blank, config, name):
+    done = blank.run_case(config, "validate", check=False)
+    assert done.returncode == 1, done.stdout
+    said = " ".join(done.stderr.split())
+    assert ("Error: Unsupported argument" in said
+            and f'An argument named "{name}" is not expected here.' in said), said
+
+
+@pytest.mark.parametrize("name", ["owner", "owner_id", "owner_name", "owner_email",
+                                  "owner_groups", "owner_session_token",
+                                  "owner_oidc_access_token"])
+def test_workspace_owner_fields_coder_2_removed_are_refused(blank, name):
+    config = f'data "coder_workspace" "me" {{}}\noutput "o" {{\n  value = data.coder_workspace.me.{name}\n}}\n'
+    done = blank.run_case(config, "validate", check=False)
+    assert done.returncode == 1, done.stdout
+    said = " ".join(done.stderr.split())
+    assert "Unsupported attribute" in said and f'named "{name}"' in said, said
+
+
+def warnings(done) -> str:
+    return " ".join((done.stdout + done.stderr).split())
+
+
+def test_agent_dir_is_deprecated_in_coders_words(blank):
+    home = blank.run_case(AGENT % '  dir = "$HOME"', "validate")
+    said = warnings(home)
+    assert ("Warning: Argument is deprecated" in said and
+            "dir has been deprecated and will be removed in a future release." in said), said
+    assert "Coder Desktop" not in said
+    elsewhere = warnings(blank.run_case(AGENT % '  dir = "/work"', "validate"))
+    assert ('Warning: "dir" is deprecated and will be removed in a future release.' in elsewhere
+            and 'Warning: Setting "dir" to a value other than $HOME will break Coder Desktop '
+            'file sync.' in elsewhere and "Argument is deprecated" in elsewhere), elsewhere
+    assert "deprecated" not in warnings(blank.run_case(AGENT % "", "validate"))
