@@ -65,4 +65,6 @@ Coder's defaults (vscode, web_terminal, ssh_helper, port_forwarding_helper
 on; vscode_insiders off).
 """
 
-VERSION = "2.13.0"
+VERSION = "2.17.0"
+"""The release of Coder's terraform-provider-coder whose schema this implements: the version
+in the mirror (so templates' ``required_providers`` constraints resolve as with Coder's)."""

@@ -27,8 +27,9 @@ from provider.schema import (
     req,
 )
 
+# Go's GOARCH for this machine, 32-bit ARM reported as "armv7" (as Coder's provisioner does).
 _GOARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-           "armv7l": "arm", "armv6l": "arm", "i686": "386", "i386": "386"}
+           "armv7l": "armv7", "armv6l": "armv7", "i686": "386", "i386": "386"}
 
 
 def env(name: str, default: str = "") -> str:
@@ -140,7 +141,6 @@ class Provisioner(DataSource):
     NAME = "provisioner"
     SPEC = Spec(
         description="Use this data source to get information about the Coder provisioner.",
-        version=0,
         attrs=(out("id"),
                out("os", description="The operating system of the host (Go's GOOS)."),
                out("arch", description="The architecture of the host (Go's GOARCH).")))
@@ -156,7 +156,6 @@ class ExternalAuth(DataSource):
     SPEC = Spec(
         description="Require users to authenticate with an external provider before creating a "
                     "workspace; its access token is then available here.",
-        version=0,
         attrs=(req("id", description="The ID of an external auth provider configured in Coder."),
                opt("optional", BOOL, description="Whether the user may skip authenticating."),
                out("access_token", sensitive=True,
