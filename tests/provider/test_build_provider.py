@@ -12,6 +12,7 @@ import pytest
 from appliance.admin.main import main as appliance
 from mirror_tools.providers.hashes import h1_zip
 from provider import VERSION
+from provider.plugin import CoderProvider
 
 from .conftest import REPO, Terraform, build_mirror, coder_env
 
@@ -86,6 +87,8 @@ def test_terraform_sees_the_coder_release_it_implements(blank):
     assert selected["registry.terraform.io/coder/coder"] == VERSION
     schemas = json.loads(blank.run("providers", "schema", "-json").stdout)["provider_schemas"]
     coder = schemas["registry.terraform.io/coder/coder"]
-    assert {"resource": {k: v["version"] for k, v in coder["resource_schemas"].items()},
-            "data": {k: v["version"] for k, v in coder["data_source_schemas"].items()}
-            } == CODER_SCHEMA_VERSIONS
+    assert {k: v["version"] for k, v in coder["resource_schemas"].items()} == \
+        CODER_SCHEMA_VERSIONS["resource"]
+    # Terraform 1.0 shows every data source's version as 0: read them from the provider.
+    data = {f"coder_{d.NAME}": d.SPEC.tf_schema.version for d in CoderProvider().get_data_sources()}
+    assert data == CODER_SCHEMA_VERSIONS["data"]

@@ -113,9 +113,14 @@ def test_data_sources(applied_full):
     prov = state["data.coder_provisioner.me"]
     assert (prov["os"], prov["arch"]) == ("linux", "amd64")
     assert state["data.coder_external_auth.github"]["access_token"] == "gh-token"
-    shown = json.loads(applied_full.run("show", "-json").stdout)["values"]["root_module"]
-    sensitive = {r["address"]: r["sensitive_values"] for r in shown["resources"]}
-    assert sensitive["data.coder_external_auth.github"] == {"access_token": True}
+
+
+def test_external_auth_token_is_sensitive(blank):
+    """Terraform refuses to show it in an output not marked sensitive (1.0 and 1.11 alike)."""
+    config = ('data "coder_external_auth" "github" {\n  id = "github"\n}\n'
+              'output "token" {\n  value = data.coder_external_auth.github.access_token\n}\n')
+    done = blank.run_case(config, "plan", "-input=false", env=coder_env(), check=False)
+    assert done.returncode == 1 and "Output refers to sensitive values" in done.stderr, done.stderr
 
 
 def test_parameters(applied_full):

@@ -15,7 +15,6 @@ resource "coder_agent" "main" {
   for_each = toset(["Linux"])
   os       = lower(each.key)
   arch     = "amd64"
-  dir      = "$HOME"
   metadata {
     key      = lower(each.key)
     script   = "true"
