@@ -26,10 +26,8 @@ The environment contract (coderd's provisioner sets these for every
 name), ``_OWNER_EMAIL``, ``_OWNER_SESSION_TOKEN``, ``_OWNER_OIDC_ACCESS_TOKEN``,
 ``_OWNER_OIDC_ID_TOKEN``, ``_OWNER_SSH_PUBLIC_KEY``, ``_OWNER_SSH_PRIVATE_KEY``,
 ``_OWNER_LOGIN_TYPE``
-    the owner, for ``coder_workspace_owner`` (and the deprecated ``owner*``
-    fields of ``coder_workspace``). Unset: ``default``, a random UUID
-    (``00000000-0000-0000-0000-000000000000`` for ``coder_workspace.owner_id``),
-    ``default``, ``default@example.com``; the others "".
+    the owner, for ``coder_workspace_owner``. Unset: ``default``, a random
+    UUID, ``default``, ``default@example.com``; the others "".
 ``CODER_WORKSPACE_OWNER_GROUPS``
     a JSON list of group names, e.g. ``["Everyone"]`` (unset or "": []).
 ``CODER_WORKSPACE_OWNER_RBAC_ROLES``
@@ -67,4 +65,6 @@ Coder's defaults (vscode, web_terminal, ssh_helper, port_forwarding_helper
 on; vscode_insiders off).
 """
 
-VERSION = "2.13.0"
+VERSION = "2.17.0"
+"""The release of Coder's terraform-provider-coder whose schema this implements: the version
+in the mirror (so templates' ``required_providers`` constraints resolve as with Coder's)."""

@@ -43,7 +43,9 @@ class Agent(Resource):
             req("os", description='The operating system the agent will run on: "linux", "darwin" or "windows".'),
             opt("auth", default="token", description="The authentication type the agent will use."),
             opt("api_key_scope", default="all", description='"all" or "no_user_data".'),
-            opt("dir", description="The starting directory of a shell session."),
+            opt("dir", deprecated="dir has been deprecated and will be removed in a future release.",
+                description="The starting directory of a shell session; deprecated: a value "
+                "other than `$HOME` breaks Coder Desktop file sync."),
             opt("env", STRING_MAP, description="Environment variables to set inside the workspace."),
             opt("startup_script", description="A script to run after the agent starts."),
             opt("startup_script_behavior", default="non-blocking",
@@ -54,12 +56,6 @@ class Agent(Resource):
             opt("troubleshooting_url", description="A URL with troubleshooting instructions."),
             opt("motd_file", description="A file shown to users logging in over SSH."),
             opt("order", NUMBER, description="Position of the agent in the dashboard."),
-            opt("login_before_ready", BOOL, deprecated=True,
-                description="Deprecated: use startup_script_behavior."),
-            opt("startup_script_timeout", NUMBER, deprecated=True,
-                description="Deprecated: use coder_script with timeout."),
-            opt("shutdown_script_timeout", NUMBER, deprecated=True,
-                description="Deprecated: use coder_script with timeout."),
             out("token", sensitive=True,
                 description="Set `CODER_AGENT_TOKEN` to this token to authenticate the agent."),
             out("init_script", description="Run this script on the instance to start the agent."),
@@ -82,6 +78,11 @@ class Agent(Resource):
         checks.one_of(diags, config, "api_key_scope", ("all", "no_user_data"))
         checks.one_of(diags, config, "startup_script_behavior", ("blocking", "non-blocking"))
         checks.at_least(diags, config, "connection_timeout", 0)
+        if config.get("dir") not in (None, Unknown, "", "$HOME", "~"):
+            diags.add_warning('"dir" is deprecated and will be removed in a future release.',
+                              path=["dir"])
+            diags.add_warning('Setting "dir" to a value other than $HOME will break Coder '
+                              'Desktop file sync.', path=["dir"])
         checks.unique_keys(diags, config.get("metadata"), "agent metadata", "metadata")
         for monitors in config.get("resources_monitoring") or ():
             for kind in ("memory", "volume"):

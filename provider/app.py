@@ -32,8 +32,6 @@ class App(Resource):
             opt("hidden", BOOL, default=False, description="Hide the app in the dashboard."),
             opt("open_in", default="slim-window", description='"tab" or "slim-window".'),
             opt("tooltip", description="Markdown shown when hovering over the app."),
-            opt("name", deprecated=True, description="Deprecated: use display_name."),
-            opt("relative_path", BOOL, deprecated=True, description="Deprecated: use subdomain."),
         ),
         blocks=(Block("healthcheck", (req("url"), req("interval", NUMBER), req("threshold", NUMBER)),
                       nesting="set", max_items=1,

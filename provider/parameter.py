@@ -20,14 +20,15 @@ from provider.plugin import DataSource
 from provider.schema import BOOL, NUMBER, Block, Spec, opt, out, req
 
 TYPES = ("string", "number", "bool", "list(string)")
-FORM_TYPES = ("", "radio", "input", "slider", "dropdown", "checkbox", "switch", "multi-select",
-              "tag-input", "textarea", "error")
-# Coder's truth table: type -> has options -> allowed form types, the first the default.
+# Coder's ParameterFormTypes: "" is the schema default, resolved below, never a valid value.
+FORM_TYPES = ("radio", "slider", "input", "dropdown", "checkbox", "switch", "multi-select",
+              "tag-select", "textarea", "error")
+# Coder's formTypeTruthTable: type -> has options -> allowed form types, the first the default.
 _FORM_TYPE_TABLE = {
     "string": {True: ("radio", "dropdown"), False: ("input", "textarea")},
     "number": {True: ("radio", "dropdown"), False: ("input", "slider")},
-    "bool": {True: ("radio",), False: ("checkbox", "switch")},
-    "list(string)": {True: ("radio", "multi-select"), False: ("tag-input",)},
+    "bool": {True: ("radio", "dropdown"), False: ("checkbox", "switch")},
+    "list(string)": {True: ("radio", "multi-select"), False: ("tag-select",)},
 }
 _BOOLS = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity|nan)$", re.IGNORECASE)
@@ -75,13 +76,17 @@ def form_type(param_type: str, has_options: bool, specified: str) -> tuple[str, 
     allowed = _FORM_TYPE_TABLE.get(param_type, {}).get(has_options, ())
     if not allowed:
         raise ParameterError("Invalid form_type for parameter",
-                             f"value type {quote(param_type)} is not supported for 'form_types'",
-                             ["form_type"])
+                             f'"type" attribute={quote(param_type)} is not supported, choose one '
+                             f'of [{" ".join(TYPES)}]', ["form_type"])
     specified = specified or allowed[0]
     if specified not in allowed:
+        when = ""
+        if specified in _FORM_TYPE_TABLE[param_type][not has_options]:
+            when = " when options exist" if has_options else " when options do not exist"
         raise ParameterError("Invalid form_type for parameter",
-                             f"value type {quote(specified)} is not supported for 'form_types'",
-                             ["form_type"])
+                             f'"form_type" attribute={quote(specified)} is not supported for '
+                             f'"type"={quote(param_type)}{when}, choose one of '
+                             f'[{" ".join(allowed)}]', ["form_type"])
     if param_type == "list(string)" and specified == "multi-select":
         return "string", specified
     return param_type, specified

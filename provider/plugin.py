@@ -92,6 +92,7 @@ class _Object:
 
     def validate(self, diags: Diagnostics, type_name: str, config: dict) -> None:
         self.check(diags, config)
+        self.SPEC.warn_deprecated(diags, config)
 
     def check(self, diags: Diagnostics, config: dict) -> None:
         """Checks of the configuration (values may still be unknown)."""
@@ -178,39 +179,13 @@ class CoderServicer(ProviderServicer):
                                                diagnostics=diags.to_pb())
 
 
-# tf's server certificate is valid 7 days and cached under ~/.cache; while
-# the cache is younger than this, it is used without importing cryptography
-# (a third of the start-up time).
-CERT_FRESH_SECONDS = 6 * 86400
-
-
-def _cached_certificate(generate):
-    """tf's ``_self_signed_cert``, reading a fresh cache without cryptography."""
-    import base64
-    import json
-    import time
-
-    import grpc
-    from tf.runner import _get_cert_cache_path
-
-    path = _get_cert_cache_path()
-    try:
-        if time.time() - path.stat().st_mtime < CERT_FRESH_SECONDS:
-            cached = json.loads(path.read_text())
-            pair = (cached["key_pem"].encode(), cached["cert_pem"].encode())
-            return (base64.b64decode(cached["cert_chain"]),
-                    grpc.ssl_server_credentials([pair], require_client_auth=False))
-    except (OSError, ValueError, KeyError):
-        pass
-    return generate()
-
-
 def serve(argv: list[str] | None = None) -> None:
     """Run the provider as terraform starts it (go-plugin handshake on stdout)."""
     import tf.provider
     import tf.runner
 
+    from provider import tf_adapt
+
+    tf_adapt.install()
     tf.provider.ProviderServicer = CoderServicer  # run_provider builds it by this name
-    generate = tf.runner._self_signed_cert
-    tf.runner._self_signed_cert = lambda: _cached_certificate(generate)
     tf.runner.run_provider(CoderProvider(), argv)

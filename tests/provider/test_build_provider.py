@@ -12,6 +12,7 @@ import pytest
 from appliance.admin.main import main as appliance
 from mirror_tools.providers.hashes import h1_zip
 from provider import VERSION
+from provider.plugin import CoderProvider
 
 from .conftest import REPO, Terraform, build_mirror, coder_env
 
@@ -67,3 +68,27 @@ def test_pyinstaller_build_serves_terraform(tmp_path, tf_home):
     tf.apply(coder_env())
     assert uuid.UUID(tf.state()["coder_agent.main"]["token"])
     tf.run("destroy", "-input=false", "-auto-approve", env=coder_env())
+
+
+# Coder's terraform-provider-coder 2.17.0: each type's SchemaVersion (unset: 0), but
+# coder_agent_instance, kept at 1 since this provider's states carry 1 (terraform refuses
+# a state newer than the provider's schema).
+CODER_SCHEMA_VERSIONS = {
+    "resource": {"coder_agent": 1, "coder_agent_instance": 1, "coder_app": 1, "coder_script": 1,
+                 "coder_env": 1, "coder_metadata": 1},
+    "data": {"coder_workspace": 1, "coder_workspace_owner": 0, "coder_provisioner": 1,
+             "coder_external_auth": 1, "coder_parameter": 1},
+}
+
+
+def test_terraform_sees_the_coder_release_it_implements(blank):
+    assert VERSION == "2.17.0"
+    selected = json.loads(blank.run("version", "-json").stdout)["provider_selections"]
+    assert selected["registry.terraform.io/coder/coder"] == VERSION
+    schemas = json.loads(blank.run("providers", "schema", "-json").stdout)["provider_schemas"]
+    coder = schemas["registry.terraform.io/coder/coder"]
+    assert {k: v["version"] for k, v in coder["resource_schemas"].items()} == \
+        CODER_SCHEMA_VERSIONS["resource"]
+    # Terraform 1.0 shows every data source's version as 0: read them from the provider.
+    data = {f"coder_{d.NAME}": d.SPEC.tf_schema.version for d in CoderProvider().get_data_sources()}
+    assert data == CODER_SCHEMA_VERSIONS["data"]

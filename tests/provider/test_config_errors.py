@@ -5,15 +5,10 @@ import pytest
 
 AGENT = 'resource "coder_agent" "a" {\n  os = "linux"\n  arch = "amd64"\n%s\n}\n'
 APP = 'resource "coder_app" "a" {\n  agent_id = "x"\n%s\n}\n'
+# Coder's ParameterFormTypes, in its order.
+FORM_TYPES = ('"radio" "slider" "input" "dropdown" "checkbox" "switch" "multi-select" '
+              '"tag-select" "textarea" "error"')
 SCRIPT = 'resource "coder_script" "a" {\n  agent_id = "x"\n  display_name = "s"\n  script = "true"\n%s\n}\n'
-
-
-@pytest.fixture(scope="module")
-def blank(tmp_path_factory, mirror, tf_home):
-    from .conftest import Terraform
-    tf = Terraform(tmp_path_factory.mktemp("blank") / "tf", mirror, "blank", tf_home)
-    tf.init()
-    return tf
 
 
 @pytest.mark.parametrize("config,message", [
@@ -40,24 +35,66 @@ def blank(tmp_path_factory, mirror, tf_home):
       '  item {\n key = "k"\n }\n}\n'), 'duplicate resource metadata key "k"'),
     ('data "coder_parameter" "p" {\n  name = "p"\n  type = "date"\n}\n',
      'expected type to be one of ["string" "number" "bool" "list(string)"], got date'),
+    ('data "coder_parameter" "p" {\n  name = "p"\n  form_type = ""\n}\n',
+     f'expected form_type to be one of [{FORM_TYPES}], got'),
+    ('data "coder_parameter" "p" {\n  name = "p"\n  type = "list(string)"\n'
+     '  form_type = "tag-input"\n}\n', f'expected form_type to be one of [{FORM_TYPES}], got tag-input'),
 ])
 def test_refused(blank, config, message):
-    case = blank.dir / "case.tf"
-    case.write_text(config)
-    try:
-        done = blank.run("validate", check=False)
-    finally:
-        case.unlink()
+    done = blank.run_case(config, "validate", check=False)
     assert done.returncode == 1, done.stdout
     assert message in " ".join(done.stderr.split()), done.stderr
 
 
 def test_build_without_template_fields_fails(blank):
-    (blank.dir / "ws.tf").write_text('data "coder_workspace" "me" {}\n')
-    done = blank.run("plan", "-input=false", check=False,
-                     env={"CODER_WORKSPACE_BUILD_ID": "c3e9a7b1-3333-4a5b-8d6e-9f0a1b2c3d30"})
+    workspace = 'data "coder_workspace" "me" {}\n'
+    done = blank.run_case(workspace, "plan", "-input=false", check=False,
+                          env={"CODER_WORKSPACE_BUILD_ID": "c3e9a7b1-3333-4a5b-8d6e-9f0a1b2c3d30"})
     assert done.returncode == 1
     assert ("template ID is missing: CODER_WORKSPACE_TEMPLATE_ID is required"
             in " ".join(done.stderr.split())), done.stderr
     # A template import (no build ID) plans without them.
-    blank.run("plan", "-input=false")
+    blank.run_case(workspace, "plan", "-input=false")
+
+
+@pytest.mark.parametrize("config,name", [
+    (AGENT % "  login_before_ready = true", "login_before_ready"),
+    (AGENT % "  startup_script_timeout = 300", "startup_script_timeout"),
+    (AGENT % "  shutdown_script_timeout = 300", "shutdown_script_timeout"),
+    (APP % '  slug = "a"\n  name = "App"', "name"),
+    (APP % '  slug = "a"\n  relative_path = true', "relative_path"),
+])
+def test_arguments_coder_2_removed_are_refused(blank, config, name):
+    done = blank.run_case(config, "validate", check=False)
+    assert done.returncode == 1, done.stdout
+    said = " ".join(done.stderr.split())
+    assert ("Error: Unsupported argument" in said
+            and f'An argument named "{name}" is not expected here.' in said), said
+
+
+@pytest.mark.parametrize("name", ["owner", "owner_id", "owner_name", "owner_email",
+                                  "owner_groups", "owner_session_token",
+                                  "owner_oidc_access_token"])
+def test_workspace_owner_fields_coder_2_removed_are_refused(blank, name):
+    config = f'data "coder_workspace" "me" {{}}\noutput "o" {{\n  value = data.coder_workspace.me.{name}\n}}\n'
+    done = blank.run_case(config, "validate", check=False)
+    assert done.returncode == 1, done.stdout
+    said = " ".join(done.stderr.split())
+    assert "Unsupported attribute" in said and f'named "{name}"' in said, said
+
+
+def warnings(done) -> str:
+    return " ".join((done.stdout + done.stderr).split())
+
+
+def test_agent_dir_is_deprecated_in_coders_words(blank):
+    home = blank.run_case(AGENT % '  dir = "$HOME"', "validate")
+    said = warnings(home)
+    assert ("Warning: Argument is deprecated" in said and
+            "dir has been deprecated and will be removed in a future release." in said), said
+    assert "Coder Desktop" not in said
+    elsewhere = warnings(blank.run_case(AGENT % '  dir = "/work"', "validate"))
+    assert ('Warning: "dir" is deprecated and will be removed in a future release.' in elsewhere
+            and 'Warning: Setting "dir" to a value other than $HOME will break Coder Desktop '
+            'file sync.' in elsewhere and "Argument is deprecated" in elsewhere), elsewhere
+    assert "deprecated" not in warnings(blank.run_case(AGENT % "", "validate"))

@@ -82,3 +82,53 @@ def test_monotonic_against_the_previous_value(params):
     assert "parameter value '3' must be equal or greater than previous value: 4" in done.stderr
     env[contract.parameter("cpus")] = "4"
     params.run("plan", "-input=false", env=env)
+
+
+def parameter_block(typ: str, options: bool, form: str | None) -> str:
+    """A coder_parameter of ``typ``, with two options or none, and ``form_type`` if given."""
+    default = {"bool": "true", "number": "1", "string": "a",
+               "list(string)": '["a"]'}[typ]
+    values = {"bool": ("true", "false"), "number": ("1", "2"), "string": ("a", "b"),
+              "list(string)": ('["a"]', '["b"]')}[typ]
+    lines = [f'  name = "p"', f'  type = "{typ}"', f"  default = {json.dumps(default)}"]
+    if form is not None:
+        lines.append(f'  form_type = "{form}"')
+    if options:
+        lines += [f"  option {{\n    name = \"o{i}\"\n    value = {json.dumps(v)}\n  }}"
+                  for i, v in enumerate(values)]
+    return 'data "coder_parameter" "p" {\n' + "\n".join(lines) + "\n}\n"
+
+
+@pytest.mark.parametrize("typ,options,form,resolved", [
+    ("list(string)", False, None, "tag-select"),
+    ("list(string)", False, "tag-select", "tag-select"),
+    ("list(string)", True, None, "radio"),
+    ("bool", True, "dropdown", "dropdown"),
+    ("bool", True, None, "radio"),
+    ("bool", False, None, "checkbox"),
+    ("number", False, "slider", "slider"),
+    ("string", False, "textarea", "textarea"),
+])
+def test_form_type_resolved_as_coder_does(blank, typ, options, form, resolved):
+    config = parameter_block(typ, options, form) + (
+        'output "form" {\n  value = data.coder_parameter.p.form_type\n}\n')
+    blank.run_case(config, "apply", "-input=false", "-auto-approve", env=coder_env())
+    assert json.loads(blank.run("output", "-json").stdout)["form"]["value"] == resolved
+
+
+@pytest.mark.parametrize("typ,options,form,detail", [
+    ("list(string)", False, "multi-select", '"form_type" attribute="multi-select" is not '
+     'supported for "type"="list(string)" when options do not exist, choose one of [tag-select]'),
+    ("string", True, "input", '"form_type" attribute="input" is not supported for '
+     '"type"="string" when options exist, choose one of [radio dropdown]'),
+    ("bool", False, "dropdown", '"form_type" attribute="dropdown" is not supported for '
+     '"type"="bool" when options do not exist, choose one of [checkbox switch]'),
+    ("number", False, "textarea", '"form_type" attribute="textarea" is not supported for '
+     '"type"="number", choose one of [input slider]'),
+])
+def test_form_type_refused_with_coders_words(blank, typ, options, form, detail):
+    done = blank.run_case(parameter_block(typ, options, form), "plan", "-input=false",
+                          env=coder_env(), check=False)
+    assert done.returncode == 1, done.stdout
+    said = " ".join(done.stderr.split())
+    assert "Error: Invalid form_type for parameter" in said and detail in said, done.stderr
