@@ -50,7 +50,6 @@ locals {
 resource "coder_agent" "main" {
   os   = "linux"
   arch = data.coder_provisioner.me.arch
-  dir  = "/home/coder"
   env = {
     GIT_AUTHOR_NAME  = coalesce(data.coder_workspace_owner.me.full_name, data.coder_workspace_owner.me.name)
     GIT_AUTHOR_EMAIL = data.coder_workspace_owner.me.email
