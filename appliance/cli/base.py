@@ -48,6 +48,7 @@ class VersionAction(argparse.Action):
 class CommandInfo:
     module: str
     summary: str
+    aliases: tuple[str, ...] = ()  # Coder's (``ls`` for ``list``): they run as the command
 
 
 def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
@@ -62,14 +63,18 @@ def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
     if global_options:
         global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    chosen = next((a for a in argv if a in commands), None)
+    names = {said: name for name, info in commands.items() for said in (name, *info.aliases)}
+    chosen = next((names[a] for a in argv if a in names), None)
     for name, info in commands.items():
-        p = sub.add_parser(name, help=info.summary, description=info.summary)
+        p = sub.add_parser(name, aliases=list(info.aliases), help=info.summary,
+                           description=info.summary)
         if name == chosen:
             module = importlib.import_module(info.module)
             module.configure(p)
             p.set_defaults(_run=module.run)
     args = parser.parse_args(argv)
+    if args.command is not None:
+        args.command = names[args.command]
     return parser, args
 
 

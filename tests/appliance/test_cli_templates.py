@@ -96,8 +96,8 @@ def test_push_create_stop_start_delete(cli, provisioning_coderd, tmp_path):
     assert "has been started" in c.run("start", "box", "-y").stdout
     proc = c.run("delete", "box", expect=1)
     assert "--yes" in proc.stderr
-    assert "has been deleted" in c.run("delete", "box", "-y").stdout
-    assert json.loads(c.run("list", "-o", "json").stdout) == []
+    assert "has been deleted" in c.run("rm", "box", "-y").stdout  # Coder's aliases: rm, ls
+    assert json.loads(c.run("ls", "-o", "json").stdout) == []
 
     # A second version with a terraform error: the push fails with terraform's message.
     (folder / "main.tf").write_text(TEMPLATE + '\nresource "null_resource" "bad" { nonsense = 1 }\n')

@@ -32,10 +32,11 @@ def app_server():
         yield server
 
 
-def test_port_forward_echo(workspace, agent, echo_server):
+@pytest.mark.parametrize("command", ["port-forward", "tunnel"])  # Coder's alias
+def test_port_forward_echo(command, workspace, agent, echo_server):
     local = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "appliance.cli.main", "--global-config",
-                             str(workspace.config_dir), "port-forward", workspace.name, "--tcp",
+                             str(workspace.config_dir), command, workspace.name, "--tcp",
                              f"{local}:{echo_server}"], cwd=ROOT, stdout=subprocess.PIPE)
     try:
         assert b"Forwarding" in proc.stdout.readline()
