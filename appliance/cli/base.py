@@ -73,8 +73,8 @@ def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
             module.configure(p)
             p.set_defaults(_run=module.run)
     args = parser.parse_args(argv)
-    if args.command is not None:
-        args.command = names[args.command]
+    if isinstance(args.command, str):  # not a command's own `command` argument (ssh's)
+        args.command = names.get(args.command, args.command)
     return parser, args
 
 
