@@ -9,9 +9,7 @@ its import live, then creates the template or makes the new version active.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
-import tarfile
 from pathlib import Path
 
 from appliance import archives, tfvariables
@@ -150,9 +148,9 @@ def _stdin_tar() -> bytes:
     if len(data) > archives.UPLOAD_LIMIT:
         raise CommandError(f"Archive too big. Must be <= {archives.UPLOAD_LIMIT} bytes")
     try:
-        tarfile.open(fileobj=io.BytesIO(data), mode="r:").getmembers()
-    except tarfile.TarError:
-        raise CommandError("stdin is not a tar archive",
+        archives.check(data)  # the checks coderd makes of an upload, said before sending it
+    except archives.ArchiveError as exc:
+        raise CommandError(f"stdin is not a tar archive coderd takes: {exc}",
                            hint="Pipe an uncompressed tar of the template folder.") from None
     return data
 
