@@ -30,7 +30,7 @@ FD_RESERVE = 256  # file descriptors kept for what is not a client connection
 PIN_ENV = "CODER_PROVISIONERD_PIN_SHA256"
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coderd", description="The coder-appliance control plane.")
     # coderd is the build with the server subcommand: what Coder calls a full build.
     parser.add_argument("--version", action=VersionAction, version=lambda: buildinfo.text(slim=False))
@@ -108,13 +108,13 @@ def _env_arg(parser: argparse.ArgumentParser, flag: str, env: str, help: str, de
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.command is None:
-        _parser().print_help()
+        build_parser().print_help()
         return 2
     if args.command == "provisionerd":
         if args.daemon_command != "start":
-            _parser().parse_args(["provisionerd", "--help"])
+            build_parser().parse_args(["provisionerd", "--help"])
         return _provisionerd(args)
     if args.command == "check-import":
         return _check_import(args)

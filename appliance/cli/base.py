@@ -62,20 +62,34 @@ def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
         parser.add_argument("--version", action=VersionAction, version=version)
     if global_options:
         global_options(parser)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     names = {said: name for name, info in commands.items() for said in (name, *info.aliases)}
     chosen = next((names[a] for a in argv if a in names), None)
-    for name, info in commands.items():
-        p = sub.add_parser(name, aliases=list(info.aliases), help=info.summary,
-                           description=info.summary)
-        if name == chosen:
-            module = importlib.import_module(info.module)
-            module.configure(p)
-            p.set_defaults(_run=module.run)
+    _add_commands(parser, commands, lambda name: name == chosen)
     args = parser.parse_args(argv)
     if isinstance(args.command, str):  # not a command's own `command` argument (ssh's)
         args.command = names.get(args.command, args.command)
     return parser, args
+
+
+def command_tree(prog: str, commands: dict[str, CommandInfo]) -> argparse.ArgumentParser:
+    """A parser with every command's options and subcommands: what the command line offers,
+    for tools that describe it (docs/compatibility.md), at the cost of importing them all."""
+    parser = argparse.ArgumentParser(prog=prog)
+    _add_commands(parser, commands, lambda name: True)
+    return parser
+
+
+def _add_commands(parser: argparse.ArgumentParser, commands: dict[str, CommandInfo],
+                  configure: Callable[[str], bool]) -> None:
+    """Each command's parser; those ``configure`` picks get their module's options."""
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, info in commands.items():
+        p = sub.add_parser(name, aliases=list(info.aliases), help=info.summary,
+                           description=info.summary)
+        if configure(name):
+            module = importlib.import_module(info.module)
+            module.configure(p)
+            p.set_defaults(_run=module.run)
 
 
 def main(prog: str, description: str, commands: dict[str, CommandInfo],
