@@ -1,4 +1,4 @@
-"""docs/compatibility.md cannot drift: its tables are what tools.compat computes now from
+"""docs/compatibility.md cannot drift: its tables are what tests.compat computes now from
 the recorded Coder reference and the code, and every hand-written reason still holds."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.compat import chi_routes, generate, surface
+from tests.compat import chi_routes, generate, surface
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,11 +23,11 @@ def test_the_document_is_what_the_generator_writes():
 
 
 def test_the_check_command_says_so_and_rejects_bad_arguments():
-    run = [sys.executable, "-m", "tools.compat"]
+    run = [sys.executable, "-m", "tests.compat"]
     ok = subprocess.run([*run, "--check"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert (ok.returncode, ok.stdout) == (0, "compatibility.md is current\n")
     bad = subprocess.run([*run, "--frob"], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert (bad.returncode, bad.stderr) == (2, "usage: python -m tools.compat [--check]\n")
+    assert (bad.returncode, bad.stderr) == (2, "usage: python -m tests.compat [--check]\n")
 
 
 @pytest.mark.parametrize("section, kind, key, says", [

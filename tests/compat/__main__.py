@@ -1,4 +1,4 @@
-"""``python -m tools.compat [--check]``: rewrite docs/compatibility.md's tables, or with
+"""``python -m tests.compat [--check]``: rewrite docs/compatibility.md's tables, or with
 ``--check`` only say whether they are current (exit 1 when not)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from .generate import DOC, StaleReasons, build, render
 
 def main(argv: list[str]) -> int:
     if argv not in ([], ["--check"]):
-        print("usage: python -m tools.compat [--check]", file=sys.stderr)
+        print("usage: python -m tests.compat [--check]", file=sys.stderr)
         return 2
     try:
         current = DOC.read_text()

@@ -2,7 +2,7 @@
 
 Used once per reference update, on a saved copy of the file, to rebuild ``coder_api.txt``:
 
-    python -m tools.compat.chi_routes coderd.go > tools/compat/coder_api.txt.new
+    python -m tests.compat.chi_routes coderd.go > tests/compat/coder_api.txt.new
 
 A Go parser would be exact, but none is among this project's dependencies and the router
 is written in a narrow style: ``r.Route("/p", func(r chi.Router) {``, ``r.Group(func(r
@@ -82,7 +82,7 @@ def _join(prefix: str, path: str) -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m tools.compat.chi_routes CODERD_GO", file=sys.stderr)
+        print("usage: python -m tests.compat.chi_routes CODERD_GO", file=sys.stderr)
         return 2
     try:
         source = Path(argv[0]).read_text()

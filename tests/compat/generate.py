@@ -10,7 +10,7 @@ from . import surface
 
 HERE = Path(__file__).resolve().parent
 DOC = HERE.parents[1] / "docs" / "compatibility.md"
-BEGIN = "<!-- BEGIN GENERATED: python -m tools.compat (./dev compat); do not edit by hand -->"
+BEGIN = "<!-- BEGIN GENERATED: python -m tests.compat (./dev compat); do not edit by hand -->"
 END = "<!-- END GENERATED -->"
 NOT_YET = "Not implemented yet."
 KIND_TITLES = {"core": "Coder's commands (open-source edition)",
