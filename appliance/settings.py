@@ -198,6 +198,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Lifetime of a browser or CLI session token.", "Security"),
     Setting("max_token_lifetime", "CODER_MAX_TOKEN_LIFETIME", parse_duration, 30 * 86400.0,
             "Longest lifetime an API token may ask for.", "Security"),
+    Setting("allow_workspace_renames", "CODER_ALLOW_WORKSPACE_RENAMES", parse_bool, False,
+            "Allow users to rename their workspaces (off by default, as in Coder: a template "
+            "that names resources after the workspace may lose their data).", "Provisioning"),
     Setting("login_rate_limit", "CODER_LOGIN_RATE_LIMIT", int, 60,
             "Login attempts allowed per minute from one IP address (0 disables the limit).",
             "Security"),

@@ -115,12 +115,16 @@ def resolve_parameters(params: list[dict], explicit: Iterable[ParameterValue],
 def build(s: AuthzQuerier, workspace: dict, *, transition: str, initiator_id: uuid.UUID,
           template_version_id: uuid.UUID | None = None,
           values: Iterable[ParameterValue] = (), reason: str = "initiator",
-          orphan: bool = False, now: dt.datetime | None = None) -> dict:
-    """Queue a build of ``workspace``; returns the build row. APIError when refused."""
+          orphan: bool = False, state: bytes | None = None,
+          now: dt.datetime | None = None) -> dict:
+    """Queue a build of ``workspace``; returns the build row. APIError when refused.
+
+    ``state``: the Terraform state to start from (``coder state push``); by default the
+    previous build's, and none at all for an orphan delete."""
     now = now or dt.datetime.now(dt.timezone.utc)
     try:
         return _build(s, workspace, transition, initiator_id, template_version_id, values,
-                      reason, orphan, now)
+                      reason, b"" if orphan else state, now)
     except psycopg2.errors.UniqueViolation:
         # Another request queued build number N+1 between our read and our insert.
         raise APIError(409, "A workspace build is already active.",
@@ -129,7 +133,7 @@ def build(s: AuthzQuerier, workspace: dict, *, transition: str, initiator_id: uu
 
 def _build(s: AuthzQuerier, workspace: dict, transition: str, initiator_id: uuid.UUID,
            template_version_id: uuid.UUID | None, values: Iterable[ParameterValue],
-           reason: str, orphan: bool, now: dt.datetime) -> dict:
+           reason: str, state: bytes | None, now: dt.datetime) -> dict:
     with s.transaction():
         latest = next(iter(s.get_latest_workspace_builds_by_workspace_ids([workspace["id"]])), None)
         if latest is not None and latest["job_status"] in ACTIVE_JOB_STATUSES:
@@ -169,5 +173,5 @@ def _build(s: AuthzQuerier, workspace: dict, transition: str, initiator_id: uuid
             id=build_id, workspace_id=workspace["id"], template_version_id=version["id"],
             build_number=(latest["build_number"] + 1) if latest else 1, transition=transition,
             initiator_id=initiator_id, job_id=job["id"],
-            provisioner_state=b"" if orphan else None, deadline=deadline, reason=reason,
+            provisioner_state=state, deadline=deadline, reason=reason,
             parameters=parameters)

@@ -6,6 +6,7 @@ carrying Coder's ``{message, detail, validations}`` and a hint for the CLI.
 """
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Any
 
@@ -284,6 +285,34 @@ class Client:
 
     def cancel_workspace_build(self, build_id: uuid.UUID | str) -> None:
         self._request("PATCH", f"/api/v2/workspacebuilds/{build_id}/cancel")
+
+    def update_workspace(self, workspace_id: uuid.UUID | str, name: str) -> None:
+        """Rename a workspace (Coder's PATCH /workspaces/{id})."""
+        self._request("PATCH", f"/api/v2/workspaces/{workspace_id}",
+                      types.UpdateWorkspaceRequest(name=name), expect=204)
+
+    def workspace_build_by_number(self, owner: str, workspace: str,
+                                  number: int) -> types.WorkspaceBuild:
+        return self._request("GET", f"/api/v2/users/{owner}/workspace/{workspace}/builds/{number}",
+                             model_type=types.WorkspaceBuild)
+
+    def workspace_build_parameters(self, build_id: uuid.UUID | str
+                                   ) -> list[types.WorkspaceBuildParameter]:
+        return self._request("GET", f"/api/v2/workspacebuilds/{build_id}/parameters",
+                             model_type=list[types.WorkspaceBuildParameter])
+
+    def workspace_build_state(self, build_id: uuid.UUID | str) -> bytes:
+        """The build's Terraform state, as stored (template admins only)."""
+        resp = self.http.get(f"{self.url}/api/v2/workspacebuilds/{build_id}/state",
+                             headers={SESSION_HEADER: self.token}, timeout=self.timeout)
+        if resp.status_code != 200:
+            raise _error_from(resp)
+        return resp.content
+
+    def update_workspace_build_state(self, build_id: uuid.UUID | str, state: bytes) -> None:
+        self._request("PUT", f"/api/v2/workspacebuilds/{build_id}/state",
+                      types.UpdateWorkspaceBuildStateRequest(
+                          state=base64.b64encode(state).decode()), expect=204)
 
     def update_workspace_ttl(self, workspace_id: uuid.UUID | str, ttl_ms: int | None) -> None:
         self._request("PUT", f"/api/v2/workspaces/{workspace_id}/ttl",

@@ -722,6 +722,18 @@ class CreateWorkspaceBuildRequest:
     orphan: bool = False
     dry_run: bool = False
     log_level: Literal["debug", ""] = ""
+    # Coder's ProvisionerState ([]byte): base64 in JSON; only template admins may give it.
+    state: Optional[str] = None
+
+
+@dataclass
+class UpdateWorkspaceRequest:
+    name: str = field(default="", max_len=32, pattern=NAME_PATTERN, doc=NAME_RULE)
+
+
+@dataclass
+class UpdateWorkspaceBuildStateRequest:
+    state: str  # Coder's []byte: the Terraform state, base64 in JSON
 
 
 @dataclass

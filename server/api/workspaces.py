@@ -6,6 +6,8 @@ their own workspaces: the authorization layer answers 404 for the others.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 
 import psycopg2.errors
@@ -93,8 +95,13 @@ def workspaces(rows: list[dict]) -> list[types.Workspace]:
             last_used_at=r["last_used_at"],
             deleting_at=None, dormant_at=None,
             health=types.WorkspaceHealth(healthy=not failing, failing_agents=failing),
-            automatic_updates=r["automatic_updates"], allow_renames=False, favorite=False))
+            automatic_updates=r["automatic_updates"], allow_renames=_renames_allowed(),
+            favorite=False))
     return out
+
+
+def _renames_allowed() -> bool:
+    return current_app.extensions["coderd"].settings.allow_workspace_renames
 
 
 def _ttl_ns(ttl_ms: int | None) -> int | None:
@@ -228,6 +235,27 @@ def get_workspace_by_name(user: str, workspacename: str):
     return write(200, workspaces([row])[0])
 
 
+@route("PATCH", "/workspaces/<workspace>", summary="Rename a workspace (when the deployment "
+       "allows renames, as Coder's --allow-workspace-renames)", request=types.UpdateWorkspaceRequest,
+       status=204)
+def update_workspace(workspace: str):
+    row = workspace_param(workspace)
+    req = read(types.UpdateWorkspaceRequest)
+    if not req.name or req.name == row["name"]:
+        return current_app.response_class(status=204)  # nothing changes, as in Coder
+    if not _renames_allowed():
+        raise APIError(400, "Workspace renames are not allowed.")
+    try:
+        store().update_workspace_name(row["id"], req.name)
+    except psycopg2.errors.UniqueViolation:
+        raise APIError(409, f"Workspace {req.name!r} already exists.",
+                       validations=[types.ValidationError(
+                           "name", "This value is already in use and should be unique.")]) from None
+    audit.record("write", "workspace", row["id"], req.name, organization_id=row["organization_id"],
+                 changes=audit.diff(row, {"name": req.name}, ("name",)))
+    return current_app.response_class(status=204)
+
+
 @route("PUT", "/workspaces/<workspace>/ttl", summary="Set a workspace's time until autostop",
        request=types.UpdateWorkspaceTTLRequest, status=204)
 def update_workspace_ttl(workspace: str):
@@ -254,11 +282,26 @@ def create_workspace_build(workspace: str):
                        validations=[types.ValidationError("orphan", "only with transition delete")])
     build = wsbuilder.build(store(), row, transition=req.transition, initiator_id=g.subject.id,
                             template_version_id=req.template_version_id,
-                            values=_values(req.rich_parameter_values), orphan=req.orphan)
+                            values=_values(req.rich_parameter_values), orphan=req.orphan,
+                            state=_given_state(req, row))
     audit.record("write" if req.transition != "delete" else "delete", "workspace", row["id"],
                  row["name"], status=201, organization_id=row["organization_id"],
                  additional={"transition": req.transition, "build_number": build["build_number"]})
     return write(201, builds([build])[0])
+
+
+def _given_state(req: types.CreateWorkspaceBuildRequest, workspace: dict) -> bytes | None:
+    """The Terraform state a build starts from, when ``coder state push`` gives one: as in
+    Coder, only template admins may, and never with orphan."""
+    if not req.state:
+        return None
+    if req.orphan:
+        raise APIError(400, "ProvisionerState cannot be set alongside Orphan since state intent "
+                            "is unclear.")
+    if not store().can(Action.UPDATE, Object(Resource.TEMPLATE, workspace["template_id"],
+                                             org_id=workspace["organization_id"])):
+        raise APIError(403, "Only template managers may provide custom state.")
+    return decode_state(req.state)
 
 
 @route("GET", "/workspaces/<workspace>/builds", summary="List a workspace's builds, newest first",
@@ -272,6 +315,25 @@ def list_workspace_builds(workspace: str):
     return write(200, builds(rows))
 
 
+@route("GET", "/users/<user>/workspace/<workspacename>/builds/<buildnumber>",
+       summary="Get a workspace build by its owner, workspace name and number",
+       response=types.WorkspaceBuild)
+def get_workspace_build_by_number(user: str, workspacename: str, buildnumber: str):
+    try:
+        number = int(buildnumber)
+    except ValueError:
+        raise APIError(400, "Failed to parse build number as integer.",
+                       f"{buildnumber!r} is not a number.") from None
+    s = store()
+    row = s.get_workspace_by_owner_and_name(user_param(user).id, workspacename)
+    if row is None:
+        raise not_found("Workspace")
+    build = s.get_workspace_build_by_number(row["id"], number)
+    if build is None:
+        raise APIError(404, f'Workspace "{workspacename}" Build {number} does not exist.')
+    return write(200, builds([build])[0])
+
+
 @route("GET", "/workspacebuilds/<workspacebuild>", summary="Get a workspace build",
        response=types.WorkspaceBuild)
 def get_workspace_build(workspacebuild: str):
@@ -283,6 +345,57 @@ def get_workspace_build(workspacebuild: str):
 def workspace_build_resources(workspacebuild: str):
     job_id = build_param(workspacebuild)["job_id"]
     return write(200, jobs.resources([job_id])[job_id])
+
+
+@route("GET", "/workspacebuilds/<workspacebuild>/parameters",
+       summary="The parameter values a workspace build ran with",
+       response=list[types.WorkspaceBuildParameter])
+def workspace_build_parameters(workspacebuild: str):
+    build = build_param(workspacebuild)
+    return write(200, [types.WorkspaceBuildParameter(name=p["name"], value=p["value"])
+                       for p in store().get_workspace_build_parameters(build["id"])])
+
+
+def _template_admin_build(workspacebuild: str) -> dict:
+    """The build, for one who may change its workspace's template (Coder's rule for
+    Terraform state, which holds the workspace's secrets); 404 for everyone else."""
+    build = build_param(workspacebuild)
+    workspace = store().get_workspace_by_id(build["workspace_id"], include_deleted=True)
+    if not store().can(Action.UPDATE, Object(Resource.TEMPLATE, workspace["template_id"],
+                                             org_id=workspace["organization_id"])):
+        raise not_found("Workspace build")
+    return build
+
+
+@route("GET", "/workspacebuilds/<workspacebuild>/state",
+       summary="A workspace build's Terraform state (template admins only, as in Coder)",
+       response=dict)
+def workspace_build_state(workspacebuild: str):
+    build = _template_admin_build(workspacebuild)
+    state = store().as_system("state-pull-template-admin").get_workspace_build_state(build["id"])
+    return current_app.response_class(state, status=200, mimetype="application/json")
+
+
+@route("PUT", "/workspacebuilds/<workspacebuild>/state",
+       summary="Replace a workspace build's Terraform state, without a build (template admins "
+               "only, as in Coder)", request=types.UpdateWorkspaceBuildStateRequest, status=204)
+def update_workspace_build_state(workspacebuild: str):
+    build = _template_admin_build(workspacebuild)
+    state = decode_state(read(types.UpdateWorkspaceBuildStateRequest).state)
+    store().as_system("state-push-template-admin").update_workspace_build_state(build["id"], state)
+    audit.record("write", "workspace", build["workspace_id"], build["workspace_name"],
+                 organization_id=build["organization_id"],
+                 additional={"state_replaced": build["build_number"]})
+    return current_app.response_class(status=204)
+
+
+def decode_state(value: str) -> bytes:
+    """Coder's []byte in JSON: standard base64."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise APIError(400, "Invalid state: it must be base64, as Coder's []byte in JSON.",
+                       validations=[types.ValidationError("state", "must be base64")]) from None
 
 
 jobs.log_routes(route, "/workspacebuilds/<workspacebuild>/logs", "a workspace build's",

@@ -410,6 +410,7 @@ _PROVISIONING_POLICIES: dict[str, _Policy] = {
     "get_workspace_by_owner_and_name": fetch(A.READ, workspace_obj),
     "get_workspaces": scoped(A.READ, R.WORKSPACE),
     "update_workspace_ttl": via_row(*_WORKSPACE, A.UPDATE),
+    "update_workspace_name": via_row(*_WORKSPACE, A.UPDATE),
     "get_workspaces_to_autostop": system_only(),
     # Deleting a workspace takes the delete permission; starting and stopping, update.
     "insert_workspace_build": via_row(
@@ -417,6 +418,10 @@ _PROVISIONING_POLICIES: dict[str, _Policy] = {
         action_of=lambda a: A.DELETE if a["transition"] == "delete" else A.UPDATE),
     "get_workspace_build_by_id": fetch(A.READ, build_obj),
     "get_workspace_build_by_job_id": fetch(A.READ, build_obj),
+    "get_workspace_build_by_number": fetch(A.READ, build_obj),
+    # Terraform state holds the workspace's secrets: template admins only, as Coder, who
+    # check the template before reading it as the system.
+    "get_workspace_build_state": system_only(),
     "get_workspace_builds_by_workspace_id": post_filter(A.READ, build_obj),
     "get_latest_workspace_builds_by_workspace_ids": post_filter(A.READ, build_obj),
     "get_workspace_build_parameters": post_filter(A.READ, build_obj),

@@ -157,10 +157,15 @@ class RouteObjects:
             body = {"ttl_ms": 3_600_000}
         elif route == ("POST", "/workspaces/<workspace>/builds"):
             body = {"transition": "stop"}
+        elif route == ("PATCH", "/workspaces/<workspace>"):
+            body = {"name": "r" + uuid.uuid4().hex[:10]}
+        elif route == ("PUT", "/workspacebuilds/<workspacebuild>/state"):
+            body = {"state": "e30="}  # Go's []byte of b"{}"
         if "<workspace" in path:
             ws = self._workspace(target, complete=not path.endswith("/cancel"))
             url = (url.replace("<workspacename>", ws.name).replace("<workspace>", str(ws.id))
-                   .replace("<workspacebuild>", str(ws.latest_build.id)))
+                   .replace("<workspacebuild>", str(ws.latest_build.id))
+                   .replace("<buildnumber>", "1"))
         if "<workspaceagent>" in path or path.endswith("/connect"):
             from ..agenttest import add_agent
 

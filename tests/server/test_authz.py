@@ -133,6 +133,16 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/workspaces/<workspace>"): expect(200, TEMPLATE_ADMINS, denied=404),
     ("GET", "/users/<user>/workspace/<workspacename>"): expect(200, TEMPLATE_ADMINS, denied=404),
     ("PUT", "/workspaces/<workspace>/ttl"): workspace_write(204),
+    # renames are off on this coderd: those who may read the workspace hear so (as Coder)
+    ("PATCH", "/workspaces/<workspace>"): {"owner": 400, "template-admin": 400,
+                                           "user-admin": 404, "auditor": 404, "member": 404},
+    ("GET", "/users/<user>/workspace/<workspacename>/builds/<buildnumber>"): expect(
+        200, TEMPLATE_ADMINS, denied=404),
+    ("GET", "/workspacebuilds/<workspacebuild>/parameters"): expect(200, TEMPLATE_ADMINS,
+                                                                    denied=404),
+    # Terraform state: only who may change the template, as in Coder; 404 for the rest
+    ("GET", "/workspacebuilds/<workspacebuild>/state"): expect(200, TEMPLATE_ADMINS, denied=404),
+    ("PUT", "/workspacebuilds/<workspacebuild>/state"): expect(204, TEMPLATE_ADMINS, denied=404),
     ("POST", "/workspaces/<workspace>/builds"): workspace_write(201),
     ("GET", "/workspaces/<workspace>/builds"): expect(200, TEMPLATE_ADMINS, denied=404),
     ("GET", "/workspacebuilds/<workspacebuild>"): expect(200, TEMPLATE_ADMINS, denied=404),

@@ -16,6 +16,7 @@ from server.authz.rbac import system
 from server.db.queries import Queries
 
 from ..coderdtest import create_another_user
+from .test_users import raw
 from .provisioning import UNBUILT_TAGS, complete_job, finish_latest_build, make_template, sql
 
 PARAMS = [
@@ -282,3 +283,87 @@ def test_autostop_tick(shared_coderd, shared_owner):
     assert stop.job.tags == {"scope": "organization", "owner": "", **UNBUILT_TAGS}
     assert member.workspace(later.id).latest_build.transition == "start"
     assert member.workspace(pending.id).latest_build.build_number == 1
+
+
+# Coder's codersdk.WorkspaceBuild JSON fields (coderd/workspacebuilds.go convertWorkspaceBuild).
+CODER_BUILD_FIELDS = {"id", "created_at", "updated_at", "workspace_id", "workspace_name",
+                      "workspace_owner_id", "workspace_owner_name", "template_version_id",
+                      "template_version_name", "build_number", "transition", "initiator_id",
+                      "initiator_name", "job", "reason", "resources", "deadline", "max_deadline",
+                      "status", "daily_cost"}
+
+
+def test_build_by_number_parameters_and_state(shared_coderd, shared_owner, template):
+    dsn = shared_coderd.dsn
+    member, member_user = create_another_user(shared_owner)
+    other, _ = create_another_user(shared_owner)
+    ws = _create(member, template, cpus="4")
+    finish_latest_build(member, dsn, ws.id)
+    build_id = ws.latest_build.id
+    base = f"/api/v2/users/{member_user.username}/workspace/{ws.name}/builds"
+
+    resp = raw(shared_coderd, "GET", f"{base}/1", member.token)
+    assert resp.status_code == 200 and set(resp.json()) >= CODER_BUILD_FIELDS
+    assert (resp.json()["id"], resp.json()["build_number"]) == (str(build_id), 1)
+    resp = raw(shared_coderd, "GET", f"{base}/7", member.token)
+    assert (resp.status_code, resp.json()["message"]) == (
+        404, f'Workspace "{ws.name}" Build 7 does not exist.')
+    resp = raw(shared_coderd, "GET", f"{base}/seven", member.token)
+    assert (resp.status_code, resp.json()["message"]) == (
+        400, "Failed to parse build number as integer.")
+    assert raw(shared_coderd, "GET", f"{base}/1", other.token).status_code == 404
+    assert raw(shared_coderd, "GET", f"{base}/1").status_code == 401
+
+    # Coder's []codersdk.WorkspaceBuildParameter: name and value.
+    resp = raw(shared_coderd, "GET", f"/api/v2/workspacebuilds/{build_id}/parameters", member.token)
+    assert resp.json() == [{"name": "cpus", "value": "4"}, {"name": "disk", "value": "10"},
+                           {"name": "gpu", "value": "false"}, {"name": "region", "value": "eu"},
+                           {"name": "token", "value": "abc"}]
+    assert raw(shared_coderd, "GET", f"/api/v2/workspacebuilds/{build_id}/parameters",
+               other.token).status_code == 404
+
+    # State: only who may change the template, even the workspace's owner gets 404 (Coder).
+    sql(dsn, "UPDATE workspace_builds SET provisioner_state = %s WHERE id = %s",
+        (b'{"version": 4}', str(build_id)))
+    state_path = f"/api/v2/workspacebuilds/{build_id}/state"
+    for token in (member.token, other.token):
+        assert raw(shared_coderd, "GET", state_path, token).status_code == 404
+        assert raw(shared_coderd, "PUT", state_path, token,
+                   json={"state": "e30="}).status_code == 404
+    assert raw(shared_coderd, "GET", state_path).status_code == 401
+    resp = raw(shared_coderd, "GET", state_path, shared_owner.token)
+    assert (resp.status_code, resp.content) == (200, b'{"version": 4}')
+    assert resp.headers["Content-Type"].startswith("application/json")
+    resp = raw(shared_coderd, "PUT", state_path, shared_owner.token, json={"state": "not base64!"})
+    assert resp.status_code == 400 and resp.json()["validations"][0]["field"] == "state"
+    # Go marshals []byte as standard base64: b'{"version": 5}'
+    resp = raw(shared_coderd, "PUT", state_path, shared_owner.token,
+               json={"state": "eyJ2ZXJzaW9uIjogNX0="})
+    assert resp.status_code == 204
+    assert shared_owner.workspace_build_state(build_id) == b'{"version": 5}'
+
+    # A build from given state (coder state push): template admins only.
+    body = {"transition": "start", "template_version_id": str(ws.latest_build.template_version_id),
+            "state": "eyJ2ZXJzaW9uIjogNn0="}
+    resp = raw(shared_coderd, "POST", f"/api/v2/workspaces/{ws.id}/builds", member.token, json=body)
+    assert (resp.status_code, resp.json()["message"]) == (
+        403, "Only template managers may provide custom state.")
+    resp = raw(shared_coderd, "POST", f"/api/v2/workspaces/{ws.id}/builds", shared_owner.token,
+               json=body)
+    assert resp.status_code == 201 and resp.json()["build_number"] == 2
+    assert shared_owner.workspace_build_state(resp.json()["id"]) == b'{"version": 6}'
+
+
+def test_rename_refused_unless_allowed(shared_coderd, shared_owner, template):
+    """This coderd runs without CODER_ALLOW_WORKSPACE_RENAMES (Coder's default); the CLI test
+    renames on one that allows it."""
+    ws = _create(shared_owner, template)
+    path = f"/api/v2/workspaces/{ws.id}"
+    assert shared_owner.workspace(ws.id).allow_renames is False
+    resp = raw(shared_coderd, "PATCH", path, shared_owner.token, json={"name": "other"})
+    assert (resp.status_code, resp.json()["message"]) == (400, "Workspace renames are not allowed.")
+    # Coder's UpdateWorkspaceRequest with the same name, or none, changes nothing.
+    for body in ({"name": ws.name}, {"name": ""}):
+        assert raw(shared_coderd, "PATCH", path, shared_owner.token, json=body).status_code == 204
+    assert raw(shared_coderd, "PATCH", path, shared_owner.token,
+               json={"name": "bad_name"}).status_code == 400

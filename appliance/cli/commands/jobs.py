@@ -3,6 +3,7 @@ provisioner job's logs live and turning its end into an exit status."""
 from __future__ import annotations
 
 import sys
+from typing import TextIO
 
 from appliance.sdk import types
 from appliance.sdk.client import Client
@@ -10,16 +11,19 @@ from appliance.sdk.client import Client
 from ..base import CommandError
 
 
-def follow(client: Client, path: str, get_job, what: str) -> types.ProvisionerJob:
+def follow(client: Client, path: str, get_job, what: str, out: TextIO | None = None
+           ) -> types.ProvisionerJob:
     """Print a job's logs as they come (``path``: ``templateversions/ID`` or
-    ``workspacebuilds/ID``) until it ends; CommandError if it did not succeed."""
+    ``workspacebuilds/ID``) until it ends; CommandError if it did not succeed. ``out``:
+    stdout unless given (``coder ssh --stdio`` keeps its stdout for the SSH stream)."""
+    out = out or sys.stdout
     stage = ""
     for log in client.follow_job_logs(path):
         if log.stage and log.stage != stage:
             stage = log.stage
-            print(f"==> {stage}", flush=True)
+            print(f"==> {stage}", file=out, flush=True)
         prefix = f"{log.log_level.upper()}: " if log.log_level in ("warn", "error") else ""
-        print(f"    {prefix}{log.output}", flush=True)
+        print(f"    {prefix}{log.output}", file=out, flush=True)
     job = get_job()
     if job.status != "succeeded":
         reason = job.error or f"the job is {job.status}"

@@ -49,14 +49,66 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--fdpass goes with --stdio (as a ProxyCommand).", code=2)
     url, token = connect.credentials(args)
     path, query = rawstream.workspace_path(args.workspace)
-    sock = rawstream.connect_to_agent(url, path, {**query, "target": "ssh"}, token,
-                                      verify=connect.ca_bundle(args), on_wait=_say_waiting)
+
+    def on_wait() -> None:
+        _start_if_stopped(args)
+        _say_waiting()
+
+    def connect_to_agent() -> socket.socket:
+        return rawstream.connect_to_agent(url, path, {**query, "target": "ssh"}, token,
+                                          verify=connect.ca_bundle(args), on_wait=on_wait)
+
+    # A stopped workspace is started and waited for, as Coder's ssh does: looked at only when
+    # there is no agent to reach (404), or it is not connected (the wait begins).
+    try:
+        sock = connect_to_agent()
+    except rawstream.APIError as exc:
+        if exc.status != 404 or not _start_if_stopped(args):
+            raise
+        sock = connect_to_agent()
     if args.fdpass:
         return _pass_to_ssh(sock)
     if args.stdio:
         return relay_fds(sock, 0, 1)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     return _session(sock, " ".join(command))
+
+
+def _start_if_stopped(args: argparse.Namespace) -> bool:
+    """Start the workspace when it is stopped, and follow a build not finished (its log on
+    stderr: with --stdio, stdout is the SSH stream). True when there is something to retry;
+    Coder's refusals otherwise. Here, off the fast path, the SDK may be imported."""
+    from appliance.sdk import types
+
+    from .workspaces import follow_build, workspace_by_name
+
+    client = connect.client(args)
+    name = args.workspace.partition(".")[0]
+    try:
+        ws = workspace_by_name(client, name)
+    except rawstream.APIError as exc:
+        if exc.status == 404:
+            raise CommandError(f"no such workspace: {name!r}",
+                               hint="'coder list' shows your workspaces.") from None
+        raise
+    build = ws.latest_build
+    if build.transition != "start":
+        if build.transition == "delete":
+            raise CommandError(f'workspace "{ws.name}" is deleted')
+        if build.job.status == "failed":
+            raise CommandError(f'workspace "{ws.name}" is in failed state, unable to autostart '
+                               "the workspace")
+        if build.status != "stopped":
+            raise CommandError("workspace must be started; was unable to autostart as the last "
+                               f'build job is "{build.status}", expected "stopped"')
+        print(f'Workspace was stopped, starting workspace to allow connecting to "{ws.name}"...',
+              file=sys.stderr, flush=True)
+        build = client.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
+            transition="start"))
+    elif build.job.completed_at is not None:
+        return False  # started, and still no agent: the original answer says why
+    follow_build(client, build, "Start", out=sys.stderr)
+    return True
 
 
 def _say_waiting() -> None:

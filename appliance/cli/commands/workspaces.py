@@ -68,9 +68,9 @@ def _values(pairs: list[str] | None) -> list[types.WorkspaceBuildParameter]:
             for k, v in jobs.parse_assignments(pairs).items()]
 
 
-def _follow_build(client: Client, build: types.WorkspaceBuild, what: str) -> None:
+def follow_build(client: Client, build: types.WorkspaceBuild, what: str, out=None) -> None:
     jobs.follow(client, f"workspacebuilds/{build.id}",
-                lambda: client.workspace_build(build.id).job, what)
+                lambda: client.workspace_build(build.id).job, what, out)
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -90,7 +90,7 @@ def _create(args: argparse.Namespace) -> int:
         rich_parameter_values=[types.WorkspaceBuildParameter(name=k, value=v)
                                for k, v in given.items()]), user=owner or "me")
     print(f"Workspace {ws.owner_name}/{ws.name} created; following its build:", flush=True)
-    _follow_build(client, ws.latest_build, "Build")
+    follow_build(client, ws.latest_build, "Build")
     print(f"The {ws.name} workspace has been created!")
     return 0
 
@@ -136,6 +136,8 @@ def _show(args: argparse.Namespace) -> int:
 def _transition(args: argparse.Namespace) -> int:
     client = connect.client(args)
     ws = workspace_by_name(client, args.name)
+    if args.command == "start" and ws.latest_build.status in ("running", "starting"):
+        return _already_started(client, ws)
     if args.command == "delete" and not args.yes:
         prompt.require_terminal("Deleting a workspace without --yes", "--yes")
         if not prompt.confirm(f"Delete workspace {ws.owner_name}/{ws.name}?", default=False):
@@ -143,8 +145,20 @@ def _transition(args: argparse.Namespace) -> int:
     build = client.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
         transition=args.command, rich_parameter_values=_values(args.parameter),
         orphan=getattr(args, "orphan", False)))
-    _follow_build(client, build, args.command.capitalize())
+    follow_build(client, build, args.command.capitalize())
     done = {"start": "started", "stop": "stopped", "delete": "deleted"}[args.command]
     print(f"The {ws.name} workspace has been {done}!")
+    return 0
+
+
+def _already_started(client: Client, ws: types.Workspace) -> int:
+    """Coder's answers to a start of a started workspace: a running one is left as it is
+    (exit 0), a starting one's build is followed."""
+    if ws.latest_build.status == "running":
+        print(f"\nThe {ws.name} workspace is already running!")
+        return 0
+    print(f"\nThe {ws.name} workspace is already starting.", flush=True)
+    follow_build(client, ws.latest_build, "Start")
+    print(f"The {ws.name} workspace has been started!")
     return 0
 

@@ -110,6 +110,12 @@ class WorkspaceQueries(QueriesBase):
         self._exec("UPDATE workspaces SET ttl = %s, updated_at = now() WHERE id = %s",
                    (ttl, workspace_id))
 
+    def update_workspace_name(self, workspace_id: uuid.UUID, name: str) -> None:
+        """Renames a live workspace (a name another live workspace of the owner holds raises
+        UniqueViolation)."""
+        self._exec("UPDATE workspaces SET name = %s, updated_at = now() "
+                   "WHERE id = %s AND NOT deleted", (name, workspace_id))
+
     def get_workspaces_to_autostop(self, now: dt.datetime) -> list[dict]:
         """Running workspaces (latest build: a succeeded start) past their deadline."""
         return self._all(
@@ -152,6 +158,18 @@ class WorkspaceQueries(QueriesBase):
     def get_workspace_build_by_job_id(self, job_id: uuid.UUID) -> dict | None:
         return self._one(f"SELECT {BUILD_COLUMNS} FROM {BUILD_FROM} WHERE b.job_id = %s",
                          (job_id,))
+
+    def get_workspace_build_by_number(self, workspace_id: uuid.UUID,
+                                      build_number: int) -> dict | None:
+        return self._one(f"SELECT {BUILD_COLUMNS} FROM {BUILD_FROM} "
+                         "WHERE b.workspace_id = %s AND b.build_number = %s",
+                         (workspace_id, build_number))
+
+    def get_workspace_build_state(self, build_id: uuid.UUID) -> bytes:
+        """The build's Terraform state (empty when it has none), which only template admins
+        may read: the handler checks that before asking as a system actor."""
+        row = self._one("SELECT provisioner_state FROM workspace_builds WHERE id = %s", (build_id,))
+        return bytes(row["provisioner_state"] or b"") if row else b""
 
     def get_workspace_builds_by_workspace_id(self, workspace_id: uuid.UUID, *, offset: int = 0,
                                              limit: int | None = None) -> list[dict]:

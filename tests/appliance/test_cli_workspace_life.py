@@ -1,0 +1,115 @@
+"""Workspace life through the real CLI (issue 19, item 2): start of a running
+workspace, restart, update, rename, state pull|push and ssh's auto-start,
+with the real provisioner daemons and terraform."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from ..coderdtest import create_another_user, create_first_user
+from ..server.test_provisioner import TEMPLATE
+from .conftest import ROOT
+
+ZONE = '''
+data "coder_parameter" "zone" {
+  name     = "zone"
+  mutable  = true
+}
+'''
+
+
+@pytest.fixture
+def life_coderd(coderd_factory, provider_mirror):
+    return coderd_factory(env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
+                               "CODER_PROVISIONER_DAEMONS": "2",
+                               "CODER_ALLOW_WORKSPACE_RENAMES": "true"})
+
+
+def _ssh_until(cli, *args: str, line: str) -> str:
+    """``coder ssh`` run until its stderr shows ``line`` (it then waits for an agent this
+    template never runs); everything it wrote to stderr by then."""
+    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli.main", "ssh", *args],
+                            env=cli.env, cwd=ROOT, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            text = proc.stderr.readline()
+            if not text:
+                break
+            seen.append(text)
+            if line in text:
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+    return "".join(seen)
+
+
+def test_start_restart_update_rename_state_ssh(cli, life_coderd, tmp_path):
+    owner, _ = create_first_user(life_coderd)
+    c = cli.log_in_as(life_coderd.url, owner.token)
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    (folder / "main.tf").write_text(TEMPLATE)
+    c.run("templates", "push", "-d", str(folder), "-y")
+    c.run("create", "box", "-t", "demo", "--parameter", "region=there")
+
+    assert c.run("start", "box").stdout == "\nThe box workspace is already running!\n"
+    assert "--yes" in c.run("restart", "box", expect=1).stderr
+    out = c.run("restart", "box", "-y").stdout
+    assert "The box workspace has been restarted at " in out
+    builds = owner.workspace_builds(owner.workspace_by_owner_and_name("me", "box").id)
+    assert [(b.build_number, b.transition, b.status) for b in builds] == [
+        (3, "start", "running"), (2, "stop", "stopped"), (1, "start", "running")]
+    proc = c.run("restart", "box", "-y", "--build-option", "size=4", expect=1)
+    assert "'size' is not ephemeral" in proc.stderr
+
+    assert c.run("update", "box").stdout == "Workspace is up-to-date.\n"
+    (folder / "main.tf").write_text(TEMPLATE + ZONE)
+    c.run("templates", "push", "demo", "-d", str(folder), "-y")
+    proc = c.run("update", "box", expect=1)
+    assert "new parameters: zone" in proc.stderr and "--parameter zone=VALUE" in proc.stderr
+    status, _ = c.converse(("update", "box"), [("zone:", "north")])
+    assert status == 0
+    ws = owner.workspace_by_owner_and_name("me", "box")
+    assert not ws.outdated and ws.latest_build.status == "running"
+    values = {p.name: p.value for p in owner.workspace_build_parameters(ws.latest_build.id)}
+    assert values == {"region": "there", "size": "3", "zone": "north"}
+
+    assert "--yes" in c.run("rename", "box", "cube", expect=1).stderr
+    status, out = c.converse(("rename", "box", "cube"), [('Type "box" to confirm rename:', "box")])
+    assert status == 0 and 'Workspace "box" renamed to "cube"' in out
+    assert c.run("rename", "cube", "bad_name", "-y", expect=1).stderr
+    # The attack: renames allowed, a member still cannot rename another's workspace.
+    member, _ = create_another_user(owner)
+    cube = owner.workspace_by_owner_and_name("me", "cube")
+    resp = requests.patch(f"{life_coderd.url}/api/v2/workspaces/{cube.id}", json={"name": "x"},
+                          headers={"Coder-Session-Token": member.token}, timeout=10)
+    assert resp.status_code == 404
+    assert requests.patch(f"{life_coderd.url}/api/v2/workspaces/{cube.id}", json={"name": "x"},
+                          timeout=10).status_code == 401
+
+    state = json.loads(c.run("state", "pull", "cube").stdout)
+    assert state["version"] == 4 and state["resources"]
+    c.run("state", "pull", "cube", str(tmp_path / "s.json"), "-b", "1")
+    assert (tmp_path / "s.json").stat().st_mode & 0o777 == 0o600
+    assert "State updated successfully." in c.run(
+        "state", "push", "cube", str(tmp_path / "s.json"), "-b", "1", "-n").stdout
+    out = c.run("state", "push", "cube", str(tmp_path / "s.json")).stdout
+    assert "==> " in out
+    assert owner.workspace_by_owner_and_name("me", "cube").latest_build.build_number == 5
+
+    c.run("stop", "cube")
+    seen = _ssh_until(c, "cube", "--", "true", line="Waiting for the workspace agent")
+    assert 'Workspace was stopped, starting workspace to allow connecting to "cube"...' in seen
+    assert "==> " in seen  # the start build's log, on stderr
+    assert owner.workspace_by_owner_and_name("me", "cube").latest_build.transition == "start"
+    proc = c.run("ssh", "nothere", "--", "true", expect=1)
+    assert "no such workspace" in proc.stderr and "Traceback" not in proc.stderr
