@@ -161,6 +161,7 @@ class RouteObjects:
             ws = self._workspace(target, complete=not path.endswith("/cancel"))
             url = (url.replace("<workspacename>", ws.name).replace("<workspace>", str(ws.id))
                    .replace("<workspacebuild>", str(ws.latest_build.id)))
+        extra["stream"] = path.endswith("/watch")  # server-sent events never end
         if "<workspaceagent>" in path or path.endswith("/connect"):
             from ..agenttest import add_agent
 
