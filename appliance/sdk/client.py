@@ -109,6 +109,50 @@ class Client:
     def site_roles(self) -> list[types.AssignableRoles]:
         return self._request("GET", "/api/v2/users/roles", model_type=list[types.AssignableRoles])
 
+    def user_roles(self, user: str | uuid.UUID = "me") -> types.UserRoles:
+        return self._request("GET", f"/api/v2/users/{user}/roles", model_type=types.UserRoles)
+
+    def organization_roles(self, org: str | uuid.UUID = "default") -> list[types.AssignableRoles]:
+        return self._request("GET", f"/api/v2/organizations/{org}/members/roles",
+                             model_type=list[types.AssignableRoles])
+
+    def organization_member(self, org: str | uuid.UUID, user: str | uuid.UUID
+                            ) -> types.OrganizationMemberWithUserData:
+        return self._request("GET", f"/api/v2/organizations/{org}/members/{user}",
+                             model_type=types.OrganizationMemberWithUserData)
+
+    def auth_check(self, checks: dict[str, types.AuthorizationCheck]) -> dict[str, bool]:
+        return self._request("POST", "/api/v2/authcheck", types.AuthorizationRequest(checks=checks),
+                             model_type=dict[str, bool])
+
+    def user_appearance(self, user: str | uuid.UUID = "me") -> types.UserAppearanceSettings:
+        return self._request("GET", f"/api/v2/users/{user}/appearance",
+                             model_type=types.UserAppearanceSettings)
+
+    def update_user_appearance(self, user: str | uuid.UUID, theme_preference: str,
+                               terminal_font: str = "") -> types.UserAppearanceSettings:
+        return self._request("PUT", f"/api/v2/users/{user}/appearance",
+                             types.UpdateUserAppearanceSettingsRequest(theme_preference,
+                                                                       terminal_font),
+                             model_type=types.UserAppearanceSettings)
+
+    # deployment
+    def deployment_config(self) -> types.DeploymentConfig:
+        return self._request("GET", "/api/v2/deployment/config", model_type=types.DeploymentConfig)
+
+    def deployment_ssh(self) -> types.SSHConfigResponse:
+        return self._request("GET", "/api/v2/deployment/ssh", model_type=types.SSHConfigResponse)
+
+    def appearance(self) -> types.AppearanceConfig:
+        return self._request("GET", "/api/v2/appearance", model_type=types.AppearanceConfig)
+
+    def regions(self) -> types.RegionsResponse:
+        return self._request("GET", "/api/v2/regions", model_type=types.RegionsResponse)
+
+    def template_examples(self, org: str | uuid.UUID = "default") -> list[types.TemplateExample]:
+        return self._request("GET", f"/api/v2/organizations/{org}/templates/examples",
+                             model_type=list[types.TemplateExample])
+
     # API tokens
     def create_token(self, user: str | uuid.UUID = "me", *, token_name: str = "",
                      lifetime_seconds: int = 0, scope: str = "all") -> str:
@@ -272,6 +316,14 @@ class Client:
     def workspace_build(self, build_id: uuid.UUID | str) -> types.WorkspaceBuild:
         return self._request("GET", f"/api/v2/workspacebuilds/{build_id}",
                              model_type=types.WorkspaceBuild)
+
+    def workspace_timings(self, workspace_id: uuid.UUID | str) -> types.WorkspaceBuildTimings:
+        return self._request("GET", f"/api/v2/workspaces/{workspace_id}/timings",
+                             model_type=types.WorkspaceBuildTimings)
+
+    def workspace_build_timings(self, build_id: uuid.UUID | str) -> types.WorkspaceBuildTimings:
+        return self._request("GET", f"/api/v2/workspacebuilds/{build_id}/timings",
+                             model_type=types.WorkspaceBuildTimings)
 
     def workspace_build_logs(self, build_id: uuid.UUID | str,
                              after: int = 0) -> list[types.ProvisionerJobLog]:

@@ -176,11 +176,61 @@ class Role:
 
 
 @dataclass
+class Permission:
+    resource_type: str
+    action: str
+    negate: bool = False
+
+
+@dataclass
 class AssignableRoles:
+    """Coder's: a Role (with its permissions) and whether the caller may assign it."""
     name: str
     display_name: str
     assignable: bool
     built_in: bool = True
+    organization_id: str = ""
+    site_permissions: list[Permission] = field(default_factory=list)
+    organization_permissions: list[Permission] = field(default_factory=list)
+    user_permissions: list[Permission] = field(default_factory=list)
+
+
+@dataclass
+class UserRoles:
+    roles: list[str]
+    organization_roles: dict[str, list[str]]
+
+
+@dataclass
+class AuthorizationObject:
+    resource_type: str = ""
+    owner_id: str = field(default="", doc="'me' is the caller")
+    organization_id: str = ""
+    resource_id: str = ""
+    any_org: bool = False
+
+
+@dataclass
+class AuthorizationCheck:
+    object: AuthorizationObject
+    action: str
+
+
+@dataclass
+class AuthorizationRequest:
+    checks: dict[str, AuthorizationCheck] = field(default_factory=dict)
+
+
+@dataclass
+class UserAppearanceSettings:
+    theme_preference: str
+    terminal_font: str
+
+
+@dataclass
+class UpdateUserAppearanceSettingsRequest:
+    theme_preference: str = field(min_len=1, max_len=64)
+    terminal_font: str = ""
 
 
 # --- API keys -------------------------------------------------------------------
@@ -739,3 +789,138 @@ class UpdateWorkspaceBuildStateRequest:
 @dataclass
 class UpdateWorkspaceTTLRequest:
     ttl_ms: Optional[int] = field(default=None, minimum=0)
+
+
+# --- deployment, appearance, regions --------------------------------------------------
+
+@dataclass
+class DeploymentOptionGroup:
+    name: str
+
+
+@dataclass
+class DeploymentOption:
+    """One setting, as Coder's serpent.Option (a secret's value is never sent)."""
+    name: str
+    description: str
+    flag: str
+    env: str
+    yaml: str
+    default: str
+    value: Any
+    group: DeploymentOptionGroup
+    annotations: Optional[dict[str, str]] = None
+    hidden: bool = False
+    value_source: str = "default"
+
+
+@dataclass
+class DeploymentConfig:
+    config: dict[str, Any]
+    options: list[DeploymentOption]
+
+
+@dataclass
+class SSHConfigResponse:
+    hostname_prefix: str
+    hostname_suffix: str
+    ssh_config_options: dict[str, str]
+
+
+@dataclass
+class BannerConfig:
+    enabled: bool = False
+    message: str = ""
+    background_color: str = ""
+
+
+@dataclass
+class LinkConfig:
+    name: str
+    target: str
+    icon: str = ""
+    location: str = ""
+
+
+@dataclass
+class AppearanceConfig:
+    application_name: str
+    logo_url: str
+    docs_url: str
+    service_banner: BannerConfig
+    announcement_banners: list[BannerConfig]
+    support_links: list[LinkConfig]
+
+
+@dataclass
+class Region:
+    id: uuid.UUID
+    name: str
+    display_name: str
+    icon_url: str
+    healthy: bool
+    path_app_url: str
+    wildcard_hostname: str
+
+
+@dataclass
+class RegionsResponse:
+    regions: list[Region]
+
+
+@dataclass
+class TemplateExample:
+    id: str
+    url: str
+    name: str
+    description: str
+    icon: str
+    tags: list[str]
+    markdown: str
+
+
+# --- workspace watch and timings ---------------------------------------------------
+
+@dataclass
+class ServerSentEvent:
+    type: Literal["ping", "data", "error"]
+    data: Any = None
+
+
+@dataclass
+class ProvisionerTiming:
+    job_id: uuid.UUID
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    stage: str
+    source: str
+    action: str
+    resource: str
+
+
+@dataclass
+class AgentScriptTiming:
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    exit_code: int
+    stage: str
+    status: str
+    display_name: str
+    workspace_agent_id: uuid.UUID
+    workspace_agent_name: str
+
+
+@dataclass
+class AgentConnectionTiming:
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    stage: str
+    workspace_agent_id: uuid.UUID
+    workspace_agent_name: str
+
+
+@dataclass
+class WorkspaceBuildTimings:
+    provisioner_timings: list[ProvisionerTiming]
+    agent_script_timings: list[AgentScriptTiming]
+    agent_connection_timings: list[AgentConnectionTiming]

@@ -9,6 +9,7 @@ from flask import current_app, g
 from appliance.sdk import types
 
 from .. import audit
+from ..authz.rbac import ORGANIZATION_MEMBER, ORGANIZATION_ROLES
 from ..db.queries.users import UserRow
 from ..httpapi import APIError, not_found, read, write
 from ..httpmw import store
@@ -88,16 +89,14 @@ def update_member_roles(organization: str, user: str):
     org, u = _member(organization, user)
     req = read(types.UpdateRoles)
     refuse_own_role_change(u.id)
-    allowed_roles = {"organization-admin", "organization-auditor", "organization-user-admin",
-                     "organization-template-admin", "organization-member"}
-    unknown = [r for r in req.roles if r not in allowed_roles]
+    unknown = [r for r in req.roles if r not in ORGANIZATION_ROLES and r != ORGANIZATION_MEMBER]
     if unknown:
         raise APIError(400, f"Unknown organization roles: {', '.join(unknown)}.",
                        validations=[types.ValidationError("roles", "unknown role")])
     if store().get_organization_member(org["id"], u.id) is None:
         raise not_found("Organization member")
     member = store().update_organization_member_roles(
-        org["id"], u.id, sorted(set(req.roles) - {"organization-member"}))
+        org["id"], u.id, sorted(set(req.roles) - {ORGANIZATION_MEMBER}))
     audit.record("write", "organization_member", u.id, u.username, organization_id=org["id"],
                  changes={"roles": {"old": None, "new": member["roles"], "secret": False}})
     return write(200, convert.organization_member(member))

@@ -9,8 +9,7 @@ from flask import current_app, g, request
 from appliance.sdk import types
 
 from .. import audit
-from ..authz.rbac import (ASSIGNABLE_ROLES, OWNER, ROLES, Action, Object, Resource, authorize,
-                          can_assign)
+from ..authz.rbac import ASSIGNABLE_ROLES, OWNER, Action, Object, Resource, can_assign
 from ..db.queries.users import UserRow
 from ..httpapi import ANONYMOUS_MAX_BODY, APIError, error, not_found, parse_uuid, query_int, read, write
 from ..httpmw import (HOST_SESSION_COOKIE, SESSION_COOKIE, release_connection, session_cookie_name,
@@ -342,14 +341,3 @@ def update_roles(user: str):
     audit.record("write", "user", row.id, row.username,
                  changes=audit.diff(row, updated, ("rbac_roles",)))
     return write(200, convert.user(updated))
-
-
-@route("GET", "/users/roles", summary="Site roles and whether the caller can assign them",
-       response=list[types.AssignableRoles])
-def site_roles():
-    authorize(g.subject, Action.READ, Object(Resource.ROLE))  # as Coder: not with a scoped key
-    roles = [types.AssignableRoles(name=name, display_name=ROLES[name][0],
-                                   assignable=can_assign(g.subject, name))
-             for name in ASSIGNABLE_ROLES]
-    return write(200, roles)
-

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import gevent
-from flask import current_app, g, request, stream_with_context
+from flask import current_app, g, request
 from geventwebsocket.exceptions import WebSocketError
 
 from appliance.sdk import agentsdk, model, types
@@ -25,7 +25,7 @@ from ..db.queries.agents import (LOGS_PAGE, MAX_LOG_SOURCES, agent_logs_channel,
                                  agent_metadata_channel)
 from ..httpapi import INT64_MAX, APIError, not_found, parse_uuid, query_int, read, write
 from ..httpmw import release_connection, store
-from . import jobs
+from . import events, jobs
 from .router import QueryParam, Router
 
 router = Router("workspaceagents", "Agents")
@@ -42,7 +42,6 @@ STATS_COUNTERS = ("connection_count", "rx_packets", "rx_bytes", "tx_packets", "t
                   "session_count_reconnecting_pty", "session_count_ssh")
 # Without a notification, followers and watchers still look this often.
 POLL_SECONDS = 1.0
-SSE_PING_SECONDS = 15.0
 LOGS_QUERY = (QueryParam("after", "Only logs with an ID above this one", "integer"),
               QueryParam("limit", f"At most this many lines (default and most: {LOGS_PAGE}); "
                                   "page on with after", "integer"),
@@ -295,8 +294,8 @@ def follow_workspace_agent_logs(workspaceagent: str):
     agent_id = agent_param(workspaceagent)["id"]
     after = query_int("after", 0, maximum=INT64_MAX)
     woken = threading.Event()  # cooperative under gevent's patching
-    closed = gevent.spawn(_wait_closed, ws, woken)
-    unsubscribe = _subscribe(agent_logs_channel(agent_id), woken)
+    closed = gevent.spawn(events.read_until_closed, ws, woken)
+    unsubscribe = events.subscribe(agent_logs_channel(agent_id), woken)
     try:
         while not closed.ready():
             woken.clear()
@@ -317,23 +316,6 @@ def follow_workspace_agent_logs(workspaceagent: str):
     return current_app.response_class(status=200)
 
 
-def _wait_closed(ws, woken: threading.Event) -> None:
-    """Read (and drop) what the client sends until it closes, then wake the sender."""
-    try:
-        while ws.receive() is not None:
-            pass
-    except WebSocketError:
-        pass
-    woken.set()
-
-
-def _subscribe(channel: str, woken: threading.Event):
-    pubsub = current_app.extensions["coderd"].pubsub
-    if pubsub is None:
-        return lambda: None
-    return pubsub.subscribe(channel, lambda _: woken.set())
-
-
 def metadata(rows: list[dict], now: dt.datetime) -> list[types.WorkspaceAgentMetadata]:
     return [types.WorkspaceAgentMetadata(
         result=types.WorkspaceAgentMetadataResult(
@@ -350,26 +332,5 @@ def metadata(rows: list[dict], now: dt.datetime) -> list[types.WorkspaceAgentMet
 def watch_workspace_agent_metadata(workspaceagent: str):
     """A ``data`` event with every value now and after each change, ``ping`` between."""
     agent_id = agent_param(workspaceagent)["id"]
-    woken = threading.Event()
-    unsubscribe = _subscribe(agent_metadata_channel(agent_id), woken)
-
-    def events():
-        try:
-            last_sent = None
-            while True:
-                woken.clear()
-                rows = store().get_workspace_agent_metadata(agent_id)
-                release_connection()
-                body = model.dumps(metadata(rows, dt.datetime.now(dt.timezone.utc))).decode()
-                if body != last_sent:
-                    yield f"event: data\ndata: {body}\n\n"
-                    last_sent = body
-                if not woken.wait(SSE_PING_SECONDS):
-                    yield "event: ping\ndata: \n\n"
-        finally:
-            unsubscribe()
-
-    resp = current_app.response_class(stream_with_context(events()), mimetype="text/event-stream")
-    resp.headers["Cache-Control"] = "no-cache"
-    resp.headers["X-Accel-Buffering"] = "no"
-    return resp
+    return events.sse_response(agent_metadata_channel(agent_id), lambda: metadata(
+        store().get_workspace_agent_metadata(agent_id), dt.datetime.now(dt.timezone.utc)))

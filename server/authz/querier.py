@@ -546,3 +546,22 @@ _RELAY_POLICIES: dict[str, _Policy] = {
 for _name, _policy in _RELAY_POLICIES.items():
     setattr(AuthzQuerier, _name, _policy)
     _policy.__set_name__(AuthzQuerier, _name)
+
+
+# --- the dashboard's reads: appearance and build timings (issue 19) --------------------
+# Appearance is the user's own (read_personal / update_personal, the role hierarchy for
+# others'); timings are read as the job they belong to; only the provisioner writes a
+# job's, and only the agent its own scripts'.
+
+_DASHBOARD_POLICIES: dict[str, _Policy] = {
+    "get_user_appearance": check(_user_arg(), A.READ_PERSONAL),
+    "update_user_appearance": user_change(_user_arg(), A.UPDATE_PERSONAL, A.UPDATE),
+    "insert_provisioner_job_timings": system_only(),
+    "get_provisioner_job_timings": via_job(A.READ),
+    "insert_workspace_agent_script_timing": agent_self(),
+    "get_workspace_agent_script_timings": via_job(A.READ),
+    "get_workspace_agent_connection_timings": via_job(A.READ),
+}
+for _name, _policy in _DASHBOARD_POLICIES.items():
+    setattr(AuthzQuerier, _name, _policy)
+    _policy.__set_name__(AuthzQuerier, _name)

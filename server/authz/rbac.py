@@ -115,6 +115,15 @@ ROLES: dict[str, tuple[str, tuple[Permission, ...]]] = {
 }
 # Roles a user can hold explicitly; member is implied for everyone.
 ASSIGNABLE_ROLES = (OWNER, TEMPLATE_ADMIN, USER_ADMIN, AUDITOR)
+# Coder's organization roles, which a member may hold in an organization. They are kept
+# and shown as Coder does; with the one default organization, the site roles decide.
+ORGANIZATION_ROLES: dict[str, str] = {
+    "organization-admin": "Organization Admin",
+    "organization-auditor": "Organization Auditor",
+    "organization-user-admin": "Organization User Admin",
+    "organization-template-admin": "Organization Template Admin",
+}
+ORGANIZATION_MEMBER = "organization-member"
 
 ALL_SCOPE = "all"
 APPLICATION_CONNECT_SCOPE = "application_connect"

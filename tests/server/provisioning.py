@@ -166,6 +166,7 @@ class RouteObjects:
             url = (url.replace("<workspacename>", ws.name).replace("<workspace>", str(ws.id))
                    .replace("<workspacebuild>", str(ws.latest_build.id))
                    .replace("<buildnumber>", "1"))
+        extra["stream"] = path.endswith("/watch")  # server-sent events never end
         if "<workspaceagent>" in path or path.endswith("/connect"):
             from ..agenttest import add_agent
 

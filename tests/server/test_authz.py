@@ -168,6 +168,24 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/users/<user>/workspace/<workspacename>/connect"): workspace_write(502),
     # a websocket-only rule: Werkzeug answers a plain GET with 400
     ("GET", "/workspaceagents/<workspaceagent>/pty"): _ok(400, *ROLES),
+    # issue 19: the dashboard's API
+    ("GET", "/users/<user>/roles"): expect(200, ("owner", "template-admin", "user-admin", "auditor")),
+    ("GET", "/organizations/<organization>/members/roles"): expect(200, EVERYONE),
+    ("GET", "/organizations/<organization>/members/<user>"): expect(
+        200, ("owner", "template-admin", "user-admin", "auditor")),
+    ("POST", "/authcheck"): expect(200, EVERYONE),
+    ("GET", "/users/<user>/appearance"): expect(200, USER_ADMINS, denied=404),
+    ("PUT", "/users/<user>/appearance"): expect(200, USER_ADMINS),
+    ("GET", "/deployment/config"): expect(200, ("owner",), readers=EVERYONE),
+    ("GET", "/deployment/ssh"): expect(200, EVERYONE),
+    ("GET", "/appearance"): expect(200, EVERYONE),
+    ("GET", "/regions"): expect(200, EVERYONE),
+    ("GET", "/templates/examples"): expect(200, EVERYONE),
+    ("GET", "/organizations/<organization>/templates/examples"): expect(200, EVERYONE),
+    ("GET", "/workspaces/<workspace>/watch"): expect(200, TEMPLATE_ADMINS, denied=404),
+    ("GET", "/workspaces/<workspace>/watch-ws"): _ok(400, *ROLES),
+    ("GET", "/workspaces/<workspace>/timings"): expect(200, TEMPLATE_ADMINS, denied=404),
+    ("GET", "/workspacebuilds/<workspacebuild>/timings"): expect(200, TEMPLATE_ADMINS, denied=404),
 }
 
 BODIES = {
@@ -178,6 +196,9 @@ BODIES = {
     ("PUT", "/users/<user>/roles"): lambda: {"roles": ["auditor"]},
     ("POST", "/users/<user>/keys/tokens"): lambda: {"token_name": "t" + uuid.uuid4().hex[:8]},
     ("PUT", "/organizations/<organization>/members/<user>/roles"): lambda: {"roles": []},
+    ("POST", "/authcheck"): lambda: {"checks": {"w": {"object": {"resource_type": "workspace"},
+                                                      "action": "read"}}},
+    ("PUT", "/users/<user>/appearance"): lambda: {"theme_preference": "dark", "terminal_font": ""},
 }
 
 

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from appliance import archives, tfvariables
+from appliance import archives, examples, tfvariables
 from appliance.sdk import types
 from appliance.sdk.client import APIError, Client
 
@@ -21,7 +21,6 @@ from ..base import USAGE, CommandError
 from ..output import add_table_options, print_rows
 from . import jobs
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "templates"
 ORG = "default"
 
 
@@ -30,7 +29,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     sub = connect.add_subcommands(p)
 
     s = connect.leaf_parser(sub, "init", "Copy an example template into a folder.",
-                            f"Copy one of the example templates (from {EXAMPLES}) into DIR.")
+                            f"Copy one of the example templates (from {examples.EXAMPLES_DIR}) into DIR.")
     s.add_argument("--id", help="The example to copy (default: list them).")
     s.add_argument("directory", nargs="?", metavar="DIR", help="Where to copy it (default: ./ID).")
     s.set_defaults(_action=_init)
@@ -96,28 +95,25 @@ def _go_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}: use true or false")
 
 
-def _examples() -> list[str]:
-    return sorted(d.name for d in EXAMPLES.iterdir() if d.is_dir()) if EXAMPLES.is_dir() else []
-
-
 def _init(args: argparse.Namespace) -> int:
-    examples = _examples()
+    shipped = {e.id: e for e in examples.examples()}
     if not args.id:
-        if not examples:
-            raise CommandError(f"no example templates found in {EXAMPLES}")
+        if not shipped:
+            raise CommandError(f"no example templates found in {examples.EXAMPLES_DIR}")
         print("Example templates (coder templates init --id ID [DIR]):")
-        for name in examples:
-            print(f"  {name}")
+        width = max(len(i) for i in shipped)
+        for e in shipped.values():
+            print(f"  {e.id:<{width}}  {e.description}".rstrip())
         return 0
-    if args.id not in examples:
+    if args.id not in shipped:
         raise CommandError(f"no example template {args.id!r}",
-                           hint=f"Choose from: {', '.join(examples) or '(none)'}.", code=USAGE)
+                           hint=f"Choose from: {', '.join(shipped) or '(none)'}.", code=USAGE)
     dest = Path(args.directory or args.id)
     if dest.exists() and any(dest.iterdir()):
         raise CommandError(f"{dest} exists and is not empty", hint="Choose another folder.")
     dest.mkdir(parents=True, exist_ok=True)
     # What a push would upload, so no local state or .terraform of the example comes along.
-    archives.extract(_template_tar(EXAMPLES / args.id), dest)
+    archives.extract(_template_tar(shipped[args.id].path), dest)
     print(f"Extracted {args.id} to {dest}\nRun 'coder templates push -d {dest}' to upload it.")
     return 0
 

@@ -2,6 +2,7 @@
 from .agents import AgentQueries
 from .apikeys import APIKeyQueries
 from .audit import AuditQueries
+from .dashboard import DashboardQueries
 from .deployment import DeploymentQueries
 from .files import FileQueries
 from .organizations import OrganizationQueries
@@ -14,7 +15,7 @@ from .workspaces import WorkspaceQueries
 
 class Queries(UserQueries, OrganizationQueries, APIKeyQueries, AuditQueries, DeploymentQueries,
               ProvisionerQueries, FileQueries, TemplateQueries, WorkspaceQueries, AgentQueries,
-              RelayQueries):
+              RelayQueries, DashboardQueries):
     """The raw store. Handlers never use it directly: see server.authz.querier."""
 
 

@@ -1,0 +1,12 @@
+DROP TABLE user_configs;
+DROP TABLE workspace_agent_script_timings;
+DROP TYPE workspace_agent_script_timing_status;
+DROP TYPE workspace_agent_script_timing_stage;
+DROP TABLE provisioner_job_timings;
+DROP TYPE provisioner_job_timing_stage;
+DROP TRIGGER workspace_apps_watch ON workspace_apps;
+DROP TRIGGER workspace_agents_watch ON workspace_agents;
+DROP TRIGGER provisioner_jobs_watch ON provisioner_jobs;
+DROP TRIGGER workspace_builds_watch ON workspace_builds;
+DROP TRIGGER workspaces_watch ON workspaces;
+DROP FUNCTION notify_workspace_change();

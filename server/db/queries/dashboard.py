@@ -1,0 +1,77 @@
+"""What the dashboard reads besides the objects themselves: per-user appearance, and
+the timings of a build (terraform's steps, the agent's connection and scripts)."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from .base import QueriesBase
+
+TERMINAL_FONT = "terminal_font"
+
+
+def workspace_channel(workspace_id: uuid.UUID | str) -> str:
+    """Announced by the database (migration 000010) on every change a watcher shows."""
+    return f"workspace:{workspace_id}"
+
+
+class DashboardQueries(QueriesBase):
+    # --- appearance ------------------------------------------------------------------------
+    def get_user_appearance(self, user_id: uuid.UUID) -> dict | None:
+        return self._one("""SELECT u.theme_preference, coalesce(c.value, '') AS terminal_font
+                            FROM users u LEFT JOIN user_configs c
+                                ON c.user_id = u.id AND c.key = %s
+                            WHERE u.id = %s""", (TERMINAL_FONT, user_id))
+
+    def update_user_appearance(self, user_id: uuid.UUID, theme_preference: str,
+                               terminal_font: str) -> dict | None:
+        with self.transaction():
+            self._exec("UPDATE users SET theme_preference = %s, updated_at = now() WHERE id = %s",
+                       (theme_preference, user_id))
+            self._exec("""INSERT INTO user_configs (user_id, key, value) VALUES (%s, %s, %s)
+                          ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value""",
+                       (user_id, TERMINAL_FONT, terminal_font))
+        return self.get_user_appearance(user_id)
+
+    # --- timings ---------------------------------------------------------------------------
+    def insert_provisioner_job_timings(self, job_id: uuid.UUID, timings: list[dict]) -> None:
+        for t in timings:
+            self._exec("""INSERT INTO provisioner_job_timings
+                              (job_id, started_at, ended_at, stage, source, action, resource)
+                          VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+                       (job_id, t["started_at"], t["ended_at"], t["stage"], t["source"],
+                        t["action"], t["resource"]))
+
+    def get_provisioner_job_timings(self, job_id: uuid.UUID) -> list[dict]:
+        return self._all("""SELECT * FROM provisioner_job_timings WHERE job_id = %s
+                            ORDER BY started_at, resource""", (job_id,))
+
+    def insert_workspace_agent_script_timing(self, agent_id: uuid.UUID, script_id: uuid.UUID,
+                                             started_at: dt.datetime, ended_at: dt.datetime,
+                                             exit_code: int, stage: str, status: str) -> int:
+        """Only a script of this agent's own (0 rows otherwise); a repeat is ignored."""
+        return self._exec("""INSERT INTO workspace_agent_script_timings
+                                 (script_id, started_at, ended_at, exit_code, stage, status)
+                             SELECT id, %s, %s, %s, %s, %s FROM workspace_agent_scripts
+                             WHERE id = %s AND workspace_agent_id = %s
+                             ON CONFLICT DO NOTHING""",
+                          (started_at, ended_at, exit_code, stage, status, script_id, agent_id))
+
+    def get_workspace_agent_script_timings(self, job_id: uuid.UUID) -> list[dict]:
+        """The script runs of the agents a build's job made."""
+        return self._all("""SELECT t.*, s.display_name, a.id AS workspace_agent_id,
+                                   a.name AS workspace_agent_name
+                            FROM workspace_agent_script_timings t
+                            JOIN workspace_agent_scripts s ON s.id = t.script_id
+                            JOIN workspace_agents a ON a.id = s.workspace_agent_id
+                            JOIN workspace_resources r ON r.id = a.resource_id
+                            WHERE r.job_id = %s ORDER BY t.started_at""", (job_id,))
+
+    def get_workspace_agent_connection_timings(self, job_id: uuid.UUID) -> list[dict]:
+        """Coder's "connect" stage: from the agent's creation to its first connection."""
+        return self._all("""SELECT a.created_at AS started_at, a.first_connected_at AS ended_at,
+                                   a.id AS workspace_agent_id, a.name AS workspace_agent_name
+                            FROM workspace_agents a
+                            JOIN workspace_resources r ON r.id = a.resource_id
+                            WHERE r.job_id = %s AND a.first_connected_at IS NOT NULL
+                            ORDER BY a.created_at""", (job_id,))

@@ -1,0 +1,251 @@
+"""Issue 19, item 5: the API the dashboard and Coder's clients use, checked against the
+JSON Coder sends (field names and types of codersdk's structs, written out here), with
+members attacking other users' objects and clients without a session."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import requests
+import websocket
+
+from ..agenttest import add_agent
+from ..coderdtest import create_another_user
+from .provisioning import complete_job, make_template, sql
+from .test_users import raw
+
+# codersdk's structs, as Coder marshals them: every field, by JSON name.
+USER_ROLES = {"roles", "organization_roles"}
+ASSIGNABLE_ROLE = {"name", "organization_id", "display_name", "site_permissions",
+                   "organization_permissions", "user_permissions", "assignable", "built_in"}
+ORG_MEMBER = {"user_id", "organization_id", "created_at", "updated_at", "roles", "username",
+              "name", "email", "avatar_url", "global_roles"}
+SSH_CONFIG = {"hostname_prefix", "hostname_suffix", "ssh_config_options"}
+APPEARANCE = {"application_name", "logo_url", "docs_url", "service_banner",
+              "announcement_banners", "support_links"}
+REGION = {"id", "name", "display_name", "icon_url", "healthy", "path_app_url",
+          "wildcard_hostname"}
+TEMPLATE_EXAMPLE = {"id", "url", "name", "description", "icon", "tags", "markdown"}
+USER_APPEARANCE = {"theme_preference", "terminal_font"}
+TIMINGS = {"provisioner_timings", "agent_script_timings", "agent_connection_timings"}
+
+
+def get(coderd, client, path: str, status: int = 200):
+    resp = raw(coderd, "GET", "/api/v2" + path, client.token if client else "")
+    assert resp.status_code == status, resp.text
+    return resp.json()
+
+
+@pytest.fixture(scope="module")
+def member(shared_owner):
+    return create_another_user(shared_owner)
+
+
+@pytest.fixture(scope="module")
+def other(shared_owner):
+    return create_another_user(shared_owner)
+
+
+def test_roles_as_coder_sends_them(shared_coderd, shared_owner, member):
+    client, user = member
+    roles = get(shared_coderd, client, "/users/me/roles")
+    assert set(roles) == USER_ROLES and roles["roles"] == []
+    (org_id,) = roles["organization_roles"]
+    assert roles["organization_roles"][org_id] == []
+    site = get(shared_coderd, shared_owner, "/users/roles")
+    assert all(set(r) == ASSIGNABLE_ROLE for r in site)
+    owner_role = next(r for r in site if r["name"] == "owner")
+    assert owner_role["site_permissions"] == [
+        {"negate": False, "resource_type": "*", "action": "*"}] and owner_role["assignable"]
+    org_roles = get(shared_coderd, client, "/organizations/default/members/roles")
+    assert {r["name"] for r in org_roles} >= {"organization-admin", "organization-auditor"}
+    assert all(set(r) == ASSIGNABLE_ROLE and r["organization_id"] == org_id and not r["assignable"]
+               for r in org_roles)
+    got = get(shared_coderd, shared_owner, f"/organizations/default/members/{user.username}")
+    assert set(got) == ORG_MEMBER and got["user_id"] == str(user.id)
+
+
+def test_members_reach_no_one_elses_roles_or_appearance(shared_coderd, member, other):
+    client, _ = member
+    _, victim = other
+    for path in (f"/users/{victim.id}/roles", f"/users/{victim.id}/appearance",
+                 f"/organizations/default/members/{victim.id}"):
+        assert get(shared_coderd, client, path, 404)["message"]
+    resp = raw(shared_coderd, "PUT", f"/api/v2/users/{victim.id}/appearance", client.token,
+               json={"theme_preference": "light", "terminal_font": ""})
+    assert resp.status_code == 404, resp.text
+
+
+@pytest.mark.parametrize("method,path", [
+    ("GET", "/users/me/roles"), ("GET", "/organizations/default/members/roles"),
+    ("POST", "/authcheck"), ("GET", "/users/me/appearance"), ("GET", "/deployment/config"),
+    ("GET", "/deployment/ssh"), ("GET", "/appearance"), ("GET", "/regions"),
+    ("GET", "/templates/examples"), ("GET", f"/workspaces/{uuid.uuid4()}/watch"),
+    ("GET", f"/workspaces/{uuid.uuid4()}/timings")])
+def test_no_session_is_refused(shared_coderd, method, path):
+    resp = raw(shared_coderd, method, "/api/v2" + path, json={"checks": {}})
+    assert resp.status_code == 401 and resp.json()["message"]
+
+
+def test_authcheck_answers_from_the_same_rules(shared_coderd, shared_owner, member, other):
+    client, user = member
+    _, victim = other
+    body = {"checks": {
+        "readOwnWorkspaces": {"object": {"resource_type": "workspace", "owner_id": "me"},
+                              "action": "read"},
+        "readOthersWorkspaces": {"object": {"resource_type": "workspace",
+                                            "owner_id": str(victim.id)}, "action": "read"},
+        "readAllUsers": {"object": {"resource_type": "user"}, "action": "read"},
+        "updateDeployment": {"object": {"resource_type": "deployment_config"},
+                             "action": "update"},
+        "readOrgTemplates": {"object": {"resource_type": "template", "any_org": True},
+                             "action": "read"},
+        "unknown": {"object": {"resource_type": "no_such_thing"}, "action": "read"}}}
+    resp = raw(shared_coderd, "POST", "/api/v2/authcheck", client.token, json=body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"readOwnWorkspaces": True, "readOthersWorkspaces": False,
+                           "readAllUsers": False, "updateDeployment": False,
+                           "readOrgTemplates": True, "unknown": False}
+    resp = raw(shared_coderd, "POST", "/api/v2/authcheck", shared_owner.token, json=body)
+    assert resp.json()["readOthersWorkspaces"] and resp.json()["updateDeployment"]
+    bad = raw(shared_coderd, "POST", "/api/v2/authcheck", client.token,
+              json={"checks": {"x": {"object": {}, "action": "read"}}})
+    assert bad.status_code == 400 and '"resource_type"' in bad.json()["message"]
+
+
+def test_deployment_config_for_owners_without_secrets(shared_coderd, shared_owner, member):
+    config = get(shared_coderd, shared_owner, "/deployment/config")
+    assert set(config) == {"config", "options"}
+    assert "pg_connection_url" not in config["config"]
+    secret = next(o for o in config["options"] if o["env"] == "CODER_PG_CONNECTION_URL")
+    assert secret["value"] is None and secret["annotations"] == {"secret": "true"}
+    assert shared_coderd.dsn not in json.dumps(config)
+    access = next(o for o in config["options"] if o["env"] == "CODER_ACCESS_URL")
+    assert access["value"] == shared_coderd.url and access["flag"] == "access-url"
+    assert get(shared_coderd, member[0], "/deployment/config", 403)["message"] == "Forbidden."
+
+
+def test_ssh_appearance_regions_examples(shared_coderd, member):
+    client, _ = member
+    ssh = get(shared_coderd, client, "/deployment/ssh")
+    assert ssh == {"hostname_prefix": "coder.", "hostname_suffix": "coder",
+                   "ssh_config_options": {}} and set(ssh) == SSH_CONFIG
+    appearance = get(shared_coderd, client, "/appearance")
+    assert set(appearance) == APPEARANCE and appearance["service_banner"]["enabled"] is False
+    (region,) = get(shared_coderd, client, "/regions")["regions"]
+    assert set(region) == REGION and region["name"] == "primary" and region["healthy"] is True
+    assert region["path_app_url"] == shared_coderd.url
+    examples = get(shared_coderd, client, "/organizations/default/templates/examples")
+    assert examples == get(shared_coderd, client, "/templates/examples")
+    local = next(e for e in examples if e["id"] == "local")
+    assert set(local) == TEMPLATE_EXAMPLE and local["name"] == "Local process"
+    assert local["markdown"].startswith("# Local workspaces") and local["icon"]
+
+
+def test_user_appearance_round_trip(shared_coderd, shared_owner):
+    client, user = create_another_user(shared_owner)
+    assert get(shared_coderd, client, "/users/me/appearance") == {"theme_preference": "",
+                                                                 "terminal_font": ""}
+    resp = raw(shared_coderd, "PUT", "/api/v2/users/me/appearance", client.token,
+               json={"theme_preference": "dark", "terminal_font": "fira-code"})
+    assert resp.status_code == 200 and set(resp.json()) == USER_APPEARANCE, resp.text
+    assert get(shared_coderd, client, "/users/me")["theme_preference"] == "dark"
+    assert get(shared_coderd, shared_owner, f"/users/{user.id}/appearance")["terminal_font"] \
+        == "fira-code"
+    bad = raw(shared_coderd, "PUT", "/api/v2/users/me/appearance", client.token,
+              json={"theme_preference": "dark", "terminal_font": "comic-sans"})
+    assert bad.status_code == 400 and bad.json()["message"] == "Unsupported font family."
+    assert get(shared_coderd, client, "/users/me/appearance")["terminal_font"] == "fira-code"
+
+
+def _workspace(client, owner, dsn):
+    template = make_template(owner, dsn)
+    from appliance.sdk import types
+
+    return client.create_workspace(types.CreateWorkspaceRequest(
+        name="w" + uuid.uuid4().hex[:10], template_id=template.id))
+
+
+def _sse_events(resp):
+    kind = None
+    for line in resp.iter_lines(decode_unicode=True):
+        if line.startswith("event: "):
+            kind = line[7:]
+            if kind == "ping":
+                yield kind, None
+        elif line.startswith("data: "):
+            yield kind, json.loads(line[6:])
+
+
+def test_watch_sends_every_build_change(shared_coderd, shared_owner, member):
+    client, _ = member
+    ws = _workspace(client, shared_owner, shared_coderd.dsn)
+    with requests.get(f"{shared_coderd.url}/api/v2/workspaces/{ws.id}/watch", stream=True,
+                      timeout=20, headers={"Coder-Session-Token": client.token}) as resp:
+        assert resp.status_code == 200 and resp.headers["Content-Type"].startswith(
+            "text/event-stream")
+        events = _sse_events(resp)
+        assert next(events) == ("ping", None)
+        kind, data = next(events)
+        assert kind == "data" and data["id"] == str(ws.id)
+        assert data["latest_build"]["status"] == "pending"
+        complete_job(shared_coderd.dsn, ws.latest_build.job.id)
+        kind, data = next(events)
+        assert kind == "data" and data["latest_build"]["status"] == "running"
+        agent = add_agent(shared_coderd.dsn, ws.latest_build.job.id)
+        sql(shared_coderd.dsn, "UPDATE workspace_agents SET lifecycle_state = 'ready' "
+                               "WHERE id = %s", (str(agent.id),))
+        kind, data = next(events)
+        assert data["latest_build"]["resources"][0]["agents"][0]["lifecycle_state"] == "ready"
+
+
+def test_watch_ws_sends_server_sent_events_as_json(shared_coderd, shared_owner, member, other):
+    client, _ = member
+    ws = _workspace(client, shared_owner, shared_coderd.dsn)
+    url = shared_coderd.url.replace("http://", "ws://") + f"/api/v2/workspaces/{ws.id}/watch-ws"
+    conn = websocket.create_connection(url, header=[f"Coder-Session-Token: {client.token}"],
+                                       timeout=20)
+    try:
+        assert json.loads(conn.recv()) == {"type": "ping", "data": None}
+        first = json.loads(conn.recv())
+        assert first["type"] == "data" and first["data"]["latest_build"]["status"] == "pending"
+        complete_job(shared_coderd.dsn, ws.latest_build.job.id)
+        assert json.loads(conn.recv())["data"]["latest_build"]["status"] == "running"
+    finally:
+        conn.close()
+    # Another member's socket is closed before any event (the upgrade comes first, as for
+    # the other websocket routes).
+    conn = websocket.create_connection(url, header=[f"Coder-Session-Token: {other[0].token}"],
+                                       timeout=10)
+    try:
+        received = conn.recv()
+    except websocket.WebSocketConnectionClosedException:
+        received = ""
+    finally:
+        conn.close()
+    assert "ping" not in received and "latest_build" not in received
+
+
+def test_timings_as_coder_sends_them(shared_coderd, shared_owner, member):
+    client, _ = member
+    ws = _workspace(client, shared_owner, shared_coderd.dsn)
+    job_id = str(ws.latest_build.job.id)
+    complete_job(shared_coderd.dsn, job_id)
+    sql(shared_coderd.dsn, """INSERT INTO provisioner_job_timings
+                                  (job_id, started_at, ended_at, stage, source, action, resource)
+                              VALUES (%s, now() - interval '2 s', now(), 'apply', 'coder',
+                                      'create', 'coder_agent.main')""", (job_id,))
+    agent = add_agent(shared_coderd.dsn, job_id)
+    sql(shared_coderd.dsn, "UPDATE workspace_agents SET first_connected_at = now() WHERE id = %s",
+        (str(agent.id),))
+    timings = get(shared_coderd, client, f"/workspaces/{ws.id}/timings")
+    assert timings == get(shared_coderd, client, f"/workspacebuilds/{ws.latest_build.id}/timings")
+    assert set(timings) == TIMINGS
+    (step,) = timings["provisioner_timings"]
+    assert set(step) == {"job_id", "started_at", "ended_at", "stage", "source", "action",
+                         "resource"} and step["resource"] == "coder_agent.main"
+    (connect,) = timings["agent_connection_timings"]
+    assert connect["stage"] == "connect" and connect["workspace_agent_id"] == str(agent.id)
+    other, _ = create_another_user(shared_owner)
+    assert get(shared_coderd, other, f"/workspaces/{ws.id}/timings", 404)["message"]
