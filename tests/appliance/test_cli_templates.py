@@ -81,8 +81,14 @@ def test_push_create_stop_start_delete(cli, provisioning_coderd, tmp_path):
 
     proc = c.run("create", "box", "-t", "demo", expect=1)
     assert "'region' is required" in proc.stderr and "--parameter region=VALUE" in proc.stderr
+    proc = c.run("create", "box", "-t", "demo", "--parameter", "region=there",
+                 "--parameter", "size=99", expect=1)  # the dry run refuses it: no build
+    assert "Dry run failed" in proc.stderr and "size" in proc.stdout + proc.stderr
+    assert json.loads(c.run("list", "-o", "json").stdout) == []
     out = c.run("create", "box", "-t", "demo", "--parameter", "region=there").stdout
-    assert "The box workspace has been created!" in out
+    assert out.index("Planning workspace...") < out.index("Workspace Preview") \
+        < out.index("  null_resource.box\n    agent main: linux/amd64\n      app web:") \
+        < out.index("The box workspace has been created!")
     listed = json.loads(c.run("list", "-o", "json").stdout)
     assert [(w["name"], w["latest_build"]["status"]) for w in listed] == [("box", "running")]
     shown = c.run("show", "box").stdout

@@ -85,6 +85,19 @@ def add_parameters(dsn: str, version_id, params: list[dict]) -> None:
              row["ephemeral"], i))
 
 
+def dry_run(dsn: str, version_id, initiator_id, file_id, complete: bool = True):
+    """A dry run of the version started by ``initiator_id``, written as the API writes it."""
+    (row,) = sql(dsn, """INSERT INTO provisioner_jobs (organization_id, initiator_id, type, input,
+                                                      file_id, tags)
+                         SELECT organization_id, %s, 'template_version_dry_run', %s, %s, %s
+                         FROM template_versions WHERE id = %s RETURNING id""",
+                 (str(initiator_id), json.dumps({"template_version_id": str(version_id)}),
+                  str(file_id), json.dumps(UNBUILT_TAGS), str(version_id)))
+    if complete:
+        complete_job(dsn, row[0])
+    return row[0]
+
+
 def push_version(client: Client, *, files: dict | None = None, template_id=None,
                  name: str = "") -> types.TemplateVersion:
     file_id = client.upload_file(make_tar(files or {"main.tf": MAIN_TF}))
@@ -157,6 +170,11 @@ class RouteObjects:
             body = {"ttl_ms": 3_600_000}
         elif route == ("POST", "/workspaces/<workspace>/builds"):
             body = {"transition": "stop"}
+        if "<jobID>" in path:  # the target's own dry run, done unless it is to be canceled
+            url = url.replace("<jobID>", str(dry_run(self.dsn, version_id, target.id, self.file_id,
+                                                     complete=not path.endswith("/cancel"))))
+        elif path.endswith("/dry-run"):
+            body = {"workspace_name": "preview"}
         if "<workspace" in path:
             ws = self._workspace(target, complete=not path.endswith("/cancel"))
             url = (url.replace("<workspacename>", ws.name).replace("<workspace>", str(ws.id))

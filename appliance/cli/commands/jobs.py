@@ -10,18 +10,25 @@ from appliance.sdk.client import Client
 from ..base import CommandError
 
 
-def follow(client: Client, path: str, get_job, what: str) -> types.ProvisionerJob:
-    """Print a job's logs as they come (``path``: ``templateversions/ID`` or
-    ``workspacebuilds/ID``) until it ends; CommandError if it did not succeed."""
+def follow(client: Client, path: str, get_job, what: str,
+           silent: bool = False) -> types.ProvisionerJob:
+    """Print a job's logs as they come (``path``: ``templateversions/ID``,
+    ``templateversions/ID/dry-run/JOB`` or ``workspacebuilds/ID``) until it ends;
+    CommandError if it did not succeed. ``silent``: the logs only if it failed, as
+    Coder's CLI shows a dry run's."""
+    lines: list[str] = []
+    emit = lines.append if silent else (lambda line: print(line, flush=True))
     stage = ""
     for log in client.follow_job_logs(path):
         if log.stage and log.stage != stage:
             stage = log.stage
-            print(f"==> {stage}", flush=True)
+            emit(f"==> {stage}")
         prefix = f"{log.log_level.upper()}: " if log.log_level in ("warn", "error") else ""
-        print(f"    {prefix}{log.output}", flush=True)
+        emit(f"    {prefix}{log.output}")
     job = get_job()
     if job.status != "succeeded":
+        for line in lines:
+            print(line, flush=True)
         reason = job.error or f"the job is {job.status}"
         raise CommandError(f"{what} {job.status}: {reason}",
                            hint="The log above shows what terraform said.")
