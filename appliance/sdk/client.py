@@ -258,9 +258,32 @@ class Client:
     def delete_template(self, template_id: uuid.UUID | str) -> None:
         self._request("DELETE", f"/api/v2/templates/{template_id}")
 
-    def template_versions(self, template_id: uuid.UUID | str) -> list[types.TemplateVersion]:
+    def template_versions(self, template_id: uuid.UUID | str,
+                          include_archived: bool = False) -> list[types.TemplateVersion]:
         return self._request("GET", f"/api/v2/templates/{template_id}/versions",
+                             params={"include_archived": "true"} if include_archived else None,
                              model_type=list[types.TemplateVersion])
+
+    def template_version_by_name(self, template_id: uuid.UUID | str,
+                                 name: str) -> types.TemplateVersion:
+        return self._request("GET", f"/api/v2/templates/{template_id}/versions/{name}",
+                             model_type=types.TemplateVersion)
+
+    def previous_template_version(self, org: str | uuid.UUID, template: str,
+                                  name: str) -> types.TemplateVersion:
+        return self._request(
+            "GET", f"/api/v2/organizations/{org}/templates/{template}/versions/{name}/previous",
+            model_type=types.TemplateVersion)
+
+    def set_template_version_archived(self, version_id: uuid.UUID | str, archived: bool) -> None:
+        verb = "archive" if archived else "unarchive"
+        self._request("POST", f"/api/v2/templateversions/{version_id}/{verb}")
+
+    def archive_unused_template_versions(self, template_id: uuid.UUID | str, all: bool = False
+                                         ) -> types.ArchiveTemplateVersionsResponse:
+        return self._request("POST", f"/api/v2/templates/{template_id}/versions/archive",
+                             types.ArchiveTemplateVersionsRequest(all=all),
+                             model_type=types.ArchiveTemplateVersionsResponse)
 
     def update_active_template_version(self, template_id: uuid.UUID | str,
                                        version_id: uuid.UUID | str) -> None:

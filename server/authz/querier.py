@@ -402,6 +402,9 @@ _PROVISIONING_POLICIES: dict[str, _Policy] = {
     "get_template_version_by_template_and_name": fetch(A.READ, template_obj),
     "get_template_versions_by_template_id": post_filter(A.READ, template_obj),
     "update_template_version_template_id": via_row(*_VERSION, A.UPDATE),
+    "get_previous_template_version": fetch(A.READ, template_obj),
+    "archive_unused_template_versions": via_row(*_TEMPLATE, A.UPDATE),
+    "unarchive_template_version": via_row(*_VERSION, A.UPDATE),
     "delete_import_checks": system_only(),  # coderd check-import, as system("install-check")
     "get_template_version_parameters": via_row("get_template_version_by_id",
                                                "template_version_id", template_obj, A.READ),

@@ -112,3 +112,25 @@ def test_push_create_stop_start_delete(cli, provisioning_coderd, tmp_path):
     versions = c.run("templates", "versions", "list", "demo").stdout
     assert "failed" in versions and "Active" in versions
     assert "Deleted template 'demo'" in c.run("templates", "delete", "demo", "-y").stdout
+
+
+def test_versions_promote_archive_unarchive(owner_cli, shared_coderd, shared_owner):
+    from ..server.provisioning import imported_version, make_template
+
+    template = make_template(shared_owner, shared_coderd.dsn)
+    second = imported_version(shared_owner, shared_coderd.dsn, template_id=template.id)
+    c, name = owner_cli, template.name
+    assert "Archived" not in c.run("templates", "versions", "list", name).stdout
+    assert f"Version '{second.name}' archived." in c.run(
+        "templates", "versions", "archive", name, second.name, "-y").stdout
+    assert second.name not in c.run("templates", "versions", "list", name).stdout
+    assert "Archived" in c.run("templates", "versions", "list", name, "--include-archived").stdout
+    proc = c.run("templates", "versions", "promote", "-t", name, "--template-version",
+                 second.name, expect=1)
+    assert "The provided template version is archived." in proc.stderr
+    c.run("templates", "versions", "unarchive", name, second.name, "-y")
+    assert f"Successfully promoted version '{second.name}' for template '{name}'" in c.run(
+        "templates", "versions", "promote", "-t", name, "--template-version", second.name).stdout
+    assert shared_owner.template(template.id).active_version_id == second.id
+    proc = c.run("templates", "versions", "archive", name, second.name, "-y", expect=1)
+    assert "currently set to the active version" in proc.stderr

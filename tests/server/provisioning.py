@@ -170,6 +170,17 @@ class RouteObjects:
             body = {"ttl_ms": 3_600_000}
         elif route == ("POST", "/workspaces/<workspace>/builds"):
             body = {"transition": "stop"}
+        if "<templateversionname>" in path or path.endswith(("/archive", "/unarchive")):
+            # a fresh version of the shared template, made after its first: unused, with a
+            # previous one; archived first when it is to be unarchived
+            fresh = imported_version(self.owner, self.dsn, template_id=template_id)
+            version_id = fresh.id
+            url = url.replace("<templateversionname>", fresh.name)
+            if path.endswith("/unarchive"):
+                sql(self.dsn, "UPDATE template_versions SET archived = true WHERE id = %s",
+                    (str(fresh.id),))
+            if path.endswith("/versions/archive"):
+                body = {"all": True}
         if "<jobID>" in path:  # the target's own dry run, done unless it is to be canceled
             url = url.replace("<jobID>", str(dry_run(self.dsn, version_id, target.id, self.file_id,
                                                      complete=not path.endswith("/cancel"))))

@@ -133,6 +133,17 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("DELETE", "/templates/<template>"): expect(200, TEMPLATE_ADMINS, readers=EVERYONE),
     ("GET", "/templates/<template>/versions"): expect(200, EVERYONE),
     ("PATCH", "/templates/<template>/versions"): expect(200, TEMPLATE_ADMINS, readers=EVERYONE),
+    ("GET", "/templates/<template>/versions/<templateversionname>"): expect(200, EVERYONE),
+    ("GET", "/organizations/<organization>/templates/<templatename>/versions/"
+            "<templateversionname>"): expect(200, EVERYONE),
+    ("GET", "/organizations/<organization>/templates/<templatename>/versions/"
+            "<templateversionname>/previous"): expect(200, EVERYONE),
+    ("POST", "/templates/<template>/versions/archive"): expect(200, TEMPLATE_ADMINS,
+                                                                readers=EVERYONE),
+    ("POST", "/templateversions/<templateversion>/archive"): expect(200, TEMPLATE_ADMINS,
+                                                                    readers=EVERYONE),
+    ("POST", "/templateversions/<templateversion>/unarchive"): expect(200, TEMPLATE_ADMINS,
+                                                                      readers=EVERYONE),
     # the target member's workspaces: owners act, template admins read, the rest see nothing
     ("POST", "/users/<user>/workspaces"): expect(201, ("owner",)),
     ("POST", "/organizations/<organization>/members/<user>/workspaces"): expect(201, ("owner",)),
