@@ -146,6 +146,9 @@ def _build(s: AuthzQuerier, workspace: dict, transition: str, initiator_id: uuid
         if version is None or version["template_id"] != workspace["template_id"]:
             raise APIError(400, "Template version not found for this workspace's template.",
                            validations=[ValidationError("template_version_id", "not found")])
+        if version["archived"] and transition == "start":  # stopping and deleting still work
+            raise APIError(400, "cannot use archived template versions",
+                           validations=[ValidationError("template_version_id", "is archived")])
         version_job = s.get_provisioner_job_by_id(version["job_id"])
         if version_job["job_status"] != "succeeded":
             raise APIError(400, f"Template version {version['name']!r} cannot be built: its "

@@ -251,6 +251,35 @@ class Client:
     def cancel_template_version(self, version_id: uuid.UUID | str) -> None:
         self._request("PATCH", f"/api/v2/templateversions/{version_id}/cancel")
 
+    def create_template_version_dry_run(self, version_id: uuid.UUID | str,
+                                        req: types.CreateTemplateVersionDryRunRequest
+                                        ) -> types.ProvisionerJob:
+        return self._request("POST", f"/api/v2/templateversions/{version_id}/dry-run", req,
+                             expect=201, model_type=types.ProvisionerJob)
+
+    def template_version_dry_run(self, version_id: uuid.UUID | str,
+                                 job_id: uuid.UUID | str) -> types.ProvisionerJob:
+        return self._request("GET", f"/api/v2/templateversions/{version_id}/dry-run/{job_id}",
+                             model_type=types.ProvisionerJob)
+
+    def template_version_dry_run_resources(self, version_id: uuid.UUID | str,
+                                           job_id: uuid.UUID | str
+                                           ) -> list[types.WorkspaceResource]:
+        return self._request(
+            "GET", f"/api/v2/templateversions/{version_id}/dry-run/{job_id}/resources",
+            model_type=list[types.WorkspaceResource])
+
+    def template_version_dry_run_matched_provisioners(self, version_id: uuid.UUID | str,
+                                                      job_id: uuid.UUID | str
+                                                      ) -> types.MatchedProvisioners:
+        return self._request(
+            "GET", f"/api/v2/templateversions/{version_id}/dry-run/{job_id}/matched-provisioners",
+            model_type=types.MatchedProvisioners)
+
+    def cancel_template_version_dry_run(self, version_id: uuid.UUID | str,
+                                        job_id: uuid.UUID | str) -> None:
+        self._request("PATCH", f"/api/v2/templateversions/{version_id}/dry-run/{job_id}/cancel")
+
     def create_template(self, org: str | uuid.UUID, req: types.CreateTemplateRequest) -> types.Template:
         return self._request("POST", f"/api/v2/organizations/{org}/templates", req, expect=201,
                              model_type=types.Template)
@@ -274,9 +303,32 @@ class Client:
     def delete_template(self, template_id: uuid.UUID | str) -> None:
         self._request("DELETE", f"/api/v2/templates/{template_id}")
 
-    def template_versions(self, template_id: uuid.UUID | str) -> list[types.TemplateVersion]:
+    def template_versions(self, template_id: uuid.UUID | str,
+                          include_archived: bool = False) -> list[types.TemplateVersion]:
         return self._request("GET", f"/api/v2/templates/{template_id}/versions",
+                             params={"include_archived": "true"} if include_archived else None,
                              model_type=list[types.TemplateVersion])
+
+    def template_version_by_name(self, template_id: uuid.UUID | str,
+                                 name: str) -> types.TemplateVersion:
+        return self._request("GET", f"/api/v2/templates/{template_id}/versions/{name}",
+                             model_type=types.TemplateVersion)
+
+    def previous_template_version(self, org: str | uuid.UUID, template: str,
+                                  name: str) -> types.TemplateVersion:
+        return self._request(
+            "GET", f"/api/v2/organizations/{org}/templates/{template}/versions/{name}/previous",
+            model_type=types.TemplateVersion)
+
+    def set_template_version_archived(self, version_id: uuid.UUID | str, archived: bool) -> None:
+        verb = "archive" if archived else "unarchive"
+        self._request("POST", f"/api/v2/templateversions/{version_id}/{verb}")
+
+    def archive_unused_template_versions(self, template_id: uuid.UUID | str, all: bool = False
+                                         ) -> types.ArchiveTemplateVersionsResponse:
+        return self._request("POST", f"/api/v2/templates/{template_id}/versions/archive",
+                             types.ArchiveTemplateVersionsRequest(all=all),
+                             model_type=types.ArchiveTemplateVersionsResponse)
 
     def update_active_template_version(self, template_id: uuid.UUID | str,
                                        version_id: uuid.UUID | str) -> None:
@@ -384,7 +436,8 @@ class Client:
     def follow_job_logs(self, path: str, after: int = 0):
         """Yield ProvisionerJobLog as a job writes them, until it completes (websocket).
 
-        ``path`` is ``templateversions/ID`` or ``workspacebuilds/ID``.
+        ``path`` is ``templateversions/ID``, ``templateversions/ID/dry-run/JOB`` or
+        ``workspacebuilds/ID``.
         """
         import json
 

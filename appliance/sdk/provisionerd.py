@@ -95,7 +95,7 @@ class JobMetadata:
 @dataclass
 class AcquiredJob:
     job_id: uuid.UUID
-    type: str  # template_version_import | workspace_build
+    type: str  # template_version_import | template_version_dry_run | workspace_build
     file_id: uuid.UUID
     metadata: JobMetadata
     transition: str = "start"

@@ -535,6 +535,27 @@ class UpdateActiveTemplateVersion:
 
 
 @dataclass
+class ArchiveTemplateVersionsRequest:
+    """``all``: every unused version, not only the failed ones (Coder's default)."""
+    all: bool = False
+
+
+@dataclass
+class ArchiveTemplateVersionsResponse:
+    template_id: uuid.UUID
+    archived_ids: list[uuid.UUID]
+
+
+@dataclass
+class MatchedProvisioners:
+    """How many daemons could take a job: ``count`` with its tags, ``available`` of those
+    seen lately."""
+    count: int
+    available: int
+    most_recently_seen: Optional[dt.datetime] = None
+
+
+@dataclass
 class WorkspaceResourceMetadata:
     key: str
     value: str
@@ -683,6 +704,16 @@ class WorkspaceResource:
 class WorkspaceBuildParameter:
     name: str = field(min_len=1)
     value: str = ""
+
+
+@dataclass
+class CreateTemplateVersionDryRunRequest:
+    """A plan of the version with these parameter values, as a workspace named so would get.
+    ``user_variable_values`` is accepted, as Coder's is, and unused: the version's own
+    variables are given."""
+    workspace_name: str = ""
+    rich_parameter_values: Optional[list[WorkspaceBuildParameter]] = None
+    user_variable_values: Optional[list[VariableValue]] = None
 
 
 @dataclass

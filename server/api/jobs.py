@@ -102,31 +102,43 @@ def follow_logs(job_id: uuid.UUID):
     return current_app.response_class(status=200)
 
 
-def log_routes(route: Callable, path: str, what: str, job_id_of: Callable[..., uuid.UUID]) -> None:
+def log_routes(route: Callable, path: str, what: str, job_id_of: Callable[..., uuid.UUID],
+               name: str = "job") -> None:
     """Declare ``GET path`` twice: the websocket that follows, and the plain list.
 
     Werkzeug routes a websocket request only to a rule declared for websockets,
-    so the one path needs both rules (DESIGN.md).
+    so the one path needs both rules (DESIGN.md). ``name`` tells one blueprint's
+    log routes apart.
     """
-    @route("GET", path, websocket=True, summary=f"Follow {what} logs (websocket)",
-           query=LOGS_QUERY, response=list[types.ProvisionerJobLog])
     def follow_job_logs(**params: str):
         return follow_logs(job_id_of(**params))
 
-    @route("GET", path, summary=f"List {what} logs (?follow=true over a websocket)",
-           query=LOGS_QUERY, response=list[types.ProvisionerJobLog])
     def job_logs(**params: str):
         return logs(job_id_of(**params))
 
+    follow_job_logs.__name__, job_logs.__name__ = f"follow_{name}_logs", f"{name}_logs"
+    route("GET", path, websocket=True, summary=f"Follow {what} logs (websocket)",
+          query=LOGS_QUERY, response=list[types.ProvisionerJobLog])(follow_job_logs)
+    route("GET", path, summary=f"List {what} logs (?follow=true over a websocket)",
+          query=LOGS_QUERY, response=list[types.ProvisionerJobLog])(job_logs)
 
-def cancel(job_id: uuid.UUID):
+
+# Coder's words when canceling an import or a build, and a dry run's.
+CANCEL_MESSAGES = ("Job has already completed!", "Job has already been marked as canceled!",
+                   "Job has been marked as canceled...")
+DRY_RUN_CANCEL_MESSAGES = ("Job has already completed.", "Job has already been marked as canceled.",
+                           "Job has been marked as canceled.")
+
+
+def cancel(job_id: uuid.UUID, messages: tuple[str, str, str] = CANCEL_MESSAGES):
+    completed, canceled, done = messages
     row = store().get_provisioner_job_by_id(job_id)
     if row["completed_at"] is not None:
-        raise APIError(400, "Job has already completed!")
+        raise APIError(400, completed)
     if row["canceled_at"] is not None:
-        raise APIError(400, "Job has already been marked as canceled!")
+        raise APIError(400, canceled)
     store().cancel_provisioner_job(job_id)
-    return write(200, types.Response(message="Job has been marked as canceled..."))
+    return write(200, types.Response(message=done))
 
 
 def require_completed(row: dict) -> None:

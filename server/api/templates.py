@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 
 import psycopg2.errors
-from flask import g
+from flask import g, request
 
 from appliance.sdk import types
 
@@ -19,7 +19,7 @@ from ..httpmw import store
 from ..provisioner.imports import queue_import
 from . import jobs
 from .organizations import organization_param
-from .router import Router
+from .router import QueryParam, Router
 
 router = Router("templates", "Templates")
 route = router.route
@@ -304,10 +304,105 @@ def delete_template(template: str):
 
 
 @route("GET", "/templates/<template>/versions", summary="List a template's versions",
+       query=(QueryParam("include_archived", "Also list archived versions", "boolean"),),
        response=list[types.TemplateVersion])
 def list_template_versions(template: str):
     row = template_param(template)
-    return write(200, versions(store().get_template_versions_by_template_id(row["id"])))
+    include_archived = request.args.get("include_archived", "").lower() in ("true", "1")
+    return write(200, versions(store().get_template_versions_by_template_id(
+        row["id"], include_archived=include_archived)))
+
+
+def _version_by_name(template: dict, name: str) -> dict:
+    row = store().get_template_version_by_template_and_name(template["id"], name)
+    if row is None:
+        raise APIError(404, f'No template version found by name "{name}".')
+    return row
+
+
+def _template_by_name(organization: str, templatename: str) -> dict:
+    org = organization_param(organization)
+    return found(store().get_template_by_organization_and_name(org["id"], templatename),
+                 "Template")
+
+
+@route("GET", "/templates/<template>/versions/<templateversionname>",
+       summary="Get a template's version by name", response=types.TemplateVersion)
+def template_version_by_name(template: str, templateversionname: str):
+    return write(200, versions([_version_by_name(template_param(template),
+                                                 templateversionname)])[0])
+
+
+@route("GET", "/organizations/<organization>/templates/<templatename>/versions/"
+              "<templateversionname>",
+       summary="Get a template's version by organization, template and version name",
+       response=types.TemplateVersion)
+def organization_template_version_by_name(organization: str, templatename: str,
+                                          templateversionname: str):
+    template = _template_by_name(organization, templatename)
+    return write(200, versions([_version_by_name(template, templateversionname)])[0])
+
+
+@route("GET", "/organizations/<organization>/templates/<templatename>/versions/"
+              "<templateversionname>/previous",
+       summary="The version of the template made before the one named",
+       response=types.TemplateVersion)
+def previous_template_version(organization: str, templatename: str, templateversionname: str):
+    template = _template_by_name(organization, templatename)
+    _version_by_name(template, templateversionname)
+    row = store().get_previous_template_version(template["id"], templateversionname)
+    if row is None:
+        raise APIError(404, f'No previous template version found for "{templateversionname}".')
+    return write(200, versions([row])[0])
+
+
+@route("POST", "/templates/<template>/versions/archive",
+       summary="Archive a template's unused versions (failed ones; all with all=true)",
+       request=types.ArchiveTemplateVersionsRequest,
+       response=types.ArchiveTemplateVersionsResponse)
+def archive_unused_versions(template: str):
+    row = template_param(template)
+    req = read(types.ArchiveTemplateVersionsRequest)
+    archived = store().archive_unused_template_versions(row["id"], failed_only=not req.all)
+    audit.record("write", "template", row["id"], row["name"],
+                 organization_id=row["organization_id"],
+                 additional={"archived_versions": [str(a) for a in archived]})
+    return write(200, types.ArchiveTemplateVersionsResponse(template_id=row["id"],
+                                                            archived_ids=archived))
+
+
+def _set_archived(templateversion: str, archive: bool):
+    """Coder's setArchiveTemplateVersion: a version in use (active, or a workspace's latest
+    build's) cannot be archived (Coder answers that with a 500; a 400 here); the answer is
+    a JSON string, as Coder's."""
+    version = version_param(templateversion)
+    verb = "archived" if archive else "unarchived"
+    if version["archived"] == archive:
+        raise APIError(400, f"Template version already {verb}")
+    if version["template_id"] is None:
+        raise APIError(400, "Cannot archive template versions not associate with a template.")
+    s = store()
+    if archive:
+        if not s.archive_unused_template_versions(version["template_id"], version["id"]):
+            raise APIError(400, "Unable to archive specified version, the version is likely "
+                                "in use by a workspace or currently set to the active version")
+    else:
+        s.unarchive_template_version(version["id"])
+    audit.record("write", "template_version", version["id"], version["name"],
+                 organization_id=version["organization_id"], additional={"archived": archive})
+    return write(200, f'template version "{version["id"]}" {verb}')
+
+
+@route("POST", "/templateversions/<templateversion>/archive",
+       summary="Archive a template version nothing uses", response=str)
+def archive_template_version(templateversion: str):
+    return _set_archived(templateversion, True)
+
+
+@route("POST", "/templateversions/<templateversion>/unarchive",
+       summary="Unarchive a template version", response=str)
+def unarchive_template_version(templateversion: str):
+    return _set_archived(templateversion, False)
 
 
 @route("PATCH", "/templates/<template>/versions",
@@ -322,6 +417,8 @@ def update_active_version(template: str):
         raise APIError(400, "The template version does not belong to this template.",
                        validations=[types.ValidationError("id", "not a version of this template")])
     require_imported(version, "id")
+    if version["archived"]:
+        raise APIError(400, "The provided template version is archived.")
     s.update_template_active_version(row["id"], version["id"])
     audit.record("write", "template", row["id"], row["name"],
                  organization_id=row["organization_id"],

@@ -46,8 +46,9 @@ def org_obj(row: dict) -> Object:
 
 
 def job_obj(row: dict) -> Object:
-    """A job is guarded as what it builds: a workspace build as the workspace, an import as the template."""
-    if row["type"] == "workspace_build":
+    """A job is guarded as what it builds: a workspace build as the workspace, a dry run as a
+    workspace of its initiator (as Coder checks it), an import as the template."""
+    if row["type"] in ("workspace_build", "template_version_dry_run"):  # a dry run: the initiator's
         owner = row["input"].get("workspace_owner_id") or row["initiator_id"]
         return Object(R.WORKSPACE, row["id"], owner_id=uuid.UUID(str(owner)),
                       org_id=row["organization_id"])
@@ -282,7 +283,10 @@ class AuthzQuerier:
     update_provisioner_daemon_seen = system_only()
     get_provisioner_daemon_by_id = fetch(A.READ, daemon_obj)
     get_provisioner_daemons = post_filter(A.READ, daemon_obj)
-    get_import_job_context = system_only()
+    # Any user may learn whether a daemon could take their job (Coder reads them as
+    # the system for it): counts only, no daemon's name or tags.
+    get_matched_provisioners = check(lambda a: org_obj({"id": a["organization_id"]}), A.READ)
+    get_version_job_context = system_only()
     get_build_job_context = system_only()
     get_build_parameter_values = system_only()
     get_job_archive = system_only()
@@ -398,6 +402,9 @@ _PROVISIONING_POLICIES: dict[str, _Policy] = {
     "get_template_version_by_template_and_name": fetch(A.READ, template_obj),
     "get_template_versions_by_template_id": post_filter(A.READ, template_obj),
     "update_template_version_template_id": via_row(*_VERSION, A.UPDATE),
+    "get_previous_template_version": fetch(A.READ, template_obj),
+    "archive_unused_template_versions": via_row(*_TEMPLATE, A.UPDATE),
+    "unarchive_template_version": via_row(*_VERSION, A.UPDATE),
     "delete_import_checks": system_only(),  # coderd check-import, as system("install-check")
     "get_template_version_parameters": via_row("get_template_version_by_id",
                                                "template_version_id", template_obj, A.READ),

@@ -30,15 +30,8 @@ class JobGone(Exception):
 
 def acquired_job(s: AuthzQuerier, job: dict, access_url: str, session_lifetime: int) -> AcquiredJob:
     coder_url = access_url.rstrip("/") + "/"
-    if job["type"] == "template_version_import":
-        ctx = s.get_import_job_context(job["input"]["template_version_id"])
-        if ctx is None:
-            raise JobGone(f"template version {job['input']['template_version_id']} is gone")
-        meta = JobMetadata(coder_url=coder_url, template_id=str(ctx["template_id"] or ""),
-                           template_name=ctx["template_name"] or "",
-                           template_version=ctx["template_version_name"])
-        return AcquiredJob(job_id=job["id"], type=job["type"], file_id=job["file_id"], metadata=meta,
-                           agent_scripts=agent_scripts())
+    if job["type"] in ("template_version_import", "template_version_dry_run"):
+        return _version_job(s, job, coder_url)
     ctx = s.get_build_job_context(job["input"]["workspace_build_id"])
     if ctx is None:
         raise JobGone(f"workspace build {job['input']['workspace_build_id']} is gone")
@@ -46,10 +39,7 @@ def acquired_job(s: AuthzQuerier, job: dict, access_url: str, session_lifetime: 
     meta = JobMetadata(
         coder_url=coder_url, workspace_transition=ctx["transition"],
         workspace_name=ctx["workspace_name"], workspace_id=str(ctx["workspace_id"]),
-        workspace_owner=ctx["owner_username"], workspace_owner_id=str(ctx["owner_id"]),
-        workspace_owner_email=ctx["owner_email"], workspace_owner_name=ctx["owner_name"],
-        workspace_owner_session_token=token, workspace_owner_login_type=ctx["owner_login_type"],
-        workspace_owner_rbac_roles=list(ctx["owner_roles"]) + ["member"],
+        workspace_owner_session_token=token, **_owner_metadata(ctx),
         template_id=str(ctx["template_id"]), template_name=ctx["template_name"],
         template_version=ctx["template_version_name"], workspace_build_id=str(ctx["build_id"]))
     values = [ParameterValue(**p) for p in s.get_build_parameter_values(ctx["build_id"])]
@@ -62,6 +52,38 @@ def acquired_job(s: AuthzQuerier, job: dict, access_url: str, session_lifetime: 
                        agent_scripts=agent_scripts(),
                        variable_values=terraform_values(
                            s.get_template_version_variables(ctx["template_version_id"])))
+
+
+def _owner_metadata(ctx: dict) -> dict:
+    """The workspace owner's CODER_WORKSPACE_OWNER_* values, from a job context's owner_*."""
+    return dict(workspace_owner=ctx["owner_username"], workspace_owner_id=str(ctx["owner_id"]),
+                workspace_owner_email=ctx["owner_email"], workspace_owner_name=ctx["owner_name"],
+                workspace_owner_login_type=ctx["owner_login_type"],
+                workspace_owner_rbac_roles=list(ctx["owner_roles"]) + ["member"])
+
+
+def _version_job(s: AuthzQuerier, job: dict, coder_url: str) -> AcquiredJob:
+    """An import, or a dry run: a plan of the version as a workspace of the job's initiator
+    named as asked would get, with the given parameter values and the version's variables
+    (as Coder's dry run, which has no workspace, uses the initiator as its owner)."""
+    version_id = job["input"]["template_version_id"]
+    ctx = s.get_version_job_context(version_id, job["initiator_id"])
+    if ctx is None:
+        raise JobGone(f"template version {version_id} is gone")
+    template = dict(coder_url=coder_url, template_id=str(ctx["template_id"] or ""),
+                    template_name=ctx["template_name"] or "",
+                    template_version=ctx["template_version_name"])
+    if job["type"] == "template_version_import":
+        return AcquiredJob(job_id=job["id"], type=job["type"], file_id=job["file_id"],
+                           metadata=JobMetadata(**template), agent_scripts=agent_scripts())
+    meta = JobMetadata(
+        **template, workspace_name=job["input"].get("workspace_name", ""), **_owner_metadata(ctx))
+    return AcquiredJob(
+        job_id=job["id"], type=job["type"], file_id=job["file_id"], metadata=meta,
+        transition="start", agent_scripts=agent_scripts(),
+        rich_parameter_values=[ParameterValue(name=p["name"], value=p["value"])
+                               for p in job["input"].get("rich_parameter_values", [])],
+        variable_values=terraform_values(s.get_template_version_variables(version_id)))
 
 
 def terraform_values(variables: list[dict]) -> list[VariableValue]:
@@ -115,6 +137,8 @@ def store_result(s: AuthzQuerier, job: dict, result: CompleteJobRequest) -> None
             s.insert_template_version_parameters(version_id, _plain(result.rich_parameters))
             s.insert_workspace_resources(job["id"], "start", _plain(result.start_resources))
             s.insert_workspace_resources(job["id"], "stop", _plain(result.stop_resources))
+        elif job["type"] == "template_version_dry_run":
+            s.insert_workspace_resources(job["id"], "start", _plain(result.resources))
         else:
             ctx = s.get_build_job_context(job["input"]["workspace_build_id"])
             s.update_workspace_build_state(ctx["build_id"], base64.b64decode(result.state))

@@ -199,6 +199,8 @@ class JobRunner:
         if job.type == "template_version_import":
             return self._import(tf, source, var_file, logger)
         _write_var_file(var_file, job.variable_values)
+        if job.type == "template_version_dry_run":
+            return self._dry_run(tf)
         return self._build(tf, source)
 
     def _import(self, tf, source: Path, var_file: Path, logger: JobLogger) -> CompleteJobRequest:
@@ -218,6 +220,14 @@ class JobRunner:
             rich_parameters=tfstate.convert_parameters(start_plan),
             start_resources=tfstate.convert_resources(start_plan),
             stop_resources=tfstate.convert_resources(stop_plan))
+
+    @staticmethod
+    def _dry_run(tf) -> CompleteJobRequest:
+        """A plan only, of a new workspace: the resources it would get, as Coder's dry run."""
+        runner = tf("start")
+        runner.init()
+        return CompleteJobRequest(resources=tfstate.convert_resources(
+            runner.plan("Planning infrastructure")))
 
     def _build(self, tf, source: Path) -> CompleteJobRequest:
         job = self.job

@@ -81,8 +81,14 @@ def test_push_create_stop_start_delete(cli, provisioning_coderd, tmp_path):
 
     proc = c.run("create", "box", "-t", "demo", expect=1)
     assert "'region' is required" in proc.stderr and "--parameter region=VALUE" in proc.stderr
+    proc = c.run("create", "box", "-t", "demo", "--parameter", "region=there",
+                 "--parameter", "size=99", expect=1)  # the dry run refuses it: no build
+    assert "Dry run failed" in proc.stderr and "size" in proc.stdout + proc.stderr
+    assert json.loads(c.run("list", "-o", "json").stdout) == []
     out = c.run("create", "box", "-t", "demo", "--parameter", "region=there").stdout
-    assert "The box workspace has been created!" in out
+    assert out.index("Planning workspace...") < out.index("Workspace Preview") \
+        < out.index("  null_resource.box\n    agent main: linux/amd64\n      app web:") \
+        < out.index("The box workspace has been created!")
     listed = json.loads(c.run("list", "-o", "json").stdout)
     assert [(w["name"], w["latest_build"]["status"]) for w in listed] == [("box", "running")]
     shown = c.run("show", "box").stdout
@@ -106,3 +112,25 @@ def test_push_create_stop_start_delete(cli, provisioning_coderd, tmp_path):
     versions = c.run("templates", "versions", "list", "demo").stdout
     assert "failed" in versions and "Active" in versions
     assert "Deleted template 'demo'" in c.run("templates", "delete", "demo", "-y").stdout
+
+
+def test_versions_promote_archive_unarchive(owner_cli, shared_coderd, shared_owner):
+    from ..server.provisioning import imported_version, make_template
+
+    template = make_template(shared_owner, shared_coderd.dsn)
+    second = imported_version(shared_owner, shared_coderd.dsn, template_id=template.id)
+    c, name = owner_cli, template.name
+    assert "Archived" not in c.run("templates", "versions", "list", name).stdout
+    assert f"Version '{second.name}' archived." in c.run(
+        "templates", "versions", "archive", name, second.name, "-y").stdout
+    assert second.name not in c.run("templates", "versions", "list", name).stdout
+    assert "Archived" in c.run("templates", "versions", "list", name, "--include-archived").stdout
+    proc = c.run("templates", "versions", "promote", "-t", name, "--template-version",
+                 second.name, expect=1)
+    assert "The provided template version is archived." in proc.stderr
+    c.run("templates", "versions", "unarchive", name, second.name, "-y")
+    assert f"Successfully promoted version '{second.name}' for template '{name}'" in c.run(
+        "templates", "versions", "promote", "-t", name, "--template-version", second.name).stdout
+    assert shared_owner.template(template.id).active_version_id == second.id
+    proc = c.run("templates", "versions", "archive", name, second.name, "-y", expect=1)
+    assert "currently set to the active version" in proc.stderr

@@ -85,6 +85,19 @@ def add_parameters(dsn: str, version_id, params: list[dict]) -> None:
              row["ephemeral"], i))
 
 
+def dry_run(dsn: str, version_id, initiator_id, file_id, complete: bool = True):
+    """A dry run of the version started by ``initiator_id``, written as the API writes it."""
+    (row,) = sql(dsn, """INSERT INTO provisioner_jobs (organization_id, initiator_id, type, input,
+                                                      file_id, tags)
+                         SELECT organization_id, %s, 'template_version_dry_run', %s, %s, %s
+                         FROM template_versions WHERE id = %s RETURNING id""",
+                 (str(initiator_id), json.dumps({"template_version_id": str(version_id)}),
+                  str(file_id), json.dumps(UNBUILT_TAGS), str(version_id)))
+    if complete:
+        complete_job(dsn, row[0])
+    return row[0]
+
+
 def push_version(client: Client, *, files: dict | None = None, template_id=None,
                  name: str = "") -> types.TemplateVersion:
     file_id = client.upload_file(make_tar(files or {"main.tf": MAIN_TF}))
@@ -161,6 +174,22 @@ class RouteObjects:
             body = {"name": "r" + uuid.uuid4().hex[:10]}
         elif route == ("PUT", "/workspacebuilds/<workspacebuild>/state"):
             body = {"state": "e30="}  # Go's []byte of b"{}"
+        if "<templateversionname>" in path or path.endswith(("/archive", "/unarchive")):
+            # a fresh version of the shared template, made after its first: unused, with a
+            # previous one; archived first when it is to be unarchived
+            fresh = imported_version(self.owner, self.dsn, template_id=template_id)
+            version_id = fresh.id
+            url = url.replace("<templateversionname>", fresh.name)
+            if path.endswith("/unarchive"):
+                sql(self.dsn, "UPDATE template_versions SET archived = true WHERE id = %s",
+                    (str(fresh.id),))
+            if path.endswith("/versions/archive"):
+                body = {"all": True}
+        if "<jobID>" in path:  # the target's own dry run, done unless it is to be canceled
+            url = url.replace("<jobID>", str(dry_run(self.dsn, version_id, target.id, self.file_id,
+                                                     complete=not path.endswith("/cancel"))))
+        elif path.endswith("/dry-run"):
+            body = {"workspace_name": "preview"}
         if "<workspace" in path:
             ws = self._workspace(target, complete=not path.endswith("/cancel"))
             url = (url.replace("<workspacename>", ws.name).replace("<workspace>", str(ws.id))

@@ -116,6 +116,13 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/templateversions/<templateversion>/logs"): expect(200, EVERYONE),
     ("PATCH", "/templateversions/<templateversion>/cancel"): expect(200, TEMPLATE_ADMINS,
                                                                    readers=EVERYONE),
+    # dry runs: anyone who may create a workspace starts one of their own; another's is
+    # guarded as their workspace
+    ("POST", "/templateversions/<templateversion>/dry-run"): expect(201, EVERYONE),
+    **{("GET", f"/templateversions/<templateversion>/dry-run/<jobID>{tail}"):
+       expect(200, TEMPLATE_ADMINS, denied=404)
+       for tail in ("", "/resources", "/logs", "/matched-provisioners")},
+    ("PATCH", "/templateversions/<templateversion>/dry-run/<jobID>/cancel"): workspace_write(200),
     ("POST", "/organizations/<organization>/templates"): expect(201, TEMPLATE_ADMINS,
                                                                 readers=EVERYONE),
     ("GET", "/organizations/<organization>/templates"): expect(200, EVERYONE),
@@ -126,6 +133,17 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("DELETE", "/templates/<template>"): expect(200, TEMPLATE_ADMINS, readers=EVERYONE),
     ("GET", "/templates/<template>/versions"): expect(200, EVERYONE),
     ("PATCH", "/templates/<template>/versions"): expect(200, TEMPLATE_ADMINS, readers=EVERYONE),
+    ("GET", "/templates/<template>/versions/<templateversionname>"): expect(200, EVERYONE),
+    ("GET", "/organizations/<organization>/templates/<templatename>/versions/"
+            "<templateversionname>"): expect(200, EVERYONE),
+    ("GET", "/organizations/<organization>/templates/<templatename>/versions/"
+            "<templateversionname>/previous"): expect(200, EVERYONE),
+    ("POST", "/templates/<template>/versions/archive"): expect(200, TEMPLATE_ADMINS,
+                                                                readers=EVERYONE),
+    ("POST", "/templateversions/<templateversion>/archive"): expect(200, TEMPLATE_ADMINS,
+                                                                    readers=EVERYONE),
+    ("POST", "/templateversions/<templateversion>/unarchive"): expect(200, TEMPLATE_ADMINS,
+                                                                      readers=EVERYONE),
     # the target member's workspaces: owners act, template admins read, the rest see nothing
     ("POST", "/users/<user>/workspaces"): expect(201, ("owner",)),
     ("POST", "/organizations/<organization>/members/<user>/workspaces"): expect(201, ("owner",)),

@@ -11,21 +11,27 @@ from appliance.sdk.client import Client
 from ..base import CommandError
 
 
-def follow(client: Client, path: str, get_job, what: str, out: TextIO | None = None
-           ) -> types.ProvisionerJob:
-    """Print a job's logs as they come (``path``: ``templateversions/ID`` or
-    ``workspacebuilds/ID``) until it ends; CommandError if it did not succeed. ``out``:
-    stdout unless given (``coder ssh --stdio`` keeps its stdout for the SSH stream)."""
+def follow(client: Client, path: str, get_job, what: str, out: TextIO | None = None,
+           silent: bool = False) -> types.ProvisionerJob:
+    """Print a job's logs as they come (``path``: ``templateversions/ID``,
+    ``templateversions/ID/dry-run/JOB`` or ``workspacebuilds/ID``) until it ends;
+    CommandError if it did not succeed. ``out``: stdout unless given (``coder ssh
+    --stdio`` keeps its stdout for the SSH stream); ``silent``: the logs only if it
+    failed, as Coder's CLI shows a dry run's."""
     out = out or sys.stdout
+    lines: list[str] = []
+    emit = lines.append if silent else (lambda line: print(line, file=out, flush=True))
     stage = ""
     for log in client.follow_job_logs(path):
         if log.stage and log.stage != stage:
             stage = log.stage
-            print(f"==> {stage}", file=out, flush=True)
+            emit(f"==> {stage}")
         prefix = f"{log.log_level.upper()}: " if log.log_level in ("warn", "error") else ""
-        print(f"    {prefix}{log.output}", file=out, flush=True)
+        emit(f"    {prefix}{log.output}")
     job = get_job()
     if job.status != "succeeded":
+        for line in lines:
+            print(line, file=out, flush=True)
         reason = job.error or f"the job is {job.status}"
         raise CommandError(f"{what} {job.status}: {reason}",
                            hint="The log above shows what terraform said.")

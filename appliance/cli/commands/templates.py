@@ -1,4 +1,4 @@
-"""``coder templates``: init, push, list, versions list, delete.
+"""``coder templates``: init, push, list, versions list|promote|archive|unarchive, delete.
 
 ``push`` tars a folder as Coder does (without hidden files, terraform state and
 variable values: ``archives.template_left_out``), or takes a tar on stdin
@@ -71,9 +71,24 @@ def configure(p: argparse.ArgumentParser) -> None:
     v = connect.leaf_parser(vsub, "list", "List versions.", "List a template's versions.",
                             aliases=["ls"])
     v.add_argument("template", metavar="NAME")
-    add_table_options(v, ("name", "created_at", "created_by", "status", "active", "id"),
-                      ("name", "created_at", "created_by", "status", "active"))
+    v.add_argument("--include-archived", action="store_true",
+                   help="Also list archived versions.")
+    add_table_options(v, ("name", "created_at", "created_by", "status", "active", "archived",
+                          "id"), ("name", "created_at", "created_by", "status", "active"))
     v.set_defaults(_action=_versions)
+    v = connect.leaf_parser(vsub, "promote", "Make a version active.",
+                            "Make the version named --template-version of --template active.")
+    v.add_argument("-t", "--template", required=True, help="Template name.")
+    v.add_argument("--template-version", required=True, help="Version name.")
+    v.set_defaults(_action=_promote)
+    for verb in ("archive", "unarchive"):
+        v = connect.leaf_parser(vsub, verb, f"{verb.capitalize()} template versions.",
+                                f"{verb.capitalize()} versions of template NAME by name"
+                                + (" (one in use cannot be)." if verb == "archive" else "."))
+        v.add_argument("template", metavar="NAME")
+        v.add_argument("versions", nargs="+", metavar="VERSION")
+        v.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
+        v.set_defaults(_action=_set_archived, archive=verb == "archive")
 
     s = connect.leaf_parser(sub, "delete", "Delete a template.",
                             "Delete templates by name; refused while workspaces use them.",
@@ -239,11 +254,38 @@ def _list(args: argparse.Namespace) -> int:
 def _versions(args: argparse.Namespace) -> int:
     client = connect.client(args)
     tmpl = client.template_by_name(ORG, args.template)
-    versions = client.template_versions(tmpl.id)
+    versions = client.template_versions(tmpl.id, include_archived=args.include_archived)
+    if args.include_archived:  # Coder's table then shows the column too
+        args._default_columns += ("archived",)
     rows = [{"name": v.name, "created_at": v.created_at, "created_by": v.created_by.username,
              "status": v.job.status, "active": "Active" if v.id == tmpl.active_version_id else "",
-             "id": v.id} for v in versions]
+             "archived": "Archived" if v.archived else "", "id": v.id} for v in versions]
     print_rows(args, versions, rows)
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    client = connect.client(args)
+    tmpl = client.template_by_name(ORG, args.template)
+    version = client.template_version_by_name(tmpl.id, args.template_version)
+    client.update_active_template_version(tmpl.id, version.id)
+    print(f"Successfully promoted version {version.name!r} for template {tmpl.name!r}")
+    return 0
+
+
+def _set_archived(args: argparse.Namespace) -> int:
+    client = connect.client(args)
+    tmpl = client.template_by_name(ORG, args.template)
+    versions = [client.template_version_by_name(tmpl.id, name) for name in args.versions]
+    verb = "archive" if args.archive else "unarchive"
+    if not args.yes:
+        prompt.require_terminal(f"{verb.capitalize()} without --yes", "--yes")
+        if not prompt.confirm(f"{verb.capitalize()} {', '.join(args.versions)} of "
+                              f"{tmpl.name}?", default=False):
+            return 1
+    for v in versions:
+        client.set_template_version_archived(v.id, args.archive)
+        print(f"Version {v.name!r} {verb}d.")
     return 0
 
 

@@ -25,7 +25,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     if name == "create":
         p.description = ("Create a workspace from a template and follow its first build. "
                          "Required parameters not given with --parameter are asked for on a "
-                         "terminal.")
+                         "terminal; the resources a plan shows are printed, and confirmed on "
+                         "a terminal (-y skips it), before the build, as Coder's create does.")
         p.add_argument("name", metavar="NAME", help="Workspace name (or OWNER/NAME).")
         p.add_argument("-t", "--template", required=True, help="Template name.")
         p.add_argument("--parameter", action="append", metavar="NAME=VALUE",
@@ -84,15 +85,50 @@ def _create(args: argparse.Namespace) -> int:
         prompt.require_terminal(f"Parameter {p.name!r} is required and", f"--parameter {p.name}=VALUE")
         choices = f" ({', '.join(o.value for o in p.options)})" if p.options else ""
         given[p.name] = prompt.ask(f"{p.display_name or p.name}{choices}:", validate=prompt.required)
+    values = [types.WorkspaceBuildParameter(name=k, value=v) for k, v in given.items()]
+    planned = _plan(client, tmpl.active_version_id, name, values)
+    print("Workspace Preview")
+    _print_resources(planned, agent_state=False)
+    if not args.yes and prompt.interactive() and not prompt.confirm("Confirm create?"):
+        return 1
     ws = client.create_workspace(types.CreateWorkspaceRequest(
         name=name, template_id=tmpl.id,
         ttl_ms=args.stop_after * 60_000 if args.stop_after else None,
-        rich_parameter_values=[types.WorkspaceBuildParameter(name=k, value=v)
-                               for k, v in given.items()]), user=owner or "me")
+        rich_parameter_values=values), user=owner or "me")
     print(f"Workspace {ws.owner_name}/{ws.name} created; following its build:", flush=True)
     follow_build(client, ws.latest_build, "Build")
     print(f"The {ws.name} workspace has been created!")
     return 0
+
+
+def _plan(client: Client, version_id, name: str,
+          values: list[types.WorkspaceBuildParameter]) -> list[types.WorkspaceResource]:
+    """Coder's dry run before a create: the resources the workspace would get (its log
+    shown only if it fails), and an invalid parameter value refused before any build."""
+    print("Planning workspace...", flush=True)
+    job = client.create_template_version_dry_run(
+        version_id, types.CreateTemplateVersionDryRunRequest(workspace_name=name,
+                                                             rich_parameter_values=values))
+    jobs.follow(client, f"templateversions/{version_id}/dry-run/{job.id}",
+                lambda: client.template_version_dry_run(version_id, job.id), "Dry run",
+                silent=True)
+    return client.template_version_dry_run_resources(version_id, job.id)
+
+
+def _print_resources(resources: list[types.WorkspaceResource], agent_state: bool = True) -> None:
+    """Each shown resource with its agents, apps and metadata (a plan's agents have no
+    state yet, so a preview leaves it out, as Coder's does)."""
+    for res in resources:
+        if res.hide:
+            continue
+        print(f"  {res.type}.{res.name}")
+        for agent in res.agents:
+            state = f"{agent.status} ({agent.lifecycle_state}), " if agent_state else ""
+            print(f"    agent {agent.name}: {state}{agent.operating_system}/{agent.architecture}")
+            for app in agent.apps:
+                print(f"      app {app.slug}: {app.url or app.command}")
+        for meta in res.metadata:
+            print(f"    {meta.key}: {'*****' if meta.sensitive else meta.value}")
 
 
 def _row(ws: types.Workspace) -> dict:
@@ -119,17 +155,7 @@ def _show(args: argparse.Namespace) -> int:
           f"  status {row['status']}" + ("  outdated" if ws.outdated else ""))
     if ws.latest_build.deadline:
         print(f"stops at {ws.latest_build.deadline.isoformat()}")
-    for res in ws.latest_build.resources:
-        if res.hide:
-            continue
-        print(f"  {res.type}.{res.name}")
-        for agent in res.agents:
-            print(f"    agent {agent.name}: {agent.status} ({agent.lifecycle_state}), "
-                  f"{agent.operating_system}/{agent.architecture}")
-            for app in agent.apps:
-                print(f"      app {app.slug}: {app.url or app.command}")
-        for meta in res.metadata:
-            print(f"    {meta.key}: {'*****' if meta.sensitive else meta.value}")
+    _print_resources(ws.latest_build.resources)
     return 0
 
 

@@ -135,6 +135,20 @@ class ProvisionerQueries(QueriesBase):
     def get_provisioner_daemon_by_id(self, daemon_id: uuid.UUID) -> dict | None:
         return self._one("SELECT * FROM provisioner_daemons WHERE id = %s", (daemon_id,))
 
+    def get_matched_provisioners(self, organization_id: uuid.UUID, tags: dict[str, str],
+                                 stale_seconds: float) -> dict:
+        """Coder's MatchedProvisioners: the organization's daemons whose tags would take a
+        job with ``tags`` (the rule acquire uses), those seen within ``stale_seconds``, and
+        when one was last seen."""
+        return self._one(
+            """SELECT count(*) AS count,
+                      count(*) FILTER (WHERE last_seen_at > now() - make_interval(secs => %s))
+                          AS available,
+                      max(last_seen_at) AS most_recently_seen
+               FROM provisioner_daemons
+               WHERE organization_id = %s AND tags @> (%s::jsonb - 'owner' - 'scope')""",
+            (stale_seconds, organization_id, Json(tags)))
+
     def get_provisioner_daemons(self, organization_id: uuid.UUID) -> list[dict]:
         return self._all("""SELECT * FROM provisioner_daemons WHERE organization_id = %s
                             AND last_seen_at > now() - interval '1 hour' ORDER BY name""",
@@ -143,12 +157,19 @@ class ProvisionerQueries(QueriesBase):
     # What a daemon needs to run a job, and what its result writes. coderd
     # alone calls these, as the "provisionerd" system actor.
 
-    def get_import_job_context(self, template_version_id: uuid.UUID) -> dict | None:
+    def get_version_job_context(self, template_version_id: uuid.UUID,
+                                initiator_id: uuid.UUID) -> dict | None:
+        """An import's or dry run's version and template, and the job's initiator (a dry
+        run's workspace owner, as in Coder)."""
         return self._one(
             """SELECT v.id AS template_version_id, v.name AS template_version_name,
-                      t.id AS template_id, t.name AS template_name
+                      t.id AS template_id, t.name AS template_name,
+                      u.id AS owner_id, u.username AS owner_username, u.email AS owner_email,
+                      u.name AS owner_name, u.login_type AS owner_login_type,
+                      u.rbac_roles AS owner_roles
                FROM template_versions v LEFT JOIN templates t ON t.id = v.template_id
-               WHERE v.id = %s""", (template_version_id,))
+               JOIN users u ON u.id = %s
+               WHERE v.id = %s""", (initiator_id, template_version_id))
 
     def get_build_job_context(self, build_id: uuid.UUID) -> dict | None:
         """The build with its workspace, owner, template and the previous build's state."""

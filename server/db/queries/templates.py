@@ -104,9 +104,47 @@ class TemplateQueries(QueriesBase):
                          "WHERE v.template_id = %s AND lower(v.name) = lower(%s)",
                          (template_id, name))
 
-    def get_template_versions_by_template_id(self, template_id: uuid.UUID) -> list[dict]:
+    def get_template_versions_by_template_id(self, template_id: uuid.UUID,
+                                             include_archived: bool = True) -> list[dict]:
         return self._all(f"SELECT {VERSION_COLUMNS} FROM {VERSION_FROM} "
-                         "WHERE v.template_id = %s ORDER BY v.created_at, v.id", (template_id,))
+                         "WHERE v.template_id = %s AND (%s OR NOT v.archived) "
+                         "ORDER BY v.created_at, v.id", (template_id, include_archived))
+
+    def get_previous_template_version(self, template_id: uuid.UUID, name: str) -> dict | None:
+        """The version of the template made just before the one named ``name``."""
+        return self._one(f"SELECT {VERSION_COLUMNS} FROM {VERSION_FROM} "
+                         "WHERE v.template_id = %s AND v.created_at < "
+                         "(SELECT created_at FROM template_versions WHERE template_id = %s "
+                         " AND lower(name) = lower(%s)) "
+                         "ORDER BY v.created_at DESC LIMIT 1", (template_id, template_id, name))
+
+    def archive_unused_template_versions(self, template_id: uuid.UUID,
+                                         version_id: uuid.UUID | None = None,
+                                         failed_only: bool = False) -> list[uuid.UUID]:
+        """Archive the template's versions nothing uses (not active, not the version of a
+        workspace's latest build), only ``version_id`` if given, only failed imports if
+        ``failed_only``, as Coder's ArchiveUnusedTemplateVersions; the IDs archived."""
+        rows = self._all(
+            """UPDATE template_versions v SET archived = true, updated_at = now()
+               FROM provisioner_jobs j, templates t
+               WHERE j.id = v.job_id AND t.id = v.template_id AND v.template_id = %s
+                 AND NOT v.archived AND t.active_version_id <> v.id
+                 AND (%s::uuid IS NULL OR v.id = %s::uuid)
+                 AND (NOT %s OR j.job_status = 'failed')
+                 AND NOT EXISTS (
+                     SELECT 1 FROM workspaces w
+                     JOIN LATERAL (SELECT b.template_version_id FROM workspace_builds b
+                                   WHERE b.workspace_id = w.id
+                                   ORDER BY b.build_number DESC LIMIT 1) latest ON true
+                     WHERE NOT w.deleted AND latest.template_version_id = v.id)
+               RETURNING v.id""",
+            (template_id, version_id and str(version_id), version_id and str(version_id),
+             failed_only))
+        return [r["id"] for r in rows]
+
+    def unarchive_template_version(self, version_id: uuid.UUID) -> None:
+        self._exec("UPDATE template_versions SET archived = false, updated_at = now() "
+                   "WHERE id = %s", (version_id,))
 
     def update_template_version_template_id(self, version_id: uuid.UUID,
                                             template_id: uuid.UUID) -> None:
