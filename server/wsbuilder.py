@@ -16,6 +16,7 @@ from typing import Iterable
 
 import psycopg2.errors
 
+from appliance import cron
 from appliance.sdk.types import ValidationError
 from provider.template_regex import TemplateRegexError, compile_regex
 
@@ -165,6 +166,9 @@ def _build(s: AuthzQuerier, workspace: dict, transition: str, initiator_id: uuid
             ttl = workspace["ttl"] if workspace["ttl"] is not None else workspace["template_default_ttl"]
             if ttl:
                 deadline = now + dt.timedelta(microseconds=ttl // 1000)
+        if workspace["autostart_schedule"]:  # Coder's next_start_at moves on with each build
+            s.update_workspace_next_start_at(
+                workspace["id"], cron.next_start(workspace["autostart_schedule"], now))
         build_id = uuid.uuid4()
         job = s.insert_provisioner_job(
             organization_id=workspace["organization_id"], initiator_id=initiator_id,

@@ -7,6 +7,7 @@ carrying Coder's ``{message, detail, validations}`` and a hint for the CLI.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -421,6 +422,28 @@ class Client:
     def update_workspace_ttl(self, workspace_id: uuid.UUID | str, ttl_ms: int | None) -> None:
         self._request("PUT", f"/api/v2/workspaces/{workspace_id}/ttl",
                       types.UpdateWorkspaceTTLRequest(ttl_ms=ttl_ms), expect=204)
+
+    def update_workspace_autostart(self, workspace_id: uuid.UUID | str,
+                                   schedule: str | None) -> None:
+        self._request("PUT", f"/api/v2/workspaces/{workspace_id}/autostart",
+                      types.UpdateWorkspaceAutostartRequest(schedule=schedule), expect=204)
+
+    def extend_workspace(self, workspace_id: uuid.UUID | str,
+                         deadline: dt.datetime) -> types.Response:
+        return self._request("PUT", f"/api/v2/workspaces/{workspace_id}/extend",
+                             types.PutExtendWorkspaceRequest(deadline=deadline),
+                             model_type=types.Response)
+
+    def favorite_workspace(self, workspace_id: uuid.UUID | str, favorite: bool = True) -> None:
+        """Coder's PUT (favorite) and DELETE (unfavorite) /workspaces/{id}/favorite."""
+        self._request("PUT" if favorite else "DELETE",
+                      f"/api/v2/workspaces/{workspace_id}/favorite", expect=204)
+
+    def update_workspace_automatic_updates(self, workspace_id: uuid.UUID | str,
+                                           policy: str) -> None:
+        self._request("PUT", f"/api/v2/workspaces/{workspace_id}/autoupdates",
+                      types.UpdateWorkspaceAutomaticUpdatesRequest(automatic_updates=policy),
+                      expect=204)
 
     # workspace agents
     def workspace_agent(self, agent_id: uuid.UUID | str) -> types.WorkspaceAgent:

@@ -776,6 +776,7 @@ class Workspace:
     ttl_ms: Optional[int] = None
     deleting_at: Optional[dt.datetime] = None
     dormant_at: Optional[dt.datetime] = None
+    next_start_at: Optional[dt.datetime] = None
 
 
 @dataclass
@@ -820,6 +821,22 @@ class UpdateWorkspaceBuildStateRequest:
 @dataclass
 class UpdateWorkspaceTTLRequest:
     ttl_ms: Optional[int] = field(default=None, minimum=0)
+
+
+@dataclass
+class UpdateWorkspaceAutostartRequest:
+    """Coder's: a ``[CRON_TZ=Zone ]M H * * DOW`` schedule; null or "" turns autostart off."""
+    schedule: Optional[str] = None
+
+
+@dataclass
+class PutExtendWorkspaceRequest:
+    deadline: dt.datetime
+
+
+@dataclass
+class UpdateWorkspaceAutomaticUpdatesRequest:
+    automatic_updates: str = ""
 
 
 # --- deployment, appearance, regions --------------------------------------------------

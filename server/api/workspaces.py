@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
+import datetime as dt
 
 import psycopg2.errors
 from flask import current_app, g, request
 
+from appliance import cron
 from appliance.sdk import types
 
 from .. import audit, wsbuilder
@@ -32,7 +33,8 @@ MIN_TTL_MS = 60_000  # Coder's bounds on a workspace's time until autostop, and 
 MAX_TTL_MS = 30 * 24 * 3600 * 1000
 STATUSES = ("pending", "starting", "running", "stopping", "stopped", "failed", "canceling",
             "canceled", "deleting", "deleted")
-CRON = re.compile(r"(CRON_TZ=\S+ )?\S+ \S+ \S+ \S+ \S+")
+EXTEND_NOTICE = dt.timedelta(minutes=29)  # Coder's least extension ("at least 30 minutes")
+AUTOMATIC_UPDATES = ("always", "never")
 INCLUDE_DELETED = QueryParam("include_deleted", "Also find a deleted workspace", "boolean")
 
 
@@ -96,7 +98,9 @@ def workspaces(rows: list[dict]) -> list[types.Workspace]:
             deleting_at=None, dormant_at=None,
             health=types.WorkspaceHealth(healthy=not failing, failing_agents=failing),
             automatic_updates=r["automatic_updates"], allow_renames=_renames_allowed(),
-            favorite=False))
+            # As Coder: only the owner sees their own favorite.
+            favorite=r["favorite"] and r["owner_id"] == g.subject.id,
+            next_start_at=r["next_start_at"]))
     return out
 
 
@@ -139,10 +143,7 @@ def _create_workspace(owner: UserRow, org: dict | None):
     if tmpl is None or (org is not None and tmpl["organization_id"] != org["id"]):
         field = "template_id" if req.template_id else "template_version_id"
         raise APIError(400, "Template not found.", validations=[types.ValidationError(field, "not found")])
-    if req.autostart_schedule and not CRON.fullmatch(req.autostart_schedule):
-        raise APIError(400, "Invalid autostart schedule.",
-                       validations=[types.ValidationError(
-                           "autostart_schedule", "must be a cron spec: [CRON_TZ=zone ]m h * * dow")])
+    _valid_schedule(req.autostart_schedule, "Invalid Autostart Schedule.")
     # As Coder: on creation, an unset or zero ttl_ms takes the template's default.
     ttl = _ttl_ns(req.ttl_ms) or (tmpl["default_ttl"] or None)
     if s.as_system("check-workspace-owner-membership").get_organization_member(
@@ -212,7 +213,8 @@ def parse_workspace_query(q: str) -> dict:
               QueryParam("offset", "Page offset", "integer")))
 def list_workspaces():
     filters = parse_workspace_query(request.args.get("q", ""))
-    rows = store().get_workspaces(**filters, offset=query_int("offset", 0),
+    rows = store().get_workspaces(**filters, requester_id=g.subject.id,
+                                  offset=query_int("offset", 0),
                                   limit=query_int("limit", 0, 0, 10000) or None)
     count = rows[0]["count"] if rows else 0
     return write(200, types.WorkspacesResponse(workspaces=workspaces(rows), count=count))
@@ -265,6 +267,107 @@ def update_workspace_ttl(workspace: str):
     store().update_workspace_ttl(row["id"], ttl)
     audit.record("write", "workspace", row["id"], row["name"], organization_id=row["organization_id"],
                  changes=audit.diff(row, {"ttl": ttl}, ("ttl",)))
+    return current_app.response_class(status=204)
+
+
+def _valid_schedule(schedule: str | None, message: str) -> cron.Schedule | None:
+    """Coder's validWorkspaceSchedule: null or "" is no autostart, else cron.Weekly's rules."""
+    if not schedule:
+        return None
+    try:
+        return cron.weekly(schedule)
+    except cron.CronError as exc:
+        raise APIError(400, message, validations=[types.ValidationError("schedule", str(exc))]) \
+            from None
+
+
+@route("PUT", "/workspaces/<workspace>/autostart", summary="Set a workspace's autostart "
+       "schedule (Coder's cron: [CRON_TZ=Zone ]M H * * DOW)",
+       request=types.UpdateWorkspaceAutostartRequest, status=204)
+def update_workspace_autostart(workspace: str):
+    row = workspace_param(workspace)
+    req = read(types.UpdateWorkspaceAutostartRequest)
+    parsed = _valid_schedule(req.schedule, "Invalid autostart schedule.")
+    schedule = req.schedule if parsed else None  # stored as given, as Coder
+    next_start = parsed.next(dt.datetime.now(dt.timezone.utc)) if parsed else None
+    store().update_workspace_autostart(row["id"], schedule, next_start)
+    audit.record("write", "workspace", row["id"], row["name"], organization_id=row["organization_id"],
+                 changes=audit.diff(row, {"autostart_schedule": schedule}, ("autostart_schedule",)))
+    return current_app.response_class(status=204)
+
+
+@route("PUT", "/workspaces/<workspace>/extend", summary="Move a running workspace's autostop "
+       "deadline (at least 30 minutes ahead)", request=types.PutExtendWorkspaceRequest,
+       response=types.Response)
+def extend_workspace(workspace: str):
+    row = workspace_param(workspace)
+    deadline = read(types.PutExtendWorkspaceRequest).deadline.astimezone(dt.timezone.utc)
+    s = store()
+    with s.transaction():
+        build = s.get_latest_workspace_builds_by_workspace_ids([row["id"]])[0]
+        completed_at = s.get_provisioner_job_by_id(build["job_id"])["completed_at"]
+        _check_extension(build, completed_at, deadline)
+        s.update_workspace_build_deadline(row["id"], build["id"], deadline)
+    audit.record("write", "workspace", row["id"], row["name"], organization_id=row["organization_id"],
+                 additional={"deadline": deadline.isoformat()})
+    return write(200, types.Response(message="Deadline updated to "
+                                     f"{deadline.strftime('%Y-%m-%dT%H:%M:%SZ')}."))
+
+
+def _check_extension(build: dict, completed_at: dt.datetime | None, deadline: dt.datetime) -> None:
+    """Coder's putExtendWorkspace refusals, in its words and status codes."""
+    if build["transition"] != "start":
+        raise APIError(409, f"Workspace must be started, current status: {build['transition']}")
+    if completed_at is None:
+        raise APIError(409, "Workspace is still building!")
+    if build["deadline"] is None:
+        raise APIError(409, "Workspace shutdown is manual.")
+    if deadline < dt.datetime.now(dt.timezone.utc) + EXTEND_NOTICE:
+        raise APIError(400, "Cannot extend workspace: new deadline must be at least 30 minutes "
+                            "in the future")
+    if deadline < completed_at:
+        raise APIError(400, "Cannot extend workspace: new deadline must be before workspace "
+                            "start time")
+    if build["max_deadline"] is not None and deadline > build["max_deadline"]:
+        raise APIError(400, "Cannot extend workspace beyond max deadline.")
+
+
+def _favorite(workspace: str, favorite: bool):
+    """Coder's rule: one marks only one's own workspaces, even a deployment owner."""
+    row = workspace_param(workspace)
+    if row["owner_id"] != g.subject.id:
+        raise APIError(403, "You can only favorite workspaces that you own." if favorite
+                       else "You can only un-favorite workspaces that you own.")
+    store().update_workspace_favorite(row["id"], favorite)
+    audit.record("write", "workspace", row["id"], row["name"], organization_id=row["organization_id"],
+                 changes=audit.diff(row, {"favorite": favorite}, ("favorite",)))
+    return current_app.response_class(status=204)
+
+
+@route("PUT", "/workspaces/<workspace>/favorite", summary="Add one's own workspace to one's "
+       "favorites", status=204)
+def favorite_workspace(workspace: str):
+    return _favorite(workspace, True)
+
+
+@route("DELETE", "/workspaces/<workspace>/favorite", summary="Remove one's own workspace from "
+       "one's favorites", status=204)
+def unfavorite_workspace(workspace: str):
+    return _favorite(workspace, False)
+
+
+@route("PUT", "/workspaces/<workspace>/autoupdates", summary="Set a workspace's automatic "
+       "updates: always (start on the template's active version) or never",
+       request=types.UpdateWorkspaceAutomaticUpdatesRequest, status=204)
+def update_workspace_automatic_updates(workspace: str):
+    row = workspace_param(workspace)
+    policy = read(types.UpdateWorkspaceAutomaticUpdatesRequest).automatic_updates
+    if policy not in AUTOMATIC_UPDATES:
+        raise APIError(400, "Invalid request", validations=[types.ValidationError(
+            "automatic_updates", "must be always or never")])
+    store().update_workspace_automatic_updates(row["id"], policy)
+    audit.record("write", "workspace", row["id"], row["name"], organization_id=row["organization_id"],
+                 changes=audit.diff(row, {"automatic_updates": policy}, ("automatic_updates",)))
     return current_app.response_class(status=204)
 
 

@@ -418,6 +418,12 @@ _PROVISIONING_POLICIES: dict[str, _Policy] = {
     "get_workspaces": scoped(A.READ, R.WORKSPACE),
     "update_workspace_ttl": via_row(*_WORKSPACE, A.UPDATE),
     "update_workspace_name": via_row(*_WORKSPACE, A.UPDATE),
+    "update_workspace_autostart": via_row(*_WORKSPACE, A.UPDATE),
+    "update_workspace_next_start_at": via_row(*_WORKSPACE, A.UPDATE),
+    "update_workspace_favorite": via_row(*_WORKSPACE, A.UPDATE),
+    "update_workspace_automatic_updates": via_row(*_WORKSPACE, A.UPDATE),
+    "update_workspace_build_deadline": via_row(*_WORKSPACE, A.UPDATE),
+    "get_workspaces_to_autostart": system_only(),
     "get_workspaces_to_autostop": system_only(),
     # Deleting a workspace takes the delete permission; starting and stopping, update.
     "insert_workspace_build": via_row(

@@ -76,10 +76,12 @@ def test_start_restart_update_rename_state_ssh(cli, life_coderd, tmp_path):
     c.run("templates", "push", "demo", "-d", str(folder), "-y")
     proc = c.run("update", "box", expect=1)
     assert "new parameters: zone" in proc.stderr and "--parameter zone=VALUE" in proc.stderr
-    status, _ = c.converse(("update", "box"), [("zone:", "north")])
+    status, _ = c.converse(("update", "box"), [("zone:", "north"), ("Continue?", "yes")])
     assert status == 0
     ws = owner.workspace_by_owner_and_name("me", "box")
     assert not ws.outdated and ws.latest_build.status == "running"
+    # As Coder's update: the running workspace was stopped first, then started.
+    assert [b.transition for b in owner.workspace_builds(ws.id)[:2]] == ["start", "stop"]
     values = {p.name: p.value for p in owner.workspace_build_parameters(ws.latest_build.id)}
     assert values == {"region": "there", "size": "3", "zone": "north"}
 
@@ -104,8 +106,9 @@ def test_start_restart_update_rename_state_ssh(cli, life_coderd, tmp_path):
         "state", "push", "cube", str(tmp_path / "s.json"), "-b", "1", "-n").stdout
     out = c.run("state", "push", "cube", str(tmp_path / "s.json")).stdout
     assert "==> " in out
-    assert owner.workspace_by_owner_and_name("me", "cube").latest_build.build_number == 5
+    assert owner.workspace_by_owner_and_name("me", "cube").latest_build.build_number == 6  # update added a stop
 
+    _schedules_favorites_autoupdate(c, owner, folder)
     c.run("stop", "cube")
     seen = _ssh_until(c, "cube", "--", "true", line="Waiting for the workspace agent")
     assert 'Workspace was stopped, starting workspace to allow connecting to "cube"...' in seen
@@ -113,3 +116,42 @@ def test_start_restart_update_rename_state_ssh(cli, life_coderd, tmp_path):
     assert owner.workspace_by_owner_and_name("me", "cube").latest_build.transition == "start"
     proc = c.run("ssh", "nothere", "--", "true", expect=1)
     assert "no such workspace" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _schedules_favorites_autoupdate(c, owner, folder):
+    """coder schedule start|show|stop|extend, favorite|unfavorite and autoupdate on the
+    running workspace "cube", with Coder's argument forms and table."""
+    out = c.run("schedule", "start", "cube", "9:30AM", "Mon-Fri", "Europe/Dublin").stdout
+    assert out.split("\n")[0].split() == ["WORKSPACE", "STARTS", "AT", "STARTS", "NEXT", "STOPS",
+                                          "AFTER", "STOPS", "NEXT"]
+    assert "9:30AM Mon-Fri (Europe/Dublin)" in out
+    ws = owner.workspace_by_owner_and_name("me", "cube")
+    assert ws.autostart_schedule == "CRON_TZ=Europe/Dublin 30 9 * * Mon-Fri" and ws.next_start_at
+    proc = c.run("schedule", "start", "cube", "25:00", expect=1)
+    assert "Start time must be in the format hh:mm[am|pm] or HH:MM" in proc.stderr
+    proc = c.run("schedule", "start", "cube", "9am", "Mon-Fri", "Mars/Base", expect=1)
+    assert 'Invalid timezone "Mars/Base" specified' in proc.stderr
+    out = c.run("schedule", "stop", "cube", "8h30m").stdout
+    assert "8h30m" in out and owner.workspace_by_owner_and_name("me", "cube").ttl_ms == 30_600_000
+    assert "at least 30 minutes" in c.run("schedule", "extend", "cube", "10m").stdout
+    shown = json.loads(c.run("schedule", "show", "cube", "-o", "json").stdout)
+    assert shown[0]["starts_at"] == "9:30AM Mon-Fri (Europe/Dublin)"
+    assert shown[0]["stops_after"] == "8h30m"
+    c.run("schedule", "start", "cube", "manual")
+    assert owner.workspace_by_owner_and_name("me", "cube").autostart_schedule is None
+    c.run("schedule", "stop", "cube", "manual")
+
+    assert c.run("favorite", "cube").stdout == 'Workspace "cube" added to favorites.\n'
+    assert owner.workspace_by_owner_and_name("me", "cube").favorite
+    assert c.run("unfavorite", "cube").stdout == 'Workspace "cube" removed from favorites.\n'
+    proc = c.run("autoupdate", "cube", "sometimes", expect=1)
+    assert 'invalid option "sometimes" must be either of "always" or "never"' in proc.stderr
+    assert c.run("autoupdate", "cube", "always").stdout == \
+        'Updated workspace "cube" auto-update policy to "always"\n'
+    # A new active version: coder start (after a stop) uses it, as automatic updates say.
+    (folder / "main.tf").write_text(TEMPLATE + ZONE + "# v3\n")
+    c.run("templates", "push", "demo", "-d", str(folder), "-y")
+    c.run("stop", "cube", "-y")
+    c.run("start", "cube")
+    ws = owner.workspace_by_owner_and_name("me", "cube")
+    assert not ws.outdated and ws.latest_build.status == "running"

@@ -151,6 +151,13 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/workspaces/<workspace>"): expect(200, TEMPLATE_ADMINS, denied=404),
     ("GET", "/users/<user>/workspace/<workspacename>"): expect(200, TEMPLATE_ADMINS, denied=404),
     ("PUT", "/workspaces/<workspace>/ttl"): workspace_write(204),
+    ("PUT", "/workspaces/<workspace>/autostart"): workspace_write(204),
+    ("PUT", "/workspaces/<workspace>/autoupdates"): workspace_write(204),
+    # The template has no autostop: those who may read the workspace hear so (as Coder).
+    ("PUT", "/workspaces/<workspace>/extend"): expect(409, TEMPLATE_ADMINS, denied=404),
+    # Favorites are one's own: even a deployment owner is refused another's (as Coder).
+    ("PUT", "/workspaces/<workspace>/favorite"): expect(403, TEMPLATE_ADMINS, denied=404),
+    ("DELETE", "/workspaces/<workspace>/favorite"): expect(403, TEMPLATE_ADMINS, denied=404),
     # renames are off on this coderd: those who may read the workspace hear so (as Coder)
     ("PATCH", "/workspaces/<workspace>"): {"owner": 400, "template-admin": 400,
                                            "user-admin": 404, "auditor": 404, "member": 404},
@@ -217,6 +224,9 @@ BODIES = {
     ("POST", "/authcheck"): lambda: {"checks": {"w": {"object": {"resource_type": "workspace"},
                                                       "action": "read"}}},
     ("PUT", "/users/<user>/appearance"): lambda: {"theme_preference": "dark", "terminal_font": ""},
+    ("PUT", "/workspaces/<workspace>/autostart"): lambda: {"schedule": "CRON_TZ=UTC 30 9 * * 1-5"},
+    ("PUT", "/workspaces/<workspace>/autoupdates"): lambda: {"automatic_updates": "always"},
+    ("PUT", "/workspaces/<workspace>/extend"): lambda: {"deadline": "2099-01-01T00:00:00Z"},
 }
 
 

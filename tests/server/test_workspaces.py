@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+import zoneinfo
 
 import psycopg2
 import pytest
@@ -17,7 +18,8 @@ from server.db.queries import Queries
 
 from ..coderdtest import create_another_user
 from .test_users import raw
-from .provisioning import UNBUILT_TAGS, complete_job, finish_latest_build, make_template, sql
+from .provisioning import (UNBUILT_TAGS, complete_job, finish_latest_build, imported_version,
+                           make_template, sql)
 
 PARAMS = [
     {"name": "region", "default_value": "eu", "options": [
@@ -367,3 +369,178 @@ def test_rename_refused_unless_allowed(shared_coderd, shared_owner, template):
         assert raw(shared_coderd, "PATCH", path, shared_owner.token, json=body).status_code == 204
     assert raw(shared_coderd, "PATCH", path, shared_owner.token,
                json={"name": "bad_name"}).status_code == 400
+
+
+def _executor(dsn: str, now: dt.datetime) -> list:
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    try:
+        return autobuild.tick(AuthzQuerier(Queries(conn), system("test-lifecycle")), now)
+    finally:
+        conn.close()
+
+
+def test_autostart_schedule_api(shared_coderd, shared_owner):
+    """PUT /workspaces/{id}/autostart as Coder's: cron.Weekly's rules and error texts in
+    the 'schedule' validation, the schedule stored as given, next_start_at in the JSON."""
+    dsn = shared_coderd.dsn
+    tmpl = make_template(shared_owner, dsn)
+    member, _ = create_another_user(shared_owner)
+    ws = member.create_workspace(types.CreateWorkspaceRequest(name="sched", template_id=tmpl.id))
+    path = f"/api/v2/workspaces/{ws.id}/autostart"
+    resp = raw(shared_coderd, "PUT", path, member.token,
+               json={"schedule": "CRON_TZ=Europe/Dublin 30 9 * * 1-5"})
+    assert resp.status_code == 204, resp.text
+    body = raw(shared_coderd, "GET", f"/api/v2/workspaces/{ws.id}", member.token).json()
+    assert body["autostart_schedule"] == "CRON_TZ=Europe/Dublin 30 9 * * 1-5"
+    start = dt.datetime.fromisoformat(body["next_start_at"].replace("Z", "+00:00"))
+    local = start.astimezone(zoneinfo.ZoneInfo("Europe/Dublin"))
+    assert (local.hour, local.minute) == (9, 30) and local.isoweekday() <= 5
+    assert start > dt.datetime.now(dt.timezone.utc)
+    for schedule, detail in [
+            ("30 9 * *", "validate weekly schedule: expected schedule to consist of 5 fields "
+                         "with an optional CRON_TZ=<timezone> prefix"),
+            ("30 9 1 * *", "validate weekly schedule: expected day-of-month and month to be *"),
+            ("CRON_TZ=Mars/Base 30 9 * * *",
+             "parse schedule: provided bad location Mars/Base: unknown time zone Mars/Base"),
+            ("30 24 * * *", "parse schedule: end of range (24) above maximum (23): 24"),
+            ("30 9 * * fri-mon",
+             "parse schedule: beginning of range (5) beyond end of range (1): fri-mon")]:
+        resp = raw(shared_coderd, "PUT", path, member.token, json={"schedule": schedule})
+        assert resp.status_code == 400
+        assert resp.json()["message"] == "Invalid autostart schedule."
+        assert resp.json()["validations"] == [{"field": "schedule", "detail": detail}]
+    assert member.workspace(ws.id).autostart_schedule == "CRON_TZ=Europe/Dublin 30 9 * * 1-5"
+    assert raw(shared_coderd, "PUT", path, member.token, json={"schedule": ""}).status_code == 204
+    body = raw(shared_coderd, "GET", f"/api/v2/workspaces/{ws.id}", member.token).json()
+    assert body.get("autostart_schedule") is None and body["next_start_at"] is None
+    # The attacks: another member, and no session.
+    other, _ = create_another_user(shared_owner)
+    assert raw(shared_coderd, "PUT", path, other.token,
+               json={"schedule": "30 9 * * *"}).status_code == 404
+    assert raw(shared_coderd, "PUT", path, json={"schedule": "30 9 * * *"}).status_code == 401
+    err = _error(member.create_workspace, types.CreateWorkspaceRequest(
+        name="badsched", template_id=tmpl.id, autostart_schedule="30 9 * * 8"))
+    assert err.status == 400 and err.validations[0].field == "schedule"
+
+
+def test_extend_deadline(shared_coderd, shared_owner):
+    """PUT /workspaces/{id}/extend: Coder's refusals (409 while building or without a
+    deadline, 400 under 30 minutes), 200 with Coder's Response on success."""
+    dsn = shared_coderd.dsn
+    tmpl = make_template(shared_owner, dsn, default_ttl_ms=3_600_000)
+    member, _ = create_another_user(shared_owner)
+    ws = member.create_workspace(types.CreateWorkspaceRequest(name="ext", template_id=tmpl.id))
+    path = f"/api/v2/workspaces/{ws.id}/extend"
+    now = dt.datetime.now(dt.timezone.utc)
+    later = (now + dt.timedelta(hours=3)).replace(microsecond=0)
+    resp = raw(shared_coderd, "PUT", path, member.token, json={"deadline": later.isoformat()})
+    assert (resp.status_code, resp.json()["message"]) == (409, "Workspace is still building!")
+    finish_latest_build(member, dsn, ws.id)
+    soon = (now + dt.timedelta(minutes=10)).isoformat()
+    resp = raw(shared_coderd, "PUT", path, member.token, json={"deadline": soon})
+    assert resp.status_code == 400
+    assert resp.json()["message"] == ("Cannot extend workspace: new deadline must be at least "
+                                      "30 minutes in the future")
+    resp = raw(shared_coderd, "PUT", path, member.token, json={"deadline": later.isoformat()})
+    assert resp.status_code == 200
+    assert resp.json()["message"] == f"Deadline updated to {later:%Y-%m-%dT%H:%M:%SZ}."
+    assert member.workspace(ws.id).latest_build.deadline == later
+    other, _ = create_another_user(shared_owner)
+    assert raw(shared_coderd, "PUT", path, other.token,
+               json={"deadline": later.isoformat()}).status_code == 404
+    assert raw(shared_coderd, "PUT", path, json={"deadline": later.isoformat()}).status_code == 401
+    member.update_workspace_ttl(ws.id, None)
+    sql(dsn, "UPDATE workspace_builds SET deadline = NULL WHERE workspace_id = %s", (str(ws.id),))
+    resp = raw(shared_coderd, "PUT", path, member.token, json={"deadline": later.isoformat()})
+    assert (resp.status_code, resp.json()["message"]) == (409, "Workspace shutdown is manual.")
+    stop = member.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(transition="stop"))
+    complete_job(dsn, stop.job.id)
+    resp = raw(shared_coderd, "PUT", path, member.token, json={"deadline": later.isoformat()})
+    assert (resp.status_code, resp.json()["message"]) == (
+        409, "Workspace must be started, current status: stop")
+
+
+def test_favorites_and_automatic_updates(shared_coderd, shared_owner):
+    """Favorites: one's own only (403 in Coder's words even for a deployment owner), shown
+    only to the owner, first in lists; automatic_updates: always|never."""
+    dsn = shared_coderd.dsn
+    tmpl = make_template(shared_owner, dsn)
+    member, _ = create_another_user(shared_owner)
+    a = member.create_workspace(types.CreateWorkspaceRequest(name="aaa", template_id=tmpl.id))
+    z = member.create_workspace(types.CreateWorkspaceRequest(name="zzz", template_id=tmpl.id))
+    fav = f"/api/v2/workspaces/{z.id}/favorite"
+    assert raw(shared_coderd, "PUT", fav, member.token).status_code == 204
+    names = [w.name for w in member.workspaces(q="owner:me").workspaces]
+    assert names == ["zzz", "aaa"]
+    body = raw(shared_coderd, "GET", f"/api/v2/workspaces/{z.id}", member.token).json()
+    assert body["favorite"] is True
+    assert shared_owner.workspace(z.id).favorite is False  # only the owner sees it
+    resp = raw(shared_coderd, "PUT", fav, shared_owner.token)
+    assert resp.status_code == 403
+    assert resp.json()["message"] == "You can only favorite workspaces that you own."
+    resp = raw(shared_coderd, "DELETE", fav, shared_owner.token)
+    assert resp.json()["message"] == "You can only un-favorite workspaces that you own."
+    other, _ = create_another_user(shared_owner)
+    assert raw(shared_coderd, "PUT", fav, other.token).status_code == 404
+    assert raw(shared_coderd, "PUT", fav).status_code == 401
+    assert raw(shared_coderd, "DELETE", fav, member.token).status_code == 204
+    assert [w.name for w in member.workspaces(q="owner:me").workspaces] == ["aaa", "zzz"]
+
+    path = f"/api/v2/workspaces/{a.id}/autoupdates"
+    assert raw(shared_coderd, "PUT", path, member.token,
+               json={"automatic_updates": "always"}).status_code == 204
+    body = raw(shared_coderd, "GET", f"/api/v2/workspaces/{a.id}", member.token).json()
+    assert body["automatic_updates"] == "always"
+    resp = raw(shared_coderd, "PUT", path, member.token, json={"automatic_updates": "sometimes"})
+    assert resp.status_code == 400 and resp.json()["validations"] == [
+        {"field": "automatic_updates", "detail": "must be always or never"}]
+    assert raw(shared_coderd, "PUT", path, other.token,
+               json={"automatic_updates": "never"}).status_code == 404
+    assert raw(shared_coderd, "PUT", path, json={"automatic_updates": "never"}).status_code == 401
+
+
+def test_autostart_tick(shared_coderd, shared_owner):
+    """The executor starts stopped workspaces whose next autostart has passed, on the active
+    version when automatic updates are 'always'; failed, running and deleted ones are passed
+    by; time is driven through ``now``."""
+    dsn = shared_coderd.dsn
+    tmpl = make_template(shared_owner, dsn)
+    member, member_user = create_another_user(shared_owner)
+    made = {}
+    for name in ("due", "always", "failed", "running", "gone"):
+        ws = member.create_workspace(types.CreateWorkspaceRequest(name=name, template_id=tmpl.id))
+        finish_latest_build(member, dsn, ws.id)
+        if name != "running":
+            stop = member.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
+                transition="stop"))
+            complete_job(dsn, stop.job.id, error="boom" if name == "failed" else None)
+        member.update_workspace_autostart(ws.id, "CRON_TZ=UTC 0 9 * * *")
+        made[name] = ws
+    member.update_workspace_automatic_updates(made["always"].id, "always")
+    gone = member.create_workspace_build(made["gone"].id, types.CreateWorkspaceBuildRequest(
+        transition="delete"))
+    complete_job(dsn, gone.job.id)
+    newer = imported_version(shared_owner, dsn, template_id=tmpl.id)
+    sql(dsn, "UPDATE templates SET active_version_id = %s WHERE id = %s",
+        (str(newer.id), str(tmpl.id)))
+
+    start_at = member.workspace(made["due"].id).next_start_at
+    assert start_at is not None and (start_at.hour, start_at.minute) == (9, 0)
+    mine = {ws.id for ws in made.values()}  # the shared coderd has other tests' workspaces
+
+    def started(now):
+        return sorted(str(i) for i in _executor(dsn, now) if i in mine)
+
+    assert started(start_at - dt.timedelta(minutes=1)) == []
+    assert started(start_at) == sorted(str(made[n].id) for n in ("due", "always"))
+    assert started(start_at) == []  # idempotent: the starts are queued
+    due = member.workspace(made["due"].id)
+    build = due.latest_build
+    assert (build.transition, build.reason, build.initiator_id) == \
+        ("start", "autostart", member_user.id)
+    assert build.template_version_id == tmpl.active_version_id
+    assert member.workspace(made["always"].id).latest_build.template_version_id == newer.id
+    assert due.next_start_at == start_at + dt.timedelta(days=1)
+    assert member.workspace(made["failed"].id).latest_build.transition == "stop"
+    assert member.workspace(made["running"].id).latest_build.build_number == 1

@@ -1,7 +1,9 @@
 """``coder restart``, ``coder update`` and ``coder rename``, as Coder's.
 
-restart is a stop build then a start build, each followed live; update starts
-the workspace on its template's active version; rename changes the name when
+restart is a stop build then a start build, each followed live (the start on the
+active version when the workspace's automatic updates are "always"); update
+stops a started workspace, then starts it on its template's active version
+(asking first on a running one, as Coder's); rename changes the name when
 the deployment allows renames. The parameter values a build gets are
 resolved here once (``build_values``): ``--parameter`` for ordinary
 parameters, ``--build-option`` for ephemeral ones (Coder's split), and a
@@ -19,7 +21,7 @@ from appliance.sdk.client import Client
 from .. import connect, prompt
 from ..base import CommandError
 from . import jobs
-from .workspaces import follow_build, workspace_by_name
+from .workspaces import follow_build, start_request, workspace_by_name
 
 RENAME_WARNING = ("WARNING: A rename can result in data loss if a resource references the "
                   "workspace name in the template (e.g volumes). Please backup any data before "
@@ -101,12 +103,14 @@ def _build(client: Client, ws: types.Workspace, req: types.CreateWorkspaceBuildR
 def _restart(args: argparse.Namespace) -> int:
     client = connect.client(args)
     ws = workspace_by_name(client, args.workspace)
-    start, ephemeral = build_values(client, ws, ws.latest_build.template_version_id, args)
+    request = start_request(ws)
+    start, ephemeral = build_values(
+        client, ws, request.template_version_id or ws.latest_build.template_version_id, args)
     _confirm(args, "Restart workspace?")
     _build(client, ws, types.CreateWorkspaceBuildRequest(
         transition="stop", rich_parameter_values=ephemeral), "Stop")
-    _build(client, ws, types.CreateWorkspaceBuildRequest(
-        transition="start", rich_parameter_values=start), "Start")
+    request.rich_parameter_values = start
+    _build(client, ws, request, "Start")
     print(f"\nThe {ws.name} workspace has been restarted at {_timestamp()}!")
     return 0
 
@@ -123,7 +127,15 @@ def _update(args: argparse.Namespace) -> int:
     if not ws.outdated and not args.parameter and not args.build_option:
         print("Workspace is up-to-date.")
         return 0
-    start, _ = build_values(client, ws, ws.template_active_version_id, args)
+    start, ephemeral = build_values(client, ws, ws.template_active_version_id, args)
+    if ws.latest_build.transition == "start":
+        # As Coder's (#17840): a start on top of a running workspace may change nothing
+        # when the template ignores changes, so it is stopped first.
+        if ws.latest_build.status == "running":
+            _confirm(args, "Updating your workspace will start the workspace on the active "
+                           "template version. This can delete non-persistent data. Continue?")
+        _build(client, ws, types.CreateWorkspaceBuildRequest(
+            transition="stop", rich_parameter_values=ephemeral), "Stop")
     _build(client, ws, types.CreateWorkspaceBuildRequest(
         transition="start", template_version_id=ws.template_active_version_id,
         rich_parameter_values=start), "Update")

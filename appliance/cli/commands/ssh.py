@@ -78,9 +78,7 @@ def _start_if_stopped(args: argparse.Namespace) -> bool:
     """Start the workspace when it is stopped, and follow a build not finished (its log on
     stderr: with --stdio, stdout is the SSH stream). True when there is something to retry;
     Coder's refusals otherwise. Here, off the fast path, the SDK may be imported."""
-    from appliance.sdk import types
-
-    from .workspaces import follow_build, workspace_by_name
+    from .workspaces import follow_build, start_request, workspace_by_name
 
     client = connect.client(args)
     name = args.workspace.partition(".")[0]
@@ -103,8 +101,7 @@ def _start_if_stopped(args: argparse.Namespace) -> bool:
                                f'build job is "{build.status}", expected "stopped"')
         print(f'Workspace was stopped, starting workspace to allow connecting to "{ws.name}"...',
               file=sys.stderr, flush=True)
-        build = client.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
-            transition="start"))
+        build = client.create_workspace_build(ws.id, start_request(ws))
     elif build.job.completed_at is not None:
         return False  # started, and still no agent: the original answer says why
     follow_build(client, build, "Start", out=sys.stderr)

@@ -69,6 +69,16 @@ def _values(pairs: list[str] | None) -> list[types.WorkspaceBuildParameter]:
             for k, v in jobs.parse_assignments(pairs).items()]
 
 
+def start_request(ws: types.Workspace, values: list[types.WorkspaceBuildParameter] = ()
+                  ) -> types.CreateWorkspaceBuildRequest:
+    """A start build as Coder's CLI asks for it: on the template's active version when the
+    workspace's automatic updates are "always", else on the latest build's."""
+    return types.CreateWorkspaceBuildRequest(
+        transition="start", rich_parameter_values=list(values),
+        template_version_id=ws.template_active_version_id
+        if ws.automatic_updates == "always" else None)
+
+
 def follow_build(client: Client, build: types.WorkspaceBuild, what: str, out=None) -> None:
     jobs.follow(client, f"workspacebuilds/{build.id}",
                 lambda: client.workspace_build(build.id).job, what, out)
@@ -168,9 +178,14 @@ def _transition(args: argparse.Namespace) -> int:
         prompt.require_terminal("Deleting a workspace without --yes", "--yes")
         if not prompt.confirm(f"Delete workspace {ws.owner_name}/{ws.name}?", default=False):
             return 1
-    build = client.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
-        transition=args.command, rich_parameter_values=_values(args.parameter),
-        orphan=getattr(args, "orphan", False)))
+    values = _values(args.parameter)
+    if args.command == "start":
+        req = start_request(ws, values)
+    else:
+        req = types.CreateWorkspaceBuildRequest(transition=args.command,
+                                                rich_parameter_values=values,
+                                                orphan=getattr(args, "orphan", False))
+    build = client.create_workspace_build(ws.id, req)
     follow_build(client, build, args.command.capitalize())
     done = {"start": "started", "stop": "stopped", "delete": "deleted"}[args.command]
     print(f"The {ws.name} workspace has been {done}!")

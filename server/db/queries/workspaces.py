@@ -84,8 +84,10 @@ class WorkspaceQueries(QueriesBase):
 
     def get_workspaces(self, *, owner_username: str = "", template_name: str = "",
                        name: str = "", status: str = "", deleted: bool = False,
-                       offset: int = 0, limit: int | None = None, visible: Any = None) -> list[dict]:
-        """Workspaces by Coder's filters, newest-used first; ``count`` is the total before paging."""
+                       requester_id: uuid.UUID | None = None, offset: int = 0,
+                       limit: int | None = None, visible: Any = None) -> list[dict]:
+        """Workspaces by Coder's filters in Coder's order: the requester's favorites, then
+        running ones, then by owner and name; ``count`` is the total before paging."""
         params: list = []
         where = [_visible(visible, params), "w.deleted = %s"]
         params.append(deleted)
@@ -99,8 +101,10 @@ class WorkspaceQueries(QueriesBase):
         params += more_params
         sql = (f"SELECT {WORKSPACE_COLUMNS}, count(*) OVER () AS count FROM {WORKSPACE_FROM} "
                f"{LATEST_BUILD} WHERE {' AND '.join(where)} "
-               "ORDER BY lower(u.username), lower(w.name) OFFSET %s")
-        params.append(offset)
+               "ORDER BY (w.owner_id = %s AND w.favorite) DESC, "
+               "(b.transition = 'start' AND j.job_status = 'succeeded') DESC, "
+               "lower(u.username), lower(w.name) OFFSET %s")
+        params += [requester_id, offset]
         if limit:
             sql += " LIMIT %s"
             params.append(limit)
@@ -115,6 +119,40 @@ class WorkspaceQueries(QueriesBase):
         UniqueViolation)."""
         self._exec("UPDATE workspaces SET name = %s, updated_at = now() "
                    "WHERE id = %s AND NOT deleted", (name, workspace_id))
+
+    def update_workspace_autostart(self, workspace_id: uuid.UUID, schedule: str | None,
+                                   next_start_at: dt.datetime | None) -> None:
+        self._exec("UPDATE workspaces SET autostart_schedule = %s, next_start_at = %s, "
+                   "updated_at = now() WHERE id = %s", (schedule, next_start_at, workspace_id))
+
+    def update_workspace_next_start_at(self, workspace_id: uuid.UUID,
+                                       next_start_at: dt.datetime | None) -> None:
+        self._exec("UPDATE workspaces SET next_start_at = %s WHERE id = %s",
+                   (next_start_at, workspace_id))
+
+    def update_workspace_favorite(self, workspace_id: uuid.UUID, favorite: bool) -> None:
+        self._exec("UPDATE workspaces SET favorite = %s WHERE id = %s", (favorite, workspace_id))
+
+    def update_workspace_automatic_updates(self, workspace_id: uuid.UUID, policy: str) -> None:
+        self._exec("UPDATE workspaces SET automatic_updates = %s, updated_at = now() "
+                   "WHERE id = %s", (policy, workspace_id))
+
+    def update_workspace_build_deadline(self, workspace_id: uuid.UUID, build_id: uuid.UUID,
+                                        deadline: dt.datetime) -> None:
+        self._exec("UPDATE workspace_builds SET deadline = %s, updated_at = now() "
+                   "WHERE id = %s AND workspace_id = %s", (deadline, build_id, workspace_id))
+
+    def get_workspaces_to_autostart(self, now: dt.datetime) -> list[dict]:
+        """Stopped workspaces of active users whose next autostart has come (Coder's
+        lifecycle executor: a failed or busy last build, a deleted workspace are passed by),
+        with the time their latest build was queued."""
+        return self._all(
+            f"""SELECT {WORKSPACE_COLUMNS}, b.created_at AS latest_build_created_at
+                FROM {WORKSPACE_FROM} {LATEST_BUILD}
+                WHERE NOT w.deleted AND u.status = 'active' AND NOT u.deleted
+                  AND w.autostart_schedule IS NOT NULL AND w.next_start_at <= %s
+                  AND b.transition = 'stop' AND j.job_status IN ('succeeded', 'canceled')
+                ORDER BY w.next_start_at""", (now,))
 
     def get_workspaces_to_autostop(self, now: dt.datetime) -> list[dict]:
         """Running workspaces (latest build: a succeeded start) past their deadline."""
