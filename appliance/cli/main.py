@@ -37,6 +37,11 @@ COMMANDS = {
     "port-forward": CommandInfo("appliance.cli.commands.port_forward",
                                 "Forward local TCP ports to ports inside a workspace.",
                                 aliases=("tunnel",)),
+    "publickey": CommandInfo("appliance.cli.commands.publickey",
+                             "Output your Coder public key used for Git operations.",
+                             aliases=("pubkey",)),
+    "gitssh": CommandInfo("agent.gitssh", "Run ssh with your git SSH key (git's GIT_SSH_COMMAND "
+                                          "in a workspace)."),
     "version": CommandInfo("appliance.cli.commands.version", "Show coder version."),
 }
 

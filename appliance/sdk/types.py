@@ -183,6 +183,15 @@ class AssignableRoles:
     built_in: bool = True
 
 
+@dataclass
+class GitSSHKey:
+    """A user's git SSH key as the user sees it: never the private half."""
+    user_id: uuid.UUID
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    public_key: str
+
+
 # --- API keys -------------------------------------------------------------------
 
 @dataclass

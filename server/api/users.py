@@ -8,7 +8,7 @@ from flask import current_app, g, request
 
 from appliance.sdk import types
 
-from .. import audit
+from .. import audit, gitsshkey
 from ..authz.rbac import (ASSIGNABLE_ROLES, OWNER, ROLES, Action, Object, Resource, authorize,
                           can_assign)
 from ..db.queries.users import UserRow
@@ -83,6 +83,7 @@ def post_first_user():
                 raise APIError(409, "The initial user has already been created.")
             org = s.get_default_organization()
             s.insert_organization_member(organization_id=org["id"], user_id=user.id, roles=[])
+            gitsshkey.create(s, user.id)
     except psycopg2.errors.UniqueViolation as exc:
         raise _conflict(exc) from None
     audit.record("create", "user", user.id, user.username, status=201, user_id=user.id,
@@ -224,6 +225,7 @@ def create_user():
                                  hashed_password=hashed, rbac_roles=[], login_type=login_type)
             for org in orgs:
                 s.insert_organization_member(organization_id=org["id"], user_id=user.id, roles=[])
+            gitsshkey.create(s, user.id)
             if req.user_status and req.user_status != "active":
                 user = s.update_user_status(user.id, req.user_status)
             else:
@@ -314,6 +316,30 @@ def update_profile(user: str):
     audit.record("write", "user", row.id, updated.username,
                  changes=audit.diff(row, updated, ("username", "name")))
     return write(200, convert.user(updated))
+
+
+# --- git SSH keys ---------------------------------------------------------------------
+
+def _public(key: dict) -> object:
+    return write(200, types.GitSSHKey(user_id=key["user_id"], created_at=key["created_at"],
+                                      updated_at=key["updated_at"], public_key=key["public_key"]))
+
+
+@route("GET", "/users/<user>/gitsshkey", summary="Get a user's git SSH public key",
+       response=types.GitSSHKey)
+def get_git_ssh_key(user: str):
+    return _public(gitsshkey.of_user(store(), user_param(user).id))
+
+
+@route("PUT", "/users/<user>/gitsshkey", summary="Regenerate a user's git SSH key",
+       response=types.GitSSHKey)
+def regenerate_git_ssh_key(user: str):
+    row = user_param(user)
+    key = store().update_git_ssh_key(row.id, *gitsshkey.generate())
+    audit.record("write", "git_ssh_key", row.id, row.username,
+                 changes={"public_key": {"old": "", "new": key["public_key"], "secret": False},
+                          "private_key": {"old": "", "new": "", "secret": True}})
+    return _public(key)
 
 
 def refuse_own_role_change(user_id: uuid.UUID) -> None:

@@ -1,7 +1,8 @@
 """Numbered up/down SQL migrations, applied under an advisory lock.
 
 Files are ``NNNNNN_name.up.sql`` and ``NNNNNN_name.down.sql`` in
-``server/db/migrations``. Each migration runs in its own transaction together
+``server/db/migrations``, applied in number order; a number may be missing (branches
+developed side by side each take their own), the schema's version is the highest applied. Each migration runs in its own transaction together
 with the row that records it, so a failed migration leaves nothing behind.
 The advisory lock makes concurrent coderd starts safe: the second waits, then
 finds nothing left to do.
@@ -46,9 +47,6 @@ def available() -> list[Migration]:
         if set(parts) != {"up", "down"}:
             raise RuntimeError(f"migration {version:06d} needs both .up.sql and .down.sql")
         migrations.append(Migration(version, names[version], parts["up"], parts["down"]))
-    expected = list(range(1, len(migrations) + 1))
-    if [m.version for m in migrations] != expected:
-        raise RuntimeError("migration numbers must be consecutive from 000001")
     return migrations
 
 
@@ -79,23 +77,26 @@ def _run(dsn: str, target: int | None) -> int:
                 conn.autocommit = False
                 version = _current(cur)
                 conn.commit()
-                if version > len(migrations):
+                newest = migrations[-1].version if migrations else 0
+                if version > newest:
                     raise RuntimeError(f"database schema {version} is newer than this coderd "
-                                       f"({len(migrations)}): upgrade coderd")
+                                       f"({newest}): upgrade coderd")
                 if target is None:
-                    for m in migrations[version:]:
+                    for m in [m for m in migrations if m.version > version]:
                         log.info("applying migration %06d_%s", m.version, m.name)
                         cur.execute(m.up)
                         cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (m.version,))
                         conn.commit()
                         version = m.version
                 else:
-                    for m in reversed(migrations[target:version]):
+                    for m in reversed([m for m in migrations if target < m.version <= version]):
                         log.info("reverting migration %06d_%s", m.version, m.name)
                         cur.execute(m.down)
                         cur.execute("DELETE FROM schema_migrations WHERE version = %s", (m.version,))
                         conn.commit()
-                        version = m.version - 1
+                    if target < version:
+                        version = max((m.version for m in migrations if m.version <= target),
+                                      default=0)
                 return version
             except BaseException:
                 conn.rollback()

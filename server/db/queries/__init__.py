@@ -4,6 +4,7 @@ from .apikeys import APIKeyQueries
 from .audit import AuditQueries
 from .deployment import DeploymentQueries
 from .files import FileQueries
+from .gitsshkeys import GitSSHKeyQueries
 from .organizations import OrganizationQueries
 from .provisioner import ProvisionerQueries
 from .relay import RelayQueries
@@ -14,7 +15,7 @@ from .workspaces import WorkspaceQueries
 
 class Queries(UserQueries, OrganizationQueries, APIKeyQueries, AuditQueries, DeploymentQueries,
               ProvisionerQueries, FileQueries, TemplateQueries, WorkspaceQueries, AgentQueries,
-              RelayQueries):
+              RelayQueries, GitSSHKeyQueries):
     """The raw store. Handlers never use it directly: see server.authz.querier."""
 
 
