@@ -96,6 +96,10 @@ class Client:
                       types.UpdateUserPasswordRequest(password=password, old_password=old_password),
                       expect=204)
 
+    def app_host(self) -> str:
+        return self._request("GET", "/api/v2/applications/host",
+                             model_type=types.AppHostResponse).host
+
     def git_ssh_key(self, user: str | uuid.UUID = "me") -> types.GitSSHKey:
         return self._request("GET", f"/api/v2/users/{user}/gitsshkey", model_type=types.GitSSHKey)
 

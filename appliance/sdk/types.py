@@ -42,6 +42,12 @@ class Response:
 # --- deployment --------------------------------------------------------------
 
 @dataclass
+class AppHostResponse:
+    """Coder's: the wildcard host of subdomain apps (``*.apps.example.com``), or ""."""
+    host: str
+
+
+@dataclass
 class BuildInfoResponse:
     external_url: str
     version: str

@@ -6,11 +6,11 @@ from __future__ import annotations
 import getpass
 import os
 import subprocess
-import sys
 
 import pytest
 
-from ..agenttest import REPO, start_agent, wait_for, workspace_with_agent
+from ..agenttest import (bare_repo, cli_config, coder_cli as coder, start_agent, wait_for,
+                         workspace_with_agent)
 from ..pgserver import free_port
 from ..tools import tool
 
@@ -19,14 +19,7 @@ from ..tools import tool
 def git_server(tmp_path):
     """A bare repository with one commit, served by sshd; its ``authorized_keys`` is empty
     until the test writes the key it accepts."""
-    work = tmp_path / "src"
-    subprocess.run([tool("git"), "init", "-q", "-b", "main", str(work)], check=True)
-    (work / "README").write_text("cloned over ssh\n")
-    git = [tool("git"), "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    subprocess.run([*git, "add", "README"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "first"], check=True)
-    bare = tmp_path / "repo.git"
-    subprocess.run([tool("git"), "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    bare = bare_repo(tmp_path / "repo.git", {"README": "cloned over ssh\n"})
     subprocess.run([tool("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f",
                     str(tmp_path / "host_key")], check=True)
     authorized = tmp_path / "authorized_keys"
@@ -67,22 +60,13 @@ def _listening(port: int) -> bool:
         return False
 
 
-def coder(config_dir, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "appliance.cli.main", "--global-config",
-                           str(config_dir), *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
-
-
 def test_git_clones_over_ssh_with_the_owners_key_and_not_after_a_reset(agent_coderd, agent_owner,
                                                                       git_server, tmp_path):
     url, authorized = git_server
     workspace, row = workspace_with_agent(agent_owner, agent_coderd.dsn)
     agent = start_agent(agent_coderd.url, row.token, HOME=str(tmp_path))
     try:
-        config = tmp_path / "coder-config"
-        config.mkdir()
-        (config / "url").write_text(agent_coderd.url)
-        (config / "session").write_text(agent_owner.token)
+        config = cli_config(tmp_path, agent_owner)
         shown = coder(config, "publickey")
         assert shown.returncode == 0, shown.stderr
         public_key = agent_owner.git_ssh_key().public_key

@@ -89,6 +89,7 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/users/<user>/gitsshkey"): expect(200, USER_ADMINS, denied=404),
     ("PUT", "/users/<user>/gitsshkey"): expect(200, ("owner",)),
     ("GET", "/users/roles"): expect(200, EVERYONE),
+    ("GET", "/applications/host"): expect(200, EVERYONE),
     ("POST", "/users/<user>/keys/tokens"): expect(201, ("owner",)),
     ("POST", "/users/<user>/keys"): expect(201, ("owner",)),
     # Readers of the user see an empty list: the tokens are filtered away.
