@@ -97,15 +97,31 @@ def post_first_user():
        auth=False, request=types.LoginWithPasswordRequest,
        response=types.LoginWithPasswordResponse, status=201)
 def login():
-    coderd = current_app.extensions["coderd"]
-    coderd.login_limiter.check(request.remote_addr or "")
+    check_login_rate()
     req = read(types.LoginWithPasswordRequest, ANONYMOUS_MAX_BODY)
-    user = system_store("login").get_user_by_email_or_username(req.email, req.email)
+    token, lifetime = password_session(req.email, req.password)
+    resp = write(201, types.LoginWithPasswordResponse(session_token=token))
+    # Host-only (no Domain) and, over TLS, named __Host- so no sibling host can replace it.
+    name = session_cookie_name()
+    resp.set_cookie(name, token, max_age=lifetime, httponly=True, samesite="Lax",
+                    secure=name == HOST_SESSION_COOKIE, path="/")
+    return resp
+
+
+def check_login_rate() -> None:
+    """Coder's limit on login attempts per address (429 past it), before any body is read."""
+    current_app.extensions["coderd"].login_limiter.check(request.remote_addr or "")
+
+
+def password_session(email: str, password: str) -> tuple[str, int]:
+    """A new session for the user with this email (or username) and password: its token and
+    lifetime in seconds; Coder's 401s otherwise. For the API's login and /cli-auth's form."""
+    user = system_store("login").get_user_by_email_or_username(email, email)
     release_connection()  # the password's hash takes a while: hold no connection meanwhile
     # An unknown user's password is hashed too, so the time taken does not tell who exists.
     hashed = user.hashed_password if user is not None and user.login_type == "password" else None
-    if not verify_password(hashed or DUMMY_PASSWORD_HASH, req.password) or hashed is None:
-        audit.record("login", "api_key", None, req.email, status=401,
+    if not verify_password(hashed or DUMMY_PASSWORD_HASH, password) or hashed is None:
+        audit.record("login", "api_key", None, email, status=401,
                      user_id=user.id if user else None)
         raise APIError(401, "Incorrect email or password.")
     s = system_store("login")
@@ -114,16 +130,11 @@ def login():
         raise APIError(401, "Your account is suspended. Contact an administrator to reactivate it.")
     if user.status == "dormant":
         s.update_user_status(user.id, "active")
-    lifetime = int(coderd.settings.session_duration)
+    lifetime = int(current_app.extensions["coderd"].settings.session_duration)
     token, key = issue_key(s, user.id, login_type="password", lifetime=lifetime)
     audit.record("login", "api_key", None, user.username, status=201, user_id=user.id,
                  additional={"key_id": key["id"]})
-    resp = write(201, types.LoginWithPasswordResponse(session_token=token))
-    # Host-only (no Domain) and, over TLS, named __Host- so no sibling host can replace it.
-    name = session_cookie_name()
-    resp.set_cookie(name, token, max_age=lifetime, httponly=True, samesite="Lax",
-                    secure=name == HOST_SESSION_COOKIE, path="/")
-    return resp
+    return token, lifetime
 
 
 @route("POST", "/users/logout", summary="Log out: delete the session key in use",
