@@ -57,6 +57,7 @@ class BuildInfoResponse:
     deployment_id: str
     upgrade_message: str = ""
     telemetry: bool = False
+    appliance_version: str = ""  # the appliance's own release (version is Coder's form)
 
 
 @dataclass

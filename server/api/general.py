@@ -32,7 +32,7 @@ def buildinfo():
     return write(200, types.BuildInfoResponse(
         external_url="", version=build_version(), dashboard_url=coderd.settings.effective_access_url,
         workspace_proxy=False, agent_api_version=AGENT_API_VERSION, deployment_id=deployment_id,
-        telemetry=False))
+        telemetry=False, appliance_version=__version__))
 
 
 @route("GET", "/updatecheck", summary="Update check, answered from the installed version only",

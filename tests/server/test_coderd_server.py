@@ -14,6 +14,7 @@ import psycopg2
 import pytest
 import requests
 
+import appliance
 from appliance import buildinfo, settings as settings_mod
 from appliance.sdk import types
 from server.db import migrate
@@ -103,6 +104,7 @@ def test_updatecheck_and_buildinfo_are_local(coderd):
     info = coderd.client().build_info()
     assert info.telemetry is False and info.deployment_id
     assert info.version == check["version"] == buildinfo.version()  # what `coder version` says
+    assert info.appliance_version == appliance.__version__  # the appliance's own release
 
 
 def test_no_connection_leaves_the_machine(pg_server, pg_template, tmp_path):
