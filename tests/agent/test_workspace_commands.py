@@ -104,21 +104,28 @@ def test_open_app_gives_the_url_a_browser_uses(running, agent_coderd, tmp_path):
 def test_stat_in_the_workspace_reports_cpu_memory_and_disk(running):
     workspace, config, home = running
     stat = f"{sys.executable} -m appliance.cli.main stat"
-    done = coder_cli(config, "ssh", workspace.name, "--", f"{stat} -o json")
-    assert done.returncode == 0, done.stderr
-    (row,) = json.loads(done.stdout)
+
+    def in_workspace(args: str) -> str:
+        done = coder_cli(config, "ssh", workspace.name, "--", f"{stat} {args}")
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    (row,) = json.loads(in_workspace("-o json"))
     assert set(row) == {"host_cpu", "host_memory", "home_disk", "container_cpu",
                         "container_memory"}
     assert row["host_cpu"]["unit"] == "cores" and row["host_cpu"]["total"] == os.cpu_count()
     assert 0 <= row["host_cpu"]["used"] <= os.cpu_count() + 0.5
     meminfo = dict(l.split(":") for l in open("/proc/meminfo").read().splitlines())
-    total_gib = int(meminfo["MemTotal"].split()[0]) / 1024 ** 2
-    assert abs(row["host_memory"]["total"] - total_gib) < 0.01
+    assert row["host_memory"] == {**row["host_memory"], "unit": "B",
+                                  "total": int(meminfo["MemTotal"].split()[0]) * 1024}
     st = os.statvfs(home)
-    assert abs(row["home_disk"]["total"] - st.f_blocks * st.f_frsize / 1024 ** 3) < 0.01
-    table = coder_cli(config, "ssh", workspace.name, "--", stat)
-    header, values = table.stdout.splitlines()
+    assert row["home_disk"]["unit"] == "B" and row["home_disk"]["total"] == st.f_blocks * st.f_frsize
+    header, values = in_workspace("").splitlines()
     assert header.split("  ")[0] == "HOST CPU" and re.match(r"[0-9.]+/[0-9.]+ cores \(\d+%\)", values)
+    assert re.fullmatch(r"[0-9.]+/[0-9.]+ cores \(\d+%\)\n", in_workspace("cpu --host"))
+    assert re.fullmatch(r"[0-9.]+/[0-9.]+ MiB \(\d+%\)\n", in_workspace("mem --host --prefix Mi"))
+    disk = json.loads(in_workspace(f"disk --path {home} -o json"))
+    assert disk["total"] == st.f_blocks * st.f_frsize and disk["unit"] == "B"
 
 
 def test_dotfiles_symlinks_then_runs_the_install_script_and_backs_up_a_changed_repo(tmp_path):

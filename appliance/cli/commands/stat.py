@@ -1,13 +1,14 @@
-"""``coder stat``: the workspace's CPU, memory and home disk use, as Coder's (clistat).
+"""``coder stat [cpu|mem|disk]``: the workspace's CPU, memory and disk use, as Coder's (clistat).
 
 Host figures come from ``/proc/stat`` (two samples 100 ms apart, in cores),
-``/proc/meminfo`` (used = total - available) and ``statvfs`` of the home
-folder; container figures from the cgroup the command runs in (v2:
-``cpu.max``, ``cpu.stat``, ``memory.max``, ``memory.current`` less inactive
-file pages; v1: the ``cpu``/``cpuacct`` and ``memory`` controllers), shown only
-in a container, as Coder does. Each figure is Coder's result: ``used``,
-``total`` (null when unlimited) and ``unit``; the table shows
-``used/total unit (percent)``.
+``/proc/meminfo`` (used = total - available) and ``statvfs`` (the home folder;
+``stat disk --path``); container figures from the cgroup the command runs in
+(v2: ``cpu.max``, ``cpu.stat``, ``memory.max``, ``memory.current`` less
+inactive file pages; v1: the ``cpu``/``cpuacct`` and ``memory`` controllers),
+shown only in a container, as Coder does. Each figure is Coder's result:
+``used``, ``total`` (null when unlimited) and ``unit`` (``cores``, or ``B``:
+bytes); the text is ``used/total unit (percent)``, bytes scaled by ``--prefix``
+(``Gi`` by default: ``2.7/23.5 GiB (11%)``).
 """
 from __future__ import annotations
 
@@ -19,20 +20,49 @@ from pathlib import Path
 from ..base import write_output
 
 SAMPLE_SECONDS = 0.1
-GIB = 1024 ** 3
+PREFIXES = {"Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4}
 CGROUP = Path("/sys/fs/cgroup")
 COLUMNS = ("host_cpu", "host_memory", "home_disk", "container_cpu", "container_memory")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.description = "Show resource usage for the current workspace."
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table",
-                   help="Output format (default: table).")
+    _output_option(p, ("table", "json"))
     p.add_argument("-c", "--column", action="append", choices=COLUMNS,
                    help="Columns to display in table output (repeat; default: all).")
+    p.set_defaults(_action=_all)
+    sub = p.add_subparsers(metavar="SUBCOMMAND", title="subcommands")
+    s = sub.add_parser("cpu", help="Show CPU usage, in cores.")
+    s.add_argument("--host", action="store_true", help="Force host CPU measurement.")
+    _output_option(s, ("text", "json"))
+    s.set_defaults(_action=_cpu)
+    s = sub.add_parser("mem", help="Show memory usage, in gigabytes.")
+    s.add_argument("--host", action="store_true", help="Force host memory measurement.")
+    _prefix_option(s)
+    _output_option(s, ("text", "json"))
+    s.set_defaults(_action=_mem)
+    s = sub.add_parser("disk", help="Show disk usage, in gigabytes.")
+    s.add_argument("--path", default="/", help="Path for which to check disk usage (default: /).")
+    _prefix_option(s)
+    _output_option(s, ("text", "json"))
+    s.set_defaults(_action=_disk)
+
+
+def _output_option(p: argparse.ArgumentParser, formats: tuple[str, str]) -> None:
+    p.add_argument("-o", "--output", choices=formats, default=formats[0],
+                   help=f"Output format (default: {formats[0]}).")
+
+
+def _prefix_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prefix", choices=tuple(PREFIXES), default="Gi",
+                   help="SI prefix for the figures (default: Gi).")
 
 
 def run(args: argparse.Namespace) -> int:
+    return args._action(args)
+
+
+def _all(args: argparse.Namespace) -> int:
     in_container = containerized()
     row = {"host_cpu": host_cpu(), "host_memory": host_memory(),
            "home_disk": disk(os.path.expanduser("~")),
@@ -45,18 +75,45 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one(args: argparse.Namespace, figure: dict | None) -> int:
+    if args.output == "json":
+        write_output("json", figure)
+    else:
+        print(text(figure, getattr(args, "prefix", "Gi")))
+    return 0
+
+
+def _cpu(args: argparse.Namespace) -> int:
+    return _one(args, host_cpu() if args.host or not containerized() else container_cpu())
+
+
+def _mem(args: argparse.Namespace) -> int:
+    return _one(args, host_memory() if args.host or not containerized() else container_memory())
+
+
+def _disk(args: argparse.Namespace) -> int:
+    return _one(args, disk(args.path))
+
+
 def result(used: float, total: float | None, unit: str) -> dict:
     return {"total": total, "unit": unit, "used": used}
 
 
-def text(r: dict | None) -> str:
-    """Coder's form: ``1.2/8 cores (15%)``; ``-`` for a figure not taken."""
+def _number(value: float) -> str:
+    """One decimal, trailing zeros dropped (Go's humanize.FtoaWithDigits(v, 1))."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def text(r: dict | None, prefix: str = "Gi") -> str:
+    """Coder's form: ``1.2/8 cores (15%)``, ``2.7/23.5 GiB (11%)``; ``-`` for a figure not
+    taken."""
     if r is None:
         return "-"
-    out = f"{r['used']:.1f}"
-    if r["total"]:
-        out += f"/{r['total']:.1f}"
-    out += f" {r['unit']}"
+    scale, unit = (PREFIXES[prefix], prefix + "B") if r["unit"] == "B" else (1, r["unit"])
+    out = _number(r["used"] / scale)
+    if r["total"] is not None:
+        out += "/" + _number(r["total"] / scale)
+    out += f" {unit}"
     if r["total"]:
         out += f" ({r['used'] / r['total'] * 100:.0f}%)"
     return out
@@ -81,14 +138,13 @@ def host_memory() -> dict:
     info = {line.split(":")[0]: int(line.split()[1]) * 1024
             for line in Path("/proc/meminfo").read_text().splitlines() if line.endswith("kB")}
     total = info["MemTotal"]
-    return result((total - info.get("MemAvailable", info.get("MemFree", 0))) / GIB, total / GIB,
-                  "GiB")
+    return result(float(total - info.get("MemAvailable", info.get("MemFree", 0))), float(total), "B")
 
 
 def disk(path: str) -> dict:
     st = os.statvfs(path)
     total = st.f_blocks * st.f_frsize
-    return result((total - st.f_bfree * st.f_frsize) / GIB, total / GIB, "GiB")
+    return result(float(total - st.f_bfree * st.f_frsize), float(total), "B")
 
 
 def containerized() -> bool:
@@ -146,5 +202,5 @@ def container_memory() -> dict | None:
     else:
         return None
     # An unlimited v1 cgroup says a huge number rather than "max".
-    total = int(limit) / GIB if limit.isdigit() and int(limit) < 1 << 62 else None
-    return result(max(used, 0) / GIB, total, "GiB")
+    total = float(limit) if limit.isdigit() and int(limit) < 1 << 62 else None
+    return result(float(max(used, 0)), total, "B")
