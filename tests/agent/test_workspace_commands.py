@@ -152,6 +152,15 @@ def test_dotfiles_symlinks_then_runs_the_install_script_and_backs_up_a_changed_r
     assert (config / "dotfilesurl").read_text() == f"file://{links}"
     assert dotfiles("-y", f"file://{links}").returncode == 0  # pulled; the link stays
     assert (home / ".vimrc").resolve() == config / "dotfiles" / ".vimrc"
+    work = tmp_path / "links.git-work"  # a branch with one more dotfile
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "checkout", "-q", "-b", "other"], check=True)
+    (work / ".inputrc").write_text("set bell-style none\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "other"], check=True)
+    subprocess.run([*git, "push", "-q", str(links), "other"], check=True)
+    assert dotfiles("-y", "--branch", "other", f"file://{links}").returncode == 0
+    assert (home / ".inputrc").resolve() == config / "dotfiles" / ".inputrc"
 
     marker = tmp_path / "installed"
     script = bare_repo(tmp_path / "script.git", {
