@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from appliance.buildinfo import version
 from appliance.sdk.agentsdk import AgentClient, Manifest, PostStartupRequest
 
-from . import relay, retry, stats
+from . import gitssh, relay, retry, stats
 from .apphealth import AppHealth
 from .env import command_env, expanded_directory, working_directory
 from .lifecycle import LifecycleReporter
@@ -59,14 +59,15 @@ class Agent:
         self.lifecycle.set("starting")
         self._background(lambda: self.client.post_startup(PostStartupRequest(
             version=version(), expanded_directory=expanded_directory(manifest))), "startup")
-        env = command_env(manifest, self.options.url)
+        env = command_env(manifest, self.options.url,
+                          gitssh.serve(self.client.git_ssh_key, self.stop))
         runner = ScriptRunner(self.sender, env, working_directory(manifest), self.options.log_dir)
         self._thread(stats.report_loop, self.client, self.stop)
         AppHealth(self.client, manifest.apps, self.stop).start()
         cwd = working_directory(manifest)
         Metadata(self.client, manifest.metadata, env, cwd, self.stop).start()
         self._thread(runner.run_cron, manifest.scripts, self.stop)
-        self._start_relay(manifest)
+        self._start_relay(manifest, env)
 
         outcome = runner.run_all([s for s in manifest.scripts if s.run_on_start])
         if not self.stop.is_set():
@@ -103,15 +104,15 @@ class Agent:
                 log.error("coderd refused the agent's %s: %s", what, exc)
         self._thread(run)
 
-    def _start_relay(self, manifest: Manifest) -> None:
+    def _start_relay(self, manifest: Manifest, env: dict[str, str]) -> None:
         """The relay's client in its own thread, restarted with backoff if it ends
-        while the agent is up."""
+        while the agent is up; its sessions get ``env``, as the scripts do."""
         def run():
             backoff = retry.Backoff()
             while not self.stop.is_set():
                 began = time.monotonic()
                 try:
-                    relay.run(self.client, manifest, self.stop)
+                    relay.run(self.client, manifest, self.stop, env=env)
                 except Exception:
                     log.exception("the relay failed")
                 if time.monotonic() - began > backoff.cap:  # it was up: coderd restarted

@@ -106,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["agent"]:  # init scripts run `coder-agent agent`, as Coder's
         argv = argv[1:]
+    if argv[:1] == ["gitssh"]:  # git's GIT_SSH_COMMAND in the workspace (agent.gitssh)
+        from .gitssh import main as gitssh
+        return gitssh(argv[1:])
     parser = argparse.ArgumentParser(prog="coder-agent", description=__doc__.split("\n\n")[0])
     configure(parser)
     return run(parser.parse_args(argv))

@@ -26,9 +26,11 @@ def user_shell() -> str:
     return shell if shell and os.path.basename(shell) not in REFUSING_SHELLS else "/bin/sh"
 
 
-def command_env(manifest: Manifest, agent_url: str) -> dict[str, str]:
-    """The agent's own environment (less its secrets), Coder's variables, then the
-    template's (``coder_agent.env`` and ``coder_env``), which win."""
+def command_env(manifest: Manifest, agent_url: str,
+                agent_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The agent's own environment (less its secrets), Coder's variables and ``agent_env``
+    (the agent's services: ``GIT_SSH_COMMAND``), then the template's (``coder_agent.env``
+    and ``coder_env``), which win."""
     env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     try:
         user = pwd.getpwuid(os.getuid())
@@ -45,6 +47,7 @@ def command_env(manifest: Manifest, agent_url: str) -> dict[str, str]:
         "CODER_WORKSPACE_ID": str(manifest.workspace_id),
         "CODER_WORKSPACE_OWNER_NAME": manifest.owner_name,
         "CODER_WORKSPACE_AGENT_NAME": manifest.agent_name,
+        **(agent_env or {}),
     })
     if manifest.vscode_port_proxy_uri:
         env["VSCODE_PROXY_URI"] = manifest.vscode_port_proxy_uri

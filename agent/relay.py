@@ -52,8 +52,11 @@ def data_dir() -> Path:
 class StreamServer:
     """Serves the streams of one agent, whatever connection they arrive on."""
 
-    def __init__(self, manifest: Any = None, host_key_path: Path | None = None):
-        env = {**os.environ, **(_field(manifest, "environment_variables", None) or {})}
+    def __init__(self, manifest: Any = None, host_key_path: Path | None = None,
+                 env: dict[str, str] | None = None):
+        """``env``: what sessions get (the agent's command environment); else this
+        process's and the manifest's variables."""
+        env = dict(env or {**os.environ, **(_field(manifest, "environment_variables", None) or {})})
         env.pop("CODER_AGENT_TOKEN", None)
         directory = _field(manifest, "directory", "") or None
         self.ssh = ssh.SSHServer(ssh.load_host_key(host_key_path or data_dir() / "ssh_host_ed25519_key"),
@@ -109,13 +112,15 @@ def serve_session(transport: mux.Transport, server: StreamServer, keepalive: flo
 
 
 def run(client: Any, manifest: Any, stop_event: threading.Event, *,
-        server: StreamServer | None = None, keepalive: float = 15.0) -> None:
+        server: StreamServer | None = None, keepalive: float = 15.0,
+        env: dict[str, str] | None = None) -> None:
     """Keep the relay connected until ``stop_event`` is set.
 
     ``client`` is the agent's SDK client (its ``url``, ``token`` and TLS
-    ``http.verify`` are used); ``manifest`` gives the environment and directory.
+    ``http.verify`` are used); ``manifest`` gives the directory, and the
+    environment unless ``env`` (the agent's command environment) is given.
     """
-    server = server or StreamServer(manifest)
+    server = server or StreamServer(manifest, env=env)
     verify = getattr(getattr(client, "http", None), "verify", True)
     ca_file = verify if isinstance(verify, str) else None
     delay = 0.5

@@ -1,12 +1,16 @@
 """What this build is, said one way by ``coder version``, every executable's
 ``--version`` and coderd's ``/api/v2/buildinfo`` (Coder's ``buildinfo``).
 
-The number is ``appliance.__version__``, a literal in the source: a frozen
-executable carries it as it carries the code, where ``importlib.metadata``
-would find no installed distribution (and a checkout may hold a stale one).
-As in Coder, a build from a git checkout appends the revision
-(``v0.1.0+55f7ea0``) and takes the commit's time as its build time; a frozen
-executable knows neither, and says only the number.
+The version is in Coder's format and names the Coder release whose API and CLI
+this follows (``CODER_VERSION``), because Coder's CLI and other clients compare
+it with their own (``buildinfo.VersionsMatch``: same major.minor, or either a
+``-devel`` build) and warn on a mismatch. A frozen (released) executable says
+``v2.27.0``; a build from a git checkout is a development build, as a Coder
+build without a release tag is: ``v2.27.0-devel+55f7ea0``, which no client
+warns about, with the commit's time as its build time. The appliance's own
+release, ``appliance.__version__`` (a literal in the source: a frozen executable
+carries it as it carries the code), is said beside it: ``appliance_version`` in
+the JSON, a line of ``coder version``'s text, and ``appliance --version``.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from typing import Any
 
 from appliance import __version__
 
+# The Coder release this appliance's API and CLI follow (docs/cli.md#version).
+CODER_VERSION = "2.27.0"
 CHECKOUT = Path(__file__).resolve().parents[1]
 ZERO_TIME = "0001-01-01T00:00:00Z"  # how Go encodes an unknown time.Time, as Coder's JSON has it
 OFFLINE = ("coder-appliance, offline build: update checks and telemetry are off, "
@@ -41,9 +47,9 @@ def _revision() -> tuple[str, datetime] | None:
 
 
 def version() -> str:
-    """Coder's form: ``v`` and the number, ``+`` and the short commit when known."""
+    """Coder's form: ``vCODER_VERSION``, and ``-devel+`` the short commit from a checkout."""
     revision = _revision()
-    return f"v{__version__}" + (f"+{revision[0][:7]}" if revision else "")
+    return f"v{CODER_VERSION}" + (f"-devel+{revision[0][:7]}" if revision else "")
 
 
 def build_time() -> datetime | None:
@@ -57,7 +63,8 @@ def info(slim: bool) -> dict[str, Any]:
     when = build_time()
     return {"version": version(),
             "build_time": when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else ZERO_TIME,
-            "external_url": "", "slim": slim, "agpl": True, "boring_crypto": False}
+            "external_url": "", "slim": slim, "agpl": True, "boring_crypto": False,
+            "appliance_version": __version__}
 
 
 def _stamp() -> str:
@@ -70,9 +77,14 @@ def text(slim: bool) -> str:
     """``coder version`` and ``coder --version``: Coder's text, and what this build is."""
     build = ("Slim build of Coder, does not support the server subcommand (coderd serves)."
              if slim else "Full build of Coder, supports the server subcommand.")
-    return f"Coder (AGPL) {version()}{_stamp()}\n\n{build}\n{OFFLINE}"
+    return f"Coder (AGPL) {version()}{_stamp()}\n\n{build}\n{appliance()}\n{OFFLINE}"
+
+
+def appliance() -> str:
+    """Which appliance release this is, and which Coder release it follows."""
+    return f"coder-appliance {__version__}, following Coder v{CODER_VERSION}."
 
 
 def program(name: str) -> str:
     """``--version`` of an executable that is not Coder's: ``appliance``."""
-    return f"{name} (coder-appliance) {version()}{_stamp()}"
+    return f"{name} (coder-appliance {__version__}) {version()}{_stamp()}"

@@ -99,14 +99,19 @@ class OriginGuard:
         cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
         if not (cookies.get(SESSION_COOKIE) or cookies.get(HOST_SESSION_COOKIE)):
             return None
-        sent = environ.get("HTTP_ORIGIN")
-        came_from = origin_of(sent if sent is not None else environ.get("HTTP_REFERER", ""))
-        if came_from is not None and came_from == self.origin:
+        came_from = self.came_from(environ)
+        if came_from == self.origin:
             return None
         return (f"A request made with the {SESSION_COOKIE} cookie must come from a page of "
                 f"{self.origin} (its Origin or Referer); this one came from "
-                f"{came_from or sent or 'an unknown origin'}. Programs send the "
+                f"{came_from or 'an unknown origin'}. Programs send the "
                 f"{SESSION_HEADER} header instead.")
+
+    @staticmethod
+    def came_from(environ: dict) -> str | None:
+        """The origin of the page that sent the request: its Origin, else its Referer's."""
+        sent = environ.get("HTTP_ORIGIN")
+        return origin_of(sent if sent is not None else environ.get("HTTP_REFERER", "")) or sent
 
 
 def upgrade_refusal(application, environ: dict) -> bytes | None:

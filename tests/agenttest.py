@@ -134,3 +134,37 @@ def wait_for(check, timeout: float = 30.0, interval: float = 0.1, what: str = "c
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def coder_cli(config_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """The real ``coder`` CLI with the session in ``config_dir`` (see ``cli_config``)."""
+    return subprocess.run([sys.executable, "-m", "appliance.cli.main", "--global-config",
+                           str(config_dir), *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+
+
+def cli_config(tmp: Path, client: Client) -> Path:
+    """A ``coder`` config folder logged in as ``client``."""
+    config = tmp / "coder-config"
+    config.mkdir()
+    (config / "url").write_text(client.url)
+    (config / "session").write_text(client.token)
+    return config
+
+
+def bare_repo(path: Path, files: dict[str, str]) -> Path:
+    """A bare git repository at ``path`` whose one commit (branch main) holds ``files``;
+    a file named like ``install.sh`` is made executable."""
+    work = path.with_name(path.name + "-work")
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    for name, text in files.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(text)
+        if name.endswith(".sh"):
+            (work / name).chmod(0o755)
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "first"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(path)], check=True)
+    return path
+

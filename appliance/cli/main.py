@@ -53,6 +53,19 @@ COMMANDS = {
     "port-forward": CommandInfo("appliance.cli.commands.port_forward",
                                 "Forward local TCP ports to ports inside a workspace.",
                                 aliases=("tunnel",)),
+    "dotfiles": CommandInfo("appliance.cli.commands.dotfiles",
+                            "Personalize your workspace by applying a canonical dotfiles "
+                            "repository."),
+    "open": CommandInfo("appliance.cli.commands.open",
+                        "Open a workspace: app (in the browser), vscode (Remote-SSH)."),
+    "ping": CommandInfo("appliance.cli.commands.ping", "Ping a workspace."),
+    "stat": CommandInfo("appliance.cli.commands.stat",
+                        "Show resource usage for the current workspace."),
+    "publickey": CommandInfo("appliance.cli.commands.publickey",
+                             "Output your Coder public key used for Git operations.",
+                             aliases=("pubkey",)),
+    "gitssh": CommandInfo("agent.gitssh", "Run ssh with your git SSH key (git's GIT_SSH_COMMAND "
+                                          "in a workspace)."),
     "version": CommandInfo("appliance.cli.commands.version", "Show coder version."),
 }
 

@@ -112,6 +112,13 @@ class PostMetadataRequest:
     metadata: list[MetadataResult]
 
 
+@dataclass
+class GitSSHKey:
+    """The workspace owner's git SSH key, both halves, for ``git`` in the workspace."""
+    public_key: str
+    private_key: str
+
+
 class AgentClient(Client):
     """The SDK client as a workspace agent: one method per agent call."""
 
@@ -147,3 +154,6 @@ class AgentClient(Client):
 
     def post_metadata(self, results: list[MetadataResult]) -> None:
         self._request("POST", f"{ME}/metadata", PostMetadataRequest(metadata=results), expect=204)
+
+    def git_ssh_key(self) -> GitSSHKey:
+        return self._request("GET", f"{ME}/gitsshkey", model_type=GitSSHKey)

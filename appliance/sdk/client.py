@@ -98,6 +98,16 @@ class Client:
                       types.UpdateUserPasswordRequest(password=password, old_password=old_password),
                       expect=204)
 
+    def app_host(self) -> str:
+        return self._request("GET", "/api/v2/applications/host",
+                             model_type=types.AppHostResponse).host
+
+    def git_ssh_key(self, user: str | uuid.UUID = "me") -> types.GitSSHKey:
+        return self._request("GET", f"/api/v2/users/{user}/gitsshkey", model_type=types.GitSSHKey)
+
+    def regenerate_git_ssh_key(self, user: str | uuid.UUID = "me") -> types.GitSSHKey:
+        return self._request("PUT", f"/api/v2/users/{user}/gitsshkey", model_type=types.GitSSHKey)
+
     def update_user_roles(self, user: str | uuid.UUID, roles: list[str]) -> types.User:
         return self._request("PUT", f"/api/v2/users/{user}/roles", types.UpdateRoles(roles=roles),
                              model_type=types.User)

@@ -42,6 +42,12 @@ class Response:
 # --- deployment --------------------------------------------------------------
 
 @dataclass
+class AppHostResponse:
+    """Coder's: the wildcard host of subdomain apps (``*.apps.example.com``), or ""."""
+    host: str
+
+
+@dataclass
 class BuildInfoResponse:
     external_url: str
     version: str
@@ -51,6 +57,7 @@ class BuildInfoResponse:
     deployment_id: str
     upgrade_message: str = ""
     telemetry: bool = False
+    appliance_version: str = ""  # the appliance's own release (version is Coder's form)
 
 
 @dataclass
@@ -231,6 +238,15 @@ class UserAppearanceSettings:
 class UpdateUserAppearanceSettingsRequest:
     theme_preference: str = field(min_len=1, max_len=64)
     terminal_font: str = ""
+
+
+@dataclass
+class GitSSHKey:
+    """A user's git SSH key as the user sees it: never the private half."""
+    user_id: uuid.UUID
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    public_key: str
 
 
 # --- API keys -------------------------------------------------------------------

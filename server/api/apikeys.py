@@ -91,12 +91,17 @@ def create_token(user: str):
 @route("POST", "/users/<user>/keys", summary="Create a session key for a user",
        response=types.GenerateAPIKeyResponse, status=201)
 def create_session_key(user: str):
-    row = _user(user)
+    return write(201, types.GenerateAPIKeyResponse(key=new_session_key(_user(user))))
+
+
+def new_session_key(row: UserRow) -> str:
+    """A session key for ``row``, as the caller may make one (Coder's: login type password,
+    the session lifetime); also what /cli-auth hands out."""
     lifetime = int(current_app.extensions["coderd"].settings.session_duration)
     token, key = issue_key(store(), row.id, login_type="password", lifetime=lifetime)
     audit.record("create", "api_key", None, row.username, status=201,
                  additional={"key_id": key["id"], "user_id": str(row.id)})
-    return write(201, types.GenerateAPIKeyResponse(key=token))
+    return token
 
 
 @route("GET", "/users/<user>/keys/tokens", summary="List a user's API tokens",

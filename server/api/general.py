@@ -1,12 +1,14 @@
 """Deployment facts: build info, health, the (local-only) update check, the API document."""
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g
 
 from appliance import __version__
 from appliance.buildinfo import version as build_version
 from appliance.sdk import types
 
+from ..authz.querier import authorize_listing
+from ..authz.rbac import Action
 from ..httpapi import write
 from ..httpmw import system_store
 from . import openapi
@@ -30,7 +32,7 @@ def buildinfo():
     return write(200, types.BuildInfoResponse(
         external_url="", version=build_version(), dashboard_url=coderd.settings.effective_access_url,
         workspace_proxy=False, agent_api_version=AGENT_API_VERSION, deployment_id=deployment_id,
-        telemetry=False))
+        telemetry=False, appliance_version=__version__))
 
 
 @route("GET", "/updatecheck", summary="Update check, answered from the installed version only",
@@ -38,6 +40,14 @@ def buildinfo():
 def updatecheck():
     # No update server is ever contacted: the installed version is the newest known.
     return write(200, types.UpdateCheckResponse(current=True, version=build_version(), url=""))
+
+
+@route("GET", "/applications/host", summary="The host subdomain apps answer on (empty without "
+       "a wildcard access URL)", response=types.AppHostResponse)
+def applications_host():
+    authorize_listing(g.subject, Action.READ)  # not for a key scoped to apps only
+    suffix = current_app.extensions["coderd"].settings.app_host_suffix
+    return write(200, types.AppHostResponse(host="*" + suffix if suffix else ""))
 
 
 @route("GET", "/openapi.json", summary="This API's OpenAPI 3 document", auth=False, response=dict)

@@ -8,8 +8,9 @@ from flask import current_app, g, request
 
 from appliance.sdk import types
 
-from .. import audit
-from ..authz.rbac import ASSIGNABLE_ROLES, OWNER, Action, Object, Resource, can_assign
+from .. import audit, gitsshkey
+from ..authz.rbac import (ASSIGNABLE_ROLES, OWNER, ROLES, Action, Object, Resource, authorize,
+                          can_assign)
 from ..db.queries.users import UserRow
 from ..httpapi import ANONYMOUS_MAX_BODY, APIError, error, not_found, parse_uuid, query_int, read, write
 from ..httpmw import (HOST_SESSION_COOKIE, SESSION_COOKIE, release_connection, session_cookie_name,
@@ -82,6 +83,7 @@ def post_first_user():
                 raise APIError(409, "The initial user has already been created.")
             org = s.get_default_organization()
             s.insert_organization_member(organization_id=org["id"], user_id=user.id, roles=[])
+            gitsshkey.create(s, user.id)
     except psycopg2.errors.UniqueViolation as exc:
         raise _conflict(exc) from None
     audit.record("create", "user", user.id, user.username, status=201, user_id=user.id,
@@ -95,15 +97,31 @@ def post_first_user():
        auth=False, request=types.LoginWithPasswordRequest,
        response=types.LoginWithPasswordResponse, status=201)
 def login():
-    coderd = current_app.extensions["coderd"]
-    coderd.login_limiter.check(request.remote_addr or "")
+    check_login_rate()
     req = read(types.LoginWithPasswordRequest, ANONYMOUS_MAX_BODY)
-    user = system_store("login").get_user_by_email_or_username(req.email, req.email)
+    token, lifetime = password_session(req.email, req.password)
+    resp = write(201, types.LoginWithPasswordResponse(session_token=token))
+    # Host-only (no Domain) and, over TLS, named __Host- so no sibling host can replace it.
+    name = session_cookie_name()
+    resp.set_cookie(name, token, max_age=lifetime, httponly=True, samesite="Lax",
+                    secure=name == HOST_SESSION_COOKIE, path="/")
+    return resp
+
+
+def check_login_rate() -> None:
+    """Coder's limit on login attempts per address (429 past it), before any body is read."""
+    current_app.extensions["coderd"].login_limiter.check(request.remote_addr or "")
+
+
+def password_session(email: str, password: str) -> tuple[str, int]:
+    """A new session for the user with this email (or username) and password: its token and
+    lifetime in seconds; Coder's 401s otherwise. For the API's login and /cli-auth's form."""
+    user = system_store("login").get_user_by_email_or_username(email, email)
     release_connection()  # the password's hash takes a while: hold no connection meanwhile
     # An unknown user's password is hashed too, so the time taken does not tell who exists.
     hashed = user.hashed_password if user is not None and user.login_type == "password" else None
-    if not verify_password(hashed or DUMMY_PASSWORD_HASH, req.password) or hashed is None:
-        audit.record("login", "api_key", None, req.email, status=401,
+    if not verify_password(hashed or DUMMY_PASSWORD_HASH, password) or hashed is None:
+        audit.record("login", "api_key", None, email, status=401,
                      user_id=user.id if user else None)
         raise APIError(401, "Incorrect email or password.")
     s = system_store("login")
@@ -112,16 +130,11 @@ def login():
         raise APIError(401, "Your account is suspended. Contact an administrator to reactivate it.")
     if user.status == "dormant":
         s.update_user_status(user.id, "active")
-    lifetime = int(coderd.settings.session_duration)
+    lifetime = int(current_app.extensions["coderd"].settings.session_duration)
     token, key = issue_key(s, user.id, login_type="password", lifetime=lifetime)
     audit.record("login", "api_key", None, user.username, status=201, user_id=user.id,
                  additional={"key_id": key["id"]})
-    resp = write(201, types.LoginWithPasswordResponse(session_token=token))
-    # Host-only (no Domain) and, over TLS, named __Host- so no sibling host can replace it.
-    name = session_cookie_name()
-    resp.set_cookie(name, token, max_age=lifetime, httponly=True, samesite="Lax",
-                    secure=name == HOST_SESSION_COOKIE, path="/")
-    return resp
+    return token, lifetime
 
 
 @route("POST", "/users/logout", summary="Log out: delete the session key in use",
@@ -223,6 +236,7 @@ def create_user():
                                  hashed_password=hashed, rbac_roles=[], login_type=login_type)
             for org in orgs:
                 s.insert_organization_member(organization_id=org["id"], user_id=user.id, roles=[])
+            gitsshkey.create(s, user.id)
             if req.user_status and req.user_status != "active":
                 user = s.update_user_status(user.id, req.user_status)
             else:
@@ -313,6 +327,30 @@ def update_profile(user: str):
     audit.record("write", "user", row.id, updated.username,
                  changes=audit.diff(row, updated, ("username", "name")))
     return write(200, convert.user(updated))
+
+
+# --- git SSH keys ---------------------------------------------------------------------
+
+def _public(key: dict) -> object:
+    return write(200, types.GitSSHKey(user_id=key["user_id"], created_at=key["created_at"],
+                                      updated_at=key["updated_at"], public_key=key["public_key"]))
+
+
+@route("GET", "/users/<user>/gitsshkey", summary="Get a user's git SSH public key",
+       response=types.GitSSHKey)
+def get_git_ssh_key(user: str):
+    return _public(gitsshkey.of_user(store(), user_param(user).id))
+
+
+@route("PUT", "/users/<user>/gitsshkey", summary="Regenerate a user's git SSH key",
+       response=types.GitSSHKey)
+def regenerate_git_ssh_key(user: str):
+    row = user_param(user)
+    key = store().update_git_ssh_key(row.id, *gitsshkey.generate())
+    audit.record("write", "git_ssh_key", row.id, row.username,
+                 changes={"public_key": {"old": "", "new": key["public_key"], "secret": False},
+                          "private_key": {"old": "", "new": "", "secret": True}})
+    return _public(key)
 
 
 def refuse_own_role_change(user_id: uuid.UUID) -> None:

@@ -20,7 +20,7 @@ from geventwebsocket.exceptions import WebSocketError
 
 from appliance.sdk import agentsdk, model, types
 
-from .. import agentconn
+from .. import agentconn, gitsshkey
 from ..db.queries.agents import (LOGS_PAGE, MAX_LOG_SOURCES, agent_logs_channel,
                                  agent_metadata_channel)
 from ..httpapi import INT64_MAX, APIError, not_found, parse_uuid, query_int, read, write
@@ -242,6 +242,19 @@ def agent_metadata():
                         "collected_at": m.collected_at})
     store().update_workspace_agent_metadata(agent_id, results)
     return no_content()
+
+
+@route("GET", f"{ME}/gitsshkey", summary="The workspace owner's git SSH key (agent token)",
+       response=agentsdk.GitSSHKey)
+def agent_git_ssh_key():
+    s = store()
+    owner_id = s.get_workspace_agent_owner_id(me()["id"])
+    if owner_id is None:
+        raise not_found("Workspace")
+    # The agent holds no role over users: it reads its own owner's key as the system.
+    key = gitsshkey.of_user(s.as_system("agent-reads-owner-git-ssh-key"), owner_id)
+    return write(200, agentsdk.GitSSHKey(public_key=key["public_key"],
+                                         private_key=key["private_key"]))
 
 
 # --- what users read ------------------------------------------------------------------------

@@ -222,6 +222,12 @@ class AuthzQuerier:
     update_user_profile = user_change(_user_arg(), A.UPDATE_PERSONAL, A.UPDATE)
     update_user_last_seen = system_only()
     delete_user = user_change(_user_arg(), A.DELETE)
+    # git SSH keys: the user's own personal data (Coder's user_data); made by coderd itself
+    # (at user creation, or first use for older users); an agent reaches its owner's through
+    # get_workspace_agent_owner_id, as the system.
+    get_git_ssh_key = check(_user_arg(), A.READ_PERSONAL)
+    insert_git_ssh_key = system_only()
+    update_git_ssh_key = user_change(_user_arg(), A.UPDATE_PERSONAL)
 
     # organizations
     insert_organization = check(lambda a: Object(R.ORGANIZATION), A.CREATE)
@@ -507,6 +513,7 @@ _AGENT_POLICIES: dict[str, _Policy] = {
     "insert_workspace_agent_stats": agent_self(),
     "update_workspace_app_health": agent_self(),
     "update_workspace_agent_metadata": agent_self(),
+    "get_workspace_agent_owner_id": agent_self(),
 }
 for _name, _policy in _AGENT_POLICIES.items():
     setattr(AuthzQuerier, _name, _policy)

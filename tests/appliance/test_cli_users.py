@@ -96,3 +96,12 @@ def test_delete(owner_cli):
 def test_group_without_subcommand_prints_help(cli):
     proc = cli.run("users", expect=2)
     assert "suspend" in proc.stdout and "activate" in proc.stdout
+
+
+@pytest.mark.parametrize("weak", ["password", "a"])
+def test_create_refuses_a_weak_password_with_coders_words(owner_cli, weak):
+    done = owner_cli.run("users", "create", "-u", "weak" + str(len(weak)), "-e",
+                         f"weak{len(weak)}@example.com", "-p", weak, expect=1)
+    assert done.stderr == ("error: Password not strong enough!\n  password: insecure password, "
+                           "try including more special characters, using uppercase letters, "
+                           "using numbers or using a longer password\n")

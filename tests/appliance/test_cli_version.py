@@ -3,6 +3,7 @@ one version, Coder's text and JSON, the commit of the checkout they run from."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -17,16 +18,49 @@ def _git(*args: str) -> str:
                           check=True).stdout.strip()
 
 
+# semver.org's expression, with Go's leading "v" (golang.org/x/mod/semver wants it)
+SEMVER = re.compile(r"v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+                    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
+                    r"(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+                    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?")
+
+
 def _expected_version() -> str:
-    """Run from a git checkout (as here), the version carries its commit, as Coder's does."""
+    """Run from a git checkout (as here), a development build of the Coder release it
+    follows, with its commit, as Coder's untagged builds are."""
     if not (ROOT / ".git").exists():
-        return f"v{__version__}"
-    return f"v{__version__}+{_git('rev-parse', 'HEAD')[:7]}"
+        return f"v{buildinfo.CODER_VERSION}"
+    return f"v{buildinfo.CODER_VERSION}-devel+{_git('rev-parse', 'HEAD')[:7]}"
+
+
+def coder_versions_match(client: str, server: str) -> bool:
+    """Coder's buildinfo.VersionsMatch, which its CLI runs against /buildinfo's version:
+    a -devel build on either side matches; otherwise major.minor must."""
+    if "-devel" in client or "-devel" in server:
+        return True
+    return SEMVER.fullmatch(server).group(1, 2) == SEMVER.fullmatch(client).group(1, 2)
+
+
+def test_the_version_is_coders_form_and_coders_clients_do_not_warn(monkeypatch):
+    assert SEMVER.fullmatch(buildinfo.version()), buildinfo.version()
+    follows = f"v{buildinfo.CODER_VERSION}"
+    for client in (follows, follows.rsplit(".", 1)[0] + ".9", "v0.0.0-devel+abc1234"):
+        assert coder_versions_match(client, buildinfo.version())
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    buildinfo._revision.cache_clear()
+    try:  # a release: Coder's CLI of the same minor release takes it without a warning
+        release = buildinfo.version()
+        assert SEMVER.fullmatch(release) and release == follows
+        assert coder_versions_match(follows.rsplit(".", 1)[0] + ".3", release)
+        assert not coder_versions_match("v2.1.0", release)  # as Coder's own server would
+    finally:
+        buildinfo._revision.cache_clear()
 
 
 def test_coder_version_says_version_commit_and_offline_build(cli):
     out = cli.run("version").stdout
-    header, blank, slim, offline = out.splitlines()
+    header, blank, slim, appliance, offline = out.splitlines()
+    assert appliance == f"coder-appliance {__version__}, following Coder v{buildinfo.CODER_VERSION}."
     assert header.startswith(f"Coder (AGPL) {_expected_version()}")
     if buildinfo.build_time():
         assert header.endswith(buildinfo.build_time().strftime(" %H:%M:%S UTC %Y"))
@@ -37,7 +71,9 @@ def test_coder_version_says_version_commit_and_offline_build(cli):
 
 def test_coder_version_json_has_coders_fields(cli):
     info = json.loads(cli.run("version", "-o", "json").stdout)
-    assert list(info) == ["version", "build_time", "external_url", "slim", "agpl", "boring_crypto"]
+    assert list(info) == ["version", "build_time", "external_url", "slim", "agpl", "boring_crypto",
+                          "appliance_version"]  # Coder's, then the appliance's own release
+    assert info["appliance_version"] == __version__
     assert info["version"] == _expected_version()
     if (ROOT / ".git").exists():  # the build time is the commit's, in Go's UTC form
         commit_time = datetime.fromtimestamp(int(_git("show", "-s", "--format=%ct", "HEAD")),
@@ -64,7 +100,7 @@ def test_coderd_and_appliance_say_the_same_version(cli):
     assert coderd.splitlines()[0] == cli.run("version").stdout.splitlines()[0]
     assert "Full build of Coder, supports the server subcommand." in coderd
     assert version_of("appliance.admin.main").startswith(
-        f"appliance (coder-appliance) {buildinfo.version()} ")
+        f"appliance (coder-appliance {__version__}) {buildinfo.version()} ")
 
 
 def test_a_frozen_build_says_only_the_number(monkeypatch):
@@ -72,8 +108,9 @@ def test_a_frozen_build_says_only_the_number(monkeypatch):
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     buildinfo._revision.cache_clear()
     try:
-        assert buildinfo.version() == f"v{__version__}"
+        assert buildinfo.version() == f"v{buildinfo.CODER_VERSION}"
         assert buildinfo.info(slim=True)["build_time"] == "0001-01-01T00:00:00Z"
-        assert buildinfo.text(slim=True).splitlines()[0] == f"Coder (AGPL) v{__version__}"
+        assert buildinfo.text(slim=True).splitlines()[0] == \
+            f"Coder (AGPL) v{buildinfo.CODER_VERSION}"
     finally:
         buildinfo._revision.cache_clear()

@@ -28,6 +28,7 @@ import pytest
 import requests
 
 from appliance import __version__
+from appliance.buildinfo import CODER_VERSION
 
 from ..coderdtest import FIRST_USER_PASSWORD
 from ..pgserver import free_port
@@ -125,16 +126,19 @@ def test_every_executable_answers_help(bundle):
 
 
 def test_every_executable_says_the_same_version(bundle):
-    """appliance.__version__ travels with the code: no installed distribution, no git."""
-    expected = f"v{__version__}"
+    """The Coder release followed and appliance.__version__ travel with the code: no installed
+    distribution, no git, so a release build's version (no -devel, no commit)."""
+    expected = f"v{CODER_VERSION}"
     text = run(bundle, "coder", "version").stdout
     assert text.startswith(f"Coder (AGPL) {expected}\n"), text
+    assert f"coder-appliance {__version__}, following Coder {expected}." in text
     assert run(bundle, "coder", "--version").stdout == text
     assert json.loads(run(bundle, "coder", "version", "-o", "json").stdout) == {
         "version": expected, "build_time": "0001-01-01T00:00:00Z", "external_url": "",
-        "slim": True, "agpl": True, "boring_crypto": False}
+        "slim": True, "agpl": True, "boring_crypto": False, "appliance_version": __version__}
     assert run(bundle, "coderd", "--version").stdout.startswith(f"Coder (AGPL) {expected}\n")
-    assert run(bundle, "appliance", "--version").stdout == f"appliance (coder-appliance) {expected}\n"
+    assert run(bundle, "appliance", "--version").stdout == \
+        f"appliance (coder-appliance {__version__}) {expected}\n"
 
 
 def test_coder_templates_init_copies_the_bundled_example(bundle, tmp_path):

@@ -85,7 +85,11 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("PUT", "/users/<user>/password"): expect(204, USER_ADMINS),
     ("PUT", "/users/<user>/profile"): expect(200, USER_ADMINS),
     ("PUT", "/users/<user>/roles"): expect(200, USER_ADMINS),
+    # a git SSH key is personal data: user admins read it (read_personal), only owners renew it
+    ("GET", "/users/<user>/gitsshkey"): expect(200, USER_ADMINS, denied=404),
+    ("PUT", "/users/<user>/gitsshkey"): expect(200, ("owner",)),
     ("GET", "/users/roles"): expect(200, EVERYONE),
+    ("GET", "/applications/host"): expect(200, EVERYONE),
     ("POST", "/users/<user>/keys/tokens"): expect(201, ("owner",)),
     ("POST", "/users/<user>/keys"): expect(201, ("owner",)),
     # Readers of the user see an empty list: the tokens are filtered away.
@@ -184,7 +188,7 @@ MATRIX: dict[tuple[str, str], dict] = {
     **{(method, f"/workspaceagents/me/{call}"): _ok(401, *ROLES) for method, call in (
         ("GET", "manifest"), ("POST", "report-lifecycle"), ("POST", "startup"),
         ("POST", "log-source"), ("PATCH", "logs"), ("POST", "logs"), ("POST", "report-stats"),
-        ("POST", "app-health"), ("POST", "metadata"))},
+        ("POST", "app-health"), ("POST", "metadata"), ("GET", "gitsshkey"))},
     # relay: streams take the ssh action (owners of the workspace or deployment); template
     # admins read the workspace (403). The agent is not connected here: 502 for the owner.
     ("GET", "/workspaceagents/<workspaceagent>/listening-ports"): workspace_write(502),

@@ -14,6 +14,7 @@ import psycopg2
 import pytest
 import requests
 
+import appliance
 from appliance import buildinfo, settings as settings_mod
 from appliance.sdk import types
 from server.db import migrate
@@ -103,6 +104,7 @@ def test_updatecheck_and_buildinfo_are_local(coderd):
     info = coderd.client().build_info()
     assert info.telemetry is False and info.deployment_id
     assert info.version == check["version"] == buildinfo.version()  # what `coder version` says
+    assert info.appliance_version == appliance.__version__  # the appliance's own release
 
 
 def test_no_connection_leaves_the_machine(pg_server, pg_template, tmp_path):
@@ -152,14 +154,14 @@ def test_no_connection_leaves_the_machine(pg_server, pg_template, tmp_path):
 
 def test_migrations_down_and_up_and_concurrent_starts(pg_server):
     dsn = pg_server.dsn(pg_server.create_database())
-    newest = len(migrate.available())
+    newest = migrate.available()[-1].version
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         versions = list(pool.map(lambda _: migrate.up(dsn), range(4)))
     assert versions == [newest] * 4
     conn = psycopg2.connect(dsn)
     with conn.cursor() as cur:
         cur.execute("SELECT version FROM schema_migrations ORDER BY version")
-        assert [r[0] for r in cur.fetchall()] == list(range(1, newest + 1))
+        assert [r[0] for r in cur.fetchall()] == [m.version for m in migrate.available()]
     assert migrate.down(dsn) == 0
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "

@@ -5,8 +5,9 @@ the ``--first-user-*`` flags and ``CODER_FIRST_USER_*`` variables); otherwise
 it takes a token (``--token``/``CODER_SESSION_TOKEN``, checked with
 ``GET /users/me``) and stores a fresh session key made from it, so that a later
 ``coder logout`` does not revoke the token the user passed. Where Coder opens
-a browser on ``/cli-auth``, this prompts for a token or, on Enter, for an
-email and password: an air-gapped workstation may have no browser.
+a browser on ``/cli-auth``, this prints that page's URL (coderd serves it) and
+prompts for the token it shows or, on Enter, for an email and password: an
+air-gapped workstation may have no browser.
 """
 from __future__ import annotations
 
@@ -115,8 +116,9 @@ def _authenticate(args: argparse.Namespace, client: Client, url: str) -> tuple[s
                                hint="Create one with 'coder tokens create' where you are logged in.")
     else:
         prompt.require_terminal("Logging in without --token", "--token TOKEN (or CODER_SESSION_TOKEN)")
-        print(f"Paste a session token (Coder's dashboard hands them out at {url}/cli-auth, and\n"
-              "'coder tokens create' prints one), or press Enter to log in with a password.")
+        print(f"Open the following in your browser:\n\n\t{url}/cli-auth\n\n"
+              "and paste the session token it shows (or one 'coder tokens create' printed), "
+              "or press Enter to log in with a password here.")
         token, user = _prompt_token(client)
         if not token:
             email = prompt.ask("Email or username:", validate=prompt.required)

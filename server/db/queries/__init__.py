@@ -5,6 +5,7 @@ from .audit import AuditQueries
 from .dashboard import DashboardQueries
 from .deployment import DeploymentQueries
 from .files import FileQueries
+from .gitsshkeys import GitSSHKeyQueries
 from .organizations import OrganizationQueries
 from .provisioner import ProvisionerQueries
 from .relay import RelayQueries
@@ -15,7 +16,7 @@ from .workspaces import WorkspaceQueries
 
 class Queries(UserQueries, OrganizationQueries, APIKeyQueries, AuditQueries, DeploymentQueries,
               ProvisionerQueries, FileQueries, TemplateQueries, WorkspaceQueries, AgentQueries,
-              RelayQueries, DashboardQueries):
+              RelayQueries, DashboardQueries, GitSSHKeyQueries):
     """The raw store. Handlers never use it directly: see server.authz.querier."""
 
 
