@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from appliance.sdk.errors import APIError
 from appliance.sdk.trust import system_ca
 
+from . import headers
 from .base import USAGE, CommandError
 from .config import SESSION_FILE, URL_FILE, ConfigDir, default_dir
 
@@ -51,6 +52,7 @@ def add_global_options(parser: argparse.ArgumentParser, *, leaf: bool = False) -
     group.add_argument("--ca-cert", default=unset, metavar="FILE",
                        help="PEM bundle of the CA(s) to trust for an HTTPS deployment (env "
                             "CODER_CA_CERT; default: the system trust store, or SSL_CERT_FILE).")
+    headers.add_options(group, unset)
 
 
 def leaf_parser(sub: argparse._SubParsersAction, name: str, summary: str, description: str,
@@ -116,7 +118,7 @@ def new_client(args: argparse.Namespace, url: str, token: str = "") -> Client:
 
     verify = ca_bundle(args)
     # fetch's session keeps our CA bundle even when REQUESTS_CA_BUNDLE is set.
-    return Client(url, token, verify=verify,
+    return Client(url, token, verify=verify, headers=headers.from_flags(args, url),
                   session=http_session(None if verify is True else verify, retries=0))
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from typing import Callable
+from typing import Callable, Mapping
 from urllib.parse import urlencode, urlsplit
 
 from .errors import SESSION_HEADER, APIError
@@ -39,10 +39,12 @@ def workspace_path(spec: str) -> tuple[str, dict]:
 
 
 def connect(url: str, path: str, query: dict, token: str, *, verify: bool | str = True,
-            timeout: float = 30.0) -> socket.socket:
-    """The upgraded connection (an ``ssl.SSLSocket`` for https). Refusals raise APIError."""
+            timeout: float = 30.0, headers: Mapping[str, str] = {}) -> socket.socket:
+    """The upgraded connection (an ``ssl.SSLSocket`` for https). Refusals raise APIError.
+    ``headers`` are sent as well (``coder --header``; checked for line breaks by the CLI)."""
     if any(c in token for c in "\r\n"):
         raise APIError(401, "The session token is malformed (it holds a line break).")
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     parts = urlsplit(url)
     tls = parts.scheme == "https"
     sock = socket.create_connection((parts.hostname, parts.port or (443 if tls else 80)), timeout)
@@ -52,7 +54,7 @@ def connect(url: str, path: str, query: dict, token: str, *, verify: bool | str 
             sock = _tls_context(verify).wrap_socket(sock, server_hostname=parts.hostname)
         target = parts.path.rstrip("/") + path + ("?" + urlencode(query) if query else "")
         sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: Upgrade\r\n"
-                     f"Upgrade: tcp\r\n{SESSION_HEADER}: {token}\r\n"
+                     f"Upgrade: tcp\r\n{SESSION_HEADER}: {token}\r\n{extra}"
                      "User-Agent: coder-appliance-cli\r\n\r\n".encode())
         status, headers = _parse_head(_read_tls_head(sock) if tls else _peek_head(sock))
         if status != 101:
@@ -65,7 +67,7 @@ def connect(url: str, path: str, query: dict, token: str, *, verify: bool | str 
 
 
 def connect_to_agent(url: str, path: str, query: dict, token: str, *, verify: bool | str = True,
-                     on_wait: Callable[[], None] = lambda: None,
+                     headers: Mapping[str, str] = {}, on_wait: Callable[[], None] = lambda: None,
                      retry_every: float = 1.0) -> socket.socket:
     """``connect``, waiting for as long as coderd answers that the agent is not connected,
     as Coder's CLI waits: a workspace just started, or an agent reconnecting after coderd
@@ -73,7 +75,7 @@ def connect_to_agent(url: str, path: str, query: dict, token: str, *, verify: bo
     waiting = False
     while True:
         try:
-            return connect(url, path, query, token, verify=verify)
+            return connect(url, path, query, token, verify=verify, headers=headers)
         except APIError as exc:
             if exc.status != 502 or exc.message != AGENT_NOT_CONNECTED:
                 raise

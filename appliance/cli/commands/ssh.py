@@ -27,7 +27,7 @@ import threading
 
 from appliance.sdk import rawstream
 
-from .. import connect
+from .. import connect, headers
 from ..base import CommandError
 
 
@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     url, token = connect.credentials(args)
     path, query = rawstream.workspace_path(args.workspace)
     sock = rawstream.connect_to_agent(url, path, {**query, "target": "ssh"}, token,
-                                      verify=connect.ca_bundle(args), on_wait=_say_waiting)
+                                      verify=connect.ca_bundle(args), on_wait=_say_waiting,
+                                      headers=headers.from_flags(args, url))
     if args.fdpass:
         return _pass_to_ssh(sock)
     if args.stdio:
