@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from appliance import durations
+
 SUCCESS = 0
 ERROR = 1
 USAGE = 2
@@ -118,6 +120,17 @@ def _report(exc: CommandError) -> int:
     if exc.hint:
         print(f"hint: {exc.hint}", file=sys.stderr)
     return exc.code
+
+
+def duration(parse: Callable[[str], float] = durations.parse) -> Callable[[str], float]:
+    """An argparse ``type`` for a duration flag: seconds, or a usage error in Go's words
+    (``argument --stop-after: time: unknown unit "x" in duration "1x"``)."""
+    def seconds(text: str) -> float:
+        try:
+            return parse(text)
+        except durations.DurationError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return seconds
 
 
 def add_output_option(parser: argparse.ArgumentParser) -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 
+from appliance import durations
 from appliance.sdk import types
 from appliance.sdk.client import Client
 
 from .. import connect, prompt
+from ..base import duration
 from ..output import add_table_options, print_rows
 from . import jobs
 
@@ -30,9 +32,9 @@ def configure(p: argparse.ArgumentParser) -> None:
         p.add_argument("-t", "--template", required=True, help="Template name.")
         p.add_argument("--parameter", action="append", metavar="NAME=VALUE",
                        help="A rich parameter value, repeatable.")
-        p.add_argument("--stop-after", type=int, metavar="MINUTES",
-                       help="Stop the workspace this long after each start (default: the "
-                            "template's).")
+        p.add_argument("--stop-after", type=duration(), metavar="DURATION",
+                       help="Stop the workspace this long after each start, e.g. 8h or 1h30m "
+                            "(default: the template's).")
         p.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
     elif name == "list":
         p.description = "List your workspaces (all you can see with --all)."
@@ -86,7 +88,7 @@ def _create(args: argparse.Namespace) -> int:
         given[p.name] = prompt.ask(f"{p.display_name or p.name}{choices}:", validate=prompt.required)
     ws = client.create_workspace(types.CreateWorkspaceRequest(
         name=name, template_id=tmpl.id,
-        ttl_ms=args.stop_after * 60_000 if args.stop_after else None,
+        ttl_ms=int(args.stop_after * 1000) if args.stop_after else None,
         rich_parameter_values=[types.WorkspaceBuildParameter(name=k, value=v)
                                for k, v in given.items()]), user=owner or "me")
     print(f"Workspace {ws.owner_name}/{ws.name} created; following its build:", flush=True)
@@ -99,8 +101,9 @@ def _row(ws: types.Workspace) -> dict:
     build = ws.latest_build
     return {"workspace": f"{ws.owner_name}/{ws.name}", "template": ws.template_name,
             "status": build.status, "healthy": ws.health.healthy if build.status == "running"
-            else "", "last_built": build.created_at, "outdated": ws.outdated,
-            "stops_after": f"{ws.ttl_ms // 60_000}m" if ws.ttl_ms else "", "id": ws.id}
+            else "", "last_built": durations.display(durations.seconds_until(build.created_at)),
+            "outdated": ws.outdated,
+            "stops_after": durations.display(ws.ttl_ms / 1000) if ws.ttl_ms else "", "id": ws.id}
 
 
 def _list(args: argparse.Namespace) -> int:
