@@ -46,6 +46,18 @@ class VersionAction(argparse.Action):
         parser.exit()
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A parser (and, through ``add_subparsers``, every command's parser) that refuses
+    what it does not know itself: an unknown flag is reported with the usage line of the
+    command it was given to (``coder users list --bogus``), not the root's, exit 2."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 @dataclass(frozen=True)
 class CommandInfo:
     module: str
@@ -58,7 +70,7 @@ def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
                  | None = None, version: Callable[[], str] | None = None,
                  ) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     """Parse argv, importing only the chosen command's module to add its options."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = CommandParser(prog=prog, description=description)
     parser.add_argument("-v", "--verbose", action="store_true", help="Show debug output.")
     if version:
         parser.add_argument("--version", action=VersionAction, version=version)

@@ -53,6 +53,8 @@ def add_global_options(parser: argparse.ArgumentParser, *, leaf: bool = False) -
                        help="PEM bundle of the CA(s) to trust for an HTTPS deployment (env "
                             "CODER_CA_CERT; default: the system trust store, or SSL_CERT_FILE).")
     headers.add_options(group, unset)
+    group.add_argument("-y", "--yes", action="store_true", default=unset,
+                       help="Answer yes to every confirmation prompt (needed without a terminal).")
 
 
 def leaf_parser(sub: argparse._SubParsersAction, name: str, summary: str, description: str,

@@ -1,8 +1,10 @@
-"""Terminal prompts for the commands that may ask (login, logout, users create).
+"""Terminal prompts for the commands that may ask (login, logout, users create,
+config-ssh, templates push and delete, stop, delete).
 
+One confirmation policy, Coder's: ``-y/--yes`` (a global flag) answers yes to
+every confirmation. Prompting is only done on a terminal: a script gets a
+CommandError naming the flag to pass instead, never a hang on a closed stdin.
 Secrets go through ``getpass`` (no echo, read from the terminal itself).
-Prompting is only done on a terminal: a script gets a CommandError naming the
-flag to pass instead, never a hang on a closed stdin.
 """
 from __future__ import annotations
 
@@ -37,6 +39,17 @@ def ask(text: str, default: str = "", secret: bool = False,
         if not problem:
             return answer
         print(problem, file=sys.stderr)
+
+
+def agreed(args, question: str, default: bool = False) -> bool:
+    """A yes/no confirmation: yes with ``--yes``; asked on a terminal; without one, a
+    CommandError naming the flag."""
+    if getattr(args, "yes", False):
+        return True
+    if not interactive():
+        raise CommandError(f"{question!r} needs a terminal to prompt on",
+                           hint="Pass --yes to answer yes without a prompt.")
+    return confirm(question, default)
 
 
 def confirm(text: str, default: bool = True) -> bool:

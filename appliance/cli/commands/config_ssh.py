@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from appliance.sdk import relay
-from .. import connect
+from .. import connect, prompt
 from ..base import CommandError
 
 START = "# ------------START-CODER-----------"
@@ -34,7 +34,6 @@ def configure(p: argparse.ArgumentParser) -> None:
                      "'ssh coder.WORKSPACE' works; --remove takes them out again.")
     p.add_argument("--ssh-config-file", default=os.path.expanduser("~/.ssh/config"), metavar="FILE",
                    help="The SSH config to edit (default: ~/.ssh/config).")
-    p.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
     p.add_argument("--remove", action="store_true", help="Remove the coder block and exit.")
     p.add_argument("--dry-run", action="store_true", help="Print the block instead of writing it.")
     p.add_argument("--no-fdpass", dest="fdpass", action="store_false",
@@ -116,10 +115,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(new, end="")
         return 0
-    if not args.yes and sys.stdin.isatty():
-        answer = input(f"Write {len(names)} workspace host(s) to {path}? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            return 1
+    if not prompt.agreed(args, f"Write {len(names)} workspace host(s) to {path}?"):
+        raise CommandError("canceled")
     text = (rest.rstrip("\n") + "\n\n" if rest.strip() else "") + new
     write_atomic(path, text)
     print(f"Updated {path}: " + (", ".join(HOST_PREFIX + n for n in sorted(names)) or "no workspaces"))

@@ -57,7 +57,6 @@ def configure(p: argparse.ArgumentParser) -> None:
     s.add_argument("--activate", nargs="?", const=True, default=True, type=_go_bool,
                    metavar="true|false", help="Make the new version active (default: true); "
                                               "--activate=false uploads it inactive.")
-    s.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
     s.set_defaults(_action=_push)
 
     s = connect.leaf_parser(sub, "list", "List templates.", "List the templates you can see.",
@@ -80,7 +79,6 @@ def configure(p: argparse.ArgumentParser) -> None:
                             "Delete templates by name; refused while workspaces use them.",
                             aliases=["rm"])
     s.add_argument("names", nargs="+", metavar="NAME")
-    s.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
     s.set_defaults(_action=_delete)
 
 
@@ -203,9 +201,10 @@ def _push(args: argparse.Namespace) -> int:
     existing = _template_or_none(client, name)
     tags = _provisioner_tags(args, client, existing)
     data = _stdin_tar() if stdin else _folder_tar(directory)
-    if not stdin and not args.yes and prompt.interactive() and not prompt.confirm(
-            f"Upload {directory} as {'a new version of' if existing else 'new template'} {name}?"):
-        return 1
+    if not stdin and not prompt.agreed(
+            args, f"Upload {directory} as {'a new version of' if existing else 'new template'} "
+                  f"{name}?", default=True):
+        raise CommandError("canceled")
     file_id = client.upload_file(data)
     version = client.create_template_version(ORG, types.CreateTemplateVersionRequest(
         file_id=file_id, template_id=existing.id if existing else None,
@@ -254,10 +253,8 @@ def _versions(args: argparse.Namespace) -> int:
 def _delete(args: argparse.Namespace) -> int:
     client = connect.client(args)
     templates = [client.template_by_name(ORG, n) for n in args.names]
-    if not args.yes:
-        prompt.require_terminal("Deleting templates without --yes", "--yes")
-        if not prompt.confirm(f"Delete these templates: {', '.join(args.names)}?", default=False):
-            return 1
+    if not prompt.agreed(args, f"Delete these templates: {', '.join(args.names)}?"):
+        raise CommandError("canceled")
     for t in templates:
         client.delete_template(t.id)
         print(f"Deleted template {t.name!r}.")

@@ -13,10 +13,11 @@ from appliance.sdk import types
 from appliance.sdk.client import Client
 
 from .. import connect, prompt
-from ..base import duration
+from ..base import CommandError, duration
 from ..output import add_table_options, print_rows
 from . import jobs
 
+CONFIRM = {"stop": "Confirm stop workspace {}?", "delete": "Confirm delete workspace {}?"}
 LIST_COLUMNS = ("workspace", "template", "status", "healthy", "last_built", "outdated",
                 "stops_after", "id")
 
@@ -35,7 +36,6 @@ def configure(p: argparse.ArgumentParser) -> None:
         p.add_argument("--stop-after", type=duration(), metavar="DURATION",
                        help="Stop the workspace this long after each start, e.g. 8h or 1h30m "
                             "(default: the template's).")
-        p.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
     elif name == "list":
         p.description = "List your workspaces (all you can see with --all)."
         p.add_argument("-a", "--all", action="store_true", help="Everyone's workspaces.")
@@ -48,7 +48,6 @@ def configure(p: argparse.ArgumentParser) -> None:
                          "delete": "Delete a workspace and follow the build."}[name]
         p.add_argument("name", metavar="WORKSPACE", help="Workspace name (or OWNER/NAME).")
         if name in ("start", "stop", "delete"):
-            p.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
             p.add_argument("--parameter", action="append", metavar="NAME=VALUE",
                            help="A rich parameter value for this build, repeatable.")
         if name == "delete":
@@ -139,10 +138,9 @@ def _show(args: argparse.Namespace) -> int:
 def _transition(args: argparse.Namespace) -> int:
     client = connect.client(args)
     ws = workspace_by_name(client, args.name)
-    if args.command == "delete" and not args.yes:
-        prompt.require_terminal("Deleting a workspace without --yes", "--yes")
-        if not prompt.confirm(f"Delete workspace {ws.owner_name}/{ws.name}?", default=False):
-            return 1
+    question = CONFIRM.get(args.command, "").format(f"{ws.owner_name}/{ws.name}")
+    if question and not prompt.agreed(args, question):
+        raise CommandError("canceled")
     build = client.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
         transition=args.command, rich_parameter_values=_values(args.parameter),
         orphan=getattr(args, "orphan", False)))
