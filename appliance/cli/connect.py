@@ -24,6 +24,7 @@ from .base import USAGE, CommandError
 from .config import SESSION_FILE, URL_FILE, ConfigDir, default_dir
 
 if TYPE_CHECKING:
+    from appliance.sdk import types
     from appliance.sdk.client import Client
 
 NOT_LOGGED_IN = "You are not logged in."
@@ -146,6 +147,33 @@ def credentials(args: argparse.Namespace) -> tuple[str, str]:
 def client(args: argparse.Namespace) -> Client:
     """A client for the deployment the user is logged in to (or that the flags name)."""
     return new_client(args, *credentials(args))
+
+
+def add_org_option(parser: argparse.ArgumentParser) -> None:
+    """Coder's ``-O/--org`` (cli/organization.go), on the commands that act in one organization."""
+    parser.add_argument("-O", "--org", default=os.environ.get("CODER_ORGANIZATION", ""),
+                        metavar="ORG", help="Select which organization (uuid or name) to use "
+                                            "(env CODER_ORGANIZATION; default: the default "
+                                            "organization).")
+
+
+def organization(args: argparse.Namespace, client: Client) -> types.Organization:
+    """The organization ``--org`` names among the caller's, in Coder's words when it is not
+    one of them; without the flag, the default organization (or the caller's only one)."""
+    orgs = client.user_organizations("me")
+    names = ", ".join(o.name for o in orgs)
+    if args.org:
+        chosen = [o for o in orgs if args.org in (o.name, str(o.id))]
+        if not chosen:
+            raise CommandError(f'organization "{args.org}" not found, are you sure you are a '
+                               f"member of this organization? Valid options for '--org=' are "
+                               f"[{names}].")
+        return chosen[0]
+    chosen = [o for o in orgs if o.is_default] or (orgs if len(orgs) == 1 else [])
+    if not chosen:
+        raise CommandError(f"Must select an organization with --org=<org_name>. Choose from: "
+                           f"{names}")
+    return chosen[0]
 
 
 def _origin(url: str) -> str:

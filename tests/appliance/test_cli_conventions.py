@@ -44,3 +44,23 @@ def test_a_terminal_is_asked_and_no_cancels(owner_cli, tmp_path):
     status, out = owner_cli.converse(("config-ssh", "--ssh-config-file", str(config)),
                                      [(r"\[y/N\]", "y")])
     assert status == 0 and "START-CODER" in config.read_text()
+
+
+def test_org_flag_names_one_of_the_callers_organizations(owner_cli, shared_owner):
+    default = next(o for o in shared_owner.user_organizations() if o.is_default)
+    for command in (("templates", "versions", "list", "x"), ("templates", "delete", "x", "-y"),
+                    ("create", "ws", "-t", "x"), ("users", "create", "-u", "o1", "-e", "o1@x.io")):
+        proc = owner_cli.run(*command, "-O", "nope", expect=1)
+        assert proc.stderr.splitlines()[0] == (
+            'error: organization "nope" not found, are you sure you are a member of this '
+            f"organization? Valid options for '--org=' are [{default.name}].")
+    proc = owner_cli.run("create", "ws", "-t", "x", env={"CODER_ORGANIZATION": "nope"}, expect=1)
+    assert 'organization "nope" not found' in proc.stderr
+    owner_cli.run("users", "create", "-u", "orgmember", "-e", "om@example.com", "--org",
+                  str(default.id))
+    owner_cli.run("users", "create", "-u", "orgmember2", "-e", "om2@example.com", "-O",
+                  default.name)
+    member = next(u for u in shared_owner.users().users if u.username == "orgmember")
+    assert member.organization_ids == [default.id]
+    proc = owner_cli.run("templates", "versions", "list", "x", "-O", default.name, expect=1)
+    assert "not found" in proc.stderr.lower() and "organization" not in proc.stderr.lower()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from pathlib import Path
 
 from appliance import archives, tfvariables
@@ -22,7 +23,6 @@ from ..output import add_table_options, print_rows
 from . import jobs
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "templates"
-ORG = "default"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -57,6 +57,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     s.add_argument("--activate", nargs="?", const=True, default=True, type=_go_bool,
                    metavar="true|false", help="Make the new version active (default: true); "
                                               "--activate=false uploads it inactive.")
+    connect.add_org_option(s)
     s.set_defaults(_action=_push)
 
     s = connect.leaf_parser(sub, "list", "List templates.", "List the templates you can see.",
@@ -73,12 +74,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     v.add_argument("template", metavar="NAME")
     add_table_options(v, ("name", "created_at", "created_by", "status", "active", "id"),
                       ("name", "created_at", "created_by", "status", "active"))
+    connect.add_org_option(v)
     v.set_defaults(_action=_versions)
 
     s = connect.leaf_parser(sub, "delete", "Delete a template.",
                             "Delete templates by name; refused while workspaces use them.",
                             aliases=["rm"])
     s.add_argument("names", nargs="+", metavar="NAME")
+    connect.add_org_option(s)
     s.set_defaults(_action=_delete)
 
 
@@ -120,9 +123,9 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _template_or_none(client: Client, name: str) -> types.Template | None:
+def _template_or_none(client: Client, org: uuid.UUID, name: str) -> types.Template | None:
     try:
-        return client.template_by_name(ORG, name)
+        return client.template_by_name(org, name)
     except APIError as exc:
         if exc.status == 404:
             return None
@@ -198,7 +201,8 @@ def _push(args: argparse.Namespace) -> int:
     name = args.name or directory.name
     client = connect.client(args)
     values = _variable_values(args, directory)
-    existing = _template_or_none(client, name)
+    org = connect.organization(args, client).id
+    existing = _template_or_none(client, org, name)
     tags = _provisioner_tags(args, client, existing)
     data = _stdin_tar() if stdin else _folder_tar(directory)
     if not stdin and not prompt.agreed(
@@ -206,7 +210,7 @@ def _push(args: argparse.Namespace) -> int:
                   f"{name}?", default=True):
         raise CommandError("canceled")
     file_id = client.upload_file(data)
-    version = client.create_template_version(ORG, types.CreateTemplateVersionRequest(
+    version = client.create_template_version(org, types.CreateTemplateVersionRequest(
         file_id=file_id, template_id=existing.id if existing else None,
         name=args.version_name, message=args.message, tags=tags,
         user_variable_values=values))
@@ -214,7 +218,7 @@ def _push(args: argparse.Namespace) -> int:
     jobs.follow(client, f"templateversions/{version.id}",
                 lambda: client.template_version(version.id).job, "Template import")
     if existing is None:
-        client.create_template(ORG, types.CreateTemplateRequest(name=name,
+        client.create_template(org, types.CreateTemplateRequest(name=name,
                                                                 template_version_id=version.id))
         print(f"Template {name!r} has been created with version {version.name}.")
     elif args.activate:
@@ -241,7 +245,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _versions(args: argparse.Namespace) -> int:
     client = connect.client(args)
-    tmpl = client.template_by_name(ORG, args.template)
+    tmpl = client.template_by_name(connect.organization(args, client).id, args.template)
     versions = client.template_versions(tmpl.id)
     rows = [{"name": v.name, "created_at": v.created_at, "created_by": v.created_by.username,
              "status": v.job.status, "active": "Active" if v.id == tmpl.active_version_id else "",
@@ -252,7 +256,8 @@ def _versions(args: argparse.Namespace) -> int:
 
 def _delete(args: argparse.Namespace) -> int:
     client = connect.client(args)
-    templates = [client.template_by_name(ORG, n) for n in args.names]
+    org = connect.organization(args, client).id
+    templates = [client.template_by_name(org, n) for n in args.names]
     if not prompt.agreed(args, f"Delete these templates: {', '.join(args.names)}?"):
         raise CommandError("canceled")
     for t in templates:

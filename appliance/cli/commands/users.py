@@ -39,7 +39,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
     s = connect.leaf_parser(
         sub, "create", "Create a user.",
-        "Create a user in the default organization. Missing --username and --email are asked "
+        "Create a user in an organization (--org; default: the default one). Missing --username and --email are asked "
         "for on a terminal. With login type password and no --password, a random password is "
         "generated and printed, to hand over to the new user.")
     s.add_argument("-u", "--username", help="Username (letters, digits, single hyphens).")
@@ -49,6 +49,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     s.add_argument("--login-type", choices=("password", "none"), default="password",
                    help="'password' (default), or 'none' for a user that only uses API tokens "
                         "made for them by an administrator.")
+    connect.add_org_option(s)
     s.set_defaults(_action=_create)
 
     for name, verb, status in (("suspend", "suspended", "suspended"),
@@ -92,7 +93,7 @@ def _create(args: argparse.Namespace) -> int:
         password = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
     user = client.create_user(types.CreateUserRequest(
         email=email, username=username, password=password or "", name=args.full_name,
-        login_type=args.login_type))
+        login_type=args.login_type, organization_ids=[connect.organization(args, client).id]))
     print("A new user has been created!\nShare the instructions below to get them started.\n---")
     print(f"Run 'coder login {client.url}' to authenticate.\n")
     print(f"Your username is: {user.username}\nYour email is: {user.email}")

@@ -31,6 +31,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                          "terminal.")
         p.add_argument("name", metavar="NAME", help="Workspace name (or OWNER/NAME).")
         p.add_argument("-t", "--template", required=True, help="Template name.")
+        connect.add_org_option(p)
         p.add_argument("--parameter", action="append", metavar="NAME=VALUE",
                        help="A rich parameter value, repeatable.")
         p.add_argument("--stop-after", type=duration(), metavar="DURATION",
@@ -78,7 +79,7 @@ def _create(args: argparse.Namespace) -> int:
     client = connect.client(args)
     owner, _, name = args.name.rpartition("/")
     given = jobs.parse_assignments(args.parameter)
-    tmpl = client.template_by_name("default", args.template)
+    tmpl = client.template_by_name(connect.organization(args, client).id, args.template)
     for p in client.template_version_parameters(tmpl.active_version_id):
         if p.name in given or not p.required:
             continue
