@@ -33,7 +33,7 @@ COMMANDS = {
     "ssh": CommandInfo("appliance.cli.commands.ssh",
                        "Start a shell or run a command in a workspace (or --stdio for OpenSSH)."),
     "config-ssh": CommandInfo("appliance.cli.commands.config_ssh",
-                              "Add your workspaces to ~/.ssh/config as coder.WORKSPACE hosts."),
+                              "Add one Host coder.* entry for your workspaces to ~/.ssh/config."),
     "port-forward": CommandInfo("appliance.cli.commands.port_forward",
                                 "Forward local TCP ports to ports inside a workspace.",
                                 aliases=("tunnel",)),

@@ -17,6 +17,7 @@ only the standard library: ``coder ssh --stdio`` starts for every ``ssh``.
 """
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import time
@@ -29,6 +30,24 @@ MAX_HEAD = 16 * 1024
 MAX_ERROR_BODY = 64 * 1024
 # coderd's answer (502) while no coderd process holds the agent's connection.
 AGENT_NOT_CONNECTED = "The workspace agent is not connected."
+
+
+def workspace_spec(host: str, prefix: str = "", suffix: str = "") -> str:
+    """A host name as ``coder config-ssh`` entries give it (``coder.WORKSPACE``,
+    ``coder.OWNER--WORKSPACE--AGENT``, ``AGENT.WORKSPACE.OWNER.SUFFIX``) to
+    ``[owner/]workspace[.agent]``, read as Coder's ssh reads it (normalizeWorkspaceInput)."""
+    if suffix and host.endswith("." + suffix):
+        host = host[:-len(suffix) - 1]
+    if prefix and host.startswith(prefix):
+        host = host[len(prefix):]
+    parts = re.split(r"[/.]+|--", host)
+    if len(parts) == 2:
+        return f"{parts[0]}.{parts[1]}" if "." in host else f"{parts[0]}/{parts[1]}"
+    if len(parts) == 3:
+        if host.count(".") == 2:  # Coder Connect's AGENT.WORKSPACE.OWNER
+            return f"{parts[2]}/{parts[1]}.{parts[0]}"
+        return f"{parts[0]}/{parts[1]}.{parts[2]}"
+    return host
 
 
 def workspace_path(spec: str) -> tuple[str, dict]:

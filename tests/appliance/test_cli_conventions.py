@@ -26,7 +26,7 @@ def test_no_terminal_no_prompt_and_yes_skips_it(owner_cli, tmp_path):
     config.write_text("Host mine\n  User me\n")
     proc = owner_cli.run("config-ssh", "--ssh-config-file", str(config), expect=1)
     assert proc.stderr.splitlines() == [
-        f"error: 'Write 0 workspace host(s) to {config}?' needs a terminal to prompt on",
+        f"error: 'Update SSH config {config}?' needs a terminal to prompt on",
         "hint: Pass --yes to answer yes without a prompt."]
     assert config.read_text() == "Host mine\n  User me\n"
     # -y is global: before the command as after it.
@@ -39,10 +39,10 @@ def test_no_terminal_no_prompt_and_yes_skips_it(owner_cli, tmp_path):
 def test_a_terminal_is_asked_and_no_cancels(owner_cli, tmp_path):
     config = tmp_path / "ssh_config"
     status, out = owner_cli.converse(("config-ssh", "--ssh-config-file", str(config)),
-                                     [(r"Write 0 workspace host\(s\) to .*\? \[y/N\]", "n")])
+                                     [(r"Update SSH config .*\? \[Y/n\]", "n")])
     assert status == 1 and "error: canceled" in out and not config.exists()
     status, out = owner_cli.converse(("config-ssh", "--ssh-config-file", str(config)),
-                                     [(r"\[y/N\]", "y")])
+                                     [(r"\[Y/n\]", "y")])
     assert status == 0 and "START-CODER" in config.read_text()
 
 
