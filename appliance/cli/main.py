@@ -18,7 +18,7 @@ COMMANDS = {
     "whoami": CommandInfo("appliance.cli.commands.whoami",
                           "Show the deployment and the user you are authenticated as."),
     "users": CommandInfo("appliance.cli.commands.users",
-                         "Manage users: list, show, create, suspend, activate, delete."),
+                         "Manage users: list, show, create, edit-roles, suspend, activate, delete."),
     "tokens": CommandInfo("appliance.cli.commands.tokens",
                           "Manage personal API tokens: create, list, remove."),
     "agent": CommandInfo("agent.cli", "Start the workspace agent (inside a workspace)."),

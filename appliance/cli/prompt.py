@@ -57,5 +57,34 @@ def confirm(text: str, default: bool = True) -> bool:
     return default if not answer else answer.startswith("y")
 
 
+def multi_select(message: str, options: list[str], chosen: list[str]) -> list[str]:
+    """Coder's MultiSelect on a plain terminal: the options numbered, the chosen ones
+    marked; the answer is numbers or names (comma-separated), "none", or Enter to keep."""
+    print(f"{message}:")
+    for number, option in enumerate(options, 1):
+        print(f"  {number}) [{'x' if option in chosen else ' '}] {option}")
+
+    def check(answer: str) -> str:
+        return "" if _picked(answer, options) is not None else \
+            f"Choose from 1-{len(options)} or the names, comma-separated, or 'none'."
+    answer = ask("Numbers or names (Enter keeps the marked ones):",
+                 default=",".join(chosen) or "none", validate=check)
+    return _picked(answer, options) or []
+
+
+def _picked(answer: str, options: list[str]) -> list[str] | None:
+    """The options an answer names (None: it names something else)."""
+    if answer.strip().lower() == "none":
+        return []
+    picked = []
+    for item in (i.strip() for i in answer.split(",") if i.strip()):
+        if item.isdigit() and 1 <= int(item) <= len(options):
+            item = options[int(item) - 1]
+        if item not in options:
+            return None
+        picked.append(item)
+    return list(dict.fromkeys(picked))
+
+
 def required(answer: str) -> str:
     return "" if answer else "A value is required."
