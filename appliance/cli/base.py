@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Container, Iterable, Sequence
 
 from appliance import durations
 
@@ -65,11 +65,12 @@ class CommandInfo:
     aliases: tuple[str, ...] = ()  # Coder's (``ls`` for ``list``): they run as the command
 
 
-def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
-                 argv: Sequence[str], global_options: Callable[[argparse.ArgumentParser], None]
-                 | None = None, version: Callable[[], str] | None = None,
-                 ) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
-    """Parse argv, importing only the chosen command's module to add its options."""
+def make_parser(prog: str, description: str, commands: dict[str, CommandInfo],
+                configured: Container[str], global_options: Callable[[argparse.ArgumentParser],
+                                                                     None] | None = None,
+                version: Callable[[], str] | None = None) -> argparse.ArgumentParser:
+    """The parser, with the options of the ``configured`` commands (whose modules it
+    imports); the others are listed by name and summary only."""
     parser = CommandParser(prog=prog, description=description)
     parser.add_argument("-v", "--verbose", action="store_true", help="Show debug output.")
     if version:
@@ -77,15 +78,24 @@ def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
     if global_options:
         global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    names = {said: name for name, info in commands.items() for said in (name, *info.aliases)}
-    chosen = next((names[a] for a in argv if a in names), None)
     for name, info in commands.items():
         p = sub.add_parser(name, aliases=list(info.aliases), help=info.summary,
                            description=info.summary)
-        if name == chosen:
+        if name in configured:
             module = importlib.import_module(info.module)
             module.configure(p)
             p.set_defaults(_run=module.run)
+    return parser
+
+
+def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
+                 argv: Sequence[str], global_options: Callable[[argparse.ArgumentParser], None]
+                 | None = None, version: Callable[[], str] | None = None,
+                 ) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """Parse argv, importing only the chosen command's module to add its options."""
+    names = {said: name for name, info in commands.items() for said in (name, *info.aliases)}
+    chosen = next((names[a] for a in argv if a in names), None)
+    parser = make_parser(prog, description, commands, {chosen}, global_options, version)
     args = parser.parse_args(argv)
     if isinstance(args.command, str):  # not a command's own `command` argument (ssh's)
         args.command = names.get(args.command, args.command)

@@ -7,9 +7,12 @@ work before or after the command; failures print one message and a hint
 """
 from __future__ import annotations
 
+import argparse
 from typing import Sequence
 
-from appliance.cli.base import CommandInfo, main as run_main
+from appliance.cli.base import CommandInfo, main as run_main, make_parser
+
+DESCRIPTION = "Coder: remote development environments, from the command line."
 
 COMMANDS = {
     "login": CommandInfo("appliance.cli.commands.login",
@@ -38,15 +41,24 @@ COMMANDS = {
                                 "Forward local TCP ports to ports inside a workspace.",
                                 aliases=("tunnel",)),
     "version": CommandInfo("appliance.cli.commands.version", "Show coder version."),
+    "completion": CommandInfo("appliance.cli.commands.completion",
+                              "Install or print shell completion (bash, zsh, fish)."),
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from appliance.cli import connect
     from appliance.cli.commands import version
-    return run_main("coder", "Coder: remote development environments, from the command line.",
-                    COMMANDS, argv, global_options=connect.add_global_options,
+    return run_main("coder", DESCRIPTION, COMMANDS, argv, global_options=connect.add_global_options,
                     translate=connect.translate, version=version.text)
+
+
+def full_parser() -> argparse.ArgumentParser:
+    """Every command with all its options (what completion is made from)."""
+    from appliance.cli import connect
+    from appliance.cli.commands import version
+    return make_parser("coder", DESCRIPTION, COMMANDS, COMMANDS, connect.add_global_options,
+                       version.text)
 
 
 if __name__ == "__main__":

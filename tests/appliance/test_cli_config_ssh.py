@@ -76,5 +76,5 @@ def test_a_broken_block_is_left_alone(owner_cli, tmp_path):
     config = tmp_path / "config"
     config.write_text(BEFORE + START + "\nHost coder.box\n")
     proc = owner_cli.run("config-ssh", "-y", "--ssh-config-file", str(config), expect=1)
-    assert "START-CODER marker without its END marker" in proc.stderr
+    assert f"the file has a '{START}' line without its '{END}' line" in proc.stderr
     assert config.read_text() == BEFORE + START + "\nHost coder.box\n"

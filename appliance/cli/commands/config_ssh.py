@@ -20,12 +20,11 @@ import os
 import shlex
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from appliance.sdk import relay
 
-from .. import connect, prompt
+from .. import connect, managed, prompt
 from ..base import CommandError
 from . import ssh
 
@@ -107,43 +106,13 @@ def block(config: str, *, prefix: str = HOST_PREFIX, suffix: str = "", options: 
     return "\n".join(lines) + "\n"
 
 
-def replace_block(text: str, new: str) -> str:
-    """``text`` with its managed block replaced by ``new`` where it stands (``new`` empty:
-    removed), or ``new`` appended when there is none; nothing else changes."""
-    start, end = text.find(START), text.find(END)
-    if start < 0:
-        if not new:
-            return text
-        return (text.rstrip("\n") + "\n\n" if text.strip() else "") + new
-    if end < start:
-        raise CommandError("the SSH config has a START-CODER marker without its END marker",
-                           hint="Fix the file by hand, then run coder config-ssh again.")
-    head, tail = text[:start], text[end + len(END):].lstrip("\n")
-    if not new:
-        return head.rstrip("\n") + ("\n" if head.strip() else "") + tail
-    return head + new + ("\n" + tail if tail else "")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-ssh-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     path = Path(os.environ.get("CODER_SSH_CONFIG_FILE") or args.ssh_config_file)
     current = path.read_text() if path.exists() else ""
     if args.remove:
-        rest = replace_block(current, "")
+        rest = managed.replace_block(current, "", START, END)
         if rest != current:
-            write_atomic(path, rest)
+            managed.write_atomic(path, rest)
             print(f"Removed the coder block from {path}")
         return 0
     connect.credentials(args)  # logged in (or told how to)
@@ -157,13 +126,13 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(new, end="")
         return 0
-    updated = replace_block(current, new)
+    updated = managed.replace_block(current, new, START, END)
     if updated == current:
         print("No changes to make.")
         return 0
     if not prompt.agreed(args, f"Update SSH config {path}?", default=True):
         raise CommandError("canceled")
-    write_atomic(path, updated)
+    managed.write_atomic(path, updated)
     example = f"{args.ssh_host_prefix}<workspace>" if args.ssh_host_prefix else \
         f"<workspace>.{args.hostname_suffix}"
     print(f"Updated \"{path}\"\n\nYou should now be able to ssh into your workspace.\n"
