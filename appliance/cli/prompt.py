@@ -60,9 +60,7 @@ def confirm(text: str, default: bool = True) -> bool:
 def multi_select(message: str, options: list[str], chosen: list[str]) -> list[str]:
     """Coder's MultiSelect on a plain terminal: the options numbered, the chosen ones
     marked; the answer is numbers or names (comma-separated), "none", or Enter to keep."""
-    print(f"{message}:")
-    for number, option in enumerate(options, 1):
-        print(f"  {number}) [{'x' if option in chosen else ' '}] {option}")
+    _show(message, [f"[{'x' if o in chosen else ' '}] {o}" for o in options])
 
     def check(answer: str) -> str:
         return "" if _picked(answer, options) is not None else \
@@ -70,6 +68,23 @@ def multi_select(message: str, options: list[str], chosen: list[str]) -> list[st
     answer = ask("Numbers or names (Enter keeps the marked ones):",
                  default=",".join(chosen) or "none", validate=check)
     return _picked(answer, options) or []
+
+
+def select(message: str, options: list[str]) -> str:
+    """Coder's Select on a plain terminal: one of the numbered options, by number or name."""
+    _show(message, options)
+
+    def check(answer: str) -> str:
+        picked = _picked(answer, options)
+        return "" if picked and len(picked) == 1 else \
+            f"Choose one of 1-{len(options)}, or its name."
+    return _picked(ask("Number or name:", validate=check), options)[0]
+
+
+def _show(message: str, lines: list[str]) -> None:
+    print(f"{message}:")
+    for number, line in enumerate(lines, 1):
+        print(f"  {number}) {line}")
 
 
 def _picked(answer: str, options: list[str]) -> list[str] | None:

@@ -27,10 +27,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     connect.add_global_options(p, leaf=True)
     if name == "create":
         p.description = ("Create a workspace from a template and follow its first build. "
-                         "Required parameters not given with --parameter are asked for on a "
-                         "terminal.")
-        p.add_argument("name", metavar="NAME", help="Workspace name (or OWNER/NAME).")
-        p.add_argument("-t", "--template", required=True, help="Template name.")
+                         "On a terminal, a missing name, template and required parameters "
+                         "are asked for, in that order, as Coder's create does.")
+        p.add_argument("name", metavar="NAME", nargs="?", help="Workspace name (or OWNER/NAME).")
+        p.add_argument("-t", "--template", help="Template name.")
         connect.add_org_option(p)
         p.add_argument("--parameter", action="append", metavar="NAME=VALUE",
                        help="A rich parameter value, repeatable.")
@@ -77,9 +77,13 @@ def _follow_build(client: Client, build: types.WorkspaceBuild, what: str) -> Non
 
 def _create(args: argparse.Namespace) -> int:
     client = connect.client(args)
-    owner, _, name = args.name.rpartition("/")
     given = jobs.parse_assignments(args.parameter)
-    tmpl = client.template_by_name(connect.organization(args, client).id, args.template)
+    if not args.name:
+        prompt.require_terminal("Creating a workspace without a name", "the workspace NAME")
+    owner, _, name = (args.name or prompt.ask("Specify a name for your workspace:",
+                                              validate=prompt.required)).rpartition("/")
+    org = connect.organization(args, client).id
+    tmpl = client.template_by_name(org, args.template or _choose_template(client, org))
     for p in client.template_version_parameters(tmpl.active_version_id):
         if p.name in given or not p.required:
             continue
@@ -95,6 +99,16 @@ def _create(args: argparse.Namespace) -> int:
     _follow_build(client, ws.latest_build, "Build")
     print(f"The {ws.name} workspace has been created!")
     return 0
+
+
+def _choose_template(client: Client, org) -> str:
+    prompt.require_terminal("Creating a workspace without --template", "--template NAME")
+    names = sorted(t.name for t in client.templates(org))
+    if not names:
+        raise CommandError("No templates available.",
+                           hint="Push one first: 'coder templates push NAME -d FOLDER'.")
+    return prompt.select("Select a template below to preview the provisioned infrastructure",
+                         names)
 
 
 def _row(ws: types.Workspace) -> dict:
