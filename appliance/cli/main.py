@@ -40,6 +40,8 @@ COMMANDS = {
     "port-forward": CommandInfo("appliance.cli.commands.port_forward",
                                 "Forward local TCP ports to ports inside a workspace.",
                                 aliases=("tunnel",)),
+    "provisioner": CommandInfo("appliance.cli.commands.provisioner",
+                               "View provisioner daemons: list.", aliases=("provisioners",)),
     "version": CommandInfo("appliance.cli.commands.version", "Show coder version."),
     "completion": CommandInfo("appliance.cli.commands.completion",
                               "Install or print shell completion (bash, zsh, fish)."),

@@ -18,7 +18,6 @@ from appliance.sdk import model
 
 from .base import USAGE, CommandError, add_output_option, write_output
 
-ZERO_TIME = "0001-01-01"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
@@ -59,10 +58,10 @@ def _columns(args: argparse.Namespace) -> list[str]:
 def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [v["name"] if isinstance(v, dict) and "name" in v else v for v in value]
-    if isinstance(value, str) and value.startswith(ZERO_TIME):
-        return "never"
     if isinstance(value, str) and TIMESTAMP.match(value):
-        return durations.since(dt.datetime.fromisoformat(value))
+        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.datetime):
+        return "never" if value.year == 1 else durations.since(value)
     return value
 
 

@@ -156,6 +156,10 @@ class Client:
         return self._request("GET", f"/api/v2/organizations/{org}/members",
                              model_type=list[types.OrganizationMemberWithUserData])
 
+    def provisioner_daemons(self, org: str | uuid.UUID) -> list[types.ProvisionerDaemon]:
+        return self._request("GET", f"/api/v2/organizations/{org}/provisionerdaemons",
+                             model_type=list[types.ProvisionerDaemon])
+
     # audit
     def audit_logs(self, q: str = "", limit: int = 50, offset: int = 0) -> types.AuditLogResponse:
         return self._request("GET", "/api/v2/audit", params={"q": q, "limit": limit, "offset": offset},

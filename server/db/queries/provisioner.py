@@ -135,6 +135,13 @@ class ProvisionerQueries(QueriesBase):
     def get_provisioner_daemon_by_id(self, daemon_id: uuid.UUID) -> dict | None:
         return self._one("SELECT * FROM provisioner_daemons WHERE id = %s", (daemon_id,))
 
+    def get_latest_provisioner_jobs_by_workers(self, worker_ids: list[uuid.UUID]) -> list[dict]:
+        """Each daemon's last job (its current one while it runs)."""
+        return self._all("""SELECT DISTINCT ON (worker_id) * FROM provisioner_jobs
+                            WHERE worker_id = ANY(%s::uuid[])
+                            ORDER BY worker_id, started_at DESC""",
+                         ([str(w) for w in worker_ids],))
+
     def get_provisioner_daemons(self, organization_id: uuid.UUID) -> list[dict]:
         return self._all("""SELECT * FROM provisioner_daemons WHERE organization_id = %s
                             AND last_seen_at > now() - interval '1 hour' ORDER BY name""",

@@ -1,0 +1,54 @@
+"""The provisioner daemons of an organization, as ``coder provisioner list`` shows them
+(Coder's ``GET /organizations/{org}/provisionerdaemons``): each with its status (busy
+while it runs a job, offline once it has missed its heartbeats, idle otherwise) and its
+current or previous job, where the caller may see that job."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from flask import current_app
+
+from appliance.sdk import types
+
+from ..httpapi import write
+from ..httpmw import store
+from .organizations import organization_param
+from .router import Router
+
+router = Router("provisioners", "Provisioning")
+route = router.route
+BUILT_IN_KEY = "built-in"
+PSK_KEY = "psk"
+# Missed heartbeats before a daemon counts as offline.
+OFFLINE_AFTER_HEARTBEATS = 2
+
+
+@route("GET", "/organizations/<organization>/provisionerdaemons",
+       summary="List an organization's provisioner daemons", response=list[types.ProvisionerDaemon])
+def provisioner_daemons(organization: str):
+    org = organization_param(organization)
+    s = store()
+    daemons = s.get_provisioner_daemons(org["id"])
+    jobs = {j["worker_id"]: j for j in
+            s.get_latest_provisioner_jobs_by_workers([d["id"] for d in daemons])}
+    return write(200, [_daemon(d, jobs.get(d["id"])) for d in daemons])
+
+
+def _daemon(row: dict, last_job: dict | None) -> types.ProvisionerDaemon:
+    running = last_job is not None and last_job["completed_at"] is None
+    job = last_job and types.ProvisionerDaemonJob(id=last_job["id"], status=last_job["job_status"])
+    return types.ProvisionerDaemon(
+        id=row["id"], organization_id=row["organization_id"], key_id=uuid.UUID(int=0),
+        created_at=row["created_at"], last_seen_at=row["last_seen_at"], name=row["name"],
+        version=row["version"], api_version=row["api_version"],
+        provisioners=list(row["provisioners"]), tags=row["tags"],
+        key_name=BUILT_IN_KEY if row["built_in"] else PSK_KEY,
+        status="busy" if running else "offline" if _stale(row) else "idle",
+        current_job=job if running else None, previous_job=None if running else job)
+
+
+def _stale(row: dict) -> bool:
+    every = current_app.extensions["coderd"].settings.provisioner_stale_after
+    silent = dt.datetime.now(dt.timezone.utc) - row["last_seen_at"]
+    return silent.total_seconds() > OFFLINE_AFTER_HEARTBEATS * every
