@@ -160,6 +160,16 @@ class Client:
         return self._request("GET", f"/api/v2/organizations/{org}/provisionerdaemons",
                              model_type=list[types.ProvisionerDaemon])
 
+    def provisioner_jobs(self, org: str | uuid.UUID, status: list[str] = (),
+                         limit: int = 0) -> list[types.ProvisionerJob]:
+        params = {k: v for k, v in (("status", ",".join(status)), ("limit", limit)) if v}
+        return self._request("GET", f"/api/v2/organizations/{org}/provisionerjobs",
+                             params=params, model_type=list[types.ProvisionerJob])
+
+    def provisioner_job(self, org: str | uuid.UUID, job_id: str | uuid.UUID) -> types.ProvisionerJob:
+        return self._request("GET", f"/api/v2/organizations/{org}/provisionerjobs/{job_id}",
+                             model_type=types.ProvisionerJob)
+
     # audit
     def audit_logs(self, q: str = "", limit: int = 50, offset: int = 0) -> types.AuditLogResponse:
         return self._request("GET", "/api/v2/audit", params={"q": q, "limit": limit, "offset": offset},

@@ -283,6 +283,7 @@ class AuthzQuerier:
     get_provisioner_daemon_by_id = fetch(A.READ, daemon_obj)
     get_provisioner_daemons = post_filter(A.READ, daemon_obj)
     get_latest_provisioner_jobs_by_workers = post_filter(A.READ, job_obj)
+    get_provisioner_jobs_by_organization = post_filter(A.READ, job_obj)
     get_import_job_context = system_only()
     get_build_job_context = system_only()
     get_build_parameter_values = system_only()

@@ -7,7 +7,10 @@ import json
 
 import requests
 
+from appliance.sdk import types
+
 from ..coderdtest import create_another_user, create_first_user
+from .conftest import CoderCLI
 
 # codersdk.ProvisionerDaemon's JSON fields, as Coder sends them.
 CODER_FIELDS = {"id", "organization_id", "key_id", "created_at", "last_seen_at", "name",
@@ -47,3 +50,48 @@ def test_provisioner_list(cli, provisioning_coderd, tmp_path):
     resp = requests.get(f"{provisioning_coderd.url}/api/v2/organizations/default/provisionerdaemons",
                         timeout=10)
     assert resp.status_code == 401 and resp.json()["message"]
+
+
+SLOW = """terraform {
+  required_providers {
+    null = { source = "hashicorp/null" }
+  }
+}
+resource "null_resource" "slow" {
+  provisioner "local-exec" {
+    command = "sleep 60"
+  }
+}
+"""
+
+
+def test_provisioner_jobs_list_and_cancel(cli, provisioning_coderd, tmp_path):
+    owner, _ = create_first_user(provisioning_coderd)
+    c = cli.log_in_as(provisioning_coderd.url, owner.token)
+    (tmp_path / "main.tf").write_text(SLOW)
+    c.run("templates", "push", "slow", "-d", str(tmp_path), "-y")
+    jobs = json.loads(c.run("provisioner", "jobs", "list", "-o", "json").stdout)
+    assert [(j["type"], j["status"]) for j in jobs] == [("template_version_import", "succeeded")]
+    assert "No provisioner jobs found" in c.run("provisioner", "jobs", "ls", "-s", "pending").stdout
+    proc = c.run("provisioner", "jobs", "list", "--status", "done", expect=2)
+    assert "invalid status 'done'" in proc.stderr
+
+    template = owner.template_by_name("default", "slow")
+    ws = owner.create_workspace(types.CreateWorkspaceRequest(name="slowpoke", template_id=template.id))
+    job_id = str(ws.latest_build.job.id)
+    header, row = c.run("provisioner", "jobs", "list", "-s", "pending,running").stdout.splitlines()
+    assert header.split() == ["CREATED", "AT", "ID", "TYPE", "STATUS", "QUEUE", "TAGS"]
+    assert job_id in row and "workspace_build" in row
+    # Another member sees neither the build's job nor can cancel it.
+    member, _ = create_another_user(owner)
+    m = CoderCLI(tmp_path / "member", dict(c.env, CODER_CONFIG_DIR=str(tmp_path / "member")))
+    m.log_in_as(provisioning_coderd.url, member.token)
+    assert job_id not in m.run("provisioner", "jobs", "list").stdout
+    proc = m.run("provisioner", "jobs", "cancel", job_id, expect=1)
+    assert "Resource not found or you do not have access to this resource" in proc.stderr
+
+    assert c.run("provisioner", "jobs", "cancel", job_id).stdout == "Job canceled\n"
+    status = owner.workspace_build(ws.latest_build.id).job.status
+    assert status in ("canceling", "canceled")
+    proc = c.run("provisioner", "jobs", "cancel", "not-a-uuid", expect=1)
+    assert "Invalid UUID" in proc.stderr

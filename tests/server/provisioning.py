@@ -157,10 +157,11 @@ class RouteObjects:
             body = {"ttl_ms": 3_600_000}
         elif route == ("POST", "/workspaces/<workspace>/builds"):
             body = {"transition": "stop"}
-        if "<workspace" in path:
+        if "<workspace" in path or "<jobid>" in path:
             ws = self._workspace(target, complete=not path.endswith("/cancel"))
             url = (url.replace("<workspacename>", ws.name).replace("<workspace>", str(ws.id))
-                   .replace("<workspacebuild>", str(ws.latest_build.id)))
+                   .replace("<workspacebuild>", str(ws.latest_build.id))
+                   .replace("<jobid>", str(ws.latest_build.job.id)))
         if "<workspaceagent>" in path or path.endswith("/connect"):
             from ..agenttest import add_agent
 

@@ -135,6 +135,14 @@ class ProvisionerQueries(QueriesBase):
     def get_provisioner_daemon_by_id(self, daemon_id: uuid.UUID) -> dict | None:
         return self._one("SELECT * FROM provisioner_daemons WHERE id = %s", (daemon_id,))
 
+    def get_provisioner_jobs_by_organization(self, organization_id: uuid.UUID,
+                                             statuses: list[str], limit: int) -> list[dict]:
+        """The newest jobs first; ``statuses`` empty: all of them."""
+        return self._all("""SELECT * FROM provisioner_jobs WHERE organization_id = %s
+                            AND (cardinality(%s::text[]) = 0 OR job_status = ANY(%s::text[]))
+                            ORDER BY created_at DESC LIMIT %s""",
+                         (organization_id, statuses, statuses, limit))
+
     def get_latest_provisioner_jobs_by_workers(self, worker_ids: list[uuid.UUID]) -> list[dict]:
         """Each daemon's last job (its current one while it runs)."""
         return self._all("""SELECT DISTINCT ON (worker_id) * FROM provisioner_jobs
