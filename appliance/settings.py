@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
+from appliance import durations
+
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used."""
@@ -36,7 +38,8 @@ def parse_bool(value: str | bool) -> bool:
 
 
 def parse_duration(value: str | int | float) -> float:
-    """Seconds from Go-style durations (``90s``, ``5m``, ``24h``, ``1h30m``) or a number."""
+    """Seconds from Go-style durations (``90s``, ``5m``, ``24h``, ``1h30m``, and Coder's
+    extended ``30d``) or a bare number of seconds."""
     if isinstance(value, (int, float)):
         return float(value)
     text = value.strip()
@@ -44,24 +47,10 @@ def parse_duration(value: str | int | float) -> float:
         return float(text)
     except ValueError:
         pass
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    total, number = 0.0, ""
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isdigit() or ch == ".":
-            number += ch
-            i += 1
-            continue
-        unit = text[i:i + 2] if text[i:i + 2] == "ms" else ch
-        if unit not in units or not number:
-            raise SettingsError(f"not a duration: {value!r}")
-        total += float(number) * units[unit]
-        number = ""
-        i += len(unit)
-    if number:
-        raise SettingsError(f"duration needs a unit: {value!r}")
-    return total
+    try:
+        return durations.parse_extended(text)
+    except durations.DurationError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def parse_address(value: str) -> str:

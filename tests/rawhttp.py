@@ -59,6 +59,18 @@ def answers(sock: socket.socket, timeout: float = 10.0) -> Answers:
     return Answers([int(m.group(1)) for m in _STATUS.finditer(bytes(data))], closed, bytes(data))
 
 
+def read_head(sock: socket.socket, buffered: bytes = b"") -> tuple[bytes, bytes]:
+    """A message's head (without its blank line) and the bytes read past it; the head is
+    b"" if the connection ends first."""
+    while b"\r\n\r\n" not in buffered:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"", buffered
+        buffered += chunk
+    head, _, rest = buffered.partition(b"\r\n\r\n")
+    return head, rest
+
+
 def exchange(url: str, request: bytes, timeout: float = 10.0) -> Answers:
     """Send ``request`` on a new connection, then read until it closes (or ``timeout``)."""
     with connect(url, timeout) as sock:

@@ -271,13 +271,7 @@ def upgrade(url: str, path: str, headers: list[tuple[str, str]] = (), timeout: f
     sock.sendall(rawhttp.request("GET", path, [("Connection", "Upgrade"), ("Upgrade", "websocket"),
                                                ("Sec-WebSocket-Version", "13"),
                                                ("Sec-WebSocket-Key", key), *headers]))
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
+    head, rest = rawhttp.read_head(sock)
     status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.") else 0
     return status, sock, rest
 

@@ -12,7 +12,9 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Container, Iterable, Sequence
+
+from appliance import durations
 
 SUCCESS = 0
 ERROR = 1
@@ -44,6 +46,18 @@ class VersionAction(argparse.Action):
         parser.exit()
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A parser (and, through ``add_subparsers``, every command's parser) that refuses
+    what it does not know itself: an unknown flag is reported with the usage line of the
+    command it was given to (``coder users list --bogus``), not the root's, exit 2."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 @dataclass(frozen=True)
 class CommandInfo:
     module: str
@@ -51,20 +65,37 @@ class CommandInfo:
     aliases: tuple[str, ...] = ()  # Coder's (``ls`` for ``list``): they run as the command
 
 
-def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
-                 argv: Sequence[str], global_options: Callable[[argparse.ArgumentParser], None]
-                 | None = None, version: Callable[[], str] | None = None,
-                 ) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
-    """Parse argv, importing only the chosen command's module to add its options."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+def make_parser(prog: str, description: str, commands: dict[str, CommandInfo],
+                configured: Container[str], global_options: Callable[[argparse.ArgumentParser],
+                                                                     None] | None = None,
+                version: Callable[[], str] | None = None) -> argparse.ArgumentParser:
+    """The parser, with the options of the ``configured`` commands (whose modules it
+    imports); the others are listed by name and summary only."""
+    parser = CommandParser(prog=prog, description=description)
     parser.add_argument("-v", "--verbose", action="store_true", help="Show debug output.")
     if version:
         parser.add_argument("--version", action=VersionAction, version=version)
     if global_options:
         global_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, info in commands.items():
+        p = sub.add_parser(name, aliases=list(info.aliases), help=info.summary,
+                           description=info.summary)
+        if name in configured:
+            module = importlib.import_module(info.module)
+            module.configure(p)
+            p.set_defaults(_run=module.run)
+    return parser
+
+
+def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
+                 argv: Sequence[str], global_options: Callable[[argparse.ArgumentParser], None]
+                 | None = None, version: Callable[[], str] | None = None,
+                 ) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """Parse argv, importing only the chosen command's module to add its options."""
     names = {said: name for name, info in commands.items() for said in (name, *info.aliases)}
     chosen = next((names[a] for a in argv if a in names), None)
-    _add_commands(parser, commands, lambda name: name == chosen)
+    parser = make_parser(prog, description, commands, {chosen}, global_options, version)
     args = parser.parse_args(argv)
     if isinstance(args.command, str):  # not a command's own `command` argument (ssh's)
         args.command = names.get(args.command, args.command)
@@ -74,22 +105,7 @@ def build_parser(prog: str, description: str, commands: dict[str, CommandInfo],
 def command_tree(prog: str, commands: dict[str, CommandInfo]) -> argparse.ArgumentParser:
     """A parser with every command's options and subcommands: what the command line offers,
     for tools that describe it (docs/compatibility.md), at the cost of importing them all."""
-    parser = argparse.ArgumentParser(prog=prog)
-    _add_commands(parser, commands, lambda name: True)
-    return parser
-
-
-def _add_commands(parser: argparse.ArgumentParser, commands: dict[str, CommandInfo],
-                  configure: Callable[[str], bool]) -> None:
-    """Each command's parser; those ``configure`` picks get their module's options."""
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, info in commands.items():
-        p = sub.add_parser(name, aliases=list(info.aliases), help=info.summary,
-                           description=info.summary)
-        if configure(name):
-            module = importlib.import_module(info.module)
-            module.configure(p)
-            p.set_defaults(_run=module.run)
+    return make_parser(prog, "", commands, commands)
 
 
 def main(prog: str, description: str, commands: dict[str, CommandInfo],
@@ -132,6 +148,17 @@ def _report(exc: CommandError) -> int:
     if exc.hint:
         print(f"hint: {exc.hint}", file=sys.stderr)
     return exc.code
+
+
+def duration(parse: Callable[[str], float] = durations.parse) -> Callable[[str], float]:
+    """An argparse ``type`` for a duration flag: seconds, or a usage error in Go's words
+    (``argument --stop-after: time: unknown unit "x" in duration "1x"``)."""
+    def seconds(text: str) -> float:
+        try:
+            return parse(text)
+        except durations.DurationError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return seconds
 
 
 def add_output_option(parser: argparse.ArgumentParser) -> None:

@@ -19,10 +19,12 @@ from urllib.parse import urlsplit
 from appliance.sdk.errors import APIError
 from appliance.sdk.trust import system_ca
 
+from . import headers
 from .base import USAGE, CommandError
 from .config import SESSION_FILE, URL_FILE, ConfigDir, default_dir
 
 if TYPE_CHECKING:
+    from appliance.sdk import types
     from appliance.sdk.client import Client
 
 NOT_LOGGED_IN = "You are not logged in."
@@ -51,6 +53,9 @@ def add_global_options(parser: argparse.ArgumentParser, *, leaf: bool = False) -
     group.add_argument("--ca-cert", default=unset, metavar="FILE",
                        help="PEM bundle of the CA(s) to trust for an HTTPS deployment (env "
                             "CODER_CA_CERT; default: the system trust store, or SSL_CERT_FILE).")
+    headers.add_options(group, unset)
+    group.add_argument("-y", "--yes", action="store_true", default=unset,
+                       help="Answer yes to every confirmation prompt (needed without a terminal).")
 
 
 def leaf_parser(sub: argparse._SubParsersAction, name: str, summary: str, description: str,
@@ -116,7 +121,7 @@ def new_client(args: argparse.Namespace, url: str, token: str = "") -> Client:
 
     verify = ca_bundle(args)
     # fetch's session keeps our CA bundle even when REQUESTS_CA_BUNDLE is set.
-    return Client(url, token, verify=verify,
+    return Client(url, token, verify=verify, headers=headers.from_flags(args, url),
                   session=http_session(None if verify is True else verify, retries=0))
 
 
@@ -142,6 +147,33 @@ def credentials(args: argparse.Namespace) -> tuple[str, str]:
 def client(args: argparse.Namespace) -> Client:
     """A client for the deployment the user is logged in to (or that the flags name)."""
     return new_client(args, *credentials(args))
+
+
+def add_org_option(parser: argparse.ArgumentParser) -> None:
+    """Coder's ``-O/--org`` (cli/organization.go), on the commands that act in one organization."""
+    parser.add_argument("-O", "--org", default=os.environ.get("CODER_ORGANIZATION", ""),
+                        metavar="ORG", help="Select which organization (uuid or name) to use "
+                                            "(env CODER_ORGANIZATION; default: the default "
+                                            "organization).")
+
+
+def organization(args: argparse.Namespace, client: Client) -> types.Organization:
+    """The organization ``--org`` names among the caller's, in Coder's words when it is not
+    one of them; without the flag, the default organization (or the caller's only one)."""
+    orgs = client.user_organizations("me")
+    names = ", ".join(o.name for o in orgs)
+    if args.org:
+        chosen = [o for o in orgs if args.org in (o.name, str(o.id))]
+        if not chosen:
+            raise CommandError(f'organization "{args.org}" not found, are you sure you are a '
+                               f"member of this organization? Valid options for '--org=' are "
+                               f"[{names}].")
+        return chosen[0]
+    chosen = [o for o in orgs if o.is_default] or (orgs if len(orgs) == 1 else [])
+    if not chosen:
+        raise CommandError(f"Must select an organization with --org=<org_name>. Choose from: "
+                           f"{names}")
+    return chosen[0]
 
 
 def _origin(url: str) -> str:

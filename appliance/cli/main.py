@@ -7,9 +7,12 @@ work before or after the command; failures print one message and a hint
 """
 from __future__ import annotations
 
+import argparse
 from typing import Sequence
 
-from appliance.cli.base import CommandInfo, main as run_main
+from appliance.cli.base import CommandInfo, main as run_main, make_parser
+
+DESCRIPTION = "Coder: remote development environments, from the command line."
 
 COMMANDS = {
     "login": CommandInfo("appliance.cli.commands.login",
@@ -18,7 +21,7 @@ COMMANDS = {
     "whoami": CommandInfo("appliance.cli.commands.whoami",
                           "Show the deployment and the user you are authenticated as."),
     "users": CommandInfo("appliance.cli.commands.users",
-                         "Manage users: list, show, create, suspend, activate, delete."),
+                         "Manage users: list, show, create, edit-roles, suspend, activate, delete."),
     "tokens": CommandInfo("appliance.cli.commands.tokens",
                           "Manage personal API tokens: create, list, remove."),
     "agent": CommandInfo("agent.cli", "Start the workspace agent (inside a workspace)."),
@@ -49,7 +52,7 @@ COMMANDS = {
     "ssh": CommandInfo("appliance.cli.commands.ssh",
                        "Start a shell or run a command in a workspace (or --stdio for OpenSSH)."),
     "config-ssh": CommandInfo("appliance.cli.commands.config_ssh",
-                              "Add your workspaces to ~/.ssh/config as coder.WORKSPACE hosts."),
+                              "Add one Host coder.* entry for your workspaces to ~/.ssh/config."),
     "port-forward": CommandInfo("appliance.cli.commands.port_forward",
                                 "Forward local TCP ports to ports inside a workspace.",
                                 aliases=("tunnel",)),
@@ -66,16 +69,28 @@ COMMANDS = {
                              aliases=("pubkey",)),
     "gitssh": CommandInfo("agent.gitssh", "Run ssh with your git SSH key (git's GIT_SSH_COMMAND "
                                           "in a workspace)."),
+    "provisioner": CommandInfo("appliance.cli.commands.provisioner",
+                               "View provisioner daemons (list) and jobs (jobs list|cancel).",
+                               aliases=("provisioners",)),
     "version": CommandInfo("appliance.cli.commands.version", "Show coder version."),
+    "completion": CommandInfo("appliance.cli.commands.completion",
+                              "Install or print shell completion (bash, zsh, fish)."),
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from appliance.cli import connect
     from appliance.cli.commands import version
-    return run_main("coder", "Coder: remote development environments, from the command line.",
-                    COMMANDS, argv, global_options=connect.add_global_options,
+    return run_main("coder", DESCRIPTION, COMMANDS, argv, global_options=connect.add_global_options,
                     translate=connect.translate, version=version.text)
+
+
+def full_parser() -> argparse.ArgumentParser:
+    """Every command with all its options (what completion is made from)."""
+    from appliance.cli import connect
+    from appliance.cli.commands import version
+    return make_parser("coder", DESCRIPTION, COMMANDS, COMMANDS, connect.add_global_options,
+                       version.text)
 
 
 if __name__ == "__main__":

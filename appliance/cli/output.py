@@ -3,18 +3,22 @@
 
 JSON is the SDK type encoded with Coder's field names, so scripts written
 against Coder's ``-o json`` keep working; tables show chosen columns, with
-roles as names and never-set times as ``never``.
+roles as names, times relative to now as Coder's CLI shows them (``2m ago``,
+``in 29d``) and never-set times as ``never``; ``-o json`` keeps RFC 3339.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import re
 from typing import Any, Mapping, Sequence
 
+from appliance import durations
 from appliance.sdk import model
 
 from .base import USAGE, CommandError, add_output_option, write_output
 
-ZERO_TIME = "0001-01-01"
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
 def add_table_options(parser: argparse.ArgumentParser, columns: Sequence[str],
@@ -54,8 +58,10 @@ def _columns(args: argparse.Namespace) -> list[str]:
 def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [v["name"] if isinstance(v, dict) and "name" in v else v for v in value]
-    if isinstance(value, str) and value.startswith(ZERO_TIME):
-        return "never"
+    if isinstance(value, str) and TIMESTAMP.match(value):
+        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.datetime):
+        return "never" if value.year == 1 else durations.since(value)
     return value
 
 

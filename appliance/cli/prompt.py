@@ -1,8 +1,10 @@
-"""Terminal prompts for the commands that may ask (login, logout, users create).
+"""Terminal prompts for the commands that may ask (login, logout, users create,
+config-ssh, templates push and delete, stop, delete).
 
+One confirmation policy, Coder's: ``-y/--yes`` (a global flag) answers yes to
+every confirmation. Prompting is only done on a terminal: a script gets a
+CommandError naming the flag to pass instead, never a hang on a closed stdin.
 Secrets go through ``getpass`` (no echo, read from the terminal itself).
-Prompting is only done on a terminal: a script gets a CommandError naming the
-flag to pass instead, never a hang on a closed stdin.
 """
 from __future__ import annotations
 
@@ -39,9 +41,64 @@ def ask(text: str, default: str = "", secret: bool = False,
         print(problem, file=sys.stderr)
 
 
+def agreed(args, question: str, default: bool = False) -> bool:
+    """A yes/no confirmation: yes with ``--yes``; asked on a terminal; without one, a
+    CommandError naming the flag."""
+    if getattr(args, "yes", False):
+        return True
+    if not interactive():
+        raise CommandError(f"{question!r} needs a terminal to prompt on",
+                           hint="Pass --yes to answer yes without a prompt.")
+    return confirm(question, default)
+
+
 def confirm(text: str, default: bool = True) -> bool:
     answer = ask(f"{text} [{'Y/n' if default else 'y/N'}]").lower()
     return default if not answer else answer.startswith("y")
+
+
+def multi_select(message: str, options: list[str], chosen: list[str]) -> list[str]:
+    """Coder's MultiSelect on a plain terminal: the options numbered, the chosen ones
+    marked; the answer is numbers or names (comma-separated), "none", or Enter to keep."""
+    _show(message, [f"[{'x' if o in chosen else ' '}] {o}" for o in options])
+
+    def check(answer: str) -> str:
+        return "" if _picked(answer, options) is not None else \
+            f"Choose from 1-{len(options)} or the names, comma-separated, or 'none'."
+    answer = ask("Numbers or names (Enter keeps the marked ones):",
+                 default=",".join(chosen) or "none", validate=check)
+    return _picked(answer, options) or []
+
+
+def select(message: str, options: list[str]) -> str:
+    """Coder's Select on a plain terminal: one of the numbered options, by number or name."""
+    _show(message, options)
+
+    def check(answer: str) -> str:
+        picked = _picked(answer, options)
+        return "" if picked and len(picked) == 1 else \
+            f"Choose one of 1-{len(options)}, or its name."
+    return _picked(ask("Number or name:", validate=check), options)[0]
+
+
+def _show(message: str, lines: list[str]) -> None:
+    print(f"{message}:")
+    for number, line in enumerate(lines, 1):
+        print(f"  {number}) {line}")
+
+
+def _picked(answer: str, options: list[str]) -> list[str] | None:
+    """The options an answer names (None: it names something else)."""
+    if answer.strip().lower() == "none":
+        return []
+    picked = []
+    for item in (i.strip() for i in answer.split(",") if i.strip()):
+        if item.isdigit() and 1 <= int(item) <= len(options):
+            item = options[int(item) - 1]
+        if item not in options:
+            return None
+        picked.append(item)
+    return list(dict.fromkeys(picked))
 
 
 def required(answer: str) -> str:

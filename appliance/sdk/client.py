@@ -25,13 +25,18 @@ def _error_from(resp: requests.Response) -> APIError:
 
 class Client:
     def __init__(self, url: str, token: str = "", *, verify: bool | str = True,
-                 timeout: float = 60.0, session: requests.Session | None = None):
+                 timeout: float = 60.0, session: requests.Session | None = None,
+                 headers: dict[str, str] | None = None):
+        """``headers`` go on every request, upgraded connections and websockets included
+        (``coder --header``)."""
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.headers = dict(headers or {})
         self.http = session or requests.Session()
         self.http.verify = verify
         self.http.headers["User-Agent"] = "coder-appliance-sdk"
+        self.http.headers.update(self.headers)
 
     def _request(self, method: str, path: str, body: Any = None, *, expect: int | tuple = 200,
                  model_type: Any = None, params: dict | None = None) -> Any:
@@ -206,6 +211,20 @@ class Client:
     def organization_members(self, org: str | uuid.UUID) -> list[types.OrganizationMemberWithUserData]:
         return self._request("GET", f"/api/v2/organizations/{org}/members",
                              model_type=list[types.OrganizationMemberWithUserData])
+
+    def provisioner_daemons(self, org: str | uuid.UUID) -> list[types.ProvisionerDaemon]:
+        return self._request("GET", f"/api/v2/organizations/{org}/provisionerdaemons",
+                             model_type=list[types.ProvisionerDaemon])
+
+    def provisioner_jobs(self, org: str | uuid.UUID, status: list[str] = (),
+                         limit: int = 0) -> list[types.ProvisionerJob]:
+        params = {k: v for k, v in (("status", ",".join(status)), ("limit", limit)) if v}
+        return self._request("GET", f"/api/v2/organizations/{org}/provisionerjobs",
+                             params=params, model_type=list[types.ProvisionerJob])
+
+    def provisioner_job(self, org: str | uuid.UUID, job_id: str | uuid.UUID) -> types.ProvisionerJob:
+        return self._request("GET", f"/api/v2/organizations/{org}/provisionerjobs/{job_id}",
+                             model_type=types.ProvisionerJob)
 
     # audit
     def audit_logs(self, q: str = "", limit: int = 50, offset: int = 0) -> types.AuditLogResponse:
@@ -481,7 +500,7 @@ class Client:
         if self.url.startswith("https") and isinstance(self.http.verify, str):
             options["sslopt"] = {"ca_certs": self.http.verify}
         try:
-            ws = websocket.create_connection(url, header=[f"{SESSION_HEADER}: {self.token}"],
+            ws = websocket.create_connection(url, header={**self.headers, SESSION_HEADER: self.token},
                                              timeout=self.timeout, **options)
         except websocket.WebSocketBadStatusException as exc:
             raise APIError(exc.status_code, f"Following logs failed: {exc}", url=url) from None

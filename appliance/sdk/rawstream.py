@@ -17,10 +17,11 @@ only the standard library: ``coder ssh --stdio`` starts for every ``ssh``.
 """
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import time
-from typing import Callable
+from typing import Callable, Mapping
 from urllib.parse import urlencode, urlsplit
 
 from .errors import SESSION_HEADER, APIError
@@ -31,6 +32,24 @@ MAX_ERROR_BODY = 64 * 1024
 AGENT_NOT_CONNECTED = "The workspace agent is not connected."
 
 
+def workspace_spec(host: str, prefix: str = "", suffix: str = "") -> str:
+    """A host name as ``coder config-ssh`` entries give it (``coder.WORKSPACE``,
+    ``coder.OWNER--WORKSPACE--AGENT``, ``AGENT.WORKSPACE.OWNER.SUFFIX``) to
+    ``[owner/]workspace[.agent]``, read as Coder's ssh reads it (normalizeWorkspaceInput)."""
+    if suffix and host.endswith("." + suffix):
+        host = host[:-len(suffix) - 1]
+    if prefix and host.startswith(prefix):
+        host = host[len(prefix):]
+    parts = re.split(r"[/.]+|--", host)
+    if len(parts) == 2:
+        return f"{parts[0]}.{parts[1]}" if "." in host else f"{parts[0]}/{parts[1]}"
+    if len(parts) == 3:
+        if host.count(".") == 2:  # Coder Connect's AGENT.WORKSPACE.OWNER
+            return f"{parts[2]}/{parts[1]}.{parts[0]}"
+        return f"{parts[0]}/{parts[1]}.{parts[2]}"
+    return host
+
+
 def workspace_path(spec: str) -> tuple[str, dict]:
     """``[owner/]workspace[.agent]`` to coderd's connect-by-name path and its query."""
     owner, _, rest = spec.rpartition("/")
@@ -39,10 +58,12 @@ def workspace_path(spec: str) -> tuple[str, dict]:
 
 
 def connect(url: str, path: str, query: dict, token: str, *, verify: bool | str = True,
-            timeout: float = 30.0) -> socket.socket:
-    """The upgraded connection (an ``ssl.SSLSocket`` for https). Refusals raise APIError."""
+            timeout: float = 30.0, headers: Mapping[str, str] = {}) -> socket.socket:
+    """The upgraded connection (an ``ssl.SSLSocket`` for https). Refusals raise APIError.
+    ``headers`` are sent as well (``coder --header``; checked for line breaks by the CLI)."""
     if any(c in token for c in "\r\n"):
         raise APIError(401, "The session token is malformed (it holds a line break).")
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     parts = urlsplit(url)
     tls = parts.scheme == "https"
     sock = socket.create_connection((parts.hostname, parts.port or (443 if tls else 80)), timeout)
@@ -52,7 +73,7 @@ def connect(url: str, path: str, query: dict, token: str, *, verify: bool | str 
             sock = _tls_context(verify).wrap_socket(sock, server_hostname=parts.hostname)
         target = parts.path.rstrip("/") + path + ("?" + urlencode(query) if query else "")
         sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: Upgrade\r\n"
-                     f"Upgrade: tcp\r\n{SESSION_HEADER}: {token}\r\n"
+                     f"Upgrade: tcp\r\n{SESSION_HEADER}: {token}\r\n{extra}"
                      "User-Agent: coder-appliance-cli\r\n\r\n".encode())
         status, headers = _parse_head(_read_tls_head(sock) if tls else _peek_head(sock))
         if status != 101:
@@ -65,7 +86,7 @@ def connect(url: str, path: str, query: dict, token: str, *, verify: bool | str 
 
 
 def connect_to_agent(url: str, path: str, query: dict, token: str, *, verify: bool | str = True,
-                     on_wait: Callable[[], None] = lambda: None,
+                     headers: Mapping[str, str] = {}, on_wait: Callable[[], None] = lambda: None,
                      retry_every: float = 1.0) -> socket.socket:
     """``connect``, waiting for as long as coderd answers that the agent is not connected,
     as Coder's CLI waits: a workspace just started, or an agent reconnecting after coderd
@@ -73,7 +94,7 @@ def connect_to_agent(url: str, path: str, query: dict, token: str, *, verify: bo
     waiting = False
     while True:
         try:
-            return connect(url, path, query, token, verify=verify)
+            return connect(url, path, query, token, verify=verify, headers=headers)
         except APIError as exc:
             if exc.status != 502 or exc.message != AGENT_NOT_CONNECTED:
                 raise

@@ -92,7 +92,7 @@ def open_websocket(client: Client, path: str, query: dict | None = None) -> WebS
     sslopt = {"ca_certs": verify} if isinstance(verify, str) else {}
     try:
         ws = websocket.create_connection(
-            websocket_url(client, path, query), header={SESSION_HEADER: client.token},
+            websocket_url(client, path, query), header={**client.headers, SESSION_HEADER: client.token},
             sslopt=sslopt, timeout=client.timeout, enable_multithread=True, skip_utf8_validation=True)
     except websocket.WebSocketBadStatusException as exc:
         raise _status_error(exc, path) from exc
@@ -109,7 +109,7 @@ def dial(client: Client, agent_id: uuid.UUID | str, target: str = "ssh") -> sock
     APIError if coderd refuses it."""
     return rawstream.connect(client.url, f"/api/v2/workspaceagents/{agent_id}/connect",
                              {"target": target}, client.token, verify=client.http.verify,
-                             timeout=client.timeout)
+                             timeout=client.timeout, headers=client.headers)
 
 
 def reconnecting_pty(client: Client, agent_id: uuid.UUID | str, reconnect: uuid.UUID,

@@ -400,6 +400,34 @@ class ProvisionerJob:
 
 
 @dataclass
+class ProvisionerDaemonJob:
+    id: uuid.UUID
+    status: ProvisionerJobStatus
+    template_name: str = ""
+    template_icon: str = ""
+    template_display_name: str = ""
+
+
+@dataclass
+class ProvisionerDaemon:
+    """Coder's codersdk.ProvisionerDaemon (GET /organizations/{org}/provisionerdaemons)."""
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    created_at: dt.datetime
+    name: str
+    version: str
+    api_version: str
+    provisioners: list[str]
+    tags: dict[str, str]
+    key_id: Optional[uuid.UUID] = field(default=None, doc="the nil UUID: no provisioner key")
+    key_name: Optional[str] = None
+    status: Optional[str] = field(default=None, doc="offline, idle or busy")
+    current_job: Optional[ProvisionerDaemonJob] = None
+    previous_job: Optional[ProvisionerDaemonJob] = None
+    last_seen_at: Optional[dt.datetime] = None
+
+
+@dataclass
 class ProvisionerJobLog:
     id: int
     created_at: dt.datetime

@@ -9,8 +9,7 @@ from flask import current_app, g, request
 from appliance.sdk import types
 
 from .. import audit, gitsshkey
-from ..authz.rbac import (ASSIGNABLE_ROLES, OWNER, ROLES, Action, Object, Resource, authorize,
-                          can_assign)
+from ..authz.rbac import ASSIGNABLE_ROLES, OWNER, Action, Object, Resource, can_assign
 from ..db.queries.users import UserRow
 from ..httpapi import ANONYMOUS_MAX_BODY, APIError, error, not_found, parse_uuid, query_int, read, write
 from ..httpmw import (HOST_SESSION_COOKIE, SESSION_COOKIE, release_connection, session_cookie_name,

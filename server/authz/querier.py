@@ -292,6 +292,8 @@ class AuthzQuerier:
     # Any user may learn whether a daemon could take their job (Coder reads them as
     # the system for it): counts only, no daemon's name or tags.
     get_matched_provisioners = check(lambda a: org_obj({"id": a["organization_id"]}), A.READ)
+    get_latest_provisioner_jobs_by_workers = post_filter(A.READ, job_obj)
+    get_provisioner_jobs_by_organization = post_filter(A.READ, job_obj)
     get_version_job_context = system_only()
     get_build_job_context = system_only()
     get_build_parameter_values = system_only()

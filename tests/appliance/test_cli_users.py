@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 
+import pexpect
 import pytest
 
 from appliance.sdk.client import APIError, Client
@@ -105,3 +106,41 @@ def test_create_refuses_a_weak_password_with_coders_words(owner_cli, weak):
     assert done.stderr == ("error: Password not strong enough!\n  password: insecure password, "
                            "try including more special characters, using uppercase letters, "
                            "using numbers or using a longer password\n")
+
+
+def test_edit_roles(owner_cli, shared_coderd):
+    owner_cli.run("users", "create", "-u", "rita", "-e", "rita@example.com", "-p", "RitaPass1!")
+
+    def roles() -> list[str]:
+        shown = json.loads(owner_cli.run("users", "show", "rita", "-o", "json").stdout)
+        return sorted(r["name"] for r in shown["roles"])
+
+    assert owner_cli.run("users", "edit-roles", "rita", "--roles", "template-admin,auditor").stdout == ""
+    assert roles() == ["auditor", "template-admin"]
+    owner_cli.run("users", "edit-roles", "rita", "--roles", "user-admin")  # replaces them all
+    assert roles() == ["user-admin"]
+    proc = owner_cli.run("users", "edit-roles", "rita", "--roles", "admin", expect=1)
+    assert proc.stderr.splitlines()[0] == (
+        "error: The role admin is not valid. Please use one or more of the following roles: "
+        "owner, template-admin, user-admin, auditor")
+    proc = owner_cli.run("users", "edit-roles", "rita", expect=1)  # no terminal, no prompt
+    assert "needs a terminal" in proc.stderr and "--roles" in proc.stderr
+    # On a terminal: the current roles are marked, and the answer replaces them.
+    child = owner_cli.spawn("users", "edit-roles", "rita")
+    child.expect(r"1\) \[ \] owner\s+2\) \[ \] template-admin\s+3\) \[x\] user-admin")
+    child.expect(r"Numbers or names .*: \(user-admin\) ")
+    child.sendline("9")
+    child.expect("Choose from 1-4")
+    child.sendline("1, auditor")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert roles() == ["auditor", "owner"]
+    owner_cli.converse(("users", "edit-roles", "rita"), [(r"Numbers or names", "none")])
+    assert roles() == []
+    # A member cannot give roles (coderd's refusal, in one line).
+    rita = Client(shared_coderd.url)
+    rita.token = rita.login_with_password("rita", "RitaPass1!")
+    member = owner_cli.log_in_as(shared_coderd.url, rita.token)
+    proc = member.run("users", "edit-roles", "rita", "--roles", "owner", expect=1)
+    assert "error:" in proc.stderr and "Traceback" not in proc.stderr

@@ -109,7 +109,7 @@ def test_start_restart_update_rename_state_ssh(cli, life_coderd, tmp_path):
     assert owner.workspace_by_owner_and_name("me", "cube").latest_build.build_number == 6  # update added a stop
 
     _schedules_favorites_autoupdate(c, owner, folder)
-    c.run("stop", "cube")
+    c.run("stop", "cube", "-y")
     seen = _ssh_until(c, "cube", "--", "true", line="Waiting for the workspace agent")
     assert 'Workspace was stopped, starting workspace to allow connecting to "cube"...' in seen
     assert "==> " in seen  # the start build's log, on stderr

@@ -37,7 +37,9 @@ def _leaves(parser: argparse.ArgumentParser, prefix: str = "") -> Iterator[str]:
 
 def endpoints() -> dict[str, str]:
     """Every declared API route as ``METHOD /api/v2/path``, keyed by its shape (see ``shape``)."""
-    import server.api  # noqa: F401  (declares the routes)
+    # the two places server/app.py registers API routes from (the relay's app sign-in too)
+    import server.api  # noqa: F401
+    import server.relay  # noqa: F401
     from server.api.router import ROUTES
 
     return {shape(f"{s.method} {s.openapi_path}"): f"{s.method} {s.openapi_path}" for s in ROUTES}

@@ -1,12 +1,15 @@
 """The real OpenSSH client (ssh, scp, sftp, rsync) through coder config-ssh, and coder ssh."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 import time
 
 import pytest
+
+from appliance.sdk.agentsdk import AgentClient
 
 from ..coderdtest import start_tls_coderd
 from ..tools import tool
@@ -30,11 +33,20 @@ def ssh(ssh_config, workspace, *args: str, input: bytes = b"", timeout: float = 
 def test_config_ssh_writes_and_removes_a_managed_block(ssh_config, workspace):
     text = ssh_config.read_text()
     assert text.startswith("Host other\n")
-    assert "# ------------START-CODER-----------" in text and f"Host coder.{workspace.name}" in text
-    assert "ssh --stdio --fdpass " + workspace.name in text and "StrictHostKeyChecking=no" in text
+    assert "# ------------START-CODER-----------" in text and "\nHost coder.*\n" in text
+    assert "ssh --stdio --fdpass --ssh-host-prefix coder. %h" in text
+    assert "StrictHostKeyChecking=no" in text and workspace.name not in text
     # OpenSSH takes the cipher the agent's paramiko server does fastest.
     r = ssh(ssh_config, workspace, "-v", f"coder.{workspace.name}", "true")
     assert r.returncode == 0 and b"cipher: aes128-gcm@openssh.com" in r.stderr, r.stderr[-2000:]
+    # The one wildcard entry takes every host form Coder's gives: agent, owner, both.
+    owner = workspace.owner.user("me").username
+    for host in (f"coder.{workspace.name}.main", f"coder.{owner}--{workspace.name}",
+                 f"coder.{owner}--{workspace.name}--main"):
+        r = ssh(ssh_config, workspace, host, "echo", "reached")
+        assert r.returncode == 0 and r.stdout == b"reached\n", (host, r.stderr[-2000:])
+    r = ssh(ssh_config, workspace, "coder.nobody-here", "true")
+    assert r.returncode != 0 and b"Traceback" not in r.stderr
     copy = ssh_config.with_name("config-copy")
     copy.write_text(text)
     assert coder(workspace, "config-ssh", "--remove", "--ssh-config-file", str(copy)).returncode == 0
@@ -101,7 +113,7 @@ def test_stdio_proxy_command_without_fdpass(workspace, agent, tmp_path):
     r = coder(workspace, "config-ssh", "-y", "--no-fdpass", "--ssh-config-file", str(plain))
     assert r.returncode == 0, r.stderr.decode()
     text = plain.read_text()
-    assert f"ssh --stdio {workspace.name}\n" in text and "fdpass" not in text.lower()
+    assert "ssh --stdio --ssh-host-prefix coder. %h\n" in text and "fdpass" not in text.lower()
     payload = os.urandom(3_000_000)
     r = ssh(plain, workspace, f"coder.{workspace.name}", "cat", input=payload)
     assert r.returncode == 0 and r.stdout == payload, r.stderr[-2000:]
@@ -138,3 +150,23 @@ def test_ssh_over_https(workspace, agent, tmp_path):
             time.sleep(0.1)
     finally:
         coderd.stop()
+
+
+def test_ssh_wait_yes_waits_for_the_startup_scripts(workspace, agent):
+    """``coder ssh --wait=yes`` (what config-ssh --wait yes writes) connects only once the
+    agent reports its startup scripts done, as Coder's; the agent here reports by hand."""
+    reporter = AgentClient(workspace.coderd.url, workspace.token)
+    reporter.post_lifecycle("starting", dt.datetime.now(dt.timezone.utc))
+    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli.main", "--global-config",
+                             str(workspace.config_dir), "ssh", "--wait", "yes", workspace.name,
+                             "--", "echo", "after-startup"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(3)
+        reporter.post_lifecycle("ready", dt.datetime.now(dt.timezone.utc))
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and out == b"after-startup\n", err
+    assert b"Waiting for the workspace's startup scripts" in err

@@ -190,11 +190,12 @@ class RouteObjects:
                                                      complete=not path.endswith("/cancel"))))
         elif path.endswith("/dry-run"):
             body = {"workspace_name": "preview"}
-        if "<workspace" in path:
+        if "<workspace" in path or "<jobid>" in path:
             ws = self._workspace(target, complete=not path.endswith("/cancel"))
             url = (url.replace("<workspacename>", ws.name).replace("<workspace>", str(ws.id))
                    .replace("<workspacebuild>", str(ws.latest_build.id))
-                   .replace("<buildnumber>", "1"))
+                   .replace("<buildnumber>", "1")
+                   .replace("<jobid>", str(ws.latest_build.job.id)))
         extra["stream"] = path.endswith("/watch")  # server-sent events never end
         if "<workspaceagent>" in path or path.endswith("/connect"):
             from ..agenttest import add_agent

@@ -107,6 +107,12 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("PUT", "/organizations/<organization>/members/<user>/roles"): expect(200, USER_ADMINS),
     ("DELETE", "/organizations/<organization>/members/<user>"): expect(204, USER_ADMINS),
     ("GET", "/audit"): expect(200, ("owner", "auditor"), readers=EVERYONE),
+    # provisioner daemons: every member of the organization sees them, as in Coder
+    ("GET", "/organizations/<organization>/provisionerdaemons"): expect(200, EVERYONE),
+    # provisioner jobs: listed filtered, each read as what it builds (the target's workspace)
+    ("GET", "/organizations/<organization>/provisionerjobs"): expect(200, EVERYONE),
+    ("GET", "/organizations/<organization>/provisionerjobs/<jobid>"): expect(
+        200, TEMPLATE_ADMINS, denied=404),
     # files, templates and versions: template admins manage, every member of the org reads
     ("POST", "/files"): expect(201, TEMPLATE_ADMINS, readers=EVERYONE),
     ("GET", "/files/<fileid>"): expect(200, TEMPLATE_ADMINS, denied=404),

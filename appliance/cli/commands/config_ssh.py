@@ -1,14 +1,17 @@
-"""``coder config-ssh``: ``Host coder.WORKSPACE`` entries in ~/.ssh/config, as Coder writes them.
+"""``coder config-ssh``: one wildcard ``Host coder.*`` entry in ~/.ssh/config, as Coder
+writes it now, so that every workspace, including one made later, is reachable as
+``ssh coder.WORKSPACE`` (or ``coder.WORKSPACE.AGENT``, ``coder.OWNER--WORKSPACE``).
 
-The entries live in one managed block between Coder's markers, so the command
-can rewrite or remove it without touching anything else in the file. Each
-entry's ProxyCommand is ``coder ssh --stdio``: OpenSSH (ssh, scp, sftp,
-rsync, VS Code Remote-SSH) then works unchanged, relayed through coderd. With
-``ProxyUseFdpass`` (OpenSSH 6.5 and later) the command hands ssh the
-connection to coderd and exits, so ssh talks to coderd itself and no Python
-process copies the session's bytes. As in Coder, host keys are not checked
-(the relay authenticates the workspace). The entries ask for the ciphers the
-agent's SSH server does fastest (AES-GCM).
+The entry lives in one managed block between Coder's markers, rewritten where it
+stands (a block written by an older version, one ``Host`` per workspace, included)
+or removed with ``--remove``, without touching anything else in the file. Its
+ProxyCommand is ``coder ssh --stdio --ssh-host-prefix coder. %h``: OpenSSH (ssh,
+scp, sftp, rsync, VS Code Remote-SSH) then works unchanged, relayed through
+coderd, and ``coder ssh`` turns the host name back into the workspace. With
+``ProxyUseFdpass`` (OpenSSH 6.5 and later) the command hands ssh the connection
+to coderd and exits, so no Python process copies the session's bytes. As in
+Coder, host keys are not checked (the relay authenticates the workspace). The
+entry asks for the ciphers the agent's SSH server does fastest (AES-GCM).
 """
 from __future__ import annotations
 
@@ -17,12 +20,13 @@ import os
 import shlex
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from appliance.sdk import relay
-from .. import connect
+
+from .. import connect, managed, prompt
 from ..base import CommandError
+from . import ssh
 
 START = "# ------------START-CODER-----------"
 END = "# ------------END-CODER------------"
@@ -30,13 +34,28 @@ HOST_PREFIX = "coder."
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.description = ("Add a Host entry for each of your workspaces to your SSH config, so "
-                     "'ssh coder.WORKSPACE' works; --remove takes them out again.")
+    p.description = ("Add one wildcard Host entry for your workspaces to your SSH config, so "
+                     "'ssh coder.WORKSPACE' works for every workspace, new ones included; "
+                     "--remove takes it out again.")
     p.add_argument("--ssh-config-file", default=os.path.expanduser("~/.ssh/config"), metavar="FILE",
-                   help="The SSH config to edit (default: ~/.ssh/config).")
-    p.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
+                   help="The SSH config to edit (env CODER_SSH_CONFIG_FILE; default: "
+                        "~/.ssh/config).")
+    p.add_argument("-o", "--ssh-option", action="append", default=[], metavar="OPTION",
+                   help="An SSH option for the entry, e.g. 'ForwardAgent=yes' (repeatable; env "
+                        "CODER_SSH_CONFIG_OPTS).")
+    p.add_argument("--ssh-host-prefix", default=os.environ.get("CODER_CONFIGSSH_SSH_HOST_PREFIX",
+                                                               HOST_PREFIX),
+                   metavar="PREFIX", help=f"The prefix of the host names (default: {HOST_PREFIX}).")
+    p.add_argument("--hostname-suffix", default=os.environ.get("CODER_CONFIGSSH_HOSTNAME_SUFFIX", ""),
+                   metavar="SUFFIX", help="Also an entry for host names ending in .SUFFIX "
+                                          "(WORKSPACE.SUFFIX, AGENT.WORKSPACE.OWNER.SUFFIX).")
+    p.add_argument("--wait", choices=ssh.WAIT_CHOICES,
+                   default=os.environ.get("CODER_CONFIGSSH_WAIT", "auto"),
+                   help="Passed to 'coder ssh --wait': whether to wait for the workspace's "
+                        "startup scripts (default: auto).")
     p.add_argument("--remove", action="store_true", help="Remove the coder block and exit.")
-    p.add_argument("--dry-run", action="store_true", help="Print the block instead of writing it.")
+    p.add_argument("-n", "--dry-run", action="store_true",
+                   help="Print the block instead of writing it.")
     p.add_argument("--no-fdpass", dest="fdpass", action="store_false",
                    help="Leave out ProxyUseFdpass, for OpenSSH builds without it (Windows' "
                         "OpenSSH): the ProxyCommand then relays the session itself.")
@@ -58,69 +77,64 @@ def self_command() -> list[str]:
     return [sys.executable, "-m", "appliance.cli.main"]
 
 
-def block(workspaces: list[str], config: str, fdpass: bool = True) -> str:
-    proxy = " ".join(shlex.quote(a) for a in self_command() + ["--global-config", config])
-    lines = [START]
-    for name in sorted(workspaces):
-        lines += [f"Host {HOST_PREFIX}{name}"]
-        if fdpass:
-            lines += [f"  ProxyCommand {proxy} ssh --stdio --fdpass {name}", "  ProxyUseFdpass yes"]
-        else:
-            lines += [f"  ProxyCommand {proxy} ssh --stdio {name}"]
-        lines += ["  ConnectTimeout=0",
+def block(config: str, *, prefix: str = HOST_PREFIX, suffix: str = "", options: list[str] = (),
+          wait: str = "auto", fdpass: bool = True) -> str:
+    """The managed block: a ``Host PREFIX*`` entry, and a ``Host *.SUFFIX`` one if asked."""
+    coder = [*self_command(), "--global-config", config, "ssh", "--stdio"]
+    if fdpass:
+        coder.append("--fdpass")
+    if wait != "auto":
+        coder.append(f"--wait={wait}")
+    lines = [START, "# This section is managed by coder. Do not edit.", "#",
+             "# You should not hand-edit this section unless you are removing it, all",
+             "# changes will be lost when running \"coder config-ssh\".", "#"]
+    hosts = [(f"{prefix}*", ["--ssh-host-prefix", prefix])] if prefix else []
+    if suffix:
+        hosts.append((f"*.{suffix}", ["--hostname-suffix", suffix]))
+    for pattern, flags in hosts:
+        proxy = " ".join(shlex.quote(a) for a in coder + flags)
+        lines += [f"Host {pattern}", *(f"  {o}" for o in options),
+                  "  ConnectTimeout=0",
                   "  StrictHostKeyChecking=no",
                   "  UserKnownHostsFile=/dev/null",
                   "  LogLevel ERROR",
-                  "  Ciphers " + ",".join(relay.SSH_CIPHERS)]
+                  "  Ciphers " + ",".join(relay.SSH_CIPHERS),
+                  f"  ProxyCommand {proxy} %h"]
+        if fdpass:
+            lines.append("  ProxyUseFdpass yes")
     lines.append(END)
     return "\n".join(lines) + "\n"
 
 
-def strip_block(text: str) -> str:
-    start, end = text.find(START), text.find(END)
-    if start < 0:
-        return text
-    if end < start:
-        raise CommandError("the SSH config has a START-CODER marker without its END marker",
-                           hint="Fix the file by hand, then run coder config-ssh again.")
-    tail = text[end + len(END):]
-    return text[:start].rstrip("\n") + ("\n" if text[:start].strip() else "") + tail.lstrip("\n")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-ssh-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
-    path = Path(args.ssh_config_file)
+    path = Path(os.environ.get("CODER_SSH_CONFIG_FILE") or args.ssh_config_file)
     current = path.read_text() if path.exists() else ""
-    rest = strip_block(current)
     if args.remove:
+        rest = managed.replace_block(current, "", START, END)
         if rest != current:
-            write_atomic(path, rest)
+            managed.write_atomic(path, rest)
             print(f"Removed the coder block from {path}")
         return 0
-    client = connect.client(args)
-    names = [w.name for w in client.workspaces(q="owner:me").workspaces]
-    config = str(connect.config_dir(args).path)
-    new = block(names, config, args.fdpass)
+    connect.credentials(args)  # logged in (or told how to)
+    options = args.ssh_option or [o for o in os.environ.get("CODER_SSH_CONFIG_OPTS", "").split(",")
+                                  if o.strip()]
+    if any("\n" in o or "\r" in o for o in options):
+        raise CommandError("an --ssh-option holds a line break", code=2)
+    new = block(str(connect.config_dir(args).path), prefix=args.ssh_host_prefix,
+                suffix=args.hostname_suffix.strip("."), options=options, wait=args.wait,
+                fdpass=args.fdpass)
     if args.dry_run:
         print(new, end="")
         return 0
-    if not args.yes and sys.stdin.isatty():
-        answer = input(f"Write {len(names)} workspace host(s) to {path}? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            return 1
-    text = (rest.rstrip("\n") + "\n\n" if rest.strip() else "") + new
-    write_atomic(path, text)
-    print(f"Updated {path}: " + (", ".join(HOST_PREFIX + n for n in sorted(names)) or "no workspaces"))
+    updated = managed.replace_block(current, new, START, END)
+    if updated == current:
+        print("No changes to make.")
+        return 0
+    if not prompt.agreed(args, f"Update SSH config {path}?", default=True):
+        raise CommandError("canceled")
+    managed.write_atomic(path, updated)
+    example = f"{args.ssh_host_prefix}<workspace>" if args.ssh_host_prefix else \
+        f"<workspace>.{args.hostname_suffix}"
+    print(f"Updated \"{path}\"\n\nYou should now be able to ssh into your workspace.\n"
+          f"For example, try running:\n\n\t$ ssh {example}")
     return 0

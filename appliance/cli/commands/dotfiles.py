@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -40,7 +39,6 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repo-dir", default=env("CODER_DOTFILES_REPO_DIR", "dotfiles"),
                    help="Specifies the directory for the dotfiles repository, relative to "
                         "global config directory. [$CODER_DOTFILES_REPO_DIR]")
-    p.add_argument("-y", "--yes", action="store_true", help="Bypass prompts.")
     connect.add_global_options(p, leaf=True)
 
 
@@ -135,9 +133,5 @@ def _symlink(source: Path, link: Path) -> None:
 
 def _confirm(args: argparse.Namespace, text: str) -> None:
     """Coder's confirmations: -y says yes to all; no answer on a terminal cancels."""
-    if args.yes:
-        return
-    prompt.require_terminal("Confirming each step", "-y to say yes to every step")
-    if not prompt.confirm(text, default=False):
-        print("Canceled.", file=sys.stderr)
+    if not prompt.agreed(args, text):
         raise CommandError("canceled")

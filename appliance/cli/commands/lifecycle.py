@@ -43,7 +43,6 @@ def configure(p: argparse.ArgumentParser) -> None:
                       "Required parameters the new version adds are asked for on a terminal.",
         }[name]
         add_parameter_options(p)
-    p.add_argument("-y", "--yes", action="store_true", help="Bypass prompts.")
 
 
 def add_parameter_options(p: argparse.ArgumentParser) -> None:
@@ -88,10 +87,7 @@ def build_values(client: Client, ws: types.Workspace, version_id, args: argparse
 
 
 def _confirm(args: argparse.Namespace, text: str) -> None:
-    if args.yes:
-        return
-    prompt.require_terminal(f"'coder {args.command}' without --yes", "--yes")
-    if not prompt.confirm(text):
+    if not prompt.agreed(args, text, default=True):
         raise CommandError("canceled")
 
 
@@ -146,7 +142,7 @@ def _rename(args: argparse.Namespace) -> int:
     client = connect.client(args)
     ws = workspace_by_name(client, args.workspace)
     if not args.yes:
-        prompt.require_terminal("'coder rename' without --yes", "--yes")
+        prompt.require_terminal("'coder rename'", "--yes")
         print(RENAME_WARNING)
         prompt.ask(f'Type "{ws.name}" to confirm rename:',
                    validate=lambda answer: "" if answer == ws.name else "Input does not match.")

@@ -20,17 +20,14 @@ from ..config import SESSION_FILE, URL_FILE
 def configure(p: argparse.ArgumentParser) -> None:
     p.description = ("Log out: delete the session on the server and the url and session files "
                      "in the config folder.")
-    p.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
     connect.add_global_options(p, leaf=True)
 
 
 def run(args: argparse.Namespace) -> int:
     client = connect.client(args)
-    if not args.yes:
-        prompt.require_terminal("Confirming the logout", "-y to log out without a prompt")
-        if not prompt.confirm("Are you sure you want to log out?"):
-            print("Still logged in.")
-            return 0
+    if not prompt.agreed(args, "Are you sure you want to log out?", default=True):
+        print("Still logged in.")
+        return 0
     try:
         client.logout()
     except APIError as exc:

@@ -15,18 +15,15 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reset", action="store_true",
                    help="Regenerate your public key. This will require updating the key on any "
                         "services it's registered with.")
-    p.add_argument("-y", "--yes", action="store_true", help="Bypass prompts.")
     connect.add_global_options(p, leaf=True)
 
 
 def run(args: argparse.Namespace) -> int:
     client = connect.client(args)
     if args.reset:
-        if not args.yes:
-            prompt.require_terminal("Confirming the reset", "-y to reset without a prompt")
-            if not prompt.confirm(RESET_QUESTION, default=False):
-                print("Your key was not changed.")
-                return 0
+        if not prompt.agreed(args, RESET_QUESTION):
+            print("Your key was not changed.")
+            return 0
         key = client.regenerate_git_ssh_key("me")
     else:
         key = client.git_ssh_key("me")

@@ -24,11 +24,15 @@ import socket
 import ssl
 import sys
 import threading
+import time
 
 from appliance.sdk import rawstream
 
-from .. import connect
+from .. import connect, headers
 from ..base import CommandError
+
+WAIT_CHOICES = ("yes", "no", "auto")
+STARTING = ("created", "starting")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -38,6 +42,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER, help="Command to run (after --).")
     p.add_argument("--stdio", action="store_true",
                    help="Carry the SSH connection on stdin and stdout (for OpenSSH's ProxyCommand).")
+    p.add_argument("--ssh-host-prefix", default="", metavar="PREFIX",
+                   help="Strip this prefix from the workspace name (what 'coder config-ssh' "
+                        "writes: coder.).")
+    p.add_argument("--hostname-suffix", default="", metavar="SUFFIX",
+                   help="Strip .SUFFIX from the workspace name (config-ssh --hostname-suffix).")
+    p.add_argument("--wait", choices=WAIT_CHOICES, default=os.environ.get("CODER_SSH_WAIT", "auto"),
+                   help="yes: wait for the workspace's startup scripts to finish before "
+                        "connecting; no, or auto (default), do not.")
     p.add_argument("--fdpass", action="store_true",
                    help="With --stdio, for OpenSSH's 'ProxyUseFdpass yes': pass the connection to "
                         "ssh and exit (over HTTPS a background process relays it).")
@@ -48,22 +60,27 @@ def run(args: argparse.Namespace) -> int:
     if args.fdpass and not args.stdio:
         raise CommandError("--fdpass goes with --stdio (as a ProxyCommand).", code=2)
     url, token = connect.credentials(args)
-    path, query = rawstream.workspace_path(args.workspace)
+    spec = rawstream.workspace_spec(args.workspace, args.ssh_host_prefix, args.hostname_suffix)
+    if args.wait == "yes":
+        _start_if_stopped(args, spec)
+        _wait_for_startup(args, url, token, spec)
+    path, query = rawstream.workspace_path(spec)
 
     def on_wait() -> None:
-        _start_if_stopped(args)
+        _start_if_stopped(args, spec)
         _say_waiting()
 
     def connect_to_agent() -> socket.socket:
         return rawstream.connect_to_agent(url, path, {**query, "target": "ssh"}, token,
-                                          verify=connect.ca_bundle(args), on_wait=on_wait)
+                                          verify=connect.ca_bundle(args), on_wait=on_wait,
+                                          headers=headers.from_flags(args, url))
 
     # A stopped workspace is started and waited for, as Coder's ssh does: looked at only when
     # there is no agent to reach (404), or it is not connected (the wait begins).
     try:
         sock = connect_to_agent()
     except rawstream.APIError as exc:
-        if exc.status != 404 or not _start_if_stopped(args):
+        if exc.status != 404 or not _start_if_stopped(args, spec):
             raise
         sock = connect_to_agent()
     if args.fdpass:
@@ -74,14 +91,14 @@ def run(args: argparse.Namespace) -> int:
     return _session(sock, " ".join(command))
 
 
-def _start_if_stopped(args: argparse.Namespace) -> bool:
+def _start_if_stopped(args: argparse.Namespace, spec: str) -> bool:
     """Start the workspace when it is stopped, and follow a build not finished (its log on
     stderr: with --stdio, stdout is the SSH stream). True when there is something to retry;
     Coder's refusals otherwise. Here, off the fast path, the SDK may be imported."""
     from .workspaces import follow_build, start_request, workspace_by_name
 
     client = connect.client(args)
-    name = args.workspace.partition(".")[0]
+    name = spec.partition(".")[0]
     try:
         ws = workspace_by_name(client, name)
     except rawstream.APIError as exc:
@@ -106,6 +123,23 @@ def _start_if_stopped(args: argparse.Namespace) -> bool:
         return False  # started, and still no agent: the original answer says why
     follow_build(client, build, "Start", out=sys.stderr)
     return True
+
+
+def _wait_for_startup(args: argparse.Namespace, url: str, token: str, spec: str) -> None:
+    """Until the agent's startup scripts have run (lifecycle past ``starting``), as Coder's
+    ``ssh --wait=yes``; a failed or timed-out start is said, then connected to anyway."""
+    from appliance.sdk import relay
+
+    client = connect.new_client(args, url, token)
+    said = False
+    while (state := relay.resolve_agent(client, spec)[1].lifecycle_state) in STARTING:
+        if not said:
+            print("Waiting for the workspace's startup scripts (Ctrl-C to give up)...",
+                  file=sys.stderr, flush=True)
+            said = True
+        time.sleep(1)
+    if state in ("start_error", "start_timeout"):
+        print(f"warning: the workspace's startup scripts ended in {state}", file=sys.stderr)
 
 
 def _say_waiting() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from pathlib import Path
 
 from appliance import archives, examples, tfvariables
@@ -20,8 +21,6 @@ from .. import connect, prompt
 from ..base import USAGE, CommandError
 from ..output import add_table_options, print_rows
 from . import jobs
-
-ORG = "default"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -56,7 +55,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     s.add_argument("--activate", nargs="?", const=True, default=True, type=_go_bool,
                    metavar="true|false", help="Make the new version active (default: true); "
                                               "--activate=false uploads it inactive.")
-    s.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
+    connect.add_org_option(s)
     s.set_defaults(_action=_push)
 
     s = connect.leaf_parser(sub, "list", "List templates.", "List the templates you can see.",
@@ -75,11 +74,13 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="Also list archived versions.")
     add_table_options(v, ("name", "created_at", "created_by", "status", "active", "archived",
                           "id"), ("name", "created_at", "created_by", "status", "active"))
+    connect.add_org_option(v)
     v.set_defaults(_action=_versions)
     v = connect.leaf_parser(vsub, "promote", "Make a version active.",
                             "Make the version named --template-version of --template active.")
     v.add_argument("-t", "--template", required=True, help="Template name.")
     v.add_argument("--template-version", required=True, help="Version name.")
+    connect.add_org_option(v)
     v.set_defaults(_action=_promote)
     for verb in ("archive", "unarchive"):
         v = connect.leaf_parser(vsub, verb, f"{verb.capitalize()} template versions.",
@@ -87,14 +88,14 @@ def configure(p: argparse.ArgumentParser) -> None:
                                 + (" (one in use cannot be)." if verb == "archive" else "."))
         v.add_argument("template", metavar="NAME")
         v.add_argument("versions", nargs="+", metavar="VERSION")
-        v.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
+        connect.add_org_option(v)
         v.set_defaults(_action=_set_archived, archive=verb == "archive")
 
     s = connect.leaf_parser(sub, "delete", "Delete a template.",
                             "Delete templates by name; refused while workspaces use them.",
                             aliases=["rm"])
     s.add_argument("names", nargs="+", metavar="NAME")
-    s.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
+    connect.add_org_option(s)
     s.set_defaults(_action=_delete)
 
 
@@ -133,9 +134,9 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _template_or_none(client: Client, name: str) -> types.Template | None:
+def _template_or_none(client: Client, org: uuid.UUID, name: str) -> types.Template | None:
     try:
-        return client.template_by_name(ORG, name)
+        return client.template_by_name(org, name)
     except APIError as exc:
         if exc.status == 404:
             return None
@@ -211,14 +212,16 @@ def _push(args: argparse.Namespace) -> int:
     name = args.name or directory.name
     client = connect.client(args)
     values = _variable_values(args, directory)
-    existing = _template_or_none(client, name)
+    org = connect.organization(args, client).id
+    existing = _template_or_none(client, org, name)
     tags = _provisioner_tags(args, client, existing)
     data = _stdin_tar() if stdin else _folder_tar(directory)
-    if not stdin and not args.yes and prompt.interactive() and not prompt.confirm(
-            f"Upload {directory} as {'a new version of' if existing else 'new template'} {name}?"):
-        return 1
+    if not stdin and not prompt.agreed(
+            args, f"Upload {directory} as {'a new version of' if existing else 'new template'} "
+                  f"{name}?", default=True):
+        raise CommandError("canceled")
     file_id = client.upload_file(data)
-    version = client.create_template_version(ORG, types.CreateTemplateVersionRequest(
+    version = client.create_template_version(org, types.CreateTemplateVersionRequest(
         file_id=file_id, template_id=existing.id if existing else None,
         name=args.version_name, message=args.message, tags=tags,
         user_variable_values=values))
@@ -226,7 +229,7 @@ def _push(args: argparse.Namespace) -> int:
     jobs.follow(client, f"templateversions/{version.id}",
                 lambda: client.template_version(version.id).job, "Template import")
     if existing is None:
-        client.create_template(ORG, types.CreateTemplateRequest(name=name,
+        client.create_template(org, types.CreateTemplateRequest(name=name,
                                                                 template_version_id=version.id))
         print(f"Template {name!r} has been created with version {version.name}.")
     elif args.activate:
@@ -253,7 +256,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _versions(args: argparse.Namespace) -> int:
     client = connect.client(args)
-    tmpl = client.template_by_name(ORG, args.template)
+    tmpl = client.template_by_name(connect.organization(args, client).id, args.template)
     versions = client.template_versions(tmpl.id, include_archived=args.include_archived)
     if args.include_archived:  # Coder's table then shows the column too
         args._default_columns += ("archived",)
@@ -266,7 +269,7 @@ def _versions(args: argparse.Namespace) -> int:
 
 def _promote(args: argparse.Namespace) -> int:
     client = connect.client(args)
-    tmpl = client.template_by_name(ORG, args.template)
+    tmpl = client.template_by_name(connect.organization(args, client).id, args.template)
     version = client.template_version_by_name(tmpl.id, args.template_version)
     client.update_active_template_version(tmpl.id, version.id)
     print(f"Successfully promoted version {version.name!r} for template {tmpl.name!r}")
@@ -275,14 +278,11 @@ def _promote(args: argparse.Namespace) -> int:
 
 def _set_archived(args: argparse.Namespace) -> int:
     client = connect.client(args)
-    tmpl = client.template_by_name(ORG, args.template)
+    tmpl = client.template_by_name(connect.organization(args, client).id, args.template)
     versions = [client.template_version_by_name(tmpl.id, name) for name in args.versions]
     verb = "archive" if args.archive else "unarchive"
-    if not args.yes:
-        prompt.require_terminal(f"{verb.capitalize()} without --yes", "--yes")
-        if not prompt.confirm(f"{verb.capitalize()} {', '.join(args.versions)} of "
-                              f"{tmpl.name}?", default=False):
-            return 1
+    if not prompt.agreed(args, f"{verb.capitalize()} {', '.join(args.versions)} of {tmpl.name}?"):
+        raise CommandError("canceled")
     for v in versions:
         client.set_template_version_archived(v.id, args.archive)
         print(f"Version {v.name!r} {verb}d.")
@@ -291,11 +291,10 @@ def _set_archived(args: argparse.Namespace) -> int:
 
 def _delete(args: argparse.Namespace) -> int:
     client = connect.client(args)
-    templates = [client.template_by_name(ORG, n) for n in args.names]
-    if not args.yes:
-        prompt.require_terminal("Deleting templates without --yes", "--yes")
-        if not prompt.confirm(f"Delete these templates: {', '.join(args.names)}?", default=False):
-            return 1
+    org = connect.organization(args, client).id
+    templates = [client.template_by_name(org, n) for n in args.names]
+    if not prompt.agreed(args, f"Delete these templates: {', '.join(args.names)}?"):
+        raise CommandError("canceled")
     for t in templates:
         client.delete_template(t.id)
         print(f"Deleted template {t.name!r}.")

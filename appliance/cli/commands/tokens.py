@@ -9,10 +9,10 @@ import argparse
 import os
 
 from appliance.sdk.client import APIError, Client
-from appliance.settings import SettingsError, parse_duration
+from appliance import durations
 
 from .. import connect
-from ..base import USAGE, CommandError
+from ..base import CommandError, duration
 from ..output import add_table_options, print_objects
 
 COLUMNS = ("id", "name", "owner", "scope", "last_used", "expires_at", "created_at",
@@ -32,6 +32,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="Token name, unique per user (env CODER_TOKEN_NAME; default: a "
                         "generated name).")
     s.add_argument("--lifetime", default=os.environ.get("CODER_TOKEN_LIFETIME", DEFAULT_LIFETIME),
+                   type=duration(durations.parse_extended),
                    help="How long the token lives, e.g. 30d, 720h, 90m (env "
                         f"CODER_TOKEN_LIFETIME; default: {DEFAULT_LIFETIME}; the deployment "
                         "sets a maximum).")
@@ -58,13 +59,9 @@ run = connect.run_group
 
 
 def _create(args: argparse.Namespace) -> int:
-    try:
-        seconds = int(parse_duration(args.lifetime))
-    except SettingsError as exc:
-        raise CommandError(f"--lifetime: {exc}", hint="Use e.g. 30d, 720h or 90m.",
-                           code=USAGE) from None
     client = connect.client(args)
-    print(client.create_token(args.user, token_name=args.name, lifetime_seconds=seconds))
+    print(client.create_token(args.user, token_name=args.name,
+                              lifetime_seconds=int(args.lifetime)))
     return 0
 
 

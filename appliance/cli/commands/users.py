@@ -1,4 +1,4 @@
-"""``coder users``: list, show, create, suspend, activate and delete users.
+"""``coder users``: list, show, create, edit-roles, suspend, activate and delete users.
 
 Users are named by username, ID or ``me``, as Coder's API takes them. The
 messages follow Coder's CLI so that its docs read true here.
@@ -12,6 +12,7 @@ import string
 from appliance.sdk import types
 
 from .. import connect, prompt
+from ..base import CommandError
 from ..output import add_table_options, print_objects
 
 COLUMNS = ("id", "username", "name", "email", "created_at", "updated_at", "last_seen_at",
@@ -39,7 +40,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
     s = connect.leaf_parser(
         sub, "create", "Create a user.",
-        "Create a user in the default organization. Missing --username and --email are asked "
+        "Create a user in an organization (--org; default: the default one). Missing --username and --email are asked "
         "for on a terminal. With login type password and no --password, a random password is "
         "generated and printed, to hand over to the new user.")
     s.add_argument("-u", "--username", help="Username (letters, digits, single hyphens).")
@@ -49,7 +50,17 @@ def configure(p: argparse.ArgumentParser) -> None:
     s.add_argument("--login-type", choices=("password", "none"), default="password",
                    help="'password' (default), or 'none' for a user that only uses API tokens "
                         "made for them by an administrator.")
+    connect.add_org_option(s)
     s.set_defaults(_action=_create)
+
+    s = connect.leaf_parser(sub, "edit-roles", "Edit a user's roles by username or id.",
+                            "Edit a user's site roles. --roles replaces them all; without it "
+                            "a terminal asks which to keep or give.")
+    s.add_argument("user", metavar="USER", help="Username or user ID.")
+    s.add_argument("--roles", action="append", metavar="ROLES",
+                   help="The roles to give the user, comma-separated or repeated; this removes "
+                        "any existing roles the user may have.")
+    s.set_defaults(_action=_edit_roles)
 
     for name, verb, status in (("suspend", "suspended", "suspended"),
                                ("activate", "activated", "active")):
@@ -92,12 +103,31 @@ def _create(args: argparse.Namespace) -> int:
         password = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
     user = client.create_user(types.CreateUserRequest(
         email=email, username=username, password=password or "", name=args.full_name,
-        login_type=args.login_type))
+        login_type=args.login_type, organization_ids=[connect.organization(args, client).id]))
     print("A new user has been created!\nShare the instructions below to get them started.\n---")
     print(f"Run 'coder login {client.url}' to authenticate.\n")
     print(f"Your username is: {user.username}\nYour email is: {user.email}")
     print(f"Your password is: {password}" if password else
           "You log in with an API token that an administrator creates for you.")
+    return 0
+
+
+def _edit_roles(args: argparse.Namespace) -> int:
+    """As Coder's: given roles are checked against the site roles; none given, a terminal
+    picks from them with the user's current roles preselected."""
+    client = connect.client(args)
+    user = client.user(args.user)
+    site_roles = [r.name for r in client.site_roles()]
+    given = [r.strip() for spec in args.roles or [] for r in spec.split(",") if r.strip()]
+    for role in given:
+        if role not in site_roles:
+            raise CommandError(f"The role {role} is not valid. Please use one or more of the "
+                               f"following roles: {', '.join(site_roles)}")
+    if args.roles is None:
+        prompt.require_terminal("Choosing roles without --roles", "--roles ROLE,ROLE")
+        given = prompt.multi_select("Select the roles you'd like to assign to the user",
+                                    site_roles, [r.name for r in user.roles])
+    client.update_user_roles(user.username, given)
     return 0
 
 

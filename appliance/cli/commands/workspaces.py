@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 
+from appliance import durations
 from appliance.sdk import types
 from appliance.sdk.client import Client
 
 from .. import connect, prompt
+from ..base import CommandError, duration
 from ..output import add_table_options, print_rows
 from . import jobs
 
+CONFIRM = {"stop": "Confirm stop workspace {}?", "delete": "Confirm delete workspace {}?"}
 LIST_COLUMNS = ("workspace", "template", "status", "healthy", "last_built", "outdated",
                 "stops_after", "id")
 
@@ -24,17 +27,18 @@ def configure(p: argparse.ArgumentParser) -> None:
     connect.add_global_options(p, leaf=True)
     if name == "create":
         p.description = ("Create a workspace from a template and follow its first build. "
-                         "Required parameters not given with --parameter are asked for on a "
-                         "terminal; the resources a plan shows are printed, and confirmed on "
-                         "a terminal (-y skips it), before the build, as Coder's create does.")
-        p.add_argument("name", metavar="NAME", help="Workspace name (or OWNER/NAME).")
-        p.add_argument("-t", "--template", required=True, help="Template name.")
+                         "On a terminal, a missing name, template and required parameters "
+                         "are asked for, in that order; the resources a plan shows are printed, "
+                         "and confirmed on a terminal (-y skips it), before the build, as "
+                         "Coder's create does.")
+        p.add_argument("name", metavar="NAME", nargs="?", help="Workspace name (or OWNER/NAME).")
+        p.add_argument("-t", "--template", help="Template name.")
+        connect.add_org_option(p)
         p.add_argument("--parameter", action="append", metavar="NAME=VALUE",
                        help="A rich parameter value, repeatable.")
-        p.add_argument("--stop-after", type=int, metavar="MINUTES",
-                       help="Stop the workspace this long after each start (default: the "
-                            "template's).")
-        p.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
+        p.add_argument("--stop-after", type=duration(), metavar="DURATION",
+                       help="Stop the workspace this long after each start, e.g. 8h or 1h30m "
+                            "(default: the template's).")
     elif name == "list":
         p.description = "List your workspaces (all you can see with --all)."
         p.add_argument("-a", "--all", action="store_true", help="Everyone's workspaces.")
@@ -47,7 +51,6 @@ def configure(p: argparse.ArgumentParser) -> None:
                          "delete": "Delete a workspace and follow the build."}[name]
         p.add_argument("name", metavar="WORKSPACE", help="Workspace name (or OWNER/NAME).")
         if name in ("start", "stop", "delete"):
-            p.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")
             p.add_argument("--parameter", action="append", metavar="NAME=VALUE",
                            help="A rich parameter value for this build, repeatable.")
         if name == "delete":
@@ -86,9 +89,13 @@ def follow_build(client: Client, build: types.WorkspaceBuild, what: str, out=Non
 
 def _create(args: argparse.Namespace) -> int:
     client = connect.client(args)
-    owner, _, name = args.name.rpartition("/")
     given = jobs.parse_assignments(args.parameter)
-    tmpl = client.template_by_name("default", args.template)
+    if not args.name:
+        prompt.require_terminal("Creating a workspace without a name", "the workspace NAME")
+    owner, _, name = (args.name or prompt.ask("Specify a name for your workspace:",
+                                              validate=prompt.required)).rpartition("/")
+    org = connect.organization(args, client).id
+    tmpl = client.template_by_name(org, args.template or _choose_template(client, org))
     for p in client.template_version_parameters(tmpl.active_version_id):
         if p.name in given or not p.required:
             continue
@@ -103,7 +110,7 @@ def _create(args: argparse.Namespace) -> int:
         return 1
     ws = client.create_workspace(types.CreateWorkspaceRequest(
         name=name, template_id=tmpl.id,
-        ttl_ms=args.stop_after * 60_000 if args.stop_after else None,
+        ttl_ms=int(args.stop_after * 1000) if args.stop_after else None,
         rich_parameter_values=values), user=owner or "me")
     print(f"Workspace {ws.owner_name}/{ws.name} created; following its build:", flush=True)
     follow_build(client, ws.latest_build, "Build")
@@ -141,12 +148,23 @@ def _print_resources(resources: list[types.WorkspaceResource], agent_state: bool
             print(f"    {meta.key}: {'*****' if meta.sensitive else meta.value}")
 
 
+def _choose_template(client: Client, org) -> str:
+    prompt.require_terminal("Creating a workspace without --template", "--template NAME")
+    names = sorted(t.name for t in client.templates(org))
+    if not names:
+        raise CommandError("No templates available.",
+                           hint="Push one first: 'coder templates push NAME -d FOLDER'.")
+    return prompt.select("Select a template below to preview the provisioned infrastructure",
+                         names)
+
+
 def _row(ws: types.Workspace) -> dict:
     build = ws.latest_build
     return {"workspace": f"{ws.owner_name}/{ws.name}", "template": ws.template_name,
             "status": build.status, "healthy": ws.health.healthy if build.status == "running"
-            else "", "last_built": build.created_at, "outdated": ws.outdated,
-            "stops_after": f"{ws.ttl_ms // 60_000}m" if ws.ttl_ms else "", "id": ws.id}
+            else "", "last_built": durations.display(durations.seconds_until(build.created_at)),
+            "outdated": ws.outdated,
+            "stops_after": durations.display(ws.ttl_ms / 1000) if ws.ttl_ms else "", "id": ws.id}
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -174,10 +192,9 @@ def _transition(args: argparse.Namespace) -> int:
     ws = workspace_by_name(client, args.name)
     if args.command == "start" and ws.latest_build.status in ("running", "starting"):
         return _already_started(client, ws)
-    if args.command == "delete" and not args.yes:
-        prompt.require_terminal("Deleting a workspace without --yes", "--yes")
-        if not prompt.confirm(f"Delete workspace {ws.owner_name}/{ws.name}?", default=False):
-            return 1
+    question = CONFIRM.get(args.command, "").format(f"{ws.owner_name}/{ws.name}")
+    if question and not prompt.agreed(args, question):
+        raise CommandError("canceled")
     values = _values(args.parameter)
     if args.command == "start":
         req = start_request(ws, values)

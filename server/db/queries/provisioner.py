@@ -149,6 +149,21 @@ class ProvisionerQueries(QueriesBase):
                WHERE organization_id = %s AND tags @> (%s::jsonb - 'owner' - 'scope')""",
             (stale_seconds, organization_id, Json(tags)))
 
+    def get_provisioner_jobs_by_organization(self, organization_id: uuid.UUID,
+                                             statuses: list[str], limit: int) -> list[dict]:
+        """The newest jobs first; ``statuses`` empty: all of them."""
+        return self._all("""SELECT * FROM provisioner_jobs WHERE organization_id = %s
+                            AND (cardinality(%s::text[]) = 0 OR job_status = ANY(%s::text[]))
+                            ORDER BY created_at DESC LIMIT %s""",
+                         (organization_id, statuses, statuses, limit))
+
+    def get_latest_provisioner_jobs_by_workers(self, worker_ids: list[uuid.UUID]) -> list[dict]:
+        """Each daemon's last job (its current one while it runs)."""
+        return self._all("""SELECT DISTINCT ON (worker_id) * FROM provisioner_jobs
+                            WHERE worker_id = ANY(%s::uuid[])
+                            ORDER BY worker_id, started_at DESC""",
+                         ([str(w) for w in worker_ids],))
+
     def get_provisioner_daemons(self, organization_id: uuid.UUID) -> list[dict]:
         return self._all("""SELECT * FROM provisioner_daemons WHERE organization_id = %s
                             AND last_seen_at > now() - interval '1 hour' ORDER BY name""",
