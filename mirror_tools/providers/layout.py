@@ -58,19 +58,28 @@ def derived_files(files: dict[str, dict]) -> dict[str, bytes]:
     return out
 
 
+LOCK_HEADER = ('# This file is maintained automatically by "terraform init".\n'
+               "# Manual edits may be lost in future updates.\n")
+
+
 def lock_file(grouped: dict) -> str:
     """``.terraform.lock.hcl`` in terraform's own formatting, newest version per provider."""
-    parts = ['# This file is maintained automatically by "terraform init".\n'
-             "# Manual edits may be lost in future updates.\n"]
+    parts = [LOCK_HEADER]
     for source in sorted(grouped):
         versions = grouped[source]
         newest = _sorted(versions)[-1]
-        hashes = sorted({e["h1"] for _, e in versions[newest].values()}
-                        | {f"zh:{e['sha256']}" for _, e in versions[newest].values()})
-        lines = "".join(f'    "{h}",\n' for h in hashes)
-        parts.append(f'\nprovider "{source}" {{\n  version = "{newest}"\n'
-                     f"  hashes = [\n{lines}  ]\n}}\n")
+        parts.append(lock_block(source, newest,
+                                [h for _, e in versions[newest].values()
+                                 for h in (e["h1"], f"zh:{e['sha256']}")]))
     return "".join(parts)
+
+
+def lock_block(source: str, version: str, hashes, constraints: str = "") -> str:
+    """One provider's block of a lock file, as terraform formats it."""
+    lines = "".join(f'    "{h}",\n' for h in sorted(set(hashes)))
+    pinned = (f'  version     = "{version}"\n  constraints = "{constraints}"\n' if constraints
+              else f'  version = "{version}"\n')
+    return f'\nprovider "{source}" {{\n{pinned}  hashes = [\n{lines}  ]\n}}\n'
 
 
 def _sorted(versions) -> list[str]:

@@ -25,6 +25,7 @@ from appliance.sdk.provisionerd import (AcquiredJob, CompleteJobRequest, JobLog,
                                         ProvisionerDaemonClient)
 from provider import contract
 
+from . import lockfile
 from . import state as tfstate
 from .terraform import (Canceled, MirrorConfig, Terraform, TerraformError, cli_config,
                         var_file_text)
@@ -203,8 +204,13 @@ class JobRunner:
             return self._dry_run(tf)
         return self._build(tf, source)
 
+    def _init(self, runner: Terraform) -> None:
+        """``terraform init``, with a lock file holding every platform's hashes."""
+        lockfile.complete(runner, self.config.mirrors)
+        runner.init()
+
     def _import(self, tf, source: Path, var_file: Path, logger: JobLogger) -> CompleteJobRequest:
-        tf("start").init()  # first: terraform's own message for a template it cannot load
+        self._init(tf("start"))  # first: terraform's own message for a template it cannot load
         logger("info", "Parsing template parameters", "Reading the template's variables")
         variables = tfvariables.template_variables(source)
         try:
@@ -221,11 +227,10 @@ class JobRunner:
             start_resources=tfstate.convert_resources(start_plan),
             stop_resources=tfstate.convert_resources(stop_plan))
 
-    @staticmethod
-    def _dry_run(tf) -> CompleteJobRequest:
+    def _dry_run(self, tf) -> CompleteJobRequest:
         """A plan only, of a new workspace: the resources it would get, as Coder's dry run."""
         runner = tf("start")
-        runner.init()
+        self._init(runner)
         return CompleteJobRequest(resources=tfstate.convert_resources(
             runner.plan("Planning infrastructure")))
 
@@ -234,7 +239,7 @@ class JobRunner:
         if job.state:
             (source / "terraform.tfstate").write_bytes(base64.b64decode(job.state))
         runner = tf(job.transition)
-        runner.init()
+        self._init(runner)
         plan = runner.plan("Planning infrastructure", destroy=job.transition == "delete")
         stage = {"start": "Starting workspace", "stop": "Stopping workspace",
                  "delete": "Destroying workspace"}[job.transition]

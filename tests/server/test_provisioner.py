@@ -134,6 +134,11 @@ def _workspace_keys(rows, workspace_id) -> list:
                   (f"{rows.owner_id}_{workspace_id}_session_token",))
 
 
+def _lock_warnings(rows, job_id) -> list[str]:
+    return [log["output"] for log in rows.logs(job_id)
+            if "Incomplete lock file information" in log["output"]]
+
+
 def test_import_then_start_stop_delete(rows):
     version_id, job_id = rows.import_version({"main.tf": TEMPLATE, "README.md": "# hi"})
     job = rows.wait(job_id)
@@ -151,12 +156,14 @@ def test_import_then_start_stop_delete(rows):
     assert stop == ["home"]
     stages = {log["stage"] for log in rows.logs(job_id)}
     assert {"Setting up", "Initializing terraform", "Detecting persistent resources"} <= stages
+    assert not _lock_warnings(rows, job_id)  # the lock file came from the mirror
 
     template_id = rows.template(version_id)
     workspace_id = rows.workspace(template_id)
     build_id, job_id = rows.build(workspace_id, version_id, "start", {"region": "there", "size": "5"})
     job = rows.wait(job_id)
     assert job["job_status"] == "succeeded", job["error"]
+    assert not _lock_warnings(rows, job_id)
     state = json.loads(bytes(rows.q("SELECT provisioner_state FROM workspace_builds WHERE id = %s",
                                     (build_id,))[0]["provisioner_state"]))
     box = next(r for r in state["resources"] if r["type"] == "null_resource" and r["name"] == "box")
