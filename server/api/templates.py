@@ -179,6 +179,22 @@ def template_version_variables(templateversion: str):
     return write(200, [variable(v) for v in store().get_template_version_variables(version["id"])])
 
 
+def preset(row: dict) -> types.Preset:
+    return types.Preset(
+        ID=row["id"], Name=row["name"], Default=row["is_default"],
+        Parameters=[types.PresetParameter(p["name"], p["value"]) for p in row["parameters"]],
+        DesiredPrebuildInstances=row["desired_instances"], Description=row["description"],
+        Icon=row["icon"])
+
+
+@route("GET", "/templateversions/<templateversion>/presets",
+       summary="The presets a template version's import read (coder_workspace_preset)",
+       response=list[types.Preset])
+def template_version_presets(templateversion: str):
+    version = version_param(templateversion)
+    return write(200, [preset(p) for p in store().get_template_version_presets(version["id"])])
+
+
 @route("GET", "/templateversions/<templateversion>/resources",
        summary="The resources a template version's import planned",
        response=list[types.WorkspaceResource])

@@ -12,6 +12,7 @@ from appliance.sdk import types
 from appliance.sdk.client import Client
 
 from .. import connect, prompt
+from ..base import CommandError
 from ..output import add_table_options, print_rows
 from . import jobs
 
@@ -30,6 +31,10 @@ def configure(p: argparse.ArgumentParser) -> None:
         p.add_argument("-t", "--template", required=True, help="Template name.")
         p.add_argument("--parameter", action="append", metavar="NAME=VALUE",
                        help="A rich parameter value, repeatable.")
+        p.add_argument("--preset", default="", metavar="NAME",
+                       help="A preset of the template's active version, whose parameter values "
+                            "the workspace gets (default: the version's default preset; 'none': "
+                            "no preset).")
         p.add_argument("--stop-after", type=int, metavar="MINUTES",
                        help="Stop the workspace this long after each start (default: the "
                             "template's).")
@@ -73,13 +78,34 @@ def _follow_build(client: Client, build: types.WorkspaceBuild, what: str) -> Non
                 lambda: client.workspace_build(build.id).job, what)
 
 
+def chosen_preset(client: Client, version_id, name: str) -> types.Preset | None:
+    """Coder's ``--preset``: the named preset, else the default one; 'none': no preset."""
+    if name == "none":
+        return None
+    presets = client.template_version_presets(version_id)
+    if name:
+        found = next((p for p in presets if p.Name == name), None)
+        if found is None:
+            raise CommandError(f"preset {name!r} not found")
+        return found
+    return next((p for p in presets if p.Default), None)
+
+
 def _create(args: argparse.Namespace) -> int:
     client = connect.client(args)
     owner, _, name = args.name.rpartition("/")
     given = jobs.parse_assignments(args.parameter)
     tmpl = client.template_by_name("default", args.template)
+    preset = chosen_preset(client, tmpl.active_version_id, args.preset)
+    if preset is not None:
+        default = " (default)" if preset.Default else ""
+        print(f"Preset '{preset.Name}'{default} applied:")
+        for p in preset.Parameters:
+            print(f"  {p.Name}: '{p.Value}'")
+            given.pop(p.Name, None)
+    fixed = {p.Name for p in preset.Parameters} if preset else set()
     for p in client.template_version_parameters(tmpl.active_version_id):
-        if p.name in given or not p.required:
+        if p.name in given or p.name in fixed or not p.required:
             continue
         prompt.require_terminal(f"Parameter {p.name!r} is required and", f"--parameter {p.name}=VALUE")
         choices = f" ({', '.join(o.value for o in p.options)})" if p.options else ""
@@ -88,7 +114,8 @@ def _create(args: argparse.Namespace) -> int:
         name=name, template_id=tmpl.id,
         ttl_ms=args.stop_after * 60_000 if args.stop_after else None,
         rich_parameter_values=[types.WorkspaceBuildParameter(name=k, value=v)
-                               for k, v in given.items()]), user=owner or "me")
+                               for k, v in given.items()],
+        template_version_preset_id=preset.ID if preset else None), user=owner or "me")
     print(f"Workspace {ws.owner_name}/{ws.name} created; following its build:", flush=True)
     _follow_build(client, ws.latest_build, "Build")
     print(f"The {ws.name} workspace has been created!")
