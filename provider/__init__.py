@@ -3,9 +3,11 @@
 Served to terraform over tfplugin6 by PyPI's ``tf`` package (``provider.plugin``)
 as ``registry.terraform.io/coder/coder``. Resources: ``coder_agent``,
 ``coder_agent_instance``, ``coder_app``, ``coder_script``, ``coder_env``,
-``coder_metadata``. Data sources: ``coder_workspace``,
+``coder_metadata``, ``coder_ai_task``, ``coder_devcontainer``,
+``coder_external_agent``. Data sources: ``coder_workspace``,
 ``coder_workspace_owner``, ``coder_parameter``, ``coder_provisioner``,
-``coder_external_auth``. Attribute names, defaults, checks and messages are
+``coder_external_auth``, ``coder_workspace_preset``, ``coder_workspace_tags``,
+``coder_task``, ``coder_secret`` (every type of Coder's 2.17.0). Attribute names, defaults, checks and messages are
 Coder's. Nothing here contacts any host: every value comes from the template
 or from the environment coderd gives terraform.
 
@@ -38,7 +40,12 @@ name), ``_OWNER_EMAIL``, ``_OWNER_SESSION_TOKEN``, ``_OWNER_OIDC_ACCESS_TOKEN``,
     the build's UUID; set it for workspace builds, leave it unset for
     template imports.
 ``CODER_WORKSPACE_IS_PREBUILD``
-    ``true`` for an unclaimed prebuilt workspace (else unset).
+    ``true`` for an unclaimed prebuilt workspace (else unset);
+    ``CODER_WORKSPACE_IS_PREBUILD_CLAIM``: ``true`` in the build that claims one.
+``CODER_TASK_ID``, ``CODER_TASK_PROMPT``
+    the Coder Task the build runs for (``coder_task``, ``coder_ai_task``).
+``CODER_SECRET_ENV_<name>``, ``CODER_SECRET_FILE_<hex of the path>``
+    the user secrets ``coder_secret`` asks for.
 ``CODER_AGENT_SCRIPT_<os>_<arch>`` (``linux_amd64``, ``linux_arm64``,
 ``linux_armv7``, ``darwin_*``, ``windows_*``)
     the agent's init script with ``${ARCH}`` already filled in by coderd. The

@@ -118,3 +118,30 @@ class AgentInstance(Resource):
         description="Associate a cloud instance ID with an agent (zero-trust authentication).",
         attrs=(out("id"), req("agent_id", description="The `id` of a `coder_agent`."),
                req("instance_id", description="The instance identifier of a provisioned resource.")))
+
+
+class Devcontainer(Resource):
+    """A Dev Container the agent should know of and try to start (Coder v2.21 and later)."""
+    NAME = "devcontainer"
+    SPEC = Spec(
+        description="Define a Dev Container the agent should know of and attempt to autostart.",
+        attrs=(out("id"),
+               req("agent_id", description="The `id` of a `coder_agent` to associate with."),
+               req("workspace_folder", description="The workspace folder for the Dev Container."),
+               opt("config_path", description="The path to the devcontainer.json."),
+               out("subagent_id", description="The ID of the subagent created for it.")))
+
+    def check(self, diags, config):
+        checks.not_empty(diags, config, "workspace_folder")
+
+    def fill_outputs(self, diags, state):
+        state["subagent_id"] = str(uuid.uuid4())
+
+
+class ExternalAgent(Resource):
+    """An agent run outside the workspace's own resources (a Premium feature in Coder)."""
+    NAME = "external_agent"
+    SPEC = Spec(
+        description="Define an external agent to be used in a workspace.",
+        attrs=(out("id"),
+               req("agent_id", description="The `id` of a `coder_agent` to associate with.")))

@@ -14,6 +14,7 @@ from tf.types import Unknown
 from tf.utils import Diagnostics
 
 Path = list
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def known(value: Any) -> bool:
@@ -54,6 +55,27 @@ def matches(diags: Diagnostics, config: dict, name: str, pattern: str, message: 
     value = config.get(name)
     if known(value) and not re.search(pattern, value):
         diags.add_error(f"invalid value for {name} ({message})", path=[name])
+
+
+def not_empty(diags: Diagnostics, config: dict, name: str, path: Path | None = None) -> None:
+    """``validation.StringIsNotEmpty``."""
+    if config.get(name) == "":
+        diags.add_error(f'expected "{name}" to not be an empty string, got ', path=path or [name])
+
+
+def length_between(diags: Diagnostics, config: dict, name: str, low: int, high: int) -> None:
+    """``validation.StringLenBetween``."""
+    value = config.get(name)
+    if known(value) and not low <= len(value) <= high:
+        diags.add_error(f"expected length of {name} to be in the range ({low} - {high}), got {value}",
+                        path=[name])
+
+
+def is_uuid(diags: Diagnostics, config: dict, name: str, path: Path | None = None) -> None:
+    """``validation.IsUUID``."""
+    value = config.get(name)
+    if known(value) and not _UUID.match(value):
+        diags.add_error(f'expected "{name}" to be a valid UUID, got {value}', path=path or [name])
 
 
 def max_length(diags: Diagnostics, config: dict, name: str, limit: int, what: str) -> None:

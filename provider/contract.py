@@ -30,6 +30,9 @@ TEMPLATE_NAME = "CODER_WORKSPACE_TEMPLATE_NAME"
 TEMPLATE_VERSION = "CODER_WORKSPACE_TEMPLATE_VERSION"
 BUILD_ID = "CODER_WORKSPACE_BUILD_ID"
 IS_PREBUILD = "CODER_WORKSPACE_IS_PREBUILD"
+IS_PREBUILD_CLAIM = "CODER_WORKSPACE_IS_PREBUILD_CLAIM"
+TASK_ID = "CODER_TASK_ID"
+TASK_PROMPT = "CODER_TASK_PROMPT"
 VALIDATION_MODE = "CODER_VALIDATION_MODE"
 
 # The provider's own default when neither the provider block nor
@@ -78,3 +81,13 @@ def running_agent_token(agent_id: str = "") -> str:
 def external_auth_token(provider_id: str) -> str:
     """``CODER_EXTERNAL_AUTH_ACCESS_TOKEN_<id>``: an external auth provider's token."""
     return f"CODER_EXTERNAL_AUTH_ACCESS_TOKEN_{provider_id}"
+
+
+def secret_env(name: str) -> str:
+    """``CODER_SECRET_ENV_<name>``: the user's secret a ``coder_secret`` with ``env`` asks for."""
+    return f"CODER_SECRET_ENV_{name}"
+
+
+def secret_file(path: str) -> str:
+    """``CODER_SECRET_FILE_<hex of the path>``: the secret a ``coder_secret`` with ``file`` asks for."""
+    return "CODER_SECRET_FILE_" + path.encode().hex()

@@ -64,14 +64,15 @@ class CoderProvider(Provider):
         self.url = url
 
     def get_resources(self) -> list:
-        from provider import agent, app, metadata, script
+        from provider import agent, app, metadata, script, task
         return [agent.Agent, agent.AgentInstance, app.App, script.Script, script.Env,
-                metadata.Metadata]
+                metadata.Metadata, task.AITask, agent.Devcontainer, agent.ExternalAgent]
 
     def get_data_sources(self) -> list:
-        from provider import parameter, workspace
+        from provider import parameter, preset, task, workspace
         return [workspace.Workspace, workspace.WorkspaceOwner, workspace.Provisioner,
-                workspace.ExternalAuth, parameter.Parameter]
+                workspace.ExternalAuth, parameter.Parameter, preset.WorkspacePreset,
+                preset.WorkspaceTags, task.Task, workspace.Secret]
 
 
 class _Object:

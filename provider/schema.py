@@ -57,6 +57,7 @@ class Attr:
     sensitive: bool = False
     deprecated: str = ""        # Coder's Deprecated message: warned when set, as the SDK does
     description: str = ""
+    computed: bool = False      # optional and computed: the provider fills it in when unset
 
     @property
     def is_input(self) -> bool:
@@ -67,7 +68,7 @@ class Attr:
             self.name, self.type, description=self.description or None,
             required=self.kind == "required",
             optional=self.kind == "optional",
-            computed=self.kind == "computed" or self.default is not None,
+            computed=self.kind == "computed" or self.default is not None or self.computed,
             sensitive=self.sensitive, deprecated=bool(self.deprecated) or None)
 
 
@@ -76,8 +77,9 @@ def req(name: str, type_: tft.TfType = STRING, description: str = "") -> Attr:
 
 
 def opt(name: str, type_: tft.TfType = STRING, default: Any = None, description: str = "",
-        deprecated: str = "") -> Attr:
-    return Attr(name, type_, "optional", default, deprecated=deprecated, description=description)
+        deprecated: str = "", computed: bool = False) -> Attr:
+    return Attr(name, type_, "optional", default, deprecated=deprecated, description=description,
+                computed=computed)
 
 
 def out(name: str, type_: tft.TfType = STRING, description: str = "",
@@ -171,7 +173,8 @@ def _fill(attrs, blocks, config: dict, outputs: Any) -> dict:
     for a in attrs:
         value = config.get(a.name)
         if value is None:
-            value = a.default if a.default is not None else (outputs if not a.is_input else None)
+            value = a.default if a.default is not None else (
+                outputs if not a.is_input or a.computed else None)
         obj[a.name] = value
     for b in blocks:
         items = config.get(b.name)

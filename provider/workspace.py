@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import uuid
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 from tf.types import List
 
 from provider import contract
+from provider.checks import known, quote
 from provider.plugin import DataSource
 from provider.schema import (
     BOOL,
@@ -63,6 +65,8 @@ class Workspace(DataSource):
             out("transition", description='Either "start" or "stop".'),
             out("start_count", NUMBER, description='1 when the transition is "start", else 0.'),
             out("is_prebuild", BOOL, description="True for an unclaimed prebuilt workspace."),
+            out("is_prebuild_claim", BOOL, description="True in the first build after a prebuilt "
+                "workspace was claimed."),
             out("prebuild_count", NUMBER, description="1 for an unclaimed prebuilt workspace."),
             out("access_url", description="The access URL of the Coder deployment."),
             out("access_port", NUMBER, description="The port of the access URL."),
@@ -73,7 +77,8 @@ class Workspace(DataSource):
 
     def compute(self, diags, config, state):
         transition = env(contract.TRANSITION, "start")
-        prebuild = env(contract.IS_PREBUILD) == "true"
+        claim = env(contract.IS_PREBUILD_CLAIM).lower() == "true"
+        prebuild = env(contract.IS_PREBUILD).lower() == "true" and not claim
         url = self.provider.url
         parts = urlsplit(url)
         try:
@@ -85,7 +90,7 @@ class Workspace(DataSource):
             id=env(contract.WORKSPACE_ID) or str(uuid.uuid4()),
             name=env(contract.WORKSPACE_NAME, "default"),
             transition=transition, start_count=int(transition == "start"),
-            is_prebuild=prebuild, prebuild_count=int(prebuild),
+            is_prebuild=prebuild, prebuild_count=int(prebuild), is_prebuild_claim=claim,
             access_url=url, access_port=port)
         for attr, name, what in (("template_id", contract.TEMPLATE_ID, "template ID"),
                                  ("template_name", contract.TEMPLATE_NAME, "template name"),
@@ -163,3 +168,40 @@ class ExternalAuth(DataSource):
 
     def compute(self, diags, config, state):
         state["access_token"] = env(contract.external_auth_token(config["id"]))
+
+
+class Secret(DataSource):
+    """A user secret the workspace needs, by the variable or file it is to become."""
+    NAME = "secret"
+    SPEC = Spec(
+        description="Use this data source to declare that a workspace requires a user secret.",
+        attrs=(out("id"),
+               opt("env", description="The environment variable the secret is injected as."),
+               opt("file", description="The file path (/ or ~/) the secret is injected as."),
+               req("help_message", description="Guidance shown when the secret is missing."),
+               out("value", sensitive=True, description="The resolved secret value.")))
+
+    def check(self, diags, config):
+        name, path = config.get("env"), config.get("file")
+        if known(name) and name and not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", name):
+            diags.add_error("`env` must be a POSIX-compliant identifier matching "
+                            f'"^[a-zA-Z_][a-zA-Z0-9_]*$"; got {quote(name)}', path=["env"])
+        if known(path) and path and not path.startswith(("/", "~/")):
+            diags.add_error(f"`file` must start with `/` or `~/`; got {quote(path)}", path=["file"])
+
+    def compute(self, diags, config, state):
+        name, path = config.get("env") or "", config.get("file") or ""
+        if bool(name) == bool(path):
+            diags.add_error("exactly one of `env` or `file` must be set")
+            return
+        state["id"] = f"env:{name}" if name else f"file:{path}"
+        state["value"] = env(contract.secret_env(name) if name else contract.secret_file(path))
+        start_build = env(contract.BUILD_ID) and env(contract.TRANSITION) == "start"
+        if state["value"] or not start_build:
+            return
+        required = f"environment variable {quote(name)}" if name else f"file {quote(path)}"
+        detail = f"Required: {required}\n\n"
+        if config.get("help_message"):
+            detail += f"Help message: {config['help_message']}\n\n"
+        detail += f"To resolve: ensure a secret exposes the {required}.\n"
+        diags.add_error(f"Missing required secret: {required}", detail)

@@ -262,6 +262,10 @@ class Client:
         return self._request("GET", f"/api/v2/templateversions/{version_id}/rich-parameters",
                              model_type=list[types.TemplateVersionParameter])
 
+    def template_version_presets(self, version_id: uuid.UUID | str) -> list[types.Preset]:
+        return self._request("GET", f"/api/v2/templateversions/{version_id}/presets",
+                             model_type=list[types.Preset])
+
     def template_version_variables(self, version_id: uuid.UUID | str
                                    ) -> list[types.TemplateVersionVariable]:
         return self._request("GET", f"/api/v2/templateversions/{version_id}/variables",

@@ -234,11 +234,29 @@ class RichParameter:
 
 
 @dataclass
+class PresetParameter:
+    name: str
+    value: str
+
+
+@dataclass
+class Preset:
+    """A ``coder_workspace_preset`` the import read: parameter values users may pick."""
+    name: str
+    parameters: list[PresetParameter] = field(default_factory=list)
+    default: bool = False
+    description: str = ""
+    icon: str = ""
+    desired_instances: Optional[int] = None  # its prebuilds' pool size
+
+
+@dataclass
 class CompleteJobRequest:
-    """Import jobs fill the *_resources and parameters; builds fill state and resources."""
+    """Import jobs fill the *_resources, parameters and presets; builds fill state and resources."""
     start_resources: list[Resource] = field(default_factory=list)
     stop_resources: list[Resource] = field(default_factory=list)
     rich_parameters: list[RichParameter] = field(default_factory=list)
+    presets: list[Preset] = field(default_factory=list)
     state: str = ""
     resources: list[Resource] = field(default_factory=list)
 

@@ -487,6 +487,25 @@ class TemplateVersionVariable:
 
 
 @dataclass
+class PresetParameter:
+    """Coder's ``codersdk.PresetParameter``: its Go field names are its JSON names."""
+    Name: str
+    Value: str
+
+
+@dataclass
+class Preset:
+    """Coder's ``codersdk.Preset`` (no json tags in Go, so the keys are capitalised)."""
+    ID: uuid.UUID
+    Name: str
+    Parameters: list[PresetParameter]
+    Default: bool
+    DesiredPrebuildInstances: Optional[int]
+    Description: str
+    Icon: str
+
+
+@dataclass
 class TemplateVersionParameterOption:
     name: str
     description: str
@@ -838,6 +857,7 @@ class CreateWorkspaceRequest:
     ttl_ms: Optional[int] = field(default=None, minimum=0)
     rich_parameter_values: Optional[list[WorkspaceBuildParameter]] = None
     automatic_updates: Literal["always", "never", ""] = ""
+    template_version_preset_id: Optional[uuid.UUID] = None
 
 
 @dataclass

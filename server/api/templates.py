@@ -17,6 +17,7 @@ from .. import audit
 from ..httpapi import APIError, found, not_found, parse_uuid, read, write
 from ..httpmw import store
 from ..provisioner.imports import queue_import
+from ..provisioner.workspacetags import TagError, workspace_tags
 from . import jobs
 from .organizations import organization_param
 from .router import QueryParam, Router
@@ -123,10 +124,16 @@ def create_template_version(organization: str):
         raise APIError(404, "File not found.",
                        validations=[types.ValidationError("file_id", "not found")])
     name = req.name or random_version_name()
+    given = {v.name: v.value for v in req.user_variable_values or []}
+    try:
+        # As Coder: the tags the template asks for, those of the request winning.
+        tags = {**workspace_tags(file["data"], given), **(req.tags or {})}
+    except TagError as exc:
+        raise APIError(400, "Failed to parse workspace tags.", detail=str(exc)) from None
     try:
         row = queue_import(s, organization_id=org["id"], file_id=file["id"], archive=file["data"],
                            created_by=g.subject.id, name=name, message=req.message,
-                           template_id=req.template_id, tags=req.tags,
+                           template_id=req.template_id, tags=tags,
                            user_variable_values=req.user_variable_values or [])
     except psycopg2.errors.UniqueViolation:
         raise APIError(409, f"A template version named {name!r} already exists for this template.",
@@ -177,6 +184,22 @@ def template_version_variables(templateversion: str):
     version = version_param(templateversion)
     _completed_job(version)
     return write(200, [variable(v) for v in store().get_template_version_variables(version["id"])])
+
+
+def preset(row: dict) -> types.Preset:
+    return types.Preset(
+        ID=row["id"], Name=row["name"], Default=row["is_default"],
+        Parameters=[types.PresetParameter(p["name"], p["value"]) for p in row["parameters"]],
+        DesiredPrebuildInstances=row["desired_instances"], Description=row["description"],
+        Icon=row["icon"])
+
+
+@route("GET", "/templateversions/<templateversion>/presets",
+       summary="The presets a template version's import read (coder_workspace_preset)",
+       response=list[types.Preset])
+def template_version_presets(templateversion: str):
+    version = version_param(templateversion)
+    return write(200, [preset(p) for p in store().get_template_version_presets(version["id"])])
 
 
 @route("GET", "/templateversions/<templateversion>/resources",

@@ -125,6 +125,22 @@ def _values(req_values: list[types.WorkspaceBuildParameter] | None) -> list[wsbu
     return [wsbuilder.ParameterValue(v.name, v.value) for v in req_values or []]
 
 
+def _with_preset(s, version_id, preset_id, values: list[wsbuilder.ParameterValue]
+                 ) -> list[wsbuilder.ParameterValue]:
+    """``values`` with a preset's parameter values in place of the same names' (as Coder's
+    wsbuilder, a preset's value wins); the preset must be one of the version's."""
+    if preset_id is None:
+        return values
+    preset = next((p for p in s.get_template_version_presets(version_id) if str(p["id"]) == str(preset_id)),
+                  None)
+    if preset is None:
+        raise APIError(400, "Preset not found.", validations=[types.ValidationError(
+            "template_version_preset_id", "is not a preset of the template version")])
+    fixed = {p["name"]: p["value"] for p in preset["parameters"]}
+    return [v for v in values if v.name not in fixed] + [
+        wsbuilder.ParameterValue(name, value) for name, value in fixed.items()]
+
+
 # --- workspaces ---------------------------------------------------------------------------
 
 def _create_workspace(owner: UserRow, org: dict | None):
@@ -144,6 +160,9 @@ def _create_workspace(owner: UserRow, org: dict | None):
         field = "template_id" if req.template_id else "template_version_id"
         raise APIError(400, "Template not found.", validations=[types.ValidationError(field, "not found")])
     _valid_schedule(req.autostart_schedule, "Invalid Autostart Schedule.")
+    version_id = version_id or tmpl["active_version_id"]
+    values = _with_preset(s, version_id, req.template_version_preset_id,
+                          _values(req.rich_parameter_values))
     # As Coder: on creation, an unset or zero ttl_ms takes the template's default.
     ttl = _ttl_ns(req.ttl_ms) or (tmpl["default_ttl"] or None)
     if s.as_system("check-workspace-owner-membership").get_organization_member(
@@ -158,8 +177,7 @@ def _create_workspace(owner: UserRow, org: dict | None):
                 autostart_schedule=req.autostart_schedule or None,  # "" is no schedule, as null
                 ttl=ttl, automatic_updates=req.automatic_updates or "never")
             wsbuilder.build(s, row, transition="start", initiator_id=g.subject.id,
-                            template_version_id=version_id or tmpl["active_version_id"],
-                            values=_values(req.rich_parameter_values))
+                            template_version_id=version_id, values=values)
     except psycopg2.errors.UniqueViolation:
         raise APIError(409, f"Workspace {req.name!r} already exists.",
                        validations=[types.ValidationError("name", "is already taken")]) from None

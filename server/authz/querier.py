@@ -299,6 +299,7 @@ class AuthzQuerier:
     get_build_parameter_values = system_only()
     get_job_archive = system_only()
     insert_template_version_parameters = system_only()
+    insert_template_version_presets = system_only()
     insert_template_version_variables = system_only()
     insert_workspace_resources = system_only()
     update_workspace_build_state = system_only()
@@ -418,6 +419,8 @@ _PROVISIONING_POLICIES: dict[str, _Policy] = {
                                                "template_version_id", template_obj, A.READ),
     "get_template_version_variables": via_row("get_template_version_by_id",
                                               "template_version_id", template_obj, A.READ),
+    "get_template_version_presets": via_row("get_template_version_by_id",
+                                            "template_version_id", template_obj, A.READ),
     # workspaces and builds: members reach only their own
     "insert_workspace": check(lambda a: Object(R.WORKSPACE, owner_id=a["owner_id"],
                                                org_id=a["organization_id"]), A.CREATE),

@@ -135,6 +135,7 @@ def store_result(s: AuthzQuerier, job: dict, result: CompleteJobRequest) -> None
         if job["type"] == "template_version_import":
             version_id = uuid.UUID(job["input"]["template_version_id"])
             s.insert_template_version_parameters(version_id, _plain(result.rich_parameters))
+            s.insert_template_version_presets(version_id, _plain(result.presets))
             s.insert_workspace_resources(job["id"], "start", _plain(result.start_resources))
             s.insert_workspace_resources(job["id"], "stop", _plain(result.stop_resources))
         elif job["type"] == "template_version_dry_run":

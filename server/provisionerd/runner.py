@@ -224,6 +224,7 @@ class JobRunner:
         stop_plan = tf("stop").plan("Detecting ephemeral resources")
         return CompleteJobRequest(
             rich_parameters=tfstate.convert_parameters(start_plan),
+            presets=tfstate.convert_presets(start_plan),
             start_resources=tfstate.convert_resources(start_plan),
             stop_resources=tfstate.convert_resources(stop_plan))
 

@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from appliance.sdk.provisionerd import (Agent, AgentMetadata, App, ParameterOption, Resource,
-                                        ResourceMetadataItem, RichParameter, Script)
+from appliance.sdk.provisionerd import (Agent, AgentMetadata, App, ParameterOption, Preset,
+                                        PresetParameter, Resource, ResourceMetadataItem,
+                                        RichParameter, Script)
 
 HIDDEN_TYPES = {"coder_agent", "coder_app", "coder_script", "coder_env", "coder_metadata",
                 "coder_agent_instance", "coder_ai_task", "coder_devcontainer"}
@@ -217,6 +218,13 @@ def convert_resources(show: dict, config_show: dict | None = None) -> list[Resou
     return list(models.values())
 
 
+def _refuse_repeats(names: list[str], message: str) -> None:
+    """A bad template: ``message`` (with ``{!r}``) names the first name given twice."""
+    repeated = next((n for n in names if names.count(n) > 1), None)
+    if repeated:
+        raise StateError(message.format(repeated))
+
+
 def convert_parameters(show: dict) -> list[RichParameter]:
     """``coder_parameter`` data sources, in the order Coder shows them."""
     params = []
@@ -240,9 +248,28 @@ def convert_parameters(show: dict) -> list[RichParameter]:
             validation_monotonic=rule.get("monotonic") or "",
             required=default is None, ephemeral=bool(v.get("ephemeral")),
             order=_as_int(v.get("order")), form_type=v.get("form_type") or ""))
-    names = [p.name for p in params]
-    duplicate = next((n for n in names if names.count(n) > 1), None)
-    if duplicate:
-        raise StateError(f"coder_parameter name {duplicate!r} is used more than once")
+    _refuse_repeats([p.name for p in params], "coder_parameter name {!r} is used more than once")
     params.sort(key=lambda p: (p.order, p.name))
     return params
+
+
+def convert_presets(show: dict) -> list[Preset]:
+    """``coder_workspace_preset`` data sources (the import's plan read them), by name."""
+    presets = []
+    for r in resources_of(show):
+        if r.mode != "data" or r.type != "coder_workspace_preset":
+            continue
+        v = r.values
+        prebuild = (v.get("prebuilds") or [None])[0] or {}
+        presets.append(Preset(
+            name=v.get("name") or r.name, default=bool(v.get("default")),
+            description=v.get("description") or "", icon=v.get("icon") or "",
+            parameters=[PresetParameter(k, str(val)) for k, val in sorted((v.get("parameters") or {}).items())],
+            desired_instances=None if prebuild.get("instances") is None else _as_int(prebuild["instances"])))
+    _refuse_repeats([p.name for p in presets],
+                    "coder_workspace_preset names must be unique but {!r} appears more than once")
+    defaults = [p.name for p in presets if p.default]
+    if len(defaults) > 1:
+        raise StateError(f"a maximum of 1 coder_workspace_preset can be marked as default, but "
+                         f"{len(defaults)} are set")
+    return sorted(presets, key=lambda p: p.name)

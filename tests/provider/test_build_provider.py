@@ -75,9 +75,11 @@ def test_pyinstaller_build_serves_terraform(tmp_path, tf_home):
 # a state newer than the provider's schema).
 CODER_SCHEMA_VERSIONS = {
     "resource": {"coder_agent": 1, "coder_agent_instance": 1, "coder_app": 1, "coder_script": 1,
-                 "coder_env": 1, "coder_metadata": 1},
+                 "coder_env": 1, "coder_metadata": 1, "coder_ai_task": 1, "coder_devcontainer": 1,
+                 "coder_external_agent": 1},
     "data": {"coder_workspace": 1, "coder_workspace_owner": 0, "coder_provisioner": 1,
-             "coder_external_auth": 1, "coder_parameter": 1},
+             "coder_external_auth": 1, "coder_parameter": 1, "coder_workspace_preset": 1,
+             "coder_workspace_tags": 1, "coder_task": 0, "coder_secret": 1},
 }
 
 

@@ -122,6 +122,7 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/templateversions/<templateversion>"): expect(200, EVERYONE),
     ("GET", "/templateversions/<templateversion>/rich-parameters"): expect(200, EVERYONE),
     ("GET", "/templateversions/<templateversion>/variables"): expect(200, EVERYONE),
+    ("GET", "/templateversions/<templateversion>/presets"): expect(200, EVERYONE),
     ("GET", "/templateversions/<templateversion>/resources"): expect(200, EVERYONE),
     ("GET", "/templateversions/<templateversion>/logs"): expect(200, EVERYONE),
     ("PATCH", "/templateversions/<templateversion>/cancel"): expect(200, TEMPLATE_ADMINS,

@@ -39,6 +39,10 @@ def configure(p: argparse.ArgumentParser) -> None:
         p.add_argument("--stop-after", type=duration(), metavar="DURATION",
                        help="Stop the workspace this long after each start, e.g. 8h or 1h30m "
                             "(default: the template's).")
+        p.add_argument("--preset", default="", metavar="NAME",
+                       help="A preset of the template's active version, whose parameter values "
+                            "the workspace gets (default: the version's default preset; 'none': "
+                            "no preset).")
     elif name == "list":
         p.description = "List your workspaces (all you can see with --all)."
         p.add_argument("-a", "--all", action="store_true", help="Everyone's workspaces.")
@@ -87,6 +91,19 @@ def follow_build(client: Client, build: types.WorkspaceBuild, what: str, out=Non
                 lambda: client.workspace_build(build.id).job, what, out)
 
 
+def chosen_preset(client: Client, version_id, name: str) -> types.Preset | None:
+    """Coder's ``--preset``: the named preset, else the default one; 'none': no preset."""
+    if name == "none":
+        return None
+    presets = client.template_version_presets(version_id)
+    if name:
+        found = next((p for p in presets if p.Name == name), None)
+        if found is None:
+            raise CommandError(f"preset {name!r} not found")
+        return found
+    return next((p for p in presets if p.Default), None)
+
+
 def _create(args: argparse.Namespace) -> int:
     client = connect.client(args)
     given = jobs.parse_assignments(args.parameter)
@@ -96,22 +113,33 @@ def _create(args: argparse.Namespace) -> int:
                                               validate=prompt.required)).rpartition("/")
     org = connect.organization(args, client).id
     tmpl = client.template_by_name(org, args.template or _choose_template(client, org))
+    preset = chosen_preset(client, tmpl.active_version_id, args.preset)
+    if preset is not None:
+        default = " (default)" if preset.Default else ""
+        print(f"Preset '{preset.Name}'{default} applied:")
+        for p in preset.Parameters:
+            print(f"  {p.Name}: '{p.Value}'")
+            given.pop(p.Name, None)
+    fixed = {p.Name for p in preset.Parameters} if preset else set()
     for p in client.template_version_parameters(tmpl.active_version_id):
-        if p.name in given or not p.required:
+        if p.name in given or p.name in fixed or not p.required:
             continue
         prompt.require_terminal(f"Parameter {p.name!r} is required and", f"--parameter {p.name}=VALUE")
         choices = f" ({', '.join(o.value for o in p.options)})" if p.options else ""
         given[p.name] = prompt.ask(f"{p.display_name or p.name}{choices}:", validate=prompt.required)
     values = [types.WorkspaceBuildParameter(name=k, value=v) for k, v in given.items()]
-    planned = _plan(client, tmpl.active_version_id, name, values)
+    fixed_values = [types.WorkspaceBuildParameter(name=p.Name, value=p.Value)
+                    for p in (preset.Parameters if preset else ())]
+    planned = _plan(client, tmpl.active_version_id, name, values + fixed_values)
     print("Workspace Preview")
     _print_resources(planned, agent_state=False)
     if not args.yes and prompt.interactive() and not prompt.confirm("Confirm create?"):
-        return 1
+        raise CommandError("canceled")
     ws = client.create_workspace(types.CreateWorkspaceRequest(
         name=name, template_id=tmpl.id,
         ttl_ms=int(args.stop_after * 1000) if args.stop_after else None,
-        rich_parameter_values=values), user=owner or "me")
+        rich_parameter_values=values,
+        template_version_preset_id=preset.ID if preset else None), user=owner or "me")
     print(f"Workspace {ws.owner_name}/{ws.name} created; following its build:", flush=True)
     follow_build(client, ws.latest_build, "Build")
     print(f"The {ws.name} workspace has been created!")

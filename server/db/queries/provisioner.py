@@ -240,6 +240,20 @@ class ProvisionerQueries(QueriesBase):
                  p["validation_error"], p["validation_monotonic"], p["required"], p["ephemeral"],
                  p["order"]))
 
+    def insert_template_version_presets(self, template_version_id: uuid.UUID,
+                                        presets: list[dict]) -> None:
+        for p in presets:
+            preset_id = self._one(
+                """INSERT INTO template_version_presets (template_version_id, name, description,
+                       icon, is_default, desired_instances)
+                   VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
+                (template_version_id, p["name"], p["description"], p["icon"], p["default"],
+                 p["desired_instances"]))["id"]
+            for param in p["parameters"]:
+                self._exec("""INSERT INTO template_version_preset_parameters
+                                  (template_version_preset_id, name, value) VALUES (%s, %s, %s)""",
+                           (preset_id, param["name"], param["value"]))
+
     def insert_template_version_variables(self, template_version_id: uuid.UUID,
                                           variables: list[dict]) -> None:
         """The version's variables, replacing any stored before (a daemon's retry)."""

@@ -177,6 +177,17 @@ class TemplateQueries(QueriesBase):
                             WHERE template_version_id = %s ORDER BY display_order""",
                          (template_version_id,))
 
+    def get_template_version_presets(self, template_version_id: uuid.UUID) -> list[dict]:
+        """Each preset with its ``parameters`` (a list of name/value dicts), by name."""
+        return self._all(
+            """SELECT p.*, COALESCE((SELECT json_agg(json_build_object('name', pp.name,
+                                                                       'value', pp.value)
+                                                     ORDER BY pp.name)
+                                     FROM template_version_preset_parameters pp
+                                     WHERE pp.template_version_preset_id = p.id), '[]') AS parameters
+               FROM template_version_presets p WHERE p.template_version_id = %s ORDER BY p.name""",
+            (template_version_id,))
+
     def get_template_version_parameters(self, template_version_id: uuid.UUID) -> list[dict]:
         return self._all("""SELECT * FROM template_version_parameters
                             WHERE template_version_id = %s ORDER BY display_order, name""",

@@ -1,0 +1,2 @@
+DROP TABLE template_version_preset_parameters;
+DROP TABLE template_version_presets;
