@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from . import types
 from .client import Client
+from .model import field as mfield
 
 ME = "/api/v2/workspaceagents/me"
 # The log source of the agent's own messages (Coder's agentsdk.ExternalLogSourceID).
@@ -112,6 +113,22 @@ class PostMetadataRequest:
     metadata: list[MetadataResult]
 
 
+@dataclass
+class ScriptTiming:
+    """One run of a ``coder_script`` (Coder's agent proto WorkspaceAgentScriptTiming)."""
+    script_id: uuid.UUID
+    start: dt.datetime
+    end: dt.datetime
+    exit_code: int = mfield(minimum=-(2**31), maximum=2**31 - 1)
+    stage: Literal["start", "stop", "cron"] = "start"
+    status: Literal["ok", "exit_failure", "timed_out", "pipes_left_open"] = "ok"
+
+
+@dataclass
+class ScriptCompletedRequest:
+    timing: ScriptTiming
+
+
 class AgentClient(Client):
     """The SDK client as a workspace agent: one method per agent call."""
 
@@ -147,3 +164,8 @@ class AgentClient(Client):
 
     def post_metadata(self, results: list[MetadataResult]) -> None:
         self._request("POST", f"{ME}/metadata", PostMetadataRequest(metadata=results), expect=204)
+
+    def script_completed(self, timing: ScriptTiming) -> None:
+        """Report a script's run (Coder's ScriptCompleted), for the build's timings."""
+        self._request("POST", f"{ME}/script-completed", ScriptCompletedRequest(timing=timing),
+                      expect=204)

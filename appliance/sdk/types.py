@@ -567,6 +567,7 @@ class WorkspaceApp:
 
 @dataclass
 class WorkspaceAgentScript:
+    id: uuid.UUID
     log_source_id: uuid.UUID
     log_path: str
     script: str

@@ -179,7 +179,7 @@ def agent(row: dict, now: dt.datetime) -> types.WorkspaceAgent:
         health=types.WorkspaceAgentHealth(healthy=not reason, reason=reason),
         display_apps=list(row["display_apps"]),
         scripts=[types.WorkspaceAgentScript(
-            log_source_id=s["log_source_id"], log_path=s["log_path"], script=s["script"],
+            id=s["id"], log_source_id=s["log_source_id"], log_path=s["log_path"], script=s["script"],
             cron=s["cron"], run_on_start=s["run_on_start"], run_on_stop=s["run_on_stop"],
             start_blocks_login=s["start_blocks_login"],
             timeout=s["timeout_seconds"] * 1_000_000_000, display_name=s["display_name"])

@@ -244,6 +244,21 @@ def agent_metadata():
     return no_content()
 
 
+@route("POST", f"{ME}/script-completed",
+       summary="Report a run of one of the agent's scripts, for its build's timings (agent token)",
+       request=agentsdk.ScriptCompletedRequest, status=204)
+def agent_script_completed():
+    agent_id = me()["id"]
+    t = read(agentsdk.ScriptCompletedRequest).timing
+    if t.end < t.start:
+        raise APIError(400, "A script cannot end before it starts.",
+                       validations=[types.ValidationError("timing.end", "is before start")])
+    if not store().insert_workspace_agent_script_timing(agent_id, t.script_id, t.start, t.end,
+                                                        t.exit_code, t.stage, t.status):
+        raise not_found("Workspace agent script")
+    return no_content()
+
+
 # --- what users read ------------------------------------------------------------------------
 
 def agent_param(value: str) -> dict:

@@ -159,7 +159,7 @@ MATRIX: dict[tuple[str, str], dict] = {
     **{(method, f"/workspaceagents/me/{call}"): _ok(401, *ROLES) for method, call in (
         ("GET", "manifest"), ("POST", "report-lifecycle"), ("POST", "startup"),
         ("POST", "log-source"), ("PATCH", "logs"), ("POST", "logs"), ("POST", "report-stats"),
-        ("POST", "app-health"), ("POST", "metadata"))},
+        ("POST", "app-health"), ("POST", "metadata"), ("POST", "script-completed"))},
     # relay: streams take the ssh action (owners of the workspace or deployment); template
     # admins read the workspace (403). The agent is not connected here: 502 for the owner.
     ("GET", "/workspaceagents/<workspaceagent>/listening-ports"): workspace_write(502),

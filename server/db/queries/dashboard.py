@@ -49,12 +49,14 @@ class DashboardQueries(QueriesBase):
     def insert_workspace_agent_script_timing(self, agent_id: uuid.UUID, script_id: uuid.UUID,
                                              started_at: dt.datetime, ended_at: dt.datetime,
                                              exit_code: int, stage: str, status: str) -> int:
-        """Only a script of this agent's own (0 rows otherwise); a repeat is ignored."""
+        """Only a script of this agent's own (0 rows otherwise); a repeat (a retried
+        report) changes nothing but counts as stored."""
         return self._exec("""INSERT INTO workspace_agent_script_timings
                                  (script_id, started_at, ended_at, exit_code, stage, status)
                              SELECT id, %s, %s, %s, %s, %s FROM workspace_agent_scripts
                              WHERE id = %s AND workspace_agent_id = %s
-                             ON CONFLICT DO NOTHING""",
+                             ON CONFLICT (script_id, started_at)
+                                 DO UPDATE SET script_id = excluded.script_id""",
                           (started_at, ended_at, exit_code, stage, status, script_id, agent_id))
 
     def get_workspace_agent_script_timings(self, job_id: uuid.UUID) -> list[dict]:
