@@ -16,13 +16,14 @@ from typing import Any, Callable, Iterator
 
 import gevent
 import orjson
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, current_app, stream_with_context
 from geventwebsocket.exceptions import WebSocketError
 
 from appliance.sdk import model
 
-from ..httpapi import APIError, hang_up_watch
+from ..httpapi import hang_up_watch
 from ..httpmw import release_connection
+from ..upgradecheck import websocket
 
 PING_SECONDS = 15.0
 Event = tuple[str, Any]  # (type, data already encoded as JSON text, or None)
@@ -74,9 +75,7 @@ def sse_response(channel: str, render: Callable[[], Any]) -> Response:
 
 def websocket_events(channel: str, render: Callable[[], Any]) -> Response:
     """Send each event as a JSON text message until the client closes the socket."""
-    ws = request.environ.get("wsgi.websocket")
-    if ws is None:
-        raise APIError(400, "Expected a websocket upgrade.")
+    ws = websocket()
     woken = threading.Event()
     closed = gevent.spawn(read_until_closed, ws, woken)
     events = follow(channel, render, woken, closed.ready)

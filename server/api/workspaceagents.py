@@ -25,6 +25,7 @@ from ..db.queries.agents import (LOGS_PAGE, MAX_LOG_SOURCES, agent_logs_channel,
                                  agent_metadata_channel)
 from ..httpapi import INT64_MAX, APIError, not_found, parse_uuid, query_int, read, write
 from ..httpmw import release_connection, store
+from ..upgradecheck import websocket
 from . import events, jobs
 from .router import QueryParam, Router
 
@@ -303,9 +304,7 @@ def workspace_agent_logs(workspaceagent: str):
        response=list[types.WorkspaceAgentLog])
 def follow_workspace_agent_logs(workspaceagent: str):
     """Send the backlog, then each new line, as JSON text messages until the client closes."""
-    ws = request.environ.get("wsgi.websocket")
-    if ws is None:
-        raise APIError(400, "Expected a websocket upgrade.")
+    ws = websocket()
     agent_id = agent_param(workspaceagent)["id"]
     after = query_int("after", 0, maximum=INT64_MAX)
     woken = threading.Event()  # cooperative under gevent's patching
