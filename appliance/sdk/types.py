@@ -822,6 +822,41 @@ class DeploymentConfig:
 
 
 @dataclass
+class WorkspaceConnectionLatencyMS:
+    P50: float
+    P95: float
+
+
+@dataclass
+class WorkspaceDeploymentStats:
+    pending: int
+    building: int
+    running: int
+    failed: int
+    stopped: int
+    connection_latency_ms: WorkspaceConnectionLatencyMS
+    rx_bytes: int
+    tx_bytes: int
+
+
+@dataclass
+class SessionCountDeploymentStats:
+    vscode: int
+    ssh: int
+    jetbrains: int
+    reconnecting_pty: int
+
+
+@dataclass
+class DeploymentStats:
+    aggregated_from: dt.datetime
+    collected_at: dt.datetime
+    next_update_at: dt.datetime
+    workspaces: WorkspaceDeploymentStats
+    session_count: SessionCountDeploymentStats
+
+
+@dataclass
 class SSHConfigResponse:
     hostname_prefix: str
     hostname_suffix: str

@@ -177,6 +177,7 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/users/<user>/appearance"): expect(200, USER_ADMINS, denied=404),
     ("PUT", "/users/<user>/appearance"): expect(200, USER_ADMINS),
     ("GET", "/deployment/config"): expect(200, ("owner",), readers=EVERYONE),
+    ("GET", "/deployment/stats"): expect(200, ("owner",), readers=EVERYONE),
     ("GET", "/deployment/ssh"): expect(200, EVERYONE),
     ("GET", "/appearance"): expect(200, EVERYONE),
     ("GET", "/regions"): expect(200, EVERYONE),
