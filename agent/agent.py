@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from appliance.buildinfo import version
-from appliance.sdk.agentsdk import AgentClient, Manifest, PostStartupRequest
+from appliance.sdk.agentsdk import AgentClient, Manifest, PostStartupRequest, ScriptTiming
 
 from . import gitssh, relay, retry, stats
 from .apphealth import AppHealth
@@ -61,7 +61,8 @@ class Agent:
             version=version(), expanded_directory=expanded_directory(manifest))), "startup")
         env = command_env(manifest, self.options.url,
                           gitssh.serve(self.client.git_ssh_key, self.stop))
-        runner = ScriptRunner(self.sender, env, working_directory(manifest), self.options.log_dir)
+        runner = ScriptRunner(self.sender, env, working_directory(manifest), self.options.log_dir,
+                              self._script_completed)
         self._thread(stats.report_loop, self.client, self.stop)
         AppHealth(self.client, manifest.apps, self.stop).start()
         cwd = working_directory(manifest)
@@ -69,7 +70,7 @@ class Agent:
         self._thread(runner.run_cron, manifest.scripts, self.stop)
         self._start_relay(manifest, env)
 
-        outcome = runner.run_all([s for s in manifest.scripts if s.run_on_start])
+        outcome = runner.run_all([s for s in manifest.scripts if s.run_on_start], "start")
         if not self.stop.is_set():
             self.lifecycle.set("ready" if outcome.ok else
                                "start_timeout" if outcome.timed_out else "start_error")
@@ -80,12 +81,24 @@ class Agent:
         self.lifecycle.set("shutting_down")
         # Fresh environment and folder: the start scripts may have made the directory.
         runner.cwd = working_directory(manifest)
-        outcome = runner.run_all([s for s in manifest.scripts if s.run_on_stop])
+        outcome = runner.run_all([s for s in manifest.scripts if s.run_on_stop], "stop")
         self.lifecycle.set("off" if outcome.ok else
                            "shutdown_timeout" if outcome.timed_out else "shutdown_error")
         if not (self.sender.flush(FLUSH_SECONDS) and self.lifecycle.flush(FLUSH_SECONDS)):
             log.warning("coderd did not take every log line and state before shutdown")
         return 0
+
+    def _script_completed(self, timing: ScriptTiming) -> None:
+        """A script's run, for the build's timings: retried in the background while the agent
+        is up; tried once while it shuts down (a stop script's), as its logs are."""
+        def call():
+            self.client.script_completed(timing)
+        if not self.stop.is_set():
+            return self._background(call, "a script's run")
+        try:
+            call()
+        except Exception as exc:
+            log.warning("coderd did not take a stop script's run: %s", exc)
 
     def _thread(self, target, *args) -> threading.Thread:
         t = threading.Thread(target=target, args=args, name=getattr(target, "__name__", "task"),

@@ -6,7 +6,9 @@ one failed, ``start_timeout`` if one ran past its timeout (it is then killed,
 with its process group). ``run_on_stop`` scripts run the same way on shutdown.
 Scripts with a ``cron`` schedule also run at each matching minute while the
 agent runs. Output goes to coderd under the script's log source and to
-``CODER_AGENT_LOG_DIR/coder-script-<log source>.log``.
+``CODER_AGENT_LOG_DIR/coder-script-<log source>.log``. Each run is reported
+(``report``) with its start, end, exit code, stage and status, as Coder's agent
+reports ``ScriptCompleted``, for the build's timings.
 """
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
+from appliance.sdk.agentsdk import ScriptTiming
 from appliance.sdk.types import WorkspaceAgentScript
 
 from . import cron
@@ -36,17 +40,28 @@ class Outcome:
     timed_out: bool = False
 
 
+def status_of(code: int, timed_out: bool, pipes_left_open: bool) -> str:
+    """Coder's script timing status, in the order its agent decides it."""
+    if pipes_left_open:
+        return "pipes_left_open"
+    if timed_out:
+        return "timed_out"
+    return "exit_failure" if code != 0 else "ok"
+
+
 class ScriptRunner:
-    def __init__(self, sender: LogSender, env: dict[str, str], cwd: str, log_dir: str):
+    def __init__(self, sender: LogSender, env: dict[str, str], cwd: str, log_dir: str,
+                 report: Callable[[ScriptTiming], None] = lambda timing: None):
         self.sender = sender
         self.env = env
         self.cwd = cwd
         self.log_dir = Path(log_dir)
+        self.report = report
 
-    def run_all(self, scripts: list[WorkspaceAgentScript]) -> Outcome:
+    def run_all(self, scripts: list[WorkspaceAgentScript], stage: str) -> Outcome:
         """Run ``scripts`` concurrently; the combined outcome once all have ended."""
         results: list[Outcome] = [Outcome() for _ in scripts]
-        threads = [threading.Thread(target=lambda i=i, s=s: results.__setitem__(i, self.run(s)),
+        threads = [threading.Thread(target=lambda i=i, s=s: results.__setitem__(i, self.run(s, stage)),
                                     name=f"script-{s.display_name or i}", daemon=True)
                    for i, s in enumerate(scripts)]
         for t in threads:
@@ -55,7 +70,17 @@ class ScriptRunner:
             t.join()
         return Outcome(ok=all(r.ok for r in results), timed_out=any(r.timed_out for r in results))
 
-    def run(self, script: WorkspaceAgentScript) -> Outcome:
+    def run(self, script: WorkspaceAgentScript, stage: str) -> Outcome:
+        """Run one script (``stage``: start, stop or cron), then report how it went."""
+        began = dt.datetime.now(dt.timezone.utc)
+        code, timed_out, pipes_left_open = self._execute(script)
+        self.report(ScriptTiming(script_id=script.id, start=began,
+                                 end=dt.datetime.now(dt.timezone.utc), exit_code=code, stage=stage,
+                                 status=status_of(code, timed_out, pipes_left_open)))
+        return Outcome(ok=code == 0 and not timed_out, timed_out=timed_out)
+
+    def _execute(self, script: WorkspaceAgentScript) -> tuple[int, bool, bool]:
+        """(exit code, -1 if signalled or not started as Go's; timed out; output still open)."""
         name = script.display_name or "script"
         source = script.log_source_id
         timeout = script.timeout / 1e9 or None
@@ -67,7 +92,7 @@ class ScriptRunner:
                                     stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
             self.sender.enqueue(source, f"{name}: could not start: {exc}", "error")
-            return Outcome(ok=False)
+            return -1, False, False
         reader = threading.Thread(target=self._pump, args=(proc, source, log_file), daemon=True)
         reader.start()
         timed_out = False
@@ -86,7 +111,7 @@ class ScriptRunner:
                                 "error")
         log.info("script %r ended: %s in %.1fs", name,
                  "timeout" if timed_out else f"exit {code}", took)
-        return Outcome(ok=code == 0 and not timed_out, timed_out=timed_out)
+        return max(code, -1), timed_out, reader.is_alive()
 
     def _pump(self, proc: subprocess.Popen, source, log_file: Path) -> None:
         """Each output line to coderd and the script's log file."""
@@ -132,4 +157,4 @@ class ScriptRunner:
             now = dt.datetime.now()
             for script, schedule in schedules:
                 if schedule.matches(now):
-                    threading.Thread(target=self.run, args=(script,), daemon=True).start()
+                    threading.Thread(target=self.run, args=(script, "cron"), daemon=True).start()

@@ -13,7 +13,7 @@ from flask import Flask, redirect, request
 
 from appliance.settings import Settings
 
-from . import binaries, cliauth, csrf, httpapi, httpmw
+from . import binaries, cliauth, csrf, httpapi, httpmw, upgradecheck
 from .authcache import AuthCache
 from .authz.querier import AuthzQuerier
 from .authz.rbac import system
@@ -141,6 +141,7 @@ def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> 
     httpapi.register_error_handlers(app)  # its NUL check first: before a token is looked up
     csrf.init_app(app, settings)  # before authentication: a refused request costs no query
     httpmw.init_app(app)
+    upgradecheck.init_app(app)  # its hook goes first of all
 
     from .api import ROUTERS
 

@@ -12,10 +12,13 @@ import json
 import logging
 import os
 import re
+import threading
 import uuid
 from typing import Any
 
 import gevent
+import gevent.event
+import gevent.socket
 from flask import Flask, Response as FlaskResponse, current_app, request
 from werkzeug.exceptions import HTTPException
 
@@ -195,10 +198,41 @@ def query_int(name: str, default: int, minimum: int = 0, maximum: int = INT32_MA
 def client_disconnected() -> bool:
     """Whether the caller has hung up. A long poll asks before it takes anything for
     them: a job taken for a daemon that was killed mid-poll would be lost."""
+    fd = _connection_fd()
+    return fd is not None and _hung_up(fd)
+
+
+def hang_up_watch(woken: threading.Event) -> gevent.Greenlet:
+    """A greenlet that sets ``woken`` and ends once the caller hangs up, for a stream the
+    client only reads: the view learns of it without writing to it. It never ends when
+    it cannot tell (no socket; or the client sent more, as TLS's close_notify or a
+    pipelined request: the stream's next write tells then). Kill it when done."""
+    fd = _connection_fd()
+    # Its own descriptor: the handler's socket has its own waits.
+    return gevent.spawn(_wait_for_hang_up, None if fd is None else os.dup(fd), woken)
+
+
+def _wait_for_hang_up(fd: int | None, woken: threading.Event) -> None:
     try:
-        fd = request.environ["wsgi.input"].rfile.fileno()
+        if fd is not None:
+            gevent.socket.wait_read(fd)
+            if _hung_up(fd):
+                woken.set()
+                return
+        gevent.event.Event().wait()
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _connection_fd() -> int | None:
+    try:
+        return request.environ["wsgi.input"].rfile.fileno()
     except (KeyError, AttributeError, OSError, ValueError):
-        return False
+        return None
+
+
+def _hung_up(fd: int) -> bool:
     # A peek at the TCP socket itself (under TLS too), on a duplicate of its descriptor and
     # with the C socket, so that gevent does not wait for data that is not there.
     sock = _socket.socket(fileno=os.dup(fd))

@@ -56,9 +56,17 @@ class PubSub:
 
         def unsubscribe() -> None:
             with self._lock:
-                if callback in self._subscribers[channel]:
-                    self._subscribers[channel].remove(callback)
+                callbacks = self._subscribers.get(channel, [])
+                if callback in callbacks:
+                    callbacks.remove(callback)
+                if not callbacks:  # not LISTENed again at the next reconnection
+                    self._subscribers.pop(channel, None)
         return unsubscribe
+
+    def listeners(self, channel: str) -> int:
+        """How many callbacks ``channel`` has: what a stream left behind shows here."""
+        with self._lock:
+            return len(self._subscribers.get(channel, ()))
 
     def on_reset(self, callback: Callable[[], None]) -> None:
         """Called whenever notifications may have been missed (connection lost)."""

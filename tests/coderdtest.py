@@ -62,7 +62,9 @@ class Coderd:
 
 
 def start_coderd(dsn: str | None, *, env: dict | None = None, args: list[str] = (),
-                 timeout: float = 60.0) -> Coderd:
+                 timeout: float = 60.0, module: str = "server.cli") -> Coderd:
+    """``module``: the program run as ``python -m`` (``tests.coderdprobe`` for a view
+    into the process)."""
     port = free_port()
     config_dir = tempfile.mkdtemp(prefix="coderd-test-")
     log_path = os.path.join(config_dir, "coderd.log")
@@ -78,7 +80,7 @@ def start_coderd(dsn: str | None, *, env: dict | None = None, args: list[str] = 
         **(env or {}),
     })
     log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "server", *args],
+    proc = subprocess.Popen([sys.executable, "-m", module, "server", *args],
                             env=full_env, stdout=log, stderr=subprocess.STDOUT)
     url = full_env["CODER_ACCESS_URL"]
     c = Coderd(url, proc, dsn or "", config_dir, log_path, full_env)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from . import types
 from .client import Client
+from .model import field as mfield
 
 ME = "/api/v2/workspaceagents/me"
 # The log source of the agent's own messages (Coder's agentsdk.ExternalLogSourceID).
@@ -119,6 +120,22 @@ class GitSSHKey:
     private_key: str
 
 
+@dataclass
+class ScriptTiming:
+    """One run of a ``coder_script`` (Coder's agent proto WorkspaceAgentScriptTiming)."""
+    script_id: uuid.UUID
+    start: dt.datetime
+    end: dt.datetime
+    exit_code: int = mfield(minimum=-(2**31), maximum=2**31 - 1)
+    stage: Literal["start", "stop", "cron"] = "start"
+    status: Literal["ok", "exit_failure", "timed_out", "pipes_left_open"] = "ok"
+
+
+@dataclass
+class ScriptCompletedRequest:
+    timing: ScriptTiming
+
+
 class AgentClient(Client):
     """The SDK client as a workspace agent: one method per agent call."""
 
@@ -157,3 +174,8 @@ class AgentClient(Client):
 
     def git_ssh_key(self) -> GitSSHKey:
         return self._request("GET", f"{ME}/gitsshkey", model_type=GitSSHKey)
+
+    def script_completed(self, timing: ScriptTiming) -> None:
+        """Report a script's run (Coder's ScriptCompleted), for the build's timings."""
+        self._request("POST", f"{ME}/script-completed", ScriptCompletedRequest(timing=timing),
+                      expect=204)

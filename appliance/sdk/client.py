@@ -156,6 +156,9 @@ class Client:
     def deployment_config(self) -> types.DeploymentConfig:
         return self._request("GET", "/api/v2/deployment/config", model_type=types.DeploymentConfig)
 
+    def deployment_stats(self) -> types.DeploymentStats:
+        return self._request("GET", "/api/v2/deployment/stats", model_type=types.DeploymentStats)
+
     def deployment_ssh(self) -> types.SSHConfigResponse:
         return self._request("GET", "/api/v2/deployment/ssh", model_type=types.SSHConfigResponse)
 

@@ -8,9 +8,10 @@ daemons coderd starts and the external ones an administrator runs elsewhere.
 """
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from .client import Client, _error_from
 from .model import field as mfield
@@ -251,14 +252,27 @@ class Preset:
 
 
 @dataclass
+class Timing:
+    """A step of the job or a resource's action in it (Coder's proto.Timing)."""
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    stage: Literal["init", "plan", "graph", "apply"]
+    source: str = mfield(max_len=256)
+    action: str = mfield(max_len=256)
+    resource: str = mfield(max_len=1024)
+
+
+@dataclass
 class CompleteJobRequest:
-    """Import jobs fill the *_resources, parameters and presets; builds fill state and resources."""
+    """Import jobs fill the *_resources, parameters and presets; builds fill state and
+    resources; both send where their time went."""
     start_resources: list[Resource] = field(default_factory=list)
     stop_resources: list[Resource] = field(default_factory=list)
     rich_parameters: list[RichParameter] = field(default_factory=list)
     presets: list[Preset] = field(default_factory=list)
     state: str = ""
     resources: list[Resource] = field(default_factory=list)
+    timings: list[Timing] = field(default_factory=list)
 
 
 @dataclass

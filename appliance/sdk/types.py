@@ -651,6 +651,7 @@ class WorkspaceApp:
 
 @dataclass
 class WorkspaceAgentScript:
+    id: uuid.UUID
     log_source_id: uuid.UUID
     log_path: str
     script: str
@@ -930,6 +931,41 @@ class DeploymentOption:
 class DeploymentConfig:
     config: dict[str, Any]
     options: list[DeploymentOption]
+
+
+@dataclass
+class WorkspaceConnectionLatencyMS:
+    P50: float
+    P95: float
+
+
+@dataclass
+class WorkspaceDeploymentStats:
+    pending: int
+    building: int
+    running: int
+    failed: int
+    stopped: int
+    connection_latency_ms: WorkspaceConnectionLatencyMS
+    rx_bytes: int
+    tx_bytes: int
+
+
+@dataclass
+class SessionCountDeploymentStats:
+    vscode: int
+    ssh: int
+    jetbrains: int
+    reconnecting_pty: int
+
+
+@dataclass
+class DeploymentStats:
+    aggregated_from: dt.datetime
+    collected_at: dt.datetime
+    next_update_at: dt.datetime
+    workspaces: WorkspaceDeploymentStats
+    session_count: SessionCountDeploymentStats
 
 
 @dataclass

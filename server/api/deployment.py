@@ -3,6 +3,7 @@ out), the SSH host names `coder config-ssh` writes, the dashboard's appearance, 
 one region (Coder's open-source edition has no workspace proxies but the primary)."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 
@@ -22,6 +23,10 @@ route = router.route
 # What Coder's open-source edition shows for its primary region (its default proxy row).
 PRIMARY_REGION_DISPLAY_NAME = "Default"
 PRIMARY_REGION_ICON = "/emojis/1f3e1.png"
+# Coder's metrics cache: the agents' reports of the last 15 minutes, refreshed every 30 s
+# (here computed at each request; next_update_at tells a dashboard when to ask again).
+STATS_WINDOW = dt.timedelta(minutes=15)
+STATS_REFRESH = dt.timedelta(seconds=30)
 
 
 def _settings():
@@ -55,6 +60,26 @@ def deployment_config():
     values = {s.key: _plain(getattr(settings, s.key)) for s in SETTINGS if not s.secret}
     return write(200, types.DeploymentConfig(
         config=values, options=[_option(s, getattr(settings, s.key)) for s in SETTINGS]))
+
+
+@route("GET", "/deployment/stats", summary="Workspaces by status and the agents' recent "
+       "traffic and sessions (owners only)", response=types.DeploymentStats)
+def deployment_stats():
+    authorize(g.subject, Action.READ, Object(Resource.DEPLOYMENT_STATS))
+    now = dt.datetime.now(dt.timezone.utc)
+    since = now - STATS_WINDOW
+    row = system_store("deployment stats").get_deployment_stats(since)
+    return write(200, types.DeploymentStats(
+        aggregated_from=since, collected_at=now, next_update_at=now + STATS_REFRESH,
+        workspaces=types.WorkspaceDeploymentStats(
+            pending=row["pending"], building=row["building"], running=row["running"],
+            failed=row["failed"], stopped=row["stopped"],
+            connection_latency_ms=types.WorkspaceConnectionLatencyMS(P50=row["p50"],
+                                                                     P95=row["p95"]),
+            rx_bytes=row["rx_bytes"], tx_bytes=row["tx_bytes"]),
+        session_count=types.SessionCountDeploymentStats(
+            vscode=row["vscode"], ssh=row["ssh"], jetbrains=row["jetbrains"],
+            reconnecting_pty=row["reconnecting_pty"])))
 
 
 def ssh_config_options(items) -> dict[str, str]:

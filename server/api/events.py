@@ -6,7 +6,8 @@
 value as ``data``, then ``data`` after each notification on the channel that changed
 it, and a ``ping`` when nothing happened for a while. No database connection is held
 while waiting, and the subscription ends with the stream: when the client goes away,
-the generator is closed (SSE) or the reader sees the close (websocket).
+a watch of its connection (SSE, ``httpapi.hang_up_watch``) or the reader (websocket)
+sees it at once and ends the stream, or else the next write fails (behind TLS).
 """
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from typing import Any, Callable, Iterator
 
 import gevent
 import orjson
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, current_app, stream_with_context
 from geventwebsocket.exceptions import WebSocketError
 
 from appliance.sdk import model
 
-from ..httpapi import APIError
+from ..httpapi import hang_up_watch
 from ..httpmw import release_connection
+from ..upgradecheck import websocket
 
 PING_SECONDS = 15.0
 Event = tuple[str, Any]  # (type, data already encoded as JSON text, or None)
@@ -57,21 +59,23 @@ def follow(channel: str, render: Callable[[], Any], woken: threading.Event | Non
 
 
 def sse_response(channel: str, render: Callable[[], Any]) -> Response:
+    woken = threading.Event()
+    hung_up = hang_up_watch(woken)
+
     def lines():
-        for kind, body in follow(channel, render):
+        for kind, body in follow(channel, render, woken, hung_up.ready):
             yield f"event: {kind}\n" + (f"data: {body}\n" if body is not None else "") + "\n"
 
     resp = current_app.response_class(stream_with_context(lines()), mimetype="text/event-stream")
     resp.headers["Cache-Control"] = "no-cache"
     resp.headers["X-Accel-Buffering"] = "no"
+    resp.call_on_close(lambda: hung_up.kill(block=False))
     return resp
 
 
 def websocket_events(channel: str, render: Callable[[], Any]) -> Response:
     """Send each event as a JSON text message until the client closes the socket."""
-    ws = request.environ.get("wsgi.websocket")
-    if ws is None:
-        raise APIError(400, "Expected a websocket upgrade.")
+    ws = websocket()
     woken = threading.Event()
     closed = gevent.spawn(read_until_closed, ws, woken)
     events = follow(channel, render, woken, closed.ready)

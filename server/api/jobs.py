@@ -18,6 +18,7 @@ from .. import agentconn
 from ..db.queries.provisioner import job_logs_channel
 from ..httpapi import INT64_MAX, APIError, query_int, write
 from ..httpmw import release_connection, store
+from ..upgradecheck import websocket
 from .router import QueryParam
 
 LOGS_QUERY = (QueryParam("after", "Only logs with an ID above this one", "integer"),
@@ -70,9 +71,7 @@ def logs(job_id: uuid.UUID):
 def follow_logs(job_id: uuid.UUID):
     """Send each log line as a JSON text message, the backlog first, then live ones as
     they are appended, and close once the job has completed, as Coder does."""
-    ws = request.environ.get("wsgi.websocket")
-    if ws is None:
-        raise APIError(400, "Expected a websocket upgrade.")
+    ws = websocket()
     after = query_int("after", 0, maximum=INT64_MAX)
     store().get_provisioner_job_by_id(job_id)  # authorizes before anything is sent
     coderd = current_app.extensions["coderd"]
@@ -191,7 +190,7 @@ def agent(row: dict, now: dt.datetime) -> types.WorkspaceAgent:
         health=types.WorkspaceAgentHealth(healthy=not reason, reason=reason),
         display_apps=list(row["display_apps"]),
         scripts=[types.WorkspaceAgentScript(
-            log_source_id=s["log_source_id"], log_path=s["log_path"], script=s["script"],
+            id=s["id"], log_source_id=s["log_source_id"], log_path=s["log_path"], script=s["script"],
             cron=s["cron"], run_on_start=s["run_on_start"], run_on_stop=s["run_on_stop"],
             start_blocks_login=s["start_blocks_login"],
             timeout=s["timeout_seconds"] * 1_000_000_000, display_name=s["display_name"])

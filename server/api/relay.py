@@ -28,6 +28,7 @@ from ..httpapi import APIError, not_found, parse_uuid, query_int, write
 from ..httpmw import release_connection, store, system_store
 from ..relay import AgentUnavailable, relay, tcpupgrade
 from ..relay.websocket import ServerTransport, bridge, refuse
+from ..upgradecheck import websocket
 from .router import QueryParam, Router
 from .users import user_param
 
@@ -42,13 +43,6 @@ TARGET_QUERY = QueryParam("target", "ssh, tcp:PORT or tcp:HOST:PORT (as seen fro
 PTY_QUERY = (QueryParam("reconnect", "The terminal's ID: reconnecting with it resumes the same shell"),
              QueryParam("width", "Columns", "integer"), QueryParam("height", "Rows", "integer"),
              QueryParam("command", "Command to run instead of a login shell"))
-
-
-def websocket():
-    ws = request.environ.get("wsgi.websocket")
-    if ws is None:
-        raise APIError(400, "Expected a websocket upgrade.")
-    return ws
 
 
 def connect_target(agent_id: uuid.UUID) -> dict:

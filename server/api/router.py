@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from flask import Blueprint, g
 
+from .. import upgradecheck
 from ..httpapi import APIError
 
 ROUTES: list["RouteSpec"] = []
@@ -40,6 +41,7 @@ class RouteSpec:
     websocket: bool = False
     tcp_upgrade: bool = False
     content_type: str = "application/json"
+    checks_first: bool = False
 
     @property
     def openapi_path(self) -> str:
@@ -59,11 +61,14 @@ class Router:
     def route(self, method: str, path: str, *, summary: str, request: type | None = None,
               response: Any = None, status: int = 200, auth: bool = True,
               query: tuple[QueryParam, ...] = (), websocket: bool = False,
-              tcp_upgrade: bool = False, content_type: str = "application/json") -> Callable:
+              tcp_upgrade: bool = False, content_type: str = "application/json",
+              checks_first: bool = False) -> Callable:
         """``tcp_upgrade``: a websocket route that also takes ``Upgrade: tcp`` (Werkzeug
-        matches a websocket rule only for websocket requests, so it gets a second rule)."""
+        matches a websocket rule only for websocket requests, so it gets a second rule).
+        ``checks_first``: a websocket route whose view runs once before the 101 and may
+        refuse it with an HTTP answer (``server.upgradecheck``)."""
         spec = RouteSpec(method, path, summary, self.tag, request, response, status, auth, query,
-                         websocket, tcp_upgrade, content_type)
+                         websocket, tcp_upgrade, content_type, checks_first)
 
         def decorator(fn: Callable) -> Callable:
             @functools.wraps(fn)
@@ -75,6 +80,8 @@ class Router:
                 return fn(*args, **kwargs)
 
             endpoint = f"{fn.__name__}_{method.lower()}"
+            if checks_first:
+                upgradecheck.CHECKED_FIRST.add(f"{self.name}.{endpoint}")
             options = {"websocket": True} if websocket else {}
             self.blueprint.add_url_rule(path, endpoint=endpoint, view_func=view, methods=[method],
                                         **options)

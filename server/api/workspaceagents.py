@@ -25,6 +25,7 @@ from ..db.queries.agents import (LOGS_PAGE, MAX_LOG_SOURCES, agent_logs_channel,
                                  agent_metadata_channel)
 from ..httpapi import INT64_MAX, APIError, not_found, parse_uuid, query_int, read, write
 from ..httpmw import release_connection, store
+from ..upgradecheck import websocket
 from . import events, jobs
 from .router import QueryParam, Router
 
@@ -257,6 +258,21 @@ def agent_git_ssh_key():
                                          private_key=key["private_key"]))
 
 
+@route("POST", f"{ME}/script-completed",
+       summary="Report a run of one of the agent's scripts, for its build's timings (agent token)",
+       request=agentsdk.ScriptCompletedRequest, status=204)
+def agent_script_completed():
+    agent_id = me()["id"]
+    t = read(agentsdk.ScriptCompletedRequest).timing
+    if t.end < t.start:
+        raise APIError(400, "A script cannot end before it starts.",
+                       validations=[types.ValidationError("timing.end", "is before start")])
+    if not store().insert_workspace_agent_script_timing(agent_id, t.script_id, t.start, t.end,
+                                                        t.exit_code, t.stage, t.status):
+        raise not_found("Workspace agent script")
+    return no_content()
+
+
 # --- what users read ------------------------------------------------------------------------
 
 def agent_param(value: str) -> dict:
@@ -301,9 +317,7 @@ def workspace_agent_logs(workspaceagent: str):
        response=list[types.WorkspaceAgentLog])
 def follow_workspace_agent_logs(workspaceagent: str):
     """Send the backlog, then each new line, as JSON text messages until the client closes."""
-    ws = request.environ.get("wsgi.websocket")
-    if ws is None:
-        raise APIError(400, "Expected a websocket upgrade.")
+    ws = websocket()
     agent_id = agent_param(workspaceagent)["id"]
     after = query_int("after", 0, maximum=INT64_MAX)
     woken = threading.Event()  # cooperative under gevent's patching

@@ -29,7 +29,7 @@ def watch_workspace(workspace: str):
     return events.sse_response(workspace_channel(row["id"]), _current(row["id"]))
 
 
-@route("GET", "/workspaces/<workspace>/watch-ws", websocket=True,
+@route("GET", "/workspaces/<workspace>/watch-ws", websocket=True, checks_first=True,
        summary="Watch a workspace (websocket: each message a ServerSentEvent)",
        response=types.ServerSentEvent)
 def watch_workspace_ws(workspace: str):

@@ -582,6 +582,7 @@ _DASHBOARD_POLICIES: dict[str, _Policy] = {
     "get_user_appearance": check(_user_arg(), A.READ_PERSONAL),
     "update_user_appearance": user_change(_user_arg(), A.UPDATE_PERSONAL, A.UPDATE),
     "insert_provisioner_job_timings": system_only(),
+    "get_deployment_stats": system_only(),
     "get_provisioner_job_timings": via_job(A.READ),
     "insert_workspace_agent_script_timing": agent_self(),
     "get_workspace_agent_script_timings": via_job(A.READ),

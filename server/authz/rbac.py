@@ -37,6 +37,7 @@ class Resource(str, enum.Enum):
     AUDIT_LOG = "audit_log"
     ROLE = "assign_role"
     DEPLOYMENT_CONFIG = "deployment_config"
+    DEPLOYMENT_STATS = "deployment_stats"
     FILE = "file"
     TEMPLATE = "template"
     WORKSPACE = "workspace"

@@ -146,6 +146,7 @@ def store_result(s: AuthzQuerier, job: dict, result: CompleteJobRequest) -> None
             s.insert_workspace_resources(job["id"], ctx["transition"], _plain(result.resources))
             if ctx["transition"] == "delete":
                 s.mark_workspace_deleted(ctx["workspace_id"])
+        s.insert_provisioner_job_timings(job["id"], _plain(result.timings))
         s.complete_provisioner_job(job["id"])
 
 

@@ -29,6 +29,7 @@ from . import lockfile
 from . import state as tfstate
 from .terraform import (Canceled, MirrorConfig, Terraform, TerraformError, cli_config,
                         var_file_text)
+from .timings import Timings
 
 log = logging.getLogger(__name__)
 REQUIRED_VARIABLES_CODE = "REQUIRED_TEMPLATE_VARIABLES"  # Coder's job error code for it
@@ -146,6 +147,7 @@ class JobRunner:
                  config: RunnerConfig):
         self.client, self.daemon_id, self.job, self.config = client, daemon_id, job, config
         self.partial_state = ""  # what a failed apply left, so the next build knows it
+        self.timings = Timings()  # every terraform step of the job, sent with its completion
 
     def run(self) -> None:
         job = self.job
@@ -195,7 +197,7 @@ class JobRunner:
         def tf(transition: str) -> Terraform:
             env = terraform_env(job, cli_path, home, self.config.extra_env, transition)
             return Terraform(self.config.terraform, source, env, logger, logger.canceled,
-                             var_file if var_file.exists() else None)
+                             var_file if var_file.exists() else None, self.timings)
 
         if job.type == "template_version_import":
             return self._import(tf, source, var_file, logger)
@@ -226,7 +228,7 @@ class JobRunner:
             rich_parameters=tfstate.convert_parameters(start_plan),
             presets=tfstate.convert_presets(start_plan),
             start_resources=tfstate.convert_resources(start_plan),
-            stop_resources=tfstate.convert_resources(stop_plan))
+            stop_resources=tfstate.convert_resources(stop_plan), timings=self.timings.spans)
 
     def _dry_run(self, tf) -> CompleteJobRequest:
         """A plan only, of a new workspace: the resources it would get, as Coder's dry run."""
@@ -252,4 +254,5 @@ class JobRunner:
             self.partial_state = base64.b64encode(state_bytes).decode()
         resources = [] if job.transition == "delete" else \
             tfstate.convert_resources(runner.show(), config_show=plan)
-        return CompleteJobRequest(state=base64.b64encode(state_bytes).decode(), resources=resources)
+        return CompleteJobRequest(state=base64.b64encode(state_bytes).decode(), resources=resources,
+                                  timings=self.timings.spans)

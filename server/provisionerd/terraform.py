@@ -4,8 +4,9 @@ Each job gets its own working folder and its own ``TF_CLI_CONFIG_FILE`` whose
 ``provider_installation`` names only the appliance's mirrors, with
 ``CHECKPOINT_DISABLE=1``: no run ever contacts a registry, and a provider
 missing from the mirror fails ``init`` with terraform's message naming it.
-Terraform's ``-json`` output becomes log lines with levels; a cancel sends
-SIGINT (terraform stops cleanly and saves state), then SIGKILL if it lingers.
+Terraform's ``-json`` output becomes log lines with levels and, for Coder's
+timings, spans (``timings``); a cancel sends SIGINT (terraform stops cleanly and
+saves state), then SIGKILL if it lingers.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from .timings import GRAPH, Timings
 
 LogFn = Callable[[str, str, str], None]  # level, stage, output
 CANCEL_GRACE_SECONDS = 30
@@ -84,13 +87,15 @@ def var_file_text(values) -> str:
 
 class Terraform:
     def __init__(self, binary: str, workdir: Path, env: dict[str, str], log: LogFn,
-                 canceled: threading.Event, var_file: Path | None = None):
+                 canceled: threading.Event, var_file: Path | None = None,
+                 timings: Timings | None = None):
         self.binary = binary
         self.workdir = workdir
         self.env = env
         self.log = log
         self.canceled = canceled
         self.var_file = var_file  # given to every plan
+        self.timings = timings or Timings()
 
     def _run(self, args: list[str], stage: str, *, json_output: bool) -> None:
         """Run terraform, streaming its output as logs; raise with its errors on failure."""
@@ -108,7 +113,10 @@ class Terraform:
             if not line:
                 return
             if json_output:
-                level, output = parse_json_line(line)
+                message = json_message(line)
+                if message is not None:
+                    self.timings.observe(message)
+                level, output = log_line(message, line)
                 if level == "error":
                     errors.append(output)
             else:
@@ -142,8 +150,9 @@ class Terraform:
                 return
 
     def init(self) -> None:
-        self._run(["init", "-input=false", "-no-color", "-backend=false"], "Initializing terraform",
-                  json_output=False)
+        with self.timings.stage("init"):
+            self._run(["init", "-input=false", "-no-color", "-backend=false"],
+                      "Initializing terraform", json_output=False)
 
     def plan(self, stage: str, *, destroy: bool = False, refresh: bool = True) -> dict:
         args = ["plan", "-input=false", "-no-color", "-json", "-out=terraform.tfplan",
@@ -152,12 +161,15 @@ class Terraform:
             args.append("-destroy")
         if self.var_file is not None:
             args.append(f"-var-file={self.var_file}")
-        self._run(args, stage, json_output=True)
-        return self.show("terraform.tfplan")
+        with self.timings.stage("plan"):
+            self._run(args, stage, json_output=True)
+        with self.timings.stage("graph", GRAPH):
+            return self.show("terraform.tfplan")
 
     def apply(self, stage: str) -> None:
-        self._run(["apply", "-input=false", "-no-color", "-json", "-auto-approve", "terraform.tfplan"],
-                  stage, json_output=True)
+        with self.timings.stage("apply"):
+            self._run(["apply", "-input=false", "-no-color", "-json", "-auto-approve",
+                       "terraform.tfplan"], stage, json_output=True)
 
     def show(self, path: str = "") -> dict:
         proc = self._capture(["show", "-json", "-no-color"] + ([path] if path else []))
@@ -245,13 +257,18 @@ def _signal(proc: subprocess.Popen, sig: int) -> None:
 _LEVELS = {"trace": "trace", "debug": "debug", "info": "info", "warn": "warn", "error": "error"}
 
 
-def parse_json_line(line: str) -> tuple[str, str]:
-    """One line of ``terraform -json`` output -> (level, text); plain lines pass as info."""
+def json_message(line: str) -> dict | None:
+    """One line of ``terraform -json`` output as its message; None for a plain line."""
     try:
         msg = json.loads(line)
     except ValueError:
-        return "info", line
-    if not isinstance(msg, dict):
+        return None
+    return msg if isinstance(msg, dict) else None
+
+
+def log_line(msg: dict | None, line: str) -> tuple[str, str]:
+    """A ``terraform -json`` message -> (level, text); a plain line passes as info."""
+    if msg is None:
         return "info", line
     level = _LEVELS.get(msg.get("@level", "info"), "info")
     kind = msg.get("type", "")

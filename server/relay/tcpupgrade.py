@@ -25,7 +25,7 @@ from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
 
 from appliance import mux
 
-from .. import csrf, httpconn
+from .. import csrf, httpconn, upgradecheck
 from ..httpheaders import RequestHeaders
 
 UPGRADE = "tcp"
@@ -69,13 +69,19 @@ class Handler(httpconn.Handler):
 
     def upgrade_websocket(self):
         # gevent-websocket answers 101 before the app runs: a websocket that a page of
-        # another origin opens with the session cookie is refused here (server.csrf).
+        # another origin opens with the session cookie is refused here (server.csrf), and
+        # so is one a route checking first refuses (server.upgradecheck).
         refusal = csrf.upgrade_refusal(self.application, self.environ)
-        if refusal is None:
-            return super().upgrade_websocket()
-        self.start_response("403 Forbidden", [("Content-Type", "application/json"),
-                                              ("Content-Length", str(len(refusal)))])
-        return [refusal]
+        if refusal is not None:
+            answer = ("403 Forbidden", [("Content-Type", "application/json"),
+                                        ("Content-Length", str(len(refusal)))], refusal)
+        else:
+            answer = upgradecheck.refusal(self.application, self.environ)
+            if answer is None:
+                return super().upgrade_websocket()
+        status, headers, body = answer
+        self.start_response(status, headers)
+        return [body]
 
     def log_request(self):
         # gevent-websocket formats every request's log line before its logger's level

@@ -2,6 +2,7 @@
 logs, metadata, app health, stats, and what coderd shows of it."""
 from __future__ import annotations
 
+import datetime as dt
 import http.server
 import json
 import threading
@@ -73,6 +74,65 @@ def test_a_script_past_its_timeout_is_killed_and_start_timeout(agent_coderd, age
                  30, what="start_timeout")
     finally:
         agent.stop()
+
+
+# codersdk.AgentScriptTiming, every field as Coder marshals it.
+AGENT_SCRIPT_TIMING = {"started_at", "ended_at", "exit_code", "stage", "status", "display_name",
+                       "workspace_agent_id", "workspace_agent_name"}
+
+
+def _script_timings(coderd, owner, ws) -> list[dict]:
+    resp = requests.get(f"{coderd.url}/api/v2/workspacebuilds/{ws.latest_build.id}/timings",
+                        headers={"Coder-Session-Token": owner.token}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["agent_script_timings"]
+
+
+def test_each_script_run_reaches_the_builds_timings(agent_coderd, agent_owner):
+    ws, row = workspace_with_agent(agent_owner, agent_coderd.dsn, scripts=[
+        {"display_name": "fine", "script": "echo fine"},
+        {"display_name": "broken", "script": "exit 3"},
+        {"display_name": "slow", "script": "sleep 60", "timeout": 1},
+        {"display_name": "leaky", "script": "sleep 30 & echo started"},
+        {"display_name": "goodbye", "script": "echo bye", "run_on_start": False,
+         "run_on_stop": True}])
+    agent = start_agent(agent_coderd.url, row.token)
+    try:
+        start = wait_for(lambda: len(t := _script_timings(agent_coderd, agent_owner, ws)) == 4
+                         and t, 30, what=f"four start scripts' runs; agent log:\n{agent.log()}")
+    finally:
+        assert agent.stop() == 0
+    assert all(set(t) == AGENT_SCRIPT_TIMING and t["workspace_agent_id"] == str(row.id)
+               and t["workspace_agent_name"] == "main" and t["stage"] == "start" for t in start)
+    assert {t["display_name"]: (t["exit_code"], t["status"]) for t in start} == {
+        "fine": (0, "ok"), "broken": (3, "exit_failure"), "slow": (-1, "timed_out"),
+        "leaky": (0, "pipes_left_open")}
+    slow = next(t for t in start if t["display_name"] == "slow")
+    took = dt.datetime.fromisoformat(slow["ended_at"]) - dt.datetime.fromisoformat(slow["started_at"])
+    assert dt.timedelta(seconds=1) <= took < dt.timedelta(seconds=30)
+    (stop,) = [t for t in _script_timings(agent_coderd, agent_owner, ws) if t["stage"] == "stop"]
+    assert (stop["display_name"], stop["exit_code"], stop["status"]) == ("goodbye", 0, "ok")
+
+
+def test_an_agent_reports_only_its_own_scripts(agent_coderd, agent_owner):
+    _, mine = workspace_with_agent(agent_owner, agent_coderd.dsn)
+    _, theirs = workspace_with_agent(agent_owner, agent_coderd.dsn, scripts=[
+        {"display_name": "theirs", "script": "true"}])
+    ((script_id,),) = sql(agent_coderd.dsn, "SELECT id FROM workspace_agent_scripts "
+                                            "WHERE workspace_agent_id = %s", (str(theirs.id),))
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    body = {"timing": {"script_id": str(script_id), "start": now, "end": now, "exit_code": 0,
+                       "stage": "start", "status": "ok"}}
+    url = f"{agent_coderd.url}/api/v2/workspaceagents/me/script-completed"
+    for token, status in ((str(mine.token), 404), ("", 401), (str(theirs.token), 204),
+                          (str(theirs.token), 204)):  # a retried report is taken again
+        resp = requests.post(url, json=body, timeout=10, headers={"Coder-Session-Token": token})
+        assert resp.status_code == status, resp.text
+    bad = requests.post(url, timeout=10, headers={"Coder-Session-Token": str(theirs.token)},
+                        json={"timing": {**body["timing"], "stage": "later"}})
+    assert bad.status_code == 400 and "stage" in bad.text
+    assert sql(agent_coderd.dsn, "SELECT count(*) FROM workspace_agent_script_timings "
+                                 "WHERE script_id = %s", (str(script_id),)) == [(1,)]
 
 
 class _Toggle(http.server.BaseHTTPRequestHandler):

@@ -195,7 +195,8 @@ MATRIX: dict[tuple[str, str], dict] = {
     **{(method, f"/workspaceagents/me/{call}"): _ok(401, *ROLES) for method, call in (
         ("GET", "manifest"), ("POST", "report-lifecycle"), ("POST", "startup"),
         ("POST", "log-source"), ("PATCH", "logs"), ("POST", "logs"), ("POST", "report-stats"),
-        ("POST", "app-health"), ("POST", "metadata"), ("GET", "gitsshkey"))},
+        ("POST", "app-health"), ("POST", "metadata"), ("GET", "gitsshkey"),
+        ("POST", "script-completed"))},
     # relay: streams take the ssh action (owners of the workspace or deployment); template
     # admins read the workspace (403). The agent is not connected here: 502 for the owner.
     ("GET", "/workspaceagents/<workspaceagent>/listening-ports"): workspace_write(502),
@@ -213,6 +214,7 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/users/<user>/appearance"): expect(200, USER_ADMINS, denied=404),
     ("PUT", "/users/<user>/appearance"): expect(200, USER_ADMINS),
     ("GET", "/deployment/config"): expect(200, ("owner",), readers=EVERYONE),
+    ("GET", "/deployment/stats"): expect(200, ("owner",), readers=EVERYONE),
     ("GET", "/deployment/ssh"): expect(200, EVERYONE),
     ("GET", "/appearance"): expect(200, EVERYONE),
     ("GET", "/regions"): expect(200, EVERYONE),

@@ -10,6 +10,8 @@ import pytest
 import requests
 import websocket
 
+from appliance.sdk import agentsdk, types
+
 from ..agenttest import add_agent
 from ..coderdtest import create_another_user
 from .provisioning import complete_job, make_template, sql
@@ -29,6 +31,11 @@ REGION = {"id", "name", "display_name", "icon_url", "healthy", "path_app_url",
 TEMPLATE_EXAMPLE = {"id", "url", "name", "description", "icon", "tags", "markdown"}
 USER_APPEARANCE = {"theme_preference", "terminal_font"}
 TIMINGS = {"provisioner_timings", "agent_script_timings", "agent_connection_timings"}
+DEPLOYMENT_STATS = {"aggregated_from", "collected_at", "next_update_at", "workspaces",
+                    "session_count"}
+WORKSPACE_DEPLOYMENT_STATS = {"pending", "building", "running", "failed", "stopped",
+                              "connection_latency_ms", "rx_bytes", "tx_bytes"}
+SESSION_COUNT = {"vscode", "ssh", "jetbrains", "reconnecting_pty"}
 
 
 def get(coderd, client, path: str, status: int = 200):
@@ -80,7 +87,8 @@ def test_members_reach_no_one_elses_roles_or_appearance(shared_coderd, member, o
 @pytest.mark.parametrize("method,path", [
     ("GET", "/users/me/roles"), ("GET", "/organizations/default/members/roles"),
     ("POST", "/authcheck"), ("GET", "/users/me/appearance"), ("GET", "/deployment/config"),
-    ("GET", "/deployment/ssh"), ("GET", "/appearance"), ("GET", "/regions"),
+    ("GET", "/deployment/ssh"), ("GET", "/deployment/stats"), ("GET", "/appearance"),
+    ("GET", "/regions"),
     ("GET", "/templates/examples"), ("GET", f"/workspaces/{uuid.uuid4()}/watch"),
     ("GET", f"/workspaces/{uuid.uuid4()}/timings")])
 def test_no_session_is_refused(shared_coderd, method, path):
@@ -161,8 +169,6 @@ def test_user_appearance_round_trip(shared_coderd, shared_owner):
 
 def _workspace(client, owner, dsn):
     template = make_template(owner, dsn)
-    from appliance.sdk import types
-
     return client.create_workspace(types.CreateWorkspaceRequest(
         name="w" + uuid.uuid4().hex[:10], template_id=template.id))
 
@@ -214,17 +220,14 @@ def test_watch_ws_sends_server_sent_events_as_json(shared_coderd, shared_owner, 
         assert json.loads(conn.recv())["data"]["latest_build"]["status"] == "running"
     finally:
         conn.close()
-    # Another member's socket is closed before any event (the upgrade comes first, as for
-    # the other websocket routes).
-    conn = websocket.create_connection(url, header=[f"Coder-Session-Token: {other[0].token}"],
-                                       timeout=10)
-    try:
-        received = conn.recv()
-    except websocket.WebSocketConnectionClosedException:
-        received = ""
-    finally:
-        conn.close()
-    assert "ping" not in received and "latest_build" not in received
+    # As Coder's: another member, or no session, is answered before the upgrade, with
+    # Coder's error body and no 101.
+    for token, status in ((other[0].token, 404), ("", 401)):
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(url, header=[f"Coder-Session-Token: {token}"],
+                                        timeout=10)
+        assert refused.value.status_code == status
+        assert json.loads(refused.value.resp_body)["message"]
 
 
 def test_timings_as_coder_sends_them(shared_coderd, shared_owner, member):
@@ -249,3 +252,46 @@ def test_timings_as_coder_sends_them(shared_coderd, shared_owner, member):
     assert connect["stage"] == "connect" and connect["workspace_agent_id"] == str(agent.id)
     other, _ = create_another_user(shared_owner)
     assert get(shared_coderd, other, f"/workspaces/{ws.id}/timings", 404)["message"]
+
+
+def test_deployment_stats_as_coder_sends_them(shared_coderd, shared_owner, member):
+    client, _ = member
+
+    def stats():
+        got = get(shared_coderd, shared_owner, "/deployment/stats")
+        assert set(got) == DEPLOYMENT_STATS and set(got["session_count"]) == SESSION_COUNT
+        assert set(got["workspaces"]) == WORKSPACE_DEPLOYMENT_STATS
+        assert set(got["workspaces"]["connection_latency_ms"]) == {"P50", "P95"}
+        return got
+
+    before = stats()
+    pending = _workspace(client, shared_owner, shared_coderd.dsn)
+    running, failed, stopped = (_workspace(client, shared_owner, shared_coderd.dsn)
+                                for _ in range(3))
+    complete_job(shared_coderd.dsn, running.latest_build.job.id)
+    complete_job(shared_coderd.dsn, failed.latest_build.job.id, error="terraform failed")
+    complete_job(shared_coderd.dsn, stopped.latest_build.job.id)
+    stop = client.create_workspace_build(stopped.id, types.CreateWorkspaceBuildRequest(
+        transition="stop"))
+    complete_job(shared_coderd.dsn, stop.job.id)
+    agent = add_agent(shared_coderd.dsn, running.latest_build.job.id)
+    reporter = agentsdk.AgentClient(shared_coderd.url, str(agent.token))
+    # Traffic adds up over the reports; sessions and latency are the agent's latest.
+    reporter.report_stats(agentsdk.Stats(rx_bytes=1000, tx_bytes=2000, session_count_ssh=1))
+    reporter.report_stats(agentsdk.Stats(rx_bytes=10, tx_bytes=20, session_count_ssh=2,
+                                         session_count_vscode=1,
+                                         connection_median_latency_ms=12.5))
+    after = stats()
+    counts = {k: after["workspaces"][k] - before["workspaces"][k]
+              for k in ("pending", "building", "running", "failed", "stopped")}
+    assert pending and counts == {"pending": 1, "building": 0, "running": 1, "failed": 1,
+                                  "stopped": 1}
+    traffic = {k: after["workspaces"][k] - before["workspaces"][k] for k in ("rx_bytes", "tx_bytes")}
+    assert traffic == {"rx_bytes": 1010, "tx_bytes": 2020}
+    sessions = {k: after["session_count"][k] - before["session_count"][k] for k in SESSION_COUNT}
+    assert sessions == {"vscode": 1, "ssh": 2, "jetbrains": 0, "reconnecting_pty": 0}
+    latency = after["workspaces"]["connection_latency_ms"]
+    assert before["workspaces"]["connection_latency_ms"] == {"P50": -1, "P95": -1}  # none yet
+    assert latency["P95"] >= latency["P50"] > 0
+    assert after["aggregated_from"] < after["collected_at"] < after["next_update_at"]
+    assert get(shared_coderd, client, "/deployment/stats", 403)["message"] == "Forbidden."

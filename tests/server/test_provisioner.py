@@ -6,6 +6,7 @@ the runner and the state reader on their own.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -104,9 +105,9 @@ resource "coder_metadata" "box" {
 
 @pytest.fixture
 def rows(provisioning_coderd):
-    _, first = create_first_user(provisioning_coderd)
+    client, first = create_first_user(provisioning_coderd)
     r = Rows(provisioning_coderd.dsn, first.user_id, first.organization_id)
-    r.url = provisioning_coderd.url
+    r.url, r.token = provisioning_coderd.url, client.token
     yield r
     r.conn.close()
 
@@ -199,6 +200,51 @@ def test_import_then_start_stop_delete(rows):
     assert rows.q("SELECT deleted FROM workspaces WHERE id = %s", (workspace_id,))[0]["deleted"]
     assert _workspace_keys(rows, workspace_id) == []
     assert not _works(rows, _session_of(rows, build_id))
+
+
+# codersdk.ProvisionerTiming and WorkspaceBuildTimings, every field as Coder marshals them.
+PROVISIONER_TIMING = {"job_id", "started_at", "ended_at", "stage", "source", "action", "resource"}
+BUILD_TIMINGS = {"provisioner_timings", "agent_script_timings", "agent_connection_timings"}
+
+
+def _timings(rows, path: str) -> dict:
+    resp = requests.get(f"{rows.url}/api/v2{path}/timings", timeout=10,
+                        headers={"Coder-Session-Token": rows.token})
+    assert resp.status_code == 200, resp.text
+    assert set(resp.json()) == BUILD_TIMINGS
+    return resp.json()
+
+
+def test_a_build_records_where_its_time_went_as_coder(rows):
+    version_id, job_id = rows.import_version({"main.tf": TEMPLATE})
+    assert rows.wait(job_id)["job_status"] == "succeeded"
+    workspace_id = rows.workspace(rows.template(version_id))
+    build_id, job_id = rows.build(workspace_id, version_id, "start", {"region": "here"})
+    assert rows.wait(job_id)["job_status"] == "succeeded"
+    got = _timings(rows, f"/workspacebuilds/{build_id}")
+    assert got == _timings(rows, f"/workspaces/{workspace_id}")
+    timings = got["provisioner_timings"]
+    assert all(set(t) == PROVISIONER_TIMING and t["job_id"] == str(job_id) for t in timings)
+    for t in timings:
+        t["started_at"], t["ended_at"] = (dt.datetime.fromisoformat(t[k].replace("Z", "+00:00"))
+                                          for k in ("started_at", "ended_at"))
+        assert t["started_at"] <= t["ended_at"]
+    spans = {(t["stage"], t["source"], t["action"], t["resource"]) for t in timings}
+    # Each terraform step as a whole, as Coder's stage markers and graph span name them.
+    assert {("init", "coder", "terraform", "coder_stage_init"),
+            ("plan", "coder", "terraform", "coder_stage_plan"),
+            ("graph", "terraform", "building terraform dependency graph", "state file"),
+            ("apply", "coder", "terraform", "coder_stage_apply")} <= spans
+    # Each resource's action, paired from terraform's hook messages, by its provider.
+    assert {("plan", "coder", "read", "data.coder_workspace.me"),
+            ("apply", "coder", "create", "coder_agent.main"),
+            ("apply", "coder", "create", "coder_app.web"),
+            ("apply", "null", "create", "null_resource.home"),
+            ("apply", "null", "create", "null_resource.box[0]")} <= spans
+    # Stages do not overlap: init ends before the plan starts, the plan before the apply.
+    whole = {t["stage"]: t for t in timings if t["resource"].startswith("coder_stage_")}
+    assert whole["init"]["ended_at"] <= whole["plan"]["started_at"]
+    assert whole["plan"]["ended_at"] <= whole["apply"]["started_at"]
 
 
 def test_terraform_error_fails_the_job_with_its_message(rows):

@@ -33,6 +33,53 @@ class DashboardQueries(QueriesBase):
                        (user_id, TERMINAL_FONT, terminal_font))
         return self.get_user_appearance(user_id)
 
+    # --- deployment stats --------------------------------------------------------------------
+    def get_deployment_stats(self, since: dt.datetime) -> dict:
+        """Coder's deployment stats: non-deleted workspaces by their latest build's job, and
+        what the agents reported since ``since`` (traffic and latency summed over every
+        report, the sessions of each agent's latest; a latency of -1 when none was measured)."""
+        return self._one("""
+            WITH latest AS (
+                SELECT b.transition, j.started_at, j.canceled_at, j.completed_at, j.error
+                FROM workspaces w
+                LEFT JOIN LATERAL (SELECT * FROM workspace_builds
+                                   WHERE workspace_id = w.id ORDER BY build_number DESC LIMIT 1
+                                  ) b ON true
+                LEFT JOIN provisioner_jobs j ON j.id = b.job_id
+                WHERE NOT w.deleted
+            ), traffic AS (
+                SELECT coalesce(sum(rx_bytes), 0)::bigint AS rx_bytes,
+                       coalesce(sum(tx_bytes), 0)::bigint AS tx_bytes
+                FROM workspace_agent_stats WHERE created_at > %(since)s
+            ), latency AS (
+                SELECT coalesce(percentile_cont(0.5) WITHIN GROUP
+                                    (ORDER BY connection_median_latency_ms), -1) AS p50,
+                       coalesce(percentile_cont(0.95) WITHIN GROUP
+                                    (ORDER BY connection_median_latency_ms), -1) AS p95
+                FROM workspace_agent_stats
+                WHERE created_at > %(since)s AND connection_median_latency_ms > 0
+            ), sessions AS (
+                SELECT coalesce(sum(session_count_vscode), 0)::bigint AS vscode,
+                       coalesce(sum(session_count_ssh), 0)::bigint AS ssh,
+                       coalesce(sum(session_count_jetbrains), 0)::bigint AS jetbrains,
+                       coalesce(sum(session_count_reconnecting_pty), 0)::bigint AS reconnecting_pty
+                FROM (SELECT DISTINCT ON (agent_id) * FROM workspace_agent_stats
+                      WHERE created_at > %(since)s ORDER BY agent_id, created_at DESC) s
+            )
+            SELECT (SELECT count(*) FROM latest WHERE started_at IS NULL) AS pending,
+                   (SELECT count(*) FROM latest WHERE started_at IS NOT NULL
+                        AND canceled_at IS NULL AND completed_at IS NULL) AS building,
+                   (SELECT count(*) FROM latest WHERE completed_at IS NOT NULL
+                        AND canceled_at IS NULL AND error IS NULL
+                        AND transition = 'start') AS running,
+                   (SELECT count(*) FROM latest WHERE (canceled_at IS NOT NULL
+                        OR completed_at IS NOT NULL) AND error IS NOT NULL) AS failed,
+                   (SELECT count(*) FROM latest WHERE completed_at IS NOT NULL
+                        AND canceled_at IS NULL AND error IS NULL
+                        AND transition = 'stop') AS stopped,
+                   traffic.*, latency.*, sessions.*
+            FROM traffic, latency, sessions""", {"since": since})
+
     # --- timings ---------------------------------------------------------------------------
     def insert_provisioner_job_timings(self, job_id: uuid.UUID, timings: list[dict]) -> None:
         for t in timings:
@@ -49,12 +96,14 @@ class DashboardQueries(QueriesBase):
     def insert_workspace_agent_script_timing(self, agent_id: uuid.UUID, script_id: uuid.UUID,
                                              started_at: dt.datetime, ended_at: dt.datetime,
                                              exit_code: int, stage: str, status: str) -> int:
-        """Only a script of this agent's own (0 rows otherwise); a repeat is ignored."""
+        """Only a script of this agent's own (0 rows otherwise); a repeat (a retried
+        report) changes nothing but counts as stored."""
         return self._exec("""INSERT INTO workspace_agent_script_timings
                                  (script_id, started_at, ended_at, exit_code, stage, status)
                              SELECT id, %s, %s, %s, %s, %s FROM workspace_agent_scripts
                              WHERE id = %s AND workspace_agent_id = %s
-                             ON CONFLICT DO NOTHING""",
+                             ON CONFLICT (script_id, started_at)
+                                 DO UPDATE SET script_id = excluded.script_id""",
                           (started_at, ended_at, exit_code, stage, status, script_id, agent_id))
 
     def get_workspace_agent_script_timings(self, job_id: uuid.UUID) -> list[dict]:
