@@ -13,7 +13,7 @@ from flask import Flask, redirect, request
 
 from appliance.settings import Settings
 
-from . import binaries, csrf, httpapi, httpmw
+from . import binaries, csrf, dashboard, httpapi, httpmw
 from .authcache import AuthCache
 from .authz.querier import AuthzQuerier
 from .authz.rbac import system
@@ -151,6 +151,7 @@ def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> 
 
     relay.init_app(app)  # the agents' connections, and workspace apps at /@user/...
     binaries.init_app(app)
+    dashboard.init_app(app)
 
     if settings.provider_mirror_serve:
         from . import mirror

@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 
 import psycopg2.errors
+from flask import Response as FlaskResponse
 from flask import current_app, g, request
 
 from appliance.sdk import types
@@ -56,7 +57,7 @@ def _conflict(exc: psycopg2.errors.UniqueViolation) -> APIError:
 @route("GET", "/users/first", summary="Check whether the first user exists", auth=False,
        response=types.Response)
 def get_first_user():
-    if system_store("check-first-user").get_user_count() == 0:
+    if not first_user_exists():
         return error(404, "The initial user has not been created!")
     return write(200, types.Response(message="The initial user has already been created!"))
 
@@ -66,10 +67,21 @@ def get_first_user():
 def post_first_user():
     # Before the body is read: once there is a user (always, but for the first minutes),
     # anyone's body here is refused unread. No connection is held while it arrives.
-    if system_store("create-first-user").get_user_count() > 0:
+    if first_user_exists():
         raise APIError(409, "The initial user has already been created.")
     release_connection()
-    req = read(types.CreateFirstUserRequest, ANONYMOUS_MAX_BODY)
+    user, org_id = create_first_user(read(types.CreateFirstUserRequest, ANONYMOUS_MAX_BODY))
+    return write(201, types.CreateFirstUserResponse(user_id=user.id, organization_id=org_id))
+
+
+def first_user_exists() -> bool:
+    return system_store("check-first-user").get_user_count() > 0
+
+
+def create_first_user(req: types.CreateFirstUserRequest) -> tuple[UserRow, uuid.UUID]:
+    """The deployment's first user, an owner in the default organization, and that
+    organization's ID: for the API and the dashboard's setup page alike. A 409 once
+    someone else has made one (concurrent requests: exactly one wins)."""
     require_strong(req.password)
     s = system_store("create-first-user")
     try:
@@ -77,7 +89,6 @@ def post_first_user():
             user = s.insert_user(email=req.email, username=req.username, name=req.name,
                                  hashed_password=hash_password(req.password),
                                  rbac_roles=[OWNER], login_type="password")
-            # Concurrent first-user requests: exactly one wins this row.
             if s.insert_deployment_value("first_user_id", str(user.id)) != str(user.id):
                 raise APIError(409, "The initial user has already been created.")
             org = s.get_default_organization()
@@ -86,7 +97,7 @@ def post_first_user():
         raise _conflict(exc) from None
     audit.record("create", "user", user.id, user.username, status=201, user_id=user.id,
                  changes=audit.diff(None, user, USER_AUDIT_FIELDS))
-    return write(201, types.CreateFirstUserResponse(user_id=user.id, organization_id=org["id"]))
+    return user, org["id"]
 
 
 # --- login and logout --------------------------------------------------------------
@@ -95,15 +106,27 @@ def post_first_user():
        auth=False, request=types.LoginWithPasswordRequest,
        response=types.LoginWithPasswordResponse, status=201)
 def login():
-    coderd = current_app.extensions["coderd"]
-    coderd.login_limiter.check(request.remote_addr or "")
+    check_login_rate()
     req = read(types.LoginWithPasswordRequest, ANONYMOUS_MAX_BODY)
-    user = system_store("login").get_user_by_email_or_username(req.email, req.email)
+    token, lifetime = sign_in(req.email, req.password)
+    return set_session_cookie(write(201, types.LoginWithPasswordResponse(session_token=token)),
+                              token, lifetime)
+
+
+def check_login_rate() -> None:
+    """Before a login's body is read: CODER_LOGIN_RATE_LIMIT per client address."""
+    current_app.extensions["coderd"].login_limiter.check(request.remote_addr or "")
+
+
+def sign_in(email: str, password: str) -> tuple[str, int]:
+    """A new session for this email (or username) and password, audited: its token and
+    lifetime in seconds. The API's login and the dashboard's both come here."""
+    user = system_store("login").get_user_by_email_or_username(email, email)
     release_connection()  # the password's hash takes a while: hold no connection meanwhile
     # An unknown user's password is hashed too, so the time taken does not tell who exists.
     hashed = user.hashed_password if user is not None and user.login_type == "password" else None
-    if not verify_password(hashed or DUMMY_PASSWORD_HASH, req.password) or hashed is None:
-        audit.record("login", "api_key", None, req.email, status=401,
+    if not verify_password(hashed or DUMMY_PASSWORD_HASH, password) or hashed is None:
+        audit.record("login", "api_key", None, email, status=401,
                      user_id=user.id if user else None)
         raise APIError(401, "Incorrect email or password.")
     s = system_store("login")
@@ -112,11 +135,14 @@ def login():
         raise APIError(401, "Your account is suspended. Contact an administrator to reactivate it.")
     if user.status == "dormant":
         s.update_user_status(user.id, "active")
-    lifetime = int(coderd.settings.session_duration)
+    lifetime = int(current_app.extensions["coderd"].settings.session_duration)
     token, key = issue_key(s, user.id, login_type="password", lifetime=lifetime)
     audit.record("login", "api_key", None, user.username, status=201, user_id=user.id,
                  additional={"key_id": key["id"]})
-    resp = write(201, types.LoginWithPasswordResponse(session_token=token))
+    return token, lifetime
+
+
+def set_session_cookie(resp: FlaskResponse, token: str, lifetime: int) -> FlaskResponse:
     # Host-only (no Domain) and, over TLS, named __Host- so no sibling host can replace it.
     name = session_cookie_name()
     resp.set_cookie(name, token, max_age=lifetime, httponly=True, samesite="Lax",
@@ -127,10 +153,14 @@ def login():
 @route("POST", "/users/logout", summary="Log out: delete the session key in use",
        response=types.Response)
 def logout():
+    return sign_out(write(200, types.Response(message="Logged out!")))
+
+
+def sign_out(resp: FlaskResponse) -> FlaskResponse:
+    """End the request's session (its key deleted, audited) and clear its cookie on ``resp``."""
     key_id = g.api_key_id
     store().delete_api_key(key_id)
     audit.record("logout", "api_key", None, g.subject.name, additional={"key_id": key_id})
-    resp = write(200, types.Response(message="Logged out!"))
     resp.delete_cookie(SESSION_COOKIE, path="/")
     if session_cookie_name() == HOST_SESSION_COOKIE:  # deleted only by a Secure Set-Cookie too
         resp.delete_cookie(HOST_SESSION_COOKIE, path="/", secure=True)
