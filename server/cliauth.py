@@ -46,18 +46,17 @@ def cli_auth():
     if request.method == "GET":
         return _sign_in_page() if user is None else _create_page(user.username)
     guard = current_app.extensions[CSRF]
-    if guard.came_from(request.environ) != guard.origin:
+    if guard.foreign_origin(request.environ) is not None:
         return _page("Session token", "<p>This form must be sent from this deployment's own "
                      "page: open it again and retry.</p>", 403)
     from .api.apikeys import new_session_key
-    from .api.users import check_login_rate, password_session
+    from .api.users import check_login_rate, sign_in
 
     if user is not None:
         return _token_page(new_session_key(user))
     try:
         check_login_rate()
-        token, _ = password_session(request.form.get("email", ""),
-                                    request.form.get("password", ""))
+        token, _ = sign_in(request.form.get("email", ""), request.form.get("password", ""))
     except APIError as exc:
         return _sign_in_page(exc.message, exc.status)
     return _token_page(token)

@@ -99,19 +99,21 @@ class OriginGuard:
         cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
         if not (cookies.get(SESSION_COOKIE) or cookies.get(HOST_SESSION_COOKIE)):
             return None
-        came_from = self.came_from(environ)
-        if came_from == self.origin:
+        came_from = self.foreign_origin(environ)
+        if came_from is None:
             return None
         return (f"A request made with the {SESSION_COOKIE} cookie must come from a page of "
                 f"{self.origin} (its Origin or Referer); this one came from "
-                f"{came_from or 'an unknown origin'}. Programs send the "
-                f"{SESSION_HEADER} header instead.")
+                f"{came_from}. Programs send the {SESSION_HEADER} header instead.")
 
-    @staticmethod
-    def came_from(environ: dict) -> str | None:
-        """The origin of the page that sent the request: its Origin, else its Referer's."""
+    def foreign_origin(self, environ: dict) -> str | None:
+        """None if the request came from a page of coderd's origin (its ``Origin``, or its
+        ``Referer`` when it has no ``Origin``); else where it came from, as far as known."""
         sent = environ.get("HTTP_ORIGIN")
-        return origin_of(sent if sent is not None else environ.get("HTTP_REFERER", "")) or sent
+        came_from = origin_of(sent if sent is not None else environ.get("HTTP_REFERER", ""))
+        if came_from is not None and came_from == self.origin:
+            return None
+        return came_from or sent or "an unknown origin"
 
 
 def upgrade_refusal(application, environ: dict) -> bytes | None:

@@ -157,14 +157,22 @@ def read(cls: type, limit: int | None = None) -> Any:
         raise APIError(400, "Request body must not contain NUL characters (\\u0000).")
     try:
         data = json.loads(raw or b"null")
+    except RecursionError:
+        raise APIError(400, "Request body is nested too deeply.") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise APIError(400, "Request body must be valid JSON.", str(exc)) from None
+    return decode(cls, data)
+
+
+def decode(cls: type, data: Any) -> Any:
+    """``data`` (a JSON body, or the dashboard's form) as ``cls``, or a 400 naming the fields."""
+    try:
         return model.decode(cls, data)
     except RecursionError:
         raise APIError(400, "Request body is nested too deeply.") from None
     except model.DecodeError as exc:
         validations = [ValidationError(v.field, v.detail) for v in exc.validations]
         raise APIError(400, "Validation failed.", str(exc), validations) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise APIError(400, "Request body must be valid JSON.", str(exc)) from None
 
 
 def parse_uuid(value: str, name: str) -> uuid.UUID:

@@ -135,6 +135,19 @@ class Browser:
                 statuses.append(params["response"]["status"])
         return statuses
 
+    def requests(self) -> list[str]:
+        """The URL of every request the browser made (documents, scripts, styles, images,
+        fetches, websockets, redirects followed), since the last call. Like ``statuses``,
+        it reads (and so empties) DevTools' performance log."""
+        urls = []
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message["method"] == "Network.requestWillBeSent":
+                urls.append(message["params"]["request"]["url"])
+            elif message["method"] == "Network.webSocketCreated":
+                urls.append(message["params"]["url"])
+        return urls
+
     def cookies(self, url: str) -> list[dict]:
         """The cookies the browser would send to ``url``, HttpOnly ones included."""
         return self.driver.execute_cdp_cmd("Network.getCookies", {"urls": [url]})["cookies"]

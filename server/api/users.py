@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 
 import psycopg2.errors
+from flask import Response as FlaskResponse
 from flask import current_app, g, request
 
 from appliance.sdk import types
@@ -56,7 +57,7 @@ def _conflict(exc: psycopg2.errors.UniqueViolation) -> APIError:
 @route("GET", "/users/first", summary="Check whether the first user exists", auth=False,
        response=types.Response)
 def get_first_user():
-    if system_store("check-first-user").get_user_count() == 0:
+    if not first_user_exists():
         return error(404, "The initial user has not been created!")
     return write(200, types.Response(message="The initial user has already been created!"))
 
@@ -66,10 +67,21 @@ def get_first_user():
 def post_first_user():
     # Before the body is read: once there is a user (always, but for the first minutes),
     # anyone's body here is refused unread. No connection is held while it arrives.
-    if system_store("create-first-user").get_user_count() > 0:
+    if first_user_exists():
         raise APIError(409, "The initial user has already been created.")
     release_connection()
-    req = read(types.CreateFirstUserRequest, ANONYMOUS_MAX_BODY)
+    user, org_id = create_first_user(read(types.CreateFirstUserRequest, ANONYMOUS_MAX_BODY))
+    return write(201, types.CreateFirstUserResponse(user_id=user.id, organization_id=org_id))
+
+
+def first_user_exists() -> bool:
+    return system_store("check-first-user").get_user_count() > 0
+
+
+def create_first_user(req: types.CreateFirstUserRequest) -> tuple[UserRow, uuid.UUID]:
+    """The deployment's first user, an owner in the default organization, and that
+    organization's ID: for the API and the dashboard's setup page alike. A 409 once
+    someone else has made one (concurrent requests: exactly one wins)."""
     require_strong(req.password)
     s = system_store("create-first-user")
     try:
@@ -77,7 +89,6 @@ def post_first_user():
             user = s.insert_user(email=req.email, username=req.username, name=req.name,
                                  hashed_password=hash_password(req.password),
                                  rbac_roles=[OWNER], login_type="password")
-            # Concurrent first-user requests: exactly one wins this row.
             if s.insert_deployment_value("first_user_id", str(user.id)) != str(user.id):
                 raise APIError(409, "The initial user has already been created.")
             org = s.get_default_organization()
@@ -87,7 +98,7 @@ def post_first_user():
         raise _conflict(exc) from None
     audit.record("create", "user", user.id, user.username, status=201, user_id=user.id,
                  changes=audit.diff(None, user, USER_AUDIT_FIELDS))
-    return write(201, types.CreateFirstUserResponse(user_id=user.id, organization_id=org["id"]))
+    return user, org["id"]
 
 
 # --- login and logout --------------------------------------------------------------
@@ -98,23 +109,19 @@ def post_first_user():
 def login():
     check_login_rate()
     req = read(types.LoginWithPasswordRequest, ANONYMOUS_MAX_BODY)
-    token, lifetime = password_session(req.email, req.password)
-    resp = write(201, types.LoginWithPasswordResponse(session_token=token))
-    # Host-only (no Domain) and, over TLS, named __Host- so no sibling host can replace it.
-    name = session_cookie_name()
-    resp.set_cookie(name, token, max_age=lifetime, httponly=True, samesite="Lax",
-                    secure=name == HOST_SESSION_COOKIE, path="/")
-    return resp
+    token, lifetime = sign_in(req.email, req.password)
+    return set_session_cookie(write(201, types.LoginWithPasswordResponse(session_token=token)),
+                              token, lifetime)
 
 
 def check_login_rate() -> None:
-    """Coder's limit on login attempts per address (429 past it), before any body is read."""
+    """Before a login's body is read: CODER_LOGIN_RATE_LIMIT per client address."""
     current_app.extensions["coderd"].login_limiter.check(request.remote_addr or "")
 
 
-def password_session(email: str, password: str) -> tuple[str, int]:
-    """A new session for the user with this email (or username) and password: its token and
-    lifetime in seconds; Coder's 401s otherwise. For the API's login and /cli-auth's form."""
+def sign_in(email: str, password: str) -> tuple[str, int]:
+    """A new session for this email (or username) and password, audited: its token and
+    lifetime in seconds. The API's login, the dashboard's and /cli-auth's all come here."""
     user = system_store("login").get_user_by_email_or_username(email, email)
     release_connection()  # the password's hash takes a while: hold no connection meanwhile
     # An unknown user's password is hashed too, so the time taken does not tell who exists.
@@ -136,13 +143,25 @@ def password_session(email: str, password: str) -> tuple[str, int]:
     return token, lifetime
 
 
+def set_session_cookie(resp: FlaskResponse, token: str, lifetime: int) -> FlaskResponse:
+    # Host-only (no Domain) and, over TLS, named __Host- so no sibling host can replace it.
+    name = session_cookie_name()
+    resp.set_cookie(name, token, max_age=lifetime, httponly=True, samesite="Lax",
+                    secure=name == HOST_SESSION_COOKIE, path="/")
+    return resp
+
+
 @route("POST", "/users/logout", summary="Log out: delete the session key in use",
        response=types.Response)
 def logout():
+    return sign_out(write(200, types.Response(message="Logged out!")))
+
+
+def sign_out(resp: FlaskResponse) -> FlaskResponse:
+    """End the request's session (its key deleted, audited) and clear its cookie on ``resp``."""
     key_id = g.api_key_id
     store().delete_api_key(key_id)
     audit.record("logout", "api_key", None, g.subject.name, additional={"key_id": key_id})
-    resp = write(200, types.Response(message="Logged out!"))
     resp.delete_cookie(SESSION_COOKIE, path="/")
     if session_cookie_name() == HOST_SESSION_COOKIE:  # deleted only by a Secure Set-Cookie too
         resp.delete_cookie(HOST_SESSION_COOKIE, path="/", secure=True)

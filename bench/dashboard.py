@@ -1,0 +1,103 @@
+"""Dashboard benchmark: the workspaces page's server time with 1,000 workspaces, and the bytes
+of a cold load of each page.
+
+coderd runs on loopback (one process, its own PostgreSQL database); an owner owns 1,000
+workspaces of one template, their builds completed. The page's time is the median of
+``--runs`` requests for ``/workspaces?q=`` (every workspace visible: Coder's page of 25,
+first and last), taken on loopback, so it is the server's time. A cold load is the page
+and every file it names (stylesheet, script, icon), as a browser with an empty cache
+fetches them. Rerun with:
+
+    .venv/bin/python -m bench.dashboard [--workspaces 1000] [--runs 30]
+
+and paste the printed table into docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import shutil
+import statistics
+import time
+import uuid
+
+import requests
+
+from appliance.sdk import types
+from tests.coderdtest import create_first_user, start_coderd
+from tests.pgserver import PostgresServer
+from tests.server.provisioning import make_template, sql
+
+ASSET = re.compile(r'(?:href|src)="(/static/[^"]+)"')
+
+
+def populate(coderd, owner, count: int) -> None:
+    template = make_template(owner, coderd.dsn)
+    for _ in range(count):
+        owner.create_workspace(types.CreateWorkspaceRequest(
+            name="w" + uuid.uuid4().hex[:10], template_id=template.id))
+    sql(coderd.dsn, "UPDATE provisioner_jobs SET started_at = now(), completed_at = now() "
+                    "WHERE completed_at IS NULL")
+
+
+def median_ms(session: requests.Session, url: str, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        resp = session.get(url)
+        times.append((time.perf_counter() - start) * 1000)
+        resp.raise_for_status()
+    return statistics.median(times)
+
+
+def cold_load_bytes(url: str, cookies: dict) -> int:
+    """The page and every static file it names, fetched as an empty cache does."""
+    session = requests.Session()
+    session.cookies.update(cookies)
+    page = session.get(url)
+    page.raise_for_status()
+    base = url.split("/", 3)
+    origin = "/".join(base[:3])
+    return len(page.content) + sum(len(session.get(origin + path).content)
+                                   for path in ASSET.findall(page.text))
+
+
+def run(args) -> list[tuple[str, str]]:
+    pg = PostgresServer().start()
+    coderd = start_coderd(pg.dsn(pg.create_database()), timeout=180)
+    try:
+        owner, _ = create_first_user(coderd)
+        populate(coderd, owner, args.workspaces)
+        session = requests.Session()
+        session.cookies.set("coder_session_token", owner.token)
+        last = -(-args.workspaces // 25)
+        session.get(coderd.url + "/workspaces?q=")  # warm up
+        rows = [(f"GET /workspaces?q= (page 1 of {last}, {args.workspaces} workspaces)",
+                 f"{median_ms(session, coderd.url + '/workspaces?q=', args.runs):.1f} ms"),
+                (f"GET /workspaces?q=&page={last}",
+                 f"{median_ms(session, coderd.url + f'/workspaces?q=&page={last}', args.runs):.1f} ms")]
+        for path, cookies in (("/login", {}), ("/workspaces?q=", {"coder_session_token": owner.token})):
+            rows.append((f"cold load of {path}",
+                         f"{cold_load_bytes(coderd.url + path, cookies) / 1024:.1f} KB"))
+        return rows
+    finally:
+        coderd.stop()
+        shutil.rmtree(coderd.config_dir, ignore_errors=True)
+        pg.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workspaces", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    rows = run(args)
+    print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}\n")
+    print("| measure | result |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()

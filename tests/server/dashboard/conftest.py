@@ -1,0 +1,25 @@
+"""Fixtures of the dashboard's browser tests: a coderd at coder.test and a checked browser."""
+from __future__ import annotations
+
+import pytest
+
+from ...browser import chromium, loopback_names  # noqa: F401
+from ...coderdtest import create_first_user
+from ...dashboardtest import Dashboard, start_dashboard_coderd, test_output  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def site(pg_server, pg_template):
+    """A coderd at coder.test, its first user made, shared by a module's tests."""
+    with loopback_names():
+        coderd = start_dashboard_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)))
+        try:
+            owner, _ = create_first_user(coderd)
+            yield coderd, owner
+        finally:
+            coderd.stop()
+
+
+@pytest.fixture
+def dashboard(site, chromium, test_output):  # noqa: F811
+    return Dashboard(chromium, site[0], test_output)

@@ -1,0 +1,74 @@
+"""What every dashboard response carries (headers, hashed static files), the redirect rule,
+and that the PyInstaller build takes the templates and static files."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from server.dashboard.assets import FOLDER, hashed_name
+from server.dashboard.pages import same_origin_path
+
+from ...browser import loopback_names
+
+
+@pytest.mark.parametrize("target, expected", [
+    ("/workspaces?q=owner%3Ame", "/workspaces?q=owner%3Ame"),
+    ("/", "/"),
+    ("//evil.example/x", "/workspaces"),
+    ("/\\evil.example", "/workspaces"),
+    ("/\t/evil.example", "/workspaces"),
+    ("/ /evil.example", "/workspaces"),
+    ("https://evil.example/", "/workspaces"),
+    ("javascript:alert(1)", "/workspaces"),
+    ("workspaces", "/workspaces"),
+    ("", "/workspaces"),
+    (None, "/workspaces"),
+])
+def test_only_same_origin_paths_are_redirect_targets(target, expected):
+    assert same_origin_path(target) == expected
+
+
+def test_hashed_names():
+    assert hashed_name("vendor/htmx/htmx.min.js", "abc") == "vendor/htmx/htmx.min.abc.js"
+    assert hashed_name("vendor/htmx/LICENSE", "abc") == "vendor/htmx/LICENSE.abc"
+    assert hashed_name("app.css", "abc") == "app.abc.css"
+
+
+def test_every_response_is_locked_down_and_assets_are_cached(site):
+    coderd, owner = site
+    with loopback_names():
+        login = requests.get(coderd.url + "/login")
+        page = requests.get(coderd.url + "/workspaces", cookies={"coder_session_token": owner.token})
+        anonymous = requests.get(coderd.url + "/workspaces", allow_redirects=False)
+        missing = requests.get(coderd.url + "/static/app.0000000000000000.css")
+        urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text)
+        assets = [requests.get(coderd.url + u) for u in urls]
+    assert anonymous.status_code == 303
+    assert anonymous.headers["Location"] == "/login?redirect=%2Fworkspaces"
+    assert page.status_code == 200 and len(urls) == 3
+    for resp in (login, page, anonymous, missing, *assets):
+        csp = resp.headers["Content-Security-Policy"]
+        assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
+        assert "unsafe-inline" not in csp and resp.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["Cache-Control"] == "no-store" and "<script>" not in page.text
+    assert " style=" not in page.text
+    assert missing.status_code == 404
+    for resp in assets:
+        assert resp.status_code == 200
+        assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    htmx = next(r for u, r in zip(urls, assets) if "htmx" in u)
+    assert htmx.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert htmx.content == (FOLDER / "vendor/htmx/htmx.min.js").read_bytes()
+
+
+def test_the_pyinstaller_build_carries_templates_and_static_files():
+    """coderd's spec takes ``server``'s data files with PyInstaller's collect_data_files."""
+    from PyInstaller.utils.hooks import collect_data_files
+
+    taken = {source.split("/server/", 1)[1] for source, _ in collect_data_files("server")}
+    for needed in ("dashboard/templates/base.html", "dashboard/static/app.css",
+                   "dashboard/static/vendor/htmx/htmx.min.js",
+                   "dashboard/static/vendor/htmx/LICENSE"):
+        assert needed in taken
