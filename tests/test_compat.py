@@ -54,7 +54,11 @@ def test_a_command_is_found_in_the_parsers_and_an_alias_or_group_is_not_one():
     group = sub.add_parser("templates", aliases=["template"]).add_subparsers()
     group.add_parser("push")
     group.add_parser("list", aliases=["ls"])
-    assert list(surface._leaves(parser)) == ["ssh", "templates push", "templates list"]
+    stat = sub.add_parser("stat")  # acts alone and has subcommands: a command, as Coder's
+    stat.set_defaults(_action=print)
+    stat.add_subparsers().add_parser("cpu")
+    assert list(surface._leaves(parser)) == ["ssh", "templates push", "templates list", "stat",
+                                             "stat cpu"]
     assert "coder templates push" in surface.commands().values()
     assert "coderd check-import" in surface.commands().values()
 
@@ -62,6 +66,10 @@ def test_a_command_is_found_in_the_parsers_and_an_alias_or_group_is_not_one():
 def test_endpoints_match_whatever_their_parameters_are_called():
     assert surface.shape("GET /api/v2/files/{fileID}") == surface.shape("GET /api/v2/files/{fileid}")
     assert "GET /api/v2/files/{}" in surface.endpoints()
+    # every route's parameters in OpenAPI's braces, whatever their case (dry-run/<jobID>),
+    # and the relay's app sign-in among them whatever was imported before
+    assert not [e for e in surface.endpoints().values() if "<" in e]
+    assert "GET /api/v2/applications/auth-redirect" in surface.endpoints()
 
 
 def test_chi_routes_follow_nesting_groups_with_and_strings():

@@ -45,7 +45,7 @@ class RouteSpec:
 
     @property
     def openapi_path(self) -> str:
-        return "/api/v2" + re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", self.path)
+        return "/api/v2" + re.sub(r"<(?:[a-z]+:)?([A-Za-z_]+)>", r"{\1}", self.path)
 
 
 @dataclass

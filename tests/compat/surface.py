@@ -20,12 +20,13 @@ def commands() -> dict[str, str]:
 
 
 def _leaves(parser: argparse.ArgumentParser, prefix: str = "") -> Iterator[str]:
-    """Paths of the parsers without subcommands (a group alone only prints its help);
-    an alias is the same parser under a second name and is skipped."""
+    """Paths of the parsers that run something: those without subcommands, and those with
+    subcommands that also act alone (``coder stat``), unlike a group, which only prints its
+    help. An alias is the same parser under a second name and is skipped."""
     groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if prefix and (not groups or parser.get_default("_action") is not None):
+        yield prefix
     if not groups:
-        if prefix:
-            yield prefix
         return
     for group in groups:
         seen: set[int] = set()
@@ -37,9 +38,9 @@ def _leaves(parser: argparse.ArgumentParser, prefix: str = "") -> Iterator[str]:
 
 def endpoints() -> dict[str, str]:
     """Every declared API route as ``METHOD /api/v2/path``, keyed by its shape (see ``shape``)."""
-    # the two places server/app.py registers API routes from (the relay's app sign-in too)
+    # the modules that declare API routes: server.api's routers, and the relay's app sign-in
     import server.api  # noqa: F401
-    import server.relay  # noqa: F401
+    import server.relay.appauth  # noqa: F401
     from server.api.router import ROUTES
 
     return {shape(f"{s.method} {s.openapi_path}"): f"{s.method} {s.openapi_path}" for s in ROUTES}
