@@ -9,9 +9,10 @@ from flask import g
 
 from appliance.sdk import types
 
-from ..authz.rbac import (ASSIGNABLE_ROLES, ORGANIZATION_ROLES, ROLES, Action, Level, Object,
-                          Resource, Subject, allowed, authorize, can_assign)
-from ..authz.querier import authorize_listing
+from ..authz.rbac import (ASSIGNABLE_ROLES, ORGANIZATION_ROLES, ROLES, Action, Level,
+                          NotAuthorized, Object, Resource, Subject, allowed, authorize,
+                          can_assign)
+from ..authz.querier import authorize_listing, template_obj, user_obj, workspace_obj
 from ..httpapi import APIError, not_found, read, write
 from ..httpmw import store
 from . import convert
@@ -92,6 +93,26 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
         return None
 
 
+# The types a check may name by ID, as Coder's: each looked up to judge the object itself.
+_BY_ID = {Resource.WORKSPACE: ("get_workspace_by_id", workspace_obj),
+          Resource.TEMPLATE: ("get_template_by_id", template_obj),
+          Resource.USER: ("get_user_by_id", user_obj)}
+
+
+def _object_by_id(resource: Resource, value: str) -> Object | None:
+    """The named object as stored, read as the caller: None when it is not there or the
+    caller may not read it (so a check is no oracle for others' objects)."""
+    object_id = _uuid_or_none(value)
+    if object_id is None:
+        return None
+    query, obj_of = _BY_ID[resource]
+    try:
+        row = getattr(store(), query)(object_id)
+    except NotAuthorized:
+        return None
+    return obj_of(row) if row is not None else None
+
+
 def check_one(subject: Subject, check: types.AuthorizationCheck) -> bool:
     """Whether ``subject`` may do the check's action on the set of objects it describes.
     Unknown resource types and actions are not allowed (Coder's authorizer refuses them)."""
@@ -100,6 +121,9 @@ def check_one(subject: Subject, check: types.AuthorizationCheck) -> bool:
     except ValueError:
         return False
     o = check.object
+    if o.resource_id and resource in _BY_ID:
+        obj = _object_by_id(resource, o.resource_id)
+        return obj is not None and allowed(subject, action, obj)
     owner = subject.id if o.owner_id == "me" else _uuid_or_none(o.owner_id)
     orgs = subject.org_ids if o.any_org else {_uuid_or_none(o.organization_id)}
     return any(allowed(subject, action, Object(resource, o.resource_id or None, owner_id=owner,
@@ -120,6 +144,9 @@ def authcheck():
     for key, check in req.checks.items():
         if not check.object.resource_type:
             raise APIError(400, f'Object\'s "resource_type" field must be defined for key "{key}".')
+        if check.object.resource_id and check.object.resource_type not in _BY_ID:
+            raise APIError(400, f'Object type "{check.object.resource_type}" does not support '
+                                '"resource_id" field.')
         if check.object.any_org and check.object.organization_id:
             raise APIError(400, f'Object\'s "any_org" cannot be set with "organization_id" '
                                 f'for key "{key}".')

@@ -173,3 +173,21 @@ def test_dotfiles_symlinks_then_runs_the_install_script_and_backs_up_a_changed_r
     backups = [p for p in config.iterdir() if p.name.startswith("dotfiles_backup_")]
     assert len(backups) == 1 and (backups[0] / ".vimrc").exists()
     assert "Running install.sh..." in done.stdout
+
+
+@pytest.mark.parametrize("args", [["--upload-pack=touch {marker}"],
+                                  ["--branch=--orphan=x", "file:///x"]])
+def test_dotfiles_takes_no_url_or_branch_that_git_would_read_as_an_option(tmp_path, args):
+    """A dotfiles URL often comes from a workspace parameter (Coder's dotfiles module): one
+    starting with '-' would reach git as an option (--upload-pack runs a command)."""
+    marker = tmp_path / "owned"
+    config = tmp_path / "config"
+    done = subprocess.run([sys.executable, "-m", "appliance.cli.main", "--global-config",
+                           str(config), "dotfiles", "-y", *(a.format(marker=marker) for a in args)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={**_without_browser(), "HOME": str(tmp_path)},
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 2, done.stderr
+    assert "cannot start with '-'" in done.stderr and "Traceback" not in done.stderr
+    assert not marker.exists() and not (config / "dotfiles").exists()
+    assert not (config / "dotfilesurl").exists()

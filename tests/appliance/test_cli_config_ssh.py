@@ -72,6 +72,21 @@ def test_coders_flags(owner_cli, tmp_path):
     assert "line break" in proc.stderr
 
 
+@pytest.mark.parametrize("flag, value", [
+    ("--ssh-host-prefix", "x.\n  ProxyCommand touch /tmp/owned\nHost y."),
+    ("--ssh-host-prefix", "a b."), ("--hostname-suffix", "c\nMatch all"),
+    ("--hostname-suffix", "c%h")])
+def test_a_host_prefix_or_suffix_cannot_add_lines_or_patterns(owner_cli, tmp_path, flag, value):
+    """The prefix and suffix are written into a Host line and the ProxyCommand: a line
+    break, a space or an ssh token there would add entries or commands of its own."""
+    config = tmp_path / "config"
+    config.write_text(BEFORE)
+    proc = owner_cli.run("config-ssh", "-y", "--ssh-config-file", str(config), flag, value,
+                         expect=2)
+    assert f"{flag} may hold only letters, digits, '.', '_' and '-'" in proc.stderr
+    assert "Traceback" not in proc.stderr and config.read_text() == BEFORE
+
+
 def test_a_broken_block_is_left_alone(owner_cli, tmp_path):
     config = tmp_path / "config"
     config.write_text(BEFORE + START + "\nHost coder.box\n")

@@ -122,6 +122,42 @@ def test_authcheck_answers_from_the_same_rules(shared_coderd, shared_owner, memb
     assert bad.status_code == 400 and '"resource_type"' in bad.json()["message"]
 
 
+def test_authcheck_by_resource_id_judges_the_object_itself(shared_coderd, shared_owner, member,
+                                                         other):
+    """As Coder's: a check naming an object by ID is judged on that object's owner and
+    organization, looked up as the caller (so another's object is simply false, never an
+    oracle), whatever owner the check claims; a type Coder cannot look up is a 400."""
+    client, user = member
+    other_client, victim = other
+    own = _workspace(client, shared_owner, shared_coderd.dsn)
+    theirs = _workspace(other_client, shared_owner, shared_coderd.dsn)
+
+    def check(obj, action="read", token=client.token):
+        resp = raw(shared_coderd, "POST", "/api/v2/authcheck", token,
+                   json={"checks": {"c": {"object": obj, "action": action}}})
+        assert resp.status_code == 200, resp.text
+        return resp.json()["c"]
+
+    ws = {"resource_type": "workspace"}
+    assert check({**ws, "resource_id": str(own.id)}) is True
+    assert check({**ws, "resource_id": str(own.id)}, "update") is True
+    assert check({**ws, "resource_id": str(theirs.id)}) is False
+    assert check({**ws, "resource_id": str(theirs.id), "owner_id": str(user.id)}) is False
+    assert check({**ws, "resource_id": str(uuid.uuid4()), "owner_id": "me"}) is False
+    assert check({**ws, "resource_id": "not-a-uuid", "owner_id": "me"}) is False
+    assert check({**ws, "resource_id": str(theirs.id)}, token=shared_owner.token) is True
+    assert check({"resource_type": "template", "resource_id": str(own.template_id)}) is True
+    assert check({"resource_type": "template", "resource_id": str(own.template_id)},
+                 "update") is False
+    assert check({"resource_type": "user", "resource_id": str(user.id)}) is True
+    assert check({"resource_type": "user", "resource_id": str(victim.id)}, "update") is False
+    bad = raw(shared_coderd, "POST", "/api/v2/authcheck", client.token, json={"checks": {
+        "c": {"object": {"resource_type": "file", "resource_id": str(uuid.uuid4())},
+              "action": "read"}}})
+    assert bad.status_code == 400
+    assert bad.json()["message"] == 'Object type "file" does not support "resource_id" field.'
+
+
 def test_deployment_config_for_owners_without_secrets(shared_coderd, shared_owner, member):
     config = get(shared_coderd, shared_owner, "/deployment/config")
     assert set(config) == {"config", "options"}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -31,6 +32,9 @@ from . import ssh
 START = "# ------------START-CODER-----------"
 END = "# ------------END-CODER------------"
 HOST_PREFIX = "coder."
+# What a prefix or suffix may hold: it goes into a Host line and the ProxyCommand, where a
+# line break, a space, a pattern character or ssh's % tokens would change the entry.
+HOST_PART = re.compile(r"[A-Za-z0-9._-]*")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -120,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
                                   if o.strip()]
     if any("\n" in o or "\r" in o for o in options):
         raise CommandError("an --ssh-option holds a line break", code=2)
+    for flag, value in (("--ssh-host-prefix", args.ssh_host_prefix),
+                        ("--hostname-suffix", args.hostname_suffix)):
+        if not HOST_PART.fullmatch(value):
+            raise CommandError(f"{flag} may hold only letters, digits, '.', '_' and '-'", code=2)
     new = block(str(connect.config_dir(args).path), prefix=args.ssh_host_prefix,
                 suffix=args.hostname_suffix.strip("."), options=options, wait=args.wait,
                 fdpass=args.fdpass)

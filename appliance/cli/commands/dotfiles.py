@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import connect, prompt
-from ..base import CommandError
+from ..base import USAGE, CommandError
 
 # Coder's install script candidates, in the order it looks for them.
 INSTALL_SCRIPTS = ("install.sh", "install", "bootstrap.sh", "bootstrap", "setup.sh", "setup",
@@ -43,6 +43,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for what, value in (("the repository URL", args.repo), ("--branch", args.branch)):
+        if value.startswith("-"):  # git would read it as an option (--upload-pack runs one)
+            raise CommandError(f"{what} cannot start with '-'", code=USAGE)
     conf = connect.config_dir(args)
     repo_dir = conf.path / args.repo_dir
     print("Checking if dotfiles repository already exists...")
@@ -78,7 +81,7 @@ def _update(args: argparse.Namespace, repo_dir: Path, exists: bool) -> None:
     _confirm(args, f"Cloning {args.repo} into directory {repo_dir}.\n\n  Continue?")
     repo_dir.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
     branch = ["--branch", args.branch] if args.branch else []
-    if not _git(repo_dir.parent, "clone", args.repo, repo_dir.name, *branch):
+    if not _git(repo_dir.parent, "clone", *branch, "--", args.repo, repo_dir.name):
         raise CommandError(f"git could not clone {args.repo}")
 
 
