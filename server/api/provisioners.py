@@ -2,8 +2,9 @@
 and ``coder provisioner jobs list`` show them (Coder's
 ``GET /organizations/{org}/provisionerdaemons`` and ``.../provisionerjobs``). A daemon
 has a status (busy while it runs a job, offline once it has missed its heartbeats, idle
-otherwise) and its current or previous job; jobs are shown only where the caller may
-see what they build (a workspace build as the workspace, an import as the template)."""
+otherwise) and its current or previous job, shown where the caller may see what it builds;
+the jobs pages are for those who manage the organization's jobs (owners and template
+admins; anyone else gets 404), as Coder's are."""
 from __future__ import annotations
 
 import datetime as dt
@@ -79,7 +80,8 @@ def provisioner_jobs(organization: str):
        summary="Get a provisioner job", response=types.ProvisionerJob)
 def provisioner_job(organization: str, jobid: str):
     org = organization_param(organization)
-    row = store().get_provisioner_job_by_id(parse_uuid(jobid, "job"))
-    if row is None or row["organization_id"] != org["id"]:
+    rows = store().get_provisioner_jobs_by_organization(org["id"], [], 1,
+                                                        [parse_uuid(jobid, "job")])
+    if not rows:
         raise not_found("Provisioner job")
-    return write(200, job(row))
+    return write(200, job(rows[0]))

@@ -293,7 +293,11 @@ class AuthzQuerier:
     # the system for it): counts only, no daemon's name or tags.
     get_matched_provisioners = check(lambda a: org_obj({"id": a["organization_id"]}), A.READ)
     get_latest_provisioner_jobs_by_workers = post_filter(A.READ, job_obj)
-    get_provisioner_jobs_by_organization = post_filter(A.READ, job_obj)
+    # Coder's rule for these pages: the organization's jobs, for those who manage them
+    # (owners and template admins), whatever the jobs build.
+    get_provisioner_jobs_by_organization = check(
+        lambda a: Object(R.PROVISIONER_JOB, a["organization_id"], org_id=a["organization_id"]),
+        A.READ)
     get_version_job_context = system_only()
     get_build_job_context = system_only()
     get_build_parameter_values = system_only()

@@ -109,8 +109,9 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/audit"): expect(200, ("owner", "auditor"), readers=EVERYONE),
     # provisioner daemons: every member of the organization sees them, as in Coder
     ("GET", "/organizations/<organization>/provisionerdaemons"): expect(200, EVERYONE),
-    # provisioner jobs: listed filtered, each read as what it builds (the target's workspace)
-    ("GET", "/organizations/<organization>/provisionerjobs"): expect(200, EVERYONE),
+    # provisioner jobs: for those who manage them (owners, template admins), as in Coder
+    ("GET", "/organizations/<organization>/provisionerjobs"): expect(200, TEMPLATE_ADMINS,
+                                                                       denied=404),
     ("GET", "/organizations/<organization>/provisionerjobs/<jobid>"): expect(
         200, TEMPLATE_ADMINS, denied=404),
     # files, templates and versions: template admins manage, every member of the org reads

@@ -150,12 +150,15 @@ class ProvisionerQueries(QueriesBase):
             (stale_seconds, organization_id, Json(tags)))
 
     def get_provisioner_jobs_by_organization(self, organization_id: uuid.UUID,
-                                             statuses: list[str], limit: int) -> list[dict]:
-        """The newest jobs first; ``statuses`` empty: all of them."""
+                                             statuses: list[str], limit: int,
+                                             ids: list[uuid.UUID] = ()) -> list[dict]:
+        """The newest jobs first; ``statuses`` or ``ids`` empty: all of them."""
+        ids = [str(i) for i in ids]
         return self._all("""SELECT * FROM provisioner_jobs WHERE organization_id = %s
                             AND (cardinality(%s::text[]) = 0 OR job_status = ANY(%s::text[]))
+                            AND (cardinality(%s::uuid[]) = 0 OR id = ANY(%s::uuid[]))
                             ORDER BY created_at DESC LIMIT %s""",
-                         (organization_id, statuses, statuses, limit))
+                         (organization_id, statuses, statuses, ids, ids, limit))
 
     def get_latest_provisioner_jobs_by_workers(self, worker_ids: list[uuid.UUID]) -> list[dict]:
         """Each daemon's last job (its current one while it runs)."""
