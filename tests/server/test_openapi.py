@@ -20,7 +20,7 @@ def _flask_rules() -> set[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v2"):
             continue
-        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+        path = re.sub(r"<(?:[a-z]+:)?([A-Za-z_]+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             rules.add((method.lower(), path))
     return rules
