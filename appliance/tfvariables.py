@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .sdk.provisionerd import TemplateVariable
 from .sdk.types import VariableValue
@@ -157,6 +157,18 @@ def values_from_yaml(path: Path) -> dict[str, str]:
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise VariablesError(f"{path}: expected a map of variable names to values")
     return data
+
+
+def push_values(directory: Path | None, variables_file: Path | None, flags: dict[str, str],
+                on_discovered: Callable[[], None] = lambda: None) -> list[VariableValue]:
+    """What ``coder templates push`` (and ``coderd check-import``) give a version: the
+    folder's tfvars files (read here: the upload leaves them out; ``on_discovered`` when
+    there are some), then ``--variables-file``, then ``--variable``, a later one winning."""
+    found = discover_vars_files(directory) if directory else []
+    if found:
+        on_discovered()
+    return combine(values_from_vars_files(found),
+                   values_from_yaml(variables_file) if variables_file else {}, flags)
 
 
 def combine(*sets: dict[str, str]) -> list[VariableValue]:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from appliance import archives, settings
+from appliance.sdk.types import VariableValue
 
 from . import files
 from .authz.querier import AuthzQuerier
@@ -70,19 +71,21 @@ def read_env_file(path: str) -> dict[str, str]:
         raise CheckFailed(f"{path} is not UTF-8 text") from None
 
 
-def check_import(dsn: str, directory: Path, archive: bytes, timeout: float) -> float:
-    """Import ``archive`` (``template_archive(directory)``) and wait for the job; the seconds
-    it took. Raises CheckFailed."""
+def check_import(dsn: str, directory: Path, archive: bytes, timeout: float,
+                 values: list[VariableValue] = ()) -> float:
+    """Import ``archive`` (``template_archive(directory)``) with the terraform variables'
+    ``values`` and wait for the job; the seconds it took. Raises CheckFailed."""
     pool = Pool(dsn, size=1)  # a connection set up as coderd's are
     try:
         with pool.connection() as conn:
             return _check(AuthzQuerier(Queries(conn), system("install-check")), directory,
-                          archive, timeout)
+                          archive, timeout, values)
     finally:
         pool.close()
 
 
-def _check(s: AuthzQuerier, directory: Path, archive: bytes, timeout: float) -> float:
+def _check(s: AuthzQuerier, directory: Path, archive: bytes, timeout: float,
+           values: list[VariableValue]) -> float:
     """Remove the earlier checks, store and queue this one, wait for it."""
     removed = s.delete_import_checks()
     if removed:
@@ -97,7 +100,8 @@ def _check(s: AuthzQuerier, directory: Path, archive: bytes, timeout: float) -> 
             raise CheckFailed(f"coderd would refuse {directory} as a template: {exc}") from None
         version = queue_import(s, organization_id=org["id"], file_id=stored["id"],
                                archive=archive, created_by=SYSTEM_USER_ID, name=VERSION_NAME,
-                               message=f"coderd check-import {directory}")
+                               message=f"coderd check-import {directory}",
+                               user_variable_values=list(values))
     _say(f"queued the import of {directory} (job {version['job_id']})")
     try:
         return _wait(s, version["job_id"], timeout)
@@ -128,7 +132,11 @@ def _wait(s: AuthzQuerier, job_id, timeout: float) -> float:
         logs = s.get_provisioner_job_logs_after(job_id)
         for line in logs:
             print(f"  {line['output']}", file=sys.stderr)
-        # The error is the logs' last words: said once, or alone when there are no logs.
-        why = "its logs are above" if logs else job["error"] or "no error given"
+        # Said once: terraform's error is in its logs already; coderd's own (a variable
+        # without a value) is not.
+        said = "\n".join(line["output"] for line in logs)
+        error = (job["error"] or "").strip()
+        why = (error if error and error.splitlines()[0] not in said
+               else "its logs are above" if logs else "no error given")
         raise CheckFailed(f"the import {job['job_status']}: {why}")
     return elapsed

@@ -88,7 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
                             "(the installer's /etc/coder-appliance/coderd.env).")
     check.add_argument("--timeout", type=_seconds, default=120.0, metavar="SECONDS",
                        help="Give up (and cancel the job) after this long (default: 120).")
+    check.add_argument("--variable", "--var", action="append", default=[], type=_assignment,
+                       metavar="NAME=VALUE",
+                       help="A value for a terraform variable of the template (repeatable), as "
+                            "'coder templates push' takes it; over --variables-file, which is "
+                            "over the folder's tfvars files.")
+    check.add_argument("--variables-file", type=Path, metavar="FILE",
+                       help="A YAML file of terraform variable values (name: value).")
     return parser
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    """An argparse type: ``NAME=VALUE``, refused in Coder's words without ``=``."""
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"format key=value expected, but got {text}")
+    return name, value
 
 
 def _seconds(text: str) -> float:
@@ -170,24 +185,28 @@ def _migrate(settings: settings_mod.Settings, args: argparse.Namespace) -> int:
 def _check_import(args: argparse.Namespace) -> int:
     import psycopg2
 
+    from appliance import tfvariables
+
     from . import checkimport
     from .db.embedded import EmbeddedPostgres
 
     try:
         directory = Path(args.directory)
         archive = checkimport.template_archive(directory)  # a wrong DIR is said before all else
+        values = tfvariables.push_values(directory, args.variables_file, dict(args.variable))
         environ = dict(os.environ)
         if args.env_file:
             environ.update(checkimport.read_env_file(args.env_file))
         settings = settings_mod.load(environ=environ)
         # Never _database(): the embedded PostgreSQL is coderd's to start and stop.
         dsn = settings.pg_connection_url or EmbeddedPostgres(settings.config_path).running_url()
-        took = checkimport.check_import(dsn, directory, archive, args.timeout)
+        took = checkimport.check_import(dsn, directory, archive, args.timeout, values)
     except KeyboardInterrupt:  # before the job was queued: nothing to cancel
         return _check_failed("interrupted", 130)
     except checkimport.CheckFailed as exc:
         return _check_failed(str(exc), exc.exit_code)
-    except (settings_mod.SettingsError, OSError, RuntimeError, psycopg2.Error) as exc:
+    except (settings_mod.SettingsError, tfvariables.VariablesError, OSError, RuntimeError,
+            psycopg2.Error) as exc:
         return _check_failed(str(exc).strip(), 1)
     print(f"coderd check-import: {args.directory} imported in {took:.1f} s")
     return 0

@@ -175,3 +175,31 @@ def test_a_database_url_it_cannot_parse_is_not_printed(tmp_path):
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr == ("coderd check-import: error: CODER_PG_CONNECTION_URL is not a valid "
                            "PostgreSQL URL: invalid percent-encoded token\n")
+
+
+def test_variable_values_reach_the_import_as_push_gives_them(provisioning_coderd, tmp_path):
+    """``--variable`` and ``--variables-file`` as ``coder templates push`` takes them (one
+    piece of code reads both): a template whose variable has no default imports with them,
+    and is refused without."""
+    template = tmp_path / "needs"
+    template.mkdir()
+    (template / "main.tf").write_text('variable "region" {\n  type = string\n}\n'
+                                      'output "region" {\n  value = var.region\n}\n')
+    done = check_import(provisioning_coderd, template, tmp_path=tmp_path)
+    assert done.returncode == 1 and "region" in done.stderr, done.stderr
+    done = check_import(provisioning_coderd, template, "--variable", "region=eu-west",
+                        tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    stored = sql(provisioning_coderd.dsn, """SELECT tv.name, tv.value FROM template_version_variables tv
+                 JOIN template_versions v ON v.id = tv.template_version_id
+                 WHERE v.created_by = %s""", (str(SYSTEM_USER_ID),))
+    assert stored == [("region", "eu-west")]
+    values = tmp_path / "values.yaml"
+    values.write_text("region: us-east\n")
+    done = check_import(provisioning_coderd, template, "--variables-file", str(values),
+                        tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = check_import(provisioning_coderd, template, "--variable", "region", tmp_path=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].endswith(
+        "argument --variable/--var: format key=value expected, but got region"), done.stderr

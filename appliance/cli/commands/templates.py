@@ -314,13 +314,9 @@ def _variable_values(args: argparse.Namespace, directory: Path | None
     """The folder's tfvars files (read here: the upload leaves them out), then
     --variables-file, then --variable, a later one winning, as Coder's push has it."""
     try:
-        found = tfvariables.discover_vars_files(directory) if directory else []
-        if found:
-            print(tfvariables.AUTO_DISCOVERED)
-        return tfvariables.combine(
-            tfvariables.values_from_vars_files(found),
-            tfvariables.values_from_yaml(args.variables_file) if args.variables_file else {},
-            jobs.parse_assignments(args.variable))
+        return tfvariables.push_values(directory, args.variables_file,
+                                       jobs.parse_assignments(args.variable),
+                                       lambda: print(tfvariables.AUTO_DISCOVERED))
     except tfvariables.VariablesError as exc:
         raise CommandError(str(exc)) from None
 
