@@ -5,8 +5,11 @@ A missing one is the machine's setup, not the code under test: the test fails
 """
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,14 @@ def terraform_bin() -> str:
         raise RuntimeError("terraform is not installed: these tests need the real binary "
                            "(or set CODER_TEST_TERRAFORM)")
     return path
+
+
+@functools.cache
+def terraform_version() -> tuple[int, ...]:
+    """``terraform_bin()``'s version, as (major, minor): what it reports differs by version."""
+    shown = subprocess.run([terraform_bin(), "version", "-json"], capture_output=True, text=True,
+                           check=True, env={"CHECKPOINT_DISABLE": "1", "PATH": "/usr/bin:/bin"})
+    return tuple(int(p) for p in json.loads(shown.stdout)["terraform_version"].split(".")[:2])
 
 
 def terraform_binaries() -> list[str]:

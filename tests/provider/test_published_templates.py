@@ -20,7 +20,6 @@ and the others must plan as above.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from ..tools import terraform_version
 from .conftest import coder_env, terraform_bin
 from .published_stubs import write_mirror
 
@@ -70,12 +70,6 @@ def too_old(output: str) -> bool:
     """Whether the terraform under test failed only for being older than the modules."""
     errors = re.findall(r"^Error: (.+)$", output, re.M)
     return bool(TOO_OLD.search(output)) or (bool(errors) and set(errors) == {NEWER_FUNCTIONS})
-
-
-def terraform_version() -> tuple[int, ...]:
-    shown = subprocess.run([terraform_bin(), "version", "-json"], capture_output=True, text=True,
-                           check=True, env={"CHECKPOINT_DISABLE": "1", "PATH": "/usr/bin:/bin"})
-    return tuple(int(p) for p in json.loads(shown.stdout)["terraform_version"].split(".")[:2])
 
 
 def adapt(tree: Path) -> None:
