@@ -18,10 +18,9 @@ from pathlib import Path
 from appliance import archives, examples, tfvariables
 from appliance.sdk import types
 from appliance.sdk.client import APIError, Client
-from appliance.settings import SettingsError, parse_duration
 
 from .. import connect, prompt
-from ..base import USAGE, CommandError
+from ..base import USAGE, CommandError, duration
 from ..output import add_table_options, print_rows
 from . import jobs
 
@@ -217,18 +216,18 @@ def _means_off(value: str, off: str) -> bool:
             return False
     if off.endswith("h"):
         try:
-            return parse_duration(value) == 0
-        except SettingsError:
+            return _go_seconds(value) == 0
+        except argparse.ArgumentTypeError:
             return False
     return value.strip().lower() == off
 
 
+_go_seconds = duration()  # Go's time.ParseDuration, as Coder's duration flags
+
+
 def _duration_ms(text: str) -> int:
     """A Go duration flag (``24h``, ``30m``) in milliseconds."""
-    try:
-        seconds = parse_duration(text)
-    except SettingsError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    seconds = _go_seconds(text)
     if seconds < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is negative")
     return int(seconds * 1000)
