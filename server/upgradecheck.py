@@ -11,7 +11,10 @@ request marked so is ready at once, before any hook of the app runs.
 """
 from __future__ import annotations
 
+import inspect
+
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
 
 from .httpapi import APIError
 
@@ -47,6 +50,8 @@ def init_app(app: Flask) -> None:
 def refusal(application, environ: dict) -> tuple[str, list, bytes] | None:
     """For the connection handler, before it answers a websocket with 101: (status,
     headers, body) of the app's refusal, or None to upgrade."""
+    if not _may_check_first(inspect.unwrap(application), environ):
+        return None
     answer: dict = {}
 
     def start_response(status, headers, exc_info=None):
@@ -62,3 +67,17 @@ def refusal(application, environ: dict) -> tuple[str, list, bytes] | None:
     if any(name == READY_HEADER for name, _ in answer["headers"]):
         return None
     return answer["status"], answer["headers"], body
+
+
+def _may_check_first(app, environ: dict) -> bool:
+    """False when the request is for a route that does not check first: most websockets
+    (the relay, logs, the terminal) then upgrade without running the app twice. A path
+    the map does not match as it stands (the app's envelope mends some) is run."""
+    url_map = getattr(app, "url_map", None)
+    if url_map is None:
+        return True
+    try:
+        endpoint, _ = url_map.bind_to_environ(environ).match()
+    except HTTPException:  # not found, a redirect, another method
+        return True
+    return endpoint in CHECKED_FIRST
