@@ -36,14 +36,22 @@ def _leaves(parser: argparse.ArgumentParser, prefix: str = "") -> Iterator[str]:
                 yield from _leaves(child, f"{prefix} {name}".strip())
 
 
-def endpoints() -> dict[str, str]:
-    """Every declared API route as ``METHOD /api/v2/path``, keyed by its shape (see ``shape``)."""
-    # the modules that declare API routes: server.api's routers, and the relay's app sign-in
-    import server.api  # noqa: F401
-    import server.relay.appauth  # noqa: F401
-    from server.api.router import ROUTES
+def api_routes() -> set[tuple[str, str]]:
+    """(METHOD, /api/v2/path with ``{param}``s) of every rule coderd's app serves, whatever
+    module declares it: the app is made as coderd makes it (no database is reached)."""
+    from appliance import settings
+    from server.app import create_app
+    from server.db.pool import Pool
 
-    return {shape(f"{s.method} {s.openapi_path}"): f"{s.method} {s.openapi_path}" for s in ROUTES}
+    app = create_app(settings.load({}, environ={}), Pool("dbname=unused"))
+    return {(method, re.sub(r"<(?:[a-z]+:)?([A-Za-z_]+)>", r"{\1}", rule.rule))
+            for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v2")
+            for method in rule.methods - {"HEAD", "OPTIONS"}}
+
+
+def endpoints() -> dict[str, str]:
+    """Every API route as ``METHOD /api/v2/path``, keyed by its shape (see ``shape``)."""
+    return {shape(f"{m} {p}"): f"{m} {p}" for m, p in api_routes()}
 
 
 def shape(path: str) -> str:
