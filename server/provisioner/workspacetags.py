@@ -22,19 +22,22 @@ class TagError(Exception):
     """A workspace tag this evaluator cannot compute; the message names it."""
 
 
-def _root_documents(archive: bytes) -> list[dict]:
-    """The parsed ``.tf`` files of the archive's root module."""
-    docs = []
+def _root_sources(archive: bytes) -> dict[str, str]:
+    """The ``.tf`` files of the archive's root module, by name."""
+    sources = {}
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         for member in tar.getmembers():
             name = member.name.removeprefix("./")
             if member.isfile() and name.endswith(".tf") and "/" not in name:
-                text = tar.extractfile(member).read().decode(errors="replace")
-                try:
-                    docs.append(parse_hcl(text, name))
-                except VariablesError as exc:
-                    raise TagError(str(exc)) from None
-    return docs
+                sources[name] = tar.extractfile(member).read().decode(errors="replace")
+    return sources
+
+
+def _parsed(sources: dict[str, str]) -> list[dict]:
+    try:
+        return [parse_hcl(text, name) for name, text in sources.items()]
+    except VariablesError as exc:
+        raise TagError(str(exc)) from None
 
 
 def _blocks(docs: list[dict], section: str, type_name: str | None = None):
@@ -55,7 +58,11 @@ def workspace_tags(archive: bytes, variables: dict[str, str],
                    parameters: dict[str, str] | None = None) -> dict[str, str]:
     """The archive's workspace tags, evaluated; ``parameters`` (by parameter name) over the
     parameters' defaults."""
-    docs = _root_documents(archive)
+    sources = _root_sources(archive)
+    # Parsed only when asked for: every build of every template comes through here.
+    if not any("coder_workspace_tags" in text for text in sources.values()):
+        return {}
+    docs = _parsed(sources)
     tags_blocks = list(_blocks(docs, "data", "coder_workspace_tags"))
     if not tags_blocks:
         return {}
