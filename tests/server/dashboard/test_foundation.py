@@ -70,5 +70,7 @@ def test_the_pyinstaller_build_carries_templates_and_static_files():
     taken = {source.split("/server/", 1)[1] for source, _ in collect_data_files("server")}
     for needed in ("dashboard/templates/base.html", "dashboard/static/app.css",
                    "dashboard/static/vendor/htmx/htmx.min.js",
-                   "dashboard/static/vendor/htmx/LICENSE"):
+                   "dashboard/static/vendor/htmx/LICENSE", "dashboard/static/terminal.js",
+                   "dashboard/static/vendor/xterm/xterm.js", "dashboard/static/vendor/xterm/LICENSE",
+                   "dashboard/static/vendor/xterm-addon-fit/addon-fit.js"):
         assert needed in taken
