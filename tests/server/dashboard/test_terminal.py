@@ -29,8 +29,7 @@ from ...browser import WEBSOCKET_PROBE, Browser, PageServer
 from ...coderdtest import FIRST_USER_PASSWORD, Coderd, create_another_user, create_first_user, start_coderd
 from ...dashboardtest import Dashboard, test_output  # noqa: F401
 from ...examples.conftest import agent_binaries  # noqa: F401  (the fixture, shared)
-from ...examples.test_local_template import TEMPLATE, WORKSPACES_DIR, remove
-from ...examples.workspacetest import wait_ready
+from ...examples.localtemplate import WORKSPACES_DIR, local_workspaces
 from ...pgserver import free_port
 from ...tools import tool
 from .test_auth import PASSWORD, sign_in
@@ -76,27 +75,16 @@ def site(pg_server, pg_template, provider_mirror, agent_binaries, tmp_path_facto
         "CODER_HTTP_ADDRESS": f"127.0.0.1:{port}", "CODER_ACCESS_URL": f"http://localhost:{port}",
         "CODER_PROVIDER_MIRROR_DIR": provider_mirror, "CODER_PROVISIONER_DAEMONS": "1",
         "CODER_AGENT_BINARY_DIR": str(agent_binaries)})
-    made = []
     try:
         owner, _ = create_first_user(coderd)
         cli = new_cli(tmp_path_factory.mktemp("terminal-cli") / "coderv2").log_in_as(coderd.url,
                                                                                    owner.token)
-        cli.run("templates", "push", "local", "-d", str(TEMPLATE), "-y",
-                "--variable", f"workspaces_dir={WORKSPACES_DIR}")
         member_client, member = create_another_user(owner, password=PASSWORD)
         site = Site(coderd, owner, "t" + uuid.uuid4().hex[:8], member, "m" + uuid.uuid4().hex[:8])
-        workspaces = ((owner, "admin", site.workspace),
-                      (member_client, member.username, site.member_workspace))
-        for _, who, name in workspaces:
-            cli.run("create", f"{who}/{name}", "-t", "local", "-y")
-            made.append((f"{who}/{name}", owner.workspace_by_owner_and_name(who, name).id))
-        for client, _, name in workspaces:
-            wait_ready(client, name)
-        yield site
+        with local_workspaces(cli, owner, [(owner, site.workspace),
+                                           (member_client, site.member_workspace)]):
+            yield site
     finally:
-        for path, workspace_id in made:
-            cli.run("delete", path, "-y", expect=None)
-            remove(workspace_id)
         coderd.stop()
 
 
