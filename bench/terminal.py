@@ -10,7 +10,8 @@ back), and the first change of the page after that message (xterm.js has written
 its buffer and drawn it: at most a frame later). ``coder ssh`` runs on a pseudo-terminal
 (pexpect): a key written, the first bytes read back. Keys alternate ``a`` and Backspace
 at the shell's prompt, so the line stays short, with 50 ms between keys (the previous
-echo's last bytes are not taken for the next's). Rerun with:
+echo's last bytes are not taken for the next's). And the terminal page's cold load, as
+``bench.dashboard`` counts it. Rerun with:
 
     .venv/bin/python -m bench.terminal [--keys 200]
 
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import pexpect
 
+from bench.dashboard import cold_load_bytes
 from bench.relay import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +124,8 @@ def cli_echoes(cli, name: str, keys: int) -> list[float]:
         child.close(force=True)
 
 
-def run(args, tmp: Path) -> dict[str, list[float]]:
+def run(args, tmp: Path) -> tuple[int, dict[str, list[float]]]:
+    """The terminal page's cold load in bytes, and each path's echo times."""
     from server.app import prepare_database
     from tests.appliance.conftest import new_cli
     from tests.coderdtest import create_first_user, start_coderd
@@ -146,17 +149,19 @@ def run(args, tmp: Path) -> dict[str, list[float]]:
             cli = new_cli(tmp / "coderv2").log_in_as(coderd.url, owner.token)
             name = "bench" + uuid.uuid4().hex[:6]
             with local_workspaces(cli, owner, [(owner, name)]):
+                page_bytes = cold_load_bytes(f"{coderd.url}/@admin/{name}/terminal",
+                                             {"coder_session_token": owner.token})
                 received, drawn = browser_echoes(coderd, name, args.keys, tmp)
                 ssh = cli_echoes(cli, name, args.keys)
         finally:
             coderd.stop()
     finally:
         pg.stop()
-    return {"browser, echo received (websocket message)": received,
-            "browser, echo drawn by xterm.js": drawn, "coder ssh (pexpect)": ssh}
+    return page_bytes, {"browser, echo received (websocket message)": received,
+                        "browser, echo drawn by xterm.js": drawn, "coder ssh (pexpect)": ssh}
 
 
-def report(results: dict[str, list[float]], keys: int) -> None:
+def report(page_bytes: int, results: dict[str, list[float]], keys: int) -> None:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), "?")
     print(f"machine: {os.cpu_count()} cores, {cpu}, {platform.python_implementation()} "
@@ -166,6 +171,7 @@ def report(results: dict[str, list[float]], keys: int) -> None:
     for label, times in results.items():
         print(f"| {label} | {statistics.median(times):.1f} ms | {percentile(times, 99):.1f} ms "
               f"| {max(times):.1f} ms |")
+    print(f"\ncold load of the terminal page: {page_bytes / 1024:.1f} KB on the wire")
 
 
 def main() -> int:
@@ -177,7 +183,7 @@ def main() -> int:
             sys.exit(f"{tool} is not installed: ./dev setup --test installs it")
     tmp = Path(tempfile.mkdtemp(prefix="bench-terminal-"))
     try:
-        report(run(args, tmp), args.keys)
+        report(*run(args, tmp), args.keys)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

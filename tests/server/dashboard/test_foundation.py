@@ -2,12 +2,13 @@
 and that the PyInstaller build takes the templates and static files."""
 from __future__ import annotations
 
+import gzip
 import re
 
 import pytest
 import requests
 
-from server.dashboard.assets import FOLDER, hashed_name
+from server.dashboard.assets import FOLDER, Assets, hashed_name
 from server.dashboard.pages import same_origin_path
 
 from ...browser import loopback_names
@@ -61,6 +62,23 @@ def test_every_response_is_locked_down_and_assets_are_cached(site):
     htmx = next(r for u, r in zip(urls, assets) if "htmx" in u)
     assert htmx.headers["Content-Type"] == "text/javascript; charset=utf-8"
     assert htmx.content == (FOLDER / "vendor/htmx/htmx.min.js").read_bytes()
+
+
+def test_text_files_are_gzipped_for_who_accepts_it(site):
+    """xterm.js (the largest file served) gzipped to whoever accepts gzip, as is to anyone
+    else; a cache keeps the two apart (Vary, ETags)."""
+    coderd, _ = site
+    body = (FOLDER / "vendor/xterm/xterm.js").read_bytes()
+    url = coderd.url + Assets().by_name["vendor/xterm/xterm.js"].url
+    with loopback_names():
+        packed = requests.get(url, headers={"Accept-Encoding": "gzip"}, stream=True)
+        wire = packed.raw.read(decode_content=False)
+        plain = requests.get(url, headers={"Accept-Encoding": "identity"})
+    assert packed.headers["Content-Encoding"] == "gzip" and gzip.decompress(wire) == body
+    assert len(wire) < len(body) // 3
+    assert "Content-Encoding" not in plain.headers and plain.content == body
+    assert packed.headers["Vary"] == plain.headers["Vary"] == "Accept-Encoding"
+    assert packed.headers["ETag"] != plain.headers["ETag"]
 
 
 def test_the_pyinstaller_build_carries_templates_and_static_files():
