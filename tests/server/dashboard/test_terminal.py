@@ -15,6 +15,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -23,6 +24,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from appliance.sdk import types
 from appliance.sdk.client import Client
+from server.dashboard.terminal import pick_agent
+from server.httpapi import APIError
 
 from ...appliance.conftest import new_cli
 from ...browser import WEBSOCKET_PROBE, Browser, PageServer
@@ -219,3 +222,18 @@ def test_only_who_may_open_the_agent_gets_a_terminal(site, dashboard):
 def agent_id(client: Client, owner: str, name: str) -> uuid.UUID:
     workspace = client.workspace_by_owner_and_name(owner, name)
     return next(a.id for r in workspace.latest_build.resources for a in r.agents)
+
+
+def test_the_agent_is_named_when_there_are_several():
+    agents = [SimpleNamespace(name="dev"), SimpleNamespace(name="db")]
+    workspace = SimpleNamespace(name="w", latest_build=SimpleNamespace(
+        resources=[SimpleNamespace(agents=agents[:1]), SimpleNamespace(agents=agents[1:])]))
+    assert pick_agent(workspace, "db") is agents[1]
+    for name, status, says in (("", 400, "Open the terminal of one: w.dev, w.db."),
+                               ("web", 404, "Is workspace 'w' started, with an agent 'web'?")):
+        with pytest.raises(APIError) as refused:
+            pick_agent(workspace, name)
+        assert (refused.value.status, refused.value.detail) == (status, says)
+    stopped = SimpleNamespace(name="w", latest_build=SimpleNamespace(resources=[]))
+    with pytest.raises(APIError, match="Workspace agent not found"):
+        pick_agent(stopped, "")
