@@ -13,6 +13,8 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
+from appliance.sdk import model
+
 from ..authz.rbac import Action, NotAuthorized, Object, Resource
 from ..httpapi import APIError
 from ..httpmw import store
@@ -35,26 +37,40 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True)
 class NavItem:
-    """A page in the navigation, shown to whoever may do ``action`` on ``resource`` (their
-    own, for resources a user owns)."""
+    """A page in the navigation, shown to whoever may do ``action`` on ``resource``: their
+    own (for resources a user owns), or, ``site_wide``, everyone's."""
     label: str
     endpoint: str
     action: Action
     resource: Resource
+    site_wide: bool = False
+
+    def allowed(self) -> bool:
+        subject = g.get("subject")
+        owner = None if self.site_wide or subject is None else subject.id
+        return subject is not None and store().can(self.action, Object(self.resource, owner_id=owner))
 
 
 NAV = (
     NavItem("Workspaces", "dashboard.workspaces", Action.READ, Resource.WORKSPACE),
+    NavItem("Users", "dashboard.users", Action.READ, Resource.USER, site_wide=True),
+    NavItem("Audit", "dashboard.audit", Action.READ, Resource.AUDIT_LOG, site_wide=True),
+    NavItem("Deployment", "dashboard.deployment", Action.READ, Resource.DEPLOYMENT_CONFIG,
+            site_wide=True),
+    NavItem("Account", "dashboard.account", Action.READ_PERSONAL, Resource.USER),
 )
 
 
 def nav() -> list[NavItem]:
-    subject = g.get("subject")
-    if subject is None:
-        return []
-    s = store()
-    return [item for item in NAV
-            if s.can(item.action, Object(item.resource, owner_id=subject.id))]
+    return [item for item in NAV if item.allowed()]
+
+
+def require_nav(endpoint: str) -> None:
+    """A page of the navigation opened by someone it is not shown to: the 404 page, as the
+    API's answer to what one may not see."""
+    item = next(i for i in NAV if i.endpoint == endpoint)
+    if not item.allowed():
+        raise NotAuthorized(g.subject, item.action, Object(item.resource))
 
 
 def page(template: str, status: int = 200, **values):
@@ -96,7 +112,10 @@ def signed_in(view):
 
 @blueprint.after_request
 def _security_headers(resp):
+    # A page may set a stricter Referrer-Policy of its own (/cli-auth: no Referer at all).
+    referrer = resp.headers.get("Referrer-Policy", SECURITY_HEADERS["Referrer-Policy"])
     resp.headers.update(SECURITY_HEADERS)
+    resp.headers["Referrer-Policy"] = referrer
     resp.headers.setdefault("Cache-Control", "no-store")
     return resp
 
@@ -122,8 +141,11 @@ def _not_authorized(exc: NotAuthorized):
 
 
 @blueprint.app_template_filter("ago")
-def ago(when: dt.datetime | None, now: dt.datetime) -> str:
-    """``3 minutes ago``, as Coder's tables say when something last happened."""
+def ago(when: dt.datetime | str | None, now: dt.datetime) -> str:
+    """``3 minutes ago``, as Coder's tables say when something last happened (a time as a
+    row or as its JSON text: a page of users carries the latter)."""
+    if isinstance(when, str):
+        when = model.parse_time(when)
     if when is None or when.year <= 1:
         return "Never"
     seconds = int((now - when).total_seconds())
