@@ -8,7 +8,9 @@ without, its own sign-in form (email or username, password: ``api.users.sign_in`
 rate limit and audit of the API's login) that does. Both are dashboard forms
 (``forms.read_form``: coderd's own origin and this browser's token), so no other site can
 make a token appear or log a visitor in; like every dashboard page it is never cached or
-framed, and it is never sent as a Referer.
+framed. Its Referrer-Policy is the dashboard's ``same-origin`` (the token is in no URL):
+under ``no-referrer``, which it had as a stand-alone page, a browser sends its forms with
+``Origin: null``, which the origin check rightly refuses.
 """
 from __future__ import annotations
 
@@ -31,15 +33,9 @@ def _signed_in_user():
     return store().get_user_by_id(g.subject.id)
 
 
-def _page(status: int = 200, **values):
-    resp = page("cli_auth.html", status, **values)
-    resp.headers["Referrer-Policy"] = "no-referrer"  # the token's page names no one
-    return resp
-
-
 @blueprint.get(PATH)
 def cli_auth():
-    return _page(user=_signed_in_user())
+    return page("cli_auth.html", user=_signed_in_user())
 
 
 @blueprint.post(PATH)
@@ -49,9 +45,9 @@ def cli_auth_post():
         check_login_rate()
     form = read_form()
     if user is not None:
-        return _page(token=new_session_key(user))
+        return page("cli_auth.html", token=new_session_key(user))
     try:
         token, _ = sign_in(form.get("email", ""), form.get("password", ""))
     except APIError as exc:
-        return _page(exc.status, user=None, error=exc.message, email=form.get("email", ""))
-    return _page(token=token)
+        return page("cli_auth.html", exc.status, user=None, error=exc.message, email=form.get("email", ""))
+    return page("cli_auth.html", token=token)

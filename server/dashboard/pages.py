@@ -112,10 +112,7 @@ def signed_in(view):
 
 @blueprint.after_request
 def _security_headers(resp):
-    # A page may set a stricter Referrer-Policy of its own (/cli-auth: no Referer at all).
-    referrer = resp.headers.get("Referrer-Policy", SECURITY_HEADERS["Referrer-Policy"])
     resp.headers.update(SECURITY_HEADERS)
-    resp.headers["Referrer-Policy"] = referrer
     resp.headers.setdefault("Cache-Control", "no-store")
     return resp
 
