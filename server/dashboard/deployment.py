@@ -5,7 +5,7 @@ never sent), with the version and access URL, and that update checks and telemet
 """
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, redirect, url_for
 
 from appliance.buildinfo import version
 
@@ -23,11 +23,17 @@ SECTIONS = {
 AIR_GAP = ("update_check", "telemetry_enable")
 
 
-@blueprint.get("/deployment", defaults={"section": "general"})
+@blueprint.get("/deployment")
+@signed_in
+def deployment_home():
+    require_nav("dashboard.deployment_home")
+    return redirect(url_for("dashboard.deployment", section="general"), code=303)
+
+
 @blueprint.get("/deployment/<section>")
 @signed_in
 def deployment(section: str):
-    require_nav("dashboard.deployment")
+    require_nav("dashboard.deployment_home")
     if section not in SECTIONS:
         raise not_found("Page")
     title, groups = SECTIONS[section]

@@ -44,6 +44,7 @@ class NavItem:
     action: Action
     resource: Resource
     site_wide: bool = False
+    section: str = ""  # the paths it stands for (its own URL's, if not said)
 
     def allowed(self) -> bool:
         subject = g.get("subject")
@@ -55,14 +56,30 @@ NAV = (
     NavItem("Workspaces", "dashboard.workspaces", Action.READ, Resource.WORKSPACE),
     NavItem("Users", "dashboard.users", Action.READ, Resource.USER, site_wide=True),
     NavItem("Audit", "dashboard.audit", Action.READ, Resource.AUDIT_LOG, site_wide=True),
-    NavItem("Deployment", "dashboard.deployment", Action.READ, Resource.DEPLOYMENT_CONFIG,
+    NavItem("Deployment", "dashboard.deployment_home", Action.READ, Resource.DEPLOYMENT_CONFIG,
             site_wide=True),
-    NavItem("Account", "dashboard.account", Action.READ_PERSONAL, Resource.USER),
+    NavItem("Account", "dashboard.account", Action.READ_PERSONAL, Resource.USER,
+            section="/settings"),
 )
 
 
-def nav() -> list[NavItem]:
-    return [item for item in NAV if item.allowed()]
+@dataclass(frozen=True)
+class NavLink:
+    label: str
+    url: str
+    current: bool
+
+
+def nav() -> list[NavLink]:
+    """The viewer's navigation; the current page's item is the one whose section holds the
+    path most closely (/deployment/users: Users, not Deployment)."""
+    items = [item for item in NAV if item.allowed()]
+    sections = [item.section or url_for(item.endpoint) for item in items]
+    path = request.path
+    current = max((s for s in sections if path == s or path.startswith(s + "/")), key=len,
+                  default=None)
+    return [NavLink(item.label, url_for(item.endpoint), section == current)
+            for item, section in zip(items, sections)]
 
 
 def require_nav(endpoint: str) -> None:
@@ -75,7 +92,7 @@ def require_nav(endpoint: str) -> None:
 
 def page(template: str, status: int = 200, **values):
     """``template`` rendered in the layout, with the viewer's navigation."""
-    html = render_template(template, nav=nav(), active=request.endpoint,
+    html = render_template(template, nav=nav(),
                            me=g.get("subject"), csrf_token=csrf_token, **values)
     return current_app.response_class(html, status=status, mimetype="text/html")
 

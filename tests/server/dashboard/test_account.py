@@ -77,6 +77,7 @@ def test_tokens_and_cli_auth(site, dashboard):
     owner.create_token(token_name="owners-secret-token")
     sign_in(dashboard, user.email, PASSWORD, start="/login?redirect=/settings/tokens")
     assert "No tokens yet." in dashboard.text("#tokens")
+    assert dashboard.text("header nav a[aria-current=page]") == "Account"
     dashboard.check("tokens-empty")
     dashboard.open("/settings/tokens/new")
     # Coder's choices up to CODER_MAX_TOKEN_LIFETIME (30 days by default, as Coder's)

@@ -20,7 +20,7 @@ from ...dashboardtest import Dashboard
 from ..provisioning import sql
 from .test_auth import PASSWORD, post_from_another_origin, sign_in
 
-ADMIN_PAGES = ("/deployment/users", "/deployment/users/create", "/audit", "/deployment/general",
+ADMIN_PAGES = ("/deployment", "/deployment/users", "/deployment/users/create", "/audit", "/deployment/general",
                "/deployment/security", "/deployment/network", "/deployment/observability")
 
 
@@ -45,6 +45,11 @@ def admin(site, browsers, test_output):
 def other(site, browsers, test_output):
     browsers[1].driver.delete_all_cookies()
     return Dashboard(browsers[1], site[0], test_output)
+
+
+def _current(d: Dashboard) -> str:
+    """The navigation's item for the page open."""
+    return d.text("header nav a[aria-current=page]")
 
 
 def _row(d: Dashboard, username: str) -> str:
@@ -76,6 +81,7 @@ def test_owner_manages_users_and_reads_audit_and_deployment(site, admin):
     assert "admin@example.com" in _row(admin, "admin") and "Owner" in _row(admin, "admin")
     assert [a.text for a in admin.driver.find_elements(By.CSS_SELECTOR, "header nav a")] == [
         "Workspaces", "Users", "Audit", "Deployment", "Account"]
+    assert _current(admin) == "Users"
     admin.check("users")
 
     # Create: the API's validation at the field, the password never sent back.
@@ -137,7 +143,8 @@ def test_owner_manages_users_and_reads_audit_and_deployment(site, admin):
     assert "No audit entries match this filter." in admin.text("#audit-count")
 
     # The deployment: version, access URL, air gap, and the settings (secrets hidden).
-    admin.open("/deployment/general")
+    admin.open("/deployment")
+    assert admin.path() == "/deployment/general" and _current(admin) == "Deployment"
     summary = admin.text("#deployment-summary")
     assert version() in summary and coderd.url in summary
     assert "Update checks\nOff" in summary and "Telemetry\nOff" in summary
@@ -192,8 +199,17 @@ def test_a_member_gets_no_admin_page_and_no_admin_form(site, other):
     (owner_keys,), = sql(coderd.dsn, "SELECT count(*) FROM api_keys WHERE user_id = "
                          "(SELECT id FROM users WHERE username = 'admin')")
     with loopback_names():
-        anonymous = requests.get(coderd.url + "/deployment/users", allow_redirects=False)
-        assert anonymous.status_code == 303 and anonymous.headers["Location"].startswith("/login")
+        for path in (*ADMIN_PAGES, "/settings/tokens"):  # a client without a session
+            anonymous = requests.get(coderd.url + path, allow_redirects=False)
+            assert anonymous.status_code == 303, path
+            assert anonymous.headers["Location"].startswith("/login?redirect="), path
+        for path, fields in ((f"/deployment/users/{victim.id}/suspend", {}),
+                             ("/deployment/users/create", {"username": "sneaky", "password": PASSWORD,
+                                                           "email": "s@example.com"}),
+                             ("/settings/tokens/new", {"token_name": "sneaky", "lifetime_days": "7"})):
+            anonymous = requests.post(coderd.url + path, data=fields, allow_redirects=False,
+                                      headers={"Origin": coderd.url})
+            assert anonymous.status_code == 303 and "/login" in anonymous.headers["Location"], path
         session = requests.Session()
         session.cookies.set("coder_session_token", member.token)
         for path in ADMIN_PAGES:
@@ -215,6 +231,7 @@ def test_a_member_gets_no_admin_page_and_no_admin_form(site, other):
             assert resp.status_code == 404, (path, resp.status_code)
     assert owner.user(victim.username).status == "active" and owner.user(user.username).roles == []
     assert sql(coderd.dsn, "SELECT count(*) FROM users WHERE username = 'sneaky'") == [(0,)]
+    assert sql(coderd.dsn, "SELECT count(*) FROM api_keys WHERE token_name = 'sneaky'") == [(0,)]
     assert sql(coderd.dsn, "SELECT count(*) FROM api_keys WHERE user_id = (SELECT id FROM users "
                "WHERE username = 'admin')") == [(owner_keys,)]
     sign_in(other, user.email, PASSWORD)
