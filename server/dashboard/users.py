@@ -17,7 +17,7 @@ from appliance.sdk import types
 
 from ..api.users import new_user, search_users, set_user_roles, set_user_status, user_param
 from ..authz.rbac import ASSIGNABLE_ROLES, ROLES, Action, Object, Resource
-from ..httpapi import APIError, decode, query_int
+from ..httpapi import APIError, decode, not_found, query_int
 from ..httpmw import store
 from .forms import field_errors, read_form
 from .pages import blueprint, page, require_nav, signed_in
@@ -62,14 +62,14 @@ def users():
 def user_change(user: str, action: str):
     form = read_form()
     require_nav("dashboard.users")
+    if action != "roles" and action not in STATUS_ACTIONS:
+        raise not_found("Page")
     row = user_param(user)
     try:
         if action == "roles":
             set_user_roles(row, [name for name, _ in ROLE_CHOICES if form.get("role-" + name)])
-        elif action in STATUS_ACTIONS:
-            set_user_status(row, STATUS_ACTIONS[action])
         else:
-            raise APIError(404, "No such change to a user.")
+            set_user_status(row, STATUS_ACTIONS[action])
     except APIError as exc:
         return _list(exc.status, (str(row.id), exc.message))
     return _back_to_list()

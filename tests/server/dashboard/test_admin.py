@@ -10,7 +10,7 @@ import re
 import pytest
 import requests
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.buildinfo import version
 
@@ -100,6 +100,13 @@ def test_owner_manages_users_and_reads_audit_and_deployment(site, admin):
     admin.fill(username="carol", email="carol2@example.com", password=PASSWORD)
     admin.submit()
     assert admin.text("#username-error") == "is already taken"
+    admin.fill(username="robot", email="robot@example.com", password=PASSWORD)
+    Select(admin.driver.find_element(By.NAME, "login_type")).select_by_value("none")
+    admin.submit()
+    assert admin.text("#password-error") == "must be empty"  # login type none: no password
+    Select(admin.driver.find_element(By.NAME, "login_type")).select_by_value("none")
+    admin.submit()
+    assert owner.user("robot").login_type == "none"
 
     # Search with Coder's q, then roles and suspension, each checked through the API.
     admin.open("/deployment/users?q=status%3Aactive+carol")
