@@ -62,8 +62,8 @@ def _user(user: str) -> UserRow:
 @route("POST", "/users/<user>/keys/tokens", summary="Create a named API token",
        request=types.CreateTokenRequest, response=types.GenerateAPIKeyResponse, status=201)
 def create_token(user: str):
-    row = _user(user)
-    return write(201, types.GenerateAPIKeyResponse(key=new_token(row, read(types.CreateTokenRequest))))
+    token = new_token(_user(user), read(types.CreateTokenRequest))
+    return write(201, types.GenerateAPIKeyResponse(key=token))
 
 
 def new_token(row: UserRow, req: types.CreateTokenRequest) -> str:

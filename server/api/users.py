@@ -358,6 +358,7 @@ def update_profile(user: str):
 
 
 def change_profile(row: UserRow, req: types.UpdateUserProfileRequest) -> UserRow:
+    """A new username and name (a taken username: 409 at the field), audited."""
     try:
         updated = store().update_user_profile(row.id, username=req.username, name=req.name)
     except psycopg2.errors.UniqueViolation as exc:

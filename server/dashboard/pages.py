@@ -2,7 +2,7 @@
 navigation (decided by the authorization layer), sign-in redirects and error pages.
 
 A page is a view that returns ``page(template, status, **values)``; ``templates/base.html``
-is the layout (a later page, such as ``/cli-auth``, extends it and fills ``content``).
+is the layout, which every page (``/cli-auth`` too) extends, filling ``content``.
 """
 from __future__ import annotations
 
