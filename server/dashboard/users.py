@@ -29,7 +29,7 @@ STATUS_ACTIONS = {"suspend": "suspended", "activate": "active"}
 
 def _list(status: int = 200, row_error: tuple[str, str] = ("", "")):
     """The list page; ``row_error``: a user's id and the API's refusal of a change to it."""
-    q = request.values.get("q", "")
+    q = request.args.get("q", "")
     number = query_int("page", 1, 1)
     try:
         found, error = search_users(q, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE), ""

@@ -179,9 +179,12 @@ def test_a_user_admin_cannot_make_anyone_owner(site, admin):
         "Workspaces", "Users", "Account"]
     _set_roles(admin, ua.username, "owner", "user-admin")  # themselves
     assert admin.text(f"#error-{ua.username}") == "You cannot change your own roles."
+    admin.open(f"/deployment/users?q={dave.username}")
     _set_roles(admin, dave.username, "owner")
     assert admin.text(f"#error-{dave.username}") == \
         "You cannot assign or remove the roles: owner."
+    assert len(admin.driver.find_elements(By.CSS_SELECTOR, "#users tbody tr")) == 1  # still filtered
+    admin.open("/deployment/users")
     _confirm(admin, "admin", "Suspend")  # an owner: not for a user admin to change
     assert "owner" in admin.text("#error-admin")
     admin.check("users-user-admin-refused")
