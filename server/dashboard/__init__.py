@@ -18,7 +18,8 @@ from .pages import blueprint
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, terminal, workspaces  # noqa: F401  (their views join the blueprint)
+    from . import (account, audit, auth, cliauth, deployment, terminal,  # noqa: F401
+                   users, workspaces)  # (their views join the blueprint)
 
     Assets.install(app)
     app.register_blueprint(blueprint)
