@@ -154,8 +154,19 @@ def get_key(user: str, keyid: str):
 
 @route("DELETE", "/users/<user>/keys/<keyid>", summary="Delete an API key", status=204)
 def delete_key(user: str, keyid: str):
+    return _change_key(user, keyid, store().delete_api_key, "delete")
+
+
+def _change_key(user: str, keyid: str, change, audit_action: str):
+    """``change`` applied to the user's key (by ID), audited: Coder's 204."""
     key = _key_of(user, keyid)
-    store().delete_api_key(key["id"])
-    audit.record("delete", "api_key", None, key["token_name"] or key["id"],
+    change(key["id"])
+    audit.record(audit_action, "api_key", None, key["token_name"] or key["id"],
                  additional={"key_id": key["id"], "user_id": str(key["user_id"])})
     return current_app.response_class(status=204)
+
+
+@route("PUT", "/users/<user>/keys/<keyid>/expire",
+       summary="Expire an API key now (it stays listed)", status=204)
+def expire_key(user: str, keyid: str):
+    return _change_key(user, keyid, store().expire_api_key, "write")
