@@ -82,14 +82,15 @@ def multi_select(message: str, options: list[str], chosen: list[str]) -> list[st
 
 
 def select(message: str, options: list[str]) -> str:
-    """Coder's Select on a plain terminal: one of the numbered options, by number or name."""
+    """Coder's Select on a plain terminal: one of the numbered options, by number or name;
+    Enter takes the first, as Coder's highlighted first item does."""
     _show(message, options)
 
     def check(answer: str) -> str:
         picked = _picked(answer, options)
         return "" if picked and len(picked) == 1 else \
             f"Choose one of 1-{len(options)}, or its name."
-    return _picked(ask("Number or name:", validate=check), options)[0]
+    return _picked(ask("Number or name:", default="1", validate=check), options)[0]
 
 
 def _show(message: str, lines: list[str]) -> None:

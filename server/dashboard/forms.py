@@ -68,6 +68,13 @@ def read_form(limit: int = ANONYMOUS_MAX_BODY) -> dict[str, str]:
     return fields
 
 
+def field_errors(exc: APIError) -> tuple[dict[str, str], str]:
+    """The server's error as a page shows it: each validation next to its field, else
+    the message at the top of the form."""
+    errors = {v.field: v.detail for v in exc.validations or ()}
+    return errors, "" if errors else exc.message
+
+
 def _check(token: str) -> None:
     guard = current_app.extensions[csrf.EXTENSION]
     came_from = guard.foreign_origin(request.environ)
