@@ -77,7 +77,10 @@ def _database_url(settings: settings_mod.Settings) -> Iterator[str]:
     if url:
         yield url
         return
-    settings.config_path.mkdir(parents=True, exist_ok=True)
+    if not (embedded.data_dir / "PG_VERSION").is_file():  # never make a database to search
+        raise CommandError(f"no coderd database in {embedded.data_dir}",
+                           "give coderd's settings: --env-file, or CODER_PG_CONNECTION_URL or "
+                           "CODER_CONFIG_DIR as coderd has them")
     try:
         yield embedded.start()
     finally:

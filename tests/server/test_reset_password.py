@@ -111,3 +111,14 @@ def test_a_database_that_cannot_be_reached_is_one_line(tmp_path):
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("coderd reset-password: error: ")
     assert "secret" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_no_database_is_said_not_made(tmp_path):
+    """Without coderd's settings (an empty config folder) nothing is started or created."""
+    env = tmp_path / "coderd.env"
+    env.write_text(f"CODER_CONFIG_DIR={tmp_path / 'config'}\n")
+    done = reset_piped(str(env), "admin", "Piped-In-Password-77\n")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith(f"coderd reset-password: error: no coderd database in "
+                                  f"{tmp_path / 'config' / 'postgres'} (give coderd's settings")
+    assert not (tmp_path / "config" / "postgres").exists()
