@@ -44,6 +44,9 @@ CODER_MINIMAL_USER = {"avatar_url": "http://example.com",
                       "id": "497f6eca-6276-4993-bfeb-53cbbbba6f08", "name": "string",
                       "username": "string"}
 CODER_AVAILABLE_EXPERIMENTS = {"safe": ["example"]}
+CODER_EXPERIMENTS = ["example"]
+# codersdk.ExternalAPIKeyScopes (Coder's newer catalog of resource scopes is not implemented).
+CODER_EXTERNAL_SCOPES = {"external": ["all"]}
 
 
 def assert_like(coder, ours, where: str = "") -> None:
@@ -267,13 +270,16 @@ def test_workspace_available_users(shared_coderd, shared_owner):
 
 def test_auth_scopes_and_experiments(shared_coderd, shared_owner):
     scopes = get(shared_coderd, "/auth/scopes")
+    assert_like(CODER_EXTERNAL_SCOPES, scopes)
     assert set(scopes["external"]) >= {"all", "application_connect", "coder:all"}
     # Each listed scope is one a token is created with.
     for scope in scopes["external"]:
         resp = raw(shared_coderd, "POST", "/api/v2/users/me/keys/tokens", shared_owner.token,
                    json={"scopes": [scope], "token_name": "s" + uuid.uuid4().hex[:8]})
         assert resp.status_code == 201, (scope, resp.text)
-    assert get(shared_coderd, "/experiments", shared_owner.token) == []
+    enabled = get(shared_coderd, "/experiments", shared_owner.token)
+    assert_like(CODER_EXPERIMENTS, enabled)
+    assert enabled == []
     available = get(shared_coderd, "/experiments/available", shared_owner.token)
     assert_like(CODER_AVAILABLE_EXPERIMENTS, available)
     assert available == {"safe": []}
