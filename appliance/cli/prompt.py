@@ -1,5 +1,5 @@
 """Terminal prompts for the commands that may ask (login, logout, users create,
-config-ssh, templates push and delete, stop, delete).
+config-ssh, templates push and delete, stop, delete, coderd reset-password).
 
 One confirmation policy, Coder's: ``-y/--yes`` (a global flag) answers yes to
 every confirmation. Prompting is only done on a terminal: a script gets a
@@ -11,6 +11,8 @@ from __future__ import annotations
 import getpass
 import sys
 from typing import Callable
+
+from appliance import passwords
 
 from .base import CommandError
 
@@ -50,6 +52,15 @@ def agreed(args, question: str, default: bool = False) -> bool:
         raise CommandError(f"{question!r} needs a terminal to prompt on",
                            hint="Pass --yes to answer yes without a prompt.")
     return confirm(question, default)
+
+
+def new_password(text: str) -> str:
+    """A password asked twice, until Coder's rules take it and both answers match."""
+    while True:
+        password = ask(text, secret=True, validate=passwords.problem)
+        if ask("Confirm password:", secret=True) == password:
+            return password
+        print("Passwords do not match, try again.")
 
 
 def confirm(text: str, default: bool = True) -> bool:

@@ -168,7 +168,19 @@ def delete_key(user: str, keyid: str):
 
 def revoke_key(user: str, keyid: str) -> None:
     """Delete ``user``'s key ``keyid`` (404 if it is not theirs), audited."""
+    _change_key(user, keyid, store().delete_api_key, "delete")
+
+
+@route("PUT", "/users/<user>/keys/<keyid>/expire",
+       summary="Expire an API key now (it stays listed)", status=204)
+def expire_key(user: str, keyid: str):
+    _change_key(user, keyid, store().expire_api_key, "write")
+    return current_app.response_class(status=204)
+
+
+def _change_key(user: str, keyid: str, change, audit_action: str) -> None:
+    """``change`` applied to ``user``'s key ``keyid`` (404 if it is not theirs), audited."""
     key = _key_of(user, keyid)
-    store().delete_api_key(key["id"])
-    audit.record("delete", "api_key", None, key["token_name"] or key["id"],
+    change(key["id"])
+    audit.record(audit_action, "api_key", None, key["token_name"] or key["id"],
                  additional={"key_id": key["id"], "user_id": str(key["user_id"])})

@@ -12,6 +12,7 @@ from ..authz.rbac import Action
 from ..httpapi import write
 from ..httpmw import system_store
 from . import openapi
+from .apikeys import TOKEN_SCOPES
 from .router import Router
 
 router = Router("general", "General")
@@ -53,3 +54,23 @@ def applications_host():
 @route("GET", "/openapi.json", summary="This API's OpenAPI 3 document", auth=False, response=dict)
 def openapi_document():
     return write(200, openapi.document(__version__))
+
+
+@route("GET", "/auth/scopes", summary="The scopes an API token may be created with",
+       auth=False, response=types.ExternalAPIKeyScopes)
+def auth_scopes():
+    return write(200, types.ExternalAPIKeyScopes(external=sorted(TOKEN_SCOPES)))
+
+
+@route("GET", "/experiments", summary="Enabled experiments (the appliance has none)",
+       response=list[str])
+def experiments():
+    authorize_listing(g.subject, Action.READ)  # not for a key scoped to apps only
+    return write(200, [])
+
+
+@route("GET", "/experiments/available", summary="Experiments that may be enabled (none)",
+       response=types.AvailableExperiments)
+def experiments_available():
+    authorize_listing(g.subject, Action.READ)
+    return write(200, types.AvailableExperiments(safe=[]))

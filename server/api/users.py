@@ -7,6 +7,7 @@ import psycopg2.errors
 from flask import Response as FlaskResponse
 from flask import current_app, g, request
 
+from appliance import passwords
 from appliance.sdk import types
 
 from .. import audit, gitsshkey
@@ -168,6 +169,17 @@ def sign_out(resp: FlaskResponse) -> FlaskResponse:
     return resp
 
 
+@route("POST", "/users/validate-password", summary="Check a password against the password rules",
+       auth=False, request=types.ValidateUserPasswordRequest,
+       response=types.ValidateUserPasswordResponse)
+def validate_password():
+    # As Coder: beside login, under its rate limit, for the setup and password-change forms.
+    check_login_rate()
+    req = read(types.ValidateUserPasswordRequest, ANONYMOUS_MAX_BODY)
+    reason = passwords.problem(req.password)
+    return write(200, types.ValidateUserPasswordResponse(valid=not reason, details=reason))
+
+
 @route("GET", "/users/authmethods", summary="Login methods this deployment offers", auth=False,
        response=types.AuthMethods)
 def auth_methods():
@@ -281,6 +293,30 @@ def new_user(req: types.CreateUserRequest) -> UserRow:
 @route("GET", "/users/<user>", summary="Get a user by ID, username or 'me'", response=types.User)
 def get_user(user: str):
     return write(200, convert.user(user_param(user)))
+
+
+@route("GET", "/users/<user>/login-type", summary="How a user logs in",
+       response=types.UserLoginType)
+def get_login_type(user: str):
+    row = user_param(user)
+    if not store().can(Action.READ_PERSONAL, Object(Resource.USER, row.id, owner_id=row.id)):
+        raise not_found("User")
+    return write(200, types.UserLoginType(login_type=row.login_type))
+
+
+@route("GET", "/users/<user>/autofill-parameters",
+       summary="The user's latest parameter values for a template's workspaces",
+       response=list[types.UserParameter],
+       query=(QueryParam("template_id", "The template (required)"),))
+def autofill_parameters(user: str):
+    row = user_param(user)
+    template_id = request.args.get("template_id", "")
+    if not template_id:
+        raise APIError(400, "Invalid query parameters.", validations=[
+            types.ValidationError("template_id", "Query param \"template_id\" is required and "
+                                  "cannot be empty")])
+    rows = store().get_user_workspace_build_parameters(row.id, parse_uuid(template_id, "template_id"))
+    return write(200, [types.UserParameter(name=r["name"], value=r["value"]) for r in rows])
 
 
 @route("DELETE", "/users/<user>", summary="Delete a user", response=types.Response)

@@ -253,13 +253,24 @@ class AuthzQuerier:
     delete_api_keys_by_user = user_change(_owned(R.API_KEY), A.DELETE)
 
     def delete_api_key(self, key_id: str) -> int:
+        if not self._authorize_key_change(key_id, A.DELETE):
+            return 0
+        return self._queries.delete_api_key(key_id)
+
+    def expire_api_key(self, key_id: str) -> None:
+        """An update of the key, as Coder's UpdateAPIKeyByID."""
+        if self._authorize_key_change(key_id, A.UPDATE):
+            self._queries.expire_api_key(key_id)
+
+    def _authorize_key_change(self, key_id: str, action: Action) -> bool:
+        """Read and ``action`` on the key, and the role hierarchy on its owner (False: no key)."""
         key = self._queries.get_api_key_by_id(key_id)
         if key is None:
-            return 0
+            return False
         authorize(self.subject, A.READ, api_key_obj(key))
-        authorize(self.subject, A.DELETE, api_key_obj(key))
-        _authorize_user_change(self, A.DELETE, api_key_obj(key))
-        return self._queries.delete_api_key(key_id)
+        authorize(self.subject, action, api_key_obj(key))
+        _authorize_user_change(self, action, api_key_obj(key))
+        return True
 
     # audit
     insert_audit_log = system_only()
@@ -585,6 +596,10 @@ for _name, _policy in _RELAY_POLICIES.items():
 _DASHBOARD_POLICIES: dict[str, _Policy] = {
     "get_user_appearance": check(_user_arg(), A.READ_PERSONAL),
     "update_user_appearance": user_change(_user_arg(), A.UPDATE_PERSONAL, A.UPDATE),
+    "get_user_preferences": check(_user_arg(), A.READ_PERSONAL),
+    "update_user_preferences": user_change(_user_arg(), A.UPDATE_PERSONAL, A.UPDATE),
+    # Autofill values are the user's own personal data (Coder: read_personal on the user).
+    "get_user_workspace_build_parameters": check(_user_arg("owner_id"), A.READ_PERSONAL),
     "insert_provisioner_job_timings": system_only(),
     "get_deployment_stats": system_only(),
     "get_provisioner_job_timings": via_job(A.READ),

@@ -225,6 +225,22 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/workspaces/<workspace>/watch-ws"): _ok(400, *ROLES),
     ("GET", "/workspaces/<workspace>/timings"): expect(200, TEMPLATE_ADMINS, denied=404),
     ("GET", "/workspacebuilds/<workspacebuild>/timings"): expect(200, TEMPLATE_ADMINS, denied=404),
+    # issue 19: the last user and organization endpoints; preferences, the login type and
+    # autofill values are personal data (read_personal), as the appearance
+    ("GET", "/users/<user>/preferences"): expect(200, USER_ADMINS, denied=404),
+    ("PUT", "/users/<user>/preferences"): expect(200, USER_ADMINS),
+    ("GET", "/users/<user>/login-type"): expect(200, USER_ADMINS, denied=404),
+    ("GET", "/users/<user>/autofill-parameters"): expect(200, USER_ADMINS, denied=404),
+    ("PUT", "/users/<user>/keys/<keyid>/expire"): expect(204, ("owner",), denied=404),
+    ("GET", "/users/<user>/organizations/<organizationname>"): expect(
+        200, ("owner", "template-admin", "user-admin", "auditor")),
+    ("GET", "/organizations/<organization>/paginated-members"): expect(200, EVERYONE),
+    # only those who create workspaces for others (owners) get the list; readers of the
+    # user are refused, as Coder's
+    ("GET", "/organizations/<organization>/members/<user>/workspaces/available-users"): expect(
+        200, ("owner",)),
+    ("GET", "/experiments"): expect(200, EVERYONE),
+    ("GET", "/experiments/available"): expect(200, EVERYONE),
 }
 
 BODIES = {
@@ -238,6 +254,7 @@ BODIES = {
     ("POST", "/authcheck"): lambda: {"checks": {"w": {"object": {"resource_type": "workspace"},
                                                       "action": "read"}}},
     ("PUT", "/users/<user>/appearance"): lambda: {"theme_preference": "dark", "terminal_font": ""},
+    ("PUT", "/users/<user>/preferences"): lambda: {"collapse_assistant_steps": True},
     ("PUT", "/workspaces/<workspace>/autostart"): lambda: {"schedule": "CRON_TZ=UTC 30 9 * * 1-5"},
     ("PUT", "/workspaces/<workspace>/autoupdates"): lambda: {"automatic_updates": "always"},
     ("PUT", "/workspaces/<workspace>/extend"): lambda: {"deadline": "2099-01-01T00:00:00Z"},

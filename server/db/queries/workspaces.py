@@ -235,6 +235,23 @@ class WorkspaceQueries(QueriesBase):
                JOIN workspaces w ON w.id = b.workspace_id
                WHERE p.workspace_build_id = %s ORDER BY p.name""", (build_id,))
 
+    def get_user_workspace_build_parameters(self, owner_id: uuid.UUID,
+                                            template_id: uuid.UUID) -> list[dict]:
+        """Coder's autofill: each non-ephemeral parameter's latest value in the user's start
+        builds of the template's workspaces, newest first (at most 100)."""
+        return self._all(
+            """SELECT name, value FROM (
+                   SELECT DISTINCT ON (tvp.name) tvp.name, p.value, b.created_at
+                   FROM workspace_build_parameters p
+                   JOIN workspace_builds b ON b.id = p.workspace_build_id
+                   JOIN workspaces w ON w.id = b.workspace_id
+                   JOIN template_version_parameters tvp
+                       ON tvp.template_version_id = b.template_version_id AND tvp.name = p.name
+                   WHERE w.owner_id = %s AND w.template_id = %s AND b.transition = 'start'
+                         AND NOT tvp.ephemeral
+                   ORDER BY tvp.name, b.created_at DESC) latest
+               ORDER BY created_at DESC, name LIMIT 100""", (owner_id, template_id))
+
     # what a job made
     def get_workspace_resources_by_job_ids(self, job_ids: list[uuid.UUID]) -> list[dict]:
         """Resources with their agents (apps, scripts) and metadata, as the API returns them."""
