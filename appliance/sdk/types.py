@@ -475,6 +475,14 @@ class CreateTemplateVersionRequest:
 
 
 @dataclass
+class PatchTemplateVersionRequest:
+    """Coder's: an empty name keeps the current one, a null message too."""
+    name: str = field(default="", max_len=64, pattern=TEMPLATE_VERSION_NAME_PATTERN,
+                      doc=TEMPLATE_VERSION_NAME_RULE)
+    message: Optional[str] = field(default=None, max_len=1048576)
+
+
+@dataclass
 class TemplateVersionVariable:
     """A terraform variable of a version; a sensitive one's values read "*redacted*"."""
     name: str
@@ -876,6 +884,13 @@ class CreateWorkspaceBuildRequest:
 @dataclass
 class UpdateWorkspaceRequest:
     name: str = field(default="", max_len=32, pattern=NAME_PATTERN, doc=NAME_RULE)
+
+
+@dataclass
+class ResolveAutostartResponse:
+    """Whether the next autostart, on the template's active version, lacks a parameter value
+    it needs (Coder then skips it)."""
+    parameter_mismatch: bool = False
 
 
 @dataclass

@@ -418,6 +418,7 @@ _PROVISIONING_POLICIES: dict[str, _Policy] = {
     "get_previous_template_version": fetch(A.READ, template_obj),
     "archive_unused_template_versions": via_row(*_TEMPLATE, A.UPDATE),
     "unarchive_template_version": via_row(*_VERSION, A.UPDATE),
+    "update_template_version": via_row(*_VERSION, A.UPDATE),
     "delete_import_checks": system_only(),  # coderd check-import, as system("install-check")
     "get_template_version_parameters": via_row("get_template_version_by_id",
                                                "template_version_id", template_obj, A.READ),
@@ -437,6 +438,7 @@ _PROVISIONING_POLICIES: dict[str, _Policy] = {
     "update_workspace_next_start_at": via_row(*_WORKSPACE, A.UPDATE),
     "update_workspace_favorite": via_row(*_WORKSPACE, A.UPDATE),
     "update_workspace_automatic_updates": via_row(*_WORKSPACE, A.UPDATE),
+    "update_workspace_last_used": via_row(*_WORKSPACE, A.UPDATE),
     "update_workspace_build_deadline": via_row(*_WORKSPACE, A.UPDATE),
     "get_workspaces_to_autostart": system_only(),
     "get_workspaces_to_autostop": system_only(),

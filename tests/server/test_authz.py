@@ -128,6 +128,10 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/templateversions/<templateversion>/logs"): expect(200, EVERYONE),
     ("PATCH", "/templateversions/<templateversion>/cancel"): expect(200, TEMPLATE_ADMINS,
                                                                    readers=EVERYONE),
+    ("PATCH", "/templateversions/<templateversion>"): expect(200, TEMPLATE_ADMINS,
+                                                            readers=EVERYONE),
+    ("GET", "/templateversions/<templateversion>/schema"): expect(200, EVERYONE),
+    ("GET", "/templateversions/<templateversion>/parameters"): expect(200, EVERYONE),
     # dry runs: anyone who may create a workspace starts one of their own; another's is
     # guarded as their workspace
     ("POST", "/templateversions/<templateversion>/dry-run"): expect(201, EVERYONE),
@@ -224,6 +228,12 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/workspaces/<workspace>/watch"): expect(200, TEMPLATE_ADMINS, denied=404),
     ("GET", "/workspaces/<workspace>/watch-ws"): _ok(400, *ROLES),
     ("GET", "/workspaces/<workspace>/timings"): expect(200, TEMPLATE_ADMINS, denied=404),
+    # ws19c: a workspace's use, its next autostart, an agent's deprecated and websocket forms
+    ("POST", "/workspaces/<workspace>/usage"): workspace_write(204),
+    ("GET", "/workspaces/<workspace>/resolve-autostart"): expect(200, TEMPLATE_ADMINS, denied=404),
+    ("GET", "/workspaceagents/<workspaceagent>/startup-logs"): expect(200, TEMPLATE_ADMINS,
+                                                                     denied=404),
+    ("GET", "/workspaceagents/<workspaceagent>/watch-metadata-ws"): _ok(400, *ROLES),
     ("GET", "/workspacebuilds/<workspacebuild>/timings"): expect(200, TEMPLATE_ADMINS, denied=404),
 }
 
@@ -241,6 +251,7 @@ BODIES = {
     ("PUT", "/workspaces/<workspace>/autostart"): lambda: {"schedule": "CRON_TZ=UTC 30 9 * * 1-5"},
     ("PUT", "/workspaces/<workspace>/autoupdates"): lambda: {"automatic_updates": "always"},
     ("PUT", "/workspaces/<workspace>/extend"): lambda: {"deadline": "2099-01-01T00:00:00Z"},
+    ("PATCH", "/templateversions/<templateversion>"): lambda: {"message": "patched"},
 }
 
 

@@ -146,6 +146,10 @@ class TemplateQueries(QueriesBase):
         self._exec("UPDATE template_versions SET archived = false, updated_at = now() "
                    "WHERE id = %s", (version_id,))
 
+    def update_template_version(self, version_id: uuid.UUID, name: str, message: str) -> None:
+        self._exec("UPDATE template_versions SET name = %s, message = %s, updated_at = now() "
+                   "WHERE id = %s", (name, message, version_id))
+
     def update_template_version_template_id(self, version_id: uuid.UUID,
                                             template_id: uuid.UUID) -> None:
         """A version made without a template joins the template made from it."""

@@ -133,6 +133,9 @@ class WorkspaceQueries(QueriesBase):
     def update_workspace_favorite(self, workspace_id: uuid.UUID, favorite: bool) -> None:
         self._exec("UPDATE workspaces SET favorite = %s WHERE id = %s", (favorite, workspace_id))
 
+    def update_workspace_last_used(self, workspace_id: uuid.UUID) -> None:
+        self._exec("UPDATE workspaces SET last_used_at = now() WHERE id = %s", (workspace_id,))
+
     def update_workspace_automatic_updates(self, workspace_id: uuid.UUID, policy: str) -> None:
         self._exec("UPDATE workspaces SET automatic_updates = %s, updated_at = now() "
                    "WHERE id = %s", (policy, workspace_id))
