@@ -9,7 +9,8 @@ command's exit status as its own.
 
 The stream is coderd's ``Upgrade: tcp`` connection to the workspace named on
 the command line (one request; ``sdk.rawstream``). ``--stdio`` runs for
-every ``ssh``, so its path imports only the standard library and that.
+every ``ssh``, so its path imports only the standard library and that, except
+for the agent lookup ``--wait`` (``auto`` by default, as Coder's) makes first.
 """
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="Strip .SUFFIX from the workspace name (config-ssh --hostname-suffix).")
     p.add_argument("--wait", choices=WAIT_CHOICES, default=os.environ.get("CODER_SSH_WAIT", "auto"),
                    help="yes: wait for the workspace's startup scripts to finish before "
-                        "connecting; no, or auto (default), do not.")
+                        "connecting; no: do not; auto (default): wait when one of the agent's "
+                        "scripts blocks login (start_blocks_login), as Coder.")
     p.add_argument("--fdpass", action="store_true",
                    help="With --stdio, for OpenSSH's 'ProxyUseFdpass yes': pass the connection to "
                         "ssh and exit (over HTTPS a background process relays it).")
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--fdpass goes with --stdio (as a ProxyCommand).", code=2)
     url, token = connect.credentials(args)
     spec = rawstream.workspace_spec(args.workspace, args.ssh_host_prefix, args.hostname_suffix)
-    if args.wait == "yes":
+    if args.wait == "yes" or (args.wait == "auto" and _startup_blocks_login(args, url, token,
+                                                                            spec)):
         _start_if_stopped(args, spec)
         _wait_for_startup(args, url, token, spec)
     path, query = rawstream.workspace_path(spec)
@@ -123,6 +126,18 @@ def _start_if_stopped(args: argparse.Namespace, spec: str) -> bool:
         return False  # started, and still no agent: the original answer says why
     follow_build(client, build, "Start", out=sys.stderr)
     return True
+
+
+def _startup_blocks_login(args: argparse.Namespace, url: str, token: str, spec: str) -> bool:
+    """``--wait=auto``, as Coder's: wait when a script of the agent says login waits for it.
+    A workspace with no agent to look at yet (stopped) is left to the connection's start."""
+    from appliance.sdk import relay
+
+    try:
+        agent = relay.resolve_agent(connect.new_client(args, url, token), spec)[1]
+    except rawstream.APIError:
+        return False
+    return any(script.start_blocks_login for script in agent.scripts)
 
 
 def _wait_for_startup(args: argparse.Namespace, url: str, token: str, spec: str) -> None:
