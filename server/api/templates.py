@@ -18,7 +18,7 @@ from .. import audit
 from ..httpapi import APIError, found, not_found, parse_uuid, read, write
 from ..httpmw import store
 from ..provisioner.imports import queue_import
-from ..provisioner.workspacetags import TagError, workspace_tags
+from ..provisioner.workspacetags import TagError
 from . import jobs
 from .organizations import organization_param
 from .router import QueryParam, Router
@@ -125,17 +125,14 @@ def create_template_version(organization: str):
         raise APIError(404, "File not found.",
                        validations=[types.ValidationError("file_id", "not found")])
     name = req.name or random_version_name()
-    given = {v.name: v.value for v in req.user_variable_values or []}
     try:
         # As Coder: the tags the template asks for, those of the request winning.
-        tags = {**workspace_tags(file["data"], given), **(req.tags or {})}
-    except TagError as exc:
-        raise APIError(400, "Failed to parse workspace tags.", detail=str(exc)) from None
-    try:
         row = queue_import(s, organization_id=org["id"], file_id=file["id"], archive=file["data"],
                            created_by=g.subject.id, name=name, message=req.message,
-                           template_id=req.template_id, tags=tags,
+                           template_id=req.template_id, tags=req.tags,
                            user_variable_values=req.user_variable_values or [])
+    except TagError as exc:
+        raise APIError(400, "Failed to parse workspace tags.", detail=str(exc)) from None
     except psycopg2.errors.UniqueViolation:
         raise APIError(409, f"A template version named {name!r} already exists for this template.",
                        validations=[types.ValidationError("name", "is already taken")]) from None

@@ -17,8 +17,9 @@ import websocket
 from appliance.sdk import types
 
 from ..agenttest import add_agent
+from ..appliance.test_workspace_tags import TEMPLATE as TAGGED_TEMPLATE
 from ..coderdtest import create_another_user
-from .provisioning import complete_job, imported_version, make_template
+from .provisioning import complete_job, imported_version, make_tar, make_template, sql
 from .test_users import raw
 
 # codersdk.TemplateVersion's JSON fields (matched_provisioners is omitempty).
@@ -219,3 +220,40 @@ def test_init_script_for_an_air_gapped_machine(shared_coderd):
         resp = raw(shared_coderd, "GET", f"/api/v2/init-script/{os_arch}")
         assert resp.status_code == 400
         assert resp.json()["message"] == f"Unknown os/arch: {os_arch}"
+
+
+def test_workspace_tags_are_read_once_when_the_version_is_made(shared_coderd, shared_owner):
+    """The version records what its tags need; a build evaluates that with its parameter
+    values and never reads the archive again (here the stored file is replaced, and the
+    builds' tags do not change). A version made before versions recorded them (NULL) still
+    has its tags read from its archive."""
+    dsn = shared_coderd.dsn
+    version = imported_version(shared_owner, dsn, files={"main.tf": TAGGED_TEMPLATE}, params=[
+        {"name": "region", "default_value": "us"}])
+    assert version.job.tags["cluster"] == "us" and version.job.tags["team"] == "core"
+    (recorded,), = sql(dsn, "SELECT workspace_tags FROM template_versions WHERE id = %s",
+                       (str(version.id),))
+    assert recorded == {"cluster": {"parameter": "region", "default": "us"},
+                        "team": {"value": "core"}}
+    template = shared_owner.create_template("default", types.CreateTemplateRequest(
+        name="t" + uuid.uuid4().hex[:10], template_version_id=version.id))
+    sql(dsn, "UPDATE files SET data = %s WHERE id = (SELECT file_id FROM provisioner_jobs "
+             "WHERE id = %s)", (make_tar({"main.tf": "# no tags any more\n"}),
+                                str(version.job.id)))
+    ws = shared_owner.create_workspace(types.CreateWorkspaceRequest(
+        name="w" + uuid.uuid4().hex[:10], template_id=template.id,
+        rich_parameter_values=[types.WorkspaceBuildParameter(name="region", value="eu")]))
+    tags = ws.latest_build.job.tags
+    assert (tags["cluster"], tags["team"]) == ("eu", "core")
+    # Untagged versions record nothing to evaluate.
+    plain = imported_version(shared_owner, dsn)
+    assert sql(dsn, "SELECT workspace_tags FROM template_versions WHERE id = %s",
+               (str(plain.id),)) == [({},)]
+    # A version from before (NULL): its build reads the archive, now without tags, so only
+    # the import's tags remain (the recorded expressions would have given region's "eu").
+    complete_job(dsn, ws.latest_build.job.id)
+    sql(dsn, "UPDATE template_versions SET workspace_tags = NULL WHERE id = %s",
+        (str(version.id),))
+    build = shared_owner.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
+        transition="stop"))
+    assert build.job.tags["cluster"] == "us"
