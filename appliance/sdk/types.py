@@ -886,6 +886,38 @@ class UpdateWorkspaceRequest:
     name: str = field(default="", max_len=32, pattern=NAME_PATTERN, doc=NAME_RULE)
 
 
+PortShareLevel = Literal["owner", "authenticated", "organization", "public"]
+PortShareProtocol = Literal["http", "https"]
+
+
+@dataclass
+class UpsertWorkspaceAgentPortShareRequest:
+    agent_name: str
+    port: int
+    share_level: PortShareLevel
+    protocol: PortShareProtocol = "http"
+
+
+@dataclass
+class WorkspaceAgentPortShare:
+    workspace_id: uuid.UUID
+    agent_name: str
+    port: int
+    share_level: PortShareLevel
+    protocol: PortShareProtocol
+
+
+@dataclass
+class WorkspaceAgentPortShares:
+    shares: Optional[list[WorkspaceAgentPortShare]] = None
+
+
+@dataclass
+class DeleteWorkspaceAgentPortShareRequest:
+    agent_name: str
+    port: int
+
+
 @dataclass
 class ResolveAutostartResponse:
     """Whether the next autostart, on the template's active version, lacks a parameter value

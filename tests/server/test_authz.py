@@ -234,6 +234,15 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/workspaceagents/<workspaceagent>/startup-logs"): expect(200, TEMPLATE_ADMINS,
                                                                      denied=404),
     ("GET", "/workspaceagents/<workspaceagent>/watch-metadata-ws"): _ok(400, *ROLES),
+    # port sharing: read as the workspace, changed by who may change it (the fresh workspace
+    # has no agent: "Agent not found." for those who get that far; no share to delete)
+    ("GET", "/workspaces/<workspace>/port-share"): expect(200, TEMPLATE_ADMINS, denied=404),
+    ("POST", "/workspaces/<workspace>/port-share"): {"owner": 400, "template-admin": 400,
+                                                     "user-admin": 404, "auditor": 404,
+                                                     "member": 404},
+    ("DELETE", "/workspaces/<workspace>/port-share"): {"owner": 404, "template-admin": 403,
+                                                       "user-admin": 404, "auditor": 404,
+                                                       "member": 404},
     ("GET", "/workspacebuilds/<workspacebuild>/timings"): expect(200, TEMPLATE_ADMINS, denied=404),
 }
 
@@ -252,6 +261,9 @@ BODIES = {
     ("PUT", "/workspaces/<workspace>/autoupdates"): lambda: {"automatic_updates": "always"},
     ("PUT", "/workspaces/<workspace>/extend"): lambda: {"deadline": "2099-01-01T00:00:00Z"},
     ("PATCH", "/templateversions/<templateversion>"): lambda: {"message": "patched"},
+    ("POST", "/workspaces/<workspace>/port-share"): lambda: {
+        "agent_name": "main", "port": 8080, "share_level": "public", "protocol": "http"},
+    ("DELETE", "/workspaces/<workspace>/port-share"): lambda: {"agent_name": "main", "port": 8080},
 }
 
 

@@ -257,3 +257,41 @@ def test_workspace_tags_are_read_once_when_the_version_is_made(shared_coderd, sh
     build = shared_owner.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(
         transition="stop"))
     assert build.job.tags["cluster"] == "us"
+
+
+def test_port_shares_as_coder(shared_coderd, shared_owner, member, stranger, agent):
+    """Coder's WorkspaceAgentPortShare(s) JSON, its validation messages, and who may call
+    (the relay's side is tests/relay/test_app_security.py's)."""
+    ws = member.workspaces().workspaces
+    ws_id = next(w.id for w in ws if any(a.id == agent.id for r in w.latest_build.resources
+                                          for a in r.agents))
+    path = f"/api/v2/workspaces/{ws_id}/port-share"
+
+    def call(method, body=None, client=member):
+        return raw(shared_coderd, method, path, client.token if client else "", json=body)
+
+    assert (call("GET").status_code, call("GET").json()) == (200, {"shares": None})
+    body = {"agent_name": "main", "port": 8080, "share_level": "public", "protocol": "http"}
+    resp = call("POST", body)
+    assert (resp.status_code, resp.json()) == (200, {"workspace_id": str(ws_id), **body})
+    resp = call("POST", {**body, "share_level": "authenticated"})  # an upsert
+    assert resp.status_code == 200
+    assert call("GET").json() == {"shares": [{"workspace_id": str(ws_id), **body,
+                                              "share_level": "authenticated"}]}
+    for change, message in ((("share_level", "owner"), "Port sharing level not allowed."),
+                            (("port", 8), "Port must be between 9 and 65535."),
+                            (("protocol", "https"), "Port protocol not allowed."),
+                            (("agent_name", "nope"), "Agent not found.")):
+        resp = call("POST", dict([*body.items(), change]))
+        assert (resp.status_code, resp.json()["message"]) == (400, message)
+    # Another member, an owner's session on the member's workspace, no session.
+    for method, payload in (("GET", None), ("POST", body), ("DELETE", {"agent_name": "main",
+                                                                      "port": 8080})):
+        assert call(method, payload, stranger).status_code == 404
+        assert call(method, payload, None).status_code == 401
+    assert call("GET", client=shared_owner).status_code == 200
+    resp = call("DELETE", {"agent_name": "main", "port": 8080})
+    assert (resp.status_code, resp.content) == (200, b"")
+    resp = call("DELETE", {"agent_name": "main", "port": 8080})
+    assert (resp.status_code, resp.json()["message"]) == (404, "Port share not found.")
+    assert call("GET").json() == {"shares": None}
