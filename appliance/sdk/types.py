@@ -571,7 +571,12 @@ class Template:
     failure_ttl_ms: int = 0
     time_til_dormant_ms: int = 0
     time_til_dormant_autodelete_ms: int = 0
-    max_port_share_level: str = "owner"
+    # As Coder's open-source edition: no template caps port sharing (its AGPL port sharer
+    # reports "public").
+    max_port_share_level: str = "public"
+    # Parameters are static, read at import: Coder's clients use their classic parameter
+    # flow (rich-parameters), not the dynamic-parameters engine, for these templates.
+    use_classic_parameter_flow: bool = True
 
 
 @dataclass

@@ -295,3 +295,13 @@ def test_port_shares_as_coder(shared_coderd, shared_owner, member, stranger, age
     resp = call("DELETE", {"agent_name": "main", "port": 8080})
     assert (resp.status_code, resp.json()["message"]) == (404, "Port share not found.")
     assert call("GET").json() == {"shares": None}
+
+
+def test_templates_tell_coders_clients_what_they_support(shared_coderd, shared_owner):
+    """codersdk.Template's flags Coder's CLI and dashboard read: the classic parameter flow
+    (there is no dynamic-parameters engine here) and port sharing up to public (as Coder's
+    open-source edition, whose templates cannot cap it)."""
+    template = make_template(shared_owner, shared_coderd.dsn)
+    body = raw(shared_coderd, "GET", f"/api/v2/templates/{template.id}", shared_owner.token).json()
+    assert body["use_classic_parameter_flow"] is True
+    assert body["max_port_share_level"] == "public"
