@@ -924,6 +924,14 @@ class DeleteWorkspaceAgentPortShareRequest:
 
 
 @dataclass
+class PostWorkspaceUsageRequest:
+    """What Coder's clients report with a workspace's use (coderd reads it only under Coder's
+    workspace-usage experiment; the use itself is marked either way)."""
+    agent_id: uuid.UUID
+    app_name: Literal["vscode", "jetbrains", "reconnecting-pty", "ssh"]
+
+
+@dataclass
 class ResolveAutostartResponse:
     """Whether the next autostart, on the template's active version, lacks a parameter value
     it needs (Coder then skips it)."""

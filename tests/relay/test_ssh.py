@@ -200,3 +200,19 @@ def test_ssh_wait_auto_waits_only_for_a_script_that_blocks_login(workspace, agen
         sql(workspace.coderd.dsn, "DELETE FROM workspace_agent_scripts WHERE "
             "workspace_agent_id = %s AND display_name = 'blocks'", (str(workspace.agent_id),))
         reporter.post_lifecycle("ready", dt.datetime.now(dt.timezone.utc))
+
+
+def test_ssh_reports_the_workspaces_use(workspace, agent):
+    """As Coder's ssh: a session marks the workspace used (POST .../usage, app "ssh"), and
+    the hidden ``--usage-app=disable`` does not."""
+    def last_used():
+        return workspace.owner.workspace_by_owner_and_name("me", workspace.name).last_used_at
+
+    before = last_used()
+    quiet = subprocess.run(coder_ssh(workspace, "--usage-app", "disable"), cwd=ROOT,
+                           capture_output=True, timeout=60)
+    assert quiet.returncode == 0 and quiet.stdout == b"in\n", quiet.stderr
+    assert last_used() == before
+    used = subprocess.run(coder_ssh(workspace), cwd=ROOT, capture_output=True, timeout=60)
+    assert used.returncode == 0 and used.stdout == b"in\n", used.stderr
+    assert last_used() > before

@@ -34,6 +34,8 @@ from ..base import CommandError
 
 WAIT_CHOICES = ("yes", "no", "auto")
 STARTING = ("created", "starting")
+USAGE_APPS = ("vscode", "jetbrains", "reconnecting-pty", "ssh")
+USAGE_SECONDS = 60.0  # Coder's: the workspace's use is reported each minute while connected
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -55,6 +57,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fdpass", action="store_true",
                    help="With --stdio, for OpenSSH's 'ProxyUseFdpass yes': pass the connection to "
                         "ssh and exit (over HTTPS a background process relays it).")
+    p.add_argument("--usage-app", default=os.environ.get("CODER_SSH_USAGE_APP", ""),
+                   help=argparse.SUPPRESS)  # hidden, as Coder's: "disable", or an app name
     connect.add_global_options(p, leaf=True)
 
 
@@ -86,12 +90,50 @@ def run(args: argparse.Namespace) -> int:
         if exc.status != 404 or not _start_if_stopped(args, spec):
             raise
         sock = connect_to_agent()
-    if args.fdpass:
-        return _pass_to_ssh(sock)
-    if args.stdio:
-        return relay_fds(sock, 0, 1)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    return _session(sock, " ".join(command))
+    usage = UsageReporter(args, url, token, spec)
+    try:
+        if args.fdpass:  # this process ends at once: one report
+            return _pass_to_ssh(sock)
+        if args.stdio:
+            return relay_fds(sock, 0, 1)
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        return _session(sock, " ".join(command))
+    finally:
+        usage.stop.set()
+        usage.reported.wait(10)  # a session shorter than the first report still makes it
+
+
+class UsageReporter:
+    """Coder's ssh usage tracking (``UpdateWorkspaceUsageWithBodyContext``): the workspace is
+    reported used now and each minute until the session ends, from a background thread so
+    the connection does not wait for it (the session's end waits for the first report); a
+    failed report is dropped, as Coder logs it."""
+
+    def __init__(self, args: argparse.Namespace, url: str, token: str, spec: str):
+        self.stop, self.reported = threading.Event(), threading.Event()
+        app = "" if args.usage_app == "disable" else \
+            args.usage_app if args.usage_app in USAGE_APPS else "ssh"
+        if not app:
+            self.reported.set()
+            return
+        threading.Thread(target=self._report, args=(args, url, token, spec, app),
+                         daemon=True).start()
+
+    def _report(self, args: argparse.Namespace, url: str, token: str, spec: str,
+                app: str) -> None:
+        from appliance.sdk import relay, types
+
+        try:
+            client = connect.new_client(args, url, token)
+            ws, agent = relay.resolve_agent(client, spec)
+            request = types.PostWorkspaceUsageRequest(agent_id=agent.id, app_name=app)
+            while True:
+                client.post_workspace_usage(ws.id, request)
+                self.reported.set()
+                if self.stop.wait(USAGE_SECONDS):
+                    return
+        except (rawstream.APIError, OSError):  # requests' errors are OSErrors
+            self.reported.set()
 
 
 def _start_if_stopped(args: argparse.Namespace, spec: str) -> bool:
