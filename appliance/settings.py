@@ -27,14 +27,16 @@ class SettingsError(ValueError):
 
 
 def parse_bool(value: str | bool) -> bool:
+    """Go's strconv.ParseBool, as Coder reads its boolean settings and flags (``yes`` and
+    ``on`` are refused there too); an empty setting is false, as unset."""
     if isinstance(value, bool):
         return value
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
+    text = value.strip()
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
         return True
-    if lowered in ("0", "false", "no", "off", ""):
+    if text in ("0", "f", "F", "false", "FALSE", "False", ""):
         return False
-    raise SettingsError(f"not a boolean: {value!r}")
+    raise SettingsError(f"invalid boolean value {value!r}: use true or false")
 
 
 def parse_duration(value: str | int | float) -> float:

@@ -76,6 +76,9 @@ COMMANDS = {
     "provisioner": CommandInfo("appliance.cli.commands.provisioner",
                                "View provisioner daemons (list) and jobs (jobs list|cancel).",
                                aliases=("provisioners",)),
+    "support": CommandInfo("appliance.cli.commands.support",
+                           "Commands for troubleshooting issues with a Coder deployment: "
+                           "bundle."),
     "version": CommandInfo("appliance.cli.commands.version", "Show coder version."),
     "completion": CommandInfo("appliance.cli.commands.completion",
                               "Install or print shell completion (bash, zsh, fish)."),

@@ -488,6 +488,10 @@ class Client:
                              types.PutExtendWorkspaceRequest(deadline=deadline),
                              model_type=types.Response)
 
+    def post_workspace_usage(self, workspace_id: uuid.UUID | str,
+                             req: types.PostWorkspaceUsageRequest) -> None:
+        self._request("POST", f"/api/v2/workspaces/{workspace_id}/usage", req, expect=204)
+
     def favorite_workspace(self, workspace_id: uuid.UUID | str, favorite: bool = True) -> None:
         """Coder's PUT (favorite) and DELETE (unfavorite) /workspaces/{id}/favorite."""
         self._request("PUT" if favorite else "DELETE",

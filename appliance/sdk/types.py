@@ -548,6 +548,14 @@ class CreateTemplateVersionRequest:
 
 
 @dataclass
+class PatchTemplateVersionRequest:
+    """Coder's: an empty name keeps the current one, a null message too."""
+    name: str = field(default="", max_len=64, pattern=TEMPLATE_VERSION_NAME_PATTERN,
+                      doc=TEMPLATE_VERSION_NAME_RULE)
+    message: Optional[str] = field(default=None, max_len=1048576)
+
+
+@dataclass
 class TemplateVersionVariable:
     """A terraform variable of a version; a sensitive one's values read "*redacted*"."""
     name: str
@@ -636,7 +644,12 @@ class Template:
     failure_ttl_ms: int = 0
     time_til_dormant_ms: int = 0
     time_til_dormant_autodelete_ms: int = 0
-    max_port_share_level: str = "owner"
+    # As Coder's open-source edition: no template caps port sharing (its AGPL port sharer
+    # reports "public").
+    max_port_share_level: str = "public"
+    # Parameters are static, read at import: Coder's clients use their classic parameter
+    # flow (rich-parameters), not the dynamic-parameters engine, for these templates.
+    use_classic_parameter_flow: bool = True
 
 
 @dataclass
@@ -949,6 +962,53 @@ class CreateWorkspaceBuildRequest:
 @dataclass
 class UpdateWorkspaceRequest:
     name: str = field(default="", max_len=32, pattern=NAME_PATTERN, doc=NAME_RULE)
+
+
+PortShareLevel = Literal["owner", "authenticated", "organization", "public"]
+PortShareProtocol = Literal["http", "https"]
+
+
+@dataclass
+class UpsertWorkspaceAgentPortShareRequest:
+    agent_name: str
+    port: int
+    share_level: PortShareLevel
+    protocol: PortShareProtocol = "http"
+
+
+@dataclass
+class WorkspaceAgentPortShare:
+    workspace_id: uuid.UUID
+    agent_name: str
+    port: int
+    share_level: PortShareLevel
+    protocol: PortShareProtocol
+
+
+@dataclass
+class WorkspaceAgentPortShares:
+    shares: Optional[list[WorkspaceAgentPortShare]] = None
+
+
+@dataclass
+class DeleteWorkspaceAgentPortShareRequest:
+    agent_name: str
+    port: int
+
+
+@dataclass
+class PostWorkspaceUsageRequest:
+    """What Coder's clients report with a workspace's use (coderd reads it only under Coder's
+    workspace-usage experiment; the use itself is marked either way)."""
+    agent_id: uuid.UUID
+    app_name: Literal["vscode", "jetbrains", "reconnecting-pty", "ssh"]
+
+
+@dataclass
+class ResolveAutostartResponse:
+    """Whether the next autostart, on the template's active version, lacks a parameter value
+    it needs (Coder then skips it)."""
+    parameter_mismatch: bool = False
 
 
 @dataclass

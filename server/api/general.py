@@ -1,6 +1,9 @@
 """Deployment facts: build info, health, the (local-only) update check, the API document."""
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from flask import current_app, g
 
 from appliance import __version__
@@ -9,8 +12,9 @@ from appliance.sdk import types
 
 from ..authz.querier import authorize_listing
 from ..authz.rbac import Action
-from ..httpapi import write
+from ..httpapi import APIError, write
 from ..httpmw import system_store
+from ..provisioner.agentscript import agent_scripts
 from . import openapi
 from .apikeys import TOKEN_SCOPES
 from .router import Router
@@ -74,3 +78,21 @@ def experiments():
 def experiments_available():
     authorize_listing(g.subject, Action.READ)
     return write(200, types.AvailableExperiments(safe=[]))
+
+
+@route("GET", "/init-script/<os>/<arch>", auth=False, content_type="text/plain",
+       summary="The agent's bootstrap script for a platform, as terraform gets it, with this "
+               "deployment's access URL and token authentication", response=str)
+def init_script(os: str, arch: str):
+    """What an administrator runs by hand on a machine terraform does not make (the script
+    fetches the agent from this coderd's ``/bin/``)."""
+    os, arch = os.lower(), arch.lower()
+    script = agent_scripts().get(f"{os}_{arch}")
+    if script is None:
+        raise APIError(400, f"Unknown os/arch: {os}/{arch}")
+    access_url = current_app.extensions["coderd"].settings.effective_access_url.rstrip("/") + "/"
+    body = script.replace("${ACCESS_URL}", access_url).replace("${AUTH_TYPE}", "token").encode()
+    # Coder's digest, as Coder writes it: the hex of the base64 of the SHA-256.
+    digest = base64.b64encode(hashlib.sha256(body).digest()).hex()
+    return current_app.response_class(body, status=200, headers={
+        "Content-Type": "text/plain; charset=utf-8", "Content-Digest": f"sha256:{digest}"})

@@ -43,6 +43,16 @@ def test_air_gap_defaults():
     assert loaded.effective_access_url == "http://127.0.0.1:3000"
 
 
+def test_booleans_read_as_gos_parsebool():
+    """One parser for boolean settings and the CLI's boolean flags: Go's strconv.ParseBool,
+    as Coder reads both (``yes`` and ``on`` are refused there too); empty is unset."""
+    for text, value in (("T", True), ("TRUE", True), ("1", True), ("f", False), ("", False)):
+        assert settings_mod.load({}, environ={"CODER_VERBOSE": text}).verbose is value
+    for text in ("yes", "on", "tRuE"):
+        with pytest.raises(settings_mod.SettingsError, match=f"CODER_VERBOSE: invalid boolean"):
+            settings_mod.load({}, environ={"CODER_VERBOSE": text})
+
+
 @pytest.mark.parametrize("env,needle", [
     ({"CODER_HTTP_ADDRESS": "nonsense"}, "CODER_HTTP_ADDRESS"),
     ({"CODER_TLS_ENABLE": "maybe"}, "CODER_TLS_ENABLE"),

@@ -133,6 +133,27 @@ class WorkspaceQueries(QueriesBase):
     def update_workspace_favorite(self, workspace_id: uuid.UUID, favorite: bool) -> None:
         self._exec("UPDATE workspaces SET favorite = %s WHERE id = %s", (favorite, workspace_id))
 
+    def get_workspace_port_shares(self, workspace_id: uuid.UUID) -> list[dict]:
+        return self._all("SELECT * FROM workspace_agent_port_shares WHERE workspace_id = %s "
+                         "ORDER BY agent_name, port", (workspace_id,))
+
+    def upsert_workspace_port_share(self, workspace_id: uuid.UUID, agent_name: str, port: int,
+                                    share_level: str, protocol: str) -> dict:
+        return self._one(
+            """INSERT INTO workspace_agent_port_shares AS s (workspace_id, agent_name, port,
+                   share_level, protocol) VALUES (%s, %s, %s, %s, %s)
+               ON CONFLICT (workspace_id, agent_name, port) DO UPDATE
+                   SET share_level = excluded.share_level, protocol = excluded.protocol
+               RETURNING s.*""", (workspace_id, agent_name, port, share_level, protocol))
+
+    def delete_workspace_port_share(self, workspace_id: uuid.UUID, agent_name: str,
+                                    port: int) -> int:
+        return self._exec("DELETE FROM workspace_agent_port_shares WHERE workspace_id = %s "
+                          "AND agent_name = %s AND port = %s", (workspace_id, agent_name, port))
+
+    def update_workspace_last_used(self, workspace_id: uuid.UUID) -> None:
+        self._exec("UPDATE workspaces SET last_used_at = now() WHERE id = %s", (workspace_id,))
+
     def update_workspace_automatic_updates(self, workspace_id: uuid.UUID, policy: str) -> None:
         self._exec("UPDATE workspaces SET automatic_updates = %s, updated_at = now() "
                    "WHERE id = %s", (policy, workspace_id))
