@@ -14,6 +14,8 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
 
+from appliance.digits import is_number
+
 DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
                "dec")
@@ -65,7 +67,7 @@ class Schedule:
     def time(self) -> str:
         """Coder's Schedule.Time: ``9:30AM``, or ``cron(M H)`` when not one time a day."""
         minute, hour = self.cron.split()[:2]
-        if not (minute.isdigit() and hour.isdigit() and len(minute) <= 2 and len(hour) <= 2
+        if not (is_number(minute) and is_number(hour) and len(minute) <= 2 and len(hour) <= 2
                 and int(minute) < 60 and int(hour) < 24):
             return f"cron({minute} {hour})"
         h = int(hour)
@@ -181,7 +183,7 @@ def _int_or_name(text: str, names: tuple, low: int) -> int:
 def _int(text: str) -> int:
     """robfig's mustParseInt, with Go's strconv.Atoi errors."""
     body = text[1:] if text[:1] in "+-" else text
-    if not body or not body.isascii() or not body.isdigit():
+    if not is_number(body):
         raise CronError(f'failed to parse int from {text}: strconv.Atoi: parsing "{text}": '
                         "invalid syntax")
     number = int(text)

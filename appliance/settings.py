@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from appliance import durations
+from appliance.digits import is_number
 
 
 class SettingsError(ValueError):
@@ -60,7 +61,7 @@ def parse_address(value: str) -> str:
     if value == "":
         return value
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not is_number(port) or not 0 <= int(port) <= 65535:
         raise SettingsError(f"not a host:port address: {value!r}")
     return value
 

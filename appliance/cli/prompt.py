@@ -13,6 +13,7 @@ import sys
 from typing import Callable
 
 from appliance import passwords
+from appliance.digits import is_number
 
 from .base import CommandError
 
@@ -105,7 +106,7 @@ def _picked(answer: str, options: list[str]) -> list[str] | None:
         return []
     picked = []
     for item in (i.strip() for i in answer.split(",") if i.strip()):
-        if item.isdigit() and 1 <= int(item) <= len(options):
+        if is_number(item) and 1 <= int(item) <= len(options):
             item = options[int(item) - 1]
         if item not in options:
             return None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import request
 
+from appliance.digits import is_number
 from appliance.sdk import model, types
 
 from ..httpapi import APIError, parse_uuid, query_int, write
@@ -31,7 +32,7 @@ def parse_audit_query(q: str) -> dict:
                 raise APIError(400, f"Invalid date {value!r}.",
                                validations=[types.ValidationError("q", f"{key} must be YYYY-MM-DD")]) from None
         elif key == "status_code":
-            if not value.isdigit():
+            if not is_number(value):
                 raise APIError(400, f"Invalid status code {value!r}.",
                                validations=[types.ValidationError("q", "status_code must be a number")])
             filters[key] = int(value)

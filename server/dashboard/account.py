@@ -12,6 +12,7 @@ import datetime as dt
 
 from flask import current_app, redirect, request, url_for
 
+from appliance.digits import is_number
 from appliance.sdk import types
 
 from ..api.apikeys import NANOSECOND, new_token, revoke_key, user_tokens
@@ -104,7 +105,7 @@ def new_token_post():
     form = read_form()
     days = form.get("lifetime_days", "")
     try:
-        if not days.isdigit():
+        if not is_number(days):
             raise APIError(400, "Choose a lifetime.", validations=[
                 types.ValidationError("lifetime_days", "must be a number of days")])
         req = decode(types.CreateTokenRequest, {"token_name": form.get("token_name", ""),

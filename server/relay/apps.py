@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 from flask import Blueprint, Flask, Response, current_app, g, redirect, request
 
 from appliance import wsframes
+from appliance.digits import is_number
 
 from ..authz.querier import agent_obj
 from ..authz.rbac import Action, NotAuthorized, system
@@ -93,7 +94,7 @@ def proxy(user: str, workspace: str, kind: str, name: str, rest: str, access: st
         agent = _agent(user, workspace, agent_name)
         if kind == "apps":
             host, port, base = _app_target(agent, name, access)
-        elif name.isdigit() and 0 < int(name) < 65536:
+        elif is_number(name) and 0 < int(name) < 65536:
             host, port, base = _port_target(agent, int(name), access)
         else:
             raise ProxyError(400, f"Invalid port {name!r}.")
@@ -366,7 +367,7 @@ def _subdomain_app():
         return answer
     part = match["app"]
     return proxy(match["user"], f"{match['workspace']}.{match['agent']}",
-                 "port" if part.isdigit() else "apps", part,
+                 "port" if is_number(part) else "apps", part,
                  appfilter.raw_target(request.environ)[0][1:], SUBDOMAIN)
 
 

@@ -15,6 +15,7 @@ import re
 import zoneinfo
 
 from appliance import cron, durations
+from appliance.digits import is_number
 from appliance.sdk import types
 
 from .. import connect
@@ -159,7 +160,7 @@ def parse_cli_schedule(parts: list[str]) -> cron.Schedule:
 def parse_duration(text: str) -> float:
     """Coder's parseDuration: Go's, with a bare number taken as minutes; seconds."""
     try:
-        return durations.parse(text + "m" if text.isascii() and text.isdigit() else text)
+        return durations.parse(text + "m" if is_number(text) else text)
     except durations.DurationError as exc:
         raise CommandError(str(exc)) from None
 

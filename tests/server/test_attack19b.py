@@ -1,0 +1,44 @@
+"""Attack pass 19b: what a new user and a hostile client found in the endpoints and
+dashboard pages of issues 17 and 19, each checked as a client sees it."""
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+import requests
+
+from appliance import settings
+from appliance.cli import prompt
+
+from ..coderdtest import create_another_user
+from .test_users import raw
+
+# Unicode digits str.isdigit() takes and int() refuses: '²' (U+00B2), '①' (U+2460).
+NOT_ASCII_DIGITS = ("\u00b2", "\u2460")
+
+
+def _form(coderd, token: str, path: str, **fields) -> requests.Response:
+    """A dashboard form sent as a signed-in browser on coderd's page sends it."""
+    session = requests.Session()
+    session.cookies.set("coder_session_token", token)
+    page = session.get(coderd.url + path, timeout=10)
+    fields["csrf_token"] = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+    return session.post(coderd.url + path, data=fields, headers={"Origin": coderd.url},
+                        timeout=10, allow_redirects=False)
+
+
+@pytest.mark.parametrize("digit", NOT_ASCII_DIGITS)
+def test_unicode_digits_are_a_400_never_a_500(shared_coderd, shared_owner, digit):
+    member, _ = create_another_user(shared_owner)
+    resp = _form(shared_coderd, member.token, "/settings/tokens/new", token_name="t" + uuid.uuid4().hex[:6],
+                 lifetime_days=digit)
+    assert resp.status_code == 400 and "must be a number of days" in resp.text, resp.text
+    assert raw(shared_coderd, "GET", "/api/v2/users/me/keys/tokens", member.token).json() == []
+
+    resp = raw(shared_coderd, "GET", f"/api/v2/audit?q=status_code:{digit}", shared_owner.token)
+    assert resp.status_code == 400 and resp.json()["message"] == f"Invalid status code {digit!r}."
+
+    with pytest.raises(settings.SettingsError, match="not a host:port address"):
+        settings.parse_address(f"127.0.0.1:{digit}")
+    assert prompt._picked(digit, ["a", "b"]) is None
