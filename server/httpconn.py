@@ -26,7 +26,8 @@ while it waits (a view reading a body) is held for ever. ``Handler`` adds:
 - a body the view did not read to its end is read and dropped, to keep the
   connection in step, only when less than DISCARD_LIMIT of it is left; otherwise
   (or chunked, or ``BoundedInput.abandon``) the connection is closed after the
-  answer instead of reading a body as long as its sender likes;
+  answer instead of reading a body as long as its sender likes, and the answer says
+  ``Connection: close`` (as it does when the client asked for it);
 - an upgraded connection (websocket, ``Upgrade: tcp``) has no timeout: the
   stream it carries may idle for hours.
 
@@ -89,12 +90,16 @@ class BoundedInput(Input):
         self.abandoned = True
         self.handler.close_connection = True
 
-    def _discard(self):
+    def closes_connection(self) -> bool:
+        """Whether what is left of the body ends the connection rather than being read."""
+        if self.abandoned:
+            return True
         if self.chunked_input:
-            unread = self.chunk_length != 0
-        else:
-            unread = (self.content_length or 0) - self.position > DISCARD_LIMIT
-        if self.abandoned or unread:
+            return self.chunk_length != 0
+        return (self.content_length or 0) - self.position > DISCARD_LIMIT
+
+    def _discard(self):
+        if self.closes_connection():
             self.handler.close_connection = True
             return
         super()._discard()
@@ -164,6 +169,17 @@ class Handler(WebSocketHandler):
             self.close_connection = True
             return
         super().handle_error(t, v, tb)
+
+    def start_response(self, status, headers, exc_info=None):
+        """An answer after which the connection closes (the client asked, or its body is left
+        unread) says ``Connection: close`` (pywsgi does not for HTTP/1.1): else a kept-alive
+        client sends its next request into the closing connection and loses it."""
+        body = self.wsgi_input
+        if isinstance(body, BoundedInput) and body.closes_connection():
+            self.close_connection = True
+        if self.close_connection and not any(k.lower() == "connection" for k, _ in headers):
+            headers = [*headers, ("Connection", "close")]
+        return super().start_response(status, headers, exc_info)
 
     def get_environ(self):
         environ = super().get_environ()

@@ -42,3 +42,24 @@ def test_unicode_digits_are_a_400_never_a_500(shared_coderd, shared_owner, digit
     with pytest.raises(settings.SettingsError, match="not a host:port address"):
         settings.parse_address(f"127.0.0.1:{digit}")
     assert prompt._picked(digit, ["a", "b"]) is None
+
+
+def test_an_answer_after_which_the_connection_closes_says_so(shared_coderd):
+    """A body left unread (too large, or not wanted), or a client's own ``Connection:
+    close``: coderd closes the connection after the answer, and must say so, else a
+    kept-alive client sends its next request into a closed connection (a reset, a lost
+    form)."""
+    url = shared_coderd.url
+    too_large = requests.post(url + "/api/v2/users/validate-password", timeout=10,
+                              data=b"x" * 70_000, headers={"Content-Type": "application/json"})
+    unread = requests.post(url + "/deployment/users/create", data=b"x" * 100_000, timeout=10,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"},
+                           allow_redirects=False)
+    asked = requests.get(url + "/healthz", headers={"Connection": "close"}, timeout=10)
+    for resp, status in ((too_large, 413), (unread, 303), (asked, 200)):
+        assert (resp.status_code, resp.headers.get("Connection")) == (status, "close"), resp.headers
+    # A small unread body is read and dropped: the connection stays open.
+    small = requests.post(url + "/deployment/users/create", data=b"x" * 1000, timeout=10,
+                          headers={"Content-Type": "application/x-www-form-urlencoded"},
+                          allow_redirects=False)
+    assert small.status_code == 303 and "Connection" not in small.headers
