@@ -86,8 +86,8 @@ class Dashboard:
     def check(self, name: str) -> None:
         """The checks of the module's docstring on the page now open."""
         self.driver.save_screenshot(str(self.output / f"{name}.png"))
-        foreign = [u for u in self.browser.requests()
-                   if NETWORK.match(u) and not u.startswith(self.coderd.url + "/")]
+        own = (self.coderd.url + "/", "ws" + self.coderd.url[len("http"):] + "/")  # and its websockets
+        foreign = [u for u in self.browser.requests() if NETWORK.match(u) and not u.startswith(own)]
         assert not foreign, f"{name}: the browser reached beyond coderd: {foreign}"
         violations = self.axe()
         assert not violations, f"{name}: accessibility violations: {violations}"

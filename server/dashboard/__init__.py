@@ -18,7 +18,7 @@ from .pages import blueprint
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, workspaces  # noqa: F401  (their views join the blueprint)
+    from . import auth, workspace, workspaces  # noqa: F401  (their views join the blueprint)
 
     Assets.install(app)
     app.register_blueprint(blueprint)

@@ -21,9 +21,9 @@ import os
 import shutil
 import subprocess
 import sys
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
-from appliance.sdk.relay import resolve_agent
+from appliance.sdk.relay import app_url, resolve_agent
 
 from .. import connect
 from ..base import CommandError
@@ -84,19 +84,6 @@ def _open_app(args: argparse.Namespace) -> int:
                                                else "", workspace, agent.name, app.slug)
     _open(url)
     return 0
-
-
-def app_url(access_url: str, app_host: str, workspace, agent_name: str, slug: str) -> str:
-    """Coder's link: the subdomain host when there is a wildcard, else the path app."""
-    access = urlsplit(access_url)
-    if app_host:
-        port = f":{access.port}" if access.port else ""
-        host = app_host.replace("*", f"{slug}--{agent_name}--{workspace.name}"
-                                     f"--{workspace.owner_name}", 1)
-        return urlunsplit((access.scheme, host + port, "/", "", ""))
-    path = (f"{access.path.rstrip('/')}/@{workspace.owner_name}/{workspace.name}.{agent_name}"
-            f"/apps/{quote(slug, safe='')}/")
-    return urlunsplit((access.scheme, access.netloc, path, "", ""))
 
 
 def _open_vscode(args: argparse.Namespace) -> int:
