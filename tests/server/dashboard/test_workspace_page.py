@@ -28,7 +28,7 @@ from ...dashboardtest import Dashboard
 from ...pgserver import free_port
 from ...examples.conftest import agent_binaries  # noqa: F401  (the fixture)
 from ...tools import tool
-from ..provisioning import complete_job, make_template, sql
+from ..provisioning import complete_job, imported_version, make_template, sql
 from .test_auth import PASSWORD, post_from_another_origin, sign_in
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "examples" / "templates" / "local"
@@ -281,3 +281,40 @@ def test_attacks(build_site, dashboard):
     d.open(f"/@{user.username}/{mine.name}")
     assert _status(d) == "Running"
     d.check("workspace-of-a-member")
+
+
+def test_restart_and_update_stop_first_then_start(build_site, dashboard):
+    """Coder's restart, and its update of a running workspace: a stop, then (the page sends
+    it once the stop has succeeded) a start, on the template's active version for an update.
+    The builds are completed by the test (the page's part is what follows them)."""
+    coderd, owner, _ = build_site
+    d = dashboard
+    template = make_template(owner, coderd.dsn)
+    ws = owner.create_workspace(types.CreateWorkspaceRequest(name="r" + uuid.uuid4().hex[:8],
+                                                             template_id=template.id))
+    complete_job(coderd.dsn, ws.latest_build.job.id)
+    sign_in(d, OWNER, FIRST_USER_PASSWORD, start=f"/@admin/{ws.name}")
+
+    def then(transition: str, version_id) -> None:
+        """The stop queued first ran; then the page's own start follows."""
+        stop = owner.workspace(ws.id).latest_build
+        assert (stop.transition, stop.status) == ("stop", "pending")
+        assert d.path() == f"/@admin/{ws.name}?then={transition}"
+        complete_job(coderd.dsn, stop.job.id)
+        started = wait_for(lambda: (b := owner.workspace(ws.id).latest_build).build_number
+                           == stop.build_number + 1 and b, 20, 0.2, "the start that follows")
+        assert (started.transition, started.template_version_id) == ("start", version_id)
+        complete_job(coderd.dsn, started.job.id)
+        _wait(d, "running", lambda: _status(d) == "Running", 20)
+
+    _press(d, "Restart")
+    then("start", template.active_version_id)
+    assert "Update" not in _buttons(d)
+    newer = imported_version(owner, coderd.dsn, template_id=template.id)
+    owner.update_active_template_version(template.id, newer.id)
+    d.open(f"/@admin/{ws.name}")  # (a template's change reaches watchers at their next ping)
+    assert _buttons(d) == ["Stop", "Restart", "Update"] and "Outdated" in _live(d)[0]
+    d.check("workspace-outdated")
+    _press(d, "Update")
+    then("update", newer.id)
+    assert "Outdated" not in _live(d)[0]
