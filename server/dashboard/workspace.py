@@ -63,13 +63,25 @@ def _workspace_row(username: str, name: str) -> dict:
     return row
 
 
+def _by_state(ws: types.Workspace) -> list[str]:
+    return [a for a in OFFERED.get(ws.latest_build.status, ()) if a != "update" or ws.outdated]
+
+
+def _permitted(row: dict, action: str) -> bool:
+    return store().can(Action.DELETE if action == "delete" else Action.UPDATE, workspace_obj(row))
+
+
 def offered(ws: types.Workspace, row: dict) -> list[str]:
     """The actions this viewer may take on the workspace in its present state."""
-    s, obj = store(), workspace_obj(row)
-    allowed = [a for a in OFFERED.get(ws.latest_build.status, ())
-               if a != "update" or ws.outdated]
-    return [a for a in allowed
-            if s.can(Action.DELETE if a == "delete" else Action.UPDATE, obj)]
+    return [a for a in _by_state(ws) if _permitted(row, a)]
+
+
+def check_offered(ws: types.Workspace, row: dict, action: str) -> None:
+    """What a form is refused with when the page would not have offered its action."""
+    if action not in _by_state(ws):
+        raise APIError(400, f"A workspace that is {ws.latest_build.status} cannot {action}.")
+    if not _permitted(row, action):
+        raise APIError(403, f"You may not {action} this workspace.")
 
 
 @dataclass
@@ -185,9 +197,7 @@ def _act(row: dict, action: str) -> str:
     """Queue ``action``'s build, if the state and the viewer allow it (else a 4xx); what
     is to follow once a stop queued first has succeeded ('' when nothing is)."""
     ws = workspace_json([row])[0]
-    if action not in OFFERED.get(ws.latest_build.status, ()) or \
-            (action == "update" and not ws.outdated):
-        raise APIError(400, f"A workspace that is {ws.latest_build.status} cannot {action}.")
+    check_offered(ws, row, action)
     req = _build_request(action, ws)
     start_build(row, req)
     return STOP_FIRST[action] if req.transition == "stop" and action in STOP_FIRST else ""
@@ -212,7 +222,12 @@ def workspace_action(username: str, name: str):
 @signed_in
 def workspace_delete(username: str, name: str):
     row = _workspace_row(username, name)
-    return page("workspace_delete.html", ws=workspace_json([row])[0], error="")
+    ws = workspace_json([row])[0]
+    try:
+        check_offered(ws, row, "delete")
+    except APIError as exc:  # said at once, not after the name is typed
+        return page("workspace_delete.html", exc.status, ws=ws, refused=exc.message)
+    return page("workspace_delete.html", ws=ws)
 
 
 @blueprint.post("/@<username>/<name>/delete")
@@ -220,13 +235,12 @@ def workspace_delete_post(username: str, name: str):
     form = _signed_in_form()
     row = _workspace_row(username, name)
     ws = workspace_json([row])[0]
+    if form.get("confirm", "") != ws.name:
+        return page("workspace_delete.html", 400, ws=ws,
+                    error=f"Type the workspace's name, {ws.name}, to delete it.")
     try:
-        if form.get("confirm", "") != ws.name:
-            raise APIError(400, f"Type the workspace's name, {ws.name}, to delete it.")
-        if "delete" not in offered(ws, row):
-            raise APIError(400, f"A workspace that is {ws.latest_build.status} cannot be "
-                                "deleted now.")
+        check_offered(ws, row, "delete")
         start_build(row, types.CreateWorkspaceBuildRequest(transition="delete"))
     except APIError as exc:
-        return page("workspace_delete.html", exc.status, ws=ws, error=exc.message)
+        return page("workspace_delete.html", exc.status, ws=ws, refused=exc.message)
     return redirect(url_for("dashboard.workspace", username=username, name=name), code=303)

@@ -276,7 +276,18 @@ def test_attacks(build_site, dashboard):
     # Not offered by the state: a start of a running workspace is the server's 400, shown.
     status, body = _post_in_page(d, f"/@admin/{theirs.name}/builds", {"transition": "start"})
     assert status == 400 and "A workspace that is running cannot start." in body
+    # The same refusal, in the page: its message shown by the actions.
+    d.driver.execute_script("document.querySelector('#workspace-live input[value=stop]').value = 'start'")
+    _press(d, "Start")
+    assert d.text("#action-error") == "A workspace that is running cannot start."
+    d.check("workspace-action-refused")
     assert _builds(coderd.dsn, theirs.id) == before
+    # A build in progress: the confirmation page says no at once, and offers no form.
+    owner.create_workspace_build(theirs.id, types.CreateWorkspaceBuildRequest(transition="stop"))
+    d.open(f"/@admin/{theirs.name}/delete")
+    assert d.text("#delete-refused") == "A workspace that is pending cannot delete." \
+        and not d.driver.find_elements(By.NAME, "confirm")
+    d.check("workspace-delete-not-now")
     # The owner sees the member's workspace, with the owner's name in its SSH lines.
     d.open(f"/@{user.username}/{mine.name}")
     assert _status(d) == "Running"
