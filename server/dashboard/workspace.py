@@ -46,6 +46,7 @@ OFFERED = {
     "failed": ("start", "stop", "delete"),
     "canceled": ("start", "stop", "delete"),
 }
+ACTIONS = ("start", "stop", "restart", "update", "delete")
 # The stop first, then what follows it (``?then=``) once the stop has succeeded.
 STOP_FIRST = {"restart": "start", "update": "update"}
 NOT_FOUND = "Workspace not found, or you may not see it."
@@ -78,6 +79,8 @@ def offered(ws: types.Workspace, row: dict) -> list[str]:
 
 def check_offered(ws: types.Workspace, row: dict, action: str) -> None:
     """What a form is refused with when the page would not have offered its action."""
+    if action not in ACTIONS:
+        raise APIError(400, f"Unknown action {action!r}: use one of {', '.join(ACTIONS)}.")
     if action not in _by_state(ws):
         raise APIError(400, f"A workspace that is {ws.latest_build.status} cannot {action}.")
     if not _permitted(row, action):

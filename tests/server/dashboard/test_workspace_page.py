@@ -10,6 +10,7 @@ import html
 import io
 import re
 import tarfile
+import time
 import uuid
 from pathlib import Path
 
@@ -117,6 +118,18 @@ def _log_seen_live(d: Dashboard, owner, ws_id) -> str:
     return _wait(d, "the build's log, while it builds", live)
 
 
+def _copies(d: Dashboard) -> bool:
+    """A copy button says it copied (read from the button pressed: a refresh of the live
+    part may replace it meanwhile, and then it is pressed again)."""
+    button = d.driver.find_element(By.CSS_SELECTOR, ".copy button")
+    button.click()
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        if button.text == "Copied":
+            return True
+    return False
+
+
 def _click(d: Dashboard, link: str) -> None:
     _wait(d, link, lambda: d.driver.find_element(By.LINK_TEXT, link).click() or True)
 
@@ -147,8 +160,7 @@ def test_build_watch_stop_start_delete(build_site, dashboard):
         assert f'href="/@admin/{ws.name}.main/terminal">Terminal</a>' in part
         assert "Welcome to " + ws.name in text  # the startup script's log
         assert f'value="coder ssh {ws.name}"' in part and f'value="ssh coder.{ws.name}"' in part
-        _wait(d, "the copy button", lambda: d.driver.find_element(By.CSS_SELECTOR, ".copy button").click() or True)
-        _wait(d, "copied", lambda: d.text(".copy button") == "Copied")
+        _wait(d, "a copy button that copies", lambda: _copies(d))
         # The Files app's server listens: the port, linked through the port scheme.
         files_port = 20000 + int(str(ws.id)[:4], 16) % 10000  # the template's rule
         _wait(d, "the Files app's port", lambda: _port_link(d, coderd, ws.name, files_port), 60)
@@ -235,6 +247,19 @@ def test_attacks(build_site, dashboard):
                                                                 template_id=template.id))
     complete_job(coderd.dsn, mine.latest_build.job.id)
 
+    # Without a session: the page sends to the login page, its live part asks for a reload,
+    # and a form (no session's token) is refused.
+    page, anonymous = f"/@admin/{theirs.name}", requests.Session()
+    for path in (page, page + "/delete"):
+        resp = anonymous.get(coderd.url + path, allow_redirects=False)
+        assert resp.status_code == 303 and resp.headers["Location"].startswith("/login?redirect=")
+    assert anonymous.get(coderd.url + page, headers={"HX-Request": "true"}).headers["HX-Refresh"] == "true"
+    for path, fields in ((page + "/builds", {"transition": "stop"}), (page + "/delete", {"confirm": theirs.name})):
+        resp = anonymous.post(coderd.url + path, data={**fields, "csrf_token": "x"},
+                              headers={"Origin": coderd.url}, allow_redirects=False)
+        assert resp.status_code == 403 and theirs.name not in resp.text, path
+    assert _builds(coderd.dsn, theirs.id) == 1
+
     # A member: another user's page is the 404 of a page that does not exist.
     sign_in(d, user.email, PASSWORD, start=f"/@admin/{theirs.name}")
     assert d.path() == f"/@admin/{theirs.name}"
@@ -276,6 +301,8 @@ def test_attacks(build_site, dashboard):
     # Not offered by the state: a start of a running workspace is the server's 400, shown.
     status, body = _post_in_page(d, f"/@admin/{theirs.name}/builds", {"transition": "start"})
     assert status == 400 and "A workspace that is running cannot start." in body
+    status, body = _post_in_page(d, f"/@admin/{theirs.name}/builds", {"transition": "bogus\n<b>"})
+    assert status == 400 and "Unknown action &#39;bogus\\n&lt;b&gt;&#39;" in body
     # The same refusal, in the page: its message shown by the actions.
     d.driver.execute_script("document.querySelector('#workspace-live input[value=stop]').value = 'start'")
     _press(d, "Start")
