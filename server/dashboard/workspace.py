@@ -8,7 +8,8 @@ the workspace's state, as Coder's (no start while running), and each form calls
 ``start_build``, the function behind ``POST /workspaces/{id}/builds``.
 
 Live parts: ``static/workspace.js`` follows the workspace's ``/watch`` stream (server-sent
-events) and asks htmx to fetch the page's live part again on each change, so the status
+events) and asks htmx to fetch the page's live part again when what it shows changes
+(the build, an agent's state; not an agent's heartbeat times), so the status
 moves when the build does with one request open rather than a poll every few seconds; it
 follows a running build's log over the API's websocket (``/logs?follow=true``). A
 restart (and an update of a running workspace) is Coder's stop then start: the stop is
@@ -98,13 +99,7 @@ class AgentView:
 
 def _agent_view(ws: types.Workspace, agent: types.WorkspaceAgent) -> AgentView:
     access, wildcard = current_app.extensions["coderd"].settings.effective_access_url, app_host()
-    apps = []
-    for a in agent.apps:
-        if a.hidden:
-            continue
-        link = a.url if a.external else "" if a.command or (a.subdomain and not wildcard) \
-            else app_url(access, wildcard if a.subdomain else "", ws, agent.name, a.slug)
-        apps.append((a, link))
+    apps = [(a, _app_link(a, access, wildcard, ws, agent.name)) for a in agent.apps if not a.hidden]
     ports, error = [], ""
     if agent.status == "connected":
         try:
@@ -116,6 +111,17 @@ def _agent_view(ws: types.Workspace, agent: types.WorkspaceAgent) -> AgentView:
     return AgentView(agent, logs, apps, ports, error)
 
 
+def _app_link(app: types.WorkspaceApp, access: str, wildcard: str, ws: types.Workspace,
+              agent_name: str) -> str:
+    """Where ``coder open app`` sends a browser; '' for a command app, and for a subdomain
+    app on a deployment without a wildcard (Coder's dashboard shows it unusable)."""
+    if app.external:
+        return app.url
+    if app.command or (app.subdomain and not wildcard):
+        return ""
+    return app_url(access, wildcard if app.subdomain else "", ws, agent_name, app.slug)
+
+
 def _build_log(build: types.WorkspaceBuild) -> list[types.ProvisionerJobLog]:
     return [jobs.log(r) for r in store().get_provisioner_job_logs_after(build.job.id, 0)]
 
@@ -124,7 +130,9 @@ def _values(row: dict, chosen_number: int | None) -> dict:
     ws = workspace_json([row])[0]
     history = build_json(store().get_workspace_builds_by_workspace_id(row["id"], offset=0,
                                                                        limit=BUILDS_SHOWN))
-    chosen = next((b for b in history if b.build_number == chosen_number), ws.latest_build)
+    chosen_row = store().get_workspace_build_by_number(row["id"], chosen_number) \
+        if chosen_number else None
+    chosen = build_json([chosen_row])[0] if chosen_row else ws.latest_build
     then = request.args.get("then", "")
     follow_up = then if then in STOP_FIRST.values() and ws.latest_build.transition == "stop" \
         and ws.latest_build.status == "stopped" else ""
