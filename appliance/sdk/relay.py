@@ -29,6 +29,15 @@ SSH_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
 SSH_HOST_PREFIX = "coder."
 
 
+def app_link(access_url: str, app_host: str, workspace, agent_name: str, app) -> str:
+    """Where ``coder open app`` (and the dashboard's link) sends a browser for a ``app``
+    that is not a command: an external app's own URL, else ``app_url`` (the subdomain host
+    only for a subdomain app, and only under a wildcard ``app_host``)."""
+    if app.external:
+        return app.url
+    return app_url(access_url, app_host if app.subdomain else "", workspace, agent_name, app.slug)
+
+
 def app_url(access_url: str, app_host: str, workspace, agent_name: str, slug: str,
             kind: str = "apps") -> str:
     """Coder's link to an app (``kind`` apps, ``slug`` its slug) or a listening port (``kind``

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from flask import current_app, g, redirect, request, url_for
 
 from appliance.sdk import types
-from appliance.sdk.relay import SSH_HOST_PREFIX, app_url
+from appliance.sdk.relay import SSH_HOST_PREFIX, app_link, app_url
 
 from ..api import jobs
 from ..api.general import app_host
@@ -99,7 +99,8 @@ class AgentView:
 
 def _agent_view(ws: types.Workspace, agent: types.WorkspaceAgent) -> AgentView:
     access, wildcard = current_app.extensions["coderd"].settings.effective_access_url, app_host()
-    apps = [(a, _app_link(a, access, wildcard, ws, agent.name)) for a in agent.apps if not a.hidden]
+    apps = [(a, "" if a.command else app_link(access, wildcard, ws, agent.name, a))
+            for a in agent.apps if not a.hidden]
     ports, error = [], ""
     if agent.status == "connected":
         try:
@@ -109,17 +110,6 @@ def _agent_view(ws: types.Workspace, agent: types.WorkspaceAgent) -> AgentView:
             error = exc.message
     logs = [agent_log(r) for r in store().get_workspace_agent_logs_after(agent.id, 0, LOGS_PAGE)]
     return AgentView(agent, logs, apps, ports, error)
-
-
-def _app_link(app: types.WorkspaceApp, access: str, wildcard: str, ws: types.Workspace,
-              agent_name: str) -> str:
-    """Where ``coder open app`` sends a browser; '' for a command app, and for a subdomain
-    app on a deployment without a wildcard (Coder's dashboard shows it unusable)."""
-    if app.external:
-        return app.url
-    if app.command or (app.subdomain and not wildcard):
-        return ""
-    return app_url(access, wildcard if app.subdomain else "", ws, agent_name, app.slug)
 
 
 def _build_log(build: types.WorkspaceBuild) -> list[types.ProvisionerJobLog]:

@@ -23,7 +23,7 @@ import subprocess
 import sys
 from urllib.parse import quote
 
-from appliance.sdk.relay import app_url, resolve_agent
+from appliance.sdk.relay import app_link, resolve_agent
 
 from .. import connect
 from ..base import CommandError
@@ -80,8 +80,8 @@ def _open_app(args: argparse.Namespace) -> int:
         raise CommandError(f"app {app.slug!r} is a command app, which Coder opens in its web "
                            "terminal", hint=f"Run it with: coder ssh {args.workspace} -- "
                                             f"{app.command}")
-    url = app.url if app.external else app_url(client.url, client.app_host() if app.subdomain
-                                               else "", workspace, agent.name, app.slug)
+    url = app_link(client.url, client.app_host() if app.subdomain and not app.external else "",
+                   workspace, agent.name, app)
     _open(url)
     return 0
 
