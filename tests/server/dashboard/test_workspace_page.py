@@ -1,9 +1,9 @@
 """The workspace page (``/@USER/WORKSPACE``) in a real browser, against a real coderd whose
 provisioner builds the ``local`` example template with terraform and runs the real agent
 (the PyInstaller binary, in bubblewrap): the live build log, the agent with its app, ports
-and SSH lines, stop, start and delete through the confirmation; and the attacks: another
-user's page, another user's action form, a form from another origin, a delete without its
-confirmation."""
+and SSH lines, stop, start and delete through the confirmation; restart and update (a stop,
+then the page's own start); and the attacks: no session, another user's page, another
+user's action form, a form from another origin, a delete without its confirmation."""
 from __future__ import annotations
 
 import html
@@ -26,8 +26,8 @@ from ...agenttest import wait_for
 from ...browser import PageServer, loopback_names
 from ...coderdtest import FIRST_USER_PASSWORD, create_another_user, create_first_user, start_coderd
 from ...dashboardtest import Dashboard
-from ...pgserver import free_port
 from ...examples.conftest import agent_binaries  # noqa: F401  (the fixture)
+from ...pgserver import free_port
 from ...tools import tool
 from ..provisioning import complete_job, imported_version, make_template, sql
 from .test_auth import PASSWORD, post_from_another_origin, sign_in
@@ -96,9 +96,9 @@ def _wait(d: Dashboard, what: str, check, timeout: float = 120):
     try:
         return WebDriverWait(d.driver, timeout, 0.2, ignored_exceptions=[
             StaleElementReferenceException]).until(lambda _: check(), what)
-    except Exception:
+    except Exception:  # what the page showed, kept for the failure's reader
         d.driver.save_screenshot(str(d.output / "timeout.png"))
-        open(d.output / "timeout.html", "w").write(d.driver.page_source)
+        (d.output / "timeout.html").write_text(d.driver.page_source)
         raise
 
 
