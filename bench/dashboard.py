@@ -1,5 +1,5 @@
 """Dashboard benchmark: the workspaces page's server time with 1,000 workspaces, and the bytes
-of a cold load of each page.
+of a cold load of each page (the workspace page's with one of them).
 
 coderd runs on loopback (one process, its own PostgreSQL database); an owner owns 1,000
 workspaces of one template, their builds completed. The page's time is the median of
@@ -32,13 +32,15 @@ from tests.server.provisioning import make_template, sql
 ASSET = re.compile(r'(?:href|src)="(/static/[^"]+)"')
 
 
-def populate(coderd, owner, count: int) -> None:
+def populate(coderd, owner, count: int) -> str:
+    """``count`` workspaces; the last one's name."""
     template = make_template(owner, coderd.dsn)
     for _ in range(count):
-        owner.create_workspace(types.CreateWorkspaceRequest(
-            name="w" + uuid.uuid4().hex[:10], template_id=template.id))
+        name = "w" + uuid.uuid4().hex[:10]
+        owner.create_workspace(types.CreateWorkspaceRequest(name=name, template_id=template.id))
     sql(coderd.dsn, "UPDATE provisioner_jobs SET started_at = now(), completed_at = now() "
                     "WHERE completed_at IS NULL")
+    return name
 
 
 def median_ms(session: requests.Session, url: str, runs: int) -> float:
@@ -76,7 +78,7 @@ def run(args) -> list[tuple[str, str]]:
     coderd = start_coderd(pg.dsn(pg.create_database()), timeout=180)
     try:
         owner, _ = create_first_user(coderd)
-        populate(coderd, owner, args.workspaces)
+        workspace = populate(coderd, owner, args.workspaces)
         session = requests.Session()
         session.cookies.set("coder_session_token", owner.token)
         last = -(-args.workspaces // 25)
@@ -85,7 +87,9 @@ def run(args) -> list[tuple[str, str]]:
                  f"{median_ms(session, coderd.url + '/workspaces?q=', args.runs):.1f} ms"),
                 (f"GET /workspaces?q=&page={last}",
                  f"{median_ms(session, coderd.url + f'/workspaces?q=&page={last}', args.runs):.1f} ms")]
-        for path, cookies in (("/login", {}), ("/workspaces?q=", {"coder_session_token": owner.token})):
+        signed_in = {"coder_session_token": owner.token}
+        for path, cookies in (("/login", {}), ("/workspaces?q=", signed_in),
+                              (f"/@admin/{workspace}", signed_in)):
             rows.append((f"cold load of {path}",
                          f"{cold_load_bytes(coderd.url + path, cookies) / 1024:.1f} KB"))
         return rows

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import uuid
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import websocket
 
@@ -25,6 +25,34 @@ from .client import SESSION_HEADER, APIError, Client
 # lacks its first choice, chacha20-poly1305. `coder ssh` and `coder config-ssh` ask for these.
 SSH_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
                "aes128-ctr", "aes192-ctr", "aes256-ctr")
+# config-ssh's host names: ``ssh coder.WORKSPACE`` (the dashboard shows that line too).
+SSH_HOST_PREFIX = "coder."
+
+
+def app_link(access_url: str, app_host: str, workspace, agent_name: str, app) -> str:
+    """Where ``coder open app`` (and the dashboard's link) sends a browser for a ``app``
+    that is not a command: an external app's own URL, else ``app_url`` (the subdomain host
+    only for a subdomain app, and only under a wildcard ``app_host``)."""
+    if app.external:
+        return app.url
+    return app_url(access_url, app_host if app.subdomain else "", workspace, agent_name, app.slug)
+
+
+def app_url(access_url: str, app_host: str, workspace, agent_name: str, slug: str,
+            kind: str = "apps") -> str:
+    """Coder's link to an app (``kind`` apps, ``slug`` its slug) or a listening port (``kind``
+    port, ``slug`` the port): the subdomain host when there is a wildcard ``app_host``
+    (``SLUG--AGENT--WS--OWNER``), else the path ``/@OWNER/WS.AGENT/KIND/SLUG/``. Shared by
+    ``coder open`` and the dashboard's workspace page."""
+    access = urlsplit(access_url)
+    if app_host:
+        port = f":{access.port}" if access.port else ""
+        host = app_host.replace("*", f"{slug}--{agent_name}--{workspace.name}"
+                                     f"--{workspace.owner_name}", 1)
+        return urlunsplit((access.scheme, host + port, "/", "", ""))
+    path = (f"{access.path.rstrip('/')}/@{workspace.owner_name}/{workspace.name}.{agent_name}"
+            f"/{kind}/{quote(str(slug), safe='')}/")
+    return urlunsplit((access.scheme, access.netloc, path, "", ""))
 
 
 @dataclass

@@ -51,8 +51,13 @@ def updatecheck():
        "a wildcard access URL)", response=types.AppHostResponse)
 def applications_host():
     authorize_listing(g.subject, Action.READ)  # not for a key scoped to apps only
+    return write(200, types.AppHostResponse(host=app_host()))
+
+
+def app_host() -> str:
+    """``*.apps.example.com``, the wildcard subdomain apps answer under; empty without one."""
     suffix = current_app.extensions["coderd"].settings.app_host_suffix
-    return write(200, types.AppHostResponse(host="*" + suffix if suffix else ""))
+    return "*" + suffix if suffix else ""
 
 
 @route("GET", "/openapi.json", summary="This API's OpenAPI 3 document", auth=False, response=dict)

@@ -185,7 +185,12 @@ def agent_pty(workspaceagent: str):
        response=WorkspaceAgentListeningPortsResponse,
        summary="TCP ports listening inside the workspace, as the agent sees them")
 def agent_listening_ports(workspaceagent: str):
-    agent_id = parse_uuid(workspaceagent, "workspaceagent")
+    return write(200, listening_ports(parse_uuid(workspaceagent, "workspaceagent")))
+
+
+def listening_ports(agent_id: uuid.UUID) -> WorkspaceAgentListeningPortsResponse:
+    """The agent's listening ports, if the caller may connect to it (the API's route and the
+    dashboard's workspace page); APIError when it may not, or the agent does not answer."""
     connect_target(agent_id)
     stream = open_stream(agent_id, "listening-ports")
     data = bytearray()
@@ -202,6 +207,6 @@ def agent_listening_ports(workspaceagent: str):
     finally:
         stream.close()
     try:  # what reaches the caller is what the type holds, nothing else the agent wrote
-        return write(200, model.decode(WorkspaceAgentListeningPortsResponse, json.loads(data)))
+        return model.decode(WorkspaceAgentListeningPortsResponse, json.loads(data))
     except ValueError as exc:  # not JSON, or not the type (model.DecodeError)
         raise APIError(502, "The workspace agent's answer is not a list of ports.", str(exc)) from None

@@ -395,7 +395,12 @@ def update_workspace_automatic_updates(workspace: str):
        request=types.CreateWorkspaceBuildRequest, response=types.WorkspaceBuild, status=201)
 def create_workspace_build(workspace: str):
     row = workspace_param(workspace)
-    req = read(types.CreateWorkspaceBuildRequest)
+    return write(201, builds([start_build(row, read(types.CreateWorkspaceBuildRequest))])[0])
+
+
+def start_build(row: dict, req: types.CreateWorkspaceBuildRequest) -> dict:
+    """Queue the build ``req`` asks of the workspace ``row`` (audited); the build row. The
+    API's POST and the dashboard's action forms both come here, so both refuse alike."""
     if req.dry_run:
         raise APIError(400, "Dry-run builds are not supported.")
     if req.orphan and req.transition != "delete":
@@ -408,7 +413,7 @@ def create_workspace_build(workspace: str):
     audit.record("write" if req.transition != "delete" else "delete", "workspace", row["id"],
                  row["name"], status=201, organization_id=row["organization_id"],
                  additional={"transition": req.transition, "build_number": build["build_number"]})
-    return write(201, builds([build])[0])
+    return build
 
 
 def _given_state(req: types.CreateWorkspaceBuildRequest, workspace: dict) -> bytes | None:

@@ -19,7 +19,7 @@ from .pages import blueprint
 
 def init_app(app: Flask) -> None:
     from . import (account, audit, auth, cliauth, deployment, terminal,  # noqa: F401
-                   users, workspaces)  # (their views join the blueprint)
+                   users, workspace, workspaces)  # (their views join the blueprint)
 
     Assets.install(app)
     app.register_blueprint(blueprint)

@@ -1,11 +1,14 @@
 """GET /applications/host (codersdk.AppHostResponse: {"host": "*.apps.example.com"} or
-"" without a wildcard) and coder open app's subdomain links built from it."""
+"" without a wildcard) and coder open app's subdomain links built from it, which the
+dashboard's workspace page shows too."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 from urllib.parse import urlsplit
+
+import requests
 
 from ..agenttest import REPO, cli_config, workspace_with_agent
 from ..coderdtest import create_another_user, create_first_user
@@ -36,3 +39,8 @@ def test_the_wildcard_host_and_a_subdomain_apps_link(coderd_factory, tmp_path):
     port = urlsplit(coderd.url).port
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"http://code--main--{workspace.name}--admin.apps.test:{port}/\n"
+    # The dashboard's workspace page links to the same place.
+    page = requests.get(f"{coderd.url}/@admin/{workspace.name}",
+                        cookies={"coder_session_token": owner.token})
+    assert page.status_code == 200
+    assert f'<a href="{done.stdout.strip()}" target="_blank" rel="noopener">code</a>' in page.text

@@ -31,7 +31,7 @@ from . import ssh
 
 START = "# ------------START-CODER-----------"
 END = "# ------------END-CODER------------"
-HOST_PREFIX = "coder."
+HOST_PREFIX = relay.SSH_HOST_PREFIX
 # What a prefix or suffix may hold: it goes into a Host line and the ProxyCommand, where a
 # line break, a space, a pattern character or ssh's % tokens would change the entry.
 HOST_PART = re.compile(r"[A-Za-z0-9._-]*")

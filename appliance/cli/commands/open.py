@@ -21,9 +21,9 @@ import os
 import shutil
 import subprocess
 import sys
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
-from appliance.sdk.relay import resolve_agent
+from appliance.sdk.relay import app_link, resolve_agent
 
 from .. import connect
 from ..base import CommandError
@@ -80,23 +80,10 @@ def _open_app(args: argparse.Namespace) -> int:
         raise CommandError(f"app {app.slug!r} is a command app, which Coder opens in its web "
                            "terminal", hint=f"Run it with: coder ssh {args.workspace} -- "
                                             f"{app.command}")
-    url = app.url if app.external else app_url(client.url, client.app_host() if app.subdomain
-                                               else "", workspace, agent.name, app.slug)
+    url = app_link(client.url, client.app_host() if app.subdomain and not app.external else "",
+                   workspace, agent.name, app)
     _open(url)
     return 0
-
-
-def app_url(access_url: str, app_host: str, workspace, agent_name: str, slug: str) -> str:
-    """Coder's link: the subdomain host when there is a wildcard, else the path app."""
-    access = urlsplit(access_url)
-    if app_host:
-        port = f":{access.port}" if access.port else ""
-        host = app_host.replace("*", f"{slug}--{agent_name}--{workspace.name}"
-                                     f"--{workspace.owner_name}", 1)
-        return urlunsplit((access.scheme, host + port, "/", "", ""))
-    path = (f"{access.path.rstrip('/')}/@{workspace.owner_name}/{workspace.name}.{agent_name}"
-            f"/apps/{quote(slug, safe='')}/")
-    return urlunsplit((access.scheme, access.netloc, path, "", ""))
 
 
 def _open_vscode(args: argparse.Namespace) -> int:
