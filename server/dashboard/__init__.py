@@ -18,7 +18,8 @@ from .pages import blueprint
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, workspaces  # noqa: F401  (their views join the blueprint)
+    # Their views join the blueprint.
+    from . import auth, createworkspace, templatepages, workspaces  # noqa: F401
 
     Assets.install(app)
     app.register_blueprint(blueprint)

@@ -36,7 +36,7 @@ SECURITY_HEADERS = {
 @dataclass(frozen=True)
 class NavItem:
     """A page in the navigation, shown to whoever may do ``action`` on ``resource`` (their
-    own, for resources a user owns)."""
+    own, for resources a user owns; in one of their organizations, for an organization's)."""
     label: str
     endpoint: str
     action: Action
@@ -45,6 +45,7 @@ class NavItem:
 
 NAV = (
     NavItem("Workspaces", "dashboard.workspaces", Action.READ, Resource.WORKSPACE),
+    NavItem("Templates", "dashboard.templates", Action.READ, Resource.TEMPLATE),
 )
 
 
@@ -54,10 +55,11 @@ def nav() -> list[NavItem]:
         return []
     s = store()
     return [item for item in NAV
-            if s.can(item.action, Object(item.resource, owner_id=subject.id))]
+            if any(s.can(item.action, Object(item.resource, owner_id=subject.id, org_id=org))
+                   for org in (None, *subject.org_ids))]
 
 
-def page(template: str, status: int = 200, **values):
+def page(template: str, status: int = 200, /, **values):
     """``template`` rendered in the layout, with the viewer's navigation."""
     html = render_template(template, nav=nav(), active=request.endpoint,
                            me=g.get("subject"), csrf_token=csrf_token, **values)
@@ -132,3 +134,12 @@ def ago(when: dt.datetime | None, now: dt.datetime) -> str:
             n = seconds // size
             return f"{n} {unit}{'s' if n > 1 else ''} ago"
     return "Just now"
+
+
+@blueprint.app_template_filter("duration")
+def duration(seconds: float | None) -> str:
+    """``1m 5s``, as Coder's templates list shows a build time; ``Unknown`` without one."""
+    if seconds is None:
+        return "Unknown"
+    whole = round(seconds)
+    return f"{whole // 60}m {whole % 60}s" if whole >= 60 else f"{whole}s"
