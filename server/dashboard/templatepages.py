@@ -134,7 +134,11 @@ def _version_request(row: dict, fields: dict[str, str], uploads: list
             raise APIError(400, "The folder was refused.", f"{exc}. {hint}".strip(),
                            [types.ValidationError("file_id", str(exc))]) from None
         mimetype = files.TAR_MIMETYPE
-    stored = upload(data, mimetype)
+    try:
+        stored = upload(data, mimetype)
+    except APIError as exc:  # the archive's problem, said at the file field
+        raise APIError(exc.status, exc.message, exc.detail,
+                       [types.ValidationError("file_id", exc.detail or exc.message)]) from None
     given = [{"name": k[len(VARIABLE_FIELD):], "value": v} for k, v in fields.items()
              if k.startswith(VARIABLE_FIELD) and v != ""]
     return decode(types.CreateTemplateVersionRequest, {

@@ -27,7 +27,7 @@ from appliance.sdk import types
 from ...browser import Browser, PageServer
 from ...coderdtest import FIRST_USER_PASSWORD, create_another_user
 from ...dashboardtest import REPO, Dashboard
-from ..provisioning import sql
+from ..provisioning import make_tar, sql
 from ..test_dry_runs import push_template, wait_imported
 from .test_auth import PASSWORD, post_from_another_origin, sign_in
 
@@ -369,8 +369,13 @@ def test_an_admin_uploads_a_folder_and_an_archive_and_promotes(provisioning_site
     driver.find_element(By.ID, "folder").send_keys(str(empty))
     d.submit("main section.card form")
     assert "no .tf file" in d.text("#file-error")
-    assert sql(coderd.dsn, "SELECT count(*) FROM files") == files_before
     d.check("template-upload-error")
+    escaping = tmp_path / "escaping.tar"
+    escaping.write_bytes(make_tar({"main.tf": "terraform {}", "../outside.tf": "x"}))
+    driver.find_element(By.ID, "archive").send_keys(str(escaping))
+    d.submit("main section.card form")
+    assert "outside the archive" in d.text("#file-error")
+    assert sql(coderd.dsn, "SELECT count(*) FROM files") == files_before
 
 
 def test_attacks_on_the_templates_pages(provisioning_site, pushed, dashboard):
