@@ -6,8 +6,9 @@ number, slider, checkbox, radio, dropdown, multi-select, tags), defaults filled 
 template's presets offered. It is posted (CSRF, ``forms``) to the API's own
 ``create_workspace``, so the checks are the API's: its 400 names the field (a parameter's
 name, or ``name``), and the message is shown beside it. On success, the workspace's page
-(``/@{username}/{workspace}``). The form works without JavaScript; ``preset.js`` only
-fills the fields a chosen preset sets.
+(``/@{username}/{workspace}``). The form works without JavaScript; ``create_workspace.js``
+only fills in the fields a chosen preset sets and gives the browser's own range check the
+template's message.
 """
 from __future__ import annotations
 
