@@ -145,7 +145,8 @@ def create_workspace_post(name: str):
         made = create_workspace(req, user_param("me"), None)
     except APIError as exc:
         errors = {v.field: v.detail for v in exc.validations or ()}
+        shown = {"name", "template_version_preset_id", *(p.name for p in params)}
         return _page(row, params, presets, exc.status, typed=typed, workspace_name=workspace_name,
                      chosen_preset=chosen_preset, errors=errors,
-                     error=exc.message if not errors else "")
+                     error="" if shown & errors.keys() else exc.message)
     return redirect(f"/@{g.subject.name}/{made['name']}", code=303)

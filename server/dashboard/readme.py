@@ -22,6 +22,7 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable("table")
 LINK_SCHEMES = {"http", "https", "mailto"}
 DROPPED_WITH_CONTENT = {"script", "style"}
 _IMG = re.compile(r'<img((?:\s+[\w:-]+="[^"]*")*)\s*/?>')
+_FRONT_MATTER = re.compile(r"\A---\r?\n.*?^---[ \t]*(?:\r?\n|\Z)", re.DOTALL | re.MULTILINE)
 
 
 def _local_images_only(tag: str, attribute: str, value: str) -> str | None:
@@ -31,8 +32,10 @@ def _local_images_only(tag: str, attribute: str, value: str) -> str | None:
 
 
 def render(markdown: str) -> str:
-    """``markdown`` as sanitised HTML (mark it safe in the template, nothing else)."""
-    html = nh3.clean(_MARKDOWN.render(markdown), url_schemes=LINK_SCHEMES,
+    """``markdown`` as sanitised HTML (mark it safe in the template, nothing else), without
+    its YAML front matter (a template's ``display_name``, ``icon``...), as Coder's page."""
+    html = nh3.clean(_MARKDOWN.render(_FRONT_MATTER.sub("", markdown, count=1)),
+                     url_schemes=LINK_SCHEMES,
                      clean_content_tags=DROPPED_WITH_CONTENT,
                      attribute_filter=_local_images_only)
     return _IMG.sub(_image, html)

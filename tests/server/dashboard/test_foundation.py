@@ -94,6 +94,8 @@ def test_a_readme_comes_out_harmless():
         assert gone not in html.lower(), gone
     assert '<img src="/static/logo.svg" alt="ok">' in html
     assert '<img src="/static/b.png" alt="a &quot;b&quot; &gt;c">' in html
+    # A template's front matter (Coder's example READMEs carry one) is not shown, as in Coder.
+    assert render("---\ndisplay_name: Local\nicon: /icon/x.svg\n---\n\n# Local\n") == "<h1>Local</h1>\n"
 
 
 def test_the_pyinstaller_build_takes_the_readme_renderer():
