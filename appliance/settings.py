@@ -27,14 +27,16 @@ class SettingsError(ValueError):
 
 
 def parse_bool(value: str | bool) -> bool:
+    """Go's strconv.ParseBool, as Coder reads its boolean settings and flags (``yes`` and
+    ``on`` are refused there too); an empty setting is false, as unset."""
     if isinstance(value, bool):
         return value
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
+    text = value.strip()
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
         return True
-    if lowered in ("0", "false", "no", "off", ""):
+    if text in ("0", "f", "F", "false", "FALSE", "False", ""):
         return False
-    raise SettingsError(f"not a boolean: {value!r}")
+    raise SettingsError(f"invalid boolean value {value!r}: use true or false")
 
 
 def parse_duration(value: str | int | float) -> float:
@@ -366,18 +368,23 @@ def load(overrides: Mapping[str, Any] | None = None,
 def read_env_file(path: str | os.PathLike) -> dict[str, str]:
     """The variables of a systemd ``EnvironmentFile=`` as the installer writes coderd's
     (``KEY=VALUE`` lines, ``#`` or ``;`` comments, a value in quotes unquoted), so a
-    command run beside coderd reads the settings coderd reads. Raises OSError."""
+    command run beside coderd reads the settings coderd reads. Raises OSError, and
+    SettingsError for a file that is not UTF-8 text (never quoting it: it holds secrets)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()
+    except UnicodeDecodeError:
+        raise SettingsError(f"{os.fspath(path)} is not UTF-8 text") from None
     values: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith(("#", ";")) or "=" not in line:
-                continue
-            key, _, value = line.partition("=")
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                value = value[1:-1]
-            values[key.strip()] = value
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith(("#", ";")) or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
     return values
 
 

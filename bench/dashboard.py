@@ -6,8 +6,9 @@ workspaces of one template, their builds completed. The page's time is the media
 ``--runs`` requests for ``/workspaces?q=`` (every workspace visible: Coder's page of 25,
 first and last), taken on loopback, so it is the server's time. A cold load is the page
 and every file it names (stylesheet, script, icon), as a browser with an empty cache
-fetches them: the login, workspaces and templates pages (the list, a template's page,
-its version's and the create-workspace form). Rerun with:
+fetches them, counted as sent (coderd gzips text files for a client that accepts it): the
+login, workspaces and templates pages (the list, a template's page, its version's and the
+create-workspace form). Rerun with:
 
     .venv/bin/python -m bench.dashboard [--workspaces 1000] [--runs 30]
 
@@ -53,15 +54,23 @@ def median_ms(session: requests.Session, url: str, runs: int) -> float:
     return statistics.median(times)
 
 
+def wire_bytes(session: requests.Session, url: str) -> int:
+    """The body's bytes as coderd sent them (gzipped where it gzips)."""
+    with session.get(url, stream=True) as resp:
+        resp.raise_for_status()
+        return len(resp.raw.read(decode_content=False))
+
+
 def cold_load_bytes(url: str, cookies: dict) -> int:
-    """The page and every static file it names, fetched as an empty cache does."""
+    """The page and every static file it names, fetched as an empty cache does (accepting
+    gzip, as browsers do): the bytes on the wire."""
     session = requests.Session()
     session.cookies.update(cookies)
     page = session.get(url)
     page.raise_for_status()
     base = url.split("/", 3)
     origin = "/".join(base[:3])
-    return len(page.content) + sum(len(session.get(origin + path).content)
+    return len(page.content) + sum(wire_bytes(session, origin + path)
                                    for path in ASSET.findall(page.text))
 
 

@@ -20,8 +20,10 @@ import base64
 import hashlib
 import io
 import json
+import os
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import requests
@@ -45,9 +47,9 @@ def tarball_url(name: str, version: str) -> str:
     return f"{REGISTRY}/{name}/-/{name.rsplit('/', 1)[-1]}-{version}.tgz"
 
 
-def registry_integrity(name: str, version: str) -> str:
+def registry_integrity(session: requests.Session, name: str, version: str) -> str:
     """The ``dist.integrity`` the registry publishes for ``name@version``."""
-    resp = requests.get(f"{REGISTRY}/{name}/{version}", timeout=TIMEOUT)
+    resp = session.get(f"{REGISTRY}/{name}/{version}", timeout=TIMEOUT)
     if resp.status_code == 404:
         raise VendorError(f"{name}@{version} is not in the npm registry")
     resp.raise_for_status()
@@ -57,10 +59,10 @@ def registry_integrity(name: str, version: str) -> str:
     return integrity
 
 
-def fetch(package: dict) -> dict[str, bytes]:
+def fetch(session: requests.Session, package: dict) -> dict[str, bytes]:
     """The pinned files of one package (destination name -> bytes), its tarball checked."""
     name, version = package["name"], package["version"]
-    resp = requests.get(tarball_url(name, version), timeout=TIMEOUT)
+    resp = session.get(tarball_url(name, version), timeout=TIMEOUT)
     resp.raise_for_status()
     got = integrity_of(resp.content)
     if got != package["integrity"]:
@@ -79,17 +81,31 @@ def fetch(package: dict) -> dict[str, bytes]:
     return files
 
 
-def write(package: dict) -> Path:
+def write_atomically(path: Path, data: bytes) -> None:
+    """``path`` holds the old bytes or the new ones, never a part: a temporary file in the
+    same folder, renamed over it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write(session: requests.Session, package: dict) -> Path:
     """Fetch and check every file first, then write them all."""
-    files = fetch(package)
+    files = fetch(session, package)
     into = REPO / package["into"]
     into.mkdir(parents=True, exist_ok=True)
     for dest, data in files.items():
-        (into / dest).write_bytes(data)
+        write_atomically(into / dest, data)
     return into
 
 
-def pin(pins: dict, spec: str) -> None:
+def pin(session: requests.Session, pins: dict, spec: str) -> None:
     """Set ``NAME@VERSION``'s version and the registry's integrity in ``pins``."""
     name, sep, version = spec.rpartition("@")
     if not sep or not name or not version:
@@ -97,7 +113,7 @@ def pin(pins: dict, spec: str) -> None:
     package = next((p for p in pins["packages"] if p["name"] == name), None)
     if package is None:
         raise VendorError(f"{name} is not in {PINS.name}: add its files and folder there first")
-    package["version"], package["integrity"] = version, registry_integrity(name, version)
+    package["version"], package["integrity"] = version, registry_integrity(session, name, version)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,15 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pins = json.loads(PINS.read_text())
     try:
-        for spec in args.pin:
-            pin(pins, spec)
-        for package in pins["packages"]:
-            print(f"{package['name']}@{package['version']} -> {write(package).relative_to(REPO)}")
+        with requests.Session() as session:
+            for spec in args.pin:
+                pin(session, pins, spec)
+            for package in pins["packages"]:
+                print(f"{package['name']}@{package['version']} -> "
+                      f"{write(session, package).relative_to(REPO)}")
     except (VendorError, requests.RequestException) as exc:
         print(f"vendor_js: {exc}", file=sys.stderr)
         return 1
     if args.pin:
-        PINS.write_text(json.dumps(pins, indent=2) + "\n")
+        write_atomically(PINS, (json.dumps(pins, indent=2) + "\n").encode())
     return 0
 
 

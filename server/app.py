@@ -13,7 +13,7 @@ from flask import Flask, redirect, request
 
 from appliance.settings import Settings
 
-from . import binaries, cliauth, csrf, dashboard, httpapi, httpmw, upgradecheck
+from . import binaries, csrf, dashboard, httpapi, httpmw, upgradecheck
 from .authcache import AuthCache
 from .authz.querier import AuthzQuerier
 from .authz.rbac import system
@@ -152,7 +152,6 @@ def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> 
 
     relay.init_app(app)  # the agents' connections, and workspace apps at /@user/...
     binaries.init_app(app)
-    cliauth.init_app(app)
     dashboard.init_app(app)
 
     if settings.provider_mirror_serve:

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from appliance import archives, settings
+from appliance import archives
 from appliance.sdk.types import VariableValue
 
 from . import files
@@ -60,15 +60,6 @@ def template_archive(directory: Path) -> bytes:
         return archives.template_tar(directory)
     except archives.TemplateFolderError as exc:
         raise CheckFailed(f"{exc}. {exc.hint}" if exc.hint else str(exc)) from None
-
-
-def read_env_file(path: str) -> dict[str, str]:
-    """coderd's settings from its EnvironmentFile. Raises OSError, and CheckFailed for one
-    that is not UTF-8 text (never quoting it: the file holds secrets)."""
-    try:
-        return settings.read_env_file(path)
-    except UnicodeDecodeError:
-        raise CheckFailed(f"{path} is not UTF-8 text") from None
 
 
 def check_import(dsn: str, directory: Path, archive: bytes, timeout: float,

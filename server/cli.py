@@ -83,9 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "otherwise prints the job's logs and exits 1. The previous check's rows are "
                     "removed.")
     check.add_argument("directory", metavar="DIR", help="A Terraform template folder.")
-    check.add_argument("--env-file", metavar="FILE",
-                       help="Read coderd's settings from this systemd EnvironmentFile first "
-                            "(the installer's /etc/coder-appliance/coderd.env).")
+    _env_file_arg(check)
     check.add_argument("--timeout", type=_seconds, default=120.0, metavar="SECONDS",
                        help="Give up (and cancel the job) after this long (default: 120).")
     check.add_argument("--variable", "--var", action="append", default=[], type=_assignment,
@@ -95,7 +93,27 @@ def build_parser() -> argparse.ArgumentParser:
                             "over the folder's tfvars files.")
     check.add_argument("--variables-file", type=Path, metavar="FILE",
                        help="A YAML file of terraform variable values (name: value).")
+    reset = sub.add_parser(
+        "reset-password", help="Reset a user's password directly in the database.",
+        description="The recovery path for a locked-out owner (Coder's 'coder server "
+                    "reset-password'): set USERNAME's password in coderd's database, reached as "
+                    "coderd does ($CODER_PG_CONNECTION_URL, else the embedded PostgreSQL under "
+                    "$CODER_CONFIG_DIR). Run it as coderd's user. The new password is asked "
+                    "twice on a terminal and must pass the password rules; the user's login "
+                    "sessions end (API tokens stay).")
+    reset.add_argument("username", metavar="USERNAME", help="The user whose password to set.")
+    reset.add_argument("--password-stdin", action="store_true",
+                       help="Read the new password from the first line of standard input "
+                            "instead of prompting (for scripts; never put it on the command "
+                            "line).")
+    _env_file_arg(reset)
     return parser
+
+
+def _env_file_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env-file", metavar="FILE",
+                        help="Read coderd's settings from this systemd EnvironmentFile first "
+                             "(the installer's /etc/coder-appliance/coderd.env).")
 
 
 def _assignment(text: str) -> tuple[str, str]:
@@ -133,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _provisionerd(args)
     if args.command == "check-import":
         return _check_import(args)
+    if args.command == "reset-password":
+        return _reset_password(args)
     if args.command == "server":
         _patch_for_gevent()  # before settings: checking the database URL imports ssl
     try:
@@ -194,26 +214,51 @@ def _check_import(args: argparse.Namespace) -> int:
         directory = Path(args.directory)
         archive = checkimport.template_archive(directory)  # a wrong DIR is said before all else
         values = tfvariables.push_values(directory, args.variables_file, dict(args.variable))
-        environ = dict(os.environ)
-        if args.env_file:
-            environ.update(checkimport.read_env_file(args.env_file))
-        settings = settings_mod.load(environ=environ)
+        settings = _settings_beside_coderd(args.env_file)
         # Never _database(): the embedded PostgreSQL is coderd's to start and stop.
         dsn = settings.pg_connection_url or EmbeddedPostgres(settings.config_path).running_url()
         took = checkimport.check_import(dsn, directory, archive, args.timeout, values)
     except KeyboardInterrupt:  # before the job was queued: nothing to cancel
-        return _check_failed("interrupted", 130)
+        return _failed("check-import", "interrupted", 130)
     except checkimport.CheckFailed as exc:
-        return _check_failed(str(exc), exc.exit_code)
+        return _failed("check-import", str(exc), exc.exit_code)
     except (settings_mod.SettingsError, tfvariables.VariablesError, OSError, RuntimeError,
             psycopg2.Error) as exc:
-        return _check_failed(str(exc).strip(), 1)
+        return _failed("check-import", str(exc).strip(), 1)
     print(f"coderd check-import: {args.directory} imported in {took:.1f} s")
     return 0
 
 
-def _check_failed(why: str, code: int) -> int:
-    print(f"coderd check-import: error: {why}", file=sys.stderr)
+def _settings_beside_coderd(env_file: str | None) -> settings_mod.Settings:
+    """coderd's settings for a command run beside it: the environment, over which its
+    EnvironmentFile (``--env-file``) is read first."""
+    environ = dict(os.environ)
+    if env_file:
+        environ.update(settings_mod.read_env_file(env_file))
+    return settings_mod.load(environ=environ)
+
+
+def _reset_password(args: argparse.Namespace) -> int:
+    import psycopg2
+
+    from appliance.cli.base import CommandError
+
+    from . import resetpassword
+
+    try:
+        resetpassword.reset(_settings_beside_coderd(args.env_file), args.username,
+                            args.password_stdin)
+    except KeyboardInterrupt:
+        return _failed("reset-password", "interrupted", 130)
+    except CommandError as exc:
+        return _failed("reset-password", exc.message + (f" ({exc.hint})" if exc.hint else ""), 1)
+    except (settings_mod.SettingsError, OSError, RuntimeError, psycopg2.Error) as exc:
+        return _failed("reset-password", str(exc).strip().splitlines()[0], 1)
+    return 0
+
+
+def _failed(command: str, why: str, code: int) -> int:
+    print(f"coderd {command}: error: {why}", file=sys.stderr)
     return code
 
 

@@ -23,7 +23,7 @@ from provider.template_regex import TemplateRegexError, compile_regex
 
 from .authz.querier import AuthzQuerier
 from .httpapi import APIError
-from .provisioner.workspacetags import TagError, workspace_tags
+from .provisioner.workspacetags import TagError, evaluate, tag_expressions
 
 ACTIVE_JOB_STATUSES = ("pending", "running", "canceling")
 
@@ -83,18 +83,22 @@ def validate_value(param: dict, value: str, previous: str | None) -> None:
             raise _param_error(name, problem or f"must match {param['validation_regex']}")
 
 
-def _build_tags(s: AuthzQuerier, version_id, version_job: dict,
+def _build_tags(s: AuthzQuerier, version: dict, version_job: dict,
                 parameters: dict[str, str]) -> dict[str, str]:
     """The version's job tags with its workspace tags evaluated for this build's parameter
-    values over them, as Coder's wsbuilder does."""
-    system = s.as_system("evaluate-workspace-tags")
-    archive = system.get_file_by_id(version_job["file_id"])["data"]
-    variables = {v["name"]: v["value"] for v in system.get_template_version_variables(version_id)}
-    try:
-        evaluated = workspace_tags(archive, variables, parameters)
-    except TagError as exc:
-        raise APIError(400, "Failed to parse workspace tags.", detail=str(exc)) from None
-    return {**version_job["tags"], **evaluated}
+    values over them, as Coder's wsbuilder does: from what the version recorded when it was
+    made, or, for a version made before it recorded them, from its archive."""
+    expressions = version["workspace_tags"]
+    if expressions is None:
+        system = s.as_system("evaluate-workspace-tags")
+        archive = system.get_file_by_id(version_job["file_id"])["data"]
+        variables = {v["name"]: v["value"]
+                     for v in system.get_template_version_variables(version["id"])}
+        try:
+            expressions = tag_expressions(archive, variables)
+        except TagError as exc:
+            raise APIError(400, "Failed to parse workspace tags.", detail=str(exc)) from None
+    return {**version_job["tags"], **evaluate(expressions, parameters)}
 
 
 def resolve_parameters(params: list[dict], explicit: Iterable[ParameterValue],
@@ -192,7 +196,7 @@ def _build(s: AuthzQuerier, workspace: dict, transition: str, initiator_id: uuid
             input={"workspace_build_id": str(build_id),
                    "workspace_owner_id": str(workspace["owner_id"])},
             file_id=version_job["file_id"],
-            tags=_build_tags(s, version["id"], version_job, dict(parameters)))
+            tags=_build_tags(s, version, version_job, dict(parameters)))
         return s.insert_workspace_build(
             id=build_id, workspace_id=workspace["id"], template_version_id=version["id"],
             build_number=(latest["build_number"] + 1) if latest else 1, transition=transition,

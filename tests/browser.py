@@ -51,6 +51,14 @@ QUIET = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-u
          "--disable-default-apps", "--disable-domain-reliability", "--disable-breakpad",
          "--disable-features=OptimizationHints,MediaRouter,Translate,AutofillServerCommunication",
          "--metrics-recording-only", "--password-store=basic", "--use-mock-keychain")
+# For Browser.run: open a websocket to arguments[0], send arguments[1] once open; what
+# happened: ["open", ...] or ["closed CODE"] (1006: the handshake failed).
+WEBSOCKET_PROBE = """const ws = new WebSocket(arguments[0]), seen = [];
+    await new Promise((resolve) => {
+        ws.onopen = () => { seen.push('open'); ws.send(arguments[1]); setTimeout(resolve, 2000); };
+        ws.onclose = (e) => { seen.push('closed ' + e.code); resolve(); };
+    });
+    return seen;"""
 # An async function's body run in the page; its value (or its error's text) comes back.
 _ASYNC = """const done = arguments[arguments.length - 1];
 (async () => { %s })().then(done, (e) => done({error: String(e)}));"""

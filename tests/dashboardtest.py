@@ -2,8 +2,9 @@
 test runs on every page it opens (``Dashboard.check``):
 
 - the network rule: every request the browser made over a network for the page
-  (documents, scripts, styles, images, fetches, websockets) went to coderd's origin, read from DevTools'
-  performance log (``goog:loggingPrefs``), not from what the page chose to report;
+  (documents, scripts, styles, images, fetches, websockets) went to coderd's origin (a
+  websocket: ``ws(s)://`` and coderd's host and port), read from DevTools' performance
+  log (``goog:loggingPrefs``), not from what the page chose to report;
 - accessibility: axe-core (vendored for tests only by ``packaging/vendor_js.py``, never
   served by coderd) finds no serious or critical violation;
 - a screenshot, ``NAME.png`` in the test's output folder (``CODER_TEST_OUTPUT``, else
@@ -86,8 +87,8 @@ class Dashboard:
     def check(self, name: str) -> None:
         """The checks of the module's docstring on the page now open."""
         self.driver.save_screenshot(str(self.output / f"{name}.png"))
-        foreign = [u for u in self.browser.requests()
-                   if NETWORK.match(u) and not u.startswith(self.coderd.url + "/")]
+        own = (self.coderd.url + "/", re.sub(r"^http", "ws", self.coderd.url) + "/")
+        foreign = [u for u in self.browser.requests() if NETWORK.match(u) and not u.startswith(own)]
         assert not foreign, f"{name}: the browser reached beyond coderd: {foreign}"
         violations = self.axe()
         assert not violations, f"{name}: accessibility violations: {violations}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Container, Iterable, Sequence
 
 from appliance import durations
+from appliance.settings import SettingsError, parse_bool
 
 SUCCESS = 0
 ERROR = 1
@@ -159,6 +160,15 @@ def duration(parse: Callable[[str], float] = durations.parse) -> Callable[[str],
         except durations.DurationError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     return seconds
+
+
+def boolean(text: str) -> bool:
+    """An argparse ``type`` for a boolean flag's value, read as the settings read theirs
+    (Go's strconv.ParseBool, as Coder's CLI): a usage error otherwise."""
+    try:
+        return parse_bool(text)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_output_option(parser: argparse.ArgumentParser) -> None:

@@ -1,5 +1,5 @@
 """Terminal prompts for the commands that may ask (login, logout, users create,
-config-ssh, templates push and delete, stop, delete).
+config-ssh, templates push and delete, stop, delete, coderd reset-password).
 
 One confirmation policy, Coder's: ``-y/--yes`` (a global flag) answers yes to
 every confirmation. Prompting is only done on a terminal: a script gets a
@@ -11,6 +11,8 @@ from __future__ import annotations
 import getpass
 import sys
 from typing import Callable
+
+from appliance import passwords
 
 from .base import CommandError
 
@@ -52,6 +54,15 @@ def agreed(args, question: str, default: bool = False) -> bool:
     return confirm(question, default)
 
 
+def new_password(text: str) -> str:
+    """A password asked twice, until Coder's rules take it and both answers match."""
+    while True:
+        password = ask(text, secret=True, validate=passwords.problem)
+        if ask("Confirm password:", secret=True) == password:
+            return password
+        print("Passwords do not match, try again.")
+
+
 def confirm(text: str, default: bool = True) -> bool:
     answer = ask(f"{text} [{'Y/n' if default else 'y/N'}]").lower()
     return default if not answer else answer.startswith("y")
@@ -71,14 +82,15 @@ def multi_select(message: str, options: list[str], chosen: list[str]) -> list[st
 
 
 def select(message: str, options: list[str]) -> str:
-    """Coder's Select on a plain terminal: one of the numbered options, by number or name."""
+    """Coder's Select on a plain terminal: one of the numbered options, by number or name;
+    Enter takes the first, as Coder's highlighted first item does."""
     _show(message, options)
 
     def check(answer: str) -> str:
         picked = _picked(answer, options)
         return "" if picked and len(picked) == 1 else \
             f"Choose one of 1-{len(options)}, or its name."
-    return _picked(ask("Number or name:", validate=check), options)[0]
+    return _picked(ask("Number or name:", default="1", validate=check), options)[0]
 
 
 def _show(message: str, lines: list[str]) -> None:

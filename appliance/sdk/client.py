@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -137,6 +138,19 @@ class Client:
         return self._request("GET", f"/api/v2/organizations/{org}/members/{user}",
                              model_type=types.OrganizationMemberWithUserData)
 
+    def add_organization_member(self, org: str | uuid.UUID, user: str | uuid.UUID
+                                ) -> types.OrganizationMember:
+        return self._request("POST", f"/api/v2/organizations/{org}/members/{user}",
+                             model_type=types.OrganizationMember)
+
+    def remove_organization_member(self, org: str | uuid.UUID, user: str | uuid.UUID) -> None:
+        self._request("DELETE", f"/api/v2/organizations/{org}/members/{user}", expect=204)
+
+    def update_organization_member_roles(self, org: str | uuid.UUID, user: str | uuid.UUID,
+                                         roles: list[str]) -> types.OrganizationMember:
+        return self._request("PUT", f"/api/v2/organizations/{org}/members/{user}/roles",
+                             types.UpdateRoles(roles=roles), model_type=types.OrganizationMember)
+
     def auth_check(self, checks: dict[str, types.AuthorizationCheck]) -> dict[str, bool]:
         return self._request("POST", "/api/v2/authcheck", types.AuthorizationRequest(checks=checks),
                              model_type=dict[str, bool])
@@ -210,6 +224,10 @@ class Client:
     def user_organizations(self, user: str | uuid.UUID = "me") -> list[types.Organization]:
         return self._request("GET", f"/api/v2/users/{user}/organizations",
                              model_type=list[types.Organization])
+
+    def organization_by_name(self, name: str, user: str | uuid.UUID = "me") -> types.Organization:
+        return self._request("GET", f"/api/v2/users/{user}/organizations/"
+                             f"{quote(name, safe='')}", model_type=types.Organization)
 
     def organization_members(self, org: str | uuid.UUID) -> list[types.OrganizationMemberWithUserData]:
         return self._request("GET", f"/api/v2/organizations/{org}/members",
@@ -469,6 +487,10 @@ class Client:
         return self._request("PUT", f"/api/v2/workspaces/{workspace_id}/extend",
                              types.PutExtendWorkspaceRequest(deadline=deadline),
                              model_type=types.Response)
+
+    def post_workspace_usage(self, workspace_id: uuid.UUID | str,
+                             req: types.PostWorkspaceUsageRequest) -> None:
+        self._request("POST", f"/api/v2/workspaces/{workspace_id}/usage", req, expect=204)
 
     def favorite_workspace(self, workspace_id: uuid.UUID | str, favorite: bool = True) -> None:
         """Coder's PUT (favorite) and DELETE (unfavorite) /workspaces/{id}/favorite."""

@@ -42,6 +42,17 @@ class Response:
 # --- deployment --------------------------------------------------------------
 
 @dataclass
+class ExternalAPIKeyScopes:
+    """The scopes a token may be created with (``/auth/scopes``)."""
+    external: list[str]
+
+
+@dataclass
+class AvailableExperiments:
+    safe: list[str]
+
+
+@dataclass
 class AppHostResponse:
     """Coder's: the wildcard host of subdomain apps (``*.apps.example.com``), or ""."""
     host: str
@@ -159,6 +170,29 @@ class LoginWithPasswordResponse:
 
 
 @dataclass
+class ValidateUserPasswordRequest:
+    password: str = field(min_len=1)
+
+
+@dataclass
+class ValidateUserPasswordResponse:
+    valid: bool
+    details: str = ""
+
+
+@dataclass
+class UserLoginType:
+    login_type: str
+
+
+@dataclass
+class UserParameter:
+    """A parameter value the user gave a template's workspaces most recently (autofill)."""
+    name: str
+    value: str
+
+
+@dataclass
 class UpdateUserPasswordRequest:
     password: str = field(min_len=1, doc=PASSWORD_RULE)
     old_password: str = ""
@@ -240,6 +274,31 @@ class UpdateUserAppearanceSettingsRequest:
     terminal_font: str = ""
 
 
+AgentChatSendShortcut = Literal["enter", "modifier_enter"]
+AgentDisplayMode = Literal["auto", "always_expanded", "always_collapsed"]
+ThinkingDisplayMode = Literal["auto", "preview", "always_expanded", "always_collapsed"]
+
+
+@dataclass
+class UserPreferenceSettings:
+    """Coder's per-user preferences (its agent chat's display), kept for clients that set them."""
+    agent_chat_send_shortcut: str = "enter"
+    code_diff_display_mode: str = "auto"
+    collapse_assistant_steps: bool = False
+    shell_tool_display_mode: str = "auto"
+    thinking_display_mode: str = "auto"
+
+
+@dataclass
+class UpdateUserPreferenceSettingsRequest:
+    """Each field left out (or null) keeps its value."""
+    agent_chat_send_shortcut: Optional[AgentChatSendShortcut] = None
+    code_diff_display_mode: Optional[AgentDisplayMode] = None
+    collapse_assistant_steps: Optional[bool] = None
+    shell_tool_display_mode: Optional[AgentDisplayMode] = None
+    thinking_display_mode: Optional[ThinkingDisplayMode] = None
+
+
 @dataclass
 class GitSSHKey:
     """A user's git SSH key as the user sees it: never the private half."""
@@ -315,6 +374,19 @@ class OrganizationMemberWithUserData(OrganizationMember):
     email: str = ""
     avatar_url: str = ""
     global_roles: Optional[list[SlimRole]] = None
+    status: str = "active"
+    login_type: str = "password"
+    last_seen_at: Optional[dt.datetime] = None
+    user_created_at: Optional[dt.datetime] = None
+    user_updated_at: Optional[dt.datetime] = None
+    is_service_account: bool = False  # Coder's service accounts are not implemented
+    has_ai_seat: bool = False  # AI seats are a Premium feature in Coder
+
+
+@dataclass
+class PaginatedMembersResponse:
+    members: list[OrganizationMemberWithUserData]
+    count: int
 
 
 # --- audit ------------------------------------------------------------------------------
@@ -370,6 +442,7 @@ class MinimalUser:
     id: uuid.UUID
     username: str
     avatar_url: str = ""
+    name: str = ""
 
 
 @dataclass
@@ -475,6 +548,14 @@ class CreateTemplateVersionRequest:
 
 
 @dataclass
+class PatchTemplateVersionRequest:
+    """Coder's: an empty name keeps the current one, a null message too."""
+    name: str = field(default="", max_len=64, pattern=TEMPLATE_VERSION_NAME_PATTERN,
+                      doc=TEMPLATE_VERSION_NAME_RULE)
+    message: Optional[str] = field(default=None, max_len=1048576)
+
+
+@dataclass
 class TemplateVersionVariable:
     """A terraform variable of a version; a sensitive one's values read "*redacted*"."""
     name: str
@@ -563,7 +644,12 @@ class Template:
     failure_ttl_ms: int = 0
     time_til_dormant_ms: int = 0
     time_til_dormant_autodelete_ms: int = 0
-    max_port_share_level: str = "owner"
+    # As Coder's open-source edition: no template caps port sharing (its AGPL port sharer
+    # reports "public").
+    max_port_share_level: str = "public"
+    # Parameters are static, read at import: Coder's clients use their classic parameter
+    # flow (rich-parameters), not the dynamic-parameters engine, for these templates.
+    use_classic_parameter_flow: bool = True
 
 
 @dataclass
@@ -876,6 +962,53 @@ class CreateWorkspaceBuildRequest:
 @dataclass
 class UpdateWorkspaceRequest:
     name: str = field(default="", max_len=32, pattern=NAME_PATTERN, doc=NAME_RULE)
+
+
+PortShareLevel = Literal["owner", "authenticated", "organization", "public"]
+PortShareProtocol = Literal["http", "https"]
+
+
+@dataclass
+class UpsertWorkspaceAgentPortShareRequest:
+    agent_name: str
+    port: int
+    share_level: PortShareLevel
+    protocol: PortShareProtocol = "http"
+
+
+@dataclass
+class WorkspaceAgentPortShare:
+    workspace_id: uuid.UUID
+    agent_name: str
+    port: int
+    share_level: PortShareLevel
+    protocol: PortShareProtocol
+
+
+@dataclass
+class WorkspaceAgentPortShares:
+    shares: Optional[list[WorkspaceAgentPortShare]] = None
+
+
+@dataclass
+class DeleteWorkspaceAgentPortShareRequest:
+    agent_name: str
+    port: int
+
+
+@dataclass
+class PostWorkspaceUsageRequest:
+    """What Coder's clients report with a workspace's use (coderd reads it only under Coder's
+    workspace-usage experiment; the use itself is marked either way)."""
+    agent_id: uuid.UUID
+    app_name: Literal["vscode", "jetbrains", "reconnecting-pty", "ssh"]
+
+
+@dataclass
+class ResolveAutostartResponse:
+    """Whether the next autostart, on the template's active version, lacks a parameter value
+    it needs (Coder then skips it)."""
+    parameter_mismatch: bool = False
 
 
 @dataclass

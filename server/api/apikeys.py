@@ -62,8 +62,12 @@ def _user(user: str) -> UserRow:
 @route("POST", "/users/<user>/keys/tokens", summary="Create a named API token",
        request=types.CreateTokenRequest, response=types.GenerateAPIKeyResponse, status=201)
 def create_token(user: str):
-    row = _user(user)
-    req = read(types.CreateTokenRequest)
+    token = new_token(_user(user), read(types.CreateTokenRequest))
+    return write(201, types.GenerateAPIKeyResponse(key=token))
+
+
+def new_token(row: UserRow, req: types.CreateTokenRequest) -> str:
+    """A named token for ``row`` within the deployment's limits, audited; shown once."""
     settings = current_app.extensions["coderd"].settings
     scope = _token_scope(req)
     lifetime = req.lifetime // NANOSECOND if req.lifetime else DEFAULT_TOKEN_LIFETIME
@@ -85,7 +89,7 @@ def create_token(user: str):
                        validations=[types.ValidationError("token_name", "is already taken")]) from None
     audit.record("create", "api_key", None, name, status=201,
                  additional={"key_id": key["id"], "user_id": str(row.id)})
-    return write(201, types.GenerateAPIKeyResponse(key=token))
+    return token
 
 
 @route("POST", "/users/<user>/keys", summary="Create a session key for a user",
@@ -107,9 +111,13 @@ def new_session_key(row: UserRow) -> str:
 @route("GET", "/users/<user>/keys/tokens", summary="List a user's API tokens",
        response=list[types.APIKeyWithOwner])
 def list_tokens(user: str):
-    row = _user(user)
-    s = store()
     include_all = request.args.get("include_all", "").lower() == "true"
+    return write(200, user_tokens(_user(user), include_all))
+
+
+def user_tokens(row: UserRow, include_all: bool = False) -> list[types.APIKeyWithOwner]:
+    """``row``'s tokens (or, ``include_all``, every token the caller may see), with owners."""
+    s = store()
     keys = s.get_api_keys_by_login_type("token") if include_all else \
         s.get_api_keys_by_user(row.id, "token")
     names: dict = {}
@@ -119,7 +127,7 @@ def list_tokens(user: str):
             owner = s.as_system("token-owner-names").get_user_by_id(k["user_id"])
             names[k["user_id"]] = owner.username if owner else ""
         out.append(types.APIKeyWithOwner(**vars(convert.api_key(k)), username=names[k["user_id"]]))
-    return write(200, out)
+    return out
 
 
 @route("GET", "/users/<user>/keys/tokens/<keyname>", summary="Get an API token by name",
@@ -154,8 +162,25 @@ def get_key(user: str, keyid: str):
 
 @route("DELETE", "/users/<user>/keys/<keyid>", summary="Delete an API key", status=204)
 def delete_key(user: str, keyid: str):
-    key = _key_of(user, keyid)
-    store().delete_api_key(key["id"])
-    audit.record("delete", "api_key", None, key["token_name"] or key["id"],
-                 additional={"key_id": key["id"], "user_id": str(key["user_id"])})
+    revoke_key(user, keyid)
     return current_app.response_class(status=204)
+
+
+def revoke_key(user: str, keyid: str) -> None:
+    """Delete ``user``'s key ``keyid`` (404 if it is not theirs), audited."""
+    _change_key(user, keyid, store().delete_api_key, "delete")
+
+
+@route("PUT", "/users/<user>/keys/<keyid>/expire",
+       summary="Expire an API key now (it stays listed)", status=204)
+def expire_key(user: str, keyid: str):
+    _change_key(user, keyid, store().expire_api_key, "write")
+    return current_app.response_class(status=204)
+
+
+def _change_key(user: str, keyid: str, change, audit_action: str) -> None:
+    """``change`` applied to ``user``'s key ``keyid`` (404 if it is not theirs), audited."""
+    key = _key_of(user, keyid)
+    change(key["id"])
+    audit.record(audit_action, "api_key", None, key["token_name"] or key["id"],
+                 additional={"key_id": key["id"], "user_id": str(key["user_id"])})

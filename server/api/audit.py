@@ -61,9 +61,13 @@ def _audit_log(row: dict, users: dict) -> types.AuditLog:
                      QueryParam("limit", "Page size (default 50)", "integer"),
                      QueryParam("offset", "Page offset", "integer")))
 def get_audit_logs():
-    filters = parse_audit_query(request.args.get("q", ""))
-    rows = store().get_audit_logs(**filters, offset=query_int("offset", 0),
-                                  limit=query_int("limit", 50, 1, 1000))
+    return write(200, search_audit_logs(request.args.get("q", ""), offset=query_int("offset", 0),
+                                        limit=query_int("limit", 50, 1, 1000)))
+
+
+def search_audit_logs(q: str, *, offset: int, limit: int) -> types.AuditLogResponse:
+    """A page of the audit log matching Coder's ``q``: the API's and the dashboard's."""
+    rows = store().get_audit_logs(**parse_audit_query(q), offset=offset, limit=limit)
     count = rows[0]["count"] if rows else 0
     users: dict = {}
-    return write(200, types.AuditLogResponse(audit_logs=[_audit_log(r, users) for r in rows], count=count))
+    return types.AuditLogResponse(audit_logs=[_audit_log(r, users) for r in rows], count=count)

@@ -46,4 +46,6 @@ def organization_member(row: dict) -> types.OrganizationMemberWithUserData:
         roles=slim_roles([r for r in row["roles"] if r != MEMBER], org_id),
         username=row["username"], name=row["name"], email=row["email"],
         avatar_url=row["avatar_url"],
-        global_roles=slim_roles([r for r in row["global_roles"] if r in ASSIGNABLE_ROLES]))
+        global_roles=slim_roles([r for r in row["global_roles"] if r in ASSIGNABLE_ROLES]),
+        status=row["status"], login_type=row["login_type"], last_seen_at=row["last_seen_at"],
+        user_created_at=row["user_created_at"], user_updated_at=row["user_updated_at"])

@@ -55,11 +55,16 @@ def _option(s: Setting, value) -> types.DeploymentOption:
 @route("GET", "/deployment/config", summary="The deployment's settings (owners only; no secrets)",
        response=types.DeploymentConfig)
 def deployment_config():
+    return write(200, deployment_values())
+
+
+def deployment_values() -> types.DeploymentConfig:
+    """The settings as the caller may read them (owners), secrets' values left out."""
     authorize(g.subject, Action.READ, Object(Resource.DEPLOYMENT_CONFIG))
     settings = _settings()
     values = {s.key: _plain(getattr(settings, s.key)) for s in SETTINGS if not s.secret}
-    return write(200, types.DeploymentConfig(
-        config=values, options=[_option(s, getattr(settings, s.key)) for s in SETTINGS]))
+    return types.DeploymentConfig(
+        config=values, options=[_option(s, getattr(settings, s.key)) for s in SETTINGS])
 
 
 @route("GET", "/deployment/stats", summary="Workspaces by status and the agents' recent "

@@ -1,6 +1,9 @@
 """Deployment facts: build info, health, the (local-only) update check, the API document."""
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from flask import current_app, g
 
 from appliance import __version__
@@ -9,9 +12,11 @@ from appliance.sdk import types
 
 from ..authz.querier import authorize_listing
 from ..authz.rbac import Action
-from ..httpapi import write
+from ..httpapi import APIError, write
 from ..httpmw import system_store
+from ..provisioner.agentscript import agent_scripts
 from . import openapi
+from .apikeys import TOKEN_SCOPES
 from .router import Router
 
 router = Router("general", "General")
@@ -53,3 +58,41 @@ def applications_host():
 @route("GET", "/openapi.json", summary="This API's OpenAPI 3 document", auth=False, response=dict)
 def openapi_document():
     return write(200, openapi.document(__version__))
+
+
+@route("GET", "/auth/scopes", summary="The scopes an API token may be created with",
+       auth=False, response=types.ExternalAPIKeyScopes)
+def auth_scopes():
+    return write(200, types.ExternalAPIKeyScopes(external=sorted(TOKEN_SCOPES)))
+
+
+@route("GET", "/experiments", summary="Enabled experiments (the appliance has none)",
+       response=list[str])
+def experiments():
+    authorize_listing(g.subject, Action.READ)  # not for a key scoped to apps only
+    return write(200, [])
+
+
+@route("GET", "/experiments/available", summary="Experiments that may be enabled (none)",
+       response=types.AvailableExperiments)
+def experiments_available():
+    authorize_listing(g.subject, Action.READ)
+    return write(200, types.AvailableExperiments(safe=[]))
+
+
+@route("GET", "/init-script/<os>/<arch>", auth=False, content_type="text/plain",
+       summary="The agent's bootstrap script for a platform, as terraform gets it, with this "
+               "deployment's access URL and token authentication", response=str)
+def init_script(os: str, arch: str):
+    """What an administrator runs by hand on a machine terraform does not make (the script
+    fetches the agent from this coderd's ``/bin/``)."""
+    os, arch = os.lower(), arch.lower()
+    script = agent_scripts().get(f"{os}_{arch}")
+    if script is None:
+        raise APIError(400, f"Unknown os/arch: {os}/{arch}")
+    access_url = current_app.extensions["coderd"].settings.effective_access_url.rstrip("/") + "/"
+    body = script.replace("${ACCESS_URL}", access_url).replace("${AUTH_TYPE}", "token").encode()
+    # Coder's digest, as Coder writes it: the hex of the base64 of the SHA-256.
+    digest = base64.b64encode(hashlib.sha256(body).digest()).hex()
+    return current_app.response_class(body, status=200, headers={
+        "Content-Type": "text/plain; charset=utf-8", "Content-Digest": f"sha256:{digest}"})

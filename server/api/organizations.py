@@ -4,17 +4,17 @@ from __future__ import annotations
 import uuid
 
 import psycopg2.errors
-from flask import current_app, g
+from flask import current_app, g, request
 
 from appliance.sdk import types
 
 from .. import audit
-from ..authz.rbac import ORGANIZATION_MEMBER, ORGANIZATION_ROLES
+from ..authz.rbac import ORGANIZATION_MEMBER, ORGANIZATION_ROLES, Action, Object, Resource
 from ..db.queries.users import UserRow
-from ..httpapi import APIError, not_found, read, write
+from ..httpapi import APIError, not_found, query_int, read, write
 from ..httpmw import store
 from . import convert
-from .router import Router
+from .router import QueryParam, Router
 from .users import refuse_own_role_change, user_param
 
 router = Router("organizations", "Organizations")
@@ -53,6 +53,56 @@ def get_organization(organization: str):
 def user_organizations(user: str):
     row = user_param(user)
     return write(200, [convert.organization(o) for o in store().get_organizations_by_user(row.id)])
+
+
+@route("GET", "/users/<user>/organizations/<organizationname>",
+       summary="An organization by name, from a user's point of view", response=types.Organization)
+def user_organization_by_name(user: str, organizationname: str):
+    user_param(user)
+    row = store().get_organization_by_name(organizationname)
+    if row is None:
+        raise not_found("Organization")
+    return write(200, convert.organization(row))
+
+
+def _page(rows: list) -> list:
+    """``offset`` and ``limit`` (0: no limit) of the query string applied to ``rows``."""
+    offset, limit = query_int("offset", 0), query_int("limit", 0)
+    return rows[offset:offset + limit] if limit else rows[offset:]
+
+
+@route("GET", "/organizations/<organization>/paginated-members",
+       summary="A page of an organization's members, and their count",
+       response=types.PaginatedMembersResponse,
+       query=(QueryParam("limit", "Page size", "integer"),
+              QueryParam("offset", "Page offset", "integer")))
+def paginated_members(organization: str):
+    members = store().get_organization_members(organization_param(organization)["id"])
+    return write(200, types.PaginatedMembersResponse(
+        members=[convert.organization_member(m) for m in _page(members)], count=len(members)))
+
+
+def _matches(member: dict, search: str) -> bool:
+    return any(search in (member[k] or "").lower() for k in ("username", "email", "name"))
+
+
+@route("GET", "/organizations/<organization>/members/<user>/workspaces/available-users",
+       summary="Members the caller may create a workspace for", response=list[types.MinimalUser],
+       query=(QueryParam("q", "Search in username, email and name"),
+              QueryParam("limit", "Page size", "integer"),
+              QueryParam("offset", "Page offset", "integer")))
+def workspace_available_users(organization: str, user: str):
+    org, _ = _member(organization, user)
+    s = store()
+    # Anyone may create their own workspaces; this list is for those who create them for others.
+    if not s.can(Action.CREATE, Object(Resource.WORKSPACE, org_id=org["id"])):
+        raise APIError(403, "You do not have permission to create workspaces for other users.")
+    search = request.args.get("q", "").strip().lower()
+    members = [m for m in s.get_organization_members(org["id"])
+               if m["status"] == "active" and _matches(m, search)]
+    return write(200, [types.MinimalUser(id=m["user_id"], username=m["username"],
+                                         avatar_url=m["avatar_url"], name=m["name"])
+                       for m in _page(members)])
 
 
 @route("GET", "/organizations/<organization>/members", summary="List an organization's members",

@@ -7,6 +7,7 @@ are promoted to active the same way.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import psycopg2.errors
 from flask import g, request
@@ -17,7 +18,7 @@ from .. import audit
 from ..httpapi import APIError, found, not_found, parse_uuid, read, write
 from ..httpmw import store
 from ..provisioner.imports import queue_import
-from ..provisioner.workspacetags import TagError, workspace_tags
+from ..provisioner.workspacetags import TagError
 from . import jobs
 from .organizations import organization_param
 from .router import QueryParam, Router
@@ -129,17 +130,14 @@ def create_version(req: types.CreateTemplateVersionRequest, org: dict) -> dict:
         raise APIError(404, "File not found.",
                        validations=[types.ValidationError("file_id", "not found")])
     name = req.name or random_version_name()
-    given = {v.name: v.value for v in req.user_variable_values or []}
     try:
         # As Coder: the tags the template asks for, those of the request winning.
-        tags = {**workspace_tags(file["data"], given), **(req.tags or {})}
-    except TagError as exc:
-        raise APIError(400, "Failed to parse workspace tags.", detail=str(exc)) from None
-    try:
         row = queue_import(s, organization_id=org["id"], file_id=file["id"], archive=file["data"],
                            created_by=g.subject.id, name=name, message=req.message,
-                           template_id=req.template_id, tags=tags,
+                           template_id=req.template_id, tags=req.tags,
                            user_variable_values=req.user_variable_values or [])
+    except TagError as exc:
+        raise APIError(400, "Failed to parse workspace tags.", detail=str(exc)) from None
     except psycopg2.errors.UniqueViolation:
         raise APIError(409, f"A template version named {name!r} already exists for this template.",
                        validations=[types.ValidationError("name", "is already taken")]) from None
@@ -152,6 +150,50 @@ def create_version(req: types.CreateTemplateVersionRequest, org: dict) -> dict:
        response=types.TemplateVersion)
 def get_template_version(templateversion: str):
     return write(200, versions([version_param(templateversion)])[0])
+
+
+@route("PATCH", "/templateversions/<templateversion>",
+       summary="Rename a template version or change its message",
+       request=types.PatchTemplateVersionRequest, response=types.TemplateVersion)
+def update_template_version(templateversion: str):
+    version = version_param(templateversion)
+    req = read(types.PatchTemplateVersionRequest)
+    name = req.name or version["name"]
+    message = version["message"] if req.message is None else req.message
+    s = store()
+    name_taken = APIError(400, "template version name must be unique for a template",
+                          validations=[types.ValidationError("name", "Name is already used")])
+    if version["template_id"] is not None and name.lower() != version["name"].lower() \
+            and s.get_template_version_by_template_and_name(version["template_id"], name):
+        raise name_taken
+    try:
+        s.update_template_version(version["id"], name, message)
+    except psycopg2.errors.UniqueViolation:  # taken by a version made meanwhile
+        raise name_taken from None
+    audit.record("write", "template_version", version["id"], name,
+                 organization_id=version["organization_id"],
+                 changes=audit.diff(version, {"name": name, "message": message},
+                                    ("name", "message")))
+    return write(200, versions([s.get_template_version_by_id(version["id"])])[0])
+
+
+def _removed(templateversion: str):
+    """Coder's answer to the parameter schema of its first versions, kept so that old clients
+    are not stopped by an error: an empty list, for any version the caller may read."""
+    version_param(templateversion)
+    return write(200, [])
+
+
+@route("GET", "/templateversions/<templateversion>/schema",
+       summary="Removed in Coder: always an empty list", response=list[Any])
+def template_version_schema(templateversion: str):
+    return _removed(templateversion)
+
+
+@route("GET", "/templateversions/<templateversion>/parameters",
+       summary="Removed in Coder: always an empty list (see rich-parameters)", response=list[Any])
+def template_version_legacy_parameters(templateversion: str):
+    return _removed(templateversion)
 
 
 def _completed_job(version: dict) -> dict:

@@ -7,6 +7,7 @@ import psycopg2.errors
 from flask import Response as FlaskResponse
 from flask import current_app, g, request
 
+from appliance import passwords
 from appliance.sdk import types
 
 from .. import audit, gitsshkey
@@ -168,6 +169,17 @@ def sign_out(resp: FlaskResponse) -> FlaskResponse:
     return resp
 
 
+@route("POST", "/users/validate-password", summary="Check a password against the password rules",
+       auth=False, request=types.ValidateUserPasswordRequest,
+       response=types.ValidateUserPasswordResponse)
+def validate_password():
+    # As Coder: beside login, under its rate limit, for the setup and password-change forms.
+    check_login_rate()
+    req = read(types.ValidateUserPasswordRequest, ANONYMOUS_MAX_BODY)
+    reason = passwords.problem(req.password)
+    return write(200, types.ValidateUserPasswordResponse(valid=not reason, details=reason))
+
+
 @route("GET", "/users/authmethods", summary="Login methods this deployment offers", auth=False,
        response=types.AuthMethods)
 def auth_methods():
@@ -206,23 +218,35 @@ def _parse_user_query(q: str) -> dict:
               QueryParam("limit", "Page size", "integer"),
               QueryParam("offset", "Page offset", "integer")))
 def list_users():
-    filters = _parse_user_query(request.args.get("q", ""))
     after = request.args.get("after_id")
+    return write(200, search_users(
+        request.args.get("q", ""), after_id=parse_uuid(after, "after_id") if after else None,
+        offset=query_int("offset", 0), limit=query_int("limit", 0, 0, 10000) or None))
+
+
+def search_users(q: str, *, after_id: uuid.UUID | None = None, offset: int = 0,
+                 limit: int | None = None) -> types.GetUsersResponse:
+    """The users the caller may see matching Coder's ``q``: the API's list and the
+    dashboard's users page."""
+    filters = _parse_user_query(q)
     rows = store().get_users(
         search=filters["search"], status=filters["status"] or None,
         roles=filters["roles"] or None, login_type=filters["login_type"] or None,
-        after_id=parse_uuid(after, "after_id") if after else None,
-        offset=query_int("offset", 0), limit=query_int("limit", 0, 0, 10000) or None)
+        after_id=after_id, offset=offset, limit=limit)
     count = rows[0].count if rows else 0
     if g.subject and not store().can(Action.READ, Object(Resource.USER)):
         count = len(rows)  # the caller sees a filtered list; count what they see
-    return write(200, types.GetUsersResponse(users=[convert.user(r) for r in rows], count=count))
+    return types.GetUsersResponse(users=[convert.user(r) for r in rows], count=count)
 
 
 @route("POST", "/users", summary="Create a user", request=types.CreateUserRequest,
        response=types.User, status=201)
 def create_user():
-    req = read(types.CreateUserRequest)
+    return write(201, convert.user(new_user(read(types.CreateUserRequest))))
+
+
+def new_user(req: types.CreateUserRequest) -> UserRow:
+    """A user made as the caller may (the API's and the dashboard's), audited."""
     s = store()
     # As Coder: login_type, else "none" for the deprecated disable_login, else "password".
     login_type = req.login_type or ("none" if req.disable_login else "password")
@@ -263,12 +287,36 @@ def create_user():
         raise _conflict(exc) from None
     audit.record("create", "user", user.id, user.username, status=201,
                  changes=audit.diff(None, user, USER_AUDIT_FIELDS))
-    return write(201, convert.user(user))
+    return user
 
 
 @route("GET", "/users/<user>", summary="Get a user by ID, username or 'me'", response=types.User)
 def get_user(user: str):
     return write(200, convert.user(user_param(user)))
+
+
+@route("GET", "/users/<user>/login-type", summary="How a user logs in",
+       response=types.UserLoginType)
+def get_login_type(user: str):
+    row = user_param(user)
+    if not store().can(Action.READ_PERSONAL, Object(Resource.USER, row.id, owner_id=row.id)):
+        raise not_found("User")
+    return write(200, types.UserLoginType(login_type=row.login_type))
+
+
+@route("GET", "/users/<user>/autofill-parameters",
+       summary="The user's latest parameter values for a template's workspaces",
+       response=list[types.UserParameter],
+       query=(QueryParam("template_id", "The template (required)"),))
+def autofill_parameters(user: str):
+    row = user_param(user)
+    template_id = request.args.get("template_id", "")
+    if not template_id:
+        raise APIError(400, "Invalid query parameters.", validations=[
+            types.ValidationError("template_id", "Query param \"template_id\" is required and "
+                                  "cannot be empty")])
+    rows = store().get_user_workspace_build_parameters(row.id, parse_uuid(template_id, "template_id"))
+    return write(200, [types.UserParameter(name=r["name"], value=r["value"]) for r in rows])
 
 
 @route("DELETE", "/users/<user>", summary="Delete a user", response=types.Response)
@@ -282,8 +330,8 @@ def delete_user(user: str):
     return write(200, types.Response(message="User has been deleted!"))
 
 
-def _set_status(user: str, status: str):
-    row = user_param(user)
+def set_user_status(row: UserRow, status: str) -> UserRow:
+    """Suspend or activate, with Coder's refusals (oneself, an owner), audited."""
     if row.id == g.subject.id and status == "suspended":
         raise APIError(400, "You cannot suspend yourself.")
     if status == "suspended" and OWNER in row.rbac_roles:
@@ -292,24 +340,30 @@ def _set_status(user: str, status: str):
     updated = store().update_user_status(row.id, status)
     audit.record("write", "user", row.id, row.username,
                  changes=audit.diff(row, updated, ("status",)))
-    return write(200, convert.user(updated))
+    return updated
 
 
 @route("PUT", "/users/<user>/status/suspend", summary="Suspend a user", response=types.User)
 def suspend_user(user: str):
-    return _set_status(user, "suspended")
+    return write(200, convert.user(set_user_status(user_param(user), "suspended")))
 
 
 @route("PUT", "/users/<user>/status/activate", summary="Activate a user", response=types.User)
 def activate_user(user: str):
-    return _set_status(user, "active")
+    return write(200, convert.user(set_user_status(user_param(user), "active")))
 
 
 @route("PUT", "/users/<user>/password", summary="Change a user's password",
        request=types.UpdateUserPasswordRequest, status=204)
 def update_password(user: str):
     row = user_param(user)
-    req = read(types.UpdateUserPasswordRequest)
+    change_password(row, read(types.UpdateUserPasswordRequest))
+    return current_app.response_class(status=204)
+
+
+def change_password(row: UserRow, req: types.UpdateUserPasswordRequest) -> None:
+    """Coder's password change (the old one for one's own), ending the user's other
+    sessions; the API's and the dashboard's security page."""
     s = store()
     s.authorize_user_change(row.id, Action.UPDATE_PERSONAL, Action.UPDATE)
     if row.login_type != "password":
@@ -330,21 +384,24 @@ def update_password(user: str):
     s.as_system("password-change-ends-sessions").delete_api_keys_by_user(row.id, "password")
     audit.record("write", "user", row.id, row.username,
                  changes={"hashed_password": {"old": "", "new": "", "secret": True}})
-    return current_app.response_class(status=204)
 
 
 @route("PUT", "/users/<user>/profile", summary="Update a user's username and name",
        request=types.UpdateUserProfileRequest, response=types.User)
 def update_profile(user: str):
-    row = user_param(user)
-    req = read(types.UpdateUserProfileRequest)
+    return write(200, convert.user(change_profile(user_param(user),
+                                                  read(types.UpdateUserProfileRequest))))
+
+
+def change_profile(row: UserRow, req: types.UpdateUserProfileRequest) -> UserRow:
+    """A new username and name (a taken username: 409 at the field), audited."""
     try:
         updated = store().update_user_profile(row.id, username=req.username, name=req.name)
     except psycopg2.errors.UniqueViolation as exc:
         raise _conflict(exc) from None
     audit.record("write", "user", row.id, updated.username,
                  changes=audit.diff(row, updated, ("username", "name")))
-    return write(200, convert.user(updated))
+    return updated
 
 
 # --- git SSH keys ---------------------------------------------------------------------
@@ -381,14 +438,17 @@ def refuse_own_role_change(user_id: uuid.UUID) -> None:
 @route("PUT", "/users/<user>/roles", summary="Set a user's site roles", request=types.UpdateRoles,
        response=types.User)
 def update_roles(user: str):
-    row = user_param(user)
-    req = read(types.UpdateRoles)
+    return write(200, convert.user(set_user_roles(user_param(user), read(types.UpdateRoles).roles)))
+
+
+def set_user_roles(row: UserRow, roles: list[str]) -> UserRow:
+    """Coder's rules: not one's own, known roles only, each assignable by the caller."""
     refuse_own_role_change(row.id)
-    unknown = [r for r in req.roles if r not in ASSIGNABLE_ROLES and r != "member"]
+    unknown = [r for r in roles if r not in ASSIGNABLE_ROLES and r != "member"]
     if unknown:
         raise APIError(400, f"Unknown roles: {', '.join(unknown)}.",
                        validations=[types.ValidationError("roles", f"must be among {', '.join(ASSIGNABLE_ROLES)}")])
-    wanted = sorted({r for r in req.roles if r in ASSIGNABLE_ROLES})
+    wanted = sorted({r for r in roles if r in ASSIGNABLE_ROLES})
     changed = set(wanted) ^ set(row.rbac_roles)
     refused = [r for r in changed if not can_assign(g.subject, r)]
     if refused:
@@ -396,4 +456,4 @@ def update_roles(user: str):
     updated = store().update_user_roles(row.id, wanted)
     audit.record("write", "user", row.id, row.username,
                  changes=audit.diff(row, updated, ("rbac_roles",)))
-    return write(200, convert.user(updated))
+    return updated

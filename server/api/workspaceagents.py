@@ -303,6 +303,16 @@ def get_workspace_agent(workspaceagent: str):
        summary="A workspace agent's logs (?follow=true over a websocket)",
        response=list[types.WorkspaceAgentLog])
 def workspace_agent_logs(workspaceagent: str):
+    return _logs_page(workspaceagent)
+
+
+@route("GET", "/workspaceagents/<workspaceagent>/startup-logs", query=LOGS_QUERY,
+       summary="Deprecated in Coder: the same as .../logs", response=list[types.WorkspaceAgentLog])
+def workspace_agent_startup_logs(workspaceagent: str):
+    return _logs_page(workspaceagent)
+
+
+def _logs_page(workspaceagent: str):
     agent_id = agent_param(workspaceagent)["id"]
     if request.args.get("follow", "").lower() in ("true", "1"):
         raise APIError(400, "follow=true needs a websocket.",
@@ -316,6 +326,17 @@ def workspace_agent_logs(workspaceagent: str):
        summary="Follow a workspace agent's logs (websocket)",
        response=list[types.WorkspaceAgentLog])
 def follow_workspace_agent_logs(workspaceagent: str):
+    return _follow_logs(workspaceagent)
+
+
+@route("GET", "/workspaceagents/<workspaceagent>/startup-logs", query=LOGS_QUERY, websocket=True,
+       summary="Deprecated in Coder: the same as .../logs (websocket)",
+       response=list[types.WorkspaceAgentLog])
+def follow_workspace_agent_startup_logs(workspaceagent: str):
+    return _follow_logs(workspaceagent)
+
+
+def _follow_logs(workspaceagent: str):
     """Send the backlog, then each new line, as JSON text messages until the client closes."""
     ws = websocket()
     agent_id = agent_param(workspaceagent)["id"]
@@ -358,6 +379,19 @@ def metadata(rows: list[dict], now: dt.datetime) -> list[types.WorkspaceAgentMet
        response=list[types.WorkspaceAgentMetadata], content_type="text/event-stream")
 def watch_workspace_agent_metadata(workspaceagent: str):
     """A ``data`` event with every value now and after each change, ``ping`` between."""
+    return events.sse_response(*_metadata_events(workspaceagent))
+
+
+@route("GET", "/workspaceagents/<workspaceagent>/watch-metadata-ws", websocket=True,
+       checks_first=True, summary="Watch a workspace agent's metadata (websocket: each "
+                                  "message a ServerSentEvent, as Coder)",
+       response=types.ServerSentEvent)
+def watch_workspace_agent_metadata_ws(workspaceagent: str):
+    return events.websocket_events(*_metadata_events(workspaceagent))
+
+
+def _metadata_events(workspaceagent: str):
+    """The channel and the renderer of an agent's metadata, for ``events``."""
     agent_id = agent_param(workspaceagent)["id"]
-    return events.sse_response(agent_metadata_channel(agent_id), lambda: metadata(
-        store().get_workspace_agent_metadata(agent_id), dt.datetime.now(dt.timezone.utc)))
+    return agent_metadata_channel(agent_id), lambda: metadata(
+        store().get_workspace_agent_metadata(agent_id), dt.datetime.now(dt.timezone.utc))

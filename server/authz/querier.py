@@ -253,13 +253,24 @@ class AuthzQuerier:
     delete_api_keys_by_user = user_change(_owned(R.API_KEY), A.DELETE)
 
     def delete_api_key(self, key_id: str) -> int:
+        if not self._authorize_key_change(key_id, A.DELETE):
+            return 0
+        return self._queries.delete_api_key(key_id)
+
+    def expire_api_key(self, key_id: str) -> None:
+        """An update of the key, as Coder's UpdateAPIKeyByID."""
+        if self._authorize_key_change(key_id, A.UPDATE):
+            self._queries.expire_api_key(key_id)
+
+    def _authorize_key_change(self, key_id: str, action: Action) -> bool:
+        """Read and ``action`` on the key, and the role hierarchy on its owner (False: no key)."""
         key = self._queries.get_api_key_by_id(key_id)
         if key is None:
-            return 0
+            return False
         authorize(self.subject, A.READ, api_key_obj(key))
-        authorize(self.subject, A.DELETE, api_key_obj(key))
-        _authorize_user_change(self, A.DELETE, api_key_obj(key))
-        return self._queries.delete_api_key(key_id)
+        authorize(self.subject, action, api_key_obj(key))
+        _authorize_user_change(self, action, api_key_obj(key))
+        return True
 
     # audit
     insert_audit_log = system_only()
@@ -419,6 +430,7 @@ _PROVISIONING_POLICIES: dict[str, _Policy] = {
     "get_previous_template_version": fetch(A.READ, template_obj),
     "archive_unused_template_versions": via_row(*_TEMPLATE, A.UPDATE),
     "unarchive_template_version": via_row(*_VERSION, A.UPDATE),
+    "update_template_version": via_row(*_VERSION, A.UPDATE),
     "delete_import_checks": system_only(),  # coderd check-import, as system("install-check")
     "get_template_version_parameters": via_row("get_template_version_by_id",
                                                "template_version_id", template_obj, A.READ),
@@ -438,6 +450,10 @@ _PROVISIONING_POLICIES: dict[str, _Policy] = {
     "update_workspace_next_start_at": via_row(*_WORKSPACE, A.UPDATE),
     "update_workspace_favorite": via_row(*_WORKSPACE, A.UPDATE),
     "update_workspace_automatic_updates": via_row(*_WORKSPACE, A.UPDATE),
+    "update_workspace_last_used": via_row(*_WORKSPACE, A.UPDATE),
+    "get_workspace_port_shares": via_row(*_WORKSPACE, A.READ),
+    "upsert_workspace_port_share": via_row(*_WORKSPACE, A.UPDATE),
+    "delete_workspace_port_share": via_row(*_WORKSPACE, A.UPDATE),
     "update_workspace_build_deadline": via_row(*_WORKSPACE, A.UPDATE),
     "get_workspaces_to_autostart": system_only(),
     "get_workspaces_to_autostop": system_only(),
@@ -547,16 +563,25 @@ def connect() -> _Policy:
     return _Policy(run)
 
 
-def app_connect() -> _Policy:
+def _shared_with(subject: Subject, row: dict) -> bool:
+    """Whether the row's sharing level lets ``subject`` in: public, anyone; authenticated,
+    any user; organization, the workspace's organization's members."""
+    level = row["sharing_level"]
+    return level == "public" or (subject.id is not None and (
+        level == "authenticated" or (level == "organization"
+                                     and row["organization_id"] in subject.org_ids)))
+
+
+def shared_connect(action: Action) -> _Policy:
+    """An app or port: let in by its sharing level, or else by ``action`` on the workspace
+    (never a system actor: before login the store acts as one)."""
     def run(policy, q, inner, args, kwargs):
         row = inner(*args, **kwargs)
-        if row is None or row["sharing_level"] == "public":
+        if row is None or _shared_with(q.subject, row):
             return row
         obj = agent_obj(row)
-        if row["sharing_level"] == "authenticated" and q.subject.id is not None:
-            return row
-        if q.subject.is_system or not allowed(q.subject, A.APPLICATION_CONNECT, obj):
-            raise NotAuthorized(q.subject, A.APPLICATION_CONNECT, obj)
+        if q.subject.is_system or not allowed(q.subject, action, obj):
+            raise NotAuthorized(q.subject, action, obj)
         return row
     return _Policy(run)
 
@@ -571,7 +596,9 @@ _RELAY_POLICIES: dict[str, _Policy] = {
     "get_relay_address": system_only(),
     "get_agent_connect_target": connect(),
     "get_agents_by_workspace_path": system_only(),
-    "get_workspace_app_target": app_connect(),
+    "get_workspace_app_target": shared_connect(A.APPLICATION_CONNECT),
+    # A shared port's row; an unshared port has none, and the ssh rule applies.
+    "get_port_share_target": shared_connect(A.SSH),
 }
 for _name, _policy in _RELAY_POLICIES.items():
     setattr(AuthzQuerier, _name, _policy)
@@ -586,6 +613,10 @@ for _name, _policy in _RELAY_POLICIES.items():
 _DASHBOARD_POLICIES: dict[str, _Policy] = {
     "get_user_appearance": check(_user_arg(), A.READ_PERSONAL),
     "update_user_appearance": user_change(_user_arg(), A.UPDATE_PERSONAL, A.UPDATE),
+    "get_user_preferences": check(_user_arg(), A.READ_PERSONAL),
+    "update_user_preferences": user_change(_user_arg(), A.UPDATE_PERSONAL, A.UPDATE),
+    # Autofill values are the user's own personal data (Coder: read_personal on the user).
+    "get_user_workspace_build_parameters": check(_user_arg("owner_id"), A.READ_PERSONAL),
     "insert_provisioner_job_timings": system_only(),
     "get_deployment_stats": system_only(),
     "get_provisioner_job_timings": via_job(A.READ),

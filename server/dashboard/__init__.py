@@ -18,8 +18,8 @@ from .pages import blueprint
 
 
 def init_app(app: Flask) -> None:
-    # Their views join the blueprint.
-    from . import auth, createworkspace, templatepages, workspaces  # noqa: F401
+    from . import (account, audit, auth, cliauth, createworkspace, deployment,  # noqa: F401
+                   templatepages, terminal, users, workspaces)  # (their views join the blueprint)
 
     Assets.install(app)
     app.register_blueprint(blueprint)

@@ -9,7 +9,7 @@ from appliance.sdk import types
 from ..api.users import (check_login_rate, create_first_user, first_user_exists, set_session_cookie,
                          sign_in, sign_out)
 from ..httpapi import APIError, decode
-from .forms import read_form
+from .forms import field_errors, read_form
 from .pages import blueprint, page, same_origin_path, signed_in
 
 
@@ -63,8 +63,7 @@ def setup_post():
         req = decode(types.CreateFirstUserRequest, form)
         create_first_user(req)
     except APIError as exc:
-        errors = {v.field: v.detail for v in exc.validations or ()}
+        errors, message = field_errors(exc)
         form.pop("password", None)  # never sent back
-        return page("setup.html", exc.status, form=form, errors=errors,
-                    error="" if errors else exc.message)
+        return page("setup.html", exc.status, form=form, errors=errors, error=message)
     return _signed_in_to(url_for("dashboard.workspaces"), req.email, req.password)

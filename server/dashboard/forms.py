@@ -105,6 +105,13 @@ def _without_nul(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return pairs
 
 
+def field_errors(exc: APIError) -> tuple[dict[str, str], str]:
+    """The server's error as a page shows it: each validation next to its field, else
+    the message at the top of the form."""
+    errors = {v.field: v.detail for v in exc.validations or ()}
+    return errors, "" if errors else exc.message
+
+
 def _check_origin() -> None:
     guard = current_app.extensions[csrf.EXTENSION]
     came_from = guard.foreign_origin(request.environ)

@@ -2,7 +2,7 @@
 navigation (decided by the authorization layer), sign-in redirects and error pages.
 
 A page is a view that returns ``page(template, status, **values)``; ``templates/base.html``
-is the layout (a later page, such as ``/cli-auth``, extends it and fills ``content``).
+is the layout, which every page (``/cli-auth`` too) extends, filling ``content``.
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+
+from appliance.sdk import model
 
 from ..authz.rbac import Action, NotAuthorized, Object, Resource
 from ..httpapi import APIError
@@ -35,33 +37,70 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True)
 class NavItem:
-    """A page in the navigation, shown to whoever may do ``action`` on ``resource`` (their
-    own, for resources a user owns; in one of their organizations, for an organization's)."""
+    """A page in the navigation, shown to whoever may do ``action`` on ``resource``: their
+    own (for resources a user owns), in one of their organizations (``in_organization``,
+    for an organization's, such as templates), or, ``site_wide``, everyone's."""
     label: str
     endpoint: str
     action: Action
     resource: Resource
+    site_wide: bool = False
+    in_organization: bool = False
+    section: str = ""  # the paths it stands for (its own URL's, if not said)
+
+    def allowed(self) -> bool:
+        subject = g.get("subject")
+        if subject is None:
+            return False
+        owner = None if self.site_wide else subject.id
+        orgs = subject.org_ids if self.in_organization else (None,)
+        return any(store().can(self.action, Object(self.resource, owner_id=owner, org_id=org))
+                   for org in orgs)
 
 
 NAV = (
     NavItem("Workspaces", "dashboard.workspaces", Action.READ, Resource.WORKSPACE),
-    NavItem("Templates", "dashboard.templates", Action.READ, Resource.TEMPLATE),
+    NavItem("Templates", "dashboard.templates", Action.READ, Resource.TEMPLATE,
+            in_organization=True),
+    NavItem("Users", "dashboard.users", Action.READ, Resource.USER, site_wide=True),
+    NavItem("Audit", "dashboard.audit", Action.READ, Resource.AUDIT_LOG, site_wide=True),
+    NavItem("Deployment", "dashboard.deployment_home", Action.READ, Resource.DEPLOYMENT_CONFIG,
+            site_wide=True),
+    NavItem("Account", "dashboard.account", Action.READ_PERSONAL, Resource.USER,
+            section="/settings"),
 )
 
 
-def nav() -> list[NavItem]:
-    subject = g.get("subject")
-    if subject is None:
-        return []
-    s = store()
-    return [item for item in NAV
-            if any(s.can(item.action, Object(item.resource, owner_id=subject.id, org_id=org))
-                   for org in (None, *subject.org_ids))]
+@dataclass(frozen=True)
+class NavLink:
+    label: str
+    url: str
+    current: bool
+
+
+def nav() -> list[NavLink]:
+    """The viewer's navigation; the current page's item is the one whose section holds the
+    path most closely (/deployment/users: Users, not Deployment)."""
+    items = [item for item in NAV if item.allowed()]
+    sections = [item.section or url_for(item.endpoint) for item in items]
+    path = request.path
+    current = max((s for s in sections if path == s or path.startswith(s + "/")), key=len,
+                  default=None)
+    return [NavLink(item.label, url_for(item.endpoint), section == current)
+            for item, section in zip(items, sections)]
+
+
+def require_nav(endpoint: str) -> None:
+    """A page of the navigation opened by someone it is not shown to: the 404 page, as the
+    API's answer to what one may not see."""
+    item = next(i for i in NAV if i.endpoint == endpoint)
+    if not item.allowed():
+        raise NotAuthorized(g.subject, item.action, Object(item.resource))
 
 
 def page(template: str, status: int = 200, /, **values):
     """``template`` rendered in the layout, with the viewer's navigation."""
-    html = render_template(template, nav=nav(), active=request.endpoint,
+    html = render_template(template, nav=nav(),
                            me=g.get("subject"), csrf_token=csrf_token, **values)
     return current_app.response_class(html, status=status, mimetype="text/html")
 
@@ -124,8 +163,11 @@ def _not_authorized(exc: NotAuthorized):
 
 
 @blueprint.app_template_filter("ago")
-def ago(when: dt.datetime | None, now: dt.datetime) -> str:
-    """``3 minutes ago``, as Coder's tables say when something last happened."""
+def ago(when: dt.datetime | str | None, now: dt.datetime) -> str:
+    """``3 minutes ago``, as Coder's tables say when something last happened (a time as a
+    row or as its JSON text: a page of users carries the latter)."""
+    if isinstance(when, str):
+        when = model.parse_time(when)
     if when is None or when.year <= 1:
         return "Never"
     seconds = int((now - when).total_seconds())

@@ -10,6 +10,7 @@ import uuid
 
 from .. import files
 from ..authz.querier import AuthzQuerier
+from .workspacetags import evaluate, tag_expressions
 
 # Any daemon of the organization may run it (Coder's default tags for a version).
 DEFAULT_TAGS = {"scope": "organization", "owner": ""}
@@ -24,8 +25,12 @@ def queue_import(s: AuthzQuerier, *, organization_id: uuid.UUID, file_id: uuid.U
     import job; the version's row. A name the template already has raises
     ``psycopg2.errors.UniqueViolation``, with nothing written. ``user_variable_values``
     (``VariableValue``s) ride in the job's input, as in Coder, until the import reads
-    the template's variables and stores each one's value."""
+    the template's variables and stores each one's value. The job's tags: the template's
+    workspace tags (with its parameters' defaults), ``tags`` over them; a workspace tag
+    that cannot be computed raises ``TagError``, with nothing written."""
     version_id = uuid.uuid4()
+    given = {v.name: v.value for v in user_variable_values or []}
+    expressions = tag_expressions(archive, given)
     job_input: dict = {"template_version_id": str(version_id)}
     if user_variable_values:  # omitted when empty, as Coder's omitempty does
         job_input["user_variable_values"] = [{"name": v.name, "value": v.value}
@@ -34,8 +39,8 @@ def queue_import(s: AuthzQuerier, *, organization_id: uuid.UUID, file_id: uuid.U
         job = s.insert_provisioner_job(
             organization_id=organization_id, initiator_id=created_by,
             type="template_version_import", input=job_input,
-            file_id=file_id, tags={**DEFAULT_TAGS, **(tags or {})})
+            file_id=file_id, tags={**DEFAULT_TAGS, **evaluate(expressions, {}), **(tags or {})})
         return s.insert_template_version(
             id=version_id, template_id=template_id, organization_id=organization_id, name=name,
             message=message, readme=files.readme(archive), job_id=job["id"],
-            created_by=created_by)
+            created_by=created_by, workspace_tags=expressions)

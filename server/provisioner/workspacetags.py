@@ -1,11 +1,12 @@
 """The provisioner tags a template asks for with ``data "coder_workspace_tags"``.
 
 As Coder does (its tfparse ``WorkspaceTagDefaults`` at the version's creation, and its
-wsbuilder at each build), each tag's value is evaluated from the template's HCL before any
-job runs, so the job goes to a daemon with those tags: at creation with the variables'
-values (given at push, else defaults) and the parameters' defaults, at a build with the
-build's parameter values. Evaluated here: a literal, ``var.NAME`` and
-``data.coder_parameter.NAME.value``; any other expression is refused with one line.
+wsbuilder at each build), each tag's value is computed from the template's HCL before any
+job runs, so the job goes to a daemon with those tags. The HCL is read once, when the
+version is made (``tag_expressions``): a literal or ``var.NAME`` (with the values given at
+push, else the defaults) becomes its value, ``data.coder_parameter.NAME.value`` the
+parameter's name and default; any other expression is refused with one line. The version
+keeps that, and a build only fills in its parameter values (``evaluate``).
 """
 from __future__ import annotations
 
@@ -54,37 +55,35 @@ def _text(value) -> str:
     return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def workspace_tags(archive: bytes, variables: dict[str, str],
-                   parameters: dict[str, str] | None = None) -> dict[str, str]:
-    """The archive's workspace tags, evaluated; ``parameters`` (by parameter name) over the
-    parameters' defaults."""
+def tag_expressions(archive: bytes, variables: dict[str, str]) -> dict[str, dict]:
+    """What the archive's workspace tags need at a build, by tag: ``{"value": TEXT}``, or
+    ``{"parameter": NAME, "default": TEXT}``; empty for a template without tags."""
     sources = _root_sources(archive)
-    # Parsed only when asked for: every build of every template comes through here.
     if not any("coder_workspace_tags" in text for text in sources.values()):
-        return {}
+        return {}  # not parsed: most templates have none, and the parser has quirks
     docs = _parsed(sources)
-    tags_blocks = list(_blocks(docs, "data", "coder_workspace_tags"))
-    if not tags_blocks:
-        return {}
     values = {name: _text(body.get("default")) for name, body in _blocks(docs, "variable")}
     values.update(variables)
-    defaults = {}
-    for label, body in _blocks(docs, "data", "coder_parameter"):
-        name = body.get("name", label)
-        defaults[label] = (parameters or {}).get(name, _text(body.get("default")))
-    found: dict[str, str] = {}
-    for _, body in tags_blocks:
-        for key, expr in (body.get("tags") or {}).items():
-            found[key] = _evaluate(key, expr, values, defaults)
-    return found
+    parameters = {label: {"parameter": body.get("name", label),
+                          "default": _text(body.get("default"))}
+                  for label, body in _blocks(docs, "data", "coder_parameter")}
+    return {key: _expression(key, expr, values, parameters)
+            for _, body in _blocks(docs, "data", "coder_workspace_tags")
+            for key, expr in (body.get("tags") or {}).items()}
 
 
-def _evaluate(key: str, expr, variables: dict[str, str], parameters: dict[str, str]) -> str:
+def evaluate(expressions: dict[str, dict], parameters: dict[str, str]) -> dict[str, str]:
+    """The tags for a build with ``parameters`` (by parameter name; defaults for the rest)."""
+    return {key: e["value"] if "value" in e else parameters.get(e["parameter"], e["default"])
+            for key, e in expressions.items()}
+
+
+def _expression(key: str, expr, variables: dict[str, str], parameters: dict[str, dict]) -> dict:
     if not isinstance(expr, str) or "${" not in expr:
-        return _text(expr)
+        return {"value": _text(expr)}
     ref = REFERENCE.match(expr)
     if ref and ref["var"] in variables:
-        return variables[ref["var"]]
+        return {"value": variables[ref["var"]]}
     if ref and ref["param"] in parameters:
         return parameters[ref["param"]]
     raise TagError(f"workspace tag {key!r}: cannot evaluate {expr[2:-1]} (literals, var.NAME and "

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import re
-import ssl
-import urllib.request
 from pathlib import Path
 
+import requests
+
+from appliance.sdk.trust import system_ca
 from mirror_tools.providers.layout import LOCK_FILE, LOCK_HEADER, PROVIDERS, lock_block
 from mirror_tools.providers.versions import ConstraintError, matching
 
@@ -32,8 +33,9 @@ class MirrorIndex:
     """The network-mirror JSON of the mirrors a run installs from, first found wins (the
     order of the CLI configuration)."""
 
-    def __init__(self, mirrors: MirrorConfig):
+    def __init__(self, mirrors: MirrorConfig, http: requests.Session):
         self.mirrors = mirrors
+        self.http = http
 
     def read(self, rel: str) -> dict | None:
         if self.mirrors.filesystem_mirror:
@@ -46,10 +48,10 @@ class MirrorIndex:
         if self.mirrors.network_mirror_url:
             url = self.mirrors.network_mirror_url.rstrip("/") + "/" + rel
             try:
-                with urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT_SECONDS,
-                                            context=ssl.create_default_context()) as answer:
-                    return json.loads(answer.read())
-            except (OSError, ValueError):
+                answer = self.http.get(url, timeout=NETWORK_TIMEOUT_SECONDS)
+                answer.raise_for_status()
+                return answer.json()
+            except (requests.RequestException, ValueError):
                 pass
         return None
 
@@ -74,8 +76,10 @@ def complete(tf: Terraform, mirrors: MirrorConfig) -> None:
     lock = tf.workdir / LOCK_FILE
     text = lock.read_text(errors="replace") if lock.is_file() else LOCK_HEADER
     present = set(_LOCKED.findall(text))
-    index = MirrorIndex(mirrors)
-    blocks = [index.lock_block(source, constraints)
-              for source, constraints in sorted(required.items()) if source not in present]
+    with requests.Session() as http:  # one connection for the run's index and version reads
+        http.verify = system_ca()
+        index = MirrorIndex(mirrors, http)
+        blocks = [index.lock_block(source, constraints)
+                  for source, constraints in sorted(required.items()) if source not in present]
     if any(blocks):
         lock.write_text(text + "".join(blocks))

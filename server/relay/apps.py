@@ -73,6 +73,9 @@ def _app_target(agent: dict, slug: str, access: str) -> tuple[str, int, str]:
 
 
 def _port_target(agent: dict, port: int, access: str) -> tuple[str, int, str]:
+    # A port its owner shared (Coder's port sharing, on subdomains): by its level.
+    if access == SUBDOMAIN and store().get_port_share_target(agent["id"], port) is not None:
+        return "127.0.0.1", port, ""
     # Before login store() acts as a system actor, which the ssh check would let through.
     if g.get("subject") is None:
         raise NotAuthorized(system("anonymous-port-request"), Action.SSH, agent_obj(agent))

@@ -67,11 +67,15 @@ class CoderCLI:
         return self
 
 
-@pytest.fixture
-def cli(tmp_path) -> CoderCLI:
-    config_dir = tmp_path / "coderv2"
+def new_cli(config_dir: Path) -> CoderCLI:
+    """The CLI with its own config folder and none of this process's ``CODER_*`` settings."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("CODER_") and k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
     env["CODER_CONFIG_DIR"] = str(config_dir)
     env["PYTHONPATH"] = str(ROOT)
     return CoderCLI(config_dir, env)
+
+
+@pytest.fixture
+def cli(tmp_path) -> CoderCLI:
+    return new_cli(tmp_path / "coderv2")

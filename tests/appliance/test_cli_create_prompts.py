@@ -31,10 +31,10 @@ def test_create_asks_for_name_template_and_parameters(cli, provisioning_coderd, 
     child.sendline("box")
     child.expect(r"Select a template below to preview the provisioned infrastructure:\s+"
                  r"1\) demo\s+2\) empty")
-    child.expect("Number or name:")
+    child.expect(r"Number or name: \(1\)")
     child.sendline("3")
     child.expect("Choose one of 1-2, or its name.")
-    child.sendline("1")
+    child.sendline("")  # Enter: the first, as Coder's highlighted first item
     child.expect("region")
     child.sendline("there")
     child.expect(r"Workspace Preview.*Confirm create\? \[Y/n\] ", timeout=240)

@@ -7,27 +7,19 @@ sandbox or container, where this checkout's venv does not exist.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-pytest.register_assert_rewrite("tests.examples.workspacetest")
+pytest.register_assert_rewrite("tests.examples.workspacetest", "tests.examples.localtemplate")
 
-from ..agenttest import REPO
 from ..appliance.conftest import cli  # noqa: F401  (the fixture, shared)
 from ..coderdtest import create_first_user
+from .localtemplate import build_shipped_agent
 
 
 @pytest.fixture(scope="session")
 def agent_binaries(tmp_path_factory):
     """A folder holding coder-agent-linux-amd64, the PyInstaller build (cached by source hash)."""
-    out = tmp_path_factory.mktemp("agent-binaries")
-    done = subprocess.run([sys.executable, str(REPO / "packaging" / "build_agent.py"), "--pyinstaller",
-                           "--out", str(out)], capture_output=True, text=True, timeout=900, check=False)
-    assert done.returncode == 0, f"building the agent failed:\n{done.stdout}\n{done.stderr}"
-    assert (out / "coder-agent-linux-amd64").is_file()
-    return out
+    return build_shipped_agent(tmp_path_factory.mktemp("agent-binaries"))
 
 
 @pytest.fixture

@@ -278,3 +278,39 @@ def test_auth_redirect_goes_only_to_app_hosts(apps):
                          headers={"Coder-Session-Token": apps.member.token}, allow_redirects=False, timeout=15)
         assert r.status_code == 400, (uri, r.status_code, r.headers.get("Location"))
     assert requests.get(apps.strict.url + path + good, allow_redirects=False, timeout=15).status_code == 401
+
+
+def test_a_shared_port_opens_on_its_subdomain_by_its_level(apps):
+    """Coder's port sharing: an unshared port is the owner's (a visitor without a session is
+    sent to sign in, another member is refused); shared ``authenticated`` it lets in any
+    user, ``public`` anyone; unshared again, it is the owner's again."""
+    url = apps.app_url(apps.strict, str(APP_PORT)) + "/"
+    ws = apps.member.workspace_by_owner_and_name("me", apps.workspace)
+    shares = f"{apps.strict.url}/api/v2/workspaces/{ws.id}/port-share"
+    owner_header = {"Coder-Session-Token": apps.member.token}
+
+    def visit(marker: str, token: str = "") -> int:
+        headers = {"Coder-Session-Token": token} if token else {}
+        return requests.get(url + marker, headers=headers, allow_redirects=False,
+                            timeout=15).status_code
+
+    def share(level: str) -> None:
+        r = requests.post(shares, json={"agent_name": "main", "port": APP_PORT,
+                                        "share_level": level, "protocol": "http"},
+                          headers=owner_header, timeout=15)
+        assert r.status_code == 200, r.text
+
+    with loopback_names(APPS_DOMAIN):
+        assert (visit("unshared"), visit("unshared", apps.other.token)) == (307, 404)
+        assert not apps.app.reached("unshared")
+        share("authenticated")
+        assert (visit("auth-share"), visit("auth-share", apps.other.token)) == (307, 200)
+        share("public")
+        assert visit("public-share") == 200 and apps.app.reached("public-share")
+        # Path ports stay the owner's whatever the share (as Coder: sharing is for subdomains).
+        r = get(apps.strict, apps.path("port", str(APP_PORT), "path-probe"), apps.other.token)
+        assert r.status_code == 404 and not apps.app.reached("path-probe")
+        r = requests.delete(shares, json={"agent_name": "main", "port": APP_PORT},
+                            headers=owner_header, timeout=15)
+        assert r.status_code == 200
+        assert visit("unshared-again") == 307 and not apps.app.reached("unshared-again")

@@ -21,7 +21,8 @@ import requests
 
 from mirror_tools.ca import CertificateAuthority
 
-from ..browser import APP_SUFFIX, DOMAIN, Browser, PageServer, chromium, loopback_names  # noqa: F401
+from ..browser import (APP_SUFFIX, DOMAIN, WEBSOCKET_PROBE, Browser, PageServer,  # noqa: F401
+                       chromium, loopback_names)
 from ..coderdtest import FIRST_USER_PASSWORD, Coderd, start_coderd
 from ..pgserver import free_port
 from .apptest import APP_PORT, MEMBER_PASSWORD, AppDeployment, start_deployment
@@ -166,27 +167,21 @@ def test_sibling_page_cannot_open_the_victims_workspace_streams(site, chromium, 
     stream = f"{ws_base}/api/v2/users/me/workspace/{site.apps.workspace}/connect?target=tcp:{APP_PORT}"
     marker = tmp_path / "pty-was-here"
     pty = f"{ws_base}/api/v2/workspaceagents/{site.agent_id}/pty?reconnect={uuid.uuid4()}"
-    probe = """const ws = new WebSocket(arguments[0]), seen = [];
-        await new Promise((resolve) => {
-            ws.onopen = () => { seen.push('open'); ws.send(arguments[1]); setTimeout(resolve, 2000); };
-            ws.onclose = (e) => { seen.push('closed ' + e.code); resolve(); };
-        });
-        return seen;"""
     terminal_input = json.dumps({"data": f"touch {marker}\r"})
 
     chromium.open(attack_page(site, "websockets", ""))
     chromium.statuses("/api/v2/")
     tcp_request = b"GET /from-the-evil-page HTTP/1.0\r\n\r\n".decode()
-    assert chromium.run(probe, stream, tcp_request) == ["closed 1006"]  # failed before opening
-    assert chromium.run(probe, pty, terminal_input) == ["closed 1006"]
+    assert chromium.run(WEBSOCKET_PROBE, stream, tcp_request) == ["closed 1006"]  # failed before opening
+    assert chromium.run(WEBSOCKET_PROBE, pty, terminal_input) == ["closed 1006"]
     assert 101 not in chromium.statuses("/api/v2/")
     assert not site.apps.app.reached("/from-the-evil-page")
     assert not marker.exists()
 
     # The control: coderd's own page opens both, and they reach the workspace.
     chromium.open(site.http.url + "/healthz")
-    assert chromium.run(probe, stream, tcp_request.replace("evil", "own"))[0] == "open"
-    assert chromium.run(probe, pty, terminal_input)[0] == "open"
+    assert chromium.run(WEBSOCKET_PROBE, stream, tcp_request.replace("evil", "own"))[0] == "open"
+    assert chromium.run(WEBSOCKET_PROBE, pty, terminal_input)[0] == "open"
     assert site.apps.app.reached("/from-the-own-page")
     assert marker.exists()
 

@@ -12,6 +12,7 @@ import pytest
 from appliance.sdk.agentsdk import AgentClient
 
 from ..coderdtest import start_tls_coderd
+from ..server.provisioning import sql
 from ..tools import tool
 from .conftest import ROOT, coder
 
@@ -132,7 +133,9 @@ def test_ssh_over_https(workspace, agent, tmp_path):
         cli = [sys.executable, "-m", "appliance.cli.main", "--global-config", str(conf)]
         untrusted = subprocess.run([*cli, "ssh", workspace.name, "--", "true"], cwd=ROOT,
                                    capture_output=True, timeout=60)
-        assert untrusted.returncode != 0 and b"TLS verification failed" in untrusted.stderr
+        # Refused at the first request: the agent lookup of --wait=auto, or the stream.
+        assert untrusted.returncode != 0 and b"TLS verification" in untrusted.stderr
+        assert b"CODER_CA_CERT" in untrusted.stderr and b"Traceback" not in untrusted.stderr
         env = {**os.environ, "CODER_CA_CERT": str(ca.bundle_path)}
         r = subprocess.run([*cli, "ssh", workspace.name, "--", "echo over $GREETING"], cwd=ROOT,
                            capture_output=True, timeout=60, env=env)
@@ -152,15 +155,17 @@ def test_ssh_over_https(workspace, agent, tmp_path):
         coderd.stop()
 
 
-def test_ssh_wait_yes_waits_for_the_startup_scripts(workspace, agent):
-    """``coder ssh --wait=yes`` (what config-ssh --wait yes writes) connects only once the
-    agent reports its startup scripts done, as Coder's; the agent here reports by hand."""
+def coder_ssh(workspace, *args: str) -> list[str]:
+    return [sys.executable, "-m", "appliance.cli.main", "--global-config",
+            str(workspace.config_dir), "ssh", *args, workspace.name, "--", "echo", "in"]
+
+
+def waits_for_startup(workspace, command: list[str]) -> None:
+    """``command`` (its agent reported starting) runs only once the agent reports ready,
+    saying it waits; the agent here reports by hand."""
     reporter = AgentClient(workspace.coderd.url, workspace.token)
     reporter.post_lifecycle("starting", dt.datetime.now(dt.timezone.utc))
-    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli.main", "--global-config",
-                             str(workspace.config_dir), "ssh", "--wait", "yes", workspace.name,
-                             "--", "echo", "after-startup"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         with pytest.raises(subprocess.TimeoutExpired):
             proc.wait(3)
@@ -168,5 +173,46 @@ def test_ssh_wait_yes_waits_for_the_startup_scripts(workspace, agent):
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == 0 and out == b"after-startup\n", err
+    assert proc.returncode == 0 and out == b"in\n", err
     assert b"Waiting for the workspace's startup scripts" in err
+
+
+def test_ssh_wait_yes_waits_for_the_startup_scripts(workspace, agent):
+    """``coder ssh --wait=yes`` (what config-ssh --wait yes writes) connects only once the
+    agent reports its startup scripts done, as Coder's."""
+    waits_for_startup(workspace, coder_ssh(workspace, "--wait", "yes"))
+
+
+def test_ssh_wait_auto_waits_only_for_a_script_that_blocks_login(workspace, agent):
+    """``--wait=auto`` (the default), as Coder's: no wait while the agent's scripts do not
+    block login; once one does (``start_blocks_login``), the same wait as ``--wait=yes``."""
+    reporter = AgentClient(workspace.coderd.url, workspace.token)
+    reporter.post_lifecycle("starting", dt.datetime.now(dt.timezone.utc))
+    try:
+        quick = subprocess.run(coder_ssh(workspace), cwd=ROOT, capture_output=True, timeout=60)
+        assert quick.returncode == 0 and quick.stdout == b"in\n", quick.stderr
+        assert b"startup scripts" not in quick.stderr
+        sql(workspace.coderd.dsn, """INSERT INTO workspace_agent_scripts (workspace_agent_id,
+                display_name, script, run_on_start, start_blocks_login)
+                VALUES (%s, 'blocks', 'true', true, true)""", (str(workspace.agent_id),))
+        waits_for_startup(workspace, coder_ssh(workspace))
+    finally:
+        sql(workspace.coderd.dsn, "DELETE FROM workspace_agent_scripts WHERE "
+            "workspace_agent_id = %s AND display_name = 'blocks'", (str(workspace.agent_id),))
+        reporter.post_lifecycle("ready", dt.datetime.now(dt.timezone.utc))
+
+
+def test_ssh_reports_the_workspaces_use(workspace, agent):
+    """As Coder's ssh: a session marks the workspace used (POST .../usage, app "ssh"), and
+    the hidden ``--usage-app=disable`` does not."""
+    def last_used():
+        return workspace.owner.workspace_by_owner_and_name("me", workspace.name).last_used_at
+
+    before = last_used()
+    quiet = subprocess.run(coder_ssh(workspace, "--usage-app", "disable"), cwd=ROOT,
+                           capture_output=True, timeout=60)
+    assert quiet.returncode == 0 and quiet.stdout == b"in\n", quiet.stderr
+    assert last_used() == before
+    used = subprocess.run(coder_ssh(workspace), cwd=ROOT, capture_output=True, timeout=60)
+    assert used.returncode == 0 and used.stdout == b"in\n", used.stderr
+    assert last_used() > before

@@ -174,6 +174,8 @@ class RouteObjects:
             body = {"name": "r" + uuid.uuid4().hex[:10]}
         elif route == ("PUT", "/workspacebuilds/<workspacebuild>/state"):
             body = {"state": "e30="}  # Go's []byte of b"{}"
+        elif path.endswith("/autofill-parameters"):
+            url += f"?template_id={self.template.id}"
         if "<templateversionname>" in path or path.endswith(("/archive", "/unarchive")):
             # a fresh version of the shared template, made after its first: unused, with a
             # previous one; archived first when it is to be unarchived
@@ -206,5 +208,6 @@ class RouteObjects:
             extra["headers"] = {"Connection": "Upgrade", "Upgrade": "tcp"}
         url = (url.replace("<fileid>", str(self.file_id)).replace("<template>", str(template_id))
                .replace("<templatename>", self.template.name)
+               .replace("<organizationname>", "coder")
                .replace("<templateversion>", str(version_id)))
         return url, body, extra

@@ -128,6 +128,10 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/templateversions/<templateversion>/logs"): expect(200, EVERYONE),
     ("PATCH", "/templateversions/<templateversion>/cancel"): expect(200, TEMPLATE_ADMINS,
                                                                    readers=EVERYONE),
+    ("PATCH", "/templateversions/<templateversion>"): expect(200, TEMPLATE_ADMINS,
+                                                            readers=EVERYONE),
+    ("GET", "/templateversions/<templateversion>/schema"): expect(200, EVERYONE),
+    ("GET", "/templateversions/<templateversion>/parameters"): expect(200, EVERYONE),
     # dry runs: anyone who may create a workspace starts one of their own; another's is
     # guarded as their workspace
     ("POST", "/templateversions/<templateversion>/dry-run"): expect(201, EVERYONE),
@@ -224,7 +228,38 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("GET", "/workspaces/<workspace>/watch"): expect(200, TEMPLATE_ADMINS, denied=404),
     ("GET", "/workspaces/<workspace>/watch-ws"): _ok(400, *ROLES),
     ("GET", "/workspaces/<workspace>/timings"): expect(200, TEMPLATE_ADMINS, denied=404),
+    # ws19c: a workspace's use, its next autostart, an agent's deprecated and websocket forms
+    ("POST", "/workspaces/<workspace>/usage"): workspace_write(204),
+    ("GET", "/workspaces/<workspace>/resolve-autostart"): expect(200, TEMPLATE_ADMINS, denied=404),
+    ("GET", "/workspaceagents/<workspaceagent>/startup-logs"): expect(200, TEMPLATE_ADMINS,
+                                                                     denied=404),
+    ("GET", "/workspaceagents/<workspaceagent>/watch-metadata-ws"): _ok(400, *ROLES),
+    # port sharing: read as the workspace, changed by who may change it (the fresh workspace
+    # has no agent: "Agent not found." for those who get that far; no share to delete)
+    ("GET", "/workspaces/<workspace>/port-share"): expect(200, TEMPLATE_ADMINS, denied=404),
+    ("POST", "/workspaces/<workspace>/port-share"): {"owner": 400, "template-admin": 400,
+                                                     "user-admin": 404, "auditor": 404,
+                                                     "member": 404},
+    ("DELETE", "/workspaces/<workspace>/port-share"): {"owner": 404, "template-admin": 403,
+                                                       "user-admin": 404, "auditor": 404,
+                                                       "member": 404},
     ("GET", "/workspacebuilds/<workspacebuild>/timings"): expect(200, TEMPLATE_ADMINS, denied=404),
+    # issue 19: the last user and organization endpoints; preferences, the login type and
+    # autofill values are personal data (read_personal), as the appearance
+    ("GET", "/users/<user>/preferences"): expect(200, USER_ADMINS, denied=404),
+    ("PUT", "/users/<user>/preferences"): expect(200, USER_ADMINS),
+    ("GET", "/users/<user>/login-type"): expect(200, USER_ADMINS, denied=404),
+    ("GET", "/users/<user>/autofill-parameters"): expect(200, USER_ADMINS, denied=404),
+    ("PUT", "/users/<user>/keys/<keyid>/expire"): expect(204, ("owner",), denied=404),
+    ("GET", "/users/<user>/organizations/<organizationname>"): expect(
+        200, ("owner", "template-admin", "user-admin", "auditor")),
+    ("GET", "/organizations/<organization>/paginated-members"): expect(200, EVERYONE),
+    # only those who create workspaces for others (owners) get the list; readers of the
+    # user are refused, as Coder's
+    ("GET", "/organizations/<organization>/members/<user>/workspaces/available-users"): expect(
+        200, ("owner",)),
+    ("GET", "/experiments"): expect(200, EVERYONE),
+    ("GET", "/experiments/available"): expect(200, EVERYONE),
 }
 
 BODIES = {
@@ -238,9 +273,14 @@ BODIES = {
     ("POST", "/authcheck"): lambda: {"checks": {"w": {"object": {"resource_type": "workspace"},
                                                       "action": "read"}}},
     ("PUT", "/users/<user>/appearance"): lambda: {"theme_preference": "dark", "terminal_font": ""},
+    ("PUT", "/users/<user>/preferences"): lambda: {"collapse_assistant_steps": True},
     ("PUT", "/workspaces/<workspace>/autostart"): lambda: {"schedule": "CRON_TZ=UTC 30 9 * * 1-5"},
     ("PUT", "/workspaces/<workspace>/autoupdates"): lambda: {"automatic_updates": "always"},
     ("PUT", "/workspaces/<workspace>/extend"): lambda: {"deadline": "2099-01-01T00:00:00Z"},
+    ("PATCH", "/templateversions/<templateversion>"): lambda: {"message": "patched"},
+    ("POST", "/workspaces/<workspace>/port-share"): lambda: {
+        "agent_name": "main", "port": 8080, "share_level": "public", "protocol": "http"},
+    ("DELETE", "/workspaces/<workspace>/port-share"): lambda: {"agent_name": "main", "port": 8080},
 }
 
 

@@ -43,6 +43,16 @@ def test_air_gap_defaults():
     assert loaded.effective_access_url == "http://127.0.0.1:3000"
 
 
+def test_booleans_read_as_gos_parsebool():
+    """One parser for boolean settings and the CLI's boolean flags: Go's strconv.ParseBool,
+    as Coder reads both (``yes`` and ``on`` are refused there too); empty is unset."""
+    for text, value in (("T", True), ("TRUE", True), ("1", True), ("f", False), ("", False)):
+        assert settings_mod.load({}, environ={"CODER_VERBOSE": text}).verbose is value
+    for text in ("yes", "on", "tRuE"):
+        with pytest.raises(settings_mod.SettingsError, match=f"CODER_VERBOSE: invalid boolean"):
+            settings_mod.load({}, environ={"CODER_VERBOSE": text})
+
+
 @pytest.mark.parametrize("env,needle", [
     ({"CODER_HTTP_ADDRESS": "nonsense"}, "CODER_HTTP_ADDRESS"),
     ({"CODER_TLS_ENABLE": "maybe"}, "CODER_TLS_ENABLE"),
@@ -223,14 +233,31 @@ def test_tls_and_redirect_to_access_url(pg_server, pg_template, tmp_path):
         c.stop()
 
 
+def _embedded_postgres(config_dir: str) -> list:
+    return [p for p in psutil.process_iter(["name", "username", "cmdline"])
+            if p.info["name"] == "postgres" and config_dir in " ".join(p.info["cmdline"] or [])]
+
+
+def _reset_password(config_dir: str, password: str) -> None:
+    """``coderd reset-password admin`` with coderd's embedded database (its config folder)."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CODER_")},
+           "CODER_CONFIG_DIR": config_dir}
+    done = subprocess.run([sys.executable, "-m", "server.cli", "reset-password", "admin",
+                           "--password-stdin"], input=password + "\n", env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0 and "Password has been reset for user admin!" in done.stdout, \
+        done.stderr
+
+
 def test_embedded_postgres_survives_restart(tmp_path):
-    """No CODER_PG_CONNECTION_URL: coderd runs PostgreSQL itself, unprivileged, and stops it."""
+    """No CODER_PG_CONNECTION_URL: coderd runs PostgreSQL itself, unprivileged, and stops it.
+    ``coderd reset-password`` reaches it there, coderd stopped (starting and stopping it) or
+    running (leaving it to coderd)."""
     c = start_coderd(None, timeout=180)
     config_dir = c.config_dir
     try:
         create_first_user(c)
-        postgres = [p for p in psutil.process_iter(["name", "username", "cmdline"])
-                    if p.info["name"] == "postgres" and config_dir in " ".join(p.info["cmdline"] or [])]
+        postgres = _embedded_postgres(config_dir)
         assert postgres, "no embedded postgres process found"
         if os.geteuid() == 0:
             assert all(p.info["username"] != "root" for p in postgres)
@@ -238,12 +265,15 @@ def test_embedded_postgres_survives_restart(tmp_path):
         c.stop()
     assert c.proc.returncode == 0
     time.sleep(0.5)
-    assert not [p for p in psutil.process_iter(["name", "cmdline"])
-                if p.info["name"] == "postgres" and config_dir in " ".join(p.info["cmdline"] or [])]
+    assert not _embedded_postgres(config_dir)
+    _reset_password(config_dir, "While-Stopped-Pass-31")
+    assert not _embedded_postgres(config_dir)
     again = start_coderd(None, env={"CODER_CONFIG_DIR": config_dir}, timeout=180)
     try:
         assert again.client().has_first_user()
-        again.client().login_with_password("admin@example.com", FIRST_USER_PASSWORD)
+        again.client().login_with_password("admin@example.com", "While-Stopped-Pass-31")
+        _reset_password(config_dir, "While-Running-Pass-32")
+        again.client().login_with_password("admin@example.com", "While-Running-Pass-32")
     finally:
         again.stop()
 

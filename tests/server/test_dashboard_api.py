@@ -21,8 +21,11 @@ from .test_users import raw
 USER_ROLES = {"roles", "organization_roles"}
 ASSIGNABLE_ROLE = {"name", "organization_id", "display_name", "site_permissions",
                    "organization_permissions", "user_permissions", "assignable", "built_in"}
+# Coder's codersdk.OrganizationMemberWithUserData (its API reference's example).
 ORG_MEMBER = {"user_id", "organization_id", "created_at", "updated_at", "roles", "username",
-              "name", "email", "avatar_url", "global_roles"}
+              "name", "email", "avatar_url", "global_roles", "status", "login_type",
+              "last_seen_at", "user_created_at", "user_updated_at", "is_service_account",
+              "has_ai_seat"}
 SSH_CONFIG = {"hostname_prefix", "hostname_suffix", "ssh_config_options"}
 APPEARANCE = {"application_name", "logo_url", "docs_url", "service_banner",
               "announcement_banners", "support_links"}

@@ -12,12 +12,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import requests
 
 from mirror_tools.providers.hashes import h1_zip
-from mirror_tools.providers.layout import derived_files, zip_path
+from mirror_tools.providers.layout import PROVIDERS, derived_files, zip_path
 from server.provisionerd import lockfile
 from server.provisionerd.terraform import MirrorConfig, Terraform, TerraformError, cli_config
 
+from ..httpserve import GetServer
 from ..tools import terraform_bin, terraform_binaries
 
 TINY = "registry.terraform.io/example/tiny"
@@ -115,3 +117,27 @@ def test_a_version_the_mirror_lacks_is_left_to_terraform(mirror, tmp_path):
         run_init(mirror, tmp_path / "t", {"main.tf": REQUIRES % ', version = ">= 2.0"'},
                  terraform_bin())
     assert "example/tiny" in str(failed.value) and "locked" not in str(failed.value)
+
+
+def test_a_network_mirror_is_read_with_requests(mirror):
+    """The mirror's JSON over HTTP (requests, as the rest of the code): the index, then the
+    chosen version's file; a mirror that answers 404 or junk leaves the block to terraform."""
+    seen: list[str] = []
+
+    def answer(request):
+        seen.append(request.path)
+        path = mirror / PROVIDERS / request.path.lstrip("/")
+        if request.path.endswith("broken/index.json"):
+            return 200, "application/json", b"{not json"
+        return (200, "application/json", path.read_bytes()) if path.is_file() \
+            else (404, "text/plain", b"")
+
+    with GetServer(answer) as server, requests.Session() as http:
+        index = lockfile.MirrorIndex(MirrorConfig(
+            network_mirror_url=f"http://127.0.0.1:{server.port}/"), http)
+        block = index.lock_block(TINY, [])
+        assert 'version = "1.1.0"' in block and hashes_in(block) == 4, block
+        assert seen == ["/registry.terraform.io/example/tiny/index.json",
+                        "/registry.terraform.io/example/tiny/1.1.0.json"], seen
+        assert index.lock_block("registry.terraform.io/example/missing", []) == ""
+        assert index.lock_block("registry.terraform.io/example/broken", []) == ""

@@ -122,6 +122,13 @@ def test_login_rate_limit_counts_clients_behind_a_trusted_proxy(coderd_factory):
     # What a client writes itself stands left of what the proxies appended.
     assert logins(behind, "10.0.0.2, 10.0.0.1") == [429]
     assert logins(behind, "10.0.0.1, 10.0.0.3, 10.9.0.1") == [401]  # through two trusted proxies
+    # validate-password (no session, as Coder's) draws on the same budget as login.
+    check = raw(behind, "POST", "/api/v2/users/validate-password",
+                headers={"X-Forwarded-For": "10.0.0.4"}, json={"password": "x"})
+    assert check.status_code == 200 and check.json()["valid"] is False
+    assert logins(behind, "10.0.0.4", 3) == [401, 401, 429]
+    assert raw(behind, "POST", "/api/v2/users/validate-password", json={"password": "x"},
+               headers={"X-Forwarded-For": "10.0.0.1"}).status_code == 429
     untrusted = coderd_factory(env={**limit, "CODER_PROXY_TRUSTED_ORIGINS": "10.9.0.0/16"})
     assert logins(untrusted, "10.0.0.1", 3) == [401] * 3
     assert logins(untrusted, "10.0.0.2") == [429]  # all from one peer, whatever it says

@@ -72,14 +72,16 @@ def _websocket(probed, owner, path):
     return conn.shutdown  # the socket closed, no close frame
 
 
-@pytest.mark.parametrize("kind", ["watch", "watch-ws", "watch-metadata"])
+@pytest.mark.parametrize("kind", ["watch", "watch-ws", "watch-metadata", "watch-metadata-ws"])
 def test_a_client_that_goes_leaves_nothing_behind(probed, owner, workspace, kind):
     ws, agent = workspace
     channel, path, open_stream = {
         "watch": (workspace_channel(ws.id), f"/workspaces/{ws.id}/watch", _sse),
         "watch-ws": (workspace_channel(ws.id), f"/workspaces/{ws.id}/watch-ws", _websocket),
         "watch-metadata": (agent_metadata_channel(agent.id),
-                           f"/workspaceagents/{agent.id}/watch-metadata", _sse)}[kind]
+                           f"/workspaceagents/{agent.id}/watch-metadata", _sse),
+        "watch-metadata-ws": (agent_metadata_channel(agent.id),
+                              f"/workspaceagents/{agent.id}/watch-metadata-ws", _websocket)}[kind]
     before = probed.probe(channel)
     assert before["listeners"] == 0
     go_away = open_stream(probed, owner, path)

@@ -12,11 +12,11 @@ air-gapped workstation may have no browser.
 from __future__ import annotations
 
 import argparse
+import collections.abc
 import getpass
 import os
 import re
 
-from appliance import passwords
 from appliance.sdk import types
 from appliance.sdk.client import APIError, Client
 
@@ -39,11 +39,53 @@ FIRST_USER_FLAGS = (
 TOKEN_ATTEMPTS = 3
 
 
+class _UrlOrSubcommand(argparse._SubParsersAction):
+    """Coder's ``coder login [URL]`` also has a subcommand, ``coder login token``: a word
+    that names no subcommand is the URL, and the flags after it are login's own."""
+
+    class _AnyWord(collections.abc.Mapping):
+        """The subcommands, where argparse checks a word is one before calling: any is."""
+
+        def __init__(self, subcommands: dict) -> None:
+            self.subcommands = subcommands
+
+        def __getitem__(self, name: str) -> argparse.ArgumentParser:
+            return self.subcommands[name]
+
+        def __iter__(self):
+            return iter(self.subcommands)
+
+        def __len__(self) -> int:
+            return len(self.subcommands)
+
+        def __contains__(self, word: object) -> bool:
+            return True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.choices = self._AnyWord(self._name_parser_map)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if values[0] in self._name_parser_map:
+            return super().__call__(parser, namespace, values, option_string)
+        namespace.login_url = values[0]
+        parser.parse_known_args(values[1:], namespace)
+        if namespace.login_url != values[0]:
+            parser.error(f"unrecognized arguments: {namespace.login_url}")
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     p.description = DESCRIPTION
-    p.add_argument("login_url", nargs="?", metavar="URL",
-                   help="The deployment, e.g. https://coder.example.com (default: --url, "
-                        "CODER_URL, or the URL stored by the last login).")
+    p.set_defaults(login_url=None, _action=_login)
+    p.register("action", "parsers", _UrlOrSubcommand)
+    sub = p.add_subparsers(metavar="[URL | token]", title="arguments",
+                           description="URL: the deployment, e.g. https://coder.example.com "
+                                       "(default: --url, CODER_URL, or the URL stored by the "
+                                       "last login).")
+    s = connect.leaf_parser(sub, "token", "Print the current session token.",
+                            "Print the session token stored by 'coder login', for use in "
+                            "scripts and automation.")
+    s.set_defaults(_action=_token)
     for name, text in FIRST_USER_FLAGS:
         flag = name.replace("_", "-")
         p.add_argument(f"--first-user-{flag}", dest=f"first_user_{name}", metavar=name.upper(),
@@ -55,6 +97,18 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    return args._action(args)
+
+
+def _token(args: argparse.Namespace) -> int:
+    token = connect.config_dir(args).read(SESSION_FILE)
+    if not token:
+        raise CommandError("no session token found - run 'coder login' first")
+    print(token)
+    return 0
+
+
+def _login(args: argparse.Namespace) -> int:
     conf = connect.config_dir(args)
     raw = args.login_url or connect.flag_url(args) or conf.read(URL_FILE)
     if not raw:
@@ -92,19 +146,11 @@ def _create_first_user(args: argparse.Namespace, client: Client) -> tuple[str, s
         if not email:
             email = prompt.ask("What's your email?", validate=_check_email)
         if not password:
-            password = _new_password()
+            password = prompt.new_password("Enter a password:")
     client.create_first_user(types.CreateFirstUserRequest(
         email=email, username=username, password=password, name=name))
     client.token = client.login_with_password(email, password)
     return client.token, username
-
-
-def _new_password() -> str:
-    while True:
-        password = prompt.ask("Enter a password:", secret=True, validate=passwords.problem)
-        if prompt.ask("Confirm password:", secret=True) == password:
-            return password
-        print("Passwords do not match, try again.")
 
 
 def _authenticate(args: argparse.Namespace, client: Client, url: str) -> tuple[str, str]:

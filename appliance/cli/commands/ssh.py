@@ -9,7 +9,8 @@ command's exit status as its own.
 
 The stream is coderd's ``Upgrade: tcp`` connection to the workspace named on
 the command line (one request; ``sdk.rawstream``). ``--stdio`` runs for
-every ``ssh``, so its path imports only the standard library and that.
+every ``ssh``, so its path imports only the standard library and that, except
+for the agent lookup ``--wait`` (``auto`` by default, as Coder's) makes first.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ from ..base import CommandError
 
 WAIT_CHOICES = ("yes", "no", "auto")
 STARTING = ("created", "starting")
+USAGE_APPS = ("vscode", "jetbrains", "reconnecting-pty", "ssh")
+USAGE_SECONDS = 60.0  # Coder's: the workspace's use is reported each minute while connected
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -49,10 +52,13 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="Strip .SUFFIX from the workspace name (config-ssh --hostname-suffix).")
     p.add_argument("--wait", choices=WAIT_CHOICES, default=os.environ.get("CODER_SSH_WAIT", "auto"),
                    help="yes: wait for the workspace's startup scripts to finish before "
-                        "connecting; no, or auto (default), do not.")
+                        "connecting; no: do not; auto (default): wait when one of the agent's "
+                        "scripts blocks login (start_blocks_login), as Coder.")
     p.add_argument("--fdpass", action="store_true",
                    help="With --stdio, for OpenSSH's 'ProxyUseFdpass yes': pass the connection to "
                         "ssh and exit (over HTTPS a background process relays it).")
+    p.add_argument("--usage-app", default=os.environ.get("CODER_SSH_USAGE_APP", ""),
+                   help=argparse.SUPPRESS)  # hidden, as Coder's: "disable", or an app name
     connect.add_global_options(p, leaf=True)
 
 
@@ -61,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--fdpass goes with --stdio (as a ProxyCommand).", code=2)
     url, token = connect.credentials(args)
     spec = rawstream.workspace_spec(args.workspace, args.ssh_host_prefix, args.hostname_suffix)
-    if args.wait == "yes":
+    if args.wait == "yes" or (args.wait == "auto" and _startup_blocks_login(args, url, token,
+                                                                            spec)):
         _start_if_stopped(args, spec)
         _wait_for_startup(args, url, token, spec)
     path, query = rawstream.workspace_path(spec)
@@ -83,12 +90,50 @@ def run(args: argparse.Namespace) -> int:
         if exc.status != 404 or not _start_if_stopped(args, spec):
             raise
         sock = connect_to_agent()
-    if args.fdpass:
-        return _pass_to_ssh(sock)
-    if args.stdio:
-        return relay_fds(sock, 0, 1)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    return _session(sock, " ".join(command))
+    usage = UsageReporter(args, url, token, spec)
+    try:
+        if args.fdpass:  # this process ends at once: one report
+            return _pass_to_ssh(sock)
+        if args.stdio:
+            return relay_fds(sock, 0, 1)
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        return _session(sock, " ".join(command))
+    finally:
+        usage.stop.set()
+        usage.reported.wait(10)  # a session shorter than the first report still makes it
+
+
+class UsageReporter:
+    """Coder's ssh usage tracking (``UpdateWorkspaceUsageWithBodyContext``): the workspace is
+    reported used now and each minute until the session ends, from a background thread so
+    the connection does not wait for it (the session's end waits for the first report); a
+    failed report is dropped, as Coder logs it."""
+
+    def __init__(self, args: argparse.Namespace, url: str, token: str, spec: str):
+        self.stop, self.reported = threading.Event(), threading.Event()
+        app = "" if args.usage_app == "disable" else \
+            args.usage_app if args.usage_app in USAGE_APPS else "ssh"
+        if not app:
+            self.reported.set()
+            return
+        threading.Thread(target=self._report, args=(args, url, token, spec, app),
+                         daemon=True).start()
+
+    def _report(self, args: argparse.Namespace, url: str, token: str, spec: str,
+                app: str) -> None:
+        from appliance.sdk import relay, types
+
+        try:
+            client = connect.new_client(args, url, token)
+            ws, agent = relay.resolve_agent(client, spec)
+            request = types.PostWorkspaceUsageRequest(agent_id=agent.id, app_name=app)
+            while True:
+                client.post_workspace_usage(ws.id, request)
+                self.reported.set()
+                if self.stop.wait(USAGE_SECONDS):
+                    return
+        except (rawstream.APIError, OSError):  # requests' errors are OSErrors
+            self.reported.set()
 
 
 def _start_if_stopped(args: argparse.Namespace, spec: str) -> bool:
@@ -123,6 +168,18 @@ def _start_if_stopped(args: argparse.Namespace, spec: str) -> bool:
         return False  # started, and still no agent: the original answer says why
     follow_build(client, build, "Start", out=sys.stderr)
     return True
+
+
+def _startup_blocks_login(args: argparse.Namespace, url: str, token: str, spec: str) -> bool:
+    """``--wait=auto``, as Coder's: wait when a script of the agent says login waits for it.
+    A workspace with no agent to look at yet (stopped) is left to the connection's start."""
+    from appliance.sdk import relay
+
+    try:
+        agent = relay.resolve_agent(connect.new_client(args, url, token), spec)[1]
+    except rawstream.APIError:
+        return False
+    return any(script.start_blocks_login for script in agent.scripts)
 
 
 def _wait_for_startup(args: argparse.Namespace, url: str, token: str, spec: str) -> None:

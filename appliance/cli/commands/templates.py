@@ -20,7 +20,7 @@ from appliance.sdk import types
 from appliance.sdk.client import APIError, Client
 
 from .. import connect, prompt
-from ..base import USAGE, CommandError, duration
+from ..base import USAGE, CommandError, boolean, duration
 from ..output import add_table_options, print_rows
 from . import jobs
 
@@ -45,7 +45,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     _add_upload_options(s)
     s.add_argument("--name", dest="version_name", default="",
                    help="The new version's name (default: generated).")
-    s.add_argument("--activate", nargs="?", const=True, default=True, type=_go_bool,
+    s.add_argument("--activate", nargs="?", const=True, default=True, type=boolean,
                    metavar="true|false", help="Make the new version active (default: true); "
                                               "--activate=false uploads it inactive.")
     s.set_defaults(_action=_push)
@@ -59,9 +59,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     s.add_argument("--default-ttl", type=_duration_ms, default=24 * 3600 * 1000,
                    metavar="DURATION", help="Default time before workspaces stop (default: 24h).")
     s.add_argument("--require-active-version", nargs="?", const=True, default=False,
-                   type=_go_bool, metavar="true|false",
+                   type=boolean, metavar="true|false",
                    help="Workspace builds must use the active version (template admins aside).")
-    s.add_argument("--ignore-lockfile", nargs="?", const=True, default=False, type=_go_bool,
+    s.add_argument("--ignore-lockfile", nargs="?", const=True, default=False, type=boolean,
                    metavar="true|false", help="Accepted as Coder's; no warning is given here "
                    "since every run gets a lock file from the mirror.")
     _add_unsupported(s, CREATE_UNSUPPORTED)
@@ -83,9 +83,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="Default time before workspaces stop (Go duration: 8h, 30m).")
     s.add_argument("--activity-bump", type=_duration_ms, metavar="DURATION",
                    help="How far activity pushes a workspace's stop time.")
-    s.add_argument("--allow-user-cancel-workspace-jobs", nargs="?", const=True, type=_go_bool,
+    s.add_argument("--allow-user-cancel-workspace-jobs", nargs="?", const=True, type=boolean,
                    metavar="true|false", help="Let users cancel their workspaces' jobs.")
-    s.add_argument("--require-active-version", nargs="?", const=True, type=_go_bool,
+    s.add_argument("--require-active-version", nargs="?", const=True, type=boolean,
                    metavar="true|false",
                    help="Workspace builds must use the active version (template admins aside).")
     connect.add_org_option(s)
@@ -211,7 +211,7 @@ def _refuse_unsupported(args: argparse.Namespace, flags: dict[str, str]) -> None
 def _means_off(value: str, off: str) -> bool:
     if off in ("true", "false"):
         try:
-            return _go_bool(value) == (off == "true")
+            return boolean(value) == (off == "true")
         except argparse.ArgumentTypeError:
             return False
     if off.endswith("h"):
@@ -231,15 +231,6 @@ def _duration_ms(text: str) -> int:
     if seconds < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is negative")
     return int(seconds * 1000)
-
-
-def _go_bool(text: str) -> bool:
-    """A boolean flag's value as Coder's CLI reads it (Go's strconv.ParseBool)."""
-    if text in ("1", "t", "T", "true", "TRUE", "True"):
-        return True
-    if text in ("0", "f", "F", "false", "FALSE", "False"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}: use true or false")
 
 
 def _init(args: argparse.Namespace) -> int:

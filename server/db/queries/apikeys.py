@@ -57,6 +57,14 @@ class APIKeyQueries(QueriesBase):
             self._exec("UPDATE api_keys SET last_used = now(), expires_at = %s WHERE id = %s",
                        (expires_at, key_id))
 
+    def expire_api_key(self, key_id: str) -> None:
+        """Coder's expire: the key stops working now but stays listed (an already expired
+        key keeps its time)."""
+        for row in self._all("""UPDATE api_keys SET expires_at = now()
+                                WHERE id = %s AND expires_at > now() RETURNING user_id""",
+                             (key_id,)):
+            self._auth_changed(row["user_id"])
+
     def delete_api_key(self, key_id: str) -> int:
         rows = self._all("DELETE FROM api_keys WHERE id = %s RETURNING user_id", (key_id,))
         for row in rows:

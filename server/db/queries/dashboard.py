@@ -8,6 +8,7 @@ import uuid
 from .base import QueriesBase
 
 TERMINAL_FONT = "terminal_font"
+PREFERENCE_PREFIX = "preference_"  # user_configs keys of /users/{user}/preferences
 
 
 def workspace_channel(workspace_id: uuid.UUID | str) -> str:
@@ -32,6 +33,22 @@ class DashboardQueries(QueriesBase):
                           ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value""",
                        (user_id, TERMINAL_FONT, terminal_font))
         return self.get_user_appearance(user_id)
+
+    # --- preferences -------------------------------------------------------------------------
+    def get_user_preferences(self, user_id: uuid.UUID) -> dict[str, str]:
+        """The user's stored preferences by name (those never set are absent)."""
+        rows = self._all("""SELECT substr(key, %s) AS name, value FROM user_configs
+                            WHERE user_id = %s AND starts_with(key, %s)""",
+                         (len(PREFERENCE_PREFIX) + 1, user_id, PREFERENCE_PREFIX))
+        return {r["name"]: r["value"] for r in rows}
+
+    def update_user_preferences(self, user_id: uuid.UUID, values: dict[str, str]) -> dict[str, str]:
+        with self.transaction():
+            for name, value in values.items():
+                self._exec("""INSERT INTO user_configs (user_id, key, value) VALUES (%s, %s, %s)
+                              ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value""",
+                           (user_id, PREFERENCE_PREFIX + name, value))
+        return self.get_user_preferences(user_id)
 
     # --- deployment stats --------------------------------------------------------------------
     def get_deployment_stats(self, since: dt.datetime) -> dict:

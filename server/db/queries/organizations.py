@@ -7,7 +7,8 @@ from .base import QueriesBase
 from .users import PEOPLE
 
 MEMBER_COLUMNS = """m.user_id, m.organization_id, m.roles, m.created_at, m.updated_at,
-    u.username, u.name, u.email, u.avatar_url, u.rbac_roles AS global_roles"""
+    u.username, u.name, u.email, u.avatar_url, u.status, u.login_type, u.last_seen_at,
+    u.created_at AS user_created_at, u.updated_at AS user_updated_at, u.rbac_roles AS global_roles"""
 
 
 class OrganizationQueries(QueriesBase):

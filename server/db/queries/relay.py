@@ -89,6 +89,13 @@ class RelayQueries(QueriesBase):
                                AND {_LATEST} ORDER BY a.display_order, a.name""",
                          (owner_name, workspace_name))
 
+    def get_port_share_target(self, agent_id: uuid.UUID, port: int) -> dict | None:
+        """The agent, with the sharing level of its port (none: owner-only)."""
+        return self._one(f"""SELECT {_TARGET_COLUMNS}, s.share_level AS sharing_level
+                             FROM {_TARGET_FROM} JOIN workspace_agent_port_shares s
+                               ON s.workspace_id = w.id AND s.agent_name = a.name AND s.port = %s
+                             WHERE a.id = %s AND {_LATEST}""", (port, agent_id))
+
     def get_workspace_app_target(self, agent_id: uuid.UUID, slug: str) -> dict | None:
         return self._one(f"""SELECT {_TARGET_COLUMNS}, app.slug, app.url, app.command,
                                     app.subdomain, app.sharing_level::text AS sharing_level

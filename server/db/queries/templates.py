@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import uuid
+
+from psycopg2.extras import Json
 from typing import Any
 
 from .base import QueriesBase
@@ -96,12 +98,14 @@ class TemplateQueries(QueriesBase):
     # versions
     def insert_template_version(self, *, id: uuid.UUID, template_id: uuid.UUID | None,
                                 organization_id: uuid.UUID, name: str, message: str,
-                                readme: str, job_id: uuid.UUID, created_by: uuid.UUID) -> dict:
+                                readme: str, job_id: uuid.UUID, created_by: uuid.UUID,
+                                workspace_tags: dict) -> dict:
         row = self._one(
             """INSERT INTO template_versions (id, template_id, organization_id, name, message,
-                   readme, job_id, created_by)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-            (id, template_id, organization_id, name, message, readme, job_id, created_by))
+                   readme, job_id, created_by, workspace_tags)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            (id, template_id, organization_id, name, message, readme, job_id, created_by,
+             Json(workspace_tags)))
         return self.get_template_version_by_id(row["id"])
 
     def get_template_version_by_id(self, version_id: uuid.UUID) -> dict | None:
@@ -159,6 +163,10 @@ class TemplateQueries(QueriesBase):
     def unarchive_template_version(self, version_id: uuid.UUID) -> None:
         self._exec("UPDATE template_versions SET archived = false, updated_at = now() "
                    "WHERE id = %s", (version_id,))
+
+    def update_template_version(self, version_id: uuid.UUID, name: str, message: str) -> None:
+        self._exec("UPDATE template_versions SET name = %s, message = %s, updated_at = now() "
+                   "WHERE id = %s", (name, message, version_id))
 
     def update_template_version_template_id(self, version_id: uuid.UUID,
                                             template_id: uuid.UUID) -> None:

@@ -133,6 +133,27 @@ class WorkspaceQueries(QueriesBase):
     def update_workspace_favorite(self, workspace_id: uuid.UUID, favorite: bool) -> None:
         self._exec("UPDATE workspaces SET favorite = %s WHERE id = %s", (favorite, workspace_id))
 
+    def get_workspace_port_shares(self, workspace_id: uuid.UUID) -> list[dict]:
+        return self._all("SELECT * FROM workspace_agent_port_shares WHERE workspace_id = %s "
+                         "ORDER BY agent_name, port", (workspace_id,))
+
+    def upsert_workspace_port_share(self, workspace_id: uuid.UUID, agent_name: str, port: int,
+                                    share_level: str, protocol: str) -> dict:
+        return self._one(
+            """INSERT INTO workspace_agent_port_shares AS s (workspace_id, agent_name, port,
+                   share_level, protocol) VALUES (%s, %s, %s, %s, %s)
+               ON CONFLICT (workspace_id, agent_name, port) DO UPDATE
+                   SET share_level = excluded.share_level, protocol = excluded.protocol
+               RETURNING s.*""", (workspace_id, agent_name, port, share_level, protocol))
+
+    def delete_workspace_port_share(self, workspace_id: uuid.UUID, agent_name: str,
+                                    port: int) -> int:
+        return self._exec("DELETE FROM workspace_agent_port_shares WHERE workspace_id = %s "
+                          "AND agent_name = %s AND port = %s", (workspace_id, agent_name, port))
+
+    def update_workspace_last_used(self, workspace_id: uuid.UUID) -> None:
+        self._exec("UPDATE workspaces SET last_used_at = now() WHERE id = %s", (workspace_id,))
+
     def update_workspace_automatic_updates(self, workspace_id: uuid.UUID, policy: str) -> None:
         self._exec("UPDATE workspaces SET automatic_updates = %s, updated_at = now() "
                    "WHERE id = %s", (policy, workspace_id))
@@ -234,6 +255,23 @@ class WorkspaceQueries(QueriesBase):
                FROM workspace_build_parameters p JOIN workspace_builds b ON b.id = p.workspace_build_id
                JOIN workspaces w ON w.id = b.workspace_id
                WHERE p.workspace_build_id = %s ORDER BY p.name""", (build_id,))
+
+    def get_user_workspace_build_parameters(self, owner_id: uuid.UUID,
+                                            template_id: uuid.UUID) -> list[dict]:
+        """Coder's autofill: each non-ephemeral parameter's latest value in the user's start
+        builds of the template's workspaces, newest first (at most 100)."""
+        return self._all(
+            """SELECT name, value FROM (
+                   SELECT DISTINCT ON (tvp.name) tvp.name, p.value, b.created_at
+                   FROM workspace_build_parameters p
+                   JOIN workspace_builds b ON b.id = p.workspace_build_id
+                   JOIN workspaces w ON w.id = b.workspace_id
+                   JOIN template_version_parameters tvp
+                       ON tvp.template_version_id = b.template_version_id AND tvp.name = p.name
+                   WHERE w.owner_id = %s AND w.template_id = %s AND b.transition = 'start'
+                         AND NOT tvp.ephemeral
+                   ORDER BY tvp.name, b.created_at DESC) latest
+               ORDER BY created_at DESC, name LIMIT 100""", (owner_id, template_id))
 
     # what a job made
     def get_workspace_resources_by_job_ids(self, job_ids: list[uuid.UUID]) -> list[dict]:

@@ -3,13 +3,14 @@ a README's sanitising, and that the PyInstaller build takes the templates, stati
 the README renderer."""
 from __future__ import annotations
 
+import gzip
 import re
 import sys
 
 import pytest
 import requests
 
-from server.dashboard.assets import FOLDER, hashed_name
+from server.dashboard.assets import FOLDER, Assets, hashed_name
 from server.dashboard.pages import same_origin_path
 from server.dashboard.readme import render
 
@@ -67,6 +68,23 @@ def test_every_response_is_locked_down_and_assets_are_cached(site):
     assert htmx.content == (FOLDER / "vendor/htmx/htmx.min.js").read_bytes()
 
 
+def test_text_files_are_gzipped_for_who_accepts_it(site):
+    """xterm.js (the largest file served) gzipped to whoever accepts gzip, as is to anyone
+    else; a cache keeps the two apart (Vary, ETags)."""
+    coderd, _ = site
+    body = (FOLDER / "vendor/xterm/xterm.js").read_bytes()
+    url = coderd.url + Assets().by_name["vendor/xterm/xterm.js"].url
+    with loopback_names():
+        packed = requests.get(url, headers={"Accept-Encoding": "gzip"}, stream=True)
+        wire = packed.raw.read(decode_content=False)
+        plain = requests.get(url, headers={"Accept-Encoding": "identity"})
+    assert packed.headers["Content-Encoding"] == "gzip" and gzip.decompress(wire) == body
+    assert len(wire) < len(body) // 3
+    assert "Content-Encoding" not in plain.headers and plain.content == body
+    assert packed.headers["Vary"] == plain.headers["Vary"] == "Accept-Encoding"
+    assert packed.headers["ETag"] != plain.headers["ETag"]
+
+
 def test_the_pyinstaller_build_carries_templates_and_static_files():
     """coderd's spec takes ``server``'s data files with PyInstaller's collect_data_files."""
     from PyInstaller.utils.hooks import collect_data_files
@@ -74,7 +92,9 @@ def test_the_pyinstaller_build_carries_templates_and_static_files():
     taken = {source.split("/server/", 1)[1] for source, _ in collect_data_files("server")}
     for needed in ("dashboard/templates/base.html", "dashboard/static/app.css",
                    "dashboard/static/vendor/htmx/htmx.min.js",
-                   "dashboard/static/vendor/htmx/LICENSE"):
+                   "dashboard/static/vendor/htmx/LICENSE", "dashboard/static/terminal.js",
+                   "dashboard/static/vendor/xterm/xterm.js", "dashboard/static/vendor/xterm/LICENSE",
+                   "dashboard/static/vendor/xterm-addon-fit/addon-fit.js"):
         assert needed in taken
 
 

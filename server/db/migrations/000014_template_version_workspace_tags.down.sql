@@ -1,0 +1,1 @@
+ALTER TABLE template_versions DROP COLUMN workspace_tags;
