@@ -46,7 +46,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 CHUNK = 64 * 1024
 _XZ_MAGIC = b"\xfd7zXZ\x00"
@@ -134,19 +134,61 @@ def template_tar(directory: Path, left_out: list[tuple[str, str]] | None = None)
     if not any(directory.glob("*.tf")):
         raise TemplateFolderError(f"{directory} holds no .tf file",
                                   hint="Push a Terraform template folder.")
+    try:
+        return _capped_tar((rel, lambda tar, path=path, rel=rel: tar.add(
+            path, arcname=rel, recursive=False)) for path, rel in _template_files(directory, left_out))
+    except OSError as exc:
+        raise TemplateFolderError(f"cannot read {exc.filename or directory}: "
+                                  f"{exc.strerror or exc}") from None
+
+
+def uploaded_template_tar(files: list[tuple[str, bytes]],
+                          left_out: list[tuple[str, str]] | None = None) -> bytes:
+    """A template folder a browser sent file by file (a folder input: each file named by its
+    path from the chosen folder, ``mytemplate/main.tf``) as ``template_tar`` packs one from
+    disk: the chosen folder's own name dropped, each path checked as an archive member's,
+    the same files left out, the same limit. TemplateFolderError when it cannot be."""
+    named = [(check_name(name.replace("\\", "/")), data) for name, data in files]
+    tops = {name.split("/", 1)[0] for name, _ in named}
+    if len(tops) == 1 and all("/" in name for name, _ in named):
+        named = [(name.split("/", 1)[1], data) for name, data in named]
+    if len({name for name, _ in named}) < len(named):
+        raise TemplateFolderError("the upload names a file twice")
+    if not any("/" not in name and name.endswith(".tf") for name, _ in named):
+        raise TemplateFolderError("the folder holds no .tf file",
+                                  hint="Upload a Terraform template folder.")
+    kept = []
+    for name, data in sorted(named):
+        parts = name.split("/")
+        why = next(filter(None, (template_left_out("/".join(parts[:i + 1]))
+                                 for i in range(len(parts)))), "")
+        if why:
+            log.debug("left out %s (%s)", name, why)
+            if left_out is not None:
+                left_out.append((name, why))
+        else:
+            kept.append((name, lambda tar, name=name, data=data: _add_bytes(tar, name, data)))
+    return _capped_tar(kept)
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _capped_tar(members: Iterable[tuple[str, Callable[[tarfile.TarFile], None]]]) -> bytes:
+    """A tar of ``members`` (each a path and what adds it), refused past UPLOAD_LIMIT."""
     out, rel = _CappedBuffer(UPLOAD_LIMIT), ""
     try:
         with tarfile.open(fileobj=out, mode="w") as tar:
-            for path, rel in _template_files(directory, left_out):
-                tar.add(path, arcname=rel, recursive=False)
+            for rel, add in members:
+                add(tar)
     except _TooBig:
         raise TemplateFolderError(f"Archive too big. Must be <= {UPLOAD_LIMIT} bytes",
                                   hint=f"{rel or 'The folder'} takes it past coderd's upload "
                                        "limit: keep large files out of the template "
                                        "folder.") from None
-    except OSError as exc:
-        raise TemplateFolderError(f"cannot read {exc.filename or directory}: "
-                                  f"{exc.strerror or exc}") from None
     return out.getvalue()
 
 

@@ -6,7 +6,9 @@ workspaces of one template, their builds completed. The page's time is the media
 ``--runs`` requests for ``/workspaces?q=`` (every workspace visible: Coder's page of 25,
 first and last), taken on loopback, so it is the server's time. A cold load is the page
 and every file it names (stylesheet, script, icon), as a browser with an empty cache
-fetches them, counted as sent (coderd gzips text files for a client that accepts it). Rerun with:
+fetches them, counted as sent (coderd gzips text files for a client that accepts it): the
+login, workspaces and templates pages (the list, a template's page, its version's and the
+create-workspace form). Rerun with:
 
     .venv/bin/python -m bench.dashboard [--workspaces 1000] [--runs 30]
 
@@ -32,15 +34,15 @@ from tests.server.provisioning import make_template, sql
 ASSET = re.compile(r'(?:href|src)="(/static/[^"]+)"')
 
 
-def populate(coderd, owner, count: int) -> str:
-    """``count`` workspaces; the last one's name."""
+def populate(coderd, owner, count: int) -> tuple[types.Template, str]:
+    """``count`` workspaces of one template: the template and the last workspace's name."""
     template = make_template(owner, coderd.dsn)
     for _ in range(count):
         name = "w" + uuid.uuid4().hex[:10]
         owner.create_workspace(types.CreateWorkspaceRequest(name=name, template_id=template.id))
     sql(coderd.dsn, "UPDATE provisioner_jobs SET started_at = now(), completed_at = now() "
                     "WHERE completed_at IS NULL")
-    return name
+    return template, name
 
 
 def median_ms(session: requests.Session, url: str, runs: int) -> float:
@@ -78,7 +80,8 @@ def run(args) -> list[tuple[str, str]]:
     coderd = start_coderd(pg.dsn(pg.create_database()), timeout=180)
     try:
         owner, _ = create_first_user(coderd)
-        workspace = populate(coderd, owner, args.workspaces)
+        template, workspace = populate(coderd, owner, args.workspaces)
+        version = owner.template_version(template.active_version_id).name
         session = requests.Session()
         session.cookies.set("coder_session_token", owner.token)
         last = -(-args.workspaces // 25)
@@ -89,7 +92,10 @@ def run(args) -> list[tuple[str, str]]:
                  f"{median_ms(session, coderd.url + f'/workspaces?q=&page={last}', args.runs):.1f} ms")]
         signed_in = {"coder_session_token": owner.token}
         for path, cookies in (("/login", {}), ("/workspaces?q=", signed_in),
-                              (f"/@admin/{workspace}", signed_in)):
+                              (f"/@admin/{workspace}", signed_in),
+                              ("/templates", signed_in), (f"/templates/{template.name}", signed_in),
+                              (f"/templates/{template.name}/versions/{version}", signed_in),
+                              (f"/templates/{template.name}/workspace", signed_in)):
             rows.append((f"cold load of {path}",
                          f"{cold_load_bytes(coderd.url + path, cookies) / 1024:.1f} KB"))
         return rows

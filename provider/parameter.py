@@ -92,6 +92,13 @@ def form_type(param_type: str, has_options: bool, specified: str) -> tuple[str, 
     return param_type, specified
 
 
+def render_error(error: str, lo: float | None, hi: float | None, value: str) -> str:
+    """A number's ``validation.error`` with Coder's ``{min}``, ``{max}`` and ``{value}``
+    filled in ("" when the template gave none)."""
+    return (error.replace("{min}", str(int(lo or 0))).replace("{max}", str(int(hi or 0)))
+            .replace("{value}", value)) if error else ""
+
+
 def validation_error(rule: dict, typ: str, value: str, previous: str | None) -> str | None:
     """Coder's ``Validation.Valid``: what is wrong with ``value``, or None."""
     lo, hi = rule.get("min"), rule.get("max")
@@ -117,8 +124,7 @@ def validation_error(rule: dict, typ: str, value: str, previous: str | None) -> 
         if not pattern.search(value):
             return f"{error} (value {quote(value)} does not match {quote(regex)})"
     if typ == "number":
-        rendered = (error.replace("{min}", str(int(lo or 0))).replace("{max}", str(int(hi or 0)))
-                    .replace("{value}", value)) if error else ""
+        rendered = render_error(error, lo, hi, value)
         if not _INT.match(value):
             return rendered or f"value {quote(value)} is not a number"
         num = int(value)

@@ -18,6 +18,7 @@ import psycopg2.errors
 
 from appliance import cron
 from appliance.sdk.types import ValidationError
+from provider.parameter import render_error
 from provider.template_regex import TemplateRegexError, compile_regex
 
 from .authz.querier import AuthzQuerier
@@ -66,7 +67,7 @@ def validate_value(param: dict, value: str, previous: str | None) -> None:
         if (low is not None and number < low) or (high is not None and number > high):
             bounds = f"between {low} and {high}" if low is not None and high is not None \
                 else (f"at least {low}" if low is not None else f"at most {high}")
-            raise _param_error(name, problem or f"must be {bounds}")
+            raise _param_error(name, render_error(problem, low, high, value) or f"must be {bounds}")
         monotonic = param["validation_monotonic"]
         if monotonic and previous not in (None, ""):
             before = float(previous)

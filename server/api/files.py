@@ -21,20 +21,30 @@ route = router.route
 def upload_file():
     # As Coder: uploading needs the site-wide right to create files (template admins,
     # owners), checked before a byte of the body is read or unpacked.
-    authorize(g.subject, Action.CREATE, Object(Resource.FILE, owner_id=g.subject.id))
+    authorize_upload()
     mimetype = (request.mimetype or "").lower()
     if mimetype not in files.MIMETYPES:
         raise APIError(400, f"Unsupported content type {mimetype or '(none)'!r}.",
                        f"Upload a tar ({files.TAR_MIMETYPE}) or a zip ({files.ZIP_MIMETYPE}).")
-    data = read_body(files.MAX_FILE_SIZE, "File")
+    row = upload(read_body(files.MAX_FILE_SIZE, "File"), mimetype)
+    return write(201 if row["created"] else 200, types.UploadResponse(hash=row["id"]))
+
+
+def authorize_upload() -> None:
+    authorize(g.subject, Action.CREATE, Object(Resource.FILE, owner_id=g.subject.id))
+
+
+def upload(data: bytes, mimetype: str) -> dict:
+    """Store a template archive as the caller (the API's upload and the dashboard's): its
+    row (``created`` when new, and audited then). APIError (400) when refused."""
+    authorize_upload()
     try:
         row = files.store_upload(store(), data, mimetype, g.subject.id)
     except files.ArchiveError as exc:
         raise APIError(400, "The archive was refused.", str(exc)) from None
-    status = 201 if row["created"] else 200
     if row["created"]:
         audit.record("create", "file", row["id"], row["hash"], status=201)
-    return write(status, types.UploadResponse(hash=row["id"]))
+    return row
 
 
 @route("GET", "/files/<fileid>", summary="Download an uploaded file", content_type=files.TAR_MIMETYPE)

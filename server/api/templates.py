@@ -110,7 +110,12 @@ def parameter(row: dict) -> types.TemplateVersionParameter:
        request=types.CreateTemplateVersionRequest, response=types.TemplateVersion, status=201)
 def create_template_version(organization: str):
     org = organization_param(organization)
-    req = read(types.CreateTemplateVersionRequest)
+    return write(201, versions([create_version(read(types.CreateTemplateVersionRequest), org)])[0])
+
+
+def create_version(req: types.CreateTemplateVersionRequest, org: dict) -> dict:
+    """Make a template version of an uploaded file and queue its import (the API's and the
+    dashboard's upload); the version's row. APIError naming the field when refused."""
     s = store()
     if req.file_id is None:
         raise APIError(400, "A file_id is required: example templates are not served here.",
@@ -138,7 +143,7 @@ def create_template_version(organization: str):
                        validations=[types.ValidationError("name", "is already taken")]) from None
     audit.record("create", "template_version", row["id"], row["name"], status=201,
                  organization_id=org["id"])
-    return write(201, versions([row])[0])
+    return row
 
 
 @route("GET", "/templateversions/<templateversion>", summary="Get a template version with its job",
@@ -378,7 +383,7 @@ def list_template_versions(template: str):
         row["id"], include_archived=include_archived)))
 
 
-def _version_by_name(template: dict, name: str) -> dict:
+def version_by_name(template: dict, name: str) -> dict:
     row = store().get_template_version_by_template_and_name(template["id"], name)
     if row is None:
         raise APIError(404, f'No template version found by name "{name}".')
@@ -394,7 +399,7 @@ def _template_by_name(organization: str, templatename: str) -> dict:
 @route("GET", "/templates/<template>/versions/<templateversionname>",
        summary="Get a template's version by name", response=types.TemplateVersion)
 def template_version_by_name(template: str, templateversionname: str):
-    return write(200, versions([_version_by_name(template_param(template),
+    return write(200, versions([version_by_name(template_param(template),
                                                  templateversionname)])[0])
 
 
@@ -405,7 +410,7 @@ def template_version_by_name(template: str, templateversionname: str):
 def organization_template_version_by_name(organization: str, templatename: str,
                                           templateversionname: str):
     template = _template_by_name(organization, templatename)
-    return write(200, versions([_version_by_name(template, templateversionname)])[0])
+    return write(200, versions([version_by_name(template, templateversionname)])[0])
 
 
 @route("GET", "/organizations/<organization>/templates/<templatename>/versions/"
@@ -414,7 +419,7 @@ def organization_template_version_by_name(organization: str, templatename: str,
        response=types.TemplateVersion)
 def previous_template_version(organization: str, templatename: str, templateversionname: str):
     template = _template_by_name(organization, templatename)
-    _version_by_name(template, templateversionname)
+    version_by_name(template, templateversionname)
     row = store().get_previous_template_version(template["id"], templateversionname)
     if row is None:
         raise APIError(404, f'No previous template version found for "{templateversionname}".')
@@ -474,10 +479,15 @@ def unarchive_template_version(templateversion: str):
        summary="Promote a succeeded version of this template to active",
        request=types.UpdateActiveTemplateVersion, response=types.Response)
 def update_active_version(template: str):
-    row = template_param(template)
-    req = read(types.UpdateActiveTemplateVersion)
+    promote(template_param(template), read(types.UpdateActiveTemplateVersion).id)
+    return write(200, types.Response(message="Updated the active template version!"))
+
+
+def promote(row: dict, version_id) -> None:
+    """Make a succeeded, unarchived version of the template ``row`` its active one (the API's
+    and the dashboard's promote); APIError when refused."""
     s = store()
-    version = s.get_template_version_by_id(req.id)
+    version = s.get_template_version_by_id(version_id)
     if version is None or version["template_id"] != row["id"]:
         raise APIError(400, "The template version does not belong to this template.",
                        validations=[types.ValidationError("id", "not a version of this template")])
@@ -489,4 +499,3 @@ def update_active_version(template: str):
                  organization_id=row["organization_id"],
                  changes=audit.diff(row, {"active_version_id": version["id"]},
                                     ("active_version_id",)))
-    return write(200, types.Response(message="Updated the active template version!"))

@@ -143,8 +143,10 @@ def _with_preset(s, version_id, preset_id, values: list[wsbuilder.ParameterValue
 
 # --- workspaces ---------------------------------------------------------------------------
 
-def _create_workspace(owner: UserRow, org: dict | None):
-    req = read(types.CreateWorkspaceRequest)
+def create_workspace(req: types.CreateWorkspaceRequest, owner: UserRow, org: dict | None) -> dict:
+    """Create ``owner``'s workspace and queue its first build, as the API and the dashboard's
+    form do; the workspace's row. APIError (with the field's name in ``validations`` where
+    one is wrong) when refused, leaving nothing behind."""
     s = store()
     if (req.template_id is None) == (req.template_version_id is None):
         raise APIError(400, "Give exactly one of template_id and template_version_id.",
@@ -183,6 +185,11 @@ def _create_workspace(owner: UserRow, org: dict | None):
                        validations=[types.ValidationError("name", "is already taken")]) from None
     audit.record("create", "workspace", row["id"], row["name"], status=201,
                  organization_id=row["organization_id"])
+    return row
+
+
+def _create_workspace(owner: UserRow, org: dict | None):
+    row = create_workspace(read(types.CreateWorkspaceRequest), owner, org)
     return write(201, workspaces([row])[0])
 
 

@@ -420,6 +420,7 @@ _PROVISIONING_POLICIES: dict[str, _Policy] = {
     "update_template_active_version": via_row(*_TEMPLATE, A.UPDATE),
     "delete_template": via_row(*_TEMPLATE, A.DELETE),
     "get_workspace_count_by_template_id": via_row(*_TEMPLATE, A.READ),
+    "get_template_build_time": via_row(*_TEMPLATE, A.READ),
     "insert_template_version": check(_org_template, A.CREATE, A.UPDATE),
     "get_template_version_by_id": fetch(A.READ, template_obj),
     "get_template_version_by_job_id": fetch(A.READ, template_obj),

@@ -38,22 +38,30 @@ SECURITY_HEADERS = {
 @dataclass(frozen=True)
 class NavItem:
     """A page in the navigation, shown to whoever may do ``action`` on ``resource``: their
-    own (for resources a user owns), or, ``site_wide``, everyone's."""
+    own (for resources a user owns), in one of their organizations (``in_organization``,
+    for an organization's, such as templates), or, ``site_wide``, everyone's."""
     label: str
     endpoint: str
     action: Action
     resource: Resource
     site_wide: bool = False
+    in_organization: bool = False
     section: str = ""  # the paths it stands for (its own URL's, if not said)
 
     def allowed(self) -> bool:
         subject = g.get("subject")
-        owner = None if self.site_wide or subject is None else subject.id
-        return subject is not None and store().can(self.action, Object(self.resource, owner_id=owner))
+        if subject is None:
+            return False
+        owner = None if self.site_wide else subject.id
+        orgs = subject.org_ids if self.in_organization else (None,)
+        return any(store().can(self.action, Object(self.resource, owner_id=owner, org_id=org))
+                   for org in orgs)
 
 
 NAV = (
     NavItem("Workspaces", "dashboard.workspaces", Action.READ, Resource.WORKSPACE),
+    NavItem("Templates", "dashboard.templates", Action.READ, Resource.TEMPLATE,
+            in_organization=True),
     NavItem("Users", "dashboard.users", Action.READ, Resource.USER, site_wide=True),
     NavItem("Audit", "dashboard.audit", Action.READ, Resource.AUDIT_LOG, site_wide=True),
     NavItem("Deployment", "dashboard.deployment_home", Action.READ, Resource.DEPLOYMENT_CONFIG,
@@ -90,7 +98,7 @@ def require_nav(endpoint: str) -> None:
         raise NotAuthorized(g.subject, item.action, Object(item.resource))
 
 
-def page(template: str, status: int = 200, **values):
+def page(template: str, status: int = 200, /, **values):
     """``template`` rendered in the layout, with the viewer's navigation."""
     html = render_template(template, nav=nav(),
                            me=g.get("subject"), csrf_token=csrf_token, **values)
@@ -168,3 +176,12 @@ def ago(when: dt.datetime | str | None, now: dt.datetime) -> str:
             n = seconds // size
             return f"{n} {unit}{'s' if n > 1 else ''} ago"
     return "Just now"
+
+
+@blueprint.app_template_filter("duration")
+def duration(seconds: float | None) -> str:
+    """``1m 5s``, as Coder's templates list shows a build time; ``Unknown`` without one."""
+    if seconds is None:
+        return "Unknown"
+    whole = round(seconds)
+    return f"{whole // 60}m {whole % 60}s" if whole >= 60 else f"{whole}s"

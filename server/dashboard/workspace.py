@@ -145,13 +145,13 @@ def _ssh_lines(ws: types.Workspace) -> list[tuple[str, str, str]]:
              f"ssh {SSH_HOST_PREFIX}" + (ws.name if mine else f"{ws.owner_name}--{ws.name}"))]
 
 
-@blueprint.app_template_filter("duration")
-def duration(job: types.ProvisionerJob, now: dt.datetime) -> str:
-    """How long a build's job ran (so far, while it runs): ``1m 5s``."""
+@blueprint.app_template_filter("job_seconds")
+def job_seconds(job: types.ProvisionerJob, now: dt.datetime) -> float | None:
+    """How long a build's job ran (so far, while it runs); None before it starts (shown by
+    the ``duration`` filter)."""
     if job.started_at is None:
-        return ""
-    seconds = int(((job.completed_at or now) - job.started_at).total_seconds())
-    return f"{seconds // 60}m {seconds % 60}s" if seconds >= 60 else f"{seconds}s"
+        return None
+    return ((job.completed_at or now) - job.started_at).total_seconds()
 
 
 @blueprint.get("/@<username>/<name>")

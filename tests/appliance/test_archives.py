@@ -413,3 +413,26 @@ def test_the_template_tar_stops_at_the_upload_limit_without_reading_the_rest(tmp
         tracemalloc.stop()
     assert str(MAX_FILE_SIZE) in str(exc.value) or "limit" in str(exc.value)
     assert peak < 2 * MAX_FILE_SIZE
+
+
+def test_a_folder_sent_by_a_browser_is_packed_as_a_pushed_one():
+    """The dashboard's folder upload: the chosen folder's name dropped, the same files left
+    out as ``template_tar`` leaves out, and a path that could escape refused."""
+    left_out: list[tuple[str, str]] = []
+    data = archives.uploaded_template_tar([
+        ("tpl/main.tf", b"terraform {}"), ("tpl/sub/x.sh", b"echo"), ("tpl/.git/config", b"s"),
+        ("tpl/terraform.tfstate", b"{}"), ("tpl/prod.auto.tfvars", b"a = 1"),
+        ("tpl/.terraform.lock.hcl", b"# lock")], left_out)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert sorted(tar.getnames()) == [".terraform.lock.hcl", "main.tf", "sub/x.sh"]
+    assert sorted(left_out) == [(".git/config", "hidden"), ("prod.auto.tfvars", "variables"),
+                                ("terraform.tfstate", "state")]
+    assert archives.check(data) == [".terraform.lock.hcl", "main.tf", "sub/x.sh"]
+    for files, problem in (
+            ([("tpl/../etc/passwd", b"x"), ("tpl/main.tf", b"")], "outside the archive"),
+            ([("/abs/main.tf", b"")], "absolute path"),
+            ([("a/main.tf", b""), ("a/./main.tf", b"")], "twice"),
+            ([("tpl/notes.txt", b"")], "no .tf file"),
+            ([("tpl/main.tf", b"x" * (archives.UPLOAD_LIMIT + 1))], "too big")):
+        with pytest.raises((archives.TemplateFolderError, ArchiveError), match=problem):
+            archives.uploaded_template_tar(files)

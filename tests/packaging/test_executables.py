@@ -246,6 +246,12 @@ def test_frozen_external_provisioner_daemon_imports_a_template(bundle, tmp_path)
         finally:
             _stop(daemon)
         assert "running template_version_import job" in daemon_log.read_text()
+        # The dashboard renders its README with markdown_it and sanitises it with nh3, both
+        # taken by the build.
+        token = (tmp_path / "cli" / "session").read_text().strip()
+        page = requests.get(url + "/templates/local", cookies={"coder_session_token": token},
+                            timeout=30)
+        assert page.status_code == 200 and "<h1>Local workspaces</h1>" in page.text
 
 
 def test_frozen_coderd_coder_provider_and_agent_build_a_workspace(bundle, tmp_path):

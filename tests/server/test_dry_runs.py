@@ -36,7 +36,8 @@ def push_template(client, files: dict[str, str]) -> types.Template:
     """Upload, import and make a template of ``files``, as coder templates push does."""
     version = client.create_template_version("default", types.CreateTemplateVersionRequest(
         file_id=client.upload_file(tar_of(files))))
-    assert wait_imported(client, version.id).job.status == "succeeded"
+    job = wait_imported(client, version.id).job
+    assert job.status == "succeeded", job.error
     return client.create_template("default", types.CreateTemplateRequest(
         name="t" + uuid.uuid4().hex[:8], template_version_id=version.id))
 

@@ -81,6 +81,20 @@ class TemplateQueries(QueriesBase):
         return self._scalar("SELECT count(*) FROM workspaces WHERE template_id = %s "
                             "AND NOT deleted", (template_id,))
 
+    def get_template_build_time(self, template_id: uuid.UUID) -> float | None:
+        """The median seconds of the template's last 100 successful start builds of the last
+        30 days (Coder's GetTemplateAverageBuildTime, its start_50); None without any."""
+        return self._scalar(
+            """SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY seconds) FROM (
+                   SELECT extract(epoch FROM j.completed_at - j.started_at)::float AS seconds
+                   FROM workspace_builds b
+                   JOIN template_versions v ON v.id = b.template_version_id
+                   JOIN provisioner_jobs j ON j.id = b.job_id
+                   WHERE v.template_id = %s AND b.transition = 'start'
+                     AND j.job_status = 'succeeded'
+                     AND j.started_at > now() - interval '30 days'
+                   ORDER BY b.created_at DESC LIMIT 100) recent""", (template_id,))
+
     # versions
     def insert_template_version(self, *, id: uuid.UUID, template_id: uuid.UUID | None,
                                 organization_id: uuid.UUID, name: str, message: str,

@@ -11,8 +11,21 @@ from ...dashboardtest import Dashboard, start_dashboard_coderd, test_output  # n
 @pytest.fixture(scope="module")
 def site(pg_server, pg_template):
     """A coderd at coder.test, its first user made, shared by a module's tests."""
+    yield from _site(pg_server, pg_template)
+
+
+@pytest.fixture(scope="module")
+def provisioning_site(pg_server, pg_template, provider_mirror):
+    """``site`` with a built-in provisioner daemon and the provider mirror: templates are
+    imported and workspaces built by real terraform."""
+    yield from _site(pg_server, pg_template, {"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
+                                              "CODER_PROVISIONER_DAEMONS": "1"})
+
+
+def _site(pg_server, pg_template, env: dict | None = None):
     with loopback_names():
-        coderd = start_dashboard_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)))
+        coderd = start_dashboard_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)),
+                                        env)
         try:
             owner, _ = create_first_user(coderd)
             yield coderd, owner
@@ -23,3 +36,4 @@ def site(pg_server, pg_template):
 @pytest.fixture
 def dashboard(site, chromium, test_output):  # noqa: F811
     return Dashboard(chromium, site[0], test_output)
+

@@ -80,7 +80,7 @@ def test_owner_manages_users_and_reads_audit_and_deployment(site, admin):
     assert admin.path() == "/deployment/users"
     assert "admin@example.com" in _row(admin, "admin") and "Owner" in _row(admin, "admin")
     assert [a.text for a in admin.driver.find_elements(By.CSS_SELECTOR, "header nav a")] == [
-        "Workspaces", "Users", "Audit", "Deployment", "Account"]
+        "Workspaces", "Templates", "Users", "Audit", "Deployment", "Account"]
     assert _current(admin) == "Users"
     admin.check("users")
 
@@ -176,7 +176,7 @@ def test_a_user_admin_cannot_make_anyone_owner(site, admin):
     _, dave = create_another_user(owner, password=PASSWORD)
     sign_in(admin, ua.email, PASSWORD, start="/login?redirect=/deployment/users")
     assert [a.text for a in admin.driver.find_elements(By.CSS_SELECTOR, "header nav a")] == [
-        "Workspaces", "Users", "Account"]
+        "Workspaces", "Templates", "Users", "Account"]
     _set_roles(admin, ua.username, "owner", "user-admin")  # themselves
     assert admin.text(f"#error-{ua.username}") == "You cannot change your own roles."
     admin.open(f"/deployment/users?q={dave.username}")
@@ -246,7 +246,7 @@ def test_a_member_gets_no_admin_page_and_no_admin_form(site, other):
                "WHERE username = 'admin')") == [(owner_keys,)]
     sign_in(other, user.email, PASSWORD)
     assert [a.text for a in other.driver.find_elements(By.CSS_SELECTOR, "header nav a")] == [
-        "Workspaces", "Account"]
+        "Workspaces", "Templates", "Account"]
     other.open("/deployment/users")
     assert "Not found" in other.text("h1") and victim.username not in other.driver.page_source
     other.check("users-as-member")

@@ -1,17 +1,21 @@
 """What every dashboard response carries (headers, hashed static files), the redirect rule,
-and that the PyInstaller build takes the templates and static files."""
+a README's sanitising, and that the PyInstaller build takes the templates, static files and
+the README renderer."""
 from __future__ import annotations
 
 import gzip
 import re
+import sys
 
 import pytest
 import requests
 
 from server.dashboard.assets import FOLDER, Assets, hashed_name
 from server.dashboard.pages import same_origin_path
+from server.dashboard.readme import render
 
 from ...browser import loopback_names
+from ...dashboardtest import REPO
 
 
 @pytest.mark.parametrize("target, expected", [
@@ -92,3 +96,37 @@ def test_the_pyinstaller_build_carries_templates_and_static_files():
                    "dashboard/static/vendor/xterm/xterm.js", "dashboard/static/vendor/xterm/LICENSE",
                    "dashboard/static/vendor/xterm-addon-fit/addon-fit.js"):
         assert needed in taken
+
+
+def test_a_readme_comes_out_harmless():
+    """Markdown (tables too) rendered; script, handlers, javascript: URLs, frames, forms and
+    any image not on coderd itself removed (the browser test checks a README in the page)."""
+    html = render("# Title\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+                  "<script>alert(1)</script><img src=x onerror=alert(1)>"
+                  '<a href="JaVaScRiPt:alert(1)" onmouseover="alert(1)">x</a>'
+                  "\n\n[y](javascript:alert(1)) <iframe src=/x></iframe><form action=/x><input></form>"
+                  '\n\n<img src="https://evil.example/a.png">\n\n![z](//evil.example/b.png) '
+                  '<svg onload=alert(1)></svg><object data=/x></object> ![ok](/static/logo.svg) '
+                  '<img src="/static/b.png" alt="a &quot;b&quot; >c">')
+    assert "<h1>Title</h1>" in html and "<td>2</td>" in html
+    for gone in ("<script", "onerror", "onmouseover", "onload", 'href="javascript', "<iframe",
+                 "<form", "<input", 'src="https://evil', 'src="//evil', "<svg", "<object", 'src="x"'):
+        assert gone not in html.lower(), gone
+    assert '<img src="/static/logo.svg" alt="ok">' in html
+    assert '<img src="/static/b.png" alt="a &quot;b&quot; &gt;c">' in html
+    # A template's front matter (Coder's example READMEs carry one) is not shown, as in Coder.
+    assert render("---\ndisplay_name: Local\nicon: /icon/x.svg\n---\n\n# Local\n") == "<h1>Local</h1>\n"
+
+
+def test_the_pyinstaller_build_takes_the_readme_renderer():
+    """coderd's row names markdown_it and nh3 as submodules: its build takes them whole,
+    nh3's compiled module with them."""
+    from PyInstaller.utils.hooks import collect_submodules
+
+    sys.path.insert(0, str(REPO / "packaging"))
+    try:
+        from executables import EXECUTABLES
+    finally:
+        sys.path.remove(str(REPO / "packaging"))
+    taken = {m for package in EXECUTABLES["coderd"].submodules for m in collect_submodules(package)}
+    assert {"nh3.nh3", "markdown_it.presets.commonmark", "markdown_it.rules_block.table"} <= taken
