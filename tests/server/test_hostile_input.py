@@ -1,5 +1,6 @@
-"""Attack pass 19b: what a new user and a hostile client found in the endpoints and
-dashboard pages of issues 17 and 19, each checked as a client sees it."""
+"""Input a careless or hostile client sends that once broke coderd, checked as the client
+sees it: digits Python reads as digits but int() refuses (a 500), and a connection coderd
+closes without saying so (the client's next request lost)."""
 from __future__ import annotations
 
 import re
