@@ -84,6 +84,22 @@ class Dashboard:
     def text(self, selector: str = "main") -> str:
         return self.driver.find_element(By.CSS_SELECTOR, selector).text
 
+    def terminal_screen(self) -> str:
+        """What the web terminal (xterm.js) shows, row by row."""
+        return self.driver.execute_script(
+            "return [...document.querySelectorAll('.xterm-rows > div')].map(r => r.textContent)"
+            ".join('\\n');").replace("\xa0", " ")
+
+    def type_in_terminal(self, keys: str, then_shows: str, timeout: float = 20) -> str:
+        """Type into the web terminal (as keys pressed) and wait until its screen matches the
+        pattern ``then_shows``; the screen then."""
+        self.driver.find_element(By.CSS_SELECTOR, ".xterm-helper-textarea").send_keys(keys)
+
+        def shown(_):
+            text = self.terminal_screen()
+            return text if re.search(then_shows, text) else None
+        return WebDriverWait(self.driver, timeout).until(shown, f"{then_shows!r} not on the screen")
+
     def check(self, name: str) -> None:
         """The checks of the module's docstring on the page now open."""
         self.driver.save_screenshot(str(self.output / f"{name}.png"))

@@ -108,29 +108,11 @@ def dashboard(site, browser, test_output):  # noqa: F811
     return Dashboard(browser, site.coderd, test_output)
 
 
-def screen(d: Dashboard) -> str:
-    """What the terminal shows, row by row."""
-    return d.driver.execute_script(
-        "return [...document.querySelectorAll('.xterm-rows > div')].map(r => r.textContent)"
-        ".join('\\n');").replace("\xa0", " ")
-
-
-def type_in(d: Dashboard, keys: str, then_shows: str, timeout: float = 20) -> str:
-    """Type into the terminal (as keys pressed), and wait until the screen matches the
-    pattern ``then_shows``; the screen then."""
-    d.driver.find_element(By.CSS_SELECTOR, ".xterm-helper-textarea").send_keys(keys)
-
-    def shown(_):
-        text = screen(d)
-        return text if re.search(then_shows, text) else None
-    return WebDriverWait(d.driver, timeout).until(shown, f"{then_shows!r} not on the screen")
-
-
 def terminal_size(d: Dashboard) -> tuple[int, int]:
     """The shell's ``stty size`` (rows, columns), asked anew."""
     marker = uuid.uuid4().hex[:6]
     pattern = rf"{marker}-(\d+)x(\d+)-size"
-    text = type_in(d, f"echo {marker}-$(stty size | tr ' ' x)-size\n", then_shows=pattern)
+    text = d.type_in_terminal(f"echo {marker}-$(stty size | tr ' ' x)-size\n", then_shows=pattern)
     rows, cols = re.findall(pattern, text)[-1]
     return int(rows), int(cols)
 
@@ -145,9 +127,9 @@ def test_type_resize_and_reconnect_with_the_missed_output(site, dashboard):
     d.open(f"/@admin/{site.workspace}/terminal")  # one agent: its name may be left out
     assert re.fullmatch(rf"/@admin/{site.workspace}/terminal\?reconnect=[0-9a-f-]{{36}}", d.path())
     page = d.path()
-    type_in(d, "echo $((6 * 7))-answer $HOME\n", then_shows="42-answer /home/coder")
+    d.type_in_terminal("echo $((6 * 7))-answer $HOME\n", then_shows="42-answer /home/coder")
     # xterm.js's own <style> rules (cell sizes, colours) apply under the page's CSP.
-    type_in(d, "printf '\\033[31m%s\\033[0m\\n' red-$((1 + 1))\n", then_shows="\nred-2")
+    d.type_in_terminal("printf '\\033[31m%s\\033[0m\\n' red-$((1 + 1))\n", then_shows="\nred-2")
     colours = d.driver.execute_script("return [...document.querySelectorAll('.xterm-rows span')]"
                                       ".filter(s => s.textContent === 'red-2')"
                                       ".map(s => getComputedStyle(s).color);")
@@ -164,14 +146,14 @@ def test_type_resize_and_reconnect_with_the_missed_output(site, dashboard):
 
     # The connection drops while a command runs; its output comes back with the reconnect.
     home = site.home("admin", site.workspace)
-    type_in(d, "sleep 1; echo missed-$((6 * 7)); touch ~/missed-done\n", then_shows="touch ~/missed-done\n")
+    d.type_in_terminal("sleep 1; echo missed-$((6 * 7)); touch ~/missed-done\n", then_shows="touch ~/missed-done\n")
     d.driver.execute_script("window.__holdSockets = true; window.__sockets.at(-1).close();")
     WebDriverWait(d.driver, 10).until(lambda _: status(d) == "Reconnecting...")
     WebDriverWait(d.driver, 10).until(lambda _: (home / "missed-done").exists())
-    assert "missed-42" not in screen(d) and status(d) == "Reconnecting..."
+    assert "missed-42" not in d.terminal_screen() and status(d) == "Reconnecting..."
     d.driver.execute_script("window.__holdSockets = false;")
-    WebDriverWait(d.driver, 20).until(lambda _: "missed-42" in screen(d) and not status(d))
-    type_in(d, "echo same-shell-$((2 + 3))\n", then_shows="same-shell-5")
+    WebDriverWait(d.driver, 20).until(lambda _: "missed-42" in d.terminal_screen() and not status(d))
+    d.type_in_terminal("echo same-shell-$((2 + 3))\n", then_shows="same-shell-5")
     assert d.path() == page  # a reload, too, would come back to this shell
     d.check("terminal-reconnected")
 
@@ -202,7 +184,7 @@ def test_only_who_may_open_the_agent_gets_a_terminal(site, dashboard):
     d.driver.delete_all_cookies()
     sign_in(d, "admin@example.com", FIRST_USER_PASSWORD)
     d.open(f"/@{site.member.username}/{site.member_workspace}.main/terminal")
-    type_in(d, "echo $((3 * 3))-$HOME\n", then_shows="9-/home/coder")
+    d.type_in_terminal("echo $((3 * 3))-$HOME\n", then_shows="9-/home/coder")
 
     marker = site.home("admin", site.workspace) / "evil-was-here"
     pty = (site.coderd.url.replace("http://", "ws://", 1) + "/api/v2/workspaceagents/"

@@ -35,6 +35,27 @@ from .test_auth import PASSWORD, post_from_another_origin, sign_in
 TEMPLATE = Path(__file__).resolve().parents[3] / "examples" / "templates" / "local"
 WORKSPACES_DIR = "/var/lib/coder-appliance/test-workspaces"
 OWNER = "admin@example.com"
+# Added to the example for the end-to-end flow: a parameter typed in the create form that
+# reaches the workspace's shell (terraform, the provider's coder_env, the agent, the terminal).
+GREETING = """
+data "coder_parameter" "greeting" {
+  name         = "greeting"
+  display_name = "Greeting"
+  type         = "string"
+  default      = "hello"
+  mutable      = true
+  validation {
+    regex = "^[a-z-]+$"
+    error = "Lowercase letters and dashes only"
+  }
+}
+
+resource "coder_env" "greeting" {
+  agent_id = coder_agent.main.id
+  name     = "GREETING"
+  value    = data.coder_parameter.greeting.value
+}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +86,9 @@ def _local_template(owner) -> types.Template:
     with tarfile.open(fileobj=data, mode="w") as tar:
         for path in sorted(TEMPLATE.iterdir()):
             tar.add(path, arcname=path.name)
+        extra = tarfile.TarInfo("greeting.tf")
+        extra.size = len(GREETING.encode())
+        tar.addfile(extra, io.BytesIO(GREETING.encode()))
     version = owner.create_template_version("default", types.CreateTemplateVersionRequest(
         file_id=owner.upload_file(data.getvalue()),
         user_variable_values=[types.VariableValue("workspaces_dir", WORKSPACES_DIR)]))
@@ -140,14 +164,26 @@ def _history(d: Dashboard) -> list[list[str]]:
 
 
 def test_build_watch_stop_start_delete(build_site, dashboard):
+    """The issue's flow end to end: sign in, create a workspace with a parameter in the
+    form, see it running, run a command in its terminal that shows the parameter, stop,
+    start with its log followed live, delete."""
     coderd, owner, template = build_site
     d = dashboard
-    ws = owner.create_workspace(types.CreateWorkspaceRequest(name="w" + uuid.uuid4().hex[:8],
-                                                             template_id=template.id))
-    page = f"/@admin/{ws.name}"
+    name = "w" + uuid.uuid4().hex[:8]
+    page = f"/@admin/{name}"
     try:
-        sign_in(d, OWNER, FIRST_USER_PASSWORD, start="/workspaces")
-        d.driver.find_element(By.LINK_TEXT, f"admin/{ws.name}").click()  # the list links here
+        sign_in(d, OWNER, FIRST_USER_PASSWORD, start="/templates")
+        d.driver.find_element(By.PARTIAL_LINK_TEXT, "Create workspace").click()
+        _wait(d, "the create form", lambda: d.path() == "/templates/local/workspace")
+        d.fill(name=name, **{"param.greeting": "Not OK"})
+        d.submit("main form.create")
+        assert "Lowercase letters and dashes only" in d.text("[data-parameter=greeting]")
+        d.fill(**{"param.greeting": "from-the-form"})
+        d.submit("main form.create")
+        assert d.path() == page
+        ws = owner.workspace_by_owner_and_name("admin", name)
+        d.open("/workspaces")
+        d.driver.find_element(By.LINK_TEXT, f"admin/{name}").click()  # the list links here
         _wait(d, "the page", lambda: d.path() == page)
         _wait(d, "running", lambda: _status(d) == "Running")
         _wait(d, "the agent ready", lambda: d.text(".lifecycle") == "ready")
@@ -167,6 +203,12 @@ def test_build_watch_stop_start_delete(build_site, dashboard):
         # No Start while running, no Update when current.
         _wait(d, "the actions", lambda: _buttons(d) == ["Stop", "Restart"])
         d.check("workspace-running")
+
+        _click(d, "Terminal")
+        _wait(d, "the terminal", lambda: d.path().startswith(f"{page}.main/terminal"))
+        d.type_in_terminal('echo "$GREETING"-$((6 * 7))\n', then_shows="from-the-form-42")
+        d.check("workspace-terminal")
+        d.open(page)
 
         _press(d, "Stop")
         assert d.path() == page
@@ -203,8 +245,10 @@ def test_build_watch_stop_start_delete(build_site, dashboard):
         _wait(d, "gone, back to the list", lambda: d.path().startswith("/workspaces"), 120)
         assert owner.workspace(ws.id, include_deleted=True).latest_build.status == "deleted"
     finally:
-        if owner.workspace(ws.id, include_deleted=True).latest_build.status != "deleted":
-            owner.create_workspace_build(ws.id, types.CreateWorkspaceBuildRequest(transition="delete"))
+        for left in owner.workspaces(q=f"owner:admin name:{name}").workspaces:
+            if left.latest_build.transition != "delete":
+                owner.create_workspace_build(left.id, types.CreateWorkspaceBuildRequest(
+                    transition="delete"))
 
 
 def template_version_name(owner, template) -> str:
