@@ -1,7 +1,8 @@
 // The create-workspace form's conveniences; without this script the form still works and
 // the server checks and applies the same. Choosing a preset fills in the values it sets;
 // a number out of the template's bounds is refused by the browser with the template's own
-// message ({min}, {max} and {value} filled in, as the server says it).
+// message ({min}, {max} and {value} filled in, as the server says it); a slider shows its
+// value as it moves.
 "use strict";
 (function () {
   const select = document.getElementById("preset");
@@ -17,6 +18,7 @@
       else if (input.type === "radio") input.checked = input.value === value;
       else if (input.tagName === "TEXTAREA" && Array.isArray(items)) input.value = items.join("\n");
       else input.value = value;
+      input.dispatchEvent(new Event("input"));  // what shows the value follows it
     }
   }
 
@@ -35,6 +37,11 @@
         .replaceAll("{max}", String(Math.trunc(Number(input.max || 0))))
         .replaceAll("{value}", input.value));
     }
+  }
+
+  for (const output of document.querySelectorAll("output.slider-value")) {
+    const slider = document.getElementById(output.htmlFor.value);
+    slider.addEventListener("input", function () { output.value = slider.value; });
   }
 
   for (const input of document.querySelectorAll("input[data-validation-error]")) {

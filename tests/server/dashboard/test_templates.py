@@ -244,6 +244,7 @@ def test_a_member_creates_a_workspace_with_every_kind_of_parameter(provisioning_
     # Defaults filled in, each control as its form type says.
     assert driver.find_element(By.NAME, "param.disk").get_attribute("value") == "10"
     assert driver.find_element(By.NAME, "param.cpus").get_attribute("type") == "range"
+    assert d.text("output[for=param-cpus]") == "2"
     assert driver.find_element(By.NAME, "param.notes").tag_name == "textarea"
     assert driver.find_element(By.CSS_SELECTOR, "input[name='param.region'][value=eu]").is_selected()
     assert Select(driver.find_element(By.NAME, "param.size")).first_selected_option.text == "Small"
@@ -287,6 +288,7 @@ def test_a_member_creates_a_workspace_with_every_kind_of_parameter(provisioning_
     d.open(f"/templates/{template.name}/workspace")
     Select(driver.find_element(By.NAME, "preset")).select_by_visible_text("Big")
     assert driver.find_element(By.NAME, "param.cpus").get_attribute("value") == "8"
+    assert d.text("output[for=param-cpus]") == "8"  # the slider shows its value
     other = "w" + uuid.uuid4().hex[:8]
     d.fill(name=other, **{"param.project": "demo-2", "param.notes": "big"})
     d.submit("main form.create")
