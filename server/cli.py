@@ -304,9 +304,9 @@ def serve(settings: settings_mod.Settings) -> int:
     try:
         prepare_database(dsn)
         log.info("access URL %s", settings.effective_access_url)
-        daemons = _start_builtin_daemons(settings)
+        daemons = _builtin_daemons(settings)
         if settings.workers > 1:
-            _serve_gunicorn(settings, dsn)
+            _serve_gunicorn(settings, dsn, daemons)
         else:
             _serve_pywsgi(settings, dsn, daemons)
     finally:
@@ -346,8 +346,9 @@ def _self_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "server.cli", *args]
 
 
-def _start_builtin_daemons(settings: settings_mod.Settings):
-    """The built-in daemons: one child process, talking to this coderd over loopback."""
+def _builtin_daemons(settings: settings_mod.Settings):
+    """The built-in daemons: one child process, talking to this coderd over loopback; started
+    by ``_start_daemons`` once coderd listens (before, they would find no one there)."""
     if settings.provisioner_daemons <= 0:
         return None
     import secrets
@@ -377,11 +378,16 @@ def _start_builtin_daemons(settings: settings_mod.Settings):
                 "CODER_CACHE_DIRECTORY": str(settings.config_path / "provisionerd"),
                 "CODER_PROVISIONER_DAEMONS": str(settings.provisioner_daemons),
                 "CODER_TERRAFORM_PATH": settings.terraform_path or "terraform"})
-    log.info("starting %d built-in provisioner daemons", settings.provisioner_daemons)
     from .provisionerd.supervisor import Supervisor
 
     return Supervisor(_self_command("provisionerd", "start", "--built-in", "--name", "built-in"),
-                      env, stdin=psk.encode() + b"\n").start()
+                      env, stdin=psk.encode() + b"\n")
+
+
+def _start_daemons(settings: settings_mod.Settings, daemons) -> None:
+    if daemons is not None:
+        log.info("starting %d built-in provisioner daemons", settings.provisioner_daemons)
+        daemons.start()
 
 
 def _held_address(address: str) -> str:
@@ -539,6 +545,7 @@ def _serve_pywsgi(settings: settings_mod.Settings, dsn: str, daemons) -> None:
         host, port = s.address[:2]
         log.info("listening on %s://%s:%d", "https" if s.ssl_enabled else "http",
                  f"[{host}]" if ":" in host else host, port)
+    _start_daemons(settings, daemons)
     stop = gevent.event.Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
@@ -569,7 +576,7 @@ def _tls_context(settings: settings_mod.Settings):
     return context
 
 
-def _serve_gunicorn(settings: settings_mod.Settings, dsn: str) -> None:
+def _serve_gunicorn(settings: settings_mod.Settings, dsn: str, daemons) -> None:
     from gunicorn.app.base import BaseApplication
 
     if settings.tls_enable and settings.http_address:
@@ -607,6 +614,8 @@ def _serve_gunicorn(settings: settings_mod.Settings, dsn: str) -> None:
             return _make_app(settings, dsn)[0]
 
     def ready(server):
+        # The arbiter has bound its sockets and forks its workers after this.
+        _start_daemons(settings, daemons)
         print(f"coderd is ready at {settings.effective_access_url}", flush=True)
 
     options["when_ready"] = ready
