@@ -187,6 +187,7 @@ def test_agents_arriving_together_at_a_fresh_process_are_all_held(pg_server, pg_
 
     from ..agenttest import add_agent, wait_for, workspace_with_agent
     from ..coderdtest import create_first_user
+    from ..server.provisioning import sql
 
     dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
     c = start_coderd(dsn)
@@ -208,8 +209,8 @@ def test_agents_arriving_together_at_a_fresh_process_are_all_held(pg_server, pg_
             session.serve()
 
         threading.Thread(target=connect, args=(tokens[0],), daemon=True).start()
-        wait_for(lambda: sql_one(dsn, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type"
-                                      " = 'Lock' AND datname = current_database()"),
+        wait_for(lambda: sql(dsn, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type"
+                                  " = 'Lock' AND datname = current_database()")[0][0],
                  what="the registration waiting on the lock")
         for token in tokens[1:]:
             threading.Thread(target=connect, args=(token,), daemon=True).start()
@@ -226,11 +227,3 @@ def test_agents_arriving_together_at_a_fresh_process_are_all_held(pg_server, pg_
         for s in sessions:
             s.close()
         c.stop()
-
-
-def sql_one(dsn: str, statement: str):
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute(statement)
-        value = cur.fetchone()[0]
-    conn.close()
-    return value
