@@ -58,7 +58,7 @@ PASSWORD = "ScaleTestPassword!1"
 # -- the simulated agents (a gevent process) ----------------------------------------------
 def run_agents(plan: dict) -> int:
     """Run every agent of ``plan``; print ``connected N failed F`` once all have tried, then
-    run until stdin closes."""
+    run until stdin closes and print the reports sent and refused (JSON)."""
     from gevent import monkey
 
     monkey.patch_all()
@@ -83,7 +83,8 @@ def run_agents(plan: dict) -> int:
     TCPServer(("127.0.0.1", plan["echo_port"]), echo).start()
     WSGIServer(("127.0.0.1", plan["app_port"]), app, log=None).start()
     server = agent_relay.StreamServer(host_key_path=Path(plan["tmp"]) / "host_key", env={})
-    up, failures = [], []
+    up, failures, refused = [], [], []
+    reports = [0]
 
     def one(url: str, token: str) -> None:
         now = lambda: dt.datetime.now(dt.timezone.utc)  # noqa: E731
@@ -103,8 +104,9 @@ def run_agents(plan: dict) -> int:
                 interval = client.report_stats(Stats())
                 client.post_metadata([MetadataResult(key=m.key, collected_at=now(), value="0.5")
                                       for m in manifest.metadata])
+                reports[0] += 1
             except Exception as exc:
-                failures.append(f"{type(exc).__name__}: {exc}")
+                refused.append(f"{type(exc).__name__}: {exc}"[:300])
                 interval = plan["interval"]
             gevent.sleep(interval * (0.5 + hash(token) % 1000 / 1000))  # spread over the interval
 
@@ -116,6 +118,8 @@ def run_agents(plan: dict) -> int:
         gevent.sleep(0.2)
     print(f"connected {len(up)} failed {len(failures)} {failures[:1]}", flush=True)
     gevent.get_hub().threadpool.spawn(sys.stdin.read).get()
+    print(json.dumps({"reports": reports[0], "refused": len(refused), "first_refused": refused[:1]}),
+          flush=True)
     return 0
 
 
@@ -295,6 +299,8 @@ def run_topology(dsn: str, replicas: int, users: list[dict], agents: list[dict],
         out, _ = procs[1].communicate(timeout=args.duration + 300)
         elapsed = time.monotonic() - start
         figures["cpu"] = [(cpu_seconds(c.proc.pid) - before) / elapsed for c, before in zip(coderds, cpu)]
+        procs[0].stdin.close()
+        figures.update(json.loads(procs[0].stdout.readline()))
         show_tracebacks(coderds)
         return {"replicas": replicas, "across": plan["across"], "elapsed": elapsed, **figures,
                 **json.loads(out)}
@@ -411,13 +417,14 @@ def report(results: list[dict], create_s: float, args) -> None:
           f"a call every {args.api_interval:g} s and echoes {args.bytes_per_tick} bytes every "
           f"{args.tick:g} s for {args.duration:g} s\n")
     print("| replicas | agents connected / shown connected | held per replica | time to connect s "
-          "| coderd RSS before → after MiB | per agent KiB | coderd CPU per replica (of one core) |")
-    print("|---:|---|---|---:|---|---:|---|")
+          "| coderd RSS before → after MiB | per agent KiB | coderd CPU per replica (of one core) "
+          "| stats + metadata reports |")
+    print("|---:|---|---|---:|---|---:|---|---:|")
     for r in results:
         per_agent = (r["rss_after"] - r["rss_before"]) / max(r["connected"], 1)
         print(f"| {r['replicas']} | {r['connected']} / {r['shown']} | {' + '.join(map(str, r['held']))} "
               f"| {r['connect_s']:.1f} | {r['rss_before'] / 1024:.0f} → {r['rss_after'] / 1024:.0f} "
-              f"| {per_agent:.0f} | {', '.join(f'{c:.0%}' for c in r['cpu'])} |")
+              f"| {per_agent:.0f} | {', '.join(f'{c:.0%}' for c in r['cpu'])} | {r['reports']} |")
     print("\n| replicas | call | calls | p50 ms | p99 ms |")
     print("|---:|---|---:|---:|---:|")
     for r in results:
@@ -433,8 +440,9 @@ def report(results: list[dict], create_s: float, args) -> None:
         print(f"| {r['replicas']} | {args.users} ({r['across']}) | {r['echoed'] / r['elapsed'] / 1e6:.2f} "
               f"| {statistics.median(ticks):.1f} | {percentile(ticks, 99):.1f} | {len(r['errors'])} |")
     for r in results:
-        if r["errors"] or r["connected"] < args.agents:
-            print(f"\n{r['replicas']} replica(s): {r['agents_line']}; first errors: {r['errors'][:3]}")
+        if r["errors"] or r["refused"] or r["connected"] < args.agents:
+            print(f"\n{r['replicas']} replica(s): {r['agents_line']}; first errors: {r['errors'][:3]}; "
+                  f"reports refused: {r['refused']} {r['first_refused']}")
 
 
 if __name__ == "__main__":
