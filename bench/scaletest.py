@@ -18,10 +18,11 @@ What Coder's ``coder exp scaletest`` does against a deployment, on one machine:
   ``port-forward``) writing ``--bytes-per-tick`` every ``--tick`` and reading
   the echo, as Coder's ``workspace-traffic`` (40 KB/s per connection by default).
 - **Topologies**: one coderd process, then two coderd processes (replicas) on
-  the same PostgreSQL. Agent ``i`` connects to replica ``(i // M) % R`` and
-  user ``j`` to replica ``j % R``, so a user's workspaces alternate between
-  the replicas, as behind a load balancer; every other user streams to an
-  agent the other replica holds (through the replicas' relay).
+  the same PostgreSQL. User ``j`` connects to replica ``j % R`` and the agent
+  of its ``k``-th workspace to replica ``(j + k) % R``, so the agents spread
+  evenly and a user's workspaces alternate between the replicas, as behind a
+  load balancer; every other user streams to an agent the other replica
+  holds (through the replicas' relay; users need two workspaces, N >= 2M).
 
 Reported per topology: agents connected and per replica, coderd RSS before
 and after the agents (per agent = delta / N), coderd CPU while users work,
@@ -341,8 +342,9 @@ def show_tracebacks(coderds) -> None:
 
 
 def replica_of(index: int, args, replicas: int) -> int:
-    """The replica agent ``index`` connects to: a user's workspaces alternate between them."""
-    return (index // args.users) % replicas
+    """The replica agent ``index`` connects to: its owner's (``index % M``) for the owner's
+    first workspace, and in turn the others' for the next ones; the agents spread evenly."""
+    return (index % args.users + index // args.users) % replicas
 
 
 def stream_agent(j: int, user: dict, args, replicas: int) -> str:
