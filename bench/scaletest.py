@@ -407,6 +407,8 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.users < 1 or args.agents < args.users:
         parser.error("--users must be at least 1 and at most --agents (each user owns a workspace)")
+    if min(args.replicas) < 1 or min(args.duration, args.interval, args.api_interval, args.tick) <= 0:
+        parser.error("--replicas must be at least 1, and the durations and intervals positive")
     return args
 
 
