@@ -288,6 +288,8 @@ def run_topology(dsn: str, replicas: int, users: list[dict], agents: list[dict],
             "interval": args.interval, "tmp": str(tmp), "echo_port": args.echo_port,
             "app_port": args.app_port}, tmp))
         line = procs[0].stdout.readline()
+        if not line.startswith("connected "):
+            sys.exit(f"the agents' process ended before its agents connected (exit {procs[0].wait()})")
         figures = {"agents_line": line.strip(), "connected": int(line.split()[1]),
                    "connect_s": time.monotonic() - start}
         time.sleep(args.interval)  # a whole heartbeat cycle
