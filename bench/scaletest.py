@@ -21,7 +21,7 @@ What Coder's ``coder exp scaletest`` does against a deployment, on one machine:
   the same PostgreSQL. User ``j`` connects to replica ``j % R`` and the agent
   of its ``k``-th workspace to replica ``(j + k) % R``, so the agents spread
   evenly and a user's workspaces alternate between the replicas, as behind a
-  load balancer; every other user streams to an agent the other replica
+  load balancer; about half the users stream to an agent the other replica
   holds (through the replicas' relay; users need two workspaces, N >= 2M).
 
 Reported per topology: agents connected and per replica, coderd RSS before
@@ -350,9 +350,10 @@ def replica_of(index: int, args, replicas: int) -> int:
 
 
 def stream_agent(j: int, user: dict, args, replicas: int) -> str:
-    """The agent user ``j`` streams to: with replicas, every other user's is held by another
-    replica than the user's (the stream crosses the replicas' relay), the rest by the same."""
-    across = replicas > 1 and (j // replicas) % 2 == 1
+    """The agent user ``j`` streams to: with replicas, about half the users' (users 1 and 2
+    of every 4 with two replicas: one connected to each) are held by another replica than
+    the user's, so the stream crosses the replicas' relay; the rest by the same."""
+    across = replicas > 1 and (j // replicas + j) % 2 == 1
     for ws in user["workspaces"]:
         if (replica_of(ws["index"], args, replicas) != j % replicas) == across:
             return ws["agent_id"]
