@@ -101,8 +101,9 @@ class FrameConnection:
     """One upgraded websocket connection, either side.
 
     ``read_into(buffer)`` fills some of a writable buffer and returns the count
-    (0 at end of file): ``socket.recv_into``, or ``readinto1`` of a buffered
-    reader that may already hold bytes read past the handshake. ``mask`` is
+    (0 at end of file), without waiting once it has some: ``socket.recv_into``,
+    or ``from_buffered(reader)`` for a buffered reader that may already hold
+    bytes read past the handshake. ``mask`` is
     true on the client's side, whose frames RFC 6455 wants masked with a
     random key.
     """
@@ -287,6 +288,22 @@ class FrameConnection:
             else:
                 frame = frame_header(opcode, len(data)) + data
             self._sendall(frame)
+
+
+def from_buffered(reader) -> Callable[[memoryview], int]:
+    """``read_into`` from a buffered reader: what it holds, else one read of the socket.
+
+    Not its ``readinto1``: CPython's copies what the reader holds and then, when
+    the rest of the buffer is larger than the reader's own, reads the socket
+    again, waiting for bytes the peer may not send (a frame completed by the
+    bytes held waited for the peer's next frame, a keepalive 15 s later).
+    ``read1`` returns what is held, or what one read brings.
+    """
+    def read_into(view: memoryview) -> int:
+        data = reader.read1(len(view))
+        view[:len(data)] = data
+        return len(data)
+    return read_into
 
 
 def client_frames(ws) -> FrameConnection:

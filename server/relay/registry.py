@@ -94,6 +94,7 @@ class Relay:
         self.address = ""
         self._secret = ""
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._server = None
         self._stopped = threading.Event()
         self._forwarding: set[tuple[uuid.UUID, str]] = set()
@@ -190,7 +191,9 @@ class Relay:
 
     # -- the internal listener ----------------------------------------------------
     def _start(self) -> None:
-        with self._lock:
+        """Listen and register this process, once; agents arriving meanwhile wait for the
+        registration, since their rows name this process (a foreign key)."""
+        with self._start_lock:
             if self._server is not None:
                 return
             from gevent.server import StreamServer
@@ -198,8 +201,8 @@ class Relay:
             self._server = StreamServer((self.bind_host, 0), self._handle_forwarded)
             self._server.start()
             self.address = f"{self.bind_host}:{self._server.server_port}"
-        with self.store("relay-register") as s:
-            s.upsert_relay_process(self.process_id, self.address)
+            with self.store("relay-register") as s:
+                s.upsert_relay_process(self.process_id, self.address)
         threading.Thread(target=self._heartbeat, daemon=True).start()
         threading.Thread(target=self._alive_loop, daemon=True).start()
         log.info("relay: process %s takes forwarded streams at %s", self.process_id, self.address)

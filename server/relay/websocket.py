@@ -18,7 +18,8 @@ from appliance.mux import MAX_PAYLOAD
 def server_frames(ws) -> wsframes.FrameConnection:
     """The frames of a gevent-websocket connection; its buffered reader may hold the first."""
     ws.closed = True  # ours now: gevent-websocket must not send a close frame of its own
-    return wsframes.FrameConnection(ws.stream.handler.rfile.readinto1, ws.stream.write, mask=False)
+    return wsframes.FrameConnection(wsframes.from_buffered(ws.stream.handler.rfile),
+                                     ws.stream.write, mask=False)
 
 
 class ServerTransport:

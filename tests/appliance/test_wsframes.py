@@ -209,6 +209,20 @@ def test_an_idle_connection_keeps_a_small_buffer_and_bulk_grows_it(pair):
     assert len(reader._buf) == 256 * 1024
 
 
+def test_a_buffered_reader_gives_each_frame_without_waiting_for_the_next(pair):
+    """coderd reads agents' frames through the server's buffered reader: a frame a little
+    over the first 4 KiB buffer (4 KiB of echoed bytes) must come out whole at once, not
+    when the agent's next frame (its keepalive, 15 s on) pushes it through."""
+    a, b = pair
+    a.settimeout(5)  # a read that waits for bytes the peer does not send fails the test
+    reader = wsframes.FrameConnection(wsframes.from_buffered(a.makefile("rb")), a.sendall,
+                                      mask=False)
+    for size in (10, 4105, 4105, 20_000, 3, 70_000, 9000):
+        message = os.urandom(size)
+        in_background(b.sendall, frame(websocket.ABNF.OPCODE_BINARY, message))
+        assert reader.recv() == message, size
+
+
 def test_masking_matches_rfc6455():
     data = os.urandom(70_000)
     for key in (b"\x5a" * 4, os.urandom(4), b"\0" * 4):

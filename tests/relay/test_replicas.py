@@ -175,3 +175,55 @@ def test_two_coderd_processes_over_relay_tls(pg_server, pg_template, provider_mi
             agent.stop()
         b.stop()
         a.stop()
+
+
+def test_agents_arriving_together_at_a_fresh_process_are_all_held(pg_server, pg_template, tmp_path):
+    """The first agent starts the process's relay listener and registers the process; agents
+    arriving meanwhile wait for that row, which theirs name (they failed with a foreign key
+    violation, and were refused: found by bench/scaletest.py). The test holds the process's
+    registration back (a SHARE lock lets the foreign key checks through, not the insert)."""
+    from agent import relay as agent_relay
+    from appliance import mux
+
+    from ..agenttest import add_agent, wait_for, workspace_with_agent
+    from ..coderdtest import create_first_user
+    from ..server.provisioning import sql
+
+    dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
+    c = start_coderd(dsn)
+    sessions = []
+    lock = psycopg2.connect(dsn)
+    try:
+        owner, _ = create_first_user(c)
+        ws, first = workspace_with_agent(owner, dsn)
+        tokens = [first.token] + [add_agent(dsn, ws.latest_build.job.id, name=f"a{i}").token
+                                  for i in range(4)]
+        server = agent_relay.StreamServer(host_key_path=tmp_path / "host_key", env={})
+        with lock.cursor() as cur:
+            cur.execute("LOCK TABLE relay_processes IN SHARE MODE")
+
+        def connect(token):
+            session = agent_relay.serve_session(mux.WebSocketClientTransport(
+                agent_relay.connect(c.url, str(token))), server)
+            sessions.append(session)
+            session.serve()
+
+        threading.Thread(target=connect, args=(tokens[0],), daemon=True).start()
+        wait_for(lambda: sql(dsn, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type"
+                                  " = 'Lock' AND datname = current_database()")[0][0],
+                 what="the registration waiting on the lock")
+        for token in tokens[1:]:
+            threading.Thread(target=connect, args=(token,), daemon=True).start()
+        wait_for(lambda: len(sessions) == len(tokens), what="every agent's websocket")
+        lock.rollback()  # the registration goes on
+        wait_for(lambda: len(relay_rows(dsn)[1]) == len(tokens) or "Traceback" in c.log(),
+                 what="every agent held")
+        processes, agents = relay_rows(dsn)
+        assert len(agents) == len(tokens) and len(processes) == 1, c.log()[-3000:]
+        assert not any(s.closed for s in sessions)
+        assert "Traceback" not in c.log(), c.log()[-3000:]
+    finally:
+        lock.close()
+        for s in sessions:
+            s.close()
+        c.stop()
