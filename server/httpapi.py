@@ -19,7 +19,9 @@ from typing import Any
 import gevent
 import gevent.event
 import gevent.socket
-from flask import Flask, Response as FlaskResponse, current_app, request
+import psycopg2
+import psycopg2.errors
+from flask import Flask, Response as FlaskResponse, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from appliance.sdk import model
@@ -280,6 +282,23 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PoolTimeout)
     def _pool_timeout(exc: PoolTimeout):
         return error(503, "The database is busy, try again.", str(exc))
+
+    @app.errorhandler(psycopg2.OperationalError)
+    @app.errorhandler(psycopg2.InterfaceError)
+    @app.errorhandler(psycopg2.errors.ReadOnlySqlTransaction)
+    def _database_unavailable(exc: psycopg2.Error):
+        """The database went away (a restart, a failover: the session was ended or the
+        connection lost) or this connection reached a standby: try again, the pool
+        reconnects (``server.db.pool``). The connection is not used again."""
+        conn = g.get("_conn")
+        if conn is not None:
+            conn.close()
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.warning("database unavailable in %s %s (request %s): %s", request.method,
+                    request.path, request_id(), reason)
+        return error(503, "The database is unavailable, try again.",
+                     "coderd lost its database connection (a restart or failover); "
+                     "it reconnects by itself.")
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

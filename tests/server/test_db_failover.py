@@ -1,0 +1,181 @@
+"""coderd through a database failover: a multi-host DSN, the primary switched over cleanly
+and then killed, a standby promoted each time (what Patroni does, done by the test).
+
+One coderd serves throughout while a writer creates API tokens: every answer is a 201
+or a 503 with its message (never a 500, never a hang), coderd serves again within 30 s
+of the promotion, every token acknowledged before or during the failover is there after
+it, and the pubsub listens on the new primary (a suspension made there in SQL locks the
+member out at once, through the trigger's notification).
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+
+from ..coderdtest import create_another_user, create_first_user, start_coderd
+from ..pgserver import PostgresServer
+from .provisioning import sql
+
+DATABASE = "coder"
+SERVES_AGAIN_WITHIN = 30.0
+REQUEST_TIMEOUT = 20.0  # longer than any outage answer may take: a hang fails the test
+SYNCHRONOUS = {"synchronous_commit": "on"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Three servers on their own ports: the primary, its standby, and one to be made the
+    standby of the first promoted (started by the test)."""
+    servers = [PostgresServer(SYNCHRONOUS) for _ in range(3)]
+    try:
+        primary, standby, spare = servers
+        primary.start()
+        sql(primary.dsn("postgres"), f"CREATE DATABASE {DATABASE}")
+        standby.start_standby(primary)
+        yield servers
+    finally:
+        for server in servers:
+            if server.proc is not None:
+                server.stop()
+
+
+@pytest.fixture(scope="module")
+def coderd(cluster):
+    ports = ",".join(str(server.port) for server in cluster)
+    dsn = (f"host={','.join(['127.0.0.1'] * len(cluster))} port={ports} dbname={DATABASE} "
+           "user=postgres target_session_attrs=read-write")
+    c = start_coderd(dsn)
+    yield c
+    c.stop()
+
+
+class Writer(threading.Thread):
+    """Creates tokens one after another; remembers each answer's status and body."""
+
+    def __init__(self, url: str, token: str, prefix: str):
+        super().__init__(daemon=True)
+        self.url, self.token, self.prefix = url, token, prefix
+        self.answers: list[tuple[str, int, dict]] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        n = 0
+        while not self.stopping.is_set():
+            name = f"{self.prefix}-{n}"
+            n += 1
+            try:
+                resp = requests.post(f"{self.url}/api/v2/users/me/keys/tokens",
+                                     json={"token_name": name},
+                                     headers={"Coder-Session-Token": self.token},
+                                     timeout=REQUEST_TIMEOUT)
+                self.answers.append((name, resp.status_code, resp.json()))
+            except (requests.RequestException, ValueError) as exc:
+                self.answers.append((name, 0, {"error": repr(exc)}))
+            time.sleep(0.05)
+
+    def acknowledged(self) -> list[str]:
+        return [name for name, status, _ in self.answers if status == 201]
+
+    def wait_for_acknowledged(self, more_than: int, within: float) -> None:
+        deadline = time.monotonic() + within
+        while len(self.acknowledged()) <= more_than:
+            assert time.monotonic() < deadline, self.answers[-5:]
+            time.sleep(0.05)
+
+    def finish(self) -> None:
+        self.stopping.set()
+        self.join(REQUEST_TIMEOUT + 5)
+
+
+def serves_again(coderd, owner, started: float) -> float:
+    """Seconds from ``started`` until coderd answers a read and a write."""
+    deadline = started + SERVES_AGAIN_WITHIN
+    while True:
+        status = requests.get(f"{coderd.url}/api/v2/users/me", timeout=REQUEST_TIMEOUT,
+                              headers={"Coder-Session-Token": owner.token}).status_code
+        if status == 200:
+            owner.create_token(token_name=f"probe-{time.monotonic_ns()}")
+            return time.monotonic() - started
+        assert status == 503, status
+        assert time.monotonic() < deadline, f"coderd did not serve again:\n{coderd.log()[-3000:]}"
+        time.sleep(0.2)
+
+
+def check_failover(coderd, owner, writer: Writer, old: PostgresServer, new: PostgresServer,
+                   stop_old) -> None:
+    """Old primary stopped (``stop_old``) while ``writer`` writes: one request in the
+    outage is a 503; ``new`` promoted; coderd serves again in time; nothing acknowledged
+    is lost and every answer was a 201 or a 503."""
+    writer.start()
+    writer.wait_for_acknowledged(more_than=3, within=10)
+    stop_old(old)
+    outage = requests.post(f"{coderd.url}/api/v2/users/me/keys/tokens", json={"token_name": "x"},
+                           headers={"Coder-Session-Token": owner.token}, timeout=REQUEST_TIMEOUT)
+    assert outage.status_code == 503, outage.text
+    assert outage.json()["message"] == "The database is unavailable, try again."
+    promoted = time.monotonic()
+    new.promote()
+    took = serves_again(coderd, owner, promoted)
+    acknowledged_before = len(writer.acknowledged())
+    writer.wait_for_acknowledged(more_than=acknowledged_before, within=10)
+    writer.finish()
+    assert took < SERVES_AGAIN_WITHIN
+    refused = [(name, status, body) for name, status, body in writer.answers
+               if status not in (201, 503)]
+    assert not refused, refused
+    for _, status, body in writer.answers:
+        if status == 503:
+            assert body["message"] == "The database is unavailable, try again.", body
+    stored = {token.token_name for token in owner.tokens()}
+    lost = set(writer.acknowledged()) - stored
+    assert not lost, f"acknowledged but lost: {sorted(lost)}"
+    assert "Traceback" not in coderd.log()
+
+
+def check_notifications_arrive(coderd, owner, primary: PostgresServer) -> None:
+    """The pubsub listens on the new primary, and a suspension written there by SQL
+    reaches coderd's auth cache (used only while the pubsub is connected) through the
+    trigger's notification: the member's cached session stops working at once."""
+    deadline = time.monotonic() + 5
+    while not sql(primary.dsn(DATABASE), "SELECT 1 FROM pg_stat_activity WHERE application_name = "
+                           "'coderd-pubsub' AND state = 'idle'"):
+        assert time.monotonic() < deadline, "the pubsub never connected to the new primary"
+        time.sleep(0.1)
+    member, user = create_another_user(owner)
+    me = f"{coderd.url}/api/v2/users/me"
+    headers = {"Coder-Session-Token": member.token}
+    assert requests.get(me, headers=headers, timeout=5).status_code == 200  # cached now
+    sql(primary.dsn(DATABASE), "UPDATE users SET status = 'suspended' WHERE id = %s",
+        (str(user.id),))
+    deadline = time.monotonic() + 2
+    while requests.get(me, headers=headers, timeout=5).status_code != 401:
+        assert time.monotonic() < deadline, "the suspension's notification never arrived"
+        time.sleep(0.05)
+
+
+def test_switchover(cluster, coderd):
+    primary, standby, _ = cluster
+    owner, _ = create_first_user(coderd)
+    check_failover(coderd, owner, Writer(coderd.url, owner.token, "switchover"),
+                   primary, standby, PostgresServer.shutdown)
+    check_notifications_arrive(coderd, owner, standby)
+
+
+def test_unclean_failover(cluster, coderd):
+    """The new primary replicates synchronously to a new standby, then dies at once."""
+    _, primary, standby = cluster
+    standby.start_standby(primary)
+    sql(primary.dsn(DATABASE), "ALTER SYSTEM SET synchronous_standby_names = '*'")
+    sql(primary.dsn(DATABASE), "SELECT pg_reload_conf()")
+    deadline = time.monotonic() + 10
+    while sql(primary.dsn(DATABASE), "SELECT sync_state FROM pg_stat_replication") != [("sync",)]:
+        assert time.monotonic() < deadline, "the standby never became synchronous"
+        time.sleep(0.1)
+    owner = coderd.client()
+    owner.token = owner.login_with_password("admin@example.com", "SomeSecurePassword!")
+    check_failover(coderd, owner, Writer(coderd.url, owner.token, "unclean"),
+                   primary, standby, PostgresServer.crash)
+    check_notifications_arrive(coderd, owner, standby)
