@@ -5,7 +5,8 @@ One coderd serves throughout while a writer creates API tokens: every answer is 
 or a 503 with its message (never a 500, never a hang), coderd serves again within 30 s
 of the promotion, every token acknowledged before or during the failover is there after
 it, and the pubsub listens on the new primary (a suspension made there in SQL locks the
-member out at once, through the trigger's notification).
+member out at once, through the trigger's notification). A build whose end comes during
+the switchover's outage is reported once the new primary serves: it succeeds, its state kept.
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ import requests
 
 from ..coderdtest import create_another_user, create_first_user, start_coderd
 from ..pgserver import PostgresServer
+from ..provisioning import Rows
 from .provisioning import sql
+from .test_provisioner import SLOW_TEMPLATE, wait_started
 
 DATABASE = "coder"
 SERVES_AGAIN_WITHIN = 30.0
@@ -43,11 +46,12 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def coderd(cluster):
+def coderd(cluster, provider_mirror):
     ports = ",".join(str(server.port) for server in cluster)
     dsn = (f"host={','.join(['127.0.0.1'] * len(cluster))} port={ports} dbname={DATABASE} "
            "user=postgres target_session_attrs=read-write")
-    c = start_coderd(dsn)
+    c = start_coderd(dsn, env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
+                               "CODER_PROVISIONER_DAEMONS": "1"})
     yield c
     c.stop()
 
@@ -105,10 +109,10 @@ def serves_again(coderd, owner, started: float) -> float:
 
 
 def check_failover(coderd, owner, writer: Writer, old: PostgresServer, new: PostgresServer,
-                   stop_old) -> None:
+                   stop_old, during_outage=lambda: None) -> None:
     """Old primary stopped (``stop_old``) while ``writer`` writes: one request in the
-    outage is a 503; ``new`` promoted; coderd serves again in time; nothing acknowledged
-    is lost and every answer was a 201 or a 503."""
+    outage is a 503; ``during_outage`` runs; ``new`` promoted; coderd serves again in
+    time; nothing acknowledged is lost and every answer was a 201 or a 503."""
     writer.start()
     writer.wait_for_acknowledged(more_than=3, within=10)
     stop_old(old)
@@ -116,6 +120,7 @@ def check_failover(coderd, owner, writer: Writer, old: PostgresServer, new: Post
                            headers={"Coder-Session-Token": owner.token}, timeout=REQUEST_TIMEOUT)
     assert outage.status_code == 503, outage.text
     assert outage.json()["message"] == "The database is unavailable, try again."
+    during_outage()
     promoted = time.monotonic()
     new.promote()
     took = serves_again(coderd, owner, promoted)
@@ -156,12 +161,45 @@ def check_notifications_arrive(coderd, owner, primary: PostgresServer) -> None:
         time.sleep(0.05)
 
 
+def started_build(coderd, first) -> str:
+    """A workspace build whose apply takes 3 s, started."""
+    rows = Rows(coderd.dsn, first.user_id, first.organization_id)
+    try:
+        version, job_id = rows.import_version({"main.tf": SLOW_TEMPLATE.replace("60", "3")})
+        assert rows.wait(job_id)["job_status"] == "succeeded"
+        _, job_id = rows.build(rows.workspace(rows.template(version)), version, "start")
+        wait_started(rows, job_id)
+        return job_id
+    finally:
+        rows.conn.close()
+
+
+def wait_for_refused_end(coderd, job_id) -> None:
+    """Until coderd has answered the build's end with a 503 (the daemon offers it again)."""
+    refused = "database unavailable in POST /api/v2/provisionerd/"
+    deadline = time.monotonic() + 30
+    while not any(refused in line and f"/jobs/{job_id}/complete" in line
+                  for line in coderd.log().splitlines()):
+        assert time.monotonic() < deadline, coderd.log()[-3000:]
+        time.sleep(0.2)
+
+
 def test_switchover(cluster, coderd):
     primary, standby, _ = cluster
-    owner, _ = create_first_user(coderd)
+    owner, first = create_first_user(coderd)
+    build = started_build(coderd, first)
     check_failover(coderd, owner, Writer(coderd.url, owner.token, "switchover"),
-                   primary, standby, PostgresServer.shutdown)
+                   primary, standby, PostgresServer.shutdown,
+                   during_outage=lambda: wait_for_refused_end(coderd, build))
     check_notifications_arrive(coderd, owner, standby)
+    rows = Rows(coderd.dsn, first.user_id, first.organization_id)
+    try:
+        job = rows.wait(build, timeout=30)
+        assert job["job_status"] == "succeeded", job["error"]
+        assert rows.q("SELECT provisioner_state FROM workspace_builds WHERE job_id = %s",
+                      (build,))[0]["provisioner_state"]
+    finally:
+        rows.conn.close()
 
 
 def test_unclean_failover(cluster, coderd):
