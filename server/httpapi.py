@@ -256,6 +256,29 @@ def _hung_up(fd: int) -> bool:
         sock.close()
 
 
+# What the database's absence raises: a pool with no connection free, a connection lost
+# or refused, or one that reached a standby.
+DATABASE_UNAVAILABLE = (PoolTimeout, psycopg2.OperationalError, psycopg2.InterfaceError,
+                        psycopg2.errors.ReadOnlySqlTransaction)
+
+
+def database_unavailable(exc: Exception) -> APIError:
+    """The 503 for one of ``DATABASE_UNAVAILABLE``. Gone away (a restart, a failover: the
+    session was ended or the connection lost) or reached a standby, the request's
+    connection is not used again, and the pool reconnects (``server.db.pool``)."""
+    if isinstance(exc, PoolTimeout):
+        return APIError(503, "The database is busy, try again.", str(exc))
+    conn = g.get("_conn")
+    if conn is not None:
+        conn.close()
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    log.warning("database unavailable in %s %s (request %s): %s", request.method,
+                request.path, request_id(), reason)
+    return APIError(503, "The database is unavailable, try again.",
+                    "coderd lost its database connection (a restart or failover); "
+                    "it reconnects by itself.")
+
+
 def register_error_handlers(app: Flask) -> None:
     """Coder's error body for every failure; first of the app's hooks, the refusal of a
     NUL in the path, query or a cookie (a quoted one may say ``\\000``), which PostgreSQL
@@ -279,26 +302,10 @@ def register_error_handlers(app: Flask) -> None:
             return error(404, "Resource not found or you do not have access to this resource")
         return error(403, "Forbidden.", "You do not have permission to do this.")
 
-    @app.errorhandler(PoolTimeout)
-    def _pool_timeout(exc: PoolTimeout):
-        return error(503, "The database is busy, try again.", str(exc))
-
-    @app.errorhandler(psycopg2.OperationalError)
-    @app.errorhandler(psycopg2.InterfaceError)
-    @app.errorhandler(psycopg2.errors.ReadOnlySqlTransaction)
-    def _database_unavailable(exc: psycopg2.Error):
-        """The database went away (a restart, a failover: the session was ended or the
-        connection lost) or this connection reached a standby: try again, the pool
-        reconnects (``server.db.pool``). The connection is not used again."""
-        conn = g.get("_conn")
-        if conn is not None:
-            conn.close()
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        log.warning("database unavailable in %s %s (request %s): %s", request.method,
-                    request.path, request_id(), reason)
-        return error(503, "The database is unavailable, try again.",
-                     "coderd lost its database connection (a restart or failover); "
-                     "it reconnects by itself.")
+    def _database_unavailable(exc: Exception):
+        return _api_error(database_unavailable(exc))
+    for kind in DATABASE_UNAVAILABLE:
+        app.register_error_handler(kind, _database_unavailable)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -2,11 +2,12 @@
 and then killed, a standby promoted each time (what Patroni does, done by the test).
 
 One coderd serves throughout while a writer creates API tokens: every answer is a 201
-or a 503 with its message (never a 500, never a hang), coderd serves again within 30 s
-of the promotion, every token acknowledged before or during the failover is there after
-it, and the pubsub listens on the new primary (a suspension made there in SQL locks the
-member out at once, through the trigger's notification). A build whose end comes during
-the switchover's outage is reported once the new primary serves: it succeeds, its state kept.
+or a 503 with its message (never a 500, never a hang; a dashboard page says it too),
+coderd serves again within 30 s of the promotion, every token acknowledged before or
+during the failover is there after it, and the pubsub listens on the new primary (a
+suspension made there in SQL locks the member out at once, through the trigger's
+notification). A build whose end comes during the switchover's outage is reported once
+the new primary serves: it succeeds, its state kept.
 """
 from __future__ import annotations
 
@@ -120,6 +121,10 @@ def check_failover(coderd, owner, writer: Writer, old: PostgresServer, new: Post
                            headers={"Coder-Session-Token": owner.token}, timeout=REQUEST_TIMEOUT)
     assert outage.status_code == 503, outage.text
     assert outage.json()["message"] == "The database is unavailable, try again."
+    page = requests.get(f"{coderd.url}/workspaces", cookies={"coder_session_token": owner.token},
+                        timeout=REQUEST_TIMEOUT)
+    assert page.status_code == 503 and page.headers["Content-Type"].startswith("text/html")
+    assert "The database is unavailable, try again." in page.text, page.text
     during_outage()
     promoted = time.monotonic()
     new.promote()
