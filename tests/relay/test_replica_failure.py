@@ -5,6 +5,7 @@ failed by the reaper with a message and can be retried, and what is queued runs 
 other replica."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from ..pgserver import free_port
 from ..provisioning import Rows
 from ..server.test_provisioner import SLOW_TEMPLATE, wait_started
 from .conftest import ROOT, AgentProcess, build_workspace, coder, wait_connected
+from .test_restart import remote_sleepers
 
 AGENT_RECONNECTS_WITHIN = 10.0
 
@@ -59,18 +61,24 @@ def test_a_killed_replica(pg_server, pg_template, provider_mirror, tmp_path):
 
         agent = AgentProcess(balancer.url, ws.token, tmp_path).start()
         wait_connected(owner, ws.agent_id)
+        marker = f"sleep 86398.{os.getpid()}"
         session = subprocess.Popen([sys.executable, "-m", "appliance.cli.main", "--global-config",
-                                    str(ws.config_dir), "ssh", ws.name, "--", "echo up; sleep 600"],
+                                    str(ws.config_dir), "ssh", ws.name, "--", f"echo up; {marker}"],
                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert session.stdout.readline() == b"up\n"
+        assert remote_sleepers(marker)
 
         killed = time.monotonic()
         kill_replica(a)
-        # The session ends (no hang) with an error, not a traceback.
+        # The session ends (no hang) with an error, not a traceback, and its command too.
         _, err = session.communicate(timeout=20)
         assert session.returncode != 0 and b"Traceback" not in err, err
         wait_connected(owner, ws.agent_id, timeout=AGENT_RECONNECTS_WITHIN)
         assert time.monotonic() - killed < AGENT_RECONNECTS_WITHIN
+        deadline = time.monotonic() + 10
+        while remote_sleepers(marker):
+            assert time.monotonic() < deadline, f"outlived its session: {remote_sleepers(marker)}"
+            time.sleep(0.2)
         r = coder(ws, "ssh", ws.name, "--", "echo again")
         assert r.returncode == 0 and r.stdout == b"again\n", r.stderr
 

@@ -48,9 +48,8 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def coderd(cluster, provider_mirror):
-    ports = ",".join(str(server.port) for server in cluster)
-    dsn = (f"host={','.join(['127.0.0.1'] * len(cluster))} port={ports} dbname={DATABASE} "
-           "user=postgres target_session_attrs=read-write")
+    hosts = ",".join(f"127.0.0.1:{server.port}" for server in cluster)
+    dsn = f"postgresql://postgres@{hosts}/{DATABASE}?target_session_attrs=read-write"
     c = start_coderd(dsn, env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
                                "CODER_PROVISIONER_DAEMONS": "1"})
     yield c
