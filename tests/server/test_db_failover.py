@@ -17,6 +17,8 @@ import time
 import pytest
 import requests
 
+from server.db.pool import Pool
+
 from ..coderdtest import create_another_user, create_first_user, start_coderd
 from ..pgserver import PostgresServer
 from ..provisioning import Rows
@@ -221,3 +223,29 @@ def test_unclean_failover(cluster, coderd):
     check_failover(coderd, owner, Writer(coderd.url, owner.token, "unclean"),
                    primary, standby, PostgresServer.crash)
     check_notifications_arrive(coderd, owner, standby)
+
+
+def test_the_pool_drops_idle_connections_whose_server_ended_them(database):
+    """What lets the first request after a failover succeed: an idle connection whose
+    session the server ended is not handed out; the pool's own count stays true."""
+    pool = Pool(database, size=2)
+    try:
+        first, second = pool.get(), pool.get()
+        pids = {first.get_backend_pid(), second.get_backend_pid()}
+        pool.put(first)
+        pool.put(second)
+        sql(database, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY(%s)",
+            (list(pids),))
+        deadline = time.monotonic() + 5
+        while sql(database, "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", (list(pids),)):
+            assert time.monotonic() < deadline, "the sessions did not end"
+            time.sleep(0.05)
+        taken = [pool.get(), pool.get()]
+        for conn in taken:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid()")
+                assert cur.fetchone()[0] not in pids
+        for conn in taken:
+            pool.put(conn)
+    finally:
+        pool.close()
