@@ -8,16 +8,21 @@ during the failover is there after it, and the pubsub listens on the new primary
 suspension made there in SQL locks the member out at once, through the trigger's
 notification). A build whose end comes during the switchover's outage is reported once
 the new primary serves: it succeeds, its state kept.
+
+Closer in, on one server: the pool hands out no idle connection whose session ended, and
+the pubsub listens again and wakes its subscribers to re-read.
 """
 from __future__ import annotations
 
 import threading
 import time
 
+import gevent
 import pytest
 import requests
 
 from server.db.pool import Pool
+from server.pubsub import RESYNC, PubSub
 
 from ..coderdtest import create_another_user, create_first_user, start_coderd
 from ..pgserver import PostgresServer
@@ -249,3 +254,32 @@ def test_the_pool_drops_idle_connections_whose_server_ended_them(database):
             pool.put(conn)
     finally:
         pool.close()
+
+
+def test_the_pubsub_listens_again_and_wakes_every_subscriber(database):
+    """Its connection ended: it reconnects, LISTENs to its channels again, and calls every
+    subscriber with RESYNC (what was notified meanwhile is lost: read it again)."""
+    pubsub = PubSub(database, reconnect_delay=0.1)
+    pubsub.start()
+    try:
+        heard: list[str] = []
+        wait_for(lambda: pubsub.healthy.is_set())
+        pubsub.subscribe("failover_test", heard.append)
+        sql(database, "SELECT pg_notify('failover_test', 'before')")
+        wait_for(lambda: heard == ["before"])
+        sql(database, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE application_name = 'coderd-pubsub'")
+        wait_for(lambda: heard == ["before", RESYNC])
+        sql(database, "SELECT pg_notify('failover_test', 'after')")
+        wait_for(lambda: heard == ["before", RESYNC, "after"])
+    finally:
+        pubsub.stop()
+        gevent.sleep(0)
+
+
+def wait_for(condition, within: float = 5) -> None:
+    """Until ``condition()``, letting the pubsub's greenlet run meanwhile."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time"
+        gevent.sleep(0.02)
