@@ -19,7 +19,6 @@ from typing import Any
 import gevent
 import gevent.event
 import gevent.socket
-import psycopg2
 import psycopg2.errors
 from flask import Flask, Response as FlaskResponse, current_app, g, request
 from werkzeug.exceptions import HTTPException
@@ -28,7 +27,7 @@ from appliance.sdk import model
 from appliance.sdk.types import Response, ValidationError
 
 from .authz.rbac import Action, NotAuthorized
-from .db.pool import PoolTimeout
+from .db.pool import CONNECTION_ERRORS, PoolTimeout, reason
 from .httpconn import abandon_body
 
 log = logging.getLogger(__name__)
@@ -258,8 +257,7 @@ def _hung_up(fd: int) -> bool:
 
 # What the database's absence raises: a pool with no connection free, a connection lost
 # or refused, or one that reached a standby.
-DATABASE_UNAVAILABLE = (PoolTimeout, psycopg2.OperationalError, psycopg2.InterfaceError,
-                        psycopg2.errors.ReadOnlySqlTransaction)
+DATABASE_UNAVAILABLE = (PoolTimeout, *CONNECTION_ERRORS, psycopg2.errors.ReadOnlySqlTransaction)
 
 
 def database_unavailable(exc: Exception) -> APIError:
@@ -271,9 +269,8 @@ def database_unavailable(exc: Exception) -> APIError:
     conn = g.get("_conn")
     if conn is not None:
         conn.close()
-    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     log.warning("database unavailable in %s %s (request %s): %s", request.method,
-                request.path, request_id(), reason)
+                request.path, request_id(), reason(exc))
     return APIError(503, "The database is unavailable, try again.",
                     "coderd lost its database connection (a restart or failover); "
                     "it reconnects by itself.")

@@ -62,6 +62,15 @@ def connect(dsn: str, application_name: str, **kwargs) -> psycopg2.extensions.co
     return conn
 
 
+# What a connection lost or refused raises (class 08 and 57P0x errors, libpq's own).
+CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+def reason(exc: BaseException) -> str:
+    """A database error in one line for the log: libpq's names the host, never the password."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def _server_gone(conn: psycopg2.extensions.connection) -> bool:
     """Whether an idle connection's server has closed it: nothing else arrives unasked
     on a connection that listens to nothing (a shutdown's FATAL message, or the end of

@@ -7,7 +7,8 @@ coderd serves again within 30 s of the promotion, every token acknowledged befor
 during the failover is there after it, and the pubsub listens on the new primary (a
 suspension made there in SQL locks the member out at once, through the trigger's
 notification). A build whose end comes during the switchover's outage is reported once
-the new primary serves: it succeeds, its state kept.
+the new primary serves: it succeeds, its state kept. An agent stays connected through
+the switchover, and streams reach it after.
 
 Closer in, on one server: the pool hands out no idle connection whose session ended, and
 the pubsub listens again and wakes its subscribers to re-read.
@@ -24,9 +25,10 @@ import requests
 from server.db.pool import Pool
 from server.pubsub import RESYNC, PubSub
 
-from ..coderdtest import create_another_user, create_first_user, start_coderd
+from ..coderdtest import create_another_user, start_coderd
 from ..pgserver import PostgresServer
 from ..provisioning import Rows
+from ..relay.conftest import AgentProcess, build_workspace, wait_connected
 from .provisioning import sql
 from .test_provisioner import SLOW_TEMPLATE, wait_started
 
@@ -172,9 +174,9 @@ def check_notifications_arrive(coderd, owner, primary: PostgresServer) -> None:
         time.sleep(0.05)
 
 
-def started_build(coderd, first) -> str:
+def started_build(coderd, user_id, organization_id) -> str:
     """A workspace build whose apply takes 3 s, started."""
-    rows = Rows(coderd.dsn, first.user_id, first.organization_id)
+    rows = Rows(coderd.dsn, user_id, organization_id)
     try:
         version, job_id = rows.import_version({"main.tf": SLOW_TEMPLATE.replace("60", "3")})
         assert rows.wait(job_id)["job_status"] == "succeeded"
@@ -195,22 +197,30 @@ def wait_for_refused_end(coderd, job_id) -> None:
         time.sleep(0.2)
 
 
-def test_switchover(cluster, coderd):
+def test_switchover(cluster, coderd, tmp_path):
+    """Also: an agent stays connected through it, and streams reach it after."""
     primary, standby, _ = cluster
-    owner, first = create_first_user(coderd)
-    build = started_build(coderd, first)
-    check_failover(coderd, owner, Writer(coderd.url, owner.token, "switchover"),
-                   primary, standby, PostgresServer.shutdown,
-                   during_outage=lambda: wait_for_refused_end(coderd, build))
-    check_notifications_arrive(coderd, owner, standby)
-    rows = Rows(coderd.dsn, first.user_id, first.organization_id)
+    ws = build_workspace(coderd, tmp_path)
+    owner, me = ws.owner, ws.owner.user()
+    agent = AgentProcess(coderd.url, ws.token, tmp_path).start()
+    rows = None
     try:
+        wait_connected(owner, ws.agent_id)
+        build = started_build(coderd, me.id, me.organization_ids[0])
+        check_failover(coderd, owner, Writer(coderd.url, owner.token, "switchover"),
+                       primary, standby, PostgresServer.shutdown,
+                       during_outage=lambda: wait_for_refused_end(coderd, build))
+        check_notifications_arrive(coderd, owner, standby)
+        wait_connected(owner, ws.agent_id, timeout=10)
+        rows = Rows(coderd.dsn, me.id, me.organization_ids[0])
         job = rows.wait(build, timeout=30)
         assert job["job_status"] == "succeeded", job["error"]
         assert rows.q("SELECT provisioner_state FROM workspace_builds WHERE job_id = %s",
                       (build,))[0]["provisioner_state"]
     finally:
-        rows.conn.close()
+        if rows is not None:
+            rows.conn.close()
+        agent.stop()
 
 
 def test_unclean_failover(cluster, coderd):
