@@ -13,6 +13,7 @@ import psycopg2
 
 from .authz.querier import AuthzQuerier
 from .authz.rbac import system
+from .db.pool import connect
 from .db.queries import Queries
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,7 @@ def run(dsn: str, stale_after: float, stopping) -> None:
     while not stopping.is_set():
         try:
             if conn is None or conn.closed:
-                conn = psycopg2.connect(dsn, application_name="coderd-background")
-                conn.autocommit = True
+                conn = connect(dsn, "coderd-background")
             with conn.cursor() as cur:
                 cur.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_ID,))
                 leader = cur.fetchone()[0]

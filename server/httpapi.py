@@ -19,14 +19,15 @@ from typing import Any
 import gevent
 import gevent.event
 import gevent.socket
-from flask import Flask, Response as FlaskResponse, current_app, request
+import psycopg2.errors
+from flask import Flask, Response as FlaskResponse, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from appliance.sdk import model
 from appliance.sdk.types import Response, ValidationError
 
 from .authz.rbac import Action, NotAuthorized
-from .db.pool import PoolTimeout
+from .db.pool import CONNECTION_ERRORS, PoolTimeout, reason
 from .httpconn import abandon_body
 
 log = logging.getLogger(__name__)
@@ -254,6 +255,27 @@ def _hung_up(fd: int) -> bool:
         sock.close()
 
 
+# What the database's absence raises: a pool with no connection free, a connection lost
+# or refused, or one that reached a standby.
+DATABASE_UNAVAILABLE = (PoolTimeout, *CONNECTION_ERRORS, psycopg2.errors.ReadOnlySqlTransaction)
+
+
+def database_unavailable(exc: Exception) -> APIError:
+    """The 503 for one of ``DATABASE_UNAVAILABLE``. Gone away (a restart, a failover: the
+    session was ended or the connection lost) or reached a standby, the request's
+    connection is not used again, and the pool reconnects (``server.db.pool``)."""
+    if isinstance(exc, PoolTimeout):
+        return APIError(503, "The database is busy, try again.", str(exc))
+    conn = g.get("_conn")
+    if conn is not None:
+        conn.close()
+    log.warning("database unavailable in %s %s (request %s): %s", request.method,
+                request.path, request_id(), reason(exc))
+    return APIError(503, "The database is unavailable, try again.",
+                    "coderd lost its database connection (a restart or failover); "
+                    "it reconnects by itself.")
+
+
 def register_error_handlers(app: Flask) -> None:
     """Coder's error body for every failure; first of the app's hooks, the refusal of a
     NUL in the path, query or a cookie (a quoted one may say ``\\000``), which PostgreSQL
@@ -277,9 +299,10 @@ def register_error_handlers(app: Flask) -> None:
             return error(404, "Resource not found or you do not have access to this resource")
         return error(403, "Forbidden.", "You do not have permission to do this.")
 
-    @app.errorhandler(PoolTimeout)
-    def _pool_timeout(exc: PoolTimeout):
-        return error(503, "The database is busy, try again.", str(exc))
+    def _database_unavailable(exc: Exception):
+        return _api_error(database_unavailable(exc))
+    for kind in DATABASE_UNAVAILABLE:
+        app.register_error_handler(kind, _database_unavailable)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -2,9 +2,15 @@
 
 Every coderd process (gunicorn worker, replica) keeps one listening
 connection. Subscribers register a callback per channel; a reader greenlet
-dispatches notifications. When the connection drops, every subscriber is told
-(``on_reset``) so caches are flushed: a missed notification must never leave
-stale data in use. Publishing goes through any pooled connection and is
+dispatches notifications. When the connection drops (the database restarted,
+or failed over to another host: the DSN's ``target_session_attrs`` finds the new
+primary), the reader reconnects every second and LISTENs to every channel again.
+Notifications sent meanwhile are lost, so a missed notification must never leave
+stale data in use: at the loss the ``on_reset`` callbacks flush caches (which
+stay unused until ``healthy`` is set again), and once listening again every
+subscriber's callback is called with the payload ``RESYNC``, meaning "anything
+may have changed: read it again" (a long poll or a stream re-reads the
+database at once). Publishing goes through any pooled connection and is
 transactional: a NOTIFY sent inside a transaction is delivered on commit.
 """
 from __future__ import annotations
@@ -18,8 +24,12 @@ from typing import Callable
 import psycopg2
 import psycopg2.extensions
 
+from .db.pool import connect
+
 log = logging.getLogger(__name__)
 Callback = Callable[[str], None]
+# The payload subscribers get after a reconnection: notifications may have been missed.
+RESYNC = ""
 
 
 class PubSub:
@@ -39,7 +49,8 @@ class PubSub:
         os.set_blocking(self._wake_r, False)
 
     def subscribe(self, channel: str, callback: Callback) -> Callable[[], None]:
-        """Register ``callback``; a new channel is LISTENed by the reader before this returns.
+        """Register ``callback`` (called with each payload, or ``RESYNC``); a new channel
+        is LISTENed by the reader before this returns.
 
         Only the reader greenlet uses the listening connection: a query from
         another greenlet while it polls would break the connection's state.
@@ -104,15 +115,18 @@ class PubSub:
         import gevent
         from gevent.select import select
 
+        reconnected = False
         while not self._stopped:
             try:
-                conn = psycopg2.connect(self.dsn, application_name="coderd-pubsub")
-                conn.autocommit = True
+                conn = connect(self.dsn, "coderd-pubsub")
                 self._listening = set()
                 for channel in list(self._subscribers):
                     self._listen(conn, channel)
                 self._conn = conn
+                if reconnected:
+                    self._resync()
                 self.healthy.set()
+                reconnected = True
                 log.debug("pubsub listening on %s", sorted(self._listening))
                 while not self._stopped:
                     ready, _, _ = select([conn, self._wake_r], [], [], 30)
@@ -146,3 +160,14 @@ class PubSub:
                 for reset in self._resets:
                     reset()
             gevent.sleep(self.reconnect_delay)
+
+    def _resync(self) -> None:
+        """Listening again: what changed while nobody listened is read again."""
+        log.info("pubsub listening again on %d channels", len(self._listening))
+        with self._lock:
+            callbacks = [cb for channel in self._subscribers.values() for cb in channel]
+        for callback in callbacks:
+            try:
+                callback(RESYNC)
+            except Exception:
+                log.exception("pubsub subscriber failed to resynchronise")

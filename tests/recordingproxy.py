@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 
 from .rawhttp import address, read_head
+from .tcpproxy import TCPProxy, end, pipe
 
 
 @dataclass
@@ -23,28 +24,15 @@ class Seen:
     headers: dict[str, str]  # names lower-cased
 
 
-class RecordingProxy:
+class RecordingProxy(TCPProxy):
     def __init__(self, upstream_url: str):
         self.upstream = address(upstream_url)
         self.seen: list[Seen] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def stop(self) -> None:
-        self.listener.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        super().__init__()
 
     def _serve(self, client: socket.socket) -> None:
         server = socket.create_connection(self.upstream)
-        threading.Thread(target=_copy, args=(server, client), daemon=True).start()
+        threading.Thread(target=pipe, args=(server, client), daemon=True).start()
         buffered = b""
         try:
             while True:
@@ -60,12 +48,12 @@ class RecordingProxy:
                 buffered = buffered[length:]
                 if "upgrade" in seen.headers:
                     server.sendall(buffered)
-                    _copy(client, server)
+                    pipe(client, server)
                     return
         except OSError:
             pass
         finally:
-            _end(server)
+            end(server)
 
 
 def _parse(head: bytes) -> Seen:
@@ -76,20 +64,3 @@ def _parse(head: bytes) -> Seen:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return Seen(method, target, headers)
-
-
-def _copy(src: socket.socket, dst: socket.socket) -> None:
-    try:
-        while data := src.recv(65536):
-            dst.sendall(data)
-    except OSError:
-        pass
-    _end(dst)
-
-
-def _end(sock: socket.socket) -> None:
-    """Pass the end of one side on to the other (it may be gone already)."""
-    try:
-        sock.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass

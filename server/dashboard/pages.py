@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from appliance.sdk import model
 
 from ..authz.rbac import Action, NotAuthorized, Object, Resource
-from ..httpapi import APIError
+from ..httpapi import DATABASE_UNAVAILABLE, APIError, database_unavailable
 from ..httpmw import store
 from .assets import EXTENSION as ASSETS
 from .forms import csrf_token
@@ -160,6 +160,14 @@ def _error_page(exc: APIError):
 @blueprint.errorhandler(NotAuthorized)
 def _not_authorized(exc: NotAuthorized):
     return page("error.html", 404, message="Not found, or you may not see it.", detail="")
+
+
+def _database_unavailable_page(exc: Exception):
+    return _error_page(database_unavailable(exc))
+
+
+for _kind in DATABASE_UNAVAILABLE:
+    blueprint.register_error_handler(_kind, _database_unavailable_page)
 
 
 @blueprint.app_template_filter("ago")

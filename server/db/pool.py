@@ -4,11 +4,21 @@ psycopg2's own pools raise when exhausted; under load a request should wait
 for a connection instead, so this pool blocks (with a timeout) on a LIFO
 queue. Under gevent, ``queue`` is monkey-patched and psycogreen's wait
 callback makes every query yield to the event loop.
+
+Failover: every coderd connection comes from ``connect``, which adds libpq's
+timeouts and TCP keepalives (unless the DSN sets them), so a database host
+that vanishes costs seconds, not a hang. A multi-host DSN (``host=a,b
+target_session_attrs=read-write``) makes libpq find the primary at each new
+connection. An idle connection whose server has gone (a switchover ends every
+session) is dropped when taken, so the first request after a failover gets a
+new connection; one in use when its server went fails with
+``psycopg2.OperationalError``, which coderd answers with a 503.
 """
 from __future__ import annotations
 
 import contextlib
 import queue
+import select
 import threading
 import uuid
 from typing import Iterator
@@ -36,6 +46,51 @@ psycopg2.extensions.register_type(psycopg2.extensions.new_array_type((2951,), "U
 psycopg2.extensions.register_adapter(uuid.UUID, psycopg2.extras.UUID_adapter)
 
 
+# libpq's defaults when the DSN names none: a host that stops answering is given up on
+# within about 15 s (connect: 5 s per host; in use: keepalives, then the TCP timeout).
+CONNECTION_DEFAULTS = {"connect_timeout": "5", "keepalives": "1", "keepalives_idle": "5",
+                       "keepalives_interval": "2", "keepalives_count": "3",
+                       "tcp_user_timeout": "15000"}
+
+
+def connect(dsn: str, application_name: str, **kwargs) -> psycopg2.extensions.connection:
+    """A connection in autocommit mode for one of coderd's parts, with libpq's timeouts."""
+    given = psycopg2.extensions.parse_dsn(dsn)
+    options = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
+    conn = psycopg2.connect(dsn, application_name=application_name, **options, **kwargs)
+    conn.autocommit = True
+    return conn
+
+
+# What a connection lost or refused raises (class 08 and 57P0x errors, libpq's own).
+CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+def reason(exc: BaseException) -> str:
+    """A database error in one line for the log: libpq's names the host, never the password."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _server_gone(conn: psycopg2.extensions.connection) -> bool:
+    """Whether an idle connection's server has closed it: nothing else arrives unasked
+    on a connection that listens to nothing (a shutdown's FATAL message, or the end of
+    the stream). ``poll`` from select: gevent's patching removes it, and a zero timeout
+    never blocks."""
+    if conn.closed:
+        return True
+    poller = _original_poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _original_poll():
+    try:
+        from gevent.monkey import get_original
+    except ImportError:
+        return select.poll()
+    return get_original("select", "poll")()
+
+
 class Connection(psycopg2.extensions.connection):
     """A pooled connection, with the statements it has prepared (see QueriesBase)."""
 
@@ -60,8 +115,7 @@ class Pool:
         self._closed = False
 
     def _connect(self) -> psycopg2.extensions.connection:
-        conn = psycopg2.connect(self.dsn, application_name="coderd", connection_factory=Connection)
-        conn.autocommit = True
+        conn = connect(self.dsn, "coderd", connection_factory=Connection)
         # Times come back in UTC whatever the server's zone, so responses say "Z".
         with conn.cursor() as cur:
             cur.execute("SET TIME ZONE 'UTC'")
@@ -70,10 +124,14 @@ class Pool:
     def get(self) -> psycopg2.extensions.connection:
         if self._closed:
             raise PoolTimeout("the database pool is closed")
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if not _server_gone(conn):
+                return conn
+            self._discard(conn)
         with self._lock:
             grow = self._created < self.size
             if grow:
@@ -100,12 +158,15 @@ class Pool:
             except psycopg2.Error:
                 broken = True
         if broken or self._closed:
-            with contextlib.suppress(psycopg2.Error):
-                conn.close()
-            with self._lock:
-                self._created -= 1
+            self._discard(conn)
             return
         self._idle.put(conn)
+
+    def _discard(self, conn: psycopg2.extensions.connection) -> None:
+        with contextlib.suppress(psycopg2.Error):
+            conn.close()
+        with self._lock:
+            self._created -= 1
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[psycopg2.extensions.connection]:

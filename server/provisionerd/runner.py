@@ -3,7 +3,10 @@
 Logs are buffered and flushed every half second; each flush is also the
 job's heartbeat, and its answer says whether the job was canceled. Without a
 flush for a while the heartbeat still goes out, so a long-silent ``apply``
-is not mistaken for a dead daemon by coderd's reaper.
+is not mistaken for a dead daemon by coderd's reaper. The job's end (its result,
+with the Terraform state, or its failure) is offered again while coderd cannot take
+it (a database failover answers 503, a replica restarting refuses the connection):
+dropped, the state would be lost with the resources it made.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from appliance import archives, tfvariables
 from appliance.sdk.client import APIError
@@ -35,6 +39,8 @@ log = logging.getLogger(__name__)
 REQUIRED_VARIABLES_CODE = "REQUIRED_TEMPLATE_VARIABLES"  # Coder's job error code for it
 FLUSH_SECONDS = 0.5
 HEARTBEAT_SECONDS = 5.0
+# How long a job's end is offered again, every second: longer than a database failover.
+REPORT_RETRY_SECONDS = 60.0
 # Passed through from the daemon's own environment; everything else is Coder's.
 PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "SSL_CERT_FILE",
                    "SSL_CERT_DIR", "XDG_RUNTIME_DIR")
@@ -159,7 +165,7 @@ class JobRunner:
             if logger.lost.is_set():
                 log.warning("job %s was taken from this daemon; dropping its result", job.job_id)
                 return
-            self.client.complete_job(self.daemon_id, job.job_id, result)
+            self._report(lambda: self.client.complete_job(self.daemon_id, job.job_id, result))
         except Canceled:
             self._fail("The job was canceled.", "canceled")
         except MissingVariables as exc:
@@ -174,9 +180,23 @@ class JobRunner:
 
     def _fail(self, error: str, code: str) -> None:
         try:
-            self.client.fail_job(self.daemon_id, self.job.job_id, error, code, self.partial_state)
+            self._report(lambda: self.client.fail_job(self.daemon_id, self.job.job_id, error, code,
+                                                      self.partial_state))
         except (APIError, OSError) as exc:
             log.warning("could not report job %s failed: %s", self.job.job_id, exc)
+
+    def _report(self, send: Callable[[], None]) -> None:
+        """``send`` the job's end, again while coderd is briefly unable to take it."""
+        deadline = time.monotonic() + REPORT_RETRY_SECONDS
+        while True:
+            try:
+                return send()
+            except (APIError, OSError) as exc:
+                passing = isinstance(exc, OSError) or exc.status in (502, 503, 504)
+                if not passing or time.monotonic() > deadline:
+                    raise
+                log.warning("reporting the end of job %s: %s; retrying", self.job.job_id, exc)
+            time.sleep(1)
 
     def _execute(self, workdir: Path, logger: JobLogger) -> CompleteJobRequest:
         job = self.job

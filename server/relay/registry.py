@@ -39,6 +39,7 @@ from appliance import mux
 from .. import agentconn
 from ..authz.querier import AuthzQuerier
 from ..authz.rbac import system
+from ..db.pool import CONNECTION_ERRORS, reason
 from ..db.queries import Queries
 from .tlsstream import TLSStream
 
@@ -145,6 +146,9 @@ class Relay:
             try:
                 with self.store("relay-agents-alive") as s:
                     s.update_relay_agents_connected(list(self.agents))
+            except CONNECTION_ERRORS as exc:  # a failover: the next one may work
+                log.warning("relay: recording %d agents as connected failed: %s",
+                            len(self.agents), reason(exc))
             except Exception:  # a failed write must not drop the agents; the next one may work
                 log.exception("relay: recording %d agents as connected failed", len(self.agents))
 
@@ -216,6 +220,8 @@ class Relay:
                         s.upsert_relay_process(self.process_id, self.address)
                         for agent_id in list(self.agents):
                             s.upsert_relay_agent(agent_id, self.process_id)
+            except CONNECTION_ERRORS as exc:  # a failover: registered again once it is over
+                log.warning("relay: heartbeat failed: %s", reason(exc))
             except Exception:
                 log.exception("relay: heartbeat failed")
             self._stopped.wait(HEARTBEAT_SECONDS)

@@ -1,0 +1,295 @@
+"""coderd through a database failover: a multi-host DSN, the primary switched over cleanly
+and then killed, a standby promoted each time (what Patroni does, done by the test).
+
+One coderd serves throughout while a writer creates API tokens: every answer is a 201
+or a 503 with its message (never a 500, never a hang; a dashboard page says it too),
+coderd serves again within 30 s of the promotion, every token acknowledged before or
+during the failover is there after it, and the pubsub listens on the new primary (a
+suspension made there in SQL locks the member out at once, through the trigger's
+notification). A build whose end comes during the switchover's outage is reported once
+the new primary serves: it succeeds, its state kept. An agent stays connected through
+the switchover, and streams reach it after.
+
+Closer in, on one server: the pool hands out no idle connection whose session ended, and
+the pubsub listens again and wakes its subscribers to re-read.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import gevent
+import pytest
+import requests
+
+from server.db.pool import Pool
+from server.pubsub import RESYNC, PubSub
+
+from ..coderdtest import create_another_user, start_coderd
+from ..pgserver import PostgresServer
+from ..provisioning import Rows
+from ..relay.conftest import AgentProcess, build_workspace, wait_connected
+from .provisioning import sql
+from .test_provisioner import SLOW_TEMPLATE, wait_started
+
+DATABASE = "coder"
+SERVES_AGAIN_WITHIN = 30.0
+REQUEST_TIMEOUT = 20.0  # longer than any outage answer may take: a hang fails the test
+SYNCHRONOUS = {"synchronous_commit": "on"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Three servers on their own ports: the primary, its standby, and one to be made the
+    standby of the first promoted (started by the test)."""
+    servers = [PostgresServer(SYNCHRONOUS) for _ in range(3)]
+    try:
+        primary, standby, spare = servers
+        primary.start()
+        sql(primary.dsn("postgres"), f"CREATE DATABASE {DATABASE}")
+        standby.start_standby(primary)
+        yield servers
+    finally:
+        for server in servers:
+            if server.proc is not None:
+                server.stop()
+
+
+@pytest.fixture(scope="module")
+def coderd(cluster, provider_mirror):
+    hosts = ",".join(f"127.0.0.1:{server.port}" for server in cluster)
+    dsn = f"postgresql://postgres@{hosts}/{DATABASE}?target_session_attrs=read-write"
+    c = start_coderd(dsn, env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
+                               "CODER_PROVISIONER_DAEMONS": "1"})
+    yield c
+    c.stop()
+
+
+class Writer(threading.Thread):
+    """Creates tokens one after another; remembers each answer's status and body."""
+
+    def __init__(self, url: str, token: str, prefix: str):
+        super().__init__(daemon=True)
+        self.url, self.token, self.prefix = url, token, prefix
+        self.answers: list[tuple[str, int, dict]] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        n = 0
+        while not self.stopping.is_set():
+            name = f"{self.prefix}-{n}"
+            n += 1
+            try:
+                resp = requests.post(f"{self.url}/api/v2/users/me/keys/tokens",
+                                     json={"token_name": name},
+                                     headers={"Coder-Session-Token": self.token},
+                                     timeout=REQUEST_TIMEOUT)
+                self.answers.append((name, resp.status_code, resp.json()))
+            except (requests.RequestException, ValueError) as exc:
+                self.answers.append((name, 0, {"error": repr(exc)}))
+            time.sleep(0.05)
+
+    def acknowledged(self) -> list[str]:
+        return [name for name, status, _ in self.answers if status == 201]
+
+    def wait_for_acknowledged(self, more_than: int, within: float) -> None:
+        deadline = time.monotonic() + within
+        while len(self.acknowledged()) <= more_than:
+            assert time.monotonic() < deadline, self.answers[-5:]
+            time.sleep(0.05)
+
+    def finish(self) -> None:
+        self.stopping.set()
+        self.join(REQUEST_TIMEOUT + 5)
+
+
+def serves_again(coderd, owner, started: float) -> float:
+    """Seconds from ``started`` until coderd answers a read and a write."""
+    deadline = started + SERVES_AGAIN_WITHIN
+    while True:
+        status = requests.get(f"{coderd.url}/api/v2/users/me", timeout=REQUEST_TIMEOUT,
+                              headers={"Coder-Session-Token": owner.token}).status_code
+        if status == 200:
+            owner.create_token(token_name=f"probe-{time.monotonic_ns()}")
+            return time.monotonic() - started
+        assert status == 503, status
+        assert time.monotonic() < deadline, f"coderd did not serve again:\n{coderd.log()[-3000:]}"
+        time.sleep(0.2)
+
+
+def check_failover(coderd, owner, writer: Writer, old: PostgresServer, new: PostgresServer,
+                   stop_old, during_outage=lambda: None) -> None:
+    """Old primary stopped (``stop_old``) while ``writer`` writes: one request in the
+    outage is a 503; ``during_outage`` runs; ``new`` promoted; coderd serves again in
+    time; nothing acknowledged is lost and every answer was a 201 or a 503."""
+    writer.start()
+    writer.wait_for_acknowledged(more_than=3, within=10)
+    stop_old(old)
+    outage = requests.post(f"{coderd.url}/api/v2/users/me/keys/tokens", json={"token_name": "x"},
+                           headers={"Coder-Session-Token": owner.token}, timeout=REQUEST_TIMEOUT)
+    assert outage.status_code == 503, outage.text
+    assert outage.json()["message"] == "The database is unavailable, try again."
+    page = requests.get(f"{coderd.url}/workspaces", cookies={"coder_session_token": owner.token},
+                        timeout=REQUEST_TIMEOUT)
+    assert page.status_code == 503 and page.headers["Content-Type"].startswith("text/html")
+    assert "The database is unavailable, try again." in page.text, page.text
+    during_outage()
+    promoted = time.monotonic()
+    new.promote()
+    took = serves_again(coderd, owner, promoted)
+    acknowledged_before = len(writer.acknowledged())
+    writer.wait_for_acknowledged(more_than=acknowledged_before, within=10)
+    writer.finish()
+    assert took < SERVES_AGAIN_WITHIN
+    refused = [(name, status, body) for name, status, body in writer.answers
+               if status not in (201, 503)]
+    assert not refused, refused
+    for _, status, body in writer.answers:
+        if status == 503:
+            assert body["message"] == "The database is unavailable, try again.", body
+    stored = {token.token_name for token in owner.tokens()}
+    lost = set(writer.acknowledged()) - stored
+    assert not lost, f"acknowledged but lost: {sorted(lost)}"
+    assert "Traceback" not in coderd.log()
+
+
+def check_notifications_arrive(coderd, owner, primary: PostgresServer) -> None:
+    """The pubsub listens on the new primary, and a suspension written there by SQL
+    reaches coderd's auth cache (used only while the pubsub is connected) through the
+    trigger's notification: the member's cached session stops working at once."""
+    deadline = time.monotonic() + 5
+    while not sql(primary.dsn(DATABASE), "SELECT 1 FROM pg_stat_activity WHERE application_name = "
+                           "'coderd-pubsub' AND state = 'idle'"):
+        assert time.monotonic() < deadline, "the pubsub never connected to the new primary"
+        time.sleep(0.1)
+    member, user = create_another_user(owner)
+    me = f"{coderd.url}/api/v2/users/me"
+    headers = {"Coder-Session-Token": member.token}
+    assert requests.get(me, headers=headers, timeout=5).status_code == 200  # cached now
+    sql(primary.dsn(DATABASE), "UPDATE users SET status = 'suspended' WHERE id = %s",
+        (str(user.id),))
+    deadline = time.monotonic() + 2
+    while requests.get(me, headers=headers, timeout=5).status_code != 401:
+        assert time.monotonic() < deadline, "the suspension's notification never arrived"
+        time.sleep(0.05)
+
+
+def started_build(coderd, user_id, organization_id) -> str:
+    """A workspace build whose apply takes 3 s, started."""
+    rows = Rows(coderd.dsn, user_id, organization_id)
+    try:
+        version, job_id = rows.import_version({"main.tf": SLOW_TEMPLATE.replace("60", "3")})
+        assert rows.wait(job_id)["job_status"] == "succeeded"
+        _, job_id = rows.build(rows.workspace(rows.template(version)), version, "start")
+        wait_started(rows, job_id)
+        return job_id
+    finally:
+        rows.conn.close()
+
+
+def wait_for_refused_end(coderd, job_id) -> None:
+    """Until coderd has answered the build's end with a 503 (the daemon offers it again)."""
+    refused = "database unavailable in POST /api/v2/provisionerd/"
+    deadline = time.monotonic() + 30
+    while not any(refused in line and f"/jobs/{job_id}/complete" in line
+                  for line in coderd.log().splitlines()):
+        assert time.monotonic() < deadline, coderd.log()[-3000:]
+        time.sleep(0.2)
+
+
+def test_switchover(cluster, coderd, tmp_path):
+    """Also: an agent stays connected through it, and streams reach it after."""
+    primary, standby, _ = cluster
+    ws = build_workspace(coderd, tmp_path)
+    owner, me = ws.owner, ws.owner.user()
+    agent = AgentProcess(coderd.url, ws.token, tmp_path).start()
+    rows = None
+    try:
+        wait_connected(owner, ws.agent_id)
+        build = started_build(coderd, me.id, me.organization_ids[0])
+        check_failover(coderd, owner, Writer(coderd.url, owner.token, "switchover"),
+                       primary, standby, PostgresServer.shutdown,
+                       during_outage=lambda: wait_for_refused_end(coderd, build))
+        check_notifications_arrive(coderd, owner, standby)
+        wait_connected(owner, ws.agent_id, timeout=10)
+        rows = Rows(coderd.dsn, me.id, me.organization_ids[0])
+        job = rows.wait(build, timeout=30)
+        assert job["job_status"] == "succeeded", job["error"]
+        assert rows.q("SELECT provisioner_state FROM workspace_builds WHERE job_id = %s",
+                      (build,))[0]["provisioner_state"]
+    finally:
+        if rows is not None:
+            rows.conn.close()
+        agent.stop()
+
+
+def test_unclean_failover(cluster, coderd):
+    """The new primary replicates synchronously to a new standby, then dies at once."""
+    _, primary, standby = cluster
+    standby.start_standby(primary)
+    sql(primary.dsn(DATABASE), "ALTER SYSTEM SET synchronous_standby_names = '*'")
+    sql(primary.dsn(DATABASE), "SELECT pg_reload_conf()")
+    deadline = time.monotonic() + 10
+    while sql(primary.dsn(DATABASE), "SELECT sync_state FROM pg_stat_replication") != [("sync",)]:
+        assert time.monotonic() < deadline, "the standby never became synchronous"
+        time.sleep(0.1)
+    owner = coderd.client()
+    owner.token = owner.login_with_password("admin@example.com", "SomeSecurePassword!")
+    check_failover(coderd, owner, Writer(coderd.url, owner.token, "unclean"),
+                   primary, standby, PostgresServer.crash)
+    check_notifications_arrive(coderd, owner, standby)
+
+
+def test_the_pool_drops_idle_connections_whose_server_ended_them(database):
+    """What lets the first request after a failover succeed: an idle connection whose
+    session the server ended is not handed out; the pool's own count stays true."""
+    pool = Pool(database, size=2)
+    try:
+        first, second = pool.get(), pool.get()
+        pids = {first.get_backend_pid(), second.get_backend_pid()}
+        pool.put(first)
+        pool.put(second)
+        sql(database, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY(%s)",
+            (list(pids),))
+        deadline = time.monotonic() + 5
+        while sql(database, "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", (list(pids),)):
+            assert time.monotonic() < deadline, "the sessions did not end"
+            time.sleep(0.05)
+        taken = [pool.get(), pool.get()]
+        for conn in taken:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid()")
+                assert cur.fetchone()[0] not in pids
+        for conn in taken:
+            pool.put(conn)
+    finally:
+        pool.close()
+
+
+def test_the_pubsub_listens_again_and_wakes_every_subscriber(database):
+    """Its connection ended: it reconnects, LISTENs to its channels again, and calls every
+    subscriber with RESYNC (what was notified meanwhile is lost: read it again)."""
+    pubsub = PubSub(database, reconnect_delay=0.1)
+    pubsub.start()
+    try:
+        heard: list[str] = []
+        wait_for(lambda: pubsub.healthy.is_set())
+        pubsub.subscribe("failover_test", heard.append)
+        sql(database, "SELECT pg_notify('failover_test', 'before')")
+        wait_for(lambda: heard == ["before"])
+        sql(database, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE application_name = 'coderd-pubsub'")
+        wait_for(lambda: heard == ["before", RESYNC])
+        sql(database, "SELECT pg_notify('failover_test', 'after')")
+        wait_for(lambda: heard == ["before", RESYNC, "after"])
+    finally:
+        pubsub.stop()
+        gevent.sleep(0)
+
+
+def wait_for(condition, within: float = 5) -> None:
+    """Until ``condition()``, letting the pubsub's greenlet run meanwhile."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time"
+        gevent.sleep(0.02)
