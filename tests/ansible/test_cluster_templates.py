@@ -4,7 +4,11 @@ cluster_secrets makes): etcd, Patroni, coderd's replicas, HAProxy and the provis
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
+import jinja2
 import psycopg2.extensions
 import pytest
 import yaml
@@ -17,6 +21,7 @@ SECRETS = {"postgres_superuser": "super-secret", "postgres_replication": "repl-s
            "postgres_coderd": "co/de:r@d%#?", "patroni_rest": "rest-secret", "provisioner_psk": "the-psk"}
 PG = [f"pg-{n}.example.internal" for n in (1, 2, 3)]
 CODERD = ["coderd-1.example.internal", "coderd-2.example.internal"]
+APPLIANCE = str(Path(sys.executable).with_name("appliance"))
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +110,36 @@ def test_provisioners_carry_the_psk_their_tags_and_the_ca(rendered):
     assert tags == {"prov-1.example.internal": "", "prov-2.example.internal": "pool=gpu"}
     unit = rendered("prov-1.example.internal", "provisioners", "provisionerd.service")
     assert "ExecStart=/opt/coder-appliance/current/bin/coderd provisionerd start\n" in unit
+
+
+def test_the_ca_issues_every_certificate_the_playbook_asks_for(tmp_path):
+    """The names cluster_cert asks the CA for, per play and host of the example inventory, lie
+    inside the name constraints of the CA appliance_ca makes for the access URL: the bundle's
+    own `appliance ca` issues each one."""
+    inventory = yaml.safe_load(INVENTORY.read_text())["all"]
+    role = ANSIBLE_DIR / "roles" / "cluster_cert"
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    ca = tmp_path / "ca"
+    init = subprocess.run([APPLIANCE, "ca", "init", "--dir", str(ca), "--access-url",
+                           f"https://{inventory['vars']['appliance_hostname']}"], capture_output=True, text=True)
+    assert init.returncode == 0, init.stderr
+    issued = []
+    for play in yaml.safe_load((ANSIBLE_DIR / "playbooks" / "cluster.yml").read_text()):
+        for entry in (e for e in play["roles"] if e["role"] == "cluster_cert"):
+            for host in inventory["children"][play["hosts"]]["hosts"]:
+                values = {**inventory["vars"], "inventory_hostname": host}
+                asked = {**defaults, **entry.get("vars", {})}
+                cert = {k: yaml.safe_load(jinja2.Template(yaml.safe_dump(asked[f"cluster_cert_{k}"]))
+                                          .render(values)) for k in ("name", "dns", "ips")}
+                if not cert["dns"]:
+                    continue
+                done = subprocess.run([APPLIANCE, "ca", "issue", "--dir", str(ca), "--name", cert["name"],
+                                       *(f"--dns={d}" for d in cert["dns"]), *(f"--ip={i}" for i in cert["ips"])],
+                                      capture_output=True, text=True)
+                assert done.returncode == 0, f"{cert}: {done.stderr}"
+                issued.append(cert["name"])
+    assert sorted(issued) == sorted([f"{h}-etcd" for h in PG] + [f"{h}-postgres" for h in PG]
+                                    + [f"{h}-coderd" for h in CODERD])
+    outside = subprocess.run([APPLIANCE, "ca", "issue", "--dir", str(ca), "--dns=db.elsewhere.test"],
+                             capture_output=True, text=True)
+    assert outside.returncode != 0  # the constraints this test relies on are there
