@@ -78,8 +78,18 @@ DEFAULT_PACKAGES = (
     "curl",             # an agent's init script fetches the agent from coderd with it
     "libpam-systemd",   # the service user's systemd manager, which runs the host's workspaces
 )
-# Added when the manifest chooses Debian's PostgreSQL over the embedded one.
+# Debian's PostgreSQL (15): the single-node install sets it up when the manifest chooses
+# it over the embedded one (`postgres: debian`), the cluster playbook under Patroni.
 POSTGRESQL_PACKAGES = ("postgresql",)
+# What ansible/playbooks/cluster.yml installs besides the defaults (its roles' package
+# lists, which tests/ansible/test_roles_static.py checks). Carried in every bundle, so any
+# bundle deploys one host or a cluster: 73 packages, 83 MB more (docs/benchmarks.md).
+CLUSTER_PACKAGES = (
+    *POSTGRESQL_PACKAGES,
+    "patroni",                       # PostgreSQL's failover manager (its DCS: etcd)
+    "etcd-server", "etcd-client",    # the DCS, and etcdctl to check it
+    "haproxy",                       # in front of the coderd replicas
+)
 
 # debootstrap's minbase installs usr-is-merged for init-system-helpers'
 # "usrmerge | usr-is-merged"; apt alone would pick usrmerge (and perl).
@@ -91,9 +101,9 @@ STALE_DROPS = r"^(Pre-Depends|Depends|Breaks|Conflicts): .*\n"
 Progress = Callable[[str], None] | None
 
 
-def package_list(extra: Iterable[str] = (), debian_postgresql: bool = False) -> list[str]:
-    """The packages to carry: the defaults, PostgreSQL's if chosen, and the manifest's."""
-    wanted = [*DEFAULT_PACKAGES, *(POSTGRESQL_PACKAGES if debian_postgresql else ()), *extra]
+def package_list(extra: Iterable[str] = ()) -> list[str]:
+    """The packages to carry: the defaults, the cluster's and the manifest's."""
+    wanted = [*DEFAULT_PACKAGES, *CLUSTER_PACKAGES, *extra]
     return list(dict.fromkeys(wanted))
 
 
@@ -376,12 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sign-key", required=True, help="Fingerprint of the key that signs Release.")
     parser.add_argument("--package", action="append", default=[], metavar="NAME",
                         help="A package to carry besides the defaults (repeatable).")
-    parser.add_argument("--debian-postgresql", action="store_true",
-                        help="Carry Debian's PostgreSQL (instead of relying on the embedded one).")
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
-        versions = build(args.out, package_list(args.package, args.debian_postgresql),
+        versions = build(args.out, package_list(args.package),
                          args.gnupghome, args.sign_key, progress=print)
     except (BuildError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -180,7 +180,7 @@ def build_apt(ctx: Context) -> None:
     MANIFEST.json, what install.sh sets up from them (the PostgreSQL, the extra packages)."""
     aptrepo = _import("aptrepo")
     spec = ctx.manifest.bundle
-    packages = aptrepo.package_list(spec.packages, debian_postgresql=spec.postgres == "debian")
+    packages = aptrepo.package_list(spec.packages)
     home = ctx.gnupghome or Path(os.environ.get("GNUPGHOME", "~/.gnupg")).expanduser()
     ctx.versions.update(aptrepo.build(ctx.stage / "apt", packages, home, ctx.signer,
                                       progress=ctx.phases.message))

@@ -71,3 +71,40 @@ def write_coderd_env(home: Path, extra_vars: Path) -> bytes:
                    str(test_play))
     assert done.returncode == 0, done.stdout + done.stderr
     return env_file.read_bytes()
+
+
+def render_templates(home: Path, playbook: str, inventory: Path, extra_vars: dict) -> Path:
+    """Every role template of ``playbook`` as it renders on each host of ``inventory``, without
+    the hosts; written to OUT/HOST/ROLE/NAME (OUT returned). Per play: its hosts, the play's
+    and the role's vars, and ``extra_vars`` for the facts earlier tasks set; the roles'
+    defaults come from an inventory read before ``inventory``, so that its vars outrank them
+    as Ansible ranks inventory vars over role defaults."""
+    import json
+
+    import yaml
+
+    out, plays, defaults = home / "rendered", [], {}
+    for play in yaml.safe_load((ANSIBLE_DIR / "playbooks" / playbook).read_text()):
+        for entry in play["roles"]:
+            role = ANSIBLE_DIR / "roles" / entry["role"]
+            templates = sorted(p.name for p in (role / "templates").glob("*.j2"))
+            defaults.update(yaml.safe_load((role / "defaults" / "main.yml").read_text()))
+            if not templates:
+                continue
+            role_vars = role / "vars" / "main.yml"
+            dest = f"{out}/{{{{ inventory_hostname }}}}/{entry['role']}"
+            plays.append({"hosts": play["hosts"], "gather_facts": False, "vars": {
+                **play.get("vars", {}), **entry.get("vars", {}),
+                **(yaml.safe_load(role_vars.read_text()) if role_vars.exists() else {}),
+                "ansible_python_interpreter": sys.executable}, "tasks": [
+                {"name": "Make the folder", "ansible.builtin.file": {"path": dest, "state": "directory"}},
+                {"name": "Render", "loop": templates, "ansible.builtin.template": {
+                    "src": f"{role}/templates/{{{{ item }}}}",
+                    "dest": f"{dest}/{{{{ item | regex_replace('.j2$', '') }}}}", "mode": "0600"}}]})
+    (home / "defaults.yml").write_text(yaml.safe_dump({"all": {"vars": defaults}}))
+    (home / "render.yml").write_text(yaml.safe_dump(plays))
+    (home / "extra.json").write_text(json.dumps(extra_vars))
+    done = ansible(home, "playbook", "-i", str(home / "defaults.yml"), "-i", str(inventory), "-c", "local",
+                   "-e", f"@{home / 'extra.json'}", str(home / "render.yml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out

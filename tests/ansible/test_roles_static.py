@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from .ansibletest import ANSIBLE_DIR, REPO, ROLES, ansible
+from .ansibletest import ANSIBLE_DIR, REPO, ROLES, ansible, render_templates
 
 sys.path.insert(0, str(REPO / "packaging"))
 import aptrepo  # noqa: E402  (packaging/aptrepo.py, run as a script there)
@@ -15,7 +15,7 @@ import aptrepo  # noqa: E402  (packaging/aptrepo.py, run as a script there)
 # Task keywords (Ansible's playbook keywords) used in these roles; any other key is the module.
 KEYWORDS = {"name", "when", "loop", "loop_control", "register", "notify", "environment", "delegate_to",
             "changed_when", "failed_when", "until", "retries", "delay", "no_log", "become",
-            "become_user", "tags", "vars", "listen", "args", "check_mode"}
+            "become_user", "tags", "vars", "listen", "args", "check_mode", "run_once"}
 # Modules that fetch from elsewhere, and keys that name a remote address.
 DOWNLOADERS = {"ansible.builtin.get_url", "ansible.builtin.pip", "ansible.builtin.git",
                "ansible.builtin.apt_repository", "ansible.builtin.apt_key",
@@ -93,6 +93,9 @@ def test_the_apt_role_installs_what_the_bundle_carries_for_it():
     postgresql = yaml.safe_load((ANSIBLE_DIR / "roles" / "appliance_postgresql" / "defaults" /
                                  "main.yml").read_text())["appliance_postgresql_packages"]
     assert sorted(postgresql) == sorted(aptrepo.POSTGRESQL_PACKAGES)
+    cluster = yaml.safe_load((ANSIBLE_DIR / "playbooks" / "cluster.yml").read_text())
+    by_group = cluster[0]["vars"]["cluster_group_packages"]
+    assert sorted(p for packages in by_group.values() for p in packages) == sorted(aptrepo.CLUSTER_PACKAGES)
 
 
 def test_no_task_downloads_anything():
@@ -121,10 +124,13 @@ def test_the_download_check_sees_a_remote_url():
     assert not REMOTE.search("url: https://127.0.0.1:443/healthz")
 
 
-@pytest.mark.parametrize("play", ["single-node", "uninstall"])
-def test_the_playbooks_pass_ansible_syntax_check(tmp_path, play):
-    done = ansible(tmp_path, "playbook", "--syntax-check", f"playbooks/{play}.yml")
+@pytest.mark.parametrize("play, inventory", [("single-node", "inventory.example.yml"),
+                                             ("uninstall", "inventory.example.yml"),
+                                             ("cluster", "inventory/cluster.example.yml")])
+def test_the_playbooks_pass_ansible_syntax_check(tmp_path, play, inventory):
+    done = ansible(tmp_path, "playbook", "--syntax-check", "-i", inventory, f"playbooks/{play}.yml")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "[WARNING]" not in done.stderr, done.stderr  # e.g. a play whose hosts match no group
 
 
 def test_the_syntax_check_fails_a_broken_play(tmp_path):

@@ -1,0 +1,145 @@
+"""The cluster playbook's settings as they render for the example inventory (no hosts: each
+role's templates with the play's variables, the secrets standing in for the fact
+cluster_secrets makes): etcd, Patroni, coderd's replicas, HAProxy and the provisioners."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jinja2
+import psycopg2.extensions
+import pytest
+import yaml
+
+from .ansibletest import ANSIBLE_DIR, render_templates
+
+INVENTORY = ANSIBLE_DIR / "inventory" / "cluster.example.yml"
+# A vault may give any secret: one with the characters a URL must quote.
+SECRETS = {"postgres_superuser": "super-secret", "postgres_replication": "repl-secret",
+           "postgres_coderd": "co/de:r@d%#?", "patroni_rest": "rest-secret", "provisioner_psk": "the-psk"}
+PG = [f"pg-{n}.example.internal" for n in (1, 2, 3)]
+CODERD = ["coderd-1.example.internal", "coderd-2.example.internal"]
+APPLIANCE = str(Path(sys.executable).with_name("appliance"))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = render_templates(tmp_path_factory.mktemp("render"), "cluster.yml", INVENTORY,
+                           {"cluster_secrets": SECRETS, "coderd_user_made": {"uid": 999}})
+    return lambda host, role, name: (out / host / role / name).read_text()
+
+
+def env(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def test_the_example_inventory_has_the_groups_the_playbook_names():
+    groups = yaml.safe_load(INVENTORY.read_text())["all"]["children"]
+    assert len(groups["coderd"]["hosts"]) >= 2 and len(groups["postgres"]["hosts"]) == 3
+    assert {"loadbalancer", "provisioners", "wsproxies"} <= groups.keys()
+
+
+def test_etcd_members_form_one_cluster_over_tls(rendered):
+    members = [env(rendered(host, "etcd", "etcd.env")) for host in PG]
+    assert {m["ETCD_INITIAL_CLUSTER"] for m in members} == {
+        ",".join(f"{h}=https://{h}:2380" for h in PG)}
+    for host, member in zip(PG, members):
+        assert member["ETCD_NAME"] == host
+        assert member["ETCD_ADVERTISE_CLIENT_URLS"] == f"https://{host}:2379"
+        assert member["ETCD_LISTEN_PEER_URLS"].startswith("https://")
+        assert member["ETCD_PEER_TRUSTED_CA_FILE"] == member["ETCD_TRUSTED_CA_FILE"] == "/etc/etcd/tls/ca.crt"
+        assert member["ETCD_DATA_DIR"] != "/var/lib/etcd/default"  # not the package's own cluster
+
+
+def test_patroni_runs_postgresql_with_tls_and_the_secrets(rendered):
+    for host in PG:
+        config = yaml.safe_load(rendered(host, "patroni", "config.yml"))
+        assert config["name"] == host and config["scope"] == "coder-appliance"
+        assert config["etcd3"]["hosts"] == [f"{h}:2379" for h in PG]
+        assert config["etcd3"]["protocol"] == "https"
+        assert config["restapi"]["certfile"] == "/etc/patroni/tls/patroni.crt"
+        assert config["restapi"]["authentication"]["password"] == SECRETS["patroni_rest"]
+        pg = config["postgresql"]
+        assert pg["bin_dir"] == "/usr/lib/postgresql/15/bin"
+        assert pg["authentication"]["superuser"]["password"] == SECRETS["postgres_superuser"]
+        assert pg["authentication"]["replication"] == {
+            "username": "replicator", "password": SECRETS["postgres_replication"],
+            "sslmode": "verify-full", "sslrootcert": "/etc/patroni/tls/ca.crt"}
+        assert pg["parameters"]["ssl"] == "on"
+        network = [line for line in pg["pg_hba"] if not line.startswith("local ")]
+        assert network and all(re.fullmatch(r"hostssl \S+ \S+ \S+ scram-sha-256", line) for line in network)
+        assert "hostssl replication replicator 0.0.0.0/0 scram-sha-256" in network
+
+
+def test_each_coderd_replica_reaches_the_primary_over_verified_tls(rendered):
+    for host in CODERD:
+        settings = env(rendered(host, "coderd", "coderd.env"))
+        dsn = psycopg2.extensions.parse_dsn(settings["CODER_PG_CONNECTION_URL"])
+        assert dsn == {"user": "coder_appliance", "password": SECRETS["postgres_coderd"],
+                       "host": ",".join(PG), "port": "5432,5432,5432", "dbname": "coder_appliance",
+                       "sslmode": "verify-full", "sslrootcert": "/etc/coder-appliance/cluster-tls/ca.crt",
+                       "target_session_attrs": "read-write"}
+        assert settings["CODER_ACCESS_URL"] == "https://coder.example.internal"
+        assert settings["CODER_RELAY_ADDRESS"] == host
+        assert settings["CODER_RELAY_TLS_CA_FILE"] == "/etc/coder-appliance/cluster-tls/ca.crt"
+        assert settings["CODER_PROVISIONER_DAEMON_PSK"] == SECRETS["provisioner_psk"]
+        assert settings["CODER_UPDATE_CHECK"] == "false" and settings["CODER_TELEMETRY_ENABLE"] == "false"
+        assert settings["CODER_HTTP_MAX_CONNECTIONS_PER_CLIENT"] == "0"
+
+
+def test_haproxy_passes_tcp_to_healthy_replicas_without_stickiness(rendered):
+    config = rendered("lb-1.example.internal", "haproxy", "haproxy.cfg")
+    assert "    mode tcp\n" in config and "    balance leastconn\n" in config
+    assert re.findall(r"^    server (\S+) (\S+)$", config, re.M) == [(h, f"{h}:443") for h in CODERD]
+    assert "uri /healthz" in config and "http-check expect status 200" in config
+    assert "check-ssl verify required ca-file /etc/haproxy/tls/ca.crt" in config
+    assert "verifyhost coder.example.internal" in config
+    assert not re.search(r"^\s*(cookie|stick|hash-type)\b", config, re.M)
+
+
+def test_provisioners_carry_the_psk_their_tags_and_the_ca(rendered):
+    tags = {}
+    for host in ("prov-1.example.internal", "prov-2.example.internal"):
+        settings = env(rendered(host, "provisioners", "provisionerd.env"))
+        assert settings["CODER_URL"] == "https://coder.example.internal"
+        assert settings["CODER_PROVISIONER_DAEMON_PSK"] == SECRETS["provisioner_psk"]
+        assert settings["CODER_CA_CERT"] == "/etc/coder-appliance/cluster-tls/ca.crt"
+        tags[host] = settings["CODER_PROVISIONERD_TAGS"]
+    assert tags == {"prov-1.example.internal": "", "prov-2.example.internal": "pool=gpu"}
+    unit = rendered("prov-1.example.internal", "provisioners", "provisionerd.service")
+    assert "ExecStart=/opt/coder-appliance/current/bin/coderd provisionerd start\n" in unit
+
+
+def test_the_ca_issues_every_certificate_the_playbook_asks_for(tmp_path):
+    """The names cluster_cert asks the CA for, per play and host of the example inventory, lie
+    inside the name constraints of the CA appliance_ca makes for the access URL: the bundle's
+    own `appliance ca` issues each one."""
+    inventory = yaml.safe_load(INVENTORY.read_text())["all"]
+    role = ANSIBLE_DIR / "roles" / "cluster_cert"
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    ca = tmp_path / "ca"
+    init = subprocess.run([APPLIANCE, "ca", "init", "--dir", str(ca), "--access-url",
+                           f"https://{inventory['vars']['appliance_hostname']}"], capture_output=True, text=True)
+    assert init.returncode == 0, init.stderr
+    issued = []
+    for play in yaml.safe_load((ANSIBLE_DIR / "playbooks" / "cluster.yml").read_text()):
+        for entry in (e for e in play["roles"] if e["role"] == "cluster_cert"):
+            for host in inventory["children"][play["hosts"]]["hosts"]:
+                values = {**inventory["vars"], "inventory_hostname": host}
+                asked = {**defaults, **entry.get("vars", {})}
+                cert = {k: yaml.safe_load(jinja2.Template(yaml.safe_dump(asked[f"cluster_cert_{k}"]))
+                                          .render(values)) for k in ("name", "dns", "ips")}
+                if not cert["dns"]:
+                    continue
+                done = subprocess.run([APPLIANCE, "ca", "issue", "--dir", str(ca), "--name", cert["name"],
+                                       *(f"--dns={d}" for d in cert["dns"]), *(f"--ip={i}" for i in cert["ips"])],
+                                      capture_output=True, text=True)
+                assert done.returncode == 0, f"{cert}: {done.stderr}"
+                issued.append(cert["name"])
+    assert sorted(issued) == sorted([f"{h}-etcd" for h in PG] + [f"{h}-postgres" for h in PG]
+                                    + [f"{h}-coderd" for h in CODERD])
+    outside = subprocess.run([APPLIANCE, "ca", "issue", "--dir", str(ca), "--dns=db.elsewhere.test"],
+                             capture_output=True, text=True)
+    assert outside.returncode != 0  # the constraints this test relies on are there
