@@ -48,7 +48,7 @@ class ProxyError(Exception):
         self.status = status
 
 
-def _agent(user: str, workspace: str, agent_name: str) -> dict:
+def agent_by_path(user: str, workspace: str, agent_name: str) -> dict:
     agents = system_store("resolve-app-path").get_agents_by_workspace_path(user, workspace)
     if agent_name:
         agents = [a for a in agents if a["name"] == agent_name]
@@ -87,17 +87,22 @@ def _port_target(agent: dict, port: int, access: str) -> tuple[str, int, str]:
     return "127.0.0.1", port, ""
 
 
+def resolve_target(agent: dict, kind: str, name: str, access: str) -> tuple[str, int, str]:
+    """HOST, PORT and base path of app ``name`` (``kind`` "apps") or port ``name``, if the
+    caller may open it (NotAuthorized, ProxyError); coderd's and workspace proxies' rule."""
+    if kind == "apps":
+        return _app_target(agent, name, access)
+    if is_number(name) and 0 < int(name) < 65536:
+        return _port_target(agent, int(name), access)
+    raise ProxyError(400, f"Invalid port {name!r}.")
+
+
 def proxy(user: str, workspace: str, kind: str, name: str, rest: str, access: str) -> Response:
     """``rest``: the raw path below the app's prefix, as the request line sent it."""
     workspace, _, agent_name = workspace.partition(".")
     try:
-        agent = _agent(user, workspace, agent_name)
-        if kind == "apps":
-            host, port, base = _app_target(agent, name, access)
-        elif is_number(name) and 0 < int(name) < 65536:
-            host, port, base = _port_target(agent, int(name), access)
-        else:
-            raise ProxyError(400, f"Invalid port {name!r}.")
+        agent = agent_by_path(user, workspace, agent_name)
+        host, port, base = resolve_target(agent, kind, name, access)
         path = appfilter.upstream_path(base, rest)
     except NotAuthorized:
         if g.get("subject") is not None:

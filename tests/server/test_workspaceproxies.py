@@ -1,0 +1,175 @@
+"""Workspace proxies' API: /workspaceproxies (owners create, everyone reads), /regions, and
+what a proxy calls with its token (register, deregister, issue-signed-app-token), checked
+against Coder's JSON (codersdk.WorkspaceProxy, Region, UpdateWorkspaceProxyResponse;
+wsproxysdk's RegisterWorkspaceProxyResponse and IssueSignedAppTokenResponse) and against
+callers who must not get through."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from appliance.sdk import types
+from appliance.sdk.wsproxysdk import ProxyClient
+from server.wsproxy import apptoken
+
+from ..agenttest import workspace_with_agent
+from ..coderdtest import create_another_user
+from .test_users import raw
+
+# codersdk.Region, and WorkspaceProxy's own fields on top of it
+REGION_FIELDS = {"id", "name", "display_name", "icon_url", "healthy", "path_app_url",
+                 "wildcard_hostname"}
+PROXY_FIELDS = REGION_FIELDS | {"status", "created_at", "updated_at", "deleted"}
+STATUS_FIELDS = {"status", "report", "checked_at"}
+PROXY_HEADER = "Coder-External-Proxy-Token"
+
+
+@pytest.fixture(scope="module")
+def created(shared_coderd, shared_owner):
+    """A proxy named "sydney" and its token, as Coder's POST answers it."""
+    resp = raw(shared_coderd, "POST", "/api/v2/workspaceproxies", shared_owner.token,
+               json={"name": "sydney", "display_name": "Sydney", "icon": "/emojis/1f1e6.png"})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def proxy_call(coderd, path: str, token: str, body: dict) -> "requests.Response":  # noqa: F821
+    return raw(coderd, "POST", f"/api/v2/workspaceproxies/me/{path}",
+               headers={PROXY_HEADER: token}, json=body)
+
+
+def test_an_owner_creates_a_proxy_and_sees_its_token_once(shared_coderd, shared_owner, created):
+    assert set(created) == {"proxy", "proxy_token"}
+    body = created["proxy"]
+    assert set(body) == PROXY_FIELDS and set(body["status"]) == STATUS_FIELDS, body
+    assert (body["name"], body["display_name"], body["icon_url"]) == \
+        ("sydney", "Sydney", "/emojis/1f1e6.png")
+    assert body["status"]["status"] == "unregistered" and body["healthy"] is False
+    assert body["path_app_url"] == "" and body["deleted"] is False
+    assert created["proxy_token"].startswith(body["id"] + ":")
+
+    listed = raw(shared_coderd, "GET", "/api/v2/workspaceproxies", shared_owner.token).json()
+    assert [p["name"] for p in listed] == ["sydney"]
+    for key in (body["id"], "sydney"):
+        one = raw(shared_coderd, "GET", f"/api/v2/workspaceproxies/{key}", shared_owner.token)
+        assert one.status_code == 200 and "proxy_token" not in one.json()
+    again = raw(shared_coderd, "POST", "/api/v2/workspaceproxies", shared_owner.token,
+                json={"name": "Sydney"})
+    assert again.status_code == 409 and again.json()["validations"][0]["field"] == "name"
+    bad = raw(shared_coderd, "POST", "/api/v2/workspaceproxies", shared_owner.token,
+              json={"name": "no spaces"})
+    assert bad.status_code == 400 and bad.json()["validations"][0]["field"] == "name"
+
+
+def test_register_makes_it_healthy_in_regions_and_deregister_unreachable(shared_coderd,
+                                                                         shared_owner, created):
+    proxy = ProxyClient(shared_coderd.url, created["proxy_token"])
+    answer = proxy.register(types.RegisterWorkspaceProxyRequest(
+        access_url="http://127.0.0.1:1/", wildcard_hostname="*.sydney.test", version="v2.0.0"))
+    build = shared_owner.build_info()
+    assert answer.deployment_id == uuid.UUID(build.deployment_id) and answer.app_security_key
+
+    regions = raw(shared_coderd, "GET", "/api/v2/regions", shared_owner.token).json()["regions"]
+    assert all(set(r) == REGION_FIELDS for r in regions)
+    primary, sydney = regions
+    assert (primary["name"], primary["healthy"], primary["path_app_url"]) == \
+        ("primary", True, shared_coderd.url)
+    assert primary["id"] == build.deployment_id
+    assert (sydney["name"], sydney["healthy"], sydney["path_app_url"],
+            sydney["wildcard_hostname"]) == ("sydney", True, "http://127.0.0.1:1", "*.sydney.test")
+    assert shared_owner.workspace_proxy("sydney").status.status == "ok"
+
+    proxy.deregister()
+    assert shared_owner.workspace_proxy("sydney").status.status == "unreachable"
+    assert [r.healthy for r in shared_owner.regions().regions] == [True, False]
+    proxy.register(types.RegisterWorkspaceProxyRequest(access_url="http://127.0.0.1:1"))
+    assert shared_owner.workspace_proxy("sydney").healthy
+
+
+def test_members_read_proxies_but_never_manage_them(shared_coderd, shared_owner, created):
+    member, _ = create_another_user(shared_owner)
+    assert [r.name for r in member.regions().regions][0] == "primary"
+    assert [p.name for p in member.workspace_proxies()] == ["sydney"]
+    proxy_id = created["proxy"]["id"]
+    for method, path, body in (
+            ("POST", "/api/v2/workspaceproxies", {"name": "members-own"}),
+            ("PATCH", f"/api/v2/workspaceproxies/{proxy_id}",
+             {"id": proxy_id, "name": "stolen", "display_name": "x", "icon": "",
+              "regenerate_token": True}),
+            ("DELETE", f"/api/v2/workspaceproxies/{proxy_id}", None)):
+        resp = raw(shared_coderd, method, path, member.token, json=body)
+        assert resp.status_code == 403, (method, resp.text)
+        assert "proxy_token" not in resp.text
+        # Without a session: 401, whatever the route.
+        assert raw(shared_coderd, method, path, json=body).status_code == 401
+    assert raw(shared_coderd, "GET", "/api/v2/regions").status_code == 401
+    assert [p.name for p in shared_owner.workspace_proxies()] == ["sydney"]
+
+
+def test_a_proxy_token_is_no_session_and_a_session_no_proxy_token(shared_coderd, shared_owner,
+                                                                   created):
+    token = created["proxy_token"]
+    for path in ("/api/v2/users/me", "/api/v2/workspaceproxies", "/api/v2/regions"):
+        assert raw(shared_coderd, "GET", path, token).status_code == 401
+        assert raw(shared_coderd, "GET", path, headers={PROXY_HEADER: token}).status_code == 401
+    body = {"access_url": "http://127.0.0.1:1"}
+    assert proxy_call(shared_coderd, "register", shared_owner.token, body).status_code == 401
+    assert raw(shared_coderd, "POST", "/api/v2/workspaceproxies/me/register", shared_owner.token,
+               json=body).status_code == 401
+    wrong = token.rpartition(":")[0] + ":wrong"
+    assert proxy_call(shared_coderd, "register", wrong, body).status_code == 401
+    assert proxy_call(shared_coderd, "register", "not-a-token", body).status_code == 401
+    bad_url = proxy_call(shared_coderd, "register", token, {"access_url": "ftp://x"})
+    assert bad_url.status_code == 400 and bad_url.json()["validations"][0]["field"] == "access_url"
+
+
+def test_app_tokens_answer_only_for_what_the_session_may_open(shared_coderd, shared_owner):
+    """The proxy asks for a user's app with their session, a member's, none and its own
+    token; only the first is signed, for that app, with a key only this proxy's
+    registration gave."""
+    member = shared_owner
+    member_user = shared_owner.user()
+    other, _ = create_another_user(shared_owner)
+    ws, agent = workspace_with_agent(member, shared_coderd.dsn,
+                                     apps=[{"slug": "web", "url": "http://localhost:8080/base"}])
+    made = shared_owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name="tokyo"))
+    proxy = ProxyClient(shared_coderd.url, made.proxy_token)
+    key = proxy.register(types.RegisterWorkspaceProxyRequest(
+        access_url="http://127.0.0.1:2")).app_security_key
+    app = types.WorkspaceAppRequest(access_method="path", username_or_id=member_user.username,
+                                    workspace_name_or_id=ws.name, app_slug_or_port="web")
+
+    signed = proxy.issue_signed_app_token(app, member.token)
+    wanted = {"access_method": "path", "username_or_id": member_user.username,
+              "workspace_name_or_id": ws.name, "agent_name_or_id": "", "app_slug_or_port": "web"}
+    claims = apptoken.verify(key, signed, wanted)
+    assert claims is not None
+    assert (claims["agent_id"], claims["target"], claims["base_path"], claims["user_id"]) == \
+        (str(agent.id), "tcp:127.0.0.1:8080", "/base", str(member_user.id))
+    # Replayed for another app, or forged with another key, or altered: refused offline.
+    assert apptoken.verify(key, signed, {**wanted, "app_slug_or_port": "8080"}) is None
+    assert apptoken.verify(key + "x", signed, wanted) is None
+    assert apptoken.verify(key, signed[:-2] + ("A" if signed[-2] != "A" else "B") + signed[-1],
+                           wanted) is None
+    assert apptoken.verify(key, signed, wanted, max_age=-1) is None  # expired
+
+    body = {"app_request": wanted, "session_token": other.token}
+    for session, status in ((other.token, 404), ("", 401), (made.proxy_token, 401),
+                            (member.token[:-1] + "x", 401)):
+        resp = proxy_call(shared_coderd, "issue-signed-app-token", made.proxy_token,
+                          {**body, "session_token": session})
+        assert resp.status_code == status, (session[:8], resp.text)
+        assert "signed_token_str" not in resp.text
+    port = proxy_call(shared_coderd, "issue-signed-app-token", made.proxy_token,
+                      {"app_request": {**wanted, "app_slug_or_port": "9000"},
+                       "session_token": other.token})
+    assert port.status_code == 404  # another user's port: never
+    # A user's session cannot ask for tokens; a deleted proxy's token asks nothing more.
+    assert raw(shared_coderd, "POST", "/api/v2/workspaceproxies/me/issue-signed-app-token",
+               other.token, json={**body, "session_token": member.token}).status_code == 401
+    shared_owner.delete_workspace_proxy("tokyo")
+    gone = proxy_call(shared_coderd, "issue-signed-app-token", made.proxy_token,
+                      {**body, "session_token": member.token})
+    assert gone.status_code == 401
+    assert "tokyo" not in [p.name for p in shared_owner.workspace_proxies()]
