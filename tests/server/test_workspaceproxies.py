@@ -5,6 +5,7 @@ wsproxysdk's RegisterWorkspaceProxyResponse and IssueSignedAppTokenResponse) and
 callers who must not get through."""
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -13,7 +14,7 @@ from appliance.sdk import types
 from appliance.sdk.wsproxysdk import ProxyClient
 from server.wsproxy import apptoken
 
-from ..agenttest import workspace_with_agent
+from ..agenttest import cli_config, coder_cli, workspace_with_agent
 from ..coderdtest import create_another_user
 from .test_users import raw
 
@@ -173,3 +174,42 @@ def test_app_tokens_answer_only_for_what_the_session_may_open(shared_coderd, sha
                       {**body, "session_token": member.token})
     assert gone.status_code == 401
     assert "tokyo" not in [p.name for p in shared_owner.workspace_proxies()]
+
+
+def test_the_cli_creates_lists_and_deletes_proxies(shared_coderd, shared_owner, tmp_path):
+    """``coder wsproxy create|list|delete``, as Coder's prints them; a member is refused with
+    a one-line error, and the token never appears in ``list``."""
+    (tmp_path / "owner").mkdir(), (tmp_path / "member").mkdir()
+    owner_config = cli_config(tmp_path / "owner", shared_owner)
+    made = coder_cli(owner_config, "wsproxy", "create", "--name", "cli-proxy",
+                     "--display-name", "CLI")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("Workspace Proxy 'cli-proxy' created successfully.")
+    token = made.stdout.rsplit("Token: ", 1)[1].strip()
+    ProxyClient(shared_coderd.url, token).register(
+        types.RegisterWorkspaceProxyRequest(access_url="http://127.0.0.1:3"))
+    only = coder_cli(owner_config, "wsproxy", "create", "--name", "cli-two", "--only-token")
+    assert only.returncode == 0 and only.stdout.count(":") == 1, only.stdout
+
+    listed = coder_cli(owner_config, "wsproxy", "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "URL", "PROXY", "STATUS"]  # Coder's "proxy status"
+    row = next(line.split() for line in lines if line.startswith("cli-proxy"))
+    assert row == ["cli-proxy", "http://127.0.0.1:3", "ok"]
+    assert token.split(":")[1] not in listed.stdout
+    as_json = coder_cli(owner_config, "wsproxy", "ls", "-o", "json")
+    assert {p["name"] for p in json.loads(as_json.stdout)} >= {"cli-proxy", "cli-two"}
+
+    member, _ = create_another_user(shared_owner)
+    member_config = cli_config(tmp_path / "member", member)
+    refused = coder_cli(member_config, "wsproxy", "create", "--name", "mine")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "Forbidden" in refused.stderr
+    assert coder_cli(member_config, "wsproxy", "delete", "--yes", "cli-proxy").returncode != 0
+
+    gone = coder_cli(owner_config, "wsproxy", "delete", "--yes", "cli-proxy")
+    assert (gone.returncode, gone.stdout) == (0, "Workspace proxy 'cli-proxy' deleted successfully\n")
+    missing = coder_cli(owner_config, "wsproxy", "delete", "--yes", "cli-proxy")
+    assert missing.returncode != 0 and "not found" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) <= 2  # message and hint, no traceback
