@@ -6,16 +6,21 @@ callers who must not get through."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
+import requests
 
 from appliance.sdk import types
 from appliance.sdk.wsproxysdk import ProxyClient
 from server.wsproxy import apptoken
 
-from ..agenttest import cli_config, coder_cli, workspace_with_agent
+from ..agenttest import cli_config, coder_cli, wait_for, workspace_with_agent
 from ..coderdtest import create_another_user
+from ..pgserver import free_port
 from .test_users import raw
 
 # codersdk.Region, and WorkspaceProxy's own fields on top of it
@@ -35,7 +40,7 @@ def created(shared_coderd, shared_owner):
     return resp.json()
 
 
-def proxy_call(coderd, path: str, token: str, body: dict) -> "requests.Response":  # noqa: F821
+def proxy_call(coderd, path: str, token: str, body: dict) -> requests.Response:
     return raw(coderd, "POST", f"/api/v2/workspaceproxies/me/{path}",
                headers={PROXY_HEADER: token}, json=body)
 
@@ -213,3 +218,41 @@ def test_the_cli_creates_lists_and_deletes_proxies(shared_coderd, shared_owner, 
     missing = coder_cli(owner_config, "wsproxy", "delete", "--yes", "cli-proxy")
     assert missing.returncode != 0 and "not found" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) <= 2  # message and hint, no traceback
+
+
+def start_proxy(coderd, token: str) -> tuple[subprocess.Popen, str]:
+    """A real ``coderd wsproxy server`` on 127.0.0.1, without any database setting."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
+    env.update(CODER_PRIMARY_ACCESS_URL=coderd.url, CODER_PROXY_SESSION_TOKEN=token,
+               CODER_HTTP_ADDRESS=f"127.0.0.1:{port}")
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "wsproxy", "server"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def test_a_proxy_process_registers_heartbeats_and_deregisters_when_stopped(shared_coderd,
+                                                                           shared_owner):
+    made = shared_owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name="process"))
+    proc, url = start_proxy(shared_coderd, made.proxy_token)
+    try:
+        wait_for(lambda: shared_owner.workspace_proxy("process").healthy, what="registered")
+        assert requests.get(url + "/healthz", timeout=5).text == "OK"
+        region = next(r for r in shared_owner.regions().regions if r.name == "process")
+        assert (region.healthy, region.path_app_url) == (True, url)
+        proxy = raw(shared_coderd, "GET", "/api/v2/workspaceproxies/process",
+                    shared_owner.token).json()
+        assert proxy["status"]["status"] == "ok"
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=20)[0]
+    assert proc.returncode == 0, output
+    assert shared_owner.workspace_proxy("process").status.status == "unreachable"
+    assert not shared_owner.workspace_proxy("process").healthy
+
+    # A wrong token: a one-line refusal, the token not echoed, and no server.
+    wrong = made.proxy_token.rpartition(":")[0] + ":not-the-secret"
+    proc, _ = start_proxy(shared_coderd, wrong)
+    output = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 1 and "Traceback" not in output and "not-the-secret" not in output
+    assert "coderd refused the registration: Invalid workspace proxy token." in output
