@@ -492,6 +492,7 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
     from appliance.sdk.trust import system_ca
     from appliance.sdk.wsproxysdk import ProxyClient
 
+    from .relay import tcpupgrade
     from .wsproxy.server import WorkspaceProxyServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -517,7 +518,8 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"coderd wsproxy server: coderd is unreachable: {exc}", file=sys.stderr)
         return 1
-    http = WSGIServer((host.strip("[]"), int(port)), proxy.wsgi, log=None)
+    http = WSGIServer((host.strip("[]"), int(port)), proxy.wsgi, log=None,
+                      handler_class=tcpupgrade.Handler)
     stop = threading.Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)

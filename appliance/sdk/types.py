@@ -1267,6 +1267,7 @@ class RegisterWorkspaceProxyRequest:
 class RegisterWorkspaceProxyResponse:
     deployment_id: uuid.UUID
     app_security_key: str
+    relay_key: str = ""  # the appliance's: its proof at coderd's relay listeners
 
 
 @dataclass
@@ -1287,6 +1288,14 @@ class WorkspaceAppRequest:
 @dataclass
 class IssueSignedAppTokenRequest:
     app_request: WorkspaceAppRequest
+    session_token: str
+
+
+@dataclass
+class IssueSignedConnectTokenRequest:
+    """The appliance's: a stream (ssh, tcp:PORT, a terminal's pty:...) to an agent."""
+    agent_id: uuid.UUID
+    target: str
     session_token: str
 
 

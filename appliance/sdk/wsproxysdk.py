@@ -15,6 +15,7 @@ PROXY_TOKEN_HEADER = "Coder-External-Proxy-Token"
 class ProxyClient:
     def __init__(self, url: str, proxy_token: str, **options):
         self.sdk = Client(url, headers={PROXY_TOKEN_HEADER: proxy_token}, **options)
+        self.proxy_id = proxy_token.partition(":")[0]
 
     def register(self, req: types.RegisterWorkspaceProxyRequest
                  ) -> types.RegisterWorkspaceProxyResponse:
@@ -29,4 +30,12 @@ class ProxyClient:
         return self.sdk._request(
             "POST", f"{ME}/issue-signed-app-token",
             types.IssueSignedAppTokenRequest(app_request=app, session_token=session_token),
+            expect=201, model_type=types.IssueSignedAppTokenResponse).signed_token_str
+
+    def issue_signed_connect_token(self, agent_id: uuid.UUID, target: str,
+                                   session_token: str) -> str:
+        return self.sdk._request(
+            "POST", f"{ME}/issue-signed-connect-token",
+            types.IssueSignedConnectTokenRequest(agent_id=agent_id, target=target,
+                                                 session_token=session_token),
             expect=201, model_type=types.IssueSignedAppTokenResponse).signed_token_str

@@ -20,6 +20,8 @@ from ..authz.rbac import Action, NotAuthorized, Object, Resource
 from ..httpapi import APIError, not_found, read, write
 from ..httpmw import authenticate_token, store, system_store, vouch
 from ..relay import apps
+from ..relay.registry import EXPIRE_SECONDS as EXPIRE_RELAY_SECONDS
+from . import relay as relay_api
 from ..security import hash_secret
 from ..wsproxy import apptoken
 from .router import Router
@@ -173,7 +175,8 @@ def register_workspace_proxy():
         row["id"], req.access_url.rstrip("/"), req.wildcard_hostname, req.version)
     deployment_id = system_store("wsproxy-register").get_deployment_value("deployment_id")
     return write(201, types.RegisterWorkspaceProxyResponse(
-        deployment_id=uuid.UUID(deployment_id), app_security_key=_proxy_key(row["id"])))
+        deployment_id=uuid.UUID(deployment_id), app_security_key=_proxy_key(row["id"]),
+        relay_key=apptoken.relay_key(current_app.extensions["relay"].secret, row["id"])))
 
 
 @route("POST", "/workspaceproxies/me/deregister", auth=False,
@@ -194,9 +197,7 @@ def issue_signed_app_token():
     row = _calling_proxy()
     req = read(types.IssueSignedAppTokenRequest)
     app = req.app_request
-    authenticate_token(req.session_token)
-    if g.get("subject") is None:
-        raise APIError(401, "The session is not valid.", g.get("auth_error") or "")
+    _act_as_session(req.session_token)
     try:
         agent = apps.agent_by_path(app.username_or_id, app.workspace_name_or_id,
                                    app.agent_name_or_id)
@@ -206,8 +207,38 @@ def issue_signed_app_token():
         raise APIError(404, "No such app, or you may not open it.") from None
     except apps.ProxyError as exc:
         raise APIError(exc.status, str(exc)) from None
-    claims = {"proxy_id": str(row["id"]), "request": model.encode(app), "key_id": g.api_key_id,
-              "user_id": str(g.subject.id), "agent_id": str(agent["id"]),
-              "target": f"tcp:{host}:{port}", "base_path": base}
+    return _grant(row, agent["id"], f"tcp:{host}:{port}", request=model.encode(app),
+                  base_path=base)
+
+
+@route("POST", "/workspaceproxies/me/issue-signed-connect-token", auth=False,
+       summary="Whether a session may open a stream (ssh, a port, a terminal) to an agent: "
+               "a signed grant the proxy presents to the relay",
+       request=types.IssueSignedConnectTokenRequest, response=types.IssueSignedAppTokenResponse,
+       status=201)
+def issue_signed_connect_token():
+    row = _calling_proxy()
+    req = read(types.IssueSignedConnectTokenRequest)
+    _act_as_session(req.session_token)
+    if not (relay_api.TARGET.match(req.target) or req.target.startswith("pty:")):
+        raise APIError(400, f"Invalid target {req.target!r}.", "Use ssh, tcp:PORT or pty:...")
+    relay_api.connect_target(req.agent_id)
+    return _grant(row, req.agent_id, req.target)
+
+
+def _act_as_session(session_token: str) -> None:
+    """Act as the visitor whose session the proxy passes on (401 when it is not valid)."""
+    authenticate_token(session_token)
+    if g.get("subject") is None:
+        raise APIError(401, "The session is not valid.", g.get("auth_error") or "")
+
+
+def _grant(row: dict, agent_id: uuid.UUID, target: str, **claims):
+    """The signed answer: who asked, for which stream, and the relay address of the coderd
+    process holding the agent ("" when none does: the proxy answers that it is offline)."""
+    held = system_store("wsproxy-grant").get_relay_address(agent_id, EXPIRE_RELAY_SECONDS)
+    claims.update(proxy_id=str(row["id"]), key_id=g.api_key_id, user_id=str(g.subject.id),
+                  agent_id=str(agent_id), target=target,
+                  relay_address=held["address"] if held else "")
     return write(201, types.IssueSignedAppTokenResponse(
         signed_token_str=apptoken.sign(_proxy_key(row["id"]), claims)))

@@ -9,6 +9,9 @@ time it was signed. The key is per proxy, derived from a deployment secret that 
 leaves coderd: a proxy's key (given at registration) verifies only its own tokens, and a
 deleted proxy's key signs nothing new. A token is good for ``LIFETIME`` seconds and only
 for the request it names, so replaying one for another app or user is refused.
+
+The same token is the proxy's grant at coderd's relay listener: it names the agent and
+target, and the listener opens nothing else for the proxy (``relay_key_for_stream``).
 """
 from __future__ import annotations
 
@@ -42,12 +45,41 @@ def sign(key: str, claims: dict) -> str:
     return _serializer(key).dumps(claims)
 
 
-def verify(key: str, token: str, app_request: dict, max_age: float = LIFETIME) -> dict | None:
-    """The token's claims if ``key`` signed it within ``max_age`` for ``app_request``."""
+def verify(key: str, token: str, expected: dict, max_age: float = LIFETIME) -> dict | None:
+    """The token's claims if ``key`` signed it within ``max_age`` with each ``expected``
+    claim (the app request it answers; the agent and target of a stream)."""
     try:
         claims = _serializer(key).loads(token, max_age=max_age)
     except BadData:
         return None
-    if not isinstance(claims, dict) or claims.get("request") != app_request:
+    if not isinstance(claims, dict) or any(claims.get(k) != v for k, v in expected.items()):
         return None
     return claims
+
+
+def relay_key(relay_secret: str, proxy_id: uuid.UUID) -> str:
+    """The proxy's key for coderd's relay listeners (given at registration): its proof in
+    the relay handshake, in place of the deployment's relay secret, which it never gets."""
+    return hmac.new(relay_secret.encode(), f"wsproxy-relay:{proxy_id}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def relay_key_for_stream(store, relay_secret: str, header: dict) -> str:
+    """What a relay listener asks of a proxy dialing it: a live proxy, and coderd's signed
+    grant (a fresh app token) for this very agent and target; then the proxy's relay key,
+    which its proof must show. RelayAuthError otherwise. ``store``: a system querier."""
+    from ..relay.registry import RelayAuthError
+
+    try:
+        proxy_id = uuid.UUID(str(header["proxy_id"]))
+    except ValueError:
+        raise RelayAuthError("not a workspace proxy ID") from None
+    proxy = store.get_workspace_proxy_by_id(proxy_id)
+    deployment_key = store.get_deployment_value(KEY_NAME)
+    if proxy is None or proxy["deleted"] or not deployment_key:
+        raise RelayAuthError(f"no workspace proxy {proxy_id}")
+    expected = {"proxy_id": str(proxy_id), "agent_id": str(header["agent_id"]),
+                "target": str(header["target"])}
+    if verify(proxy_key(deployment_key, proxy_id), str(header.get("grant", "")), expected) is None:
+        raise RelayAuthError("no valid grant from coderd for this stream")
+    return relay_key(relay_secret, proxy_id)

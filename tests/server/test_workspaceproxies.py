@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import uuid
 
 import pytest
 import requests
 
-from appliance.sdk import types
+from appliance.sdk import rawstream, types
+from appliance.sdk.errors import APIError
 from appliance.sdk.wsproxysdk import ProxyClient
+from server.relay.registry import RelayAuthError, dial_handshake
 from server.wsproxy import apptoken
 
-from ..agenttest import cli_config, coder_cli, wait_for, workspace_with_agent
+from ..agenttest import cli_config, coder_cli, start_agent, wait_for, workspace_with_agent
 from ..coderdtest import create_another_user
 from ..pgserver import free_port
 from .test_users import raw
@@ -149,16 +153,16 @@ def test_app_tokens_answer_only_for_what_the_session_may_open(shared_coderd, sha
     signed = proxy.issue_signed_app_token(app, member.token)
     wanted = {"access_method": "path", "username_or_id": member_user.username,
               "workspace_name_or_id": ws.name, "agent_name_or_id": "", "app_slug_or_port": "web"}
-    claims = apptoken.verify(key, signed, wanted)
+    claims = apptoken.verify(key, signed, {"request": wanted})
     assert claims is not None
     assert (claims["agent_id"], claims["target"], claims["base_path"], claims["user_id"]) == \
         (str(agent.id), "tcp:127.0.0.1:8080", "/base", str(member_user.id))
     # Replayed for another app, or forged with another key, or altered: refused offline.
-    assert apptoken.verify(key, signed, {**wanted, "app_slug_or_port": "8080"}) is None
-    assert apptoken.verify(key + "x", signed, wanted) is None
+    assert apptoken.verify(key, signed, {"request": {**wanted, "app_slug_or_port": "8080"}}) is None
+    assert apptoken.verify(key + "x", signed, {"request": wanted}) is None
     assert apptoken.verify(key, signed[:-2] + ("A" if signed[-2] != "A" else "B") + signed[-1],
-                           wanted) is None
-    assert apptoken.verify(key, signed, wanted, max_age=-1) is None  # expired
+                           {"request": wanted}) is None
+    assert apptoken.verify(key, signed, {"request": wanted}, max_age=-1) is None  # expired
 
     body = {"app_request": wanted, "session_token": other.token}
     for session, status in ((other.token, 404), ("", 401), (made.proxy_token, 401),
@@ -256,3 +260,67 @@ def test_a_proxy_process_registers_heartbeats_and_deregisters_when_stopped(share
     output = proc.communicate(timeout=30)[0]
     assert proc.returncode == 1 and "Traceback" not in output and "not-the-secret" not in output
     assert "coderd refused the registration: Invalid workspace proxy token." in output
+
+
+def test_ssh_and_port_streams_through_the_proxy_to_an_agent_held_by_coderd(shared_coderd,
+                                                                           shared_owner):
+    """A real agent connected to coderd, a real proxy process: ``coder ssh``'s stream and a
+    port's reach the agent through the proxy and coderd's relay listener; another member's
+    session is refused at coderd, and the listener opens nothing without a fresh grant for
+    that very stream (forged, for another target, or without the proxy's relay key)."""
+    echo = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=_echo_once, args=(echo,), daemon=True).start()
+    ws, agent = workspace_with_agent(shared_owner, shared_coderd.dsn)
+    process = start_agent(shared_coderd.url, agent.token)
+    made = shared_owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name="streams"))
+    proc, url = start_proxy(shared_coderd, made.proxy_token)
+    path = f"/api/v2/workspaceagents/{agent.id}/connect"
+    try:
+        wait_for(lambda: shared_owner.workspace_proxy("streams").healthy, what="registered")
+        ssh = rawstream.connect_to_agent(url, path, {"target": "ssh"}, shared_owner.token)
+        assert ssh.recv(8) == b"SSH-2.0-"
+        ssh.close()
+        port = rawstream.connect(url, path, {"target": f"tcp:{echo.getsockname()[1]}"},
+                                 shared_owner.token)
+        port.sendall(b"through the proxy")
+        assert port.recv(100) == b"through the proxy"
+        port.close()
+
+        member, _ = create_another_user(shared_owner)
+        with pytest.raises(APIError) as refused:
+            rawstream.connect(url, path, {"target": "ssh"}, member.token)
+        assert refused.value.status == 404
+        with pytest.raises(APIError) as anonymous:
+            rawstream.connect(url, path, {"target": "ssh"}, "")
+        assert anonymous.value.status == 401
+
+        client = ProxyClient(shared_coderd.url, made.proxy_token)
+        keys = client.register(types.RegisterWorkspaceProxyRequest(access_url=url))
+        grant = client.issue_signed_connect_token(agent.id, "ssh", shared_owner.token)
+        claims = apptoken.verify(keys.app_security_key, grant, {"target": "ssh"})
+        relay = claims["relay_address"]
+        assert _dial(relay, keys.relay_key, agent.id, "ssh", made, grant) == {"ok": True}
+        for key, target, token in ((keys.relay_key, "tcp:22", grant),  # another target
+                                   (keys.relay_key, "ssh", grant[:-3] + "abc"),  # altered
+                                   ("not-the-key", "ssh", grant)):  # no relay key
+            with pytest.raises((RelayAuthError, OSError, ValueError)):
+                _dial(relay, key, agent.id, target, made, token)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+        process.stop()
+        echo.close()
+
+
+def _dial(relay: str, key: str, agent_id, target: str, made, grant: str) -> dict:
+    host, _, port = relay.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        answer = dial_handshake(sock, key, agent_id, target, proxy_id=str(made.proxy.id),
+                                grant=grant)
+    return {k: v for k, v in answer.items() if k != "mac"}
+
+
+def _echo_once(server: socket.socket) -> None:
+    conn, _ = server.accept()
+    with conn:
+        conn.sendall(conn.recv(100))
