@@ -518,7 +518,7 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"coderd wsproxy server: coderd is unreachable: {exc}", file=sys.stderr)
         return 1
-    http = WSGIServer((host.strip("[]"), int(port)), proxy.wsgi, log=None,
+    http = WSGIServer((host.strip("[]"), int(port)), proxy.app(), log=None,
                       handler_class=tcpupgrade.Handler)
     stop = threading.Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)

@@ -124,7 +124,7 @@ def proxy(user: str, workspace: str, kind: str, name: str, rest: str, access: st
     ws = request.environ.get("wsgi.websocket")
     if ws is not None:
         return _websocket(ws, stream, host, port, target)
-    return _http(stream, host, port, target, path_app=access == PATH)
+    return forward_http(stream, host, port, target, path_app=access == PATH)
 
 
 def _forwarded_headers(host: str, port: int) -> list[tuple[str, str]]:
@@ -133,7 +133,8 @@ def _forwarded_headers(host: str, port: int) -> list[tuple[str, str]]:
         ("X-Forwarded-Proto", request.scheme), ("X-Forwarded-For", request.remote_addr or "")]
 
 
-def _http(stream, host: str, port: int, target: str, path_app: bool) -> Response:
+def forward_http(stream, host: str, port: int, target: str, path_app: bool) -> Response:
+    """The request, to the app at the end of ``stream``, and its answer (coderd and proxies)."""
     length = request.content_length
     chunked = request.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
     head = [f"{request.method} {target} HTTP/1.1"]
@@ -323,7 +324,7 @@ def _recv_into(stream, buf) -> int:
 
 
 # -- routes -------------------------------------------------------------------------
-def _raw_rest(user: str, workspace: str, kind: str, name: str) -> str:
+def raw_rest(user: str, workspace: str, kind: str, name: str) -> str:
     """The raw path below ``/@USER/WORKSPACE/KIND/NAME/``, as the request line sent it."""
     segments = appfilter.raw_target(request.environ)[0].split("/")
     if [unquote(s, encoding="latin-1") for s in segments[1:5]] != ["@" + user, workspace, kind, name]:
@@ -340,7 +341,7 @@ def _path_rules() -> None:
 
         def view(user: str, workspace: str, name: str, rest: str = "", kind: str = kind):
             try:
-                rest = _raw_rest(user, workspace, kind, name)
+                rest = raw_rest(user, workspace, kind, name)
             except appfilter.PathRefused as exc:
                 return page(400, f"Invalid app path: {exc}.")
             return proxy(user, workspace, kind, name, rest, PATH)

@@ -5,8 +5,10 @@ HTTP(S) with its proxy token. It registers its URLs and version, registers again
 ``HEARTBEAT_SECONDS`` (its heartbeat: coderd shows it unreachable after three missed
 ones) and deregisters when stopped, so ``/regions`` follows it.
 
-It serves ``/healthz`` and, with ``Upgrade: tcp``, ``/api/v2/workspaceagents/{id}/connect``
-(``coder ssh``'s stream, a port): it passes the caller's session to coderd, which answers
+It serves ``/healthz``, path apps and ports (``/@USER/WORKSPACE/apps|port/NAME/``, through
+the app proxy's own forwarding, ``server.relay.apps.forward_http``) and, with ``Upgrade:
+tcp``, ``/api/v2/workspaceagents/{id}/connect`` (``coder ssh``'s stream, a port). For each,
+it passes the caller's session to coderd, which answers
 with a grant signed for this proxy (``server.wsproxy.apptoken``) naming the agent, the
 target and the coderd process holding the agent; the proxy checks the grant with its
 key and dials that process's relay listener, proving its relay key and presenting the
@@ -14,25 +16,26 @@ grant, which the listener checks again before opening the stream.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import re
 import socket
 import threading
 import uuid
-from urllib.parse import parse_qs
 
-from appliance.sdk import types
+from flask import Flask, Response, request
+
+from appliance.sdk import model, types
 from appliance.sdk.client import APIError
+from appliance.sdk.errors import SESSION_HEADER
 from appliance.sdk.wsproxysdk import ProxyClient
 
 from ..api.workspaceproxies import HEARTBEAT_SECONDS
-from ..relay import tcpupgrade
+from ..relay import appfilter, apps, tcpupgrade
 from ..relay.registry import dial_handshake
 from . import apptoken
 
-CONNECT = re.compile(r"^/api/v2/workspaceagents/([0-9a-fA-F-]{36})/connect$")
-SESSION_HEADER = "HTTP_CODER_SESSION_TOKEN"
+SESSION_COOKIE = "coder_session_token"
 
 
 class Refused(Exception):
@@ -41,6 +44,11 @@ class Refused(Exception):
     def __init__(self, status: int, message: str, detail: str = ""):
         super().__init__(message)
         self.status, self.detail = status, detail
+
+
+def _refusal(exc: Refused) -> Response:
+    return Response(json.dumps({"message": str(exc), "detail": exc.detail}), status=exc.status,
+                    mimetype="application/json")
 
 log = logging.getLogger(__name__)
 
@@ -76,38 +84,63 @@ class WorkspaceProxyServer:
         except (APIError, OSError) as exc:
             log.warning("wsproxy: deregistering from coderd failed: %s", exc)
 
-    def wsgi(self, environ: dict, start_response):
-        path = environ.get("PATH_INFO", "")
-        if path == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"OK"]
-        connect = CONNECT.match(path)
-        try:
-            if connect is None:
-                raise Refused(404, "Not served by this workspace proxy.")
-            self.connect(environ, uuid.UUID(connect.group(1)))
-            return []
-        except Refused as exc:
-            body = json.dumps({"message": str(exc), "detail": exc.detail}).encode()
-            start_response(f"{exc.status} Refused", [("Content-Type", "application/json"),
-                                                     ("Content-Length", str(len(body)))])
-            return [body]
+    def app(self) -> Flask:
+        """The proxy's routes: coderd's paths, served through coderd's decisions."""
+        app = Flask(__name__)
+        app.add_url_rule("/healthz", "healthz", lambda: Response("OK", mimetype="text/plain"))
+        app.add_url_rule("/api/v2/workspaceagents/<uuid:agent_id>/connect", "connect",
+                         self.connect)
+        for kind in ("apps", "port"):
+            base = f"/@<user>/<workspace>/{kind}/<name>/"
+            view = functools.partial(self.path_app, kind=kind)
+            app.add_url_rule(base, f"{kind}_root", view, methods=apps.METHODS)
+            app.add_url_rule(base + "<path:rest>", kind, view, methods=apps.METHODS)
+        app.register_error_handler(Refused, _refusal)
+        return app
 
-    def connect(self, environ: dict, agent_id: uuid.UUID) -> None:
-        """Carry a stream to the agent, once coderd has granted it to the caller's session."""
-        if not tcpupgrade.requested(environ):
+    def connect(self, agent_id: uuid.UUID) -> Response:
+        """A stream to the agent (``Upgrade: tcp``), once coderd has granted it."""
+        if not tcpupgrade.requested(request.environ):
             raise Refused(400, "Expected a connection upgrade.", "Send 'Upgrade: tcp'.")
-        target = parse_qs(environ.get("QUERY_STRING", "")).get("target", ["ssh"])[0]
-        session = environ.get(SESSION_HEADER, "")
+        target = request.args.get("target", "ssh")
+        grant = self._ask(self.client.issue_signed_connect_token, agent_id, target)
+        claims = self._verify(grant, {"agent_id": str(agent_id), "target": target})
+        tcpupgrade.bridge(request.environ, self._dial(claims, grant))
+        return Response(status=200)  # not sent: the connection was taken over
+
+    def path_app(self, user: str, workspace: str, name: str, kind: str, rest: str = ""):
+        """A path app or port (``/@USER/WORKSPACE[.AGENT]/apps|port/NAME/``), as coderd
+        serves it, once coderd has granted it to the caller's session."""
+        workspace, _, agent = workspace.partition(".")
+        app = types.WorkspaceAppRequest(access_method="path", username_or_id=user,
+                                        workspace_name_or_id=workspace, agent_name_or_id=agent,
+                                        app_slug_or_port=name)
         try:
-            grant = self.client.issue_signed_connect_token(agent_id, target, session)
+            rest = apps.raw_rest(user, workspace + (f".{agent}" if agent else ""), kind, name)
+            grant = self._ask(self.client.issue_signed_app_token, app)
+            claims = self._verify(grant, {"request": model.encode(app)})
+            path = appfilter.upstream_path(claims["base_path"], rest)
+        except appfilter.PathRefused as exc:
+            raise Refused(400, f"Invalid app path: {exc}.") from None
+        host, _, port = claims["target"].removeprefix("tcp:").rpartition(":")
+        query = appfilter.upstream_query(appfilter.raw_target(request.environ)[1])
+        return apps.forward_http(self._dial(claims, grant), host, int(port),
+                                 path + ("?" + query if query else ""), path_app=True)
+
+    def _ask(self, issue, *args):
+        """coderd's grant for the caller's session (its header, or this origin's cookie)."""
+        session = request.headers.get(SESSION_HEADER) or request.cookies.get(SESSION_COOKIE, "")
+        try:
+            return issue(*args, session)
         except APIError as exc:
             raise Refused(exc.status, exc.message, exc.detail) from None
-        claims = apptoken.verify(self.app_security_key, grant, {
-            "proxy_id": str(self.proxy_id), "agent_id": str(agent_id), "target": target})
+
+    def _verify(self, grant: str, expected: dict) -> dict:
+        claims = apptoken.verify(self.app_security_key, grant,
+                                 {**expected, "proxy_id": str(self.proxy_id)})
         if claims is None:
             raise Refused(502, "coderd's grant did not verify with this proxy's key.")
-        tcpupgrade.bridge(environ, self._dial(claims, grant))
+        return claims
 
     def _dial(self, claims: dict, grant: str) -> socket.socket:
         """The relay listener of the coderd process holding the agent, past its handshake."""

@@ -5,6 +5,7 @@ wsproxysdk's RegisterWorkspaceProxyResponse and IssueSignedAppTokenResponse) and
 callers who must not get through."""
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import socket
@@ -262,21 +263,31 @@ def test_a_proxy_process_registers_heartbeats_and_deregisters_when_stopped(share
     assert "coderd refused the registration: Invalid workspace proxy token." in output
 
 
-def test_ssh_and_port_streams_through_the_proxy_to_an_agent_held_by_coderd(shared_coderd,
-                                                                           shared_owner):
-    """A real agent connected to coderd, a real proxy process: ``coder ssh``'s stream and a
-    port's reach the agent through the proxy and coderd's relay listener; another member's
-    session is refused at coderd, and the listener opens nothing without a fresh grant for
-    that very stream (forged, for another target, or without the proxy's relay key)."""
+def test_an_app_and_streams_through_the_proxy_to_an_agent_held_by_coderd(shared_coderd,
+                                                                         shared_owner):
+    """A real agent connected to coderd, a real proxy process: a path app, ``coder ssh``'s
+    stream and a port's reach the agent through the proxy and coderd's relay listener;
+    another member's session is refused at coderd, and the listener opens nothing without
+    a fresh grant for that very stream (altered, for another target, or without the
+    proxy's relay key)."""
     echo = socket.create_server(("127.0.0.1", 0))
     threading.Thread(target=_echo_once, args=(echo,), daemon=True).start()
-    ws, agent = workspace_with_agent(shared_owner, shared_coderd.dsn)
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PathEcho)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    ws, agent = workspace_with_agent(shared_owner, shared_coderd.dsn, apps=[
+        {"slug": "web", "url": f"http://localhost:{web.server_port}/base"}])
     process = start_agent(shared_coderd.url, agent.token)
     made = shared_owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name="streams"))
     proc, url = start_proxy(shared_coderd, made.proxy_token)
     path = f"/api/v2/workspaceagents/{agent.id}/connect"
     try:
         wait_for(lambda: shared_owner.workspace_proxy("streams").healthy, what="registered")
+        app_url = f"{url}/@admin/{ws.name}/apps/web/hello?x=1"
+        wait_for(lambda: requests.get(app_url, headers={"Coder-Session-Token": shared_owner.token},
+                                      timeout=10).status_code == 200, what="the app")
+        page = requests.get(app_url, headers={"Coder-Session-Token": shared_owner.token},
+                            timeout=10)
+        assert (page.status_code, page.text) == (200, "GET /base/hello?x=1")
         ssh = rawstream.connect_to_agent(url, path, {"target": "ssh"}, shared_owner.token)
         assert ssh.recv(8) == b"SSH-2.0-"
         ssh.close()
@@ -287,6 +298,9 @@ def test_ssh_and_port_streams_through_the_proxy_to_an_agent_held_by_coderd(share
         port.close()
 
         member, _ = create_another_user(shared_owner)
+        for token, status in ((member.token, 404), ("", 401)):
+            other = requests.get(app_url, headers={"Coder-Session-Token": token}, timeout=10)
+            assert other.status_code == status and "/base" not in other.text
         with pytest.raises(APIError) as refused:
             rawstream.connect(url, path, {"target": "ssh"}, member.token)
         assert refused.value.status == 404
@@ -310,6 +324,7 @@ def test_ssh_and_port_streams_through_the_proxy_to_an_agent_held_by_coderd(share
         proc.communicate(timeout=20)
         process.stop()
         echo.close()
+        web.shutdown()
 
 
 def _dial(relay: str, key: str, agent_id, target: str, made, grant: str) -> dict:
@@ -318,6 +333,20 @@ def _dial(relay: str, key: str, agent_id, target: str, made, grant: str) -> dict
         answer = dial_handshake(sock, key, agent_id, target, proxy_id=str(made.proxy.id),
                                 grant=grant)
     return {k: v for k, v in answer.items() if k != "mac"}
+
+
+class _PathEcho(http.server.BaseHTTPRequestHandler):
+    """An app in the workspace that answers with the request line it got."""
+
+    def do_GET(self):
+        body = f"{self.command} {self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
 
 
 def _echo_once(server: socket.socket) -> None:
