@@ -7,7 +7,8 @@ ones) and deregisters when stopped, so ``/regions`` follows it.
 
 It serves ``/healthz``, path apps and ports (``/@USER/WORKSPACE/apps|port/NAME/``, through
 the app proxy's own forwarding, ``server.relay.apps.forward_http``) and, with ``Upgrade:
-tcp``, ``/api/v2/workspaceagents/{id}/connect`` (``coder ssh``'s stream, a port). For each,
+tcp``, ``/api/v2/workspaceagents/{id}/connect`` (``coder ssh``'s stream, a port), and the
+web terminal's websocket ``/api/v2/workspaceagents/{id}/pty``. For each,
 it passes the caller's session to coderd, which answers
 with a grant signed for this proxy (``server.wsproxy.apptoken``) naming the agent, the
 target and the coderd process holding the agent; the proxy checks the grant with its
@@ -17,7 +18,6 @@ grant, which the listener checks again before opening the stream.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import socket
 import threading
@@ -31,24 +31,25 @@ from appliance.sdk.errors import SESSION_HEADER
 from appliance.sdk.wsproxysdk import ProxyClient
 
 from ..api.workspaceproxies import HEARTBEAT_SECONDS
+from .. import csrf
+from ..api.relay import pty_target
+from ..httpapi import APIError as Refused
 from ..relay import appfilter, apps, tcpupgrade
+from ..relay.websocket import bridge, refuse
 from ..relay.registry import dial_handshake
 from . import apptoken
 
 SESSION_COOKIE = "coder_session_token"
 
 
-class Refused(Exception):
-    """An answer before the upgrade: its status and Coder's error body."""
-
-    def __init__(self, status: int, message: str, detail: str = ""):
-        super().__init__(message)
-        self.status, self.detail = status, detail
-
-
 def _refusal(exc: Refused) -> Response:
-    return Response(json.dumps({"message": str(exc), "detail": exc.detail}), status=exc.status,
-                    mimetype="application/json")
+    """Coder's error body (a websocket's refusal: its close code, as coderd's)."""
+    ws = request.environ.get("wsgi.websocket")
+    if ws is not None:
+        refuse(ws, exc.status, exc.message)
+        return Response(status=200)
+    return Response(model.dumps(types.Response(message=exc.message, detail=exc.detail)),
+                    status=exc.status, mimetype="application/json")
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,10 @@ class WorkspaceProxyServer:
         app.add_url_rule("/healthz", "healthz", lambda: Response("OK", mimetype="text/plain"))
         app.add_url_rule("/api/v2/workspaceagents/<uuid:agent_id>/connect", "connect",
                          self.connect)
+        app.add_url_rule("/api/v2/workspaceagents/<uuid:agent_id>/pty", "pty", self.pty,
+                         websocket=True)
+        # The terminal's websocket with this origin's cookie: from this origin's pages only.
+        csrf.guard_app(app, csrf.OriginGuard(self.registration.access_url))
         for kind in ("apps", "port"):
             base = f"/@<user>/<workspace>/{kind}/<name>/"
             view = functools.partial(self.path_app, kind=kind)
@@ -107,6 +112,17 @@ class WorkspaceProxyServer:
         claims = self._verify(grant, {"agent_id": str(agent_id), "target": target})
         tcpupgrade.bridge(request.environ, self._dial(claims, grant))
         return Response(status=200)  # not sent: the connection was taken over
+
+    def pty(self, agent_id: uuid.UUID) -> Response:
+        """The web terminal's websocket (Coder's reconnecting PTY), once coderd has granted it."""
+        ws = request.environ.get("wsgi.websocket")
+        if ws is None:
+            raise Refused(400, "Expected a websocket.")
+        target = pty_target()
+        grant = self._ask(self.client.issue_signed_connect_token, agent_id, target)
+        claims = self._verify(grant, {"agent_id": str(agent_id), "target": target})
+        bridge(ws, self._dial(claims, grant))
+        return Response(status=200)
 
     def path_app(self, user: str, workspace: str, name: str, kind: str, rest: str = ""):
         """A path app or port (``/@USER/WORKSPACE[.AGENT]/apps|port/NAME/``), as coderd

@@ -16,8 +16,10 @@ import uuid
 
 import pytest
 import requests
+import websocket
 
-from appliance.sdk import rawstream, types
+from appliance.sdk import rawstream, relay, types
+from appliance.sdk.client import Client
 from appliance.sdk.errors import APIError
 from appliance.sdk.wsproxysdk import ProxyClient
 from server.relay.registry import RelayAuthError, dial_handshake
@@ -26,6 +28,7 @@ from server.wsproxy import apptoken
 from ..agenttest import cli_config, coder_cli, start_agent, wait_for, workspace_with_agent
 from ..coderdtest import create_another_user
 from ..pgserver import free_port
+from ..relay.test_connect import read_until
 from .test_users import raw
 
 # codersdk.Region, and WorkspaceProxy's own fields on top of it
@@ -296,6 +299,21 @@ def test_an_app_and_streams_through_the_proxy_to_an_agent_held_by_coderd(shared_
         port.sendall(b"through the proxy")
         assert port.recv(100) == b"through the proxy"
         port.close()
+        term = relay.reconnecting_pty(Client(url, shared_owner.token), agent.id, uuid.uuid4(),
+                                      100, 30)
+        term.send_text(json.dumps({"data": "stty size\r"}))
+        read_until(term, b"30 100")
+        term.close()
+        # The terminal with this origin's cookie, opened by a page of another origin: 403.
+        pty_url = (url.replace("http", "ws", 1) + f"/api/v2/workspaceagents/{agent.id}"
+                   f"/pty?reconnect={uuid.uuid4()}")
+        with pytest.raises(websocket.WebSocketBadStatusException) as foreign:
+            websocket.create_connection(pty_url, origin="http://evil.example", timeout=10,
+                                        cookie=f"coder_session_token={shared_owner.token}")
+        assert foreign.value.status_code == 403
+        own = websocket.create_connection(pty_url, origin=url, timeout=10,
+                                          cookie=f"coder_session_token={shared_owner.token}")
+        own.close()  # from the proxy's own pages, the cookie serves
 
         member, _ = create_another_user(shared_owner)
         for token, status in ((member.token, 404), ("", 401)):
@@ -312,13 +330,13 @@ def test_an_app_and_streams_through_the_proxy_to_an_agent_held_by_coderd(shared_
         keys = client.register(types.RegisterWorkspaceProxyRequest(access_url=url))
         grant = client.issue_signed_connect_token(agent.id, "ssh", shared_owner.token)
         claims = apptoken.verify(keys.app_security_key, grant, {"target": "ssh"})
-        relay = claims["relay_address"]
-        assert _dial(relay, keys.relay_key, agent.id, "ssh", made, grant) == {"ok": True}
+        relay_address = claims["relay_address"]
+        assert _dial(relay_address, keys.relay_key, agent.id, "ssh", made, grant) == {"ok": True}
         for key, target, token in ((keys.relay_key, "tcp:22", grant),  # another target
                                    (keys.relay_key, "ssh", grant[:-3] + "abc"),  # altered
                                    ("not-the-key", "ssh", grant)):  # no relay key
             with pytest.raises((RelayAuthError, OSError, ValueError)):
-                _dial(relay, key, agent.id, target, made, token)
+                _dial(relay_address, key, agent.id, target, made, token)
     finally:
         proc.terminate()
         proc.communicate(timeout=20)
