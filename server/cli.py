@@ -153,6 +153,8 @@ def _add_wsproxy_parser(sub) -> None:
     _env_arg(server, "--wildcard-access-url", "CODER_WILDCARD_ACCESS_URL",
              "The wildcard host name of this proxy's subdomain apps.")
     _env_arg(server, "--ca-cert", "CODER_CA_CERT", "PEM bundle to trust for coderd's TLS.")
+    _env_arg(server, "--relay-tls-ca-file", "CODER_RELAY_TLS_CA_FILE",
+             "The CA of coderd's relay certificates: dial its relay listeners over TLS.")
 
 
 def _env_arg(parser: argparse.ArgumentParser, flag: str, env: str, help: str, default: str = "") -> None:
@@ -509,7 +511,19 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
     client = ProxyClient(args.primary_access_url, args.proxy_session_token,
                          verify=args.ca_cert or system_ca(), timeout=30)
     proxy = WorkspaceProxyServer(client, args.access_url or f"http://{args.http_address}",
-                                 args.wildcard_access_url, buildinfo.version())
+                                 args.wildcard_access_url, buildinfo.version(),
+                                 args.relay_tls_ca_file)
+    http = WSGIServer((host.strip("[]"), int(port)), proxy.app(), log=None,
+                      handler_class=tcpupgrade.Handler)
+    stop = threading.Event()
+    gevent.signal_handler(signal.SIGTERM, stop.set)
+    gevent.signal_handler(signal.SIGINT, stop.set)
+    try:
+        http.start()  # listening before registered: once coderd lists it, it answers
+    except OSError as exc:
+        print(f"coderd wsproxy server: cannot listen on {args.http_address}: {exc}",
+              file=sys.stderr)
+        return 1
     try:
         proxy.register()
     except APIError as exc:
@@ -518,12 +532,6 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"coderd wsproxy server: coderd is unreachable: {exc}", file=sys.stderr)
         return 1
-    http = WSGIServer((host.strip("[]"), int(port)), proxy.app(), log=None,
-                      handler_class=tcpupgrade.Handler)
-    stop = threading.Event()
-    gevent.signal_handler(signal.SIGTERM, stop.set)
-    gevent.signal_handler(signal.SIGINT, stop.set)
-    http.start()
     threading.Thread(target=proxy.heartbeat_forever, daemon=True).start()
     logging.getLogger("wsproxy").info("wsproxy: serving at %s for %s", args.http_address,
                                       args.primary_access_url)

@@ -74,9 +74,15 @@ class RelayTLS:
         return ctx
 
     def client_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_3  # its half-close: tlsstream
-        return ctx
+        return dialer_context(self.ca_file)
+
+
+def dialer_context(ca_file: str) -> ssl.SSLContext:
+    """TLS for dialing relay listeners (coderd processes, workspace proxies): their
+    certificates verified against ``ca_file`` and the relay address."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3  # its half-close: tlsstream
+    return ctx
 
 
 class Relay:

@@ -36,7 +36,8 @@ from ..api.relay import pty_target
 from ..httpapi import APIError as Refused
 from ..relay import appfilter, apps, tcpupgrade
 from ..relay.websocket import bridge, refuse
-from ..relay.registry import dial_handshake
+from ..relay.registry import dial_handshake, dialer_context
+from ..relay.tlsstream import TLSStream
 from . import apptoken
 
 SESSION_COOKIE = "coder_session_token"
@@ -56,8 +57,11 @@ log = logging.getLogger(__name__)
 
 class WorkspaceProxyServer:
     def __init__(self, client: ProxyClient, access_url: str, wildcard_hostname: str,
-                 version: str):
+                 version: str, relay_ca_file: str = ""):
+        """``relay_ca_file``: dial coderd's relay listeners over TLS, trusting this CA (as
+        coderd processes do with ``CODER_RELAY_TLS_CA_FILE``); needed off coderd's host."""
         self.client = client
+        self.relay_tls = dialer_context(relay_ca_file) if relay_ca_file else None
         self.registration = types.RegisterWorkspaceProxyRequest(
             access_url=access_url, wildcard_hostname=wildcard_hostname, version=version)
         self.proxy_id = client.proxy_id
@@ -158,16 +162,24 @@ class WorkspaceProxyServer:
             raise Refused(502, "coderd's grant did not verify with this proxy's key.")
         return claims
 
-    def _dial(self, claims: dict, grant: str) -> socket.socket:
+    def _dial(self, claims: dict, grant: str):
         """The relay listener of the coderd process holding the agent, past its handshake."""
         host, _, port = claims["relay_address"].rpartition(":")
         if not port:
             raise Refused(502, "The workspace agent is not connected.")
         try:
             sock = socket.create_connection((host, int(port)), timeout=15)
+        except OSError as exc:
+            raise Refused(502, f"The coderd process holding the agent is unreachable: {exc}") \
+                from None
+        try:
+            if self.relay_tls is not None:
+                sock = TLSStream(sock, self.relay_tls, server_side=False,
+                                 server_hostname=host.strip("[]"))
             answer = dial_handshake(sock, self.relay_key, claims["agent_id"], claims["target"],
                                     proxy_id=str(self.proxy_id), grant=grant)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # ssl.SSLError and RelayAuthError among them
+            sock.close()
             raise Refused(502, f"The coderd process holding the agent refused: {exc}") from None
         if not answer.get("ok"):
             sock.close()

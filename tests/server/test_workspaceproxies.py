@@ -26,7 +26,7 @@ from server.relay.registry import RelayAuthError, dial_handshake
 from server.wsproxy import apptoken
 
 from ..agenttest import cli_config, coder_cli, start_agent, wait_for, workspace_with_agent
-from ..coderdtest import create_another_user
+from ..coderdtest import create_another_user, create_first_user, running_coderd
 from ..pgserver import free_port
 from ..relay.test_connect import read_until
 from .test_users import raw
@@ -228,12 +228,12 @@ def test_the_cli_creates_lists_and_deletes_proxies(shared_coderd, shared_owner, 
     assert len(missing.stderr.strip().splitlines()) <= 2  # message and hint, no traceback
 
 
-def start_proxy(coderd, token: str) -> tuple[subprocess.Popen, str]:
+def start_proxy(coderd, token: str, **settings: str) -> tuple[subprocess.Popen, str]:
     """A real ``coderd wsproxy server`` on 127.0.0.1, without any database setting."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
     env.update(CODER_PRIMARY_ACCESS_URL=coderd.url, CODER_PROXY_SESSION_TOKEN=token,
-               CODER_HTTP_ADDRESS=f"127.0.0.1:{port}")
+               CODER_HTTP_ADDRESS=f"127.0.0.1:{port}", **settings)
     proc = subprocess.Popen([sys.executable, "-m", "server.cli", "wsproxy", "server"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return proc, f"http://127.0.0.1:{port}"
@@ -367,7 +367,48 @@ class _PathEcho(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url + "/healthz", timeout=5).ok
+    except requests.ConnectionError:
+        return False
+
+
 def _echo_once(server: socket.socket) -> None:
     conn, _ = server.accept()
     with conn:
         conn.sendall(conn.recv(100))
+
+
+def test_streams_through_the_proxy_over_relay_tls(pg_server, pg_template, tmp_path):
+    """A coderd whose relay listener speaks TLS (certificate from the appliance CA): a proxy
+    given the CA reaches the agent; one without it is refused (502), never in clear text."""
+    from mirror_tools.ca import CertificateAuthority
+
+    ca = CertificateAuthority.init(tmp_path / "ca")
+    bundle = ca.bundle(tmp_path / "ca.pem")
+    cert = ca.issue(ips=["127.0.0.1"], name="relay")
+    tls = {"CODER_RELAY_TLS_CERT_FILE": str(cert.chain_path),
+           "CODER_RELAY_TLS_KEY_FILE": str(cert.key_path), "CODER_RELAY_TLS_CA_FILE": str(bundle)}
+    with running_coderd(pg_server, pg_template, env=tls) as coderd:
+        owner, _ = create_first_user(coderd)
+        ws, agent = workspace_with_agent(owner, coderd.dsn)
+        process = start_agent(coderd.url, agent.token)
+        made = owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name="tls"))
+        with_ca, url = start_proxy(coderd, made.proxy_token, CODER_RELAY_TLS_CA_FILE=str(bundle))
+        without_ca, plain_url = start_proxy(coderd, made.proxy_token)
+        path = f"/api/v2/workspaceagents/{agent.id}/connect"
+        try:
+            wait_for(lambda: owner.workspace_proxy("tls").healthy, what="registered")
+            ssh = rawstream.connect_to_agent(url, path, {"target": "ssh"}, owner.token)
+            assert ssh.recv(8) == b"SSH-2.0-"
+            ssh.close()
+            wait_for(lambda: _answers(plain_url), what="the second proxy")
+            with pytest.raises(APIError) as refused:
+                rawstream.connect(plain_url, path, {"target": "ssh"}, owner.token)
+            assert refused.value.status == 502
+        finally:
+            for proc in (with_ca, without_ca):
+                proc.terminate()
+                proc.communicate(timeout=20)
+            process.stop()
