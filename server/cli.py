@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
              "alone, whatever its names and CA (instead of --ca-cert).")
     start.add_argument("--built-in", action="store_true", help=argparse.SUPPRESS)
     start.add_argument("-v", "--verbose", action="store_true", help="Log at debug level.")
+    _add_wsproxy_parser(sub)
     migrate = sub.add_parser("migrate", help="Apply or roll back database migrations.")
     migrate.add_argument("direction", choices=("up", "down"))
     migrate.add_argument("--to", type=int, default=0, help="Version to roll back to (down only).")
@@ -135,6 +136,27 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+def _add_wsproxy_parser(sub) -> None:
+    wsproxy = sub.add_parser("wsproxy", help="Run a workspace proxy.")
+    wsproxy_sub = wsproxy.add_subparsers(dest="wsproxy_command", metavar="COMMAND")
+    server = wsproxy_sub.add_parser(
+        "server", help="Start a workspace proxy server.",
+        description="Serve a region for a coderd elsewhere: register with it using the proxy "
+                    "token 'coder wsproxy create' printed. No database: only coderd's URL.")
+    _env_arg(server, "--primary-access-url", "CODER_PRIMARY_ACCESS_URL", "coderd's URL.")
+    _env_arg(server, "--proxy-session-token", "CODER_PROXY_SESSION_TOKEN",
+             "The proxy's token.")
+    _env_arg(server, "--http-address", "CODER_HTTP_ADDRESS", "Where to listen.",
+             "127.0.0.1:3001")
+    _env_arg(server, "--access-url", "CODER_ACCESS_URL",
+             "The URL users reach this proxy at (default: http://HTTP_ADDRESS).")
+    _env_arg(server, "--wildcard-access-url", "CODER_WILDCARD_ACCESS_URL",
+             "The wildcard host name of this proxy's subdomain apps.")
+    _env_arg(server, "--ca-cert", "CODER_CA_CERT", "PEM bundle to trust for coderd's TLS.")
+    _env_arg(server, "--relay-tls-ca-file", "CODER_RELAY_TLS_CA_FILE",
+             "The CA of coderd's relay certificates: dial its relay listeners over TLS.")
+
+
 def _env_arg(parser: argparse.ArgumentParser, flag: str, env: str, help: str, default: str = "") -> None:
     parser.add_argument(flag, default=os.environ.get(env, default), metavar="VALUE",
                         help=f"{help} [${env}]" + (f" (default: {default})" if default else ""))
@@ -149,6 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.daemon_command != "start":
             build_parser().parse_args(["provisionerd", "--help"])
         return _provisionerd(args)
+    if args.command == "wsproxy":
+        if args.wsproxy_command != "server":
+            build_parser().parse_args(["wsproxy", "--help"])
+        return _wsproxy_server(args)
     if args.command == "check-import":
         return _check_import(args)
     if args.command == "reset-password":
@@ -460,6 +486,64 @@ def _provisionerd(args: argparse.Namespace) -> int:
         daemon.serve()
     except KeyboardInterrupt:
         daemon.stop()
+    return 0
+
+
+def _wsproxy_server(args: argparse.Namespace) -> int:
+    _patch_for_gevent()
+    import threading
+
+    import gevent
+    from gevent.pywsgi import WSGIServer
+
+    from appliance.sdk.client import APIError
+    from appliance.sdk.trust import system_ca
+    from appliance.sdk.wsproxysdk import ProxyClient
+
+    from .relay import tcpupgrade
+    from .wsproxy.server import WorkspaceProxyServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for flag, value in (("--primary-access-url", args.primary_access_url),
+                        ("--proxy-session-token", args.proxy_session_token)):
+        if not value:
+            print(f"coderd wsproxy server: {flag} is required", file=sys.stderr)
+            return 2
+    host, _, port = args.http_address.rpartition(":")
+    if not port.isdigit():
+        print(f"coderd wsproxy server: --http-address {args.http_address!r} is not HOST:PORT",
+              file=sys.stderr)
+        return 2
+    client = ProxyClient(args.primary_access_url, args.proxy_session_token,
+                         verify=args.ca_cert or system_ca(), timeout=30)
+    proxy = WorkspaceProxyServer(client, args.access_url or f"http://{args.http_address}",
+                                 args.wildcard_access_url, buildinfo.version(),
+                                 args.relay_tls_ca_file)
+    http = WSGIServer((host.strip("[]"), int(port)), proxy.app(), log=None,
+                      handler_class=tcpupgrade.Handler)
+    stop = threading.Event()
+    gevent.signal_handler(signal.SIGTERM, stop.set)
+    gevent.signal_handler(signal.SIGINT, stop.set)
+    try:
+        http.start()  # listening before registered: once coderd lists it, it answers
+    except OSError as exc:
+        print(f"coderd wsproxy server: cannot listen on {args.http_address}: {exc}",
+              file=sys.stderr)
+        return 1
+    try:
+        proxy.register()
+    except APIError as exc:
+        print(f"coderd wsproxy server: coderd refused the registration: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"coderd wsproxy server: coderd is unreachable: {exc}", file=sys.stderr)
+        return 1
+    threading.Thread(target=proxy.heartbeat_forever, daemon=True).start()
+    logging.getLogger("wsproxy").info("wsproxy: serving at %s for %s", args.http_address,
+                                      args.primary_access_url)
+    stop.wait()
+    http.stop(timeout=3)
+    proxy.stop()
     return 0
 
 

@@ -127,8 +127,13 @@ def upgrade_refusal(application, environ: dict) -> bytes | None:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    guard = app.extensions[EXTENSION] = OriginGuard(settings.effective_access_url,
-                                                    settings.app_host_suffix)
+    guard_app(app, OriginGuard(settings.effective_access_url, settings.app_host_suffix))
+
+
+def guard_app(app: Flask, guard: OriginGuard) -> None:
+    """Refuse what ``guard`` refuses, before any view (coderd; a workspace proxy, for its
+    own origin) and before a websocket's 101 (``upgrade_refusal``)."""
+    app.extensions[EXTENSION] = guard
 
     @app.before_request
     def _refuse_cross_origin():

@@ -167,12 +167,14 @@ def authenticate() -> None:
     token no one has (or an agent's) holds none while its body arrives."""
     g.subject = None
     try:
-        _authenticate(session_token())
+        authenticate_token(session_token())
     finally:
         release_connection()
 
 
-def _authenticate(token: str) -> None:
+def authenticate_token(token: str) -> None:
+    """Act as whoever holds ``token``; leave ``g.subject`` unset (with ``g.auth_error``)
+    when no one valid does (also for a session a workspace proxy passes on)."""
     if not token:
         return
     if request.path.startswith(AGENT_PATH_PREFIX):

@@ -76,6 +76,9 @@ COMMANDS = {
     "provisioner": CommandInfo("appliance.cli.commands.provisioner",
                                "View provisioner daemons (list) and jobs (jobs list|cancel).",
                                aliases=("provisioners",)),
+    "wsproxy": CommandInfo("appliance.cli.commands.wsproxy",
+                           "Manage workspace proxies: create, list, delete.",
+                           aliases=("workspace-proxy", "proxy")),
     "support": CommandInfo("appliance.cli.commands.support",
                            "Commands for troubleshooting issues with a Coder deployment: "
                            "bundle."),

@@ -104,6 +104,28 @@ class Client:
                       types.UpdateUserPasswordRequest(password=password, old_password=old_password),
                       expect=204)
 
+    # workspace proxies (owners manage them; everyone reads them and the regions)
+    def create_workspace_proxy(self, req: types.CreateWorkspaceProxyRequest
+                               ) -> types.UpdateWorkspaceProxyResponse:
+        return self._request("POST", "/api/v2/workspaceproxies", req, expect=201,
+                             model_type=types.UpdateWorkspaceProxyResponse)
+
+    def workspace_proxies(self) -> list[types.WorkspaceProxy]:
+        return self._request("GET", "/api/v2/workspaceproxies",
+                             model_type=list[types.WorkspaceProxy])
+
+    def workspace_proxy(self, name_or_id: str | uuid.UUID) -> types.WorkspaceProxy:
+        return self._request("GET", f"/api/v2/workspaceproxies/{name_or_id}",
+                             model_type=types.WorkspaceProxy)
+
+    def patch_workspace_proxy(self, req: types.PatchWorkspaceProxy
+                              ) -> types.UpdateWorkspaceProxyResponse:
+        return self._request("PATCH", f"/api/v2/workspaceproxies/{req.id}", req,
+                             model_type=types.UpdateWorkspaceProxyResponse)
+
+    def delete_workspace_proxy(self, name_or_id: str | uuid.UUID) -> None:
+        self._request("DELETE", f"/api/v2/workspaceproxies/{name_or_id}")
+
     def app_host(self) -> str:
         return self._request("GET", "/api/v2/applications/host",
                              model_type=types.AppHostResponse).host

@@ -1205,3 +1205,100 @@ class WorkspaceBuildTimings:
     provisioner_timings: list[ProvisionerTiming]
     agent_script_timings: list[AgentScriptTiming]
     agent_connection_timings: list[AgentConnectionTiming]
+
+
+# --- workspace proxies (codersdk/workspaceproxy.go, enterprise/wsproxy/wsproxysdk) --------
+
+ProxyHealthStatus = Literal["ok", "unreachable", "unhealthy", "unregistered"]
+
+
+@dataclass
+class ProxyHealthReport:
+    errors: list[str]
+    warnings: list[str]
+
+
+@dataclass
+class WorkspaceProxyStatus:
+    status: ProxyHealthStatus
+    checked_at: dt.datetime
+    report: Optional[ProxyHealthReport] = None
+
+
+@dataclass
+class WorkspaceProxy(Region):
+    status: WorkspaceProxyStatus
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    deleted: bool
+
+
+@dataclass
+class CreateWorkspaceProxyRequest:
+    name: str = field(pattern=USERNAME_PATTERN, doc=USERNAME_RULE)
+    display_name: str = ""
+    icon: str = ""
+
+
+@dataclass
+class PatchWorkspaceProxy:
+    id: uuid.UUID
+    name: str = field(pattern=USERNAME_PATTERN, doc=USERNAME_RULE)
+    display_name: str = ""
+    icon: str = ""
+    regenerate_token: bool = False
+
+
+@dataclass
+class UpdateWorkspaceProxyResponse:
+    proxy: WorkspaceProxy
+    proxy_token: str
+
+
+@dataclass
+class RegisterWorkspaceProxyRequest:
+    access_url: str
+    wildcard_hostname: str = ""
+    version: str = ""
+    replica_id: Optional[uuid.UUID] = None
+
+
+@dataclass
+class RegisterWorkspaceProxyResponse:
+    deployment_id: uuid.UUID
+    app_security_key: str
+    relay_key: str = ""  # the appliance's: its proof at coderd's relay listeners
+
+
+@dataclass
+class DeregisterWorkspaceProxyRequest:
+    replica_id: Optional[uuid.UUID] = None
+
+
+@dataclass
+class WorkspaceAppRequest:
+    """Which app a request at the proxy is for (wsproxysdk's workspaceapps.Request)."""
+    access_method: Literal["path", "subdomain"]
+    username_or_id: str
+    workspace_name_or_id: str
+    agent_name_or_id: str = ""
+    app_slug_or_port: str = ""
+
+
+@dataclass
+class IssueSignedAppTokenRequest:
+    app_request: WorkspaceAppRequest
+    session_token: str
+
+
+@dataclass
+class IssueSignedConnectTokenRequest:
+    """The appliance's: a stream (ssh, tcp:PORT, a terminal's pty:...) to an agent."""
+    agent_id: uuid.UUID
+    target: str
+    session_token: str
+
+
+@dataclass
+class IssueSignedAppTokenResponse:
+    signed_token_str: str

@@ -16,6 +16,7 @@ from ..authz.querier import authorize_listing
 from ..authz.rbac import Action, Object, Resource, authorize
 from ..httpapi import write
 from ..httpmw import system_store
+from . import workspaceproxies
 from .router import Router
 
 router = Router("deployment", "General")
@@ -112,7 +113,8 @@ def appearance():
         service_banner=types.BannerConfig(), announcement_banners=[], support_links=[]))
 
 
-@route("GET", "/regions", summary="The deployment's regions: the primary one, with its health",
+@route("GET", "/regions", summary="The deployment's regions: the primary, then each workspace "
+       "proxy's, with their health",
        response=types.RegionsResponse)
 def regions():
     authorize_listing(g.subject, Action.READ)  # a key scoped to apps reads none of it
@@ -123,4 +125,4 @@ def regions():
         id=uuid.UUID(deployment_id), name="primary", display_name=PRIMARY_REGION_DISPLAY_NAME,
         icon_url=PRIMARY_REGION_ICON, healthy=pubsub is None or pubsub.healthy.is_set(),
         path_app_url=settings.effective_access_url,
-        wildcard_hostname=settings.wildcard_access_url)]))
+        wildcard_hostname=settings.wildcard_access_url), *workspaceproxies.regions()]))

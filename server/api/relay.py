@@ -169,16 +169,21 @@ def _serve_stream(agent_id: uuid.UUID, target: str):
 def agent_pty(workspaceagent: str):
     agent_id = parse_uuid(workspaceagent, "workspaceagent")
     ws = websocket()
+    target = pty_target()
+    connect_target(agent_id)
+    bridge(ws, open_stream(agent_id, target))
+    return _done()
+
+
+def pty_target() -> str:
+    """The agent's target for the terminal the query asks for (coderd's and proxies')."""
     try:
         key = str(uuid.UUID(request.args.get("reconnect", "")))
     except ValueError:
         raise APIError(400, "Query parameter reconnect must be a UUID.") from None
     width, height = query_int("width", 80), query_int("height", 24)
     command = request.args.get("command", "")
-    connect_target(agent_id)
-    target = f"pty:{key}:{width}:{height}" + (f":{command}" if command else "")
-    bridge(ws, open_stream(agent_id, target))
-    return _done()
+    return f"pty:{key}:{width}:{height}" + (f":{command}" if command else "")
 
 
 @route("GET", "/workspaceagents/<workspaceagent>/listening-ports",

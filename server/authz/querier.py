@@ -627,3 +627,30 @@ _DASHBOARD_POLICIES: dict[str, _Policy] = {
 for _name, _policy in _DASHBOARD_POLICIES.items():
     setattr(AuthzQuerier, _name, _policy)
     _policy.__set_name__(AuthzQuerier, _name)
+
+
+# --- workspace proxies (issue 16) ------------------------------------------------------
+# Owners manage them, everyone reads them (the regions); a proxy, known by its token, acts
+# as the named system actor "wsproxy" for its own row only (server.api.workspaceproxies).
+
+def proxy_obj(row: dict) -> Object:
+    return Object(R.WORKSPACE_PROXY, row["id"])
+
+
+def _proxy_arg(a: dict) -> Object:
+    return Object(R.WORKSPACE_PROXY, a.get("proxy_id"))
+
+
+_PROXY_POLICIES: dict[str, _Policy] = {
+    "insert_workspace_proxy": check(_proxy_arg, A.CREATE),
+    "get_workspace_proxy_by_id": fetch(A.READ, proxy_obj),
+    "get_workspace_proxy_by_name": fetch(A.READ, proxy_obj),
+    "get_workspace_proxies": post_filter(A.READ, proxy_obj),
+    "update_workspace_proxy": check(_proxy_arg, A.UPDATE),
+    "delete_workspace_proxy": check(_proxy_arg, A.DELETE),
+    "register_workspace_proxy": system_only(),
+    "deregister_workspace_proxy": system_only(),
+}
+for _name, _policy in _PROXY_POLICIES.items():
+    setattr(AuthzQuerier, _name, _policy)
+    _policy.__set_name__(AuthzQuerier, _name)

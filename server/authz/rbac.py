@@ -43,6 +43,7 @@ class Resource(str, enum.Enum):
     WORKSPACE = "workspace"
     PROVISIONER_DAEMON = "provisioner_daemon"
     PROVISIONER_JOB = "provisioner_jobs"
+    WORKSPACE_PROXY = "workspace_proxy"
     SYSTEM = "system"
 
 
@@ -112,6 +113,7 @@ ROLES: dict[str, tuple[str, tuple[Permission, ...]]] = {
         _p(L.ORG, R.FILE, A.READ),
         _p(L.ORG, R.PROVISIONER_DAEMON, A.READ),
         _p(L.SITE, R.ROLE, A.READ),
+        _p(L.SITE, R.WORKSPACE_PROXY, A.READ),  # Coder's: everyone sees the regions
     )),
 }
 # Roles a user can hold explicitly; member is implied for everyone.

@@ -48,7 +48,7 @@ class ProxyError(Exception):
         self.status = status
 
 
-def _agent(user: str, workspace: str, agent_name: str) -> dict:
+def agent_by_path(user: str, workspace: str, agent_name: str) -> dict:
     agents = system_store("resolve-app-path").get_agents_by_workspace_path(user, workspace)
     if agent_name:
         agents = [a for a in agents if a["name"] == agent_name]
@@ -87,17 +87,22 @@ def _port_target(agent: dict, port: int, access: str) -> tuple[str, int, str]:
     return "127.0.0.1", port, ""
 
 
+def resolve_target(agent: dict, kind: str, name: str, access: str) -> tuple[str, int, str]:
+    """HOST, PORT and base path of app ``name`` (``kind`` "apps") or port ``name``, if the
+    caller may open it (NotAuthorized, ProxyError); coderd's and workspace proxies' rule."""
+    if kind == "apps":
+        return _app_target(agent, name, access)
+    if is_number(name) and 0 < int(name) < 65536:
+        return _port_target(agent, int(name), access)
+    raise ProxyError(400, f"Invalid port {name!r}.")
+
+
 def proxy(user: str, workspace: str, kind: str, name: str, rest: str, access: str) -> Response:
     """``rest``: the raw path below the app's prefix, as the request line sent it."""
     workspace, _, agent_name = workspace.partition(".")
     try:
-        agent = _agent(user, workspace, agent_name)
-        if kind == "apps":
-            host, port, base = _app_target(agent, name, access)
-        elif is_number(name) and 0 < int(name) < 65536:
-            host, port, base = _port_target(agent, int(name), access)
-        else:
-            raise ProxyError(400, f"Invalid port {name!r}.")
+        agent = agent_by_path(user, workspace, agent_name)
+        host, port, base = resolve_target(agent, kind, name, access)
         path = appfilter.upstream_path(base, rest)
     except NotAuthorized:
         if g.get("subject") is not None:
@@ -119,7 +124,7 @@ def proxy(user: str, workspace: str, kind: str, name: str, rest: str, access: st
     ws = request.environ.get("wsgi.websocket")
     if ws is not None:
         return _websocket(ws, stream, host, port, target)
-    return _http(stream, host, port, target, path_app=access == PATH)
+    return forward_http(stream, host, port, target, path_app=access == PATH)
 
 
 def _forwarded_headers(host: str, port: int) -> list[tuple[str, str]]:
@@ -128,7 +133,8 @@ def _forwarded_headers(host: str, port: int) -> list[tuple[str, str]]:
         ("X-Forwarded-Proto", request.scheme), ("X-Forwarded-For", request.remote_addr or "")]
 
 
-def _http(stream, host: str, port: int, target: str, path_app: bool) -> Response:
+def forward_http(stream, host: str, port: int, target: str, path_app: bool) -> Response:
+    """The request, to the app at the end of ``stream``, and its answer (coderd and proxies)."""
     length = request.content_length
     chunked = request.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
     head = [f"{request.method} {target} HTTP/1.1"]
@@ -318,7 +324,7 @@ def _recv_into(stream, buf) -> int:
 
 
 # -- routes -------------------------------------------------------------------------
-def _raw_rest(user: str, workspace: str, kind: str, name: str) -> str:
+def raw_rest(user: str, workspace: str, kind: str, name: str) -> str:
     """The raw path below ``/@USER/WORKSPACE/KIND/NAME/``, as the request line sent it."""
     segments = appfilter.raw_target(request.environ)[0].split("/")
     if [unquote(s, encoding="latin-1") for s in segments[1:5]] != ["@" + user, workspace, kind, name]:
@@ -335,7 +341,7 @@ def _path_rules() -> None:
 
         def view(user: str, workspace: str, name: str, rest: str = "", kind: str = kind):
             try:
-                rest = _raw_rest(user, workspace, kind, name)
+                rest = raw_rest(user, workspace, kind, name)
             except appfilter.PathRefused as exc:
                 return page(400, f"Invalid app path: {exc}.")
             return proxy(user, workspace, kind, name, rest, PATH)

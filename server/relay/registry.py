@@ -32,7 +32,7 @@ import ssl
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from appliance import mux
 
@@ -75,9 +75,15 @@ class RelayTLS:
         return ctx
 
     def client_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_3  # its half-close: tlsstream
-        return ctx
+        return dialer_context(self.ca_file)
+
+
+def dialer_context(ca_file: str) -> ssl.SSLContext:
+    """TLS for dialing relay listeners (coderd processes, workspace proxies): their
+    certificates verified against ``ca_file`` and the relay address."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3  # its half-close: tlsstream
+    return ctx
 
 
 class Relay:
@@ -233,7 +239,7 @@ class Relay:
         try:
             if self._server_tls is not None:
                 sock = TLSStream(sock, self._server_tls, server_side=True)
-            proof = ListenerHandshake(sock, self.secret)
+            proof = ListenerHandshake(sock, self._dialer_secret)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("relay: forwarded stream from %s refused: %s", address[0], exc)
             sock.close()
@@ -256,6 +262,16 @@ class Relay:
             return
         sock.settimeout(None)
         mux.pipe(stream, _Counted(self, sock))
+
+    def _dialer_secret(self, header: dict) -> str:
+        """The relay secret for coderd processes; for a workspace proxy, its own relay key,
+        once coderd's signed grant for this very stream checks (``server.wsproxy.apptoken``)."""
+        if "proxy_id" not in header:
+            return self.secret
+        from ..wsproxy import apptoken
+
+        with self.store("relay-proxy-dialer") as s:
+            return apptoken.relay_key_for_stream(s, self.secret, header)
 
     def close(self) -> None:
         """Stop holding agents (coderd is shutting down): they show as disconnected until
@@ -284,13 +300,15 @@ def _read_json(sock: socket.socket) -> dict:
     return value
 
 
-def dial_handshake(sock: socket.socket, secret: str, agent_id: uuid.UUID, target: str) -> dict:
+def dial_handshake(sock: socket.socket, secret: str, agent_id: uuid.UUID, target: str,
+                   **extra: str) -> dict:
     """The dialer's half: prove knowledge of ``secret`` for ``agent_id``/``target`` and
-    return the listener's answer (``ok`` or ``error``) once it has proven it too."""
+    return the listener's answer (``ok`` or ``error``) once it has proven it too.
+    ``extra``: more header fields (a workspace proxy's ``proxy_id`` and ``grant``)."""
     listener_nonce = str(_read_json(sock)["nonce"])
     dialer_nonce = secrets.token_hex(16)
     agent, target = str(agent_id), str(target)
-    sock.sendall(json.dumps({"nonce": dialer_nonce, "agent_id": agent, "target": target,
+    sock.sendall(json.dumps({**extra, "nonce": dialer_nonce, "agent_id": agent, "target": target,
                              "mac": _mac(secret, "dialer", listener_nonce, dialer_nonce, agent,
                                          target)}).encode() + b"\n")
     answer = _read_json(sock)
@@ -302,16 +320,18 @@ def dial_handshake(sock: socket.socket, secret: str, agent_id: uuid.UUID, target
 
 class ListenerHandshake:
     """The listener's half: send a fresh nonce, check the dialer's proof (raising
-    RelayAuthError), then ``answer`` with a proof of its own."""
+    RelayAuthError), then ``answer`` with a proof of its own. ``secret``: the relay secret,
+    or a function of the dialer's header that returns the secret it must prove (a workspace
+    proxy's key, once its grant is checked) or raises RelayAuthError."""
 
-    def __init__(self, sock: socket.socket, secret: str):
+    def __init__(self, sock: socket.socket, secret: str | Callable[[dict], str]):
         self.sock = sock
-        self.secret = secret
         listener_nonce = secrets.token_hex(16)
         sock.sendall(json.dumps({"nonce": listener_nonce}).encode() + b"\n")
         header = _read_json(sock)
         dialer_nonce = str(header["nonce"])
         agent, target = str(header["agent_id"]), str(header["target"])
+        secret = secret if isinstance(secret, str) else secret(header)
         expected = _mac(secret, "dialer", listener_nonce, dialer_nonce, agent, target)
         if not hmac.compare_digest(str(header.get("mac", "")).encode(), expected.encode()):
             raise RelayAuthError("wrong proof of the relay secret")

@@ -192,7 +192,14 @@ class RouteObjects:
                                                      complete=not path.endswith("/cancel"))))
         elif path.endswith("/dry-run"):
             body = {"workspace_name": "preview"}
-        if "<workspace" in path or "<jobid>" in path:
+        if "<workspaceproxy>" in path:  # a fresh proxy of the owner's for each call
+            made = self.owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(
+                name="p" + uuid.uuid4().hex[:10]))
+            url = url.replace("<workspaceproxy>", str(made.proxy.id))
+            if method == "PATCH":
+                body = {"id": str(made.proxy.id), "name": "r" + uuid.uuid4().hex[:10],
+                        "display_name": "Renamed", "icon": "", "regenerate_token": True}
+        elif "<workspace" in path or "<jobid>" in path:
             ws = self._workspace(target, complete=not path.endswith("/cancel"))
             url = (url.replace("<workspacename>", ws.name).replace("<workspace>", str(ws.id))
                    .replace("<workspacebuild>", str(ws.latest_build.id))

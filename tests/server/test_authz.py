@@ -260,6 +260,12 @@ MATRIX: dict[tuple[str, str], dict] = {
         200, ("owner",)),
     ("GET", "/experiments"): expect(200, EVERYONE),
     ("GET", "/experiments/available"): expect(200, EVERYONE),
+    # workspace proxies (issue 16): everyone reads them (the regions), owners manage them
+    ("GET", "/workspaceproxies"): expect(200, EVERYONE),
+    ("GET", "/workspaceproxies/<workspaceproxy>"): expect(200, EVERYONE),
+    ("POST", "/workspaceproxies"): expect(201, ("owner",), readers=EVERYONE),
+    ("PATCH", "/workspaceproxies/<workspaceproxy>"): expect(200, ("owner",), readers=EVERYONE),
+    ("DELETE", "/workspaceproxies/<workspaceproxy>"): expect(200, ("owner",), readers=EVERYONE),
 }
 
 BODIES = {
@@ -281,6 +287,7 @@ BODIES = {
     ("POST", "/workspaces/<workspace>/port-share"): lambda: {
         "agent_name": "main", "port": 8080, "share_level": "public", "protocol": "http"},
     ("DELETE", "/workspaces/<workspace>/port-share"): lambda: {"agent_name": "main", "port": 8080},
+    ("POST", "/workspaceproxies"): lambda: {"name": "p" + uuid.uuid4().hex[:10]},
 }
 
 

@@ -11,12 +11,13 @@ from .provisioner import ProvisionerQueries
 from .relay import RelayQueries
 from .templates import TemplateQueries
 from .users import UserQueries
+from .workspaceproxies import WorkspaceProxyQueries
 from .workspaces import WorkspaceQueries
 
 
 class Queries(UserQueries, OrganizationQueries, APIKeyQueries, AuditQueries, DeploymentQueries,
               ProvisionerQueries, FileQueries, TemplateQueries, WorkspaceQueries, AgentQueries,
-              RelayQueries, DashboardQueries, GitSSHKeyQueries):
+              RelayQueries, DashboardQueries, GitSSHKeyQueries, WorkspaceProxyQueries):
     """The raw store. Handlers never use it directly: see server.authz.querier."""
 
 

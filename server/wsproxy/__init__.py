@@ -1,0 +1,1 @@
+"""Workspace proxies (Coder's ``enterprise/wsproxy``): what coderd and a proxy share."""

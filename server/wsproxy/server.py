@@ -1,0 +1,188 @@
+"""``coderd wsproxy server``: a workspace proxy process (Coder's ``coder wsproxy server``).
+
+It holds no database connection and no DSN: everything it knows comes from coderd over
+HTTP(S) with its proxy token. It registers its URLs and version, registers again every
+``HEARTBEAT_SECONDS`` (its heartbeat: coderd shows it unreachable after three missed
+ones) and deregisters when stopped, so ``/regions`` follows it.
+
+It serves ``/healthz``, path apps and ports (``/@USER/WORKSPACE/apps|port/NAME/``, through
+the app proxy's own forwarding, ``server.relay.apps.forward_http``) and, with ``Upgrade:
+tcp``, ``/api/v2/workspaceagents/{id}/connect`` (``coder ssh``'s stream, a port), and the
+web terminal's websocket ``/api/v2/workspaceagents/{id}/pty``. For each,
+it passes the caller's session to coderd, which answers
+with a grant signed for this proxy (``server.wsproxy.apptoken``) naming the agent, the
+target and the coderd process holding the agent; the proxy checks the grant with its
+key and dials that process's relay listener, proving its relay key and presenting the
+grant, which the listener checks again before opening the stream.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import socket
+import threading
+import uuid
+
+from flask import Flask, Response, request
+
+from appliance.sdk import model, types
+from appliance.sdk.client import APIError
+from appliance.sdk.errors import SESSION_HEADER
+from appliance.sdk.wsproxysdk import ProxyClient
+
+from ..api.workspaceproxies import HEARTBEAT_SECONDS
+from .. import csrf
+from ..api.relay import pty_target
+from ..httpapi import APIError as Refused
+from ..relay import appfilter, apps, tcpupgrade
+from ..relay.websocket import bridge, refuse
+from ..relay.registry import dial_handshake, dialer_context
+from ..relay.tlsstream import TLSStream
+from . import apptoken
+
+SESSION_COOKIE = "coder_session_token"
+
+
+def _refusal(exc: Refused) -> Response:
+    """Coder's error body (a websocket's refusal: its close code, as coderd's)."""
+    ws = request.environ.get("wsgi.websocket")
+    if ws is not None:
+        refuse(ws, exc.status, exc.message)
+        return Response(status=200)
+    return Response(model.dumps(types.Response(message=exc.message, detail=exc.detail)),
+                    status=exc.status, mimetype="application/json")
+
+log = logging.getLogger(__name__)
+
+
+class WorkspaceProxyServer:
+    def __init__(self, client: ProxyClient, access_url: str, wildcard_hostname: str,
+                 version: str, relay_ca_file: str = ""):
+        """``relay_ca_file``: dial coderd's relay listeners over TLS, trusting this CA (as
+        coderd processes do with ``CODER_RELAY_TLS_CA_FILE``); needed off coderd's host."""
+        self.client = client
+        self.relay_tls = dialer_context(relay_ca_file) if relay_ca_file else None
+        self.registration = types.RegisterWorkspaceProxyRequest(
+            access_url=access_url, wildcard_hostname=wildcard_hostname, version=version)
+        self.proxy_id = client.proxy_id
+        self.app_security_key = self.relay_key = ""
+        self._stopped = threading.Event()
+
+    def register(self) -> None:
+        """Register once (raising what coderd answers: a wrong token stops the start)."""
+        answer = self.client.register(self.registration)
+        self.app_security_key, self.relay_key = answer.app_security_key, answer.relay_key
+
+    def heartbeat_forever(self) -> None:
+        """Register again every heartbeat until stopped; a failure is logged and retried."""
+        while not self._stopped.wait(HEARTBEAT_SECONDS):
+            try:
+                self.register()
+            except (APIError, OSError) as exc:
+                log.warning("wsproxy: registering with coderd failed: %s", exc)
+
+    def stop(self) -> None:
+        """Stop the heartbeat and tell coderd at once (it shows the proxy unreachable)."""
+        self._stopped.set()
+        try:
+            self.client.deregister()
+        except (APIError, OSError) as exc:
+            log.warning("wsproxy: deregistering from coderd failed: %s", exc)
+
+    def app(self) -> Flask:
+        """The proxy's routes: coderd's paths, served through coderd's decisions."""
+        app = Flask(__name__)
+        app.add_url_rule("/healthz", "healthz", lambda: Response("OK", mimetype="text/plain"))
+        app.add_url_rule("/api/v2/workspaceagents/<uuid:agent_id>/connect", "connect",
+                         self.connect)
+        app.add_url_rule("/api/v2/workspaceagents/<uuid:agent_id>/pty", "pty", self.pty,
+                         websocket=True)
+        # The terminal's websocket with this origin's cookie: from this origin's pages only.
+        csrf.guard_app(app, csrf.OriginGuard(self.registration.access_url))
+        for kind in ("apps", "port"):
+            base = f"/@<user>/<workspace>/{kind}/<name>/"
+            view = functools.partial(self.path_app, kind=kind)
+            app.add_url_rule(base, f"{kind}_root", view, methods=apps.METHODS)
+            app.add_url_rule(base + "<path:rest>", kind, view, methods=apps.METHODS)
+        app.register_error_handler(Refused, _refusal)
+        return app
+
+    def connect(self, agent_id: uuid.UUID) -> Response:
+        """A stream to the agent (``Upgrade: tcp``), once coderd has granted it."""
+        if not tcpupgrade.requested(request.environ):
+            raise Refused(400, "Expected a connection upgrade.", "Send 'Upgrade: tcp'.")
+        target = request.args.get("target", "ssh")
+        grant = self._ask(self.client.issue_signed_connect_token, agent_id, target)
+        claims = self._verify(grant, {"agent_id": str(agent_id), "target": target})
+        tcpupgrade.bridge(request.environ, self._dial(claims, grant))
+        return Response(status=200)  # not sent: the connection was taken over
+
+    def pty(self, agent_id: uuid.UUID) -> Response:
+        """The web terminal's websocket (Coder's reconnecting PTY), once coderd has granted it."""
+        ws = request.environ.get("wsgi.websocket")
+        if ws is None:
+            raise Refused(400, "Expected a websocket.")
+        target = pty_target()
+        grant = self._ask(self.client.issue_signed_connect_token, agent_id, target)
+        claims = self._verify(grant, {"agent_id": str(agent_id), "target": target})
+        bridge(ws, self._dial(claims, grant))
+        return Response(status=200)
+
+    def path_app(self, user: str, workspace: str, name: str, kind: str, rest: str = ""):
+        """A path app or port (``/@USER/WORKSPACE[.AGENT]/apps|port/NAME/``), as coderd
+        serves it, once coderd has granted it to the caller's session."""
+        workspace, _, agent = workspace.partition(".")
+        app = types.WorkspaceAppRequest(access_method="path", username_or_id=user,
+                                        workspace_name_or_id=workspace, agent_name_or_id=agent,
+                                        app_slug_or_port=name)
+        try:
+            rest = apps.raw_rest(user, workspace + (f".{agent}" if agent else ""), kind, name)
+            grant = self._ask(self.client.issue_signed_app_token, app)
+            claims = self._verify(grant, {"request": model.encode(app)})
+            path = appfilter.upstream_path(claims["base_path"], rest)
+        except appfilter.PathRefused as exc:
+            raise Refused(400, f"Invalid app path: {exc}.") from None
+        host, _, port = claims["target"].removeprefix("tcp:").rpartition(":")
+        query = appfilter.upstream_query(appfilter.raw_target(request.environ)[1])
+        return apps.forward_http(self._dial(claims, grant), host, int(port),
+                                 path + ("?" + query if query else ""), path_app=True)
+
+    def _ask(self, issue, *args):
+        """coderd's grant for the caller's session (its header, or this origin's cookie)."""
+        session = request.headers.get(SESSION_HEADER) or request.cookies.get(SESSION_COOKIE, "")
+        try:
+            return issue(*args, session)
+        except APIError as exc:
+            raise Refused(exc.status, exc.message, exc.detail) from None
+
+    def _verify(self, grant: str, expected: dict) -> dict:
+        claims = apptoken.verify(self.app_security_key, grant,
+                                 {**expected, "proxy_id": str(self.proxy_id)})
+        if claims is None:
+            raise Refused(502, "coderd's grant did not verify with this proxy's key.")
+        return claims
+
+    def _dial(self, claims: dict, grant: str):
+        """The relay listener of the coderd process holding the agent, past its handshake."""
+        host, _, port = claims["relay_address"].rpartition(":")
+        if not port:
+            raise Refused(502, "The workspace agent is not connected.")
+        try:
+            sock = socket.create_connection((host, int(port)), timeout=15)
+        except OSError as exc:
+            raise Refused(502, f"The coderd process holding the agent is unreachable: {exc}") \
+                from None
+        try:
+            if self.relay_tls is not None:
+                sock = TLSStream(sock, self.relay_tls, server_side=False,
+                                 server_hostname=host.strip("[]"))
+            answer = dial_handshake(sock, self.relay_key, claims["agent_id"], claims["target"],
+                                    proxy_id=str(self.proxy_id), grant=grant)
+        except (OSError, ValueError) as exc:  # ssl.SSLError and RelayAuthError among them
+            sock.close()
+            raise Refused(502, f"The coderd process holding the agent refused: {exc}") from None
+        if not answer.get("ok"):
+            sock.close()
+            raise Refused(502, answer.get("error") or "The agent refused the stream.")
+        sock.settimeout(None)
+        return sock
