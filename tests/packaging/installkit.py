@@ -45,10 +45,10 @@ OWNER = {"email": "admin@appliance.test", "username": "admin", "name": "Admin",
 def stage_bundle(folder: Path, key: tf_registry.SigningKey, postgres: str = "embedded",
                  packages: tuple[str, ...] = ()) -> dict:
     """Every part of the bundle into ``folder`` (named coder-appliance-VERSION), the apt
-    repository with what the bundle manifest's ``postgres`` and ``packages`` add; the
-    MANIFEST.json versions that record those choices for install.sh."""
+    repository with what the bundle manifest's ``packages`` add (Debian's PostgreSQL is in
+    every bundle); the MANIFEST.json versions that record the choices for install.sh."""
     executables.build(folder, ["coderd", "coder", "appliance", "coder-agent"])
-    aptrepo.build(folder / "apt", aptrepo.package_list(packages, postgres == "debian"),
+    aptrepo.build(folder / "apt", aptrepo.package_list(packages),
                   key.home, key.fingerprint)
     ansible_runtime.build(folder / "ansible" / "python")
     for part in ("ansible.cfg", "inventory.example.yml", "roles", "playbooks"):
