@@ -116,7 +116,8 @@ def _check_origin() -> None:
     guard = current_app.extensions[csrf.EXTENSION]
     came_from = guard.foreign_origin(request.environ)
     if came_from is not None:
-        raise APIError(403, REFUSED, f"It came from {came_from}.")
+        raise APIError(403, REFUSED, f"It came from {came_from}. Open the dashboard at "
+                                     f"{guard.origin} (CODER_ACCESS_URL).")
 
 
 def _check_token(token: str) -> None:
