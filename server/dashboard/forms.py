@@ -100,7 +100,7 @@ def read_upload(limit: int, max_parts: int) -> tuple[dict[str, str], list[FileSt
 
 
 def _without_nul(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    if any("\x00" in value for _, value in pairs):
+    if any("\x00" in key or "\x00" in value for key, value in pairs):
         raise APIError(400, "A form must not contain NUL characters.")
     return pairs
 
