@@ -145,7 +145,10 @@ def create_workspace_post(name: str):
         made = create_workspace(req, user_param("me"), None)
     except APIError as exc:
         errors = {v.field: v.detail for v in exc.validations or ()}
-        shown = {"name", "template_version_preset_id", *(p.name for p in params)}
+        # The fields the page shows: an error elsewhere (a preset posted for a version
+        # without presets) goes at the top of the form.
+        shown = {"name", *(p.name for p in params)} | (
+            {"template_version_preset_id"} if presets else set())
         return _page(row, params, presets, exc.status, typed=typed, workspace_name=workspace_name,
                      chosen_preset=chosen_preset, errors=errors,
                      error="" if shown & errors.keys() else exc.message)

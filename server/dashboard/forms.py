@@ -100,7 +100,7 @@ def read_upload(limit: int, max_parts: int) -> tuple[dict[str, str], list[FileSt
 
 
 def _without_nul(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    if any("\x00" in value for _, value in pairs):
+    if any("\x00" in key or "\x00" in value for key, value in pairs):
         raise APIError(400, "A form must not contain NUL characters.")
     return pairs
 
@@ -116,7 +116,8 @@ def _check_origin() -> None:
     guard = current_app.extensions[csrf.EXTENSION]
     came_from = guard.foreign_origin(request.environ)
     if came_from is not None:
-        raise APIError(403, REFUSED, f"It came from {came_from}.")
+        raise APIError(403, REFUSED, f"It came from {came_from}. Open the dashboard at "
+                                     f"{guard.origin} (CODER_ACCESS_URL).")
 
 
 def _check_token(token: str) -> None:

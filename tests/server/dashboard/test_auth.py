@@ -2,6 +2,7 @@
 attacks on them: forms posted from another origin, open redirects, a suspended session."""
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -135,6 +136,26 @@ def test_a_form_with_the_wrong_token_is_refused(site):
                                   "csrf_token": "0" * 64})
     assert resp.status_code == 403 and "text/html" in resp.headers["Content-Type"]
     assert "coder_session_token" not in resp.cookies and FIRST_USER_PASSWORD not in resp.text
+    # The same coderd opened at another address (a new user's 127.0.0.1 for coder.test):
+    # refused, and the page names the address the dashboard must be opened at.
+    other = coderd.url.replace("coder.test", "127.0.0.1")
+    session = requests.Session()
+    session.get(other + "/login")
+    resp = session.post(other + "/login", allow_redirects=False, headers={"Origin": other},
+                        data={"email": "admin@example.com", "password": FIRST_USER_PASSWORD,
+                              "csrf_token": "0" * 64})
+    assert resp.status_code == 403 and "coder_session_token" not in resp.cookies
+    assert f"Open the dashboard at {coderd.url} (CODER_ACCESS_URL)" in resp.text
+    # With its token, but a NUL in a field's name (as in a value): a 400, no session.
+    with loopback_names():
+        session = requests.Session()
+        token = re.search(r'name="csrf_token" value="(\w+)"', session.get(coderd.url + "/login").text)
+        resp = session.post(coderd.url + "/login", allow_redirects=False,
+                            headers={"Origin": coderd.url},
+                            data={"email": "admin@example.com", "password": FIRST_USER_PASSWORD,
+                                  "csrf_token": token.group(1), "x\x00": ""})
+    assert resp.status_code == 400 and "coder_session_token" not in resp.cookies
+    assert "A form must not contain NUL characters." in resp.text
 
 
 def test_a_suspended_users_session_is_refused(site, dashboard):

@@ -400,3 +400,15 @@ def test_restart_and_update_stop_first_then_start(build_site, dashboard):
     _press(d, "Update")
     then("update", newer.id)
     assert "Outdated" not in _live(d)[0]
+
+
+def test_a_preset_the_version_lacks_is_refused_with_a_message(build_site, dashboard):
+    """A preset posted for a version without presets (made up, or left in a form opened
+    before such a version was promoted) is refused with the API's message at the top of
+    the form, which shows no preset field to put it at."""
+    sign_in(dashboard, OWNER, FIRST_USER_PASSWORD, start="/templates/local/workspace")
+    for chosen in ("not-a-uuid", str(uuid.uuid4())):
+        status, body = _post_in_page(dashboard, "/templates/local/workspace",
+                                     {"name": "p" + uuid.uuid4().hex[:8], "preset": chosen})
+        alert = re.search(r'<p class="error" role="alert">([^<]+)</p>', body)
+        assert status == 400 and alert and alert.group(1).strip(), (chosen, body[-2000:])

@@ -65,7 +65,7 @@ def test_filter_with_coders_q(site, dashboard):
     dashboard.fill(q="colour:blue")
     dashboard.submit("main form.filter")
     assert "unknown filter 'colour'" in dashboard.text(".error")
-    assert _rows(dashboard) == [["No workspaces match this filter."]]
+    assert _rows(dashboard) == [["No workspaces match this filter. Create one from a template."]]
     dashboard.check("workspaces-bad-filter")
 
 
