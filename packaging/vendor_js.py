@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import tarfile
 import tempfile
@@ -95,9 +96,16 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+def without_leading_comment(dest: str, data: bytes) -> bytes:
+    """A stylesheet as coderd serves it: its leading licence comment (kept whole in the
+    package's LICENSE beside it) names hosts on the internet, which nothing served may."""
+    return re.sub(rb"\A/\*.*?\*/\s*", b"", data, flags=re.S) if dest.endswith(".css") else data
+
+
 def write(session: requests.Session, package: dict) -> Path:
     """Fetch and check every file first, then write them all."""
-    files = fetch(session, package)
+    files = {dest: without_leading_comment(dest, data)
+             for dest, data in fetch(session, package).items()}
     into = REPO / package["into"]
     into.mkdir(parents=True, exist_ok=True)
     for dest, data in files.items():
