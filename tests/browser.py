@@ -35,6 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.wait import WebDriverWait
 
 from .httpserve import GetServer
 from .pgserver import free_port
@@ -120,6 +121,13 @@ class Browser:
 
     def open(self, url: str) -> None:
         self.driver.get(url)
+
+    def page_with(self, text: str, timeout: float = 15) -> str:
+        """The page's source once it contains ``text``: a form a script submits while its
+        page loads navigates after ``open`` returned."""
+        WebDriverWait(self.driver, timeout).until(lambda driver: text in driver.page_source,
+                                                  f"no page containing {text!r}")
+        return self.driver.page_source
 
     def run(self, body: str, *args):
         """Run an async function's ``body`` in the current page (``arguments[i]`` are
