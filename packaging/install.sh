@@ -1,6 +1,7 @@
 #!/bin/bash
 # install.sh: install coder-appliance on this Debian 12 host from the bundle it sits in, or
-# (--inventory) on the host an Ansible inventory names, over SSH.
+# (--inventory) on the host an Ansible inventory names, over SSH, or (--cluster) on every
+# host of a cluster's inventory.
 #
 # It first verifies the whole bundle with what a minimal Debian 12 has (bash,
 # gpgv, coreutils' sha256sum, findutils' find): the signature of MANIFEST.json
@@ -35,6 +36,11 @@ coder-appliance on this host, or on the host FILE names.
   --inventory FILE    Install on the one host of this Ansible inventory over SSH
                       (user, key and become from the inventory; see
                       ansible/inventory.example.yml) instead of on this host.
+  --cluster           With --inventory: deploy the cluster FILE describes (coderd
+                      replicas, HAProxy, PostgreSQL under Patroni with etcd,
+                      provisioners; ansible/inventory/cluster.example.yml) with
+                      ansible/playbooks/cluster.yml; the name users reach it by is
+                      the inventory's appliance_hostname.
   --hostname NAME     The name users reach coderd by (the TLS certificate's
                       name and the access URL). Default: this host's FQDN
                       (hostname -f), which must be a DNS name too, or with
@@ -66,7 +72,7 @@ die() {
 }
 
 FINGERPRINT="" TARGET_HOSTNAME="" TOKEN_FILE="" WITH_TEMPLATES=0 UNINSTALL=0 PURGE=0 FORCE=0
-INSTALLED_DIR="" VERIFY_ONLY=0 POSTGRES_URL="" INVENTORY=""
+INSTALLED_DIR="" VERIFY_ONLY=0 POSTGRES_URL="" INVENTORY="" CLUSTER=0
 
 dns_name() {
     # A DNS name: it becomes the certificate's name, the access URL, an Ansible variable and a
@@ -93,6 +99,7 @@ parse_args() {
             --purge) PURGE=1 ;;
             --force) FORCE=1 ;;
             --verify-only) VERIFY_ONLY=1 ;;
+            --cluster) CLUSTER=1 ;;
             -h | --help)
                 usage
                 exit 0
@@ -103,6 +110,7 @@ parse_args() {
     done
     [[ -n $FINGERPRINT ]] || die "usage: --fingerprint FPR is required (see --help)"
     if ((PURGE && !UNINSTALL)); then die "usage: --purge goes with --uninstall"; fi
+    ((CLUSTER)) && check_cluster_options "$@"
     if [[ -n $TARGET_HOSTNAME ]]; then
         check_hostname --hostname
     elif ((!VERIFY_ONLY)) && [[ -z $INVENTORY ]]; then  # with --inventory: the inventory's
@@ -119,6 +127,21 @@ parse_args() {
     if [[ -n $POSTGRES_URL ]] && ((UNINSTALL)); then die "usage: --postgres-url does not go with --uninstall"; fi
     ((UNINSTALL)) || check_postgres_url
     return 0
+}
+
+check_cluster_options() {
+    # The cluster's own inventory says everything else; an option that would be ignored is refused.
+    [[ -n $INVENTORY ]] ||
+        die "usage: --cluster needs --inventory FILE (see ansible/inventory/cluster.example.yml)"
+    local option
+    for option in HOSTNAME:--hostname TOKEN_FILE:--token-file POSTGRES_URL:--postgres-url \
+        WITH_TEMPLATES:--with-templates UNINSTALL:--uninstall INSTALLED_DIR:--installed; do
+        local name=${option%%:*} value
+        [[ $name == HOSTNAME ]] && name=TARGET_HOSTNAME
+        value=${!name}
+        [[ -z $value || $value == 0 ]] ||
+            die "usage: ${option#*:} does not go with --cluster (the inventory says it, or a cluster does not do it yet: docs/high-availability.md)"
+    done
 }
 
 check_hostname() {
@@ -533,6 +556,23 @@ play_vars() {
     printf '{%s}\n' "$vars" >"$VARS_FILE"
 }
 
+cluster_stage() {
+    # Every host of the cluster's inventory, from this bundle, with cluster.yml; the access name
+    # is the inventory's appliance_hostname, which every host's certificate names.
+    local answer url
+    answer=$(ask 'coderd[0]' ansible.builtin.debug "msg='{{ appliance_hostname | default(\"\") }}'") ||
+        exit 1
+    TARGET_HOSTNAME=${answer#*$'\t'} REMOTE_HOST=${answer%%$'\t'*}  # clean_up's name for ssh -O exit
+    dns_name "$TARGET_HOSTNAME" ||
+        die "inventory: $INVENTORY needs a coderd group and appliance_hostname, the DNS name users reach the cluster by (see ansible/inventory/cluster.example.yml)"
+    ansible_cli playbook -i "$INVENTORY" "$BUNDLE/ansible/playbooks/cluster.yml" ||
+        die "ansible: the cluster playbook failed (its output is above)"
+    url=https://$TARGET_HOSTNAME
+    echo
+    echo "coder-appliance $new_version is running at $url, on the hosts of $INVENTORY"
+    echo "Next: create the first user, in a browser at $url or with $CURRENT/bin/coder login $url"
+}
+
 install_stage() {
     # Over SSH, this host only runs Ansible: root is needed here only to install python3.
     ((EUID == 0)) || [[ -n $INVENTORY ]] || die "usage: run install.sh as root"
@@ -543,6 +583,10 @@ install_stage() {
         SSH_SOCKETS=$(mktemp -d)
         export ANSIBLE_SSH_CONTROL_PATH_DIR=$SSH_SOCKETS
         bootstrap_python
+        if ((CLUSTER)); then
+            cluster_stage
+            return 0
+        fi
         inventory_host
         here=$REMOTE_HOST
     fi

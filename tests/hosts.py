@@ -43,8 +43,10 @@ def destinations(trace: str) -> list[tuple[str, int, str]]:
     return found
 
 
-def off_host(dests: list[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
-    """The destinations that leave the host, or are DNS servers (wherever they listen).
+def off_host(dests: list[tuple[str, int, str]],
+             network: ipaddress.IPv4Network | None = None) -> list[tuple[str, int, str]]:
+    """The destinations that leave the host (or ``network``, a HostNetwork's subnet), or are
+    DNS servers (wherever they listen).
 
     The unspecified address (0.0.0.0, ::) stays on the host: Linux takes it for the host
     itself, and glibc's getaddrinfo connects a UDP socket to each answer to sort them, as
@@ -55,7 +57,8 @@ def off_host(dests: list[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
         ip = ipaddress.ip_address(address)
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
             ip = ip.ipv4_mapped
-        if not (ip.is_loopback or ip.is_unspecified) or port == 53:
+        inside = ip.is_loopback or ip.is_unspecified or (network is not None and ip in network)
+        if not inside or port == 53:
             bad.append((address, port, call))
     return bad
 
@@ -131,6 +134,84 @@ def ssh_debian_root() -> Path:
     return _cached_root("minbase-ssh", _add_openssh)
 
 
+def _ip(*args: str) -> None:
+    done = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)} failed: {done.stderr.strip()}")
+
+
+class HostNetwork:
+    """A private IPv4 network for booted hosts, made only of namespaces this test makes.
+
+    One network namespace holds a Linux bridge; each host gets a namespace of its own whose
+    ``eth0`` is one end of a veth pair, the other end a port of that bridge. The addresses
+    (``subnet``) exist only inside these namespaces, and none of them has a default route:
+    nothing sent on this network can reach this machine's or anyone's. ``add`` gives a
+    namespace for a host (BootedHost's ``netns``) or for a client the test runs with
+    ``ip netns exec`` (which reads /etc/netns/NAME/hosts as its /etc/hosts).
+    """
+
+    def __init__(self, subnet: str = "10.213.0.0/24"):
+        self.subnet = ipaddress.ip_network(subnet)
+        self.tag = uuid.uuid4().hex[:6]
+        self.bridge = f"ca{self.tag}-br"
+        self._namespaces: list[str] = []
+
+    def __enter__(self) -> "HostNetwork":
+        if shutil.which("ip") is None:
+            raise RuntimeError("ip is not installed (./dev setup --test installs iproute2)")
+        self._namespace(self.bridge)
+        try:
+            _ip("-n", self.bridge, "link", "add", "br0", "type", "bridge")
+            _ip("-n", self.bridge, "link", "set", "br0", "up")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _namespace(self, name: str) -> None:
+        _ip("netns", "add", name)
+        self._namespaces.append(name)
+
+    def add(self, index: int, hosts: str = "") -> tuple[str, str]:
+        """(namespace name, address) for member ``index`` (its address's last part, 1-254);
+        ``hosts``: the /etc/hosts ``ip netns exec`` gives commands run in it."""
+        name = f"ca{self.tag}-{index}"
+        self._namespace(name)
+        port = f"p{index}"
+        _ip("-n", self.bridge, "link", "add", port, "type", "veth", "peer", "name", "eth0",
+            "netns", name)
+        _ip("-n", self.bridge, "link", "set", port, "master", "br0", "up")
+        address = str(self.subnet.network_address + index)
+        _ip("-n", name, "addr", "add", f"{address}/{self.subnet.prefixlen}", "dev", "eth0")
+        for link in ("lo", "eth0"):
+            _ip("-n", name, "link", "set", link, "up")
+        if hosts:
+            folder = Path("/etc/netns") / name
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "hosts").write_text(hosts)
+        return name, address
+
+    def unplug(self, namespace: str) -> None:
+        """Cut ``namespace`` off the network, as a pulled cable or a host lost with its power
+        is to the others: what they send goes unanswered (no reset, no refusal)."""
+        _ip("-n", self.bridge, "link", "set", f"p{namespace.rsplit('-', 1)[1]}", "down")
+
+    def plug(self, namespace: str) -> None:
+        _ip("-n", self.bridge, "link", "set", f"p{namespace.rsplit('-', 1)[1]}", "up")
+
+    def exec(self, namespace: str, cmd: list[str]) -> list[str]:
+        """``cmd`` as a command line run in ``namespace`` (this machine's files and programs)."""
+        return ["ip", "netns", "exec", namespace, *cmd]
+
+    def __exit__(self, *exc) -> None:
+        """Removing a namespace removes its veth end, and so its pair."""
+        for name in reversed(self._namespaces):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+            shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
+        self._namespaces.clear()
+
+
 class BootedHost:
     """A copy of a Debian 12 root booted with systemd under systemd-nspawn, with only loopback.
 
@@ -140,17 +221,21 @@ class BootedHost:
     powers off, kills what is left of the container and removes the copy
     (``workdir`` keeps the console log and the traces). With ``network_of=other``
     it joins that booted host's network namespace instead: the two share one
-    loopback and reach nothing else (leave it before the other). Everything a test needs goes through
+    loopback and reach nothing else (leave it before the other); with ``netns`` (a
+    HostNetwork's namespace) it boots in that one, named ``hostname``. Everything a test needs goes through
     ``run`` (a command in all of the host's namespaces, via nsenter) and
     ``copy_in`` (the file system is shared). From boot on, every process of the
     host is under strace, so ``connects()`` lists each destination any of them
-    connected or sent to, services started by systemd included.
+    connected or sent to, services started by systemd included (unless ``traced`` is
+    False: ptrace slows every process, too much for a cluster's many services).
     """
 
     def __init__(self, root: Path, workdir: Path, boot_timeout: float = 120,
-                 network_of: "BootedHost | None" = None):
+                 network_of: "BootedHost | None" = None, netns: str = "", hostname: str = "",
+                 traced: bool = True):
         self.source, self.workdir, self.boot_timeout = root, workdir, boot_timeout
-        self.network_of = network_of
+        self.traced = traced
+        self.network_of, self.netns, self.hostname = network_of, netns, hostname
         self.machine = f"h{uuid.uuid4().hex[:10]}"
         # Beside the minimal root (/var/tmp): a small /tmp would not hold the copy.
         self.root = HOSTS_DIR / "booted" / self.machine
@@ -179,20 +264,43 @@ class BootedHost:
         """/etc/hosts as Debian's installer writes it; debootstrap writes none, and then
         every lookup of localhost or the host's own name would go to the DNS server."""
         hosts = self.root / "etc" / "hosts"
+        if self.hostname:
+            (self.root / "etc" / "hostname").write_text(self.hostname.split(".")[0] + "\n")
         if not hosts.exists():
             name = (self.root / "etc" / "hostname").read_text().strip()
             hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n"
                              "::1\tlocalhost ip6-localhost ip6-loopback\n")
 
+    def _own_cgroups(self) -> list[Path]:
+        """A cgroup of this host's own in each hierarchy systemd uses (cgroup v2 alone, or the
+        hybrid layout's name=systemd and unified): nspawn with --keep-unit puts the
+        container's tree under the cgroup it starts in, and two hosts started in the same
+        one would share their services' cgroups (one host's systemd stopping etcd.service
+        killed another's)."""
+        base = Path("/sys/fs/cgroup")
+        roots = [base] if (base / "cgroup.procs").exists() else \
+            [base / name for name in ("systemd", "unified") if (base / name / "cgroup.procs").exists()]
+        return [root / "appliance-hosts" / self.machine for root in roots]
+
     def _boot(self) -> None:
+        cgroups = self._own_cgroups()
+        for cgroup in cgroups:
+            cgroup.mkdir(parents=True, exist_ok=True)
+
+        def enter_cgroups() -> None:  # in the child, before nspawn runs
+            for cgroup in cgroups:
+                (cgroup / "cgroup.procs").write_text("0")
+
         with open(self.console_log, "wb") as console:
             self._nspawn = subprocess.Popen(
                 ["systemd-nspawn", "-q", "-b", self._network(), "--register=no",
+                 *([f"--hostname={self.hostname}"] if self.hostname else []),
                  "--keep-unit", f"--machine={self.machine}", "-D", str(self.root)],
                 stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=enter_cgroups)
         self.pid = self._container_init()
-        self._trace([arg for pid in self._processes() for arg in ("-p", str(pid))])
+        if self.traced:
+            self._trace([arg for pid in self._processes() for arg in ("-p", str(pid))])
         deadline = time.monotonic() + self.boot_timeout
         state = ""
         while time.monotonic() < deadline:
@@ -205,7 +313,10 @@ class BootedHost:
                            f"(systemctl is-system-running: {state!r}); journal:\n{journal.stdout}")
 
     def _network(self) -> str:
-        """nspawn's network: only loopback, its own or (``network_of``) the other host's."""
+        """nspawn's network: only loopback, its own or (``network_of``) the other host's, or
+        (``netns``) a HostNetwork's namespace."""
+        if self.netns:
+            return f"--network-namespace-path=/run/netns/{self.netns}"
         if self.network_of is None:
             return "--private-network"
         return f"--network-namespace-path=/proc/{self.network_of.pid}/ns/net"
@@ -308,3 +419,7 @@ class BootedHost:
                     tracer.wait()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+            for cgroup in self._own_cgroups():  # empty now: its folders, deepest first
+                for folder, _, _ in sorted(os.walk(cgroup), key=lambda w: -len(w[0])):
+                    with contextlib.suppress(OSError):
+                        os.rmdir(folder)

@@ -86,6 +86,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--ip", action="append", default=[], metavar="ADDR",
                    help="IP address in the certificate (repeatable).")
     p.add_argument("--name", help="File name under CA_DIR/issued (default: the first name).")
+    p.add_argument("--client-auth", action="store_true",
+                   help="Also valid as a TLS client certificate (clientAuth): for services that "
+                        "authenticate each other by certificate, such as etcd's members and "
+                        "Patroni (renew keeps it).")
     _days_option(p)
     p.add_argument("--force", action="store_true", help="Replace an issued certificate of that name.")
     add_output_option(p)
@@ -245,7 +249,8 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _issue(args: argparse.Namespace) -> int:
-    cert = _ca(args).issue(args.dns, args.ip, name=args.name, days=args.days, force=args.force)
+    cert = _ca(args).issue(args.dns, args.ip, name=args.name, days=args.days, force=args.force,
+                           client_auth=args.client_auth)
     _write_issued(args, [cert])
     return 0
 

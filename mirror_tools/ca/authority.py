@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from cryptography import x509
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mirror_tools.ca.pem import (CAError, new_key, read_certs, read_key, same_public_key, write_key,
                                  write_pem)
@@ -30,13 +30,14 @@ class IssuedCert:
     key_path: Path
     dns: tuple[str, ...]
     ips: tuple[str, ...]
+    client_auth: bool  # also a TLS client's certificate (clientAuth)
     not_before: dt.datetime
     not_after: dt.datetime
     serial: int
 
     def as_dict(self) -> dict:
         return {"name": self.name, "dns": list(self.dns), "ips": list(self.ips),
-                "not_before": self.not_before.isoformat(), "not_after": self.not_after.isoformat(),
+                "client_auth": self.client_auth, "not_before": self.not_before.isoformat(), "not_after": self.not_after.isoformat(),
                 "days_left": (self.not_after - utc_now()).days,
                 "serial": format(self.serial, "x"), "cert": str(self.cert_path),
                 "chain": str(self.chain_path), "key": str(self.key_path)}
@@ -157,8 +158,10 @@ class CertificateAuthority:
     # -- issuing ----------------------------------------------------------
 
     def issue(self, dns: Iterable[str] = (), ips: Iterable[str] = (), *, name: str | None = None,
-              days: int = SERVER_DAYS, force: bool = False) -> IssuedCert:
-        """A new key and server certificate for ``dns``/``ips`` (serverAuth).
+              days: int = SERVER_DAYS, force: bool = False,
+              client_auth: bool = False) -> IssuedCert:
+        """A new key and server certificate for ``dns``/``ips`` (serverAuth, and clientAuth
+        with ``client_auth``).
 
         Refuses names outside the intermediate's name constraints, a validity
         over 825 days or past the intermediate's expiry, and an existing
@@ -190,16 +193,18 @@ class CertificateAuthority:
             raise CAError(f"{self.intermediate_key_path} does not match {self.intermediate_cert_path}",
                           "run `appliance ca renew --intermediate` again")
         key = new_key()
-        cert = server_cert(key.public_key(), inter, inter_key, dns_names, ip_addrs, now, not_after)
+        cert = server_cert(key.public_key(), inter, inter_key, dns_names, ip_addrs, now, not_after,
+                           client_auth)
         write_key(key_path, key)
         write_pem(cert_path, cert)
         write_pem(chain_path, cert, inter)
         return _issued_from(name, cert_path, chain_path, key_path)
 
     def renew(self, name: str, days: int = SERVER_DAYS) -> IssuedCert:
-        """Re-issue ``name`` with the same SANs, a new key and a fresh validity."""
+        """Re-issue ``name`` with the same SANs and uses, a new key and a fresh validity."""
         old = self.get(name)
-        return self.issue(old.dns, old.ips, name=name, days=days, force=True)
+        return self.issue(old.dns, old.ips, name=name, days=days, force=True,
+                          client_auth=old.client_auth)
 
     def renew_intermediate(self, days: int = INTERMEDIATE_DAYS,
                            root_passphrase: bytes | None = None,
@@ -279,7 +284,12 @@ def _issued_from(name: str, cert_path: Path, chain_path: Path, key_path: Path) -
         ips = tuple(str(i) for i in san.get_values_for_type(x509.IPAddress))
     except x509.ExtensionNotFound:
         dns, ips = (), ()
+    try:
+        uses = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        uses = []
     return IssuedCert(name, cert_path, chain_path, key_path, dns, ips,
+                      ExtendedKeyUsageOID.CLIENT_AUTH in uses,
                       cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number)
 
 

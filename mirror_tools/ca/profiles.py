@@ -175,7 +175,9 @@ def intermediate_cert(public_key, root: x509.Certificate, root_key, name: str, n
 
 def server_cert(public_key, inter: x509.Certificate, inter_key, dns_names: Sequence[str],
                 ips: Sequence[IPAddress], now: dt.datetime,
-                not_after: dt.datetime) -> x509.Certificate:
+                not_after: dt.datetime, client_auth: bool = False) -> x509.Certificate:
+    """A server's certificate; with ``client_auth``, also a TLS client's (clientAuth), as
+    etcd's members, which are each other's clients, and Patroni, etcd's client, need."""
     # Only a DNS name goes in the CN: OpenSSL checks a CN that looks like a
     # host name (an IP address does) against DNS name constraints.
     org = inter.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
@@ -187,7 +189,9 @@ def server_cert(public_key, inter: x509.Certificate, inter_key, dns_names: Seque
                                          key_encipherment=False, data_encipherment=False,
                                          key_agreement=False, key_cert_sign=False, crl_sign=False,
                                          encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH]
+                + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else [])), critical=False)
             .add_extension(x509.SubjectAlternativeName(sans), critical=not dns_names)
             .add_extension(_authority_key_id(inter), critical=False)
             .sign(inter_key, hashes.SHA256()))

@@ -51,6 +51,8 @@ def test_etcd_members_form_one_cluster_over_tls(rendered):
         assert member["ETCD_LISTEN_PEER_URLS"].startswith("https://")
         assert member["ETCD_PEER_TRUSTED_CA_FILE"] == member["ETCD_TRUSTED_CA_FILE"] == "/etc/etcd/tls/ca.crt"
         assert member["ETCD_DATA_DIR"] != "/var/lib/etcd/default"  # not the package's own cluster
+        # Only holders of a certificate from the cluster's CA may be a peer or a client.
+        assert member["ETCD_CLIENT_CERT_AUTH"] == member["ETCD_PEER_CLIENT_CERT_AUTH"] == "true"
 
 
 def test_patroni_runs_postgresql_with_tls_and_the_secrets(rendered):
@@ -59,6 +61,10 @@ def test_patroni_runs_postgresql_with_tls_and_the_secrets(rendered):
         assert config["name"] == host and config["scope"] == "coder-appliance"
         assert config["etcd3"]["hosts"] == [f"{h}:2379" for h in PG]
         assert config["etcd3"]["protocol"] == "https"
+        assert (config["etcd3"]["cert"], config["etcd3"]["key"]) == (
+            "/etc/patroni/tls/patroni.crt", "/etc/patroni/tls/patroni.key")
+        dcs = config["bootstrap"]["dcs"]
+        assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"] <= 20
         assert config["restapi"]["certfile"] == "/etc/patroni/tls/patroni.crt"
         assert config["restapi"]["authentication"]["password"] == SECRETS["patroni_rest"]
         pg = config["postgresql"]

@@ -196,6 +196,23 @@ def test_init_refuses_to_overwrite_without_force(ca):
     assert new.list() == []
 
 
+def test_client_auth_certificates_pass_openssl_as_clients_and_renew_keeps_it(ca):
+    """etcd's members and Patroni authenticate each other by certificate: with client_auth
+    the certificate is a TLS client's too (openssl's sslclient purpose); without, it is not."""
+    server = ca.issue(dns=["s.example.internal"])
+    both = ca.issue(dns=["m.example.internal"], client_auth=True)
+    assert (server.client_auth, both.client_auth) == (False, True)
+    as_client = ("-purpose", "sslclient")
+    assert openssl_verify(ca.root_cert_path, both.chain_path, both.cert_path, *as_client).returncode == 0
+    assert openssl_verify(ca.root_cert_path, both.chain_path, both.cert_path,
+                          "-purpose", "sslserver").returncode == 0
+    refused = openssl_verify(ca.root_cert_path, server.chain_path, server.cert_path, *as_client)
+    assert refused.returncode != 0 and "unsuitable certificate purpose" in refused.stdout + refused.stderr
+    renewed = ca.renew(both.name)
+    assert renewed.client_auth and renewed.serial != both.serial
+    assert ca.get(server.name).as_dict()["client_auth"] is False
+
+
 def test_renew_keeps_sans_with_a_new_key(ca):
     old = ca.issue(dns=["r.example.internal", "r2.example.internal"], ips=["127.0.0.9"], days=30)
     old_key = old.key_path.read_bytes()

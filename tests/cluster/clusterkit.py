@@ -1,0 +1,220 @@
+"""A cluster of booted Debian 12 hosts on a private network, deployed as an administrator
+deploys one: ``install.sh --cluster`` on the controller, over SSH, from a verified bundle.
+
+Every host is a minimal Debian 12 with OpenSSH (tests/hosts.py), booted with systemd in a
+network namespace of its own, joined to the others by a bridge in another namespace
+(``HostNetwork``): 10.213.0.0/24 exists only there, and no namespace has a route anywhere
+else. The load balancer's host is also the controller that verifies the bundle and runs
+Ansible. A user's machine is this machine's own programs (the venv's ``coder``, Python)
+run with ``ip netns exec`` in one more namespace on the same network (``Client``).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from ..hosts import BootedHost, HostNetwork, ssh_debian_root
+from ..packaging.installkit import REPO, bundle, unpack
+
+DOMAIN = "appliance.test"
+ACCESS = f"coder.{DOMAIN}"  # resolves to the load balancer
+# group -> (host, last part of its address); the load balancer's host is the controller.
+LAYOUT = {
+    "loadbalancer": [("lb-1", 10)],
+    "coderd": [("coderd-1", 11), ("coderd-2", 12)],
+    "postgres": [("pg-1", 21), ("pg-2", 22), ("pg-3", 23)],
+    "provisioners": [("prov-1", 31)],
+}
+CLIENT = 200
+PROVISIONER_POOL = "external"  # prov-1's tag: jobs tagged with it run only there
+KEY = "/root/.ssh/id_ed25519"
+INVENTORY = "/root/cluster.yml"
+CA = "/var/lib/coder-appliance/ca/root.crt"  # on the first coderd host
+
+
+def fqdn(name: str) -> str:
+    return f"{name}.{DOMAIN}"
+
+
+def inventory(addresses: dict[str, str]) -> str:
+    """The cluster's inventory, as ansible/inventory/cluster.example.yml describes it."""
+    lines = ["all:", "  vars:", f"    appliance_hostname: {ACCESS}", "    ansible_user: root",
+             f"    ansible_ssh_private_key_file: {KEY}", "  children:"]
+    for group, hosts in LAYOUT.items():
+        lines += [f"    {group}:", "      hosts:"]
+        lines += [f"        {fqdn(name)}: {{ansible_host: {addresses[name]}}}" for name, _ in hosts]
+        if group == "provisioners":
+            lines.append(f"      vars: {{provisioners_tags: {{pool: {PROVISIONER_POOL}}}}}")
+    return "\n".join(lines) + "\n"
+
+
+def recaps(output: str) -> dict[str, dict[str, int]]:
+    """Each host's play recap counts (ok, changed, ...), from ansible-playbook's output."""
+    found = re.findall(r"^(\S+)\s*:\s*(ok=.*)$", output, re.M)
+    assert found, output[-3000:]
+    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
+            for host, counts in found}
+
+
+@dataclass
+class Client:
+    """A user's machine on the cluster's network: this machine's venv, in a namespace."""
+    net: HostNetwork
+    namespace: str
+    home: Path
+    ca_file: Path
+
+    def run(self, cmd: list[str], check: bool = True, timeout: float = 300,
+            **kwargs) -> subprocess.CompletedProcess:
+        done = subprocess.run(self.net.exec(self.namespace, cmd), capture_output=True, text=True,
+                              timeout=timeout, cwd=REPO, **kwargs)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{cmd} failed on the client ({done.returncode}):\n"
+                                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return done
+
+    def coder_argv(self, *args: str) -> list[str]:
+        """The real ``coder`` CLI, trusting the cluster's CA, its session in ``home``."""
+        return [sys.executable, "-m", "appliance.cli.main", "--global-config", str(self.home),
+                "--ca-cert", str(self.ca_file), *args]
+
+    def coder(self, *args: str, check: bool = True, timeout: float = 300):
+        return self.run(self.coder_argv(*args), check=check, timeout=timeout)
+
+    def python(self, script: str, *args: str, timeout: float = 300) -> str:
+        """A Python script's output (this venv: the project's SDK, requests) on the client."""
+        return self.run([sys.executable, "-c", script, *args], timeout=timeout).stdout
+
+
+@dataclass
+class Cluster:
+    net: HostNetwork
+    hosts: dict[str, BootedHost]
+    addresses: dict[str, str]
+    namespaces: dict[str, str]
+    fingerprint: str
+    bundle_dir: str = ""
+    client: Client | None = None
+    deployments: list[str] = field(default_factory=list)
+
+    @property
+    def controller(self) -> BootedHost:
+        return self.hosts[LAYOUT["loadbalancer"][0][0]]
+
+    def group(self, name: str) -> list[BootedHost]:
+        return [self.hosts[host] for host, _ in LAYOUT[name]]
+
+    def deploy(self) -> subprocess.CompletedProcess:
+        """``install.sh --cluster`` on the controller, as the administrator runs it."""
+        done = self.controller.run([f"{self.bundle_dir}/install.sh", "--fingerprint",
+                                    self.fingerprint, "--cluster", "--inventory", INVENTORY],
+                                   check=False, timeout=1800)
+        self.deployments.append(done.stdout)
+        assert done.returncode == 0, (f"install.sh --cluster failed:\n{done.stdout[-8000:]}\n"
+                                      f"{done.stderr[-3000:]}\n{self.journals()}")
+        return done
+
+    def journals(self, lines: int = 40) -> str:
+        """The last lines each host's own services logged, for a failure's message."""
+        units = {"loadbalancer": ["haproxy"], "coderd": ["coderd"], "postgres": ["etcd", "patroni"],
+                 "provisioners": ["provisionerd"]}
+        texts = []
+        for group, names in units.items():
+            for host in self.group(group):
+                for unit in names:
+                    log = host.run(["journalctl", "-u", unit, "--no-pager", "-n", str(lines)],
+                                   check=False).stdout
+                    texts.append(f"--- {host.hostname}: {unit} ---\n{log}")
+        return "\n".join(texts)
+
+
+def _hosts_file(addresses: dict[str, str]) -> str:
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    lines += [f"{address}\t{fqdn(name)} {name}" for name, address in addresses.items()]
+    lines.append(f"{addresses['lb-1']}\t{ACCESS}")
+    return "\n".join(lines) + "\n"
+
+
+def _serve_ssh(controller: BootedHost, hosts: dict[str, BootedHost],
+               addresses: dict[str, str]) -> None:
+    """Every host's sshd, root's login by the controller's new key; every host key in the
+    controller's known_hosts under its name and address (nothing accepted blindly)."""
+    controller.run(["sh", "-c", f"umask 077; mkdir -p /root/.ssh; ssh-keygen -q -t ed25519 -N '' -f {KEY}"])
+    public = (controller.root / KEY.lstrip("/")).with_suffix(".pub").read_text()
+    known = []
+    for name, host in hosts.items():
+        host.run(["sh", "-c", "umask 077; mkdir -p /root/.ssh; cat > /root/.ssh/authorized_keys"],
+                 input=public)
+        host.run(["systemctl", "start", "ssh"])
+        key = (host.root / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()[:2]
+        known.append(f"{fqdn(name)},{addresses[name]} {' '.join(key)}")
+    controller.run(["sh", "-c", "cat > /root/.ssh/known_hosts"], input="\n".join(known) + "\n")
+
+
+@contextlib.contextmanager
+def booted_cluster(workdir: Path) -> Iterator[Cluster]:
+    """The hosts of LAYOUT booted on their network, SSH ready, the bundle unpacked on the
+    controller with the inventory beside it; nothing deployed yet. A client namespace too."""
+    indexes = {name: index for hosts in LAYOUT.values() for name, index in hosts}
+    with bundle("embedded", ()) as (fingerprint, tar), HostNetwork() as net, \
+            contextlib.ExitStack() as stack:
+        addresses = {}
+        namespaces = {}
+        for name, index in indexes.items():
+            namespaces[name], addresses[name] = net.add(index)
+        hosts_file = _hosts_file(addresses)
+        client_ns, _ = net.add(CLIENT, hosts=hosts_file)
+        hosts = {}
+        for name in indexes:
+            hosts[name] = stack.enter_context(BootedHost(
+                ssh_debian_root(), workdir / name, netns=namespaces[name], hostname=fqdn(name),
+                traced=False))
+            hosts[name].run(["sh", "-c", "cat > /etc/hosts"], input=hosts_file)
+        cluster = Cluster(net, hosts, addresses, namespaces, fingerprint)
+        _serve_ssh(cluster.controller, hosts, addresses)
+        cluster.controller.run(["sh", "-c", f"cat > {INVENTORY}"], input=inventory(addresses))
+        cluster.bundle_dir = unpack(cluster.controller, tar)
+        home = workdir / "client"
+        home.mkdir(parents=True)
+        cluster.client = Client(net, client_ns, home / "coder", home / "ca.crt")
+        yield cluster
+
+
+def service_states(cluster: Cluster, group: str, unit: str) -> list[str]:
+    return [host.run(["systemctl", "is-active", unit], check=False).stdout.strip()
+            for host in cluster.group(group)]
+
+
+def patroni_members(host: BootedHost) -> list[dict]:
+    """``patronictl list`` as JSON: each member's Member, Role, State, Lag..."""
+    done = host.run(["patronictl", "-c", "/etc/patroni/config.yml", "list", "-f", "json"])
+    return json.loads(done.stdout)
+
+
+def leader(cluster: Cluster) -> str:
+    """The Patroni member that is primary now (its inventory name)."""
+    return leader_of(cluster.group("postgres")[0])
+
+
+def leader_of(host: BootedHost) -> str:
+    """The primary, as ``host``'s Patroni sees it."""
+    members = patroni_members(host)
+    return next(m["Member"] for m in members if m["Role"] == "Leader")
+
+
+def short(name: str) -> str:
+    return name.split(".")[0]
+
+
+def sql(cluster: Cluster, query: str) -> list[str]:
+    """``query``'s rows on the primary, as PostgreSQL's superuser over its socket."""
+    primary = cluster.hosts[short(leader(cluster))]
+    done = primary.run(["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-v", "ON_ERROR_STOP=1",
+                        "-d", "coder_appliance", "-c", query])
+    return done.stdout.splitlines()

@@ -1,0 +1,298 @@
+"""cluster.yml on booted hosts: the layout of docs/high-availability.md, deployed offline.
+
+Seven minimal Debian 12 hosts on a private network with no route out (clusterkit): one
+HAProxy (also the controller), two coderd replicas, three PostgreSQL hosts under Patroni
+with etcd, one external provisioner host. The administrator's steps: the bundle verified
+on the controller, ``install.sh --cluster --inventory``, a second run changing nothing;
+then a user's client reaches coderd only through the load balancer's name, over TLS
+checked with the cluster's CA.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .clusterkit import (ACCESS, CA, LAYOUT, PROVISIONER_POOL, REPO, booted_cluster, fqdn, leader, leader_of,
+                         patroni_members, recaps, service_states, short, sql)
+
+# Booting seven hosts and deploying them takes minutes (the bundle is built first).
+pytestmark = [pytest.mark.booted_hosts, pytest.mark.timeout(2700)]
+
+OWNER = ("--first-user-username", "admin", "--first-user-email", "admin@appliance.test",
+         "--first-user-password", "Correct-Horse-Battery-9-Staple")
+UNITS = {"loadbalancer": "haproxy", "coderd": "coderd", "postgres": "patroni",
+         "provisioners": "provisionerd"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with booted_cluster(tmp_path_factory.mktemp("cluster")) as made:
+        made.deploy()
+        yield made
+
+
+def test_cluster_yml_deploys_the_layout_and_a_rerun_changes_nothing(cluster):
+    assert f"is running at https://{ACCESS}" in cluster.deployments[0]
+    for group, unit in UNITS.items():
+        assert service_states(cluster, group, unit) == ["active"] * len(LAYOUT[group]), unit
+    assert service_states(cluster, "postgres", "etcd") == ["active"] * 3
+    members = patroni_members(cluster.group("postgres")[0])
+    assert sorted(m["Role"] for m in members) == ["Leader", "Replica", "Replica"], members
+    assert all(m["State"] in ("running", "streaming") for m in members), members
+
+    # No host has a route beyond the cluster's network.
+    for name, host in cluster.hosts.items():
+        routes = host.run(["cat", "/proc/net/route"]).stdout.splitlines()[1:]
+        destinations = [str(ipaddress.ip_address(bytes.fromhex(r.split()[1])[::-1])) for r in routes]
+        assert destinations == [str(cluster.net.subnet.network_address)], (name, routes)
+
+    client = cluster.client
+    client.ca_file.write_bytes((cluster.group("coderd")[0].root / CA.lstrip("/")).read_bytes())
+    client.coder("login", f"https://{ACCESS}", *OWNER)
+    assert "admin" in client.coder("whoami").stdout
+
+    again = cluster.deploy()
+    changed = {host: counts["changed"] for host, counts in recaps(again.stdout).items()}
+    assert set(changed.values()) == {0}, changed
+
+
+def writes_during(cluster, owner_token: str, prefix: str, seconds: float, fault) -> list[dict]:
+    """The client's stream of user creations (tests/cluster/writer.py) for ``seconds``, with
+    ``fault()`` run once the first writes were acknowledged; every attempt, in order."""
+    client = cluster.client
+    writer = subprocess.Popen(
+        cluster.net.exec(client.namespace, [sys.executable, "-m", "tests.cluster.writer",
+                                            f"https://{ACCESS}", str(client.ca_file),
+                                            owner_token, prefix, str(seconds)]),
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    attempts = []
+    for line in writer.stdout:
+        attempts.append(json.loads(line))
+        if len(attempts) == 5:
+            assert [a["status"] for a in attempts] == [201] * 5, attempts
+            fault()
+    assert writer.wait(30) == 0
+    return attempts
+
+
+def outage(attempts: list[dict]) -> float:
+    """The longest time between two acknowledged writes."""
+    done = [a["t"] for a in attempts if a["status"] == 201]
+    return max(b - a for a, b in zip(done, done[1:]))
+
+
+def acknowledged_writes_kept(cluster, token: str, attempts: list[dict]) -> None:
+    wanted = {a["user"] for a in attempts if a["status"] == 201}
+    prefix = attempts[0]["user"].rstrip("0123456789")
+    listed = cluster.client.python(USERS_LISTING, f"https://{ACCESS}", str(cluster.client.ca_file),
+                                   token, prefix)
+    assert wanted <= set(json.loads(listed)), sorted(wanted - set(json.loads(listed)))
+
+
+USERS_LISTING = """
+import json, sys
+from appliance.sdk.client import Client
+url, ca, token, prefix = sys.argv[1:]
+print(json.dumps([u.username for u in Client(url, token, verify=ca).users(q=prefix).users]))
+"""
+
+
+def test_a_switchover_and_an_unclean_failover_lose_no_acknowledged_write(cluster):
+    """Patroni moves the primary (a switchover), then the new primary's Patroni and
+    PostgreSQL are killed (no hand-over): coderd finds the new primary through libpq's
+    target_session_attrs=read-write and serves writes again within 30 s each time; every
+    write it acknowledged is there afterwards; the killed member rejoins as a replica."""
+    token = cluster.client.coder("login", "token").stdout.strip()
+    pg = {short(h.hostname): h for h in cluster.group("postgres")}
+    first = short(leader(cluster))
+    candidate = next(name for name in pg if name != first)
+
+    def switchover():
+        pg[first].run(["patronictl", "-c", "/etc/patroni/config.yml", "switchover", "--force",
+                       "--leader", fqdn(first), "--candidate", fqdn(candidate)])
+
+    attempts = writes_during(cluster, token, "sw", 40, switchover)
+    assert short(leader(cluster)) == candidate
+    assert outage(attempts) < 30, attempts
+    acknowledged_writes_kept(cluster, token, attempts)
+
+    def crash():  # the primary's host unplugged: as lost with its power, to the others
+        cluster.net.unplug(cluster.namespaces[candidate])
+
+    attempts = writes_during(cluster, token, "lost", 60, crash)
+    assert outage(attempts) < 30, attempts
+    survivor = next(h for name, h in pg.items() if name != candidate)
+    assert short(leader_of(survivor)) != candidate
+    acknowledged_writes_kept(cluster, token, attempts)
+    cluster.net.plug(cluster.namespaces[candidate])
+    # The old primary rewinds and follows the new one.
+    deadline = time.monotonic() + 120
+    while True:
+        members = {short(m["Member"]): m for m in patroni_members(survivor)}
+        if members[candidate]["State"] in ("running", "streaming") and members[candidate]["Role"] == "Replica":
+            break
+        assert time.monotonic() < deadline, members
+        time.sleep(2)
+
+
+def test_losing_one_etcd_member_is_invisible(cluster):
+    """etcd stopped on the primary's own host (Patroni's nearest member): every write is
+    acknowledged meanwhile and the primary stays; the member rejoins when started."""
+    token = cluster.client.coder("login", "token").stdout.strip()
+    primary = short(leader(cluster))
+    host = cluster.hosts[primary]
+    attempts = writes_during(cluster, token, "etcd", 25,
+                             lambda: host.run(["systemctl", "stop", "etcd"]))
+    assert [a for a in attempts if a["status"] != 201] == []
+    assert short(leader(cluster)) == primary
+    host.run(["systemctl", "start", "etcd"])
+    health = host.run(["etcdctl", "--cacert=/etc/etcd/tls/ca.crt", "--cert=/etc/etcd/tls/etcd.crt",
+                       "--key=/etc/etcd/tls/etcd.key", f"--endpoints=https://{fqdn(primary)}:2379",
+                       "endpoint", "health", "--cluster", "-w", "json"])
+    assert [m["health"] for m in json.loads(health.stdout)] == [True] * 3
+    # Without a certificate from the cluster's CA, etcd answers nobody.
+    refused = host.run(["etcdctl", "--cacert=/etc/etcd/tls/ca.crt",
+                        f"--endpoints=https://{fqdn(primary)}:2379", "--dial-timeout=3s",
+                        "get", "--prefix", "/service"], check=False)
+    assert refused.returncode != 0, refused.stdout
+
+
+SLOW_TEMPLATE = """
+terraform {
+  required_providers {
+    coder = { source = "coder/coder" }
+    null  = { source = "hashicorp/null" }
+  }
+}
+data "coder_workspace" "me" {}
+resource "null_resource" "slow" {
+  count = data.coder_workspace.me.start_count
+  triggers = { build = data.coder_workspace.me.id }
+  provisioner "local-exec" { command = "sleep 20" }
+}
+"""
+
+
+def workspace_job(client, name: str) -> dict:
+    listed = json.loads(client.coder("list", "-o", "json").stdout)
+    return next(w for w in listed if w["name"] == name)["latest_build"]["job"]
+
+
+def test_a_provisioner_host_lost_mid_build_is_reaped_and_the_workspace_rebuilds(cluster, tmp_path):
+    """The external provisioner's host unplugged while it runs a build that only it may take
+    (the template's provisioner tag): coderd fails the job once its daemon is stale, with a
+    message; plugged back, the daemon serves again and the workspace builds."""
+    client = cluster.client
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "main.tf").write_text(SLOW_TEMPLATE)
+    client.coder("templates", "push", "slow", "-d", str(tmp_path / "slow"),
+                 "--provisioner-tag", f"pool={PROVISIONER_POOL}", "-y")
+    create = subprocess.Popen(cluster.net.exec(client.namespace, client.coder_argv(
+        "create", "lost-build", "--template", "slow", "-y")), cwd=REPO,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while True:
+        job = workspace_job(client, "lost-build") if "lost-build" in client.coder("list").stdout else {}
+        if job.get("status") == "running":
+            break
+        assert time.monotonic() < deadline, job
+        time.sleep(1)
+    prov = cluster.namespaces["prov-1"]
+    cluster.net.unplug(prov)
+    try:
+        deadline = time.monotonic() + 120
+        while (job := workspace_job(client, "lost-build"))["status"] == "running":
+            assert time.monotonic() < deadline, job
+            time.sleep(2)
+        assert job["status"] == "failed" and job["error"], job
+    finally:
+        cluster.net.plug(prov)
+        create.wait(60)
+    client.coder("start", "lost-build", "-y", timeout=300)
+    assert workspace_job(client, "lost-build")["status"] == "succeeded"
+
+
+AGENT_TEMPLATE = """
+terraform {
+  required_providers {
+    coder = { source = "coder/coder" }
+  }
+}
+data "coder_workspace" "me" {}
+resource "coder_agent" "main" {
+  count = data.coder_workspace.me.start_count
+  arch  = "amd64"
+  os    = "linux"
+}
+"""
+
+
+def holder(cluster) -> str:
+    """The coderd replica whose relay holds the one agent's connection (its host name)."""
+    rows = sql(cluster, "SELECT p.address FROM relay_agents a JOIN relay_processes p "
+                        "ON p.id = a.process_id WHERE p.heartbeat_at > now() - interval '30 seconds'")
+    return short(rows[0].rsplit(":", 1)[0]) if rows else ""
+
+
+def test_a_replica_lost_under_load(cluster, tmp_path):
+    """The replica holding a workspace's agent is unplugged while users write and an SSH
+    session runs through it: HAProxy takes it out within its checks, the agent reconnects
+    to the other replica within 10 s, the session ends, a new one works at once, and writes
+    are refused for no longer than the checks take."""
+    client = cluster.client
+    (tmp_path / "sim").mkdir()
+    (tmp_path / "sim" / "main.tf").write_text(AGENT_TEMPLATE)
+    client.coder("templates", "push", "sim", "-d", str(tmp_path / "sim"), "-y")
+    client.coder("create", "sim", "--template", "sim", "-y")
+    token = sql(cluster, "SELECT auth_token FROM workspace_agents ORDER BY created_at DESC LIMIT 1")[0]
+    home = tmp_path / "agent-home"
+    home.mkdir()
+    agent = subprocess.Popen(
+        cluster.net.exec(client.namespace, ["env", f"HOME={home}", f"CODER_AGENT_URL=https://{ACCESS}",
+                                            f"CODER_AGENT_TOKEN={token}",
+                                            f"CODER_AGENT_CA_FILE={client.ca_file}",
+                                            sys.executable, "-m", "agent"]),
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "agent.log", "w"))
+    lost, sessions = "", []
+    try:
+        client.coder("ssh", "sim", "--", "true", timeout=120)  # waits for the agent
+        lost = holder(cluster)
+        assert lost in ("coderd-1", "coderd-2")
+        sessions += [subprocess.Popen(cluster.net.exec(client.namespace, client.coder_argv(
+            "ssh", "sim", "--", "sleep", "600")), cwd=REPO, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL) for _ in range(2)]  # leastconn: one through each replica
+        time.sleep(3)
+        assert all(s.poll() is None for s in sessions)
+        owner = client.coder("login", "token").stdout.strip()
+        moved = {}
+
+        def unplug():
+            moved["at"] = time.monotonic()
+            cluster.net.unplug(cluster.namespaces[lost])
+
+        attempts = writes_during(cluster, owner, "replica", 30, unplug)
+        reconnected = time.monotonic()
+        while holder(cluster) in ("", lost):
+            assert time.monotonic() - moved["at"] < 10, "the agent did not reconnect within 10 s"
+            time.sleep(0.5)
+            reconnected = time.monotonic()
+        assert outage(attempts) < 15, attempts
+        # The session through the lost replica ends (the stream's TCP gives up); a new one works.
+        assert client.coder("ssh", "sim", "--", "echo", "again", timeout=60).stdout.strip() == "again"
+        deadline = time.monotonic() + 60
+        while all(s.poll() is None for s in sessions):
+            assert time.monotonic() < deadline, "no session ended with its replica"
+            time.sleep(1)
+        print(f"agent moved in {reconnected - moved['at']:.1f} s; longest write gap "
+              f"{outage(attempts):.1f} s")
+    finally:
+        if lost:
+            cluster.net.plug(cluster.namespaces[lost])
+        for proc in [agent, *sessions]:
+            proc.kill()
+            proc.wait()
