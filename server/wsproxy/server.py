@@ -31,7 +31,7 @@ from appliance.sdk.errors import SESSION_HEADER
 from appliance.sdk.wsproxysdk import ProxyClient
 
 from ..api.workspaceproxies import HEARTBEAT_SECONDS
-from .. import csrf
+from .. import csrf, latencycheck
 from ..api.relay import pty_target
 from ..httpapi import APIError as Refused
 from ..relay import appfilter, apps, tcpupgrade
@@ -93,6 +93,7 @@ class WorkspaceProxyServer:
         """The proxy's routes: coderd's paths, served through coderd's decisions."""
         app = Flask(__name__)
         app.add_url_rule("/healthz", "healthz", lambda: Response("OK", mimetype="text/plain"))
+        latencycheck.init_app(app)
         app.add_url_rule("/api/v2/workspaceagents/<uuid:agent_id>/connect", "connect",
                          self.connect)
         app.add_url_rule("/api/v2/workspaceagents/<uuid:agent_id>/pty", "pty", self.pty,

@@ -1,0 +1,225 @@
+"""The nearest region: ``/latency-check`` on coderd and on a workspace proxy (Coder's
+``coderd/latencycheck.go``), and ``coder ping|ssh|port-forward --region`` choosing the
+region with the lowest measured latency, through a real proxy process to a real agent;
+regions that must not be used (failing TLS verification, redirecting elsewhere) are
+unhealthy, never followed."""
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+
+from appliance.sdk import types
+from appliance.sdk.wsproxysdk import ProxyClient
+
+from ..agenttest import REPO, cli_config, coder_cli, start_agent, wait_for, workspace_with_agent
+from ..pgserver import free_port
+from ..tcpproxy import TCPProxy, end, pipe
+from .test_workspaceproxies import _echo_once, start_proxy
+
+DELAY = 0.25  # what the slow road to the primary adds to each answer
+
+
+class SlowRoad(TCPProxy):
+    """coderd far away: each answer from it waits ``DELAY``; the start of each request
+    through it is kept (to see which streams went this way)."""
+
+    def __init__(self, upstream: str):
+        self.upstream = upstream.removeprefix("http://")
+        self.requests: list[bytes] = []
+        super().__init__()
+
+    def _serve(self, conn: socket.socket) -> None:
+        host, _, port = self.upstream.rpartition(":")
+        far = socket.create_connection((host, int(port)))
+        threading.Thread(target=self._upload, args=(conn, far), daemon=True).start()
+        try:
+            while data := far.recv(65536):
+                time.sleep(DELAY)
+                conn.sendall(data)
+        except OSError:
+            pass
+        end(conn)
+
+    def _upload(self, conn: socket.socket, far: socket.socket) -> None:
+        self.requests.append(conn.recv(4096, socket.MSG_PEEK))
+        pipe(conn, far)
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    """A region's host: ``answer(handler)`` answers every GET; each path asked is kept."""
+    answer = None
+    asked: list[str]
+
+    def do_GET(self):
+        self.asked.append(self.path)
+        type(self).answer(self)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(answer, tls: ssl.SSLContext | None = None) -> tuple[str, list[str]]:
+    asked: list[str] = []
+    handler = type("Handler", (_Answer,), {"answer": staticmethod(answer), "asked": asked})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    scheme = "https" if tls else "http"
+    return f"{scheme}://127.0.0.1:{server.server_port}", asked
+
+
+def _ok(handler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+
+
+@pytest.fixture(scope="module")
+def near(shared_coderd, shared_owner, tmp_path_factory):
+    """A workspace whose real agent is connected, a real proxy "near" for it, and a CLI
+    logged in to coderd through the slow road."""
+    ws, agent = workspace_with_agent(shared_owner, shared_coderd.dsn)
+    process = start_agent(shared_coderd.url, agent.token)
+    made = shared_owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(
+        name="near", display_name="Near"))
+    proc, url = start_proxy(shared_coderd, made.proxy_token)
+    road = SlowRoad(shared_coderd.url)
+    slow = type("Slow", (), {"url": road.url, "token": shared_owner.token})
+    config = cli_config(tmp_path_factory.mktemp("cli"), slow)
+    try:
+        wait_for(lambda: shared_owner.workspace_proxy("near").healthy, what="registered")
+        wait_for(lambda: shared_owner.workspace_agent(agent.id).status == "connected",
+                 what="agent connected")
+        yield ws, config, road, url
+    finally:
+        road.stop()
+        proc.terminate()
+        proc.communicate(timeout=20)
+        process.stop()
+
+
+def test_latency_check_answers_empty_with_only_the_headers_timing_needs(shared_coderd, near):
+    for base in (shared_coderd.url, near[3]):
+        resp = requests.get(base + "/latency-check", headers={"Origin": "http://elsewhere"},
+                            timeout=10)
+        assert (resp.status_code, resp.content) == (200, b""), base
+        assert resp.headers["Timing-Allow-Origin"] == "*"
+        assert resp.headers["Access-Control-Allow-Origin"] == "*"
+        assert resp.headers["Cache-Control"] == "no-store"
+        assert "Access-Control-Allow-Credentials" not in resp.headers
+        assert "Set-Cookie" not in resp.headers
+
+
+def test_auto_takes_the_nearest_region_and_remembers_it(near):
+    ws, config, road, proxy_url = near
+    pinged = coder_cli(config, "ping", ws.name, "-n", "2", "--wait", "0.05")
+    assert pinged.returncode == 0, pinged.stderr
+    first, *rest = pinged.stdout.splitlines()
+    assert first.startswith("Region: Near (near), latency "), first
+    pongs = [line for line in rest if line.startswith("pong")]
+    assert len(pongs) == 2 and all(f"proxied via workspace proxy near in" in p for p in pongs)
+
+    cached = json.loads((config / "regions.json").read_text())
+    assert cached["url"] == road.url
+    figures = {r["name"]: r["latency"] for r in cached["regions"]}
+    assert figures["near"] < DELAY <= figures["primary"], figures
+
+    road.requests.clear()
+    shell = coder_cli(config, "ssh", ws.name, "--", "echo through-the-proxy")
+    assert (shell.returncode, shell.stdout) == (0, "through-the-proxy\n"), shell.stderr
+    assert not [r for r in road.requests if b"/connect" in r]  # the stream went the near way
+
+    primary = coder_cli(config, "ping", ws.name, "-n", "1", "--region", "primary")
+    assert primary.returncode == 0, primary.stderr
+    assert primary.stdout.startswith("Region: Default (primary), latency ") and "via coderd relay" in primary.stdout
+
+    # The cache is what decides within its minutes: the proxy marked unhealthy there...
+    for region in cached["regions"]:
+        if region["name"] == "near":
+            region.update(latency=None, problem="marked by the test")
+    (config / "regions.json").write_text(json.dumps(cached))
+    auto = coder_cli(config, "ping", ws.name, "-n", "1")
+    assert auto.returncode == 0 and "via coderd relay" in auto.stdout, auto.stderr
+    named = coder_cli(config, "ssh", "--region", "near", ws.name, "--", "true")
+    assert named.returncode == 1 and "Traceback" not in named.stderr
+    assert named.stderr.startswith("error: region 'near' is unhealthy: marked by the test")
+    # ...until it is older than that: measured again.
+    cached["measured_at"] -= 3600
+    (config / "regions.json").write_text(json.dumps(cached))
+    again = coder_cli(config, "ping", ws.name, "-n", "1")
+    assert "via workspace proxy near" in again.stdout, again.stdout + again.stderr
+
+    unknown = coder_cli(config, "ssh", "--region", "mars", ws.name, "--", "true")
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") <= 2, unknown.stderr
+    assert "unknown region 'mars'" in unknown.stderr and "near" in unknown.stderr
+
+
+def test_port_forward_goes_through_the_chosen_region(near):
+    ws, config, road, _ = near
+    echo = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=_echo_once, args=(echo,), daemon=True).start()
+    local = free_port()
+    road.requests.clear()
+    forward = subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli.main", "--global-config", str(config),
+         "port-forward", ws.name, "--region", "near", "--tcp",
+         f"{local}:{echo.getsockname()[1]}"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert forward.stdout.readline().startswith(f"Forwarding 127.0.0.1:{local}")
+        with socket.create_connection(("127.0.0.1", local), timeout=10) as conn:
+            conn.sendall(b"near")
+            assert conn.recv(10) == b"near"
+        assert not [r for r in road.requests if b"/connect" in r]
+    finally:
+        forward.terminate()
+        forward.wait(10)
+        echo.close()
+
+
+def test_a_region_failing_tls_or_redirecting_is_unhealthy_never_followed(
+        shared_coderd, shared_owner, near, tmp_path):
+    """Registered by coderd, but its certificate is from a CA the CLI does not trust, or its
+    check redirects to another host: both unhealthy, and the other host is never asked."""
+    from mirror_tools.ca import CertificateAuthority
+
+    ws, config, _, _ = near
+    ca = CertificateAuthority.init(tmp_path / "ca")
+    cert = ca.issue(ips=["127.0.0.1"], name="untrusted")
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert.chain_path, cert.key_path)
+    untrusted, untrusted_asked = serve(_ok, tls)
+    elsewhere, elsewhere_asked = serve(_ok)
+
+    def redirect(handler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", elsewhere + "/latency-check")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    redirecting, _ = serve(redirect)
+    for name, url in (("untrusted", untrusted), ("redirecting", redirecting)):
+        made = shared_owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name=name))
+        ProxyClient(shared_coderd.url, made.proxy_token).register(
+            types.RegisterWorkspaceProxyRequest(access_url=url))
+    (config / "regions.json").unlink(missing_ok=True)
+
+    refused = coder_cli(config, "ssh", "--region", "untrusted", ws.name, "--", "true")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("error: region 'untrusted' is unhealthy: TLS verification "
+                                     "failed"), refused.stderr
+    assert untrusted_asked == []  # no request went over the unverified connection
+    moved = coder_cli(config, "ssh", "--region", "redirecting", ws.name, "--", "true")
+    assert "region 'redirecting' is unhealthy: /latency-check answered 302" in moved.stderr
+    assert elsewhere_asked == []
+    auto = coder_cli(config, "ping", ws.name, "-n", "1")
+    assert auto.returncode == 0 and auto.stdout.startswith("Region: Near"), auto.stdout
