@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.server
 import json
 import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -55,7 +54,6 @@ class SlowRoad(TCPProxy):
 
 
 class _Answer(http.server.BaseHTTPRequestHandler):
-    """A region's host: ``answer(handler)`` answers every GET; each path asked is kept."""
     answer = None
     asked: list[str]
 
@@ -67,15 +65,13 @@ class _Answer(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def serve(answer, tls: ssl.SSLContext | None = None) -> tuple[str, list[str]]:
+def serve(answer) -> tuple[str, list[str]]:
+    """A host answering every GET with ``answer(handler)``, and the paths it was asked."""
     asked: list[str] = []
     handler = type("Handler", (_Answer,), {"answer": staticmethod(answer), "asked": asked})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    scheme = "https" if tls else "http"
-    return f"{scheme}://127.0.0.1:{server.server_port}", asked
+    return f"http://127.0.0.1:{server.server_port}", asked
 
 
 def _ok(handler) -> None:
@@ -188,16 +184,20 @@ def test_port_forward_goes_through_the_chosen_region(near):
 
 def test_a_region_failing_tls_or_redirecting_is_unhealthy_never_followed(
         shared_coderd, shared_owner, near, tmp_path):
-    """Registered by coderd, but its certificate is from a CA the CLI does not trust, or its
-    check redirects to another host: both unhealthy, and the other host is never asked."""
+    """A real proxy serving HTTPS with a certificate from a CA: unhealthy for a CLI that does
+    not trust the CA (nothing sent over that connection), the way for one that does. A
+    registered region whose check redirects to another host: unhealthy, the host never asked."""
     from mirror_tools.ca import CertificateAuthority
 
     ws, config, _, _ = near
     ca = CertificateAuthority.init(tmp_path / "ca")
-    cert = ca.issue(ips=["127.0.0.1"], name="untrusted")
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(cert.chain_path, cert.key_path)
-    untrusted, untrusted_asked = serve(_ok, tls)
+    bundle = ca.bundle(tmp_path / "ca.pem")
+    cert = ca.issue(ips=["127.0.0.1"], name="proxy")
+    made = shared_owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name="tls"))
+    port = free_port()
+    proc, _ = start_proxy(shared_coderd, made.proxy_token, CODER_TLS_ADDRESS=f"127.0.0.1:{port}",
+                          CODER_TLS_CERT_FILE=str(cert.chain_path),
+                          CODER_TLS_KEY_FILE=str(cert.key_path))
     elsewhere, elsewhere_asked = serve(_ok)
 
     def redirect(handler) -> None:
@@ -207,19 +207,34 @@ def test_a_region_failing_tls_or_redirecting_is_unhealthy_never_followed(
         handler.end_headers()
 
     redirecting, _ = serve(redirect)
-    for name, url in (("untrusted", untrusted), ("redirecting", redirecting)):
-        made = shared_owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name=name))
-        ProxyClient(shared_coderd.url, made.proxy_token).register(
-            types.RegisterWorkspaceProxyRequest(access_url=url))
-    (config / "regions.json").unlink(missing_ok=True)
+    moved = shared_owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(
+        name="redirecting"))
+    ProxyClient(shared_coderd.url, moved.proxy_token).register(
+        types.RegisterWorkspaceProxyRequest(access_url=redirecting))
+    try:
+        wait_for(lambda: shared_owner.workspace_proxy("tls").healthy, what="registered")
+        assert shared_owner.workspace_proxy("tls").path_app_url == f"https://127.0.0.1:{port}"
+        (config / "regions.json").unlink(missing_ok=True)
+        refused = coder_cli(config, "ssh", "--region", "tls", ws.name, "--", "true")
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        assert refused.stderr.startswith("error: region 'tls' is unhealthy: TLS verification "
+                                         "failed"), refused.stderr
+        redirected = coder_cli(config, "ssh", "--region", "redirecting", ws.name, "--", "true")
+        assert "region 'redirecting' is unhealthy: /latency-check answered 302" in \
+            redirected.stderr
+        assert elsewhere_asked == []
+        auto = coder_cli(config, "ping", ws.name, "-n", "1")
+        assert auto.returncode == 0 and auto.stdout.startswith("Region: Near"), auto.stdout
 
-    refused = coder_cli(config, "ssh", "--region", "untrusted", ws.name, "--", "true")
-    assert refused.returncode == 1 and "Traceback" not in refused.stderr
-    assert refused.stderr.startswith("error: region 'untrusted' is unhealthy: TLS verification "
-                                     "failed"), refused.stderr
-    assert untrusted_asked == []  # no request went over the unverified connection
-    moved = coder_cli(config, "ssh", "--region", "redirecting", ws.name, "--", "true")
-    assert "region 'redirecting' is unhealthy: /latency-check answered 302" in moved.stderr
-    assert elsewhere_asked == []
-    auto = coder_cli(config, "ping", ws.name, "-n", "1")
-    assert auto.returncode == 0 and auto.stdout.startswith("Region: Near"), auto.stdout
+        (config / "regions.json").unlink()
+        trusted = coder_cli(config, "--ca-cert", str(bundle), "ping", ws.name, "-n", "1",
+                            "--region", "tls")
+        assert trusted.returncode == 0, trusted.stderr
+        assert "proxied via workspace proxy tls in" in trusted.stdout
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    half, _ = start_proxy(shared_coderd, made.proxy_token, CODER_TLS_CERT_FILE=str(cert.chain_path))
+    output = half.communicate(timeout=30)[0]
+    assert (half.returncode, output) == (
+        2, "coderd wsproxy server: --tls-cert-file and --tls-key-file go together\n")
