@@ -3,7 +3,8 @@ test runs on every page it opens (``Dashboard.check``):
 
 - the network rule: every request the browser made over a network for the page
   (documents, scripts, styles, images, fetches, websockets) went to coderd's origin (a
-  websocket: ``ws(s)://`` and coderd's host and port), read from DevTools' performance
+  websocket: ``ws(s)://`` and coderd's host and port), or to a region the test names
+  (a workspace proxy coderd registered), read from DevTools' performance
   log (``goog:loggingPrefs``), not from what the page chose to report;
 - accessibility: axe-core (vendored for tests only by ``packaging/vendor_js.py``, never
   served by coderd) finds no serious or critical violation;
@@ -100,10 +101,12 @@ class Dashboard:
             return text if re.search(then_shows, text) else None
         return WebDriverWait(self.driver, timeout).until(shown, f"{then_shows!r} not on the screen")
 
-    def check(self, name: str) -> None:
-        """The checks of the module's docstring on the page now open."""
+    def check(self, name: str, regions: tuple[str, ...] = ()) -> None:
+        """The checks of the module's docstring on the page now open; ``regions``: the URLs
+        of workspace proxies coderd registered, which the page may reach too."""
         self.driver.save_screenshot(str(self.output / f"{name}.png"))
-        own = (self.coderd.url + "/", re.sub(r"^http", "ws", self.coderd.url) + "/")
+        own = tuple(u + "/" for base in (self.coderd.url, *regions)
+                    for u in (base, re.sub(r"^http", "ws", base)))
         foreign = [u for u in self.browser.requests() if NETWORK.match(u) and not u.startswith(own)]
         assert not foreign, f"{name}: the browser reached beyond coderd: {foreign}"
         violations = self.axe()

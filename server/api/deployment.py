@@ -118,11 +118,16 @@ def appearance():
        response=types.RegionsResponse)
 def regions():
     authorize_listing(g.subject, Action.READ)  # a key scoped to apps reads none of it
+    return write(200, types.RegionsResponse(regions=region_list()))
+
+
+def region_list() -> list[types.Region]:
+    """The primary, then each proxy coderd registered (the dashboard's region menu too)."""
     settings = _settings()
     deployment_id = system_store("regions").get_deployment_value("deployment_id")
     pubsub = current_app.extensions["coderd"].pubsub
-    return write(200, types.RegionsResponse(regions=[types.Region(
+    return [types.Region(
         id=uuid.UUID(deployment_id), name="primary", display_name=PRIMARY_REGION_DISPLAY_NAME,
         icon_url=PRIMARY_REGION_ICON, healthy=pubsub is None or pubsub.healthy.is_set(),
         path_app_url=settings.effective_access_url,
-        wildcard_hostname=settings.wildcard_access_url), *workspaceproxies.regions()]))
+        wildcard_hostname=settings.wildcard_access_url), *workspaceproxies.regions()]

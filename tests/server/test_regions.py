@@ -104,6 +104,24 @@ def near(shared_coderd, shared_owner, tmp_path_factory):
         process.stop()
 
 
+def register_redirecting(coderd_url: str, owner, name: str) -> tuple[str, list[str]]:
+    """A region coderd registered whose check redirects to another host; its URL, and what
+    that other host was asked."""
+    elsewhere, asked = serve(_ok)
+
+    def redirect(handler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", elsewhere + "/latency-check")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    url, _ = serve(redirect)
+    made = owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name=name))
+    ProxyClient(coderd_url, made.proxy_token).register(
+        types.RegisterWorkspaceProxyRequest(access_url=url))
+    return url, asked
+
+
 def test_latency_check_answers_empty_with_only_the_headers_timing_needs(shared_coderd, near):
     for base in (shared_coderd.url, near[3]):
         resp = requests.get(base + "/latency-check", headers={"Origin": "http://elsewhere"},
@@ -198,19 +216,7 @@ def test_a_region_failing_tls_or_redirecting_is_unhealthy_never_followed(
     proc, _ = start_proxy(shared_coderd, made.proxy_token, CODER_TLS_ADDRESS=f"127.0.0.1:{port}",
                           CODER_TLS_CERT_FILE=str(cert.chain_path),
                           CODER_TLS_KEY_FILE=str(cert.key_path))
-    elsewhere, elsewhere_asked = serve(_ok)
-
-    def redirect(handler) -> None:
-        handler.send_response(302)
-        handler.send_header("Location", elsewhere + "/latency-check")
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
-
-    redirecting, _ = serve(redirect)
-    moved = shared_owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(
-        name="redirecting"))
-    ProxyClient(shared_coderd.url, moved.proxy_token).register(
-        types.RegisterWorkspaceProxyRequest(access_url=redirecting))
+    _, elsewhere_asked = register_redirecting(shared_coderd.url, shared_owner, "redirecting")
     try:
         wait_for(lambda: shared_owner.workspace_proxy("tls").healthy, what="registered")
         assert shared_owner.workspace_proxy("tls").path_app_url == f"https://127.0.0.1:{port}"

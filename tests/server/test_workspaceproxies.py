@@ -233,7 +233,8 @@ def start_proxy(coderd, token: str, **settings: str) -> tuple[subprocess.Popen, 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
     env.update(CODER_PRIMARY_ACCESS_URL=coderd.url, CODER_PROXY_SESSION_TOKEN=token,
-               CODER_HTTP_ADDRESS=f"127.0.0.1:{port}", **settings)
+               CODER_HTTP_ADDRESS=f"127.0.0.1:{port}")
+    env.update(settings)  # they may name the address too
     proc = subprocess.Popen([sys.executable, "-m", "server.cli", "wsproxy", "server"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return proc, f"http://127.0.0.1:{port}"
