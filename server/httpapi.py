@@ -14,7 +14,7 @@ import os
 import re
 import threading
 import uuid
-from typing import Any
+from typing import Any, Mapping
 
 import gevent
 import gevent.event
@@ -188,8 +188,10 @@ INT32_MAX = 2**31 - 1  # what PostgreSQL's OFFSET and LIMIT comfortably take
 INT64_MAX = 2**63 - 1  # bigserial log ids
 
 
-def query_int(name: str, default: int, minimum: int = 0, maximum: int = INT32_MAX) -> int:
-    raw = request.args.get(name)
+def query_int(name: str, default: int, minimum: int = 0, maximum: int = INT32_MAX, *,
+              args: Mapping[str, str] | None = None) -> int:
+    """This request's query parameter ``name`` (or ``args``'), checked."""
+    raw = (request.args if args is None else args).get(name)
     if raw in (None, ""):
         return default
     try:

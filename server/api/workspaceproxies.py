@@ -9,6 +9,7 @@ import datetime as dt
 import hmac
 import secrets
 import uuid
+from urllib.parse import parse_qsl, urlsplit
 
 from flask import current_app, g, request
 
@@ -17,6 +18,7 @@ from appliance.sdk.wsproxysdk import PROXY_TOKEN_HEADER
 
 from .. import audit
 from ..authz.rbac import Action, NotAuthorized, Object, Resource
+from ..csrf import origin_of
 from ..httpapi import APIError, not_found, read, write
 from ..httpmw import authenticate_token, store, system_store, vouch
 from ..relay import apps
@@ -234,11 +236,54 @@ def _act_as_session(session_token: str) -> None:
 
 
 def _grant(row: dict, agent_id: uuid.UUID, target: str, **claims):
+    return write(201, types.IssueSignedAppTokenResponse(
+        signed_token_str=_signed(row, agent_id, target, **claims)))
+
+
+def _signed(row: dict, agent_id: uuid.UUID, target: str, **claims) -> str:
     """The signed answer: who asked, for which stream, and the relay address of the coderd
     process holding the agent ("" when none does: the proxy answers that it is offline)."""
     held = system_store("wsproxy-grant").get_relay_address(agent_id, EXPIRE_RELAY_SECONDS)
     claims.update(proxy_id=str(row["id"]), key_id=g.api_key_id, user_id=str(g.subject.id),
                   agent_id=str(agent_id), target=target,
                   relay_address=held["address"] if held else "")
-    return write(201, types.IssueSignedAppTokenResponse(
-        signed_token_str=apptoken.sign(_proxy_key(row["id"]), claims)))
+    return apptoken.sign(_proxy_key(row["id"]), claims)
+
+
+# -- what the dashboard calls, with the viewer's session -----------------------------------
+@route("POST", "/applications/reconnecting-pty-signed-token",
+       summary="A signed token for the web terminal's websocket at a workspace proxy (the "
+               "dashboard's terminal through the region it chose)",
+       request=types.IssueReconnectingPTYSignedTokenRequest,
+       response=types.IssueReconnectingPTYSignedTokenResponse)
+def reconnecting_pty_signed_token():
+    """Coder's: the URL must be a terminal websocket of the given agent at the access URL of
+    a proxy coderd registered (never coderd's own: its terminal needs no token); the token,
+    signed for that proxy, names this very terminal (its reconnect ID, size and command)."""
+    req = read(types.IssueReconnectingPTYSignedTokenRequest)
+    try:
+        parts = urlsplit(req.url)
+    except ValueError as exc:
+        raise APIError(400, "Invalid URL.", str(exc)) from None
+    if parts.scheme not in ("ws", "wss"):
+        raise APIError(400, "Invalid URL.",
+                       f"invalid URL scheme {parts.scheme!r}, expected 'ws' or 'wss'")
+    if parts.path != f"/api/v2/workspaceagents/{req.agentID}/pty":
+        raise APIError(400, "Invalid URL path.",
+                       "The provided URL is not a valid reconnecting PTY endpoint URL.")
+    row = _proxy_at(origin_of(parts._replace(scheme=parts.scheme.replace("ws", "http"))
+                              .geturl()))
+    if row is None:
+        raise APIError(400, "Invalid hostname in URL.",
+                       "The hostname must be a workspace proxy access URL.")
+    target = relay_api.pty_target(dict(parse_qsl(parts.query)))
+    relay_api.connect_target(req.agentID)  # 404 or 403, as coderd's own terminal
+    return write(200, types.IssueReconnectingPTYSignedTokenResponse(
+        signed_token=_signed(row, req.agentID, target)))
+
+
+def _proxy_at(origin: str | None) -> dict | None:
+    """The registered proxy serving at ``origin``."""
+    rows = store().get_workspace_proxies()
+    return next((r for r in rows if origin and r["url"] and not r["deleted"]
+                 and origin_of(r["url"]) == origin), None)

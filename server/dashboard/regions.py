@@ -3,7 +3,8 @@ coderd's regions from the API's own ``region_list`` (the primary, then each work
 proxy coderd registered, with its health). ``static/regions.js`` times each healthy
 region's ``/latency-check``, shows the figures, picks the fastest unless the viewer chose
 one (kept in localStorage), and builds the page's path app and port links on the chosen
-region's URL.
+region's URL; the terminal page opens its websocket there (``static/terminal.js``, with a
+token coderd signs for that proxy: ``server.api.workspaceproxies``).
 
 The page's Content-Security-Policy lets it connect to coderd and to the origins of the
 healthy regions listed here, and to nothing else: a region's URL is never one the page
@@ -36,8 +37,10 @@ def menu() -> list[RegionChoice]:
         usable = region.healthy and origin_of(region.path_app_url) is not None
         choices.append(RegionChoice(region.name, region.display_name,
                                     region.path_app_url.rstrip("/") if usable else "", usable))
-    # The page's policy lets it connect to these too (pages._security_headers).
-    g.region_origins = sorted({origin_of(c.url) for c in choices[1:] if c.url})
+    # The page's policy lets it connect to these too (pages._security_headers): the check,
+    # and the terminal's websocket.
+    origins = {origin_of(c.url) for c in choices[1:] if c.url}
+    g.region_origins = sorted(origins | {o.replace("http", "ws", 1) for o in origins})
     return choices
 
 

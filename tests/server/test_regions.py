@@ -12,16 +12,24 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 import requests
 
-from appliance.sdk import types
+from appliance.sdk import relay, types
+from appliance.sdk.client import Client
+from appliance.sdk.errors import APIError
 from appliance.sdk.wsproxysdk import ProxyClient
 
+from server.wsproxy.server import SIGNED_TOKEN_PARAM
+
 from ..agenttest import REPO, cli_config, coder_cli, start_agent, wait_for, workspace_with_agent
+from ..coderdtest import create_another_user
 from ..pgserver import free_port
+from ..relay.test_connect import read_until
 from ..tcpproxy import TCPProxy, end, pipe
+from .test_users import raw
 from .test_workspaceproxies import _echo_once, start_proxy
 
 DELAY = 0.25  # what the slow road to the primary adds to each answer
@@ -96,7 +104,7 @@ def near(shared_coderd, shared_owner, tmp_path_factory):
         wait_for(lambda: shared_owner.workspace_proxy("near").healthy, what="registered")
         wait_for(lambda: shared_owner.workspace_agent(agent.id).status == "connected",
                  what="agent connected")
-        yield ws, config, road, url
+        yield ws, config, road, url, agent.id
     finally:
         road.stop()
         proc.terminate()
@@ -135,7 +143,7 @@ def test_latency_check_answers_empty_with_only_the_headers_timing_needs(shared_c
 
 
 def test_auto_takes_the_nearest_region_and_remembers_it(near):
-    ws, config, road, proxy_url = near
+    ws, config, road, proxy_url, _ = near
     pinged = coder_cli(config, "ping", ws.name, "-n", "2", "--wait", "0.05")
     assert pinged.returncode == 0, pinged.stderr
     first, *rest = pinged.stdout.splitlines()
@@ -179,7 +187,7 @@ def test_auto_takes_the_nearest_region_and_remembers_it(near):
 
 
 def test_port_forward_goes_through_the_chosen_region(near):
-    ws, config, road, _ = near
+    ws, config, road, _, _ = near
     echo = socket.create_server(("127.0.0.1", 0))
     threading.Thread(target=_echo_once, args=(echo,), daemon=True).start()
     local = free_port()
@@ -200,6 +208,50 @@ def test_port_forward_goes_through_the_chosen_region(near):
         echo.close()
 
 
+def test_the_terminal_at_a_proxy_takes_a_token_coderd_signed_for_it(shared_coderd,
+                                                                   shared_owner, near):
+    """Coder's ``POST /applications/reconnecting-pty-signed-token``: 200 with
+    ``signed_token`` for a terminal URL at a registered proxy; the proxy opens that very
+    terminal with it and no session. Refused: another user's agent, no session, a URL at
+    coderd itself or at a host coderd did not register, a wrong scheme or path; and at the
+    proxy, the token for another terminal or altered."""
+    _, _, _, proxy_url, agent_id = near
+    reconnect = uuid.uuid4()
+    url = (proxy_url.replace("http", "ws", 1) + f"/api/v2/workspaceagents/{agent_id}/pty"
+           f"?reconnect={reconnect}&width=100&height=30")
+    path = "/api/v2/applications/reconnecting-pty-signed-token"
+    body = {"url": url, "agentID": str(agent_id)}
+    made = raw(shared_coderd, "POST", path, shared_owner.token, json=body)
+    assert made.status_code == 200 and set(made.json()) == {"signed_token"}, made.text
+    token = made.json()["signed_token"]
+    at_proxy = Client(proxy_url, "")  # no session: the token alone
+    terminal = f"/api/v2/workspaceagents/{agent_id}/pty"
+    query = {"reconnect": str(reconnect), "width": 100, "height": 30}
+    term = relay.open_websocket(at_proxy, terminal, {**query, SIGNED_TOKEN_PARAM: token})
+    term.send_text(json.dumps({"data": "stty size\r"}))
+    read_until(term, b"30 100")
+    term.close()
+
+    member, _ = create_another_user(shared_owner)
+    assert raw(shared_coderd, "POST", path, member.token, json=body).status_code == 404
+    assert raw(shared_coderd, "POST", path, json=body).status_code == 401
+    for wrong, message in (
+            (url.replace(proxy_url.split("//")[1], shared_coderd.url.split("//")[1]),
+             "Invalid hostname in URL."),
+            (url.replace("127.0.0.1", "localhost"), "Invalid hostname in URL."),
+            (url.replace("ws://", "http://"), "Invalid URL."),
+            (url.replace("/pty", "/connect"), "Invalid URL path.")):
+        refused = raw(shared_coderd, "POST", path, shared_owner.token,
+                      json={**body, "url": wrong})
+        assert (refused.status_code, refused.json()["message"]) == (400, message), wrong
+    for changed, mark in (({"width": 101}, token), ({}, token[:-3] + "abc")):
+        term = relay.open_websocket(at_proxy, terminal,
+                                    {**query, **changed, SIGNED_TOKEN_PARAM: mark})
+        with pytest.raises(APIError) as refused:
+            term.recv()
+        assert refused.value.status == 502, changed
+
+
 def test_a_region_failing_tls_or_redirecting_is_unhealthy_never_followed(
         shared_coderd, shared_owner, near, tmp_path):
     """A real proxy serving HTTPS with a certificate from a CA: unhealthy for a CLI that does
@@ -207,7 +259,7 @@ def test_a_region_failing_tls_or_redirecting_is_unhealthy_never_followed(
     registered region whose check redirects to another host: unhealthy, the host never asked."""
     from mirror_tools.ca import CertificateAuthority
 
-    ws, config, _, _ = near
+    ws, config, _, _, _ = near
     ca = CertificateAuthority.init(tmp_path / "ca")
     bundle = ca.bundle(tmp_path / "ca.pem")
     cert = ca.issue(ips=["127.0.0.1"], name="proxy")

@@ -1,7 +1,8 @@
 // The region menu (templates/base.html; server/dashboard/regions.py): each healthy region's
 // /latency-check timed at once, the figures shown, the fastest taken unless the viewer chose
 // one (kept in localStorage), and the page's path app and port links (data-region-path)
-// built on the chosen region's URL, those htmx swaps in later too. Only the URLs coderd
+// built on the chosen region's URL, those htmx swaps in later too; the chosen proxy's URL
+// is left in the menu's data-proxy-url (terminal.js connects there). Only the URLs coderd
 // listed are fetched (the page's policy allows no other), and a redirect is a failure.
 (function () {
   "use strict";
@@ -55,6 +56,7 @@
     }
     chosenUrl = region.dataset.url;
     select.dataset.chosen = region.value;
+    select.dataset.proxyUrl = region.value === "primary" ? "" : chosenUrl;
     status.textContent = select.value === AUTO ? "using " + region.dataset.label : "";
     applyLinks(document);
   }
@@ -79,6 +81,7 @@
     });
     apply(select);
     select.dataset.measured = "true";
+    document.dispatchEvent(new CustomEvent("region-chosen"));
   }
 
   document.addEventListener("DOMContentLoaded", start);

@@ -1,7 +1,8 @@
 """The region menu (Coder's "Workspace proxy" selector) in a real browser: every region
 coderd lists with its latency measured by the page (a real ``coderd wsproxy server``
 among them), the choice kept in localStorage, and the workspace page's app links built on
-the chosen region's URL. Attacks: a registered region whose check redirects to another
+the chosen region's URL, and the terminal opened through the chosen proxy (a real agent).
+Attacks: a registered region whose check redirects to another
 host is unreachable and that host is never asked (the page's policy names only what
 coderd registered); an unregistered proxy is not measured; no menu without a session."""
 from __future__ import annotations
@@ -14,7 +15,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.sdk import types
 
-from ...agenttest import wait_for, workspace_with_agent
+from ...agenttest import start_agent, wait_for, workspace_with_agent
 from ...coderdtest import FIRST_USER_PASSWORD
 from ...pgserver import free_port
 from ..test_regions import register_redirecting
@@ -39,8 +40,9 @@ def _app_link(d) -> str:
 def test_the_menu_measures_each_region_and_links_follow_the_choice(site, dashboard):
     coderd, owner = site
     d = dashboard
-    ws, _ = workspace_with_agent(owner, coderd.dsn, apps=[
+    ws, agent = workspace_with_agent(owner, coderd.dsn, apps=[
         {"slug": "web", "url": "http://localhost:9/"}])
+    process = start_agent(coderd.url.replace("coder.test", "127.0.0.1"), agent.token)
     made = owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(
         name="near", display_name="Near"))
     # The proxy reaches coderd by address; browsers reach it by a name of its own.
@@ -52,6 +54,7 @@ def test_the_menu_measures_each_region_and_links_follow_the_choice(site, dashboa
     owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name="never"))
     try:
         wait_for(lambda: owner.workspace_proxy("near").healthy, what="registered")
+        assert requests.get(near + "/latency-check", timeout=10).status_code == 200  # warm
         d.open("/login")
         assert not d.driver.find_elements(By.ID, "region")  # no session: no menu
         sign_in(d, "admin@example.com", FIRST_USER_PASSWORD, f"/@admin/{ws.name}")
@@ -79,10 +82,23 @@ def test_the_menu_measures_each_region_and_links_follow_the_choice(site, dashboa
         Select(d.driver.find_element(By.ID, "region")).select_by_value("primary")
         assert _app_link(d) == coderd.url + path
 
+        # The terminal through the proxy: coderd signs a token for it, the proxy opens it.
+        wait_for(lambda: owner.workspace_agent(agent.id).status == "connected", what="agent")
+        d.driver.execute_script("localStorage.setItem('coder.region', 'near')")
+        d.open(f"/@admin/{ws.name}.main/terminal")
+        d.type_in_terminal("echo through-$((40+2))\n", r"through-42")
+        sockets = [u for u in d.browser.requests() if u.startswith("ws")]
+        assert sockets and all(u.startswith(near.replace("http", "ws", 1) + "/api/v2/")
+                               for u in sockets), sockets
+        d.check("regions-terminal", regions=(near, redirecting))
+
         policy = requests.get(coderd.url + f"/@admin/{ws.name}", timeout=10, cookies={
             "coder_session_token": owner.token}).headers["Content-Security-Policy"]
         connect = next(p for p in policy.split("; ") if p.startswith("connect-src"))
-        assert connect == "connect-src 'self' " + " ".join(sorted([redirecting, near]))
+        registered = [redirecting, near]  # what coderd registered, and their websockets
+        assert connect == "connect-src 'self' " + " ".join(sorted(
+            registered + [u.replace("http", "ws", 1) for u in registered]))
     finally:
         proc.terminate()
         proc.communicate(timeout=20)
+        process.stop()
