@@ -66,10 +66,17 @@ def add_option(parser: argparse.ArgumentParser) -> None:
 
 def choose(args: argparse.Namespace, url: str, token: str) -> Region:
     """The region ``--region`` names, measured (or its figures from the cache)."""
+    from appliance.sdk.errors import APIError
+
     conf = _config(args)
     regions = _cached(conf, url)
     if regions is None:
-        regions = measure_all(args, url, token)
+        try:
+            regions = measure_all(args, url, token)
+        except APIError as exc:  # a token that may not list them: coderd's answer says why
+            if args.region not in (AUTO, PRIMARY):
+                raise
+            return Region(PRIMARY, "Default", url, problem=f"regions not listed: {exc.message}")
         _save(conf, url, regions)
     return pick(regions, args.region)
 
@@ -85,7 +92,7 @@ def pick(regions: list[Region], wanted: str) -> Region:
     if not found:
         raise CommandError(f"unknown region {wanted!r}", hint=f"Choose one of: {names}.",
                            code=USAGE)
-    if not found[0].healthy:
+    if not found[0].healthy and wanted != PRIMARY:  # coderd's own failure says why
         raise CommandError(f"region {wanted!r} is unhealthy: {found[0].problem}",
                            hint=f"Choose another with --region ({names}).")
     return found[0]

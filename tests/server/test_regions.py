@@ -181,6 +181,15 @@ def test_auto_takes_the_nearest_region_and_remembers_it(near):
     again = coder_cli(config, "ping", ws.name, "-n", "1")
     assert "via workspace proxy near" in again.stdout, again.stdout + again.stderr
 
+    # A token coderd refuses: its own answer, whatever the region; nothing kept.
+    (config / "regions.json").unlink()
+    for region in ("auto", "primary", "near"):
+        refused = coder_cli(config, "--token", "not-a-token", "ping", ws.name, "-n", "1",
+                            "--region", region)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+        assert refused.stderr.startswith("error: Invalid API key format"), refused.stderr
+    assert not (config / "regions.json").exists()
+
     unknown = coder_cli(config, "ssh", "--region", "mars", ws.name, "--", "true")
     assert unknown.returncode == 2 and unknown.stderr.count("\n") <= 2, unknown.stderr
     assert "unknown region 'mars'" in unknown.stderr and "near" in unknown.stderr
