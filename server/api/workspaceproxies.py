@@ -17,6 +17,7 @@ from appliance.sdk import model, types
 from appliance.sdk.wsproxysdk import PROXY_TOKEN_HEADER
 
 from .. import audit
+from ..authz.querier import authorize_listing
 from ..authz.rbac import Action, NotAuthorized, Object, Resource
 from ..csrf import origin_of
 from ..httpapi import APIError, not_found, read, write
@@ -260,6 +261,7 @@ def reconnecting_pty_signed_token():
     """Coder's: the URL must be a terminal websocket of the given agent at the access URL of
     a proxy coderd registered (never coderd's own: its terminal needs no token); the token,
     signed for that proxy, names this very terminal (its reconnect ID, size and command)."""
+    authorize_listing(g.subject, Action.READ)  # a key scoped to apps gets none, as Coder's
     req = read(types.IssueReconnectingPTYSignedTokenRequest)
     try:
         parts = urlsplit(req.url)

@@ -142,6 +142,22 @@ class RouteObjects:
             complete_job(self.dsn, ws.latest_build.job.id)
         return ws
 
+    def _terminal_at_proxy(self, target) -> dict:
+        """A terminal of the target's agent at a proxy the owner made and registered."""
+        from appliance.sdk.wsproxysdk import ProxyClient
+
+        from ..agenttest import add_agent
+
+        made = self.owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(
+            name="p" + uuid.uuid4().hex[:10]))
+        proxy_url = f"http://{made.proxy.name}.proxy.test"
+        ProxyClient(self.owner.url, made.proxy_token).register(
+            types.RegisterWorkspaceProxyRequest(access_url=proxy_url))
+        ws = self._workspace(target, complete=True)
+        agent = add_agent(self.dsn, ws.latest_build.job.id).id
+        return {"agentID": str(agent), "url": f"ws://{made.proxy.name}.proxy.test/api/v2/"
+                f"workspaceagents/{agent}/pty?reconnect={uuid.uuid4()}"}
+
     def prepare(self, route: tuple[str, str], url: str, body, target) -> tuple[str, object, dict]:
         """(url with its placeholders filled, JSON body, extra requests arguments)."""
         method, path = route
@@ -211,6 +227,8 @@ class RouteObjects:
 
             url = url.replace("<workspaceagent>", str(add_agent(self.dsn, ws.latest_build.job.id).id))
             extra["stream"] = path.endswith("/watch-metadata")  # server-sent events never end
+        if route == ("POST", "/applications/reconnecting-pty-signed-token"):
+            body = self._terminal_at_proxy(target)
         if path.endswith("/connect"):  # a stream: coderd's Upgrade: tcp
             extra["headers"] = {"Connection": "Upgrade", "Upgrade": "tcp"}
         url = (url.replace("<fileid>", str(self.file_id)).replace("<template>", str(template_id))

@@ -266,6 +266,8 @@ MATRIX: dict[tuple[str, str], dict] = {
     ("POST", "/workspaceproxies"): expect(201, ("owner",), readers=EVERYONE),
     ("PATCH", "/workspaceproxies/<workspaceproxy>"): expect(200, ("owner",), readers=EVERYONE),
     ("DELETE", "/workspaceproxies/<workspaceproxy>"): expect(200, ("owner",), readers=EVERYONE),
+    # The terminal at a proxy: who may open the agent's streams (another member's here).
+    ("POST", "/applications/reconnecting-pty-signed-token"): workspace_write(200),
 }
 
 BODIES = {
