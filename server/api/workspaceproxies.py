@@ -19,7 +19,7 @@ from .. import audit
 from ..authz.rbac import Action, NotAuthorized, Object, Resource
 from ..httpapi import APIError, not_found, read, write
 from ..httpmw import authenticate_token, store, system_store, vouch
-from ..relay import apps
+from ..relay import appauth, apps
 from ..relay.registry import EXPIRE_SECONDS as EXPIRE_RELAY_SECONDS
 from . import relay as relay_api
 from ..security import hash_secret
@@ -156,9 +156,7 @@ def _calling_proxy() -> dict:
 
 
 def _proxy_key(proxy_id: uuid.UUID) -> str:
-    s = system_store("wsproxy-app-key")
-    return apptoken.proxy_key(s.insert_deployment_value(apptoken.KEY_NAME,
-                                                        apptoken.new_deployment_key()), proxy_id)
+    return apptoken.proxy_key_of(system_store("wsproxy-app-key"), proxy_id)
 
 
 @route("POST", "/workspaceproxies/me/register", auth=False,
@@ -197,7 +195,10 @@ def issue_signed_app_token():
     row = _calling_proxy()
     req = read(types.IssueSignedAppTokenRequest)
     app = req.app_request
-    _act_as_session(req.session_token)
+    if app.access_method == apps.SUBDOMAIN and not row["wildcard_hostname"]:
+        raise APIError(400, "This workspace proxy serves no subdomain apps.",
+                       "Register it with a wildcard_hostname.")
+    _act_as_session(row, req.session_token)
     try:
         agent = apps.agent_by_path(app.username_or_id, app.workspace_name_or_id,
                                    app.agent_name_or_id)
@@ -219,16 +220,19 @@ def issue_signed_app_token():
 def issue_signed_connect_token():
     row = _calling_proxy()
     req = read(types.IssueSignedConnectTokenRequest)
-    _act_as_session(req.session_token)
+    _act_as_session(row, req.session_token)
     if not (relay_api.TARGET.match(req.target) or req.target.startswith("pty:")):
         raise APIError(400, f"Invalid target {req.target!r}.", "Use ssh, tcp:PORT or pty:...")
     relay_api.connect_target(req.agent_id)
     return _grant(row, req.agent_id, req.target)
 
 
-def _act_as_session(session_token: str) -> None:
-    """Act as the visitor whose session the proxy passes on (401 when it is not valid)."""
-    authenticate_token(session_token)
+def _act_as_session(row: dict, session_token: str) -> None:
+    """Act as the visitor whose session the proxy passes on: a session token, or the ticket
+    coderd's sign-in redirect gave this proxy's cookie (``appauth.proxy_session``); 401 when
+    it is not valid."""
+    if not appauth.proxy_session(session_token, row["id"]):
+        authenticate_token(session_token)
     if g.get("subject") is None:
         raise APIError(401, "The session is not valid.", g.get("auth_error") or "")
 

@@ -12,19 +12,28 @@ for the request it names, so replaying one for another app or user is refused.
 
 The same token is the proxy's grant at coderd's relay listener: it names the agent and
 target, and the listener opens nothing else for the proxy (``relay_key_for_stream``).
+
+``seal`` and ``unseal`` carry a browser's sign-in from coderd to the proxy in a URL (as
+Coder's encrypted API key): Fernet (AES-CBC and HMAC-SHA256, with the time it was made)
+under a key derived from the proxy's, so only that proxy reads it, and only for
+``EXCHANGE_SECONDS``.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 
+from cryptography.fernet import Fernet, InvalidToken
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 KEY_NAME = "wsproxy_app_key"
 SALT = "coder-appliance workspace proxy app token"
 LIFETIME = 60.0
+EXCHANGE_SECONDS = 60
 
 
 def proxy_key(deployment_key: str, proxy_id: uuid.UUID) -> str:
@@ -35,6 +44,29 @@ def proxy_key(deployment_key: str, proxy_id: uuid.UUID) -> str:
 
 def new_deployment_key() -> str:
     return secrets.token_urlsafe(32)
+
+
+def proxy_key_of(store, proxy_id: uuid.UUID) -> str:
+    """The proxy's key, its deployment secret made on first use. ``store``: a system querier."""
+    return proxy_key(store.insert_deployment_value(KEY_NAME, new_deployment_key()), proxy_id)
+
+
+def _fernet(key: str) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"seal:" + key.encode()).digest()))
+
+
+def seal(key: str, payload: dict) -> str:
+    """``payload`` encrypted for the proxy whose key is ``key``."""
+    return _fernet(key).encrypt(json.dumps(payload).encode()).decode()
+
+
+def unseal(key: str, token: str, max_age: int = EXCHANGE_SECONDS) -> dict | None:
+    """What ``seal`` encrypted with ``key`` less than ``max_age`` seconds ago, or None."""
+    try:
+        payload = json.loads(_fernet(key).decrypt(token.encode(), ttl=max_age))
+    except (InvalidToken, ValueError):
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 def _serializer(key: str) -> URLSafeTimedSerializer:

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import uuid
 
@@ -22,12 +19,12 @@ from appliance.sdk import rawstream, relay, types
 from appliance.sdk.client import Client
 from appliance.sdk.errors import APIError
 from appliance.sdk.wsproxysdk import ProxyClient
+from server.relay import appauth
 from server.relay.registry import RelayAuthError, dial_handshake
 from server.wsproxy import apptoken
 
 from ..agenttest import cli_config, coder_cli, start_agent, wait_for, workspace_with_agent
-from ..coderdtest import create_another_user, create_first_user, running_coderd
-from ..pgserver import free_port
+from ..coderdtest import create_another_user, create_first_user, running_coderd, start_proxy
 from ..relay.test_connect import read_until
 from .test_users import raw
 
@@ -228,17 +225,6 @@ def test_the_cli_creates_lists_and_deletes_proxies(shared_coderd, shared_owner, 
     assert len(missing.stderr.strip().splitlines()) <= 2  # message and hint, no traceback
 
 
-def start_proxy(coderd, token: str, **settings: str) -> tuple[subprocess.Popen, str]:
-    """A real ``coderd wsproxy server`` on 127.0.0.1, without any database setting."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
-    env.update(CODER_PRIMARY_ACCESS_URL=coderd.url, CODER_PROXY_SESSION_TOKEN=token,
-               CODER_HTTP_ADDRESS=f"127.0.0.1:{port}", **settings)
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "wsproxy", "server"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return proc, f"http://127.0.0.1:{port}"
-
-
 def test_a_proxy_process_registers_heartbeats_and_deregisters_when_stopped(shared_coderd,
                                                                            shared_owner):
     made = shared_owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name="process"))
@@ -304,15 +290,16 @@ def test_an_app_and_streams_through_the_proxy_to_an_agent_held_by_coderd(shared_
         term.send_text(json.dumps({"data": "stty size\r"}))
         read_until(term, b"30 100")
         term.close()
-        # The terminal with this origin's cookie, opened by a page of another origin: 403.
+        # The terminal with this host's cookie, opened by a page of another origin: 403.
+        cookie = f"{appauth.ticket_cookie('http', '')}={shared_owner.token}"
         pty_url = (url.replace("http", "ws", 1) + f"/api/v2/workspaceagents/{agent.id}"
                    f"/pty?reconnect={uuid.uuid4()}")
         with pytest.raises(websocket.WebSocketBadStatusException) as foreign:
             websocket.create_connection(pty_url, origin="http://evil.example", timeout=10,
-                                        cookie=f"coder_session_token={shared_owner.token}")
+                                        cookie=cookie)
         assert foreign.value.status_code == 403
         own = websocket.create_connection(pty_url, origin=url, timeout=10,
-                                          cookie=f"coder_session_token={shared_owner.token}")
+                                          cookie=cookie)
         own.close()  # from the proxy's own pages, the cookie serves
 
         member, _ = create_another_user(shared_owner)
