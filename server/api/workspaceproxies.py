@@ -155,8 +155,8 @@ def _calling_proxy() -> dict:
     return row
 
 
-def _proxy_key(proxy_id: uuid.UUID) -> str:
-    return apptoken.proxy_key_of(system_store("wsproxy-app-key"), proxy_id)
+def _deployment_key() -> str:
+    return apptoken.deployment_key(system_store("wsproxy-app-key"))
 
 
 @route("POST", "/workspaceproxies/me/register", auth=False,
@@ -173,7 +173,7 @@ def register_workspace_proxy():
         row["id"], req.access_url.rstrip("/"), req.wildcard_hostname, req.version)
     deployment_id = system_store("wsproxy-register").get_deployment_value("deployment_id")
     return write(201, types.RegisterWorkspaceProxyResponse(
-        deployment_id=uuid.UUID(deployment_id), app_security_key=_proxy_key(row["id"]),
+        deployment_id=uuid.UUID(deployment_id), app_security_key=apptoken.proxy_key(_deployment_key(), row["id"]),
         relay_key=apptoken.relay_key(current_app.extensions["relay"].secret, row["id"])))
 
 
@@ -245,4 +245,4 @@ def _grant(row: dict, agent_id: uuid.UUID, target: str, **claims):
                   agent_id=str(agent_id), target=target,
                   relay_address=held["address"] if held else "")
     return write(201, types.IssueSignedAppTokenResponse(
-        signed_token_str=apptoken.sign(_proxy_key(row["id"]), claims)))
+        signed_token_str=apptoken.sign(apptoken.grant_key(_deployment_key(), row["id"]), claims)))

@@ -260,7 +260,8 @@ def auth_redirect():
     if own:
         ticket = hosts().sign(EXCHANGE, key_id, hostname)
     else:
-        key = apptoken.proxy_key_of(system_store("auth-redirect-proxy-key"), proxy["id"])
+        key = apptoken.proxy_key(apptoken.deployment_key(system_store("auth-redirect-proxy-key")),
+                                 proxy["id"])
         ticket = apptoken.seal(key, {"host": hostname, "max_age": hosts().lifetime,
                                      "ticket": hosts().sign(PROXY_SESSION, key_id, str(proxy["id"]))})
     query = "&".join(p for p in (parts.query, urlencode({appfilter.EXCHANGE_PARAM: ticket})) if p)

@@ -17,10 +17,10 @@ A browser without a session here is sent through coderd's sign-in
 ticket sealed for this proxy, which becomes this host's own cookie; it is good only
 here (coderd takes it from no one else). For each request,
 it passes the caller's session (``Coder-Session-Token``, or that cookie) to coderd, which answers
-with a grant signed for this proxy (``server.wsproxy.apptoken``) naming the agent, the
-target and the coderd process holding the agent; the proxy checks the grant with its
-key and dials that process's relay listener, proving its relay key and presenting the
-grant, which the listener checks again before opening the stream.
+with a grant signed for this proxy with a key only coderd holds (``server.wsproxy.apptoken``)
+naming the agent, the target and the coderd process holding the agent; the proxy reads
+it and dials that process's relay listener, proving its relay key and presenting the
+grant, which the listener checks before opening the stream.
 """
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ class WorkspaceProxyServer:
             raise Refused(400, "Expected a connection upgrade.", "Send 'Upgrade: tcp'.")
         target = request.args.get("target", "ssh")
         grant = self._ask(self.client.issue_signed_connect_token, agent_id, target)
-        claims = self._verify(grant, {"agent_id": str(agent_id), "target": target})
+        claims = self._claims(grant, {"agent_id": str(agent_id), "target": target})
         tcpupgrade.bridge(request.environ, self._dial(claims, grant))
         return Response(status=200)  # not sent: the connection was taken over
 
@@ -135,7 +135,7 @@ class WorkspaceProxyServer:
             raise Refused(400, "Expected a websocket.")
         target = pty_target()
         grant = self._ask(self.client.issue_signed_connect_token, agent_id, target)
-        claims = self._verify(grant, {"agent_id": str(agent_id), "target": target})
+        claims = self._claims(grant, {"agent_id": str(agent_id), "target": target})
         bridge(ws, self._dial(claims, grant))
         return Response(status=200)
 
@@ -167,7 +167,7 @@ class WorkspaceProxyServer:
             if exc.status != 401 or SESSION_HEADER in request.headers:
                 raise
             return appauth.sign_in_redirect(self.client.sdk.url, self.scheme)
-        claims = self._verify(grant, {"request": model.encode(app)})
+        claims = self._claims(grant, {"request": model.encode(app)})
         try:
             path = appfilter.upstream_path(claims["base_path"], rest)
         except appfilter.PathRefused as exc:
@@ -196,11 +196,12 @@ class WorkspaceProxyServer:
         except APIError as exc:
             raise Refused(exc.status, exc.message, exc.detail) from None
 
-    def _verify(self, grant: str, expected: dict) -> dict:
-        claims = apptoken.verify(self.app_security_key, grant,
-                                 {**expected, "proxy_id": str(self.proxy_id)})
+    def _claims(self, grant: str, expected: dict) -> dict:
+        """coderd's grant, read (the relay listener checks its signature), if it is for this
+        proxy and this very request."""
+        claims = apptoken.claims(grant, {**expected, "proxy_id": str(self.proxy_id)})
         if claims is None:
-            raise Refused(502, "coderd's grant did not verify with this proxy's key.")
+            raise Refused(502, "coderd's grant is not for this request.")
         return claims
 
     def _dial(self, claims: dict, grant: str):
