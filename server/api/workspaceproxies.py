@@ -198,7 +198,7 @@ def issue_signed_app_token():
     if app.access_method == apps.SUBDOMAIN and not row["wildcard_hostname"]:
         raise APIError(400, "This workspace proxy serves no subdomain apps.",
                        "Register it with a wildcard_hostname.")
-    _act_as_session(row, req.session_token)
+    renewal = _act_as_session(row, req.session_token)
     try:
         agent = apps.agent_by_path(app.username_or_id, app.workspace_name_or_id,
                                    app.agent_name_or_id)
@@ -209,7 +209,7 @@ def issue_signed_app_token():
     except apps.ProxyError as exc:
         raise APIError(exc.status, str(exc)) from None
     return _grant(row, agent["id"], f"tcp:{host}:{port}", request=model.encode(app),
-                  base_path=base)
+                  base_path=base, renewal=renewal)
 
 
 @route("POST", "/workspaceproxies/me/issue-signed-connect-token", auth=False,
@@ -227,14 +227,16 @@ def issue_signed_connect_token():
     return _grant(row, req.agent_id, req.target)
 
 
-def _act_as_session(row: dict, session_token: str) -> None:
+def _act_as_session(row: dict, session_token: str) -> dict:
     """Act as the visitor whose session the proxy passes on: a session token, or the ticket
-    coderd's sign-in redirect gave this proxy's cookie (``appauth.proxy_session``); 401 when
-    it is not valid."""
-    if not appauth.proxy_session(session_token, row["id"]):
+    coderd's sign-in redirect gave this proxy's cookie (``appauth.proxy_session``, whose
+    renewal is returned); 401 when it is not valid."""
+    renewal = appauth.proxy_session(session_token, row["id"])
+    if renewal is None:
         authenticate_token(session_token)
     if g.get("subject") is None:
         raise APIError(401, "The session is not valid.", g.get("auth_error") or "")
+    return renewal or {}
 
 
 def _grant(row: dict, agent_id: uuid.UUID, target: str, **claims):

@@ -228,11 +228,20 @@ def sign_in_redirect(coderd_url: str, scheme: str) -> Response:
                     307)
 
 
-def proxy_session(ticket: str, proxy_id: uuid.UUID) -> bool:
+def proxy_session(ticket: str, proxy_id: uuid.UUID) -> dict | None:
     """Act as the session a ``wsproxy-session`` ticket names, if it is one signed for this
-    proxy within the ticket lifetime and the session is still good (logout ends it)."""
-    checked = hosts().check(PROXY_SESSION, ticket, str(proxy_id), hosts().lifetime)
-    return checked is not None and authenticate_api_key_id(checked[0])
+    proxy within the ticket lifetime and the session is still good (logout ends it); None
+    if not. Used past half its life, it is renewed, as coderd's own app hosts' tickets:
+    the answer holds the new ticket and its lifetime (else it is empty)."""
+    app_hosts = hosts()
+    checked = app_hosts.check(PROXY_SESSION, ticket, str(proxy_id), app_hosts.lifetime)
+    if checked is None or not authenticate_api_key_id(checked[0]):
+        return None
+    key_id, age = checked
+    if age <= app_hosts.lifetime / 2:
+        return {}
+    return {"ticket": app_hosts.sign(PROXY_SESSION, key_id, str(proxy_id)),
+            "max_age": app_hosts.lifetime}
 
 
 @router.route("GET", "/applications/auth-redirect", status=303, auth=False,

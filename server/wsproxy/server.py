@@ -30,7 +30,7 @@ import threading
 import uuid
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, redirect, request
+from flask import Flask, Response, after_this_request, redirect, request
 
 from appliance.sdk import model, types
 from appliance.sdk.client import APIError
@@ -168,6 +168,7 @@ class WorkspaceProxyServer:
                 raise
             return appauth.sign_in_redirect(self.client.sdk.url, self.scheme)
         claims = self._claims(grant, {"request": model.encode(app)})
+        self._renew_cookie(claims.get("renewal"))
         try:
             path = appfilter.upstream_path(claims["base_path"], rest)
         except appfilter.PathRefused as exc:
@@ -187,6 +188,13 @@ class WorkspaceProxyServer:
         return appauth.set_ticket_cookie(redirect(appauth.location_without_exchange(), 303),
                                          self.cookie, sealed["ticket"], sealed["max_age"],
                                          self.scheme == "https")
+
+    def _renew_cookie(self, renewal: dict | None) -> None:
+        """The cookie's ticket, renewed by coderd while it is used, on this answer."""
+        if renewal and request.cookies.get(self.cookie) and SESSION_HEADER not in request.headers:
+            after_this_request(lambda response: appauth.set_ticket_cookie(
+                response, self.cookie, renewal["ticket"], renewal["max_age"],
+                self.scheme == "https"))
 
     def _ask(self, issue, *args):
         """coderd's grant for the caller's session (its header, or this host's cookie)."""

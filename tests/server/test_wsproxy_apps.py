@@ -193,13 +193,13 @@ def test_a_browser_signs_in_at_the_proxy_through_coderd(region):
     assert not region.app.reached("form")
 
 
-def _backdated(key: str, payload: list) -> str:
-    """A ticket coderd's key signed a day ago."""
-    class Yesterday(TimestampSigner):
+def _backdated(key: str, payload: list, seconds: int) -> str:
+    """A ticket coderd's key signed ``seconds`` ago."""
+    class Earlier(TimestampSigner):
         def get_timestamp(self) -> int:
-            return int(time.time()) - 86400
+            return int(time.time()) - seconds
 
-    return URLSafeTimedSerializer(key, salt=appauth.SALT, signer=Yesterday).dumps(payload)
+    return URLSafeTimedSerializer(key, salt=appauth.SALT, signer=Earlier).dumps(payload)
 
 
 def test_the_proxy_credential_is_refused_at_coderd_at_another_proxy_and_once_expired(region):
@@ -237,13 +237,21 @@ def test_the_proxy_credential_is_refused_at_coderd_at_another_proxy_and_once_exp
                    "SELECT value FROM deployment_config WHERE key = %s", (appauth.KEY_NAME,))
     kind, key_id, audience = URLSafeTimedSerializer(key, salt=appauth.SALT).loads(ticket)
     assert (kind, audience) == (appauth.PROXY_SESSION, str(region.sydney_id))
-    for stale in (_backdated(key, [kind, key_id, audience]),
+    for stale in (_backdated(key, [kind, key_id, audience], 86400),
                   URLSafeTimedSerializer("not-coderds", salt=appauth.SALT).dumps(
                       [kind, key_id, audience])):
         r = requests.get(region.path_app("stale"), cookies={region.cookie: stale},
                          allow_redirects=False, timeout=15)
         assert r.status_code == 307 and AUTH_REDIRECT in r.headers["Location"]
     assert not region.app.reached("stale")
+    # Used past half its life (default 1 h), it is renewed, as coderd's own app tickets are.
+    aging = _backdated(key, [kind, key_id, audience], 40 * 60)
+    r = requests.get(region.path_app("aging"), cookies={region.cookie: aging},
+                     allow_redirects=False, timeout=15)
+    assert r.status_code == 200 and r.cookies.get(region.cookie) not in (None, aging)
+    r = requests.get(region.path_app("renewed"), cookies={region.cookie: r.cookies[region.cookie]},
+                     allow_redirects=False, timeout=15)
+    assert r.status_code == 200 and region.cookie not in r.headers.get("Set-Cookie", "")
 
     # A sign-in link past its 60 s, or made for another host of the proxy: refused.
     [(deployment_key,)] = sql(region.coderd.dsn, "SELECT value FROM deployment_config "
