@@ -37,11 +37,12 @@ without the flow.
 
 **Workspace proxies** sign browsers in through the same redirect: ``redirect_uri`` may
 also be a registered proxy's access URL or a host under its wildcard (on the proxy's
-scheme and port), and then coderd answers with ``seal``-ed (encrypted for that proxy, 60 s)
-ticket of kind ``wsproxy-session`` naming the session key and the proxy. The proxy sets
-it as its own host-only cookie and passes it on when it asks for grants; coderd takes it
-only from that proxy (``proxy_session``), so it is refused at coderd and at every other
-proxy. A browser without a session at coderd is sent to ``/login`` first, and back.
+scheme and port), and then coderd answers with a ticket of kind ``wsproxy-session``
+naming the session key and the proxy, sealed for that proxy (``apptoken.seal``: encrypted
+with its key, 60 s). The proxy sets it as its own host-only cookie and passes it on when
+it asks for grants; coderd takes it only from that proxy (``proxy_session``), so it is
+refused at coderd and at every other proxy. A browser without a session at coderd is
+sent to ``/login`` first, and back.
 """
 from __future__ import annotations
 
