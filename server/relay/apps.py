@@ -33,7 +33,6 @@ from ..authz.rbac import Action, NotAuthorized, system
 from ..httpconn import abandon_body
 from ..httpmw import release_connection, store, system_store
 from . import AgentUnavailable, appauth, appfilter
-from .appauth import page
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 BODY_PIECE = 64 * 1024
@@ -106,25 +105,32 @@ def proxy(user: str, workspace: str, kind: str, name: str, rest: str, access: st
         path = appfilter.upstream_path(base, rest)
     except NotAuthorized:
         if g.get("subject") is not None:
-            return page(404, "No such app, or you may not open it.")
+            return appauth.page(404, "No such app, or you may not open it.")
         if access == SUBDOMAIN and request.environ.get("wsgi.websocket") is None:
             return appauth.redirect_to_sign_in()
-        return page(401, "Sign in to coderd first: this app is not public.")
+        return appauth.page(401, "Sign in to coderd first: this app is not public.")
     except appfilter.PathRefused as exc:
-        return page(400, f"Invalid app path: {exc}.")
+        return appauth.page(400, f"Invalid app path: {exc}.")
     except ProxyError as exc:
-        return page(exc.status, str(exc))
+        return appauth.page(exc.status, str(exc))
     release_connection()
     try:
         stream = current_app.extensions["relay"].open(agent["id"], f"tcp:{host}:{port}")
     except (AgentUnavailable, OSError) as exc:
-        return page(502, f"The app is not reachable: {exc}")
+        return appauth.page(502, f"The app is not reachable: {exc}")
+    return forward(stream, host, port, path, path_app=access == PATH)
+
+
+def forward(stream, host: str, port: int, path: str, path_app: bool) -> Response:
+    """This request (HTTP, or a websocket's messages both ways) to the app at the end of
+    ``stream``, at ``path`` and the request's query less coderd's credentials; its answer.
+    coderd's app proxy and workspace proxies both serve apps through it."""
     query = appfilter.upstream_query(appfilter.raw_target(request.environ)[1])
     target = path + ("?" + query if query else "")
     ws = request.environ.get("wsgi.websocket")
     if ws is not None:
         return _websocket(ws, stream, host, port, target)
-    return forward_http(stream, host, port, target, path_app=access == PATH)
+    return forward_http(stream, host, port, target, path_app)
 
 
 def _forwarded_headers(host: str, port: int) -> list[tuple[str, str]]:
@@ -134,7 +140,7 @@ def _forwarded_headers(host: str, port: int) -> list[tuple[str, str]]:
 
 
 def forward_http(stream, host: str, port: int, target: str, path_app: bool) -> Response:
-    """The request, to the app at the end of ``stream``, and its answer (coderd and proxies)."""
+    """The request, to the app at the end of ``stream``, and its answer."""
     length = request.content_length
     chunked = request.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
     head = [f"{request.method} {target} HTTP/1.1"]
@@ -148,10 +154,10 @@ def forward_http(stream, host: str, port: int, target: str, path_app: bool) -> R
         response.begin()
     except _BodyUnreadable as exc:
         stream.close()
-        return page(400, f"The request body could not be read: {exc}")
+        return appauth.page(400, f"The request body could not be read: {exc}")
     except (OSError, http.client.HTTPException) as exc:
         stream.close()
-        return page(502, f"The app did not answer: {exc}")
+        return appauth.page(502, f"The app did not answer: {exc}")
 
     def body_chunks():
         try:
@@ -167,7 +173,7 @@ def forward_http(stream, host: str, port: int, target: str, path_app: bool) -> R
         # Two framings of one body: passing either on would let the app end its answer where
         # the browser does not, and write the next one itself (response smuggling).
         stream.close()
-        return page(502, "The app's answer had conflicting lengths (Transfer-Encoding with "
+        return appauth.page(502, "The app's answer had conflicting lengths (Transfer-Encoding with "
                          "Content-Length, or two Content-Lengths).")
     headers = appfilter.response_headers(response.getheaders(), path_app)
     if response.length is not None and request.method != "HEAD":
@@ -332,7 +338,10 @@ def raw_rest(user: str, workspace: str, kind: str, name: str) -> str:
     return "/".join(segments[5:])
 
 
-def _path_rules() -> None:
+def add_path_rules(router, serve) -> None:
+    """Coder's path app and port routes (plain and websocket) on ``router`` (coderd's
+    blueprint, a workspace proxy's app); ``serve(user, workspace, kind, name, rest)`` gets
+    ``rest`` as the request line sent it."""
     for kind in ("apps", "port"):
         base = f"/@<user>/<workspace>/{kind}/<name>"
 
@@ -343,20 +352,33 @@ def _path_rules() -> None:
             try:
                 rest = raw_rest(user, workspace, kind, name)
             except appfilter.PathRefused as exc:
-                return page(400, f"Invalid app path: {exc}.")
-            return proxy(user, workspace, kind, name, rest, PATH)
+                return appauth.page(400, f"Invalid app path: {exc}.")
+            return serve(user, workspace, kind, name, rest)
 
-        blueprint.add_url_rule(base, f"{kind}_bare", bare, methods=METHODS)
+        router.add_url_rule(base, f"{kind}_bare", bare, methods=METHODS)
         for websocket in (False, True):
             suffix = "_ws" if websocket else ""
             methods = ["GET"] if websocket else METHODS
-            blueprint.add_url_rule(base + "/", f"{kind}_root{suffix}", view, methods=methods,
-                                   websocket=websocket)
-            blueprint.add_url_rule(base + "/<path:rest>", f"{kind}{suffix}", view, methods=methods,
-                                   websocket=websocket)
+            router.add_url_rule(base + "/", f"{kind}_root{suffix}", view, methods=methods,
+                                websocket=websocket)
+            router.add_url_rule(base + "/<path:rest>", f"{kind}{suffix}", view, methods=methods,
+                                websocket=websocket)
 
 
-_path_rules()
+add_path_rules(blueprint, lambda user, workspace, kind, name, rest:
+               proxy(user, workspace, kind, name, rest, PATH))
+
+
+def subdomain_request(sub: str) -> tuple[str, str, str, str, str] | Response:
+    """What an app host's request is for, from the part of its host name before the wildcard
+    (``APP--AGENT--WORKSPACE--USER``): user, ``WORKSPACE.AGENT``, kind, app or port, and the
+    raw path (coderd's and workspace proxies' rule); a 404 page for another shape."""
+    match = appauth.SUBDOMAIN.match(sub)
+    if match is None:
+        return appauth.page(404, "Not a workspace app host: expected APP--AGENT--WORKSPACE--USER.")
+    part = match["app"]
+    return (match["user"], f"{match['workspace']}.{match['agent']}",
+            "port" if is_number(part) else "apps", part, appfilter.raw_target(request.environ)[0][1:])
 
 
 def _subdomain_app():
@@ -365,16 +387,11 @@ def _subdomain_app():
     sub = appauth.hosts().subdomain(hostname)
     if sub is None:
         return None
-    match = appauth.SUBDOMAIN.match(sub)
-    if match is None:
-        return page(404, "Not a workspace app host: expected APP--AGENT--WORKSPACE--USER.")
+    app = subdomain_request(sub)
+    if isinstance(app, Response):
+        return app
     answer = appauth.sign_in(hostname)
-    if answer is not None:
-        return answer
-    part = match["app"]
-    return proxy(match["user"], f"{match['workspace']}.{match['agent']}",
-                 "port" if is_number(part) else "apps", part,
-                 appfilter.raw_target(request.environ)[0][1:], SUBDOMAIN)
+    return answer if answer is not None else proxy(*app, SUBDOMAIN)
 
 
 def init_app(app: Flask) -> None:
