@@ -27,7 +27,10 @@ def _rule_from_docs() -> dict[str, set[str]]:
     """The parts and what each may import besides itself: the table under "Import rule" in
     docs/architecture.md, so the rule is written once. A module belongs to the longest part
     its name starts with (``appliance/cli/`` is a part of its own, above ``agent/``)."""
-    text = DOC.read_text().split("### Import rule", 1)[1].split("\n#", 1)[0]
+    heading = "### Import rule"
+    text = DOC.read_text()
+    assert heading in text, f"{DOC} has no section {heading!r}: the rule is its table"
+    text = text.split(heading, 1)[1].split("\n#", 1)[0]
     rule = {}
     for row in re.findall(r"^\| `([a-z_/]+/)`[^|]*\| ([^|]*) \|$", text, re.M):
         folder, allowed = row
