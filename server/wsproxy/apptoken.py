@@ -37,6 +37,12 @@ LIFETIME = 60.0
 EXCHANGE_SECONDS = 60
 
 
+class GrantRefused(ValueError):
+    """A relay listener refuses a proxy's stream: no such proxy, or no grant from coderd for
+    it. A ValueError, as the relay's own handshake errors are, so the listener ends the
+    handshake the same way without this module importing the relay."""
+
+
 def _derived(deployment_key: str, purpose: str, proxy_id: uuid.UUID) -> str:
     return hmac.new(deployment_key.encode(), f"{purpose}:{proxy_id}".encode(),
                     hashlib.sha256).hexdigest()
@@ -115,19 +121,17 @@ def relay_key(relay_secret: str, proxy_id: uuid.UUID) -> str:
 def relay_key_for_stream(store, relay_secret: str, header: dict) -> str:
     """What a relay listener asks of a proxy dialing it: a live proxy, and coderd's signed
     grant (a fresh app token) for this very agent and target; then the proxy's relay key,
-    which its proof must show. RelayAuthError otherwise. ``store``: a system querier."""
-    from ..relay.registry import RelayAuthError
-
+    which its proof must show. GrantRefused otherwise. ``store``: a system querier."""
     try:
         proxy_id = uuid.UUID(str(header["proxy_id"]))
     except ValueError:
-        raise RelayAuthError("not a workspace proxy ID") from None
+        raise GrantRefused("not a workspace proxy ID") from None
     proxy = store.get_workspace_proxy_by_id(proxy_id)
     secret = store.get_deployment_value(KEY_NAME)
     if proxy is None or proxy["deleted"] or not secret:
-        raise RelayAuthError(f"no workspace proxy {proxy_id}")
+        raise GrantRefused(f"no workspace proxy {proxy_id}")
     expected = {"proxy_id": str(proxy_id), "agent_id": str(header["agent_id"]),
                 "target": str(header["target"])}
     if verify(grant_key(secret, proxy_id), str(header.get("grant", "")), expected) is None:
-        raise RelayAuthError("no valid grant from coderd for this stream")
+        raise GrantRefused("no valid grant from coderd for this stream")
     return relay_key(relay_secret, proxy_id)
