@@ -500,7 +500,7 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
     from appliance.sdk.trust import system_ca
     from appliance.sdk.wsproxysdk import ProxyClient
 
-    from .relay import tcpupgrade
+    from .upgradecheck import Handler
     from .wsproxy.server import WorkspaceProxyServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -520,7 +520,7 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
                                  args.wildcard_access_url, buildinfo.version(),
                                  args.relay_tls_ca_file)
     http = WSGIServer((host.strip("[]"), int(port)), proxy.app(), log=None,
-                      handler_class=tcpupgrade.Handler)
+                      handler_class=Handler)
     stop = threading.Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
@@ -570,9 +570,9 @@ def _make_app(settings: settings_mod.Settings, dsn: str):
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
     wsgi = _taking_turns(app)
-    from .httpconn import Limits
+    from .adapters.gevent_pywsgi import Limits
 
-    # What the connection handler (server.httpconn) reads of the app.
+    # What the connection handler (server.adapters.gevent_pywsgi) reads of the app.
     wsgi.http_limits = Limits(header_timeout=settings.http_read_header_timeout,
                               read_timeout=settings.http_read_timeout,
                               max_connections_per_client=settings.http_max_connections_per_client)
@@ -611,8 +611,8 @@ def _serve_pywsgi(settings: settings_mod.Settings, dsn: str, daemons) -> None:
     import gevent
     import gevent.pool
 
-    from .httpconn import Server
-    from .relay.tcpupgrade import Handler
+    from .adapters.gevent_pywsgi import Server
+    from .upgradecheck import Handler
 
     app, pool = _make_app(settings, dsn)
     connections = gevent.pool.Pool(settings.http_max_connections)  # both addresses' together
@@ -670,7 +670,7 @@ def _serve_gunicorn(settings: settings_mod.Settings, dsn: str, daemons) -> None:
     options = {
         "bind": bind,
         "workers": settings.workers,
-        "worker_class": "server.relay.tcpupgrade.Worker",
+        "worker_class": "server.adapters.gunicorn_worker.Worker",
         "worker_connections": settings.http_max_connections,
         "timeout": 60,
         "graceful_timeout": 10,
