@@ -509,7 +509,7 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
         if not value:
             print(f"coderd wsproxy server: {flag} is required", file=sys.stderr)
             return 2
-    host, _, port = args.http_address.rpartition(":")
+    port = args.http_address.rpartition(":")[2]
     if not port.isdigit():
         print(f"coderd wsproxy server: --http-address {args.http_address!r} is not HOST:PORT",
               file=sys.stderr)
@@ -519,13 +519,12 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
     proxy = WorkspaceProxyServer(client, args.access_url or f"http://{args.http_address}",
                                  args.wildcard_access_url, buildinfo.version(),
                                  args.relay_tls_ca_file)
-    http = WSGIServer((host.strip("[]"), int(port)), proxy.app(), log=None,
-                      handler_class=Handler)
     stop = threading.Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
-    try:
-        http.start()  # listening before registered: once coderd lists it, it answers
+    try:  # listening before registered: once coderd lists it, it answers
+        http = WSGIServer(_listen(args.http_address), proxy.app(), log=None, handler_class=Handler)
+        http.start()
     except OSError as exc:
         print(f"coderd wsproxy server: cannot listen on {args.http_address}: {exc}",
               file=sys.stderr)

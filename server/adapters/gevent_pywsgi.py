@@ -255,7 +255,7 @@ class Handler(WebSocketHandler):
 
     def log_request(self):
         # gevent-websocket formats every request's log line before its logger's level
-        # drops it (about 2 % of a worker's CPU under load); coderd logs them when verbose.
+        # drops it (docs/benchmarks.md, "coderd API", stop 10); coderd logs them when verbose.
         if self.logger.isEnabledFor(logging.INFO):
             super().log_request()
 

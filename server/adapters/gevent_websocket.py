@@ -17,9 +17,9 @@ and checks text with Python's C codec: gevent-websocket's pure-Python validator
 took about 0.2 s of the event loop per MiB, twice per message, so one 4 MiB
 text message stalled every connection of the process for over a second. The
 relay's own websockets read frames with ``appliance.wsframes``, which has the
-same rules and limit (``take_frames``). gevent-websocket unmasks what clients send
-one byte at a time in Python (a few MB/s); ``LimitedWebSocket`` does it in C with
-``wsframes.mask``.
+same rules and limit (``take_frames``). gevent-websocket unmasks what clients
+send one byte at a time in Python (docs/benchmarks.md, "Issue 18");
+``LimitedWebSocket`` does it in C with ``wsframes.mask``.
 """
 from __future__ import annotations
 
