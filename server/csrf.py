@@ -19,7 +19,7 @@ session. So:
 Coder puts a nosurf token in a second cookie and wants it back in ``X-CSRF-TOKEN``;
 every browser that can run the dashboard sends ``Origin`` on the requests checked here,
 which spares the token and its round trip. A websocket is checked before gevent-websocket
-answers 101 (``relay.tcpupgrade.Handler`` asks ``upgrade_refusal``), as Coder's websocket
+answers 101 (``upgradecheck.Handler`` asks ``upgrade_refusal``), as Coder's websocket
 library refuses a foreign ``Origin`` before it accepts.
 """
 from __future__ import annotations

@@ -18,19 +18,20 @@ coderd's cookies back.
 """
 from __future__ import annotations
 
+import functools
 import http.client
 import io
-import threading
 from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, g, redirect, request
 
-from appliance import wsframes
+from appliance import streams, wsframes
 from appliance.digits import is_number
 
+from ..adapters import gevent_websocket
+from ..adapters.gevent_pywsgi import abandon_body
 from ..authz.querier import agent_obj
 from ..authz.rbac import Action, NotAuthorized, system
-from ..httpconn import abandon_body
 from ..httpmw import release_connection, store, system_store
 from . import AgentUnavailable, appauth, appfilter
 
@@ -150,7 +151,7 @@ def forward_http(stream, host: str, port: int, target: str, path_app: bool) -> R
     try:
         stream.sendall("\r\n".join(head).encode("latin-1"))
         _send_body(stream, length or 0, chunked)
-        response = http.client.HTTPResponse(_SocketFile(stream), method=request.method)
+        response = http.client.HTTPResponse(_AsSocket(stream), method=request.method)
         response.begin()
     except _BodyUnreadable as exc:
         stream.close()
@@ -216,11 +217,10 @@ def _websocket(ws, stream, host: str, port: int, target: str) -> Response:
     (websocket-client reads any length a frame claims): an app that sends more is
     closed with 1009, and so is the browser's websocket."""
     import websocket as wsclient
-    from geventwebsocket.exceptions import WebSocketError
 
     try:
         upstream = wsclient.create_connection(
-            f"ws://{host}:{port}{target}", socket=_SocketLike(stream),
+            f"ws://{host}:{port}{target}", socket=_AsSocket(stream),
             header=[f"{k}: {v}" for k, v in _forwarded_headers(host, port) if k.lower() not in
                     ("host", "origin")],
             # The browser's own Origin, as Coder's proxy passes it: an app's check against
@@ -232,42 +232,16 @@ def _websocket(ws, stream, host: str, port: int, target: str) -> Response:
         ws.close(1011, f"app websocket failed: {exc}"[:120])
         return Response(status=200)
     upstream.settimeout(None)
-    app = wsframes.client_frames(upstream)
-
-    def from_app() -> None:
-        code, reason = 1000, b""
-        try:
-            while (message := app.recv()) is not None:
-                if app.message_opcode == wsframes.OP_TEXT:  # UTF-8, as recv checked
-                    ws.send(message.decode(), binary=False)
-                else:
-                    ws.send(message, binary=True)
-        except wsframes.ProtocolError as exc:  # the app was told why; so is the browser
-            code, reason = exc.code, f"the app broke the protocol: {exc}".encode()
-        except (WebSocketError, OSError):
-            pass
-        finally:
-            ws.close(code, reason)
-
-    reader = threading.Thread(target=from_app, daemon=True)
-    reader.start()
-    try:
-        while (message := ws.receive()) is not None:
-            if isinstance(message, str):
-                app.send(message.encode(), wsframes.OP_TEXT)
-            else:
-                app.send(message)
-    except (WebSocketError, OSError):
-        pass
-    finally:
-        wsframes.close_client(upstream, app)
-        stream.close()
-        reader.join(5)
+    frames = wsframes.client_frames(upstream)
+    app = wsframes.FrameStream(frames, functools.partial(wsframes.close_client, upstream, frames))
+    streams.pump(gevent_websocket.WebSocketStream(ws), app)
+    stream.close()
     return Response(status=200)
 
 
-class _SocketLike:
-    """A relayed stream as the socket websocket-client expects."""
+class _AsSocket:
+    """A relayed stream (an ``appliance.streams.Stream``) as the more of a socket that
+    websocket-client and http.client call."""
 
     def __init__(self, stream):
         self.stream = stream
@@ -300,13 +274,6 @@ class _SocketLike:
 
     def close(self) -> None:
         self.stream.close()
-
-
-class _SocketFile:
-    """What http.client.HTTPResponse needs of a socket: ``makefile('rb')``."""
-
-    def __init__(self, stream):
-        self.stream = stream
 
     def makefile(self, mode: str) -> io.BufferedReader:
         return io.BufferedReader(_RawStream(self.stream), 65536)
