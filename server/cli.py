@@ -506,7 +506,7 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
     from appliance.sdk.trust import system_ca
     from appliance.sdk.wsproxysdk import ProxyClient
 
-    from .relay import tcpupgrade
+    from .upgradecheck import Handler
     from .wsproxy.server import WorkspaceProxyServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -522,8 +522,7 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
         return 2
     flag, address = ("--tls-address", args.tls_address) if tls else \
         ("--http-address", args.http_address)
-    host, _, port = address.rpartition(":")
-    if not port.isdigit():
+    if not address.rpartition(":")[2].isdigit():
         print(f"coderd wsproxy server: {flag} {address!r} is not HOST:PORT", file=sys.stderr)
         return 2
     client = ProxyClient(args.primary_access_url, args.proxy_session_token,
@@ -537,13 +536,13 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
         print(f"coderd wsproxy server: cannot read the TLS certificate or key: {exc}",
               file=sys.stderr)
         return 1
-    http = WSGIServer((host.strip("[]"), int(port)), proxy.app(), log=None,
-                      handler_class=tcpupgrade.Handler, **secure)
     stop = threading.Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
-    try:
-        http.start()  # listening before registered: once coderd lists it, it answers
+    try:  # listening before registered: once coderd lists it, it answers
+        http = WSGIServer(_listen(address), proxy.app(), log=None, handler_class=Handler,
+                          **secure)
+        http.start()
     except OSError as exc:
         print(f"coderd wsproxy server: cannot listen on {address}: {exc}",
               file=sys.stderr)
@@ -588,9 +587,9 @@ def _make_app(settings: settings_mod.Settings, dsn: str):
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
     wsgi = _taking_turns(app)
-    from .httpconn import Limits
+    from .adapters.gevent_pywsgi import Limits
 
-    # What the connection handler (server.httpconn) reads of the app.
+    # What the connection handler (server.adapters.gevent_pywsgi) reads of the app.
     wsgi.http_limits = Limits(header_timeout=settings.http_read_header_timeout,
                               read_timeout=settings.http_read_timeout,
                               max_connections_per_client=settings.http_max_connections_per_client)
@@ -629,8 +628,8 @@ def _serve_pywsgi(settings: settings_mod.Settings, dsn: str, daemons) -> None:
     import gevent
     import gevent.pool
 
-    from .httpconn import Server
-    from .relay.tcpupgrade import Handler
+    from .adapters.gevent_pywsgi import Server
+    from .upgradecheck import Handler
 
     app, pool = _make_app(settings, dsn)
     connections = gevent.pool.Pool(settings.http_max_connections)  # both addresses' together
@@ -689,7 +688,7 @@ def _serve_gunicorn(settings: settings_mod.Settings, dsn: str, daemons) -> None:
     options = {
         "bind": bind,
         "workers": settings.workers,
-        "worker_class": "server.relay.tcpupgrade.Worker",
+        "worker_class": "server.adapters.gunicorn_worker.Worker",
         "worker_connections": settings.http_max_connections,
         "timeout": 60,
         "graceful_timeout": 10,

@@ -148,3 +148,18 @@ def create_another_user(owner: Client, roles: list[str] = (), *, username: str =
 
 __all__ = ["Coderd", "PostgresServer", "start_coderd", "running_coderd", "create_first_user",
            "create_another_user"]
+
+
+def start_proxy(coderd: Coderd, token: str, host: str = "127.0.0.1",
+                **settings: str) -> tuple[subprocess.Popen, str]:
+    """A real ``coderd wsproxy server`` on 127.0.0.1, without any database setting; its
+    access URL (returned) names ``host`` (a name under ``browser.loopback_names``)."""
+    port = free_port()
+    url = f"http://{host}:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
+    env.update(CODER_PRIMARY_ACCESS_URL=coderd.url, CODER_PROXY_SESSION_TOKEN=token,
+               CODER_HTTP_ADDRESS=f"127.0.0.1:{port}", CODER_ACCESS_URL=url)
+    env.update(settings)  # they may name another address and URL (HTTPS)
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "wsproxy", "server"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, url

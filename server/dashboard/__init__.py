@@ -19,7 +19,7 @@ from .pages import blueprint
 
 def init_app(app: Flask) -> None:
     from . import (account, audit, auth, cliauth, createworkspace, deployment,  # noqa: F401
-                   regions, templatepages, terminal, users, workspace, workspaces)  # (their views join the blueprint)
+                   templatepages, terminal, users, workspace, workspaces)  # (their views join the blueprint)
 
     Assets.install(app)
     app.register_blueprint(blueprint)

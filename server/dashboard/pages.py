@@ -20,6 +20,7 @@ from ..httpapi import DATABASE_UNAVAILABLE, APIError, database_unavailable
 from ..httpmw import store
 from .assets import EXTENSION as ASSETS
 from .forms import csrf_token
+from .regions import RegionChoice, menu
 
 blueprint = Blueprint("dashboard", __name__, template_folder="templates")
 HOME = "/workspaces"
@@ -108,10 +109,8 @@ def page(template: str, status: int = 200, /, **values):
     return current_app.response_class(html, status=status, mimetype="text/html")
 
 
-def _region_menu() -> list:
+def _region_menu() -> list[RegionChoice]:
     """The menu; none on the page that says the database is unavailable (it lists them)."""
-    from .regions import menu  # it joins this blueprint (a filter): imported after it
-
     try:
         return menu()
     except DATABASE_UNAVAILABLE:

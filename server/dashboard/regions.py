@@ -19,7 +19,6 @@ from flask import current_app, g
 
 from ..api.deployment import region_list
 from ..csrf import origin_of
-from .pages import blueprint
 
 
 @dataclass(frozen=True)
@@ -44,9 +43,9 @@ def menu() -> list[RegionChoice]:
     return choices
 
 
-@blueprint.app_template_filter("region_path")
 def region_path(link: str) -> str:
     """A path app's or a port's link as its path under coderd's access URL (every region
-    serves the same paths), or "" for a link that is not one (subdomain, external)."""
+    serves the same paths), or "" for a link that is not one (subdomain, external); the
+    workspace page's ``region_path`` filter."""
     base = current_app.extensions["coderd"].settings.effective_access_url.rstrip("/")
     return link[len(base):] if link.startswith(base + "/@") else ""

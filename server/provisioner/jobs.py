@@ -19,7 +19,7 @@ from appliance.sdk import model
 from appliance.sdk.provisionerd import (AcquiredJob, CompleteJobRequest, JobMetadata,
                                         ParameterValue, TemplateVariable, VariableValue)
 
-from ..api.apikeys import issue_key
+from ..apikeys import issue_key
 from ..authz.querier import AuthzQuerier
 from .agentscript import agent_scripts
 

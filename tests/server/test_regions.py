@@ -25,12 +25,12 @@ from appliance.sdk.wsproxysdk import ProxyClient
 from server.wsproxy.server import SIGNED_TOKEN_PARAM
 
 from ..agenttest import REPO, cli_config, coder_cli, start_agent, wait_for, workspace_with_agent
-from ..coderdtest import create_another_user
+from ..coderdtest import create_another_user, start_proxy
 from ..pgserver import free_port
 from ..relay.test_connect import read_until
 from ..tcpproxy import TCPProxy, end, pipe
 from .test_users import raw
-from .test_workspaceproxies import _echo_once, start_proxy
+from .test_workspaceproxies import _echo_once
 
 DELAY = 0.25  # what the slow road to the primary adds to each answer
 
@@ -275,6 +275,7 @@ def test_a_region_failing_tls_or_redirecting_is_unhealthy_never_followed(
     made = shared_owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name="tls"))
     port = free_port()
     proc, _ = start_proxy(shared_coderd, made.proxy_token, CODER_TLS_ADDRESS=f"127.0.0.1:{port}",
+                          CODER_ACCESS_URL=f"https://127.0.0.1:{port}",
                           CODER_TLS_CERT_FILE=str(cert.chain_path),
                           CODER_TLS_KEY_FILE=str(cert.key_path))
     _, elsewhere_asked = register_redirecting(shared_coderd.url, shared_owner, "redirecting")

@@ -16,10 +16,8 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from appliance.sdk import types
 
 from ...agenttest import start_agent, wait_for, workspace_with_agent
-from ...coderdtest import FIRST_USER_PASSWORD
-from ...pgserver import free_port
+from ...coderdtest import FIRST_USER_PASSWORD, start_proxy
 from ..test_regions import register_redirecting
-from ..test_workspaceproxies import start_proxy
 from .test_auth import sign_in
 
 
@@ -46,10 +44,8 @@ def test_the_menu_measures_each_region_and_links_follow_the_choice(site, dashboa
     made = owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(
         name="near", display_name="Near"))
     # The proxy reaches coderd by address; browsers reach it by a name of its own.
-    near = f"http://near.coder.test:{free_port()}"
-    proc, _ = start_proxy(SimpleNamespace(url=coderd.url.replace("coder.test", "127.0.0.1")),
-                          made.proxy_token, CODER_ACCESS_URL=near,
-                          CODER_HTTP_ADDRESS="127.0.0.1:" + near.rpartition(":")[2])
+    proc, near = start_proxy(SimpleNamespace(url=coderd.url.replace("coder.test", "127.0.0.1")),
+                             made.proxy_token, host="near.coder.test")
     redirecting, elsewhere_asked = register_redirecting(coderd.url, owner, "moved")
     owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name="never"))
     try:
