@@ -108,7 +108,7 @@ def user_tokens(row: UserRow, include_all: bool = False) -> list[types.APIKeyWit
         if k["user_id"] not in names:
             owner = s.as_system("token-owner-names").get_user_by_id(k["user_id"])
             names[k["user_id"]] = owner.username if owner else ""
-        out.append(types.APIKeyWithOwner(**vars(convert.api_key(k)), username=names[k["user_id"]]))
+        out.append(convert.from_row(types.APIKeyWithOwner, k, username=names[k["user_id"]]))
     return out
 
 

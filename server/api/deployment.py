@@ -17,6 +17,7 @@ from ..authz.rbac import Action, Object, Resource, authorize
 from ..httpapi import write
 from ..httpmw import system_store
 from . import workspaceproxies
+from .convert import from_row
 from .router import Router
 
 router = Router("deployment", "General")
@@ -77,15 +78,10 @@ def deployment_stats():
     row = system_store("deployment stats").get_deployment_stats(since)
     return write(200, types.DeploymentStats(
         aggregated_from=since, collected_at=now, next_update_at=now + STATS_REFRESH,
-        workspaces=types.WorkspaceDeploymentStats(
-            pending=row["pending"], building=row["building"], running=row["running"],
-            failed=row["failed"], stopped=row["stopped"],
-            connection_latency_ms=types.WorkspaceConnectionLatencyMS(P50=row["p50"],
-                                                                     P95=row["p95"]),
-            rx_bytes=row["rx_bytes"], tx_bytes=row["tx_bytes"]),
-        session_count=types.SessionCountDeploymentStats(
-            vscode=row["vscode"], ssh=row["ssh"], jetbrains=row["jetbrains"],
-            reconnecting_pty=row["reconnecting_pty"])))
+        workspaces=from_row(types.WorkspaceDeploymentStats, row,
+                            connection_latency_ms=types.WorkspaceConnectionLatencyMS(
+                                P50=row["p50"], P95=row["p95"])),
+        session_count=from_row(types.SessionCountDeploymentStats, row)))
 
 
 def ssh_config_options(items) -> dict[str, str]:

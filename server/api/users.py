@@ -317,7 +317,7 @@ def autofill_parameters(user: str):
             types.ValidationError("template_id", "Query param \"template_id\" is required and "
                                   "cannot be empty")])
     rows = store().get_user_workspace_build_parameters(row.id, parse_uuid(template_id, "template_id"))
-    return write(200, [types.UserParameter(name=r["name"], value=r["value"]) for r in rows])
+    return write(200, [convert.from_row(types.UserParameter, r) for r in rows])
 
 
 @route("DELETE", "/users/<user>", summary="Delete a user", response=types.Response)
@@ -408,8 +408,7 @@ def change_profile(row: UserRow, req: types.UpdateUserProfileRequest) -> UserRow
 # --- git SSH keys ---------------------------------------------------------------------
 
 def _public(key: dict) -> object:
-    return write(200, types.GitSSHKey(user_id=key["user_id"], created_at=key["created_at"],
-                                      updated_at=key["updated_at"], public_key=key["public_key"]))
+    return write(200, convert.from_row(types.GitSSHKey, key))
 
 
 @route("GET", "/users/<user>/gitsshkey", summary="Get a user's git SSH public key",

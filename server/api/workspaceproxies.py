@@ -27,6 +27,7 @@ from ..relay.registry import EXPIRE_SECONDS as EXPIRE_RELAY_SECONDS
 from . import relay as relay_api
 from ..security import hash_secret
 from ..wsproxy import apptoken
+from .convert import from_row
 from .router import Router
 
 router = Router("workspaceproxies", "Enterprise")
@@ -50,11 +51,8 @@ def _status(row: dict) -> types.WorkspaceProxyStatus:
 
 def proxy(row: dict) -> types.WorkspaceProxy:
     status = _status(row)
-    return types.WorkspaceProxy(
-        id=row["id"], name=row["name"], display_name=row["display_name"], icon_url=row["icon"],
-        healthy=status.status == "ok", path_app_url=row["url"],
-        wildcard_hostname=row["wildcard_hostname"], status=status, created_at=row["created_at"],
-        updated_at=row["updated_at"], deleted=row["deleted"])
+    return from_row(types.WorkspaceProxy, row, icon_url=row["icon"],
+                    healthy=status.status == "ok", path_app_url=row["url"], status=status)
 
 
 def proxy_param(name_or_id: str) -> dict:
