@@ -74,9 +74,9 @@ def browser_echoes(coderd, name: str, keys: int, tmp: Path) -> tuple[list[float]
     """Milliseconds from each key to its echo received, and to its echo drawn."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from tests.browser import Browser
-    from tests.coderdtest import FIRST_USER_PASSWORD
-    from tests.dashboardtest import Dashboard
+    from tests.kit.browser import Browser
+    from tests.kit.coderd import FIRST_USER_PASSWORD
+    from tests.kit.dashboard import Dashboard
 
     browser = Browser(tmp / "chromium")
     try:
@@ -128,9 +128,9 @@ def run(args, tmp: Path) -> tuple[int, dict[str, list[float]]]:
     """The terminal page's cold load in bytes, and each path's echo times."""
     from server.app import prepare_database
     from tests.appliance.conftest import new_cli
-    from tests.coderdtest import create_first_user, start_coderd
+    from tests.kit.coderd import create_first_user, start_coderd
     from tests.examples.localtemplate import build_shipped_agent, local_workspaces
-    from tests.pgserver import PostgresServer, free_port
+    from tests.kit.postgres import PostgresServer, free_port
 
     mirror = ROOT / ".cache" / "provider-mirror"
     subprocess.run([sys.executable, str(ROOT / "packaging" / "build_provider.py"), "--mirror", str(mirror)],

@@ -5,7 +5,7 @@ import pytest
 
 from server.app import prepare_database
 
-from .coderdtest import PostgresServer, create_first_user, running_coderd, start_coderd
+from tests.kit.coderd import PostgresServer, create_first_user, running_coderd, start_coderd
 
 
 @pytest.fixture(scope="session")

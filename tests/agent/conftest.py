@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ..coderdtest import create_first_user
+from tests.kit.coderd import create_first_user
 
 HEARTBEAT = 1.0
 

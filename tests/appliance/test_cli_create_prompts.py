@@ -7,7 +7,7 @@ import json
 
 import pexpect
 
-from ..coderdtest import create_first_user
+from tests.kit.coderd import create_first_user
 from ..server.test_provisioner import TEMPLATE
 
 

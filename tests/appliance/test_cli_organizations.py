@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ..coderdtest import create_another_user
+from tests.kit.coderd import create_another_user
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from appliance import archives
 
-from ..coderdtest import create_first_user
+from tests.kit.coderd import create_first_user
 
 SECRET = "hush-" + "9f3a"  # a sensitive variable's value: never in a log or an answer
 TEMPLATE = r'''

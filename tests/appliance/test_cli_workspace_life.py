@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from ..coderdtest import create_another_user, create_first_user
+from tests.kit.coderd import create_another_user, create_first_user
 from ..server.test_provisioner import TEMPLATE
 from .conftest import ROOT
 

@@ -15,7 +15,7 @@ import sys
 from appliance import archives
 from appliance.sdk import types
 
-from ..coderdtest import create_first_user
+from tests.kit.coderd import create_first_user
 
 TEMPLATE = r'''
 terraform {

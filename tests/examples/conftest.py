@@ -12,7 +12,7 @@ import pytest
 pytest.register_assert_rewrite("tests.examples.workspacetest", "tests.examples.localtemplate")
 
 from ..appliance.conftest import cli  # noqa: F401  (the fixture, shared)
-from ..coderdtest import create_first_user
+from tests.kit.coderd import create_first_user
 from .localtemplate import build_shipped_agent
 
 

@@ -28,11 +28,11 @@ import requests
 from appliance.sdk import relay, types
 from appliance.sdk.client import Client
 
-from ..agenttest import wait_for
+from tests.kit.agent import wait_for
 from ..appliance.conftest import CoderCLI
-from ..pgserver import free_port
+from tests.kit.postgres import free_port
 from ..relay.test_connect import read_until
-from ..tools import tool
+from tests.kit.tools import tool
 
 REPO = Path(__file__).resolve().parents[2]
 

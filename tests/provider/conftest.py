@@ -23,7 +23,7 @@ import pytest
 
 from provider import contract
 
-from ..tools import terraform_bin
+from tests.kit.tools import terraform_bin
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from ..tools import terraform_version
+from tests.kit.tools import terraform_version
 from .conftest import coder_env, terraform_bin
 from .published_stubs import write_mirror
 

@@ -12,7 +12,7 @@ from tf.utils import read_dynamic_value
 
 from provider import tf_adapt
 
-from ..tools import terraform_binaries
+from tests.kit.tools import terraform_binaries
 from .conftest import coder_env
 
 # What terraform 1.11 sends for lower(each.key) at validate: unknown, known not to be null.

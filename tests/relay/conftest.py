@@ -22,8 +22,8 @@ import pytest
 
 from appliance.sdk.client import Client
 
-from ..coderdtest import Coderd, create_first_user, start_coderd
-from ..pgserver import free_port
+from tests.kit.coderd import Coderd, create_first_user, start_coderd
+from tests.kit.postgres import free_port
 from ..server.test_provisioner import Rows
 
 ROOT = Path(__file__).resolve().parents[2]

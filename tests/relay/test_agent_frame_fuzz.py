@@ -23,7 +23,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from .. import wsfuzz
+from tests.kit import wsfuzz
 from .conftest import AgentProcess
 
 ANSWER_WITHIN = 5.0

@@ -15,9 +15,9 @@ import websocket
 from appliance.sdk import rawstream, relay
 from appliance.sdk.client import APIError
 
-from ..coderdtest import create_another_user
-from ..httpserve import GetServer
-from ..pgserver import free_port
+from tests.kit.coderd import create_another_user
+from tests.kit.httpserve import GetServer
+from tests.kit.postgres import free_port
 from .conftest import APP_PORT, ROOT, wait_connected
 
 

@@ -15,10 +15,10 @@ import psutil
 
 from appliance.sdk import types
 
-from ..balancer import Balancer
-from ..coderdtest import start_coderd
-from ..pgserver import free_port
-from ..provisioning import Rows
+from tests.kit.balancer import Balancer
+from tests.kit.coderd import start_coderd
+from tests.kit.postgres import free_port
+from tests.kit.provisioning import Rows
 from ..server.test_provisioner import SLOW_TEMPLATE, wait_started
 from .conftest import ROOT, AgentProcess, build_workspace, coder, wait_connected
 from .test_restart import remote_sleepers

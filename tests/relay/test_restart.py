@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from ..coderdtest import start_coderd
+from tests.kit.coderd import start_coderd
 from .conftest import ROOT, AgentProcess, agent_row_status, build_workspace, coder, wait_connected
 
 

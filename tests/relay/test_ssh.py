@@ -11,9 +11,9 @@ import pytest
 
 from appliance.sdk.agentsdk import AgentClient
 
-from ..coderdtest import start_tls_coderd
-from ..server.provisioning import sql
-from ..tools import tool
+from tests.kit.coderd import start_tls_coderd
+from tests.kit.jobs import sql
+from tests.kit.tools import tool
 from .conftest import ROOT, coder
 
 

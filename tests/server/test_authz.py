@@ -13,9 +13,9 @@ from server.authz import rbac
 from server.authz.querier import AuthzQuerier, public_query_methods
 from server.db.queries import Queries
 
-from ..agenttest import workspace_with_agent
-from ..coderdtest import create_another_user
-from .provisioning import RouteObjects
+from tests.kit.agent import workspace_with_agent
+from tests.kit.coderd import create_another_user
+from tests.kit.jobs import RouteObjects
 
 ROLES = ["owner", "template-admin", "user-admin", "auditor", "member"]
 

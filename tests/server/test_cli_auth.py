@@ -7,8 +7,8 @@ import re
 
 import requests
 
-from ..coderdtest import create_another_user
-from .provisioning import sql
+from tests.kit.coderd import create_another_user
+from tests.kit.jobs import sql
 from .test_users import raw
 
 PASSWORD = "AnotherSecurePassword!"

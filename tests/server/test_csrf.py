@@ -17,8 +17,8 @@ import websocket
 from appliance.sdk import relay
 from appliance.sdk.client import APIError
 
-from ..agenttest import workspace_with_agent
-from ..coderdtest import create_first_user, running_coderd
+from tests.kit.agent import workspace_with_agent
+from tests.kit.coderd import create_first_user, running_coderd
 
 EVIL = "https://evil.example"
 COOKIE = "coder_session_token"

@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
-from .. import rawhttp
-from ..agenttest import workspace_with_agent
+from tests.kit import rawhttp
+from tests.kit.agent import workspace_with_agent
 from .test_csrf import COOKIE, EVIL, member_app_origin, new_user_body, owner, site  # noqa: F401
 
 SPELLINGS = ["//api/v2/{}", "///api/v2/{}", "/./api/v2/{}", "/api/v2/../v2/{}",

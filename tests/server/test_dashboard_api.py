@@ -12,9 +12,9 @@ import websocket
 
 from appliance.sdk import agentsdk, types
 
-from ..agenttest import add_agent
-from ..coderdtest import create_another_user
-from .provisioning import complete_job, make_template, sql
+from tests.kit.agent import add_agent
+from tests.kit.coderd import create_another_user
+from tests.kit.jobs import complete_job, make_template, sql
 from .test_users import raw
 
 # codersdk's structs, as Coder marshals them: every field, by JSON name.

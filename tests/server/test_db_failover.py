@@ -25,11 +25,11 @@ import requests
 from server.db.pool import Pool
 from server.pubsub import RESYNC, PubSub
 
-from ..coderdtest import create_another_user, start_coderd
-from ..pgserver import PostgresServer
-from ..provisioning import Rows
+from tests.kit.coderd import create_another_user, start_coderd
+from tests.kit.postgres import PostgresServer
+from tests.kit.provisioning import Rows
 from ..relay.conftest import AgentProcess, build_workspace, wait_connected
-from .provisioning import sql
+from tests.kit.jobs import sql
 from .test_provisioner import SLOW_TEMPLATE, wait_started
 
 DATABASE = "coder"

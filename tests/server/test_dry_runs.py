@@ -13,8 +13,8 @@ import pytest
 
 from appliance.sdk import types
 
-from ..coderdtest import create_another_user, create_first_user
-from ..provisioning import tar_of
+from tests.kit.coderd import create_another_user, create_first_user
+from tests.kit.provisioning import tar_of
 from .test_provisioner import TEMPLATE
 from .test_users import raw
 

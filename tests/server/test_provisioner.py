@@ -21,9 +21,9 @@ import requests
 from appliance.sdk.client import APIError, Client
 from appliance.sdk.provisionerd import PSK_HEADER
 
-from ..coderdtest import create_first_user
-from ..provisioning import Rows
-from ..tools import terraform_version
+from tests.kit.coderd import create_first_user
+from tests.kit.provisioning import Rows
+from tests.kit.tools import terraform_version
 
 TEMPLATE = r'''
 terraform {

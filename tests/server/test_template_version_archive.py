@@ -6,8 +6,8 @@ import uuid
 
 from appliance.sdk import types
 
-from ..coderdtest import create_another_user
-from .provisioning import complete_job, imported_version, make_template, push_version
+from tests.kit.coderd import create_another_user
+from tests.kit.jobs import complete_job, imported_version, make_template, push_version
 from .test_users import raw
 
 

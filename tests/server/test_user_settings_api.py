@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
-from ..coderdtest import create_another_user
-from .provisioning import complete_job, make_template
+from tests.kit.coderd import create_another_user
+from tests.kit.jobs import complete_job, make_template
 from .test_users import raw
 
 CODER_PREFERENCES = {"agent_chat_send_shortcut": "enter", "code_diff_display_mode": "auto",

@@ -14,7 +14,7 @@ from appliance.sdk import types
 from appliance.sdk.client import APIError, Client
 from server.db import migrate
 
-from ..coderdtest import FIRST_USER_PASSWORD, create_another_user, create_first_user
+from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user, create_first_user
 
 
 def raw(coderd, method, path, token="", **kwargs):

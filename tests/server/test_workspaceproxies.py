@@ -25,9 +25,9 @@ from appliance.sdk.wsproxysdk import ProxyClient
 from server.relay.registry import RelayAuthError, dial_handshake
 from server.wsproxy import apptoken
 
-from ..agenttest import cli_config, coder_cli, start_agent, wait_for, workspace_with_agent
-from ..coderdtest import create_another_user, create_first_user, running_coderd
-from ..pgserver import free_port
+from tests.kit.agent import cli_config, coder_cli, start_agent, wait_for, workspace_with_agent
+from tests.kit.coderd import create_another_user, create_first_user, running_coderd
+from tests.kit.postgres import free_port
 from ..relay.test_connect import read_until
 from .test_users import raw
 

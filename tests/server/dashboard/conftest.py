@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from ...browser import chromium, loopback_names  # noqa: F401
-from ...coderdtest import create_first_user
-from ...dashboardtest import Dashboard, start_dashboard_coderd, test_output  # noqa: F401
+from tests.kit.browser import chromium, loopback_names  # noqa: F401
+from tests.kit.coderd import create_first_user
+from tests.kit.dashboard import Dashboard, start_dashboard_coderd, test_output  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import uuid
 import requests
 from selenium.webdriver.common.by import By
 
-from ...browser import APP_SUFFIX, PageServer, loopback_names
-from ...coderdtest import FIRST_USER_PASSWORD, create_another_user
-from ...dashboardtest import Dashboard, start_dashboard_coderd
-from ..provisioning import sql
+from tests.kit.browser import APP_SUFFIX, PageServer, loopback_names
+from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user
+from tests.kit.dashboard import Dashboard, start_dashboard_coderd
+from tests.kit.jobs import sql
 
 PASSWORD = "AnotherSecurePassword!"
 

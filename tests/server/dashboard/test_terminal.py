@@ -28,13 +28,13 @@ from server.dashboard.terminal import pick_agent
 from server.httpapi import APIError
 
 from ...appliance.conftest import new_cli
-from ...browser import WEBSOCKET_PROBE, Browser, PageServer
-from ...coderdtest import FIRST_USER_PASSWORD, Coderd, create_another_user, create_first_user, start_coderd
-from ...dashboardtest import Dashboard, test_output  # noqa: F401
+from tests.kit.browser import WEBSOCKET_PROBE, Browser, PageServer
+from tests.kit.coderd import FIRST_USER_PASSWORD, Coderd, create_another_user, create_first_user, start_coderd
+from tests.kit.dashboard import Dashboard, test_output  # noqa: F401
 from ...examples.conftest import agent_binaries  # noqa: F401  (the fixture, shared)
 from ...examples.localtemplate import WORKSPACES_DIR, local_workspaces
-from ...pgserver import free_port
-from ...tools import tool
+from tests.kit.postgres import free_port
+from tests.kit.tools import tool
 from .test_auth import PASSWORD, sign_in
 
 # Every page of the module's browser: its websockets kept in window.__sockets, and while

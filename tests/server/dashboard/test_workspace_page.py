@@ -22,14 +22,14 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from appliance.sdk import types
 
-from ...agenttest import wait_for
-from ...browser import PageServer, loopback_names
-from ...coderdtest import FIRST_USER_PASSWORD, create_another_user, create_first_user, start_coderd
-from ...dashboardtest import Dashboard
+from tests.kit.agent import wait_for
+from tests.kit.browser import PageServer, loopback_names
+from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user, create_first_user, start_coderd
+from tests.kit.dashboard import Dashboard
 from ...examples.conftest import agent_binaries  # noqa: F401  (the fixture)
-from ...pgserver import free_port
-from ...tools import tool
-from ..provisioning import complete_job, imported_version, make_template, sql
+from tests.kit.postgres import free_port
+from tests.kit.tools import tool
+from tests.kit.jobs import complete_job, imported_version, make_template, sql
 from .test_auth import PASSWORD, post_from_another_origin, sign_in
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "examples" / "templates" / "local"

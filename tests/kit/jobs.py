@@ -207,7 +207,7 @@ class RouteObjects:
                    .replace("<jobid>", str(ws.latest_build.job.id)))
         extra["stream"] = path.endswith("/watch")  # server-sent events never end
         if "<workspaceagent>" in path or path.endswith("/connect"):
-            from ..agenttest import add_agent
+            from tests.kit.agent import add_agent
 
             url = url.replace("<workspaceagent>", str(add_agent(self.dsn, ws.latest_build.job.id).id))
             extra["stream"] = path.endswith("/watch-metadata")  # server-sent events never end

@@ -21,9 +21,9 @@ from pathlib import Path
 from appliance.sdk import types
 from appliance.sdk.client import Client
 
-from .server.provisioning import complete_job, make_template, sql
+from tests.kit.jobs import complete_job, make_template, sql
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass

@@ -20,11 +20,11 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from .browser import DOMAIN, Browser
-from .coderdtest import Coderd, start_coderd
-from .pgserver import free_port
+from tests.kit.browser import DOMAIN, Browser
+from tests.kit.coderd import Coderd, start_coderd
+from tests.kit.postgres import free_port
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 AXE = REPO / "tests" / "vendor" / "axe-core" / "axe.min.js"
 BLOCKING = ("serious", "critical")
 # What reaches a network; the browser's own chrome:// pages and data: URLs do not.

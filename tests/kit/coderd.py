@@ -19,7 +19,7 @@ import requests
 from appliance.sdk import types
 from appliance.sdk.client import Client
 
-from .pgserver import PostgresServer, free_port
+from tests.kit.postgres import PostgresServer, free_port
 
 FIRST_USER_PASSWORD = "SomeSecurePassword!"
 
@@ -63,7 +63,7 @@ class Coderd:
 
 def start_coderd(dsn: str | None, *, env: dict | None = None, args: list[str] = (),
                  timeout: float = 60.0, module: str = "server.cli") -> Coderd:
-    """``module``: the program run as ``python -m`` (``tests.coderdprobe`` for a view
+    """``module``: the program run as ``python -m`` (``tests.kit.coderdprobe`` for a view
     into the process)."""
     port = free_port()
     config_dir = tempfile.mkdtemp(prefix="coderd-test-")
