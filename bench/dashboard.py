@@ -29,7 +29,7 @@ import requests
 from appliance.sdk import types
 from tests.kit.coderd import create_first_user, start_coderd
 from tests.kit.postgres import PostgresServer
-from tests.kit.jobs import make_template, sql
+from tests.kit.provisioning import make_template, sql
 
 ASSET = re.compile(r'(?:href|src)="(/static/[^"]+)"')
 

@@ -221,7 +221,7 @@ def create_fleet(coderd, args) -> tuple[list[dict], list[dict], float]:
     from appliance.sdk import types
     from tests.kit.agent import add_agent
     from tests.kit.coderd import create_first_user
-    from tests.kit.jobs import complete_job, make_template
+    from tests.kit.provisioning import complete_job, make_template
 
     owner, _ = create_first_user(coderd)
     template = make_template(owner, coderd.dsn)
@@ -260,7 +260,7 @@ def child(kind: str, plan: dict, tmp: Path) -> subprocess.Popen:
 
 def agents_status(dsn: str, interval: float) -> tuple[int, list[int]]:
     """(agents shown connected, agents held by each live coderd process, most first)."""
-    from tests.kit.jobs import sql
+    from tests.kit.provisioning import sql
 
     (shown,), = sql(dsn, """SELECT count(*) FROM workspace_agents WHERE last_connected_at >
                              now() - make_interval(secs => %s) AND (disconnected_at IS NULL

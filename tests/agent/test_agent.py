@@ -13,7 +13,7 @@ import requests
 from appliance import buildinfo
 
 from tests.kit.agent import start_agent, wait_for, workspace_with_agent
-from tests.kit.jobs import sql
+from tests.kit.provisioning import sql
 
 
 def test_scripts_run_with_the_workspace_env_and_reach_ready(agent_coderd, agent_owner, tmp_path):

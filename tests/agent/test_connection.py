@@ -97,7 +97,7 @@ def test_a_stopped_or_deleted_workspace_revokes_the_token(agent_coderd, agent_ow
     lifecycle = {"state": "off", "changed_at": "2024-01-01T00:00:00Z"}
     assert requests.post(f"{agent_coderd.url}/api/v2/workspaceagents/me/report-lifecycle",
                          json=lifecycle, headers=headers, timeout=10).status_code == 204
-    from tests.kit.jobs import complete_job
+    from tests.kit.provisioning import complete_job
     complete_job(agent_coderd.dsn, build.job.id)
     resp = requests.get(manifest_url, headers=headers, timeout=10)
     assert resp.status_code == 401 and "revoked" in resp.json()["message"]

@@ -13,7 +13,7 @@ import pytest
 
 from tests.kit.agent import (REPO, bare_repo, cli_config, coder_cli, start_agent, wait_for,
                          workspace_with_agent)
-from tests.kit.jobs import sql
+from tests.kit.provisioning import sql
 
 APPS = [{"slug": "web", "url": "http://localhost:8080/"}, {"slug": "sub", "url": "http://localhost:1/"},
         {"slug": "ext", "url": "http://docs.internal/guide"}, {"slug": "term"}]

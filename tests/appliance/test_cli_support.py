@@ -14,7 +14,7 @@ from appliance.sdk import types
 
 from tests.kit.agent import add_agent
 from tests.kit.coderd import create_another_user
-from tests.kit.jobs import complete_job, make_template
+from tests.kit.provisioning import complete_job, make_template
 from ..server.test_users import raw
 
 SECRET = "hunter2-" + uuid.uuid4().hex

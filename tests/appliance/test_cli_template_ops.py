@@ -8,7 +8,7 @@ import sys
 import tarfile
 import zipfile
 
-from tests.kit.jobs import imported_version, make_template
+from tests.kit.provisioning import imported_version, make_template
 from .conftest import ROOT
 from .test_cli_templates import owner_cli  # noqa: F401 (fixture)
 

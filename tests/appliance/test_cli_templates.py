@@ -115,7 +115,7 @@ def test_push_create_stop_start_delete(cli, provisioning_coderd, tmp_path):
 
 
 def test_versions_promote_archive_unarchive(owner_cli, shared_coderd, shared_owner):
-    from tests.kit.jobs import imported_version, make_template
+    from tests.kit.provisioning import imported_version, make_template
 
     template = make_template(shared_owner, shared_coderd.dsn)
     second = imported_version(shared_owner, shared_coderd.dsn, template_id=template.id)

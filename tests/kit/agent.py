@@ -21,7 +21,7 @@ from pathlib import Path
 from appliance.sdk import types
 from appliance.sdk.client import Client
 
-from tests.kit.jobs import complete_job, make_template, sql
+from tests.kit.provisioning import complete_job, make_template, sql
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -26,7 +26,7 @@ from tests.kit import rawhttp, wsfuzz
 from tests.kit.agent import wait_for, workspace_with_agent
 from tests.kit.coderd import create_first_user, running_coderd
 from tests.kit.postgres import free_port
-from tests.kit.jobs import sql
+from tests.kit.provisioning import sql
 from .conftest import wait_connected
 
 SUFFIX = ".apps.test"

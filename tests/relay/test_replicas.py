@@ -187,7 +187,7 @@ def test_agents_arriving_together_at_a_fresh_process_are_all_held(pg_server, pg_
 
     from tests.kit.agent import add_agent, wait_for, workspace_with_agent
     from tests.kit.coderd import create_first_user
-    from tests.kit.jobs import sql
+    from tests.kit.provisioning import sql
 
     dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
     c = start_coderd(dsn)

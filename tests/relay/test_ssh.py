@@ -12,7 +12,7 @@ import pytest
 from appliance.sdk.agentsdk import AgentClient
 
 from tests.kit.coderd import start_tls_coderd
-from tests.kit.jobs import sql
+from tests.kit.provisioning import sql
 from tests.kit.tools import tool
 from .conftest import ROOT, coder
 

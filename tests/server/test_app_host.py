@@ -12,7 +12,7 @@ import requests
 
 from tests.kit.agent import REPO, cli_config, workspace_with_agent
 from tests.kit.coderd import create_another_user, create_first_user
-from tests.kit.jobs import sql
+from tests.kit.provisioning import sql
 from .test_users import raw
 
 

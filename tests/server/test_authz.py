@@ -15,7 +15,7 @@ from server.db.queries import Queries
 
 from tests.kit.agent import workspace_with_agent
 from tests.kit.coderd import create_another_user
-from tests.kit.jobs import RouteObjects
+from tests.kit.provisioning import RouteObjects
 
 ROLES = ["owner", "template-admin", "user-admin", "auditor", "member"]
 

@@ -8,7 +8,7 @@ import re
 import requests
 
 from tests.kit.coderd import create_another_user
-from tests.kit.jobs import sql
+from tests.kit.provisioning import sql
 from .test_users import raw
 
 PASSWORD = "AnotherSecurePassword!"

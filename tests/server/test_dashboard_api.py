@@ -14,7 +14,7 @@ from appliance.sdk import agentsdk, types
 
 from tests.kit.agent import add_agent
 from tests.kit.coderd import create_another_user
-from tests.kit.jobs import complete_job, make_template, sql
+from tests.kit.provisioning import complete_job, make_template, sql
 from .test_users import raw
 
 # codersdk's structs, as Coder marshals them: every field, by JSON name.

@@ -27,9 +27,8 @@ from server.pubsub import RESYNC, PubSub
 
 from tests.kit.coderd import create_another_user, start_coderd
 from tests.kit.postgres import PostgresServer
-from tests.kit.provisioning import Rows
+from tests.kit.provisioning import Rows, sql
 from ..relay.conftest import AgentProcess, build_workspace, wait_connected
-from tests.kit.jobs import sql
 from .test_provisioner import SLOW_TEMPLATE, wait_started
 
 DATABASE = "coder"

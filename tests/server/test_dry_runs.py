@@ -14,7 +14,7 @@ import pytest
 from appliance.sdk import types
 
 from tests.kit.coderd import create_another_user, create_first_user
-from tests.kit.provisioning import tar_of
+from tests.kit.provisioning import make_tar
 from .test_provisioner import TEMPLATE
 from .test_users import raw
 
@@ -35,7 +35,7 @@ def wait_imported(client, version_id, timeout: float = 120) -> types.TemplateVer
 def push_template(client, files: dict[str, str]) -> types.Template:
     """Upload, import and make a template of ``files``, as coder templates push does."""
     version = client.create_template_version("default", types.CreateTemplateVersionRequest(
-        file_id=client.upload_file(tar_of(files))))
+        file_id=client.upload_file(make_tar(files))))
     job = wait_imported(client, version.id).job
     assert job.status == "succeeded", job.error
     return client.create_template("default", types.CreateTemplateRequest(

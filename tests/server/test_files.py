@@ -17,7 +17,7 @@ from server import files
 
 from tests.kit import rawhttp
 from tests.kit.coderd import create_another_user
-from tests.kit.jobs import make_tar, make_tar_of, tar_member
+from tests.kit.provisioning import make_tar, make_tar_of, tar_member
 
 
 def test_zip_conversion():

@@ -14,7 +14,7 @@ import requests
 
 from tests.kit.agent import workspace_with_agent
 from tests.kit.coderd import create_first_user, running_coderd
-from tests.kit.jobs import make_template
+from tests.kit.provisioning import make_template
 
 NUL = "a\u0000b"
 DEEP = ('{"a":' * 5000 + "1" + "}" * 5000).encode()

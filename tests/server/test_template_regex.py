@@ -15,7 +15,7 @@ from appliance.sdk.client import APIError
 from provider.parameter import validation_error
 
 from tests.kit.coderd import create_another_user
-from tests.kit.jobs import make_template
+from tests.kit.provisioning import make_template
 
 PARAMS = [
     {"name": "nested", "default_value": "a", "validation_regex": "^(a+)+$",

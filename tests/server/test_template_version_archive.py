@@ -7,7 +7,7 @@ import uuid
 from appliance.sdk import types
 
 from tests.kit.coderd import create_another_user
-from tests.kit.jobs import complete_job, imported_version, make_template, push_version
+from tests.kit.provisioning import complete_job, imported_version, make_template, push_version
 from .test_users import raw
 
 

@@ -1,5 +1,5 @@
 """Templates and template versions through the SDK, with jobs completed by hand
-(tests/kit/jobs.py): what needs no provisioner daemon."""
+(tests/kit/provisioning.py): what needs no provisioner daemon."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ from appliance.sdk import types
 from appliance.sdk.client import APIError
 
 from tests.kit.coderd import create_another_user
-from tests.kit.jobs import (UNBUILT_TAGS, complete_job, imported_version, make_template,
+from tests.kit.provisioning import (UNBUILT_TAGS, complete_job, imported_version, make_template,
                            push_version, sql)
 
 

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from tests.kit.coderd import create_another_user
-from tests.kit.jobs import complete_job, make_template
+from tests.kit.provisioning import complete_job, make_template
 from .test_users import raw
 
 CODER_PREFERENCES = {"agent_chat_send_shortcut": "enter", "code_diff_display_mode": "auto",

@@ -19,7 +19,7 @@ from appliance.sdk import types
 from tests.kit.agent import add_agent
 from ..appliance.test_workspace_tags import TEMPLATE as TAGGED_TEMPLATE
 from tests.kit.coderd import create_another_user
-from tests.kit.jobs import complete_job, imported_version, make_tar, make_template, sql
+from tests.kit.provisioning import complete_job, imported_version, make_tar, make_template, sql
 from .test_users import raw
 
 # codersdk.TemplateVersion's JSON fields (matched_provisioners is omitempty).

@@ -17,7 +17,7 @@ from tests.kit.agent import add_agent, wait_for
 from tests.kit.coderdprobe import PROBE_ENV
 from tests.kit.coderd import create_first_user, start_coderd
 from tests.kit.postgres import free_port
-from tests.kit.jobs import complete_job, make_template
+from tests.kit.provisioning import complete_job, make_template
 
 # Well under events.PING_SECONDS: the stream must notice the client left without
 # waiting to write its next ping.

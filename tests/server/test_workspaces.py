@@ -1,5 +1,5 @@
 """Workspaces, builds, parameters, autostop: everything that needs no provisioner
-daemon (jobs are completed by hand, see tests/kit/jobs.py)."""
+daemon (jobs are completed by hand, see tests/kit/provisioning.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -18,7 +18,7 @@ from server.db.queries import Queries
 
 from tests.kit.coderd import create_another_user
 from .test_users import raw
-from tests.kit.jobs import (UNBUILT_TAGS, complete_job, finish_latest_build, imported_version,
+from tests.kit.provisioning import (UNBUILT_TAGS, complete_job, finish_latest_build, imported_version,
                            make_template, sql)
 
 PARAMS = [

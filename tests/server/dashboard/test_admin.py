@@ -17,7 +17,7 @@ from appliance.buildinfo import version
 from tests.kit.browser import Browser, PageServer, loopback_names
 from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user
 from tests.kit.dashboard import Dashboard
-from tests.kit.jobs import sql
+from tests.kit.provisioning import sql
 from .test_auth import PASSWORD, post_from_another_origin, sign_in
 
 ADMIN_PAGES = ("/deployment", "/deployment/users", "/deployment/users/create", "/audit", "/deployment/general",

@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from tests.kit.browser import APP_SUFFIX, PageServer, loopback_names
 from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user
 from tests.kit.dashboard import Dashboard, start_dashboard_coderd
-from tests.kit.jobs import sql
+from tests.kit.provisioning import sql
 
 PASSWORD = "AnotherSecurePassword!"
 

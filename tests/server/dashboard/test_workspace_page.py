@@ -29,7 +29,7 @@ from tests.kit.dashboard import Dashboard
 from ...examples.conftest import agent_binaries  # noqa: F401  (the fixture)
 from tests.kit.postgres import free_port
 from tests.kit.tools import tool
-from tests.kit.jobs import complete_job, imported_version, make_template, sql
+from tests.kit.provisioning import complete_job, imported_version, make_template, sql
 from .test_auth import PASSWORD, post_from_another_origin, sign_in
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "examples" / "templates" / "local"

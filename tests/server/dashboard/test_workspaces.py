@@ -13,7 +13,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from appliance.sdk import types
 
 from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user
-from tests.kit.jobs import complete_job, make_template
+from tests.kit.provisioning import complete_job, make_template
 from .test_auth import PASSWORD, sign_in
 
 
