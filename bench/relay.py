@@ -180,7 +180,7 @@ def connectivity(dsn: str, mirror: str, tmp: Path, args) -> tuple[list[dict], di
     from appliance.sdk.relay import SSH_CIPHERS
     from tests.kit.coderd import start_coderd
     from tests.kit.postgres import free_port
-    from tests.relay.conftest import AgentProcess, build_workspace, coder, wait_connected
+    from tests.kit.relay import AgentProcess, build_workspace, coder, wait_connected
 
     coderd = start_coderd(dsn, env={"CODER_PROVIDER_MIRROR_DIR": mirror, "CODER_PROVISIONER_DAEMONS": "1"})
     direct_port = free_port()

@@ -127,9 +127,9 @@ def cli_echoes(cli, name: str, keys: int) -> list[float]:
 def run(args, tmp: Path) -> tuple[int, dict[str, list[float]]]:
     """The terminal page's cold load in bytes, and each path's echo times."""
     from server.app import prepare_database
-    from tests.appliance.conftest import new_cli
+    from tests.kit.cli import new_cli
     from tests.kit.coderd import create_first_user, start_coderd
-    from tests.examples.localtemplate import build_shipped_agent, local_workspaces
+    from tests.kit.localtemplate import build_shipped_agent, local_workspaces
     from tests.kit.postgres import PostgresServer, free_port
 
     mirror = ROOT / ".cache" / "provider-mirror"

@@ -10,8 +10,7 @@ import requests
 
 from appliance.sdk import types
 
-from tests.kit.agent import add_agent, start_agent, wait_for, workspace_with_agent
-from .conftest import HEARTBEAT
+from tests.kit.agent import HEARTBEAT, add_agent, start_agent, wait_for, workspace_with_agent
 
 
 def _state(owner, agent_id) -> tuple[str, str]:

@@ -13,9 +13,8 @@ import pytest
 from appliance.sdk import types
 
 from tests.kit.agent import add_agent
-from tests.kit.coderd import create_another_user
+from tests.kit.coderd import create_another_user, raw
 from tests.kit.provisioning import complete_job, make_template
-from ..server.test_users import raw
 
 SECRET = "hunter2-" + uuid.uuid4().hex
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from appliance import archives
 
 from tests.kit.coderd import create_first_user
@@ -59,11 +57,6 @@ resource "coder_metadata" "box" {
   }
 }
 '''
-
-
-@pytest.fixture
-def owner_cli(cli, shared_coderd, shared_owner):
-    return cli.log_in_as(shared_coderd.url, shared_owner.token)
 
 
 def _metadata(resources) -> dict[str, str]:

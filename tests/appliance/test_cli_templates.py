@@ -7,17 +7,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from appliance import archives
 
 from tests.kit.coderd import create_first_user
-from ..server.test_provisioner import TEMPLATE
-
-
-@pytest.fixture
-def owner_cli(cli, shared_coderd, shared_owner):
-    return cli.log_in_as(shared_coderd.url, shared_owner.token)
+from tests.kit.provisioning import TEMPLATE
 
 
 def test_init_lists_and_copies_examples(cli, tmp_path):

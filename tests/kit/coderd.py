@@ -146,5 +146,13 @@ def create_another_user(owner: Client, roles: list[str] = (), *, username: str =
     return client, user
 
 
+def raw(coderd, method, path, token="", **kwargs):
+    """A request as any HTTP client would send it (the SDK would refuse or shape it)."""
+    headers = kwargs.pop("headers", {})
+    if token:
+        headers["Coder-Session-Token"] = token
+    return requests.request(method, coderd.url + path, headers=headers, timeout=10, **kwargs)
+
+
 __all__ = ["Coderd", "PostgresServer", "start_coderd", "running_coderd", "create_first_user",
-           "create_another_user"]
+           "create_another_user", "raw"]

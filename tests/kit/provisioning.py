@@ -309,3 +309,148 @@ class Rows:
                                 (SELECT array_agg(slug) FROM workspace_apps WHERE agent_id = a.id) AS apps
                          FROM workspace_resources r LEFT JOIN workspace_agents a ON a.resource_id = r.id
                          WHERE r.job_id = %s ORDER BY r.transition, r.name""", (job_id,))
+
+
+# Parameters, an agent, an app and an env: a template for real daemons and the provider mirror.
+TEMPLATE = r'''
+terraform {
+  required_providers {
+    coder = { source = "coder/coder" }
+    null  = { source = "hashicorp/null" }
+  }
+}
+data "coder_workspace" "me" {}
+data "coder_workspace_owner" "me" {}
+data "coder_parameter" "size" {
+  name    = "size"
+  type    = "number"
+  default = 3
+  mutable = true
+  validation {
+    min = 1
+    max = 9
+  }
+}
+data "coder_parameter" "region" {
+  name = "region"
+  option {
+    name  = "Here"
+    value = "here"
+  }
+  option {
+    name  = "There"
+    value = "there"
+  }
+}
+resource "coder_agent" "main" {
+  os   = "linux"
+  arch = "amd64"
+  dir  = "/home/coder"
+  startup_script = "echo hello"
+  metadata {
+    key          = "load"
+    display_name = "Load"
+    script       = "cat /proc/loadavg"
+    interval     = 10
+  }
+}
+resource "coder_app" "web" {
+  agent_id = coder_agent.main.id
+  slug     = "web"
+  url      = "http://localhost:8080"
+  healthcheck {
+    url       = "http://localhost:8080/healthz"
+    interval  = 5
+    threshold = 3
+  }
+}
+resource "coder_env" "greeting" {
+  agent_id = coder_agent.main.id
+  name     = "GREETING"
+  value    = "hi ${data.coder_workspace_owner.me.name}"
+}
+resource "null_resource" "home" {}
+resource "null_resource" "box" {
+  count = data.coder_workspace.me.start_count
+  triggers = {
+    token  = coder_agent.main.token
+    size   = data.coder_parameter.size.value
+    region = data.coder_parameter.region.value
+    owner  = data.coder_workspace_owner.me.name
+    session = data.coder_workspace_owner.me.session_token
+  }
+}
+resource "coder_metadata" "box" {
+  count       = data.coder_workspace.me.start_count
+  resource_id = null_resource.box[0].id
+  item {
+    key   = "size"
+    value = data.coder_parameter.size.value
+  }
+}
+'''
+
+
+# A build that runs for a minute unless canceled or killed.
+SLOW_TEMPLATE = r'''
+terraform {
+  required_providers {
+    null = { source = "hashicorp/null" }
+  }
+}
+resource "null_resource" "slow" {
+  provisioner "local-exec" {
+    command = "sleep 60"
+  }
+}
+'''
+
+
+def wait_started(rows: Rows, job_id, timeout: float = 60) -> None:
+    """Until a daemon has taken the job."""
+    deadline = time.monotonic() + timeout
+    while rows.q("SELECT started_at FROM provisioner_jobs WHERE id = %s", (job_id,))[0]["started_at"] is None:
+        assert time.monotonic() < deadline, f"job {job_id} not started"
+        time.sleep(0.2)
+
+
+def wait_imported(client, version_id, timeout: float = 120) -> types.TemplateVersion:
+    deadline = time.monotonic() + timeout
+    while (version := client.template_version(version_id)).job.completed_at is None:
+        assert time.monotonic() < deadline, "the import did not finish"
+        time.sleep(0.3)
+    return version
+
+
+def push_template(client, files: dict[str, str]) -> types.Template:
+    """Upload, import and make a template of ``files``, as coder templates push does."""
+    version = client.create_template_version("default", types.CreateTemplateVersionRequest(
+        file_id=client.upload_file(make_tar(files))))
+    job = wait_imported(client, version.id).job
+    assert job.status == "succeeded", job.error
+    return client.create_template("default", types.CreateTemplateRequest(
+        name="t" + uuid.uuid4().hex[:8], template_version_id=version.id))
+
+
+# Workspace tags from a parameter and a variable: the daemon a version goes to.
+TAGGED_TEMPLATE = r'''
+terraform {
+  required_providers {
+    coder = { source = "coder/coder" }
+  }
+}
+variable "team" {
+  default = "core"
+}
+data "coder_parameter" "region" {
+  name    = "region"
+  default = "us"
+  mutable = true
+}
+data "coder_workspace_tags" "placement" {
+  tags = {
+    cluster = data.coder_parameter.region.value
+    team    = var.team
+  }
+}
+'''

@@ -27,7 +27,7 @@ from appliance.sdk.client import Client
 from tests.kit.coderd import FIRST_USER_PASSWORD, Coderd, create_another_user, create_first_user, start_coderd
 from tests.kit.postgres import free_port
 from tests.kit.provisioning import Rows
-from .conftest import TEMPLATE as RELAY_TEMPLATE, AgentProcess, wait_connected
+from tests.kit.relay import TEMPLATE as RELAY_TEMPLATE, AgentProcess, wait_connected
 
 APPS_DOMAIN = "apps.test"
 SUFFIX = "." + APPS_DOMAIN

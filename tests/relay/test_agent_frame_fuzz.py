@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.kit import wsfuzz
-from .conftest import AgentProcess
+from tests.kit.relay import AgentProcess
 
 ANSWER_WITHIN = 5.0
 RECONNECT_WITHIN = 15.0

@@ -38,7 +38,7 @@ from appliance import mux
 from tests.kit import rawhttp, wsfuzz
 from tests.kit.agent import workspace_with_agent
 from tests.kit.coderd import create_first_user, running_coderd
-from .conftest import wait_connected
+from tests.kit.relay import wait_connected
 
 EXAMPLES = 120
 ANSWER_WITHIN = 5.0

@@ -27,7 +27,7 @@ from tests.kit.agent import wait_for, workspace_with_agent
 from tests.kit.coderd import create_first_user, running_coderd
 from tests.kit.postgres import free_port
 from tests.kit.provisioning import sql
-from .conftest import wait_connected
+from tests.kit.relay import wait_connected
 
 SUFFIX = ".apps.test"
 

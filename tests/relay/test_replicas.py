@@ -14,7 +14,7 @@ from appliance.sdk import relay
 from appliance.sdk.client import APIError
 
 from tests.kit.coderd import start_coderd
-from .conftest import AgentProcess, agent_row_status, build_workspace, coder, wait_connected
+from tests.kit.relay import AgentProcess, agent_row_status, build_workspace, coder, wait_connected
 
 
 def echo_through(client, agent_id, port: int, size: int = 200_000) -> None:

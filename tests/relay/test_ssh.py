@@ -13,8 +13,8 @@ from appliance.sdk.agentsdk import AgentClient
 
 from tests.kit.coderd import start_tls_coderd
 from tests.kit.provisioning import sql
+from tests.kit.relay import ROOT, coder
 from tests.kit.tools import tool
-from .conftest import ROOT, coder
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,8 @@ from urllib.parse import urlsplit
 import requests
 
 from tests.kit.agent import REPO, cli_config, workspace_with_agent
-from tests.kit.coderd import create_another_user, create_first_user
+from tests.kit.coderd import create_another_user, create_first_user, raw
 from tests.kit.provisioning import sql
-from .test_users import raw
 
 
 def test_no_wildcard_no_host(shared_coderd, shared_owner):

@@ -27,9 +27,8 @@ from server.pubsub import RESYNC, PubSub
 
 from tests.kit.coderd import create_another_user, start_coderd
 from tests.kit.postgres import PostgresServer
-from tests.kit.provisioning import Rows, sql
-from ..relay.conftest import AgentProcess, build_workspace, wait_connected
-from .test_provisioner import SLOW_TEMPLATE, wait_started
+from tests.kit.provisioning import SLOW_TEMPLATE, Rows, sql, wait_started
+from tests.kit.relay import AgentProcess, build_workspace, wait_connected
 
 DATABASE = "coder"
 SERVES_AGAIN_WITHIN = 30.0

@@ -14,8 +14,8 @@ from server.db.queries.agents import agent_metadata_channel
 from server.db.queries.dashboard import workspace_channel
 
 from tests.kit.agent import add_agent, wait_for
-from tests.kit.coderdprobe import PROBE_ENV
 from tests.kit.coderd import create_first_user, start_coderd
+from tests.kit.coderdprobe import PROBE_ENV
 from tests.kit.postgres import free_port
 from tests.kit.provisioning import complete_job, make_template
 

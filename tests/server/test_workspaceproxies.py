@@ -25,11 +25,9 @@ from appliance.sdk.wsproxysdk import ProxyClient
 from server.relay.registry import RelayAuthError, dial_handshake
 from server.wsproxy import apptoken
 
-from tests.kit.agent import cli_config, coder_cli, start_agent, wait_for, workspace_with_agent
-from tests.kit.coderd import create_another_user, create_first_user, running_coderd
+from tests.kit.agent import cli_config, coder_cli, read_until, start_agent, wait_for, workspace_with_agent
+from tests.kit.coderd import create_another_user, create_first_user, raw, running_coderd
 from tests.kit.postgres import free_port
-from ..relay.test_connect import read_until
-from .test_users import raw
 
 # codersdk.Region, and WorkspaceProxy's own fields on top of it
 REGION_FIELDS = {"id", "name", "display_name", "icon_url", "healthy", "path_app_url",

@@ -16,8 +16,7 @@ from server.authz.querier import AuthzQuerier
 from server.authz.rbac import system
 from server.db.queries import Queries
 
-from tests.kit.coderd import create_another_user
-from .test_users import raw
+from tests.kit.coderd import create_another_user, raw
 from tests.kit.provisioning import (UNBUILT_TAGS, complete_job, finish_latest_build, imported_version,
                            make_template, sql)
 

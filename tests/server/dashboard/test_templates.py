@@ -26,10 +26,8 @@ from appliance.sdk import types
 
 from tests.kit.browser import Browser, PageServer
 from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user
-from tests.kit.dashboard import REPO, Dashboard
-from tests.kit.provisioning import make_tar, sql
-from ..test_dry_runs import push_template, wait_imported
-from .test_auth import PASSWORD, post_from_another_origin, sign_in
+from tests.kit.dashboard import PASSWORD, REPO, Dashboard, post_from_another_origin, sign_in
+from tests.kit.provisioning import make_tar, push_template, sql
 
 README = """# Rich template
 

@@ -13,8 +13,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from appliance.sdk import types
 
 from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user
+from tests.kit.dashboard import PASSWORD, sign_in
 from tests.kit.provisioning import complete_job, make_template
-from .test_auth import PASSWORD, sign_in
 
 
 def _workspace(client, template, name: str = "") -> types.Workspace:
