@@ -21,6 +21,7 @@ from pathlib import Path
 from appliance.sdk import types
 from appliance.sdk.client import Client
 
+from tests.kit import process
 from tests.kit.provisioning import complete_job, make_template, sql
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,14 +101,7 @@ class AgentProcess:
             return ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return process.stop(self.proc, sig, timeout)
 
 
 def agent_env(url: str, token, **extra: str) -> dict[str, str]:

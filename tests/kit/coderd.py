@@ -19,6 +19,7 @@ import requests
 from appliance.sdk import types
 from appliance.sdk.client import Client
 
+from tests.kit import process
 from tests.kit.postgres import PostgresServer, free_port
 
 FIRST_USER_PASSWORD = "SomeSecurePassword!"
@@ -52,13 +53,7 @@ class Coderd:
             f.write("5")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        process.stop(self.proc)
 
 
 def start_coderd(dsn: str | None, *, env: dict | None = None, args: list[str] = (),

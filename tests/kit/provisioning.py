@@ -7,6 +7,8 @@ queued straight in the database for a daemon to run; and the tars they carry.
   (``add_parameters``) straight into the database.
 - ``Rows`` queues jobs as the API does, in the same transactions, for tests of
   the provisioning machinery on its own, and waits for a daemon to finish them.
+- ``push_template`` goes through the API to a coderd's real daemons (``TEMPLATE``,
+  ``SLOW_TEMPLATE`` and ``TAGGED_TEMPLATE`` are what those tests push).
 """
 from __future__ import annotations
 

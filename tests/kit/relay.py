@@ -19,6 +19,7 @@ import psycopg2
 
 from appliance.sdk.client import Client
 
+from tests.kit import process
 from tests.kit.agent import cli_config, remote_sleepers
 from tests.kit.coderd import Coderd, create_first_user
 from tests.kit.postgres import free_port
@@ -112,13 +113,7 @@ class AgentProcess:
         return self
 
     def stop(self, sig: int = 15) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        process.stop(self.proc, sig, timeout=10)
 
 
 def agent_row_status(dsn: str, agent_id) -> str:

@@ -13,6 +13,7 @@ import psutil
 
 from appliance.sdk import types
 
+from tests.kit import process
 from tests.kit.agent import remote_sleepers
 from tests.kit.balancer import Balancer
 from tests.kit.coderd import start_coderd
@@ -91,8 +92,7 @@ def test_a_killed_replica(pg_server, pg_template, provider_mirror, tmp_path):
         assert "Traceback" not in b.log(), b.log()[-3000:]
         rows.conn.close()
     finally:
-        if session is not None and session.poll() is None:
-            session.kill()
+        process.stop(session, signal.SIGKILL)
         if agent:
             agent.stop()
         balancer.stop()

@@ -4,8 +4,10 @@ to reconnect and works within seconds."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 
+from tests.kit import process
 from tests.kit.agent import remote_sleepers
 from tests.kit.coderd import start_coderd
 from tests.kit.relay import AgentProcess, agent_row_status, build_workspace, coder, ssh_running, wait_connected
@@ -43,8 +45,7 @@ def test_coderd_restart_under_a_live_ssh_session(pg_server, pg_template, provide
         assert time.monotonic() - started < 15
         wait_connected(ws.owner, ws.agent_id, timeout=5)
     finally:
-        if session is not None and session.poll() is None:
-            session.kill()
+        process.stop(session, signal.SIGKILL)
         if agent:
             agent.stop()
         c.stop()
