@@ -500,7 +500,7 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
     from appliance.sdk.trust import system_ca
     from appliance.sdk.wsproxysdk import ProxyClient
 
-    from .relay import tcpupgrade
+    from .upgradecheck import Handler
     from .wsproxy.server import WorkspaceProxyServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -509,7 +509,7 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
         if not value:
             print(f"coderd wsproxy server: {flag} is required", file=sys.stderr)
             return 2
-    host, _, port = args.http_address.rpartition(":")
+    port = args.http_address.rpartition(":")[2]
     if not port.isdigit():
         print(f"coderd wsproxy server: --http-address {args.http_address!r} is not HOST:PORT",
               file=sys.stderr)
@@ -519,13 +519,12 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
     proxy = WorkspaceProxyServer(client, args.access_url or f"http://{args.http_address}",
                                  args.wildcard_access_url, buildinfo.version(),
                                  args.relay_tls_ca_file)
-    http = WSGIServer((host.strip("[]"), int(port)), proxy.app(), log=None,
-                      handler_class=tcpupgrade.Handler)
     stop = threading.Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
-    try:
-        http.start()  # listening before registered: once coderd lists it, it answers
+    try:  # listening before registered: once coderd lists it, it answers
+        http = WSGIServer(_listen(args.http_address), proxy.app(), log=None, handler_class=Handler)
+        http.start()
     except OSError as exc:
         print(f"coderd wsproxy server: cannot listen on {args.http_address}: {exc}",
               file=sys.stderr)
@@ -570,9 +569,9 @@ def _make_app(settings: settings_mod.Settings, dsn: str):
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
     wsgi = _taking_turns(app)
-    from .httpconn import Limits
+    from .adapters.gevent_pywsgi import Limits
 
-    # What the connection handler (server.httpconn) reads of the app.
+    # What the connection handler (server.adapters.gevent_pywsgi) reads of the app.
     wsgi.http_limits = Limits(header_timeout=settings.http_read_header_timeout,
                               read_timeout=settings.http_read_timeout,
                               max_connections_per_client=settings.http_max_connections_per_client)
@@ -611,8 +610,8 @@ def _serve_pywsgi(settings: settings_mod.Settings, dsn: str, daemons) -> None:
     import gevent
     import gevent.pool
 
-    from .httpconn import Server
-    from .relay.tcpupgrade import Handler
+    from .adapters.gevent_pywsgi import Server
+    from .upgradecheck import Handler
 
     app, pool = _make_app(settings, dsn)
     connections = gevent.pool.Pool(settings.http_max_connections)  # both addresses' together
@@ -670,7 +669,7 @@ def _serve_gunicorn(settings: settings_mod.Settings, dsn: str, daemons) -> None:
     options = {
         "bind": bind,
         "workers": settings.workers,
-        "worker_class": "server.relay.tcpupgrade.Worker",
+        "worker_class": "server.adapters.gunicorn_worker.Worker",
         "worker_connections": settings.http_max_connections,
         "timeout": 60,
         "graceful_timeout": 10,

@@ -19,7 +19,7 @@ from .. import audit
 from ..authz.rbac import Action, NotAuthorized, Object, Resource
 from ..httpapi import APIError, not_found, read, write
 from ..httpmw import authenticate_token, store, system_store, vouch
-from ..relay import apps
+from ..relay import appauth, apps
 from ..relay.registry import EXPIRE_SECONDS as EXPIRE_RELAY_SECONDS
 from . import relay as relay_api
 from ..security import hash_secret
@@ -155,10 +155,8 @@ def _calling_proxy() -> dict:
     return row
 
 
-def _proxy_key(proxy_id: uuid.UUID) -> str:
-    s = system_store("wsproxy-app-key")
-    return apptoken.proxy_key(s.insert_deployment_value(apptoken.KEY_NAME,
-                                                        apptoken.new_deployment_key()), proxy_id)
+def _deployment_key() -> str:
+    return apptoken.deployment_key(system_store("wsproxy-app-key"))
 
 
 @route("POST", "/workspaceproxies/me/register", auth=False,
@@ -175,7 +173,7 @@ def register_workspace_proxy():
         row["id"], req.access_url.rstrip("/"), req.wildcard_hostname, req.version)
     deployment_id = system_store("wsproxy-register").get_deployment_value("deployment_id")
     return write(201, types.RegisterWorkspaceProxyResponse(
-        deployment_id=uuid.UUID(deployment_id), app_security_key=_proxy_key(row["id"]),
+        deployment_id=uuid.UUID(deployment_id), app_security_key=apptoken.proxy_key(_deployment_key(), row["id"]),
         relay_key=apptoken.relay_key(current_app.extensions["relay"].secret, row["id"])))
 
 
@@ -197,7 +195,10 @@ def issue_signed_app_token():
     row = _calling_proxy()
     req = read(types.IssueSignedAppTokenRequest)
     app = req.app_request
-    _act_as_session(req.session_token)
+    if app.access_method == apps.SUBDOMAIN and not row["wildcard_hostname"]:
+        raise APIError(400, "This workspace proxy serves no subdomain apps.",
+                       "Register it with a wildcard_hostname.")
+    renewal = _act_as_session(row, req.session_token)
     try:
         agent = apps.agent_by_path(app.username_or_id, app.workspace_name_or_id,
                                    app.agent_name_or_id)
@@ -208,7 +209,7 @@ def issue_signed_app_token():
     except apps.ProxyError as exc:
         raise APIError(exc.status, str(exc)) from None
     return _grant(row, agent["id"], f"tcp:{host}:{port}", request=model.encode(app),
-                  base_path=base)
+                  base_path=base, renewal=renewal)
 
 
 @route("POST", "/workspaceproxies/me/issue-signed-connect-token", auth=False,
@@ -219,18 +220,23 @@ def issue_signed_app_token():
 def issue_signed_connect_token():
     row = _calling_proxy()
     req = read(types.IssueSignedConnectTokenRequest)
-    _act_as_session(req.session_token)
+    _act_as_session(row, req.session_token)
     if not (relay_api.TARGET.match(req.target) or req.target.startswith("pty:")):
         raise APIError(400, f"Invalid target {req.target!r}.", "Use ssh, tcp:PORT or pty:...")
     relay_api.connect_target(req.agent_id)
     return _grant(row, req.agent_id, req.target)
 
 
-def _act_as_session(session_token: str) -> None:
-    """Act as the visitor whose session the proxy passes on (401 when it is not valid)."""
-    authenticate_token(session_token)
+def _act_as_session(row: dict, session_token: str) -> dict:
+    """Act as the visitor whose session the proxy passes on: a session token, or the ticket
+    coderd's sign-in redirect gave this proxy's cookie (``appauth.proxy_session``, whose
+    renewal is returned); 401 when it is not valid."""
+    renewal = appauth.proxy_session(session_token, row["id"])
+    if renewal is None:
+        authenticate_token(session_token)
     if g.get("subject") is None:
         raise APIError(401, "The session is not valid.", g.get("auth_error") or "")
+    return renewal or {}
 
 
 def _grant(row: dict, agent_id: uuid.UUID, target: str, **claims):
@@ -241,4 +247,4 @@ def _grant(row: dict, agent_id: uuid.UUID, target: str, **claims):
                   agent_id=str(agent_id), target=target,
                   relay_address=held["address"] if held else "")
     return write(201, types.IssueSignedAppTokenResponse(
-        signed_token_str=apptoken.sign(_proxy_key(row["id"]), claims)))
+        signed_token_str=apptoken.sign(apptoken.grant_key(_deployment_key(), row["id"]), claims)))

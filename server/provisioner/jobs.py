@@ -20,7 +20,7 @@ from appliance.sdk.provisionerd import (AcquiredJob, CompleteJobRequest, JobMeta
                                         VariableValue)
 from appliance.sdk.types import WorkspaceBuildParameter
 
-from ..api.apikeys import issue_key
+from ..apikeys import issue_key
 from ..authz.querier import AuthzQuerier
 from .agentscript import agent_scripts
 

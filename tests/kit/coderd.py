@@ -149,5 +149,19 @@ def raw(coderd, method, path, token="", **kwargs):
     return requests.request(method, coderd.url + path, headers=headers, timeout=10, **kwargs)
 
 
+def start_proxy(coderd: Coderd, token: str, host: str = "127.0.0.1",
+                **settings: str) -> tuple[subprocess.Popen, str]:
+    """A real ``coderd wsproxy server`` on 127.0.0.1, without any database setting; its
+    access URL (returned) names ``host`` (a name under ``browser.loopback_names``)."""
+    port = free_port()
+    url = f"http://{host}:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
+    env.update(CODER_PRIMARY_ACCESS_URL=coderd.url, CODER_PROXY_SESSION_TOKEN=token,
+               CODER_HTTP_ADDRESS=f"127.0.0.1:{port}", CODER_ACCESS_URL=url, **settings)
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "wsproxy", "server"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, url
+
+
 __all__ = ["Coderd", "PostgresServer", "start_coderd", "running_coderd", "create_first_user",
-           "create_another_user", "raw"]
+           "create_another_user", "raw", "start_proxy"]

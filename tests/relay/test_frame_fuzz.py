@@ -5,7 +5,7 @@ sent as a hostile agent.
 
 - ``connect`` streams, whose frames ``appliance.wsframes`` reads (to a TCP echo
   server inside the workspace);
-- the app proxy's websockets, read by gevent-websocket as ``server.geventws``
+- the app proxy's websockets, read by gevent-websocket as ``server.adapters.gevent_websocket``
   adapts it (to a websocket echo app);
 - the agent's own connection, ``/workspaceagents/me/relay``, where coderd reads
   ``appliance.mux`` frames from whatever the workspace's owner runs as an agent.
@@ -158,7 +158,7 @@ def test_connect_streams_follow_rfc6455(deployment, sequence):
 @settings(max_examples=EXAMPLES, **SETTINGS)
 @given(sequence=wsfuzz.frames())
 def test_app_websockets_follow_rfc6455(deployment, sequence):
-    """gevent-websocket, as ``server.geventws`` adapts it, on a browser's app websocket."""
+    """gevent-websocket, as ``server.adapters.gevent_websocket`` adapts it, on a browser's app websocket."""
     _run(deployment, deployment.app_path, sequence, _messages_echoed)
 
 

@@ -6,7 +6,7 @@ import signal
 import socket
 import threading
 
-from appliance import mux
+from appliance import streams
 from appliance.sdk import relay
 
 from .. import connect
@@ -72,4 +72,4 @@ def _forward(conn: socket.socket, client, agent_id, remote: int) -> None:
         print(f"port-forward: connection to port {remote} failed: {exc}", flush=True)
         conn.close()
         return
-    mux.pipe(conn, stream)
+    streams.pump(conn, stream)

@@ -1,5 +1,12 @@
-"""The connection's rules, around gevent's pywsgi: how long a client may take, what a
-request line must be, and what happens to a body nobody read.
+"""gevent's pywsgi, adapted: coderd's request handler, the connection's rules, and a
+view taking over its connection.
+
+Every request coderd (or a workspace proxy) serves goes through ``Handler``
+(as ``server.upgradecheck.Handler``, which adds coderd's refusals of a websocket
+before its 101), gevent-websocket's handler (itself pywsgi's, as in gunicorn's
+gevent worker). It reads the header block with ``server.httpheaders`` (pywsgi's
+own parses it with the email package), turns a websocket into
+``gevent_websocket``'s, and holds the client to the rules below.
 
 pywsgi (and gunicorn's gevent worker, built on it) waits for a client as long
 as the client likes: for the TLS handshake, the request line, each header, the
@@ -32,10 +39,14 @@ while it waits (a view reading a body) is held for ever. ``Handler`` adds:
   stream it carries may idle for hours.
 
 How long a view may take to read a body, and how much of it, is
-``httpapi.read_body``'s.
+``httpapi.read_body``'s. pywsgi has no API to take over a connection: ``Handler``
+puts itself in the WSGI environ (``HANDLER_KEY``), and ``take_over`` answers with
+the head a view gives (``server.relay.tcpupgrade``'s 101) and marks the response as
+sent.
 """
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import time
@@ -46,9 +57,37 @@ import gevent
 from gevent.pywsgi import Input, WSGIServer
 from geventwebsocket.handler import WebSocketHandler
 
-from . import geventws
-from .httpheaders import HeadTooLarge
+from ..httpheaders import HeadTooLarge, RequestHeaders
+from . import gevent_websocket
 
+# What this module relies on of gevent 26.9.0 and gevent-websocket 0.10.1 (see
+# server/adapters/__init__.py): the methods it overrides, and those that read the
+# attributes it sets (``headers_sent``, ``close_connection``, a chunked body's state).
+RELIES_ON = {
+    "gevent.baseserver:BaseServer.close": "3cfb2432daf2b385",
+    "gevent.baseserver:BaseServer.do_handle": "a7060ef181a224fe",
+    "gevent.pywsgi:Input._Input__read_chunk_length": "156e7a3f2a756006",
+    "gevent.pywsgi:Input.__init__": "f5bb48e8559add78",
+    "gevent.pywsgi:Input._chunked_read": "b2be7abb9d2e0374",
+    "gevent.pywsgi:Input._discard": "bea0da8a70780ba8",
+    "gevent.pywsgi:WSGIHandler.MessageClass": "638ffd7781c4802a",
+    "gevent.pywsgi:WSGIHandler._handle_client_error": "a3fbde482b69b9fd",
+    "gevent.pywsgi:WSGIHandler.get_environ": "fbd39b74e42d7dbf",
+    "gevent.pywsgi:WSGIHandler.handle": "9e7238affc125354",
+    "gevent.pywsgi:WSGIHandler.handle_error": "26bd9fca7d99887c",
+    "gevent.pywsgi:WSGIHandler.handle_one_request": "14e946e9fb33cbb8",
+    "gevent.pywsgi:WSGIHandler.process_result": "9752185381512541",
+    "gevent.pywsgi:WSGIHandler.read_request": "b1702b63da71633f",
+    "gevent.pywsgi:WSGIHandler.read_requestline": "72173107a177f9b3",
+    "gevent.pywsgi:WSGIHandler.run_application": "46cef793ff43fe1a",
+    "gevent.pywsgi:WSGIServer.__init__": "ce3e3b70e77a46b0",
+    "gevent.server:StreamServer.do_close": "728ac328c4119488",
+    "gevent.server:StreamServer.wrap_socket_and_handle": "f866c5110e14ac85",
+    "geventwebsocket.handler:WebSocketHandler.log_request": "9ca977fdbda1525b",
+    "geventwebsocket.handler:WebSocketHandler.start_response": "f7acf7d65444e737",
+    "geventwebsocket.handler:WebSocketHandler.upgrade_websocket": "01f7ee962132a1fe",
+}
+HANDLER_KEY = "appliance.handler"  # the environ's handler of the request
 DISCARD_LIMIT = 64 * 1024
 _REQUEST_LINE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^\x00-\x20\x7f]+ HTTP/1\.[01]\r?\n")
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -114,9 +153,12 @@ def abandon_body(environ: dict) -> None:
 
 
 class Handler(WebSocketHandler):
-    """gevent-websocket's handler (itself pywsgi's) with the module's rules."""
+    """gevent-websocket's handler (itself pywsgi's) with the module's rules, which lets a
+    view take over its connection and answers a websocket ``upgrade_refusal`` refuses."""
     _head_timer: gevent.Timeout | None = None
     _head_deadline: float | None = None  # the first request's: counted from the accept
+    taken_over = False
+    MessageClass = RequestHeaders  # pywsgi's own parses headers with the email package
 
     def handle(self):
         limits = limits_of(self.server.application)
@@ -174,6 +216,8 @@ class Handler(WebSocketHandler):
         """An answer after which the connection closes (the client asked, or its body is left
         unread) says ``Connection: close`` (pywsgi does not for HTTP/1.1): else a kept-alive
         client sends its next request into the closing connection and loses it."""
+        if self.taken_over:  # the view's response, once the stream is over: not sent
+            return lambda data: None
         body = self.wsgi_input
         if isinstance(body, BoundedInput) and body.closes_connection():
             self.close_connection = True
@@ -187,19 +231,45 @@ class Handler(WebSocketHandler):
         self.wsgi_input = BoundedInput(self, body)
         if environ.get("wsgi.input") is body:
             environ["wsgi.input"] = self.wsgi_input
+        environ[HANDLER_KEY] = self
         return environ
 
     def upgrade_websocket(self):
+        answer = self.upgrade_refusal()
+        if answer is not None:
+            status, headers, body = answer
+            self.start_response(status, headers)
+            return [body]
         result = super().upgrade_websocket()
         ws = self.environ.get("wsgi.websocket")
         if ws is not None:
             self.upgraded()
-            geventws.limit_messages(ws)
+            gevent_websocket.limit_messages(ws)
         return result
+
+    def upgrade_refusal(self) -> tuple[str, list, bytes] | None:
+        """gevent-websocket answers 101 before the app runs: the answer (status, headers,
+        body) to give instead, or None to upgrade. None here; coderd's rules in
+        ``server.upgradecheck.Handler``."""
+        return None
+
+    def log_request(self):
+        # gevent-websocket formats every request's log line before its logger's level
+        # drops it (docs/benchmarks.md, "coderd API", stop 10); coderd logs them when verbose.
+        if self.logger.isEnabledFor(logging.INFO):
+            super().log_request()
 
     def upgraded(self) -> None:
         """The connection carries a stream from now on: no read timeout."""
         self.socket.settimeout(None)
+
+    def take_over(self, head: bytes) -> TakenConnection:
+        """Send ``head`` (a 101) and take the connection from pywsgi, which then writes no
+        response of its own and closes the connection once the view returns."""
+        self.upgraded()
+        self.socket.sendall(head)
+        self.taken_over = self.headers_sent = self.close_connection = True
+        return TakenConnection(self)
 
     def _wait_for_next_request(self) -> bool:
         """Whether a kept-alive connection's next request began. A stopping server takes
@@ -234,6 +304,32 @@ class Handler(WebSocketHandler):
             self.socket.sendall(data)
         except OSError:
             pass
+
+
+def take_over(environ: dict, head: bytes) -> TakenConnection:
+    """The request's connection, once ``head`` is sent (``Handler.take_over``)."""
+    return environ.pop(HANDLER_KEY).take_over(head)
+
+
+class TakenConnection:
+    """A connection a view took over: an ``appliance.streams.Stream``. Reads go through
+    the handler's buffered reader, which may hold bytes the client sent early."""
+
+    def __init__(self, handler: Handler):
+        self._rfile = handler.rfile
+        self._sock = handler.socket
+
+    def recv(self, n: int) -> bytes:
+        return self._rfile.read1(n)
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.sendall(data)
+
+    def shutdown(self, how: int) -> None:
+        self._sock.shutdown(how)
+
+    def close(self) -> None:
+        self._sock.close()
 
 
 class Server(WSGIServer):

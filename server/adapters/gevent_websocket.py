@@ -1,5 +1,5 @@
-"""gevent-websocket, adapted: unmasking and UTF-8 checks in C, RFC 6455's rules, and a
-limit on what one message may hold.
+"""gevent-websocket, adapted: unmasking and UTF-8 checks in C, RFC 6455's rules, a
+limit on what one message may hold, and its connections' frames handed to ``wsframes``.
 
 coderd answers websocket upgrades with gevent-websocket (0.10.1). Its
 ``WebSocket.read_message`` joins a message's frames without any limit, and
@@ -17,10 +17,9 @@ and checks text with Python's C codec: gevent-websocket's pure-Python validator
 took about 0.2 s of the event loop per MiB, twice per message, so one 4 MiB
 text message stalled every connection of the process for over a second. The
 relay's own websockets read frames with ``appliance.wsframes``, which has the
-same rules and limit.
-
-``tests/relay/test_limits.py`` fails if gevent-websocket's internals change
-under these two overrides.
+same rules and limit (``take_frames``). gevent-websocket unmasks what clients
+send one byte at a time in Python (docs/benchmarks.md, "Issue 18");
+``LimitedWebSocket`` does it in C with ``wsframes.mask``.
 """
 from __future__ import annotations
 
@@ -30,16 +29,23 @@ import struct
 from geventwebsocket.exceptions import FrameTooLargeException, ProtocolError, WebSocketError
 from geventwebsocket.websocket import MSG_CLOSED, Header, WebSocket
 
-from appliance import wsframes
+from appliance import streams, wsframes
 
 MAX_MESSAGE = wsframes.MAX_MESSAGE
 MESSAGE_TOO_BIG = 1009
 
 
-def fast_unmasking() -> None:
-    """gevent-websocket unmasks what clients send one byte at a time in Python (a few MB/s);
-    ``wsframes.mask`` does it in C."""
-    Header.mask_payload = Header.unmask_payload = lambda header, payload: wsframes.mask(header.mask, payload)
+# What this module relies on of gevent-websocket 0.10.1 (see server/adapters/__init__.py).
+RELIES_ON = {
+    "geventwebsocket.websocket:Header.decode_header": "c4197b5c1bab821b",
+    "geventwebsocket.websocket:Stream.__init__": "6632d1e344067915",  # take_frames: handler, write
+    "geventwebsocket.websocket:WebSocket.__init__": "db15065066548b15",
+    "geventwebsocket.websocket:WebSocket.close": "528338fe180af5f4",
+    "geventwebsocket.websocket:WebSocket.handle_close": "d9084e8c8efe47c1",
+    "geventwebsocket.websocket:WebSocket.read_frame": "ab47353ea877d381",
+    "geventwebsocket.websocket:WebSocket.read_message": "4f7e79b76a8e8fca",
+    "geventwebsocket.websocket:WebSocket.receive": "77a160f1e59d90c0",
+}
 
 
 class LimitedWebSocket(WebSocket):
@@ -67,9 +73,7 @@ class LimitedWebSocket(WebSocket):
             payload = b""
         if len(payload) != header.length:
             raise WebSocketError("Unexpected EOF reading frame payload")
-        if header.mask:
-            payload = header.unmask_payload(payload)
-        return header, payload
+        return header, wsframes.mask(header.mask, payload)
 
     def read_message(self):
         opcode = None
@@ -151,3 +155,39 @@ class LimitedWebSocket(WebSocket):
 def limit_messages(ws: WebSocket) -> None:
     """Make ``ws`` (just made by gevent-websocket's handler) a LimitedWebSocket."""
     ws.__class__ = LimitedWebSocket
+
+
+class WebSocketStream(streams.MessageStream):
+    """A LimitedWebSocket as an ``appliance.streams.MessageStream`` (a browser's, on an app)."""
+
+    def __init__(self, ws: LimitedWebSocket):
+        self.ws = ws
+
+    def recv(self, n: int) -> bytes:
+        try:
+            message = self.ws.receive()  # a protocol error: closed with its code, None
+        except WebSocketError:
+            return b""
+        if message is None:
+            return b""
+        if isinstance(message, str):
+            return streams.TextMessage(message.encode())
+        return message or streams.Message()
+
+    def sendall(self, data: bytes) -> None:
+        text = isinstance(data, streams.TextMessage)
+        try:
+            self.ws.send(data.decode() if text else data, binary=not text)
+        except WebSocketError as exc:
+            raise ConnectionResetError(str(exc)) from None
+
+    def abort(self, error: OSError | None) -> None:
+        self.ws.close(*streams.close_reason(error))
+
+
+def take_frames(ws: WebSocket) -> wsframes.FrameConnection:
+    """The connection's frames, read and written by ``wsframes`` from now on; the
+    handler's buffered reader may hold the first."""
+    ws.closed = True  # ours now: gevent-websocket must not send a close frame of its own
+    return wsframes.FrameConnection(wsframes.from_buffered(ws.stream.handler.rfile),
+                                     ws.stream.write, mask=False)
