@@ -610,9 +610,9 @@ def _taking_turns(app):
 
     A gevent socket read that finds data does not yield: a keep-alive client
     that sends its next request as soon as it has an answer keeps its greenlet
-    running, and the other connections wait. Under 50 busy connections even a
-    "hello" view answered its slowest 1% in 500 ms against a median of 0.7 ms;
-    one yield per request serves them in turn (docs/benchmarks.md).
+    running, and the other connections wait: under many busy connections even a
+    "hello" view's slowest answers waited on the others. One yield per request
+    serves them in turn (docs/benchmarks.md, "coderd API", requests take turns).
     """
     import gevent
 

@@ -100,12 +100,12 @@ def _ttl_ns(ttl_ms: int | None) -> int | None:
     return whole * NS_PER_MS
 
 
-def _values(req_values: list[types.WorkspaceBuildParameter] | None) -> list[wsbuilder.ParameterValue]:
-    return [wsbuilder.ParameterValue(v.name, v.value) for v in req_values or []]
+def _values(req_values: list[types.WorkspaceBuildParameter] | None) -> list[types.WorkspaceBuildParameter]:
+    return list(req_values or [])
 
 
-def _with_preset(s, version_id, preset_id, values: list[wsbuilder.ParameterValue]
-                 ) -> list[wsbuilder.ParameterValue]:
+def _with_preset(s, version_id, preset_id, values: list[types.WorkspaceBuildParameter]
+                 ) -> list[types.WorkspaceBuildParameter]:
     """``values`` with a preset's parameter values in place of the same names' (as Coder's
     wsbuilder, a preset's value wins); the preset must be one of the version's."""
     if preset_id is None:
@@ -117,7 +117,7 @@ def _with_preset(s, version_id, preset_id, values: list[wsbuilder.ParameterValue
             "template_version_preset_id", "is not a preset of the template version")])
     fixed = {p["name"]: p["value"] for p in preset["parameters"]}
     return [v for v in values if v.name not in fixed] + [
-        wsbuilder.ParameterValue(name, value) for name, value in fixed.items()]
+        types.WorkspaceBuildParameter(name, value) for name, value in fixed.items()]
 
 
 # --- workspaces ---------------------------------------------------------------------------

@@ -17,8 +17,8 @@ import requests
 import websocket
 from websockets.sync.server import serve
 
-from ..browser import loopback_names
-from ..pgserver import free_port
+from tests.kit.browser import loopback_names
+from tests.kit.postgres import free_port
 from .apptest import (APP_PORT, APPS_DOMAIN, MEMBER_PASSWORD, AppDeployment, browser, raw_request,
                       start_deployment)
 

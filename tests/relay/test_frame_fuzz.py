@@ -1,5 +1,5 @@
 """Fuzzing coderd's websocket and mux framing (docs/security.md, "Websocket and mux
-framing"): frames built from the ways RFC 6455 can be broken (``tests/wsfuzz.py``),
+framing"): frames built from the ways RFC 6455 can be broken (``tests/kit/wsfuzz.py``),
 sent to a real coderd on 127.0.0.1 on both of its websocket readers, and mux frames
 sent as a hostile agent.
 
@@ -35,10 +35,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from agent import relay as agent_relay
 from appliance import mux
 
-from .. import rawhttp, wsfuzz
-from ..agenttest import workspace_with_agent
-from ..coderdtest import create_first_user, running_coderd
-from .conftest import wait_connected
+from tests.kit import rawhttp, wsfuzz
+from tests.kit.agent import workspace_with_agent
+from tests.kit.coderd import create_first_user, running_coderd
+from tests.kit.relay import wait_connected
 
 EXAMPLES = 120
 ANSWER_WITHIN = 5.0

@@ -22,12 +22,12 @@ from agent import relay as agent_relay
 from appliance import mux, wsframes
 from server.adapters import gevent_websocket
 
-from .. import rawhttp, wsfuzz
-from ..agenttest import wait_for, workspace_with_agent
-from ..coderdtest import create_first_user, running_coderd
-from ..pgserver import free_port
-from ..server.provisioning import sql
-from .conftest import wait_connected
+from tests.kit import rawhttp, wsfuzz
+from tests.kit.agent import wait_for, workspace_with_agent
+from tests.kit.coderd import create_first_user, running_coderd
+from tests.kit.postgres import free_port
+from tests.kit.provisioning import sql
+from tests.kit.relay import wait_connected
 
 SUFFIX = ".apps.test"
 

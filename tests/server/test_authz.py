@@ -14,9 +14,9 @@ from server.authz.policy import Policy
 from server.authz.querier import AuthzQuerier, public_query_methods
 from server.db.queries import Queries
 
-from ..agenttest import workspace_with_agent
-from ..coderdtest import create_another_user
-from .provisioning import RouteObjects
+from tests.kit.agent import workspace_with_agent
+from tests.kit.coderd import create_another_user
+from tests.kit.provisioning import RouteObjects
 
 ROLES = ["owner", "template-admin", "user-admin", "auditor", "member"]
 

@@ -23,11 +23,9 @@ from server.relay import appauth
 from server.relay.registry import RelayAuthError, dial_handshake
 from server.wsproxy import apptoken
 
-from ..agenttest import cli_config, coder_cli, start_agent, wait_for, workspace_with_agent
-from ..coderdtest import create_another_user, create_first_user, running_coderd, start_proxy
-from ..relay.test_connect import read_until
-from .provisioning import sql
-from .test_users import raw
+from tests.kit.agent import cli_config, coder_cli, read_until, start_agent, wait_for, workspace_with_agent
+from tests.kit.coderd import create_another_user, create_first_user, raw, running_coderd, start_proxy
+from tests.kit.provisioning import sql
 
 # codersdk.Region, and WorkspaceProxy's own fields on top of it
 REGION_FIELDS = {"id", "name", "display_name", "icon_url", "healthy", "path_app_url",

@@ -30,13 +30,13 @@ from server.relay import appauth
 from server.relay.appfilter import EXCHANGE_PARAM
 from server.wsproxy import apptoken
 
-from ..agenttest import start_agent, wait_for, workspace_with_agent
-from ..browser import loopback_names
-from ..coderdtest import (FIRST_USER_PASSWORD, Coderd, create_another_user, create_first_user,
+from tests.kit.agent import start_agent, wait_for, workspace_with_agent
+from tests.kit.browser import loopback_names
+from tests.kit.coderd import (FIRST_USER_PASSWORD, Coderd, create_another_user, create_first_user,
                           running_coderd, start_proxy)
-from ..pgserver import free_port
+from tests.kit.postgres import free_port
 from ..relay.apptest import EchoApp, browser, raw_request
-from .provisioning import sql
+from tests.kit.provisioning import sql
 
 DOMAIN = "proxies.test"
 SYDNEY, TOKYO = "sydney." + DOMAIN, "tokyo." + DOMAIN

@@ -278,7 +278,8 @@ def relay_fds(sock: socket.socket, in_fd: int, out_fd: int) -> int:
 
 def _grow_pipe(fd: int) -> None:
     """Let a pipe hold 1 MiB, not 64 KiB: ssh and this process then take turns on it 16
-    times less often (plain ``--stdio`` uploads went from 103-168 to 220-231 MB/s)."""
+    times less often (what it gave plain ``--stdio`` uploads: docs/benchmarks.md, "Relay:
+    SSH throughput, port-forward latency, idle agents", run 14)."""
     try:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
     except OSError:  # not a pipe, or over the system's limit: it works as it is

@@ -14,8 +14,8 @@ from server.dashboard.assets import FOLDER, Assets, hashed_name
 from server.dashboard.pages import same_origin_path
 from server.dashboard.readme import render
 
-from ...browser import loopback_names
-from ...dashboardtest import REPO
+from tests.kit.browser import loopback_names
+from tests.kit.dashboard import REPO
 
 
 @pytest.mark.parametrize("target, expected", [

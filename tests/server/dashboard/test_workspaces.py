@@ -12,9 +12,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from appliance.sdk import types
 
-from ...coderdtest import FIRST_USER_PASSWORD, create_another_user
-from ..provisioning import complete_job, make_template
-from .test_auth import PASSWORD, sign_in
+from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user
+from tests.kit.dashboard import PASSWORD, sign_in
+from tests.kit.provisioning import complete_job, make_template
 
 
 def _workspace(client, template, name: str = "") -> types.Workspace:

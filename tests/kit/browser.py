@@ -37,8 +37,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.wait import WebDriverWait
 
-from .httpserve import GetServer
-from .pgserver import free_port
+from tests.kit.httpserve import GetServer
+from tests.kit.postgres import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

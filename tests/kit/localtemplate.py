@@ -12,8 +12,11 @@ import psutil
 
 from appliance.sdk.client import Client
 
-from ..appliance.conftest import CoderCLI
-from .workspacetest import wait_ready
+from tests.kit.agent import wait_ready
+from tests.kit.cli import CoderCLI
+from tests.kit.coderd import create_first_user, start_coderd
+from tests.kit.postgres import free_port
+from tests.kit.tools import tool
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "examples" / "templates" / "local"
@@ -93,3 +96,21 @@ def local_workspaces(cli: CoderCLI, owner: Client, wanted: list[tuple[Client, st
         for path, workspace_id in made:
             cli.run("delete", path, "-y", expect=None)
             remove(workspace_id)
+
+
+@contextlib.contextmanager
+def local_template_coderd(dsn: str, provider_mirror: str, agent_binaries: Path):
+    """A coderd whose provisioner daemon builds the template (the provider mirror, the
+    shipped agent at ``/bin/``), and its first user. Its access URL is on ``localhost``:
+    the agent, in its sandbox, resolves names with the machine's own resolver."""
+    tool("bwrap")
+    port = free_port()
+    coderd = start_coderd(dsn, env={
+        "CODER_HTTP_ADDRESS": f"127.0.0.1:{port}", "CODER_ACCESS_URL": f"http://localhost:{port}",
+        "CODER_PROVIDER_MIRROR_DIR": provider_mirror, "CODER_PROVISIONER_DAEMONS": "1",
+        "CODER_AGENT_BINARY_DIR": str(agent_binaries)})
+    try:
+        owner, _ = create_first_user(coderd)
+        yield coderd, owner
+    finally:
+        coderd.stop()

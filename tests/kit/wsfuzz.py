@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from . import rawhttp
+from tests.kit import rawhttp
 
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0, 1, 2, 8, 9, 10
 MAX_MESSAGE = 4 * 1024 * 1024

@@ -13,8 +13,8 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from .rawhttp import address, read_head
-from .tcpproxy import TCPProxy, end, pipe
+from tests.kit.rawhttp import address, read_head
+from tests.kit.tcpproxy import TCPProxy, end, pipe
 
 
 @dataclass

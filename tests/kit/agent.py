@@ -21,9 +21,12 @@ from pathlib import Path
 from appliance.sdk import types
 from appliance.sdk.client import Client
 
-from .server.provisioning import complete_job, make_template, sql
+from tests.kit import process
+from tests.kit.provisioning import complete_job, make_template, sql
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
+# How often the agent tests' coderd asks agents to report (CODER_AGENT_STATS_REFRESH_INTERVAL).
+HEARTBEAT = 1.0
 
 
 @dataclass
@@ -98,14 +101,7 @@ class AgentProcess:
             return ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return process.stop(self.proc, sig, timeout)
 
 
 def agent_env(url: str, token, **extra: str) -> dict[str, str]:
@@ -168,3 +164,40 @@ def bare_repo(path: Path, files: dict[str, str]) -> Path:
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(path)], check=True)
     return path
 
+
+def read_until(stream, marker: bytes, timeout: float = 10) -> bytes:
+    """What a terminal stream sent up to and with ``marker``."""
+    got = b""
+    deadline = time.monotonic() + timeout
+    while marker not in got:
+        assert time.monotonic() < deadline, got
+        got += stream.recv()
+    return got
+
+
+def remote_sleepers(marker: str) -> str:
+    """The workspace processes (local ones, here) whose command line holds ``marker``."""
+    return subprocess.run(["pgrep", "-af", marker], capture_output=True, text=True).stdout
+
+
+def the_agent(owner: Client, name: str) -> types.WorkspaceAgent:
+    workspace = owner.workspace_by_owner_and_name("me", name)
+    agents = [a for r in workspace.latest_build.resources for a in r.agents]
+    assert len(agents) == 1, agents
+    return agents[0]
+
+
+def wait_ready(owner: Client, name: str, timeout: float = 90) -> types.WorkspaceAgent:
+    """Until the workspace's agent is connected and ``ready``; its state on failure."""
+    agent_id = the_agent(owner, name).id
+    seen = []
+
+    def ready():
+        agent = owner.workspace_agent(agent_id)
+        seen[:] = [agent.status, agent.lifecycle_state]
+        assert agent.lifecycle_state not in ("start_error", "start_timeout"), seen
+        return agent if (agent.status, agent.lifecycle_state) == ("connected", "ready") else None
+    try:
+        return wait_for(ready, timeout, 0.2, f"the agent of {name} to be connected and ready")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last seen {seen}") from None

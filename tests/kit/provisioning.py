@@ -1,35 +1,42 @@
-"""Helpers for the template and workspace tests that need no provisioner.
+"""Provisioner jobs for tests: template versions and builds without running terraform, or
+queued straight in the database for a daemon to run; and the tars they carry.
 
-Jobs queued with ``UNBUILT_TAGS`` match no provisioner daemon (the built-in
-ones have no such tag), so they stay pending until the test completes them
-with ``complete_job``, writing what an import would have found
-(``add_parameters``) straight into the database.
+- Jobs queued with ``UNBUILT_TAGS`` match no provisioner daemon (the built-in
+  ones have no such tag), so they stay pending until the test completes them
+  with ``complete_job``, writing what an import would have found
+  (``add_parameters``) straight into the database.
+- ``Rows`` queues jobs as the API does, in the same transactions, for tests of
+  the provisioning machinery on its own, and waits for a daemon to finish them.
+- ``push_template`` goes through the API to a coderd's real daemons (``TEMPLATE``,
+  ``SLOW_TEMPLATE`` and ``TAGGED_TEMPLATE`` are what those tests push).
 """
 from __future__ import annotations
 
 import io
 import json
 import tarfile
+import time
 import uuid
 
 import psycopg2
+import psycopg2.extras
 
 from appliance.sdk import types
 from appliance.sdk.client import Client
+from server.db import pool  # noqa: F401  (UUIDs in and out, as coderd reads them)
 
 UNBUILT_TAGS = {"coder-appliance-test": "no-daemon"}
 MAIN_TF = 'terraform {\n}\n'
 
 
 def make_tar(files: dict[str, str | bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for name, content in files.items():
-            data = content.encode() if isinstance(content, str) else content
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
+    """A tar of regular files, content (text or bytes) by name."""
+    return make_tar_of(*(tar_member(name, size=len(_bytes(content))) for name, content in files.items()),
+                       data={name: _bytes(content) for name, content in files.items()})
+
+
+def _bytes(content: str | bytes) -> bytes:
+    return content.encode() if isinstance(content, str) else content
 
 
 def tar_member(name: str, type=tarfile.REGTYPE, linkname: str = "", size: int = 0,
@@ -223,7 +230,7 @@ class RouteObjects:
                    .replace("<jobid>", str(ws.latest_build.job.id)))
         extra["stream"] = path.endswith("/watch")  # server-sent events never end
         if "<workspaceagent>" in path or path.endswith("/connect"):
-            from ..agenttest import add_agent
+            from tests.kit.agent import add_agent  # which builds on this module
 
             url = url.replace("<workspaceagent>", str(add_agent(self.dsn, ws.latest_build.job.id).id))
             extra["stream"] = path.endswith("/watch-metadata")  # server-sent events never end
@@ -236,3 +243,234 @@ class RouteObjects:
                .replace("<organizationname>", "coder")
                .replace("<templateversion>", str(version_id)))
         return url, body, extra
+
+
+class Rows:
+    """Queue jobs as the API does, straight in the database."""
+
+    def __init__(self, dsn: str, owner_id: uuid.UUID, org_id: uuid.UUID):
+        self.conn = psycopg2.connect(dsn)
+        self.conn.autocommit = True
+        self.owner_id, self.org_id = owner_id, org_id
+
+    def q(self, sql, params=()):
+        with self.conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else None
+
+    def import_version(self, files: dict[str, str]) -> tuple[uuid.UUID, uuid.UUID]:
+        data = make_tar(files)
+        file_id = self.q("INSERT INTO files (hash, created_by, mimetype, data) VALUES (%s, %s, "
+                         "'application/x-tar', %s) RETURNING id",
+                         (uuid.uuid4().hex, self.owner_id, data))[0]["id"]
+        version_id = uuid.uuid4()
+        with self.conn:
+            job_id = self.q(
+                "INSERT INTO provisioner_jobs (organization_id, initiator_id, type, input, file_id) "
+                "VALUES (%s, %s, 'template_version_import', %s, %s) RETURNING id",
+                (self.org_id, self.owner_id, json.dumps({"template_version_id": str(version_id)}),
+                 file_id))[0]["id"]
+            self.q("INSERT INTO template_versions (id, organization_id, name, job_id, created_by) "
+                   "VALUES (%s, %s, %s, %s, %s)", (version_id, self.org_id, "v" + version_id.hex[:6],
+                                                    job_id, self.owner_id))
+            self.q("SELECT pg_notify('provisioner_job_posted', %s)", (str(job_id),))
+        return version_id, job_id
+
+    def template(self, version_id: uuid.UUID) -> uuid.UUID:
+        with self.conn:
+            template_id = self.q(
+                "INSERT INTO templates (organization_id, name, active_version_id, created_by) "
+                "VALUES (%s, %s, %s, %s) RETURNING id",
+                (self.org_id, "t" + uuid.uuid4().hex[:6], version_id, self.owner_id))[0]["id"]
+            self.q("UPDATE template_versions SET template_id = %s WHERE id = %s", (template_id, version_id))
+        return template_id
+
+    def workspace(self, template_id: uuid.UUID) -> uuid.UUID:
+        return self.q("INSERT INTO workspaces (owner_id, organization_id, template_id, name) "
+                      "VALUES (%s, %s, %s, %s) RETURNING id",
+                      (self.owner_id, self.org_id, template_id, "ws" + uuid.uuid4().hex[:6]))[0]["id"]
+
+    def build(self, workspace_id, version_id, transition: str, params: dict[str, str] = {}):
+        file_id = self.q("SELECT j.file_id FROM template_versions v JOIN provisioner_jobs j "
+                         "ON j.id = v.job_id WHERE v.id = %s", (version_id,))[0]["file_id"]
+        number = self.q("SELECT coalesce(max(build_number), 0) + 1 AS n FROM workspace_builds "
+                        "WHERE workspace_id = %s", (workspace_id,))[0]["n"]
+        build_id = uuid.uuid4()
+        with self.conn:
+            job_id = self.q(
+                "INSERT INTO provisioner_jobs (organization_id, initiator_id, type, input, file_id) "
+                "VALUES (%s, %s, 'workspace_build', %s, %s) RETURNING id",
+                (self.org_id, self.owner_id, json.dumps({"workspace_build_id": str(build_id),
+                                                         "workspace_owner_id": str(self.owner_id)}),
+                 file_id))[0]["id"]
+            self.q("INSERT INTO workspace_builds (id, workspace_id, template_version_id, build_number, "
+                   "transition, initiator_id, job_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                   (build_id, workspace_id, version_id, number, transition, self.owner_id, job_id))
+            for name, value in params.items():
+                self.q("INSERT INTO workspace_build_parameters VALUES (%s, %s, %s)", (build_id, name, value))
+            self.q("SELECT pg_notify('provisioner_job_posted', %s)", (str(job_id),))
+        return build_id, job_id
+
+    def wait(self, job_id, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.q("SELECT * FROM provisioner_jobs WHERE id = %s", (job_id,))[0]
+            if job["completed_at"] is not None:
+                return job
+            assert time.monotonic() < deadline, f"job {job_id} still {job['job_status']}"
+            time.sleep(0.2)
+
+    def logs(self, job_id) -> list[dict]:
+        return self.q("SELECT * FROM provisioner_job_logs WHERE job_id = %s ORDER BY id", (job_id,))
+
+    def resources(self, job_id) -> list[dict]:
+        return self.q("""SELECT r.type, r.name, r.transition, a.name AS agent, a.auth_token,
+                                a.environment_variables AS env, a.directory,
+                                (SELECT array_agg(slug) FROM workspace_apps WHERE agent_id = a.id) AS apps
+                         FROM workspace_resources r LEFT JOIN workspace_agents a ON a.resource_id = r.id
+                         WHERE r.job_id = %s ORDER BY r.transition, r.name""", (job_id,))
+
+
+# Parameters, an agent, an app and an env: a template for real daemons and the provider mirror.
+TEMPLATE = r'''
+terraform {
+  required_providers {
+    coder = { source = "coder/coder" }
+    null  = { source = "hashicorp/null" }
+  }
+}
+data "coder_workspace" "me" {}
+data "coder_workspace_owner" "me" {}
+data "coder_parameter" "size" {
+  name    = "size"
+  type    = "number"
+  default = 3
+  mutable = true
+  validation {
+    min = 1
+    max = 9
+  }
+}
+data "coder_parameter" "region" {
+  name = "region"
+  option {
+    name  = "Here"
+    value = "here"
+  }
+  option {
+    name  = "There"
+    value = "there"
+  }
+}
+resource "coder_agent" "main" {
+  os   = "linux"
+  arch = "amd64"
+  dir  = "/home/coder"
+  startup_script = "echo hello"
+  metadata {
+    key          = "load"
+    display_name = "Load"
+    script       = "cat /proc/loadavg"
+    interval     = 10
+  }
+}
+resource "coder_app" "web" {
+  agent_id = coder_agent.main.id
+  slug     = "web"
+  url      = "http://localhost:8080"
+  healthcheck {
+    url       = "http://localhost:8080/healthz"
+    interval  = 5
+    threshold = 3
+  }
+}
+resource "coder_env" "greeting" {
+  agent_id = coder_agent.main.id
+  name     = "GREETING"
+  value    = "hi ${data.coder_workspace_owner.me.name}"
+}
+resource "null_resource" "home" {}
+resource "null_resource" "box" {
+  count = data.coder_workspace.me.start_count
+  triggers = {
+    token  = coder_agent.main.token
+    size   = data.coder_parameter.size.value
+    region = data.coder_parameter.region.value
+    owner  = data.coder_workspace_owner.me.name
+    session = data.coder_workspace_owner.me.session_token
+  }
+}
+resource "coder_metadata" "box" {
+  count       = data.coder_workspace.me.start_count
+  resource_id = null_resource.box[0].id
+  item {
+    key   = "size"
+    value = data.coder_parameter.size.value
+  }
+}
+'''
+
+
+# A build that runs for a minute unless canceled or killed.
+SLOW_TEMPLATE = r'''
+terraform {
+  required_providers {
+    null = { source = "hashicorp/null" }
+  }
+}
+resource "null_resource" "slow" {
+  provisioner "local-exec" {
+    command = "sleep 60"
+  }
+}
+'''
+
+
+def wait_started(rows: Rows, job_id, timeout: float = 60) -> None:
+    """Until a daemon has taken the job."""
+    deadline = time.monotonic() + timeout
+    while rows.q("SELECT started_at FROM provisioner_jobs WHERE id = %s", (job_id,))[0]["started_at"] is None:
+        assert time.monotonic() < deadline, f"job {job_id} not started"
+        time.sleep(0.2)
+
+
+def wait_imported(client, version_id, timeout: float = 120) -> types.TemplateVersion:
+    deadline = time.monotonic() + timeout
+    while (version := client.template_version(version_id)).job.completed_at is None:
+        assert time.monotonic() < deadline, "the import did not finish"
+        time.sleep(0.3)
+    return version
+
+
+def push_template(client, files: dict[str, str]) -> types.Template:
+    """Upload, import and make a template of ``files``, as coder templates push does."""
+    version = client.create_template_version("default", types.CreateTemplateVersionRequest(
+        file_id=client.upload_file(make_tar(files))))
+    job = wait_imported(client, version.id).job
+    assert job.status == "succeeded", job.error
+    return client.create_template("default", types.CreateTemplateRequest(
+        name="t" + uuid.uuid4().hex[:8], template_version_id=version.id))
+
+
+# Workspace tags from a parameter and a variable: the daemon a version goes to.
+TAGGED_TEMPLATE = r'''
+terraform {
+  required_providers {
+    coder = { source = "coder/coder" }
+  }
+}
+variable "team" {
+  default = "core"
+}
+data "coder_parameter" "region" {
+  name    = "region"
+  default = "us"
+  mutable = true
+}
+data "coder_workspace_tags" "placement" {
+  tags = {
+    cluster = data.coder_parameter.region.value
+    team    = var.team
+  }
+}
+'''

@@ -19,7 +19,8 @@ import requests
 from appliance.sdk import types
 from appliance.sdk.client import Client
 
-from .pgserver import PostgresServer, free_port
+from tests.kit import process
+from tests.kit.postgres import PostgresServer, free_port
 
 FIRST_USER_PASSWORD = "SomeSecurePassword!"
 
@@ -52,18 +53,12 @@ class Coderd:
             f.write("5")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        process.stop(self.proc)
 
 
 def start_coderd(dsn: str | None, *, env: dict | None = None, args: list[str] = (),
                  timeout: float = 60.0, module: str = "server.cli") -> Coderd:
-    """``module``: the program run as ``python -m`` (``tests.coderdprobe`` for a view
+    """``module``: the program run as ``python -m`` (``tests.kit.coderdprobe`` for a view
     into the process)."""
     port = free_port()
     config_dir = tempfile.mkdtemp(prefix="coderd-test-")
@@ -146,8 +141,12 @@ def create_another_user(owner: Client, roles: list[str] = (), *, username: str =
     return client, user
 
 
-__all__ = ["Coderd", "PostgresServer", "start_coderd", "running_coderd", "create_first_user",
-           "create_another_user"]
+def raw(coderd, method, path, token="", **kwargs):
+    """A request as any HTTP client would send it (the SDK would refuse or shape it)."""
+    headers = kwargs.pop("headers", {})
+    if token:
+        headers["Coder-Session-Token"] = token
+    return requests.request(method, coderd.url + path, headers=headers, timeout=10, **kwargs)
 
 
 def start_proxy(coderd: Coderd, token: str, host: str = "127.0.0.1",
@@ -163,3 +162,7 @@ def start_proxy(coderd: Coderd, token: str, host: str = "127.0.0.1",
     proc = subprocess.Popen([sys.executable, "-m", "server.cli", "wsproxy", "server"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return proc, url
+
+
+__all__ = ["Coderd", "PostgresServer", "start_coderd", "running_coderd", "create_first_user",
+           "create_another_user", "raw", "start_proxy"]

@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import os
 import re
+import time
+import uuid
 from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from .browser import DOMAIN, Browser
-from .coderdtest import Coderd, start_coderd
-from .pgserver import free_port
+from tests.kit.browser import APP_SUFFIX, DOMAIN, Browser, PageServer
+from tests.kit.coderd import Coderd, start_coderd
+from tests.kit.postgres import free_port
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 AXE = REPO / "tests" / "vendor" / "axe-core" / "axe.min.js"
 BLOCKING = ("serious", "critical")
 # What reaches a network; the browser's own chrome:// pages and data: URLs do not.
@@ -129,3 +131,39 @@ def _stale(element) -> bool:
         return False
     except Exception:  # StaleElementReferenceException: the next page replaced it
         return True
+
+
+# The password of the users the dashboard tests add besides the first.
+PASSWORD = "AnotherSecurePassword!"
+
+
+def sign_in(d: Dashboard, email: str, password: str, start: str = "/login") -> None:
+    """Through the sign-in form, as a person would."""
+    d.open(start)
+    d.fill(email=email, password=password)
+    d.submit()
+
+
+def refuses_short_password(d: Dashboard, **fields: str) -> None:
+    """A user form posted with a too short password: the API's error at the field, what
+    was typed kept, the password not sent back."""
+    d.fill(**fields, password="short")
+    d.submit()
+    assert "password" in d.text("#password-error").lower()
+    assert d.driver.find_element(By.NAME, "username").get_attribute("value") == fields["username"]
+    assert d.driver.find_element(By.NAME, "password").get_attribute("value") == ""
+
+
+def post_from_another_origin(d: Dashboard, evil: PageServer, path: str, fields: dict) -> list[int]:
+    """The statuses coderd answered a form the attacker's page (a sibling host of coderd's)
+    posted to ``path`` with the browser's cookies and a guessed token."""
+    inputs = "".join(f'<input name="{k}" value="{v}">' for k, v in fields.items())
+    d.browser.statuses(path)  # forget earlier ones
+    d.browser.open(evil.add("evil" + APP_SUFFIX, f"/post{uuid.uuid4().hex}",
+                            f'<form method="post" action="{d.coderd.url}{path}">{inputs}'
+                            '<input name="csrf_token" value="guess"></form>'
+                            '<script>document.forms[0].submit()</script>'))
+    deadline = time.monotonic() + 10
+    while not (statuses := d.browser.statuses(path)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return statuses

@@ -1,5 +1,5 @@
 """coderd with a view into its process, for tests of what a client cannot see from
-outside: ``python -m tests.coderdprobe server`` runs coderd exactly as ``server.cli``
+outside: ``python -m tests.kit.coderdprobe server`` runs coderd exactly as ``server.cli``
 does and answers, on ``CODERD_PROBE_ADDRESS`` (a second loopback port, not coderd's),
 ``GET /?channel=NAME`` with how many callbacks that pubsub channel holds and how many
 greenlets are alive. coderd itself gains no endpoint: the view wraps its app factory.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from .tcpproxy import TCPProxy, pipe
+from tests.kit.tcpproxy import TCPProxy, pipe
 
 
 class Balancer(TCPProxy):

@@ -21,6 +21,8 @@ import uuid
 
 import psycopg2
 
+from tests.kit import process
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -125,11 +127,5 @@ class PostgresServer:
         return name
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        process.stop(self.proc, timeout=15)
         shutil.rmtree(self.root, ignore_errors=True)
