@@ -153,7 +153,7 @@ class RouteObjects:
         """A terminal of the target's agent at a proxy the owner made and registered."""
         from appliance.sdk.wsproxysdk import ProxyClient
 
-        from ..agenttest import add_agent
+        from tests.kit.agent import add_agent
 
         made = self.owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(
             name="p" + uuid.uuid4().hex[:10]))

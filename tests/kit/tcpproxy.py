@@ -46,3 +46,10 @@ def end(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_WR)
     except OSError:
         pass
+
+
+def echo_once(server: socket.socket) -> None:
+    """Accept one connection on ``server`` and send back the first bytes it sends."""
+    conn, _ = server.accept()
+    with conn:
+        conn.sendall(conn.recv(100))

@@ -5,7 +5,6 @@ regions that must not be used (failing TLS verification, redirecting elsewhere) 
 unhealthy, never followed."""
 from __future__ import annotations
 
-import http.server
 import json
 import socket
 import subprocess
@@ -20,17 +19,14 @@ import requests
 from appliance.sdk import relay, types
 from appliance.sdk.client import Client
 from appliance.sdk.errors import APIError
-from appliance.sdk.wsproxysdk import ProxyClient
 
 from server.wsproxy.server import SIGNED_TOKEN_PARAM
 
-from ..agenttest import REPO, cli_config, coder_cli, start_agent, wait_for, workspace_with_agent
-from ..coderdtest import create_another_user, start_proxy
-from ..pgserver import free_port
-from ..relay.test_connect import read_until
-from ..tcpproxy import TCPProxy, end, pipe
-from .test_users import raw
-from .test_workspaceproxies import _echo_once
+from tests.kit.agent import REPO, cli_config, coder_cli, read_until, start_agent, wait_for, workspace_with_agent
+from tests.kit.coderd import create_another_user, raw, start_proxy
+from tests.kit.postgres import free_port
+from tests.kit.tcpproxy import TCPProxy, echo_once, end, pipe
+from tests.kit.regions import register_redirecting
 
 DELAY = 0.25  # what the slow road to the primary adds to each answer
 
@@ -61,33 +57,6 @@ class SlowRoad(TCPProxy):
         pipe(conn, far)
 
 
-class _Answer(http.server.BaseHTTPRequestHandler):
-    answer = None
-    asked: list[str]
-
-    def do_GET(self):
-        self.asked.append(self.path)
-        type(self).answer(self)
-
-    def log_message(self, *args):
-        pass
-
-
-def serve(answer) -> tuple[str, list[str]]:
-    """A host answering every GET with ``answer(handler)``, and the paths it was asked."""
-    asked: list[str] = []
-    handler = type("Handler", (_Answer,), {"answer": staticmethod(answer), "asked": asked})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_port}", asked
-
-
-def _ok(handler) -> None:
-    handler.send_response(200)
-    handler.send_header("Content-Length", "0")
-    handler.end_headers()
-
-
 @pytest.fixture(scope="module")
 def near(shared_coderd, shared_owner, tmp_path_factory):
     """A workspace whose real agent is connected, a real proxy "near" for it, and a CLI
@@ -112,24 +81,6 @@ def near(shared_coderd, shared_owner, tmp_path_factory):
         process.stop()
 
 
-def register_redirecting(coderd_url: str, owner, name: str) -> tuple[str, list[str]]:
-    """A region coderd registered whose check redirects to another host; its URL, and what
-    that other host was asked."""
-    elsewhere, asked = serve(_ok)
-
-    def redirect(handler) -> None:
-        handler.send_response(302)
-        handler.send_header("Location", elsewhere + "/latency-check")
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
-
-    url, _ = serve(redirect)
-    made = owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name=name))
-    ProxyClient(coderd_url, made.proxy_token).register(
-        types.RegisterWorkspaceProxyRequest(access_url=url))
-    return url, asked
-
-
 def test_latency_check_answers_empty_with_only_the_headers_timing_needs(shared_coderd, near):
     for base in (shared_coderd.url, near[3]):
         resp = requests.get(base + "/latency-check", headers={"Origin": "http://elsewhere"},
@@ -149,7 +100,7 @@ def test_auto_takes_the_nearest_region_and_remembers_it(near):
     first, *rest = pinged.stdout.splitlines()
     assert first.startswith("Region: Near (near), latency "), first
     pongs = [line for line in rest if line.startswith("pong")]
-    assert len(pongs) == 2 and all(f"proxied via workspace proxy near in" in p for p in pongs)
+    assert len(pongs) == 2 and all("proxied via workspace proxy near in" in p for p in pongs)
 
     cached = json.loads((config / "regions.json").read_text())
     assert cached["url"] == road.url
@@ -198,7 +149,7 @@ def test_auto_takes_the_nearest_region_and_remembers_it(near):
 def test_port_forward_goes_through_the_chosen_region(near):
     ws, config, road, _, _ = near
     echo = socket.create_server(("127.0.0.1", 0))
-    threading.Thread(target=_echo_once, args=(echo,), daemon=True).start()
+    threading.Thread(target=echo_once, args=(echo,), daemon=True).start()
     local = free_port()
     road.requests.clear()
     forward = subprocess.Popen(

@@ -26,6 +26,7 @@ from server.wsproxy import apptoken
 from tests.kit.agent import cli_config, coder_cli, read_until, start_agent, wait_for, workspace_with_agent
 from tests.kit.coderd import create_another_user, create_first_user, raw, running_coderd, start_proxy
 from tests.kit.provisioning import sql
+from tests.kit.tcpproxy import echo_once
 
 # codersdk.Region, and WorkspaceProxy's own fields on top of it
 REGION_FIELDS = {"id", "name", "display_name", "icon_url", "healthy", "path_app_url",
@@ -264,7 +265,7 @@ def test_an_app_and_streams_through_the_proxy_to_an_agent_held_by_coderd(shared_
     a fresh grant for that very stream (altered, for another target, or without the
     proxy's relay key)."""
     echo = socket.create_server(("127.0.0.1", 0))
-    threading.Thread(target=_echo_once, args=(echo,), daemon=True).start()
+    threading.Thread(target=echo_once, args=(echo,), daemon=True).start()
     web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PathEcho)
     threading.Thread(target=web.serve_forever, daemon=True).start()
     ws, agent = workspace_with_agent(shared_owner, shared_coderd.dsn, apps=[
@@ -359,12 +360,6 @@ class _PathEcho(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-def _echo_once(server: socket.socket) -> None:
-    conn, _ = server.accept()
-    with conn:
-        conn.sendall(conn.recv(100))
 
 
 def test_streams_through_the_proxy_over_relay_tls(pg_server, pg_template, tmp_path):

@@ -15,10 +15,10 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.sdk import types
 
-from ...agenttest import start_agent, wait_for, workspace_with_agent
-from ...coderdtest import FIRST_USER_PASSWORD, start_proxy
-from ..test_regions import register_redirecting
-from .test_auth import sign_in
+from tests.kit.agent import start_agent, wait_for, workspace_with_agent
+from tests.kit.coderd import FIRST_USER_PASSWORD, start_proxy
+from tests.kit.regions import register_redirecting
+from tests.kit.dashboard import sign_in
 
 
 def _options(d) -> dict[str, tuple[str, bool]]:
