@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import socket
 
-from appliance.mux import Stream, pipe
+from appliance.mux import Stream
+from appliance.streams import pump
 
 
 def serve_tcp(stream: Stream, host: str, port: int) -> None:
@@ -15,7 +16,7 @@ def serve_tcp(stream: Stream, host: str, port: int) -> None:
     sock.settimeout(None)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     stream.accept()
-    pipe(stream, sock)
+    pump(stream, sock)
 
 
 def listening_ports() -> list[dict]:

@@ -24,8 +24,9 @@ from typing import Callable
 import paramiko
 
 from appliance.mux import write_fd
+from appliance.streams import pump
 
-from . import forward, pty
+from . import pty
 from .env import user_shell
 
 log = logging.getLogger(__name__)
@@ -322,11 +323,11 @@ def _direct_tcpip(channel: paramiko.Channel, host: str, port: int) -> None:
         channel.close()
         return
     sock.settimeout(None)
-    forward.pipe(_ChannelSocket(channel), sock)
+    pump(_ChannelStream(channel), sock)
 
 
-class _ChannelSocket:
-    """A paramiko channel seen through the socket calls forward.pipe makes."""
+class _ChannelStream:
+    """A paramiko channel as an ``appliance.streams.Stream`` that reads all it holds."""
 
     def __init__(self, channel: paramiko.Channel):
         self.channel = channel

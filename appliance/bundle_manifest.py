@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance import archives
-from mirror_tools.fetch import sha256_file
+from appliance.fileio import sha256_file
 
 FORMAT = 1
 NAME = "coder-appliance"

@@ -82,7 +82,7 @@ def _spawn(fn: Callable, *args) -> threading.Thread:
 
 
 class Stream:
-    """One multiplexed byte stream, used like a connected socket."""
+    """One multiplexed byte stream: an ``appliance.streams.Stream``."""
 
     def __init__(self, session: "Session", stream_id: int, target: str):
         self.session = session
@@ -220,6 +220,13 @@ class Stream:
             self._fin_sent = True
         self.session._send(FIN, self.id)
         self._maybe_done()
+
+    def shutdown(self, how: int) -> None:
+        """As a socket's: ``SHUT_WR`` sends FIN; reading shut down aborts (``close``)."""
+        if how == socket.SHUT_WR:
+            self.shutdown_write()
+        else:
+            self.close()
 
     def close(self) -> None:
         """Done with the stream: reset it unless both directions already ended."""
@@ -522,50 +529,6 @@ class WebSocketClientTransport:
 
     def close(self) -> None:
         wsframes.close_client(self.ws, self.frames)
-
-
-def pipe(a, b) -> None:
-    """Copy both ways between two socket-like objects until both directions end.
-
-    Each direction passes the end of its data on as a half-close, so protocols
-    that send a request, shut down writing and read the answer work.
-    """
-    def copy(src, dst) -> None:
-        try:
-            while data := src.recv(MAX_PAYLOAD):
-                dst.sendall(data)
-            _shutdown_write(dst)
-        except (OSError, StreamError):
-            for s in (src, dst):
-                _abort(s)
-
-    other = threading.Thread(target=copy, args=(b, a), daemon=True)
-    other.start()
-    copy(a, b)
-    other.join()
-    for s in (a, b):
-        s.close()
-
-
-def _shutdown_write(s) -> None:
-    if isinstance(s, Stream):
-        s.shutdown_write()
-    else:
-        try:
-            s.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-
-def _abort(s) -> None:
-    """Unblock the other direction's reader: a reset stream, a shut down socket."""
-    if isinstance(s, Stream):
-        s.close()
-    else:
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 def write_fd(fd: int, data: bytes) -> None:

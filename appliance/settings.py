@@ -307,12 +307,16 @@ class Settings:
 
     @property
     def app_host_suffix(self) -> str:
-        """``.apps.example.com`` for ``*.apps.example.com`` (with or without a scheme or
-        port): what every subdomain app host ends with. Empty without a wildcard."""
-        wildcard = self.wildcard_access_url
-        host = (urlsplit(wildcard if "//" in wildcard else "//" + wildcard).hostname or "").lower()
-        suffix = host.lstrip("*")
-        return suffix if suffix.startswith(".") and len(suffix) > 1 else ""
+        """What every subdomain app host ends with; empty without a wildcard."""
+        return wildcard_suffix(self.wildcard_access_url)
+
+
+def wildcard_suffix(wildcard: str) -> str:
+    """``.apps.example.com`` for ``*.apps.example.com`` (with or without a scheme or port):
+    what every app host under a wildcard (coderd's, a workspace proxy's) ends with."""
+    host = (urlsplit(wildcard if "//" in wildcard else "//" + wildcard).hostname or "").lower()
+    suffix = host.lstrip("*")
+    return suffix if suffix.startswith(".") and len(suffix) > 1 else ""
 
 
 def is_loopback(host: str) -> bool:

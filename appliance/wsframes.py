@@ -33,6 +33,8 @@ from typing import Callable
 
 from websockets.speedups import apply_mask
 
+from . import streams
+
 OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 MAX_MESSAGE = 4 * 1024 * 1024
 _U16 = struct.Struct("!H")
@@ -41,8 +43,8 @@ _U64 = struct.Struct("!Q")
 
 def mask(key: bytes, payload) -> bytes:
     """``payload`` XORed with the 4-byte ``key``: masks and unmasks alike. Clients mask
-    every frame (RFC 6455), so each byte an agent or CLI sends is XORed twice; the
-    ``websockets`` library's C ``apply_mask`` does 32 KiB in about 2 us."""
+    every frame (RFC 6455), so each byte an agent or CLI sends is XORed twice: in C, by
+    the ``websockets`` library's ``apply_mask``, never byte by byte in Python."""
     return apply_mask(payload, key)
 
 
@@ -312,11 +314,35 @@ def client_frames(ws) -> FrameConnection:
     return FrameConnection(ws.sock.recv_into, ws.sock.sendall, mask=True)
 
 
-def close_client(ws, frames: FrameConnection) -> None:
+def close_client(ws, frames: FrameConnection, code: int = 1000, reason: bytes = b"") -> None:
     """Send the close frame, then close the socket, shut down first so that a thread
     blocked reading it wakes up."""
-    frames.close()
+    frames.close(code, reason)
     if ws.sock is not None:
         with contextlib.suppress(OSError):
             ws.sock.shutdown(socket.SHUT_RDWR)
     ws.shutdown()
+
+
+class FrameStream(streams.MessageStream):
+    """A FrameConnection as an ``appliance.streams.MessageStream``. ``end(code, reason)``
+    closes it: by default its close frame (the server's side, whose socket the WSGI
+    server closes); a client's also closes the socket (``close_client``)."""
+
+    def __init__(self, frames: FrameConnection, end: Callable[[int, bytes], None] | None = None):
+        self.frames = frames
+        self._end = end or frames.close
+
+    def recv(self, n: int) -> bytes:
+        message = self.frames.recv()
+        if message is None:
+            return b""
+        if self.frames.message_opcode == OP_TEXT:
+            return streams.TextMessage(message)
+        return message or streams.Message()
+
+    def sendall(self, data: bytes) -> None:
+        self.frames.send(data, OP_TEXT if isinstance(data, streams.TextMessage) else OP_BINARY)
+
+    def abort(self, error: OSError | None) -> None:
+        self._end(*streams.close_reason(error))

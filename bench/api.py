@@ -19,8 +19,8 @@ import subprocess
 import sys
 
 from appliance.sdk import types
-from tests.coderdtest import create_first_user, start_coderd
-from tests.pgserver import PostgresServer
+from tests.kit.coderd import create_first_user, start_coderd
+from tests.kit.postgres import PostgresServer
 
 
 def wrk(url: str, token: str, duration: int, connections: int) -> dict:

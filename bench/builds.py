@@ -27,9 +27,9 @@ from pathlib import Path
 
 from appliance.archives import template_tar
 from appliance.sdk import types
-from tests.coderdtest import create_first_user, start_coderd
-from tests.pgserver import PostgresServer
-from tests.provisioning import Rows
+from tests.kit.coderd import create_first_user, start_coderd
+from tests.kit.postgres import PostgresServer
+from tests.kit.provisioning import Rows
 from tests.server.test_job_queue import PSK, drain
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,9 +27,9 @@ import uuid
 import requests
 
 from appliance.sdk import types
-from tests.coderdtest import create_first_user, start_coderd
-from tests.pgserver import PostgresServer
-from tests.server.provisioning import make_template, sql
+from tests.kit.coderd import create_first_user, start_coderd
+from tests.kit.postgres import PostgresServer
+from tests.kit.provisioning import make_template, sql
 
 ASSET = re.compile(r'(?:href|src)="(/static/[^"]+)"')
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "packaging"))
 
 import executables  # noqa: E402
 from bench.provider_startup import handshake_seconds  # noqa: E402
-from tests.pgserver import PostgresServer, free_port  # noqa: E402
+from tests.kit.postgres import PostgresServer, free_port  # noqa: E402
 
 VARIANTS = ("venv python", "onefile", "onedir")
 

@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.provider.conftest import Terraform, build_mirror, coder_env
+from tests.kit.provider import Terraform, build_mirror, coder_env
 
 GO_PLUGIN_ENV = {
     "TF_PLUGIN_MAGIC_COOKIE": "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",

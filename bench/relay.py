@@ -178,9 +178,9 @@ def wait_port(port: int, timeout: float = 15) -> None:
 # -- the run ------------------------------------------------------------------------------
 def connectivity(dsn: str, mirror: str, tmp: Path, args) -> tuple[list[dict], dict]:
     from appliance.sdk.relay import SSH_CIPHERS
-    from tests.coderdtest import start_coderd
-    from tests.pgserver import free_port
-    from tests.relay.conftest import AgentProcess, build_workspace, coder, wait_connected
+    from tests.kit.coderd import start_coderd
+    from tests.kit.postgres import free_port
+    from tests.kit.relay import AgentProcess, build_workspace, coder, wait_connected
 
     coderd = start_coderd(dsn, env={"CODER_PROVIDER_MIRROR_DIR": mirror, "CODER_PROVISIONER_DAEMONS": "1"})
     direct_port = free_port()
@@ -237,7 +237,7 @@ def idle_agents(dsn: str, tmp: Path, args) -> dict:
     """N fake agents on one coderd process (the workspace's resource gets N more agents)."""
     import psycopg2
 
-    from tests.coderdtest import start_coderd
+    from tests.kit.coderd import start_coderd
 
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
@@ -256,7 +256,7 @@ def idle_agents(dsn: str, tmp: Path, args) -> dict:
     fakes = None
     try:
         from appliance.sdk.client import Client
-        from tests.coderdtest import FIRST_USER_PASSWORD
+        from tests.kit.coderd import FIRST_USER_PASSWORD
 
         owner = Client(coderd.url)
         owner.token = owner.login_with_password("admin@example.com", FIRST_USER_PASSWORD)
@@ -320,7 +320,7 @@ def main() -> int:
         if not shutil.which(tool):
             sys.exit(f"{tool} is not installed: ./dev setup --test installs it")
     from server.app import prepare_database
-    from tests.pgserver import PostgresServer
+    from tests.kit.postgres import PostgresServer
 
     mirror = ROOT / ".cache" / "provider-mirror"
     subprocess.run([sys.executable, str(ROOT / "packaging" / "build_provider.py"), "--mirror", str(mirror)],

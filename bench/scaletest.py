@@ -4,7 +4,7 @@ What Coder's ``coder exp scaletest`` does against a deployment, on one machine:
 
 - **Workspaces**: N workspaces of M users are created through the API; their
   builds are completed straight in the database (what the provisioner would
-  write, as tests/agenttest.py does: a resource, an agent with an app and a
+  write, as tests/kit/agent.py does: a resource, an agent with an app and a
   metadata item), so no terraform runs and the figure is coderd's own.
 - **Agents**: one gevent process runs N agents, each with its real token and
   the agent's own code: ``AgentClient`` (manifest, lifecycle, stats and
@@ -219,9 +219,9 @@ def create_fleet(coderd, args) -> tuple[list[dict], list[dict], float]:
     """M users, N workspaces (workspace ``i`` owned by user ``i % M``) with one agent each:
     (users, agents, the seconds the N workspaces took to create through the API)."""
     from appliance.sdk import types
-    from tests.agenttest import add_agent
-    from tests.coderdtest import create_first_user
-    from tests.server.provisioning import complete_job, make_template
+    from tests.kit.agent import add_agent
+    from tests.kit.coderd import create_first_user
+    from tests.kit.provisioning import complete_job, make_template
 
     owner, _ = create_first_user(coderd)
     template = make_template(owner, coderd.dsn)
@@ -260,7 +260,7 @@ def child(kind: str, plan: dict, tmp: Path) -> subprocess.Popen:
 
 def agents_status(dsn: str, interval: float) -> tuple[int, list[int]]:
     """(agents shown connected, agents held by each live coderd process, most first)."""
-    from tests.server.provisioning import sql
+    from tests.kit.provisioning import sql
 
     (shown,), = sql(dsn, """SELECT count(*) FROM workspace_agents WHERE last_connected_at >
                              now() - make_interval(secs => %s) AND (disconnected_at IS NULL
@@ -274,7 +274,7 @@ def agents_status(dsn: str, interval: float) -> tuple[int, list[int]]:
 def run_topology(dsn: str, replicas: int, users: list[dict], agents: list[dict], args,
                  tmp: Path) -> dict:
     """Start ``replicas`` coderd processes, connect the agents, run the users; the figures."""
-    from tests.coderdtest import start_coderd
+    from tests.kit.coderd import start_coderd
 
     coderds, procs = [], []
     try:
@@ -371,8 +371,8 @@ def main() -> int:
         return (run_agents if sys.argv[1] == "agents" else run_users)(plan)
     args = parse_args()
     from server.app import prepare_database
-    from tests.coderdtest import start_coderd
-    from tests.pgserver import PostgresServer, free_port
+    from tests.kit.coderd import start_coderd
+    from tests.kit.postgres import PostgresServer, free_port
 
     pg = PostgresServer().start()
     tmp = Path(tempfile.mkdtemp(prefix="bench-scaletest-"))

@@ -74,9 +74,9 @@ def browser_echoes(coderd, name: str, keys: int, tmp: Path) -> tuple[list[float]
     """Milliseconds from each key to its echo received, and to its echo drawn."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from tests.browser import Browser
-    from tests.coderdtest import FIRST_USER_PASSWORD
-    from tests.dashboardtest import Dashboard
+    from tests.kit.browser import Browser
+    from tests.kit.coderd import FIRST_USER_PASSWORD
+    from tests.kit.dashboard import Dashboard
 
     browser = Browser(tmp / "chromium")
     try:
@@ -127,10 +127,9 @@ def cli_echoes(cli, name: str, keys: int) -> list[float]:
 def run(args, tmp: Path) -> tuple[int, dict[str, list[float]]]:
     """The terminal page's cold load in bytes, and each path's echo times."""
     from server.app import prepare_database
-    from tests.appliance.conftest import new_cli
-    from tests.coderdtest import create_first_user, start_coderd
-    from tests.examples.localtemplate import build_shipped_agent, local_workspaces
-    from tests.pgserver import PostgresServer, free_port
+    from tests.kit.cli import new_cli
+    from tests.kit.localtemplate import build_shipped_agent, local_template_coderd, local_workspaces
+    from tests.kit.postgres import PostgresServer
 
     mirror = ROOT / ".cache" / "provider-mirror"
     subprocess.run([sys.executable, str(ROOT / "packaging" / "build_provider.py"), "--mirror", str(mirror)],
@@ -139,13 +138,7 @@ def run(args, tmp: Path) -> tuple[int, dict[str, list[float]]]:
     try:
         dsn = pg.dsn(pg.create_database())
         prepare_database(dsn)
-        port = free_port()
-        coderd = start_coderd(dsn, env={
-            "CODER_HTTP_ADDRESS": f"127.0.0.1:{port}", "CODER_ACCESS_URL": f"http://localhost:{port}",
-            "CODER_PROVIDER_MIRROR_DIR": str(mirror), "CODER_PROVISIONER_DAEMONS": "1",
-            "CODER_AGENT_BINARY_DIR": str(build_shipped_agent(tmp / "agent"))})
-        try:
-            owner, _ = create_first_user(coderd)
+        with local_template_coderd(dsn, str(mirror), build_shipped_agent(tmp / "agent")) as (coderd, owner):
             cli = new_cli(tmp / "coderv2").log_in_as(coderd.url, owner.token)
             name = "bench" + uuid.uuid4().hex[:6]
             with local_workspaces(cli, owner, [(owner, name)]):
@@ -153,8 +146,6 @@ def run(args, tmp: Path) -> tuple[int, dict[str, list[float]]]:
                                              {"coder_session_token": owner.token})
                 received, drawn = browser_echoes(coderd, name, args.keys, tmp)
                 ssh = cli_echoes(cli, name, args.keys)
-        finally:
-            coderd.stop()
     finally:
         pg.stop()
     return page_bytes, {"browser, echo received (websocket message)": received,

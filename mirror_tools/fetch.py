@@ -1,101 +1,33 @@
 """Downloading for mirrors: retries, atomic files, verified hashes, progress.
 
 Every mirror file is written to a temporary name in its final folder, flushed
-and renamed, so a run killed at any moment leaves either the old file or the
+and renamed (``appliance.fileio``), so a run killed at any moment leaves either the old file or the
 new one, never half of one. Retries with backoff cover 5xx answers and
 connection resets, which is what a flaky proxy in front of a registry gives.
 """
 from __future__ import annotations
 
-import contextlib
+import functools
 import hashlib
 import os
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, Callable
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+
+from appliance.fileio import atomic_write
+from appliance.sdk import httpsession
 
 CHUNK = 1024 * 1024
 USER_AGENT = "coder-appliance-mirror-sync"
+# The shared session (retries, a CA bundle that holds), named as the mirror tools.
+session = functools.partial(httpsession.session, user_agent=USER_AGENT)
 
 
 class FetchError(Exception):
     """A download failed; the message names the artefact and the URL."""
-
-
-class _Session(requests.Session):
-    """A session whose own ``verify`` (a CA bundle) wins over the environment.
-
-    requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` override
-    ``Session.verify`` (psf/requests#3829), which would silently ignore a
-    ``--ca-bundle`` on machines that set those variables.
-    """
-
-    retries = 4      # what ``session`` configured: download() retries cut-off bodies as often
-    backoff = 0.5
-
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):
-        if verify is None and self.verify is not True:
-            verify = self.verify
-        return super().merge_environment_settings(url, proxies, stream, verify, cert)
-
-
-def session(ca_bundle: str | None = None, retries: int = 4, backoff: float = 0.5,
-            pool: int = 16) -> requests.Session:
-    """A requests session that retries idempotent requests on 5xx and resets."""
-    s = _Session()
-    retry = Retry(total=retries, connect=retries, read=retries, status=retries,
-                  backoff_factor=backoff, status_forcelist=(500, 502, 503, 504),
-                  allowed_methods=("GET", "HEAD"), raise_on_status=False)
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=pool, pool_maxsize=pool)
-    s.mount("http://", adapter)
-    s.mount("https://", adapter)
-    s.headers["User-Agent"] = USER_AGENT
-    s.retries, s.backoff = retries, backoff
-    if ca_bundle:
-        s.verify = ca_bundle
-    return s
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", perms: int = 0o644) -> Iterator[IO]:
-    """Write to a temporary file beside ``path``; rename over it only on success.
-
-    The temporary file is created 0600 and given ``perms`` just before the
-    rename, so a private key (``perms=0o600``) is never readable by others.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, perms)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def sha256_file(path: str | os.PathLike, buffer: int = 4 * CHUNK) -> str:
-    """sha256 with big reads into one reused buffer: hashlib drops the GIL for
-    them, so several threads hash several files at disk speed."""
-    h = hashlib.sha256()
-    buf = bytearray(buffer)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
 
 
 def get_bytes(s: requests.Session, url: str, *, what: str, limit: int = 16 * CHUNK) -> bytes:

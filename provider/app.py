@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from provider import checks
-from provider.plugin import Resource
+from provider.objects import Resource
 from provider.schema import BOOL, NUMBER, Block, Spec, opt, out, req
 
 # Coder's slug rule (a hostname label without doubled or edge hyphens).

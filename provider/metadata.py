@@ -8,7 +8,7 @@ from __future__ import annotations
 from tf.types import Unknown
 
 from provider import checks
-from provider.plugin import Resource
+from provider.objects import Resource
 from provider.schema import BOOL, NUMBER, Block, Spec, opt, out, req
 
 

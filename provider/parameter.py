@@ -16,7 +16,7 @@ import uuid
 from provider import checks, contract
 from provider.checks import quote
 from provider.template_regex import TemplateRegexError, compile_regex
-from provider.plugin import DataSource
+from provider.objects import DataSource
 from provider.schema import BOOL, NUMBER, Block, Spec, opt, out, req
 
 TYPES = ("string", "number", "bool", "list(string)")

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from urllib.parse import urlsplit
 
 from tf.gen import tfplugin_pb2 as pb
 from tf.iface import Provider
 from tf.provider import ProviderServicer
 from tf.schema import Attribute, Schema
-from tf.types import String, Unknown
+from tf.types import String
 from tf.utils import (
     Diagnostics,
     _to_attribute_path,
@@ -27,8 +26,8 @@ from tf.utils import (
     to_dynamic_value,
 )
 
-from provider import contract
-from provider.schema import Spec
+from provider import agent, app, contract, metadata, parameter, preset, script, task, workspace
+from provider.objects import Resource
 
 SOURCE = "registry.terraform.io/coder/coder"
 
@@ -64,72 +63,13 @@ class CoderProvider(Provider):
         self.url = url
 
     def get_resources(self) -> list:
-        from provider import agent, app, metadata, script, task
         return [agent.Agent, agent.AgentInstance, app.App, script.Script, script.Env,
                 metadata.Metadata, task.AITask, agent.Devcontainer, agent.ExternalAgent]
 
     def get_data_sources(self) -> list:
-        from provider import parameter, preset, task, workspace
         return [workspace.Workspace, workspace.WorkspaceOwner, workspace.Provisioner,
                 workspace.ExternalAuth, parameter.Parameter, preset.WorkspacePreset,
                 preset.WorkspaceTags, task.Task, workspace.Secret]
-
-
-class _Object:
-    """What resources and data sources share: a name, a ``Spec`` and config checks."""
-    NAME = ""
-    SPEC: Spec
-
-    def __init__(self, provider: CoderProvider):
-        self.provider = provider
-
-    @classmethod
-    def get_name(cls) -> str:
-        return cls.NAME
-
-    @classmethod
-    def get_schema(cls) -> Schema:
-        return cls.SPEC.tf_schema
-
-    def validate(self, diags: Diagnostics, type_name: str, config: dict) -> None:
-        self.check(diags, config)
-        self.SPEC.warn_deprecated(diags, config)
-
-    def check(self, diags: Diagnostics, config: dict) -> None:
-        """Checks of the configuration (values may still be unknown)."""
-
-
-class Resource(_Object):
-    """A Coder resource: exists only in the state, so create/read/delete touch nothing outside."""
-
-    def plan_new(self, diags: Diagnostics, config: dict) -> dict:
-        return self.SPEC.planned(config)
-
-    def create(self, diags: Diagnostics, planned: dict) -> dict:
-        state = dict(planned)
-        if state.get("id") is Unknown:
-            state["id"] = str(uuid.uuid4())
-        self.fill_outputs(diags, state)
-        return state
-
-    def fill_outputs(self, diags: Diagnostics, state: dict) -> None:
-        """Give every output still unknown its value (at apply)."""
-
-    def read(self, ctx, current: dict) -> dict:
-        return self.refresh(current)
-
-    def refresh(self, state: dict) -> dict:
-        return state
-
-
-class DataSource(_Object):
-    def read(self, ctx, config: dict) -> dict | None:
-        state = self.SPEC.planned(config, outputs=None)
-        self.compute(ctx.diagnostics, config, state)
-        return state
-
-    def compute(self, diags: Diagnostics, config: dict, state: dict) -> None:
-        """Fill the data source's outputs."""
 
 
 class CoderServicer(ProviderServicer):

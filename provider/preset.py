@@ -12,7 +12,7 @@ import uuid
 import zoneinfo
 
 from provider import checks
-from provider.plugin import DataSource
+from provider.objects import DataSource
 from provider.schema import BOOL, NUMBER, STRING_MAP, Block, Spec, opt, out, req
 
 TTL_RANGE = (3600, 31536000)

@@ -6,7 +6,7 @@ import re
 from tf.types import Unknown
 
 from provider import checks
-from provider.plugin import Resource
+from provider.objects import Resource
 from provider.schema import BOOL, NUMBER, Spec, opt, out, req
 
 # robfig/cron with seconds, optional day of week and descriptors, as Coder parses it.

@@ -10,7 +10,7 @@ import os
 import uuid
 
 from provider import checks, contract
-from provider.plugin import DataSource, Resource
+from provider.objects import DataSource, Resource
 from provider.schema import BOOL, Block, Spec, opt, out, req
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"

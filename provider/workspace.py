@@ -16,7 +16,7 @@ from tf.types import List
 
 from provider import contract
 from provider.checks import known, quote
-from provider.plugin import DataSource
+from provider.objects import DataSource
 from provider.schema import (
     BOOL,
     NUMBER,

@@ -13,7 +13,7 @@ from flask import Flask, redirect, request
 
 from appliance.settings import Settings
 
-from . import binaries, csrf, dashboard, httpapi, httpmw, upgradecheck
+from . import binaries, csrf, dashboard, httpapi, httpmw, latencycheck, upgradecheck
 from .authcache import AuthCache
 from .authz.querier import AuthzQuerier
 from .authz.rbac import system
@@ -158,6 +158,8 @@ def create_app(settings: Settings, pool: Pool, pubsub: PubSub | None = None) -> 
         from . import mirror
 
         mirror.init_app(app, settings.provider_mirror_path)
+
+    latencycheck.init_app(app)
 
     @app.get("/healthz")
     def healthz():

@@ -148,8 +148,14 @@ def _add_wsproxy_parser(sub) -> None:
              "The proxy's token.")
     _env_arg(server, "--http-address", "CODER_HTTP_ADDRESS", "Where to listen.",
              "127.0.0.1:3001")
+    _env_arg(server, "--tls-address", "CODER_TLS_ADDRESS",
+             "Where to listen for HTTPS, instead of --http-address, when a certificate is given.",
+             "127.0.0.1:3443")
+    _env_arg(server, "--tls-cert-file", "CODER_TLS_CERT_FILE",
+             "PEM certificate (with its chain) to serve HTTPS with.")
+    _env_arg(server, "--tls-key-file", "CODER_TLS_KEY_FILE", "Its PEM private key.")
     _env_arg(server, "--access-url", "CODER_ACCESS_URL",
-             "The URL users reach this proxy at (default: http://HTTP_ADDRESS).")
+             "The URL users reach this proxy at (default: http(s)://the address it listens at).")
     _env_arg(server, "--wildcard-access-url", "CODER_WILDCARD_ACCESS_URL",
              "The wildcard host name of this proxy's subdomain apps.")
     _env_arg(server, "--ca-cert", "CODER_CA_CERT", "PEM bundle to trust for coderd's TLS.")
@@ -500,7 +506,7 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
     from appliance.sdk.trust import system_ca
     from appliance.sdk.wsproxysdk import ProxyClient
 
-    from .relay import tcpupgrade
+    from .upgradecheck import Handler
     from .wsproxy.server import WorkspaceProxyServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -509,25 +515,36 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
         if not value:
             print(f"coderd wsproxy server: {flag} is required", file=sys.stderr)
             return 2
-    host, _, port = args.http_address.rpartition(":")
-    if not port.isdigit():
-        print(f"coderd wsproxy server: --http-address {args.http_address!r} is not HOST:PORT",
+    tls = bool(args.tls_cert_file or args.tls_key_file)
+    if tls and not (args.tls_cert_file and args.tls_key_file):
+        print("coderd wsproxy server: --tls-cert-file and --tls-key-file go together",
               file=sys.stderr)
+        return 2
+    flag, address = ("--tls-address", args.tls_address) if tls else \
+        ("--http-address", args.http_address)
+    if not address.rpartition(":")[2].isdigit():
+        print(f"coderd wsproxy server: {flag} {address!r} is not HOST:PORT", file=sys.stderr)
         return 2
     client = ProxyClient(args.primary_access_url, args.proxy_session_token,
                          verify=args.ca_cert or system_ca(), timeout=30)
-    proxy = WorkspaceProxyServer(client, args.access_url or f"http://{args.http_address}",
+    proxy = WorkspaceProxyServer(client, args.access_url or f"http{'s' * tls}://{address}",
                                  args.wildcard_access_url, buildinfo.version(),
                                  args.relay_tls_ca_file)
-    http = WSGIServer((host.strip("[]"), int(port)), proxy.app(), log=None,
-                      handler_class=tcpupgrade.Handler)
+    try:
+        secure = {"ssl_context": _tls_context(args), "server_side": True} if tls else {}
+    except OSError as exc:
+        print(f"coderd wsproxy server: cannot read the TLS certificate or key: {exc}",
+              file=sys.stderr)
+        return 1
     stop = threading.Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
-    try:
-        http.start()  # listening before registered: once coderd lists it, it answers
+    try:  # listening before registered: once coderd lists it, it answers
+        http = WSGIServer(_listen(address), proxy.app(), log=None, handler_class=Handler,
+                          **secure)
+        http.start()
     except OSError as exc:
-        print(f"coderd wsproxy server: cannot listen on {args.http_address}: {exc}",
+        print(f"coderd wsproxy server: cannot listen on {address}: {exc}",
               file=sys.stderr)
         return 1
     try:
@@ -539,7 +556,7 @@ def _wsproxy_server(args: argparse.Namespace) -> int:
         print(f"coderd wsproxy server: coderd is unreachable: {exc}", file=sys.stderr)
         return 1
     threading.Thread(target=proxy.heartbeat_forever, daemon=True).start()
-    logging.getLogger("wsproxy").info("wsproxy: serving at %s for %s", args.http_address,
+    logging.getLogger("wsproxy").info("wsproxy: serving at %s for %s", address,
                                       args.primary_access_url)
     stop.wait()
     http.stop(timeout=3)
@@ -570,9 +587,9 @@ def _make_app(settings: settings_mod.Settings, dsn: str):
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
     wsgi = _taking_turns(app)
-    from .httpconn import Limits
+    from .adapters.gevent_pywsgi import Limits
 
-    # What the connection handler (server.httpconn) reads of the app.
+    # What the connection handler (server.adapters.gevent_pywsgi) reads of the app.
     wsgi.http_limits = Limits(header_timeout=settings.http_read_header_timeout,
                               read_timeout=settings.http_read_timeout,
                               max_connections_per_client=settings.http_max_connections_per_client)
@@ -593,9 +610,9 @@ def _taking_turns(app):
 
     A gevent socket read that finds data does not yield: a keep-alive client
     that sends its next request as soon as it has an answer keeps its greenlet
-    running, and the other connections wait. Under 50 busy connections even a
-    "hello" view answered its slowest 1% in 500 ms against a median of 0.7 ms;
-    one yield per request serves them in turn (docs/benchmarks.md).
+    running, and the other connections wait: under many busy connections even a
+    "hello" view's slowest answers waited on the others. One yield per request
+    serves them in turn (docs/benchmarks.md, "coderd API", requests take turns).
     """
     import gevent
 
@@ -611,8 +628,8 @@ def _serve_pywsgi(settings: settings_mod.Settings, dsn: str, daemons) -> None:
     import gevent
     import gevent.pool
 
-    from .httpconn import Server
-    from .relay.tcpupgrade import Handler
+    from .adapters.gevent_pywsgi import Server
+    from .upgradecheck import Handler
 
     app, pool = _make_app(settings, dsn)
     connections = gevent.pool.Pool(settings.http_max_connections)  # both addresses' together
@@ -649,10 +666,11 @@ def _serve_pywsgi(settings: settings_mod.Settings, dsn: str, daemons) -> None:
     pool.close()
 
 
-def _tls_context(settings: settings_mod.Settings):
-    """coderd's certificate, loaded once at start as Coder's is (gunicorn's workers do the
-    same): a certificate renewed in place is served from the restart the docs ask for, and
-    until then the one served is the one the built-in daemons pin."""
+def _tls_context(settings: settings_mod.Settings | argparse.Namespace):
+    """coderd's certificate (or a workspace proxy's), loaded once at start as Coder's is
+    (gunicorn's workers do the same): a certificate renewed in place is served from the
+    restart the docs ask for, and until then the one served is the one the built-in daemons
+    pin."""
     from gevent import ssl
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -670,7 +688,7 @@ def _serve_gunicorn(settings: settings_mod.Settings, dsn: str, daemons) -> None:
     options = {
         "bind": bind,
         "workers": settings.workers,
-        "worker_class": "server.relay.tcpupgrade.Worker",
+        "worker_class": "server.adapters.gunicorn_worker.Worker",
         "worker_connections": settings.http_max_connections,
         "timeout": 60,
         "graceful_timeout": 10,

@@ -19,7 +19,7 @@ session. So:
 Coder puts a nosurf token in a second cookie and wants it back in ``X-CSRF-TOKEN``;
 every browser that can run the dashboard sends ``Origin`` on the requests checked here,
 which spares the token and its round trip. A websocket is checked before gevent-websocket
-answers 101 (``relay.tcpupgrade.Handler`` asks ``upgrade_refusal``), as Coder's websocket
+answers 101 (``upgradecheck.Handler`` asks ``upgrade_refusal``), as Coder's websocket
 library refuses a foreign ``Origin`` before it accepts.
 """
 from __future__ import annotations
@@ -75,12 +75,15 @@ def origin_of(url: str) -> str | None:
 
 
 class OriginGuard:
-    """The rule above, for one deployment's access URL and wildcard app hosts."""
+    """The rule above, for one deployment's access URL and wildcard app hosts; a workspace
+    proxy's, with its own cookie in place of coderd's."""
 
-    def __init__(self, access_url: str, app_suffix: str = ""):
+    def __init__(self, access_url: str, app_suffix: str = "",
+                 cookies: tuple[str, ...] = (SESSION_COOKIE, HOST_SESSION_COOKIE)):
         self.origin = origin_of(access_url)
         self.host = (urlsplit(access_url).hostname or "").lower()
         self.app_suffix = app_suffix  # ".apps.example.com": Settings.app_host_suffix
+        self.cookies = cookies
 
     def _is_app_host(self, environ: dict) -> bool:
         host = environ.get("HTTP_HOST", "").rsplit(":", 1)[0].lower()
@@ -97,12 +100,12 @@ class OriginGuard:
         if environ.get(_HEADER_KEY) or self._is_app_host(environ):
             return None
         cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
-        if not (cookies.get(SESSION_COOKIE) or cookies.get(HOST_SESSION_COOKIE)):
+        if not any(cookies.get(name) for name in self.cookies):
             return None
         came_from = self.foreign_origin(environ)
         if came_from is None:
             return None
-        return (f"A request made with the {SESSION_COOKIE} cookie must come from a page of "
+        return (f"A request made with the {self.cookies[0]} cookie must come from a page of "
                 f"{self.origin} (its Origin or Referer); this one came from "
                 f"{came_from}. Programs send the {SESSION_HEADER} header instead.")
 

@@ -14,7 +14,7 @@ import os
 import re
 import threading
 import uuid
-from typing import Any
+from typing import Any, Mapping
 
 import gevent
 import gevent.event
@@ -28,7 +28,7 @@ from appliance.sdk.types import Response, ValidationError
 
 from .authz.rbac import Action, NotAuthorized
 from .db.pool import CONNECTION_ERRORS, PoolTimeout, reason
-from .httpconn import abandon_body
+from .adapters.gevent_pywsgi import abandon_body
 
 log = logging.getLogger(__name__)
 REQUEST_ID_KEY = "coderd.request_id"  # set in the environ by server.app's envelope
@@ -82,7 +82,7 @@ def read_body(limit: int, what: str = "Request body") -> bytes:
     A declared length over the limit is refused before anything is read (413), a longer
     chunked body as soon as it passes the limit; a body that stalls is a 408, one cut
     short or malformed (chunked) a 400. After any of these the connection is closed
-    rather than read to the end of what the client claims to send (``server.httpconn``).
+    rather than read to the end of what the client claims to send (``server.adapters.gevent_pywsgi``).
     Reads the WSGI input itself: Werkzeug's ``get_data`` reads a chunked body whole
     before anyone can check its size."""
     too_large = APIError(413, f"{what} is too large.", f"The limit is {limit} bytes.")
@@ -188,8 +188,10 @@ INT32_MAX = 2**31 - 1  # what PostgreSQL's OFFSET and LIMIT comfortably take
 INT64_MAX = 2**63 - 1  # bigserial log ids
 
 
-def query_int(name: str, default: int, minimum: int = 0, maximum: int = INT32_MAX) -> int:
-    raw = request.args.get(name)
+def query_int(name: str, default: int, minimum: int = 0, maximum: int = INT32_MAX, *,
+              args: Mapping[str, str] | None = None) -> int:
+    """This request's query parameter ``name`` (or ``args``'), checked."""
+    raw = (request.args if args is None else args).get(name)
     if raw in (None, ""):
         return default
     try:

@@ -1,9 +1,9 @@
 """A request's header block, read for gevent's pywsgi.
 
 pywsgi reads headers with ``http.client.parse_headers``, which hands the block
-to the ``email`` package's parser: about 140,000 instructions for the two or
-three headers of an API call, a ninth of what coderd spent on a whole
-``/users/me`` (docs/benchmarks.md). Reading ``Name: value`` lines needs none of
+to the ``email`` package's parser, a large share of what coderd spent on a
+whole ``/users/me`` for the two or three headers of an API call
+(docs/benchmarks.md, "coderd API"). Reading ``Name: value`` lines needs none of
 that. A head's header lines total at most 64 KiB (as a typical proxy's buffers;
 431 past that: ``HeadTooLarge``) in at most 100 lines, so a connection that
 never finishes its head holds no more than that; a line that is not a header,

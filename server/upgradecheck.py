@@ -16,6 +16,8 @@ import inspect
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from . import csrf
+from .adapters import gevent_pywsgi
 from .httpapi import APIError
 
 PREFLIGHT_KEY = "appliance.preflight"
@@ -45,6 +47,19 @@ def init_app(app: Flask) -> None:
     # First of the app's hooks: a route that does not check first runs no hook twice.
     app.before_request_funcs.setdefault(None, []).insert(0, _ready_unless_checked_first)
     app.register_error_handler(Ready, lambda _: Response(status=204, headers={READY_HEADER: "1"}))
+
+
+class Handler(gevent_pywsgi.Handler):
+    """The handler of every request coderd and workspace proxies serve, which refuses a
+    websocket before its 101 as the app would: one that a page of another origin opens
+    with the session cookie (``server.csrf``), and one its route refuses (``refusal``)."""
+
+    def upgrade_refusal(self) -> tuple[str, list, bytes] | None:
+        body = csrf.upgrade_refusal(self.application, self.environ)
+        if body is not None:
+            return "403 Forbidden", [("Content-Type", "application/json"),
+                                     ("Content-Length", str(len(body)))], body
+        return refusal(self.application, self.environ)
 
 
 def refusal(application, environ: dict) -> tuple[str, list, bytes] | None:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from dataclasses import dataclass
 from typing import Iterable
 
 import psycopg2.errors
 
 from appliance import cron
-from appliance.sdk.types import ValidationError
+from appliance.sdk.types import ValidationError, WorkspaceBuildParameter
 from provider.parameter import render_error
 from provider.template_regex import TemplateRegexError, compile_regex
 
@@ -26,12 +25,6 @@ from .httpapi import APIError
 from .provisioner.workspacetags import TagError, evaluate, tag_expressions
 
 ACTIVE_JOB_STATUSES = ("pending", "running", "canceling")
-
-
-@dataclass(frozen=True)
-class ParameterValue:
-    name: str
-    value: str
 
 
 def _param_error(name: str, problem: str) -> APIError:
@@ -101,7 +94,7 @@ def _build_tags(s: AuthzQuerier, version: dict, version_job: dict,
     return {**version_job["tags"], **evaluate(expressions, parameters)}
 
 
-def resolve_parameters(params: list[dict], explicit: Iterable[ParameterValue],
+def resolve_parameters(params: list[dict], explicit: Iterable[WorkspaceBuildParameter],
                        previous: dict[str, str] | None) -> list[tuple[str, str]]:
     """The values a build runs with: explicit, else the previous build's, else the default.
 
@@ -135,7 +128,7 @@ def resolve_parameters(params: list[dict], explicit: Iterable[ParameterValue],
 
 def build(s: AuthzQuerier, workspace: dict, *, transition: str, initiator_id: uuid.UUID,
           template_version_id: uuid.UUID | None = None,
-          values: Iterable[ParameterValue] = (), reason: str = "initiator",
+          values: Iterable[WorkspaceBuildParameter] = (), reason: str = "initiator",
           orphan: bool = False, state: bytes | None = None,
           now: dt.datetime | None = None) -> dict:
     """Queue a build of ``workspace``; returns the build row. APIError when refused.
@@ -153,7 +146,7 @@ def build(s: AuthzQuerier, workspace: dict, *, transition: str, initiator_id: uu
 
 
 def _build(s: AuthzQuerier, workspace: dict, transition: str, initiator_id: uuid.UUID,
-           template_version_id: uuid.UUID | None, values: Iterable[ParameterValue],
+           template_version_id: uuid.UUID | None, values: Iterable[WorkspaceBuildParameter],
            reason: str, state: bytes | None, now: dt.datetime) -> dict:
     with s.transaction():
         latest = next(iter(s.get_latest_workspace_builds_by_workspace_ids([workspace["id"]])), None)

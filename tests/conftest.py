@@ -1,11 +1,15 @@
-"""Fixtures every test can use: a real PostgreSQL and real coderd processes."""
+"""Fixtures every test can use: a real PostgreSQL, real coderd processes and the real CLI."""
 from __future__ import annotations
 
 import pytest
 
-from server.app import prepare_database
+pytest.register_assert_rewrite("tests.kit")
 
-from .coderdtest import PostgresServer, create_first_user, running_coderd, start_coderd
+from server.app import prepare_database  # noqa: E402
+
+from tests.kit.cli import CoderCLI, new_cli
+from tests.kit.coderd import PostgresServer, create_first_user, running_coderd, start_coderd
+from tests.kit.localtemplate import build_shipped_agent
 
 
 @pytest.fixture(scope="session")
@@ -92,3 +96,15 @@ def provisioning_coderd(coderd_factory, provider_mirror):
     return coderd_factory(env={"CODER_PROVIDER_MIRROR_DIR": provider_mirror,
                                "CODER_PROVISIONER_DAEMONS": "2",
                                "CODER_PROVISIONER_STALE_AFTER": "6s"})
+
+
+@pytest.fixture
+def cli(tmp_path) -> CoderCLI:
+    """The real ``coder`` CLI with a config folder of this test's own."""
+    return new_cli(tmp_path / "coderv2")
+
+
+@pytest.fixture(scope="session")
+def agent_binaries(tmp_path_factory):
+    """A folder holding coder-agent-linux-amd64, the PyInstaller build (cached by source hash)."""
+    return build_shipped_agent(tmp_path_factory.mktemp("agent-binaries"))

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from .coderdtest import FIRST_USER_PASSWORD
+from tests.kit.coderd import FIRST_USER_PASSWORD
 from .hosts import TRACED_CALLS, destinations, off_host
-from .tools import tool
+from tests.kit.tools import tool
 
 REPO = Path(__file__).resolve().parents[1]
 

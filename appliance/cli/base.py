@@ -119,10 +119,14 @@ def main(prog: str, description: str, commands: dict[str, CommandInfo],
     ``global_options`` adds flags every command takes (``coder --url``);
     ``translate`` turns other exceptions (API errors, network failures) into a
     CommandError, whose traceback is logged only with ``-v``; ``version`` is what
-    ``--version`` prints.
+    ``--version`` prints. A command gets the program's whole parser (every command
+    with its options, for ``completion``) as ``args.whole_parser()``, so that no
+    command imports the program it is part of.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, args = build_parser(prog, description, commands, argv, global_options, version)
+    args.whole_parser = lambda: make_parser(prog, description, commands, commands,
+                                            global_options, version)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)

@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from appliance.fileio import atomic_write
+
 URL_FILE = "url"
 SESSION_FILE = "session"
 
@@ -40,8 +42,6 @@ class ConfigDir:
             return ""
 
     def write(self, name: str, value: str) -> None:
-        from mirror_tools.fetch import atomic_write  # with requests: not for commands that only read
-
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         with atomic_write(self.path / name, "w", perms=0o600) as f:
             f.write(value)

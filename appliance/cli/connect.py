@@ -117,10 +117,10 @@ def normalize_url(raw: str) -> str:
 def new_client(args: argparse.Namespace, url: str, token: str = "") -> Client:
     # Imported here: ``coder ssh --stdio`` (started for every ssh) needs neither.
     from appliance.sdk.client import Client
-    from mirror_tools.fetch import session as http_session
+    from appliance.sdk.httpsession import session as http_session
 
     verify = ca_bundle(args)
-    # fetch's session keeps our CA bundle even when REQUESTS_CA_BUNDLE is set.
+    # The shared session keeps our CA bundle even when REQUESTS_CA_BUNDLE is set.
     return Client(url, token, verify=verify, headers=headers.from_flags(args, url),
                   session=http_session(None if verify is True else verify, retries=0))
 

@@ -7,10 +7,9 @@ work before or after the command; failures print one message and a hint
 """
 from __future__ import annotations
 
-import argparse
 from typing import Sequence
 
-from appliance.cli.base import CommandInfo, main as run_main, make_parser
+from appliance.cli.base import CommandInfo, main as run_main
 
 DESCRIPTION = "Coder: remote development environments, from the command line."
 
@@ -27,7 +26,8 @@ COMMANDS = {
                                  aliases=("organization", "org", "orgs")),
     "tokens": CommandInfo("appliance.cli.commands.tokens",
                           "Manage personal API tokens: create, list, remove."),
-    "agent": CommandInfo("agent.cli", "Start the workspace agent (inside a workspace)."),
+    "agent": CommandInfo("appliance.cli.commands.agent",
+                         "Start the workspace agent (inside a workspace)."),
     "templates": CommandInfo("appliance.cli.commands.templates",
                              "Manage templates: init, push, create, edit, pull, archive, "
                              "list, versions, delete."),
@@ -71,8 +71,9 @@ COMMANDS = {
     "publickey": CommandInfo("appliance.cli.commands.publickey",
                              "Output your Coder public key used for Git operations.",
                              aliases=("pubkey",)),
-    "gitssh": CommandInfo("agent.gitssh", "Run ssh with your git SSH key (git's GIT_SSH_COMMAND "
-                                          "in a workspace)."),
+    "gitssh": CommandInfo("appliance.cli.commands.agent",
+                          "Run ssh with your git SSH key (git's GIT_SSH_COMMAND in a "
+                          "workspace)."),
     "provisioner": CommandInfo("appliance.cli.commands.provisioner",
                                "View provisioner daemons (list) and jobs (jobs list|cancel).",
                                aliases=("provisioners",)),
@@ -93,14 +94,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from appliance.cli.commands import version
     return run_main("coder", DESCRIPTION, COMMANDS, argv, global_options=connect.add_global_options,
                     translate=connect.translate, version=version.text)
-
-
-def full_parser() -> argparse.ArgumentParser:
-    """Every command with all its options (what completion is made from)."""
-    from appliance.cli import connect
-    from appliance.cli.commands import version
-    return make_parser("coder", DESCRIPTION, COMMANDS, COMMANDS, connect.add_global_options,
-                       version.text)
 
 
 if __name__ == "__main__":

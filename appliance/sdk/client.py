@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import requests
 
-from . import model, types
+from . import httpsession, model, types
 from .errors import SESSION_HEADER, APIError
 
 __all__ = ["SESSION_HEADER", "APIError", "Client"]
@@ -34,7 +34,8 @@ class Client:
         self.token = token
         self.timeout = timeout
         self.headers = dict(headers or {})
-        self.http = session or requests.Session()
+        # httpsession's: a CA bundle given here holds even where REQUESTS_CA_BUNDLE is set.
+        self.http = session or httpsession.session(retries=0)
         self.http.verify = verify
         self.http.headers["User-Agent"] = "coder-appliance-sdk"
         self.http.headers.update(self.headers)

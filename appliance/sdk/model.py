@@ -6,8 +6,8 @@ from pydantic to keep the agent and CLI binaries small and their start-up fast;
 it does only what the API needs: decode JSON into dataclasses with per-field
 validation errors, encode them back, and describe them as JSON Schema for the
 OpenAPI document. Responses are serialized by orjson, which writes dataclasses,
-UUIDs and times itself in C: on a page of 25 users that is most of a
-request's time saved (docs/benchmarks.md).
+UUIDs and times itself in C (what that saved a page of users:
+docs/benchmarks.md, "coderd API").
 
 Decoding follows Coder's API rules: unknown fields are ignored (clients speak
 several API versions), optional fields accept ``null``, and the nil UUID

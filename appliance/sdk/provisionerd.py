@@ -16,6 +16,7 @@ from typing import Any, Literal, Optional
 from .client import Client, _error_from
 from .model import field as mfield
 from .pinning import PinnedAdapter
+from .types import TemplateVersionParameterOption, WorkspaceBuildParameter
 
 PSK_HEADER = "Coder-Provisioner-Daemon-PSK"
 
@@ -34,12 +35,6 @@ class RegisterDaemonRequest:
 class RegisterDaemonResponse:
     id: uuid.UUID
     organization_id: uuid.UUID
-
-
-@dataclass
-class ParameterValue:
-    name: str
-    value: str
 
 
 @dataclass
@@ -100,8 +95,8 @@ class AcquiredJob:
     file_id: uuid.UUID
     metadata: JobMetadata
     transition: str = "start"
-    rich_parameter_values: list[ParameterValue] = field(default_factory=list)
-    previous_parameter_values: list[ParameterValue] = field(default_factory=list)
+    rich_parameter_values: list[WorkspaceBuildParameter] = field(default_factory=list)
+    previous_parameter_values: list[WorkspaceBuildParameter] = field(default_factory=list)
     state: str = ""  # base64 of the previous build's terraform state
     agent_scripts: dict[str, str] = field(default_factory=dict)  # "linux_amd64" -> script
     variable_values: list[VariableValue] = field(default_factory=list)  # a build's version's
@@ -206,14 +201,6 @@ class Resource:
 
 
 @dataclass
-class ParameterOption:
-    name: str
-    value: str
-    description: str = ""
-    icon: str = ""
-
-
-@dataclass
 class RichParameter:
     name: str
     type: str
@@ -222,7 +209,7 @@ class RichParameter:
     mutable: bool = False
     default_value: str = ""
     icon: str = ""
-    options: list[ParameterOption] = field(default_factory=list)
+    options: list[TemplateVersionParameterOption] = field(default_factory=list)
     validation_regex: str = ""
     validation_error: str = ""
     validation_min: Optional[int] = None
@@ -235,16 +222,10 @@ class RichParameter:
 
 
 @dataclass
-class PresetParameter:
-    name: str
-    value: str
-
-
-@dataclass
 class Preset:
     """A ``coder_workspace_preset`` the import read: parameter values users may pick."""
     name: str
-    parameters: list[PresetParameter] = field(default_factory=list)
+    parameters: list[WorkspaceBuildParameter] = field(default_factory=list)
     default: bool = False
     description: str = ""
     icon: str = ""

@@ -132,12 +132,15 @@ def _status_error(exc: websocket.WebSocketBadStatusException, path: str) -> APIE
     return APIError.from_response(exc.status_code, exc.resp_body or b"", "GET", path)
 
 
-def dial(client: Client, agent_id: uuid.UUID | str, target: str = "ssh") -> socket.socket:
+def dial(client: Client, agent_id: uuid.UUID | str, target: str = "ssh",
+         region_url: str = "") -> socket.socket:
     """A connection carrying a byte stream to ``target`` (``ssh``, ``tcp:PORT``) on the agent;
-    APIError if coderd refuses it."""
-    return rawstream.connect(client.url, f"/api/v2/workspaceagents/{agent_id}/connect",
-                             {"target": target}, client.token, verify=client.http.verify,
-                             timeout=client.timeout, headers=client.headers)
+    APIError if coderd refuses it. Through the workspace proxy at ``region_url`` if given
+    (the client's extra headers are for coderd: not sent there)."""
+    return rawstream.connect(region_url or client.url,
+                             f"/api/v2/workspaceagents/{agent_id}/connect", {"target": target},
+                             client.token, verify=client.http.verify, timeout=client.timeout,
+                             headers={} if region_url else client.headers)
 
 
 def reconnecting_pty(client: Client, agent_id: uuid.UUID | str, reconnect: uuid.UUID,

@@ -1302,3 +1302,15 @@ class IssueSignedConnectTokenRequest:
 @dataclass
 class IssueSignedAppTokenResponse:
     signed_token_str: str
+
+
+@dataclass
+class IssueReconnectingPTYSignedTokenRequest:
+    """Coder's: the web terminal's websocket URL at a workspace proxy, and its agent."""
+    url: str
+    agentID: uuid.UUID
+
+
+@dataclass
+class IssueReconnectingPTYSignedTokenResponse:
+    signed_token: str

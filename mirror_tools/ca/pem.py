@@ -1,6 +1,6 @@
 """Reading and writing the CA's PEM files: certificates 0644, keys 0600.
 
-Writes go through :func:`mirror_tools.fetch.atomic_write`, so a key is never
+Writes go through :func:`appliance.fileio.atomic_write`, so a key is never
 readable by others even while it is being written, and a crash leaves the old
 file or the new one. Read errors become :class:`CAError` naming the file.
 """
@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mirror_tools.fetch import atomic_write
+from appliance.fileio import atomic_write
 
 
 class CAError(Exception):

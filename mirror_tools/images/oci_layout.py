@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from mirror_tools import fetch
+from appliance.fileio import atomic_write
 from mirror_tools.images.registry import (INDEX_TYPES, MANIFEST_TYPES, Manifest,
                                           RegistryError, _DIGEST, sha256_digest)
 
@@ -68,7 +68,7 @@ class Layout:
         if digest and digest != actual:
             raise LayoutError(f"blob {digest}: content hashes to {actual}")
         if not self.has_blob(actual, len(data)):
-            with fetch.atomic_write(self.blob_path(actual)) as f:
+            with atomic_write(self.blob_path(actual)) as f:
                 f.write(data)
         return actual
 
@@ -103,7 +103,7 @@ class Layout:
         """Make ``images`` the layout's content; ``index.json`` goes last, atomically."""
         marker = self.root / "oci-layout"
         if not marker.exists():
-            with fetch.atomic_write(marker) as f:
+            with atomic_write(marker) as f:
                 f.write(json.dumps(LAYOUT_VERSION).encode())
         index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
                  "manifests": [img.descriptor for img in images]}
@@ -111,7 +111,7 @@ class Layout:
         path = self.root / "index.json"
         if path.exists() and path.read_bytes() == data:
             return  # a no-op sync leaves the layout untouched
-        with fetch.atomic_write(path) as f:
+        with atomic_write(path) as f:
             f.write(data)
 
     def referenced(self, manifest: Manifest) -> Iterator[tuple[str, dict]]:

@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 
 import requests
 
+from appliance.fileio import atomic_write
 from mirror_tools import fetch
 from mirror_tools.images.oci_layout import Image, Layout, LayoutError
 from mirror_tools.images.registry import CHUNK_SIZE, Manifest, RegistryClient, parse_reference
@@ -66,7 +67,7 @@ class UploadJournal:
                 del self.entries[key]
             else:
                 self.entries[key] = location
-            with fetch.atomic_write(self.path, perms=0o600) as f:
+            with atomic_write(self.path, perms=0o600) as f:
                 f.write(json.dumps(self.entries, indent=1).encode())
 
 

@@ -14,7 +14,8 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from mirror_tools.fetch import FetchError, sha256_file
+from appliance.fileio import sha256_file
+from mirror_tools.fetch import FetchError
 from mirror_tools.manifest import parse_provider_source
 from mirror_tools.mirror_state import MirrorDir, disk_error
 from mirror_tools.providers.hashes import h1_zip

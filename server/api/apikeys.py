@@ -1,9 +1,7 @@
 """API keys: long-lived named tokens and session keys."""
 from __future__ import annotations
 
-import datetime as dt
 import secrets
-import uuid
 
 import psycopg2.errors
 from flask import current_app, request
@@ -11,13 +9,13 @@ from flask import current_app, request
 from appliance.sdk import types
 
 from .. import audit
-from ..authz.querier import AuthzQuerier
+from ..apikeys import issue_key
 from ..db.queries.users import UserRow
 from ..httpapi import APIError, not_found, write, read
 from ..httpmw import store
-from ..security import generate_api_key
 from . import convert
 from .router import Router
+from .users import user_param
 
 router = Router("apikeys", "API keys")
 route = router.route
@@ -28,18 +26,6 @@ TOKEN_SCOPES = {"all": "all", "coder:all": "all", "application_connect": "applic
                 "coder:application_connect": "application_connect"}
 _WORDS = ("amber", "brisk", "cedar", "delta", "ember", "fjord", "gale", "harbor", "iris",
           "juniper", "kestrel", "lumen", "maple", "nectar", "onyx", "pine", "quartz", "raven")
-
-
-def issue_key(s: AuthzQuerier, user_id: uuid.UUID, *, login_type: str, lifetime: int,
-              scope: str = "all", token_name: str = "") -> tuple[str, dict]:
-    """Create a key; return the token (shown once) and the stored row."""
-    key_id, token, hashed = generate_api_key()
-    now = dt.datetime.now(dt.timezone.utc)
-    row = s.insert_api_key(id=key_id, hashed_secret=hashed, user_id=user_id,
-                           expires_at=now + dt.timedelta(seconds=lifetime), login_type=login_type,
-                           lifetime_seconds=lifetime, ip_address=request.remote_addr,
-                           scope=scope, token_name=token_name)
-    return token, row
 
 
 def _token_scope(req: types.CreateTokenRequest) -> str:
@@ -54,15 +40,10 @@ def _token_scope(req: types.CreateTokenRequest) -> str:
     return scopes.pop()
 
 
-def _user(user: str) -> UserRow:
-    from .users import user_param  # users imports this module for issue_key
-    return user_param(user)
-
-
 @route("POST", "/users/<user>/keys/tokens", summary="Create a named API token",
        request=types.CreateTokenRequest, response=types.GenerateAPIKeyResponse, status=201)
 def create_token(user: str):
-    token = new_token(_user(user), read(types.CreateTokenRequest))
+    token = new_token(user_param(user), read(types.CreateTokenRequest))
     return write(201, types.GenerateAPIKeyResponse(key=token))
 
 
@@ -83,7 +64,7 @@ def new_token(row: UserRow, req: types.CreateTokenRequest) -> str:
     name = req.token_name or f"{secrets.choice(_WORDS)}_{secrets.choice(_WORDS)}_{secrets.token_hex(2)}"
     try:
         token, key = issue_key(store(), row.id, login_type="token", lifetime=lifetime,
-                               scope=scope, token_name=name)
+                               remote_addr=request.remote_addr, scope=scope, token_name=name)
     except psycopg2.errors.UniqueViolation:
         raise APIError(409, f"A token with name {name!r} already exists.",
                        validations=[types.ValidationError("token_name", "is already taken")]) from None
@@ -95,14 +76,15 @@ def new_token(row: UserRow, req: types.CreateTokenRequest) -> str:
 @route("POST", "/users/<user>/keys", summary="Create a session key for a user",
        response=types.GenerateAPIKeyResponse, status=201)
 def create_session_key(user: str):
-    return write(201, types.GenerateAPIKeyResponse(key=new_session_key(_user(user))))
+    return write(201, types.GenerateAPIKeyResponse(key=new_session_key(user_param(user))))
 
 
 def new_session_key(row: UserRow) -> str:
     """A session key for ``row``, as the caller may make one (Coder's: login type password,
     the session lifetime); also what /cli-auth hands out."""
     lifetime = int(current_app.extensions["coderd"].settings.session_duration)
-    token, key = issue_key(store(), row.id, login_type="password", lifetime=lifetime)
+    token, key = issue_key(store(), row.id, login_type="password", lifetime=lifetime,
+                           remote_addr=request.remote_addr)
     audit.record("create", "api_key", None, row.username, status=201,
                  additional={"key_id": key["id"], "user_id": str(row.id)})
     return token
@@ -112,7 +94,7 @@ def new_session_key(row: UserRow) -> str:
        response=list[types.APIKeyWithOwner])
 def list_tokens(user: str):
     include_all = request.args.get("include_all", "").lower() == "true"
-    return write(200, user_tokens(_user(user), include_all))
+    return write(200, user_tokens(user_param(user), include_all))
 
 
 def user_tokens(row: UserRow, include_all: bool = False) -> list[types.APIKeyWithOwner]:
@@ -126,14 +108,14 @@ def user_tokens(row: UserRow, include_all: bool = False) -> list[types.APIKeyWit
         if k["user_id"] not in names:
             owner = s.as_system("token-owner-names").get_user_by_id(k["user_id"])
             names[k["user_id"]] = owner.username if owner else ""
-        out.append(types.APIKeyWithOwner(**vars(convert.api_key(k)), username=names[k["user_id"]]))
+        out.append(convert.from_row(types.APIKeyWithOwner, k, username=names[k["user_id"]]))
     return out
 
 
 @route("GET", "/users/<user>/keys/tokens/<keyname>", summary="Get an API token by name",
        response=types.APIKey)
 def get_token_by_name(user: str, keyname: str):
-    key = store().get_api_key_by_name(_user(user).id, keyname)
+    key = store().get_api_key_by_name(user_param(user).id, keyname)
     if key is None:
         raise not_found("API key")
     return write(200, convert.api_key(key))
@@ -142,13 +124,13 @@ def get_token_by_name(user: str, keyname: str):
 @route("GET", "/users/<user>/keys/tokens/tokenconfig", summary="Token limits",
        response=dict[str, int])
 def token_config(user: str):
-    _user(user)
+    user_param(user)
     settings = current_app.extensions["coderd"].settings
     return write(200, {"max_token_lifetime": int(settings.max_token_lifetime * NANOSECOND)})
 
 
 def _key_of(user: str, keyid: str) -> dict:
-    row = _user(user)
+    row = user_param(user)
     key = store().get_api_key_by_id(keyid)
     if key is None or key["user_id"] != row.id:
         raise not_found("API key")

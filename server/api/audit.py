@@ -46,15 +46,10 @@ def _audit_log(row: dict, users: dict) -> types.AuditLog:
     if user_id is not None and user_id not in users:
         user_row = store().as_system("audit-log-user").get_user_by_id(user_id)
         users[user_id] = convert.user(user_row) if user_row else None
-    return types.AuditLog(
-        id=row["id"], request_id=row["request_id"], time=row["time"], ip=row["ip"] or "",
-        user_agent=row["user_agent"], resource_type=row["resource_type"],
-        resource_id=row["resource_id"], resource_target=row["resource_target"],
-        resource_icon=row["resource_icon"], action=row["action"], diff=row["diff"],
-        status_code=row["status_code"], additional_fields=row["additional_fields"],
+    return convert.from_row(
+        types.AuditLog, row, ip=row["ip"] or "",
         description=f"{{user}} {row['action']} {row['resource_type']} {row['resource_target']}".strip(),
-        resource_link="", is_deleted=bool(row["user_deleted"]),
-        organization_id=row["organization_id"], user=users.get(user_id))
+        resource_link="", is_deleted=bool(row["user_deleted"]), user=users.get(user_id))
 
 
 @router.route("GET", "/audit", summary="Search the audit log", response=types.AuditLogResponse,

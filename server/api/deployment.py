@@ -17,6 +17,7 @@ from ..authz.rbac import Action, Object, Resource, authorize
 from ..httpapi import write
 from ..httpmw import system_store
 from . import workspaceproxies
+from .convert import from_row
 from .router import Router
 
 router = Router("deployment", "General")
@@ -77,15 +78,10 @@ def deployment_stats():
     row = system_store("deployment stats").get_deployment_stats(since)
     return write(200, types.DeploymentStats(
         aggregated_from=since, collected_at=now, next_update_at=now + STATS_REFRESH,
-        workspaces=types.WorkspaceDeploymentStats(
-            pending=row["pending"], building=row["building"], running=row["running"],
-            failed=row["failed"], stopped=row["stopped"],
-            connection_latency_ms=types.WorkspaceConnectionLatencyMS(P50=row["p50"],
-                                                                     P95=row["p95"]),
-            rx_bytes=row["rx_bytes"], tx_bytes=row["tx_bytes"]),
-        session_count=types.SessionCountDeploymentStats(
-            vscode=row["vscode"], ssh=row["ssh"], jetbrains=row["jetbrains"],
-            reconnecting_pty=row["reconnecting_pty"])))
+        workspaces=from_row(types.WorkspaceDeploymentStats, row,
+                            connection_latency_ms=types.WorkspaceConnectionLatencyMS(
+                                P50=row["p50"], P95=row["p95"])),
+        session_count=from_row(types.SessionCountDeploymentStats, row)))
 
 
 def ssh_config_options(items) -> dict[str, str]:
@@ -118,11 +114,16 @@ def appearance():
        response=types.RegionsResponse)
 def regions():
     authorize_listing(g.subject, Action.READ)  # a key scoped to apps reads none of it
+    return write(200, types.RegionsResponse(regions=region_list()))
+
+
+def region_list() -> list[types.Region]:
+    """The primary, then each proxy coderd registered (the dashboard's region menu too)."""
     settings = _settings()
     deployment_id = system_store("regions").get_deployment_value("deployment_id")
     pubsub = current_app.extensions["coderd"].pubsub
-    return write(200, types.RegionsResponse(regions=[types.Region(
+    return [types.Region(
         id=uuid.UUID(deployment_id), name="primary", display_name=PRIMARY_REGION_DISPLAY_NAME,
         icon_url=PRIMARY_REGION_ICON, healthy=pubsub is None or pubsub.healthy.is_set(),
         path_app_url=settings.effective_access_url,
-        wildcard_hostname=settings.wildcard_access_url), *workspaceproxies.regions()]))
+        wildcard_hostname=settings.wildcard_access_url), *workspaceproxies.regions()]

@@ -17,6 +17,7 @@ from appliance.sdk import types
 from ..httpapi import APIError, read, write
 from ..httpmw import store
 from . import jobs
+from .convert import from_row
 from .router import Router
 from .templates import version_param
 
@@ -96,4 +97,4 @@ def dry_run_matched_provisioners(templateversion: str, jobID: str):
     row = dry_run_job(templateversion, jobID)
     found = store().get_matched_provisioners(row["organization_id"], row["tags"],
                                              STALE_SECONDS)
-    return write(200, types.MatchedProvisioners(**found))
+    return write(200, from_row(types.MatchedProvisioners, found))

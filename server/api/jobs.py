@@ -19,6 +19,7 @@ from ..db.queries.provisioner import job_logs_channel
 from ..httpapi import INT64_MAX, APIError, query_int, write
 from ..httpmw import release_connection, store
 from ..upgradecheck import websocket
+from .convert import from_row
 from .router import QueryParam
 
 LOGS_QUERY = (QueryParam("after", "Only logs with an ID above this one", "integer"),
@@ -33,16 +34,12 @@ def job(row: dict) -> types.ProvisionerJob:
     if row["job_status"] == "pending":
         position, size = store().get_queue_position(row["id"])
     inp = row["input"] or {}
-    return types.ProvisionerJob(
-        id=row["id"], created_at=row["created_at"], started_at=row["started_at"],
-        completed_at=row["completed_at"], canceled_at=row["canceled_at"],
-        error=row["error"] or "", error_code=row["error_code"] or "", status=row["job_status"],
-        worker_id=row["worker_id"], file_id=row["file_id"], tags=row["tags"],
-        queue_position=position, queue_size=size, organization_id=row["organization_id"],
+    return from_row(
+        types.ProvisionerJob, row, error=row["error"] or "", error_code=row["error_code"] or "",
+        status=row["job_status"], queue_position=position, queue_size=size,
         input=types.ProvisionerJobInput(
             template_version_id=_maybe_uuid(inp.get("template_version_id")),
-            workspace_build_id=_maybe_uuid(inp.get("workspace_build_id"))),
-        type=row["type"])
+            workspace_build_id=_maybe_uuid(inp.get("workspace_build_id"))))
 
 
 def _maybe_uuid(value: str | None) -> uuid.UUID | None:
@@ -54,9 +51,7 @@ def jobs_by_id(job_ids: list[uuid.UUID]) -> dict[uuid.UUID, types.ProvisionerJob
 
 
 def log(row: dict) -> types.ProvisionerJobLog:
-    return types.ProvisionerJobLog(id=row["id"], created_at=row["created_at"],
-                                   log_source=row["source"], log_level=row["level"],
-                                   stage=row["stage"], output=row["output"])
+    return from_row(types.ProvisionerJobLog, row, log_source=row["source"], log_level=row["level"])
 
 
 def logs(job_id: uuid.UUID):
@@ -155,13 +150,10 @@ def resources(job_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[types.WorkspaceR
         return out
     now = dt.datetime.now(dt.timezone.utc)
     for r in store().get_workspace_resources_by_job_ids(job_ids):
-        out.setdefault(r["job_id"], []).append(types.WorkspaceResource(
-            id=r["id"], created_at=r["created_at"], job_id=r["job_id"],
-            workspace_transition=r["transition"], type=r["type"], name=r["name"], hide=r["hide"],
-            icon=r["icon"], daily_cost=r["daily_cost"],
+        out.setdefault(r["job_id"], []).append(from_row(
+            types.WorkspaceResource, r, workspace_transition=r["transition"],
             agents=[agent(a, now) for a in r["agents"]],
-            metadata=[types.WorkspaceResourceMetadata(key=m["key"], value=m["value"] or "",
-                                                      sensitive=m["sensitive"])
+            metadata=[from_row(types.WorkspaceResourceMetadata, m, value=m["value"] or "")
                       for m in r["metadata"]]))
     return out
 
@@ -174,40 +166,22 @@ def agent(row: dict, now: dt.datetime) -> types.WorkspaceAgent:
         reason = "agent is not connected"
     elif lifecycle in ("start_timeout", "start_error", "shutdown_timeout", "shutdown_error"):
         reason = f"agent lifecycle state is {lifecycle}"
-    return types.WorkspaceAgent(
-        id=row["id"], created_at=row["created_at"], updated_at=row["updated_at"],
-        first_connected_at=row["first_connected_at"], last_connected_at=row["last_connected_at"],
-        disconnected_at=disconnected_at, started_at=row["started_at"],
-        ready_at=row["ready_at"], status=status, lifecycle_state=lifecycle, name=row["name"],
-        resource_id=row["resource_id"], architecture=row["architecture"],
+    return from_row(
+        types.WorkspaceAgent, row, disconnected_at=disconnected_at, status=status,
         environment_variables=row["environment_variables"] or {},
-        operating_system=row["operating_system"], logs_length=row["logs_length"],
-        logs_overflowed=row["logs_overflowed"], directory=row["directory"],
-        expanded_directory=row["expanded_directory"], version=row["version"],
-        api_version=row["api_version"], apps=[app(a) for a in row["apps"]],
-        connection_timeout_seconds=row["connection_timeout_seconds"],
-        troubleshooting_url=row["troubleshooting_url"],
+        apps=[app(a) for a in row["apps"]],
         health=types.WorkspaceAgentHealth(healthy=not reason, reason=reason),
         display_apps=list(row["display_apps"]),
-        scripts=[types.WorkspaceAgentScript(
-            id=s["id"], log_source_id=s["log_source_id"], log_path=s["log_path"], script=s["script"],
-            cron=s["cron"], run_on_start=s["run_on_start"], run_on_stop=s["run_on_stop"],
-            start_blocks_login=s["start_blocks_login"],
-            timeout=s["timeout_seconds"] * 1_000_000_000, display_name=s["display_name"])
-            for s in row["scripts"]],
-        log_sources=[types.WorkspaceAgentLogSource(
-            workspace_agent_id=row["id"], id=src["id"], created_at=src["created_at"],
-            display_name=src["display_name"], icon=src["icon"])
-            for src in row.get("log_sources", ())],
-        subsystems=list(row["subsystems"]), motd_file=row["motd_file"])
+        scripts=[from_row(types.WorkspaceAgentScript, s,
+                          timeout=s["timeout_seconds"] * 1_000_000_000) for s in row["scripts"]],
+        log_sources=[from_row(types.WorkspaceAgentLogSource, src, workspace_agent_id=row["id"])
+                     for src in row.get("log_sources", ())],
+        subsystems=list(row["subsystems"]))
 
 
 def app(row: dict) -> types.WorkspaceApp:
-    return types.WorkspaceApp(
-        id=row["id"], slug=row["slug"], display_name=row["display_name"], icon=row["icon"],
-        command=row["command"] or "", url=row["url"] or "", external=row["external"],
-        subdomain=row["subdomain"], sharing_level=row["sharing_level"],
+    return from_row(
+        types.WorkspaceApp, row, command=row["command"] or "", url=row["url"] or "",
         healthcheck=types.Healthcheck(url=row["healthcheck_url"],
                                       interval=row["healthcheck_interval"],
-                                      threshold=row["healthcheck_threshold"]),
-        health=row["health"], hidden=row["hidden"], open_in=row["open_in"])
+                                      threshold=row["healthcheck_threshold"]))

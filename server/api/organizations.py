@@ -100,8 +100,7 @@ def workspace_available_users(organization: str, user: str):
     search = request.args.get("q", "").strip().lower()
     members = [m for m in s.get_organization_members(org["id"])
                if m["status"] == "active" and _matches(m, search)]
-    return write(200, [types.MinimalUser(id=m["user_id"], username=m["username"],
-                                         avatar_url=m["avatar_url"], name=m["name"])
+    return write(200, [convert.from_row(types.MinimalUser, m, id=m["user_id"])
                        for m in _page(members)])
 
 

@@ -12,6 +12,7 @@ from appliance.sdk import types
 from .. import audit
 from ..httpapi import APIError, read, write
 from ..httpmw import store
+from .convert import from_row
 from .router import Router
 from .workspaces import workspace_param, workspaces
 
@@ -21,9 +22,7 @@ SHARE_LEVELS = ("authenticated", "organization", "public")
 
 
 def share(row: dict) -> types.WorkspaceAgentPortShare:
-    return types.WorkspaceAgentPortShare(
-        workspace_id=row["workspace_id"], agent_name=row["agent_name"], port=row["port"],
-        share_level=row["share_level"], protocol=row["protocol"])
+    return from_row(types.WorkspaceAgentPortShare, row)
 
 
 @route("GET", "/workspaces/<workspace>/port-share", summary="A workspace's shared ports",

@@ -8,6 +8,7 @@ from appliance.sdk import types
 
 from ..httpapi import APIError, found, read, write
 from ..httpmw import store
+from .convert import from_row
 from .router import Router
 from .users import user_param
 
@@ -18,8 +19,7 @@ TERMINAL_FONTS = ("", "ibm-plex-mono", "fira-code", "source-code-pro", "jetbrain
 
 
 def _settings(row: dict) -> types.UserAppearanceSettings:
-    return types.UserAppearanceSettings(theme_preference=row["theme_preference"],
-                                        terminal_font=row["terminal_font"])
+    return from_row(types.UserAppearanceSettings, row)
 
 
 @route("GET", "/users/<user>/appearance", summary="A user's appearance settings",

@@ -16,6 +16,7 @@ from appliance.sdk import types
 
 from ..httpapi import APIError, not_found, parse_uuid, query_int, write
 from ..httpmw import store
+from .convert import from_row
 from .jobs import job
 from .organizations import organization_param
 from .router import QueryParam, Router
@@ -44,12 +45,10 @@ def provisioner_daemons(organization: str):
 
 def _daemon(row: dict, last_job: dict | None) -> types.ProvisionerDaemon:
     running = last_job is not None and last_job["completed_at"] is None
-    job = last_job and types.ProvisionerDaemonJob(id=last_job["id"], status=last_job["job_status"])
-    return types.ProvisionerDaemon(
-        id=row["id"], organization_id=row["organization_id"], key_id=uuid.UUID(int=0),
-        created_at=row["created_at"], last_seen_at=row["last_seen_at"], name=row["name"],
-        version=row["version"], api_version=row["api_version"],
-        provisioners=list(row["provisioners"]), tags=row["tags"],
+    job = last_job and from_row(types.ProvisionerDaemonJob, last_job, status=last_job["job_status"])
+    return from_row(
+        types.ProvisionerDaemon, row, key_id=uuid.UUID(int=0),
+        provisioners=list(row["provisioners"]),
         key_name=BUILT_IN_KEY if row["built_in"] else PSK_KEY,
         status="busy" if running else "offline" if _stale(row) else "idle",
         current_job=job if running else None, previous_job=None if running else job)

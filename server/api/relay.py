@@ -15,6 +15,7 @@ import functools
 import json
 import re
 import uuid
+from typing import Mapping
 
 import gevent
 from flask import current_app, g, request
@@ -175,14 +176,16 @@ def agent_pty(workspaceagent: str):
     return _done()
 
 
-def pty_target() -> str:
-    """The agent's target for the terminal the query asks for (coderd's and proxies')."""
+def pty_target(args: Mapping[str, str] | None = None) -> str:
+    """The agent's target for the terminal the query (this request's, or ``args``) asks for
+    (coderd's and proxies')."""
+    query = request.args if args is None else args
     try:
-        key = str(uuid.UUID(request.args.get("reconnect", "")))
+        key = str(uuid.UUID(query.get("reconnect", "")))
     except ValueError:
         raise APIError(400, "Query parameter reconnect must be a UUID.") from None
-    width, height = query_int("width", 80), query_int("height", 24)
-    command = request.args.get("command", "")
+    width, height = query_int("width", 80, args=args), query_int("height", 24, args=args)
+    command = query.get("command", "")
     return f"pty:{key}:{width}:{height}" + (f":{command}" if command else "")
 
 

@@ -20,6 +20,7 @@ from ..httpmw import store
 from ..provisioner.imports import queue_import
 from ..provisioner.workspacetags import TagError
 from . import jobs
+from .convert import from_row
 from .organizations import organization_param
 from .router import QueryParam, Router
 
@@ -61,46 +62,27 @@ def require_imported(version: dict, field: str) -> None:
 
 
 def template_response(row: dict) -> types.Template:
-    return types.Template(
-        id=row["id"], created_at=row["created_at"], updated_at=row["updated_at"],
-        organization_id=row["organization_id"], organization_name=row["organization_name"],
-        organization_display_name=row["organization_display_name"],
-        organization_icon=row["organization_icon"], name=row["name"],
-        display_name=row["display_name"], provisioner=row["provisioner"],
-        active_version_id=row["active_version_id"], active_user_count=row["active_user_count"],
-        description=row["description"], deprecated=bool(row["deprecated"]),
-        deprecation_message=row["deprecated"], icon=row["icon"],
-        default_ttl_ms=row["default_ttl"] // NS_PER_MS,
+    return from_row(
+        types.Template, row, deprecated=bool(row["deprecated"]),
+        deprecation_message=row["deprecated"], default_ttl_ms=row["default_ttl"] // NS_PER_MS,
         activity_bump_ms=row["activity_bump"] // NS_PER_MS, created_by_id=row["created_by"],
-        created_by_name=row["created_by_name"], allow_user_autostart=True,
-        allow_user_autostop=True,
-        allow_user_cancel_workspace_jobs=row["allow_user_cancel_workspace_jobs"],
-        require_active_version=row["require_active_version"])
+        allow_user_autostart=True, allow_user_autostop=True)
 
 
 def versions(rows: list[dict]) -> list[types.TemplateVersion]:
     by_id = jobs.jobs_by_id([r["job_id"] for r in rows])
-    return [types.TemplateVersion(
-        id=r["id"], template_id=r["template_id"], organization_id=r["organization_id"],
-        created_at=r["created_at"], updated_at=r["updated_at"], name=r["name"],
-        message=r["message"], job=by_id[r["job_id"]], readme=r["readme"],
+    return [from_row(
+        types.TemplateVersion, r, job=by_id[r["job_id"]],
         created_by=types.MinimalUser(id=r["created_by"], username=r["created_by_name"],
-                                     avatar_url=r["created_by_avatar_url"]),
-        archived=r["archived"]) for r in rows]
+                                     avatar_url=r["created_by_avatar_url"])) for r in rows]
 
 
 def parameter(row: dict) -> types.TemplateVersionParameter:
-    return types.TemplateVersionParameter(
-        name=row["name"], display_name=row["display_name"], description=row["description"],
-        description_plaintext=row["description"], type=row["type"], form_type=row["form_type"],
-        mutable=row["mutable"], default_value=row["default_value"], icon=row["icon"],
+    return from_row(
+        types.TemplateVersionParameter, row, description_plaintext=row["description"],
         options=[types.TemplateVersionParameterOption(
             name=o.get("name", ""), description=o.get("description", ""),
-            value=o.get("value", ""), icon=o.get("icon", "")) for o in row["options"] or []],
-        validation_error=row["validation_error"], validation_regex=row["validation_regex"],
-        validation_min=row["validation_min"], validation_max=row["validation_max"],
-        validation_monotonic=row["validation_monotonic"], required=row["required"],
-        ephemeral=row["ephemeral"])
+            value=o.get("value", ""), icon=o.get("icon", "")) for o in row["options"] or []])
 
 
 # --- template versions ----------------------------------------------------------------
@@ -216,11 +198,8 @@ REDACTED = "*redacted*"  # what Coder shows of a sensitive variable's values
 
 def variable(row: dict) -> types.TemplateVersionVariable:
     hidden = row["sensitive"]
-    return types.TemplateVersionVariable(
-        name=row["name"], description=row["description"], type=row["type"],
-        value=REDACTED if hidden else row["value"],
-        default_value=REDACTED if hidden else row["default_value"],
-        required=row["required"], sensitive=hidden)
+    return from_row(types.TemplateVersionVariable, row, value=REDACTED if hidden else row["value"],
+                    default_value=REDACTED if hidden else row["default_value"])
 
 
 @route("GET", "/templateversions/<templateversion>/variables",
@@ -234,8 +213,9 @@ def template_version_variables(templateversion: str):
 
 
 def preset(row: dict) -> types.Preset:
-    return types.Preset(
-        ID=row["id"], Name=row["name"], Default=row["is_default"],
+    # Coder's Preset has Go's field names (no json tags): no column is named like one.
+    return from_row(
+        types.Preset, row, ID=row["id"], Name=row["name"], Default=row["is_default"],
         Parameters=[types.PresetParameter(p["name"], p["value"]) for p in row["parameters"]],
         DesiredPrebuildInstances=row["desired_instances"], Description=row["description"],
         Icon=row["icon"])

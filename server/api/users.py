@@ -11,6 +11,7 @@ from appliance import passwords
 from appliance.sdk import types
 
 from .. import audit, gitsshkey
+from ..apikeys import issue_key
 from ..authz.rbac import ASSIGNABLE_ROLES, OWNER, Action, Object, Resource, can_assign
 from ..db.queries.users import UserRow
 from ..httpapi import ANONYMOUS_MAX_BODY, APIError, error, not_found, parse_uuid, query_int, read, write
@@ -19,7 +20,6 @@ from ..httpmw import (HOST_SESSION_COOKIE, SESSION_COOKIE, release_connection, s
 from ..passwords import require_strong
 from ..security import DUMMY_PASSWORD_HASH, hash_password, verify_password
 from . import convert
-from .apikeys import issue_key
 from .router import QueryParam, Router
 
 router = Router("users", "Users")
@@ -138,7 +138,8 @@ def sign_in(email: str, password: str) -> tuple[str, int]:
     if user.status == "dormant":
         s.update_user_status(user.id, "active")
     lifetime = int(current_app.extensions["coderd"].settings.session_duration)
-    token, key = issue_key(s, user.id, login_type="password", lifetime=lifetime)
+    token, key = issue_key(s, user.id, login_type="password", lifetime=lifetime,
+                           remote_addr=request.remote_addr)
     audit.record("login", "api_key", None, user.username, status=201, user_id=user.id,
                  additional={"key_id": key["id"]})
     return token, lifetime
@@ -316,7 +317,7 @@ def autofill_parameters(user: str):
             types.ValidationError("template_id", "Query param \"template_id\" is required and "
                                   "cannot be empty")])
     rows = store().get_user_workspace_build_parameters(row.id, parse_uuid(template_id, "template_id"))
-    return write(200, [types.UserParameter(name=r["name"], value=r["value"]) for r in rows])
+    return write(200, [convert.from_row(types.UserParameter, r) for r in rows])
 
 
 @route("DELETE", "/users/<user>", summary="Delete a user", response=types.Response)
@@ -407,8 +408,7 @@ def change_profile(row: UserRow, req: types.UpdateUserProfileRequest) -> UserRow
 # --- git SSH keys ---------------------------------------------------------------------
 
 def _public(key: dict) -> object:
-    return write(200, types.GitSSHKey(user_id=key["user_id"], created_at=key["created_at"],
-                                      updated_at=key["updated_at"], public_key=key["public_key"]))
+    return write(200, convert.from_row(types.GitSSHKey, key))
 
 
 @route("GET", "/users/<user>/gitsshkey", summary="Get a user's git SSH public key",

@@ -27,6 +27,7 @@ from ..httpapi import INT64_MAX, APIError, not_found, parse_uuid, query_int, rea
 from ..httpmw import release_connection, store
 from ..upgradecheck import websocket
 from . import events, jobs
+from .convert import from_row
 from .router import QueryParam, Router
 
 router = Router("workspaceagents", "Agents")
@@ -77,15 +78,10 @@ def manifest(row: dict) -> agentsdk.Manifest:
         port_proxy = (f"{access.scheme}://{{{{port}}}}--{row['name']}--{row['workspace_name']}"
                       f"--{row['owner_name']}{suffix}{port}")
     agent = jobs.agent(row, dt.datetime.now(dt.timezone.utc))
-    return agentsdk.Manifest(
-        agent_id=row["id"], agent_name=row["name"], owner_name=row["owner_name"],
-        workspace_id=row["workspace_id"], workspace_name=row["workspace_name"],
-        apps=agent.apps, scripts=agent.scripts,
-        metadata=[types.WorkspaceAgentMetadataDescription(
-            display_name=m["display_name"], key=m["key"], script=m["script"],
-            interval=m["interval_seconds"], timeout=m["timeout_seconds"]) for m in row["metadata"]],
-        environment_variables=row["environment_variables"] or {}, directory=row["directory"],
-        motd_file=row["motd_file"], vscode_port_proxy_uri=port_proxy)
+    return from_row(
+        agentsdk.Manifest, row, agent_id=row["id"], agent_name=row["name"], apps=agent.apps,
+        scripts=agent.scripts, metadata=[metadata_description(m) for m in row["metadata"]],
+        environment_variables=agent.environment_variables, vscode_port_proxy_uri=port_proxy)
 
 
 @route("GET", f"{ME}/manifest", summary="The calling agent's manifest (agent token)",
@@ -254,8 +250,7 @@ def agent_git_ssh_key():
         raise not_found("Workspace")
     # The agent holds no role over users: it reads its own owner's key as the system.
     key = gitsshkey.of_user(s.as_system("agent-reads-owner-git-ssh-key"), owner_id)
-    return write(200, agentsdk.GitSSHKey(public_key=key["public_key"],
-                                         private_key=key["private_key"]))
+    return write(200, from_row(agentsdk.GitSSHKey, key))
 
 
 @route("POST", f"{ME}/script-completed",
@@ -283,14 +278,11 @@ def agent_param(value: str) -> dict:
 
 
 def log_source(row: dict) -> types.WorkspaceAgentLogSource:
-    return types.WorkspaceAgentLogSource(workspace_agent_id=row["workspace_agent_id"], id=row["id"],
-                                         created_at=row["created_at"],
-                                         display_name=row["display_name"], icon=row["icon"])
+    return from_row(types.WorkspaceAgentLogSource, row)
 
 
 def agent_log(row: dict) -> types.WorkspaceAgentLog:
-    return types.WorkspaceAgentLog(id=row["id"], created_at=row["created_at"], output=row["output"],
-                                   level=row["level"], source_id=row["log_source_id"])
+    return from_row(types.WorkspaceAgentLog, row, source_id=row["log_source_id"])
 
 
 @route("GET", "/workspaceagents/<workspaceagent>", summary="Get a workspace agent",
@@ -366,12 +358,14 @@ def _follow_logs(workspaceagent: str):
 
 def metadata(rows: list[dict], now: dt.datetime) -> list[types.WorkspaceAgentMetadata]:
     return [types.WorkspaceAgentMetadata(
-        result=types.WorkspaceAgentMetadataResult(
-            collected_at=m["collected_at"], value=m["value"], error=m["error"],
-            age=max(0, int((now - m["collected_at"]).total_seconds()))),
-        description=types.WorkspaceAgentMetadataDescription(
-            display_name=m["display_name"], key=m["key"], script=m["script"],
-            interval=m["interval_seconds"], timeout=m["timeout_seconds"])) for m in rows]
+        result=from_row(types.WorkspaceAgentMetadataResult, m,
+                        age=max(0, int((now - m["collected_at"]).total_seconds()))),
+        description=metadata_description(m)) for m in rows]
+
+
+def metadata_description(row: dict) -> types.WorkspaceAgentMetadataDescription:
+    return from_row(types.WorkspaceAgentMetadataDescription, row,
+                    interval=row["interval_seconds"], timeout=row["timeout_seconds"])
 
 
 @route("GET", "/workspaceagents/<workspaceagent>/watch-metadata",

@@ -9,6 +9,7 @@ from ..db.queries.dashboard import workspace_channel
 from ..httpapi import write
 from ..httpmw import store
 from . import events
+from .convert import from_row
 from .router import Router
 from .workspaces import build_param, workspace_param, workspaces
 
@@ -40,15 +41,11 @@ def watch_workspace_ws(workspace: str):
 def build_timings(job_id) -> types.WorkspaceBuildTimings:
     s = store()
     return types.WorkspaceBuildTimings(
-        provisioner_timings=[types.ProvisionerTiming(**t)
+        provisioner_timings=[from_row(types.ProvisionerTiming, t)
                              for t in s.get_provisioner_job_timings(job_id)],
-        agent_script_timings=[types.AgentScriptTiming(
-            started_at=t["started_at"], ended_at=t["ended_at"], exit_code=t["exit_code"],
-            stage=t["stage"], status=t["status"], display_name=t["display_name"],
-            workspace_agent_id=t["workspace_agent_id"],
-            workspace_agent_name=t["workspace_agent_name"])
-            for t in s.get_workspace_agent_script_timings(job_id)],
-        agent_connection_timings=[types.AgentConnectionTiming(stage="connect", **t)
+        agent_script_timings=[from_row(types.AgentScriptTiming, t)
+                              for t in s.get_workspace_agent_script_timings(job_id)],
+        agent_connection_timings=[from_row(types.AgentConnectionTiming, t, stage="connect")
                                   for t in s.get_workspace_agent_connection_timings(job_id)])
 
 

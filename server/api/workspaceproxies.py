@@ -9,6 +9,7 @@ import datetime as dt
 import hmac
 import secrets
 import uuid
+from urllib.parse import parse_qsl, urlsplit
 
 from flask import current_app, g, request
 
@@ -16,14 +17,17 @@ from appliance.sdk import model, types
 from appliance.sdk.wsproxysdk import PROXY_TOKEN_HEADER
 
 from .. import audit
+from ..authz.querier import authorize_listing
 from ..authz.rbac import Action, NotAuthorized, Object, Resource
+from ..csrf import origin_of
 from ..httpapi import APIError, not_found, read, write
 from ..httpmw import authenticate_token, store, system_store, vouch
-from ..relay import apps
+from ..relay import appauth, apps
 from ..relay.registry import EXPIRE_SECONDS as EXPIRE_RELAY_SECONDS
 from . import relay as relay_api
 from ..security import hash_secret
 from ..wsproxy import apptoken
+from .convert import from_row
 from .router import Router
 
 router = Router("workspaceproxies", "Enterprise")
@@ -47,11 +51,8 @@ def _status(row: dict) -> types.WorkspaceProxyStatus:
 
 def proxy(row: dict) -> types.WorkspaceProxy:
     status = _status(row)
-    return types.WorkspaceProxy(
-        id=row["id"], name=row["name"], display_name=row["display_name"], icon_url=row["icon"],
-        healthy=status.status == "ok", path_app_url=row["url"],
-        wildcard_hostname=row["wildcard_hostname"], status=status, created_at=row["created_at"],
-        updated_at=row["updated_at"], deleted=row["deleted"])
+    return from_row(types.WorkspaceProxy, row, icon_url=row["icon"],
+                    healthy=status.status == "ok", path_app_url=row["url"], status=status)
 
 
 def proxy_param(name_or_id: str) -> dict:
@@ -155,10 +156,8 @@ def _calling_proxy() -> dict:
     return row
 
 
-def _proxy_key(proxy_id: uuid.UUID) -> str:
-    s = system_store("wsproxy-app-key")
-    return apptoken.proxy_key(s.insert_deployment_value(apptoken.KEY_NAME,
-                                                        apptoken.new_deployment_key()), proxy_id)
+def _deployment_key() -> str:
+    return apptoken.deployment_key(system_store("wsproxy-app-key"))
 
 
 @route("POST", "/workspaceproxies/me/register", auth=False,
@@ -175,7 +174,7 @@ def register_workspace_proxy():
         row["id"], req.access_url.rstrip("/"), req.wildcard_hostname, req.version)
     deployment_id = system_store("wsproxy-register").get_deployment_value("deployment_id")
     return write(201, types.RegisterWorkspaceProxyResponse(
-        deployment_id=uuid.UUID(deployment_id), app_security_key=_proxy_key(row["id"]),
+        deployment_id=uuid.UUID(deployment_id), app_security_key=apptoken.proxy_key(_deployment_key(), row["id"]),
         relay_key=apptoken.relay_key(current_app.extensions["relay"].secret, row["id"])))
 
 
@@ -197,7 +196,10 @@ def issue_signed_app_token():
     row = _calling_proxy()
     req = read(types.IssueSignedAppTokenRequest)
     app = req.app_request
-    _act_as_session(req.session_token)
+    if app.access_method == apps.SUBDOMAIN and not row["wildcard_hostname"]:
+        raise APIError(400, "This workspace proxy serves no subdomain apps.",
+                       "Register it with a wildcard_hostname.")
+    renewal = _act_as_session(row, req.session_token)
     try:
         agent = apps.agent_by_path(app.username_or_id, app.workspace_name_or_id,
                                    app.agent_name_or_id)
@@ -208,7 +210,7 @@ def issue_signed_app_token():
     except apps.ProxyError as exc:
         raise APIError(exc.status, str(exc)) from None
     return _grant(row, agent["id"], f"tcp:{host}:{port}", request=model.encode(app),
-                  base_path=base)
+                  base_path=base, renewal=renewal)
 
 
 @route("POST", "/workspaceproxies/me/issue-signed-connect-token", auth=False,
@@ -219,26 +221,75 @@ def issue_signed_app_token():
 def issue_signed_connect_token():
     row = _calling_proxy()
     req = read(types.IssueSignedConnectTokenRequest)
-    _act_as_session(req.session_token)
+    _act_as_session(row, req.session_token)
     if not (relay_api.TARGET.match(req.target) or req.target.startswith("pty:")):
         raise APIError(400, f"Invalid target {req.target!r}.", "Use ssh, tcp:PORT or pty:...")
     relay_api.connect_target(req.agent_id)
     return _grant(row, req.agent_id, req.target)
 
 
-def _act_as_session(session_token: str) -> None:
-    """Act as the visitor whose session the proxy passes on (401 when it is not valid)."""
-    authenticate_token(session_token)
+def _act_as_session(row: dict, session_token: str) -> dict:
+    """Act as the visitor whose session the proxy passes on: a session token, or the ticket
+    coderd's sign-in redirect gave this proxy's cookie (``appauth.proxy_session``, whose
+    renewal is returned); 401 when it is not valid."""
+    renewal = appauth.proxy_session(session_token, row["id"])
+    if renewal is None:
+        authenticate_token(session_token)
     if g.get("subject") is None:
         raise APIError(401, "The session is not valid.", g.get("auth_error") or "")
+    return renewal or {}
 
 
 def _grant(row: dict, agent_id: uuid.UUID, target: str, **claims):
+    return write(201, types.IssueSignedAppTokenResponse(
+        signed_token_str=_signed(row, agent_id, target, **claims)))
+
+
+def _signed(row: dict, agent_id: uuid.UUID, target: str, **claims) -> str:
     """The signed answer: who asked, for which stream, and the relay address of the coderd
     process holding the agent ("" when none does: the proxy answers that it is offline)."""
     held = system_store("wsproxy-grant").get_relay_address(agent_id, EXPIRE_RELAY_SECONDS)
     claims.update(proxy_id=str(row["id"]), key_id=g.api_key_id, user_id=str(g.subject.id),
                   agent_id=str(agent_id), target=target,
                   relay_address=held["address"] if held else "")
-    return write(201, types.IssueSignedAppTokenResponse(
-        signed_token_str=apptoken.sign(_proxy_key(row["id"]), claims)))
+    return apptoken.sign(apptoken.grant_key(_deployment_key(), row["id"]), claims)
+
+
+# -- what the dashboard calls, with the viewer's session -----------------------------------
+@route("POST", "/applications/reconnecting-pty-signed-token",
+       summary="A signed token for the web terminal's websocket at a workspace proxy (the "
+               "dashboard's terminal through the region it chose)",
+       request=types.IssueReconnectingPTYSignedTokenRequest,
+       response=types.IssueReconnectingPTYSignedTokenResponse)
+def reconnecting_pty_signed_token():
+    """Coder's: the URL must be a terminal websocket of the given agent at the access URL of
+    a proxy coderd registered (never coderd's own: its terminal needs no token); the token,
+    signed for that proxy, names this very terminal (its reconnect ID, size and command)."""
+    authorize_listing(g.subject, Action.READ)  # a key scoped to apps gets none, as Coder's
+    req = read(types.IssueReconnectingPTYSignedTokenRequest)
+    try:
+        parts = urlsplit(req.url)
+    except ValueError as exc:
+        raise APIError(400, "Invalid URL.", str(exc)) from None
+    if parts.scheme not in ("ws", "wss"):
+        raise APIError(400, "Invalid URL.",
+                       f"invalid URL scheme {parts.scheme!r}, expected 'ws' or 'wss'")
+    if parts.path != f"/api/v2/workspaceagents/{req.agentID}/pty":
+        raise APIError(400, "Invalid URL path.",
+                       "The provided URL is not a valid reconnecting PTY endpoint URL.")
+    row = _proxy_at(origin_of(parts._replace(scheme=parts.scheme.replace("ws", "http"))
+                              .geturl()))
+    if row is None:
+        raise APIError(400, "Invalid hostname in URL.",
+                       "The hostname must be a workspace proxy access URL.")
+    target = relay_api.pty_target(dict(parse_qsl(parts.query)))
+    relay_api.connect_target(req.agentID)  # 404 or 403, as coderd's own terminal
+    return write(200, types.IssueReconnectingPTYSignedTokenResponse(
+        signed_token=_signed(row, req.agentID, target)))
+
+
+def _proxy_at(origin: str | None) -> dict | None:
+    """The registered proxy serving at ``origin``."""
+    rows = store().get_workspace_proxies()
+    return next((r for r in rows if origin and r["url"] and not r["deleted"]
+                 and origin_of(r["url"]) == origin), None)

@@ -22,6 +22,7 @@ from ..db.queries.users import UserRow
 from ..httpapi import APIError, found, not_found, parse_uuid, query_int, read, write
 from ..httpmw import store
 from . import jobs
+from .convert import from_row
 from .organizations import organization_param
 from .router import QueryParam, Router
 from .users import user_param
@@ -59,18 +60,8 @@ def builds(rows: list[dict]) -> list[types.WorkspaceBuild]:
     job_ids = [r["job_id"] for r in rows]
     by_job = jobs.jobs_by_id(job_ids)
     made = jobs.resources(job_ids)
-    return [types.WorkspaceBuild(
-        id=r["id"], created_at=r["created_at"], updated_at=r["updated_at"],
-        workspace_id=r["workspace_id"], workspace_name=r["workspace_name"],
-        workspace_owner_id=r["workspace_owner_id"],
-        workspace_owner_name=r["workspace_owner_name"],
-        workspace_owner_avatar_url=r["workspace_owner_avatar_url"],
-        template_version_id=r["template_version_id"],
-        template_version_name=r["template_version_name"], build_number=r["build_number"],
-        transition=r["transition"], initiator_id=r["initiator_id"],
-        initiator_name=r["initiator_name"], job=by_job[r["job_id"]], reason=r["reason"],
-        resources=made[r["job_id"]], deadline=r["deadline"], max_deadline=r["max_deadline"],
-        status=r["status"], daily_cost=r["daily_cost"]) for r in rows]
+    return [from_row(types.WorkspaceBuild, r, job=by_job[r["job_id"]], resources=made[r["job_id"]])
+            for r in rows]
 
 
 def workspaces(rows: list[dict]) -> list[types.Workspace]:
@@ -80,27 +71,15 @@ def workspaces(rows: list[dict]) -> list[types.Workspace]:
     for r in rows:
         build = latest[r["id"]]
         failing = [a.id for res in build.resources for a in res.agents if not a.health.healthy]
-        out.append(types.Workspace(
-            id=r["id"], created_at=r["created_at"], updated_at=r["updated_at"],
-            owner_id=r["owner_id"], owner_name=r["owner_name"],
-            owner_avatar_url=r["owner_avatar_url"], organization_id=r["organization_id"],
-            organization_name=r["organization_name"], template_id=r["template_id"],
-            template_name=r["template_name"], template_display_name=r["template_display_name"],
-            template_icon=r["template_icon"],
-            template_allow_user_cancel_workspace_jobs=r["template_allow_user_cancel_workspace_jobs"],
-            template_active_version_id=r["template_active_version_id"],
-            template_require_active_version=r["template_require_active_version"],
-            latest_build=build,
+        out.append(from_row(
+            types.Workspace, r, latest_build=build,
             outdated=build.template_version_id != r["template_active_version_id"],
-            name=r["name"], autostart_schedule=r["autostart_schedule"],
             ttl_ms=None if r["ttl"] is None else r["ttl"] // NS_PER_MS,
-            last_used_at=r["last_used_at"],
-            deleting_at=None, dormant_at=None,
+            deleting_at=None, dormant_at=None,  # no dormancy or auto-deletion here
             health=types.WorkspaceHealth(healthy=not failing, failing_agents=failing),
-            automatic_updates=r["automatic_updates"], allow_renames=_renames_allowed(),
+            allow_renames=_renames_allowed(),
             # As Coder: only the owner sees their own favorite.
-            favorite=r["favorite"] and r["owner_id"] == g.subject.id,
-            next_start_at=r["next_start_at"]))
+            favorite=r["favorite"] and r["owner_id"] == g.subject.id))
     return out
 
 
@@ -121,12 +100,12 @@ def _ttl_ns(ttl_ms: int | None) -> int | None:
     return whole * NS_PER_MS
 
 
-def _values(req_values: list[types.WorkspaceBuildParameter] | None) -> list[wsbuilder.ParameterValue]:
-    return [wsbuilder.ParameterValue(v.name, v.value) for v in req_values or []]
+def _values(req_values: list[types.WorkspaceBuildParameter] | None) -> list[types.WorkspaceBuildParameter]:
+    return list(req_values or [])
 
 
-def _with_preset(s, version_id, preset_id, values: list[wsbuilder.ParameterValue]
-                 ) -> list[wsbuilder.ParameterValue]:
+def _with_preset(s, version_id, preset_id, values: list[types.WorkspaceBuildParameter]
+                 ) -> list[types.WorkspaceBuildParameter]:
     """``values`` with a preset's parameter values in place of the same names' (as Coder's
     wsbuilder, a preset's value wins); the preset must be one of the version's."""
     if preset_id is None:
@@ -138,7 +117,7 @@ def _with_preset(s, version_id, preset_id, values: list[wsbuilder.ParameterValue
             "template_version_preset_id", "is not a preset of the template version")])
     fixed = {p["name"]: p["value"] for p in preset["parameters"]}
     return [v for v in values if v.name not in fixed] + [
-        wsbuilder.ParameterValue(name, value) for name, value in fixed.items()]
+        types.WorkspaceBuildParameter(name, value) for name, value in fixed.items()]
 
 
 # --- workspaces ---------------------------------------------------------------------------
@@ -485,7 +464,7 @@ def workspace_build_resources(workspacebuild: str):
        response=list[types.WorkspaceBuildParameter])
 def workspace_build_parameters(workspacebuild: str):
     build = build_param(workspacebuild)
-    return write(200, [types.WorkspaceBuildParameter(name=p["name"], value=p["value"])
+    return write(200, [from_row(types.WorkspaceBuildParameter, p)
                        for p in store().get_workspace_build_parameters(build["id"])])
 
 

@@ -15,6 +15,7 @@ from flask import current_app, redirect, request, url_for
 from appliance.digits import is_number
 from appliance.sdk import types
 
+from ..api import convert
 from ..api.apikeys import NANOSECOND, new_token, revoke_key, user_tokens
 from ..api.users import change_password, change_profile, set_session_cookie, sign_in, user_param
 from ..httpapi import APIError, decode
@@ -28,7 +29,7 @@ PASSWORDS_DIFFER = "Passwords must match."
 
 def _settings_page(template: str, status: int = 200, **values):
     require_nav("dashboard.account")
-    return page(template, status, me_row=user_param("me"), **values)
+    return page(template, status, account=convert.user(user_param("me")), **values)
 
 
 @blueprint.get("/settings/account")

@@ -20,7 +20,7 @@ from flask import g, redirect
 from appliance.sdk import types
 from provider.parameter import ParameterError, form_type
 
-from ..api.templates import parameter, preset
+from ..api.templates import parameter, preset, template_response
 from ..api.users import user_param
 from ..api.workspaces import create_workspace
 from ..httpapi import APIError, decode
@@ -121,7 +121,8 @@ def create_workspace_form(name: str):
 
 def _page(row: dict, params, presets, status: int, *, typed: dict[str, str], workspace_name: str,
           chosen_preset: str, errors: dict | None = None, error: str = ""):
-    return page("create_workspace.html", status, template=row, icon=icon_url(row["icon"]),
+    return page("create_workspace.html", status, template=template_response(row),
+                icon=icon_url(row["icon"]),
                 fields=fields(params, typed), presets=presets, chosen_preset=chosen_preset,
                 preset_values={str(p.ID): {x.Name: x.Value for x in p.Parameters} for p in presets},
                 workspace_name=workspace_name, errors=errors or {}, error=error)

@@ -20,15 +20,18 @@ from ..httpapi import DATABASE_UNAVAILABLE, APIError, database_unavailable
 from ..httpmw import store
 from .assets import EXTENSION as ASSETS
 from .forms import csrf_token
+from .regions import RegionChoice, menu
 
 blueprint = Blueprint("dashboard", __name__, template_folder="templates")
 HOME = "/workspaces"
 
-# Every dashboard response: resources only from coderd itself, nothing inline, no framing.
+# Every dashboard response: resources only from coderd itself (connections also to the
+# healthy regions' origins, for their latency checks: ``regions``), nothing inline, no framing.
+POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+          "font-src 'self'; connect-src 'self'{regions}; form-action 'self'; base-uri 'none'; "
+          "frame-ancestors 'none'")
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-                               "img-src 'self' data:; font-src 'self'; connect-src 'self'; "
-                               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "Content-Security-Policy": POLICY.format(regions=""),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -100,9 +103,18 @@ def require_nav(endpoint: str) -> None:
 
 def page(template: str, status: int = 200, /, **values):
     """``template`` rendered in the layout, with the viewer's navigation."""
-    html = render_template(template, nav=nav(),
-                           me=g.get("subject"), csrf_token=csrf_token, **values)
+    me = g.get("subject")
+    html = render_template(template, nav=nav(), me=me, csrf_token=csrf_token,
+                           regions=_region_menu() if me is not None else [], **values)
     return current_app.response_class(html, status=status, mimetype="text/html")
+
+
+def _region_menu() -> list[RegionChoice]:
+    """The menu; none on the page that says the database is unavailable (it lists them)."""
+    try:
+        return menu()
+    except DATABASE_UNAVAILABLE:
+        return []
 
 
 def same_origin_path(target: str | None, default: str = HOME) -> str:
@@ -138,6 +150,9 @@ def signed_in(view):
 @blueprint.after_request
 def _security_headers(resp):
     resp.headers.update(SECURITY_HEADERS)
+    if origins := g.get("region_origins"):  # set by regions.menu, for this page
+        resp.headers["Content-Security-Policy"] = POLICY.format(regions="".join(
+            " " + o for o in origins))
     resp.headers.setdefault("Cache-Control", "no-store")
     return resp
 

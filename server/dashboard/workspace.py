@@ -38,7 +38,9 @@ from ..httpapi import APIError
 from ..httpmw import store
 from .forms import read_form
 from .pages import blueprint, page, signed_in
+from .regions import region_path
 
+blueprint.add_app_template_filter(region_path, "region_path")  # app links, per region
 BUILDS_SHOWN = 25
 # What each state allows, as Coder's dashboard (a build in progress allows none of these).
 OFFERED = {

@@ -20,7 +20,6 @@ import contextlib
 import queue
 import select
 import threading
-import uuid
 from typing import Iterator
 
 import psycopg2
@@ -28,22 +27,7 @@ import psycopg2.extensions
 import psycopg2.extras
 
 
-def _cast_uuid(value: str | None, cursor) -> uuid.UUID | None:
-    """A UUID column's value. PostgreSQL writes UUIDs in one canonical form, so the
-    checks ``uuid.UUID()`` makes of any string are skipped: half its cost, paid on
-    every ID of every row read."""
-    if value is None:
-        return None
-    result = object.__new__(uuid.UUID)
-    object.__setattr__(result, "int", int(value.replace("-", ""), 16))
-    object.__setattr__(result, "is_safe", uuid.SafeUUID.unknown)
-    return result
-
-
-UUID = psycopg2.extensions.new_type((2950,), "UUID", _cast_uuid)
-psycopg2.extensions.register_type(UUID)
-psycopg2.extensions.register_type(psycopg2.extensions.new_array_type((2951,), "UUID[]", UUID))
-psycopg2.extensions.register_adapter(uuid.UUID, psycopg2.extras.UUID_adapter)
+psycopg2.extras.register_uuid()  # UUID columns (and arrays of them) as uuid.UUID, both ways
 
 
 # libpq's defaults when the DSN names none: a host that stops answering is given up on

@@ -16,10 +16,11 @@ import base64
 import uuid
 
 from appliance.sdk import model
-from appliance.sdk.provisionerd import (AcquiredJob, CompleteJobRequest, JobMetadata,
-                                        ParameterValue, TemplateVariable, VariableValue)
+from appliance.sdk.provisionerd import (AcquiredJob, CompleteJobRequest, JobMetadata, TemplateVariable,
+                                        VariableValue)
+from appliance.sdk.types import WorkspaceBuildParameter
 
-from ..api.apikeys import issue_key
+from ..apikeys import issue_key
 from ..authz.querier import AuthzQuerier
 from .agentscript import agent_scripts
 
@@ -42,8 +43,8 @@ def acquired_job(s: AuthzQuerier, job: dict, access_url: str, session_lifetime: 
         workspace_owner_session_token=token, **_owner_metadata(ctx),
         template_id=str(ctx["template_id"]), template_name=ctx["template_name"],
         template_version=ctx["template_version_name"], workspace_build_id=str(ctx["build_id"]))
-    values = [ParameterValue(**p) for p in s.get_build_parameter_values(ctx["build_id"])]
-    previous = [ParameterValue(**p) for p in s.get_build_parameter_values(ctx["previous_build_id"])] \
+    values = [WorkspaceBuildParameter(**p) for p in s.get_build_parameter_values(ctx["build_id"])]
+    previous = [WorkspaceBuildParameter(**p) for p in s.get_build_parameter_values(ctx["previous_build_id"])] \
         if ctx["previous_build_id"] else []
     state = base64.b64encode(bytes(ctx["previous_state"])).decode() if ctx["previous_state"] else ""
     return AcquiredJob(job_id=job["id"], type=job["type"], file_id=job["file_id"], metadata=meta,
@@ -81,7 +82,7 @@ def _version_job(s: AuthzQuerier, job: dict, coder_url: str) -> AcquiredJob:
     return AcquiredJob(
         job_id=job["id"], type=job["type"], file_id=job["file_id"], metadata=meta,
         transition="start", agent_scripts=agent_scripts(),
-        rich_parameter_values=[ParameterValue(name=p["name"], value=p["value"])
+        rich_parameter_values=[WorkspaceBuildParameter(name=p["name"], value=p["value"])
                                for p in job["input"].get("rich_parameter_values", [])],
         variable_values=terraform_values(s.get_template_version_variables(version_id)))
 

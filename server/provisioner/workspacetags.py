@@ -10,11 +10,12 @@ keeps that, and a build only fills in its parameter values (``evaluate``).
 """
 from __future__ import annotations
 
-import io
 import re
-import tarfile
 
+from appliance import archives
 from appliance.tfvariables import VariablesError, parse_hcl
+
+from ..files import LIMITS
 
 REFERENCE = re.compile(r"^\$\{(?:var\.(?P<var>[\w-]+)|data\.coder_parameter\.(?P<param>[\w-]+)\.value)\}$")
 
@@ -24,13 +25,12 @@ class TagError(Exception):
 
 
 def _root_sources(archive: bytes) -> dict[str, str]:
-    """The ``.tf`` files of the archive's root module, by name."""
+    """The ``.tf`` files of the archive's root module, by name (read by the rules and limits
+    the upload was checked by)."""
     sources = {}
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        for member in tar.getmembers():
-            name = member.name.removeprefix("./")
-            if member.isfile() and name.endswith(".tf") and "/" not in name:
-                sources[name] = tar.extractfile(member).read().decode(errors="replace")
+    for _, path, reader in archives.members(archive, LIMITS):
+        if reader is not None and path.endswith(".tf") and "/" not in path:
+            sources[path] = reader.read().decode(errors="replace")
     return sources
 
 

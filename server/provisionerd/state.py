@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from appliance.sdk.provisionerd import (Agent, AgentMetadata, App, ParameterOption, Preset,
-                                        PresetParameter, Resource, ResourceMetadataItem,
-                                        RichParameter, Script)
+from appliance.sdk.provisionerd import (Agent, AgentMetadata, App, Preset, Resource,
+                                        ResourceMetadataItem, RichParameter, Script)
+from appliance.sdk.types import TemplateVersionParameterOption, WorkspaceBuildParameter
 
 HIDDEN_TYPES = {"coder_agent", "coder_app", "coder_script", "coder_env", "coder_metadata",
                 "coder_agent_instance", "coder_ai_task", "coder_devcontainer"}
@@ -239,8 +239,9 @@ def convert_parameters(show: dict) -> list[RichParameter]:
             display_name=v.get("display_name") or "", description=v.get("description") or "",
             mutable=bool(v.get("mutable")), default_value="" if default is None else str(default),
             icon=v.get("icon") or "",
-            options=[ParameterOption(name=o["name"], value=str(o["value"]),
-                                     description=o.get("description") or "", icon=o.get("icon") or "")
+            options=[TemplateVersionParameterOption(name=o["name"], value=str(o["value"]),
+                                                    description=o.get("description") or "",
+                                                    icon=o.get("icon") or "")
                      for o in v.get("option") or ()],
             validation_regex=rule.get("regex") or "", validation_error=rule.get("error") or "",
             validation_min=None if rule.get("min_disabled", rule.get("min") is None) else _as_int(rule.get("min")),
@@ -264,7 +265,7 @@ def convert_presets(show: dict) -> list[Preset]:
         presets.append(Preset(
             name=v.get("name") or r.name, default=bool(v.get("default")),
             description=v.get("description") or "", icon=v.get("icon") or "",
-            parameters=[PresetParameter(k, str(val)) for k, val in sorted((v.get("parameters") or {}).items())],
+            parameters=[WorkspaceBuildParameter(k, str(val)) for k, val in sorted((v.get("parameters") or {}).items())],
             desired_instances=None if prebuild.get("instances") is None else _as_int(prebuild["instances"])))
     _refuse_repeats([p.name for p in presets],
                     "coder_workspace_preset names must be unique but {!r} appears more than once")

@@ -25,10 +25,8 @@ def init_app(app: Flask) -> None:
     app.extensions["relay"] = Relay(coderd.pool, bind_host=settings.relay_address or "127.0.0.1",
                                     agent_heartbeat=settings.agent_stats_refresh_interval,
                                     tls=tls)
-    from .. import geventws
     from . import apps
 
-    geventws.fast_unmasking()
     apps.init_app(app)
 
 

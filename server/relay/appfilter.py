@@ -29,7 +29,7 @@ from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 from ..httpmw import SESSION_COOKIE, SESSION_HEADER
 from ..security import split_token
-from .tcpupgrade import HANDLER_KEY
+from ..adapters.gevent_pywsgi import HANDLER_KEY
 
 # Coder's names: the query parameter that carries an app ticket to the app's host.
 EXCHANGE_PARAM = "coder_application_connect_api_key_35e783"

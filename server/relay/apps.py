@@ -18,22 +18,22 @@ coderd's cookies back.
 """
 from __future__ import annotations
 
+import functools
 import http.client
 import io
-import threading
 from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, g, redirect, request
 
-from appliance import wsframes
+from appliance import streams, wsframes
 from appliance.digits import is_number
 
+from ..adapters import gevent_websocket
+from ..adapters.gevent_pywsgi import abandon_body
 from ..authz.querier import agent_obj
 from ..authz.rbac import Action, NotAuthorized, system
-from ..httpconn import abandon_body
 from ..httpmw import release_connection, store, system_store
 from . import AgentUnavailable, appauth, appfilter
-from .appauth import page
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 BODY_PIECE = 64 * 1024
@@ -106,25 +106,32 @@ def proxy(user: str, workspace: str, kind: str, name: str, rest: str, access: st
         path = appfilter.upstream_path(base, rest)
     except NotAuthorized:
         if g.get("subject") is not None:
-            return page(404, "No such app, or you may not open it.")
+            return appauth.page(404, "No such app, or you may not open it.")
         if access == SUBDOMAIN and request.environ.get("wsgi.websocket") is None:
             return appauth.redirect_to_sign_in()
-        return page(401, "Sign in to coderd first: this app is not public.")
+        return appauth.page(401, "Sign in to coderd first: this app is not public.")
     except appfilter.PathRefused as exc:
-        return page(400, f"Invalid app path: {exc}.")
+        return appauth.page(400, f"Invalid app path: {exc}.")
     except ProxyError as exc:
-        return page(exc.status, str(exc))
+        return appauth.page(exc.status, str(exc))
     release_connection()
     try:
         stream = current_app.extensions["relay"].open(agent["id"], f"tcp:{host}:{port}")
     except (AgentUnavailable, OSError) as exc:
-        return page(502, f"The app is not reachable: {exc}")
+        return appauth.page(502, f"The app is not reachable: {exc}")
+    return forward(stream, host, port, path, path_app=access == PATH)
+
+
+def forward(stream, host: str, port: int, path: str, path_app: bool) -> Response:
+    """This request (HTTP, or a websocket's messages both ways) to the app at the end of
+    ``stream``, at ``path`` and the request's query less coderd's credentials; its answer.
+    coderd's app proxy and workspace proxies both serve apps through it."""
     query = appfilter.upstream_query(appfilter.raw_target(request.environ)[1])
     target = path + ("?" + query if query else "")
     ws = request.environ.get("wsgi.websocket")
     if ws is not None:
         return _websocket(ws, stream, host, port, target)
-    return forward_http(stream, host, port, target, path_app=access == PATH)
+    return forward_http(stream, host, port, target, path_app)
 
 
 def _forwarded_headers(host: str, port: int) -> list[tuple[str, str]]:
@@ -134,7 +141,7 @@ def _forwarded_headers(host: str, port: int) -> list[tuple[str, str]]:
 
 
 def forward_http(stream, host: str, port: int, target: str, path_app: bool) -> Response:
-    """The request, to the app at the end of ``stream``, and its answer (coderd and proxies)."""
+    """The request, to the app at the end of ``stream``, and its answer."""
     length = request.content_length
     chunked = request.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
     head = [f"{request.method} {target} HTTP/1.1"]
@@ -144,14 +151,14 @@ def forward_http(stream, host: str, port: int, target: str, path_app: bool) -> R
     try:
         stream.sendall("\r\n".join(head).encode("latin-1"))
         _send_body(stream, length or 0, chunked)
-        response = http.client.HTTPResponse(_SocketFile(stream), method=request.method)
+        response = http.client.HTTPResponse(_AsSocket(stream), method=request.method)
         response.begin()
     except _BodyUnreadable as exc:
         stream.close()
-        return page(400, f"The request body could not be read: {exc}")
+        return appauth.page(400, f"The request body could not be read: {exc}")
     except (OSError, http.client.HTTPException) as exc:
         stream.close()
-        return page(502, f"The app did not answer: {exc}")
+        return appauth.page(502, f"The app did not answer: {exc}")
 
     def body_chunks():
         try:
@@ -167,7 +174,7 @@ def forward_http(stream, host: str, port: int, target: str, path_app: bool) -> R
         # Two framings of one body: passing either on would let the app end its answer where
         # the browser does not, and write the next one itself (response smuggling).
         stream.close()
-        return page(502, "The app's answer had conflicting lengths (Transfer-Encoding with "
+        return appauth.page(502, "The app's answer had conflicting lengths (Transfer-Encoding with "
                          "Content-Length, or two Content-Lengths).")
     headers = appfilter.response_headers(response.getheaders(), path_app)
     if response.length is not None and request.method != "HEAD":
@@ -210,11 +217,10 @@ def _websocket(ws, stream, host: str, port: int, target: str) -> Response:
     (websocket-client reads any length a frame claims): an app that sends more is
     closed with 1009, and so is the browser's websocket."""
     import websocket as wsclient
-    from geventwebsocket.exceptions import WebSocketError
 
     try:
         upstream = wsclient.create_connection(
-            f"ws://{host}:{port}{target}", socket=_SocketLike(stream),
+            f"ws://{host}:{port}{target}", socket=_AsSocket(stream),
             header=[f"{k}: {v}" for k, v in _forwarded_headers(host, port) if k.lower() not in
                     ("host", "origin")],
             # The browser's own Origin, as Coder's proxy passes it: an app's check against
@@ -226,42 +232,16 @@ def _websocket(ws, stream, host: str, port: int, target: str) -> Response:
         ws.close(1011, f"app websocket failed: {exc}"[:120])
         return Response(status=200)
     upstream.settimeout(None)
-    app = wsframes.client_frames(upstream)
-
-    def from_app() -> None:
-        code, reason = 1000, b""
-        try:
-            while (message := app.recv()) is not None:
-                if app.message_opcode == wsframes.OP_TEXT:  # UTF-8, as recv checked
-                    ws.send(message.decode(), binary=False)
-                else:
-                    ws.send(message, binary=True)
-        except wsframes.ProtocolError as exc:  # the app was told why; so is the browser
-            code, reason = exc.code, f"the app broke the protocol: {exc}".encode()
-        except (WebSocketError, OSError):
-            pass
-        finally:
-            ws.close(code, reason)
-
-    reader = threading.Thread(target=from_app, daemon=True)
-    reader.start()
-    try:
-        while (message := ws.receive()) is not None:
-            if isinstance(message, str):
-                app.send(message.encode(), wsframes.OP_TEXT)
-            else:
-                app.send(message)
-    except (WebSocketError, OSError):
-        pass
-    finally:
-        wsframes.close_client(upstream, app)
-        stream.close()
-        reader.join(5)
+    frames = wsframes.client_frames(upstream)
+    app = wsframes.FrameStream(frames, functools.partial(wsframes.close_client, upstream, frames))
+    streams.pump(gevent_websocket.WebSocketStream(ws), app)
+    stream.close()
     return Response(status=200)
 
 
-class _SocketLike:
-    """A relayed stream as the socket websocket-client expects."""
+class _AsSocket:
+    """A relayed stream (an ``appliance.streams.Stream``) as the more of a socket that
+    websocket-client and http.client call."""
 
     def __init__(self, stream):
         self.stream = stream
@@ -295,13 +275,6 @@ class _SocketLike:
     def close(self) -> None:
         self.stream.close()
 
-
-class _SocketFile:
-    """What http.client.HTTPResponse needs of a socket: ``makefile('rb')``."""
-
-    def __init__(self, stream):
-        self.stream = stream
-
     def makefile(self, mode: str) -> io.BufferedReader:
         return io.BufferedReader(_RawStream(self.stream), 65536)
 
@@ -332,7 +305,10 @@ def raw_rest(user: str, workspace: str, kind: str, name: str) -> str:
     return "/".join(segments[5:])
 
 
-def _path_rules() -> None:
+def add_path_rules(router, serve) -> None:
+    """Coder's path app and port routes (plain and websocket) on ``router`` (coderd's
+    blueprint, a workspace proxy's app); ``serve(user, workspace, kind, name, rest)`` gets
+    ``rest`` as the request line sent it."""
     for kind in ("apps", "port"):
         base = f"/@<user>/<workspace>/{kind}/<name>"
 
@@ -343,20 +319,33 @@ def _path_rules() -> None:
             try:
                 rest = raw_rest(user, workspace, kind, name)
             except appfilter.PathRefused as exc:
-                return page(400, f"Invalid app path: {exc}.")
-            return proxy(user, workspace, kind, name, rest, PATH)
+                return appauth.page(400, f"Invalid app path: {exc}.")
+            return serve(user, workspace, kind, name, rest)
 
-        blueprint.add_url_rule(base, f"{kind}_bare", bare, methods=METHODS)
+        router.add_url_rule(base, f"{kind}_bare", bare, methods=METHODS)
         for websocket in (False, True):
             suffix = "_ws" if websocket else ""
             methods = ["GET"] if websocket else METHODS
-            blueprint.add_url_rule(base + "/", f"{kind}_root{suffix}", view, methods=methods,
-                                   websocket=websocket)
-            blueprint.add_url_rule(base + "/<path:rest>", f"{kind}{suffix}", view, methods=methods,
-                                   websocket=websocket)
+            router.add_url_rule(base + "/", f"{kind}_root{suffix}", view, methods=methods,
+                                websocket=websocket)
+            router.add_url_rule(base + "/<path:rest>", f"{kind}{suffix}", view, methods=methods,
+                                websocket=websocket)
 
 
-_path_rules()
+add_path_rules(blueprint, lambda user, workspace, kind, name, rest:
+               proxy(user, workspace, kind, name, rest, PATH))
+
+
+def subdomain_request(sub: str) -> tuple[str, str, str, str, str] | Response:
+    """What an app host's request is for, from the part of its host name before the wildcard
+    (``APP--AGENT--WORKSPACE--USER``): user, ``WORKSPACE.AGENT``, kind, app or port, and the
+    raw path (coderd's and workspace proxies' rule); a 404 page for another shape."""
+    match = appauth.SUBDOMAIN.match(sub)
+    if match is None:
+        return appauth.page(404, "Not a workspace app host: expected APP--AGENT--WORKSPACE--USER.")
+    part = match["app"]
+    return (match["user"], f"{match['workspace']}.{match['agent']}",
+            "port" if is_number(part) else "apps", part, appfilter.raw_target(request.environ)[0][1:])
 
 
 def _subdomain_app():
@@ -365,16 +354,11 @@ def _subdomain_app():
     sub = appauth.hosts().subdomain(hostname)
     if sub is None:
         return None
-    match = appauth.SUBDOMAIN.match(sub)
-    if match is None:
-        return page(404, "Not a workspace app host: expected APP--AGENT--WORKSPACE--USER.")
+    app = subdomain_request(sub)
+    if isinstance(app, Response):
+        return app
     answer = appauth.sign_in(hostname)
-    if answer is not None:
-        return answer
-    part = match["app"]
-    return proxy(match["user"], f"{match['workspace']}.{match['agent']}",
-                 "port" if is_number(part) else "apps", part,
-                 appfilter.raw_target(request.environ)[0][1:], SUBDOMAIN)
+    return answer if answer is not None else proxy(*app, SUBDOMAIN)
 
 
 def init_app(app: Flask) -> None:

@@ -34,7 +34,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from appliance import mux
+from appliance import mux, streams
 
 from .. import agentconn
 from ..authz.querier import AuthzQuerier
@@ -261,7 +261,7 @@ class Relay:
             sock.close()
             return
         sock.settimeout(None)
-        mux.pipe(stream, _Counted(self, sock))
+        streams.pump(stream, _Counted(self, sock))
 
     def _dialer_secret(self, header: dict) -> str:
         """The relay secret for coderd processes; for a workspace proxy, its own relay key,
@@ -356,7 +356,7 @@ def _read_line(sock: socket.socket) -> bytes:
 
 
 class _Counted:
-    """A forwarded socket, counted while open."""
+    """A forwarded socket (an ``appliance.streams.Stream``), counted while open."""
 
     def __init__(self, relay: Relay, sock: socket.socket):
         self.relay = relay

@@ -1,4 +1,4 @@
-"""TLS over a connected socket, socket-like for ``mux.pipe``, with half-closes.
+"""TLS over a connected socket, an ``appliance.streams.Stream``, with half-closes.
 
 Forwarded relay streams need one direction to end while the other goes on
 (SSH's end of input, an HTTP request body before the response). The standard

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ..coderdtest import create_first_user
-
-HEARTBEAT = 1.0
+from tests.kit.agent import HEARTBEAT
+from tests.kit.coderd import create_first_user
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import requests
 
 from appliance import buildinfo
 
-from ..agenttest import start_agent, wait_for, workspace_with_agent
-from ..server.provisioning import sql
+from tests.kit.agent import start_agent, wait_for, workspace_with_agent
+from tests.kit.provisioning import sql
 
 
 def test_scripts_run_with_the_workspace_env_and_reach_ready(agent_coderd, agent_owner, tmp_path):

@@ -15,7 +15,7 @@ import requests
 
 from server.provisioner.agentscript import agent_scripts
 
-from ..agenttest import REPO, agent_env, start_agent, wait_for, workspace_with_agent
+from tests.kit.agent import REPO, agent_env, start_agent, wait_for, workspace_with_agent
 
 BUILD = [sys.executable, str(REPO / "packaging" / "build_agent.py")]
 

@@ -10,8 +10,7 @@ import requests
 
 from appliance.sdk import types
 
-from ..agenttest import add_agent, start_agent, wait_for, workspace_with_agent
-from .conftest import HEARTBEAT
+from tests.kit.agent import HEARTBEAT, add_agent, start_agent, wait_for, workspace_with_agent
 
 
 def _state(owner, agent_id) -> tuple[str, str]:
@@ -45,7 +44,7 @@ def test_sigkill_shows_disconnected_within_two_heartbeats_and_restart_is_ready(
 
 
 def test_agent_reconnects_when_coderd_restarts(coderd_factory, tmp_path):
-    from ..coderdtest import create_first_user
+    from tests.kit.coderd import create_first_user
 
     env = {"CODER_AGENT_STATS_REFRESH_INTERVAL": f"{HEARTBEAT}s"}
     first = coderd_factory(env=env)
@@ -97,7 +96,7 @@ def test_a_stopped_or_deleted_workspace_revokes_the_token(agent_coderd, agent_ow
     lifecycle = {"state": "off", "changed_at": "2024-01-01T00:00:00Z"}
     assert requests.post(f"{agent_coderd.url}/api/v2/workspaceagents/me/report-lifecycle",
                          json=lifecycle, headers=headers, timeout=10).status_code == 204
-    from ..server.provisioning import complete_job
+    from tests.kit.provisioning import complete_job
     complete_job(agent_coderd.dsn, build.job.id)
     resp = requests.get(manifest_url, headers=headers, timeout=10)
     assert resp.status_code == 401 and "revoked" in resp.json()["message"]

@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 
-from ..agenttest import (bare_repo, cli_config, coder_cli as coder, start_agent, wait_for,
+from tests.kit.agent import (bare_repo, cli_config, coder_cli as coder, start_agent, wait_for,
                          workspace_with_agent)
-from ..pgserver import free_port
-from ..tools import tool
+from tests.kit.postgres import free_port
+from tests.kit.tools import tool
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import uuid
 
 import pytest
 
-from ..agenttest import (REPO, bare_repo, cli_config, coder_cli, start_agent, wait_for,
+from tests.kit.agent import (REPO, bare_repo, cli_config, coder_cli, start_agent, wait_for,
                          workspace_with_agent)
-from ..server.provisioning import sql
+from tests.kit.provisioning import sql
 
 APPS = [{"slug": "web", "url": "http://localhost:8080/"}, {"slug": "sub", "url": "http://localhost:1/"},
         {"slug": "ext", "url": "http://docs.internal/guide"}, {"slug": "term"}]

@@ -21,13 +21,15 @@ SECRETS = {"postgres_superuser": "super-secret", "postgres_replication": "repl-s
            "postgres_coderd": "co/de:r@d%#?", "patroni_rest": "rest-secret", "provisioner_psk": "the-psk"}
 PG = [f"pg-{n}.example.internal" for n in (1, 2, 3)]
 CODERD = ["coderd-1.example.internal", "coderd-2.example.internal"]
+PROXY = "proxy-eu.example.internal"
 APPLIANCE = str(Path(sys.executable).with_name("appliance"))
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     out = render_templates(tmp_path_factory.mktemp("render"), "cluster.yml", INVENTORY,
-                           {"cluster_secrets": SECRETS, "coderd_user_made": {"uid": 999}})
+                           {"cluster_secrets": SECRETS, "coderd_user_made": {"uid": 999},
+                            "wsproxy_token_made": "proxy-id:proxy-secret"})
     return lambda host, role, name: (out / host / role / name).read_text()
 
 
@@ -118,6 +120,29 @@ def test_provisioners_carry_the_psk_their_tags_and_the_ca(rendered):
     assert "ExecStart=/opt/coder-appliance/current/bin/coderd provisionerd start\n" in unit
 
 
+def test_the_workspace_proxy_serves_https_from_the_ca_and_registers_with_coderd(rendered):
+    """Its token made on the first coderd host (the fact the role sets), HTTPS with the
+    certificate cluster_cert installs, coderd and the relay verified with the CA; the key
+    handed over by systemd, never in the settings, and no database setting at all."""
+    settings = env(rendered(PROXY, "wsproxy", "wsproxy.env"))
+    assert settings == {
+        "CODER_PRIMARY_ACCESS_URL": "https://coder.example.internal",
+        "CODER_PROXY_SESSION_TOKEN": "proxy-id:proxy-secret",
+        "CODER_ACCESS_URL": f"https://{PROXY}", "CODER_TLS_ADDRESS": "0.0.0.0:443",
+        "CODER_TLS_CERT_FILE": "/etc/coder-appliance/wsproxy-tls/wsproxy.crt",
+        "CODER_CA_CERT": "/etc/coder-appliance/wsproxy-tls/ca.crt",
+        "CODER_RELAY_TLS_CA_FILE": "/etc/coder-appliance/wsproxy-tls/ca.crt"}
+    unit = rendered(PROXY, "wsproxy", "wsproxy.service")
+    assert "ExecStart=/opt/coder-appliance/current/bin/coderd wsproxy server\n" in unit
+    assert "Description=coder-appliance workspace proxy (proxy-eu)\n" in unit
+    assert "LoadCredential=wsproxy.key:/etc/coder-appliance/wsproxy-tls/wsproxy.key\n" in unit
+    assert "Environment=CODER_TLS_KEY_FILE=%d/wsproxy.key\n" in unit
+    assert "User=coder-wsproxy\n" in unit and "AmbientCapabilities=CAP_NET_BIND_SERVICE\n" in unit
+    last = yaml.safe_load((ANSIBLE_DIR / "playbooks" / "cluster.yml").read_text())[-1]
+    assert last["hosts"] == "wsproxies" and [r["role"] for r in last["roles"]] == \
+        ["cluster_cert", "wsproxy"]
+
+
 def test_the_ca_issues_every_certificate_the_playbook_asks_for(tmp_path):
     """The names cluster_cert asks the CA for, per play and host of the example inventory, lie
     inside the name constraints of the CA appliance_ca makes for the access URL: the bundle's
@@ -145,7 +170,7 @@ def test_the_ca_issues_every_certificate_the_playbook_asks_for(tmp_path):
                 assert done.returncode == 0, f"{cert}: {done.stderr}"
                 issued.append(cert["name"])
     assert sorted(issued) == sorted([f"{h}-etcd" for h in PG] + [f"{h}-postgres" for h in PG]
-                                    + [f"{h}-coderd" for h in CODERD])
+                                    + [f"{h}-coderd" for h in CODERD] + [f"{PROXY}-wsproxy"])
     outside = subprocess.run([APPLIANCE, "ca", "issue", "--dir", str(ca), "--dns=db.elsewhere.test"],
                              capture_output=True, text=True)
     assert outside.returncode != 0  # the constraints this test relies on are there

@@ -22,7 +22,7 @@ import pytest
 from appliance import archives
 from appliance.archives import ArchiveError, Limits
 
-from ..server.provisioning import make_tar, make_tar_of as _tar, tar_member as _member
+from tests.kit.provisioning import make_tar, make_tar_of as _tar, tar_member as _member
 
 MiB = 1024 * 1024
 COMPRESSORS = {

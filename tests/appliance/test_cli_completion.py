@@ -8,7 +8,7 @@ import subprocess
 import pexpect
 import pytest
 
-from ..tools import tool
+from tests.kit.tools import tool
 
 
 @pytest.fixture

@@ -21,11 +21,6 @@ BEFORE = "Host first\n  HostName a.example\n\n"
 AFTER = "\nHost last\n  HostName b.example\n"
 
 
-@pytest.fixture
-def owner_cli(cli, shared_coderd, shared_owner):
-    return cli.log_in_as(shared_coderd.url, shared_owner.token)
-
-
 def _block(text: str) -> str:
     return text[text.index(START):text.index(END) + len(END) + 1]
 

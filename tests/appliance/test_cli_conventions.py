@@ -7,11 +7,6 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture
-def owner_cli(cli, shared_coderd, shared_owner):
-    return cli.log_in_as(shared_coderd.url, shared_owner.token)
-
-
 @pytest.mark.parametrize("command", [("list",), ("users", "list"), ("templates", "versions", "list", "x"),
                                      ("tokens", "create"), ("config-ssh",)])
 def test_unknown_flag_prints_the_commands_own_usage(cli, command):

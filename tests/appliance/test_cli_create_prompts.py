@@ -7,8 +7,8 @@ import json
 
 import pexpect
 
-from ..coderdtest import create_first_user
-from ..server.test_provisioner import TEMPLATE
+from tests.kit.coderd import create_first_user
+from tests.kit.provisioning import TEMPLATE
 
 
 def test_create_asks_for_name_template_and_parameters(cli, provisioning_coderd, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from appliance import durations
 
-from ..coderdtest import create_first_user
+from tests.kit.coderd import create_first_user
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
 

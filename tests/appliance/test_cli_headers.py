@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ..coderdtest import create_first_user
-from ..recordingproxy import RecordingProxy
+from tests.kit.coderd import create_first_user
+from tests.kit.recordingproxy import RecordingProxy
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from appliance.sdk.client import APIError, Client
 
-from ..coderdtest import FIRST_USER_PASSWORD, free_port
+from tests.kit.coderd import FIRST_USER_PASSWORD, free_port
 
 PASSWORD = "CorrectHorseBattery1!"
 

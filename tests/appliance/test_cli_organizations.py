@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from ..coderdtest import create_another_user
-
-
-@pytest.fixture
-def owner_cli(cli, shared_coderd, shared_owner):
-    return cli.log_in_as(shared_coderd.url, shared_owner.token)
+from tests.kit.coderd import create_another_user
 
 
 def test_login_token_prints_the_stored_session(cli, shared_coderd, shared_owner):

@@ -9,7 +9,7 @@ import requests
 
 from appliance.sdk import types
 
-from ..coderdtest import create_another_user, create_first_user
+from tests.kit.coderd import create_another_user, create_first_user
 
 TEMPLATE = r'''
 terraform {

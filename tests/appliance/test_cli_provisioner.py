@@ -9,8 +9,8 @@ import requests
 
 from appliance.sdk import types
 
-from ..coderdtest import create_another_user, create_first_user
-from .conftest import CoderCLI
+from tests.kit.cli import CoderCLI
+from tests.kit.coderd import create_another_user, create_first_user
 
 # codersdk.ProvisionerDaemon's JSON fields, as Coder sends them.
 CODER_FIELDS = {"id", "organization_id", "key_id", "created_at", "last_seen_at", "name",

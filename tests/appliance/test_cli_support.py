@@ -12,10 +12,9 @@ import pytest
 
 from appliance.sdk import types
 
-from ..agenttest import add_agent
-from ..coderdtest import create_another_user
-from ..server.provisioning import complete_job, make_template
-from ..server.test_users import raw
+from tests.kit.agent import add_agent
+from tests.kit.coderd import create_another_user, raw
+from tests.kit.provisioning import complete_job, make_template
 
 SECRET = "hunter2-" + uuid.uuid4().hex
 

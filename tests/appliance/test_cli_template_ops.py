@@ -8,9 +8,8 @@ import sys
 import tarfile
 import zipfile
 
-from ..server.provisioning import imported_version, make_template
-from .conftest import ROOT
-from .test_cli_templates import owner_cli  # noqa: F401 (fixture)
+from tests.kit.cli import ROOT
+from tests.kit.provisioning import imported_version, make_template
 
 FILES = {"main.tf": 'terraform {}\n', "scripts/start.sh": "#!/bin/sh\necho hi\n"}
 
@@ -107,8 +106,8 @@ def test_create_refusals(owner_cli, shared_coderd, shared_owner, tmp_path):
 
 
 def test_create_makes_a_template_with_coders_defaults(cli, provisioning_coderd, tmp_path):
-    from ..coderdtest import create_first_user
-    from ..server.test_provisioner import TEMPLATE
+    from tests.kit.coderd import create_first_user
+    from tests.kit.provisioning import TEMPLATE
 
     owner, _ = create_first_user(provisioning_coderd)
     c = cli.log_in_as(provisioning_coderd.url, owner.token)

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from appliance import archives
 
-from ..coderdtest import create_first_user
+from tests.kit.coderd import create_first_user
 
 SECRET = "hush-" + "9f3a"  # a sensitive variable's value: never in a log or an answer
 TEMPLATE = r'''
@@ -59,11 +57,6 @@ resource "coder_metadata" "box" {
   }
 }
 '''
-
-
-@pytest.fixture
-def owner_cli(cli, shared_coderd, shared_owner):
-    return cli.log_in_as(shared_coderd.url, shared_owner.token)
 
 
 def _metadata(resources) -> dict[str, str]:

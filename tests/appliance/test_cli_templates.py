@@ -7,17 +7,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from appliance import archives
 
-from ..coderdtest import create_first_user
-from ..server.test_provisioner import TEMPLATE
-
-
-@pytest.fixture
-def owner_cli(cli, shared_coderd, shared_owner):
-    return cli.log_in_as(shared_coderd.url, shared_owner.token)
+from tests.kit.coderd import create_first_user
+from tests.kit.provisioning import TEMPLATE
 
 
 def test_init_lists_and_copies_examples(cli, tmp_path):
@@ -115,7 +108,7 @@ def test_push_create_stop_start_delete(cli, provisioning_coderd, tmp_path):
 
 
 def test_versions_promote_archive_unarchive(owner_cli, shared_coderd, shared_owner):
-    from ..server.provisioning import imported_version, make_template
+    from tests.kit.provisioning import imported_version, make_template
 
     template = make_template(shared_owner, shared_coderd.dsn)
     second = imported_version(shared_owner, shared_coderd.dsn, template_id=template.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mirror_tools.ca import CertificateAuthority
 
-from ..coderdtest import free_port
+from tests.kit.coderd import free_port
 
 PASSWORD = "CorrectHorseBattery1!"
 

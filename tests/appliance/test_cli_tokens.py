@@ -10,11 +10,6 @@ from appliance.sdk.client import APIError, Client
 from appliance.sdk.model import parse_time
 
 
-@pytest.fixture
-def owner_cli(cli, shared_coderd, shared_owner):
-    return cli.log_in_as(shared_coderd.url, shared_owner.token)
-
-
 def test_create_list_remove(owner_cli, shared_coderd):
     token = owner_cli.run("tokens", "create", "--name", "ci", "--lifetime", "7d").stdout.strip()
     assert "\n" not in token and "-" in token  # the token alone, for scripts

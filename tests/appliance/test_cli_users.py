@@ -10,11 +10,6 @@ import pytest
 from appliance.sdk.client import APIError, Client
 
 
-@pytest.fixture
-def owner_cli(cli, shared_coderd, shared_owner):
-    return cli.log_in_as(shared_coderd.url, shared_owner.token)
-
-
 def test_create_list_show(owner_cli, shared_coderd):
     out = owner_cli.run("users", "create", "--username", "dave", "--email", "dave@example.com",
                         "--full-name", "Dave Smith").stdout

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from appliance import __version__, buildinfo
 
-from .conftest import ROOT
+from tests.kit.cli import ROOT
 
 
 def _git(*args: str) -> str:

@@ -11,9 +11,9 @@ import time
 import pytest
 import requests
 
-from ..coderdtest import create_another_user, create_first_user
-from ..server.test_provisioner import TEMPLATE
-from .conftest import ROOT
+from tests.kit.cli import ROOT
+from tests.kit.coderd import create_another_user, create_first_user
+from tests.kit.provisioning import TEMPLATE
 
 ZONE = '''
 data "coder_parameter" "zone" {

@@ -12,7 +12,7 @@ from appliance.sdk.pinning import certificate_sha256
 from appliance.sdk.provisionerd import PSK_HEADER, ProvisionerDaemonClient
 from mirror_tools.ca import CertificateAuthority
 
-from ..httpserve import GetServer
+from tests.kit.httpserve import GetServer
 
 
 @pytest.fixture(scope="module")

@@ -15,29 +15,8 @@ import sys
 from appliance import archives
 from appliance.sdk import types
 
-from ..coderdtest import create_first_user
-
-TEMPLATE = r'''
-terraform {
-  required_providers {
-    coder = { source = "coder/coder" }
-  }
-}
-variable "team" {
-  default = "core"
-}
-data "coder_parameter" "region" {
-  name    = "region"
-  default = "us"
-  mutable = true
-}
-data "coder_workspace_tags" "placement" {
-  tags = {
-    cluster = data.coder_parameter.region.value
-    team    = var.team
-  }
-}
-'''
+from tests.kit.coderd import create_first_user
+from tests.kit.provisioning import TAGGED_TEMPLATE
 
 
 def test_workspace_tags_pick_the_daemon(cli, coderd_factory, provider_mirror, tmp_path):
@@ -52,7 +31,7 @@ def test_workspace_tags_pick_the_daemon(cli, coderd_factory, provider_mirror, tm
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         (tmp_path / "placed").mkdir()
-        (tmp_path / "placed" / "main.tf").write_text(TEMPLATE)
+        (tmp_path / "placed" / "main.tf").write_text(TAGGED_TEMPLATE)
         c.run("templates", "push", "-d", str(tmp_path / "placed"), "-y")
         template = owner.template_by_name("default", "placed")
         job = owner.template_version(template.active_version_id).job
@@ -76,6 +55,6 @@ def test_workspace_tags_pick_the_daemon(cli, coderd_factory, provider_mirror, tm
         file_id=file_id, template_id=template.id, name="gpu", tags={"cluster": "gpu"}))
     assert (gpu.job.tags["cluster"], gpu.job.tags["team"]) == ("gpu", "core")
     (tmp_path / "placed" / "main.tf").write_text(
-        TEMPLATE.replace("var.team", 'upper("x")'))
+        TAGGED_TEMPLATE.replace("var.team", 'upper("x")'))
     proc = c.run("templates", "push", "placed", "-d", str(tmp_path / "placed"), "-y", expect=1)
     assert "Failed to parse workspace tags." in proc.stderr and "Traceback" not in proc.stderr

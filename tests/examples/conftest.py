@@ -9,17 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest.register_assert_rewrite("tests.examples.workspacetest", "tests.examples.localtemplate")
+pytest.register_assert_rewrite("tests.examples.workspacetest")
 
-from ..appliance.conftest import cli  # noqa: F401  (the fixture, shared)
-from ..coderdtest import create_first_user
-from .localtemplate import build_shipped_agent
-
-
-@pytest.fixture(scope="session")
-def agent_binaries(tmp_path_factory):
-    """A folder holding coder-agent-linux-amd64, the PyInstaller build (cached by source hash)."""
-    return build_shipped_agent(tmp_path_factory.mktemp("agent-binaries"))
+from tests.kit.coderd import create_first_user
 
 
 @pytest.fixture
@@ -32,7 +24,7 @@ def templates_coderd(coderd_factory, provider_mirror, agent_binaries):
 
 
 @pytest.fixture
-def owner_cli(cli, templates_coderd):  # noqa: F811
+def owner_cli(cli, templates_coderd):
     """The real ``coder`` CLI, logged in as the first user (an owner), and its SDK client."""
     owner, _ = create_first_user(templates_coderd)
     return cli.log_in_as(templates_coderd.url, owner.token), owner

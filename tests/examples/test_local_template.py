@@ -1,8 +1,8 @@
 """The ``local`` example template: a bubblewrap-sandboxed agent with a persistent home folder."""
 from __future__ import annotations
 
-from ..tools import tool
-from .localtemplate import TEMPLATE, WORKSPACES_DIR, leftovers, remove, running
+from tests.kit.localtemplate import TEMPLATE, WORKSPACES_DIR, leftovers, remove, running
+from tests.kit.tools import tool
 from .workspacetest import Compute, exercise_template
 
 

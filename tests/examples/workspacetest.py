@@ -25,14 +25,13 @@ from pathlib import Path
 
 import requests
 
-from appliance.sdk import relay, types
+from appliance.sdk import relay
 from appliance.sdk.client import Client
 
-from ..agenttest import wait_for
-from ..appliance.conftest import CoderCLI
-from ..pgserver import free_port
-from ..relay.test_connect import read_until
-from ..tools import tool
+from tests.kit.agent import read_until, the_agent, wait_for, wait_ready
+from tests.kit.cli import CoderCLI
+from tests.kit.postgres import free_port
+from tests.kit.tools import tool
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,29 +58,6 @@ class Timings:
 
     def __str__(self) -> str:
         return ", ".join(f"{k} {v:.1f}s" for k, v in self.marks.items())
-
-
-def the_agent(owner: Client, name: str) -> types.WorkspaceAgent:
-    workspace = owner.workspace_by_owner_and_name("me", name)
-    agents = [a for r in workspace.latest_build.resources for a in r.agents]
-    assert len(agents) == 1, agents
-    return agents[0]
-
-
-def wait_ready(owner: Client, name: str, timeout: float = 90) -> types.WorkspaceAgent:
-    """Until the workspace's agent is connected and ``ready``; its state on failure."""
-    agent_id = the_agent(owner, name).id
-    seen = []
-
-    def ready():
-        agent = owner.workspace_agent(agent_id)
-        seen[:] = [agent.status, agent.lifecycle_state]
-        assert agent.lifecycle_state not in ("start_error", "start_timeout"), seen
-        return agent if (agent.status, agent.lifecycle_state) == ("connected", "ready") else None
-    try:
-        return wait_for(ready, timeout, 0.2, f"the agent of {name} to be connected and ready")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; last seen {seen}") from None
 
 
 class Developer:

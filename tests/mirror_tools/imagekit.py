@@ -42,6 +42,8 @@ from typing import Callable, Iterator
 
 import requests
 
+from tests.kit import process
+
 BUSYBOX_TOOLS = ("sh", "wget", "sleep", "cat", "echo", "ls", "mkdir", "chmod", "mktemp", "env",
                  "rm", "id", "uname", "stty", "httpd")
 GLIBC = ("libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "libutil.so.1", "librt.so.1",
@@ -242,12 +244,7 @@ def docker_registry(root: Path, *, tls: tuple[str, str] | None = None,
             time.sleep(0.05)
         yield reg
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        process.stop(proc, timeout=10)
         log.close()
 
 

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mirror_tools.ca import CAError, CertificateAuthority, install_trust
-from tests.tools import tool
+from tests.kit.tools import tool
 
 REPO = Path(__file__).resolve().parents[2]
 

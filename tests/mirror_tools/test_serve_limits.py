@@ -14,7 +14,7 @@ import requests
 from mirror_tools.ca import CertificateAuthority
 from mirror_tools.serve import MirrorServer
 
-from tests import rawhttp
+from tests.kit import rawhttp
 
 HEADER_TIMEOUT = 1.5
 READ_TIMEOUT = 2.5

@@ -30,8 +30,8 @@ import requests
 from appliance import __version__
 from appliance.buildinfo import CODER_VERSION
 
-from ..coderdtest import FIRST_USER_PASSWORD
-from ..pgserver import free_port
+from tests.kit.coderd import FIRST_USER_PASSWORD
+from tests.kit.postgres import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "packaging"))

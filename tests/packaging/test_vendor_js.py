@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ..httpserve import GetServer
+from tests.kit.httpserve import GetServer
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "packaging"))

@@ -14,7 +14,7 @@ from mirror_tools.providers.hashes import h1_zip
 from provider import VERSION
 from provider.plugin import CoderProvider
 
-from .conftest import REPO, Terraform, build_mirror, coder_env
+from tests.kit.provider import REPO, Terraform, build_mirror, coder_env
 
 CODER = "providers/registry.terraform.io/coder/coder"
 NULL = "providers/registry.terraform.io/hashicorp/null"

@@ -5,7 +5,7 @@ import json
 
 from provider import contract
 
-from .conftest import coder_env
+from tests.kit.provider import coder_env
 
 
 def test_docker_example_start_stop_delete(terraform):

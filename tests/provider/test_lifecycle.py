@@ -8,7 +8,7 @@ import pytest
 
 from provider import contract
 
-from .conftest import ACCESS_URL, coder_env
+from tests.kit.provider import ACCESS_URL, coder_env
 
 
 def is_uuid(text: str) -> bool:

@@ -10,7 +10,7 @@ import pytest
 
 from provider import contract
 
-from .conftest import coder_env
+from tests.kit.provider import coder_env
 
 TASK = "1f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 AGENT = """

@@ -11,12 +11,12 @@ import pytest
 
 from provider import contract
 
-from .conftest import coder_env
+from tests.kit.provider import coder_env
 
 
 @pytest.fixture(scope="module")
 def params(tmp_path_factory, mirror, tf_home):
-    from .conftest import Terraform
+    from tests.kit.provider import Terraform
     tf = Terraform(tmp_path_factory.mktemp("params") / "tf", mirror, "params", tf_home)
     tf.init()
     return tf

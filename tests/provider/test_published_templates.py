@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from ..tools import terraform_version
-from .conftest import coder_env, terraform_bin
+from tests.kit.provider import coder_env
+from tests.kit.tools import terraform_bin, terraform_version
 from .published_stubs import write_mirror
 
 PUBLISHED = Path(__file__).resolve().parent / "published"

@@ -12,8 +12,8 @@ from tf.utils import read_dynamic_value
 
 from provider import tf_adapt
 
-from ..tools import terraform_binaries
-from .conftest import coder_env
+from tests.kit.provider import coder_env
+from tests.kit.tools import terraform_binaries
 
 # What terraform 1.11 sends for lower(each.key) at validate: unknown, known not to be null.
 REFINED = ExtType(12, b"\x81\x01\xc2")

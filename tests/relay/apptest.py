@@ -6,7 +6,7 @@ tickets), a member's workspace built by real terraform whose agent runs here,
 and a real HTTP server "inside the workspace" that answers every request with
 what it received, byte for byte, so a test sees exactly what reached the app.
 
-The test's HTTP client resolves ``*.apps.test`` to 127.0.0.1 (tests/browser.py's
+The test's HTTP client resolves ``*.apps.test`` to 127.0.0.1 (tests/kit/browser.py's
 ``loopback_names(APPS_DOMAIN)``), as the deployment's wildcard DNS record would,
 and keeps cookies per host as a browser does.
 """
@@ -24,10 +24,10 @@ import requests
 
 from appliance.sdk.client import Client
 
-from ..coderdtest import FIRST_USER_PASSWORD, Coderd, create_another_user, create_first_user, start_coderd
-from ..pgserver import free_port
-from ..provisioning import Rows
-from .conftest import TEMPLATE as RELAY_TEMPLATE, AgentProcess, wait_connected
+from tests.kit.coderd import FIRST_USER_PASSWORD, Coderd, create_another_user, create_first_user, start_coderd
+from tests.kit.postgres import free_port
+from tests.kit.provisioning import Rows
+from tests.kit.relay import TEMPLATE as RELAY_TEMPLATE, AgentProcess, wait_connected
 
 APPS_DOMAIN = "apps.test"
 SUFFIX = "." + APPS_DOMAIN

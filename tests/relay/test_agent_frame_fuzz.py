@@ -23,8 +23,8 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from .. import wsfuzz
-from .conftest import AgentProcess
+from tests.kit import wsfuzz
+from tests.kit.relay import AgentProcess
 
 ANSWER_WITHIN = 5.0
 RECONNECT_WITHIN = 15.0

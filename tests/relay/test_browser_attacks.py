@@ -1,4 +1,4 @@
-"""Attacks that are web pages, played by a real browser (headless chromium, ``tests.browser``).
+"""Attacks that are web pages, played by a real browser (headless chromium, ``tests.kit.browser``).
 
 The victim signs in through the browser (coderd sets its cookie), then opens a page on a
 sibling host of coderd, ``evil.apps.coder.test``: the same site as ``coder.test``, so
@@ -21,10 +21,10 @@ import requests
 
 from mirror_tools.ca import CertificateAuthority
 
-from ..browser import (APP_SUFFIX, DOMAIN, WEBSOCKET_PROBE, Browser, PageServer,  # noqa: F401
+from tests.kit.browser import (APP_SUFFIX, DOMAIN, WEBSOCKET_PROBE, Browser, PageServer,  # noqa: F401
                        chromium, loopback_names)
-from ..coderdtest import FIRST_USER_PASSWORD, Coderd, start_coderd
-from ..pgserver import free_port
+from tests.kit.coderd import FIRST_USER_PASSWORD, Coderd, start_coderd
+from tests.kit.postgres import free_port
 from .apptest import APP_PORT, MEMBER_PASSWORD, AppDeployment, start_deployment
 
 EVIL_HOST = "evil" + APP_SUFFIX

@@ -15,10 +15,11 @@ import websocket
 from appliance.sdk import rawstream, relay
 from appliance.sdk.client import APIError
 
-from ..coderdtest import create_another_user
-from ..httpserve import GetServer
-from ..pgserver import free_port
-from .conftest import APP_PORT, ROOT, wait_connected
+from tests.kit.agent import read_until
+from tests.kit.coderd import create_another_user
+from tests.kit.httpserve import GetServer
+from tests.kit.postgres import free_port
+from tests.kit.relay import APP_PORT, ROOT, wait_connected
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +57,6 @@ def test_port_forward_echo(command, workspace, agent, echo_server):
 def test_listening_ports(workspace, agent, echo_server):
     ports = [p.port for p in relay.listening_ports(workspace.owner, workspace.agent_id).ports]
     assert echo_server in ports
-
-
-def read_until(stream, marker: bytes, timeout: float = 10) -> bytes:
-    got = b""
-    deadline = time.monotonic() + timeout
-    while marker not in got:
-        assert time.monotonic() < deadline, got
-        got += stream.recv()
-    return got
 
 
 def test_reconnecting_pty_replays_missed_output(workspace, agent):

@@ -1,11 +1,11 @@
 """Fuzzing coderd's websocket and mux framing (docs/security.md, "Websocket and mux
-framing"): frames built from the ways RFC 6455 can be broken (``tests/wsfuzz.py``),
+framing"): frames built from the ways RFC 6455 can be broken (``tests/kit/wsfuzz.py``),
 sent to a real coderd on 127.0.0.1 on both of its websocket readers, and mux frames
 sent as a hostile agent.
 
 - ``connect`` streams, whose frames ``appliance.wsframes`` reads (to a TCP echo
   server inside the workspace);
-- the app proxy's websockets, read by gevent-websocket as ``server.geventws``
+- the app proxy's websockets, read by gevent-websocket as ``server.adapters.gevent_websocket``
   adapts it (to a websocket echo app);
 - the agent's own connection, ``/workspaceagents/me/relay``, where coderd reads
   ``appliance.mux`` frames from whatever the workspace's owner runs as an agent.
@@ -35,10 +35,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from agent import relay as agent_relay
 from appliance import mux
 
-from .. import rawhttp, wsfuzz
-from ..agenttest import workspace_with_agent
-from ..coderdtest import create_first_user, running_coderd
-from .conftest import wait_connected
+from tests.kit import rawhttp, wsfuzz
+from tests.kit.agent import workspace_with_agent
+from tests.kit.coderd import create_first_user, running_coderd
+from tests.kit.relay import wait_connected
 
 EXAMPLES = 120
 ANSWER_WITHIN = 5.0
@@ -158,7 +158,7 @@ def test_connect_streams_follow_rfc6455(deployment, sequence):
 @settings(max_examples=EXAMPLES, **SETTINGS)
 @given(sequence=wsfuzz.frames())
 def test_app_websockets_follow_rfc6455(deployment, sequence):
-    """gevent-websocket, as ``server.geventws`` adapts it, on a browser's app websocket."""
+    """gevent-websocket, as ``server.adapters.gevent_websocket`` adapts it, on a browser's app websocket."""
     _run(deployment, deployment.app_path, sequence, _messages_echoed)
 
 

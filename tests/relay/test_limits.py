@@ -20,14 +20,14 @@ from websockets.sync.server import serve as websocket_server
 
 from agent import relay as agent_relay
 from appliance import mux, wsframes
-from server import geventws
+from server.adapters import gevent_websocket
 
-from .. import rawhttp, wsfuzz
-from ..agenttest import wait_for, workspace_with_agent
-from ..coderdtest import create_first_user, running_coderd
-from ..pgserver import free_port
-from ..server.provisioning import sql
-from .conftest import wait_connected
+from tests.kit import rawhttp, wsfuzz
+from tests.kit.agent import wait_for, workspace_with_agent
+from tests.kit.coderd import create_first_user, running_coderd
+from tests.kit.postgres import free_port
+from tests.kit.provisioning import sql
+from tests.kit.relay import wait_connected
 
 SUFFIX = ".apps.test"
 
@@ -199,18 +199,18 @@ def test_websocket_messages_to_an_app_are_bounded(deployment, websocket_echo_app
         ws.send("x" * (1 << 20))
         assert ws.recv() == "x" * (1 << 20)  # a large message within the limit passes
         # A frame that says it is larger than the limit is refused before its payload.
-        ws.sock.sendall(wsframes.frame_header(websocket.ABNF.OPCODE_TEXT, geventws.MAX_MESSAGE + 1,
+        ws.sock.sendall(wsframes.frame_header(websocket.ABNF.OPCODE_TEXT, gevent_websocket.MAX_MESSAGE + 1,
                                               b"abcd") + b"x" * 1024)
-        assert _close_code(ws) == geventws.MESSAGE_TOO_BIG
+        assert _close_code(ws) == gevent_websocket.MESSAGE_TOO_BIG
     finally:
         ws.close()
     ws = websocket.create_connection(url, header=header, timeout=15)
     try:  # and so is a message of many frames, each within it
         piece = b"x" * (1 << 20)
         ws.send_frame(websocket.ABNF.create_frame(piece, websocket.ABNF.OPCODE_BINARY, fin=0))
-        for _ in range(geventws.MAX_MESSAGE >> 20):
+        for _ in range(gevent_websocket.MAX_MESSAGE >> 20):
             ws.send_frame(websocket.ABNF.create_frame(piece, websocket.ABNF.OPCODE_CONT, fin=0))
-        assert _close_code(ws) == geventws.MESSAGE_TOO_BIG
+        assert _close_code(ws) == gevent_websocket.MESSAGE_TOO_BIG
     finally:
         ws.close()
 
@@ -249,17 +249,17 @@ def test_websocket_messages_from_an_app_are_bounded(deployment, flooding_websock
     url = coderd.url.replace("http", "ws", 1) + f"/@admin/{workspace}/port/{port}/"
     ws = websocket.create_connection(url, header=[f"Coder-Session-Token: {owner.token}"], timeout=15)
     try:
-        ws.send(f"{kind} {geventws.MAX_MESSAGE}")  # at the limit: passed on
-        assert len(ws.recv()) == geventws.MAX_MESSAGE
+        ws.send(f"{kind} {gevent_websocket.MAX_MESSAGE}")  # at the limit: passed on
+        assert len(ws.recv()) == gevent_websocket.MAX_MESSAGE
         coderd.reset_peak_memory()
         before = coderd.peak_memory()
-        ws.send(f"{kind} {8 * geventws.MAX_MESSAGE}")
-        assert _close_code(ws) == geventws.MESSAGE_TOO_BIG
+        ws.send(f"{kind} {8 * gevent_websocket.MAX_MESSAGE}")
+        assert _close_code(ws) == gevent_websocket.MESSAGE_TOO_BIG
         grown = coderd.peak_memory() - before
     finally:
         ws.close()
     wait_for(lambda: closes, 10, what="the app's websocket to close")
-    assert closes in ([geventws.MESSAGE_TOO_BIG], [None])
+    assert closes in ([gevent_websocket.MESSAGE_TOO_BIG], [None])
     assert grown < 16 << 20, f"coderd's peak memory grew by {grown >> 20} MiB"
 
 
@@ -270,7 +270,7 @@ def test_text_messages_cost_coderd_little_time(deployment, websocket_echo_app):
     coderd, owner, workspace, _, _, _ = deployment
     url = coderd.url.replace("http", "ws", 1) + f"/@admin/{workspace}/port/{websocket_echo_app}/"
     ws = websocket.create_connection(url, header=[f"Coder-Session-Token: {owner.token}"], timeout=30)
-    text = "é" * (geventws.MAX_MESSAGE // 2)
+    text = "é" * (gevent_websocket.MAX_MESSAGE // 2)
     try:
         before = wsfuzz.cpu_seconds(coderd.proc.pid)
         for _ in range(3):

@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import psutil
 
 from appliance.sdk import types
 
-from ..balancer import Balancer
-from ..coderdtest import start_coderd
-from ..pgserver import free_port
-from ..provisioning import Rows
-from ..server.test_provisioner import SLOW_TEMPLATE, wait_started
-from .conftest import ROOT, AgentProcess, build_workspace, coder, wait_connected
-from .test_restart import remote_sleepers
+from tests.kit import process
+from tests.kit.agent import remote_sleepers
+from tests.kit.balancer import Balancer
+from tests.kit.coderd import start_coderd
+from tests.kit.postgres import free_port
+from tests.kit.provisioning import SLOW_TEMPLATE, Rows, wait_started
+from tests.kit.relay import AgentProcess, build_workspace, coder, ssh_running, wait_connected
 
 AGENT_RECONNECTS_WITHIN = 10.0
 
@@ -62,11 +60,7 @@ def test_a_killed_replica(pg_server, pg_template, provider_mirror, tmp_path):
         agent = AgentProcess(balancer.url, ws.token, tmp_path).start()
         wait_connected(owner, ws.agent_id)
         marker = f"sleep 86398.{os.getpid()}"
-        session = subprocess.Popen([sys.executable, "-m", "appliance.cli.main", "--global-config",
-                                    str(ws.config_dir), "ssh", ws.name, "--", f"echo up; {marker}"],
-                                   cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert session.stdout.readline() == b"up\n"
-        assert remote_sleepers(marker)
+        session = ssh_running(ws, marker)
 
         killed = time.monotonic()
         kill_replica(a)
@@ -98,8 +92,7 @@ def test_a_killed_replica(pg_server, pg_template, provider_mirror, tmp_path):
         assert "Traceback" not in b.log(), b.log()[-3000:]
         rows.conn.close()
     finally:
-        if session is not None and session.poll() is None:
-            session.kill()
+        process.stop(session, signal.SIGKILL)
         if agent:
             agent.stop()
         balancer.stop()

@@ -13,8 +13,8 @@ import pytest
 from appliance.sdk import relay
 from appliance.sdk.client import APIError
 
-from ..coderdtest import start_coderd
-from .conftest import AgentProcess, agent_row_status, build_workspace, coder, wait_connected
+from tests.kit.coderd import start_coderd
+from tests.kit.relay import AgentProcess, agent_row_status, build_workspace, coder, wait_connected
 
 
 def echo_through(client, agent_id, port: int, size: int = 200_000) -> None:
@@ -185,9 +185,9 @@ def test_agents_arriving_together_at_a_fresh_process_are_all_held(pg_server, pg_
     from agent import relay as agent_relay
     from appliance import mux
 
-    from ..agenttest import add_agent, wait_for, workspace_with_agent
-    from ..coderdtest import create_first_user
-    from ..server.provisioning import sql
+    from tests.kit.agent import add_agent, wait_for, workspace_with_agent
+    from tests.kit.coderd import create_first_user
+    from tests.kit.provisioning import sql
 
     dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
     c = start_coderd(dsn)

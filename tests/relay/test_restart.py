@@ -4,16 +4,13 @@ to reconnect and works within seconds."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
+import signal
 import time
 
-from ..coderdtest import start_coderd
-from .conftest import ROOT, AgentProcess, agent_row_status, build_workspace, coder, wait_connected
-
-
-def remote_sleepers(marker: str) -> str:
-    return subprocess.run(["pgrep", "-af", marker], capture_output=True, text=True).stdout
+from tests.kit import process
+from tests.kit.agent import remote_sleepers
+from tests.kit.coderd import start_coderd
+from tests.kit.relay import AgentProcess, agent_row_status, build_workspace, coder, ssh_running, wait_connected
 
 
 def test_coderd_restart_under_a_live_ssh_session(pg_server, pg_template, provider_mirror, tmp_path):
@@ -26,11 +23,7 @@ def test_coderd_restart_under_a_live_ssh_session(pg_server, pg_template, provide
         agent = AgentProcess(c.url, ws.token, tmp_path).start()
         wait_connected(ws.owner, ws.agent_id)
         marker = f"sleep 86399.{os.getpid()}"
-        session = subprocess.Popen([sys.executable, "-m", "appliance.cli.main", "--global-config",
-                                    str(ws.config_dir), "ssh", ws.name, "--", f"echo up; {marker}"],
-                                   cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert session.stdout.readline() == b"up\n"
-        assert remote_sleepers(marker)
+        session = ssh_running(ws, marker)
 
         c.stop()  # SIGTERM, as a service manager restarts it
         assert agent_row_status(dsn, ws.agent_id) == "disconnected"
@@ -52,8 +45,7 @@ def test_coderd_restart_under_a_live_ssh_session(pg_server, pg_template, provide
         assert time.monotonic() - started < 15
         wait_connected(ws.owner, ws.agent_id, timeout=5)
     finally:
-        if session is not None and session.poll() is None:
-            session.kill()
+        process.stop(session, signal.SIGKILL)
         if agent:
             agent.stop()
         c.stop()

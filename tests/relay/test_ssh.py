@@ -11,10 +11,10 @@ import pytest
 
 from appliance.sdk.agentsdk import AgentClient
 
-from ..coderdtest import start_tls_coderd
-from ..server.provisioning import sql
-from ..tools import tool
-from .conftest import ROOT, coder
+from tests.kit.coderd import start_tls_coderd
+from tests.kit.provisioning import sql
+from tests.kit.relay import ROOT, coder
+from tests.kit.tools import tool
 
 
 @pytest.fixture(scope="module")

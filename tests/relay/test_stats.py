@@ -7,7 +7,7 @@ import threading
 from agent import relay, stats
 from appliance import mux
 
-from ..appliance.test_mux import PairTransport
+from tests.kit.transport import PairTransport
 
 
 def test_relay_feeds_agent_stats(tmp_path):

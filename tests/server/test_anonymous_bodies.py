@@ -15,8 +15,8 @@ import time
 import pytest
 import requests
 
-from .. import rawhttp
-from ..coderdtest import create_first_user, running_coderd
+from tests.kit import rawhttp
+from tests.kit.coderd import create_first_user, running_coderd
 
 WIDE = b"[" + b"[]," * 3_400_000 + b"[]]"  # 10.2 MB, under the 10 MiB body limit
 TINY_CHUNKS = b"1\r\n \r\n" * 1_500_000 + b"0\r\n\r\n"  # 1.5 MB of JSON whitespace, a byte a chunk

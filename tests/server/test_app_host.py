@@ -10,10 +10,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..agenttest import REPO, cli_config, workspace_with_agent
-from ..coderdtest import create_another_user, create_first_user
-from .provisioning import sql
-from .test_users import raw
+from tests.kit.agent import REPO, cli_config, workspace_with_agent
+from tests.kit.coderd import create_another_user, create_first_user, raw
+from tests.kit.provisioning import sql
 
 
 def test_no_wildcard_no_host(shared_coderd, shared_owner):

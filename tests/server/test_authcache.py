@@ -7,7 +7,7 @@ import psycopg2
 import pytest
 import requests
 
-from ..coderdtest import create_another_user, create_first_user, running_coderd
+from tests.kit.coderd import create_another_user, create_first_user, running_coderd
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ import pytest
 from server.db.embedded import EmbeddedPostgres
 from server.db.queries.users import SYSTEM_USER_ID
 
-from ..coderdtest import create_first_user
-from .provisioning import sql
+from tests.kit.coderd import create_first_user
+from tests.kit.provisioning import sql
 
 LOCAL = Path(__file__).resolve().parents[2] / "examples" / "templates" / "local"
 CHECK_IMPORT = [sys.executable, "-m", "server.cli", "check-import"]

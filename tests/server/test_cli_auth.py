@@ -7,9 +7,8 @@ import re
 
 import requests
 
-from ..coderdtest import create_another_user
-from .provisioning import sql
-from .test_users import raw
+from tests.kit.coderd import create_another_user, raw
+from tests.kit.provisioning import sql
 
 PASSWORD = "AnotherSecurePassword!"
 

@@ -13,9 +13,8 @@ import uuid
 
 import pytest
 
-from ..coderdtest import create_another_user
-from .provisioning import UNBUILT_TAGS, complete_job, make_tar, make_template, sql
-from .test_users import raw
+from tests.kit.coderd import create_another_user, raw
+from tests.kit.provisioning import UNBUILT_TAGS, complete_job, make_tar, make_template, sql
 
 NIL = "00000000-0000-0000-0000-000000000000"
 HOUR_NS = 3600 * 1_000_000_000

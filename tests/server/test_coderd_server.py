@@ -19,8 +19,8 @@ from appliance import buildinfo, settings as settings_mod
 from appliance.sdk import types
 from server.db import migrate
 
-from ..coderdtest import FIRST_USER_PASSWORD, create_first_user, start_coderd, start_tls_coderd
-from ..pgserver import free_port
+from tests.kit.coderd import FIRST_USER_PASSWORD, create_first_user, start_coderd, start_tls_coderd
+from tests.kit.postgres import free_port
 
 
 def coderd_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -12,10 +12,9 @@ import websocket
 
 from appliance.sdk import agentsdk, types
 
-from ..agenttest import add_agent
-from ..coderdtest import create_another_user
-from .provisioning import complete_job, make_template, sql
-from .test_users import raw
+from tests.kit.agent import add_agent
+from tests.kit.coderd import create_another_user, raw
+from tests.kit.provisioning import complete_job, make_template, sql
 
 # codersdk's structs, as Coder marshals them: every field, by JSON name.
 USER_ROLES = {"roles", "organization_roles"}
@@ -87,13 +86,17 @@ def test_members_reach_no_one_elses_roles_or_appearance(shared_coderd, member, o
     assert resp.status_code == 404, resp.text
 
 
+# A fixed ID: pytest-xdist's workers must collect the same test names.
+SOME_WORKSPACE = uuid.UUID(int=1)
+
+
 @pytest.mark.parametrize("method,path", [
     ("GET", "/users/me/roles"), ("GET", "/organizations/default/members/roles"),
     ("POST", "/authcheck"), ("GET", "/users/me/appearance"), ("GET", "/deployment/config"),
     ("GET", "/deployment/ssh"), ("GET", "/deployment/stats"), ("GET", "/appearance"),
     ("GET", "/regions"),
-    ("GET", "/templates/examples"), ("GET", f"/workspaces/{uuid.uuid4()}/watch"),
-    ("GET", f"/workspaces/{uuid.uuid4()}/timings")])
+    ("GET", "/templates/examples"), ("GET", f"/workspaces/{SOME_WORKSPACE}/watch"),
+    ("GET", f"/workspaces/{SOME_WORKSPACE}/timings")])
 def test_no_session_is_refused(shared_coderd, method, path):
     resp = raw(shared_coderd, method, "/api/v2" + path, json={"checks": {}})
     assert resp.status_code == 401 and resp.json()["message"]

@@ -25,12 +25,10 @@ import requests
 from server.db.pool import Pool
 from server.pubsub import RESYNC, PubSub
 
-from ..coderdtest import create_another_user, start_coderd
-from ..pgserver import PostgresServer
-from ..provisioning import Rows
-from ..relay.conftest import AgentProcess, build_workspace, wait_connected
-from .provisioning import sql
-from .test_provisioner import SLOW_TEMPLATE, wait_started
+from tests.kit.coderd import create_another_user, start_coderd
+from tests.kit.postgres import PostgresServer
+from tests.kit.provisioning import SLOW_TEMPLATE, Rows, sql, wait_started
+from tests.kit.relay import AgentProcess, build_workspace, wait_connected
 
 DATABASE = "coder"
 SERVES_AGAIN_WITHIN = 30.0

@@ -13,33 +13,13 @@ import pytest
 
 from appliance.sdk import types
 
-from ..coderdtest import create_another_user, create_first_user
-from ..provisioning import tar_of
-from .test_provisioner import TEMPLATE
-from .test_users import raw
+from tests.kit.coderd import create_another_user, create_first_user, raw
+from tests.kit.provisioning import TEMPLATE, push_template
 
 # codersdk.ProvisionerJob's JSON fields that this coderd sends.
 JOB_FIELDS = {"id", "created_at", "started_at", "completed_at", "canceled_at", "error",
               "error_code", "status", "worker_id", "file_id", "tags", "queue_position",
               "queue_size", "organization_id", "input", "type"}
-
-
-def wait_imported(client, version_id, timeout: float = 120) -> types.TemplateVersion:
-    deadline = time.monotonic() + timeout
-    while (version := client.template_version(version_id)).job.completed_at is None:
-        assert time.monotonic() < deadline, "the import did not finish"
-        time.sleep(0.3)
-    return version
-
-
-def push_template(client, files: dict[str, str]) -> types.Template:
-    """Upload, import and make a template of ``files``, as coder templates push does."""
-    version = client.create_template_version("default", types.CreateTemplateVersionRequest(
-        file_id=client.upload_file(tar_of(files))))
-    job = wait_imported(client, version.id).job
-    assert job.status == "succeeded", job.error
-    return client.create_template("default", types.CreateTemplateRequest(
-        name="t" + uuid.uuid4().hex[:8], template_version_id=version.id))
 
 
 def finished(coderd, token, version_id, job_id, timeout: float = 120) -> dict:

@@ -15,9 +15,9 @@ from appliance.sdk.client import APIError
 from appliance import archives
 from server import files
 
-from .. import rawhttp
-from ..coderdtest import create_another_user
-from .provisioning import make_tar, make_tar_of, tar_member
+from tests.kit import rawhttp
+from tests.kit.coderd import create_another_user
+from tests.kit.provisioning import make_tar, make_tar_of, tar_member
 
 
 def test_zip_conversion():

@@ -11,9 +11,8 @@ import psycopg2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_ssh_private_key, load_ssh_public_key
 
-from ..agenttest import workspace_with_agent
-from ..coderdtest import create_another_user
-from .test_users import raw
+from tests.kit.agent import workspace_with_agent
+from tests.kit.coderd import create_another_user, raw
 
 USER_KEY_FIELDS = {"user_id", "created_at", "updated_at", "public_key"}  # codersdk.GitSSHKey
 

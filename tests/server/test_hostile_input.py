@@ -12,8 +12,7 @@ import requests
 from appliance import settings
 from appliance.cli import prompt
 
-from ..coderdtest import create_another_user
-from .test_users import raw
+from tests.kit.coderd import create_another_user, raw
 
 # Unicode digits str.isdigit() takes and int() refuses: '²' (U+00B2), '①' (U+2460).
 NOT_ASCII_DIGITS = ("\u00b2", "\u2460")

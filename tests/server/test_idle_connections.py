@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
-from .. import rawhttp
-from ..coderdtest import create_first_user, start_coderd, start_tls_coderd
+from tests.kit import rawhttp
+from tests.kit.coderd import create_first_user, start_coderd, start_tls_coderd
 
 OTHER_ADDRESS = "127.0.0.2"  # the owner, on the same machine as the attacker (127.0.0.1)
 

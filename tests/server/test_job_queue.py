@@ -13,8 +13,8 @@ import pytest
 from appliance.sdk.provisionerd import (PSK_HEADER, CompleteJobRequest, ProvisionerDaemonClient,
                                         RegisterDaemonRequest)
 
-from ..coderdtest import create_first_user
-from ..provisioning import Rows
+from tests.kit.coderd import create_first_user
+from tests.kit.provisioning import Rows
 
 PSK = "queue-test-psk"
 

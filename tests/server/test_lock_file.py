@@ -19,8 +19,8 @@ from mirror_tools.providers.layout import PROVIDERS, derived_files, zip_path
 from server.provisionerd import lockfile
 from server.provisionerd.terraform import MirrorConfig, Terraform, TerraformError, cli_config
 
-from ..httpserve import GetServer
-from ..tools import terraform_bin, terraform_binaries
+from tests.kit.httpserve import GetServer
+from tests.kit.tools import terraform_bin, terraform_binaries
 
 TINY = "registry.terraform.io/example/tiny"
 PLATFORMS = ("linux_amd64", "darwin_arm64")

@@ -8,8 +8,8 @@ import time
 
 import requests
 
-from .. import rawhttp
-from ..coderdtest import start_tls_coderd
+from tests.kit import rawhttp
+from tests.kit.coderd import start_tls_coderd
 
 TEMPLATE = '''
 terraform {

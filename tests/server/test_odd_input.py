@@ -12,9 +12,9 @@ import uuid
 import pytest
 import requests
 
-from ..agenttest import workspace_with_agent
-from ..coderdtest import create_first_user, running_coderd
-from .provisioning import make_template
+from tests.kit.agent import workspace_with_agent
+from tests.kit.coderd import create_first_user, running_coderd
+from tests.kit.provisioning import make_template
 
 NUL = "a\u0000b"
 DEEP = ('{"a":' * 5000 + "1" + "}" * 5000).encode()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ..coderdtest import create_another_user
+from tests.kit.coderd import create_another_user
 
 
 @pytest.mark.parametrize("who", ["user-admin", "owner"])

@@ -7,7 +7,7 @@ from appliance import passwords
 from appliance.sdk import types
 from appliance.sdk.client import APIError
 
-from ..coderdtest import FIRST_USER_PASSWORD, create_another_user, create_first_user
+from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user, create_first_user
 
 ADVICE_ALL = ("insecure password, try including more special characters, using uppercase "
               "letters, using numbers or using a longer password")

@@ -56,3 +56,23 @@ def test_a_statement_is_named_by_its_text(database):
     for c in (c1, c2):
         pool.put(c)
     pool.close()
+
+
+def test_a_literal_percent_means_the_same_prepared_or_not(database):
+    """psycopg2 reads ``%%`` as one ``%`` in a query with parameters; the prepared statement
+    must too (splitting on ``%s`` alone kept ``%%``, and took ``%%s`` for a parameter)."""
+    pool = Pool(database, size=1)
+    conn = pool.get()
+    q = Queries(conn)
+    sql = "SELECT 'a%%b' || %s::text || '%%s' AS t, 'xyz' LIKE %s::text || '%%' AS starts"
+    params = ("-", "x")
+    assert q._one(sql, params) == {"t": "a%b-%s", "starts": True}
+    assert conn.statements[sql] is not None  # it ran prepared
+    assert q._one(sql, params) == {"t": "a%b-%s", "starts": True}  # and again, from the cache
+    with conn.cursor() as cur:  # what psycopg2 itself makes of the text
+        cur.execute(sql, params)
+        assert cur.fetchone() == ("a%b-%s", True)
+    assert q._one("SELECT '100%%' AS p", ()) == {"p": "100%"}  # no parameters: the same rule
+    assert conn.statements["SELECT '100%%' AS p"] is not None
+    pool.put(conn)
+    pool.close()

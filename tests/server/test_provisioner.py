@@ -21,87 +21,9 @@ import requests
 from appliance.sdk.client import APIError, Client
 from appliance.sdk.provisionerd import PSK_HEADER
 
-from ..coderdtest import create_first_user
-from ..provisioning import Rows
-from ..tools import terraform_version
-
-TEMPLATE = r'''
-terraform {
-  required_providers {
-    coder = { source = "coder/coder" }
-    null  = { source = "hashicorp/null" }
-  }
-}
-data "coder_workspace" "me" {}
-data "coder_workspace_owner" "me" {}
-data "coder_parameter" "size" {
-  name    = "size"
-  type    = "number"
-  default = 3
-  mutable = true
-  validation {
-    min = 1
-    max = 9
-  }
-}
-data "coder_parameter" "region" {
-  name = "region"
-  option {
-    name  = "Here"
-    value = "here"
-  }
-  option {
-    name  = "There"
-    value = "there"
-  }
-}
-resource "coder_agent" "main" {
-  os   = "linux"
-  arch = "amd64"
-  dir  = "/home/coder"
-  startup_script = "echo hello"
-  metadata {
-    key          = "load"
-    display_name = "Load"
-    script       = "cat /proc/loadavg"
-    interval     = 10
-  }
-}
-resource "coder_app" "web" {
-  agent_id = coder_agent.main.id
-  slug     = "web"
-  url      = "http://localhost:8080"
-  healthcheck {
-    url       = "http://localhost:8080/healthz"
-    interval  = 5
-    threshold = 3
-  }
-}
-resource "coder_env" "greeting" {
-  agent_id = coder_agent.main.id
-  name     = "GREETING"
-  value    = "hi ${data.coder_workspace_owner.me.name}"
-}
-resource "null_resource" "home" {}
-resource "null_resource" "box" {
-  count = data.coder_workspace.me.start_count
-  triggers = {
-    token  = coder_agent.main.token
-    size   = data.coder_parameter.size.value
-    region = data.coder_parameter.region.value
-    owner  = data.coder_workspace_owner.me.name
-    session = data.coder_workspace_owner.me.session_token
-  }
-}
-resource "coder_metadata" "box" {
-  count       = data.coder_workspace.me.start_count
-  resource_id = null_resource.box[0].id
-  item {
-    key   = "size"
-    value = data.coder_parameter.size.value
-  }
-}
-'''
+from tests.kit.coderd import create_first_user
+from tests.kit.provisioning import SLOW_TEMPLATE, TEMPLATE, Rows, wait_started
+from tests.kit.tools import terraform_version
 
 
 @pytest.fixture
@@ -297,27 +219,6 @@ def test_bad_parameter_value_fails_naming_it(rows):
     _, job_id = rows.build(workspace_id, version_id, "start", {"region": "here", "size": "42"})
     job = rows.wait(job_id)
     assert job["job_status"] == "failed" and "size" in job["error"]
-
-
-SLOW_TEMPLATE = r'''
-terraform {
-  required_providers {
-    null = { source = "hashicorp/null" }
-  }
-}
-resource "null_resource" "slow" {
-  provisioner "local-exec" {
-    command = "sleep 60"
-  }
-}
-'''
-
-
-def wait_started(rows, job_id, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while rows.q("SELECT started_at FROM provisioner_jobs WHERE id = %s", (job_id,))[0]["started_at"] is None:
-        assert time.monotonic() < deadline, f"job {job_id} not started"
-        time.sleep(0.2)
 
 
 def test_cancel_stops_terraform(rows):

@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives import hashes
 from mirror_tools.ca import CertificateAuthority
 from server.cli import PIN_ENV
 
-from ..coderdtest import create_first_user, start_coderd, start_tls_coderd
-from ..pgserver import free_port
-from ..provisioning import Rows
+from tests.kit.coderd import create_first_user, start_coderd, start_tls_coderd
+from tests.kit.postgres import free_port
+from tests.kit.provisioning import Rows
 
 
 def sha256_of(pem_path) -> str:

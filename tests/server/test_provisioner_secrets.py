@@ -14,8 +14,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..coderdtest import create_first_user
-from ..provisioning import Rows
+from tests.kit.coderd import create_first_user
+from tests.kit.provisioning import Rows
 
 READS_PROC = r'''
 terraform {

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from .. import rawhttp
-from ..coderdtest import running_coderd
+from tests.kit import rawhttp
+from tests.kit.coderd import running_coderd
 
 SMUGGLED = rawhttp.request("GET", "/api/v2/users/me")
 LOGIN = [("Content-Type", "application/json")]

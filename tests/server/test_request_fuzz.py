@@ -20,8 +20,8 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from .. import rawhttp
-from ..coderdtest import FIRST_USER_PASSWORD, create_first_user, running_coderd
+from tests.kit import rawhttp
+from tests.kit.coderd import FIRST_USER_PASSWORD, create_first_user, running_coderd
 
 EXAMPLES = 300
 BATCHES, BATCH = 2, 25

@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from .. import rawhttp
-from ..coderdtest import running_coderd
+from tests.kit import rawhttp
+from tests.kit.coderd import running_coderd
 
 MAX_HEAD = 64 * 1024
 

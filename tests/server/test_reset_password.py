@@ -13,8 +13,7 @@ import pytest
 
 from appliance.sdk import types
 
-from ..coderdtest import FIRST_USER_PASSWORD, create_another_user
-from .test_users import raw
+from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user, raw
 
 ROOT = Path(__file__).resolve().parents[2]
 RESET = [sys.executable, "-m", "server.cli", "reset-password"]

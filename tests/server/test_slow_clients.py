@@ -13,8 +13,8 @@ import time
 import pytest
 import requests
 
-from .. import rawhttp
-from ..coderdtest import create_first_user, running_coderd, start_tls_coderd
+from tests.kit import rawhttp
+from tests.kit.coderd import create_first_user, running_coderd, start_tls_coderd
 
 POOL_SIZE = 4
 HEADER_TIMEOUT = 2.0

@@ -14,7 +14,7 @@ from appliance.sdk import types
 from appliance.sdk.client import APIError
 from server.db.queries.users import SYSTEM_USER_ID
 
-from ..coderdtest import create_first_user
+from tests.kit.coderd import create_first_user
 
 SYSTEM = "appliance-system"
 

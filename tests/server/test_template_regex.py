@@ -14,8 +14,8 @@ from appliance.sdk import types
 from appliance.sdk.client import APIError
 from provider.parameter import validation_error
 
-from ..coderdtest import create_another_user
-from .provisioning import make_template
+from tests.kit.coderd import create_another_user
+from tests.kit.provisioning import make_template
 
 PARAMS = [
     {"name": "nested", "default_value": "a", "validation_regex": "^(a+)+$",

@@ -6,9 +6,8 @@ import uuid
 
 from appliance.sdk import types
 
-from ..coderdtest import create_another_user
-from .provisioning import complete_job, imported_version, make_template, push_version
-from .test_users import raw
+from tests.kit.coderd import create_another_user, raw
+from tests.kit.provisioning import complete_job, imported_version, make_template, push_version
 
 
 def test_versions_by_name_previous_and_archive(shared_coderd, shared_owner):

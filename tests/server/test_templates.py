@@ -1,5 +1,5 @@
 """Templates and template versions through the SDK, with jobs completed by hand
-(tests/server/provisioning.py): what needs no provisioner daemon."""
+(tests/kit/provisioning.py): what needs no provisioner daemon."""
 from __future__ import annotations
 
 import json
@@ -14,8 +14,8 @@ import websocket
 from appliance.sdk import types
 from appliance.sdk.client import APIError
 
-from ..coderdtest import create_another_user
-from .provisioning import (UNBUILT_TAGS, complete_job, imported_version, make_template,
+from tests.kit.coderd import create_another_user
+from tests.kit.provisioning import (UNBUILT_TAGS, complete_job, imported_version, make_template,
                            push_version, sql)
 
 

@@ -1,4 +1,5 @@
-"""Users come from the database as named tuples, and become ``types.User`` by position."""
+"""Rows become API types by column name (``convert.from_row``); users come from the
+database as named tuples, planned once per row type and filled by position."""
 from __future__ import annotations
 
 import dataclasses
@@ -27,6 +28,24 @@ def test_each_user_column_reaches_the_api_field_of_its_name():
             assert value == field.name
     page_row = UserPageRow(*row[:-1], count=1)
     assert convert.user(page_row) == user
+    assert convert.from_row(types.User, row._asdict(), roles=user.roles) == user  # a dict row
+
+
+def test_a_field_takes_its_column_or_what_the_converter_computes_or_its_default():
+    row = {"id": "a", "created_at": "c", "job_id": "j", "type": "t", "name": "n", "hide": False,
+           "icon": "i", "daily_cost": 1, "transition": "start", "secret": "never copied"}
+    made = convert.from_row(types.WorkspaceResource, row, workspace_transition="start",
+                            agents=[], metadata=[], icon="computed")
+    assert (made.id, made.workspace_transition, made.icon) == ("a", "start", "computed")
+    assert "secret" not in vars(made)
+    assert convert.from_row(types.WorkspaceAgentLogSource,
+                            {"workspace_agent_id": 1, "id": 2, "created_at": 3,
+                             "display_name": "d"}).icon == ""  # the field's default
+    with pytest.raises(KeyError, match="agents"):  # no column, not computed: at once
+        convert.from_row(types.WorkspaceResource, row, workspace_transition="start",
+                         metadata=[])
+    with pytest.raises(TypeError, match=r"User\.roles: UserRow has no such column"):
+        convert.from_row(types.User, UserRow._make(UserRow._fields))
 
 
 def test_a_row_type_must_name_the_query_columns_in_order(database):

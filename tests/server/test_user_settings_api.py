@@ -12,9 +12,8 @@ import uuid
 
 import pytest
 
-from ..coderdtest import create_another_user
-from .provisioning import complete_job, make_template
-from .test_users import raw
+from tests.kit.coderd import create_another_user, raw
+from tests.kit.provisioning import complete_job, make_template
 
 CODER_PREFERENCES = {"agent_chat_send_shortcut": "enter", "code_diff_display_mode": "auto",
                      "collapse_assistant_steps": True, "shell_tool_display_mode": "auto",

@@ -8,20 +8,12 @@ import uuid
 
 import psycopg2
 import pytest
-import requests
 
 from appliance.sdk import types
 from appliance.sdk.client import APIError, Client
 from server.db import migrate
 
-from ..coderdtest import FIRST_USER_PASSWORD, create_another_user, create_first_user
-
-
-def raw(coderd, method, path, token="", **kwargs):
-    headers = kwargs.pop("headers", {})
-    if token:
-        headers["Coder-Session-Token"] = token
-    return requests.request(method, coderd.url + path, headers=headers, timeout=10, **kwargs)
+from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user, create_first_user, raw
 
 
 def test_first_user_flow(coderd):

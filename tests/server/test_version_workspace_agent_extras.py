@@ -16,11 +16,9 @@ import websocket
 
 from appliance.sdk import types
 
-from ..agenttest import add_agent
-from ..appliance.test_workspace_tags import TEMPLATE as TAGGED_TEMPLATE
-from ..coderdtest import create_another_user
-from .provisioning import complete_job, imported_version, make_tar, make_template, sql
-from .test_users import raw
+from tests.kit.agent import add_agent
+from tests.kit.coderd import create_another_user, raw
+from tests.kit.provisioning import TAGGED_TEMPLATE, complete_job, imported_version, make_tar, make_template, sql
 
 # codersdk.TemplateVersion's JSON fields (matched_provisioners is omitempty).
 CODER_TEMPLATE_VERSION = {"id", "template_id", "organization_id", "created_at", "updated_at",

@@ -1,6 +1,6 @@
 """Watch streams end with their client (issue 19, item 5): a client that goes away, however
 abruptly, leaves no pubsub subscription and no greenlet behind in coderd, seen through
-``tests.coderdprobe``'s view into the process."""
+``tests.kit.coderdprobe``'s view into the process."""
 from __future__ import annotations
 
 import uuid
@@ -13,11 +13,11 @@ from appliance.sdk import types
 from server.db.queries.agents import agent_metadata_channel
 from server.db.queries.dashboard import workspace_channel
 
-from ..agenttest import add_agent, wait_for
-from ..coderdprobe import PROBE_ENV
-from ..coderdtest import create_first_user, start_coderd
-from ..pgserver import free_port
-from .provisioning import complete_job, make_template
+from tests.kit.agent import add_agent, wait_for
+from tests.kit.coderd import create_first_user, start_coderd
+from tests.kit.coderdprobe import PROBE_ENV
+from tests.kit.postgres import free_port
+from tests.kit.provisioning import complete_job, make_template
 
 # Well under events.PING_SECONDS: the stream must notice the client left without
 # waiting to write its next ping.
@@ -28,7 +28,7 @@ GONE_WITHIN = 5.0
 def probed(pg_server, pg_template):
     probe = f"127.0.0.1:{free_port()}"
     coderd = start_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)),
-                          env={PROBE_ENV: probe}, module="tests.coderdprobe")
+                          env={PROBE_ENV: probe}, module="tests.kit.coderdprobe")
     coderd.probe = lambda channel: requests.get(f"http://{probe}/", params={"channel": channel},
                                                 timeout=5).json()
     try:

@@ -15,8 +15,8 @@ import websocket
 from server.api.workspaceagents import MAX_LOG_LINES_PER_REQUEST, POLL_SECONDS
 from server.db.queries.agents import LOG_LINE_OVERHEAD, LOGS_PAGE, MAX_LOG_SOURCES, MAX_LOGS_BYTES
 
-from ..agenttest import workspace_with_agent
-from .provisioning import sql
+from tests.kit.agent import workspace_with_agent
+from tests.kit.provisioning import sql
 
 
 @pytest.fixture

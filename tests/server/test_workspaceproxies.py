@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import uuid
 
@@ -22,14 +19,14 @@ from appliance.sdk import rawstream, relay, types
 from appliance.sdk.client import Client
 from appliance.sdk.errors import APIError
 from appliance.sdk.wsproxysdk import ProxyClient
+from server.relay import appauth
 from server.relay.registry import RelayAuthError, dial_handshake
 from server.wsproxy import apptoken
 
-from ..agenttest import cli_config, coder_cli, start_agent, wait_for, workspace_with_agent
-from ..coderdtest import create_another_user, create_first_user, running_coderd
-from ..pgserver import free_port
-from ..relay.test_connect import read_until
-from .test_users import raw
+from tests.kit.agent import cli_config, coder_cli, read_until, start_agent, wait_for, workspace_with_agent
+from tests.kit.coderd import create_another_user, create_first_user, raw, running_coderd, start_proxy
+from tests.kit.provisioning import sql
+from tests.kit.tcpproxy import echo_once
 
 # codersdk.Region, and WorkspaceProxy's own fields on top of it
 REGION_FIELDS = {"id", "name", "display_name", "icon_url", "healthy", "path_app_url",
@@ -140,8 +137,8 @@ def test_a_proxy_token_is_no_session_and_a_session_no_proxy_token(shared_coderd,
 
 def test_app_tokens_answer_only_for_what_the_session_may_open(shared_coderd, shared_owner):
     """The proxy asks for a user's app with their session, a member's, none and its own
-    token; only the first is signed, for that app, with a key only this proxy's
-    registration gave."""
+    token; only the first is signed, for that app and proxy, with a key only coderd holds
+    (not the one the proxy's registration gave)."""
     member = shared_owner
     member_user = shared_owner.user()
     other, _ = create_another_user(shared_owner)
@@ -157,16 +154,21 @@ def test_app_tokens_answer_only_for_what_the_session_may_open(shared_coderd, sha
     signed = proxy.issue_signed_app_token(app, member.token)
     wanted = {"access_method": "path", "username_or_id": member_user.username,
               "workspace_name_or_id": ws.name, "agent_name_or_id": "", "app_slug_or_port": "web"}
-    claims = apptoken.verify(key, signed, {"request": wanted})
-    assert claims is not None
+    [(secret,)] = sql(shared_coderd.dsn, "SELECT value FROM deployment_config WHERE key = %s",
+                      (apptoken.KEY_NAME,))
+    grant_key = apptoken.grant_key(secret, made.proxy.id)
+    claims = apptoken.verify(grant_key, signed, {"request": wanted})
+    assert claims is not None and claims == apptoken.claims(signed, {"request": wanted})
     assert (claims["agent_id"], claims["target"], claims["base_path"], claims["user_id"]) == \
         (str(agent.id), "tcp:127.0.0.1:8080", "/base", str(member_user.id))
-    # Replayed for another app, or forged with another key, or altered: refused offline.
-    assert apptoken.verify(key, signed, {"request": {**wanted, "app_slug_or_port": "8080"}}) is None
-    assert apptoken.verify(key + "x", signed, {"request": wanted}) is None
-    assert apptoken.verify(key, signed[:-2] + ("A" if signed[-2] != "A" else "B") + signed[-1],
-                           {"request": wanted}) is None
-    assert apptoken.verify(key, signed, {"request": wanted}, max_age=-1) is None  # expired
+    assert key != grant_key and apptoken.verify(key, signed, {"request": wanted}) is None
+    # Replayed for another app, or forged with another key, or altered: refused.
+    assert apptoken.verify(grant_key, signed,
+                           {"request": {**wanted, "app_slug_or_port": "8080"}}) is None
+    assert apptoken.verify(grant_key + "x", signed, {"request": wanted}) is None
+    assert apptoken.verify(grant_key, signed[:-2] + ("A" if signed[-2] != "A" else "B")
+                           + signed[-1], {"request": wanted}) is None
+    assert apptoken.verify(grant_key, signed, {"request": wanted}, max_age=-1) is None  # expired
 
     body = {"app_request": wanted, "session_token": other.token}
     for session, status in ((other.token, 404), ("", 401), (made.proxy_token, 401),
@@ -228,17 +230,6 @@ def test_the_cli_creates_lists_and_deletes_proxies(shared_coderd, shared_owner, 
     assert len(missing.stderr.strip().splitlines()) <= 2  # message and hint, no traceback
 
 
-def start_proxy(coderd, token: str, **settings: str) -> tuple[subprocess.Popen, str]:
-    """A real ``coderd wsproxy server`` on 127.0.0.1, without any database setting."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
-    env.update(CODER_PRIMARY_ACCESS_URL=coderd.url, CODER_PROXY_SESSION_TOKEN=token,
-               CODER_HTTP_ADDRESS=f"127.0.0.1:{port}", **settings)
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "wsproxy", "server"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return proc, f"http://127.0.0.1:{port}"
-
-
 def test_a_proxy_process_registers_heartbeats_and_deregisters_when_stopped(shared_coderd,
                                                                            shared_owner):
     made = shared_owner.create_workspace_proxy(types.CreateWorkspaceProxyRequest(name="process"))
@@ -274,7 +265,7 @@ def test_an_app_and_streams_through_the_proxy_to_an_agent_held_by_coderd(shared_
     a fresh grant for that very stream (altered, for another target, or without the
     proxy's relay key)."""
     echo = socket.create_server(("127.0.0.1", 0))
-    threading.Thread(target=_echo_once, args=(echo,), daemon=True).start()
+    threading.Thread(target=echo_once, args=(echo,), daemon=True).start()
     web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PathEcho)
     threading.Thread(target=web.serve_forever, daemon=True).start()
     ws, agent = workspace_with_agent(shared_owner, shared_coderd.dsn, apps=[
@@ -304,15 +295,16 @@ def test_an_app_and_streams_through_the_proxy_to_an_agent_held_by_coderd(shared_
         term.send_text(json.dumps({"data": "stty size\r"}))
         read_until(term, b"30 100")
         term.close()
-        # The terminal with this origin's cookie, opened by a page of another origin: 403.
+        # The terminal with this host's cookie, opened by a page of another origin: 403.
+        cookie = f"{appauth.ticket_cookie('http', '')}={shared_owner.token}"
         pty_url = (url.replace("http", "ws", 1) + f"/api/v2/workspaceagents/{agent.id}"
                    f"/pty?reconnect={uuid.uuid4()}")
         with pytest.raises(websocket.WebSocketBadStatusException) as foreign:
             websocket.create_connection(pty_url, origin="http://evil.example", timeout=10,
-                                        cookie=f"coder_session_token={shared_owner.token}")
+                                        cookie=cookie)
         assert foreign.value.status_code == 403
         own = websocket.create_connection(pty_url, origin=url, timeout=10,
-                                          cookie=f"coder_session_token={shared_owner.token}")
+                                          cookie=cookie)
         own.close()  # from the proxy's own pages, the cookie serves
 
         member, _ = create_another_user(shared_owner)
@@ -329,11 +321,14 @@ def test_an_app_and_streams_through_the_proxy_to_an_agent_held_by_coderd(shared_
         client = ProxyClient(shared_coderd.url, made.proxy_token)
         keys = client.register(types.RegisterWorkspaceProxyRequest(access_url=url))
         grant = client.issue_signed_connect_token(agent.id, "ssh", shared_owner.token)
-        claims = apptoken.verify(keys.app_security_key, grant, {"target": "ssh"})
+        claims = apptoken.claims(grant, {"target": "ssh"})
         relay_address = claims["relay_address"]
         assert _dial(relay_address, keys.relay_key, agent.id, "ssh", made, grant) == {"ok": True}
+        # A grant the proxy signs itself, with every key it was given: refused.
+        forged = apptoken.sign(keys.app_security_key, {**claims, "target": "tcp:22"})
         for key, target, token in ((keys.relay_key, "tcp:22", grant),  # another target
                                    (keys.relay_key, "ssh", grant[:-3] + "abc"),  # altered
+                                   (keys.relay_key, "tcp:22", forged),
                                    ("not-the-key", "ssh", grant)):  # no relay key
             with pytest.raises((RelayAuthError, OSError, ValueError)):
                 _dial(relay_address, key, agent.id, target, made, token)
@@ -365,12 +360,6 @@ class _PathEcho(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-def _echo_once(server: socket.socket) -> None:
-    conn, _ = server.accept()
-    with conn:
-        conn.sendall(conn.recv(100))
 
 
 def test_streams_through_the_proxy_over_relay_tls(pg_server, pg_template, tmp_path):

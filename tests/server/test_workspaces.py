@@ -1,5 +1,5 @@
 """Workspaces, builds, parameters, autostop: everything that needs no provisioner
-daemon (jobs are completed by hand, see tests/server/provisioning.py)."""
+daemon (jobs are completed by hand, see tests/kit/provisioning.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -16,9 +16,8 @@ from server.authz.querier import AuthzQuerier
 from server.authz.rbac import system
 from server.db.queries import Queries
 
-from ..coderdtest import create_another_user
-from .test_users import raw
-from .provisioning import (UNBUILT_TAGS, complete_job, finish_latest_build, imported_version,
+from tests.kit.coderd import create_another_user, raw
+from tests.kit.provisioning import (UNBUILT_TAGS, complete_job, finish_latest_build, imported_version,
                            make_template, sql)
 
 PARAMS = [

@@ -38,9 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if shell not in SHELLS:
         raise CommandError(f"unsupported shell {shell!r}: choose one of {', '.join(SHELLS)}",
                            hint="Pass --shell.", code=2)
-    from appliance.cli.main import full_parser
-
-    script = SCRIPTS[shell](command_tree(full_parser()))
+    script = SCRIPTS[shell](command_tree(args.whole_parser()))
     if args.print_only:
         print(script, end="")
         return 0

@@ -8,7 +8,8 @@ an SSH client itself (paramiko): a PTY shell when stdin is a terminal, the
 command's exit status as its own.
 
 The stream is coderd's ``Upgrade: tcp`` connection to the workspace named on
-the command line (one request; ``sdk.rawstream``). ``--stdio`` runs for
+the command line (one request; ``sdk.rawstream``), or a workspace proxy's to its agent
+when ``--region`` picks one (``cli.regions``). ``--stdio`` runs for
 every ``ssh``, so its path imports only the standard library and that, except
 for the agent lookup ``--wait`` (``auto`` by default, as Coder's) makes first.
 """
@@ -29,7 +30,7 @@ import time
 
 from appliance.sdk import rawstream
 
-from .. import connect, headers
+from .. import connect, headers, regions
 from ..base import CommandError
 
 WAIT_CHOICES = ("yes", "no", "auto")
@@ -40,7 +41,8 @@ USAGE_SECONDS = 60.0  # Coder's: the workspace's use is reported each minute whi
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.description = ("Start a shell or run a command in a workspace. The connection relays "
-                     "through coderd; nothing connects to the workspace directly.")
+                     "through coderd, or through the workspace proxy --region picks; nothing "
+                     "connects to the workspace directly.")
     p.add_argument("workspace", metavar="[OWNER/]WORKSPACE[.AGENT]")
     p.add_argument("command", nargs=argparse.REMAINDER, help="Command to run (after --).")
     p.add_argument("--stdio", action="store_true",
@@ -57,6 +59,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fdpass", action="store_true",
                    help="With --stdio, for OpenSSH's 'ProxyUseFdpass yes': pass the connection to "
                         "ssh and exit (over HTTPS a background process relays it).")
+    regions.add_option(p)
     p.add_argument("--usage-app", default=os.environ.get("CODER_SSH_USAGE_APP", ""),
                    help=argparse.SUPPRESS)  # hidden, as Coder's: "disable", or an app name
     connect.add_global_options(p, leaf=True)
@@ -71,16 +74,17 @@ def run(args: argparse.Namespace) -> int:
                                                                             spec)):
         _start_if_stopped(args, spec)
         _wait_for_startup(args, url, token, spec)
-    path, query = rawstream.workspace_path(spec)
+    region = regions.choose(args, url, token)
 
     def on_wait() -> None:
         _start_if_stopped(args, spec)
         _say_waiting()
 
     def connect_to_agent() -> socket.socket:
-        return rawstream.connect_to_agent(url, path, {**query, "target": "ssh"}, token,
+        base, path, query, extra = _stream_address(args, url, token, spec, region)
+        return rawstream.connect_to_agent(base, path, {**query, "target": "ssh"}, token,
                                           verify=connect.ca_bundle(args), on_wait=on_wait,
-                                          headers=headers.from_flags(args, url))
+                                          headers=extra)
 
     # A stopped workspace is started and waited for, as Coder's ssh does: looked at only when
     # there is no agent to reach (404), or it is not connected (the wait begins).
@@ -101,6 +105,18 @@ def run(args: argparse.Namespace) -> int:
     finally:
         usage.stop.set()
         usage.reported.wait(10)  # a session shorter than the first report still makes it
+
+
+def _stream_address(args: argparse.Namespace, url: str, token: str, spec: str,
+                    region: regions.Region) -> tuple[str, str, dict, dict]:
+    """Where the stream is asked for: coderd's connect-by-name path (with ``--header``'s
+    headers, meant for coderd), or, through a workspace proxy, its by-agent path."""
+    if not region.proxy_url:
+        return (url, *rawstream.workspace_path(spec), headers.from_flags(args, url))
+    from appliance.sdk import relay
+
+    agent = relay.resolve_agent(connect.new_client(args, url, token), spec)[1]
+    return region.proxy_url, f"/api/v2/workspaceagents/{agent.id}/connect", {}, {}
 
 
 class UsageReporter:
@@ -262,7 +278,8 @@ def relay_fds(sock: socket.socket, in_fd: int, out_fd: int) -> int:
 
 def _grow_pipe(fd: int) -> None:
     """Let a pipe hold 1 MiB, not 64 KiB: ssh and this process then take turns on it 16
-    times less often (plain ``--stdio`` uploads went from 103-168 to 220-231 MB/s)."""
+    times less often (what it gave plain ``--stdio`` uploads: docs/benchmarks.md, "Relay:
+    SSH throughput, port-forward latency, idle agents", run 14)."""
     try:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
     except OSError:  # not a pipe, or over the system's limit: it works as it is

@@ -1,7 +1,8 @@
 /* The web terminal (templates/terminal.html): xterm.js on the agent's reconnecting PTY.
 
    The websocket is /api/v2/workspaceagents/{id}/pty of this page's origin (the session
-   cookie authenticates it), with the page's reconnect ID, so a dropped connection, or a
+   cookie authenticates it), or of the workspace proxy the region menu chose (see ptyUrl),
+   with the page's reconnect ID, so a dropped connection, or a
    reload, comes back to the same shell and the agent replays what it showed meanwhile.
    Frames as Coder's: JSON {data} or {height, width} in, the terminal's bytes out. A
    refusal (close code 4000 + HTTP status) other than "agent not connected" (4502) is
@@ -47,10 +48,35 @@ function adoptInlineStyles(root) {
   }).observe(root, {childList: true, subtree: true, characterData: true});
 }
 
-function ptyUrl(agentId, reconnect, term) {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+/* The workspace proxy of the region the menu chose (regions.js), once it has chosen; "" for
+   coderd itself (or a page without the menu). */
+function proxyUrl() {
+  const menu = document.getElementById("region");
+  if (!menu || menu.dataset.measured === "true") {
+    return Promise.resolve(menu ? menu.dataset.proxyUrl || "" : "");
+  }
+  return new Promise((resolve) => document.addEventListener(
+    "region-chosen", () => resolve(menu.dataset.proxyUrl || ""), {once: true}));
+}
+
+/* The websocket's URL: at coderd, authenticated by the session cookie; at a proxy, which
+   has no session of this origin, with a token coderd signs for this very terminal there
+   (Coder's reconnecting-pty-signed-token), asked for at each connection. */
+async function ptyUrl(agentId, reconnect, term) {
   const query = new URLSearchParams({reconnect, width: term.cols, height: term.rows});
-  return `${scheme}//${location.host}/api/v2/workspaceagents/${agentId}/pty?${query}`;
+  const path = `/api/v2/workspaceagents/${agentId}/pty?${query}`;
+  const proxy = await proxyUrl();
+  if (!proxy) {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}${path}`;
+  }
+  const url = proxy.replace(/^http/, "ws") + path;
+  const answer = await fetch("/api/v2/applications/reconnecting-pty-signed-token", {
+    method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({url, agentID: agentId})});
+  const body = await answer.json();
+  if (!answer.ok) { throw new Error(body.message || `status ${answer.status}`); }
+  return url + "&coder_signed_app_token_23db1dde=" + encodeURIComponent(body.signed_token);
 }
 
 function keepReconnectIdInUrl(reconnect) {
@@ -80,8 +106,21 @@ function start() {
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
   };
 
-  const connect = () => {
-    socket = new WebSocket(ptyUrl(agentId, reconnect, term));
+  const retry = () => {
+    status.textContent = "Reconnecting...";
+    setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+  };
+
+  const connect = async () => {
+    let url;
+    try {
+      url = await ptyUrl(agentId, reconnect, term);
+    } catch {
+      retry();
+      return;
+    }
+    socket = new WebSocket(url);
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       status.textContent = "";
@@ -97,9 +136,7 @@ function start() {
         status.textContent = event.reason || `The terminal was refused (${event.code - 4000}).`;
         return;
       }
-      status.textContent = "Reconnecting...";
-      setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+      retry();
     };
   };
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
+import re
 import uuid
 from typing import Any, Callable, Iterator, NamedTuple
 
@@ -25,6 +27,9 @@ MAX_PREPARED = 500  # per connection; past that, statements run unprepared
 # What EXECUTE raises when psycopg2's literal does not fit the inferred parameter type,
 # when the schema changed under a prepared statement, or when a pooler in front of
 # PostgreSQL runs it on a server connection that never prepared it.
+# psycopg2's placeholders in a query with a sequence of parameters: a parameter, or a
+# literal percent sign.
+_PLACEHOLDER = re.compile(r"%[s%]")
 _UNPREPARABLE = (psycopg2.errors.DatatypeMismatch, psycopg2.errors.IndeterminateDatatype,
                  psycopg2.errors.UndefinedFunction, psycopg2.errors.CannotCoerce,
                  psycopg2.errors.FeatureNotSupported, psycopg2.errors.InvalidSqlStatementName)
@@ -62,6 +67,13 @@ def _row_maker(cur, row: type[NamedTuple] | None) -> Callable[[tuple], Any]:
     if names != row._fields:
         raise TypeError(f"{row.__name__} has the fields {row._fields}; the query gave {names}")
     return row._make
+
+
+def numbered_parameters(sql: str) -> str:
+    """``sql`` as PREPARE takes it: psycopg2's ``%s`` numbered ``$1``, ``$2``..., and its
+    ``%%`` a single ``%``, as psycopg2 reads them when it has parameters to fill in."""
+    numbers = itertools.count(1)
+    return _PLACEHOLDER.sub(lambda m: "%" if m[0] == "%%" else f"${next(numbers)}", sql)
 
 
 class QueriesBase:
@@ -120,8 +132,7 @@ class QueriesBase:
     def _prepare(cur, sql: str, statements: dict[str, str | None]) -> str | None:
         if len(statements) >= MAX_PREPARED:
             return None
-        parts = sql.split("%s")
-        numbered = "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
+        numbered = numbered_parameters(sql)
         # Named by the text: a name means the same SQL on every connection, even behind a pooler.
         name = "coderd_" + hashlib.sha256(sql.encode()).hexdigest()[:24]
         try:

@@ -2,8 +2,9 @@
 
 A user comes back as a ``UserRow`` and a page of them as ``UserPageRow``s:
 named tuples, not dicts. Building a dict per row and a ``types.User`` from it
-by keywords was most of what a page of users cost coderd (docs/benchmarks.md);
-a row made by ``_make`` and read by attribute costs less than half of that.
+by keywords was most of what a page of users cost coderd (docs/benchmarks.md,
+stop 11); a row made by ``_make``, whose columns ``server.api.convert.from_row``
+matches to the API fields by name once per row type, costs less than half.
 """
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import requests
 from selenium.webdriver.common.by import By
 
-from ...browser import loopback_names
-from ...coderdtest import create_another_user
-from .test_auth import PASSWORD, sign_in
+from tests.kit.browser import loopback_names
+from tests.kit.coderd import create_another_user
+from tests.kit.dashboard import PASSWORD, sign_in
 
 NEW_PASSWORD = "A-Brand-New-Password-42"
 

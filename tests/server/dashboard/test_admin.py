@@ -14,11 +14,10 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.buildinfo import version
 
-from ...browser import Browser, PageServer, loopback_names
-from ...coderdtest import FIRST_USER_PASSWORD, create_another_user
-from ...dashboardtest import Dashboard
-from ..provisioning import sql
-from .test_auth import PASSWORD, post_from_another_origin, sign_in
+from tests.kit.browser import Browser, PageServer, loopback_names
+from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user
+from tests.kit.dashboard import PASSWORD, Dashboard, post_from_another_origin, refuses_short_password, sign_in
+from tests.kit.provisioning import sql
 
 ADMIN_PAGES = ("/deployment", "/deployment/users", "/deployment/users/create", "/audit", "/deployment/general",
                "/deployment/security", "/deployment/network", "/deployment/observability")
@@ -86,11 +85,7 @@ def test_owner_manages_users_and_reads_audit_and_deployment(site, admin):
 
     # Create: the API's validation at the field, the password never sent back.
     admin.open("/deployment/users/create")
-    admin.fill(username="carol", email="carol@example.com", password="short")
-    admin.submit()
-    assert "password" in admin.text("#password-error").lower()
-    assert admin.driver.find_element(By.NAME, "username").get_attribute("value") == "carol"
-    assert admin.driver.find_element(By.NAME, "password").get_attribute("value") == ""
+    refuses_short_password(admin, username="carol", email="carol@example.com")
     admin.check("user-create-error")
     admin.fill(password=PASSWORD, name="Carol C")
     admin.submit()

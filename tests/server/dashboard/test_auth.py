@@ -3,24 +3,15 @@ attacks on them: forms posted from another origin, open redirects, a suspended s
 from __future__ import annotations
 
 import re
-import time
-import uuid
 
 import requests
 from selenium.webdriver.common.by import By
 
-from ...browser import APP_SUFFIX, PageServer, loopback_names
-from ...coderdtest import FIRST_USER_PASSWORD, create_another_user
-from ...dashboardtest import Dashboard, start_dashboard_coderd
-from ..provisioning import sql
-
-PASSWORD = "AnotherSecurePassword!"
-
-
-def sign_in(d: Dashboard, email: str, password: str, start: str = "/login") -> None:
-    d.open(start)
-    d.fill(email=email, password=password)
-    d.submit()
+from tests.kit.browser import PageServer, loopback_names
+from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user
+from tests.kit.dashboard import (PASSWORD, Dashboard, post_from_another_origin, refuses_short_password, sign_in,
+                                 start_dashboard_coderd)
+from tests.kit.provisioning import sql
 
 
 def test_first_user_setup_then_sign_out_and_in(pg_server, pg_template, chromium, test_output):
@@ -36,11 +27,7 @@ def test_first_user_setup_then_sign_out_and_in(pg_server, pg_template, chromium,
             d.open("/login")  # a new deployment sends the visitor to setup
             assert d.path() == "/setup"
             d.check("setup")
-            d.fill(username="first", email="first@example.com", password="short")
-            d.submit()
-            assert "password" in d.text("#password-error").lower()
-            assert d.driver.find_element(By.NAME, "username").get_attribute("value") == "first"
-            assert d.driver.find_element(By.NAME, "password").get_attribute("value") == ""
+            refuses_short_password(d, username="first", email="first@example.com")
             d.check("setup-error")
             d.fill(password=FIRST_USER_PASSWORD)
             d.submit()
@@ -105,21 +92,6 @@ def test_forms_posted_from_another_origin_are_refused(site, dashboard):
         assert dashboard.path() == "/workspaces" and user.username in dashboard.text("header")
         assert sql(coderd.dsn, "SELECT count(*) FROM api_keys WHERE user_id = %s",
                    (str(user.id),)) == keys_before
-
-
-def post_from_another_origin(d: Dashboard, evil: PageServer, path: str, fields: dict) -> list[int]:
-    """The statuses coderd answered a form the attacker's page (a sibling host of coderd's)
-    posted to ``path`` with the browser's cookies and a guessed token."""
-    inputs = "".join(f'<input name="{k}" value="{v}">' for k, v in fields.items())
-    d.browser.statuses(path)  # forget earlier ones
-    d.browser.open(evil.add("evil" + APP_SUFFIX, f"/post{uuid.uuid4().hex}",
-                            f'<form method="post" action="{d.coderd.url}{path}">{inputs}'
-                            '<input name="csrf_token" value="guess"></form>'
-                            '<script>document.forms[0].submit()</script>'))
-    deadline = time.monotonic() + 10
-    while not (statuses := d.browser.statuses(path)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return statuses
 
 
 def test_a_form_with_the_wrong_token_is_refused(site):

@@ -14,8 +14,8 @@ from server.dashboard.assets import FOLDER, Assets, hashed_name
 from server.dashboard.pages import same_origin_path
 from server.dashboard.readme import render
 
-from ...browser import loopback_names
-from ...dashboardtest import REPO
+from tests.kit.browser import loopback_names
+from tests.kit.dashboard import REPO
 
 
 @pytest.mark.parametrize("target, expected", [
@@ -52,7 +52,7 @@ def test_every_response_is_locked_down_and_assets_are_cached(site):
         assets = [requests.get(coderd.url + u) for u in urls]
     assert anonymous.status_code == 303
     assert anonymous.headers["Location"] == "/login?redirect=%2Fworkspaces"
-    assert page.status_code == 200 and len(urls) == 3
+    assert page.status_code == 200 and len(urls) == 4  # favicon, css, htmx, the region menu
     for resp in (login, page, anonymous, missing, *assets):
         csp = resp.headers["Content-Security-Policy"]
         assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp

@@ -24,12 +24,10 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.sdk import types
 
-from ...browser import Browser, PageServer
-from ...coderdtest import FIRST_USER_PASSWORD, create_another_user
-from ...dashboardtest import REPO, Dashboard
-from ..provisioning import make_tar, sql
-from ..test_dry_runs import push_template, wait_imported
-from .test_auth import PASSWORD, post_from_another_origin, sign_in
+from tests.kit.browser import Browser, PageServer
+from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user
+from tests.kit.dashboard import PASSWORD, REPO, Dashboard, post_from_another_origin, sign_in
+from tests.kit.provisioning import make_tar, push_template, sql
 
 README = """# Rich template
 

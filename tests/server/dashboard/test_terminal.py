@@ -27,15 +27,11 @@ from appliance.sdk.client import Client
 from server.dashboard.terminal import pick_agent
 from server.httpapi import APIError
 
-from ...appliance.conftest import new_cli
-from ...browser import WEBSOCKET_PROBE, Browser, PageServer
-from ...coderdtest import FIRST_USER_PASSWORD, Coderd, create_another_user, create_first_user, start_coderd
-from ...dashboardtest import Dashboard, test_output  # noqa: F401
-from ...examples.conftest import agent_binaries  # noqa: F401  (the fixture, shared)
-from ...examples.localtemplate import WORKSPACES_DIR, local_workspaces
-from ...pgserver import free_port
-from ...tools import tool
-from .test_auth import PASSWORD, sign_in
+from tests.kit.browser import WEBSOCKET_PROBE, Browser, PageServer
+from tests.kit.cli import new_cli
+from tests.kit.coderd import FIRST_USER_PASSWORD, Coderd, create_another_user
+from tests.kit.dashboard import PASSWORD, Dashboard, sign_in, test_output  # noqa: F401 (a fixture)
+from tests.kit.localtemplate import WORKSPACES_DIR, local_workspaces
 
 # Every page of the module's browser: its websockets kept in window.__sockets, and while
 # window.__holdSockets is set, each new one goes to a path of coderd that is no websocket
@@ -69,26 +65,15 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(pg_server, pg_template, provider_mirror, agent_binaries, tmp_path_factory):  # noqa: F811
+def site(local_site, tmp_path_factory):
     """A coderd with the ``local`` template, a running workspace of its owner and one of a
     member."""
-    tool("bwrap")
-    port = free_port()
-    coderd = start_coderd(pg_server.dsn(pg_server.create_database(template=pg_template)), env={
-        "CODER_HTTP_ADDRESS": f"127.0.0.1:{port}", "CODER_ACCESS_URL": f"http://localhost:{port}",
-        "CODER_PROVIDER_MIRROR_DIR": provider_mirror, "CODER_PROVISIONER_DAEMONS": "1",
-        "CODER_AGENT_BINARY_DIR": str(agent_binaries)})
-    try:
-        owner, _ = create_first_user(coderd)
-        cli = new_cli(tmp_path_factory.mktemp("terminal-cli") / "coderv2").log_in_as(coderd.url,
-                                                                                   owner.token)
-        member_client, member = create_another_user(owner, password=PASSWORD)
-        site = Site(coderd, owner, "t" + uuid.uuid4().hex[:8], member, "m" + uuid.uuid4().hex[:8])
-        with local_workspaces(cli, owner, [(owner, site.workspace),
-                                           (member_client, site.member_workspace)]):
-            yield site
-    finally:
-        coderd.stop()
+    coderd, owner = local_site
+    cli = new_cli(tmp_path_factory.mktemp("terminal-cli") / "coderv2").log_in_as(coderd.url, owner.token)
+    member_client, member = create_another_user(owner, password=PASSWORD)
+    site = Site(coderd, owner, "t" + uuid.uuid4().hex[:8], member, "m" + uuid.uuid4().hex[:8])
+    with local_workspaces(cli, owner, [(owner, site.workspace), (member_client, site.member_workspace)]):
+        yield site
 
 
 @pytest.fixture(scope="module")

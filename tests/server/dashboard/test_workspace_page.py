@@ -12,7 +12,6 @@ import re
 import tarfile
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
@@ -22,18 +21,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from appliance.sdk import types
 
-from ...agenttest import wait_for
-from ...browser import PageServer, loopback_names
-from ...coderdtest import FIRST_USER_PASSWORD, create_another_user, create_first_user, start_coderd
-from ...dashboardtest import Dashboard
-from ...examples.conftest import agent_binaries  # noqa: F401  (the fixture)
-from ...pgserver import free_port
-from ...tools import tool
-from ..provisioning import complete_job, imported_version, make_template, sql
-from .test_auth import PASSWORD, post_from_another_origin, sign_in
+from tests.kit.agent import wait_for
+from tests.kit.browser import PageServer, loopback_names
+from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user
+from tests.kit.dashboard import PASSWORD, Dashboard, post_from_another_origin, sign_in
+from tests.kit.localtemplate import TEMPLATE, WORKSPACES_DIR
+from tests.kit.provisioning import complete_job, imported_version, make_template, sql, wait_imported
 
-TEMPLATE = Path(__file__).resolve().parents[3] / "examples" / "templates" / "local"
-WORKSPACES_DIR = "/var/lib/coder-appliance/test-workspaces"
 OWNER = "admin@example.com"
 # Added to the example for the end-to-end flow: a parameter typed in the create form that
 # reaches the workspace's shell (terraform, the provider's coder_env, the agent, the terminal).
@@ -59,26 +53,10 @@ resource "coder_env" "greeting" {
 
 
 @pytest.fixture(scope="module")
-def build_site(pg_server, pg_template, provider_mirror, agent_binaries):  # noqa: F811
-    """A coderd with a provisioner daemon, the provider mirror and the agent binary; its
-    owner; and the local template, imported by terraform. Its access URL is on
-    ``localhost``, not ``coder.test``: the agent, in its sandbox, resolves names with the
-    machine's own resolver (the browser reaches localhost, and coder.test's attack pages
-    are then another site, whose forms coderd refuses all the same)."""
-    tool("bwrap")
-    port = free_port()
-    with loopback_names():
-        coderd = start_coderd(
-            pg_server.dsn(pg_server.create_database(template=pg_template)),
-            env={"CODER_HTTP_ADDRESS": f"127.0.0.1:{port}",
-                 "CODER_ACCESS_URL": f"http://localhost:{port}",
-                 "CODER_PROVIDER_MIRROR_DIR": provider_mirror, "CODER_PROVISIONER_DAEMONS": "1",
-                 "CODER_AGENT_BINARY_DIR": str(agent_binaries)})
-        try:
-            owner, _ = create_first_user(coderd)
-            yield coderd, owner, _local_template(owner)
-        finally:
-            coderd.stop()
+def build_site(local_site):
+    """``local_site`` and the local template with ``GREETING``, imported by terraform."""
+    coderd, owner = local_site
+    return coderd, owner, _local_template(owner)
 
 
 def _local_template(owner) -> types.Template:
@@ -92,8 +70,7 @@ def _local_template(owner) -> types.Template:
     version = owner.create_template_version("default", types.CreateTemplateVersionRequest(
         file_id=owner.upload_file(data.getvalue()),
         user_variable_values=[types.VariableValue("workspaces_dir", WORKSPACES_DIR)]))
-    job = wait_for(lambda: (j := owner.template_version(version.id).job).completed_at and j,
-                   120, 0.2, "the template's import")
+    job = wait_imported(owner, version.id).job
     assert job.status == "succeeded", job.error
     return owner.create_template("default", types.CreateTemplateRequest(
         name="local", display_name="Local process", template_version_id=version.id))

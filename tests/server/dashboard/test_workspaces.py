@@ -12,9 +12,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from appliance.sdk import types
 
-from ...coderdtest import FIRST_USER_PASSWORD, create_another_user
-from ..provisioning import complete_job, make_template
-from .test_auth import PASSWORD, sign_in
+from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user
+from tests.kit.dashboard import PASSWORD, sign_in
+from tests.kit.provisioning import complete_job, make_template
 
 
 def _workspace(client, template, name: str = "") -> types.Workspace:
@@ -85,20 +85,20 @@ def test_status_is_live(site, dashboard):
 
 def test_the_keyboard_reaches_everything_with_a_visible_focus(site, dashboard):
     """Tab from the top of a page: the skip link first (shown once focused: it sends focus
-    past the navigation), then each navigation link, Log out and the page's own controls,
-    each drawn with a focus ring (a keyboard user sees where they are)."""
+    past the navigation), then each navigation link, the region menu, Log out and the page's
+    own controls, each drawn with a focus ring (a keyboard user sees where they are)."""
     sign_in(dashboard, "admin@example.com", FIRST_USER_PASSWORD, start="/workspaces?q=")
     driver = dashboard.driver
     stops = []
-    for _ in range(10):
+    for _ in range(11):
         ActionChains(driver).send_keys(Keys.TAB).perform()
         stops.append(driver.execute_script(
             "const e = document.activeElement, s = getComputedStyle(e), r = e.getBoundingClientRect();"
             "return [e.tagName, e.innerText || e.name || e.value, s.outlineStyle, s.outlineWidth,"
             "        r.left >= 0 && r.top >= 0 && r.width > 0];"))
-    labels = [label for _, label, *_ in stops]
-    assert labels[:9] == ["Skip to content", "Workspaces", "Templates", "Users", "Audit",
-                          "Deployment", "Account", "Log out", "q"], stops
+    labels = ["region menu" if tag == "SELECT" else label for tag, label, *_ in stops]
+    assert labels[:10] == ["Skip to content", "Workspaces", "Templates", "Users", "Audit",
+                           "Deployment", "Account", "region menu", "Log out", "q"], stops
     for tag, label, style, width, on_screen in stops:
         assert style != "none" and width != "0px" and on_screen, (tag, label, style, width)
     dashboard.open("/workspaces?q=")
