@@ -13,7 +13,6 @@ import ipaddress
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -106,7 +105,7 @@ def test_a_switchover_and_an_unclean_failover_lose_no_acknowledged_write(cluster
     """Patroni moves the primary (a switchover), then the new primary's Patroni and
     PostgreSQL are killed (no hand-over): coderd finds the new primary through libpq's
     target_session_attrs=read-write and serves writes again within 30 s each time; every
-    write it acknowledged is there afterwards; the killed member rejoins as a replica."""
+    write it acknowledged is there afterwards."""
     token = cluster.client.coder("login", "token").stdout.strip()
     pg = {short(h.hostname): h for h in cluster.group("postgres")}
     first = short(leader(cluster))
@@ -132,17 +131,3 @@ def test_a_switchover_and_an_unclean_failover_lose_no_acknowledged_write(cluster
     assert short(leader_of(survivor)) != candidate
     acknowledged_writes_kept(cluster, token, attempts)
     cluster.net.plug(cluster.namespaces[candidate])
-    # The lost member comes back: PostgreSQL running again under Patroni, in the cluster.
-    deadline = time.monotonic() + 120
-    while True:
-        member = {short(m["Member"]): m for m in patroni_members(survivor)}.get(candidate, {})
-        if member.get("State") in ("running", "streaming"):
-            break
-        assert time.monotonic() < deadline, (member, history(survivor))
-        time.sleep(2)
-    print(f"the lost member is back as {member['Role']}; failovers:\n{history(survivor)}")
-
-
-def history(host) -> str:
-    return host.run(["patronictl", "-c", "/etc/patroni/config.yml", "history"], check=False).stdout
-
