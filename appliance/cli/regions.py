@@ -12,7 +12,8 @@ A region is only ever reached at the URL coderd registered for it: redirects are
 followed, and the latency check sends no session. One whose URL fails TLS verification
 (with ``--ca-cert``'s trust, as every connection of the CLI), answers anything but 200 or
 does not answer in time is unhealthy: never used by ``auto``, and refused by name.
-The primary is reached at the URL the CLI is logged in to.
+The primary is reached at the URL the CLI is logged in to, with ``--header``'s headers as
+every request to it (a gateway in front of coderd may want them); a proxy gets none.
 """
 from __future__ import annotations
 
@@ -101,22 +102,25 @@ def pick(regions: list[Region], wanted: str) -> Region:
 def measure_all(args: argparse.Namespace, url: str, token: str) -> list[Region]:
     """coderd's regions, each it calls healthy timed in parallel."""
     from .connect import ca_bundle, new_client
+    from .headers import from_flags
 
     listed = new_client(args, url, token).regions().regions
     regions = [Region(r.name, r.display_name, url if r.name == PRIMARY else r.path_app_url)
                for r in listed]
     context = _tls_context(ca_bundle(args))
+    deployment_headers = from_flags(args, url)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(regions))) as pool:
         for region, healthy in zip(regions, (r.healthy for r in listed)):
             if healthy:
-                pool.submit(_measure, region, context)
+                pool.submit(_measure, region, context,
+                            deployment_headers if region.name == PRIMARY else {})
             else:
                 region.problem = "coderd reports it unhealthy (not registered, or its " \
                                  "heartbeats stopped)"
     return regions
 
 
-def _measure(region: Region, context: ssl.SSLContext) -> None:
+def _measure(region: Region, context: ssl.SSLContext, headers: dict[str, str]) -> None:
     """The time of one ``/latency-check`` on a connection already made, or the problem."""
     parts = urlsplit(region.url)
     try:
@@ -128,7 +132,7 @@ def _measure(region: Region, context: ssl.SSLContext) -> None:
     try:
         for attempt in range(2):
             began = time.monotonic()
-            conn.request("GET", path, headers={"User-Agent": "coder-appliance-cli"})
+            conn.request("GET", path, headers={**headers, "User-Agent": "coder-appliance-cli"})
             answer = conn.getresponse()
             answer.read()
             if answer.status != 200:  # a redirect too: never followed

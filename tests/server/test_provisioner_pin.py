@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from mirror_tools.ca import CertificateAuthority
 from server.cli import PIN_ENV
 
+from tests.kit.agent import wait_for
 from tests.kit.coderd import create_first_user, start_coderd, start_tls_coderd
 from tests.kit.postgres import free_port
 from tests.kit.provisioning import Rows
@@ -51,8 +52,10 @@ def test_the_builtin_daemons_run_a_job_over_tls_with_the_pin(pg_server, pg_templ
     coderd, _, https = start_tls_coderd(dsn, tmp_path / "ca", env={
         "CODER_PROVIDER_MIRROR_DIR": provider_mirror, "CODER_PROVISIONER_DAEMONS": "1"})
     try:
-        daemons = [p for p in psutil.Process(coderd.proc.pid).children()
-                   if "provisionerd" in " ".join(p.cmdline())]
+        # coderd starts its daemons once it listens: wait for the one asked for.
+        daemons = wait_for(lambda: [p for p in psutil.Process(coderd.proc.pid).children()
+                                    if "provisionerd" in " ".join(p.cmdline())],
+                           what="coderd's built-in provisioner daemon")
         env = daemons[0].environ()  # these tests run as root, who reads it
         assert env["CODER_URL"] == https  # not the plain HTTP address coderd also serves
         assert env[PIN_ENV] == sha256_of(coderd.env["CODER_TLS_CERT_FILE"])

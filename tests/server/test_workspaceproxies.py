@@ -172,7 +172,7 @@ def test_app_tokens_answer_only_for_what_the_session_may_open(shared_coderd, sha
 
     body = {"app_request": wanted, "session_token": other.token}
     for session, status in ((other.token, 404), ("", 401), (made.proxy_token, 401),
-                            (member.token[:-1] + "x", 401)):
+                            (member.token[:-1] + ("x" if member.token[-1] != "x" else "y"), 401)):
         resp = proxy_call(shared_coderd, "issue-signed-app-token", made.proxy_token,
                           {**body, "session_token": session})
         assert resp.status_code == status, (session[:8], resp.text)
