@@ -186,6 +186,19 @@ def test_a_postgres_url_passes_and_goes_with_no_uninstall(folder, keys):
     assert refused.kind == "usage" and "--postgres-url does not go with --uninstall" in refused.error
 
 
+def test_cluster_needs_an_inventory_and_refuses_what_the_inventory_says(folder, keys, tmp_path):
+    inventory = tmp_path / "cluster.yml"
+    inventory.write_text("all: {}\n")
+    alone = install_sh(folder, keys[0].fingerprint, "--cluster")
+    assert alone.kind == "usage" and "--cluster needs --inventory FILE" in alone.error
+    for option in (("--hostname", "coder.example.internal"), ("--uninstall",),
+                   ("--postgres-url", "postgresql://db.example.internal/coder")):
+        refused = install_sh(folder, keys[0].fingerprint, "--cluster", "--inventory",
+                             str(inventory), *option)
+        assert refused.kind == "usage" and f"{option[0]} does not go with --cluster" in refused.error
+    assert install_sh(folder, keys[0].fingerprint, "--cluster", "--inventory", str(inventory)).code == 0
+
+
 def test_a_short_key_id_is_not_a_fingerprint(folder, keys):
     assert_refused(both(folder, keys[0].key_id), "fingerprint")
 
