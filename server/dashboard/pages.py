@@ -15,9 +15,8 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 
 from appliance.sdk import model
 
-from ..authz.rbac import Action, NotAuthorized, Object, Resource
+from ..authz.rbac import Action, NotAuthorized, Object, Resource, allowed
 from ..httpapi import DATABASE_UNAVAILABLE, APIError, database_unavailable
-from ..httpmw import store
 from .assets import EXTENSION as ASSETS
 from .forms import csrf_token
 from .regions import RegionChoice, menu
@@ -52,12 +51,14 @@ class NavItem:
     section: str = ""  # the paths it stands for (its own URL's, if not said)
 
     def allowed(self) -> bool:
+        """Decided by the subject's roles alone, with no database connection: the page that
+        says the database is unavailable shows it too."""
         subject = g.get("subject")
         if subject is None:
             return False
         owner = None if self.site_wide else subject.id
         orgs = subject.org_ids if self.in_organization else (None,)
-        return any(store().can(self.action, Object(self.resource, owner_id=owner, org_id=org))
+        return any(allowed(subject, self.action, Object(self.resource, owner_id=owner, org_id=org))
                    for org in orgs)
 
 

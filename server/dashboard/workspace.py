@@ -9,7 +9,8 @@ the workspace's state, as Coder's (no start while running), and each form calls
 
 Live parts: ``static/workspace.js`` follows the workspace's ``/watch`` stream (server-sent
 events) and asks htmx to fetch the page's live part again when what it shows changes
-(the build, an agent's state; not an agent's heartbeat times), so the status
+(the build, an agent's state; not an agent's heartbeat times) from what the part was
+rendered from (carried in it as the workspace's JSON, ``data-workspace``), so the status
 moves when the build does with one request open rather than a poll every few seconds; it
 follows a running build's log over the API's websocket (``/logs?follow=true``). A
 restart (and an update of a running workspace) is Coder's stop then start: the stop is
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 from flask import current_app, g, redirect, request, url_for
 
-from appliance.sdk import types
+from appliance.sdk import model, types
 from appliance.sdk.relay import SSH_HOST_PREFIX, app_link, app_url
 
 from ..api import jobs
@@ -129,7 +130,7 @@ def _values(row: dict, chosen_number: int | None) -> dict:
     follow_up = then if then in STOP_FIRST.values() and ws.latest_build.transition == "stop" \
         and ws.latest_build.status == "stopped" else ""
     agents = [a for res in ws.latest_build.resources for a in res.agents]
-    return dict(ws=ws, history=history, chosen=chosen,
+    return dict(ws=ws, rendered=model.dumps(ws).decode(), history=history, chosen=chosen,
                 chosen_log=[] if chosen.job.completed_at is None else _build_log(chosen),
                 actions=offered(ws, row), follow_up=follow_up,
                 agents=[_agent_view(ws, a) for a in agents], ssh_lines=_ssh_lines(ws),

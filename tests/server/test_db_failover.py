@@ -25,7 +25,7 @@ import requests
 from server.db.pool import Pool
 from server.pubsub import RESYNC, PubSub
 
-from tests.kit.coderd import create_another_user, start_coderd
+from tests.kit.coderd import create_another_user, create_first_user, start_coderd
 from tests.kit.postgres import PostgresServer
 from tests.kit.provisioning import SLOW_TEMPLATE, Rows, sql, wait_started
 from tests.kit.relay import AgentProcess, build_workspace, wait_connected
@@ -129,7 +129,8 @@ def check_failover(coderd, owner, writer: Writer, old: PostgresServer, new: Post
     assert outage.json()["message"] == "The database is unavailable, try again."
     page = requests.get(f"{coderd.url}/workspaces", cookies={"coder_session_token": owner.token},
                         timeout=REQUEST_TIMEOUT)
-    assert page.status_code == 503 and page.headers["Content-Type"].startswith("text/html")
+    assert page.status_code == 503 and page.headers["Content-Type"].startswith("text/html"), \
+        f"{page.status_code} {page.text[:500]}\n{coderd.log()[-4000:]}"
     assert "The database is unavailable, try again." in page.text, page.text
     during_outage()
     promoted = time.monotonic()
@@ -236,6 +237,38 @@ def test_unclean_failover(cluster, coderd):
     check_failover(coderd, owner, Writer(coderd.url, owner.token, "unclean"),
                    primary, standby, PostgresServer.crash)
     check_notifications_arrive(coderd, owner, standby)
+
+
+def test_pages_say_the_database_is_down_when_no_connection_can_be_made():
+    """Every idle connection gone with the server and none to be made: the API and a
+    dashboard page both answer 503 with the message, and both serve again once the server
+    is back."""
+    server = PostgresServer().start()
+    coderd = None
+    try:
+        sql(server.dsn("postgres"), f"CREATE DATABASE {DATABASE}")
+        coderd = start_coderd(server.dsn(DATABASE))
+        owner, _ = create_first_user(coderd)
+        cookies = {"coder_session_token": owner.token}
+        assert requests.get(f"{coderd.url}/workspaces", cookies=cookies, timeout=10).ok
+        server.shutdown()
+        for _ in range(3):  # whatever the pool held is discarded, then connecting fails
+            api = requests.get(f"{coderd.url}/api/v2/users/me", timeout=REQUEST_TIMEOUT,
+                               headers={"Coder-Session-Token": owner.token})
+            assert api.status_code == 503, api.text
+            page = requests.get(f"{coderd.url}/workspaces", cookies=cookies,
+                                timeout=REQUEST_TIMEOUT)
+            assert page.status_code == 503, f"{page.status_code}\n{coderd.log()[-3000:]}"
+            assert page.headers["Content-Type"].startswith("text/html")
+            assert "The database is unavailable, try again." in page.text
+        server._launch()
+        assert serves_again(coderd, owner, time.monotonic()) < SERVES_AGAIN_WITHIN
+        assert requests.get(f"{coderd.url}/workspaces", cookies=cookies, timeout=10).ok
+        assert "Traceback" not in coderd.log()
+    finally:
+        if coderd is not None:
+            coderd.stop()
+        server.stop()
 
 
 def test_the_pool_drops_idle_connections_whose_server_ended_them(database):

@@ -19,15 +19,32 @@
       })]);
   }
 
+  // What the live part shows now: the workspace it was rendered from.
+  function rendered() {
+    var part = document.getElementById("ws-rendered");
+    return part ? shown(JSON.parse(part.getAttribute("data-workspace"))) : null;
+  }
+
+  // Each value of the stream is compared with what the part shows (not with the previous
+  // value: a change between the page's render and the stream's start counts). A change
+  // that came while the part was being fetched is fetched again once it is in, unless
+  // the fetch already showed it.
   function watch() {
     var live = document.getElementById("workspace-live");
     if (!live || !window.EventSource) { return; }
-    var last = null;  // the first value is the one the page was rendered from
+    var latest = null, received = 0, fetchedAt = 0;
+    var refresh = function () { htmx.trigger(document.body, "workspace-changed"); };
+    live.addEventListener("htmx:beforeRequest", function (event) {
+      if (event.detail.elt === live) { fetchedAt = received; }
+    });
+    live.addEventListener("htmx:afterSettle", function (event) {
+      if (event.detail.elt === live && received > fetchedAt && latest !== rendered()) { refresh(); }
+    });
     var source = new EventSource(live.getAttribute("data-watch"));
     source.addEventListener("data", function (event) {
-      var now = shown(JSON.parse(event.data));
-      if (last !== null && now !== last) { htmx.trigger(document.body, "workspace-changed"); }
-      last = now;
+      latest = shown(JSON.parse(event.data));
+      received += 1;
+      if (latest !== rendered()) { refresh(); }
     });
   }
 
