@@ -290,7 +290,13 @@ class _Session:
 
     @staticmethod
     def _finish(channel: paramiko.Channel, returncode: int) -> None:
+        """The exit status, EOF and close, once the request that started the command has
+        been answered: paramiko's transport answers it after ``start`` returns, so a
+        command that ends at once could close the channel first, which paramiko's client
+        (``coder ssh``'s) reads as "Channel closed". A global request's answer is read by
+        the same transport loop after that: once it is in, the answer has gone out."""
         try:
+            channel.get_transport().global_request("keepalive@openssh.com", wait=True)
             channel.send_exit_status(exit_code(returncode))
             channel.shutdown_write()
             channel.close()

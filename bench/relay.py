@@ -252,7 +252,9 @@ def idle_agents(dsn: str, tmp: Path, args) -> dict:
                         [(f"fake{i}", resource, t) for i, t in enumerate(tokens)])
     tokens_file = tmp / "tokens"
     tokens_file.write_text("\n".join(tokens))
-    coderd = start_coderd(dsn, env={"CODER_AGENT_STATS_REFRESH_INTERVAL": f"{args.interval}s"})
+    # Every fake agent and wrk connect from 127.0.0.1: no per-client cap (1,000 by default).
+    coderd = start_coderd(dsn, env={"CODER_AGENT_STATS_REFRESH_INTERVAL": f"{args.interval}s",
+                                    "CODER_HTTP_MAX_CONNECTIONS_PER_CLIENT": "0"})
     fakes = None
     try:
         from appliance.sdk.client import Client

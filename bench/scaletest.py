@@ -361,7 +361,9 @@ def stream_agent(j: int, user: dict, args, replicas: int) -> str:
 
 
 def coderd_env(args) -> dict:
-    return {"CODER_AGENT_STATS_REFRESH_INTERVAL": f"{args.interval:g}s"}
+    """Every simulated agent and user connects from 127.0.0.1: no per-client cap."""
+    return {"CODER_AGENT_STATS_REFRESH_INTERVAL": f"{args.interval:g}s",
+            "CODER_HTTP_MAX_CONNECTIONS_PER_CLIENT": "0"}
 
 
 # -- the run ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def init_app(app: Flask) -> None:
     app.extensions["relay"] = Relay(coderd.pool, bind_host=settings.relay_address or "127.0.0.1",
                                     agent_heartbeat=settings.agent_stats_refresh_interval,
                                     tls=tls)
-    from . import apps
+    from . import apps  # here: apps' routes use server.api, whose relay routes use this package
 
     apps.init_app(app)
 

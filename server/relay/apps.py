@@ -33,7 +33,8 @@ from ..adapters.gevent_pywsgi import abandon_body
 from ..authz.querier import agent_obj
 from ..authz.rbac import Action, NotAuthorized, system
 from ..httpmw import release_connection, store, system_store
-from . import AgentUnavailable, appauth, appfilter
+from . import appauth, appfilter
+from .registry import AgentUnavailable
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 BODY_PIECE = 64 * 1024

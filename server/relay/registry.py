@@ -322,7 +322,8 @@ class ListenerHandshake:
     """The listener's half: send a fresh nonce, check the dialer's proof (raising
     RelayAuthError), then ``answer`` with a proof of its own. ``secret``: the relay secret,
     or a function of the dialer's header that returns the secret it must prove (a workspace
-    proxy's key, once its grant is checked) or raises RelayAuthError."""
+    proxy's key, once its grant is checked) or raises a ValueError (``GrantRefused``).
+    A malformed header raises what reading it raises; the caller refuses the stream."""
 
     def __init__(self, sock: socket.socket, secret: str | Callable[[dict], str]):
         self.sock = sock

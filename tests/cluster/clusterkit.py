@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..hosts import BootedHost, HostNetwork, ssh_debian_root
-from ..packaging.installkit import REPO, bundle, unpack
+from ..packaging.installkit import REPO, bundle, is_active, unpack
 
 DOMAIN = "appliance.test"
 ACCESS = f"coder.{DOMAIN}"  # resolves to the load balancer
@@ -52,14 +51,6 @@ def inventory(addresses: dict[str, str]) -> str:
         if group == "provisioners":
             lines.append(f"      vars: {{provisioners_tags: {{pool: {PROVISIONER_POOL}}}}}")
     return "\n".join(lines) + "\n"
-
-
-def recaps(output: str) -> dict[str, dict[str, int]]:
-    """Each host's play recap counts (ok, changed, ...), from ansible-playbook's output."""
-    found = re.findall(r"^(\S+)\s*:\s*(ok=.*)$", output, re.M)
-    assert found, output[-3000:]
-    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
-            for host, counts in found}
 
 
 @dataclass
@@ -187,8 +178,7 @@ def booted_cluster(workdir: Path) -> Iterator[Cluster]:
 
 
 def service_states(cluster: Cluster, group: str, unit: str) -> list[str]:
-    return [host.run(["systemctl", "is-active", unit], check=False).stdout.strip()
-            for host in cluster.group(group)]
+    return [is_active(host, unit) for host in cluster.group(group)]
 
 
 def patroni_members(host: BootedHost) -> list[dict]:

@@ -16,8 +16,9 @@ import sys
 
 import pytest
 
+from ..packaging.installkit import recaps
 from .clusterkit import (ACCESS, CA, LAYOUT, REPO, booted_cluster, fqdn, leader, leader_of,
-                         patroni_members, recaps, service_states, short)
+                         patroni_members, service_states, short)
 
 # Booting seven hosts and deploying them takes minutes (the bundle is built first).
 pytestmark = [pytest.mark.booted_hosts, pytest.mark.timeout(2700)]

@@ -23,7 +23,8 @@ import psycopg2.extras
 
 from appliance.sdk import types
 from appliance.sdk.client import Client
-from server.db import pool  # noqa: F401  (UUIDs in and out, as coderd reads them)
+
+psycopg2.extras.register_uuid()  # UUIDs in and out, as coderd reads them (server.db.pool)
 
 UNBUILT_TAGS = {"coder-appliance-test": "no-daemon"}
 MAIN_TF = 'terraform {\n}\n'

@@ -162,11 +162,19 @@ def changed_tasks(output: str) -> list[str]:
     return changed
 
 
-def recap(output: str) -> dict[str, int]:
-    """The play recap's counts (ok, changed, ...)."""
-    found = re.search(r"^\S+\s*:\s*(ok=.*)$", output, re.M)
+def recaps(output: str) -> dict[str, dict[str, int]]:
+    """Each host's play recap counts (ok, changed, ...), from ansible-playbook's output."""
+    found = re.findall(r"^(\S+)\s*:\s*(ok=.*)$", output, re.M)
     assert found, output[-3000:]
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", found.group(1))}
+    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
+            for host, counts in found}
+
+
+def recap(output: str) -> dict[str, int]:
+    """The play recap's counts of a play on one host."""
+    hosts = recaps(output)
+    assert len(hosts) == 1, f"a recap for each of {sorted(hosts)}"
+    return next(iter(hosts.values()))
 
 
 def exists(host: BootedHost, *paths: str) -> list[str]:

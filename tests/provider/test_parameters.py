@@ -90,7 +90,7 @@ def parameter_block(typ: str, options: bool, form: str | None) -> str:
                "list(string)": '["a"]'}[typ]
     values = {"bool": ("true", "false"), "number": ("1", "2"), "string": ("a", "b"),
               "list(string)": ('["a"]', '["b"]')}[typ]
-    lines = [f'  name = "p"', f'  type = "{typ}"', f"  default = {json.dumps(default)}"]
+    lines = ['  name = "p"', f'  type = "{typ}"', f"  default = {json.dumps(default)}"]
     if form is not None:
         lines.append(f'  form_type = "{form}"')
     if options:

@@ -27,8 +27,8 @@ AGENT_RECONNECTS_WITHIN = 10.0
 def kill_replica(coderd) -> None:
     """SIGKILL to the replica and everything it started, as when its machine dies."""
     parent = psutil.Process(coderd.proc.pid)
-    for process in [parent, *parent.children(recursive=True)]:
-        process.send_signal(signal.SIGKILL)
+    for each in [parent, *parent.children(recursive=True)]:
+        each.send_signal(signal.SIGKILL)
     coderd.proc.wait()
 
 

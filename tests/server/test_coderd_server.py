@@ -49,7 +49,7 @@ def test_booleans_read_as_gos_parsebool():
     for text, value in (("T", True), ("TRUE", True), ("1", True), ("f", False), ("", False)):
         assert settings_mod.load({}, environ={"CODER_VERBOSE": text}).verbose is value
     for text in ("yes", "on", "tRuE"):
-        with pytest.raises(settings_mod.SettingsError, match=f"CODER_VERBOSE: invalid boolean"):
+        with pytest.raises(settings_mod.SettingsError, match="CODER_VERBOSE: invalid boolean"):
             settings_mod.load({}, environ={"CODER_VERBOSE": text})
 
 
