@@ -517,11 +517,8 @@ class WebSocketClientTransport:
             message = self.frames.recv()
         except OSError:
             return None
-        if message is None and self.frames.close_payload:
-            code = int.from_bytes(self.frames.close_payload[:2], "big")
-            if code >= 4000:
-                log.error("relay: coderd closed the connection: %d %s", code - 4000,
-                          self.frames.close_payload[2:].decode(errors="replace"))
+        if message is None and (refused := wsframes.refusal(self.frames.close_payload)):
+            log.error("relay: coderd closed the connection: %d %s", *refused)
         return message
 
     def send(self, data: bytes) -> None:

@@ -86,15 +86,17 @@ def pump(a: Stream, b: Stream) -> None:
     send a request, shut down writing and read the answer work; with a websocket on
     either side it ends both. A failure either way aborts both.
     """
-    other = threading.Thread(target=_copy, args=(b, a), daemon=True)
+    other = threading.Thread(target=copy, args=(b, a), daemon=True)
     other.start()
-    _copy(a, b)
+    copy(a, b)
     other.join()
     for s in (a, b):
         s.close()
 
 
-def _copy(src: Stream, dst: Stream) -> None:
+def copy(src: Stream, dst: Stream) -> None:
+    """One direction of ``pump``: ``src`` to ``dst`` until ``src`` ends, whose end is passed
+    on (a half-close, or a websocket's close); a failure aborts both."""
     try:
         while (data := src.recv(PIECE)) or isinstance(data, Message):
             dst.sendall(data)

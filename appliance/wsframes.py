@@ -86,6 +86,21 @@ def check_close(payload: bytes) -> int:
     return code
 
 
+# coderd refuses a stream after gevent-websocket's 101 with close code 4000 + the HTTP
+# status it would have answered (``server.relay.websocket.refuse``); clients read it back.
+REFUSAL_BASE = 4000
+
+
+def refusal(close_payload: bytes | None) -> tuple[int, str] | None:
+    """The HTTP status and message of a refusal's close frame; None for any other close."""
+    if close_payload is None or len(close_payload) < 2:
+        return None
+    code = int.from_bytes(close_payload[:2], "big")
+    if not REFUSAL_BASE <= code < REFUSAL_BASE + 1000:
+        return None
+    return code - REFUSAL_BASE, bytes(close_payload[2:]).decode(errors="replace")
+
+
 def frame_header(opcode: int, length: int, mask_key: bytes = b"", fin: bool = True) -> bytes:
     """A frame's header: FIN and opcode, the payload length, and the masking key if any."""
     first = (0x80 if fin else 0) | opcode

@@ -82,7 +82,7 @@ class WebSocketStream:
                     return data
         except OSError:
             return b""
-        _raise_refusal(self.frames.close_payload or b"")
+        _raise_refusal(self.frames.close_payload)
         return b""
 
     def sendall(self, data: bytes) -> None:
@@ -101,12 +101,10 @@ class WebSocketStream:
         wsframes.close_client(self.ws, self.frames)
 
 
-def _raise_refusal(close_payload: bytes) -> None:
-    """coderd refuses a stream after the upgrade with close code 4000+HTTP status."""
-    if len(close_payload) >= 2:
-        code = int.from_bytes(close_payload[:2], "big")
-        if 4000 <= code < 5000:
-            raise APIError(code - 4000, close_payload[2:].decode(errors="replace"))
+def _raise_refusal(close_payload: bytes | None) -> None:
+    """coderd's refusal of a stream after the upgrade, as the APIError it stands for."""
+    if refused := wsframes.refusal(close_payload):
+        raise APIError(*refused)
 
 
 def websocket_url(client: Client, path: str, query: dict | None = None) -> str:

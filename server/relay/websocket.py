@@ -44,4 +44,4 @@ def refuse(ws, status: int, message: str) -> None:
     """gevent-websocket answers 101 before the handler runs, so a refusal (401, 403, 404,
     502) travels as the close code 4000+status with the message as reason."""
     with contextlib.suppress(OSError):
-        take_frames(ws).close(4000 + status, message.encode())
+        take_frames(ws).close(wsframes.REFUSAL_BASE + status, message.encode())

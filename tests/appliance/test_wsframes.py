@@ -228,3 +228,17 @@ def test_masking_matches_rfc6455():
     for key in (b"\x5a" * 4, os.urandom(4), b"\0" * 4):
         assert wsframes.mask(key, websocket.ABNF.mask(key, data)) == data
         assert wsframes.mask(key, bytearray(websocket.ABNF.mask(key, data))) == data
+
+
+def test_a_refusal_is_read_back_from_its_close_frame(pair):
+    """coderd's refusal after the upgrade (close code 4000 + status) reaches the client as
+    the status and message; any other close is not one."""
+    a, b = pair
+    server = wsframes.FrameConnection(b.recv_into, b.sendall, mask=False)
+    client = wsframes.FrameConnection(a.recv_into, a.sendall, mask=True)
+    server.close(wsframes.REFUSAL_BASE + 403, "Not yours.".encode())
+    assert client.recv() is None
+    assert wsframes.refusal(client.close_payload) == (403, "Not yours.")
+    for other in (None, b"", b"\x03", (1000).to_bytes(2, "big") + b"bye",
+                  (3999).to_bytes(2, "big"), (5000).to_bytes(2, "big")):
+        assert wsframes.refusal(other) is None, other

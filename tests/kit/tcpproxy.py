@@ -1,10 +1,12 @@
 """What the test's TCP proxies share: a listener on 127.0.0.1 that serves each connection
 in its own thread, and the copying of bytes between two sockets with each side's end
-passed on to the other."""
+passed on to the other (``appliance.streams.copy``)."""
 from __future__ import annotations
 
 import socket
 import threading
+
+from appliance import streams
 
 
 class TCPProxy:
@@ -31,13 +33,9 @@ class TCPProxy:
 
 
 def pipe(src: socket.socket, dst: socket.socket) -> None:
-    """Bytes from ``src`` to ``dst`` until ``src`` ends; then ``dst`` is told the end."""
-    try:
-        while data := src.recv(65536):
-            dst.sendall(data)
-    except OSError:
-        pass
-    end(dst)
+    """Bytes from ``src`` to ``dst`` until ``src`` ends; then ``dst`` is told the end (the
+    relay's own copying)."""
+    streams.copy(src, dst)
 
 
 def end(sock: socket.socket) -> None:
