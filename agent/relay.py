@@ -23,7 +23,8 @@ from typing import Any
 
 import websocket
 
-from appliance import mux
+from appliance import mux, wsframes
+from appliance.streams import MessageStream
 
 from . import forward, pty, ssh, stats
 
@@ -105,7 +106,7 @@ def connect(url: str, token: str, *, ca_file: str | None = None, timeout: float 
     return ws
 
 
-def serve_session(transport: mux.Transport, server: StreamServer, keepalive: float = 15.0) -> mux.Session:
+def serve_session(transport: MessageStream, server: StreamServer, keepalive: float = 15.0) -> mux.Session:
     """The agent's side of one relay connection; what passes through it counts in the stats."""
     return mux.Session(transport, accept=server, name="relay", keepalive=keepalive,
                        traffic=stats.COUNTERS.add_traffic)
@@ -136,11 +137,14 @@ def run(client: Any, manifest: Any, stop_event: threading.Event, *,
             else:
                 log.info("relay: connected to %s", client.url)
                 delay = 0.5
-                session = serve_session(mux.WebSocketClientTransport(ws), server, keepalive)
+                stream = wsframes.client_stream(ws)
+                session = serve_session(stream, server, keepalive)
                 watcher = threading.Thread(target=lambda: (stop_event.wait(), session.close()),
                                            daemon=True)
                 watcher.start()
                 session.serve()
+                if refused := wsframes.refusal(stream.frames.close_payload):
+                    log.error("relay: coderd closed the connection: %d %s", *refused)
                 log.info("relay: disconnected from %s", client.url)
             stop_event.wait(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 10.0)

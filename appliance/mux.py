@@ -23,6 +23,9 @@ that breaks a stream's rules (oversized frame, more than its credit, data
 after FIN) gets that stream reset; only a frame that cannot be parsed at all
 ends the connection.
 
+The websocket is an ``appliance.streams.MessageStream`` (coderd's side from
+``server.relay.websocket``, the agent's ``wsframes.client_stream``).
+
 The code only uses ``threading``: the agent runs it on threads, coderd under
 gevent's monkey-patching, where the same locks and threads are greenlets.
 """
@@ -37,9 +40,9 @@ import socket
 import struct
 import threading
 import time
-from typing import Callable, Protocol
+from typing import Callable
 
-from . import wsframes
+from .streams import MessageStream, ended
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +53,6 @@ MAX_PAYLOAD = 256 * 1024
 CHUNK = 64 * 1024
 WINDOW = 1024 * 1024
 MAX_TARGET = 256
-
-
-class Transport(Protocol):
-    """One message-oriented connection (a websocket)."""
-
-    def recv(self) -> bytes | None:
-        """The next binary message, or None once the connection is closed."""
-
-    def send(self, data: bytes) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class StreamError(ConnectionError):
@@ -323,7 +315,7 @@ class Session:
     agent's stats count them).
     """
 
-    def __init__(self, transport: Transport, *, accept: Callable[[Stream], None] | None = None,
+    def __init__(self, transport: MessageStream, *, accept: Callable[[Stream], None] | None = None,
                  name: str = "mux", keepalive: float = 15.0,
                  traffic: Callable[[int, int], None] | None = None):
         self.transport = transport
@@ -378,8 +370,8 @@ class Session:
             _spawn(self._keepalive)
         try:
             while not self.closed:
-                message = self.transport.recv()
-                if message is None:
+                message = self.transport.recv(0)
+                if ended(message):
                     break
                 self.last_seen = time.monotonic()
                 if len(message) < HEADER.size:
@@ -488,7 +480,7 @@ class Session:
         frame = HEADER.pack(kind, stream_id) + payload  # one copy, even of a memoryview
         try:
             with self._send_lock:
-                self.transport.send(frame)
+                self.transport.sendall(frame)
         except (OSError, ValueError) as exc:
             self.close()
             if not quiet:
@@ -502,30 +494,6 @@ class Session:
                 self.close()
                 return
             self._send(PING, 0, b"", quiet=True)
-
-
-class WebSocketClientTransport:
-    """A ``websocket-client`` connection as a Transport (the agent's side), its frames
-    read and written by ``wsframes`` once the library has made the connection."""
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.frames = wsframes.client_frames(ws)
-
-    def recv(self) -> bytes | None:
-        try:
-            message = self.frames.recv()
-        except OSError:
-            return None
-        if message is None and (refused := wsframes.refusal(self.frames.close_payload)):
-            log.error("relay: coderd closed the connection: %d %s", *refused)
-        return message
-
-    def send(self, data: bytes) -> None:
-        self.frames.send(data)
-
-    def close(self) -> None:
-        wsframes.close_client(self.ws, self.frames)
 
 
 def write_fd(fd: int, data: bytes) -> None:

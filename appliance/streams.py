@@ -70,6 +70,11 @@ class MessageStream:
         self.abort(None)
 
 
+def ended(data: bytes) -> bool:
+    """Whether what ``recv`` gave is a stream's end: b"", not an empty Message."""
+    return not data and not isinstance(data, Message)
+
+
 def close_reason(error: OSError | None) -> tuple[int, bytes]:
     """The close code and reason that end a websocket because of ``error``: its own code
     (a protocol error the other side's websocket found), else 1000 (normal)."""
@@ -98,7 +103,7 @@ def copy(src: Stream, dst: Stream) -> None:
     """One direction of ``pump``: ``src`` to ``dst`` until ``src`` ends, whose end is passed
     on (a half-close, or a websocket's close); a failure aborts both."""
     try:
-        while (data := src.recv(PIECE)) or isinstance(data, Message):
+        while not ended(data := src.recv(PIECE)):
             dst.sendall(data)
     except OSError as exc:  # mux.StreamError and wsframes.ProtocolError among them
         for s in (src, dst):

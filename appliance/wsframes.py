@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import os
 import socket
 import struct
@@ -327,6 +328,12 @@ def client_frames(ws) -> FrameConnection:
     """The frames of a ``websocket-client`` connection (which reads its handshake a byte
     at a time, so nothing past it is buffered there)."""
     return FrameConnection(ws.sock.recv_into, ws.sock.sendall, mask=True)
+
+
+def client_stream(ws) -> "FrameStream":
+    """A ``websocket-client`` connection as a MessageStream, closed as a client closes."""
+    frames = client_frames(ws)
+    return FrameStream(frames, functools.partial(close_client, ws, frames))
 
 
 def close_client(ws, frames: FrameConnection, code: int = 1000, reason: bytes = b"") -> None:

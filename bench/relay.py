@@ -53,7 +53,7 @@ def fake_agents(url: str, tokens_file: str, interval: float, ramp: float) -> int
     import websocket
 
     from agent.relay import RELAY_PATH, SESSION_HEADER
-    from appliance import mux
+    from appliance import mux, wsframes
 
     tokens = Path(tokens_file).read_text().split()
     ws_url = url.replace("http://", "ws://", 1) + RELAY_PATH
@@ -68,7 +68,7 @@ def fake_agents(url: str, tokens_file: str, interval: float, ramp: float) -> int
         except Exception as exc:  # counted and shown: a refused agent is a result
             failures.append(str(exc))
             return
-        session = mux.Session(mux.WebSocketClientTransport(ws), name="fake", keepalive=15)
+        session = mux.Session(wsframes.client_stream(ws), name="fake", keepalive=15)
         gevent.spawn(session.serve)
         up.append(token)
         http = requests.Session()

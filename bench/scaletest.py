@@ -70,7 +70,7 @@ def run_agents(plan: dict) -> int:
     from gevent.server import StreamServer as TCPServer
 
     from agent import relay as agent_relay
-    from appliance import mux
+    from appliance import wsframes
     from appliance.sdk.agentsdk import AgentClient, MetadataResult, Stats
 
     def echo(sock, _addr):
@@ -94,7 +94,7 @@ def run_agents(plan: dict) -> int:
             manifest = client.manifest()
             client.post_lifecycle("ready", now())
             session = agent_relay.serve_session(
-                mux.WebSocketClientTransport(agent_relay.connect(url, token, timeout=60)), server)
+                wsframes.client_stream(agent_relay.connect(url, token, timeout=60)), server)
         except Exception as exc:  # counted and shown: a refused agent is a result
             failures.append(f"{type(exc).__name__}: {exc}")
             return

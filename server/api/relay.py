@@ -28,7 +28,7 @@ from ..authz.rbac import Action, NotAuthorized
 from ..httpapi import APIError, not_found, parse_uuid, query_int, write
 from ..httpmw import release_connection, store, system_store
 from ..relay import AgentUnavailable, relay, tcpupgrade
-from ..relay.websocket import ServerTransport, bridge, refuse
+from ..relay.websocket import bridge, refuse, server_stream
 from ..upgradecheck import websocket
 from .router import QueryParam, Router
 from .users import user_param
@@ -102,7 +102,7 @@ def agent_relay():
         raise APIError(401, g.get("auth_error") or "A workspace agent token is required.")
     agent_id = g.agent["id"]
     release_connection()
-    relay().serve_agent(agent_id, ServerTransport(ws))
+    relay().serve_agent(agent_id, server_stream(ws))
     return _done()
 
 

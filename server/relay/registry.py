@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from appliance import mux, streams
+from appliance.streams import MessageStream
 
 from .. import agentconn
 from ..authz.querier import AuthzQuerier
@@ -120,7 +121,7 @@ class Relay:
         return self._secret
 
     # -- agents connected here ----------------------------------------------
-    def serve_agent(self, agent_id: uuid.UUID, transport: mux.Transport) -> None:
+    def serve_agent(self, agent_id: uuid.UUID, transport: MessageStream) -> None:
         """Hold an agent's connection until it ends, recording the agent as connected
         meanwhile (Coder's status); a newer connection of the same agent replaces this one."""
         self._start()

@@ -1,4 +1,4 @@
-"""Relay websockets after the upgrade: the agent's mux transport, and clients' streams.
+"""Relay websockets after the upgrade: the agent's mux session's, and clients' streams.
 
 gevent-websocket makes the connection; from then on ``appliance.wsframes``
 reads and writes its frames (gevent-websocket's Python frame parsing was most
@@ -15,29 +15,15 @@ from appliance import streams, wsframes
 from ..adapters.gevent_websocket import take_frames
 
 
-class ServerTransport:
-    """A client's (here: the agent's) websocket as seen by coderd."""
-
-    def __init__(self, ws):
-        self.frames = take_frames(ws)
-
-    def recv(self) -> bytes | None:
-        try:
-            return self.frames.recv()
-        except OSError:
-            return None
-
-    def send(self, data: bytes) -> None:
-        self.frames.send(data)
-
-    def close(self) -> None:
-        self.frames.close()
+def server_stream(ws) -> wsframes.FrameStream:
+    """A client's websocket (an agent's relay, a stream's) as coderd's MessageStream."""
+    return wsframes.FrameStream(take_frames(ws))
 
 
 def bridge(ws, conn: streams.Stream) -> None:
     """Carry bytes between a client's websocket (one binary message per chunk) and a
     stream until either side ends; then close both, freeing everything on every hop."""
-    streams.pump(wsframes.FrameStream(take_frames(ws)), conn)
+    streams.pump(server_stream(ws), conn)
 
 
 def refuse(ws, status: int, message: str) -> None:

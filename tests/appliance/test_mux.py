@@ -9,7 +9,7 @@ import pytest
 
 from appliance import mux
 
-from tests.kit.transport import PairTransport
+from tests.kit.transport import PairStream
 
 
 def echo(stream: mux.Stream) -> None:
@@ -29,8 +29,8 @@ def echo(stream: mux.Stream) -> None:
 @pytest.fixture
 def pair():
     a, b = socket.socketpair()
-    client = mux.Session(PairTransport(a), name="client", keepalive=0)
-    server = mux.Session(PairTransport(b), accept=echo, name="server", keepalive=0)
+    client = mux.Session(PairStream(a), name="client", keepalive=0)
+    server = mux.Session(PairStream(b), accept=echo, name="server", keepalive=0)
     for s in (client, server):
         threading.Thread(target=s.serve, daemon=True).start()
     yield client, server
@@ -139,7 +139,7 @@ def test_oversized_and_excess_frames_reset_only_that_stream(pair):
 def test_malformed_frame_closes_the_connection(pair):
     client, server = pair
     stream = client.open("echo")
-    client.transport.send(b"\x03")  # shorter than a header
+    client.transport.sendall(b"\x03")  # shorter than a header
     assert server.wait_closed(5)
     with pytest.raises(mux.StreamError):
         stream.recv()
@@ -147,7 +147,7 @@ def test_malformed_frame_closes_the_connection(pair):
 
 def test_keepalive_closes_a_silent_peer():
     a, b = socket.socketpair()
-    session = mux.Session(PairTransport(a), name="lonely", keepalive=0.1)
+    session = mux.Session(PairStream(a), name="lonely", keepalive=0.1)
     threading.Thread(target=session.serve, daemon=True).start()
     # Nobody answers on b: after three intervals the session gives up.
     assert session.wait_closed(3)

@@ -33,7 +33,7 @@ import requests
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from agent import relay as agent_relay
-from appliance import mux
+from appliance import wsframes
 
 from tests.kit import rawhttp, wsfuzz
 from tests.kit.agent import workspace_with_agent
@@ -72,7 +72,7 @@ def deployment(pg_server, pg_template, tmp_path_factory, echo_server, websocket_
         _, hostile = workspace_with_agent(owner, coderd.dsn)
         server = agent_relay.StreamServer(host_key_path=tmp_path_factory.mktemp("agent") / "host_key")
         session = agent_relay.serve_session(
-            mux.WebSocketClientTransport(agent_relay.connect(coderd.url, str(row.token))), server)
+            wsframes.client_stream(agent_relay.connect(coderd.url, str(row.token))), server)
         threading.Thread(target=session.serve, daemon=True).start()
         try:
             wait_connected(owner, row.id)

@@ -116,7 +116,7 @@ def deployment(pg_server, pg_template, tmp_path_factory):
             (str(row.app_ids["pub"]),))
         server = Agent(host_key_path=tmp_path_factory.mktemp("agent") / "host_key")
         session = agent_relay.serve_session(
-            mux.WebSocketClientTransport(agent_relay.connect(coderd.url, str(row.token))), server)
+            wsframes.client_stream(agent_relay.connect(coderd.url, str(row.token))), server)
         threading.Thread(target=session.serve, daemon=True).start()
         app = CountingApp(app_port)
         try:

@@ -183,7 +183,7 @@ def test_agents_arriving_together_at_a_fresh_process_are_all_held(pg_server, pg_
     violation, and were refused: found by bench/scaletest.py). The test holds the process's
     registration back (a SHARE lock lets the foreign key checks through, not the insert)."""
     from agent import relay as agent_relay
-    from appliance import mux
+    from appliance import wsframes
 
     from tests.kit.agent import add_agent, wait_for, workspace_with_agent
     from tests.kit.coderd import create_first_user
@@ -203,7 +203,7 @@ def test_agents_arriving_together_at_a_fresh_process_are_all_held(pg_server, pg_
             cur.execute("LOCK TABLE relay_processes IN SHARE MODE")
 
         def connect(token):
-            session = agent_relay.serve_session(mux.WebSocketClientTransport(
+            session = agent_relay.serve_session(wsframes.client_stream(
                 agent_relay.connect(c.url, str(token))), server)
             sessions.append(session)
             session.serve()

@@ -7,7 +7,7 @@ import threading
 from agent import relay, stats
 from appliance import mux
 
-from tests.kit.transport import PairTransport
+from tests.kit.transport import PairStream
 
 
 def test_relay_feeds_agent_stats(tmp_path):
@@ -22,8 +22,8 @@ def test_relay_feeds_agent_stats(tmp_path):
     threading.Thread(target=echo_once, daemon=True).start()
     a, b = socket.socketpair()
     server = relay.StreamServer({}, host_key_path=tmp_path / "host_key")
-    agent_side = relay.serve_session(PairTransport(b), server, keepalive=0)
-    coderd_side = mux.Session(PairTransport(a), name="coderd", keepalive=0)
+    agent_side = relay.serve_session(PairStream(b), server, keepalive=0)
+    coderd_side = mux.Session(PairStream(a), name="coderd", keepalive=0)
     for s in (agent_side, coderd_side):
         threading.Thread(target=s.serve, daemon=True).start()
     stats.COUNTERS.take()  # start from zero
