@@ -18,7 +18,6 @@ coderd's cookies back.
 """
 from __future__ import annotations
 
-import functools
 import http.client
 import io
 from urllib.parse import unquote, urlsplit
@@ -233,9 +232,7 @@ def _websocket(ws, stream, host: str, port: int, target: str) -> Response:
         ws.close(1011, f"app websocket failed: {exc}"[:120])
         return Response(status=200)
     upstream.settimeout(None)
-    frames = wsframes.client_frames(upstream)
-    app = wsframes.FrameStream(frames, functools.partial(wsframes.close_client, upstream, frames))
-    streams.pump(gevent_websocket.WebSocketStream(ws), app)
+    streams.pump(gevent_websocket.WebSocketStream(ws), wsframes.client_stream(upstream))
     stream.close()
     return Response(status=200)
 
