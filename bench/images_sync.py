@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "mirror_tools")]
+sys.path.insert(0, str(ROOT))
 
-import imagekit  # noqa: E402
+from tests.kit import imagekit  # noqa: E402
 
 
 def build(build_dir: Path, reg, total_mb: int) -> list[str]:

@@ -43,6 +43,7 @@ from typing import Callable, Iterator
 import requests
 
 from tests.kit import process
+from tests.kit.postgres import free_port
 
 BUSYBOX_TOOLS = ("sh", "wget", "sleep", "cat", "echo", "ls", "mkdir", "chmod", "mktemp", "env",
                  "rm", "id", "uname", "stty", "httpd")
@@ -60,12 +61,6 @@ def require(tool: str) -> str:
         raise RuntimeError(f"{tool} is required by the image tests (apt-get install "
                            f"{'docker-registry' if 'registry' in tool else tool})")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- building images --------------------------------------------------------------
