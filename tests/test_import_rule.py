@@ -4,10 +4,10 @@ Every module of the product is parsed (never imported): each ``import``, at the 
 inside a function (a lazy import is a dependency all the same), and each module loaded by
 name from a literal (``importlib.import_module("...")``, a CLI's ``CommandInfo("...")``)
 is an edge. packaging/'s modules are scripts that import each other by bare name
-(``import bundle``), because a ``packaging`` package would shadow PyPI's, which pytest and pip
-import: a bare name of a packaging/*.py file is that module. An edge must be one that the
-table in docs/architecture.md allows, and no modules may import each other in a circle. tests/ and bench/ sit outside: they may import
-any part, and no part imports them.
+(``import bundle``): a ``packaging`` package would shadow PyPI's, which pytest and pip
+import. So a bare name of a packaging/*.py file is that module. An edge must be one that
+the table in docs/architecture.md allows, and no modules may import each other in a
+circle. tests/ and bench/ sit outside: they may import any part, and no part imports them.
 """
 from __future__ import annotations
 

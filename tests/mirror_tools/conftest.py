@@ -69,6 +69,7 @@ def https_server():
 # seeded by skopeo with small real OCI images built by ``imagekit``;
 # ``start_registry`` runs more of them (the offline side, TLS, auth).
 
+
 @pytest.fixture(scope="session")
 def upstream_images(tmp_path_factory):
     """A seeded upstream registry: ``.registry``, ``.refs`` (name -> upstream ref),
@@ -92,7 +93,7 @@ def start_registry(tmp_path):
 # 3.0.0 (the real null binary) and example/tiny 1.0.0 and 1.1.0, each for
 # linux_amd64 and darwin_arm64, with GnuPG-signed SHA256SUMS. Its ``faults``
 # are cleared after each test. ``tf_releases`` adds terraform itself
-# (the real binary on PATH, zipped as HashiCorp does) to the same registry.
+# (the terraform the tests run, zipped as HashiCorp does) to the same registry.
 
 TF_PLATFORMS = ["linux_amd64", "darwin_arm64"]
 
