@@ -28,10 +28,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "mirror_tools"), str(REPO / "packaging")]
+sys.path[:0] = [str(REPO), str(REPO / "packaging")]
 
 import bundle as builder  # noqa: E402
-import tf_registry  # noqa: E402
+
+from tests.kit import tf_registry  # noqa: E402
 
 
 def random_stage(root: Path, total: int) -> Path:

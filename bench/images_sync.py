@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "mirror_tools")]
+sys.path.insert(0, str(ROOT))
 
-import imagekit  # noqa: E402
+from tests.kit import imagekit  # noqa: E402
+from tests.kit.tools import tool  # noqa: E402
 
 
 def build(build_dir: Path, reg, total_mb: int) -> list[str]:
@@ -63,7 +64,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--mb", type=int, default=60, help="Approximate unique MB of layers.")
     args = parser.parse_args()
-    skopeo = imagekit.require("skopeo")
+    skopeo = tool("skopeo")
     work = Path(tempfile.mkdtemp(prefix="bench-images-"))
     try:
         with imagekit.docker_registry(work / "registry") as reg:

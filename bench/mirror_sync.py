@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/mirror_sync.py [--rounds 3]
 
-Starts the test Terraform registry (tests/mirror_tools/tf_registry.py) on
+Starts the test Terraform registry (tests/kit/tf_registry.py) on
 127.0.0.1 over HTTPS with a certificate from mirror_tools.ca, serving four
 providers (the real null provider binary under four names) for four
 platforms, and measures, each round alternating the order:
@@ -31,10 +31,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "mirror_tools")]
+sys.path.insert(0, str(REPO))
 
-import tf_registry  # noqa: E402
 from mirror_tools.ca import CertificateAuthority  # noqa: E402
+from tests.kit import tf_registry  # noqa: E402
 
 PROVIDERS = ["null", "random", "local", "time"]
 PLATFORMS = ["linux_amd64", "linux_arm64", "darwin_amd64", "darwin_arm64"]

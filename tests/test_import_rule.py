@@ -3,22 +3,28 @@
 Every module of the product is parsed (never imported): each ``import``, at the top or
 inside a function (a lazy import is a dependency all the same), and each module loaded by
 name from a literal (``importlib.import_module("...")``, a CLI's ``CommandInfo("...")``)
-is an edge. An edge must be one that the table in docs/architecture.md allows, and no
-modules may import each other in a circle. tests/ and bench/ sit outside: they may import
-any part, and no part imports them.
+is an edge. packaging/'s modules are scripts that import each other by bare name
+(``import bundle``): a ``packaging`` package would shadow PyPI's, which pytest and pip
+import. So a bare name of a packaging/*.py file is that module. An edge must be one that
+the table in docs/architecture.md allows, and no modules may import each other in a
+circle. tests/ and bench/ sit outside: they may import any part, and no part imports them.
 """
 from __future__ import annotations
 
 import ast
 import functools
+import importlib.machinery
 import re
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("agent", "appliance", "mirror_tools", "packaging", "provider", "server")
-BY_NAME = {"import_module", "CommandInfo"}  # calls whose first argument names a module
+# Calls whose first argument names a module (packaging/bundle.py's ``_import`` loads a part's).
+BY_NAME = {"import_module", "CommandInfo", "_import"}
+PACKAGING = ROOT / "packaging"
 
 DOC = ROOT / "docs" / "architecture.md"
 
@@ -78,6 +84,12 @@ def _project_module(name: str, modules: dict[str, Path]) -> str | None:
     return name or None
 
 
+def _unbare(name: str) -> str:
+    """``name`` as the project module it reaches: a bare packaging/*.py name (``bundle``,
+    ``build_provider.REPO``) is ``packaging.NAME``, as packaging/ on sys.path makes it."""
+    return f"packaging.{name}" if (PACKAGING / f"{name.split('.')[0]}.py").is_file() else name
+
+
 def _imported_names(node: ast.AST, package: str) -> list[str]:
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
@@ -104,7 +116,7 @@ def edges() -> tuple[Edge, ...]:
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             for imported in _imported_names(node, package):
-                target = _project_module(imported, modules)
+                target = _project_module(_unbare(imported), modules)
                 if target and target != name:
                     found.append(Edge(name, path, node.lineno, target))
     return tuple(found)
@@ -209,6 +221,18 @@ def test_the_rule_sees_what_it_checks():
     assert ("appliance.cli.commands.agent", "agent.cli") in found  # a plain import
     assert ("appliance.cli.main", "appliance.cli.commands.agent") in found  # by name
     assert ("server.api.users", "server.apikeys") in found  # a relative import
+    assert ("appliance.admin.bundle", "packaging.bundle") in found  # bare, with packaging/
+    assert ("packaging.build_agent", "packaging.build_provider") in found  # on sys.path
+    assert ("packaging.bundle", "packaging.aptrepo") in found  # by name, bare
     assert part("server.provisionerd.runner") == "server.provisionerd"
     assert part("server.provisioner.jobs") == "server"
     assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_packaging_modules_shadow_no_installed_module():
+    """packaging/ goes first on sys.path wherever its scripts run: a module there named like
+    an installed one would replace it, and the bare names above would mean two things."""
+    others = [p for p in sys.path if Path(p or ".").resolve() != PACKAGING]
+    shadowed = [p.name for p in sorted(PACKAGING.glob("*.py"))
+                if importlib.machinery.PathFinder.find_spec(p.stem, others) is not None]
+    assert not shadowed, f"packaging/ modules named like installed ones: {shadowed}"

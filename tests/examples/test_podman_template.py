@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mirror_tools.imagekit import docker_registry, workspace_base_rootfs
+from tests.kit.imagekit import docker_registry, workspace_base_rootfs
 
 from .workspacetest import Compute, exercise_template
 

@@ -12,11 +12,13 @@ queued straight in the database for a daemon to run; and the tars they carry.
 """
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import tarfile
 import time
 import uuid
+from pathlib import Path
 
 import psycopg2
 import psycopg2.extras
@@ -30,10 +32,17 @@ UNBUILT_TAGS = {"coder-appliance-test": "no-daemon"}
 MAIN_TF = 'terraform {\n}\n'
 
 
-def make_tar(files: dict[str, str | bytes]) -> bytes:
-    """A tar of regular files, content (text or bytes) by name."""
-    return make_tar_of(*(tar_member(name, size=len(_bytes(content))) for name, content in files.items()),
-                       data={name: _bytes(content) for name, content in files.items()})
+def make_tar(files: dict[str, str | bytes] | None = None, *, folder: Path | None = None,
+             prefix: str = "", gzipped: bool = False) -> bytes:
+    """The one tar builder of the tests: regular files, ``folder``'s (named by their path in
+    it) and then ``files`` (content, text or bytes, by name), each name after ``prefix``;
+    gzip-compressed when ``gzipped`` (an npm tarball)."""
+    found = {p.relative_to(folder).as_posix(): p.read_bytes()
+             for p in sorted(folder.rglob("*")) if p.is_file()} if folder else {}
+    data = {prefix + name: _bytes(content) for name, content in {**found, **(files or {})}.items()}
+    tar = make_tar_of(*(tar_member(name, size=len(content)) for name, content in data.items()),
+                      data=data)
+    return gzip.compress(tar, mtime=0) if gzipped else tar
 
 
 def _bytes(content: str | bytes) -> bytes:

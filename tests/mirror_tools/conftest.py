@@ -20,6 +20,7 @@ from typing import Iterator
 import pytest
 
 from mirror_tools.ca import CertificateAuthority, IssuedCert
+from tests.kit import imagekit, tf_registry
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +69,6 @@ def https_server():
 # seeded by skopeo with small real OCI images built by ``imagekit``;
 # ``start_registry`` runs more of them (the offline side, TLS, auth).
 
-import imagekit  # noqa: E402  (tests/mirror_tools is on sys.path for its conftest)
-
 
 @pytest.fixture(scope="session")
 def upstream_images(tmp_path_factory):
@@ -94,9 +93,7 @@ def start_registry(tmp_path):
 # 3.0.0 (the real null binary) and example/tiny 1.0.0 and 1.1.0, each for
 # linux_amd64 and darwin_arm64, with GnuPG-signed SHA256SUMS. Its ``faults``
 # are cleared after each test. ``tf_releases`` adds terraform itself
-# (the real binary on PATH, zipped as HashiCorp does) to the same registry.
-
-import tf_registry  # noqa: E402
+# (the terraform the tests run, zipped as HashiCorp does) to the same registry.
 
 TF_PLATFORMS = ["linux_amd64", "darwin_arm64"]
 

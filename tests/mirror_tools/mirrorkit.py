@@ -1,15 +1,19 @@
-"""Helpers for provider-mirror tests: manifests, what a reader of a mirror sees,
-``appliance mirror-sync`` in its own process, and real terraform installing
-from a mirror (a ``filesystem_mirror`` CLI config, ``CHECKPOINT_DISABLE=1``).
+"""What the mirror_tools tests share: manifests, what a reader of a mirror sees,
+``appliance`` in this process and ``appliance mirror-sync`` in its own, real terraform
+installing from a mirror (a ``filesystem_mirror`` CLI config, ``CHECKPOINT_DISABLE=1``),
+and image specs for the test registries.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from appliance.admin.main import main as appliance
+from mirror_tools.manifest import ImageSpec, RegistryAccess
+from tests.kit.tools import terraform_bin
 
 REPO = Path(__file__).resolve().parents[2]
 NULL = "registry.terraform.io/hashicorp/null"
@@ -58,13 +62,6 @@ def sync_process(manifest: Path, out: Path, *args: str,
                           text=True, timeout=300)
 
 
-def terraform_bin() -> str:
-    path = shutil.which("terraform") or "/usr/local/bin/terraform"
-    if not os.access(path, os.X_OK):
-        raise RuntimeError("terraform is not installed: these tests need the real binary")
-    return path
-
-
 def filesystem_mirror_config(providers_dir: Path) -> str:
     """A CLI config that installs only from the packed filesystem mirror ``providers_dir``."""
     return ('provider_installation {\n  filesystem_mirror {\n'
@@ -82,3 +79,23 @@ def terraform_init(workdir: Path, cli_config: str, main_tf: str,
            "TF_IN_AUTOMATION": "1", **(env or {})}
     return subprocess.run([terraform_bin(), "init", "-input=false", "-no-color"], cwd=workdir,
                           env=env, capture_output=True, text=True, timeout=300)
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """``appliance ARGV`` in this process: its exit code, stdout and stderr."""
+    code = appliance(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def spec(up, name, platforms=()) -> ImageSpec:
+    """Image ``name`` of the upstream test registry ``up``, over plain HTTP."""
+    return ImageSpec(ref=up.refs[name], platforms=list(platforms),
+                     registry=RegistryAccess(host=up.registry.host, url=up.registry.url,
+                                             insecure=True))
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` with its sha256."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}

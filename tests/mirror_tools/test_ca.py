@@ -2,8 +2,6 @@
 Debian's update-ca-certificates, and the ``appliance ca`` command."""
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import os
 import re
@@ -13,24 +11,16 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import requests
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mirror_tools.ca import CAError, CertificateAuthority, install_trust
 from tests.kit.tools import tool
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def openssl_verify(root: Path, untrusted: Path, leaf: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([tool("openssl"), "verify", "-CAfile", str(root), "-untrusted",
-                           str(untrusted), *extra, str(leaf)], capture_output=True, text=True)
+from tests.mirror_tools.cakit import REPO, appliance, forged_leaf, openssl_verify
 
 
 @pytest.fixture
@@ -85,34 +75,6 @@ def test_certificate_profiles(ca):
     assert cert.ips == ("127.0.0.2",)
     assert 397 <= (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days <= 398
     assert cert.name == "coder.example.internal"
-
-
-def forged_leaf(ca: CertificateAuthority, folder: Path, dns: str, ip: str = "127.0.0.1"):
-    """A server certificate signed by the intermediate's key for ``dns`` and
-    ``ip``, built by hand so that it can be what ``ca.issue`` refuses to make.
-    Returns an object with ``cert_path``, ``chain_path`` and ``key_path``."""
-    inter = ca.intermediate_cert
-    inter_key = serialization.load_pem_private_key(ca.intermediate_key_path.read_bytes(), None)
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
-    sans = [x509.DNSName(dns), x509.IPAddress(ipaddress.ip_address(ip))]
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns)]))
-            .issuer_name(inter.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(inter_key, hashes.SHA256()))
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    forged = SimpleNamespace(cert_path=folder / f"{dns}.crt", chain_path=folder / f"{dns}.chain.crt",
-                             key_path=folder / f"{dns}.key")
-    forged.cert_path.write_bytes(pem)
-    forged.chain_path.write_bytes(pem + ca.intermediate_cert_path.read_bytes())
-    forged.key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                  serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))
-    return forged
 
 
 def test_name_outside_constraints_refused_and_rejected_by_openssl(ca, tmp_path):
@@ -416,14 +378,6 @@ def test_terraform_trusts_the_bundle_and_enforces_constraints(ca, https_server, 
 
 
 # -- the command ------------------------------------------------------------------
-
-def appliance(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """``appliance ca ARGS`` without a terminal (it is never asked a passphrase)."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CODER_")}
-    return subprocess.run([sys.executable, "-m", "appliance.admin.main", "ca", *args],
-                          capture_output=True, text=True, cwd=REPO, timeout=60,
-                          stdin=subprocess.DEVNULL, env={**environ, **(env or {})})
-
 
 def test_cli_end_to_end_never_prints_keys(tmp_path):
     d = str(tmp_path / "ca")

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives import serialization
 
 from mirror_tools.ca import CAError, CertificateAuthority
 from mirror_tools.ca.profiles import intermediate_cert
-from test_ca import REPO, appliance, forged_leaf, openssl_verify, tool
+from tests.kit.tools import tool
+from tests.mirror_tools.cakit import REPO, appliance, forged_leaf, openssl_verify
 
 ACCESS_URL = "https://coder.example.internal"
 LOOPBACK = ["127.0.0.0/8", "::1/128"]

@@ -1,28 +1,16 @@
 """Image sync into an OCI layout, read back by skopeo (the reference client)."""
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 
 import pytest
 
-import imagekit
 from mirror_tools.images.oci_layout import REF_NAME, SOURCE_DIGEST, Layout
 from mirror_tools.images.registry import RegistryError, parse_reference
 from mirror_tools.images.sync import sync_images
 from mirror_tools.manifest import ImageSpec, RegistryAccess
-
-
-def spec(up, name, platforms=()):
-    return ImageSpec(ref=up.refs[name], platforms=list(platforms),
-                     registry=RegistryAccess(host=up.registry.host, url=up.registry.url,
-                                             insecure=True))
-
-
-def tree(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+from tests.kit import imagekit
+from tests.mirror_tools.mirrorkit import spec, tree
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -10,9 +10,8 @@ from mirror_tools.images.push import push_layout
 from mirror_tools.images.registry import RegistryError
 from mirror_tools.images.sync import sync_images
 from mirror_tools.manifest import ImageSpec, RegistryAccess
-
-import imagekit
-from test_images import spec
+from tests.kit import imagekit
+from tests.mirror_tools.mirrorkit import spec
 
 
 def granted(requests: list[dict]) -> set[tuple[str | None, str]]:

@@ -12,9 +12,9 @@ import json
 
 import pytest
 
-from imagekit import recording_server
 from mirror_tools import fetch
 from mirror_tools.images.registry import RegistryClient, RegistryError
+from tests.kit.imagekit import recording_server
 
 USER, PASSWORD = "admin", "s3cret"
 BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()

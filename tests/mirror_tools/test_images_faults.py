@@ -11,14 +11,14 @@ import time
 
 import pytest
 
-import imagekit
 from mirror_tools import fetch
 from mirror_tools.images.oci_layout import LayoutError
 from mirror_tools.images.push import push_layout
 from mirror_tools.images.registry import RegistryError
 from mirror_tools.images.sync import sync_images
 from mirror_tools.manifest import ImageSpec, RegistryAccess
-from test_images import spec, tree
+from tests.kit import imagekit
+from tests.mirror_tools.mirrorkit import spec, tree
 
 fast_session = functools.partial(fetch.session, retries=1, backoff=0)
 

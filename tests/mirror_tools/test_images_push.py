@@ -5,14 +5,14 @@ import json
 
 import pytest
 
-import imagekit
 from appliance.admin.main import main as appliance
 from mirror_tools import fetch
 from mirror_tools.images.oci_layout import Layout, LayoutError
 from mirror_tools.images.push import UploadJournal, push_layout
 from mirror_tools.images.sync import sync_images
 from mirror_tools.manifest import ImageSpec, RegistryAccess
-from test_images import spec
+from tests.kit import imagekit
+from tests.mirror_tools.mirrorkit import spec
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,12 @@ from pathlib import Path
 import pytest
 import requests
 
-import tf_registry
 from appliance.admin.main import main as appliance
 from mirror_tools.mirror_state import (COMMIT_STEPS, CURRENT, GENERATIONS, KILL_AT_ENV,
                                        PAUSE_AT_ENV)
-from mirrorkit import (REPO, TINY, filesystem_mirror_config, sync_process, terraform_init,
-                       visible_tree, write_manifest)
+from tests.kit import tf_registry
+from tests.mirror_tools.mirrorkit import (REPO, TINY, filesystem_mirror_config, sync_process,
+                                          terraform_init, visible_tree, write_manifest)
 
 # Old: tiny 1.0.0 and null 2.1.2. New: tiny 1.1.0 instead of 1.0.0 (a version
 # dropped, one added); null's zip is unchanged (kept, hard-linked).

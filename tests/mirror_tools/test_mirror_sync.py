@@ -18,18 +18,12 @@ import zipfile
 
 import pytest
 
-import tf_registry
-from appliance.admin.main import main as appliance
-from mirrorkit import NULL, REPO, TINY, sync_process, visible_tree as tree_hash, write_manifest
+from tests.kit import tf_registry
+from tests.mirror_tools.mirrorkit import (NULL, REPO, TINY, cli, sync_process,
+                                          visible_tree as tree_hash, write_manifest)
 
 BASE = ("  - {source: hashicorp/null, versions: '~> 2.1', platforms: [linux_amd64, darwin_arm64]}\n"
         "  - {source: example/tiny, versions: '>= 1.0', platforms: [linux_amd64]}\n")
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = appliance(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 from appliance.admin.main import main as appliance
-from mirrorkit import write_manifest
+from tests.mirror_tools.mirrorkit import write_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = """terraform {

@@ -21,8 +21,8 @@ import requests
 
 from appliance.admin.main import main as appliance
 from mirror_tools import fetch
-from mirrorkit import (NULL, REPO, TINY, filesystem_mirror_config, terraform_init,
-                       write_manifest)
+from tests.mirror_tools.mirrorkit import (NULL, REPO, TINY, filesystem_mirror_config,
+                                          terraform_init, write_manifest)
 
 CONFIG = """terraform {
   required_providers {

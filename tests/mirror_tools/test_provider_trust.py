@@ -13,14 +13,13 @@ import re
 
 import pytest
 
-import tf_registry
 from mirror_tools import fetch
 from mirror_tools.manifest import RegistryAccess
 from mirror_tools.providers.registry import RegistryClient, RegistryError
 from mirror_tools.providers.signing import (HASHICORP_RELEASE_KEY, Pins, SignatureError,
                                             verify_detached)
-from mirrorkit import NULL, TINY, visible_tree, write_manifest
-from test_mirror_sync import cli
+from tests.kit import tf_registry
+from tests.mirror_tools.mirrorkit import NULL, TINY, cli, visible_tree, write_manifest
 
 NULL_212 = "  - {source: hashicorp/null, versions: '2.1.2', platforms: [linux_amd64]}\n"
 TINY_100 = "  - {source: example/tiny, versions: '1.0.0', platforms: [linux_amd64]}\n"

@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-for _path in (REPO / "tests" / "mirror_tools", REPO / "packaging"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+if str(REPO / "packaging") not in sys.path:   # its scripts import each other by bare name
+    sys.path.insert(0, str(REPO / "packaging"))
 
 import bundle as builder  # noqa: E402  (packaging/bundle.py)
-import tf_registry  # noqa: E402
 
 from appliance.admin.main import main as appliance  # noqa: E402
+from tests.kit import tf_registry  # noqa: E402
 
 VERSION = "0.1.0"
 

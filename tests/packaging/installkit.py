@@ -32,7 +32,7 @@ import ansible_runtime  # noqa: E402,I100  (packaging/, put on sys.path by bundl
 import aptrepo  # noqa: E402
 import build_provider  # noqa: E402
 import executables  # noqa: E402
-import imagekit  # noqa: E402  (tests/mirror_tools)
+from tests.kit import imagekit  # noqa: E402
 
 OLD, NEW = "0.0.1-test", "0.0.2-test"
 DELTA = f"{NEW}-delta-from-{OLD}"

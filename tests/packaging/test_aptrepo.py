@@ -21,7 +21,7 @@ import gnupg
 import pytest
 
 from tests.hosts import minimal_debian_root
-from tests.mirror_tools.tf_registry import SigningKey
+from tests.kit.tf_registry import SigningKey
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "packaging"))

@@ -25,10 +25,9 @@ import yaml
 
 from appliance import bundle_manifest as bm
 from mirror_tools import manifest as mm
+from tests.kit import imagekit, tf_registry
 
-from .bundlekit import REPO, builder, extract, install_sh, tf_registry, verify
-
-import imagekit  # noqa: E402,I100  (tests/mirror_tools, put on sys.path by bundlekit)
+from .bundlekit import REPO, builder, extract, install_sh, verify
 
 EXAMPLE = REPO / "docs" / "examples" / "bundle-manifest.yaml"
 

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.kit import tf_registry
+
 from ..ansible.ansibletest import ANSIBLE_DIR
-from .bundlekit import REPO, extract, seal, tf_registry
+from .bundlekit import REPO, extract, seal
 
 import ansible_runtime  # noqa: E402,I100  (packaging/, put on sys.path by bundlekit)
 

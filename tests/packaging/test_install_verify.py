@@ -17,10 +17,10 @@ import tarfile
 import pytest
 
 from appliance import bundle_manifest as bm
+from tests.kit import tf_registry
 
 from ..ansible.ansibletest import write_coderd_env
-from .bundlekit import (extract, install_sh, install_sh_vars, make_stage, seal, tf_registry, tree,
-                        verify)
+from .bundlekit import extract, install_sh, install_sh_vars, make_stage, seal, tree, verify
 
 FILES = {
     "bin/tool.d/tool": b"#!/bin/sh\necho tool\n",

@@ -2,15 +2,14 @@
 at all, a tarball with another hash refused, and a bad ``--pin`` a one-line error."""
 from __future__ import annotations
 
-import io
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.kit.httpserve import GetServer
+from tests.kit.provisioning import make_tar
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "packaging"))
@@ -18,13 +17,8 @@ import vendor_js  # noqa: E402
 
 
 def tarball(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo("package/" + name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
+    """An npm tarball: gzipped, its files under ``package/``."""
+    return make_tar(files, prefix="package/", gzipped=True)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Account takeover through workspace apps: each attack against a real coderd, a real agent
-and a real HTTP server in the workspace (``apptest``), with what the app received.
+and a real HTTP server in the workspace (``tests/kit/apps.py``), with what the app received.
 
 Path apps run on coderd's own origin, where the browser holds the session cookie, so a
 page of a member's app opened by someone else acts with that visitor's session. Where the
@@ -17,10 +17,10 @@ import requests
 import websocket
 from websockets.sync.server import serve
 
+from tests.kit.apps import (APP_PORT, APPS_DOMAIN, MEMBER_PASSWORD, AppDeployment, browser, raw_request,
+                            start_deployment)
 from tests.kit.browser import loopback_names
 from tests.kit.postgres import free_port
-from .apptest import (APP_PORT, APPS_DOMAIN, MEMBER_PASSWORD, AppDeployment, browser, raw_request,
-                      start_deployment)
 
 
 @pytest.fixture(scope="module")

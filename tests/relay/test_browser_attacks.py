@@ -4,8 +4,8 @@ The victim signs in through the browser (coderd sets its cookie), then opens a p
 sibling host of coderd, ``evil.apps.coder.test``: the same site as ``coder.test``, so
 ``SameSite=Lax`` does not keep the cookie from its requests, as a member's subdomain app
 would be. Coderd, its app hosts and the attacker all resolve to 127.0.0.1. The workspace
-(``apptest``) is a member's, with a running agent and an app that records every request
-it gets, so "nothing reached the workspace" is checked where it would have arrived.
+(``tests/kit/apps.py``) is a member's, with a running agent and an app that records every
+request it gets, so "nothing reached the workspace" is checked where it would have arrived.
 """
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ import requests
 
 from mirror_tools.ca import CertificateAuthority
 
+from tests.kit.apps import APP_PORT, MEMBER_PASSWORD, AppDeployment, start_deployment
 from tests.kit.browser import (APP_SUFFIX, DOMAIN, WEBSOCKET_PROBE, Browser, PageServer,  # noqa: F401
                        chromium, loopback_names)
 from tests.kit.coderd import FIRST_USER_PASSWORD, Coderd, start_coderd
 from tests.kit.postgres import free_port
-from .apptest import APP_PORT, MEMBER_PASSWORD, AppDeployment, start_deployment
 
 EVIL_HOST = "evil" + APP_SUFFIX
 ADMIN = ("admin@example.com", FIRST_USER_PASSWORD)

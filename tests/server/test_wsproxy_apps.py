@@ -31,11 +31,11 @@ from server.relay.appfilter import EXCHANGE_PARAM
 from server.wsproxy import apptoken
 
 from tests.kit.agent import start_agent, wait_for, workspace_with_agent
+from tests.kit.apps import EchoApp, browser, raw_request
 from tests.kit.browser import loopback_names
 from tests.kit.coderd import (FIRST_USER_PASSWORD, Coderd, create_another_user, create_first_user,
                           running_coderd, start_proxy)
 from tests.kit.postgres import free_port
-from ..relay.apptest import EchoApp, browser, raw_request
 from tests.kit.provisioning import sql
 
 DOMAIN = "proxies.test"

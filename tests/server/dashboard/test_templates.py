@@ -11,11 +11,8 @@ organization reads its templates, so no template is restricted from a member her
 """
 from __future__ import annotations
 
-import io
-import tarfile
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
@@ -311,14 +308,6 @@ def _build_parameters(coderd, client, username: str, name: str) -> dict[str, str
     return {p["name"]: p["value"] for p in body}
 
 
-def _tar(folder: Path) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for path in sorted(folder.iterdir()):
-            tar.add(path, arcname=path.name)
-    return out.getvalue()
-
-
 def test_an_admin_uploads_a_folder_and_an_archive_and_promotes(provisioning_site, pushed, dashboard,
                                                                tmp_path):
     coderd, owner = provisioning_site
@@ -351,7 +340,7 @@ def test_an_admin_uploads_a_folder_and_an_archive_and_promotes(provisioning_site
     assert active == [("two",)]
     # An archive of Coder's example template, with a value for its variable.
     archive = tmp_path / "local.tar"
-    archive.write_bytes(_tar(REPO / "examples" / "templates" / "local"))
+    archive.write_bytes(make_tar(folder=REPO / "examples" / "templates" / "local"))
     d.open(f"/templates/{local.name}")
     driver.find_element(By.ID, "archive").send_keys(str(archive))
     d.fill(**{"var.workspaces_dir": "/srv/workspaces"})

@@ -7,9 +7,7 @@ user's action form, a form from another origin, a delete without its confirmatio
 from __future__ import annotations
 
 import html
-import io
 import re
-import tarfile
 import time
 import uuid
 
@@ -26,7 +24,8 @@ from tests.kit.browser import PageServer, loopback_names
 from tests.kit.coderd import FIRST_USER_PASSWORD, create_another_user
 from tests.kit.dashboard import PASSWORD, Dashboard, post_from_another_origin, sign_in
 from tests.kit.localtemplate import TEMPLATE, WORKSPACES_DIR
-from tests.kit.provisioning import complete_job, imported_version, make_template, sql, wait_imported
+from tests.kit.provisioning import (complete_job, imported_version, make_tar, make_template, sql,
+                                     wait_imported)
 
 OWNER = "admin@example.com"
 # Added to the example for the end-to-end flow: a parameter typed in the create form that
@@ -60,15 +59,8 @@ def build_site(local_site):
 
 
 def _local_template(owner) -> types.Template:
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w") as tar:
-        for path in sorted(TEMPLATE.iterdir()):
-            tar.add(path, arcname=path.name)
-        extra = tarfile.TarInfo("greeting.tf")
-        extra.size = len(GREETING.encode())
-        tar.addfile(extra, io.BytesIO(GREETING.encode()))
     version = owner.create_template_version("default", types.CreateTemplateVersionRequest(
-        file_id=owner.upload_file(data.getvalue()),
+        file_id=owner.upload_file(make_tar({"greeting.tf": GREETING}, folder=TEMPLATE)),
         user_variable_values=[types.VariableValue("workspaces_dir", WORKSPACES_DIR)]))
     job = wait_imported(owner, version.id).job
     assert job.status == "succeeded", job.error

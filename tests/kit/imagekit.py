@@ -43,29 +43,15 @@ from typing import Callable, Iterator
 import requests
 
 from tests.kit import process
+from tests.kit.postgres import free_port
+from tests.kit.tools import tool
 
 BUSYBOX_TOOLS = ("sh", "wget", "sleep", "cat", "echo", "ls", "mkdir", "chmod", "mktemp", "env",
                  "rm", "id", "uname", "stty", "httpd")
 GLIBC = ("libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "libutil.so.1", "librt.so.1",
          "libz.so.1", "libgcc_s.so.1")
-REGISTRY_BIN = "/usr/bin/docker-registry"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-
-
-def require(tool: str) -> str:
-    """The path of a tool the tests need: fail loudly, never skip."""
-    path = shutil.which(tool) or (tool if os.access(tool, os.X_OK) else None)
-    if not path:
-        raise RuntimeError(f"{tool} is required by the image tests (apt-get install "
-                           f"{'docker-registry' if 'registry' in tool else tool})")
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- building images --------------------------------------------------------------
@@ -117,8 +103,8 @@ def workspace_base_rootfs(dest: Path) -> Path:
     for folder in ("bin", "tmp", "etc", "home/coder", "lib/x86_64-linux-gnu", "lib64"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     shutil.copy(busybox, root / "bin" / "busybox")
-    for tool in BUSYBOX_TOOLS:
-        (root / "bin" / tool).symlink_to("busybox")
+    for name in BUSYBOX_TOOLS:
+        (root / "bin" / name).symlink_to("busybox")
     shutil.copy(openssl, root / "bin" / "openssl")
     libraries = {Path("/lib/x86_64-linux-gnu") / lib for lib in GLIBC} | set(_linked_libraries(openssl))
     for src in libraries:
@@ -175,7 +161,7 @@ def tag_layout(layout: Path, tag: str, descriptor: dict) -> None:
 
 
 def skopeo(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run([require("skopeo"), "--insecure-policy", *args],
+    proc = subprocess.run([tool("skopeo"), "--insecure-policy", *args],
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"skopeo {' '.join(args)} failed: {proc.stderr.strip()}")
@@ -213,7 +199,7 @@ class Registry:
 def docker_registry(root: Path, *, tls: tuple[str, str] | None = None,
                     auth: dict | None = None) -> Iterator[Registry]:
     """Run docker-registry on 127.0.0.1 with filesystem storage under ``root``."""
-    binary = require(REGISTRY_BIN)
+    binary = tool("docker-registry")
     port = free_port()
     root.mkdir(parents=True, exist_ok=True)
     http_conf: dict = {"addr": f"127.0.0.1:{port}", "secret": "test-secret"}

@@ -43,8 +43,9 @@ from typing import Iterator
 
 import gnupg
 
+from tests.kit.tools import terraform_bin
+
 NULL_BINARY = Path(sys.prefix) / "lib" / "terraform-provider-null_v2.1.2_x4"
-TERRAFORM_BINARY = Path(shutil.which("terraform") or "/usr/local/bin/terraform")
 TERRAFORM_RELEASE = "1.11.4"   # the version number this machine's terraform is served under
 
 
@@ -188,10 +189,8 @@ class Registry(ThreadingHTTPServer):
         return rel
 
     def add_local_terraform(self, platforms: list[str]) -> Release:
-        """This machine's terraform as release ``TERRAFORM_RELEASE``; fail loudly without it."""
-        if not TERRAFORM_BINARY.is_file():
-            raise RuntimeError("terraform is not installed (expected on PATH or /usr/local/bin)")
-        return self.add_terraform(TERRAFORM_RELEASE, platforms, TERRAFORM_BINARY)
+        """The terraform tests run (``tools.terraform_bin``) as release ``TERRAFORM_RELEASE``."""
+        return self.add_terraform(TERRAFORM_RELEASE, platforms, Path(terraform_bin()))
 
     def _sign(self, files: dict[str, Path]) -> tuple[bytes, bytes]:
         sums = "".join(f"{_sha256(p)}  {n}\n" for n, p in sorted(files.items())).encode()
