@@ -12,19 +12,21 @@ import pytest
 from server.db.embedded import EmbeddedPostgres
 
 
-def test_the_embedded_postgresql_starts_serves_and_stops(monkeypatch):
-    # Not tmp_path: the wheel's own user must reach the data directory (as coderd's tests do).
+def test_the_embedded_postgresql_starts_serves_and_stops(monkeypatch, tmp_path):
+    # As tests/kit/coderd.py's: under root the wheel's own user must reach the data directory.
     config = Path(tempfile.mkdtemp(prefix="embedded-pg-test-"))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(config / "run"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # the wheel locks there, at exit too
     embedded = EmbeddedPostgres(config)
     try:
-        for url in embedded.start(), EmbeddedPostgres(config).running_url():
-            assert database_of(url) == "coder"
+        try:
+            for url in embedded.start(), EmbeddedPostgres(config).running_url():
+                assert database_of(url) == "coder"
+        finally:
+            embedded.stop()
+        with pytest.raises(RuntimeError, match="no embedded PostgreSQL is running"):
+            EmbeddedPostgres(config).running_url()
     finally:
-        embedded.stop()
-    with pytest.raises(RuntimeError, match="no embedded PostgreSQL is running"):
-        EmbeddedPostgres(config).running_url()
-    shutil.rmtree(config)
+        shutil.rmtree(config, ignore_errors=True)
 
 
 def database_of(url: str) -> str:
