@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 # paramiko logs a stream that ends during the handshake (a client gone, a relay reset) as
 # an ERROR with its traceback, a line per frame; serve() says it in one line instead.
 logging.getLogger("paramiko.transport").setLevel(logging.CRITICAL)
+# When a connection's keys are renewed: OpenSSH's own limits (packet.c) for ciphers with
+# 16-byte blocks, which are all the agent offers (not paramiko's 3des-cbc, which OpenSSH
+# no longer offers either): 2**32 blocks (64 GiB) or 2**31 packets, whichever comes first.
+# paramiko's (512 MiB) would renew keys mid-copy of a large file.
+REKEY_BYTES = 2**32 * 16
+REKEY_PACKETS = 2**31
+DISABLED_ALGORITHMS = {"ciphers": ["3des-cbc"]}
 
 
 def load_host_key(path: Path) -> paramiko.PKey:
@@ -67,13 +74,13 @@ class SSHServer:
         self.directory = os.path.expanduser(directory) if directory else os.path.expanduser("~")
 
     def serve(self, sock) -> None:
-        transport = paramiko.Transport(sock)
+        transport = paramiko.Transport(sock, disabled_algorithms=DISABLED_ALGORITHMS)
         transport.add_server_key(self.host_key)
         transport.set_subsystem_handler("sftp", _SFTPServer, _SFTPRoot)
         # A relayed stream has its own flow control: large windows keep bulk copies fast.
         transport.default_window_size = 8 * 1024 * 1024
-        transport.packetizer.REKEY_BYTES = pow(2, 40)
-        transport.packetizer.REKEY_PACKETS = pow(2, 40)
+        transport.packetizer.REKEY_BYTES = REKEY_BYTES
+        transport.packetizer.REKEY_PACKETS = REKEY_PACKETS
         handler = _Connection(self)
         try:
             transport.start_server(server=handler)
@@ -353,14 +360,15 @@ class _ChannelStream:
 
 
 def set_attr(path: str, attr: paramiko.SFTPAttributes) -> None:
-    """What SETSTAT asks for (paramiko's helper truncates the file before resizing it)."""
-    if attr._flags & attr.FLAG_PERMISSIONS:
+    """What SETSTAT asks for (paramiko's helper truncates the file before resizing it): the
+    attributes the client sent, which paramiko leaves None otherwise."""
+    if attr.st_mode is not None:
         os.chmod(path, attr.st_mode)
-    if attr._flags & attr.FLAG_UIDGID:
+    if attr.st_uid is not None:
         os.chown(path, attr.st_uid, attr.st_gid)
-    if attr._flags & attr.FLAG_AMTIME:
+    if attr.st_mtime is not None:
         os.utime(path, (attr.st_atime, attr.st_mtime))
-    if attr._flags & attr.FLAG_SIZE:
+    if attr.st_size is not None:
         os.truncate(path, attr.st_size)
 
 
@@ -424,7 +432,7 @@ class _SFTPRoot(paramiko.SFTPServerInterface):
         except OSError as exc:
             return paramiko.SFTPServer.convert_errno(exc.errno)
         if flags & os.O_CREAT and attr is not None:
-            attr._flags &= ~attr.FLAG_PERMISSIONS
+            attr.st_mode = None  # os.open gave the file its mode, less the umask
             set_attr(path, attr)
         if flags & os.O_WRONLY:
             mode = "ab" if flags & os.O_APPEND else "wb"

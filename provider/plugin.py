@@ -16,17 +16,11 @@ from urllib.parse import urlsplit
 
 from tf.gen import tfplugin_pb2 as pb
 from tf.iface import Provider
-from tf.provider import ProviderServicer
 from tf.schema import Attribute, Schema
 from tf.types import String
-from tf.utils import (
-    Diagnostics,
-    _to_attribute_path,
-    read_dynamic_value,
-    to_dynamic_value,
-)
+from tf.utils import Diagnostics, read_dynamic_value, to_dynamic_value
 
-from provider import agent, app, contract, metadata, parameter, preset, script, task, workspace
+from provider import agent, app, contract, metadata, parameter, preset, script, task, tf_adapt, workspace
 from provider.objects import Resource
 
 SOURCE = "registry.terraform.io/coder/coder"
@@ -72,11 +66,11 @@ class CoderProvider(Provider):
                 preset.WorkspaceTags, task.Task, workspace.Secret]
 
 
-class CoderServicer(ProviderServicer):
+class CoderServicer(tf_adapt.Servicer):
     """``tf``'s servicer with planning and applying done from each resource's ``Spec``."""
 
     def _resource(self, type_name: str) -> Resource:
-        return self.app.new_resource(self._get_res_cls(type_name))
+        return self.app.new_resource(self.resource_class(type_name))
 
     def PlanResourceChange(self, request, context):
         diags = Diagnostics()
@@ -90,7 +84,7 @@ class CoderServicer(ProviderServicer):
         if prior is not None:
             changed = resource.SPEC.changed_inputs(prior, planned)
             if changed:
-                replace = [_to_attribute_path([name]) for name in changed]
+                replace = [tf_adapt.attribute_path([name]) for name in changed]
             else:
                 planned = prior
         return pb.PlanResourceChange.Response(planned_state=to_dynamic_value(planned),
@@ -106,7 +100,7 @@ class CoderServicer(ProviderServicer):
         except ValueError as exc:
             diags.add_error(f"{request.type_name}: unreadable stored state: {exc}")
             return pb.UpgradeResourceState.Response(diagnostics=diags.to_pb())
-        state = self._get_res_cls(request.type_name).SPEC.conform(stored)
+        state = self.resource_class(request.type_name).SPEC.conform(stored)
         return pb.UpgradeResourceState.Response(upgraded_state=to_dynamic_value(state),
                                                 diagnostics=diags.to_pb())
 
@@ -122,11 +116,4 @@ class CoderServicer(ProviderServicer):
 
 def serve(argv: list[str] | None = None) -> None:
     """Run the provider as terraform starts it (go-plugin handshake on stdout)."""
-    import tf.provider
-    import tf.runner
-
-    from provider import tf_adapt
-
-    tf_adapt.install()
-    tf.provider.ProviderServicer = CoderServicer  # run_provider builds it by this name
-    tf.runner.run_provider(CoderProvider(), argv)
+    tf_adapt.serve(CoderProvider(), CoderServicer, argv)

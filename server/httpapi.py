@@ -28,7 +28,7 @@ from appliance.sdk.types import Response, ValidationError
 
 from .authz.rbac import Action, NotAuthorized
 from .db.pool import CONNECTION_ERRORS, PoolTimeout, reason
-from .adapters.gevent_pywsgi import abandon_body
+from .adapters.gevent_pywsgi import abandon_body, connection_fd
 
 log = logging.getLogger(__name__)
 REQUEST_ID_KEY = "coderd.request_id"  # set in the environ by server.app's envelope
@@ -111,7 +111,7 @@ def read_body(limit: int, what: str = "Request body") -> bytes:
     return data
 
 
-PIECE = 1024  # a piece of 1-byte chunks is parsed in about 10 ms
+PIECE = 1024  # read between two turns of the event loop (docs/benchmarks.md, "Issue 18")
 MIN_CHUNK = 256  # the average chunk a body may have, past its first FREE_CHUNKS
 FREE_CHUNKS = 64
 
@@ -123,8 +123,8 @@ class _TinyChunks(Exception):
 def _read_in_pieces(body, size: int) -> bytes:
     """Up to ``size`` bytes of ``body``, letting other requests run after each piece:
     pywsgi parses a chunked body chunk by chunk in Python, and a body sent in 1-byte
-    chunks once held the event loop for seconds (/healthz waited 10.9 s). Such a body
-    is refused after its first piece (``_TinyChunks``)."""
+    chunks once held the event loop for seconds (docs/benchmarks.md, "Issue 18"). Such
+    a body is refused after its first piece (``_TinyChunks``)."""
     parts, received = [], 0
     while received < size:
         part = body.read(min(PIECE, size - received))
@@ -209,7 +209,7 @@ def query_int(name: str, default: int, minimum: int = 0, maximum: int = INT32_MA
 def client_disconnected() -> bool:
     """Whether the caller has hung up. A long poll asks before it takes anything for
     them: a job taken for a daemon that was killed mid-poll would be lost."""
-    fd = _connection_fd()
+    fd = connection_fd(request.environ)
     return fd is not None and _hung_up(fd)
 
 
@@ -218,7 +218,7 @@ def hang_up_watch(woken: threading.Event) -> gevent.Greenlet:
     client only reads: the view learns of it without writing to it. It never ends when
     it cannot tell (no socket; or the client sent more, as TLS's close_notify or a
     pipelined request: the stream's next write tells then). Kill it when done."""
-    fd = _connection_fd()
+    fd = connection_fd(request.environ)
     # Its own descriptor: the handler's socket has its own waits.
     return gevent.spawn(_wait_for_hang_up, None if fd is None else os.dup(fd), woken)
 
@@ -234,13 +234,6 @@ def _wait_for_hang_up(fd: int | None, woken: threading.Event) -> None:
     finally:
         if fd is not None:
             os.close(fd)
-
-
-def _connection_fd() -> int | None:
-    try:
-        return request.environ["wsgi.input"].rfile.fileno()
-    except (KeyError, AttributeError, OSError, ValueError):
-        return None
 
 
 def _hung_up(fd: int) -> bool:

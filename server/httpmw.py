@@ -131,7 +131,7 @@ def _act_as(subject: Subject) -> None:
     g.subject = subject
     # The per-request store acts as the caller from here on.
     if g.get("_store") is not None:
-        g._store = AuthzQuerier(g._store._queries, subject)
+        g._store = g._store.acting_as(subject)
 
 
 def authenticate_agent(token: str) -> None:

@@ -6,7 +6,8 @@ parts, and nothing else in coderd may. Each names what it relies on in
 hash of their source in the pinned version. ``tests/server/test_adapters.py``
 fails, naming the function, when an upgrade changes one, or when a module
 overrides a method it does not list: read the override again, then record the new
-hash (``tests/server/test_adapters.py`` prints it).
+hash (``tests/server/test_adapters.py`` prints it). The provider's one such module,
+``provider/tf_adapt.py`` (for ``tf``), has its ``RELIES_ON`` under the same test.
 """
 from __future__ import annotations
 

@@ -144,6 +144,19 @@ class BoundedInput(Input):
         super()._discard()
 
 
+def connection_fd(environ: dict) -> int | None:
+    """The descriptor of the request's connection (its TCP socket, under TLS too), for a
+    view that watches for the client hanging up; None under another server, or once the
+    connection is closed."""
+    body = environ.get("wsgi.input")
+    if not isinstance(body, Input):
+        return None
+    try:
+        return body.rfile.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def abandon_body(environ: dict) -> None:
     """The request's body will not be read to its end: close the connection after the
     answer rather than read what is left."""
@@ -232,6 +245,7 @@ class Handler(WebSocketHandler):
         if environ.get("wsgi.input") is body:
             environ["wsgi.input"] = self.wsgi_input
         environ[HANDLER_KEY] = self
+        environ["RAW_URI"] = self.path  # the request line's target, as sent (gunicorn's name)
         return environ
 
     def upgrade_websocket(self):

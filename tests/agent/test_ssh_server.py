@@ -2,10 +2,12 @@
 (what ``coder ssh`` uses) and the protocol's order of messages."""
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
 import paramiko
+import pytest
 
 from agent.ssh import SSHServer
 
@@ -15,12 +17,7 @@ COMMANDS = 200
 def test_a_command_that_ends_at_once_is_answered_before_its_channel_closes(tmp_path):
     """The exec request's success reaches the client before the channel's close, however
     soon the command ends (paramiko's client reads a close first as "Channel closed")."""
-    ours, theirs = socket.socketpair()
-    server = SSHServer(paramiko.ECDSAKey.generate(), {}, str(tmp_path))
-    serving = threading.Thread(target=server.serve, args=(theirs,), daemon=True)
-    serving.start()
-    transport = paramiko.Transport(ours)
-    try:
+    with connected(tmp_path) as transport:
         transport.start_client(timeout=10)
         transport.auth_none("coder")
         for _ in range(COMMANDS):
@@ -28,6 +25,27 @@ def test_a_command_that_ends_at_once_is_answered_before_its_channel_closes(tmp_p
             channel.exec_command("true")
             assert channel.recv_exit_status() == 0
             channel.close()
+
+
+def test_no_cipher_with_8_byte_blocks_is_offered(tmp_path):
+    """Its keys are renewed at OpenSSH's limits for 16-byte blocks (``agent.ssh.REKEY_BYTES``):
+    3des-cbc, whose limit is 1 GiB, is refused as OpenSSH's server refuses it."""
+    with connected(tmp_path) as transport:
+        transport.get_security_options().ciphers = ("3des-cbc",)
+        with pytest.raises(paramiko.SSHException, match="no acceptable ciphers"):
+            transport.start_client(timeout=10)
+
+
+@contextlib.contextmanager
+def connected(tmp_path):
+    """A client transport (not started) to the agent's SSH server over a socket pair."""
+    ours, theirs = socket.socketpair()
+    server = SSHServer(paramiko.ECDSAKey.generate(), {}, str(tmp_path))
+    serving = threading.Thread(target=server.serve, args=(theirs,), daemon=True)
+    serving.start()
+    transport = paramiko.Transport(ours)
+    try:
+        yield transport
     finally:
         transport.close()
         serving.join(5)

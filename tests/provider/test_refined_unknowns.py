@@ -20,11 +20,12 @@ REFINED = ExtType(12, b"\x81\x01\xc2")
 
 
 def test_every_extension_decodes_as_unknown():
-    """Fails if the pinned tf stops looking its msgpack hook up where install() sets it."""
-    tf_adapt.install()
+    """Fails if the pinned tf stops looking its msgpack hook up where adapted() sets it."""
     wire = msgpack.packb({"os": REFINED, "env": {"A": ExtType(0, b"\x00")}, "order": [REFINED]})
-    assert read_dynamic_value(pb.DynamicValue(msgpack=wire)) == {
-        "os": Unknown, "env": {"A": Unknown}, "order": [Unknown]}
+    with tf_adapt.adapted():
+        assert read_dynamic_value(pb.DynamicValue(msgpack=wire)) == {
+            "os": Unknown, "env": {"A": Unknown}, "order": [Unknown]}
+    assert read_dynamic_value(pb.DynamicValue(msgpack=wire))["os"] == REFINED  # tf as it was
 
 
 @pytest.mark.parametrize("binary", terraform_binaries())

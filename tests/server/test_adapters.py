@@ -1,4 +1,5 @@
-"""The guard for the next upgrade of a library coderd adapts (``server/adapters/``).
+"""The guard for the next upgrade of a library coderd (``server/adapters/``) or the
+provider (``provider/tf_adapt.py``) adapts.
 
 Each adapter module lists in ``RELIES_ON`` the library functions whose code it
 assumes, with a hash of their source. An upgrade that changes one, or an override
@@ -11,10 +12,11 @@ import inspect
 
 import pytest
 
+from provider import tf_adapt
 from server import adapters
 from server.adapters import gevent_pywsgi, gevent_websocket, gunicorn_worker
 
-MODULES = [gevent_pywsgi, gevent_websocket, gunicorn_worker]
+MODULES = [gevent_pywsgi, gevent_websocket, gunicorn_worker, tf_adapt]
 
 
 def overridden(module) -> set[str]:

@@ -8,6 +8,11 @@ the chosen one (start-up time); shtab would be a new dependency for what is a wa
 the parser tree and three small templates. The scripts need no Python while completing,
 and are regenerated from the parser, so they cannot drift from it. zsh uses the bash
 script through bashcompinit.
+
+The walk reads argparse's ``_actions`` and ``_SubParsersAction``: argparse has no public
+way to list a parser's arguments or subcommands. It is the standard library, pinned
+with Python itself, and shtab and argcomplete read the same;
+tests/appliance/test_cli_completion.py fails if a Python release changes them.
 """
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ class AgentPolicies:
     get_workspace_agent_log_sources = agent_read()
     get_workspace_agent_logs_after = agent_read()
     get_workspace_agent_metadata = agent_read()
+    get_workspace_agent_owner = agent_read()
     get_workspace_agent_stats = agent_read()
     update_workspace_agent_connection = agent_self()
     update_workspace_agent_disconnected = agent_self()

@@ -76,8 +76,9 @@ class AgentQueries(QueriesBase):
         row["log_sources"] = self._log_sources(agent_id)
         return row
 
-    def _agent_workspace(self, agent_id: uuid.UUID) -> dict | None:
-        """Just enough to authorize access to an agent's rows (used by the policies)."""
+    def get_workspace_agent_owner(self, agent_id: uuid.UUID) -> dict | None:
+        """The agent's workspace, owner and organization: just enough to authorize access
+        to the agent's rows (``server.authz.policy.agent_read``)."""
         return self._one(f"""SELECT a.id, b.workspace_id, w.owner_id, w.organization_id
                              FROM {AGENT_FROM} WHERE a.id = %s""", (agent_id,))
 

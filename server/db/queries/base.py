@@ -6,8 +6,8 @@ The query classes hold no policy: the authorization layer
 (``server.authz.querier``) wraps every public method of ``Queries``.
 
 Reads on a pooled connection run as prepared statements: PostgreSQL parses
-and plans each SELECT once per connection instead of on every request, which
-is about a third of its work for a page of users. psycopg2 (unlike psycopg 3)
+and plans each SELECT once per connection instead of on every request
+(docs/benchmarks.md, "Stop 11 (2026-11-27)"). psycopg2 (unlike psycopg 3)
 does not prepare, so this does, with PREPARE and EXECUTE. A statement whose
 parameter types PostgreSQL cannot infer, or infers differently from what
 psycopg2 sends (a Python list is a text[]), runs unprepared from then on.
