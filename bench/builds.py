@@ -30,7 +30,7 @@ from appliance.sdk import types
 from tests.kit.coderd import create_first_user, start_coderd
 from tests.kit.postgres import PostgresServer
 from tests.kit.provisioning import Rows
-from tests.server.test_job_queue import PSK, drain
+from tests.kit.jobqueue import PSK, drain
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -51,6 +51,11 @@ def _test_modules() -> list[Path]:
     return [p for p in sorted(TESTS.rglob("*.py")) if "published" not in p.parts]
 
 
+def _bench_modules() -> list[Path]:
+    """The benchmarks: they use the tests' helpers too."""
+    return sorted((ROOT / "bench").glob("*.py"))
+
+
 def _bare_helper_names() -> set[str]:
     """Names of modules and folders under tests/ that a bare import would reach through
     ``sys.path``, but for the repository's top-level packages and installed modules
@@ -63,7 +68,7 @@ def _bare_helper_names() -> set[str]:
 
 def test_no_module_imports_a_test_module_or_a_conftest():
     wrong = []
-    for path in _test_modules():
+    for path in _test_modules() + _bench_modules():
         for line, module in _imported(path):
             last = module.rsplit(".", 1)[-1]
             if module.startswith("tests.") and (last.startswith("test_") or last == "conftest"):
