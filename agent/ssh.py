@@ -39,7 +39,11 @@ logging.getLogger("paramiko.transport").setLevel(logging.CRITICAL)
 # paramiko's (512 MiB) would renew keys mid-copy of a large file.
 REKEY_BYTES = 2**32 * 16
 REKEY_PACKETS = 2**31
-DISABLED_ALGORITHMS = {"ciphers": ["3des-cbc"]}
+# What OpenSSH's server no longer offers either: CBC ciphers, MD5 and truncated MACs.
+DISABLED_ALGORITHMS = {
+    "ciphers": ["3des-cbc", "aes128-cbc", "aes192-cbc", "aes256-cbc"],
+    "macs": ["hmac-md5", "hmac-md5-96", "hmac-sha1-96"],
+}
 
 
 def load_host_key(path: Path) -> paramiko.PKey:

@@ -46,6 +46,8 @@ sent.
 """
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import re
 import socket
@@ -87,6 +89,13 @@ RELIES_ON = {
     "geventwebsocket.handler:WebSocketHandler.start_response": "f7acf7d65444e737",
     "geventwebsocket.handler:WebSocketHandler.upgrade_websocket": "01f7ee962132a1fe",
 }
+def _websocket_key(key: str) -> bool:
+    try:
+        return len(base64.b64decode(key.strip(), validate=True)) == 16
+    except ValueError:  # binascii.Error among them
+        return False
+
+
 HANDLER_KEY = "appliance.handler"  # the environ's handler of the request
 DISCARD_LIMIT = 64 * 1024
 _REQUEST_LINE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^\x00-\x20\x7f]+ HTTP/1\.[01]\r?\n")
@@ -249,7 +258,7 @@ class Handler(WebSocketHandler):
         return environ
 
     def upgrade_websocket(self):
-        answer = self.upgrade_refusal()
+        answer = self.handshake_refusal() or self.upgrade_refusal()
         if answer is not None:
             status, headers, body = answer
             self.start_response(status, headers)
@@ -260,6 +269,30 @@ class Handler(WebSocketHandler):
             self.upgraded()
             gevent_websocket.limit_messages(ws)
         return result
+
+    def handshake_refusal(self) -> tuple[str, list, bytes] | None:
+        """RFC 6455's checks of a websocket handshake, answered here: gevent-websocket's
+        own answer text bodies (pywsgi fails writing them, with a traceback) and a key that
+        is not base64 with a 500. None when the request is no websocket handshake, or a
+        sound one."""
+        environ = self.environ
+        if environ.get("REQUEST_METHOD") != "GET" \
+                or environ.get("HTTP_UPGRADE", "").lower() != "websocket" \
+                or "upgrade" not in environ.get("HTTP_CONNECTION", "").lower():
+            return None
+        headers = []
+        if self.request_version != "HTTP/1.1":
+            status, message = "400 Bad Request", "A websocket handshake needs HTTP/1.1."
+        elif environ.get("HTTP_SEC_WEBSOCKET_VERSION") not in self.SUPPORTED_VERSIONS:
+            status, message = "426 Upgrade Required", "Unsupported Sec-WebSocket-Version."
+            headers.append(("Sec-WebSocket-Version", ", ".join(self.SUPPORTED_VERSIONS)))
+        elif not _websocket_key(environ.get("HTTP_SEC_WEBSOCKET_KEY", "")):
+            status, message = "400 Bad Request", "Sec-WebSocket-Key must be 16 bytes in base64."
+        else:
+            return None
+        body = json.dumps({"message": message, "detail": ""}).encode()
+        return status, [*headers, ("Content-Type", "application/json"),
+                        ("Content-Length", str(len(body)))], body
 
     def upgrade_refusal(self) -> tuple[str, list, bytes] | None:
         """gevent-websocket answers 101 before the app runs: the answer (status, headers,

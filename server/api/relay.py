@@ -11,7 +11,6 @@ messages) or, with ``Upgrade: tcp``, the connection itself (see
 """
 from __future__ import annotations
 
-import functools
 import json
 import re
 import uuid
@@ -28,7 +27,7 @@ from ..authz.rbac import Action, NotAuthorized
 from ..httpapi import APIError, not_found, parse_uuid, query_int, write
 from ..httpmw import release_connection, store, system_store
 from ..relay import AgentUnavailable, relay, tcpupgrade
-from ..relay.websocket import bridge, refuse, server_stream
+from ..relay.websocket import bridge, server_stream
 from ..upgradecheck import websocket
 from .router import QueryParam, Router
 from .users import user_param
@@ -77,25 +76,9 @@ def _done():
     return current_app.response_class(status=200)
 
 
-def refusals_as_close(fn):
-    """Refusals of a websocket as close codes (see ``relay.websocket.refuse``)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except APIError as exc:
-            ws = request.environ.get("wsgi.websocket")
-            if ws is None:
-                raise
-            refuse(ws, exc.status, (exc.message + " " + exc.detail).strip())
-            return _done()
-    return wrapper
-
-
 @route("GET", "/workspaceagents/me/relay", websocket=True, auth=False,
        summary="The agent's relay connection: clients' streams multiplexed on one websocket "
                "(agent token; a refused token closes with code 4401)")
-@refusals_as_close
 def agent_relay():
     ws = websocket()
     if g.get("agent") is None:
@@ -110,7 +93,6 @@ def agent_relay():
        query=(TARGET_QUERY,),
        summary="A byte stream to the agent's SSH server or a TCP port: a websocket of binary "
                "messages, or with 'Upgrade: tcp' the connection itself after 101")
-@refusals_as_close
 def agent_connect(workspaceagent: str):
     agent_id = parse_uuid(workspaceagent, "workspaceagent")
     target = _target()
@@ -122,7 +104,6 @@ def agent_connect(workspaceagent: str):
        query=(TARGET_QUERY, QueryParam("agent", "The agent's name; needed when the workspace has several")),
        summary="Like /workspaceagents/{id}/connect, for a workspace named by owner and name: one "
                "request where a client would otherwise look the agent up first")
-@refusals_as_close
 def workspace_connect(user: str, workspacename: str):
     target = _target()
     owner = user_param(user)
@@ -166,7 +147,6 @@ def _serve_stream(agent_id: uuid.UUID, target: str):
 
 @route("GET", "/workspaceagents/<workspaceagent>/pty", websocket=True, query=PTY_QUERY,
        summary="Coder's reconnecting terminal (websocket: JSON {data, height, width} in, raw bytes out)")
-@refusals_as_close
 def agent_pty(workspaceagent: str):
     agent_id = parse_uuid(workspaceagent, "workspaceagent")
     ws = websocket()
@@ -184,7 +164,9 @@ def pty_target(args: Mapping[str, str] | None = None) -> str:
         key = str(uuid.UUID(query.get("reconnect", "")))
     except ValueError:
         raise APIError(400, "Query parameter reconnect must be a UUID.") from None
-    width, height = query_int("width", 80, args=args), query_int("height", 24, args=args)
+    # A terminal's size is two 16-bit numbers (TIOCSWINSZ), as the agent takes it.
+    width, height = (query_int(name, default, 1, 65535, args=args)
+                     for name, default in (("width", 80), ("height", 24)))
     command = query.get("command", "")
     return f"pty:{key}:{width}:{height}" + (f":{command}" if command else "")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
+from . import websocket
 from .registry import AgentUnavailable, Relay, RelayTLS
 
 __all__ = ["AgentUnavailable", "Relay", "RelayTLS", "init_app", "relay"]
@@ -28,6 +29,7 @@ def init_app(app: Flask) -> None:
     from . import apps  # here: apps' routes use server.api, whose relay routes use this package
 
     apps.init_app(app)
+    websocket.init_app(app)
 
 
 def relay() -> Relay:

@@ -9,6 +9,9 @@ browsers' traffic to workspace apps, stay on gevent-websocket (as adapted by
 from __future__ import annotations
 
 import contextlib
+import json
+
+from flask import Flask, request
 
 from appliance import streams, wsframes
 
@@ -31,3 +34,22 @@ def refuse(ws, status: int, message: str) -> None:
     502) travels as the close code 4000+status with the message as reason."""
     with contextlib.suppress(OSError):
         take_frames(ws).close(wsframes.REFUSAL_BASE + status, message.encode())
+
+
+def refuse_unanswered(response):
+    """An error answer to a websocket nobody has taken yet, as its close code: whatever
+    refused it (the session's check before any view, the authorization layer, a view),
+    the client can read only a close frame once gevent-websocket has sent 101."""
+    ws = request.environ.get("wsgi.websocket")
+    if ws is not None and not ws.closed and response.status_code >= 400:
+        try:
+            body = json.loads(response.get_data())
+            message = f"{body.get('message', '')} {body.get('detail', '')}".strip()
+        except (ValueError, AttributeError):
+            message = response.status
+        refuse(ws, response.status_code, message)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(refuse_unanswered)

@@ -27,12 +27,16 @@ def test_a_command_that_ends_at_once_is_answered_before_its_channel_closes(tmp_p
             channel.close()
 
 
-def test_no_cipher_with_8_byte_blocks_is_offered(tmp_path):
+@pytest.mark.parametrize("option,offered", [
+    ("ciphers", "3des-cbc"), ("ciphers", "aes128-cbc"), ("ciphers", "aes256-cbc"),
+    ("digests", "hmac-md5"), ("digests", "hmac-md5-96"), ("digests", "hmac-sha1-96")])
+def test_weak_ciphers_and_macs_are_refused(tmp_path, option, offered):
     """Its keys are renewed at OpenSSH's limits for 16-byte blocks (``agent.ssh.REKEY_BYTES``):
-    3des-cbc, whose limit is 1 GiB, is refused as OpenSSH's server refuses it."""
+    3des-cbc, whose limit is 1 GiB, is refused, and so is what OpenSSH's server no longer
+    offers (CBC, MD5 and truncated MACs)."""
     with connected(tmp_path) as transport:
-        transport.get_security_options().ciphers = ("3des-cbc",)
-        with pytest.raises(paramiko.SSHException, match="no acceptable ciphers"):
+        setattr(transport.get_security_options(), option, (offered,))
+        with pytest.raises(paramiko.SSHException, match="no acceptable (ciphers|macs)"):
             transport.start_client(timeout=10)
 
 

@@ -13,7 +13,7 @@ import requests
 import websocket
 
 from appliance.sdk import rawstream, relay
-from appliance.sdk.client import APIError
+from appliance.sdk.client import APIError, Client
 
 from tests.kit.agent import read_until
 from tests.kit.coderd import create_another_user
@@ -140,6 +140,31 @@ def test_connect_as_a_websocket(workspace, agent, echo_server):
     stream.sendall(b"over a websocket")
     assert stream.recv() == b"over a websocket"
     stream.close()
+
+
+def test_websocket_refusals_are_close_codes_whatever_refuses(workspace, agent):
+    """After gevent-websocket's 101, a client reads only the close frame: a session refused
+    before any view, the authorization layer's refusal and a view's own 400 each arrive as
+    4000 + status with the message, on the stream routes and the terminal's."""
+    other, _ = create_another_user(workspace.owner)
+    bogus = Client(workspace.coderd.url, "abcdefghij-abcdefghijabcdefghijab")
+    pty = f"/api/v2/workspaceagents/{workspace.agent_id}/pty"
+    connect = f"/api/v2/users/admin/workspace/{workspace.name}/connect"
+    cases = [(bogus, pty, {"reconnect": str(uuid.uuid4())}, 401),
+             (bogus, connect, {}, 401),
+             (other, pty, {"reconnect": str(uuid.uuid4())}, 404),
+             (other, connect, {}, 404),
+             (workspace.owner, pty, {"reconnect": "not-a-uuid"}, 400),
+             (workspace.owner, pty, {"reconnect": str(uuid.uuid4()), "width": "65536"}, 400),
+             (workspace.owner, pty, {"reconnect": str(uuid.uuid4()), "height": "0"}, 400)]
+    for client, path, query, status in cases:
+        stream = relay.open_websocket(client, path, query)
+        with pytest.raises(APIError) as err:
+            stream.recv()
+        assert err.value.status == status, (path, query, err.value)
+        assert err.value.message, (path, err.value)
+        stream.close()
+    assert "Traceback" not in workspace.coderd.log()
 
 
 def test_wrong_agent_token_is_refused(workspace):

@@ -145,6 +145,33 @@ def test_fuzzed_requests_left_open_are_closed_in_time(fuzz_coderd, batch):
             sock.close()
 
 
+def test_a_broken_websocket_handshake_is_a_4xx_with_its_reason(fuzz_coderd):
+    """RFC 6455's rules of the handshake, checked before anything is upgraded: a missing,
+    short or not-base64 key, an unknown version, HTTP/1.0. Each is a 4xx whose body is what
+    its Content-Length says (gevent-websocket's own answers had a text body that pywsgi
+    could not write, and a 500 for a key that is not base64), with nothing in the log."""
+    coderd, _ = fuzz_coderd
+    upgrade = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
+    key = ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+    cases = [([("Sec-WebSocket-Version", "13")], 400, "Sec-WebSocket-Key"),
+             ([("Sec-WebSocket-Version", "13"), ("Sec-WebSocket-Key", "abc")], 400, "Sec-WebSocket-Key"),
+             ([("Sec-WebSocket-Version", "13"), ("Sec-WebSocket-Key", "c2hvcnQ=")], 400, "Sec-WebSocket-Key"),
+             ([("Sec-WebSocket-Version", "99"), key], 426, "Sec-WebSocket-Version"),
+             ([key], 426, "Sec-WebSocket-Version")]
+    for headers, status, text in cases:
+        for target in ("/api/v2/buildinfo", f"/api/v2/workspaceagents/{TOKEN}/pty"):
+            answer = rawhttp.exchange(coderd.url, rawhttp.request("GET", target, upgrade + headers)
+                                      + rawhttp.request("GET", "/healthz"), ANSWER_WITHIN)
+            assert answer.statuses[:1] == [status], (headers, answer.data[:300])
+            head, _, rest = answer.data.partition(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+            assert text.encode() in rest[:length], (headers, answer.data[:300])
+    old = rawhttp.request("GET", "/api/v2/buildinfo", upgrade + [("Sec-WebSocket-Version", "13"), key])
+    answer = rawhttp.exchange(coderd.url, old.replace(b"HTTP/1.1", b"HTTP/1.0", 1), ANSWER_WITHIN)
+    assert answer.statuses == [400] and b"HTTP/1.1" in answer.data, answer.data[:300]
+    assert "Traceback" not in coderd.log(), coderd.log()[-3000:]
+
+
 def test_after_the_fuzzing_nothing_is_held(fuzz_coderd):
     """Runs after the fuzzing (tests run in file order): no connection left open, the pool
     and the unauthenticated slot free."""
