@@ -44,7 +44,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                      "through coderd, or through the workspace proxy --region picks; nothing "
                      "connects to the workspace directly.")
     p.add_argument("workspace", metavar="[OWNER/]WORKSPACE[.AGENT]")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="Command to run (after --).")
+    p.add_argument("command", nargs=argparse.REMAINDER,
+                   help="Command to run (after --): its words are joined with spaces and run by "
+                        "the workspace's shell, as OpenSSH does; quote a command with its own "
+                        "arguments as one word (-- 'sh -c \"exit 7\"').")
     p.add_argument("--stdio", action="store_true",
                    help="Carry the SSH connection on stdin and stdout (for OpenSSH's ProxyCommand).")
     p.add_argument("--ssh-host-prefix", default="", metavar="PREFIX",
