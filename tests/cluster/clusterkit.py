@@ -29,27 +29,37 @@ LAYOUT = {
     "coderd": [("coderd-1", 11), ("coderd-2", 12)],
     "postgres": [("pg-1", 21), ("pg-2", 22), ("pg-3", 23)],
     "provisioners": [("prov-1", 31)],
+    "wsproxies": [("proxy-1", 41)],  # deployed once an owner's token exists (proxy_inventory)
 }
 CLIENT = 200
 PROVISIONER_POOL = "external"  # prov-1's tag: jobs tagged with it run only there
 KEY = "/root/.ssh/id_ed25519"
 INVENTORY = "/root/cluster.yml"
 CA = "/var/lib/coder-appliance/ca/root.crt"  # on the first coderd host
+PATRONI_CONFIG = "/etc/patroni/config.yml"
+# etcd's client certificate on each PostgreSQL host (the etcd role's): etcdctl needs one.
+ETCD_CA, ETCD_CERT, ETCD_KEY = (f"/etc/etcd/tls/{f}" for f in ("ca.crt", "etcd.crt", "etcd.key"))
 
 
 def fqdn(name: str) -> str:
     return f"{name}.{DOMAIN}"
 
 
-def inventory(addresses: dict[str, str]) -> str:
-    """The cluster's inventory, as ansible/inventory/cluster.example.yml describes it."""
+def inventory(addresses: dict[str, str], wsproxy_admin_token: str = "") -> str:
+    """The cluster's inventory, as ansible/inventory/cluster.example.yml describes it; the
+    workspace proxies once an owner's token is given to make theirs with (in the vault, for
+    real: a test's token is plain)."""
     lines = ["all:", "  vars:", f"    appliance_hostname: {ACCESS}", "    ansible_user: root",
              f"    ansible_ssh_private_key_file: {KEY}", "  children:"]
     for group, hosts in LAYOUT.items():
+        if group == "wsproxies" and not wsproxy_admin_token:
+            continue
         lines += [f"    {group}:", "      hosts:"]
         lines += [f"        {fqdn(name)}: {{ansible_host: {addresses[name]}}}" for name, _ in hosts]
         if group == "provisioners":
             lines.append(f"      vars: {{provisioners_tags: {{pool: {PROVISIONER_POOL}}}}}")
+        if group == "wsproxies":
+            lines.append(f"      vars: {{wsproxy_admin_token: {wsproxy_admin_token}}}")
     return "\n".join(lines) + "\n"
 
 
@@ -111,10 +121,14 @@ class Cluster:
                                       f"{done.stderr[-3000:]}\n{self.journals()}")
         return done
 
+    def write_inventory(self, wsproxy_admin_token: str = "") -> None:
+        self.controller.run(["sh", "-c", f"umask 077; cat > {INVENTORY}"],
+                            input=inventory(self.addresses, wsproxy_admin_token))
+
     def journals(self, lines: int = 40) -> str:
         """The last lines each host's own services logged, for a failure's message."""
         units = {"loadbalancer": ["haproxy"], "coderd": ["coderd"], "postgres": ["etcd", "patroni"],
-                 "provisioners": ["provisionerd"]}
+                 "provisioners": ["provisionerd"], "wsproxies": ["coder-wsproxy"]}
         texts = []
         for group, names in units.items():
             for host in self.group(group):
@@ -169,7 +183,7 @@ def booted_cluster(workdir: Path) -> Iterator[Cluster]:
             hosts[name].run(["sh", "-c", "cat > /etc/hosts"], input=hosts_file)
         cluster = Cluster(net, hosts, addresses, namespaces, fingerprint)
         _serve_ssh(cluster.controller, hosts, addresses)
-        cluster.controller.run(["sh", "-c", f"cat > {INVENTORY}"], input=inventory(addresses))
+        cluster.write_inventory()
         cluster.bundle_dir = unpack(cluster.controller, tar)
         home = workdir / "client"
         home.mkdir(parents=True)
@@ -183,8 +197,22 @@ def service_states(cluster: Cluster, group: str, unit: str) -> list[str]:
 
 def patroni_members(host: BootedHost) -> list[dict]:
     """``patronictl list`` as JSON: each member's Member, Role, State, Lag..."""
-    done = host.run(["patronictl", "-c", "/etc/patroni/config.yml", "list", "-f", "json"])
+    done = host.run(["patronictl", "-c", PATRONI_CONFIG, "list", "-f", "json"])
     return json.loads(done.stdout)
+
+
+def patroni_views(cluster: Cluster) -> str:
+    """What each PostgreSQL host's Patroni and etcd member say of the cluster, for a
+    failure's message."""
+    texts = []
+    for host in cluster.group("postgres"):
+        for argv in (["patronictl", "-c", PATRONI_CONFIG, "list"],
+                     ["etcdctl", "--cacert", ETCD_CA, "--cert", ETCD_CERT, "--key", ETCD_KEY,
+                      "--endpoints", f"https://{host.hostname}:2379", "endpoint", "status",
+                      "--cluster", "-w", "table"]):
+            done = host.run(argv, check=False)
+            texts.append(f"--- {host.hostname}: {argv[0]} ---\n{done.stdout}{done.stderr}")
+    return "\n".join(texts)
 
 
 def leader(cluster: Cluster) -> str:
@@ -200,4 +228,3 @@ def leader_of(host: BootedHost) -> str:
 
 def short(name: str) -> str:
     return name.split(".")[0]
-

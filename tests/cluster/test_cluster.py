@@ -13,12 +13,13 @@ import ipaddress
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
-from ..packaging.installkit import recaps
+from ..packaging.installkit import is_active, recaps
 from .clusterkit import (ACCESS, CA, LAYOUT, REPO, booted_cluster, fqdn, leader, leader_of,
-                         patroni_members, service_states, short)
+                         patroni_members, patroni_views, service_states, short)
 
 # Booting seven hosts and deploying them takes minutes (the bundle is built first).
 pytestmark = [pytest.mark.booted_hosts, pytest.mark.timeout(2700)]
@@ -59,6 +60,43 @@ def test_cluster_yml_deploys_the_layout_and_a_rerun_changes_nothing(cluster):
     again = cluster.deploy()
     changed = {host: counts["changed"] for host, counts in recaps(again.stdout).items()}
     assert set(changed.values()) == {0}, changed
+
+
+def test_a_workspace_proxy_joins_with_an_owners_token_and_serves_its_region(cluster):
+    """The administrator adds the proxy to the inventory with an owner's token: the run makes
+    the proxy's token on the first coderd host, the proxy registers, coderd lists its region
+    healthy, it serves HTTPS on its own name with the cluster's CA, and a run after changes
+    nothing (the token is made once)."""
+    client = cluster.client
+    owner = client.coder("login", "token").stdout.strip()
+    cluster.write_inventory(wsproxy_admin_token=owner)
+    cluster.deploy()
+    proxy = cluster.hosts["proxy-1"]
+    assert is_active(proxy, "coder-wsproxy") == "active", cluster.journals()
+    deadline = time.monotonic() + 60
+    while not (regions := json.loads(client.python(REGIONS, f"https://{ACCESS}",
+                                                   str(client.ca_file), owner)))["proxy-1"]:
+        assert time.monotonic() < deadline, regions
+        time.sleep(2)
+    assert regions == {"primary": True, "proxy-1": True}, regions
+    latency = client.python(FETCH, f"https://{fqdn('proxy-1')}/latency-check", str(client.ca_file))
+    assert latency.startswith("200"), latency
+    again = cluster.deploy()
+    changed = {host: counts["changed"] for host, counts in recaps(again.stdout).items()}
+    assert set(changed.values()) == {0}, changed
+
+
+REGIONS = """
+import json, sys
+from appliance.sdk.client import Client
+url, ca, token = sys.argv[1:]
+print(json.dumps({r.name: r.healthy for r in Client(url, token, verify=ca).regions().regions}))
+"""
+FETCH = """
+import sys, requests
+answer = requests.get(sys.argv[1], verify=sys.argv[2], timeout=10)
+print(answer.status_code, answer.text[:200])
+"""
 
 
 def writes_during(cluster, owner_token: str, prefix: str, seconds: float, fault) -> list[dict]:
@@ -125,10 +163,13 @@ def test_a_switchover_and_an_unclean_failover_lose_no_acknowledged_write(cluster
     def crash():  # the primary's host unplugged: as lost with its power, to the others
         cluster.net.unplug(cluster.namespaces[candidate])
 
-    attempts = writes_during(cluster, token, "lost", 60, crash)
-    assert outage(attempts) < 30, attempts
-    print(f"primary's host lost: longest gap between acknowledged writes {outage(attempts):.1f} s")
-    survivor = next(h for name, h in pg.items() if name != candidate)
-    assert short(leader_of(survivor)) != candidate
-    acknowledged_writes_kept(cluster, token, attempts)
-    cluster.net.plug(cluster.namespaces[candidate])
+    try:
+        attempts = writes_during(cluster, token, "lost", 60, crash)
+        assert outage(attempts) < 30, f"{attempts}\n{patroni_views(cluster)}"
+        print(f"primary's host lost: longest gap between acknowledged writes "
+              f"{outage(attempts):.1f} s")
+        survivor = next(h for name, h in pg.items() if name != candidate)
+        assert short(leader_of(survivor)) != candidate
+        acknowledged_writes_kept(cluster, token, attempts)
+    finally:  # a later test must not find a host of the cluster cut off
+        cluster.net.plug(cluster.namespaces[candidate])
