@@ -34,15 +34,17 @@ from tests.kit.dashboard import PASSWORD, Dashboard, sign_in, test_output  # noq
 from tests.kit.localtemplate import WORKSPACES_DIR, local_workspaces
 
 # Every page of the module's browser: its websockets kept in window.__sockets, and while
-# window.__holdSockets is set, each new one goes to a path of coderd that is no websocket
-# (it fails as a dropped network would), so a test can cut the terminal off and let it back.
+# window.__holdSockets is set, each new one goes to a websocket route of coderd that refuses
+# it before the upgrade (a workspace ID that is none), which a browser sees as a dropped
+# network does (code 1006; a refusal after the upgrade, 4000 + status, the terminal shows
+# and does not retry), so a test can cut the terminal off and let it back.
 SOCKET_SPY = """(() => {
   const Real = window.WebSocket;
   window.__sockets = [];
   window.__holdSockets = false;
   window.WebSocket = class extends Real {
     constructor(url, protocols) {
-      super(window.__holdSockets ? url.replace(/\\/api\\/.*/, "/api/v2/held") : url, protocols);
+      super(window.__holdSockets ? url.replace(/\\/api\\/.*/, "/api/v2/workspaces/held/watch-ws") : url, protocols);
       window.__sockets.push(this);
     }
   };
