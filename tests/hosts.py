@@ -212,6 +212,20 @@ class HostNetwork:
         self._namespaces.clear()
 
 
+def _descendants(pid: int, depth: int) -> list[tuple[int, int]]:
+    """(parent, child) for ``pid``'s children and theirs, ``depth`` generations down."""
+    found = []
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return found
+    for child in children:
+        found.append((pid, child))
+        if depth > 1:
+            found += _descendants(child, depth - 1)
+    return found
+
+
 class BootedHost:
     """A copy of a Debian 12 root booted with systemd under systemd-nspawn, with only loopback.
 
@@ -227,7 +241,9 @@ class BootedHost:
     ``copy_in`` (the file system is shared). From boot on, every process of the
     host is under strace, so ``connects()`` lists each destination any of them
     connected or sent to, services started by systemd included (unless ``traced`` is
-    False: ptrace slows every process, too much for a cluster's many services).
+    False). strace starts nspawn itself, with ``--seccomp-bpf``: the kernel stops a
+    process only at the calls traced, where attaching to a booted host's processes
+    stopped them at every call (three times slower, too slow for a cluster's services).
     """
 
     def __init__(self, root: Path, workdir: Path, boot_timeout: float = 120,
@@ -240,9 +256,8 @@ class BootedHost:
         # Beside the minimal root (/var/tmp): a small /tmp would not hold the copy.
         self.root = HOSTS_DIR / "booted" / self.machine
         self.console_log = workdir / "console.log"
-        self._nspawn: subprocess.Popen | None = None
-        self._tracers: list[subprocess.Popen] = []
-        self.pid = 0
+        self._nspawn: subprocess.Popen | None = None  # nspawn, or strace running it
+        self._nspawn_pid = self.pid = 0
 
     def __enter__(self) -> "BootedHost":
         for tool in ("systemd-nspawn", "nsenter", "strace"):
@@ -291,16 +306,17 @@ class BootedHost:
             for cgroup in cgroups:
                 (cgroup / "cgroup.procs").write_text("0")
 
+        nspawn = ["systemd-nspawn", "-q", "-b", self._network(), "--register=no",
+                  *([f"--hostname={self.hostname}"] if self.hostname else []),
+                  "--keep-unit", f"--machine={self.machine}", "-D", str(self.root)]
+        if self.traced:
+            nspawn = ["strace", "-f", "-qq", "--seccomp-bpf", "-e", TRACED_CALLS,
+                      "-o", str(self.workdir / "connect-boot.trace"), *nspawn]
         with open(self.console_log, "wb") as console:
             self._nspawn = subprocess.Popen(
-                ["systemd-nspawn", "-q", "-b", self._network(), "--register=no",
-                 *([f"--hostname={self.hostname}"] if self.hostname else []),
-                 "--keep-unit", f"--machine={self.machine}", "-D", str(self.root)],
-                stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                nspawn, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
                 start_new_session=True, preexec_fn=enter_cgroups)
         self.pid = self._container_init()
-        if self.traced:
-            self._trace([arg for pid in self._processes() for arg in ("-p", str(pid))])
         deadline = time.monotonic() + self.boot_timeout
         state = ""
         while time.monotonic() < deadline:
@@ -322,44 +338,24 @@ class BootedHost:
         return f"--network-namespace-path=/proc/{self.network_of.pid}/ns/net"
 
     def _container_init(self) -> int:
-        """The PID (here) of the container's systemd: nspawn's child in a new PID namespace."""
+        """The PID (here) of the container's systemd: nspawn's child (strace's grandchild)
+        in a new PID namespace."""
         ours = os.readlink("/proc/self/ns/pid")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._nspawn.poll() is not None:
                 raise RuntimeError(f"systemd-nspawn ended ({self._nspawn.returncode}):\n"
                                    f"{self.console_log.read_text()[-3000:]}")
-            children = Path(f"/proc/{self._nspawn.pid}/task/{self._nspawn.pid}/children")
-            for pid in children.read_text().split():
+            for parent, pid in _descendants(self._nspawn.pid, depth=2):
                 try:
                     if os.readlink(f"/proc/{pid}/ns/pid") != ours and \
                             Path(f"/proc/{pid}/comm").read_text().strip() == "systemd":
-                        return int(pid)
+                        self._nspawn_pid = parent
+                        return pid
                 except FileNotFoundError:
                     continue
             time.sleep(0.05)
         raise RuntimeError("systemd-nspawn started no systemd in 30 s")
-
-    def _processes(self) -> list[int]:
-        """The host's processes, as PIDs here."""
-        ns = os.readlink(f"/proc/{self.pid}/ns/pid")
-        found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.readlink(entry / "ns" / "pid") == ns:
-                        found.append(int(entry.name))
-                except (FileNotFoundError, ProcessLookupError, PermissionError):
-                    continue
-        return found
-
-    def _trace(self, target: list[str]) -> None:
-        """strace TARGET (-p PIDs, or a command) with its children into a new trace file."""
-        log = self.workdir / f"connect-{len(self._tracers)}.trace"
-        seccomp = [] if target[0] == "-p" else ["--seccomp-bpf"]
-        self._tracers.append(subprocess.Popen(
-            ["strace", "-f", "-qq", *seccomp, "-e", TRACED_CALLS, "-o", str(log), *target],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     def enter(self, cmd: list[str]) -> list[str]:
         """``cmd`` as a command line that runs it inside the host as root."""
@@ -402,21 +398,19 @@ class BootedHost:
     def __exit__(self, *exc) -> None:
         try:
             if self._nspawn is not None and self._nspawn.poll() is None:
-                self._nspawn.send_signal(signal.SIGTERM)  # nspawn asks systemd to power off
+                # nspawn asks systemd to power off (strace, running it, ends with it).
+                nspawn = self._nspawn_pid or self._nspawn.pid
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(nspawn, signal.SIGTERM)
                 try:
                     self._nspawn.wait(60)
                 except subprocess.TimeoutExpired:
-                    if self.pid:  # killing a PID namespace's init kills all of it
+                    for pid in (self.pid, nspawn):  # killing a PID namespace's init kills all of it
                         with contextlib.suppress(ProcessLookupError):
-                            os.kill(self.pid, signal.SIGKILL)
+                            if pid:
+                                os.kill(pid, signal.SIGKILL)
                     self._nspawn.kill()
                     self._nspawn.wait(30)
-            for tracer in self._tracers:
-                try:
-                    tracer.wait(30)
-                except subprocess.TimeoutExpired:
-                    tracer.kill()
-                    tracer.wait()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
             for cgroup in self._own_cgroups():  # empty now: its folders, deepest first
