@@ -102,6 +102,17 @@ def refusal(close_payload: bytes | None) -> tuple[int, str] | None:
     return code - REFUSAL_BASE, bytes(close_payload[2:]).decode(errors="replace")
 
 
+def _cut(reason: bytes, limit: int) -> bytes:
+    """``reason`` cut to at most ``limit`` bytes at a character's boundary (a close
+    frame's reason must stay UTF-8, and a control frame's payload fits in 125 bytes)."""
+    if len(reason) <= limit:
+        return reason
+    end = limit
+    while end > 0 and reason[end] & 0xC0 == 0x80:  # a continuation byte: back to its start
+        end -= 1
+    return reason[:end]
+
+
 def frame_header(opcode: int, length: int, mask_key: bytes = b"", fin: bool = True) -> bytes:
     """A frame's header: FIN and opcode, the payload length, and the masking key if any."""
     first = (0x80 if fin else 0) | opcode
@@ -288,7 +299,7 @@ class FrameConnection:
                 return
             self.close_sent = True
         try:
-            self._send(OP_CLOSE, _U16.pack(code) + reason[:123], closing=True)
+            self._send(OP_CLOSE, _U16.pack(code) + _cut(reason, 123), closing=True)
         except OSError:
             pass
 

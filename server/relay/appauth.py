@@ -66,7 +66,6 @@ from ..csrf import origin_of
 from ..httpmw import authenticate_api_key_id, store, system_store
 from ..wsproxy import apptoken
 from . import appfilter
-from .websocket import refuse
 
 SUBDOMAIN = re.compile(r"^(?P<app>[a-z0-9-]+?)--(?P<agent>[a-z0-9-]+?)--(?P<workspace>[a-z0-9-]+?)"
                        r"--(?P<user>[a-z0-9-]+)$", re.I)
@@ -81,11 +80,8 @@ router = Router("applications", "Applications")
 
 
 def page(status: int, message: str) -> Response:
-    """A refusal: plain text, or the close code 4000+status of an upgraded websocket."""
-    ws = request.environ.get("wsgi.websocket")
-    if ws is not None:
-        refuse(ws, status, message)
-        return Response(status=200)
+    """A refusal in plain text (to an upgraded websocket, ``relay.websocket`` sends it as
+    the close code 4000+status)."""
     return Response(f"{status}: {message}\n", status=status, mimetype="text/plain")
 
 

@@ -42,13 +42,18 @@ def refuse_unanswered(response):
     the client can read only a close frame once gevent-websocket has sent 101."""
     ws = request.environ.get("wsgi.websocket")
     if ws is not None and not ws.closed and response.status_code >= 400:
-        try:
-            body = json.loads(response.get_data())
-            message = f"{body.get('message', '')} {body.get('detail', '')}".strip()
-        except (ValueError, AttributeError):
-            message = response.status
-        refuse(ws, response.status_code, message)
+        refuse(ws, response.status_code, _message(response))
     return response
+
+
+def _message(response) -> str:
+    """Coder's error body's message and detail, a plain-text page's text, or the status."""
+    text = response.get_data(as_text=True)
+    try:
+        body = json.loads(text)
+        return f"{body.get('message', '')} {body.get('detail', '')}".strip()
+    except (ValueError, AttributeError):
+        return text.strip() or response.status
 
 
 def init_app(app: Flask) -> None:

@@ -44,7 +44,8 @@ from ..api.relay import pty_target
 from ..httpapi import APIError as Refused
 from ..relay import appauth, appfilter, apps, tcpupgrade
 from ..relay.appauth import page
-from ..relay.websocket import bridge, refuse
+from ..relay import websocket
+from ..relay.websocket import bridge
 from ..relay.registry import dial_handshake, dialer_context
 from ..relay.tlsstream import TLSStream
 from . import apptoken
@@ -53,11 +54,8 @@ SIGNED_TOKEN_PARAM = "coder_signed_app_token_23db1dde"  # Coder's name for it
 
 
 def _refusal(exc: Refused) -> Response:
-    """Coder's error body (a websocket's refusal: its close code, as coderd's)."""
-    ws = request.environ.get("wsgi.websocket")
-    if ws is not None:
-        refuse(ws, exc.status, exc.message)
-        return Response(status=200)
+    """Coder's error body (to an upgraded websocket, ``relay.websocket`` sends it as the
+    close code 4000+status, as coderd's)."""
     return Response(model.dumps(types.Response(message=exc.message, detail=exc.detail)),
                     status=exc.status, mimetype="application/json")
 
@@ -118,6 +116,7 @@ class WorkspaceProxyServer:
                             self.serve_app(user, workspace, kind, name, rest, apps.PATH))
         app.before_request(self.subdomain_app)
         app.register_error_handler(Refused, _refusal)
+        websocket.init_app(app)
         upgradecheck.init_app(app)  # a websocket to an app host upgrades before the app runs
         return app
 

@@ -242,3 +242,16 @@ def test_a_refusal_is_read_back_from_its_close_frame(pair):
     for other in (None, b"", b"\x03", (1000).to_bytes(2, "big") + b"bye",
                   (3999).to_bytes(2, "big"), (5000).to_bytes(2, "big")):
         assert wsframes.refusal(other) is None, other
+
+
+def test_a_long_close_reason_is_cut_at_a_character_boundary(pair):
+    """A reason longer than a control frame holds is cut to 123 bytes without splitting a
+    character: the peer reads valid UTF-8 (RFC 6455 makes it fail the connection otherwise)."""
+    a, b = pair
+    server = wsframes.FrameConnection(b.recv_into, b.sendall, mask=False)
+    client = wsframes.FrameConnection(a.recv_into, a.sendall, mask=True)
+    reason = "xx" + "é" * 80  # 162 bytes; byte 123 is the second of an "é"
+    server.close(wsframes.REFUSAL_BASE + 404, reason.encode())
+    assert client.recv() is None
+    assert len(client.close_payload) == 2 + 122
+    assert wsframes.refusal(client.close_payload) == (404, "xx" + "é" * 60)

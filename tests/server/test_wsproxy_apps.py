@@ -355,7 +355,10 @@ def test_websockets_to_apps_through_the_proxy(region):
     for host, target, how, code in (
             (SYDNEY, path, {}, 4401),
             (region.app_host("echo"), "/chat", {}, 4401),
-            (SYDNEY, path, {"header": [f"Coder-Session-Token: {region.member.token}"]}, 4404)):
+            (SYDNEY, path, {"header": [f"Coder-Session-Token: {region.member.token}"]}, 4404),
+            # The terminal's websocket to another user's agent: coderd grants no ticket.
+            (SYDNEY, f"/api/v2/workspaceagents/{region.agent_id}/pty?reconnect={uuid.uuid4()}",
+             {"header": [f"Coder-Session-Token: {region.member.token}"]}, 4404)):
         conn = _ws(region, host, target, **how)
         try:
             assert _close_code(conn) == code, (host, how)
