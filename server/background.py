@@ -11,6 +11,7 @@ import logging
 
 import psycopg2
 
+from . import autobuild
 from .authz.querier import AuthzQuerier
 from .authz.rbac import system
 from .db.pool import connect
@@ -24,10 +25,6 @@ INTERVAL_SECONDS = 5.0
 def tick(s: AuthzQuerier, stale_after: float, now: dt.datetime) -> None:
     for job in s.fail_stale_provisioner_jobs(stale_after):
         log.warning("job %s failed: its provisioner daemon stopped responding", job["id"])
-    try:
-        from . import autobuild
-    except ImportError:  # autostop arrives with the workspaces API
-        return
     autobuild.tick(s, now)
 
 
