@@ -168,14 +168,14 @@ def test_app_websockets_see_the_browsers_origin(apps, recording_websocket_app):
     port, seen = recording_websocket_app
     url = apps.strict.url.replace("http", "ws", 1) + apps.path("port", str(port))
     cookie = f"Cookie: coder_session_token={apps.member.token}"
-    for origin in ("http://web--main--other--other.apps.test:1", None):
+    for count, origin in enumerate(("http://web--main--other--other.apps.test:1", None), 1):
         ws = websocket.create_connection(url, header=[cookie], origin=origin,
                                          suppress_origin=origin is None, timeout=15)
         ws.close()
-    deadline = time.monotonic() + 10
-    while len(seen) < 2 and time.monotonic() < deadline:  # the app's handler runs on its own
-        time.sleep(0.05)
-    assert [h.get("Origin") for h in seen] == ["http://web--main--other--other.apps.test:1", None]
+        deadline = time.monotonic() + 10
+        while len(seen) < count and time.monotonic() < deadline:  # the app's handler runs on its own
+            time.sleep(0.05)
+        assert [h.get("Origin") for h in seen[count - 1:]] == [origin]
 
 
 def test_paths_reach_the_app_as_sent(apps):
