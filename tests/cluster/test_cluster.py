@@ -1,11 +1,14 @@
-"""cluster.yml on booted hosts: the layout of docs/high-availability.md, deployed offline.
+"""cluster.yml on booted hosts: the layout of docs/high-availability.md, deployed offline,
+and the failures it survives.
 
-Seven minimal Debian 12 hosts on a private network with no route out (clusterkit): one
+Eight minimal Debian 12 hosts on a private network with no route out (clusterkit): one
 HAProxy (also the controller), two coderd replicas, three PostgreSQL hosts under Patroni
-with etcd, one external provisioner host. The administrator's steps: the bundle verified
-on the controller, ``install.sh --cluster --inventory``, a second run changing nothing;
-then a user's client reaches coderd only through the load balancer's name, over TLS
-checked with the cluster's CA.
+with etcd, one external provisioner host, one workspace proxy. The administrator's steps:
+the bundle verified on the controller, ``install.sh --cluster --inventory``, a second run
+changing nothing; then a user's client reaches coderd only through the load balancer's
+name, over TLS checked with the cluster's CA. Then, one at a time, the failures of the
+issue: a switchover and the primary's host lost, an etcd member lost, the external
+provisioner's host lost mid-build.
 """
 from __future__ import annotations
 
@@ -18,8 +21,9 @@ import time
 import pytest
 
 from ..packaging.installkit import is_active, recaps
-from .clusterkit import (ACCESS, CA, LAYOUT, REPO, booted_cluster, fqdn, leader, leader_of,
-                         patroni_members, patroni_views, service_states, short)
+from .clusterkit import (ACCESS, CA, ETCD_CA, ETCD_CERT, ETCD_KEY, LAYOUT, PROVISIONER_POOL, REPO,
+                         booted_cluster, fqdn, leader, leader_of, patroni_members, patroni_views,
+                         service_states, short)
 
 # Booting seven hosts and deploying them takes minutes (the bundle is built first).
 pytestmark = [pytest.mark.booted_hosts, pytest.mark.timeout(2700)]
@@ -173,3 +177,83 @@ def test_a_switchover_and_an_unclean_failover_lose_no_acknowledged_write(cluster
         acknowledged_writes_kept(cluster, token, attempts)
     finally:  # a later test must not find a host of the cluster cut off
         cluster.net.plug(cluster.namespaces[candidate])
+
+
+def test_losing_one_etcd_member_is_invisible(cluster):
+    """etcd stopped on the primary's own host (Patroni's nearest member): every write is
+    acknowledged meanwhile and the primary stays; the member rejoins when started."""
+    token = cluster.client.coder("login", "token").stdout.strip()
+    primary = short(leader(cluster))
+    host = cluster.hosts[primary]
+    attempts = writes_during(cluster, token, "etcd", 25,
+                             lambda: host.run(["systemctl", "stop", "etcd"]))
+    assert [a for a in attempts if a["status"] != 201] == []
+    assert short(leader(cluster)) == primary
+    host.run(["systemctl", "start", "etcd"])
+    health = host.run(["etcdctl", "--cacert", ETCD_CA, "--cert", ETCD_CERT, "--key", ETCD_KEY,
+                       f"--endpoints=https://{fqdn(primary)}:2379",
+                       "endpoint", "health", "--cluster", "-w", "json"])
+    assert [m["health"] for m in json.loads(health.stdout)] == [True] * 3
+    # Without a certificate from the cluster's CA, etcd answers nobody.
+    refused = host.run(["etcdctl", "--cacert", ETCD_CA,
+                        f"--endpoints=https://{fqdn(primary)}:2379", "--dial-timeout=3s",
+                        "get", "--prefix", "/service"], check=False)
+    assert refused.returncode != 0, refused.stdout
+
+
+# Templates on the bundle's mirror, which holds coder/coder alone.
+CODER_ONLY = """
+terraform {
+  required_providers {
+    coder = { source = "coder/coder" }
+  }
+}
+data "coder_workspace" "me" {}
+"""
+# terraform's built-in terraform_data waits.
+SLOW_TEMPLATE = CODER_ONLY + """
+resource "terraform_data" "slow" {
+  count            = data.coder_workspace.me.start_count
+  triggers_replace = [data.coder_workspace.me.id]
+  provisioner "local-exec" { command = "sleep 20" }
+}
+"""
+
+
+def workspace_job(client, name: str) -> dict:
+    listed = json.loads(client.coder("list", "-o", "json").stdout)
+    return next(w for w in listed if w["name"] == name)["latest_build"]["job"]
+
+
+def test_a_provisioner_host_lost_mid_build_is_reaped_and_the_workspace_rebuilds(cluster, tmp_path):
+    """The external provisioner's host unplugged while it runs a build that only it may take
+    (the template's provisioner tag): coderd fails the job once its daemon is stale, with a
+    message; plugged back, the daemon serves again and the workspace builds."""
+    client = cluster.client
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "main.tf").write_text(SLOW_TEMPLATE)
+    client.coder("templates", "push", "slow", "-d", str(tmp_path / "slow"),
+                 "--provisioner-tag", f"pool={PROVISIONER_POOL}", "-y")
+    create = subprocess.Popen(cluster.net.exec(client.namespace, client.coder_argv(
+        "create", "lost-build", "--template", "slow", "-y")), cwd=REPO,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while True:
+        job = workspace_job(client, "lost-build") if "lost-build" in client.coder("list").stdout else {}
+        if job.get("status") == "running":
+            break
+        assert time.monotonic() < deadline, job
+        time.sleep(1)
+    prov = cluster.namespaces["prov-1"]
+    cluster.net.unplug(prov)
+    try:
+        deadline = time.monotonic() + 120
+        while (job := workspace_job(client, "lost-build"))["status"] == "running":
+            assert time.monotonic() < deadline, job
+            time.sleep(2)
+        assert job["status"] == "failed" and job["error"], job
+    finally:
+        cluster.net.plug(prov)
+        create.wait(60)
+    client.coder("start", "lost-build", "-y", timeout=300)
+    assert workspace_job(client, "lost-build")["status"] == "succeeded"
