@@ -14,6 +14,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -199,6 +200,23 @@ def patroni_members(host: BootedHost) -> list[dict]:
     """``patronictl list`` as JSON: each member's Member, Role, State, Lag..."""
     done = host.run(["patronictl", "-c", PATRONI_CONFIG, "list", "-f", "json"])
     return json.loads(done.stdout)
+
+
+def settled(cluster: Cluster, within: float = 180) -> None:
+    """Wait until every PostgreSQL host is a member again, one the leader and the others
+    replicas that run: a failure test starts from a whole cluster, not from the previous
+    test's host still rejoining."""
+    deadline = time.monotonic() + within
+    while True:
+        members = patroni_members(cluster.group("postgres")[0])
+        roles = sorted(m["Role"] for m in members)
+        if roles == ["Leader", "Replica", "Replica"] and \
+                all(m["State"] in ("running", "streaming") for m in members):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the PostgreSQL hosts did not settle in {within:.0f} s:\n"
+                                 f"{patroni_views(cluster)}")
+        time.sleep(2)
 
 
 def patroni_views(cluster: Cluster) -> str:

@@ -23,7 +23,7 @@ import pytest
 from ..packaging.installkit import is_active, recaps
 from .clusterkit import (ACCESS, CA, ETCD_CA, ETCD_CERT, ETCD_KEY, LAYOUT, PROVISIONER_POOL, REPO,
                          booted_cluster, fqdn, leader, leader_of, patroni_members, patroni_views,
-                         service_states, short)
+                         service_states, settled, short)
 
 # Booting seven hosts and deploying them takes minutes (the bundle is built first).
 pytestmark = [pytest.mark.booted_hosts, pytest.mark.timeout(2700)]
@@ -182,6 +182,7 @@ def test_a_switchover_and_an_unclean_failover_lose_no_acknowledged_write(cluster
 def test_losing_one_etcd_member_is_invisible(cluster):
     """etcd stopped on the primary's own host (Patroni's nearest member): every write is
     acknowledged meanwhile and the primary stays; the member rejoins when started."""
+    settled(cluster)
     token = cluster.client.coder("login", "token").stdout.strip()
     primary = short(leader(cluster))
     host = cluster.hosts[primary]
