@@ -6,8 +6,9 @@ queue. Under gevent, ``queue`` is monkey-patched and psycogreen's wait
 callback makes every query yield to the event loop.
 
 Failover: every coderd connection comes from ``connect``, which adds libpq's
-timeouts and TCP keepalives (unless the DSN sets them), so a database host
-that vanishes costs seconds, not a hang. A multi-host DSN (``host=a,b
+timeouts and TCP keepalives (unless the DSN sets them), and under gevent
+enforces the connect timeout itself (libpq ignores it there), so a database
+host that vanishes costs seconds, not a hang. A multi-host DSN (``host=a,b
 target_session_attrs=read-write``) makes libpq find the primary at each new
 connection. An idle connection whose server has gone (a switchover ends every
 session) is dropped when taken, so the first request after a failover gets a
@@ -41,9 +42,44 @@ def connect(dsn: str, application_name: str, **kwargs) -> psycopg2.extensions.co
     """A connection in autocommit mode for one of coderd's parts, with libpq's timeouts."""
     given = psycopg2.extensions.parse_dsn(dsn)
     options = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
-    conn = psycopg2.connect(dsn, application_name=application_name, **options, **kwargs)
+    if psycopg2.extensions.get_wait_callback() is None:
+        conn = psycopg2.connect(dsn, application_name=application_name, **options, **kwargs)
+    else:
+        conn = _green_connect({**given, **options}, application_name=application_name, **kwargs)
     conn.autocommit = True
     return conn
+
+
+def _green_connect(params: dict, **kwargs) -> psycopg2.extensions.connection:
+    """libpq's walk over a DSN's hosts, with its ``connect_timeout`` for each.
+
+    Under gevent, psycogreen's wait callback makes psycopg2 connect asynchronously, and
+    libpq ignores ``connect_timeout`` then (its documentation says so for PQconnectPoll):
+    a host that accepts TCP but never answers, or a lost one, held every new connection
+    for as long as TCP tried. So each host is tried here, in the DSN's order, for at most
+    the timeout (gevent's), with the DSN's other settings (``target_session_attrs``
+    included: a standby refuses, the next host is tried); the last host's error is raised.
+    """
+    import gevent  # only here: green mode is gevent's
+
+    hosts = params.get("host", "").split(",")
+    ports = params.get("port", "").split(",")
+    if len(ports) == 1:
+        ports *= len(hosts)
+    if len(ports) != len(hosts):  # libpq refuses it in its own words
+        return psycopg2.connect(**params, **kwargs)
+    timeout = max(int(params["connect_timeout"]), 2)  # libpq's own minimum
+    failure: Exception | None = None
+    for host, port in zip(hosts, ports):
+        one = {**params, "host": host, "port": port}
+        try:
+            with gevent.Timeout(timeout, psycopg2.OperationalError(
+                    f'connection to server at "{host or "localhost"}", port {port or 5432} '
+                    "failed: timeout expired")):
+                return psycopg2.connect(**{k: v for k, v in one.items() if v != ""}, **kwargs)
+        except psycopg2.OperationalError as exc:
+            failure = exc
+    raise failure
 
 
 # What a connection lost or refused raises (class 08 and 57P0x errors, libpq's own).

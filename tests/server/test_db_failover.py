@@ -15,10 +15,16 @@ the pubsub listens again and wakes its subscribers to re-read.
 """
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import gevent
+import psycopg2.extensions
 import pytest
 import requests
 
@@ -295,6 +301,53 @@ def test_the_pool_drops_idle_connections_whose_server_ended_them(database):
             pool.put(conn)
     finally:
         pool.close()
+
+
+GREEN_CONNECT = """
+import json, socket, sys, time
+from gevent import monkey; monkey.patch_all()
+from psycogreen.gevent import patch_psycopg; patch_psycopg()
+from server.db.pool import connect
+dsn = sys.argv[1]
+started = time.monotonic()
+try:
+    with connect(dsn, "test").cursor() as cur:
+        cur.execute("SELECT 1")
+        answer = cur.fetchone()[0]
+except Exception as exc:
+    answer = f"{type(exc).__name__}: {str(exc).strip()}"
+print(json.dumps({"answer": answer, "seconds": time.monotonic() - started}))
+"""
+
+
+def test_a_host_that_never_answers_costs_its_connect_timeout_under_gevent(database):
+    """coderd connects under gevent, where libpq ignores connect_timeout: a host that takes
+    the TCP connection and then says nothing (a hung server, or one behind a dead link)
+    must cost its timeout and no more, and the next host of the DSN is tried."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshakes; nobody ever answers
+    try:
+        params = psycopg2.extensions.parse_dsn(database)
+        black = f"host=127.0.0.1 port={silent.getsockname()[1]}"
+
+        def green(dsn: str) -> dict:
+            done = subprocess.run([sys.executable, "-c", GREEN_CONNECT, dsn], capture_output=True,
+                                  text=True, timeout=60,
+                                  cwd=Path(__file__).resolve().parents[2])
+            assert done.returncode == 0, done.stderr
+            return json.loads(done.stdout)
+
+        alone = green(f"{black} dbname=x user=x sslmode=disable connect_timeout=2")
+        assert alone["answer"].startswith("OperationalError") and "timeout expired" in alone["answer"]
+        assert 1.5 < alone["seconds"] < 5, alone
+        then = green(psycopg2.extensions.make_dsn(
+            database, host=f"127.0.0.1,{params.get('host', '')}",
+            port=f"{silent.getsockname()[1]},{params.get('port', 5432)}",
+            connect_timeout="2", target_session_attrs="read-write"))
+        assert then["answer"] == 1 and 1.5 < then["seconds"] < 5, then
+    finally:
+        silent.close()
 
 
 def test_the_pubsub_listens_again_and_wakes_every_subscriber(database):
