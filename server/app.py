@@ -18,7 +18,7 @@ from .authcache import AuthCache
 from .authz.querier import AuthzQuerier
 from .authz.rbac import system
 from .db import migrate
-from .db.pool import Pool
+from .db.pool import Pool, connect
 from .db.queries import Queries
 from .pubsub import PubSub
 from .realip import PEER_KEY, RealIP
@@ -68,8 +68,7 @@ class Coderd:
 def prepare_database(dsn: str) -> None:
     """Migrate to the newest schema and create what a deployment always has."""
     migrate.up(dsn)
-    conn = psycopg2.connect(dsn)
-    conn.autocommit = True
+    conn = connect(dsn, "coderd-prepare")
     try:
         s = AuthzQuerier(Queries(conn), system("prepare-database"))
         s.insert_deployment_value("deployment_id", str(uuid.uuid4()))

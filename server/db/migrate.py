@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-import psycopg2
+from .pool import connect
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,8 @@ def down(dsn: str, target: int = 0) -> int:
 
 def _run(dsn: str, target: int | None) -> int:
     migrations = available()
-    conn = psycopg2.connect(dsn, application_name="coderd-migrate")
+    conn = connect(dsn, "coderd-migrate")  # autocommit, with the pool's timeouts
     try:
-        conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_ID,))
             try:

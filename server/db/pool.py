@@ -45,7 +45,7 @@ def connect(dsn: str, application_name: str, **kwargs) -> psycopg2.extensions.co
     if psycopg2.extensions.get_wait_callback() is None:
         conn = psycopg2.connect(dsn, application_name=application_name, **options, **kwargs)
     else:
-        conn = _green_connect({**given, **options}, application_name=application_name, **kwargs)
+        conn = _green_connect({**given, **options, "application_name": application_name}, **kwargs)
     conn.autocommit = True
     return conn
 
@@ -66,19 +66,23 @@ def _green_connect(params: dict, **kwargs) -> psycopg2.extensions.connection:
     ports = params.get("port", "").split(",")
     if len(ports) == 1:
         ports *= len(hosts)
-    if len(ports) != len(hosts):  # libpq refuses it in its own words
+    timeout = int(params["connect_timeout"])
+    if len(ports) != len(hosts) or timeout <= 0 or not params.get("host") or \
+            {"hostaddr", "service"} & params.keys():
+        # libpq's own walk: a mismatch it refuses in its own words, no timeout (0), hosts
+        # from the environment, a service file or numeric addresses beside the names.
         return psycopg2.connect(**params, **kwargs)
-    timeout = max(int(params["connect_timeout"]), 2)  # libpq's own minimum
+    timeout = max(timeout, 2)  # libpq's own minimum
     failure: Exception | None = None
     for host, port in zip(hosts, ports):
-        one = {**params, "host": host, "port": port}
+        one = {**params, "host": host, "port": port}  # an empty port: libpq's default
         try:
             with gevent.Timeout(timeout, psycopg2.OperationalError(
-                    f'connection to server at "{host or "localhost"}", port {port or 5432} '
-                    "failed: timeout expired")):
+                    f'connection to server at "{host}", port {port or 5432} failed: '
+                    "timeout expired")):
                 return psycopg2.connect(**{k: v for k, v in one.items() if v != ""}, **kwargs)
         except psycopg2.OperationalError as exc:
-            failure = exc
+            failure = exc.with_traceback(None)  # its frames held the abandoned attempt
     raise failure
 
 

@@ -346,6 +346,9 @@ def test_a_host_that_never_answers_costs_its_connect_timeout_under_gevent(databa
             port=f"{silent.getsockname()[1]},{params.get('port', 5432)}",
             connect_timeout="2", target_session_attrs="read-write"))
         assert then["answer"] == 1 and 1.5 < then["seconds"] < 5, then
+        # The URL's own application_name gives way to coderd's, as libpq's keywords do.
+        named = green(psycopg2.extensions.make_dsn(database, application_name="admin-set"))
+        assert named["answer"] == 1, named
     finally:
         silent.close()
 
