@@ -42,18 +42,21 @@ def refuse_unanswered(response):
     the client can read only a close frame once gevent-websocket has sent 101."""
     ws = request.environ.get("wsgi.websocket")
     if ws is not None and not ws.closed and response.status_code >= 400:
-        refuse(ws, response.status_code, _message(response))
+        refuse(ws, response.status_code, close_reason(response))
     return response
 
 
-def _message(response) -> str:
-    """Coder's error body's message and detail, a plain-text page's text, or the status."""
-    text = response.get_data(as_text=True)
+def close_reason(response) -> str:
+    """Coder's error body's message and detail, a plain-text page's text, or the status
+    (never an HTML page's markup)."""
+    text = response.get_data().decode(errors="replace")
+    if response.mimetype == "text/plain":
+        return text.strip() or response.status
     try:
         body = json.loads(text)
         return f"{body.get('message', '')} {body.get('detail', '')}".strip()
     except (ValueError, AttributeError):
-        return text.strip() or response.status
+        return response.status
 
 
 def init_app(app: Flask) -> None:
