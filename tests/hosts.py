@@ -212,15 +212,15 @@ class HostNetwork:
         self._namespaces.clear()
 
 
-def _descendants(pid: int, depth: int) -> list[tuple[int, int]]:
-    """(parent, child) for ``pid``'s children and theirs, ``depth`` generations down."""
+def _descendants(pid: int, depth: int) -> list[int]:
+    """``pid``'s children and theirs, ``depth`` generations down."""
     found = []
     try:
         children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
+    except OSError:  # it ended meanwhile
         return found
     for child in children:
-        found.append((pid, child))
+        found.append(child)
         if depth > 1:
             found += _descendants(child, depth - 1)
     return found
@@ -238,10 +238,10 @@ class BootedHost:
     loopback and reach nothing else (leave it before the other); with ``netns`` (a
     HostNetwork's namespace) it boots in that one, named ``hostname``. Everything a test needs goes through
     ``run`` (a command in all of the host's namespaces, via nsenter) and
-    ``copy_in`` (the file system is shared). From boot on, every process of the
-    host is under strace, so ``connects()`` lists each destination any of them
-    connected or sent to, services started by systemd included (unless ``traced`` is
-    False). strace starts nspawn itself, with ``--seccomp-bpf``: the kernel stops a
+    ``copy_in`` (the file system is shared). From boot on, every process the host's
+    systemd starts is under strace, and so is each command ``run`` with ``traced``, so
+    ``connects()`` lists each destination any of them connected or sent to (unless
+    ``traced`` is False for the host). strace starts nspawn itself, with ``--seccomp-bpf``: the kernel stops a
     process only at the calls traced, where attaching to a booted host's processes
     stopped them at every call (three times slower, too slow for a cluster's services).
     """
@@ -257,7 +257,7 @@ class BootedHost:
         self.root = HOSTS_DIR / "booted" / self.machine
         self.console_log = workdir / "console.log"
         self._nspawn: subprocess.Popen | None = None  # nspawn, or strace running it
-        self._nspawn_pid = self.pid = 0
+        self.pid = 0
 
     def __enter__(self) -> "BootedHost":
         for tool in ("systemd-nspawn", "nsenter", "strace"):
@@ -346,13 +346,12 @@ class BootedHost:
             if self._nspawn.poll() is not None:
                 raise RuntimeError(f"systemd-nspawn ended ({self._nspawn.returncode}):\n"
                                    f"{self.console_log.read_text()[-3000:]}")
-            for parent, pid in _descendants(self._nspawn.pid, depth=2):
+            for pid in _descendants(self._nspawn.pid, depth=2):
                 try:
                     if os.readlink(f"/proc/{pid}/ns/pid") != ours and \
                             Path(f"/proc/{pid}/comm").read_text().strip() == "systemd":
-                        self._nspawn_pid = parent
                         return pid
-                except FileNotFoundError:
+                except OSError:  # it ended meanwhile
                     continue
             time.sleep(0.05)
         raise RuntimeError("systemd-nspawn started no systemd in 30 s")
@@ -398,18 +397,18 @@ class BootedHost:
     def __exit__(self, *exc) -> None:
         try:
             if self._nspawn is not None and self._nspawn.poll() is None:
-                # nspawn asks systemd to power off (strace, running it, ends with it).
-                nspawn = self._nspawn_pid or self._nspawn.pid
+                # nspawn asks systemd to power off; strace, running it in their own process
+                # group, ignores the signal (it blocks fatal ones) and ends with it.
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(nspawn, signal.SIGTERM)
+                    os.killpg(self._nspawn.pid, signal.SIGTERM)
                 try:
                     self._nspawn.wait(60)
                 except subprocess.TimeoutExpired:
-                    for pid in (self.pid, nspawn):  # killing a PID namespace's init kills all of it
+                    if self.pid:  # killing a PID namespace's init kills all of it
                         with contextlib.suppress(ProcessLookupError):
-                            if pid:
-                                os.kill(pid, signal.SIGKILL)
-                    self._nspawn.kill()
+                            os.kill(self.pid, signal.SIGKILL)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(self._nspawn.pid, signal.SIGKILL)
                     self._nspawn.wait(30)
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
