@@ -30,6 +30,12 @@ ADDRESS = re.compile(r'(connect|sendto|sendmsg|sendmmsg)\(\d+, .*?sa_family=(AF_
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+def _traced(log: Path, argv: list[str]) -> list[str]:
+    """``argv`` run by strace, which logs to ``log`` the destination calls of it and of
+    everything it starts; ``--seccomp-bpf`` stops a process only at those calls."""
+    return ["strace", "-f", "-qq", "--seccomp-bpf", "-e", TRACED_CALLS, "-o", str(log), *argv]
+
+
 def destinations(trace: str) -> list[tuple[str, int, str]]:
     """(address, port, syscall) of every IPv4 or IPv6 destination in an strace log."""
     found = []
@@ -241,9 +247,10 @@ class BootedHost:
     ``copy_in`` (the file system is shared). From boot on, every process the host's
     systemd starts is under strace, and so is each command ``run`` with ``traced``, so
     ``connects()`` lists each destination any of them connected or sent to (unless
-    ``traced`` is False for the host). strace starts nspawn itself, with ``--seccomp-bpf``: the kernel stops a
-    process only at the calls traced, where attaching to a booted host's processes
-    stopped them at every call (three times slower, too slow for a cluster's services).
+    ``traced`` is False for the host). strace starts nspawn itself, with
+    ``--seccomp-bpf``: the kernel stops a process only at the calls traced, where
+    attaching to a booted host's processes stopped them at every call (three times
+    slower, too slow for a cluster's services).
     """
 
     def __init__(self, root: Path, workdir: Path, boot_timeout: float = 120,
@@ -310,8 +317,7 @@ class BootedHost:
                   *([f"--hostname={self.hostname}"] if self.hostname else []),
                   "--keep-unit", f"--machine={self.machine}", "-D", str(self.root)]
         if self.traced:
-            nspawn = ["strace", "-f", "-qq", "--seccomp-bpf", "-e", TRACED_CALLS,
-                      "-o", str(self.workdir / "connect-boot.trace"), *nspawn]
+            nspawn = _traced(self.workdir / "connect-boot.trace", nspawn)
         with open(self.console_log, "wb") as console:
             self._nspawn = subprocess.Popen(
                 nspawn, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
@@ -366,9 +372,7 @@ class BootedHost:
         """Run ``cmd`` inside the host (under strace when ``traced``, for ``connects()``)."""
         argv = self.enter(cmd)
         if traced:
-            log = self.workdir / f"connect-run-{uuid.uuid4().hex[:8]}.trace"
-            argv = ["strace", "-f", "-qq", "--seccomp-bpf", "-e", TRACED_CALLS, "-o", str(log),
-                    *argv]
+            argv = _traced(self.workdir / f"connect-run-{uuid.uuid4().hex[:8]}.trace", argv)
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
         if check and done.returncode != 0:
             raise AssertionError(f"{cmd} failed in the host ({done.returncode}):\n"

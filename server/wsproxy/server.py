@@ -42,9 +42,8 @@ from ..api.workspaceproxies import HEARTBEAT_SECONDS
 from .. import csrf, latencycheck, upgradecheck
 from ..api.relay import pty_target
 from ..httpapi import APIError as Refused
-from ..relay import appauth, appfilter, apps, tcpupgrade
+from ..relay import appauth, appfilter, apps, tcpupgrade, websocket
 from ..relay.appauth import page
-from ..relay import websocket
 from ..relay.websocket import bridge
 from ..relay.registry import dial_handshake, dialer_context
 from ..relay.tlsstream import TLSStream

@@ -52,8 +52,12 @@ def _processes(workspace_id: uuid.UUID) -> list[psutil.Process]:
 
 
 def running(workspace_id: uuid.UUID) -> bool:
+    """start-agent.sh's shell alive with bwrap below it."""
     proc = _sandbox(workspace_id)
-    return proc is not None and "bwrap" in proc.cmdline()[0]
+    try:
+        return proc is not None and any("bwrap" in child.cmdline()[0] for child in proc.children())
+    except psutil.NoSuchProcess:
+        return False
 
 
 def leftovers(workspace_id: uuid.UUID) -> list[str]:

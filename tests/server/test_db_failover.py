@@ -304,7 +304,7 @@ def test_the_pool_drops_idle_connections_whose_server_ended_them(database):
 
 
 GREEN_CONNECT = """
-import json, socket, sys, time
+import json, sys, time
 from gevent import monkey; monkey.patch_all()
 from psycogreen.gevent import patch_psycopg; patch_psycopg()
 from server.db.pool import connect

@@ -10,7 +10,7 @@ PIDFILE=$1 TOKENFILE=$2 UNIT=$3 GRACE=${4:-30}
 # Alive and not a zombie (whoever adopted the detached sandbox may be slow to reap).
 alive() { [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat"; }
 children() { cat "/proc/$1/task/$1/children" 2>/dev/null || true; }
-# The topmost coder-agent below $1 (bwrap, then its init in the new PID namespace).
+# The topmost coder-agent below $1 (the shell, bwrap, then its init in the new PID namespace).
 agent_below() {
     for child in $(children "$1"); do
         if [ "$(cat "/proc/$child/comm" 2>/dev/null)" = coder-agent ]; then echo "$child"; return; fi
