@@ -1,7 +1,6 @@
 """API keys: long-lived named tokens and session keys."""
 from __future__ import annotations
 
-import secrets
 
 import psycopg2.errors
 from flask import current_app, request
@@ -13,6 +12,7 @@ from ..apikeys import issue_key
 from ..db.queries.users import UserRow
 from ..httpapi import APIError, not_found, write, read
 from ..httpmw import store
+from ..names import insert_named
 from . import convert
 from .router import Router
 from .users import user_param
@@ -24,8 +24,6 @@ DEFAULT_TOKEN_LIFETIME = 30 * 86400
 # The scopes a token may have here, under Coder's legacy names and its newer coder: names.
 TOKEN_SCOPES = {"all": "all", "coder:all": "all", "application_connect": "application_connect",
                 "coder:application_connect": "application_connect"}
-_WORDS = ("amber", "brisk", "cedar", "delta", "ember", "fjord", "gale", "harbor", "iris",
-          "juniper", "kestrel", "lumen", "maple", "nectar", "onyx", "pine", "quartz", "raven")
 
 
 def _token_scope(req: types.CreateTokenRequest) -> str:
@@ -61,14 +59,14 @@ def new_token(row: UserRow, req: types.CreateTokenRequest) -> str:
         days = settings.max_token_lifetime / 86400
         raise APIError(400, f"Lifetime must be less than {days:g} days.",
                        validations=[types.ValidationError("lifetime", f"must be at most {days:g} days")])
-    name = req.token_name or f"{secrets.choice(_WORDS)}_{secrets.choice(_WORDS)}_{secrets.token_hex(2)}"
     try:
-        token, key = issue_key(store(), row.id, login_type="token", lifetime=lifetime,
-                               remote_addr=request.remote_addr, scope=scope, token_name=name)
+        token, key = insert_named(req.token_name, lambda name: issue_key(
+            store(), row.id, login_type="token", lifetime=lifetime,
+            remote_addr=request.remote_addr, scope=scope, token_name=name))
     except psycopg2.errors.UniqueViolation:
-        raise APIError(409, f"A token with name {name!r} already exists.",
+        raise APIError(409, f"A token with name {req.token_name!r} already exists.",
                        validations=[types.ValidationError("token_name", "is already taken")]) from None
-    audit.record("create", "api_key", None, name, status=201,
+    audit.record("create", "api_key", None, key["token_name"], status=201,
                  additional={"key_id": key["id"], "user_id": str(row.id)})
     return token
 

@@ -6,7 +6,6 @@ are promoted to active the same way.
 """
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import psycopg2.errors
@@ -17,6 +16,7 @@ from appliance.sdk import types
 from .. import audit
 from ..httpapi import APIError, found, not_found, parse_uuid, read, write
 from ..httpmw import store
+from ..names import insert_named
 from ..provisioner.imports import queue_import
 from ..provisioner.workspacetags import TagError
 from . import jobs
@@ -30,17 +30,6 @@ NS_PER_MS = 1_000_000
 TEMPLATE_AUDIT_FIELDS = ("name", "display_name", "description", "icon", "default_ttl",
                          "activity_bump", "active_version_id", "deprecated",
                          "allow_user_cancel_workspace_jobs", "require_active_version")
-_ADJECTIVES = ("agile", "bold", "brave", "calm", "clever", "eager", "fair", "gentle", "happy",
-               "keen", "lucid", "merry", "nimble", "proud", "quiet", "sharp", "steady", "swift",
-               "vivid", "wise")
-_NAMES = ("babbage", "curie", "darwin", "euler", "faraday", "gauss", "hopper", "kepler",
-          "lamarr", "lovelace", "noether", "pascal", "ritchie", "shannon", "tesla", "thompson",
-          "turing", "volta", "wozniak", "yalow")
-
-
-def random_version_name() -> str:
-    """Like Coder's generated version names: ``adjective_scientist`` plus digits."""
-    return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NAMES)}{secrets.randbelow(100)}"
 
 
 def template_param(value: str) -> dict:
@@ -111,17 +100,16 @@ def create_version(req: types.CreateTemplateVersionRequest, org: dict) -> dict:
     if file is None:
         raise APIError(404, "File not found.",
                        validations=[types.ValidationError("file_id", "not found")])
-    name = req.name or random_version_name()
     try:
         # As Coder: the tags the template asks for, those of the request winning.
-        row = queue_import(s, organization_id=org["id"], file_id=file["id"], archive=file["data"],
-                           created_by=g.subject.id, name=name, message=req.message,
-                           template_id=req.template_id, tags=req.tags,
-                           user_variable_values=req.user_variable_values or [])
+        row = insert_named(req.name, lambda name: queue_import(
+            s, organization_id=org["id"], file_id=file["id"], archive=file["data"],
+            created_by=g.subject.id, name=name, message=req.message, template_id=req.template_id,
+            tags=req.tags, user_variable_values=req.user_variable_values or []))
     except TagError as exc:
         raise APIError(400, "Failed to parse workspace tags.", detail=str(exc)) from None
     except psycopg2.errors.UniqueViolation:
-        raise APIError(409, f"A template version named {name!r} already exists for this template.",
+        raise APIError(409, f"A template version named {req.name!r} already exists for this template.",
                        validations=[types.ValidationError("name", "is already taken")]) from None
     audit.record("create", "template_version", row["id"], row["name"], status=201,
                  organization_id=org["id"])

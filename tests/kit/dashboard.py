@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -101,7 +102,12 @@ class Dashboard:
         def shown(_):
             text = self.terminal_screen()
             return text if re.search(then_shows, text) else None
-        return WebDriverWait(self.driver, timeout).until(shown, f"{then_shows!r} not on the screen")
+        try:
+            return WebDriverWait(self.driver, timeout).until(shown)
+        except TimeoutException:
+            status = self.driver.find_element(By.ID, "terminal-status").text
+            raise AssertionError(f"{then_shows!r} not on the screen in {timeout:.0f} s (status "
+                                 f"{status!r}):\n{self.terminal_screen().rstrip()}") from None
 
     def check(self, name: str, regions: tuple[str, ...] = ()) -> None:
         """The checks of the module's docstring on the page now open; ``regions``: the URLs

@@ -6,12 +6,15 @@
    reload, comes back to the same shell and the agent replays what it showed meanwhile.
    Frames as Coder's: JSON {data} or {height, width} in, the terminal's bytes out. A
    refusal (close code 4000 + HTTP status) other than "agent not connected" (4502) is
-   shown and not retried; anything else is retried with a growing delay. */
+   shown and not retried; anything else is retried with a growing delay. Keys typed while
+   no connection is open (the page still connecting, or reconnecting) are kept, up to
+   UNSENT_MAX characters, and sent once one is. */
 "use strict";
 
 const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 10000;
 const AGENT_UNAVAILABLE = 4502;
+const UNSENT_MAX = 65536;
 /* Every ANSI colour at least 4.5:1 against the black background (xterm's own red and
    blue are not). */
 const THEME = {
@@ -102,8 +105,14 @@ function start() {
 
   let socket = null;
   let retryMs = RETRY_FIRST_MS;
+  let unsent = "";
+  const open = () => socket && socket.readyState === WebSocket.OPEN;
   const send = (message) => {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+    if (open()) socket.send(JSON.stringify(message));
+  };
+  const type = (data) => {
+    if (open()) send({data});
+    else unsent = (unsent + data).slice(0, UNSENT_MAX);
   };
 
   const retry = () => {
@@ -127,6 +136,8 @@ function start() {
       retryMs = RETRY_FIRST_MS;
       term.reset();  // the agent replays the screen's recent output
       send({height: term.rows, width: term.cols});
+      if (unsent) send({data: unsent});
+      unsent = "";
     };
     socket.onmessage = (event) => {
       term.write(typeof event.data === "string" ? event.data : new Uint8Array(event.data));
@@ -140,7 +151,7 @@ function start() {
     };
   };
 
-  term.onData((data) => send({data}));
+  term.onData(type);
   term.onResize(({cols, rows}) => send({height: rows, width: cols}));
   let pending = false;
   window.addEventListener("resize", () => {

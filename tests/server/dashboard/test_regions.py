@@ -96,5 +96,5 @@ def test_the_menu_measures_each_region_and_links_follow_the_choice(site, dashboa
             registered + [u.replace("http", "ws", 1) for u in registered]))
     finally:
         proc.terminate()
-        proc.communicate(timeout=20)
+        print("--- wsproxy log ---\n" + proc.communicate(timeout=20)[0])
         process.stop()

@@ -138,8 +138,11 @@ def test_type_resize_and_reconnect_with_the_missed_output(site, dashboard):
     WebDriverWait(d.driver, 10).until(lambda _: status(d) == "Reconnecting...")
     WebDriverWait(d.driver, 10).until(lambda _: (home / "missed-done").exists())
     assert "missed-42" not in d.terminal_screen() and status(d) == "Reconnecting..."
+    # Keys typed meanwhile reach the shell once it is back.
+    d.driver.find_element(By.CSS_SELECTOR, ".xterm-helper-textarea").send_keys("echo typed-away-$((1 + 1))\n")
     d.driver.execute_script("window.__holdSockets = false;")
     WebDriverWait(d.driver, 20).until(lambda _: "missed-42" in d.terminal_screen() and not status(d))
+    WebDriverWait(d.driver, 10).until(lambda _: "typed-away-2" in d.terminal_screen())
     d.type_in_terminal("echo same-shell-$((2 + 3))\n", then_shows="same-shell-5")
     assert d.path() == page  # a reload, too, would come back to this shell
     d.check("terminal-reconnected")
