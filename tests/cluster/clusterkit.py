@@ -249,3 +249,11 @@ def leader_of(host: BootedHost) -> str:
 
 def short(name: str) -> str:
     return name.split(".")[0]
+
+
+def sql(cluster: Cluster, query: str) -> list[str]:
+    """``query``'s rows on the primary, as PostgreSQL's superuser over its socket."""
+    primary = cluster.hosts[short(leader(cluster))]
+    done = primary.run(["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-v", "ON_ERROR_STOP=1",
+                        "-d", "coder_appliance", "-c", query])
+    return done.stdout.splitlines()

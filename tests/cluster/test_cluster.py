@@ -7,8 +7,9 @@ with etcd, one external provisioner host, one workspace proxy. The administrator
 the bundle verified on the controller, ``install.sh --cluster --inventory``, a second run
 changing nothing; then a user's client reaches coderd only through the load balancer's
 name, over TLS checked with the cluster's CA. Then, one at a time, the failures of the
-issue: a switchover and the primary's host lost, an etcd member lost, the external
-provisioner's host lost mid-build.
+issue: a switchover and the primary's host lost (it comes back as a replica), an etcd
+member lost, the external provisioner's host lost mid-build, the replica holding an agent
+lost under load.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import pytest
 from ..packaging.installkit import is_active, recaps
 from .clusterkit import (ACCESS, CA, ETCD_CA, ETCD_CERT, ETCD_KEY, LAYOUT, PROVISIONER_POOL, REPO,
                          booted_cluster, fqdn, leader, leader_of, patroni_members, patroni_views,
-                         service_states, settled, short)
+                         service_states, settled, short, sql)
 
 # Booting seven hosts and deploying them takes minutes (the bundle is built first).
 pytestmark = [pytest.mark.booted_hosts, pytest.mark.timeout(2700)]
@@ -177,6 +178,23 @@ def test_a_switchover_and_an_unclean_failover_lose_no_acknowledged_write(cluster
         acknowledged_writes_kept(cluster, token, attempts)
     finally:  # a later test must not find a host of the cluster cut off
         cluster.net.plug(cluster.namespaces[candidate])
+    rejoined_as_replica(cluster, survivor, candidate)
+
+
+def rejoined_as_replica(cluster, survivor, lost: str, within: float = 120) -> None:
+    """The lost primary's host, back on the network, streams from the new primary (rewound
+    by Patroni where it had WAL the others lack). Its member key expired while it was away:
+    its Patroni registers it again on its next round."""
+    deadline = time.monotonic() + within
+    while True:
+        members = {short(m["Member"]): m for m in patroni_members(survivor)}
+        back = members.get(lost, {})
+        if back.get("Role") == "Replica" and back.get("State") == "streaming":
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{lost} did not rejoin as a replica within {within:.0f} s: "
+                                 f"{members}\n{patroni_views(cluster)}\n{cluster.journals(80)}")
+        time.sleep(2)
 
 
 def test_losing_one_etcd_member_is_invisible(cluster):
@@ -262,3 +280,83 @@ def test_a_provisioner_host_lost_mid_build_is_reaped_and_the_workspace_rebuilds(
             create.wait()
     client.coder("start", "lost-build", "-y", timeout=300)
     assert workspace_job(client, "lost-build")["status"] == "succeeded"
+
+
+# An agent belongs to the resource that uses its token (as in Coder): the test runs it.
+AGENT_TEMPLATE = CODER_ONLY + """
+resource "coder_agent" "main" {
+  count = data.coder_workspace.me.start_count
+  arch  = "amd64"
+  os    = "linux"
+}
+resource "terraform_data" "host" {
+  count = data.coder_workspace.me.start_count
+  input = coder_agent.main[0].token
+}
+"""
+
+
+def holder(cluster) -> str:
+    """The coderd replica whose relay holds the one agent's connection (its host name)."""
+    rows = sql(cluster, "SELECT p.address FROM relay_agents a JOIN relay_processes p "
+                        "ON p.id = a.process_id WHERE p.heartbeat_at > now() - interval '30 seconds'")
+    return short(rows[0].rsplit(":", 1)[0]) if rows else ""
+
+
+def test_a_replica_lost_under_load(cluster, tmp_path):
+    """The replica holding a workspace's agent is unplugged while users write and an SSH
+    session runs through it: HAProxy takes it out within its checks, the agent reconnects
+    to the other replica within 10 s, the session ends, a new one works at once, and writes
+    are refused for no longer than the checks take."""
+    client = cluster.client
+    (tmp_path / "sim").mkdir()
+    (tmp_path / "sim" / "main.tf").write_text(AGENT_TEMPLATE)
+    client.coder("templates", "push", "sim", "-d", str(tmp_path / "sim"), "-y")
+    client.coder("create", "sim", "--template", "sim", "-y")
+    token = sql(cluster, "SELECT auth_token FROM workspace_agents ORDER BY created_at DESC LIMIT 1")[0]
+    home = tmp_path / "agent-home"
+    home.mkdir()
+    agent = subprocess.Popen(
+        cluster.net.exec(client.namespace, ["env", f"HOME={home}", f"CODER_AGENT_URL=https://{ACCESS}",
+                                            f"CODER_AGENT_TOKEN={token}",
+                                            f"CODER_AGENT_CA_FILE={client.ca_file}",
+                                            sys.executable, "-m", "agent"]),
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "agent.log", "w"))
+    lost, sessions = "", []
+    try:
+        client.coder("ssh", "sim", "--", "true", timeout=120)  # waits for the agent
+        lost = holder(cluster)
+        assert lost in ("coderd-1", "coderd-2")
+        sessions += [subprocess.Popen(cluster.net.exec(client.namespace, client.coder_argv(
+            "ssh", "sim", "--", "sleep", "600")), cwd=REPO, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL) for _ in range(2)]  # leastconn: one through each replica
+        time.sleep(3)
+        assert all(s.poll() is None for s in sessions)
+        owner = client.coder("login", "token").stdout.strip()
+        moved = {}
+
+        def unplug():
+            moved["at"] = time.monotonic()
+            cluster.net.unplug(cluster.namespaces[lost])
+
+        attempts = writes_during(cluster, owner, "replica", 30, unplug)
+        reconnected = time.monotonic()
+        while holder(cluster) in ("", lost):
+            assert time.monotonic() - moved["at"] < 10, "the agent did not reconnect within 10 s"
+            time.sleep(0.5)
+            reconnected = time.monotonic()
+        assert outage(attempts) < 15, attempts
+        # The session through the lost replica ends (the stream's TCP gives up); a new one works.
+        assert client.coder("ssh", "sim", "--", "echo", "again", timeout=60).stdout.strip() == "again"
+        deadline = time.monotonic() + 60
+        while all(s.poll() is None for s in sessions):
+            assert time.monotonic() < deadline, "no session ended with its replica"
+            time.sleep(1)
+        print(f"agent moved in {reconnected - moved['at']:.1f} s; longest write gap "
+              f"{outage(attempts):.1f} s")
+    finally:
+        if lost:
+            cluster.net.plug(cluster.namespaces[lost])
+        for proc in [agent, *sessions]:
+            proc.kill()
+            proc.wait()
