@@ -492,6 +492,12 @@ on_host_succeeds() {
     [[ $HOST_OUTPUT == yes ]]
 }
 
+newer_than_bundle() {
+    # Whether the installed version $1 (empty: none) is newer than this bundle's.
+    [[ -n $1 && $1 != "$new_version" ]] &&
+        [[ $(printf '%s\n%s\n' "$1" "$new_version" | sort -V | tail -n 1) == "$1" ]]
+}
+
 check_version_order() {
     # An older bundle over a newer install would run its migrations backwards: refused. The
     # installed version: the one `current` points at on that host, or nothing.
@@ -499,12 +505,32 @@ check_version_order() {
     on_host "readlink -- $CURRENT || true"
     old=${HOST_OUTPUT##*/}
     [[ -n $old && $old != "$new_version" ]] || return 0
-    if [[ $(printf '%s\n%s\n' "$old" "$new_version" | sort -V | tail -n 1) == "$old" ]]; then
+    if newer_than_bundle "$old"; then
         ((FORCE)) || die "downgrade: $new_version is older than the installed $old (--force to install it anyway)"
         echo "$PROG: installing $new_version over the newer $old (--force)"
     else
         echo "$PROG: upgrading $old to $new_version"
     fi
+}
+
+check_cluster_version_order() {
+    # check_version_order for every host of the cluster's inventory, before any is changed:
+    # one host on a newer version refuses the run (the database is shared).
+    local out host old newer="" older=""
+    out=$(ask all ansible.builtin.raw "readlink -- $CURRENT || true") || exit 1
+    while IFS=$'\t' read -r host old; do
+        old=${old##*/}
+        if newer_than_bundle "$old"; then
+            newer+="${newer:+, }$host ($old)"
+        elif [[ -n $old && $old != "$new_version" ]]; then
+            older+="${older:+, }$host ($old)"
+        fi
+    done <<<"$out"
+    if [[ -n $newer ]]; then
+        ((FORCE)) || die "downgrade: $new_version is older than what these hosts run: $newer (--force to install it anyway)"
+        echo "$PROG: installing $new_version over newer versions (--force): $newer"
+    fi
+    [[ -z $older ]] || echo "$PROG: upgrading to $new_version: $older"
 }
 
 playbook() {
@@ -565,6 +591,7 @@ cluster_stage() {
     TARGET_HOSTNAME=${answer#*$'\t'} REMOTE_HOST=${answer%%$'\t'*}  # clean_up's name for ssh -O exit
     dns_name "$TARGET_HOSTNAME" ||
         die "inventory: $INVENTORY needs a coderd group and appliance_hostname, the DNS name users reach the cluster by (see ansible/inventory/cluster.example.yml)"
+    check_cluster_version_order
     ansible_cli playbook -i "$INVENTORY" "$BUNDLE/ansible/playbooks/cluster.yml" ||
         die "ansible: the cluster playbook failed (its output is above)"
     url=https://$TARGET_HOSTNAME

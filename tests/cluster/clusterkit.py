@@ -37,6 +37,7 @@ PROVISIONER_POOL = "external"  # prov-1's tag: jobs tagged with it run only ther
 KEY = "/root/.ssh/id_ed25519"
 INVENTORY = "/root/cluster.yml"
 CA = "/var/lib/coder-appliance/ca/root.crt"  # on the first coderd host
+CURRENT = "/opt/coder-appliance/current"  # the installed version's folder, on every host
 PATRONI_CONFIG = "/etc/patroni/config.yml"
 # etcd's client certificate on each PostgreSQL host (the etcd role's): etcdctl needs one.
 ETCD_CA, ETCD_CERT, ETCD_KEY = (f"/etc/etcd/tls/{f}" for f in ("ca.crt", "etcd.crt", "etcd.key"))
@@ -112,11 +113,15 @@ class Cluster:
     def group(self, name: str) -> list[BootedHost]:
         return [self.hosts[host] for host, _ in LAYOUT[name]]
 
-    def deploy(self) -> subprocess.CompletedProcess:
+    def install_sh(self) -> subprocess.CompletedProcess:
         """``install.sh --cluster`` on the controller, as the administrator runs it."""
-        done = self.controller.run([f"{self.bundle_dir}/install.sh", "--fingerprint",
+        return self.controller.run([f"{self.bundle_dir}/install.sh", "--fingerprint",
                                     self.fingerprint, "--cluster", "--inventory", INVENTORY],
                                    check=False, timeout=1800)
+
+    def deploy(self) -> subprocess.CompletedProcess:
+        """``install_sh()``, which must succeed."""
+        done = self.install_sh()
         self.deployments.append(done.stdout)
         assert done.returncode == 0, (f"install.sh --cluster failed:\n{done.stdout[-8000:]}\n"
                                       f"{done.stderr[-3000:]}\n{self.journals()}")

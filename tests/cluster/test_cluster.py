@@ -22,7 +22,7 @@ import time
 import pytest
 
 from ..packaging.installkit import is_active, recaps
-from .clusterkit import (ACCESS, CA, ETCD_CA, ETCD_CERT, ETCD_KEY, LAYOUT, PROVISIONER_POOL, REPO,
+from .clusterkit import (ACCESS, CA, CURRENT, ETCD_CA, ETCD_CERT, ETCD_KEY, LAYOUT, PROVISIONER_POOL, REPO,
                          booted_cluster, fqdn, leader, leader_of, patroni_members, patroni_views,
                          service_states, settled, short, sql)
 
@@ -65,6 +65,20 @@ def test_cluster_yml_deploys_the_layout_and_a_rerun_changes_nothing(cluster):
     again = cluster.deploy()
     changed = {host: counts["changed"] for host, counts in recaps(again.stdout).items()}
     assert set(changed.values()) == {0}, changed
+
+    # A host already on a newer version than the bundle's: the run is refused before any
+    # host is changed (an older coderd would meet a database migrated past it).
+    host = cluster.hosts["coderd-2"]
+    installed = host.run(["readlink", CURRENT]).stdout.strip()
+    host.run(["ln", "-sfn", installed.rsplit("/", 1)[0] + "/999.0.0", CURRENT])
+    try:
+        refused = cluster.install_sh()
+    finally:
+        host.run(["ln", "-sfn", installed, CURRENT])
+    assert refused.returncode != 0, refused.stdout[-3000:]
+    assert f"is older than what these hosts run: {fqdn('coderd-2')} (999.0.0)" in refused.stderr, \
+        refused.stderr
+    assert "PLAY [" not in refused.stdout
 
 
 def test_a_workspace_proxy_joins_with_an_owners_token_and_serves_its_region(cluster):
@@ -179,6 +193,8 @@ def test_a_switchover_and_an_unclean_failover_lose_no_acknowledged_write(cluster
     finally:  # a later test must not find a host of the cluster cut off
         cluster.net.plug(cluster.namespaces[candidate])
     rejoined_as_replica(cluster, survivor, candidate)
+    # Its return took nothing back: what the survivors acknowledged meanwhile is still there.
+    acknowledged_writes_kept(cluster, token, attempts)
 
 
 def rejoined_as_replica(cluster, survivor, lost: str, within: float = 120) -> None:
