@@ -40,7 +40,8 @@ coder-appliance on this host, or on the host FILE names.
                       replicas, HAProxy, PostgreSQL under Patroni with etcd,
                       provisioners; ansible/inventory/cluster.example.yml) with
                       ansible/playbooks/cluster.yml; the name users reach it by is
-                      the inventory's appliance_hostname.
+                      the inventory's appliance_hostname. With --uninstall: remove
+                      it from every host of FILE (ansible/playbooks/cluster-uninstall.yml).
   --hostname NAME     The name users reach coderd by (the TLS certificate's
                       name and the access URL). Default: this host's FQDN
                       (hostname -f), which must be a DNS name too, or with
@@ -135,7 +136,7 @@ check_cluster_options() {
         die "usage: --cluster needs --inventory FILE (see ansible/inventory/cluster.example.yml)"
     local option
     for option in HOSTNAME:--hostname TOKEN_FILE:--token-file POSTGRES_URL:--postgres-url \
-        WITH_TEMPLATES:--with-templates UNINSTALL:--uninstall INSTALLED_DIR:--installed; do
+        WITH_TEMPLATES:--with-templates INSTALLED_DIR:--installed; do
         local name=${option%%:*} value
         [[ $name == HOSTNAME ]] && name=TARGET_HOSTNAME
         value=${!name}
@@ -584,13 +585,18 @@ play_vars() {
 
 cluster_stage() {
     # Every host of the cluster's inventory, from this bundle, with cluster.yml; the access name
-    # is the inventory's appliance_hostname, which every host's certificate names.
+    # is the inventory's appliance_hostname, which every host's certificate names. Or, with
+    # --uninstall, cluster-uninstall.yml on the same hosts.
     local answer url
     answer=$(ask 'coderd[0]' ansible.builtin.debug "msg='{{ appliance_hostname | default(\"\") }}'") ||
         exit 1
     TARGET_HOSTNAME=${answer#*$'\t'} REMOTE_HOST=${answer%%$'\t'*}  # clean_up's name for ssh -O exit
     dns_name "$TARGET_HOSTNAME" ||
         die "inventory: $INVENTORY needs a coderd group and appliance_hostname, the DNS name users reach the cluster by (see ansible/inventory/cluster.example.yml)"
+    if ((UNINSTALL)); then
+        cluster_uninstall
+        return 0
+    fi
     check_cluster_version_order
     ansible_cli playbook -i "$INVENTORY" "$BUNDLE/ansible/playbooks/cluster.yml" ||
         die "ansible: the cluster playbook failed (its output is above)"
@@ -598,6 +604,28 @@ cluster_stage() {
     echo
     echo "coder-appliance $new_version is running at $url, on the hosts of $INVENTORY"
     echo "Next: create the first user, in a browser at $url or with $CURRENT/bin/coder login $url"
+}
+
+cluster_uninstall() {
+    # Only the hosts with something of the appliance (raw: a host never installed may have no
+    # Python for the playbook's modules); none at all is refused, as on one host.
+    local out host answer installed=() absent=""
+    out=$(ask all ansible.builtin.raw "test -e $CURRENT -o -d /etc/coder-appliance && echo yes || echo no") ||
+        exit 1
+    while IFS=$'\t' read -r host answer; do
+        if [[ $answer == yes ]]; then installed+=("$host"); else absent+="${absent:+, }$host"; fi
+    done <<<"$out"
+    ((${#installed[@]})) || die "uninstall: coder-appliance is not installed on any host of $INVENTORY"
+    [[ -z $absent ]] || echo "$PROG: coder-appliance is not installed on $absent: left out"
+    local IFS=,
+    ansible_cli playbook -i "$INVENTORY" --limit "${installed[*]}" -e "appliance_purge=$PURGE" \
+        "$BUNDLE/ansible/playbooks/cluster-uninstall.yml" ||
+        die "ansible: the cluster-uninstall playbook failed (its output is above)"
+    if ((PURGE)); then
+        echo "$PROG: removed coder-appliance, its data and its configuration from the hosts of $INVENTORY"
+    else
+        echo "$PROG: removed coder-appliance's services from the hosts of $INVENTORY; its data and configuration are kept (--purge removes them)"
+    fi
 }
 
 install_stage() {

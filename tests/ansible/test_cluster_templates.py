@@ -1,6 +1,7 @@
 """The cluster playbook's settings as they render for the example inventory (no hosts: each
 role's templates with the play's variables, the secrets standing in for the fact
-cluster_secrets makes): etcd, Patroni, coderd's replicas, HAProxy and the provisioners."""
+cluster_secrets makes): etcd, Patroni, coderd's replicas, HAProxy and the provisioners; and
+cluster-uninstall.yml against it (each play undone, each role's TLS folder purged)."""
 from __future__ import annotations
 
 import re
@@ -174,3 +175,65 @@ def test_the_ca_issues_every_certificate_the_playbook_asks_for(tmp_path):
     outside = subprocess.run([APPLIANCE, "ca", "issue", "--dir", str(ca), "--dns=db.elsewhere.test"],
                              capture_output=True, text=True)
     assert outside.returncode != 0  # the constraints this test relies on are there
+
+
+def plays(name: str) -> list[dict]:
+    return yaml.safe_load((ANSIBLE_DIR / "playbooks" / name).read_text())
+
+
+def role_defaults(role: str) -> dict:
+    return yaml.safe_load((ANSIBLE_DIR / "roles" / role / "defaults" / "main.yml").read_text())
+
+
+def test_the_cluster_uninstall_undoes_cluster_yml_in_reverse():
+    """Every role of cluster.yml that has an uninstall runs it on the hosts it ran on, in the
+    reverse order, its purge given by appliance_purge; the bundle's own roles last, in the
+    playbook the single node's uninstall imports too. Never the single node's
+    appliance_postgresql uninstall: its purge starts Debian's postgresql, which Patroni's hosts
+    keep stopped."""
+    installed = [(play["hosts"], entry["role"]) for play in plays("cluster.yml")
+                 for entry in play["roles"]
+                 if (ANSIBLE_DIR / "roles" / entry["role"] / "tasks" / "uninstall.yml").exists()]
+    bundle_roles = ("appliance_files", "appliance_apt_repo")
+    removed, imported = [], []
+    for play in plays("cluster-uninstall.yml"):
+        if "ansible.builtin.import_playbook" in play:
+            imported.append(play["ansible.builtin.import_playbook"])
+            continue
+        for task in play["tasks"]:
+            role = task["ansible.builtin.import_role"]
+            assert role["tasks_from"] == "uninstall", task
+            removed.append((play["hosts"], role["name"]))
+            purge = f"{role['name']}_purge"
+            assert purge in role_defaults(role["name"]), purge
+            assert task["vars"] == {purge: "{{ appliance_purge }}"}, task
+    assert removed == [(hosts, role) for hosts, role in reversed(installed)
+                       if role not in bundle_roles]
+    assert imported == ["uninstall-bundle.yml"]
+    assert [p["ansible.builtin.import_playbook"] for p in plays("uninstall.yml")[1:]] == imported
+    (tail,) = plays("uninstall-bundle.yml")
+    assert tail["hosts"] == "all"
+    assert [t["ansible.builtin.import_role"]["name"] for t in tail["tasks"]
+            if "ansible.builtin.import_role" in t] == list(bundle_roles)
+    assert "appliance_postgresql" not in [role for _, role in removed]
+
+
+def test_each_purge_removes_the_tls_files_cluster_cert_installed_for_its_role():
+    """cluster_cert copies a host's certificate, its key and the CA's root into the folder the
+    play names for the next role; that role's purge removes the same folder (coderd's lies in
+    its configuration folder, which its purge removes whole)."""
+    cert_defaults = role_defaults("cluster_cert")
+    checked = []
+    for play in plays("cluster.yml"):
+        for cert, entry in zip(play["roles"], play["roles"][1:]):
+            if cert["role"] != "cluster_cert":
+                continue
+            asked = {**cert_defaults, **cert.get("vars", {})}["cluster_cert_dest_dir"]
+            dest = jinja2.Template(asked).render(play.get("vars", {}))
+            role, defaults = entry["role"], role_defaults(entry["role"])
+            if role == "coderd":
+                assert dest.startswith(defaults["coderd_config_dir"] + "/"), dest
+            else:
+                assert defaults[f"{role}_tls_dir"] == dest, role
+            checked.append(role)
+    assert sorted(checked) == ["coderd", "etcd", "haproxy", "patroni", "provisioners", "wsproxy"]

@@ -124,13 +124,25 @@ def test_the_download_check_sees_a_remote_url():
     assert not REMOTE.search("url: https://127.0.0.1:443/healthz")
 
 
-@pytest.mark.parametrize("play, inventory", [("single-node", "inventory.example.yml"),
-                                             ("uninstall", "inventory.example.yml"),
-                                             ("cluster", "inventory/cluster.example.yml")])
+# Every playbook, with the inventories it is run with (uninstall-bundle.yml: by both uninstalls).
+PLAYBOOK_INVENTORIES = [("single-node", "inventory.example.yml"),
+                        ("uninstall", "inventory.example.yml"),
+                        ("uninstall-bundle", "inventory.example.yml"),
+                        ("uninstall-bundle", "inventory/cluster.example.yml"),
+                        ("cluster", "inventory/cluster.example.yml"),
+                        ("cluster-uninstall", "inventory/cluster.example.yml")]
+
+
+@pytest.mark.parametrize("play, inventory", PLAYBOOK_INVENTORIES)
 def test_the_playbooks_pass_ansible_syntax_check(tmp_path, play, inventory):
     done = ansible(tmp_path, "playbook", "--syntax-check", "-i", inventory, f"playbooks/{play}.yml")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[WARNING]" not in done.stderr, done.stderr  # e.g. a play whose hosts match no group
+
+
+def test_the_syntax_check_covers_every_playbook():
+    assert sorted({play for play, _ in PLAYBOOK_INVENTORIES}) == \
+        sorted(p.stem for p in (ANSIBLE_DIR / "playbooks").glob("*.yml"))
 
 
 def test_the_syntax_check_fails_a_broken_play(tmp_path):

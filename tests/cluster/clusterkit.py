@@ -113,10 +113,11 @@ class Cluster:
     def group(self, name: str) -> list[BootedHost]:
         return [self.hosts[host] for host, _ in LAYOUT[name]]
 
-    def install_sh(self) -> subprocess.CompletedProcess:
-        """``install.sh --cluster`` on the controller, as the administrator runs it."""
+    def install_sh(self, *extra: str) -> subprocess.CompletedProcess:
+        """``install.sh --cluster`` on the controller, as the administrator runs it (with
+        ``extra`` options, e.g. ``--uninstall``)."""
         return self.controller.run([f"{self.bundle_dir}/install.sh", "--fingerprint",
-                                    self.fingerprint, "--cluster", "--inventory", INVENTORY],
+                                    self.fingerprint, "--cluster", "--inventory", INVENTORY, *extra],
                                    check=False, timeout=1800)
 
     def deploy(self) -> subprocess.CompletedProcess:

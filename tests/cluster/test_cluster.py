@@ -9,7 +9,7 @@ changing nothing; then a user's client reaches coderd only through the load bala
 name, over TLS checked with the cluster's CA. Then, one at a time, the failures of the
 issue: a switchover and the primary's host lost (it comes back as a replica), an etcd
 member lost, the external provisioner's host lost mid-build, the replica holding an agent
-lost under load.
+lost under load. Last, the uninstall of every host, then its purge.
 """
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ import threading
 import time
 
 import pytest
+import yaml
 
-from ..packaging.installkit import is_active, recaps
+from ..packaging.installkit import exists, is_active, recaps
 from .clusterkit import (ACCESS, CA, CURRENT, ETCD_CA, ETCD_CERT, ETCD_KEY, LAYOUT, PROVISIONER_POOL, REPO,
                          booted_cluster, fqdn, leader, leader_of, patroni_members, patroni_views,
                          service_states, settled, short, sql)
@@ -389,3 +390,74 @@ def test_a_replica_lost_under_load(cluster, tmp_path):
         for proc in [agent, *sessions]:
             proc.kill()
             proc.wait()
+
+
+# The roles each group's hosts run services of; their units are the roles' defaults.
+SERVICE_ROLES = {"loadbalancer": ["haproxy"], "coderd": ["coderd"], "postgres": ["patroni", "etcd"],
+                 "provisioners": ["provisioners"], "wsproxies": ["wsproxy"]}
+PATRONI_DATA = "/var/lib/postgresql/15/patroni"  # the patroni role's patroni_data_dir
+ETCD_DATA = "/var/lib/etcd/coder-appliance"  # the etcd role's etcd_data_dir
+
+
+def role_unit(role: str) -> str:
+    defaults = yaml.safe_load((REPO / "ansible" / "roles" / role / "defaults" / "main.yml").read_text())
+    return defaults[f"{role}_service"]
+
+
+def test_uninstall_removes_every_service_and_a_purge_every_trace(cluster):
+    """Last (it ends the cluster): ``install.sh --cluster --uninstall`` stops and disables
+    every service of the appliance on every host and removes the installed versions, keeping
+    the data (PostgreSQL's under Patroni, etcd's, the CA, the secrets); a second run has
+    nothing to do; ``--purge`` then removes the data and configuration too. The Debian
+    packages stay, and Debian's own postgresql is never started on Patroni's hosts."""
+    units = [role_unit(role) for roles in SERVICE_ROLES.values() for role in roles]
+    assert sorted(units) == ["coder-wsproxy", "coderd", "etcd", "haproxy", "patroni", "provisionerd"]
+
+    def no_service_left(host) -> None:
+        for unit in [*units, "postgresql"]:
+            assert is_active(host, unit) != "active", (host.hostname, unit)
+            enabled = host.run(["systemctl", "is-enabled", unit], check=False)
+            assert enabled.returncode != 0, (host.hostname, unit, enabled.stdout)  # not found, or disabled
+
+    def packages_stay() -> None:
+        for group, packages in (("postgres", ["postgresql", "patroni", "etcd-server"]),
+                                ("loadbalancer", ["haproxy"])):
+            for host in cluster.group(group):
+                status = host.run(["dpkg-query", "-W", "-f", "${db:Status-Status}\n", *packages],
+                                  check=False).stdout
+                assert status.split() == ["installed"] * len(packages), (host.hostname, status)
+
+    done = cluster.install_sh("--uninstall")
+    assert done.returncode == 0, f"{done.stdout[-8000:]}\n{done.stderr[-3000:]}"
+    assert "its data and configuration are kept" in done.stdout, done.stdout[-2000:]
+    for host in cluster.hosts.values():
+        no_service_left(host)
+        assert exists(host, "/opt/coder-appliance", "/var/lib/coder-appliance-apt") == [], host.hostname
+    kept = [PATRONI_DATA + "/PG_VERSION", ETCD_DATA + "/member", "/etc/patroni/config.yml",
+            "/etc/etcd/tls/etcd.key"]
+    for host in cluster.group("postgres"):
+        assert exists(host, *kept) == kept, host.hostname
+    packages_stay()
+    assert exists(cluster.group("postgres")[0], "/var/lib/coder-appliance/secrets/postgres_coderd")
+    assert exists(cluster.group("coderd")[0], CA, "/etc/coder-appliance/coderd.env") == \
+        [CA, "/etc/coder-appliance/coderd.env"]
+
+    again = cluster.install_sh("--uninstall")
+    assert again.returncode == 0, f"{again.stdout[-8000:]}\n{again.stderr[-3000:]}"
+    changed = {host: counts["changed"] for host, counts in recaps(again.stdout).items()}
+    assert changed and set(changed.values()) == {0}, changed
+
+    purged = cluster.install_sh("--uninstall", "--purge")
+    assert purged.returncode == 0, f"{purged.stdout[-8000:]}\n{purged.stderr[-3000:]}"
+    assert "removed coder-appliance, its data and its configuration" in purged.stdout
+    traces = ["/opt/coder-appliance", "/var/lib/coder-appliance", "/var/lib/coder-appliance-apt",
+              "/etc/coder-appliance", "/usr/local/share/ca-certificates/coder-appliance-root.crt",
+              "/etc/apt/keyrings/coder-appliance.gpg", PATRONI_DATA, ETCD_DATA, "/etc/patroni/config.yml",
+              "/etc/patroni/tls", "/var/lib/postgresql/.pgpass_patroni", "/etc/etcd/tls", "/etc/haproxy/tls"]
+    for host in cluster.hosts.values():
+        no_service_left(host)
+        assert exists(host, *traces) == [], host.hostname
+        users = host.run(["getent", "passwd", "coder-appliance", "coder-provisioner", "coder-wsproxy"],
+                         check=False).stdout
+        assert users == "", (host.hostname, users)
+    packages_stay()

@@ -191,12 +191,16 @@ def test_cluster_needs_an_inventory_and_refuses_what_the_inventory_says(folder, 
     inventory.write_text("all: {}\n")
     alone = install_sh(folder, keys[0].fingerprint, "--cluster")
     assert alone.kind == "usage" and "--cluster needs --inventory FILE" in alone.error
-    for option in (("--hostname", "coder.example.internal"), ("--uninstall",),
+    for option in (("--hostname", "coder.example.internal"),
                    ("--postgres-url", "postgresql://db.example.internal/coder")):
         refused = install_sh(folder, keys[0].fingerprint, "--cluster", "--inventory",
                              str(inventory), *option)
         assert refused.kind == "usage" and f"{option[0]} does not go with --cluster" in refused.error
-    assert install_sh(folder, keys[0].fingerprint, "--cluster", "--inventory", str(inventory)).code == 0
+    purge = install_sh(folder, keys[0].fingerprint, "--cluster", "--inventory", str(inventory), "--purge")
+    assert purge.kind == "usage" and "--purge goes with --uninstall" in purge.error
+    for uninstall in ((), ("--uninstall",), ("--uninstall", "--purge")):
+        assert install_sh(folder, keys[0].fingerprint, "--cluster", "--inventory", str(inventory),
+                          *uninstall).code == 0, uninstall
 
 
 def test_a_short_key_id_is_not_a_fingerprint(folder, keys):
