@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from .ansibletest import ANSIBLE_DIR, REPO, ROLES, ansible, render_templates
+from .ansibletest import ANSIBLE_DIR, REPO, ROLES, ansible
 
 sys.path.insert(0, str(REPO / "packaging"))
 import aptrepo  # noqa: E402  (packaging/aptrepo.py, run as a script there)
