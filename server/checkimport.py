@@ -18,7 +18,9 @@ the same way; one interrupted before its job is queued has written nothing.
 """
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -94,17 +96,24 @@ def _check(s: AuthzQuerier, directory: Path, archive: bytes, timeout: float,
                                message=f"coderd check-import {directory}",
                                user_variable_values=list(values))
     _say(f"queued the import of {directory} (job {version['job_id']})")
+    # Ctrl-C from here on is a flag the wait reads between queries, not a KeyboardInterrupt
+    # raised wherever the program is: in a query it would leave the connection unusable for
+    # the cancel, and in a finalizer Python would print it and carry on waiting.
+    interrupted = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
     try:
-        return _wait(s, version["job_id"], timeout)
-    except KeyboardInterrupt:
-        s.cancel_provisioner_job(version["job_id"])
-        raise Interrupted("interrupted: the import was canceled") from None
+        return _wait(s, version["job_id"], timeout, interrupted)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
-def _wait(s: AuthzQuerier, job_id, timeout: float) -> float:
+def _wait(s: AuthzQuerier, job_id, timeout: float, interrupted: threading.Event) -> float:
     started = time.monotonic()
     status, told = "", started
     while True:
+        if interrupted.is_set():
+            s.cancel_provisioner_job(job_id)
+            raise Interrupted("interrupted: the import was canceled")
         job = s.get_provisioner_job_by_id(job_id)
         elapsed = time.monotonic() - started
         if job["job_status"] != status or time.monotonic() - told >= PROGRESS_SECONDS:
@@ -118,7 +127,7 @@ def _wait(s: AuthzQuerier, job_id, timeout: float) -> float:
                 raise CheckFailed(f"no provisioner daemon took the job in {timeout:.0f} s: is "
                                   "coderd running, with CODER_PROVISIONER_DAEMONS above 0?")
             raise CheckFailed(f"the import did not finish in {timeout:.0f} s; it was canceled")
-        time.sleep(POLL_SECONDS)
+        interrupted.wait(POLL_SECONDS)
     if job["job_status"] != "succeeded":
         logs = s.get_provisioner_job_logs_after(job_id)
         for line in logs:

@@ -114,8 +114,8 @@ def test_ctrl_c_cancels_the_job_as_the_timeout_does(coderd, tmp_path):
             assert said[-1], said  # it ended before waiting
         proc.send_signal(signal.SIGINT)
         rest = proc.stderr.read()
-        assert proc.wait(timeout=30) == 130
-    assert rest == "coderd check-import: error: interrupted: the import was canceled\n"
+        assert (proc.wait(timeout=30), rest) == (
+            130, "coderd check-import: error: interrupted: the import was canceled\n")
     assert check_rows(coderd.dsn) == [("install-check", "canceled", True)]
 
 

@@ -21,6 +21,7 @@ import requests
 from appliance.sdk.client import APIError, Client
 from appliance.sdk.provisionerd import PSK_HEADER
 
+from tests.kit.agent import wait_for
 from tests.kit.coderd import create_first_user
 from tests.kit.provisioning import SLOW_TEMPLATE, TEMPLATE, Rows, wait_started
 from tests.kit.tools import terraform_version
@@ -267,6 +268,8 @@ def test_a_stopping_coderd_lets_its_daemons_finish_and_report_the_job_they_run(r
     _, running = rows.build(workspace_id, version_id, "start")
     wait_started(rows, running)
     provisioning_coderd.proc.terminate()  # coderd alone, as systemd's KillMode=mixed does
+    # A signal is handled when its process next runs: a job queued before that may be taken.
+    wait_for(lambda: "shutting down" in provisioning_coderd.log(), what="coderd's shutdown")
     _, queued = rows.import_version({"main.tf": "terraform {\n}\n"})
     assert provisioning_coderd.proc.wait(30) == 0
     assert rows.wait(running, timeout=1)["job_status"] == "succeeded"
