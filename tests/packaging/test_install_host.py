@@ -37,9 +37,17 @@ def sealed():
 
 
 def coder(host: BootedHost, token: str, *args: str, check: bool = True):
-    """The installed ``coder`` CLI in the host, as the first user."""
-    return host.run(["env", f"CODER_URL=https://{HOSTNAME}", f"CODER_SESSION_TOKEN={token}",
-                     "/opt/coder-appliance/current/bin/coder", *args], timeout=300, check=check)
+    """The installed ``coder`` CLI in the host, as the first user; when it fails (and
+    ``check``), the error names what coderd and the workspaces' agents logged last."""
+    done = host.run(["env", f"CODER_URL=https://{HOSTNAME}", f"CODER_SESSION_TOKEN={token}",
+                     "/opt/coder-appliance/current/bin/coder", "-v", *args], timeout=300, check=False)
+    if check and done.returncode != 0:
+        journal = host.run(["journalctl", "-u", "coderd", "-n", "60", "--no-pager"], check=False).stdout
+        agents = host.run(["sh", "-c", "tail -n 30 /var/lib/coder-appliance/workspaces/*/*/.coder-agent.log"],
+                          check=False).stdout
+        raise AssertionError(f"coder {' '.join(args)} failed ({done.returncode}):\n{done.stdout[-2000:]}\n"
+                             f"{done.stderr[-4000:]}\n--- coderd ---\n{journal}\n--- agents ---\n{agents}")
+    return done
 
 
 def wait_for_agent(host: BootedHost, token: str, name: str, within: float = 90) -> None:

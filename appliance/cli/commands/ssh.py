@@ -19,6 +19,7 @@ import argparse
 import errno
 import fcntl
 import functools
+import logging
 import os
 import select
 import signal
@@ -32,6 +33,8 @@ from appliance.sdk import rawstream
 
 from .. import connect, headers, regions
 from ..base import CommandError
+
+log = logging.getLogger(__name__)
 
 WAIT_CHOICES = ("yes", "no", "auto")
 STARTING = ("created", "starting")
@@ -104,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         if args.stdio:
             return relay_fds(sock, 0, 1)
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
-        return _session(sock, " ".join(command))
+        return _session(sock, connect_to_agent, " ".join(command))
     finally:
         usage.stop.set()
         usage.reported.wait(10)  # a session shorter than the first report still makes it
@@ -325,18 +328,8 @@ def _writer(fd: int):
     return functools.partial(write_fd, fd)
 
 
-def _session(sock: socket.socket, command: str) -> int:
-    import paramiko
-
-    from appliance.sdk.relay import SSH_CIPHERS
-
-    transport = paramiko.Transport(sock)
-    transport.get_security_options().ciphers = SSH_CIPHERS
-    try:
-        transport.start_client(timeout=30)
-        transport.auth_none(os.environ.get("USER", "coder"))
-    except paramiko.SSHException as exc:
-        raise CommandError(f"SSH to the workspace failed: {exc}") from exc
+def _session(sock: socket.socket, reconnect, command: str) -> int:
+    transport = _ssh_transport(sock, reconnect)
     channel = transport.open_session()
     tty = sys.stdin.isatty() and not command
     if tty or (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -350,6 +343,38 @@ def _session(sock: socket.socket, command: str) -> int:
     if tty:
         return _interactive(channel)
     return _piped(channel)
+
+
+def _ssh_transport(sock: socket.socket, reconnect, attempts: int = 3):
+    """SSH begun over ``sock``; a stream that ends before SSH has begun (the agent's relay
+    connection replaced meanwhile, as when coderd restarts) is opened again by
+    ``reconnect()``, which waits for the agent, a few times."""
+    import paramiko
+
+    from appliance.sdk.relay import SSH_CIPHERS
+
+    attempt = 1
+    while True:
+        transport = paramiko.Transport(sock)
+        transport.get_security_options().ciphers = SSH_CIPHERS
+        try:
+            transport.start_client(timeout=30)
+            transport.auth_none(os.environ.get("USER", "coder"))
+            return transport
+        except (EOFError, paramiko.SSHException) as exc:
+            transport.close()
+            # paramiko's words for a stream that closed before its banner, or during the
+            # key exchange; anything else (no common cipher...) is no better tried again.
+            ended = isinstance(exc, EOFError) or str(exc).startswith("Error reading SSH protocol banner")
+            if not ended:
+                raise CommandError(f"SSH to the workspace failed: {exc}") from exc
+            if attempt == attempts:
+                raise CommandError(f"SSH to the workspace failed: the agent closed the "
+                                   f"connection before SSH began ({attempts} tries).") from None
+        log.debug("the stream to the agent ended before SSH began; opening another")
+        time.sleep(0.5 * attempt)
+        attempt += 1
+        sock = reconnect()
 
 
 def _piped(channel) -> int:
