@@ -27,8 +27,10 @@ def generated_name() -> str:
 
 
 def insert_named(given: str, insert: Callable[[str], T]) -> T:
-    """``insert(name)`` with ``given``, or without it with made-up names until one is free. ``insert`` must write nothing when it raises ``UniqueViolation`` (its own
-    transaction); raised for a ``given`` name that is taken, or when every attempt was."""
+    """``insert(name)`` with ``given``, or without it with made-up names until one is free.
+    ``insert`` must write nothing when it raises ``UniqueViolation``: its own transaction,
+    never inside a caller's (a failed statement would abort that one). Raised for a
+    ``given`` name that is taken, or when every attempt was."""
     name = given or generated_name()
     for _ in range(0 if given else ATTEMPTS - 1):
         try:

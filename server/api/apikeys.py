@@ -1,7 +1,6 @@
 """API keys: long-lived named tokens and session keys."""
 from __future__ import annotations
 
-
 import psycopg2.errors
 from flask import current_app, request
 
