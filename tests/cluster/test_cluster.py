@@ -7,9 +7,9 @@ with etcd, one external provisioner host, one workspace proxy. The administrator
 the bundle verified on the controller, ``install.sh --cluster --inventory``, a second run
 changing nothing; then a user's client reaches coderd only through the load balancer's
 name, over TLS checked with the cluster's CA, and an older bundle is refused. Then, one at
-a time, the failures of the issue: a switchover and the primary's host lost, an etcd member
-lost, the external provisioner's host lost mid-build, the replica holding an agent lost
-under load. Last, the uninstall of every host, then its purge.
+a time, the failures of the issue: an etcd member lost, the external provisioner's host
+lost mid-build, the replica holding an agent lost under load, a switchover and the
+primary's host lost. Last, the uninstall of every host, then its purge.
 """
 from __future__ import annotations
 
@@ -159,41 +159,6 @@ from appliance.sdk.client import Client
 url, ca, token, prefix = sys.argv[1:]
 print(json.dumps([u.username for u in Client(url, token, verify=ca).users(q=prefix).users]))
 """
-
-
-def test_a_switchover_and_an_unclean_failover_lose_no_acknowledged_write(cluster):
-    """Patroni moves the primary (a switchover), then the new primary's Patroni and
-    PostgreSQL are killed (no hand-over): coderd finds the new primary through libpq's
-    target_session_attrs=read-write and serves writes again within 30 s each time; every
-    write it acknowledged is there afterwards."""
-    token = cluster.client.coder("login", "token").stdout.strip()
-    pg = {short(h.hostname): h for h in cluster.group("postgres")}
-    first = short(leader(cluster))
-    candidate = next(name for name in pg if name != first)
-
-    def switchover():
-        pg[first].run(["patronictl", "-c", "/etc/patroni/config.yml", "switchover", "--force",
-                       "--leader", fqdn(first), "--candidate", fqdn(candidate)])
-
-    attempts = writes_during(cluster, token, "sw", 40, switchover)
-    assert short(leader(cluster)) == candidate
-    assert outage(attempts) < 30, attempts
-    print(f"switchover: longest gap between acknowledged writes {outage(attempts):.1f} s")
-    acknowledged_writes_kept(cluster, token, attempts)
-
-    def crash():  # the primary's host unplugged: as lost with its power, to the others
-        cluster.net.unplug(cluster.namespaces[candidate])
-
-    try:
-        attempts = writes_during(cluster, token, "lost", 60, crash)
-        assert outage(attempts) < 30, f"{attempts}\n{patroni_views(cluster)}"
-        print(f"primary's host lost: longest gap between acknowledged writes "
-              f"{outage(attempts):.1f} s")
-        survivor = next(h for name, h in pg.items() if name != candidate)
-        assert short(leader_of(survivor)) != candidate
-        acknowledged_writes_kept(cluster, token, attempts)
-    finally:  # a later test must not find a host of the cluster cut off
-        cluster.net.plug(cluster.namespaces[candidate])
 
 
 def test_losing_one_etcd_member_is_invisible(cluster):
@@ -383,6 +348,44 @@ ETCD_DATA = "/var/lib/etcd/coder-appliance"  # the etcd role's etcd_data_dir
 def role_unit(role: str) -> str:
     defaults = yaml.safe_load((REPO / "ansible" / "roles" / role / "defaults" / "main.yml").read_text())
     return defaults[f"{role}_service"]
+
+
+# Last of the failures: after its host returns, the lost primary does not always rejoin
+# cleanly yet (docs/high-availability.md, "Tested on a booted cluster"), and the tests
+# above need a healthy cluster.
+def test_a_switchover_and_an_unclean_failover_lose_no_acknowledged_write(cluster):
+    """Patroni moves the primary (a switchover), then the new primary's Patroni and
+    PostgreSQL are killed (no hand-over): coderd finds the new primary through libpq's
+    target_session_attrs=read-write and serves writes again within 30 s each time; every
+    write it acknowledged is there afterwards."""
+    token = cluster.client.coder("login", "token").stdout.strip()
+    pg = {short(h.hostname): h for h in cluster.group("postgres")}
+    first = short(leader(cluster))
+    candidate = next(name for name in pg if name != first)
+
+    def switchover():
+        pg[first].run(["patronictl", "-c", "/etc/patroni/config.yml", "switchover", "--force",
+                       "--leader", fqdn(first), "--candidate", fqdn(candidate)])
+
+    attempts = writes_during(cluster, token, "sw", 40, switchover)
+    assert short(leader(cluster)) == candidate
+    assert outage(attempts) < 30, attempts
+    print(f"switchover: longest gap between acknowledged writes {outage(attempts):.1f} s")
+    acknowledged_writes_kept(cluster, token, attempts)
+
+    def crash():  # the primary's host unplugged: as lost with its power, to the others
+        cluster.net.unplug(cluster.namespaces[candidate])
+
+    try:
+        attempts = writes_during(cluster, token, "lost", 60, crash)
+        assert outage(attempts) < 30, f"{attempts}\n{patroni_views(cluster)}"
+        print(f"primary's host lost: longest gap between acknowledged writes "
+              f"{outage(attempts):.1f} s")
+        survivor = next(h for name, h in pg.items() if name != candidate)
+        assert short(leader_of(survivor)) != candidate
+        acknowledged_writes_kept(cluster, token, attempts)
+    finally:  # a later test must not find a host of the cluster cut off
+        cluster.net.plug(cluster.namespaces[candidate])
 
 
 def test_uninstall_removes_every_service_and_a_purge_every_trace(cluster):
