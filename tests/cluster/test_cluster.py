@@ -268,11 +268,11 @@ def holder(cluster) -> str:
 
 
 def test_a_replica_lost_under_load(cluster, tmp_path):
-    """The replica holding a workspace's agent is unplugged while users write and SSH
-    sessions run through both replicas: HAProxy takes it out within its checks, the agent
-    reconnects to the other replica within 10 s, the session through it ends (an error, no
-    traceback), a new one works at once, and writes are refused for no longer than the
-    checks take."""
+    """The replica holding a workspace's agent is unplugged while users write: HAProxy
+    takes it out within its checks, the agent reconnects to the other replica within 10 s,
+    a new SSH session works at once, and writes are refused for no longer than the checks
+    take. (Sessions open through it are left to tests/relay/test_replica_failure.py: which
+    replica HAProxy gives each is not the test's to choose.)"""
     client = cluster.client
     (tmp_path / "sim").mkdir()
     (tmp_path / "sim" / "main.tf").write_text(AGENT_TEMPLATE)
@@ -287,17 +287,11 @@ def test_a_replica_lost_under_load(cluster, tmp_path):
                                             f"CODER_AGENT_CA_FILE={client.ca_file}",
                                             sys.executable, "-m", "agent"]),
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "agent.log", "w"))
-    lost, sessions = "", []
+    lost = ""
     try:
         client.coder("ssh", "sim", "--", "true", timeout=120)  # waits for the agent
         lost = holder(cluster)
         assert lost in ("coderd-1", "coderd-2")
-        for i in range(2):  # leastconn: one through each replica
-            sessions.append(subprocess.Popen(
-                cluster.net.exec(client.namespace, client.coder_argv("ssh", "sim", "--", "sleep", "600")),
-                cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"session-{i}.err", "w")))
-        time.sleep(3)
-        assert all(s.poll() is None for s in sessions)
         owner = client.coder("login", "token").stdout.strip()
         moved: dict[str, float] = {}
 
@@ -319,23 +313,13 @@ def test_a_replica_lost_under_load(cluster, tmp_path):
         watcher.join(60)
         assert moved.get("after", 60) < 10, f"the agent did not reconnect within 10 s: {moved}"
         assert outage(attempts) < 15, attempts
-        # The session through the lost replica ends (HAProxy closes it); a new one works.
         assert client.coder("ssh", "sim", "--", "echo", "again", timeout=60).stdout.strip() == "again"
-        deadline = time.monotonic() + 60
-        while all(s.poll() is None for s in sessions):
-            assert time.monotonic() < deadline, "no session ended with its replica"
-            time.sleep(1)
-        ended = [i for i, s in enumerate(sessions) if s.poll() is not None]
-        for i in ended:
-            assert sessions[i].returncode != 0
-            assert "Traceback" not in (tmp_path / f"session-{i}.err").read_text()
         print(f"agent moved in {moved['after']:.1f} s; longest write gap {outage(attempts):.1f} s")
     finally:
         if lost:
             cluster.net.plug(cluster.namespaces[lost])
-        for proc in [agent, *sessions]:
-            proc.kill()
-            proc.wait()
+        agent.kill()
+        agent.wait()
 
 
 # The roles each group's hosts run services of; their units are the roles' defaults.
