@@ -179,26 +179,8 @@ class Relay:
         if (agent_id, address) not in self._forwarding:  # once: it names who holds the agent
             self._forwarding.add((agent_id, address))
             log.info("relay: streams for agent %s forwarded to the process at %s", agent_id, address)
-        host, _, port = address.rpartition(":")
-        try:
-            sock = socket.create_connection((host, int(port)), timeout=timeout)
-        except OSError as exc:
-            raise AgentUnavailable(f"the coderd process holding agent {agent_id} at {address} "
-                                   f"is unreachable: {exc}") from exc
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            if self._client_tls is not None:
-                sock = TLSStream(sock, self._client_tls, server_side=False,
-                                 server_hostname=host.strip("[]"))
-            answer = dial_handshake(sock, self.secret, agent_id, target)
-        except (OSError, ValueError) as exc:  # ssl.SSLError and RelayAuthError among them
-            sock.close()
-            raise AgentUnavailable(f"forwarding to {address} failed: {exc}") from exc
-        if not answer.get("ok"):
-            sock.close()
-            raise mux.StreamError(answer.get("error") or "refused by the holding process")
-        sock.settimeout(None)
-        return _Counted(self, sock)
+        return _Counted(self, dial_listener(address, self.secret, agent_id, target,
+                                            self._client_tls, timeout))
 
     # -- the internal listener ----------------------------------------------------
     def _start(self) -> None:
@@ -235,7 +217,7 @@ class Relay:
 
     def _handle_forwarded(self, sock: socket.socket, address) -> None:
         """A stream forwarded by another process: check its proof, open the stream, pipe it."""
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        tune(sock)
         sock.settimeout(10)
         try:
             if self._server_tls is not None:
@@ -299,6 +281,47 @@ def _read_json(sock: socket.socket) -> dict:
     if not isinstance(value, dict):
         raise RelayAuthError("the connection ended before the handshake did")
     return value
+
+
+def tune(sock: socket.socket) -> None:
+    """Options for a connection between relay ends: no Nagle delay for keystrokes, and a
+    peer lost without closing (its host down, its cable pulled) given up on as coderd gives
+    up on a lost database (``server.db.pool``): keepalive probes after 5 s idle, 2 s apart,
+    3 unanswered; or data unacknowledged for 15 s. Without them a stream forwarded to a lost
+    replica waited for as long as TCP retries, with the user's session hanging on it."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 5)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 2)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 15000)
+
+
+def dial_listener(address: str, secret: str, agent_id: uuid.UUID | str, target: str,
+                  tls: ssl.SSLContext | None, timeout: float, **extra: str):
+    """A connection to the relay listener at ``address`` (``host:port``) past its handshake,
+    carrying the stream to ``target`` on the agent. Raises AgentUnavailable when the
+    listener cannot be reached or does not prove itself, mux.StreamError when it refuses
+    the stream (with its reason). ``extra``: as for ``dial_handshake``."""
+    host, _, port = address.rpartition(":")
+    try:
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+    except (OSError, ValueError) as exc:
+        raise AgentUnavailable(f"the coderd process holding agent {agent_id} at {address} "
+                               f"is unreachable: {exc}") from exc
+    tune(sock)
+    try:
+        if tls is not None:
+            sock = TLSStream(sock, tls, server_side=False, server_hostname=host.strip("[]"))
+        answer = dial_handshake(sock, secret, agent_id, target, **extra)
+    except (OSError, ValueError) as exc:  # ssl.SSLError and RelayAuthError among them
+        sock.close()
+        raise AgentUnavailable(f"forwarding to {address} failed: {exc}") from exc
+    if not answer.get("ok"):
+        sock.close()
+        raise mux.StreamError(answer.get("error") or "refused by the holding process")
+    sock.settimeout(None)
+    return sock
 
 
 def dial_handshake(sock: socket.socket, secret: str, agent_id: uuid.UUID, target: str,

@@ -25,13 +25,13 @@ grant, which the listener checks before opening the stream.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import uuid
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, after_this_request, redirect, request
 
+from appliance import mux
 from appliance.sdk import model, types
 from appliance.sdk.client import APIError
 from appliance.sdk.errors import SESSION_HEADER
@@ -45,8 +45,7 @@ from ..httpapi import APIError as Refused
 from ..relay import appauth, appfilter, apps, tcpupgrade, websocket
 from ..relay.appauth import page
 from ..relay.websocket import bridge
-from ..relay.registry import dial_handshake, dialer_context
-from ..relay.tlsstream import TLSStream
+from ..relay.registry import AgentUnavailable, dial_listener, dialer_context
 from . import apptoken
 
 SIGNED_TOKEN_PARAM = "coder_signed_app_token_23db1dde"  # Coder's name for it
@@ -218,25 +217,11 @@ class WorkspaceProxyServer:
 
     def _dial(self, claims: dict, grant: str):
         """The relay listener of the coderd process holding the agent, past its handshake."""
-        host, _, port = claims["relay_address"].rpartition(":")
-        if not port:
+        if ":" not in claims["relay_address"]:
             raise Refused(502, "The workspace agent is not connected.")
         try:
-            sock = socket.create_connection((host, int(port)), timeout=15)
-        except OSError as exc:
-            raise Refused(502, f"The coderd process holding the agent is unreachable: {exc}") \
-                from None
-        try:
-            if self.relay_tls is not None:
-                sock = TLSStream(sock, self.relay_tls, server_side=False,
-                                 server_hostname=host.strip("[]"))
-            answer = dial_handshake(sock, self.relay_key, claims["agent_id"], claims["target"],
-                                    proxy_id=str(self.proxy_id), grant=grant)
-        except (OSError, ValueError) as exc:  # ssl.SSLError and RelayAuthError among them
-            sock.close()
-            raise Refused(502, f"The coderd process holding the agent refused: {exc}") from None
-        if not answer.get("ok"):
-            sock.close()
-            raise Refused(502, answer.get("error") or "The agent refused the stream.")
-        sock.settimeout(None)
-        return sock
+            return dial_listener(claims["relay_address"], self.relay_key, claims["agent_id"],
+                                 claims["target"], self.relay_tls, 15,
+                                 proxy_id=str(self.proxy_id), grant=grant)
+        except (AgentUnavailable, mux.StreamError) as exc:
+            raise Refused(502, str(exc)) from None
