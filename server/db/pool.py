@@ -58,7 +58,7 @@ def _green_connect(params: dict, **kwargs) -> psycopg2.extensions.connection:
     a host that accepts TCP but never answers, or a lost one, held every new connection
     for as long as TCP tried. So each host is tried here, in the DSN's order, for at most
     the timeout (gevent's), with the DSN's other settings (``target_session_attrs``
-    included: a standby refuses, the next host is tried); the last host's error is raised.
+    included: a standby refuses, the next host is tried); the error names every host's failure.
     """
     import gevent  # only here: green mode is gevent's
 
@@ -73,17 +73,17 @@ def _green_connect(params: dict, **kwargs) -> psycopg2.extensions.connection:
         # from the environment, a service file or numeric addresses beside the names.
         return psycopg2.connect(**params, **kwargs)
     timeout = max(timeout, 2)  # libpq's own minimum
-    failure: Exception | None = None
+    failures = []
     for host, port in zip(hosts, ports):
         one = {**params, "host": host, "port": port}  # an empty port: libpq's default
+        where = f'connection to server at "{host}", port {port or 5432} failed: '
         try:
-            with gevent.Timeout(timeout, psycopg2.OperationalError(
-                    f'connection to server at "{host}", port {port or 5432} failed: '
-                    "timeout expired")):
+            with gevent.Timeout(timeout, psycopg2.OperationalError(where + "timeout expired")):
                 return psycopg2.connect(**{k: v for k, v in one.items() if v != ""}, **kwargs)
-        except psycopg2.OperationalError as exc:
-            failure = exc.with_traceback(None)  # its frames held the abandoned attempt
-    raise failure
+        except psycopg2.OperationalError as exc:  # asynchronous, libpq may not name the host
+            text = reason(exc)
+            failures.append(text if text.startswith("connection to server") else where + text)
+    raise psycopg2.OperationalError("; ".join(failures))  # every host's, as libpq's own walk
 
 
 # What a connection lost or refused raises (class 08 and 57P0x errors, libpq's own).

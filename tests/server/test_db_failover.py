@@ -346,6 +346,17 @@ def test_a_host_that_never_answers_costs_its_connect_timeout_under_gevent(databa
             port=f"{silent.getsockname()[1]},{params.get('port', 5432)}",
             connect_timeout="2", target_session_attrs="read-write"))
         assert then["answer"] == 1 and 1.5 < then["seconds"] < 5, then
+        # No host answers: the error names each one's failure, on one line (coderd's log).
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        with closed:
+            refusing = closed.getsockname()[1]
+            neither = green(f"host=127.0.0.1,localhost port={silent.getsockname()[1]},{refusing} "
+                            "dbname=x user=x sslmode=disable connect_timeout=2")
+        answer = neither["answer"]
+        assert answer.startswith("OperationalError") and "\n" not in answer, answer
+        assert f'"127.0.0.1", port {silent.getsockname()[1]} failed: timeout expired' in answer
+        assert f'"localhost", port {refusing} failed: Connection refused' in answer, answer
         # The URL's own application_name gives way to coderd's, as libpq's keywords do.
         named = green(psycopg2.extensions.make_dsn(database, application_name="admin-set"))
         assert named["answer"] == 1, named
