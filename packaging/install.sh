@@ -500,25 +500,10 @@ newer_than_bundle() {
 }
 
 check_version_order() {
-    # An older bundle over a newer install would run its migrations backwards: refused. The
-    # installed version: the one `current` points at on that host, or nothing.
-    local old
-    on_host "readlink -- $CURRENT || true"
-    old=${HOST_OUTPUT##*/}
-    [[ -n $old && $old != "$new_version" ]] || return 0
-    if newer_than_bundle "$old"; then
-        ((FORCE)) || die "downgrade: $new_version is older than the installed $old (--force to install it anyway)"
-        echo "$PROG: installing $new_version over the newer $old (--force)"
-    else
-        echo "$PROG: upgrading $old to $new_version"
-    fi
-}
-
-check_cluster_version_order() {
-    # check_version_order for every host of the cluster's inventory, before any is changed:
-    # one host on a newer version refuses the run (the database is shared).
-    local out host old newer="" older=""
-    out=$(ask all ansible.builtin.raw "readlink -- $CURRENT || true") || exit 1
+    # An older bundle over a newer install would run its migrations backwards: refused, before
+    # any host is changed (a cluster's hosts share one database). $1: a line per host,
+    # "NAME<TAB>where `current` points there" (nothing: not installed).
+    local host old newer="" older=""
     while IFS=$'\t' read -r host old; do
         old=${old##*/}
         if newer_than_bundle "$old"; then
@@ -526,9 +511,9 @@ check_cluster_version_order() {
         elif [[ -n $old && $old != "$new_version" ]]; then
             older+="${older:+, }$host ($old)"
         fi
-    done <<<"$out"
+    done <<<"$1"
     if [[ -n $newer ]]; then
-        ((FORCE)) || die "downgrade: $new_version is older than what these hosts run: $newer (--force to install it anyway)"
+        ((FORCE)) || die "downgrade: $new_version is older than what runs on $newer (--force to install it anyway)"
         echo "$PROG: installing $new_version over newer versions (--force): $newer"
     fi
     [[ -z $older ]] || echo "$PROG: upgrading to $new_version: $older"
@@ -587,7 +572,7 @@ cluster_stage() {
     # Every host of the cluster's inventory, from this bundle, with cluster.yml; the access name
     # is the inventory's appliance_hostname, which every host's certificate names. Or, with
     # --uninstall, cluster-uninstall.yml on the same hosts.
-    local answer url
+    local answer url versions
     answer=$(ask 'coderd[0]' ansible.builtin.debug "msg='{{ appliance_hostname | default(\"\") }}'") ||
         exit 1
     TARGET_HOSTNAME=${answer#*$'\t'} REMOTE_HOST=${answer%%$'\t'*}  # clean_up's name for ssh -O exit
@@ -597,7 +582,8 @@ cluster_stage() {
         cluster_uninstall
         return 0
     fi
-    check_cluster_version_order
+    versions=$(ask all ansible.builtin.raw "readlink -- $CURRENT || true") || exit 1
+    check_version_order "$versions"
     ansible_cli playbook -i "$INVENTORY" "$BUNDLE/ansible/playbooks/cluster.yml" ||
         die "ansible: the cluster playbook failed (its output is above)"
     url=https://$TARGET_HOSTNAME
@@ -657,7 +643,8 @@ install_stage() {
         fi
         return 0
     fi
-    check_version_order
+    on_host "readlink -- $CURRENT || true"
+    check_version_order "$here"$'\t'"$HOST_OUTPUT"
     # ahosts (getaddrinfo): a name only /etc/hosts gives an IPv4 address is not asked of DNS.
     on_host_succeeds "getent ahosts $TARGET_HOSTNAME >/dev/null" ||
         echo "$PROG: warning: $TARGET_HOSTNAME does not resolve on $here; workspaces reach coderd by it (add it to DNS or /etc/hosts)" >&2

@@ -164,7 +164,7 @@ def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
         # The upgrade from a delta bundle: install.sh completes it from the installed OLD.
         new = unpack(host, tars[DELTA])
         upgraded = install(host, new, fingerprint)
-        assert f"install.sh: upgrading {OLD} to {NEW}" in upgraded.stdout
+        assert f"install.sh: upgrading to {NEW}: this host ({OLD})" in upgraded.stdout
         assert host.run(["readlink", "/opt/coder-appliance/current"]).stdout.strip() == NEW
         # The version upgraded from stays, for a rollback; the older one is gone. apt's
         # source moved with current, and still has no copy of its own.
@@ -187,7 +187,7 @@ def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
         downgrade = install(host, old, fingerprint, ok=False)
         assert downgrade.returncode == 1
         assert downgrade.stderr.strip().endswith(
-            f"install.sh: error: downgrade: {OLD} is older than the installed {NEW} "
+            f"install.sh: error: downgrade: {OLD} is older than what runs on this host ({NEW}) "
             "(--force to install it anyway)")
         assert host.run(["readlink", "/opt/coder-appliance/current"]).stdout.strip() == NEW
 

@@ -92,7 +92,7 @@ def test_install_sh_inventory_installs_upgrades_and_uninstalls_over_ssh(tmp_path
         # A delta bundle: A completes it from the old bundle's folder, then B is upgraded.
         new = unpack(a, tars[DELTA])
         upgraded = over_ssh(new, "--installed", old)
-        assert f"install.sh: upgrading {OLD} to {NEW}" in upgraded.stdout
+        assert f"install.sh: upgrading to {NEW}: " in upgraded.stdout and f" ({OLD})" in upgraded.stdout
         assert b.run(["readlink", "/opt/coder-appliance/current"]).stdout.strip() == NEW
         login(b)  # the first user is kept
 
