@@ -56,15 +56,20 @@ def test_etcd_members_form_one_cluster_over_tls(rendered):
         assert member["ETCD_DATA_DIR"] != "/var/lib/etcd/default"  # not the package's own cluster
         # Only holders of a certificate from the cluster's CA may be a peer or a client.
         assert member["ETCD_CLIENT_CERT_AUTH"] == member["ETCD_PEER_CLIENT_CERT_AUTH"] == "true"
+        # A member back from isolation does not make the healthy leader step down.
+        assert member["ETCD_PRE_VOTE"] == "true"
+        assert member["ETCD_ENABLE_V2"] == "true"  # Patroni's keys (see the patroni role)
 
 
 def test_patroni_runs_postgresql_with_tls_and_the_secrets(rendered):
     for host in PG:
         config = yaml.safe_load(rendered(host, "patroni", "config.yml"))
         assert config["name"] == host and config["scope"] == "coder-appliance"
-        assert config["etcd3"]["hosts"] == [f"{h}:2379" for h in PG]
-        assert config["etcd3"]["protocol"] == "https"
-        assert (config["etcd3"]["cert"], config["etcd3"]["key"]) == (
+        # etcd's v2 API, whose leader key renewal compares (Patroni 3.0.2's etcd3 does not).
+        assert "etcd3" not in config
+        assert config["etcd"]["hosts"] == [f"{h}:2379" for h in PG]
+        assert config["etcd"]["protocol"] == "https"
+        assert (config["etcd"]["cert"], config["etcd"]["key"]) == (
             "/etc/patroni/tls/patroni.crt", "/etc/patroni/tls/patroni.key")
         dcs = config["bootstrap"]["dcs"]
         assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"] <= 20
@@ -80,6 +85,11 @@ def test_patroni_runs_postgresql_with_tls_and_the_secrets(rendered):
         network = [line for line in pg["pg_hba"] if not line.startswith("local ")]
         assert network and all(re.fullmatch(r"hostssl \S+ \S+ \S+ scram-sha-256", line) for line in network)
         assert "hostssl replication replicator 0.0.0.0/0 scram-sha-256" in network
+        # Patroni's own connections, replication included, through the socket (not TLS to
+        # "localhost", which no certificate names).
+        assert pg["use_unix_socket"] is pg["use_unix_socket_repl"] is True
+        assert "local replication replicator scram-sha-256" in pg["pg_hba"]
+        assert dcs["check_timeline"] is True
 
 
 def test_each_coderd_replica_reaches_the_primary_over_verified_tls(rendered):
@@ -105,6 +115,7 @@ def test_haproxy_passes_tcp_to_healthy_replicas_without_stickiness(rendered):
     assert "uri /healthz" in config and "http-check expect status 200" in config
     assert "check-ssl verify required ca-file /etc/haproxy/tls/ca.crt" in config
     assert "verifyhost coder.example.internal" in config
+    assert "    option redispatch\n" in config  # a refused connection goes to another replica
     assert not re.search(r"^\s*(cookie|stick|hash-type)\b", config, re.M)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..hosts import BootedHost, HostNetwork, ssh_debian_root
-from ..packaging.installkit import REPO, bundle, is_active, unpack
+from ..packaging.installkit import NEW, OLD, REPO, bundles, is_active, unpack
 
 DOMAIN = "appliance.test"
 ACCESS = f"coder.{DOMAIN}"  # resolves to the load balancer
@@ -102,7 +102,8 @@ class Cluster:
     addresses: dict[str, str]
     namespaces: dict[str, str]
     fingerprint: str
-    bundle_dir: str = ""
+    tars: dict[str, Path]  # the bundle of each version (installkit's OLD and NEW)
+    bundle_dir: str = ""  # the one extracted on the controller that install_sh runs
     client: Client | None = None
     deployments: list[str] = field(default_factory=list)
 
@@ -171,10 +172,11 @@ def _serve_ssh(controller: BootedHost, hosts: dict[str, BootedHost],
 
 @contextlib.contextmanager
 def booted_cluster(workdir: Path) -> Iterator[Cluster]:
-    """The hosts of LAYOUT booted on their network, SSH ready, the bundle unpacked on the
-    controller with the inventory beside it; nothing deployed yet. A client namespace too."""
+    """The hosts of LAYOUT booted on their network, SSH ready, the OLD bundle unpacked on the
+    controller with the inventory beside it (NEW's is kept for an upgrade); nothing deployed
+    yet. A client namespace too."""
     indexes = {name: index for hosts in LAYOUT.values() for name, index in hosts}
-    with bundle("embedded", ()) as (fingerprint, tar), HostNetwork() as net, \
+    with bundles() as (fingerprint, tars), HostNetwork() as net, \
             contextlib.ExitStack() as stack:
         addresses = {}
         namespaces = {}
@@ -188,10 +190,11 @@ def booted_cluster(workdir: Path) -> Iterator[Cluster]:
                 ssh_debian_root(), workdir / name, netns=namespaces[name], hostname=fqdn(name),
                 traced=False))
             hosts[name].run(["sh", "-c", "cat > /etc/hosts"], input=hosts_file)
-        cluster = Cluster(net, hosts, addresses, namespaces, fingerprint)
+        cluster = Cluster(net, hosts, addresses, namespaces, fingerprint,
+                          {version: tars[version] for version in (OLD, NEW)})
         _serve_ssh(cluster.controller, hosts, addresses)
         cluster.write_inventory()
-        cluster.bundle_dir = unpack(cluster.controller, tar)
+        cluster.bundle_dir = unpack(cluster.controller, tars[OLD])
         home = workdir / "client"
         home.mkdir(parents=True)
         cluster.client = Client(net, client_ns, home / "coder", home / "ca.crt")
@@ -210,7 +213,8 @@ def patroni_members(host: BootedHost) -> list[dict]:
 
 def settled(cluster: Cluster, within: float = 180) -> None:
     """Wait until every PostgreSQL host is a member again, one the leader and the others
-    replicas that run: a failure test starts from a whole cluster, not from the previous
+    replicas on its timeline (a replica that cannot follow, a lost primary back but not
+    rewound, shows none): a failure test starts from a whole cluster, not from the previous
     test's host still rejoining."""
     deadline = time.monotonic() + within
     while True:
@@ -220,12 +224,20 @@ def settled(cluster: Cluster, within: float = 180) -> None:
             members = []
         roles = sorted(m["Role"] for m in members)
         if roles == ["Leader", "Replica", "Replica"] and \
-                all(m["State"] in ("running", "streaming") for m in members):
+                all(m["State"] in ("running", "streaming") for m in members) and \
+                len({m.get("TL") for m in members}) == 1:
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"the PostgreSQL hosts did not settle in {within:.0f} s:\n"
-                                 f"{patroni_views(cluster)}")
+                                 f"{patroni_views(cluster)}\n{patroni_journals(cluster)}")
         time.sleep(2)
+
+
+def patroni_journals(cluster: Cluster, lines: int = 120) -> str:
+    """What Patroni logged last on each PostgreSQL host, for a failure's message."""
+    return "\n".join(f"--- {host.hostname}: patroni ---\n" + host.run(
+        ["journalctl", "-u", "patroni", "--no-pager", "-n", str(lines)], check=False).stdout
+        for host in cluster.group("postgres"))
 
 
 def patroni_views(cluster: Cluster) -> str:

@@ -6,8 +6,10 @@ HAProxy (also the controller), two coderd replicas, three PostgreSQL hosts under
 with etcd, one external provisioner host, one workspace proxy. The administrator's steps:
 the bundle verified on the controller, ``install.sh --cluster --inventory``, a second run
 changing nothing; then a user's client reaches coderd only through the load balancer's
-name, over TLS checked with the cluster's CA, and an older bundle is refused. Then, one at
-a time, the failures of the issue: an etcd member lost, the external provisioner's host
+name, over TLS checked with the cluster's CA, and an older bundle is refused; the next
+version's bundle upgrades every host, one coderd replica at a time, while a user writes;
+renewed certificates are served after a rerun.
+Then, one at a time, the failures of the issue: an etcd member lost, the external provisioner's host
 lost mid-build, the replica holding an agent lost under load, a switchover and the
 primary's host lost. Last, the uninstall of every host, then its purge.
 """
@@ -23,9 +25,10 @@ import time
 import pytest
 import yaml
 
-from ..packaging.installkit import exists, is_active, recaps
+from ..packaging.installkit import NEW, exists, is_active, recaps, unpack
 from .clusterkit import (ACCESS, CA, CURRENT, ETCD_CA, ETCD_CERT, ETCD_KEY, LAYOUT, PROVISIONER_POOL, REPO,
-                         booted_cluster, fqdn, leader, leader_of, patroni_members, patroni_views,
+                         booted_cluster, fqdn, leader, leader_of, patroni_journals, patroni_members,
+                         patroni_views,
                          service_states, settled, short, sql)
 
 # Booting seven hosts and deploying them takes minutes (the bundle is built first).
@@ -78,7 +81,7 @@ def test_cluster_yml_deploys_the_layout_and_a_rerun_changes_nothing(cluster):
     finally:
         host.run(["ln", "-sfn", installed, CURRENT])
     assert refused.returncode != 0, refused.stdout[-3000:]
-    assert f"is older than what these hosts run: {fqdn('coderd-2')} (999.0.0)" in refused.stderr, \
+    assert f"is older than what runs on {fqdn('coderd-2')} (999.0.0)" in refused.stderr, \
         refused.stderr
     assert "PLAY [" not in refused.stdout
 
@@ -107,6 +110,80 @@ def test_a_workspace_proxy_joins_with_an_owners_token_and_serves_its_region(clus
     assert set(changed.values()) == {0}, changed
 
 
+def test_a_rolling_upgrade_serves_throughout(cluster):
+    """The next version's bundle run as the first (``install.sh --cluster`` from the
+    controller) while a user writes: every host moves to it, the coderd replicas restart one
+    at a time behind HAProxy, and writes are refused for no longer than a replica's checks
+    take; every acknowledged write is kept."""
+    token = cluster.client.coder("login", "token").stdout.strip()
+    pids = {h.hostname: h.run(["systemctl", "show", "-P", "MainPID", "coderd"]).stdout.strip()
+            for h in cluster.group("coderd")}
+    cluster.bundle_dir = unpack(cluster.controller, cluster.tars[NEW])
+    upgrade: dict = {}
+
+    def run() -> None:
+        upgrade["done"] = cluster.install_sh()
+
+    def start() -> None:
+        upgrade["thread"] = threading.Thread(target=run, daemon=True)
+        upgrade["thread"].start()
+
+    attempts = writes_during(cluster, token, "upgrade", 900, start,
+                             until=lambda: "done" in upgrade)
+    upgrade["thread"].join(60)
+    done = upgrade["done"]
+    assert done.returncode == 0, f"{done.stdout[-8000:]}\n{done.stderr[-3000:]}\n{cluster.journals()}"
+    assert f"upgrading to {NEW}: " in done.stdout, done.stdout[:3000]
+    for name, host in cluster.hosts.items():
+        assert host.run(["readlink", CURRENT]).stdout.strip().rsplit("/", 1)[-1] == NEW, name
+    for host in cluster.group("coderd"):
+        assert is_active(host, "coderd") == "active"
+        restarted = host.run(["systemctl", "show", "-P", "MainPID", "coderd"]).stdout.strip()
+        assert restarted != pids[host.hostname], f"{host.hostname}'s coderd did not restart"
+    assert outage(attempts) < 15, attempts
+    print(f"rolling upgrade: {len(attempts)} writes, longest gap {outage(attempts):.1f} s")
+    acknowledged_writes_kept(cluster, token, attempts)
+
+
+# Every TLS endpoint of the cluster: host, port, and openssl s_client's options for it
+# (etcd wants a client's certificate from the CA; PostgreSQL starts TLS in its protocol).
+ENDPOINTS = [("coderd-1", 443, []), ("coderd-2", 443, []), ("proxy-1", 443, []),
+             *((pg, port, options) for pg in ("pg-1", "pg-2", "pg-3")
+               for port, options in ((2379, ["-cert", ETCD_CERT, "-key", ETCD_KEY]), (8008, []),
+                                     (5432, ["-starttls", "postgres"])))]
+
+
+def served_serials(cluster) -> dict[str, str]:
+    """The serial number of the certificate each endpoint presents, asked on its own host."""
+    serials = {}
+    for name, port, options in ENDPOINTS:
+        argv = ["openssl", "s_client", "-connect", f"{fqdn(name)}:{port}", "-servername",
+                fqdn(name), *options]
+        shown = cluster.hosts[name].run(
+            ["sh", "-c", " ".join(argv) + " </dev/null 2>/dev/null | openssl x509 -noout -serial"],
+            check=False).stdout
+        serials[f"{name}:{port}"] = shown.strip()
+    return serials
+
+
+def test_renewed_certificates_are_served_after_a_rerun(cluster):
+    """The administrator renews every certificate on the CA's host (``appliance ca renew
+    --all``) and runs ``install.sh --cluster`` again: every service presents its new
+    certificate (coderd and the proxy restarted, Patroni and PostgreSQL reloaded, etcd
+    reading it at each connection), and the primary stays where it was."""
+    before = served_serials(cluster)
+    assert all(s.startswith("serial=") for s in before.values()), before
+    primary = leader(cluster)
+    ca_host = cluster.group("coderd")[0]
+    ca_host.run([f"{CURRENT}/bin/appliance", "ca", "renew", "--dir", CA.rsplit("/", 1)[0], "--all"])
+    cluster.deploy()
+    after = served_serials(cluster)
+    unchanged = [endpoint for endpoint in before if after[endpoint] == before[endpoint]]
+    assert unchanged == [], f"still the old certificate: {unchanged}\n{after}"
+    assert all(s.startswith("serial=") for s in after.values()), after
+    assert leader(cluster) == primary, patroni_views(cluster)
+
+
 REGIONS = """
 import json, sys
 from appliance.sdk.client import Client
@@ -120,22 +197,27 @@ print(answer.status_code, answer.text[:200])
 """
 
 
-def writes_during(cluster, owner_token: str, prefix: str, seconds: float, fault) -> list[dict]:
+def writes_during(cluster, owner_token: str, prefix: str, seconds: float, fault,
+                  until=None) -> list[dict]:
     """The client's stream of user creations (tests/cluster/writer.py) for ``seconds``, with
-    ``fault()`` run once the first writes were acknowledged; every attempt, in order."""
+    ``fault()`` run once the first writes were acknowledged, or sooner ended once
+    ``until()`` is true; every attempt, in order."""
     client = cluster.client
     writer = subprocess.Popen(
         cluster.net.exec(client.namespace, [sys.executable, "-m", "tests.cluster.writer",
                                             f"https://{ACCESS}", str(client.ca_file),
                                             owner_token, prefix, str(seconds)]),
         cwd=REPO, stdout=subprocess.PIPE, text=True)
-    attempts = []
+    attempts, ended = [], False
     for line in writer.stdout:
         attempts.append(json.loads(line))
         if len(attempts) == 5:
             assert [a["status"] for a in attempts] == [201] * 5, attempts
             fault()
-    assert writer.wait(30) == 0
+        if until is not None and not ended and until():
+            writer.terminate()
+            ended = True
+    assert writer.wait(30) == 0 or ended
     return attempts
 
 
@@ -145,12 +227,16 @@ def outage(attempts: list[dict]) -> float:
     return max(b - a for a, b in zip(done, done[1:]))
 
 
-def acknowledged_writes_kept(cluster, token: str, attempts: list[dict]) -> None:
+def acknowledged_writes_kept(cluster, token: str, attempts: list[dict], why=lambda: "") -> None:
+    """Every user whose creation coderd acknowledged in ``attempts`` (one prefix) is listed
+    by coderd now; ``why()``: more to say when one is missing."""
     wanted = {a["user"] for a in attempts if a["status"] == 201}
     prefix = attempts[0]["user"].rstrip("0123456789")
-    listed = cluster.client.python(USERS_LISTING, f"https://{ACCESS}", str(cluster.client.ca_file),
-                                   token, prefix)
-    assert wanted <= set(json.loads(listed)), sorted(wanted - set(json.loads(listed)))
+    listed = set(json.loads(cluster.client.python(
+        USERS_LISTING, f"https://{ACCESS}", str(cluster.client.ca_file), token, prefix)))
+    missing = sorted(wanted - listed, key=lambda u: int(u[len(prefix):]))
+    assert not missing, (f"{len(missing)} of {len(wanted)} acknowledged writes missing "
+                         f"({len(listed)} listed): {missing[:5]}...{missing[-5:]}\n{why()}")
 
 
 USERS_LISTING = """
@@ -268,11 +354,11 @@ def holder(cluster) -> str:
 
 
 def test_a_replica_lost_under_load(cluster, tmp_path):
-    """The replica holding a workspace's agent is unplugged while users write: HAProxy
-    takes it out within its checks, the agent reconnects to the other replica within 10 s,
-    a new SSH session works at once, and writes are refused for no longer than the checks
-    take. (Sessions open through it are left to tests/relay/test_replica_failure.py: which
-    replica HAProxy gives each is not the test's to choose.)"""
+    """The replica holding a workspace's agent is unplugged while users write and SSH
+    sessions run (HAProxy gives each a replica: through the lost one, or forwarded to it by
+    the other): HAProxy takes it out within its checks, the agent reconnects to the other
+    replica within 10 s, every session ends (an error, no traceback) within 45 s, a new one
+    works at once, and writes are refused for no longer than the checks take."""
     client = cluster.client
     (tmp_path / "sim").mkdir()
     (tmp_path / "sim" / "main.tf").write_text(AGENT_TEMPLATE)
@@ -287,11 +373,17 @@ def test_a_replica_lost_under_load(cluster, tmp_path):
                                             f"CODER_AGENT_CA_FILE={client.ca_file}",
                                             sys.executable, "-m", "agent"]),
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "agent.log", "w"))
-    lost = ""
+    lost, sessions = "", []
     try:
         client.coder("ssh", "sim", "--", "true", timeout=120)  # waits for the agent
         lost = holder(cluster)
         assert lost in ("coderd-1", "coderd-2")
+        for i in range(2):
+            sessions.append(subprocess.Popen(
+                cluster.net.exec(client.namespace, client.coder_argv("ssh", "sim", "--", "sleep", "600")),
+                cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"session-{i}.err", "w")))
+        time.sleep(3)
+        assert all(s.poll() is None for s in sessions)
         owner = client.coder("login", "token").stdout.strip()
         moved: dict[str, float] = {}
 
@@ -314,12 +406,21 @@ def test_a_replica_lost_under_load(cluster, tmp_path):
         assert moved.get("after", 60) < 10, f"the agent did not reconnect within 10 s: {moved}"
         assert outage(attempts) < 15, attempts
         assert client.coder("ssh", "sim", "--", "echo", "again", timeout=60).stdout.strip() == "again"
-        print(f"agent moved in {moved['after']:.1f} s; longest write gap {outage(attempts):.1f} s")
+        while any(s.poll() is None for s in sessions):
+            assert time.monotonic() - moved["at"] < 45, "a session did not end with its replica"
+            time.sleep(1)
+        ended = time.monotonic() - moved["at"]
+        for i, session in enumerate(sessions):
+            assert session.returncode != 0
+            assert "Traceback" not in (tmp_path / f"session-{i}.err").read_text()
+        print(f"agent moved in {moved['after']:.1f} s; sessions ended within {ended:.1f} s; "
+              f"longest write gap {outage(attempts):.1f} s")
     finally:
         if lost:
             cluster.net.plug(cluster.namespaces[lost])
-        agent.kill()
-        agent.wait()
+        for proc in [agent, *sessions]:
+            proc.kill()
+            proc.wait()
 
 
 # The roles each group's hosts run services of; their units are the roles' defaults.
@@ -334,14 +435,11 @@ def role_unit(role: str) -> str:
     return defaults[f"{role}_service"]
 
 
-# Last of the failures: after its host returns, the lost primary does not always rejoin
-# cleanly yet (docs/high-availability.md, "Tested on a booted cluster"), and the tests
-# above need a healthy cluster.
 def test_a_switchover_and_an_unclean_failover_lose_no_acknowledged_write(cluster):
-    """Patroni moves the primary (a switchover), then the new primary's Patroni and
-    PostgreSQL are killed (no hand-over): coderd finds the new primary through libpq's
-    target_session_attrs=read-write and serves writes again within 30 s each time; every
-    write it acknowledged is there afterwards."""
+    """Patroni moves the primary (a switchover), then the new primary's host is lost (no
+    hand-over): coderd finds the new primary through libpq's target_session_attrs=read-write
+    and serves writes again within 30 s each time. The lost host plugged back rejoins as a
+    replica while the users write on, and every write coderd acknowledged is there after."""
     token = cluster.client.coder("login", "token").stdout.strip()
     pg = {short(h.hostname): h for h in cluster.group("postgres")}
     first = short(leader(cluster))
@@ -352,7 +450,7 @@ def test_a_switchover_and_an_unclean_failover_lose_no_acknowledged_write(cluster
                        "--leader", fqdn(first), "--candidate", fqdn(candidate)])
 
     attempts = writes_during(cluster, token, "sw", 40, switchover)
-    assert short(leader(cluster)) == candidate
+    assert short(leader(cluster)) == candidate, f"{patroni_views(cluster)}\n{patroni_journals(cluster)}"
     assert outage(attempts) < 30, attempts
     print(f"switchover: longest gap between acknowledged writes {outage(attempts):.1f} s")
     acknowledged_writes_kept(cluster, token, attempts)
@@ -360,16 +458,57 @@ def test_a_switchover_and_an_unclean_failover_lose_no_acknowledged_write(cluster
     def crash():  # the primary's host unplugged: as lost with its power, to the others
         cluster.net.unplug(cluster.namespaces[candidate])
 
+    def plug():
+        cluster.net.plug(cluster.namespaces[candidate])
+
     try:
-        attempts = writes_during(cluster, token, "lost", 60, crash)
-        assert outage(attempts) < 30, f"{attempts}\n{patroni_views(cluster)}"
-        print(f"primary's host lost: longest gap between acknowledged writes "
-              f"{outage(attempts):.1f} s")
+        lost = writes_during(cluster, token, "lost", 60, crash)
+        assert outage(lost) < 30, f"{lost}\n{patroni_views(cluster)}"
+        print(f"primary's host lost: longest gap between acknowledged writes {outage(lost):.1f} s")
         survivor = next(h for name, h in pg.items() if name != candidate)
         assert short(leader_of(survivor)) != candidate
-        acknowledged_writes_kept(cluster, token, attempts)
+        seen: list[str] = []
+        watcher = threading.Thread(target=watch_databases, args=(cluster, seen, 70), daemon=True)
+        watcher.start()
+        back = writes_during(cluster, token, "back", 60, plug)
+        watcher.join(30)
     finally:  # a later test must not find a host of the cluster cut off
-        cluster.net.plug(cluster.namespaces[candidate])
+        plug()
+
+    def why() -> str:
+        return (f"{patroni_views(cluster)}\n{databases(cluster)}\nwhile it came back:\n"
+                + "\n".join(seen) + f"\n{patroni_journals(cluster, 400)}")
+
+    assert outage(back) < 30, f"{back}\n{why()}"
+    print(f"lost host back: longest gap between acknowledged writes {outage(back):.1f} s")
+    for phase in (lost, back):
+        acknowledged_writes_kept(cluster, token, phase, why)
+    settled(cluster)  # the lost host rewound, a replica of the new primary's timeline
+    assert short(leader(cluster)) != candidate, why()
+    for phase in (lost, back):
+        acknowledged_writes_kept(cluster, token, phase, why)
+
+
+def databases(cluster) -> str:
+    """Each PostgreSQL host's own view, asked over its socket: in recovery or not, its
+    timeline, and how many users of the failure test it holds."""
+    lines = []
+    for host in cluster.group("postgres"):
+        done = host.run(["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", "coder_appliance",
+                         "-c", "SELECT pg_is_in_recovery(), (pg_control_checkpoint()).timeline_id, "
+                               "(SELECT count(*) FROM users WHERE username LIKE 'lost%'), "
+                               "(SELECT count(*) FROM users WHERE username LIKE 'back%')"],
+                        check=False)
+        lines.append(f"{short(host.hostname)}: in_recovery|timeline|lost|back = "
+                     f"{done.stdout.strip() or done.stderr.strip()[:200]}")
+    return "\n".join(lines)
+
+
+def watch_databases(cluster, seen: list[str], seconds: float) -> None:
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        seen.append(f"{time.monotonic() - start:5.1f} s " + databases(cluster).replace("\n", " ; "))
+        time.sleep(3)
 
 
 def test_uninstall_removes_every_service_and_a_purge_every_trace(cluster):
