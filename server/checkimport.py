@@ -86,22 +86,23 @@ def _check(s: AuthzQuerier, directory: Path, archive: bytes, timeout: float,
     org = s.get_default_organization()
     if org is None:
         raise CheckFailed("the database has no default organization: has coderd started?")
-    with s.transaction():  # the file and the job together: an interrupt here leaves neither
-        try:
-            stored = files.store_upload(s, archive, files.TAR_MIMETYPE, SYSTEM_USER_ID)
-        except files.ArchiveError as exc:
-            raise CheckFailed(f"coderd would refuse {directory} as a template: {exc}") from None
-        version = queue_import(s, organization_id=org["id"], file_id=stored["id"],
-                               archive=archive, created_by=SYSTEM_USER_ID, name=VERSION_NAME,
-                               message=f"coderd check-import {directory}",
-                               user_variable_values=list(values))
-    _say(f"queued the import of {directory} (job {version['job_id']})")
     # Ctrl-C from here on is a flag the wait reads between queries, not a KeyboardInterrupt
     # raised wherever the program is: in a query it would leave the connection unusable for
-    # the cancel, and in a finalizer Python would print it and carry on waiting.
+    # the cancel, in a finalizer Python would print it and carry on waiting, and between the
+    # job's queueing and the wait it would leave the job queued for a daemon to run.
     interrupted = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
     try:
+        with s.transaction():  # the file and the job together: never one without the other
+            try:
+                stored = files.store_upload(s, archive, files.TAR_MIMETYPE, SYSTEM_USER_ID)
+            except files.ArchiveError as exc:
+                raise CheckFailed(f"coderd would refuse {directory} as a template: {exc}") from None
+            version = queue_import(s, organization_id=org["id"], file_id=stored["id"],
+                                   archive=archive, created_by=SYSTEM_USER_ID, name=VERSION_NAME,
+                                   message=f"coderd check-import {directory}",
+                                   user_variable_values=list(values))
+        _say(f"queued the import of {directory} (job {version['job_id']})")
         return _wait(s, version["job_id"], timeout, interrupted)
     finally:
         signal.signal(signal.SIGINT, previous)
