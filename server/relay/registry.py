@@ -30,6 +30,7 @@ import secrets
 import socket
 import ssl
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -50,6 +51,12 @@ HEARTBEAT_SECONDS = 5.0
 # A process silent this long no longer holds its agents.
 EXPIRE_SECONDS = 3 * HEARTBEAT_SECONDS
 MAX_HEADER = 4096
+# A forwarded stream's TLS and proofs, in all: a peer that trickles its handshake a byte at
+# a time is cut off then (a timeout per read would let it hold the listener for hours).
+HANDSHAKE_SECONDS = 10.0
+# Forwarded connections one process holds at once: the listener's share of its file
+# descriptors (its unit's LimitNOFILE is 65536), so a flood of them cannot take the rest.
+MAX_FORWARDED = 4096
 SECRET_KEY = "relay_secret"
 
 
@@ -189,9 +196,11 @@ class Relay:
         with self._start_lock:
             if self._server is not None:
                 return
+            from gevent.pool import Pool
             from gevent.server import StreamServer
 
-            self._server = StreamServer((self.bind_host, 0), self._handle_forwarded)
+            self._server = StreamServer((self.bind_host, 0), self._handle_forwarded,
+                                        spawn=Pool(MAX_FORWARDED))
             self._server.start()
             self.address = f"{self.bind_host}:{self._server.server_port}"
             with self.store("relay-register") as s:
@@ -218,7 +227,7 @@ class Relay:
     def _handle_forwarded(self, sock: socket.socket, address) -> None:
         """A stream forwarded by another process: check its proof, open the stream, pipe it."""
         tune(sock)
-        sock.settimeout(10)
+        sock = timed = _Deadline(sock, HANDSHAKE_SECONDS)
         try:
             if self._server_tls is not None:
                 sock = TLSStream(sock, self._server_tls, server_side=True)
@@ -243,7 +252,7 @@ class Relay:
             stream.close()
             sock.close()
             return
-        sock.settimeout(None)
+        timed.lift()
         streams.pump(stream, _Counted(self, sock))
 
     def _dialer_secret(self, header: dict) -> str:
@@ -378,6 +387,42 @@ def _read_line(sock: socket.socket) -> bytes:
         if len(data) > MAX_HEADER:
             raise ValueError("header too long")
     return bytes(data)
+
+
+class _Deadline:
+    """A socket whose reads and writes share one deadline until ``lift``: each call gets
+    the time left, and none once it has passed."""
+
+    def __init__(self, sock: socket.socket, seconds: float):
+        self.sock = sock
+        self._deadline: float | None = time.monotonic() + seconds
+
+    def _left(self) -> None:
+        if self._deadline is None:
+            self.sock.settimeout(None)
+            return
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the handshake took too long")
+        self.sock.settimeout(left)
+
+    def lift(self) -> None:
+        self._deadline = None
+        self.sock.settimeout(None)
+
+    def recv(self, n: int) -> bytes:
+        self._left()
+        return self.sock.recv(n)
+
+    def sendall(self, data: bytes) -> None:
+        self._left()
+        self.sock.sendall(data)
+
+    def shutdown(self, how: int) -> None:
+        self.sock.shutdown(how)
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 class _Counted:

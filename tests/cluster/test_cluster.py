@@ -56,6 +56,10 @@ def test_cluster_yml_deploys_the_layout_and_a_rerun_changes_nothing(cluster):
     assert sorted(m["Role"] for m in members) == ["Leader", "Replica", "Replica"], members
     assert all(m["State"] in ("running", "streaming") for m in members), members
 
+    # The provisioners' pre-shared key is root's alone: the templates they run cannot read it.
+    mode = cluster.hosts["prov-1"].run(["stat", "-c", "%a %U %G", "/etc/coder-appliance/provisionerd.env"])
+    assert mode.stdout.split() == ["600", "root", "root"], mode.stdout
+
     # No host has a route beyond the cluster's network.
     for name, host in cluster.hosts.items():
         routes = host.run(["cat", "/proc/net/route"]).stdout.splitlines()[1:]

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 import uuid
 
 import pytest
 
 from appliance import mux
 from mirror_tools.ca.authority import CertificateAuthority
+from server.relay import registry
 from server.relay.registry import AgentUnavailable, Relay, RelayTLS
 from server.relay.tlsstream import TLSStream
 
@@ -111,6 +113,30 @@ def test_a_recorded_handshake_cannot_be_replayed(tap):
         sock.recv(4096)  # this connection's nonce, which the recorded proof does not cover
         sock.sendall(json.dumps(proof).encode() + b"\n")
         assert sock.recv(4096) == b""
+
+
+def test_a_handshake_trickled_a_byte_at_a_time_is_cut_off(tap, monkeypatch):
+    """attack (session 10): the listener's timeout was per read, so a peer without the
+    secret that sent a byte every few seconds held a connection (and a file descriptor)
+    for hours. The whole handshake now has one deadline."""
+    monkeypatch.setattr(registry, "HANDSHAKE_SECONDS", 1.5)
+    t = tap(relay())
+    host, _, port = t.address.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.recv(4096)  # the nonce
+        start, closed = time.monotonic(), False
+        for byte in b'{"nonce": "' + b"0" * 64:  # each well within a read's old timeout
+            try:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.2)
+                closed = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:  # nothing to read: still open
+                continue
+            except OSError:  # reset
+                closed = True
+            if closed:
+                break
+        assert closed and time.monotonic() - start < 4, time.monotonic() - start
 
 
 def test_a_listener_without_the_secret_is_not_believed():
