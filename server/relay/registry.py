@@ -41,7 +41,7 @@ from appliance.streams import MessageStream
 from .. import agentconn
 from ..authz.querier import AuthzQuerier
 from ..authz.rbac import system
-from ..db.pool import CONNECTION_ERRORS, reason
+from ..db.pool import CONNECTION_DEFAULTS, CONNECTION_ERRORS, reason
 from ..db.queries import Queries
 from .tlsstream import TLSStream
 
@@ -298,12 +298,13 @@ def tune(sock: socket.socket) -> None:
     up on a lost database (``server.db.pool``): keepalive probes after 5 s idle, 2 s apart,
     3 unanswered; or data unacknowledged for 15 s. Without them a stream forwarded to a lost
     replica waited for as long as TCP retries, with the user's session hanging on it."""
+    limits = {k: int(v) for k, v in CONNECTION_DEFAULTS.items()}  # the database's, one source
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 5)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 2)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 15000)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, limits["keepalives_idle"])
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, limits["keepalives_interval"])
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, limits["keepalives_count"])
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, limits["tcp_user_timeout"])
 
 
 def dial_listener(address: str, secret: str, agent_id: uuid.UUID | str, target: str,
@@ -398,8 +399,7 @@ class _Deadline:
         self._deadline: float | None = time.monotonic() + seconds
 
     def _left(self) -> None:
-        if self._deadline is None:
-            self.sock.settimeout(None)
+        if self._deadline is None:  # lifted: the stream's own reads, untouched
             return
         left = self._deadline - time.monotonic()
         if left <= 0:
