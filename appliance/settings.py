@@ -164,6 +164,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("proxy_trusted_origins", "CODER_PROXY_TRUSTED_ORIGINS", parse_networks, (),
             "Addresses of the reverse proxies whose CODER_PROXY_TRUSTED_HEADERS are believed, "
             "e.g. 192.168.1.0/24."),
+    Setting("proxy_protocol_origins", "CODER_PROXY_PROTOCOL_ORIGINS", parse_networks, (),
+            "Addresses of TCP load balancers (HAProxy's send-proxy-v2, nginx's proxy_protocol) "
+            "whose connections begin with a PROXY protocol header, version 1 or 2, naming the "
+            "client they carry: coderd counts, limits and logs that client. Connections from "
+            "them without one are closed; other connections are read as they are."),
     Setting("http_read_header_timeout", "CODER_HTTP_READ_HEADER_TIMEOUT", parse_duration, 10.0,
             "Longest a client may take to send a request's line and headers: a new connection's "
             "first request (TLS handshake included) from its accept, a kept-alive one's from "

@@ -592,7 +592,8 @@ def _make_app(settings: settings_mod.Settings, dsn: str):
     # What the connection handler (server.adapters.gevent_pywsgi) reads of the app.
     wsgi.http_limits = Limits(header_timeout=settings.http_read_header_timeout,
                               read_timeout=settings.http_read_timeout,
-                              max_connections_per_client=settings.http_max_connections_per_client)
+                              max_connections_per_client=settings.http_max_connections_per_client,
+                              proxy_protocol_origins=settings.proxy_protocol_origins)
 
     def shutting_down() -> None:
         """Long polls answer now, no job is handed out, and the agents this process holds

@@ -59,6 +59,7 @@ import gevent
 from gevent.pywsgi import Input, WSGIServer
 from geventwebsocket.handler import WebSocketHandler
 
+from .. import proxyprotocol
 from ..httpheaders import HeadTooLarge, RequestHeaders
 from . import gevent_websocket
 
@@ -83,7 +84,9 @@ RELIES_ON = {
     "gevent.pywsgi:WSGIHandler.read_requestline": "72173107a177f9b3",
     "gevent.pywsgi:WSGIHandler.run_application": "46cef793ff43fe1a",
     "gevent.pywsgi:WSGIServer.__init__": "ce3e3b70e77a46b0",
+    "gevent.pywsgi:WSGIServer.init_socket": "25d24ab79aac396b",
     "gevent.server:StreamServer.do_close": "728ac328c4119488",
+    "gevent.server:StreamServer.init_socket": "10502b410ec3fc3f",
     "gevent.server:StreamServer.wrap_socket_and_handle": "f866c5110e14ac85",
     "geventwebsocket.handler:WebSocketHandler.log_request": "9ca977fdbda1525b",
     "geventwebsocket.handler:WebSocketHandler.start_response": "f7acf7d65444e737",
@@ -107,6 +110,7 @@ class Limits:
     header_timeout: float = 10.0
     read_timeout: float = 60.0
     max_connections_per_client: int = 1000  # 0: no limit
+    proxy_protocol_origins: tuple[str, ...] = ()  # load balancers that name their clients
 
 
 def limits_of(application) -> Limits:
@@ -185,7 +189,7 @@ class Handler(WebSocketHandler):
     def handle(self):
         limits = limits_of(self.server.application)
         self.socket.settimeout(limits.read_timeout)
-        accepted = getattr(self.server, "accepted", {}).get(self.client_address, time.monotonic())
+        accepted = getattr(self.server, "accepted", {}).pop(self.client_address, time.monotonic())
         self._head_deadline = accepted + limits.header_timeout
         super().handle()
 
@@ -381,14 +385,23 @@ class TakenConnection:
 
 class Server(WSGIServer):
     """pywsgi's server whose TLS handshakes must end within the header timeout, and
-    which holds at most ``max_connections_per_client`` connections of one address."""
+    which holds at most ``max_connections_per_client`` connections of one address: the
+    client's own, or for a connection from ``proxy_protocol_origins`` the one its PROXY
+    protocol header names (``server.proxyprotocol``), read before TLS."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.per_client = limits_of(self.application).max_connections_per_client
+        limits = limits_of(self.application)
+        self.per_client = limits.max_connections_per_client
+        self.balancers = proxyprotocol.Origins(limits.proxy_protocol_origins)
         self.clients: Counter[str] = Counter()
+        self.counted: dict[tuple, str] = {}  # each open connection's client, by its peer
         self.accepted: dict[tuple, float] = {}  # when each open connection was accepted
         self.idle: set[Handler] = set()  # kept-alive connections waiting for a request
+
+    def init_socket(self):
+        super().init_socket()  # chooses ``_handle``: TLS or not
+        self._serve_unnamed, self._handle = self._handle, self._serve
 
     def close(self):
         """Stop accepting, and end the connections that wait for their next request
@@ -401,23 +414,52 @@ class Server(WSGIServer):
                 pass
 
     def do_handle(self, client_socket, address):
-        client = _client(address)
-        if self.per_client and self.clients[client] >= self.per_client:
+        # A balancer's connection is counted under its client, once its header is read.
+        if address not in self.balancers and not self._count(address, _client(address)):
             client_socket.close()  # as many connections as it takes are open
             return
-        self.clients[client] += 1
         self.accepted[address] = time.monotonic()
         super().do_handle(client_socket, address)  # do_close follows, whatever happens
+
+    def _count(self, peer, client: str) -> bool:
+        if self.per_client and self.clients[client] >= self.per_client:
+            return False
+        self.clients[client] += 1
+        self.counted[peer] = client
+        return True
+
+    def _serve(self, client_socket, address):
+        """Read a balancer's header (within the header timeout of the accept), then serve
+        the connection as its client's."""
+        if address not in self.balancers:
+            return self._serve_unnamed(client_socket, address)
+        timeout = limits_of(self.application).header_timeout
+        accepted = self.accepted.get(address, time.monotonic())
+        try:
+            with gevent.Timeout(max(accepted + timeout - time.monotonic(), 0),
+                                proxyprotocol.HeaderError(f"no header in {timeout:g}s")):
+                client = proxyprotocol.read_header(client_socket, address)
+        except (proxyprotocol.HeaderError, OSError) as exc:
+            self.error_log.write(f"refused a connection from load balancer {address[0]}: {exc}\n")
+            return None
+        if not self._count(address, _client(client)):
+            return None
+        self.accepted[client] = accepted  # for its handler, which takes it
+        try:
+            return self._serve_unnamed(client_socket, client)
+        finally:
+            self.accepted.pop(client, None)  # the TLS handshake failed: no handler took it
 
     def do_close(self, client_socket, address):
         try:
             super().do_close(client_socket, address)
         finally:
             self.accepted.pop(address, None)
-            client = _client(address)
-            self.clients[client] -= 1
-            if self.clients[client] <= 0:
-                del self.clients[client]
+            client = self.counted.pop(address, None)
+            if client is not None:
+                self.clients[client] -= 1
+                if self.clients[client] <= 0:
+                    del self.clients[client]
 
     def wrap_socket_and_handle(self, client_socket, address):
         client_socket.settimeout(limits_of(self.application).header_timeout)

@@ -30,7 +30,10 @@ APPLIANCE = str(Path(sys.executable).with_name("appliance"))
 def rendered(tmp_path_factory):
     out = render_templates(tmp_path_factory.mktemp("render"), "cluster.yml", INVENTORY,
                            {"cluster_secrets": SECRETS, "coderd_user_made": {"uid": 999},
-                            "wsproxy_token_made": "proxy-id:proxy-secret"})
+                            "wsproxy_token_made": "proxy-id:proxy-secret",
+                            "cluster_loadbalancers_found": {"results": [{"stdout_lines": [
+                                f"10.0.0.10{' ' * 7}{kind} lb-1.example.internal"
+                                for kind in ("STREAM", "DGRAM", "RAW")]}]}})
     return lambda host, role, name: (out / host / role / name).read_text()
 
 
@@ -105,7 +108,10 @@ def test_each_coderd_replica_reaches_the_primary_over_verified_tls(rendered):
         assert settings["CODER_RELAY_TLS_CA_FILE"] == "/etc/coder-appliance/cluster-tls/ca.crt"
         assert settings["CODER_PROVISIONER_DAEMON_PSK"] == SECRETS["provisioner_psk"]
         assert settings["CODER_UPDATE_CHECK"] == "false" and settings["CODER_TELEMETRY_ENABLE"] == "false"
-        assert settings["CODER_HTTP_MAX_CONNECTIONS_PER_CLIENT"] == "0"
+        # Clients come through HAProxy, which names each in a PROXY protocol header: coderd
+        # believes one from the balancer's address only, and caps each client's connections.
+        assert settings["CODER_PROXY_PROTOCOL_ORIGINS"] == "10.0.0.10"
+        assert "CODER_HTTP_MAX_CONNECTIONS_PER_CLIENT" not in settings
 
 
 def test_haproxy_passes_tcp_to_healthy_replicas_without_stickiness(rendered):
@@ -116,6 +122,7 @@ def test_haproxy_passes_tcp_to_healthy_replicas_without_stickiness(rendered):
     assert "check-ssl verify required ca-file /etc/haproxy/tls/ca.crt" in config
     assert "verifyhost coder.example.internal" in config
     assert "    option redispatch\n" in config  # a refused connection goes to another replica
+    assert "default-server send-proxy-v2 check-send-proxy " in config
     assert not re.search(r"^\s*(cookie|stick|hash-type)\b", config, re.M)
 
 

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from ..packaging.installkit import NEW, exists, is_active, recaps, unpack
-from .clusterkit import (ACCESS, CA, CURRENT, ETCD_CA, ETCD_CERT, ETCD_KEY, LAYOUT, PROVISIONER_POOL, REPO,
+from .clusterkit import (ACCESS, CA, CLIENT, CURRENT, ETCD_CA, ETCD_CERT, ETCD_KEY, LAYOUT, PROVISIONER_POOL, REPO,
                          booted_cluster, fqdn, leader, leader_of, patroni_journals, patroni_members,
                          patroni_views,
                          service_states, settled, short, sql)
@@ -56,9 +56,12 @@ def test_cluster_yml_deploys_the_layout_and_a_rerun_changes_nothing(cluster):
     assert sorted(m["Role"] for m in members) == ["Leader", "Replica", "Replica"], members
     assert all(m["State"] in ("running", "streaming") for m in members), members
 
-    # The provisioners' pre-shared key is root's alone: the templates they run cannot read it.
-    mode = cluster.hosts["prov-1"].run(["stat", "-c", "%a %U %G", "/etc/coder-appliance/provisionerd.env"])
-    assert mode.stdout.split() == ["600", "root", "root"], mode.stdout
+    # The settings files, with the database's password and the provisioners' key, are root's
+    # alone: the templates the daemons run (as the daemons' users) cannot read them.
+    for name, settings in (("prov-1", "provisionerd.env"), ("coderd-1", "coderd.env"),
+                           ("coderd-2", "coderd.env")):
+        mode = cluster.hosts[name].run(["stat", "-c", "%a %U %G", f"/etc/coder-appliance/{settings}"])
+        assert mode.stdout.split() == ["600", "root", "root"], (name, mode.stdout)
 
     # No host has a route beyond the cluster's network.
     for name, host in cluster.hosts.items():
@@ -70,6 +73,7 @@ def test_cluster_yml_deploys_the_layout_and_a_rerun_changes_nothing(cluster):
     client.ca_file.write_bytes((cluster.group("coderd")[0].root / CA.lstrip("/")).read_bytes())
     client.coder("login", f"https://{ACCESS}", *OWNER)
     assert "admin" in client.coder("whoami").stdout
+    one_client_storming_leaves_the_others_login_working(cluster)
 
     again = cluster.deploy()
     changed = {host: counts["changed"] for host, counts in recaps(again.stdout).items()}
@@ -88,6 +92,48 @@ def test_cluster_yml_deploys_the_layout_and_a_rerun_changes_nothing(cluster):
     assert f"is older than what runs on {fqdn('coderd-2')} (999.0.0)" in refused.stderr, \
         refused.stderr
     assert "PLAY [" not in refused.stdout
+
+
+# Bad logins from a host, with Python's standard library only, until ten in a row are
+# refused with 429 (each replica allows CODER_LOGIN_RATE_LIMIT, 60, a minute per client).
+STORM = """
+import json, ssl, sys, urllib.error, urllib.request
+url, ca, email = sys.argv[1:]
+context, statuses = ssl.create_default_context(cafile=ca), []
+while statuses[-10:] != [429] * 10 and len(statuses) < 400:
+    request = urllib.request.Request(url + "/api/v2/users/login", method="POST", headers={
+        "Content-Type": "application/json"}, data=json.dumps({"email": email, "password": "guess"}).encode())
+    try:
+        statuses.append(urllib.request.urlopen(request, context=context, timeout=30).status)
+    except urllib.error.HTTPError as error:
+        statuses.append(error.code)
+print(json.dumps(statuses))
+"""
+LOGINS = """
+import json, sys
+from appliance.sdk.client import Client
+url, ca, token = sys.argv[1:]
+logs = Client(url, token, verify=ca).audit_logs(q="action:login", limit=1000).audit_logs
+print(json.dumps(sorted({(log.ip, log.status_code) for log in logs})))
+"""
+
+
+def one_client_storming_leaves_the_others_login_working(cluster):
+    """HAProxy passes TCP through, so without more every client is its address: one
+    client's bad logins (here the provisioner's host) would rate-limit every user's login.
+    HAProxy names each client in a PROXY protocol header, which the replicas read."""
+    done = cluster.hosts["prov-1"].run(["python3", "-c", STORM, f"https://{ACCESS}",
+                                        "/etc/coder-appliance/cluster-tls/ca.crt", OWNER[3]])
+    statuses = json.loads(done.stdout)
+    assert statuses[-10:] == [429] * 10 and set(statuses) == {401, 429}, statuses
+    client = cluster.client
+    client.coder("login", f"https://{ACCESS}", *OWNER)  # another client: not limited
+    token = client.coder("login", "token").stdout.strip()
+    logins = json.loads(client.python(LOGINS, f"https://{ACCESS}", str(client.ca_file), token))
+    client_address = str(cluster.net.subnet.network_address + CLIENT)
+    assert {ip for ip, status in logins if status == 401} == {cluster.addresses["prov-1"]}, logins
+    assert [client_address, 201] in logins, logins
+    assert cluster.addresses["lb-1"] not in {ip for ip, _ in logins}, logins
 
 
 def test_a_workspace_proxy_joins_with_an_owners_token_and_serves_its_region(cluster):
