@@ -115,6 +115,13 @@ def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
         env = host.run(["cat", "/etc/coder-appliance/coderd.env"]).stdout
         assert "CODER_UPDATE_CHECK=false" in env and "CODER_TELEMETRY_ENABLE=false" in env
         assert "CODER_PG_CONNECTION_URL=\n" in env  # the embedded PostgreSQL
+        # coderd's settings are root's alone (systemd reads them for coderd): a template the
+        # built-in daemons run as coderd's user cannot read them.
+        assert host.run(["stat", "-c", "%a %U %G", "/etc/coder-appliance/coderd.env"]
+                        ).stdout.split() == ["600", "root", "root"]
+        peek = host.run(["runuser", "-u", "coder-appliance", "--", "cat",
+                         "/etc/coder-appliance/coderd.env"], check=False)
+        assert peek.returncode != 0 and "Permission denied" in peek.stderr, peek
         # The registry serves the bundle's image on loopback, and podman is pointed at it.
         tags = host.run(["python3", "-c", "import urllib.request; print(urllib.request.urlopen("
                          "'http://127.0.0.1:5000/v2/coder/base/tags/list').read().decode())"])
@@ -132,6 +139,15 @@ def test_install_sh_installs_upgrades_and_uninstalls_offline(sealed, tmp_path):
         assert status == 201
         # The templates, pushed as that user: each an import job that ran terraform with the
         # bundle's provider mirror. Then a workspace on the host itself, reached over SSH.
+        token = login(host)
+        # The locked-out owner's recovery as docs/install.md gives it: systemd hands the
+        # command coderd's settings, and it runs as coderd's user. The owner's sessions end.
+        reset = host.run(["systemd-run", "--wait", "--pipe", "--quiet", "--collect",
+                          "-p", "User=coder-appliance", "-p", "EnvironmentFile=/etc/coder-appliance/coderd.env",
+                          "/opt/coder-appliance/current/bin/coderd", "reset-password", OWNER["username"],
+                          "--password-stdin"], input=OWNER["password"] + "\n")
+        assert "Password has been reset for user admin!" in reset.stdout, reset
+        assert api(host, "GET", "/api/v2/users/me", token=token)[0] == 401
         token = login(host)
         host.run(["sh", "-c", f"umask 077; echo {token} > /root/token"])
         pushed = install(host, old, fingerprint, "--with-templates", "--token-file", "/root/token")
