@@ -85,7 +85,7 @@ def render_templates(home: Path, playbook: str, inventory: Path, extra_vars: dic
 
     out, plays, defaults = home / "rendered", [], {}
     for play in yaml.safe_load((ANSIBLE_DIR / "playbooks" / playbook).read_text()):
-        for entry in play["roles"]:
+        for entry in play.get("roles", []):  # a play of tasks only sets facts (extra_vars)
             role = ANSIBLE_DIR / "roles" / entry["role"]
             templates = sorted(p.name for p in (role / "templates").glob("*.j2"))
             defaults.update(yaml.safe_load((role / "defaults" / "main.yml").read_text()))

@@ -19,11 +19,17 @@ from .ansibletest import ANSIBLE_DIR, render_templates
 INVENTORY = ANSIBLE_DIR / "inventory" / "cluster.example.yml"
 # A vault may give any secret: one with the characters a URL must quote.
 SECRETS = {"postgres_superuser": "super-secret", "postgres_replication": "repl-secret",
+           "postgres_rewind": "rewind-secret",
            "postgres_coderd": "co/de:r@d%#?", "patroni_rest": "rest-secret", "provisioner_psk": "the-psk"}
 PG = [f"pg-{n}.example.internal" for n in (1, 2, 3)]
 CODERD = ["coderd-1.example.internal", "coderd-2.example.internal"]
 PROXY = "proxy-eu.example.internal"
 APPLIANCE = str(Path(sys.executable).with_name("appliance"))
+# Each host name's addresses, as the hosts resolve them (the inventory's ansible_host; one
+# PostgreSQL host also has an IPv6 address).
+ADDRESSES = {name: [host["ansible_host"]] + (["fd00::23"] if name == PG[2] else [])
+             for group in yaml.safe_load(INVENTORY.read_text())["all"]["children"].values()
+             for name, host in group["hosts"].items()}
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +37,7 @@ def rendered(tmp_path_factory):
     out = render_templates(tmp_path_factory.mktemp("render"), "cluster.yml", INVENTORY,
                            {"cluster_secrets": SECRETS, "coderd_user_made": {"uid": 999},
                             "wsproxy_token_made": "proxy-id:proxy-secret",
-                            "cluster_loadbalancers_found": {"results": [{"stdout_lines": [
-                                f"10.0.0.10{' ' * 7}{kind} lb-1.example.internal"
-                                for kind in ("STREAM", "DGRAM", "RAW")]}]}})
+                            "cluster_addresses": ADDRESSES})
     return lambda host, role, name: (out / host / role / name).read_text()
 
 
@@ -85,9 +89,20 @@ def test_patroni_runs_postgresql_with_tls_and_the_secrets(rendered):
             "username": "replicator", "password": SECRETS["postgres_replication"],
             "sslmode": "verify-full", "sslrootcert": "/etc/patroni/tls/ca.crt"}
         assert pg["parameters"]["ssl"] == "on"
+        # Over the network: only the cluster's hosts, each to what it needs, over TLS with
+        # a password; never the superuser (its connections are Patroni's, over the socket).
         network = [line for line in pg["pg_hba"] if not line.startswith("local ")]
-        assert network and all(re.fullmatch(r"hostssl \S+ \S+ \S+ scram-sha-256", line) for line in network)
-        assert "hostssl replication replicator 0.0.0.0/0 scram-sha-256" in network
+        hosts = ["10.0.0.11/32", "10.0.0.12/32", "10.0.0.21/32", "10.0.0.22/32", "10.0.0.23/32",
+                 "fd00::23/128"]
+        assert network == [line for address in hosts for line in (
+            f"hostssl replication replicator {address} scram-sha-256",
+            f"hostssl postgres rewinder {address} scram-sha-256",
+            f"hostssl coder_appliance coder_appliance {address} scram-sha-256")]
+        assert pg["authentication"]["rewind"]["username"] == "rewinder"
+        assert pg["authentication"]["rewind"]["password"] == SECRETS["postgres_rewind"]
+        # The REST API's changing requests: from the members and the host only.
+        assert config["restapi"]["allowlist"] == ["127.0.0.1", "::1"]
+        assert config["restapi"]["allowlist_include_members"] is True
         # Patroni's own connections, replication included, through the socket (not TLS to
         # "localhost", which no certificate names).
         assert pg["use_unix_socket"] is pg["use_unix_socket_repl"] is True
@@ -175,7 +190,7 @@ def test_the_ca_issues_every_certificate_the_playbook_asks_for(tmp_path):
     assert init.returncode == 0, init.stderr
     issued = []
     for play in yaml.safe_load((ANSIBLE_DIR / "playbooks" / "cluster.yml").read_text()):
-        for entry in (e for e in play["roles"] if e["role"] == "cluster_cert"):
+        for entry in (e for e in play.get("roles", []) if e["role"] == "cluster_cert"):
             for host in inventory["children"][play["hosts"]]["hosts"]:
                 values = {**inventory["vars"], "inventory_hostname": host}
                 asked = {**defaults, **entry.get("vars", {})}
@@ -210,7 +225,7 @@ def test_the_cluster_uninstall_undoes_cluster_yml_in_reverse():
     appliance_postgresql uninstall: its purge starts Debian's postgresql, which Patroni's hosts
     keep stopped."""
     installed = [(play["hosts"], entry["role"]) for play in plays("cluster.yml")
-                 for entry in play["roles"]
+                 for entry in play.get("roles", [])
                  if (ANSIBLE_DIR / "roles" / entry["role"] / "tasks" / "uninstall.yml").exists()]
     bundle_roles = ("appliance_files", "appliance_apt_repo")
     removed, imported = [], []
@@ -243,7 +258,8 @@ def test_each_purge_removes_the_tls_files_cluster_cert_installed_for_its_role():
     cert_defaults = role_defaults("cluster_cert")
     checked = []
     for play in plays("cluster.yml"):
-        for cert, entry in zip(play["roles"], play["roles"][1:]):
+        roles = play.get("roles", [])
+        for cert, entry in zip(roles, roles[1:]):
             if cert["role"] != "cluster_cert":
                 continue
             asked = {**cert_defaults, **cert.get("vars", {})}["cluster_cert_dest_dir"]
