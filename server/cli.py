@@ -169,6 +169,10 @@ def _env_arg(parser: argparse.ArgumentParser, flag: str, env: str, help: str, de
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # First of all: systemd hands every command its settings (the database's password, the
+    # provisioners' key) in its environment, which a template run as coderd's user would
+    # read in /proc/PID/environ while the process is dumpable (server/privileges.py).
+    no_dumps()
     args = build_parser().parse_args(argv)
     if args.command is None:
         build_parser().print_help()
@@ -392,7 +396,6 @@ def _builtin_daemons(settings: settings_mod.Settings):
 
     # Set after start: coderd's workers read it, /proc/PID/environ never shows it.
     psk = os.environ[BUILTIN_PSK_ENV] = secrets.token_urlsafe(32)
-    no_dumps()
     # What the daemons need and nothing of coderd's own (its database URL, keys): the
     # templates they run read the daemon's environment in /proc.
     env = {k: os.environ[k] for k in ("HOME", *PASSTHROUGH_ENV) if k in os.environ}
@@ -448,7 +451,6 @@ def _provisionerd(args: argparse.Namespace) -> int:
     # coderd hands its built-in daemons the key on stdin: in the environment, the
     # templates they run would read it in /proc/PPID/environ.
     psk = sys.stdin.readline().strip() if args.built_in else args.psk
-    no_dumps()
     drop_ambient_capabilities()  # templates get none of coderd's
     if not args.url:
         print("coderd provisionerd: --url (or CODER_URL) is required", file=sys.stderr)

@@ -27,7 +27,8 @@ SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"  # version 2's first 12 bytes
 V1_LONGEST = 107  # a version 1 line with its CRLF, as the format bounds it
 V2_LONGEST = 4096  # the addresses and whatever extensions (TLVs) a balancer adds
 _LOCAL, _PROXY = 0x0, 0x1  # version 2 commands: the balancer's own connection (its health checks), a client's
-_INET, _INET6 = 0x1, 0x2
+_UNSPEC, _INET, _INET6, _UNIX = 0x0, 0x1, 0x2, 0x3  # version 2 address families
+_STREAM = 0x1  # version 2's transport: TCP
 
 
 class HeaderError(ValueError):
@@ -78,24 +79,23 @@ def _version1(sock: socket.socket, line: bytes, peer: tuple) -> tuple:
     fields = line[:-2].decode("ascii", "replace").split(" ")
     if fields[1:2] == ["UNKNOWN"]:
         return peer
-    if len(fields) != 6 or fields[1] not in ("TCP4", "TCP6"):
+    if len(fields) != 6 or fields[1] not in ("TCP4", "TCP6") or \
+            not all(_address(field, int(fields[1][3])) for field in fields[2:4]) or \
+            not all(_port(field) for field in fields[4:6]):
         raise HeaderError(f"malformed PROXY protocol line {line[:-2]!r}")
-    try:
-        address = ipaddress.ip_address(fields[2])
-    except ValueError:
-        raise HeaderError(f"malformed PROXY protocol line {line[:-2]!r}") from None
-    if address.version != int(fields[1][3]) or not _port(fields[4]):
-        raise HeaderError(f"malformed PROXY protocol line {line[:-2]!r}")
-    return _named(address, int(fields[4]))
+    return _named(ipaddress.ip_address(fields[2]), int(fields[4]))
 
 
 def _version2(sock: socket.socket, start: bytes, peer: tuple) -> tuple:
     head = start + _exactly(sock, 10)
     if head[:12] != SIGNATURE:
         raise HeaderError("the connection did not begin with a PROXY protocol header")
-    version, command, family = head[12] >> 4, head[12] & 0xF, head[13] >> 4
+    version, command, family, transport = head[12] >> 4, head[12] & 0xF, head[13] >> 4, head[13] & 0xF
     if version != 2 or command not in (_LOCAL, _PROXY):
         raise HeaderError(f"unknown PROXY protocol version {version} or command {command}")
+    if family not in (_UNSPEC, _INET, _INET6, _UNIX) or \
+            (command == _PROXY and family in (_INET, _INET6) and transport != _STREAM):
+        raise HeaderError(f"PROXY protocol header of family {family}, transport {transport}: not TCP")
     length = int.from_bytes(head[14:16], "big")
     if length > V2_LONGEST:
         raise HeaderError(f"PROXY protocol header of {length} bytes (at most {V2_LONGEST})")
@@ -112,7 +112,16 @@ def _version2(sock: socket.socket, start: bytes, peer: tuple) -> tuple:
 
 
 def _port(text: str) -> bool:
-    return text.isdigit() and len(text) <= 5 and int(text) <= 65535
+    """A port as the format writes it: decimal, no sign, no leading zero."""
+    return text.isascii() and text.isdigit() and text == str(int(text)) and int(text) <= 65535
+
+
+def _address(text: str, version: int) -> bool:
+    """An address of ``version`` as the format writes it (no IPv6 zone)."""
+    try:
+        return "%" not in text and ipaddress.ip_address(text).version == version
+    except ValueError:
+        return False
 
 
 def _named(address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> tuple:

@@ -47,6 +47,7 @@ sent.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -56,6 +57,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import gevent
+import gevent.local
 from gevent.pywsgi import Input, WSGIServer
 from geventwebsocket.handler import WebSocketHandler
 
@@ -189,8 +191,10 @@ class Handler(WebSocketHandler):
     def handle(self):
         limits = limits_of(self.server.application)
         self.socket.settimeout(limits.read_timeout)
-        accepted = getattr(self.server, "accepted", {}).pop(self.client_address, time.monotonic())
-        self._head_deadline = accepted + limits.header_timeout
+        # A new connection's first head is due by its deadline (Server), under another
+        # server from now.
+        connection = getattr(self.server, "connection", None)
+        self._head_deadline = getattr(connection, "deadline", time.monotonic() + limits.header_timeout)
         super().handle()
 
     def handle_one_request(self):
@@ -384,10 +388,10 @@ class TakenConnection:
 
 
 class Server(WSGIServer):
-    """pywsgi's server whose TLS handshakes must end within the header timeout, and
-    which holds at most ``max_connections_per_client`` connections of one address: the
-    client's own, or for a connection from ``proxy_protocol_origins`` the one its PROXY
-    protocol header names (``server.proxyprotocol``), read before TLS."""
+    """pywsgi's server whose TLS handshakes must end within the header timeout of the
+    accept, and which holds at most ``max_connections_per_client`` connections of one
+    address: the client's own, or for a connection from ``proxy_protocol_origins`` the one
+    its PROXY protocol header names (``server.proxyprotocol``), read before TLS."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -396,7 +400,8 @@ class Server(WSGIServer):
         self.balancers = proxyprotocol.Origins(limits.proxy_protocol_origins)
         self.clients: Counter[str] = Counter()
         self.counted: dict[tuple, str] = {}  # each open connection's client, by its peer
-        self.accepted: dict[tuple, float] = {}  # when each open connection was accepted
+        # Each connection's greenlet's own: ``deadline``, the header timeout from its accept.
+        self.connection = gevent.local.local()
         self.idle: set[Handler] = set()  # kept-alive connections waiting for a request
 
     def init_socket(self):
@@ -418,7 +423,6 @@ class Server(WSGIServer):
         if address not in self.balancers and not self._count(address, _client(address)):
             client_socket.close()  # as many connections as it takes are open
             return
-        self.accepted[address] = time.monotonic()
         super().do_handle(client_socket, address)  # do_close follows, whatever happens
 
     def _count(self, peer, client: str) -> bool:
@@ -429,32 +433,26 @@ class Server(WSGIServer):
         return True
 
     def _serve(self, client_socket, address):
-        """Read a balancer's header (within the header timeout of the accept), then serve
-        the connection as its client's."""
-        if address not in self.balancers:
-            return self._serve_unnamed(client_socket, address)
+        """The connection's greenlet, from its accept: a balancer's header, then (TLS's
+        handshake and) the requests, as its client's."""
         timeout = limits_of(self.application).header_timeout
-        accepted = self.accepted.get(address, time.monotonic())
-        try:
-            with gevent.Timeout(max(accepted + timeout - time.monotonic(), 0),
-                                proxyprotocol.HeaderError(f"no header in {timeout:g}s")):
-                client = proxyprotocol.read_header(client_socket, address)
-        except (proxyprotocol.HeaderError, OSError) as exc:
-            self.error_log.write(f"refused a connection from load balancer {address[0]}: {exc}\n")
-            return None
-        if not self._count(address, _client(client)):
-            return None
-        self.accepted[client] = accepted  # for its handler, which takes it
-        try:
-            return self._serve_unnamed(client_socket, client)
-        finally:
-            self.accepted.pop(client, None)  # the TLS handshake failed: no handler took it
+        self.connection.deadline = time.monotonic() + timeout
+        if address in self.balancers:
+            try:
+                with gevent.Timeout(timeout, proxyprotocol.HeaderError(f"no header in {timeout:g}s")):
+                    client = proxyprotocol.read_header(client_socket, address)
+            except (proxyprotocol.HeaderError, OSError) as exc:
+                self.error_log.write(f"refused a connection from load balancer {address[0]}: {exc}\n")
+                return None
+            if not self._count(address, _client(client)):
+                return None
+            address = client
+        return self._serve_unnamed(client_socket, address)
 
     def do_close(self, client_socket, address):
         try:
             super().do_close(client_socket, address)
         finally:
-            self.accepted.pop(address, None)
             client = self.counted.pop(address, None)
             if client is not None:
                 self.clients[client] -= 1
@@ -462,11 +460,16 @@ class Server(WSGIServer):
                     del self.clients[client]
 
     def wrap_socket_and_handle(self, client_socket, address):
-        client_socket.settimeout(limits_of(self.application).header_timeout)
+        """The TLS handshake, within what is left of the header timeout (a timeout per read
+        would let a client send its hello a byte at a time for an hour), then the requests."""
+        left = max(self.connection.deadline - time.monotonic(), 0)
         try:
-            return super().wrap_socket_and_handle(client_socket, address)
-        except OSError:  # the handshake failed or timed out; the socket is closed
+            with gevent.Timeout(left, TimeoutError("TLS handshake not done in time")):
+                tls = self.wrap_socket(client_socket, **self.ssl_args)
+        except OSError:  # failed or timed out (TimeoutError among them): do_close closes it
             return None
+        with contextlib.closing(tls):
+            return self.handle(tls, address)
 
 
 def _client(address) -> str:

@@ -4,6 +4,7 @@ cluster_secrets makes): etcd, Patroni, coderd's replicas, HAProxy and the provis
 cluster-uninstall.yml against it (each play undone, each role's TLS folder purged)."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import psycopg2.extensions
 import pytest
 import yaml
 
-from .ansibletest import ANSIBLE_DIR, render_templates
+from .ansibletest import ANSIBLE_DIR, ansible, render_templates
 
 INVENTORY = ANSIBLE_DIR / "inventory" / "cluster.example.yml"
 # A vault may give any secret: one with the characters a URL must quote.
@@ -271,3 +272,45 @@ def test_each_purge_removes_the_tls_files_cluster_cert_installed_for_its_role():
                 assert defaults[f"{role}_tls_dir"] == dest, role
             checked.append(role)
     assert sorted(checked) == ["coderd", "etcd", "haproxy", "patroni", "provisioners", "wsproxy"]
+
+
+RESOLVE = "Resolve the cluster's host names on the hosts that admit them"
+
+
+def resolve(home: Path, loadbalancer: str, **inventory_vars) -> tuple[subprocess.CompletedProcess, dict]:
+    """cluster.yml's play that resolves the hosts' names, run here for every host (named by
+    addresses, which resolve without DNS, but for the given load balancer's name), and the
+    addresses it kept on the first coderd host."""
+    home.mkdir(exist_ok=True)
+    (play,) = [p for p in yaml.safe_load((ANSIBLE_DIR / "playbooks" / "cluster.yml").read_text())
+               if p["name"] == RESOLVE]
+    play["tasks"].append({"name": "Write what was kept", "ansible.builtin.copy": {
+        "content": "{{ cluster_addresses | to_json }}", "dest": f"{home}/{{{{ inventory_hostname }}}}.json"}})
+    groups = {"loadbalancer": [loadbalancer], "coderd": ["192.0.2.11", "192.0.2.12"], "postgres": ["192.0.2.21"]}
+    (home / "inventory.yml").write_text(yaml.safe_dump({"all": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, **inventory_vars},
+        "children": {group: {"hosts": {host: None for host in hosts}} for group, hosts in groups.items()}}}))
+    (home / "resolve.yml").write_text(yaml.safe_dump([play]))
+    done = ansible(home, "playbook", "-i", str(home / "inventory.yml"), str(home / "resolve.yml"))
+    kept = home / "192.0.2.11.json"
+    return done, json.loads(kept.read_text()) if kept.exists() else {}
+
+
+def test_each_host_keeps_the_addresses_the_others_names_resolve_to(tmp_path):
+    done, kept = resolve(tmp_path, "192.0.2.10")
+    assert done.returncode == 0, done.stdout
+    assert kept == {name: [name] for name in ("192.0.2.10", "192.0.2.11", "192.0.2.12", "192.0.2.21")}
+
+
+def test_a_name_resolving_to_loopback_or_an_address_list_not_a_list_stops_the_run(tmp_path):
+    """attack (session 11): a Debian host's /etc/hosts names itself 127.0.1.1; another
+    host's name resolving to loopback would let every local process (a template's) send a
+    PROXY header naming any client, or reach PostgreSQL as that host. And an address given
+    as a string was read a character at a time."""
+    done, _ = resolve(tmp_path / "loopback", "localhost")
+    assert done.returncode != 0
+    assert re.search(r"localhost resolves to [0-9a-f:., ]+ on 192\.0\.2\.11: give every host its own address",
+                     done.stdout), done.stdout
+    done, _ = resolve(tmp_path / "string", "192.0.2.10", cluster_loadbalancer_addresses="192.0.2.10")
+    assert done.returncode != 0
+    assert "cluster_loadbalancer_addresses and cluster_database_networks are lists" in done.stdout, done.stdout

@@ -11,8 +11,11 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+import pytest
 
 from tests.kit.coderd import create_first_user
 from tests.kit.provisioning import Rows
@@ -92,3 +95,31 @@ def test_a_provisioner_gives_its_templates_none_of_coderds_ambient_capabilities(
                          env={"PATH": os.environ["PATH"],
                               "PYTHONPATH": str(Path(__file__).parents[2] / "server")})
     assert out.stdout.split() == ["0000000000000400", "0000000000000000"], out
+
+
+LOCAL_TEMPLATE = Path(__file__).parents[2] / "examples" / "templates" / "local"
+
+
+@pytest.mark.parametrize("command", [["server"], ["check-import", str(LOCAL_TEMPLATE)],
+                                     ["reset-password", "admin", "--password-stdin"]],
+                         ids=lambda command: command[0])
+def test_each_command_is_non_dumpable_before_it_reaches_a_database(command, tmp_path):
+    """attack (session 11): systemd hands check-import and reset-password coderd's settings
+    in their environment, and they never made themselves non-dumpable: a process of
+    coderd's user (a template's leftover poller) read the database's password and the
+    provisioners' key in /proc/PID/environ; coderd itself did so only 0.6 s after start,
+    once its database was ready. Now the first thing each command does (strace: before its
+    first connect(), which here reaches a database that refuses)."""
+    trace = tmp_path / "trace"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CODER_")},
+           "CODER_PG_CONNECTION_URL": "postgresql://coder:the-password@127.0.0.1:1/coder",
+           "CODER_CONFIG_DIR": str(tmp_path / "config"), "CODER_PROVISIONER_DAEMONS": "0"}
+    done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=prctl,connect", "-o", str(trace),
+                           sys.executable, "-m", "server.cli", *command], input="Some-Pass-91\n",
+                          env=env, cwd=Path(__file__).parents[2], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1 and "the-password" not in done.stdout + done.stderr, done
+    calls = [line.split(None, 1)[1] for line in trace.read_text().splitlines()]
+    dumpable = [i for i, call in enumerate(calls) if call.startswith("prctl(PR_SET_DUMPABLE, SUID_DUMP_DISABLE")]
+    connects = [i for i, call in enumerate(calls) if call.startswith("connect(") and "sin_port=htons(1)" in call]
+    assert dumpable and connects and dumpable[0] < connects[0], calls

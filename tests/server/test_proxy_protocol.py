@@ -77,6 +77,13 @@ def test_the_header_names_the_client_and_leaves_the_rest_unread(raw, client):
     (b"PROXY TCP4 203.0.113.7 192.0.2.1 70000 443\r\n", "malformed"),
     (b"PROXY TCP4 me 192.0.2.1 1 443\r\n", "malformed"),
     (b"PROXY TCP4 203.0.113.7\r\n", "malformed"),
+    # attack (session 11): only the balancer sends a header, but a strict reading is cheap
+    (b"PROXY TCP4 203.0.113.7 junk 51000 443\r\n", "malformed"),
+    (b"PROXY TCP4 203.0.113.7 192.0.2.1 051000 443\r\n", "malformed"),
+    (b"PROXY TCP4 203.0.113.7 192.0.2.1 51000 x\r\n", "malformed"),
+    (b"PROXY TCP6 fe80::1%eth0 2001:db8::1 8 443\r\n", "malformed"),
+    (proxyprotocol.SIGNATURE + b"\x21\x12\x00\x0c" + bytes(12), "family 1, transport 2: not TCP"),
+    (proxyprotocol.SIGNATURE + b"\x21\xf1\x00\x0c" + bytes(12), "family 15"),
 ])
 def test_a_malformed_header_is_refused(raw, why):
     with pytest.raises(proxyprotocol.HeaderError, match=re.escape(why)):

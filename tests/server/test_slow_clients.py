@@ -8,6 +8,8 @@ few times the pool's size, all on 127.0.0.1.
 """
 from __future__ import annotations
 
+import contextlib
+import ssl
 import time
 
 import pytest
@@ -125,5 +127,40 @@ def test_a_tls_handshake_must_end_in_time(pg_server, pg_template, tmp_path):
             started = time.monotonic()
             assert rawhttp.is_closed(sock, HEADER_TIMEOUT + 3)
             assert time.monotonic() - started < HEADER_TIMEOUT + 2
+    finally:
+        coderd.stop()
+
+
+def client_hello() -> bytes:
+    """The first bytes a TLS client sends, as Python's ssl module writes them."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    outgoing = ssl.MemoryBIO()
+    tls = context.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname="localhost")
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+def test_a_tls_handshake_sent_a_byte_at_a_time_is_cut_off(pg_server, pg_template, tmp_path):
+    """attack (session 11): the handshake's timeout was per read, so a client sending its
+    hello a byte every 1.5 s (10 s allowed per read) held its connection for over an hour;
+    as many as its per-client cap, from a few addresses, held the whole pool."""
+    dsn = pg_server.dsn(pg_server.create_database(template=pg_template))
+    coderd, _, https_url = start_tls_coderd(dsn, tmp_path / "ca", env=ENV)
+    try:
+        hello = client_hello()
+        with rawhttp.connect(https_url) as sock:
+            started, closed = time.monotonic(), False
+            for byte in hello[:40]:  # a byte every 0.4 s: well within a read's timeout
+                try:
+                    sock.sendall(bytes([byte]))
+                    closed = rawhttp.is_closed(sock, 0.4)
+                except OSError:  # reset
+                    closed = True
+                if closed:
+                    break
+            assert closed and time.monotonic() - started < HEADER_TIMEOUT + 1.5, \
+                time.monotonic() - started
     finally:
         coderd.stop()
