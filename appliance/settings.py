@@ -165,10 +165,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Addresses of the reverse proxies whose CODER_PROXY_TRUSTED_HEADERS are believed, "
             "e.g. 192.168.1.0/24."),
     Setting("proxy_protocol_origins", "CODER_PROXY_PROTOCOL_ORIGINS", parse_networks, (),
-            "Addresses of TCP load balancers (HAProxy's send-proxy-v2, nginx's proxy_protocol) "
-            "whose connections begin with a PROXY protocol header, version 1 or 2, naming the "
-            "client they carry: coderd counts, limits and logs that client. Connections from "
-            "them without one are closed; other connections are read as they are."),
+            "Addresses of TCP load balancers whose connections begin with a PROXY protocol "
+            "header, version 1 or 2, naming the client they carry (HAProxy's send-proxy-v2 with "
+            "check-send-proxy for its health checks, nginx's stream proxy_protocol on), e.g. "
+            "10.0.0.10,10.0.0.11: coderd counts, limits and logs that client. Connections from "
+            "them without one are closed; other connections are read as they are. Empty with no "
+            "balancer or an HTTP reverse proxy (CODER_PROXY_TRUSTED_HEADERS); never both for one."),
     Setting("http_read_header_timeout", "CODER_HTTP_READ_HEADER_TIMEOUT", parse_duration, 10.0,
             "Longest a client may take to send a request's line and headers: a new connection's "
             "first request (TLS handshake included) from its accept, a kept-alive one's from "
@@ -183,8 +185,9 @@ SETTINGS: tuple[Setting, ...] = (
             "limit) leaves room for, which the log says."),
     Setting("http_max_connections_per_client", "CODER_HTTP_MAX_CONNECTIONS_PER_CLIENT", int, 1000,
             "Connections one client address may hold at once in one process; more are closed "
-            "as soon as accepted (0: no limit). Behind a reverse proxy or NAT, clients share "
-            "its address: raise it to what they need together."),
+            "as soon as accepted (0: no limit). Behind an HTTP reverse proxy or NAT, clients "
+            "share its address: raise it to what they need together. Behind a balancer in "
+            "CODER_PROXY_PROTOCOL_ORIGINS each client counts as itself: keep it."),
     Setting("redirect_to_access_url", "CODER_REDIRECT_TO_ACCESS_URL", parse_bool, False,
             "Redirect requests whose host is not the access URL's to it."),
     Setting("pg_connection_url", "CODER_PG_CONNECTION_URL", str, "",

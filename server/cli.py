@@ -113,8 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _env_file_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-file", metavar="FILE",
-                        help="Read coderd's settings from this systemd EnvironmentFile first "
-                             "(the installer's /etc/coder-appliance/coderd.env).")
+                        help="Read coderd's settings from this systemd EnvironmentFile first, "
+                             "for a file coderd's user may read (coderd run by hand). The "
+                             "installer's /etc/coder-appliance/coderd.env is root's: run the "
+                             "command with systemd-run -p User=coder-appliance -p "
+                             "EnvironmentFile=/etc/coder-appliance/coderd.env instead "
+                             "(docs/install.md).")
 
 
 def _assignment(text: str) -> tuple[str, str]:
