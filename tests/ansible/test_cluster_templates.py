@@ -337,3 +337,7 @@ def test_a_first_run_leaves_the_workspace_proxies_for_a_rerun_with_a_token(tmp_p
     assert "proxy-eu.example.internal is not deployed yet: once the first user exists, give " \
            "wsproxy_admin_token" in " ".join(done.stdout.split()), done.stdout
     assert "TASK [cluster_cert" not in done.stdout and "TASK [wsproxy" not in done.stdout
+    # With a token the proxy is deployed (its certificate first: no CA here, so it stops there).
+    given = run_play(tmp_path / "token", "Run the workspace proxies",
+                     {"wsproxies": ["proxy-eu.example.internal"]}, wsproxy_admin_token="owner-token")
+    assert "is not deployed yet" not in given.stdout and "TASK [cluster_cert" in given.stdout, given.stdout
