@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -78,9 +78,12 @@ class Dashboard:
             element.send_keys(value)
 
     def submit(self, form_selector: str = "main form") -> None:
-        """Press the form's submit button and wait for the next page to load."""
+        """Press the form's submit button and wait for the next page to load. A button in a
+        part htmx refreshes may be replaced between finding and pressing it: found again."""
         old = self.driver.find_element(By.TAG_NAME, "html")
-        self.driver.find_element(By.CSS_SELECTOR, f"{form_selector} button[type=submit]").click()
+        WebDriverWait(self.driver, 20, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, f"{form_selector} button[type=submit]").click()
+            or True)
         WebDriverWait(self.driver, 20).until(lambda d: _stale(old))
         WebDriverWait(self.driver, 20).until(
             lambda d: d.execute_script("return document.readyState") == "complete")

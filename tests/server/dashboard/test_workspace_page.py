@@ -152,7 +152,7 @@ def test_build_watch_stop_start_delete(build_site, dashboard):
         assert d.path() == page
         ws = owner.workspace_by_owner_and_name("admin", name)
         d.open("/workspaces")
-        d.driver.find_element(By.LINK_TEXT, f"admin/{name}").click()  # the list links here
+        _click(d, f"admin/{name}")  # the list links here (its rows refresh: found again)
         _wait(d, "the page", lambda: d.path() == page)
         _wait(d, "running", lambda: _status(d) == "Running")
         _wait(d, "the agent ready", lambda: d.text(".lifecycle") == "ready")
