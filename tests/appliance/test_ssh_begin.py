@@ -58,3 +58,21 @@ def test_streams_that_keep_ending_are_said_in_one_line(tmp_path):
     with pytest.raises(CommandError, match=r"closed the connection before SSH began \(3 tries\)"):
         _ssh_transport(_ended(), reconnect)
     assert len(opened) == 2
+
+
+def test_an_agent_silent_before_ssh_is_said_at_once_not_tried_again():
+    """A stream held open with nothing said (review, session 10): paramiko's banner timeout
+    was taken for an ended stream and tried twice more, tripling the wait."""
+    ours, theirs = socket.socketpair()
+    opened = []
+
+    def reconnect() -> socket.socket:
+        opened.append(1)
+        return socket.socketpair()[0]
+
+    try:
+        with pytest.raises(CommandError, match=r"the agent did not begin SSH within 0\.5 s"):
+            _ssh_transport(ours, reconnect, banner_timeout=0.5)
+        assert opened == []
+    finally:
+        theirs.close()

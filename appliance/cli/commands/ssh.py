@@ -345,10 +345,12 @@ def _session(sock: socket.socket, reconnect, command: str) -> int:
     return _piped(channel)
 
 
-def _ssh_transport(sock: socket.socket, reconnect, attempts: int = 3):
+def _ssh_transport(sock: socket.socket, reconnect, attempts: int = 3, banner_timeout: float = 15.0):
     """SSH begun over ``sock``; a stream that ends before SSH has begun (the agent's relay
     connection replaced meanwhile, as when coderd restarts) is opened again by
-    ``reconnect()``, which waits for the agent, a few times."""
+    ``reconnect()``, which waits for the agent, a few times. An agent that holds the stream
+    open without beginning SSH for ``banner_timeout`` (paramiko's wait) is said at once:
+    trying again would only wait as long again."""
     import paramiko
 
     from appliance.sdk.relay import SSH_CIPHERS
@@ -356,6 +358,7 @@ def _ssh_transport(sock: socket.socket, reconnect, attempts: int = 3):
     attempt = 1
     while True:
         transport = paramiko.Transport(sock)
+        transport.banner_timeout = banner_timeout
         transport.get_security_options().ciphers = SSH_CIPHERS
         try:
             transport.start_client(timeout=30)
@@ -363,10 +366,15 @@ def _ssh_transport(sock: socket.socket, reconnect, attempts: int = 3):
             return transport
         except (EOFError, paramiko.SSHException) as exc:
             transport.close()
-            # paramiko's words for a stream that closed before its banner, or during the
-            # key exchange; anything else (no common cipher...) is no better tried again.
-            ended = isinstance(exc, EOFError) or str(exc).startswith("Error reading SSH protocol banner")
-            if not ended:
+            # paramiko's words for a stream that closed (EOFError) or went silent (a
+            # timeout) before its banner, with the cause as the context; an end in the key
+            # exchange is an EOFError. Anything else (no common cipher...) is no better
+            # tried again.
+            banner = str(exc).startswith("Error reading SSH protocol banner")
+            if banner and isinstance(exc.__context__, TimeoutError):
+                raise CommandError(f"SSH to the workspace failed: the agent did not begin SSH "
+                                   f"within {banner_timeout:g} s.") from None
+            if not (isinstance(exc, EOFError) or banner):
                 raise CommandError(f"SSH to the workspace failed: {exc}") from exc
             if attempt == attempts:
                 raise CommandError(f"SSH to the workspace failed: the agent closed the "
