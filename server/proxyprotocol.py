@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Iterable
 
-from .realip import parse_address
+from .realip import Networks, parse_address
 
 SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"  # version 2's first 12 bytes
 V1_LONGEST = 107  # a version 1 line with its CRLF, as the format bounds it
@@ -35,19 +34,12 @@ class HeaderError(ValueError):
     """The connection did not begin with a well-formed PROXY protocol header."""
 
 
-class Origins:
-    """The networks whose connections begin with a PROXY protocol header."""
-
-    def __init__(self, networks: Iterable[str]):
-        self.networks = [ipaddress.ip_network(n, strict=False) for n in networks]
-
-    def __bool__(self) -> bool:
-        return bool(self.networks)
+class Origins(Networks):
+    """The networks whose connections begin with a PROXY protocol header, asked of a
+    connection's peer: ``(host, port, ...)``, or a Unix socket's ``""``."""
 
     def __contains__(self, peer) -> bool:
-        address = parse_address(peer[0]) if isinstance(peer, tuple) else None
-        return address is not None and any(address in n for n in self.networks
-                                           if n.version == address.version)
+        return isinstance(peer, tuple) and super().__contains__(parse_address(peer[0]))
 
 
 def read_header(sock: socket.socket, peer: tuple) -> tuple:

@@ -35,17 +35,30 @@ def parse_address(text: str) -> Address | None:
     return mapped or address
 
 
+class Networks:
+    """Networks (CIDR, or single addresses) of trusted peers: ``address in networks``."""
+
+    def __init__(self, networks: Iterable[str]):
+        self.networks = [ipaddress.ip_network(n, strict=False) for n in networks]
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def __contains__(self, address: Address | None) -> bool:
+        return address is not None and any(address in n for n in self.networks
+                                           if n.version == address.version)
+
+
 class RealIP:
     def __init__(self, headers: Iterable[str], origins: Iterable[str]):
         self.keys = ["HTTP_" + h.strip().upper().replace("-", "_") for h in headers]
-        self.networks = [ipaddress.ip_network(o, strict=False) for o in origins]
+        self.origins = Networks(origins)
 
     def __bool__(self) -> bool:
-        return bool(self.keys and self.networks)
+        return bool(self.keys and self.origins)
 
     def trusted(self, address: Address | None) -> bool:
-        return address is not None and any(address in n for n in self.networks
-                                           if n.version == address.version)
+        return address in self.origins
 
     def client(self, peer: str, environ: dict) -> str:
         """The client's address for a request from ``peer`` (pywsgi joins a header's

@@ -57,6 +57,9 @@ HANDSHAKE_SECONDS = 10.0
 # Forwarded connections one process holds at once: the listener's share of its file
 # descriptors (its unit's LimitNOFILE is 65536), so a flood of them cannot take the rest.
 MAX_FORWARDED = 4096
+# The keepalive timings ``tune`` gives a connection between relay ends: the database
+# connection's (one source), as setsockopt's integers.
+_KEEPALIVE = {k: int(v) for k, v in CONNECTION_DEFAULTS.items()}
 SECRET_KEY = "relay_secret"
 
 
@@ -298,13 +301,12 @@ def tune(sock: socket.socket) -> None:
     up on a lost database (``server.db.pool``): keepalive probes after 5 s idle, 2 s apart,
     3 unanswered; or data unacknowledged for 15 s. Without them a stream forwarded to a lost
     replica waited for as long as TCP retries, with the user's session hanging on it."""
-    limits = {k: int(v) for k, v in CONNECTION_DEFAULTS.items()}  # the database's, one source
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, limits["keepalives_idle"])
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, limits["keepalives_interval"])
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, limits["keepalives_count"])
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, limits["tcp_user_timeout"])
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, _KEEPALIVE["keepalives_idle"])
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, _KEEPALIVE["keepalives_interval"])
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, _KEEPALIVE["keepalives_count"])
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, _KEEPALIVE["tcp_user_timeout"])
 
 
 def dial_listener(address: str, secret: str, agent_id: uuid.UUID | str, target: str,
